@@ -1,0 +1,285 @@
+//! Accounts as data: the one JSON document that lists every WeChat and Weibo account a
+//! deployment serves, with its credentials. In AWS it is a Secrets Manager secret; locally a
+//! file seeded into the emulator. The format is documented in the README.
+//!
+//! Pure: parsing and validation only. Secrets are wrapped in [`Secret`], whose `Debug` never
+//! shows the value.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A secret string (token, key, app secret). `Debug` and `Display` print `[redacted]`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    /// The secret value. Call only where the value is used, never to log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Every account a deployment serves, keyed by the account name used in webhook paths.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountsDocument {
+    /// WeChat Official Accounts.
+    #[serde(default)]
+    pub wechat: BTreeMap<String, WeChatAccount>,
+    /// Weibo fan-service (blue-V) accounts.
+    #[serde(default)]
+    pub weibo: BTreeMap<String, WeiboAccount>,
+}
+
+/// Message mode configured for a WeChat account in the console (消息加解密方式).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WeChatMode {
+    /// 明文模式: plain XML only.
+    #[default]
+    Plaintext,
+    /// 兼容模式: plain or encrypted.
+    Compatible,
+    /// 安全模式: encrypted only (plain pushes are refused).
+    Secure,
+}
+
+/// How auto-replies reach a WeChat user.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReplyMode {
+    /// Through the customer-service message API (the default).
+    #[default]
+    Api,
+    /// In the webhook's HTTP response (accounts without the customer-service API).
+    Passive,
+}
+
+/// A WeChat Official Account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeChatAccount {
+    /// AppID (`wx…`), checked after secure-mode decryption.
+    pub app_id: String,
+    /// The console's Token, used for both signatures.
+    pub token: Secret,
+    /// EncodingAESKey (43 characters), required for compatible and secure modes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding_aes_key: Option<Secret>,
+    /// The previous EncodingAESKey, tried when the current one fails (key rotation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_encoding_aes_key: Option<Secret>,
+    /// Message mode.
+    #[serde(default)]
+    pub mode: WeChatMode,
+    /// AppSecret, for the platform API (access tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_secret: Option<Secret>,
+    /// How auto-replies are delivered.
+    #[serde(default)]
+    pub reply_mode: ReplyMode,
+}
+
+/// Push format a Weibo account has chosen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WeiboFormat {
+    /// JSON pushes (the platform default).
+    #[default]
+    Json,
+    /// WeChat-compatible XML pushes.
+    Xml,
+}
+
+/// A Weibo fan-service account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeiboAccount {
+    /// The AppKey designated in 开发模式.
+    pub app_key: String,
+    /// That AppKey's App Secret: the signature key.
+    pub app_secret: Secret,
+    /// The blue-V account's UID; pushes for another receiver are refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receiver_uid: Option<String>,
+    /// Access token for the reply API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<Secret>,
+    /// Push format.
+    #[serde(default)]
+    pub format: WeiboFormat,
+}
+
+/// Why an accounts document was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccountsError {
+    /// Not valid JSON or not the documented shape.
+    #[error("accounts document is invalid: {0}")]
+    Syntax(String),
+    /// Valid JSON but an account is unusable.
+    #[error("account `{channel}/{account}`: {reason}")]
+    Invalid {
+        /// `wechat` or `weibo`.
+        channel: &'static str,
+        /// Account name.
+        account: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// True when `name` may name an account in a path and a key: 1–64 of `[A-Za-z0-9_-]`.
+pub fn is_valid_account_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+fn is_valid_encoding_aes_key(key: &str) -> bool {
+    key.len() == 43 && key.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+impl AccountsDocument {
+    /// Parses and validates a document. Error messages never contain secret values.
+    pub fn from_json(text: &str) -> Result<Self, AccountsError> {
+        let doc: AccountsDocument = serde_json::from_str(text).map_err(|e| {
+            // serde_json's message names the field and position, not the value.
+            AccountsError::Syntax(e.to_string())
+        })?;
+        doc.validate()?;
+        Ok(doc)
+    }
+
+    /// Checks every account for internal consistency.
+    pub fn validate(&self) -> Result<(), AccountsError> {
+        for (name, acc) in &self.wechat {
+            let invalid = |reason: &str| AccountsError::Invalid {
+                channel: "wechat",
+                account: name.clone(),
+                reason: reason.to_string(),
+            };
+            if !is_valid_account_name(name) {
+                return Err(invalid("account names are 1-64 of [A-Za-z0-9_-]"));
+            }
+            if acc.token.expose().is_empty() {
+                return Err(invalid("token is empty"));
+            }
+            if acc.app_id.is_empty() {
+                return Err(invalid("app_id is empty"));
+            }
+            for key in [&acc.encoding_aes_key, &acc.previous_encoding_aes_key]
+                .into_iter()
+                .flatten()
+            {
+                if !is_valid_encoding_aes_key(key.expose()) {
+                    return Err(invalid(
+                        "encoding_aes_key must be 43 characters of [A-Za-z0-9]",
+                    ));
+                }
+            }
+            if acc.mode != WeChatMode::Plaintext && acc.encoding_aes_key.is_none() {
+                return Err(invalid(
+                    "compatible and secure modes need an encoding_aes_key",
+                ));
+            }
+        }
+        for (name, acc) in &self.weibo {
+            let invalid = |reason: &str| AccountsError::Invalid {
+                channel: "weibo",
+                account: name.clone(),
+                reason: reason.to_string(),
+            };
+            if !is_valid_account_name(name) {
+                return Err(invalid("account names are 1-64 of [A-Za-z0-9_-]"));
+            }
+            if acc.app_secret.expose().is_empty() {
+                return Err(invalid("app_secret is empty"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DOC: &str = r#"{
+      "wechat": {
+        "demo": { "app_id": "wxba5fad812f8e6fb9", "token": "AAAAA",
+                  "encoding_aes_key": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                  "mode": "secure", "app_secret": "s3cret" }
+      },
+      "weibo": {
+        "brand": { "app_key": "123", "app_secret": "xyz123xyz", "receiver_uid": "1902538057" }
+      }
+    }"#;
+
+    #[test]
+    fn parses_the_documented_format() {
+        let doc = AccountsDocument::from_json(DOC).expect("valid");
+        let wx = &doc.wechat["demo"];
+        assert_eq!(wx.mode, WeChatMode::Secure);
+        assert_eq!(wx.reply_mode, ReplyMode::Api);
+        assert_eq!(doc.weibo["brand"].format, WeiboFormat::Json);
+    }
+
+    #[test]
+    fn debug_output_never_contains_secrets() {
+        let doc = AccountsDocument::from_json(DOC).expect("valid");
+        let dbg = format!("{doc:?}");
+        assert!(!dbg.contains("s3cret"));
+        assert!(!dbg.contains("xyz123xyz"));
+        assert!(!dbg.contains("AAAAAAAAAAAAAAAA"));
+        assert!(dbg.contains("[redacted]"));
+    }
+
+    #[test]
+    fn refuses_secure_mode_without_key_and_bad_names() {
+        let no_key = r#"{"wechat":{"a":{"app_id":"wx1","token":"t","mode":"secure"}}}"#;
+        assert!(matches!(
+            AccountsDocument::from_json(no_key),
+            Err(AccountsError::Invalid { .. })
+        ));
+        let bad_name = r#"{"wechat":{"a/b":{"app_id":"wx1","token":"t"}}}"#;
+        assert!(matches!(
+            AccountsDocument::from_json(bad_name),
+            Err(AccountsError::Invalid { .. })
+        ));
+        let short_key =
+            r#"{"wechat":{"a":{"app_id":"wx1","token":"t","encoding_aes_key":"abc"}}}"#;
+        assert!(matches!(
+            AccountsDocument::from_json(short_key),
+            Err(AccountsError::Invalid { .. })
+        ));
+    }
+
+    #[test]
+    fn syntax_errors_do_not_echo_secret_values() {
+        let err = AccountsDocument::from_json(
+            r#"{"weibo":{"a":{"app_key":"k","app_secret":"TOPSECRET","bogus":1}}}"#,
+        )
+        .expect_err("unknown field");
+        assert!(!err.to_string().contains("TOPSECRET"));
+    }
+}

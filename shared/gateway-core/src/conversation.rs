@@ -1,0 +1,218 @@
+//! The conversation: contact-centre state of one customer on one account, and how inbound
+//! messages change it.
+//!
+//! Pure: times are passed in (Unix milliseconds).
+
+use crate::message::{Channel, NormalizedMessage};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+/// How many recent inbound dedupe ids a conversation remembers, so that an SQS redelivery is
+/// recognised before any rule runs (the message write is also conditional).
+pub const RECENT_DEDUPE_IDS: usize = 32;
+
+/// Where a conversation stands.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Waiting for the contact centre.
+    #[default]
+    Open,
+    /// Waiting for the customer.
+    Pending,
+    /// Closed.
+    Resolved,
+}
+
+impl Status {
+    /// Lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Open => "open",
+            Status::Pending => "pending",
+            Status::Resolved => "resolved",
+        }
+    }
+}
+
+/// Priority of a conversation in agent queues.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    /// Low.
+    Low,
+    /// Normal (default).
+    #[default]
+    Normal,
+    /// High.
+    High,
+    /// Urgent: crisis escalations.
+    Urgent,
+}
+
+/// One conversation between a customer and an account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conversation {
+    /// `{channel}:{account}:{customer}`.
+    pub key: String,
+    /// Channel.
+    pub channel: Channel,
+    /// Gateway account name.
+    pub account_id: String,
+    /// The customer's platform id.
+    pub customer_id: String,
+    /// Status.
+    pub status: Status,
+    /// Team (agent queue) it is assigned to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+    /// Priority.
+    #[serde(default)]
+    pub priority: Priority,
+    /// Tags.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub tags: BTreeSet<String>,
+    /// First inbound message, Unix ms.
+    pub first_inbound_at: i64,
+    /// First reply to the customer, Unix ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_response_at: Option<i64>,
+    /// Last inbound message, Unix ms.
+    pub last_inbound_at: i64,
+    /// Last reply to the customer, Unix ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_outbound_at: Option<i64>,
+    /// Since when the customer has been waiting for an answer, Unix ms; none when answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_since: Option<i64>,
+    /// Escalated (crisis): must be answered within the response target.
+    #[serde(default)]
+    pub escalated: bool,
+    /// When an answer is due, Unix ms (escalations).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_due_at: Option<i64>,
+    /// Number of inbound messages stored.
+    pub inbound_count: u64,
+    /// Dedupe ids of the most recent inbound messages (newest last).
+    #[serde(default)]
+    pub recent_dedupe_ids: Vec<String>,
+    /// Optimistic-concurrency version: incremented on every write.
+    pub version: u64,
+}
+
+impl Conversation {
+    /// A new, empty conversation for the sender of `message`.
+    pub fn new_for(message: &NormalizedMessage) -> Self {
+        Conversation {
+            key: message.conversation_key.clone(),
+            channel: message.channel,
+            account_id: message.account_id.clone(),
+            customer_id: message.sender_id.clone(),
+            status: Status::Open,
+            team: None,
+            priority: Priority::Normal,
+            tags: BTreeSet::new(),
+            first_inbound_at: message.received_at_ms,
+            first_response_at: None,
+            last_inbound_at: message.received_at_ms,
+            last_outbound_at: None,
+            waiting_since: None,
+            escalated: false,
+            response_due_at: None,
+            inbound_count: 0,
+            recent_dedupe_ids: Vec::new(),
+            version: 0,
+        }
+    }
+
+    /// True when the customer is waiting for an answer.
+    pub fn is_unanswered(&self) -> bool {
+        self.waiting_since.is_some()
+    }
+
+    /// True when this conversation already stored the message with `dedupe_id`.
+    pub fn has_seen(&self, dedupe_id: &str) -> bool {
+        self.recent_dedupe_ids.iter().any(|d| d == dedupe_id)
+    }
+
+    /// Records an inbound message: counters, times, waiting state, reopening a resolved
+    /// conversation. Events (follow, menu clicks…) do not make the customer "wait".
+    pub fn record_inbound(&mut self, message: &NormalizedMessage) {
+        let at = message.received_at_ms;
+        if self.inbound_count == 0 {
+            self.first_inbound_at = at;
+        }
+        self.inbound_count += 1;
+        self.last_inbound_at = self.last_inbound_at.max(at);
+        let expects_answer = !matches!(message.content, crate::Content::Event { .. });
+        if expects_answer {
+            if self.waiting_since.is_none() {
+                self.waiting_since = Some(at);
+            }
+            if self.status != Status::Open {
+                self.status = Status::Open;
+            }
+        }
+        self.recent_dedupe_ids.push(message.dedupe_id());
+        if self.recent_dedupe_ids.len() > RECENT_DEDUPE_IDS {
+            let excess = self.recent_dedupe_ids.len() - RECENT_DEDUPE_IDS;
+            self.recent_dedupe_ids.drain(..excess);
+        }
+    }
+
+    /// Records a reply delivered to the customer at `at` (Unix ms).
+    pub fn record_outbound(&mut self, at: i64) {
+        if self.first_response_at.is_none() {
+            self.first_response_at = Some(at);
+        }
+        self.last_outbound_at = Some(self.last_outbound_at.map_or(at, |t| t.max(at)));
+        self.waiting_since = None;
+        self.response_due_at = None;
+        if self.status == Status::Open {
+            self.status = Status::Pending;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::text_message;
+
+    #[test]
+    fn inbound_text_opens_waiting_and_reply_answers_it() {
+        let m = text_message("demo", "u1", "1", "hello", 1_000);
+        let mut c = Conversation::new_for(&m);
+        c.record_inbound(&m);
+        assert_eq!(c.inbound_count, 1);
+        assert_eq!(c.waiting_since, Some(1_000));
+        assert!(c.is_unanswered());
+        assert!(c.has_seen(&m.dedupe_id()));
+
+        let m2 = text_message("demo", "u1", "2", "anyone?", 5_000);
+        c.record_inbound(&m2);
+        assert_eq!(c.waiting_since, Some(1_000), "waiting since the first unanswered");
+        assert_eq!(c.last_inbound_at, 5_000);
+
+        c.record_outbound(7_000);
+        assert_eq!(c.first_response_at, Some(7_000));
+        assert!(!c.is_unanswered());
+        assert_eq!(c.status, Status::Pending);
+        c.record_outbound(9_000);
+        assert_eq!(c.first_response_at, Some(7_000));
+        assert_eq!(c.last_outbound_at, Some(9_000));
+    }
+
+    #[test]
+    fn remembers_only_the_most_recent_dedupe_ids() {
+        let first = text_message("demo", "u1", "0", "x", 0);
+        let mut c = Conversation::new_for(&first);
+        for i in 0..(RECENT_DEDUPE_IDS as i64 + 5) {
+            c.record_inbound(&text_message("demo", "u1", &i.to_string(), "x", i));
+        }
+        assert_eq!(c.recent_dedupe_ids.len(), RECENT_DEDUPE_IDS);
+        assert!(!c.has_seen(&first.dedupe_id()));
+    }
+}

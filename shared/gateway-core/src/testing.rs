@@ -1,0 +1,124 @@
+//! In-memory fakes of the ports and message builders, for unit and handler tests.
+//! Compiled only for tests and with the `test-util` feature, never into a function.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use crate::account::AccountsDocument;
+use crate::conversation::Conversation;
+use crate::message::{Channel, Content, NormalizedMessage, RawFormat, RawPayload, SCHEMA_VERSION};
+use crate::ports::{
+    AccountDirectory, CommitOutcome, ConversationStore, MessagePublisher, PortError,
+};
+use async_trait::async_trait;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+/// A WeChat text message with the given ids.
+pub fn text_message(
+    account: &str,
+    sender: &str,
+    msg_id: &str,
+    text: &str,
+    received_at_ms: i64,
+) -> NormalizedMessage {
+    NormalizedMessage {
+        schema_version: SCHEMA_VERSION,
+        channel: Channel::WeChat,
+        account_id: account.into(),
+        sender_id: sender.into(),
+        recipient_id: "gh_test".into(),
+        conversation_key: NormalizedMessage::conversation_key_for(Channel::WeChat, account, sender),
+        platform_message_id: Some(msg_id.into()),
+        dedupe_key: format!("msg:{msg_id}"),
+        content: Content::Text { text: text.into() },
+        platform_time: received_at_ms / 1000,
+        received_at_ms,
+        raw: RawPayload { format: RawFormat::Xml, body: String::new() },
+    }
+}
+
+/// Records published messages; can be told to fail.
+#[derive(Default)]
+pub struct RecordingPublisher {
+    pub published: Mutex<Vec<NormalizedMessage>>,
+    pub fail: Mutex<bool>,
+}
+
+impl RecordingPublisher {
+    pub fn messages(&self) -> Vec<NormalizedMessage> {
+        self.published.lock().unwrap().clone()
+    }
+    pub fn set_failing(&self, fail: bool) {
+        *self.fail.lock().unwrap() = fail;
+    }
+}
+
+#[async_trait]
+impl MessagePublisher for RecordingPublisher {
+    async fn publish(&self, message: &NormalizedMessage) -> Result<(), PortError> {
+        if *self.fail.lock().unwrap() {
+            return Err(PortError::transient("publish", "queue unavailable (test)"));
+        }
+        self.published.lock().unwrap().push(message.clone());
+        Ok(())
+    }
+}
+
+/// A fixed accounts document.
+pub struct StaticAccounts(pub Arc<AccountsDocument>);
+
+#[async_trait]
+impl AccountDirectory for StaticAccounts {
+    async fn accounts(&self) -> Result<Arc<AccountsDocument>, PortError> {
+        Ok(self.0.clone())
+    }
+}
+
+/// Conversations and messages in memory, with the same conditional semantics as the
+/// DynamoDB adapter.
+#[derive(Default)]
+pub struct InMemoryConversationStore {
+    conversations: Mutex<BTreeMap<String, Conversation>>,
+    messages: Mutex<BTreeSet<(String, String)>>,
+}
+
+impl InMemoryConversationStore {
+    pub fn message_count(&self) -> usize {
+        self.messages.lock().unwrap().len()
+    }
+    pub fn conversation(&self, key: &str) -> Option<Conversation> {
+        self.conversations.lock().unwrap().get(key).cloned()
+    }
+    pub fn forget_recent_ids(&self, key: &str) {
+        if let Some(c) = self.conversations.lock().unwrap().get_mut(key) {
+            c.recent_dedupe_ids.clear();
+        }
+    }
+}
+
+#[async_trait]
+impl ConversationStore for InMemoryConversationStore {
+    async fn load(&self, key: &str) -> Result<Option<Conversation>, PortError> {
+        Ok(self.conversation(key))
+    }
+
+    async fn commit_inbound(
+        &self,
+        message: &NormalizedMessage,
+        conversation: &Conversation,
+        expected_version: u64,
+    ) -> Result<CommitOutcome, PortError> {
+        let mut convs = self.conversations.lock().unwrap();
+        let mut msgs = self.messages.lock().unwrap();
+        let id = (message.conversation_key.clone(), message.dedupe_id());
+        if msgs.contains(&id) {
+            return Ok(CommitOutcome::Duplicate);
+        }
+        let current = convs.get(&conversation.key).map_or(0, |c| c.version);
+        if current != expected_version {
+            return Ok(CommitOutcome::Conflict);
+        }
+        msgs.insert(id);
+        convs.insert(conversation.key.clone(), conversation.clone());
+        Ok(CommitOutcome::Stored)
+    }
+}
