@@ -5,7 +5,7 @@
 
 use crate::message::{Channel, NormalizedMessage};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// How many recent inbound dedupe ids a conversation remembers, so that an SQS redelivery is
 /// recognised before any rule runs (the message write is also conditional).
@@ -98,6 +98,9 @@ pub struct Conversation {
     /// Dedupe ids of the most recent inbound messages (newest last).
     #[serde(default)]
     pub recent_dedupe_ids: Vec<String>,
+    /// Per-rule memory: rule id -> when it last fired, Unix ms (for "once per day" rules).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rule_last_fired: BTreeMap<String, i64>,
     /// Optimistic-concurrency version: incremented on every write.
     pub version: u64,
 }
@@ -123,6 +126,7 @@ impl Conversation {
             response_due_at: None,
             inbound_count: 0,
             recent_dedupe_ids: Vec::new(),
+            rule_last_fired: BTreeMap::new(),
             version: 0,
         }
     }

@@ -148,6 +148,9 @@ pub enum WebhookError {
     /// The decrypted app id is not this account's.
     #[error("app id mismatch")]
     AppIdMismatch,
+    /// The push is addressed to another receiving account than the one configured.
+    #[error("receiver mismatch")]
+    ReceiverMismatch,
 }
 
 impl WebhookError {
@@ -160,7 +163,7 @@ impl WebhookError {
             BodyTooLarge { .. } => 413,
             MissingParameter(_) | InvalidParameter(_) => 400,
             BadSignature | StaleTimestamp => 401,
-            ModeNotAllowed(_) | AppIdMismatch => 403,
+            ModeNotAllowed(_) | AppIdMismatch | ReceiverMismatch => 403,
             DoctypeForbidden | MalformedBody(_) => 400,
             MissingField(_) | BadBase64 | BadCiphertext | BadPadding => 422,
         }
@@ -186,6 +189,7 @@ impl WebhookError {
             BadCiphertext => "bad_ciphertext",
             BadPadding => "bad_padding",
             AppIdMismatch => "appid_mismatch",
+            ReceiverMismatch => "receiver_mismatch",
         }
     }
 }
@@ -358,6 +362,7 @@ mod tests {
             BadCiphertext,
             BadPadding,
             AppIdMismatch,
+            ReceiverMismatch,
         ];
         let mut codes: Vec<&str> = all.iter().map(WebhookError::code).collect();
         codes.sort_unstable();
