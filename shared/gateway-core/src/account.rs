@@ -38,8 +38,10 @@ impl fmt::Display for Secret {
 }
 
 /// Every account a deployment serves, keyed by the account name used in webhook paths.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+///
+/// Top-level keys other than `wechat` and `weibo` must start with `_` (comments, the
+/// placeholder key of a generated secret) and are ignored; any other unknown key is an error.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AccountsDocument {
     /// WeChat Official Accounts.
     #[serde(default)]
@@ -47,6 +49,9 @@ pub struct AccountsDocument {
     /// Weibo fan-service (blue-V) accounts.
     #[serde(default)]
     pub weibo: BTreeMap<String, WeiboAccount>,
+    /// Ignored keys (must start with `_`).
+    #[serde(flatten, default, skip_serializing)]
+    pub ignored: BTreeMap<String, serde_json::Value>,
 }
 
 /// Message mode configured for a WeChat account in the console (消息加解密方式).
@@ -172,6 +177,11 @@ impl AccountsDocument {
 
     /// Checks every account for internal consistency.
     pub fn validate(&self) -> Result<(), AccountsError> {
+        if let Some(key) = self.ignored.keys().find(|k| !k.starts_with('_')) {
+            return Err(AccountsError::Syntax(format!(
+                "unknown top-level key `{key}` (expected `wechat`, `weibo`, or keys starting with `_`)"
+            )));
+        }
         for (name, acc) in &self.wechat {
             let invalid = |reason: &str| AccountsError::Invalid {
                 channel: "wechat",
@@ -271,6 +281,16 @@ mod tests {
         assert!(matches!(
             AccountsDocument::from_json(short_key),
             Err(AccountsError::Invalid { .. })
+        ));
+    }
+
+    #[test]
+    fn ignores_underscore_keys_and_refuses_other_unknown_keys() {
+        let generated = r#"{"wechat":{},"weibo":{},"_placeholder":"x9!"}"#;
+        assert!(AccountsDocument::from_json(generated).is_ok());
+        assert!(matches!(
+            AccountsDocument::from_json(r#"{"wechta":{}}"#),
+            Err(AccountsError::Syntax(_))
         ));
     }
 

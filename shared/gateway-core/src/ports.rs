@@ -88,12 +88,26 @@ pub trait ConversationStore: Send + Sync {
     async fn load(&self, conversation_key: &str) -> Result<Option<Conversation>, PortError>;
 
     /// Atomically stores `message` (only if not already stored) and replaces the conversation
-    /// with `conversation` (only if its stored version is still `expected_version`; 0 means
-    /// "does not exist yet").
+    /// `previous` (as loaded; `None` when it did not exist) with `next`, only if the stored
+    /// conversation is still at `previous`'s version.
     async fn commit_inbound(
         &self,
         message: &NormalizedMessage,
-        conversation: &Conversation,
-        expected_version: u64,
+        previous: Option<&Conversation>,
+        next: &Conversation,
     ) -> Result<CommitOutcome, PortError>;
+}
+
+/// Where the router moves records it can never process (undecodable bodies), so that they
+/// neither block their conversation nor are retried forever.
+#[async_trait]
+pub trait DeadLetterSink: Send + Sync {
+    /// Moves one record body to the dead-letter queue with the reason.
+    async fn dead_letter(
+        &self,
+        body: &str,
+        group_id: &str,
+        dedupe_id: &str,
+        reason: &str,
+    ) -> Result<(), PortError>;
 }

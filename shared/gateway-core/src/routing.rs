@@ -50,15 +50,16 @@ pub async fn process(
     let dedupe_id = message.dedupe_id();
     for _ in 0..MAX_CONFLICT_RETRIES {
         let loaded = store.load(&message.conversation_key).await?;
-        let expected_version = loaded.as_ref().map_or(0, |c| c.version);
-        let mut conversation = loaded.unwrap_or_else(|| Conversation::new_for(message));
+        let mut conversation = loaded
+            .clone()
+            .unwrap_or_else(|| Conversation::new_for(message));
         if conversation.has_seen(&dedupe_id) {
             return Ok(ProcessOutcome::Duplicate);
         }
         conversation.record_inbound(message);
-        conversation.version = expected_version + 1;
+        conversation.version = loaded.as_ref().map_or(0, |c| c.version) + 1;
         match store
-            .commit_inbound(message, &conversation, expected_version)
+            .commit_inbound(message, loaded.as_ref(), &conversation)
             .await?
         {
             CommitOutcome::Stored => return Ok(ProcessOutcome::Stored),

@@ -104,9 +104,10 @@ impl ConversationStore for InMemoryConversationStore {
     async fn commit_inbound(
         &self,
         message: &NormalizedMessage,
+        previous: Option<&Conversation>,
         conversation: &Conversation,
-        expected_version: u64,
     ) -> Result<CommitOutcome, PortError> {
+        let expected_version = previous.map_or(0, |c| c.version);
         let mut convs = self.conversations.lock().unwrap();
         let mut msgs = self.messages.lock().unwrap();
         let id = (message.conversation_key.clone(), message.dedupe_id());
