@@ -1,1 +1,13 @@
-//! placeholder
+//! Driven adapters over the AWS SDK: SQS, DynamoDB and Secrets Manager implementations of the
+//! `gateway-core` ports. SDK types never leave this crate.
+
+pub mod dynamodb;
+mod error;
+pub mod secrets;
+pub mod sdk;
+pub mod sqs;
+
+pub use dynamodb::DynamoDbConversationStore;
+pub use secrets::SecretsManagerAccountDirectory;
+pub use sdk::load_sdk_config;
+pub use sqs::{SqsDeadLetterSink, SqsMessagePublisher};

@@ -160,6 +160,24 @@ pub fn is_valid_account_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
+/// Describes a JSON error without quoting any value from the document (values may be
+/// secrets): field-name errors keep their message, others give only the category and position.
+fn describe_json_error(e: &serde_json::Error) -> String {
+    let message = e.to_string();
+    let names_only = message.starts_with("unknown field") || message.starts_with("missing field");
+    if names_only {
+        message
+    } else {
+        let category = match e.classify() {
+            serde_json::error::Category::Io => "I/O error",
+            serde_json::error::Category::Syntax => "JSON syntax error",
+            serde_json::error::Category::Data => "wrong type or value",
+            serde_json::error::Category::Eof => "unexpected end of document",
+        };
+        format!("{category} at line {} column {}", e.line(), e.column())
+    }
+}
+
 fn is_valid_encoding_aes_key(key: &str) -> bool {
     key.len() == 43 && key.bytes().all(|b| b.is_ascii_alphanumeric())
 }
@@ -167,10 +185,8 @@ fn is_valid_encoding_aes_key(key: &str) -> bool {
 impl AccountsDocument {
     /// Parses and validates a document. Error messages never contain secret values.
     pub fn from_json(text: &str) -> Result<Self, AccountsError> {
-        let doc: AccountsDocument = serde_json::from_str(text).map_err(|e| {
-            // serde_json's message names the field and position, not the value.
-            AccountsError::Syntax(e.to_string())
-        })?;
+        let doc: AccountsDocument =
+            serde_json::from_str(text).map_err(|e| AccountsError::Syntax(describe_json_error(&e)))?;
         doc.validate()?;
         Ok(doc)
     }
@@ -292,6 +308,16 @@ mod tests {
             AccountsDocument::from_json(r#"{"wechta":{}}"#),
             Err(AccountsError::Syntax(_))
         ));
+    }
+
+    #[test]
+    fn type_errors_do_not_echo_secret_values() {
+        let err = AccountsDocument::from_json(
+            r#"{"weibo":{"a":{"app_key":"k","app_secret":["TOPSECRET"]}}}"#,
+        )
+        .expect_err("wrong type");
+        assert!(!err.to_string().contains("TOPSECRET"), "{err}");
+        assert!(err.to_string().contains("line 1"), "{err}");
     }
 
     #[test]

@@ -1,0 +1,283 @@
+//! DynamoDB adapter: conversations and their messages in one table (single-table design,
+//! documented in `docs/data-model.md`).
+//!
+//! | item         | PK            | SK                                   |
+//! |--------------|---------------|--------------------------------------|
+//! | conversation | `CONV#{key}`  | `META`                               |
+//! | message      | `CONV#{key}`  | `MSG#{platform_time:012}#{dedupe_id}` |
+//! | tag          | `CONV#{key}`  | `TAG#{tag}`                          |
+//!
+//! The message sort key is derived from platform fields only, so every delivery of the same
+//! platform message maps to the same item and the conditional put stores it once.
+
+use crate::error::port_error;
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use gateway_core::NormalizedMessage;
+use gateway_core::conversation::Conversation;
+use gateway_core::ports::{CommitOutcome, ConversationStore, PortError};
+use std::collections::HashMap;
+
+type Item = HashMap<String, AttributeValue>;
+
+/// Conversations and messages in a DynamoDB table.
+#[derive(Clone, Debug)]
+pub struct DynamoDbConversationStore {
+    client: Client,
+    table: String,
+    message_ttl_secs: Option<i64>,
+}
+
+/// Partition key of a conversation and its messages.
+pub fn conversation_pk(conversation_key: &str) -> String {
+    format!("CONV#{conversation_key}")
+}
+
+/// Sort key of an inbound message.
+pub fn message_sk(message: &NormalizedMessage) -> String {
+    format!(
+        "MSG#{:012}#{}",
+        message.platform_time.max(0),
+        message.dedupe_id()
+    )
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+/// Sort key used by the inbox indexes: unanswered conversations first (`W#`, oldest waiting
+/// first), then answered ones (`A#`, by last inbound).
+fn inbox_sort_key(c: &Conversation) -> String {
+    match c.waiting_since {
+        Some(t) => format!("W#{:013}#{}", t.max(0), c.key),
+        None => format!("A#{:013}#{}", c.last_inbound_at.max(0), c.key),
+    }
+}
+
+impl DynamoDbConversationStore {
+    /// Store over `table`; inbound messages expire `message_ttl_secs` after receipt when set.
+    pub fn new(client: Client, table: impl Into<String>, message_ttl_secs: Option<i64>) -> Self {
+        DynamoDbConversationStore {
+            client,
+            table: table.into(),
+            message_ttl_secs,
+        }
+    }
+
+    fn conversation_item(&self, c: &Conversation) -> Result<Item, PortError> {
+        let mut item: Item = serde_dynamo::to_item(c)
+            .map_err(|e| PortError::permanent("serialize conversation", e))?;
+        item.insert("PK".into(), s(conversation_pk(&c.key)));
+        item.insert("SK".into(), s("META"));
+        item.insert("entity".into(), s("conversation"));
+        item.insert(
+            "GSI1PK".into(),
+            s(format!(
+                "INBOX#{}#{}#{}",
+                c.channel,
+                c.account_id,
+                c.status.as_str()
+            )),
+        );
+        item.insert("GSI1SK".into(), s(inbox_sort_key(c)));
+        if let Some(team) = &c.team {
+            item.insert(
+                "GSI2PK".into(),
+                s(format!("TEAM#{team}#{}", c.status.as_str())),
+            );
+            item.insert("GSI2SK".into(), s(inbox_sort_key(c)));
+        }
+        Ok(item)
+    }
+
+    fn message_item(&self, m: &NormalizedMessage) -> Result<Item, PortError> {
+        let message: AttributeValue = serde_dynamo::to_attribute_value(m)
+            .map_err(|e| PortError::permanent("serialize message", e))?;
+        let mut item: Item = HashMap::new();
+        item.insert("PK".into(), s(conversation_pk(&m.conversation_key)));
+        item.insert("SK".into(), s(message_sk(m)));
+        item.insert("entity".into(), s("message"));
+        item.insert("direction".into(), s("in"));
+        item.insert("dedupe_id".into(), s(m.dedupe_id()));
+        item.insert("kind".into(), s(m.kind()));
+        item.insert("received_at_ms".into(), n(m.received_at_ms));
+        item.insert("message".into(), message);
+        if let Some(ttl) = self.message_ttl_secs {
+            item.insert("expires_at".into(), n(m.received_at_ms / 1000 + ttl));
+        }
+        Ok(item)
+    }
+
+    fn put(&self, item: Item, condition: &str, values: Option<Item>) -> Result<TransactWriteItem, PortError> {
+        let mut put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition);
+        if let Some(values) = values {
+            put = put
+                .expression_attribute_names("#v", "version")
+                .set_expression_attribute_values(Some(values));
+        }
+        let put = put
+            .build()
+            .map_err(|e| PortError::permanent("build put", e))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn tag_writes(
+        &self,
+        previous: Option<&Conversation>,
+        next: &Conversation,
+    ) -> Result<Vec<TransactWriteItem>, PortError> {
+        let empty = Default::default();
+        let before = previous.map_or(&empty, |c| &c.tags);
+        let pk = conversation_pk(&next.key);
+        let mut writes = Vec::new();
+        for tag in next.tags.difference(before) {
+            let item: Item = [
+                ("PK".to_string(), s(pk.clone())),
+                ("SK".to_string(), s(format!("TAG#{tag}"))),
+                ("entity".to_string(), s("tag")),
+                (
+                    "GSI2PK".to_string(),
+                    s(format!("TAG#{}#{}#{tag}", next.channel, next.account_id)),
+                ),
+                (
+                    "GSI2SK".to_string(),
+                    s(format!("{:013}#{}", next.last_inbound_at.max(0), next.key)),
+                ),
+            ]
+            .into();
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .build()
+                .map_err(|e| PortError::permanent("build put", e))?;
+            writes.push(TransactWriteItem::builder().put(put).build());
+        }
+        for tag in before.difference(&next.tags) {
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .key("PK", s(pk.clone()))
+                .key("SK", s(format!("TAG#{tag}")))
+                .build()
+                .map_err(|e| PortError::permanent("build delete", e))?;
+            writes.push(TransactWriteItem::builder().delete(delete).build());
+        }
+        Ok(writes)
+    }
+
+    /// The inbound messages of a conversation, oldest first (platform time order).
+    pub async fn messages(
+        &self,
+        conversation_key: &str,
+    ) -> Result<Vec<NormalizedMessage>, PortError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk AND begins_with(SK, :msg)")
+                .expression_attribute_values(":pk", s(conversation_pk(conversation_key)))
+                .expression_attribute_values(":msg", s("MSG#"))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| port_error("dynamodb query", e))?;
+            for item in page.items() {
+                if let Some(m) = item.get("message") {
+                    let message: NormalizedMessage = serde_dynamo::from_attribute_value(m.clone())
+                        .map_err(|e| PortError::permanent("deserialize message", e))?;
+                    out.push(message);
+                }
+            }
+            match page.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => return Ok(out),
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl ConversationStore for DynamoDbConversationStore {
+    async fn load(&self, conversation_key: &str) -> Result<Option<Conversation>, PortError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("PK", s(conversation_pk(conversation_key)))
+            .key("SK", s("META"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| port_error("dynamodb get_item", e))?;
+        out.item
+            .map(|item| {
+                serde_dynamo::from_item(item)
+                    .map_err(|e| PortError::permanent("deserialize conversation", e))
+            })
+            .transpose()
+    }
+
+    async fn commit_inbound(
+        &self,
+        message: &NormalizedMessage,
+        previous: Option<&Conversation>,
+        next: &Conversation,
+    ) -> Result<CommitOutcome, PortError> {
+        let message_put = self.put(self.message_item(message)?, "attribute_not_exists(PK)", None)?;
+        let conversation_put = match previous {
+            None => self.put(
+                self.conversation_item(next)?,
+                "attribute_not_exists(PK)",
+                None,
+            )?,
+            Some(p) => self.put(
+                self.conversation_item(next)?,
+                "#v = :v",
+                Some([(":v".to_string(), n(p.version as i64))].into()),
+            )?,
+        };
+        let mut writes = vec![message_put, conversation_put];
+        writes.extend(self.tag_writes(previous, next)?);
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(CommitOutcome::Stored),
+            Err(err) => {
+                if let Some(TransactWriteItemsError::TransactionCanceledException(tc)) =
+                    err.as_service_error()
+                {
+                    let failed = |i: usize| {
+                        tc.cancellation_reasons()
+                            .get(i)
+                            .and_then(|r| r.code())
+                            .is_some_and(|c| c == "ConditionalCheckFailed")
+                    };
+                    if failed(0) {
+                        return Ok(CommitOutcome::Duplicate);
+                    }
+                    if failed(1) {
+                        return Ok(CommitOutcome::Conflict);
+                    }
+                }
+                Err(port_error("dynamodb transact_write_items", err))
+            }
+        }
+    }
+}

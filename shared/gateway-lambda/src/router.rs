@@ -1,0 +1,284 @@
+//! SQS batch driver of the router: decodes each record on its own, runs
+//! [`routing::process`] in queue order, and reports only the records that must be retried.
+//!
+//! FIFO rule: once a record of a conversation (message group) fails, every later record of
+//! that group in the batch is reported failed too, so a conversation is never processed out of
+//! order; other conversations in the batch go on. Records that can never be processed (an
+//! undecodable body, a permanent error) are moved to the dead-letter queue and acknowledged, so
+//! they neither block their conversation nor are retried forever.
+
+use crate::config::RouterConfig;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use gateway_aws::{DynamoDbConversationStore, SqsDeadLetterSink, load_sdk_config};
+use gateway_core::NormalizedMessage;
+use gateway_core::ports::{ConversationStore, DeadLetterSink};
+use gateway_core::routing::{self, ProcessOutcome};
+use lambda_runtime::{LambdaEvent, service_fn};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// Records not started with less than this much time left are handed back for retry.
+const SAFETY_MARGIN: Duration = Duration::from_secs(3);
+
+/// What the router needs.
+#[derive(Clone)]
+pub struct RouterDeps {
+    /// Conversations and messages.
+    pub store: Arc<dyn ConversationStore>,
+    /// Dead-letter queue for records that can never be processed.
+    pub dead_letters: Arc<dyn DeadLetterSink>,
+}
+
+/// Cold start of the router function.
+pub async fn run() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = RouterConfig::from_env()?;
+    let sdk = load_sdk_config().await;
+    let deps = RouterDeps {
+        store: Arc::new(DynamoDbConversationStore::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            config.table_name.clone(),
+            config.message_ttl_secs(),
+        )),
+        dead_letters: Arc::new(SqsDeadLetterSink::new(
+            aws_sdk_sqs::Client::new(&sdk),
+            config.dead_letter_queue_url.clone(),
+        )),
+    };
+    let deps = &deps;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        let deadline = event.context.deadline();
+        let failures = handle_batch(deps, &event.payload.records, || {
+            deadline
+                .duration_since(SystemTime::now())
+                .unwrap_or_default()
+        })
+        .await;
+        let mut response = SqsBatchResponse::default();
+        for id in failures {
+            response.add_failure(id);
+        }
+        Ok::<_, lambda_runtime::Error>(response)
+    }))
+    .await
+}
+
+/// Handles a batch in order and returns the ids of the records to retry.
+pub async fn handle_batch(
+    deps: &RouterDeps,
+    records: &[SqsMessage],
+    time_left: impl Fn() -> Duration,
+) -> Vec<String> {
+    let mut failures = Vec::new();
+    let mut failed_groups: HashSet<String> = HashSet::new();
+    for record in records {
+        let Some(id) = record.message_id.clone() else {
+            tracing::error!("SQS record without messageId; cannot acknowledge or retry it");
+            continue;
+        };
+        let group = record
+            .attributes
+            .get("MessageGroupId")
+            .cloned()
+            .unwrap_or_default();
+        if failed_groups.contains(&group) || time_left() < SAFETY_MARGIN {
+            failures.push(id);
+            failed_groups.insert(group);
+            continue;
+        }
+        if !handle_record(deps, record, &id, &group).await {
+            failures.push(id);
+            failed_groups.insert(group);
+        }
+    }
+    failures
+}
+
+/// Returns false when the record must be retried.
+async fn handle_record(deps: &RouterDeps, record: &SqsMessage, id: &str, group: &str) -> bool {
+    let body = record.body.as_deref().unwrap_or_default();
+    let message: NormalizedMessage = match serde_json::from_str(body) {
+        Ok(m) => m,
+        Err(e) => {
+            let reason = format!("undecodable body: {e}");
+            return dead_letter(deps, record, id, group, &reason).await;
+        }
+    };
+    match routing::process(deps.store.as_ref(), &message).await {
+        Ok(outcome) => {
+            emit_inbound_metrics(&message, &outcome);
+            tracing::info!(
+                sqs.message_id = id,
+                channel = %message.channel,
+                account = %message.account_id,
+                kind = message.kind(),
+                outcome = ?outcome,
+                "message processed"
+            );
+            true
+        }
+        Err(e) if e.is_retryable() => {
+            tracing::warn!(
+                sqs.message_id = id,
+                error.message = %e,
+                error.cause_chain = ?e,
+                "transient failure; the record will be retried"
+            );
+            false
+        }
+        Err(e) => {
+            let reason = format!("permanent failure: {e}");
+            dead_letter(deps, record, id, group, &reason).await
+        }
+    }
+}
+
+async fn dead_letter(
+    deps: &RouterDeps,
+    record: &SqsMessage,
+    id: &str,
+    group: &str,
+    reason: &str,
+) -> bool {
+    let body = record.body.as_deref().unwrap_or_default();
+    let group = if group.is_empty() { "poison" } else { group };
+    match deps.dead_letters.dead_letter(body, group, id, reason).await {
+        Ok(()) => {
+            tracing::error!(
+                sqs.message_id = id,
+                reason,
+                "record moved to the dead-letter queue"
+            );
+            true
+        }
+        Err(e) => {
+            tracing::error!(
+                sqs.message_id = id,
+                reason,
+                error.message = %e,
+                "could not move the record to the dead-letter queue; it will be retried"
+            );
+            false
+        }
+    }
+}
+
+/// CloudWatch Embedded Metric Format line for one processed message.
+fn emit_inbound_metrics(message: &NormalizedMessage, outcome: &ProcessOutcome) {
+    let metric = match outcome {
+        ProcessOutcome::Stored => "InboundMessages",
+        ProcessOutcome::Duplicate => "DuplicateMessages",
+    };
+    let line = serde_json::json!({
+        "_aws": {
+            "Timestamp": crate::now_ms(),
+            "CloudWatchMetrics": [{
+                "Namespace": "ChannelGateway",
+                "Dimensions": [["Channel"], ["Channel", "Account"]],
+                "Metrics": [{"Name": metric, "Unit": "Count"}]
+            }]
+        },
+        "Channel": message.channel.as_str(),
+        "Account": message.account_id,
+        "Kind": message.kind(),
+        metric: 1
+    });
+    println!("{line}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_trait::async_trait;
+    use gateway_core::ports::PortError;
+    use gateway_core::testing::{InMemoryConversationStore, text_message};
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct RecordingDlq(Mutex<Vec<(String, String)>>);
+
+    #[async_trait]
+    impl DeadLetterSink for RecordingDlq {
+        async fn dead_letter(
+            &self,
+            body: &str,
+            _group: &str,
+            _dedupe: &str,
+            reason: &str,
+        ) -> Result<(), PortError> {
+            self.0
+                .lock()
+                .map_err(|_| PortError::permanent("lock", "poisoned"))?
+                .push((body.to_string(), reason.to_string()));
+            Ok(())
+        }
+    }
+
+    fn record(id: &str, group: &str, body: &str) -> SqsMessage {
+        let mut r = SqsMessage::default();
+        r.message_id = Some(id.to_string());
+        r.body = Some(body.to_string());
+        r.attributes
+            .insert("MessageGroupId".to_string(), group.to_string());
+        r
+    }
+
+    fn msg_record(id: &str, sender: &str, msg_id: &str) -> SqsMessage {
+        let m = text_message("demo", sender, msg_id, "hi", 1_000);
+        record(
+            id,
+            &m.conversation_key,
+            &serde_json::to_string(&m).expect("json"),
+        )
+    }
+
+    #[tokio::test]
+    async fn poison_record_goes_to_the_dead_letter_queue_without_blocking_others() {
+        let store = Arc::new(InMemoryConversationStore::default());
+        let dlq = Arc::new(RecordingDlq::default());
+        let deps = RouterDeps {
+            store: store.clone(),
+            dead_letters: dlq.clone(),
+        };
+        let records = vec![
+            msg_record("a", "u1", "1"),
+            record("b", "wechat:demo:u1", "{not json"),
+            msg_record("c", "u1", "2"),
+        ];
+        let failures = handle_batch(&deps, &records, || Duration::from_secs(60)).await;
+        assert!(failures.is_empty(), "{failures:?}");
+        assert_eq!(store.message_count(), 2);
+        let dead = dlq.0.lock().expect("lock");
+        assert_eq!(dead.len(), 1);
+        assert!(dead[0].1.starts_with("undecodable body"), "{}", dead[0].1);
+    }
+
+    #[tokio::test]
+    async fn redelivered_batch_changes_nothing() {
+        let store = Arc::new(InMemoryConversationStore::default());
+        let deps = RouterDeps {
+            store: store.clone(),
+            dead_letters: Arc::new(RecordingDlq::default()),
+        };
+        let records = vec![msg_record("a", "u1", "1"), msg_record("b", "u2", "2")];
+        assert!(handle_batch(&deps, &records, || Duration::from_secs(60)).await.is_empty());
+        let before = store.conversation("wechat:demo:u1");
+        assert!(handle_batch(&deps, &records, || Duration::from_secs(60)).await.is_empty());
+        assert_eq!(store.message_count(), 2);
+        assert_eq!(store.conversation("wechat:demo:u1"), before);
+    }
+
+    #[tokio::test]
+    async fn records_are_handed_back_when_time_runs_out() {
+        let store = Arc::new(InMemoryConversationStore::default());
+        let deps = RouterDeps {
+            store: store.clone(),
+            dead_letters: Arc::new(RecordingDlq::default()),
+        };
+        let records = vec![msg_record("a", "u1", "1"), msg_record("b", "u2", "2")];
+        let failures = handle_batch(&deps, &records, || Duration::from_secs(1)).await;
+        assert_eq!(failures, vec!["a".to_string(), "b".to_string()]);
+        assert_eq!(store.message_count(), 0);
+    }
+}

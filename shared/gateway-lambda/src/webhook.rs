@@ -1,0 +1,129 @@
+//! HTTP edge of the channel webhooks: turns an API Gateway (HTTP API v2) or Function URL
+//! request into an [`InboundRequest`], runs the shared [`WebhookService`], and maps its
+//! [`HttpReply`] back. No business logic here.
+
+use crate::config::WebhookConfig;
+use gateway_aws::{SecretsManagerAccountDirectory, SqsMessagePublisher, load_sdk_config};
+use gateway_core::Channel;
+use gateway_core::channel::{HttpMethod, InboundRequest, Limits};
+use gateway_core::webhook::{HttpReply, WebhookService};
+use lambda_http::{Body, Request, RequestExt, Response, service_fn};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Cold start of a webhook function: config, SDK clients, then serve requests.
+pub async fn run(channel: Channel) -> Result<(), lambda_http::Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let config = WebhookConfig::from_env()?;
+    let sdk = load_sdk_config().await;
+    let service = WebhookService {
+        channel,
+        accounts: Arc::new(SecretsManagerAccountDirectory::new(
+            aws_sdk_secretsmanager::Client::new(&sdk),
+            config.accounts_secret_id.clone(),
+            config.accounts_cache,
+        )),
+        publisher: Arc::new(SqsMessagePublisher::new(
+            aws_sdk_sqs::Client::new(&sdk),
+            config.queue_url.clone(),
+        )),
+        limits: Limits {
+            max_body_bytes: config.max_body_bytes,
+            max_clock_skew_secs: config.max_clock_skew_secs,
+            ..Limits::default()
+        },
+    };
+    let service = &service;
+    lambda_http::run(service_fn(move |request: Request| async move {
+        Ok::<_, std::convert::Infallible>(handle_request(service, request).await)
+    }))
+    .await
+}
+
+/// Handles one HTTP request.
+pub async fn handle_request(service: &WebhookService, request: Request) -> Response<Body> {
+    let method = match *request.method() {
+        lambda_http::http::Method::GET => HttpMethod::Get,
+        lambda_http::http::Method::POST => HttpMethod::Post,
+        _ => HttpMethod::Other,
+    };
+    let account = account_from_request(&request, service.channel);
+    let query: BTreeMap<String, String> = request
+        .query_string_parameters_ref()
+        .map(|q| {
+            q.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let body: &[u8] = match request.body() {
+        Body::Empty => &[],
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => &[],
+    };
+    let inbound = InboundRequest {
+        method,
+        account_id: &account,
+        query: &query,
+        body,
+        received_at_ms: crate::now_ms(),
+    };
+    to_response(service.handle(&inbound).await)
+}
+
+/// The account named by the request: the `{account}` path parameter (API Gateway), else the
+/// path segment after the channel name (`/wechat/{account}`; also behind the local Function
+/// URL prefix `/lambda-url/<function>/…`).
+pub fn account_from_request(request: &Request, channel: Channel) -> String {
+    if let Some(account) = request
+        .path_parameters_ref()
+        .and_then(|p| p.first("account"))
+    {
+        return account.to_string();
+    }
+    account_from_path(request.uri().path(), channel)
+}
+
+fn account_from_path(path: &str, channel: Channel) -> String {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    segments
+        .iter()
+        .rposition(|s| *s == channel.as_str())
+        .and_then(|i| segments.get(i + 1))
+        .map(|s| s.to_string())
+        .unwrap_or_default()
+}
+
+fn to_response(reply: HttpReply) -> Response<Body> {
+    let body = if reply.body.is_empty() {
+        Body::Empty
+    } else {
+        Body::Text(reply.body)
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = lambda_http::http::StatusCode::from_u16(reply.status)
+        .unwrap_or(lambda_http::http::StatusCode::INTERNAL_SERVER_ERROR);
+    response.headers_mut().insert(
+        lambda_http::http::header::CONTENT_TYPE,
+        lambda_http::http::HeaderValue::from_static(reply.content_type),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn account_is_the_segment_after_the_channel() {
+        assert_eq!(account_from_path("/wechat/demo", Channel::WeChat), "demo");
+        assert_eq!(
+            account_from_path("/lambda-url/wechat-webhook/wechat/demo", Channel::WeChat),
+            "demo"
+        );
+        assert_eq!(account_from_path("/prod/weibo/brand/", Channel::Weibo), "brand");
+        assert_eq!(account_from_path("/wechat", Channel::WeChat), "");
+        assert_eq!(account_from_path("/weibo/brand", Channel::WeChat), "");
+    }
+}
