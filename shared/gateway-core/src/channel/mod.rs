@@ -6,6 +6,7 @@
 
 pub mod wechat;
 pub mod weibo;
+pub mod xml;
 
 use crate::message::NormalizedMessage;
 use sha1::{Digest, Sha1};
