@@ -2,8 +2,8 @@
 //! signatures and push bodies, turned into a [`NormalizedMessage`].
 //!
 //! Owns: [`handle`] (the entry point the shared pipeline in `webhook.rs` calls), the JSON and
-//! WeChat-compatible XML body mapping (`parse`), the dedupe key, and a request
-//! [`simulate`]-or for tests and tooling. Pure: no I/O, no clock (the request carries the time
+//! WeChat-compatible XML body mapping (`parse`), the dedupe key, and the request simulator
+//! ([`simulate`]) for tests and tooling. Pure: no I/O, no clock (the request carries the time
 //! it arrived), no logging; errors never contain the app secret or body content.
 //!
 //! Protocol (open.weibo.com Messages_api_start, Verify_Message_Authenticity,
@@ -41,7 +41,7 @@ pub mod simulate;
 use crate::account::{WeiboAccount, WeiboFormat};
 use crate::channel::{
     HttpMethod, InboundRequest, Limits, TimestampUnit, WebhookError, WebhookOutcome,
-    check_timestamp, reject_dtd, verify_sorted_sha1,
+    check_timestamp, reject_dtd, verify_sorted_sha1, xml,
 };
 use crate::message::{Channel, NormalizedMessage, RawPayload, SCHEMA_VERSION};
 
@@ -183,13 +183,12 @@ fn receive(
     })))
 }
 
-/// WeChat-compatible XML body: read by the shared hardened reader (`channel::xml`), never a
-/// parser of our own.
-fn xml_push(_body: &str) -> Result<parse::Push, WebhookError> {
-    // TODO(xml): wire to `crate::channel::xml::parse_fields` once it is committed.
-    Err(WebhookError::MalformedBody(
-        "XML bodies are not supported yet".to_string(),
-    ))
+/// WeChat-compatible XML body: read by the shared hardened reader ([`xml::parse_fields`]:
+/// no DTDs, no entities beyond the predefined five, capped depth and element count), then
+/// mapped field by field (reference §2.5).
+fn xml_push(body: &str) -> Result<parse::Push, WebhookError> {
+    let doc = xml::parse_fields(body.as_bytes())?;
+    parse::from_xml_fields(|name| doc.get(name))
 }
 
 #[cfg(test)]

@@ -180,9 +180,11 @@ pub(super) fn from_json(body: &str) -> Result<Push, WebhookError> {
 /// events, `Location_X`/`Location_Y` (or `Latitude`/`Longitude`) for positions. `MsgId` is
 /// empty on Weibo and ignored.
 ///
-/// `get` returns a field's text content, `None` when the element is absent.
-#[cfg_attr(not(test), allow(dead_code))]
-pub(super) fn from_xml_fields(get: impl Fn(&str) -> Option<String>) -> Result<Push, WebhookError> {
+/// `get` returns a field's text content (as the shared `channel::xml` reader gives it), `None`
+/// when the element is absent.
+pub(super) fn from_xml_fields<'a>(
+    get: impl Fn(&str) -> Option<&'a str>,
+) -> Result<Push, WebhookError> {
     // Identifiers are trimmed (the reader keeps whitespace around them); `Content` is not.
     let get_trimmed = |name: &str| get(name).map(|s| s.trim().to_string());
     let kind = get_trimmed("MsgType")
@@ -193,7 +195,7 @@ pub(super) fn from_xml_fields(get: impl Fn(&str) -> Option<String>) -> Result<Pu
     let platform_time = get("CreateTime")
         .and_then(|s| parse_decimal_i64(s.trim()))
         .ok_or(WebhookError::MissingField("CreateTime"))?;
-    let text = get("Content").or_else(|| get("Label"));
+    let text = get("Content").or_else(|| get("Label")).map(str::to_string);
     Ok(Push {
         format: RawFormat::Xml,
         kind,
@@ -407,7 +409,7 @@ fn json_id(value: Option<&Value>, name: &'static str) -> Result<String, WebhookE
         .ok_or(WebhookError::MissingField(name))
 }
 
-fn text_id(value: Option<String>, name: &'static str) -> Result<String, WebhookError> {
+fn text_id(value: Option<&str>, name: &'static str) -> Result<String, WebhookError> {
     value
         .and_then(|s| decimal_u64(s.trim()))
         .map(|v| v.to_string())
@@ -563,7 +565,7 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        let push = from_xml_fields(|n| fields.get(n).map(|v| v.to_string())).expect("push");
+        let push = from_xml_fields(|n| fields.get(n).copied()).expect("push");
         assert_eq!(push.receiver_id, "1902538057");
         assert_eq!(push.platform_time, 1_342_433_360);
         match content(&push).expect("content") {
@@ -576,11 +578,7 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
-        let missing = from_xml_fields(|n| {
-            (n != "FromUserName")
-                .then(|| fields.get(n).map(|v| v.to_string()))
-                .flatten()
-        });
+        let missing = from_xml_fields(|n| fields.get(n).copied().filter(|_| n != "FromUserName"));
         assert_eq!(missing, Err(WebhookError::MissingField("FromUserName")));
     }
 

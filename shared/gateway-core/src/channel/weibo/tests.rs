@@ -16,8 +16,6 @@ const NONCE: &str = "57155157";
 const RECEIVER: &str = "1902538057";
 const SENDER: &str = "2489518277";
 const CREATED: i64 = 1_342_433_360;
-/// False until XML bodies are wired to the shared `channel::xml` reader.
-const XML_WIRED: bool = false;
 
 fn account() -> WeiboAccount {
     WeiboAccount {
@@ -373,9 +371,6 @@ fn every_fixture_parses_into_its_expected_content() {
     names.sort();
     assert_eq!(names.len(), 20, "{names:?}");
     for name in &names {
-        if name.ends_with(".xml") && !XML_WIRED {
-            continue;
-        }
         let body = fixture(name);
         let want = expected(name).unwrap_or_else(|| panic!("no expectation for {name}"));
         let message = post(&body).unwrap_or_else(|e| panic!("{name}: {e:?}"));
@@ -649,7 +644,6 @@ fn doctype_in_xml_mode_is_forbidden() {
 }
 
 #[test]
-#[ignore = "XML bodies wait for the shared channel::xml reader"]
 fn an_xml_account_reads_xml_bodies() {
     let xml_account = WeiboAccount {
         format: WeiboFormat::Xml,
@@ -666,6 +660,105 @@ fn an_xml_account_reads_xml_bodies() {
     // A JSON body on an XML account is not XML.
     assert!(matches!(
         post_as(&xml_account, &fixture("text.json")),
+        Err(WebhookError::MalformedBody(_))
+    ));
+}
+
+fn xml_body(fields: &[(&str, &str)]) -> String {
+    let mut body = String::from("<xml>");
+    for (name, value) in fields {
+        body.push_str(&format!("<{name}><![CDATA[{value}]]></{name}>"));
+    }
+    body.push_str("</xml>");
+    body
+}
+
+#[test]
+fn xml_events_positions_and_errors_map_like_json() {
+    let base = [
+        ("ToUserName", RECEIVER),
+        ("FromUserName", SENDER),
+        ("CreateTime", " 1342433360 "),
+    ];
+    let with = |extra: &[(&str, &str)]| {
+        let mut fields = base.to_vec();
+        fields.extend_from_slice(extra);
+        xml_body(&fields)
+    };
+    let click = post(&with(&[
+        ("MsgType", "event"),
+        ("Event", "click"),
+        ("EventKey", "MENU_KEY_HELP"),
+        ("MsgId", ""),
+    ]))
+    .unwrap();
+    assert_eq!(
+        click.content,
+        ev(event::CLICK, "click", Some("MENU_KEY_HELP"), &[])
+    );
+    assert_eq!(click.platform_time, CREATED);
+    let voice = post(&with(&[("MsgType", "voice"), ("MediaId", "821804469")])).unwrap();
+    assert_eq!(
+        voice.content,
+        Content::Voice {
+            media_id: Some("821804469".into()),
+            format: None,
+            recognition: None
+        }
+    );
+    let position = post(&with(&[
+        ("MsgType", "position"),
+        ("Location_X", "39.982525"),
+        ("Location_Y", "116.308586"),
+        ("Content", "我在这里"),
+    ]))
+    .unwrap();
+    assert!(matches!(
+        position.content,
+        Content::Location { latitude, longitude, .. }
+            if latitude == 39.982525 && longitude == 116.308586
+    ));
+    let mention = post(&with(&[
+        ("MsgType", "event"),
+        ("Event", "comment"),
+        ("EventKey", "3436240135184588"),
+    ]))
+    .unwrap();
+    assert_eq!(mention.dedupe_key, "mention:comment:3436240135184588");
+
+    let other_receiver = xml_body(&[
+        ("ToUserName", "1111111111"),
+        ("FromUserName", SENDER),
+        ("CreateTime", "1342433360"),
+        ("MsgType", "text"),
+        ("Content", "x"),
+    ]);
+    assert_eq!(post(&other_receiver), Err(WebhookError::ReceiverMismatch));
+    let no_sender = xml_body(&[
+        ("ToUserName", RECEIVER),
+        ("CreateTime", "1342433360"),
+        ("MsgType", "text"),
+        ("Content", "x"),
+    ]);
+    assert_eq!(
+        post(&no_sender),
+        Err(WebhookError::MissingField("FromUserName"))
+    );
+    assert_eq!(
+        post(&with(&[("MsgType", "text")])),
+        Err(WebhookError::MissingField("Content"))
+    );
+    assert_eq!(
+        post(&with(&[("MsgType", "event")])),
+        Err(WebhookError::MissingField("Event"))
+    );
+    let placeholder_ids = fixture("xml-text.xml").replace("2489518277", "fromUser");
+    assert_eq!(
+        post(&placeholder_ids),
+        Err(WebhookError::MissingField("FromUserName"))
+    );
+    assert!(matches!(
+        post("<xml><ToUserName>&lol;</ToUserName></xml>"),
         Err(WebhookError::MalformedBody(_))
     ));
 }
@@ -764,7 +857,6 @@ fn mentions_dedupe_on_subtype_and_target_id() {
 }
 
 #[test]
-#[ignore = "XML bodies wait for the shared channel::xml reader"]
 fn xml_and_json_of_the_same_message_share_a_key() {
     let json = post(&text_body("this is a test")).unwrap();
     let xml = post(&fixture("xml-text.xml")).unwrap();
