@@ -1,0 +1,218 @@
+//! The AWS adapters against the emulator, through the real SDK clients: FIFO deduplication,
+//! conditional and transactional writes, the accounts secret cache. Each test gets fresh,
+//! uniquely named resources.
+#![allow(clippy::unwrap_used)]
+
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+use gateway_aws::{
+    DynamoDbConversationStore, SecretsManagerAccountDirectory, SqsDeadLetterSink,
+    SqsMessagePublisher,
+};
+use gateway_core::conversation::Conversation;
+use gateway_core::ports::{
+    AccountDirectory, CommitOutcome, ConversationStore, DeadLetterSink, MessagePublisher,
+};
+use gateway_core::routing::{ProcessOutcome, process};
+use gateway_core::testing::text_message;
+use gateway_tests::{fresh_stack, sdk};
+use std::time::Duration;
+
+
+async fn receive_all(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<aws_sdk_sqs::types::Message> {
+    let mut all = Vec::new();
+    loop {
+        let out = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .unwrap();
+        if out.messages().is_empty() {
+            return all;
+        }
+        all.extend(out.messages().iter().cloned());
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator (make test)"]
+async fn fifo_publisher_queues_a_platform_message_once_however_often_it_is_published() {
+    // Arrange
+    let sdk = sdk().await;
+    let stack = fresh_stack(&sdk).await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let publisher = SqsMessagePublisher::new(sqs.clone(), &stack.queue_url);
+    let first = text_message("demo", "user-a", "1001", "hello", 1_000);
+    let mut retry = first.clone();
+    retry.received_at_ms = 6_000; // the platform's retry arrives later
+    let other = text_message("demo", "user-a", "1002", "second", 2_000);
+
+    // Act
+    publisher.publish(&first).await.unwrap();
+    publisher.publish(&retry).await.unwrap();
+    publisher.publish(&retry).await.unwrap();
+    publisher.publish(&other).await.unwrap();
+
+    // Assert
+    let received = receive_all(&sqs, &stack.queue_url).await;
+    assert_eq!(received.len(), 2, "one per distinct platform message");
+    let attrs = received[0].attributes().unwrap();
+    assert_eq!(
+        attrs[&MessageSystemAttributeName::MessageGroupId],
+        "wechat:demo:user-a"
+    );
+    assert_eq!(
+        attrs[&MessageSystemAttributeName::MessageDeduplicationId],
+        first.dedupe_id()
+    );
+    let body: gateway_core::NormalizedMessage =
+        serde_json::from_str(received[0].body().unwrap()).unwrap();
+    assert_eq!(body, first);
+    assert_eq!(
+        received[0].message_attributes().unwrap()["kind"].string_value(),
+        Some("text")
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator (make test)"]
+async fn store_commits_once_detects_duplicates_and_version_conflicts() {
+    let sdk = sdk().await;
+    let stack = fresh_stack(&sdk).await;
+    let store = DynamoDbConversationStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        &stack.table_name,
+        Some(86_400),
+    );
+    let m = text_message("demo", "user-b", "2001", "hello", 1_000);
+    let mut next = Conversation::new_for(&m);
+    next.record_inbound(&m);
+    next.version = 1;
+    next.tags.insert("vip".into());
+
+    assert_eq!(
+        store.commit_inbound(&m, None, &next).await.unwrap(),
+        CommitOutcome::Stored
+    );
+    assert_eq!(
+        store.commit_inbound(&m, None, &next).await.unwrap(),
+        CommitOutcome::Duplicate,
+        "same platform message again"
+    );
+    let m2 = text_message("demo", "user-b", "2002", "again", 2_000);
+    assert_eq!(
+        store.commit_inbound(&m2, None, &next).await.unwrap(),
+        CommitOutcome::Conflict,
+        "conversation already exists, so a writer that thought it new must reload"
+    );
+    let loaded = store.load(&m.conversation_key).await.unwrap().unwrap();
+    assert_eq!(loaded, next);
+    let mut next2 = loaded.clone();
+    next2.record_inbound(&m2);
+    next2.version = 2;
+    next2.tags.clear();
+    assert_eq!(
+        store.commit_inbound(&m2, Some(&loaded), &next2).await.unwrap(),
+        CommitOutcome::Stored
+    );
+    let messages = store.messages(&m.conversation_key).await.unwrap();
+    assert_eq!(messages, vec![m.clone(), m2.clone()]);
+
+    let items = gatewayctl::local::scan_items(
+        &aws_sdk_dynamodb::Client::new(&sdk),
+        &stack.table_name,
+    )
+    .await
+    .unwrap();
+    assert!(
+        items.iter().all(|i| i["SK"] != "TAG#vip"),
+        "removed tag's index item is deleted"
+    );
+    let msg_item = items.iter().find(|i| i["entity"] == "message").unwrap();
+    assert_eq!(msg_item["expires_at"], 1 + 86_400, "TTL set from receipt time");
+    let conv = items.iter().find(|i| i["SK"] == "META").unwrap();
+    assert_eq!(conv["GSI1PK"], "INBOX#wechat#demo#open");
+    assert!(conv["GSI1SK"].as_str().unwrap().starts_with("W#"), "unanswered first");
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator (make test)"]
+async fn routing_process_over_dynamodb_stores_each_message_exactly_once() {
+    let sdk = sdk().await;
+    let stack = fresh_stack(&sdk).await;
+    let store = DynamoDbConversationStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        &stack.table_name,
+        None,
+    );
+    let msgs: Vec<_> = (0..5)
+        .map(|i| text_message("demo", "user-c", &format!("30{i}"), "x", 1_000 + i))
+        .collect();
+    for m in &msgs {
+        assert_eq!(process(&store, m).await.unwrap(), ProcessOutcome::Stored);
+    }
+    for m in &msgs {
+        assert_eq!(process(&store, m).await.unwrap(), ProcessOutcome::Duplicate);
+    }
+    let c = store.load(&msgs[0].conversation_key).await.unwrap().unwrap();
+    assert_eq!(c.inbound_count, 5);
+    assert_eq!(c.version, 5);
+    assert_eq!(store.messages(&c.key).await.unwrap().len(), 5);
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator (make test)"]
+async fn accounts_directory_picks_up_new_accounts_and_keeps_the_last_good_document() {
+    let sdk = sdk().await;
+    let stack = fresh_stack(&sdk).await;
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+    let dir = SecretsManagerAccountDirectory::new(
+        sm.clone(),
+        &stack.accounts_secret_id,
+        Duration::from_millis(200),
+    );
+    let before = dir.accounts().await.unwrap();
+    assert!(before.wechat.contains_key("demo"));
+    assert!(!before.wechat.contains_key("added"));
+
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&gateway_tests::local_accounts_json()).unwrap();
+    doc["wechat"]["added"] = serde_json::json!({"app_id": "wx9", "token": "t9"});
+    gatewayctl::local::put_accounts_secret(&sm, &stack.accounts_secret_id, &doc.to_string())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(dir.accounts().await.unwrap().wechat.contains_key("added"));
+
+    // An invalid document stored by mistake: the directory keeps serving the last good one.
+    sm.put_secret_value()
+        .secret_id(&stack.accounts_secret_id)
+        .secret_string("{not json")
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(dir.accounts().await.unwrap().wechat.contains_key("added"));
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator (make test)"]
+async fn dead_letter_sink_moves_the_body_with_its_reason_to_the_fifo_dlq() {
+    let sdk = sdk().await;
+    let stack = fresh_stack(&sdk).await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let sink = SqsDeadLetterSink::new(sqs.clone(), &stack.dead_letter_queue_url);
+    sink.dead_letter("{bad", "wechat:demo:u", "rec-1", "undecodable body")
+        .await
+        .unwrap();
+    let got = receive_all(&sqs, &stack.dead_letter_queue_url).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].body(), Some("{bad"));
+    assert_eq!(
+        got[0].message_attributes().unwrap()["reason"].string_value(),
+        Some("undecodable body")
+    );
+}

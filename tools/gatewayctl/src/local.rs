@@ -1,0 +1,329 @@
+//! The local stack: creates the queues, table and accounts secret in the AWS emulator, and
+//! pumps the inbound queue into the router running under `cargo lambda watch`, the way the
+//! Lambda event source mapping does in AWS (batches of up to 10, partial batch failures,
+//! delete on success, redelivery after the visibility timeout).
+
+use anyhow::{Context, Result, bail};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+    Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+};
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Names and URLs of one local stack.
+#[derive(Debug, Clone)]
+pub struct LocalStack {
+    /// Inbound FIFO queue URL.
+    pub queue_url: String,
+    /// Inbound dead-letter queue URL.
+    pub dead_letter_queue_url: String,
+    /// Conversations table.
+    pub table_name: String,
+    /// Accounts secret name.
+    pub accounts_secret_id: String,
+}
+
+impl LocalStack {
+    /// The environment the functions need, as `KEY=VALUE` lines.
+    pub fn env_lines(&self) -> String {
+        format!(
+            "QUEUE_URL={}\nDEAD_LETTER_QUEUE_URL={}\nTABLE_NAME={}\nACCOUNTS_SECRET_ID={}\n",
+            self.queue_url, self.dead_letter_queue_url, self.table_name, self.accounts_secret_id
+        )
+    }
+}
+
+/// SDK configuration for the emulator at `endpoint` with dummy credentials.
+pub async fn emulator_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .test_credentials()
+        .load()
+        .await
+}
+
+/// Creates the inbound FIFO queue with its FIFO dead-letter queue (redrive after 5 receives).
+pub async fn create_queues(
+    sqs: &aws_sdk_sqs::Client,
+    prefix: &str,
+    visibility_timeout_secs: u32,
+) -> Result<(String, String)> {
+    let dlq = sqs
+        .create_queue()
+        .queue_name(format!("{prefix}-inbound-dlq.fifo"))
+        .attributes(QueueAttributeName::FifoQueue, "true")
+        .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600")
+        .send()
+        .await
+        .context("create dead-letter queue")?;
+    let dlq_url = dlq.queue_url().context("dead-letter queue url")?.to_string();
+    let dlq_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .context("dead-letter queue arn")?
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .context("dead-letter queue arn missing")?;
+    let queue = sqs
+        .create_queue()
+        .queue_name(format!("{prefix}-inbound.fifo"))
+        .attributes(QueueAttributeName::FifoQueue, "true")
+        .attributes(QueueAttributeName::ContentBasedDeduplication, "false")
+        .attributes(
+            QueueAttributeName::VisibilityTimeout,
+            visibility_timeout_secs.to_string(),
+        )
+        .attributes(
+            QueueAttributeName::RedrivePolicy,
+            json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5}).to_string(),
+        )
+        .send()
+        .await
+        .context("create inbound queue")?;
+    Ok((
+        queue.queue_url().context("inbound queue url")?.to_string(),
+        dlq_url,
+    ))
+}
+
+/// Creates the conversations table (same keys, indexes and TTL as `infra/`).
+pub async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str) -> Result<()> {
+    let attr = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+    };
+    let key = |n: &str, t: KeyType| KeySchemaElement::builder().attribute_name(n).key_type(t).build();
+    let gsi = |name: &str, pk: &str, sk: &str| -> Result<GlobalSecondaryIndex> {
+        Ok(GlobalSecondaryIndex::builder()
+            .index_name(name)
+            .key_schema(key(pk, KeyType::Hash)?)
+            .key_schema(key(sk, KeyType::Range)?)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            )
+            .build()?)
+    };
+    ddb.create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("PK")?)
+        .attribute_definitions(attr("SK")?)
+        .attribute_definitions(attr("GSI1PK")?)
+        .attribute_definitions(attr("GSI1SK")?)
+        .attribute_definitions(attr("GSI2PK")?)
+        .attribute_definitions(attr("GSI2SK")?)
+        .key_schema(key("PK", KeyType::Hash)?)
+        .key_schema(key("SK", KeyType::Range)?)
+        .global_secondary_indexes(gsi("GSI1", "GSI1PK", "GSI1SK")?)
+        .global_secondary_indexes(gsi("GSI2", "GSI2PK", "GSI2SK")?)
+        .send()
+        .await
+        .context("create table")?;
+    ddb.update_time_to_live()
+        .table_name(name)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name("expires_at")
+                .enabled(true)
+                .build()?,
+        )
+        .send()
+        .await
+        .context("enable TTL")?;
+    Ok(())
+}
+
+/// Creates (or overwrites) the accounts secret with `document`.
+pub async fn put_accounts_secret(
+    sm: &aws_sdk_secretsmanager::Client,
+    name: &str,
+    document: &str,
+) -> Result<()> {
+    gateway_core::account::AccountsDocument::from_json(document)
+        .context("the accounts document is invalid")?;
+    match sm
+        .create_secret()
+        .name(name)
+        .secret_string(document)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_exists_exception()) =>
+        {
+            sm.put_secret_value()
+                .secret_id(name)
+                .secret_string(document)
+                .send()
+                .await
+                .context("update accounts secret")?;
+            Ok(())
+        }
+        Err(e) => Err(e).context("create accounts secret"),
+    }
+}
+
+/// Creates a whole local stack named by `prefix`, seeding the accounts secret with
+/// `accounts_json`.
+pub async fn setup(
+    sdk: &aws_config::SdkConfig,
+    prefix: &str,
+    accounts_json: &str,
+) -> Result<LocalStack> {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let ddb = aws_sdk_dynamodb::Client::new(sdk);
+    let sm = aws_sdk_secretsmanager::Client::new(sdk);
+    // Visibility timeout short enough for local redelivery to be observable in tests.
+    let (queue_url, dead_letter_queue_url) = create_queues(&sqs, prefix, 5).await?;
+    let table_name = format!("{prefix}-conversations");
+    create_table(&ddb, &table_name).await?;
+    let accounts_secret_id = format!("{prefix}-accounts");
+    put_accounts_secret(&sm, &accounts_secret_id, accounts_json).await?;
+    Ok(LocalStack {
+        queue_url,
+        dead_letter_queue_url,
+        table_name,
+        accounts_secret_id,
+    })
+}
+
+/// Result of one pump cycle.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PumpStats {
+    /// Records handed to the router.
+    pub delivered: usize,
+    /// Records the router reported failed (left for redelivery).
+    pub failed: usize,
+    /// Router invocations.
+    pub batches: usize,
+}
+
+/// Stands in for the Lambda SQS event source mapping: receives batches from `queue_url` and
+/// invokes the router at `invoke_url` (the `cargo lambda watch` invoke endpoint of
+/// `message-router`) with an SQS event, deleting the records the router did not report as
+/// failed. Stops when a receive returns nothing.
+pub async fn pump(
+    sqs: &aws_sdk_sqs::Client,
+    http: &reqwest::Client,
+    queue_url: &str,
+    invoke_url: &str,
+) -> Result<PumpStats> {
+    let mut stats = PumpStats::default();
+    loop {
+        let received = sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .message_attribute_names("All")
+            .wait_time_seconds(0)
+            .send()
+            .await
+            .context("receive from the inbound queue")?;
+        let messages = received.messages();
+        if messages.is_empty() {
+            return Ok(stats);
+        }
+        let records: Vec<Value> = messages
+            .iter()
+            .map(|m| {
+                let attributes: HashMap<String, String> = m
+                    .attributes()
+                    .map(|a| {
+                        a.iter()
+                            .map(|(k, v)| (k.as_str().to_string(), v.clone()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                json!({
+                    "messageId": m.message_id(),
+                    "receiptHandle": m.receipt_handle(),
+                    "body": m.body(),
+                    "attributes": attributes,
+                    "messageAttributes": {},
+                    "md5OfBody": m.md5_of_body(),
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:local-inbound.fifo",
+                    "awsRegion": "us-east-1"
+                })
+            })
+            .collect();
+        let response = http
+            .post(invoke_url)
+            .json(&json!({ "Records": records }))
+            .timeout(Duration::from_secs(120))
+            .send()
+            .await
+            .context("invoke the router")?;
+        let status = response.status();
+        let body: Value = response.json().await.context("router response")?;
+        if !status.is_success() || body.get("errorType").is_some() {
+            bail!("router invocation failed ({status}): {body}");
+        }
+        let failed: Vec<&str> = body["batchItemFailures"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|f| f["itemIdentifier"].as_str()).collect())
+            .unwrap_or_default();
+        stats.batches += 1;
+        stats.delivered += messages.len();
+        stats.failed += failed.len();
+        for m in messages {
+            if failed.contains(&m.message_id().unwrap_or_default()) {
+                continue;
+            }
+            if let Some(handle) = m.receipt_handle() {
+                sqs.delete_message()
+                    .queue_url(queue_url)
+                    .receipt_handle(handle)
+                    .send()
+                    .await
+                    .context("delete a processed record")?;
+            }
+        }
+        if !failed.is_empty() {
+            // Failed records stay invisible until the visibility timeout; like the real event
+            // source mapping, do not spin on them.
+            return Ok(stats);
+        }
+    }
+}
+
+/// Every item of the table, as JSON (for the demo's "what was stored" print-out and tests).
+pub async fn scan_items(ddb: &aws_sdk_dynamodb::Client, table: &str) -> Result<Vec<Value>> {
+    let mut out = Vec::new();
+    let mut start = None;
+    loop {
+        let page = ddb
+            .scan()
+            .table_name(table)
+            .set_exclusive_start_key(start.take())
+            .send()
+            .await
+            .context("scan table")?;
+        for item in page.items() {
+            let value: Value = serde_dynamo::from_item(item.clone()).context("decode item")?;
+            out.push(value);
+        }
+        match page.last_evaluated_key() {
+            Some(k) if !k.is_empty() => start = Some(k.clone()),
+            _ => break,
+        }
+    }
+    out.sort_by(|a, b| {
+        (a["PK"].as_str(), a["SK"].as_str()).cmp(&(b["PK"].as_str(), b["SK"].as_str()))
+    });
+    Ok(out)
+}

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# The local stack, shared by `make demo` and `make test`: pinned tools, the AWS emulator
+# (moto server) and the functions under `cargo lambda watch`, each on a free loopback port,
+# with logs kept outside the repository (the watcher rebuilds on every change inside it).
+# Source this file; call stack_cleanup (the EXIT trap does) to stop what it started.
+
+set -euo pipefail
+
+STACK_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STACK_RUN_DIR="${STACK_RUN_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/gateway-stack.XXXXXX")}"
+STACK_PIDS=()
+cd "$STACK_ROOT"
+
+log() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
+
+stack_install_tools() {
+  local want_moto want_lambda
+  want_moto=$(grep -E '^moto' "$STACK_ROOT/tools/requirements-dev.txt" | sed 's/.*==//')
+  want_lambda=$(grep -E '^cargo-lambda' "$STACK_ROOT/tools/requirements-dev.txt" | sed 's/.*==//')
+  if ! python3 -m pip show moto 2>/dev/null | grep -q "^Version: $want_moto$" \
+    || ! python3 -m pip show cargo-lambda 2>/dev/null | grep -q "^Version: $want_lambda$" \
+    || ! python3 -c 'import flask' 2>/dev/null; then
+    log "installing pinned tools (tools/requirements-dev.txt)"
+    python3 -m pip install --quiet --disable-pip-version-check -r "$STACK_ROOT/tools/requirements-dev.txt"
+    hash -r
+  fi
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+wait_for_http() { # url seconds
+  local url=$1 deadline=$((SECONDS + $2))
+  until curl -s -o /dev/null "$url"; do
+    if ((SECONDS > deadline)); then
+      log "timed out waiting for $url"
+      return 1
+    fi
+    sleep 0.3
+  done
+}
+
+stack_start_moto() {
+  MOTO_PORT=$(free_port)
+  export AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT"
+  export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
+  log "starting moto server on $AWS_ENDPOINT_URL (log: $STACK_RUN_DIR/moto.log)"
+  setsid moto_server -H 127.0.0.1 -p "$MOTO_PORT" >"$STACK_RUN_DIR/moto.log" 2>&1 &
+  STACK_PIDS+=($!)
+  wait_for_http "$AWS_ENDPOINT_URL/moto-api/" 30
+}
+
+stack_build() {
+  log "building the workspace"
+  cargo build --workspace --bins --quiet
+}
+
+# stack_setup PREFIX ACCOUNTS_FILE: creates resources; exports the functions' variables.
+stack_setup() {
+  local prefix=$1 accounts=$2
+  log "creating queues, table and accounts secret ($prefix) from $accounts"
+  "$STACK_ROOT/target/debug/gatewayctl" local setup --endpoint "$AWS_ENDPOINT_URL" \
+    --prefix "$prefix" --accounts "$accounts" >"$STACK_RUN_DIR/resources.env"
+  set -a
+  # shellcheck disable=SC1091
+  . "$STACK_RUN_DIR/resources.env"
+  set +a
+}
+
+# stack_start_watch: the functions under cargo lambda watch, env from the exported stack.
+stack_start_watch() {
+  WATCH_PORT=$(free_port)
+  export GATEWAY_LAMBDA_URL="http://127.0.0.1:$WATCH_PORT"
+  cat >"$STACK_RUN_DIR/functions.env" <<ENV
+AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL
+AWS_REGION=$AWS_REGION
+AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID
+AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY
+QUEUE_URL=$QUEUE_URL
+DEAD_LETTER_QUEUE_URL=$DEAD_LETTER_QUEUE_URL
+TABLE_NAME=$TABLE_NAME
+ACCOUNTS_SECRET_ID=$ACCOUNTS_SECRET_ID
+ACCOUNTS_CACHE_SECS=${ACCOUNTS_CACHE_SECS:-1}
+MAX_CLOCK_SKEW_SECS=${MAX_CLOCK_SKEW_SECS:-300}
+MESSAGE_TTL_DAYS=${MESSAGE_TTL_DAYS:-90}
+RULES_CACHE_SECS=${RULES_CACHE_SECS:-1}
+RUST_LOG=${RUST_LOG:-info}
+ENV
+  log "starting functions under cargo lambda watch on $GATEWAY_LAMBDA_URL (log: $STACK_RUN_DIR/watch.log)"
+  # setsid: the watcher and the functions it spawns form one process group, stopped together.
+  setsid cargo lambda watch -A 127.0.0.1 -P "$WATCH_PORT" --ignore-changes \
+    --env-file "$STACK_RUN_DIR/functions.env" >"$STACK_RUN_DIR/watch.log" 2>&1 &
+  STACK_PIDS+=($!)
+  wait_for_http "$GATEWAY_LAMBDA_URL/" 120
+}
+
+stack_cleanup() {
+  local pid
+  for pid in "${STACK_PIDS[@]:-}"; do
+    [ -n "$pid" ] || continue
+    kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${STACK_PIDS[@]:-}"; do
+    [ -n "$pid" ] && wait "$pid" 2>/dev/null || true
+  done
+  STACK_PIDS=()
+}
