@@ -1,4 +1,4 @@
-//! The hardened XML reader (and the one CDATA writer helper) shared by the WeChat protocol and
+//! The hardened XML reader (plus two small writer helpers) shared by the WeChat protocol and
 //! Weibo's WeChat-compatible XML format.
 //!
 //! Both platforms push flat `<xml>…</xml>` documents whose leaves carry text or CDATA. The
@@ -9,6 +9,7 @@
 //! * refuses processing instructions other than a leading XML declaration;
 //! * resolves only the five predefined entities (`&lt;` `&gt;` `&amp;` `&apos;` `&quot;`) and
 //!   numeric character references; any other entity reference is an error;
+//! * ignores attributes (they are never read, so never expanded);
 //! * caps the element depth ([`MAX_DEPTH`]) and the element count ([`MAX_ELEMENTS`]);
 //! * reports syntax errors as [`WebhookError::MalformedBody`] with a short, fixed reason and a
 //!   byte offset, never with text taken from the body.
@@ -448,6 +449,32 @@ mod tests {
             MAX_ELEMENTS - 1
         );
         assert!(is_malformed(parse(&many(MAX_ELEMENTS + 1))));
+    }
+
+    #[test]
+    fn edge_cases_of_the_prolog_references_and_attributes() {
+        // A UTF-8 BOM before the declaration is accepted; anything else before it is not.
+        let bom = parse_fields(b"\xEF\xBB\xBF<?xml version=\"1.0\"?><xml><A>1</A></xml>");
+        assert_eq!(bom.expect("bom").get("A"), Some("1"));
+        assert!(is_malformed(parse("\n<?xml version=\"1.0\"?><xml/>")));
+        // Attributes are ignored, never expanded.
+        let attrs = parse("<xml a=\"1\"><A x=\"&lol;\">1</A></xml>").expect("attrs");
+        assert_eq!(
+            attrs.fields(),
+            &[XmlField {
+                path: "A".into(),
+                value: "1".into()
+            }]
+        );
+        for body in [
+            "<xml><A>1</A></xml",
+            "<xml><A>&#0;</A></xml>",
+            "<xml><A>&#xD800;</A></xml>",
+            "<xml><A>a&amp</A></xml>",
+            "<xml><A>a</A><!-- x",
+        ] {
+            assert!(is_malformed(parse(body)), "{body}");
+        }
     }
 
     #[test]
