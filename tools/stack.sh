@@ -53,8 +53,13 @@ stack_start_moto() {
 }
 
 stack_build() {
-  log "building the workspace"
-  cargo build --workspace --bins --quiet
+  log "building the functions and gatewayctl"
+  # One package at a time, as `cargo lambda watch` runs them (`cargo run --bin X`): building
+  # them together would unify features differently and the watcher would rebuild on first use.
+  local bin
+  for bin in wechat-webhook weibo-webhook message-router gatewayctl; do
+    cargo build --quiet --bin "$bin"
+  done
 }
 
 # stack_setup PREFIX ACCOUNTS_FILE: creates resources; exports the functions' variables.

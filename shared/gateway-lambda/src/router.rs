@@ -49,10 +49,17 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
     let deps = &deps;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let deadline = event.context.deadline();
+        // AWS always sends a deadline in the future; a local emulator may send none (epoch).
+        // Without one, the batch simply runs to completion.
+        let known = deadline > SystemTime::now();
         let failures = handle_batch(deps, &event.payload.records, || {
-            deadline
-                .duration_since(SystemTime::now())
-                .unwrap_or_default()
+            if known {
+                deadline
+                    .duration_since(SystemTime::now())
+                    .unwrap_or_default()
+            } else {
+                Duration::MAX
+            }
         })
         .await;
         let mut response = SqsBatchResponse::default();
@@ -82,7 +89,17 @@ pub async fn handle_batch(
             .get("MessageGroupId")
             .cloned()
             .unwrap_or_default();
-        if failed_groups.contains(&group) || time_left() < SAFETY_MARGIN {
+        if failed_groups.contains(&group) {
+            failures.push(id);
+            continue;
+        }
+        let remaining = time_left();
+        if remaining < SAFETY_MARGIN {
+            tracing::warn!(
+                sqs.message_id = id,
+                remaining_ms = remaining.as_millis() as u64,
+                "not enough time left in this invocation; handing the record back for retry"
+            );
             failures.push(id);
             failed_groups.insert(group);
             continue;

@@ -3,3 +3,4 @@
 //! stored state. Shared by the CLI, `make demo` and the integration tests. Never deployed.
 
 pub mod local;
+pub mod send;

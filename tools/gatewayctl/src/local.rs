@@ -327,3 +327,44 @@ pub async fn scan_items(ddb: &aws_sdk_dynamodb::Client, table: &str) -> Result<V
     });
     Ok(out)
 }
+
+/// A human-readable summary of stored items: each conversation with its state, then its
+/// messages in order.
+pub fn summarize(items: &[Value]) -> String {
+    let mut out = String::new();
+    let conversations = items.iter().filter(|i| i["entity"] == "conversation");
+    for c in conversations {
+        let pk = c["PK"].as_str().unwrap_or_default();
+        out.push_str(&format!(
+            "conversation {}  status={} inbound={} unanswered={} team={} priority={} tags={}\n",
+            c["key"].as_str().unwrap_or_default(),
+            c["status"].as_str().unwrap_or_default(),
+            c["inbound_count"],
+            c.get("waiting_since").is_some_and(|w| !w.is_null()),
+            c["team"].as_str().unwrap_or("-"),
+            c["priority"].as_str().unwrap_or("-"),
+            c["tags"],
+        ));
+        for m in items
+            .iter()
+            .filter(|i| i["PK"] == pk && i["entity"] == "message")
+        {
+            let content = &m["message"]["content"];
+            let what = content["text"]
+                .as_str()
+                .or(content["event"].as_str())
+                .or(content["platform_type"].as_str())
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "    message {:<6} {:<5} {}\n",
+                m["kind"].as_str().unwrap_or_default(),
+                m["direction"].as_str().unwrap_or_default(),
+                what
+            ));
+        }
+    }
+    let messages = items.iter().filter(|i| i["entity"] == "message").count();
+    let convs = items.iter().filter(|i| i["entity"] == "conversation").count();
+    out.push_str(&format!("{convs} conversation(s), {messages} message(s) stored\n"));
+    out
+}

@@ -3,7 +3,9 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use gatewayctl::local;
+use gateway_core::account::AccountsDocument;
+use gateway_core::channel::wechat::simulate::Envelope;
+use gatewayctl::{local, send};
 
 #[derive(Parser)]
 #[command(name = "gatewayctl", version, about = "Channel gateway operations and local development")]
@@ -17,6 +19,58 @@ enum Command {
     /// The local stack (AWS emulator + functions under cargo lambda watch).
     #[command(subcommand)]
     Local(LocalCommand),
+    /// Send a signed request as the platform would, to a running webhook.
+    #[command(subcommand)]
+    Send(SendCommand),
+}
+
+#[derive(clap::Args)]
+struct Target {
+    /// Accounts document (JSON) holding the account's credentials.
+    #[arg(long, env = "GATEWAY_ACCOUNTS_FILE")]
+    accounts: std::path::PathBuf,
+    /// Account name (the `{account}` of the webhook path).
+    #[arg(long)]
+    account: String,
+    /// Full webhook URL (e.g. a deployed API's `https://…/wechat/demo`); defaults to the
+    /// local function under cargo lambda watch.
+    #[arg(long)]
+    webhook_url: Option<String>,
+    /// Base URL of cargo lambda watch.
+    #[arg(long, env = "GATEWAY_LAMBDA_URL", default_value = "http://127.0.0.1:9000")]
+    lambda_url: String,
+    /// Sender: WeChat OpenID or Weibo UID.
+    #[arg(long)]
+    from: String,
+    /// Text of a text message.
+    #[arg(long, conflicts_with = "event")]
+    text: Option<String>,
+    /// Event name instead of text (WeChat: subscribe, CLICK…; Weibo: follow, click…).
+    #[arg(long)]
+    event: Option<String>,
+    /// Event key (menu key, QR scene).
+    #[arg(long)]
+    key: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum SendCommand {
+    /// A WeChat push (plaintext, compatible or secure envelope).
+    Wechat {
+        #[command(flatten)]
+        target: Target,
+        /// plaintext, compatible or secure.
+        #[arg(long, default_value = "plaintext")]
+        envelope: String,
+        /// Platform MsgId (reuse one to simulate the platform's retry).
+        #[arg(long)]
+        msg_id: Option<String>,
+    },
+    /// A Weibo push (JSON).
+    Weibo {
+        #[command(flatten)]
+        target: Target,
+    },
 }
 
 #[derive(Subcommand)]
@@ -44,12 +98,15 @@ enum LocalCommand {
         #[arg(long)]
         invoke_url: String,
     },
-    /// Print every stored item of the table as JSON lines.
+    /// Print what is stored: conversations and their messages.
     Show {
         #[arg(long, env = "AWS_ENDPOINT_URL")]
         endpoint: String,
         #[arg(long, env = "TABLE_NAME")]
         table: String,
+        /// Every item as a raw JSON line instead of the summary.
+        #[arg(long)]
+        raw: bool,
     },
 }
 
@@ -57,7 +114,89 @@ enum LocalCommand {
 async fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Local(cmd) => run_local(cmd).await,
+        Command::Send(cmd) => run_send(cmd).await,
     }
+}
+
+fn load_accounts(path: &std::path::Path) -> Result<AccountsDocument> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+    Ok(AccountsDocument::from_json(&text)?)
+}
+
+async fn run_send(cmd: SendCommand) -> Result<()> {
+    let (target, url, request) = match cmd {
+        SendCommand::Wechat {
+            target,
+            envelope,
+            msg_id,
+        } => {
+            let accounts = load_accounts(&target.accounts)?;
+            let envelope = match envelope.as_str() {
+                "plaintext" => Envelope::Plaintext,
+                "compatible" => Envelope::Compatible,
+                "secure" => Envelope::Secure,
+                other => anyhow::bail!("unknown envelope `{other}`"),
+            };
+            let now = send::now_secs();
+            let xml = match (&target.text, &target.event) {
+                (_, Some(event)) => {
+                    send::wechat_event_xml(&target.from, event, target.key.as_deref(), now)
+                }
+                (text, None) => {
+                    let id = msg_id.unwrap_or_else(|| format!("{now}{}", send::nonce()));
+                    send::wechat_text_xml(&target.from, text.as_deref().unwrap_or("hello"), &id, now)
+                }
+            };
+            let request = send::wechat_push(&accounts, &target.account, &xml, envelope, now)?;
+            let url = target.webhook_url.clone().unwrap_or_else(|| {
+                format!(
+                    "{}/lambda-url/wechat-webhook/wechat/{}",
+                    target.lambda_url, target.account
+                )
+            });
+            (target, url, request)
+        }
+        SendCommand::Weibo { target } => {
+            let accounts = load_accounts(&target.accounts)?;
+            let receiver = accounts
+                .weibo
+                .get(&target.account)
+                .and_then(|a| a.receiver_uid.clone())
+                .unwrap_or_else(|| "1902538057".into());
+            let now = send::now_secs();
+            let created = gateway_core::channel::weibo::simulate::created_at(now)
+                .context("format created_at")?;
+            let body = match (&target.text, &target.event) {
+                (_, Some(subtype)) => send::weibo_event_json(&receiver, &target.from, subtype, &created),
+                (text, None) => gateway_core::channel::weibo::simulate::text_body(
+                    receiver.parse().unwrap_or_default(),
+                    target.from.parse().context("--from must be a numeric Weibo UID")?,
+                    &created,
+                    text.as_deref().unwrap_or("hello"),
+                ),
+            };
+            let request = send::weibo_push(&accounts, &target.account, &body, now * 1000)?;
+            let url = target.webhook_url.clone().unwrap_or_else(|| {
+                format!(
+                    "{}/lambda-url/weibo-webhook/weibo/{}",
+                    target.lambda_url, target.account
+                )
+            });
+            (target, url, request)
+        }
+    };
+    let (status, body) = send::send(&reqwest::Client::new(), &url, &request).await?;
+    println!(
+        "{} {} -> {status} {}",
+        target.account,
+        target.text.as_deref().or(target.event.as_deref()).unwrap_or(""),
+        if body.is_empty() { "(empty body)" } else { &body }
+    );
+    if !(200..300).contains(&status) {
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 async fn run_local(cmd: LocalCommand) -> Result<()> {
@@ -86,11 +225,20 @@ async fn run_local(cmd: LocalCommand) -> Result<()> {
                 stats.delivered, stats.batches, stats.failed
             );
         }
-        LocalCommand::Show { endpoint, table } => {
+        LocalCommand::Show {
+            endpoint,
+            table,
+            raw,
+        } => {
             let sdk = local::emulator_config(&endpoint).await;
             let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-            for item in local::scan_items(&ddb, &table).await? {
-                println!("{item}");
+            let items = local::scan_items(&ddb, &table).await?;
+            if raw {
+                for item in items {
+                    println!("{item}");
+                }
+            } else {
+                print!("{}", local::summarize(&items));
             }
         }
     }

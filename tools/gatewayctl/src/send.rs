@@ -1,0 +1,149 @@
+//! Sends requests exactly as WeChat and Weibo would (correctly signed, optionally encrypted)
+//! to a running webhook: the local stack under `cargo lambda watch`, or a deployed API for a
+//! smoke test. Builds simple messages (text, events) with the current time.
+
+use anyhow::{Context, Result, anyhow};
+use gateway_core::account::AccountsDocument;
+use gateway_core::channel::{HttpMethod, wechat, weibo};
+use std::collections::BTreeMap;
+
+/// WeChat original id used by the generated messages' `ToUserName`.
+pub const WECHAT_ACCOUNT_ORIGINAL_ID: &str = "gh_97417a04a28d";
+
+/// What a platform request is made of.
+#[derive(Debug, Clone)]
+pub struct PlatformRequest {
+    /// GET or POST.
+    pub method: HttpMethod,
+    /// Query parameters.
+    pub query: BTreeMap<String, String>,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+impl From<wechat::simulate::SimulatedRequest> for PlatformRequest {
+    fn from(r: wechat::simulate::SimulatedRequest) -> Self {
+        PlatformRequest {
+            method: r.method,
+            query: r.query,
+            body: r.body,
+        }
+    }
+}
+
+impl From<weibo::simulate::SimulatedRequest> for PlatformRequest {
+    fn from(r: weibo::simulate::SimulatedRequest) -> Self {
+        PlatformRequest {
+            method: r.method,
+            query: r.query,
+            body: r.body,
+        }
+    }
+}
+
+/// Unix seconds now.
+pub fn now_secs() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// A fresh nonce.
+pub fn nonce() -> String {
+    format!("{}", chrono::Utc::now().timestamp_subsec_nanos())
+}
+
+fn cdata(s: &str) -> String {
+    format!("<![CDATA[{}]]>", s.replace("]]>", "]]]]><![CDATA[>"))
+}
+
+/// A WeChat text message as the platform pushes it.
+pub fn wechat_text_xml(from: &str, text: &str, msg_id: &str, create_time: i64) -> String {
+    format!(
+        "<xml><ToUserName>{}</ToUserName><FromUserName>{}</FromUserName><CreateTime>{create_time}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content>{}</Content><MsgId>{msg_id}</MsgId></xml>",
+        cdata(WECHAT_ACCOUNT_ORIGINAL_ID),
+        cdata(from),
+        cdata(text)
+    )
+}
+
+/// A WeChat event (`subscribe`, `CLICK`, …) as the platform pushes it.
+pub fn wechat_event_xml(from: &str, event: &str, key: Option<&str>, create_time: i64) -> String {
+    let key = key
+        .map(|k| format!("<EventKey>{}</EventKey>", cdata(k)))
+        .unwrap_or_default();
+    format!(
+        "<xml><ToUserName>{}</ToUserName><FromUserName>{}</FromUserName><CreateTime>{create_time}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event>{}</Event>{key}</xml>",
+        cdata(WECHAT_ACCOUNT_ORIGINAL_ID),
+        cdata(from),
+        cdata(event)
+    )
+}
+
+/// A Weibo event push body.
+pub fn weibo_event_json(receiver: &str, sender: &str, subtype: &str, created_at: &str) -> String {
+    serde_json::json!({
+        "type": "event",
+        "receiver_id": receiver.parse::<u64>().unwrap_or_default(),
+        "sender_id": sender.parse::<u64>().unwrap_or_default(),
+        "created_at": created_at,
+        "text": "",
+        "data": { "subtype": subtype },
+    })
+    .to_string()
+}
+
+/// Signs (and for encrypted envelopes encrypts) a WeChat push of `inner_xml` for `account`.
+pub fn wechat_push(
+    accounts: &AccountsDocument,
+    account: &str,
+    inner_xml: &str,
+    envelope: wechat::simulate::Envelope,
+    timestamp: i64,
+) -> Result<PlatformRequest> {
+    let acc = accounts
+        .wechat
+        .get(account)
+        .ok_or_else(|| anyhow!("no WeChat account `{account}` in the accounts document"))?;
+    Ok(wechat::simulate::push(acc, inner_xml, timestamp, &nonce(), envelope)?.into())
+}
+
+/// Signs a Weibo push of `body` for `account`.
+pub fn weibo_push(
+    accounts: &AccountsDocument,
+    account: &str,
+    body: &str,
+    timestamp_ms: i64,
+) -> Result<PlatformRequest> {
+    let acc = accounts
+        .weibo
+        .get(account)
+        .ok_or_else(|| anyhow!("no Weibo account `{account}` in the accounts document"))?;
+    Ok(weibo::simulate::push(acc, body.as_bytes().to_vec(), timestamp_ms, &nonce()).into())
+}
+
+/// Sends `request` to `url` and returns the status and body.
+pub async fn send(
+    http: &reqwest::Client,
+    url: &str,
+    request: &PlatformRequest,
+) -> Result<(u16, String)> {
+    let builder = match request.method {
+        HttpMethod::Get => http.get(url),
+        _ => {
+            let content_type = if request.body.first() == Some(&b'{') {
+                "application/json"
+            } else {
+                "text/xml"
+            };
+            http.post(url)
+                .header("content-type", content_type)
+                .body(request.body.clone())
+        }
+    };
+    let response = builder
+        .query(&request.query)
+        .send()
+        .await
+        .with_context(|| format!("send to {url}"))?;
+    let status = response.status().as_u16();
+    Ok((status, response.text().await.unwrap_or_default()))
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# `make test`: every test on a fresh machine. Installs the pinned tools, starts its own AWS
+# emulator and the functions under cargo lambda watch on free ports, runs unit and
+# integration tests, then the offline template checks, and stops what it started.
+set -euo pipefail
+# shellcheck source=tools/stack.sh
+. "$(dirname "$0")/stack.sh"
+trap stack_cleanup EXIT
+
+stack_install_tools
+stack_build
+stack_start_moto
+stack_setup "it" config/accounts.local.json
+stack_start_watch
+
+log "cargo test (unit + integration)"
+cargo test --workspace -- --include-ignored
+
+if [ -f infra/check.sh ]; then
+  log "template checks"
+  bash infra/check.sh
+fi
