@@ -1,0 +1,937 @@
+// The channel gateway stack: the CDK twin of infra/sam/template.yaml. Same parameters, same
+// logical ids for the resources that matter, same outputs; infra/tests/test_invariants.py
+// checks both templates against the same invariants.
+import {
+  Annotations,
+  Aws,
+  CfnCondition,
+  CfnElement,
+  CfnMapping,
+  CfnOutput,
+  CfnParameter,
+  CfnResource,
+  Duration,
+  Fn,
+  RemovalPolicy,
+  Stack,
+  StackProps,
+  Tags,
+  Validations,
+} from 'aws-cdk-lib';
+import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { RustFunction } from 'cargo-lambda-cdk';
+import { Construct } from 'constructs';
+
+export interface ChannelGatewayStackProps extends StackProps {
+  /** The workspace Cargo.toml (all functions are binaries of this workspace). */
+  readonly manifestPath: string;
+}
+
+/** WeChat drops the connection after 5 s and retries: the webhooks answer well before. */
+const WEBHOOK_TIMEOUT_SECS = 4;
+/** The router's timeout; the inbound queue's visibility timeout is 6x this. */
+const ROUTER_TIMEOUT_SECS = 30;
+const MEMORY_MB = 256;
+
+/** What one function needs: the rest (log group, role, logging) is the same for all. */
+interface GatewayFunctionSpec {
+  /** Prefix of the logical ids: <id>Function, <id>Role, <id>LogGroup (same as the SAM template). */
+  readonly id: string;
+  /** Cargo binary (= deployed function name). */
+  readonly binary: string;
+  readonly description: string;
+  readonly timeoutSecs: number;
+  readonly environment: Record<string, string>;
+  /** Everything the function calls besides writing its own logs. */
+  readonly statements: iam.PolicyStatement[];
+}
+
+/** Gives the L1 resource under an L2 construct (or an L1 itself) a fixed logical id. */
+function logicalId(scope: Construct, id: string): void {
+  const cfn = (scope instanceof CfnElement ? scope : scope.node.defaultChild) as CfnResource | undefined;
+  if (!cfn) {
+    throw new Error(`${scope.node.path} has no CloudFormation resource to name ${id}`);
+  }
+  cfn.overrideLogicalId(id);
+}
+
+export class ChannelGatewayStack extends Stack {
+  /**
+   * `-c skipBundling=true`: do not build the Rust functions during synth (offline checks,
+   * CI). The function code then points at the unbuilt workspace: such a synth is for
+   * validation only, never for `cdk deploy`.
+   */
+  private readonly skipBundling: boolean;
+
+  /**
+   * Stack.bundlingRequired decides whether assets (here: `cargo lambda build`) are bundled.
+   * The CLI forces the context `aws:cdk:bundling-stacks` to `**` for synth and deploy, so the
+   * stack answers from its own flag instead.
+   */
+  public override get bundlingRequired(): boolean {
+    if (this.skipBundling) {
+      return false;
+    }
+    return super.bundlingRequired;
+  }
+
+  constructor(scope: Construct, id: string, props: ChannelGatewayStackProps) {
+    super(scope, id, props);
+    const flag = this.node.tryGetContext('skipBundling');
+    this.skipBundling = flag === true || flag === 'true' || flag === '1';
+    if (this.skipBundling) {
+      Annotations.of(this).addWarningV2(
+        'channel-gateway:skip-bundling',
+        'skipBundling=true: the Rust functions were not built; this synth is for validation only, do not deploy it',
+      );
+    }
+    // Findings of CDK's built-in template validation that are not problems here:
+    Validations.of(this).acknowledge(
+      {
+        id: 'CloudFormation-Validate::W2509',
+        reason: 'AccountsSecretArn / AccountsSecretKmsKeyArn hold ARNs, not secret values: no NoEcho needed',
+      },
+      {
+        id: 'CloudFormation-Validate::W1001',
+        reason: 'Outputs/AccountsSecretId uses AccountsSecret only inside Fn::If on its own condition',
+      },
+    );
+
+    // ---------------------------------------------------------------------------------------
+    // Parameters and conditions (same names, defaults and constraints as the SAM template).
+    // ---------------------------------------------------------------------------------------
+    const stageName = new CfnParameter(this, 'StageName', {
+      type: 'String',
+      default: 'prod',
+      allowedPattern: '^[a-zA-Z0-9_-]{1,64}$',
+      description: 'HTTP API stage (part of the webhook URLs). "prod" also turns on DynamoDB deletion protection.',
+    });
+    const logLevel = new CfnParameter(this, 'LogLevel', {
+      type: 'String',
+      default: 'info',
+      allowedValues: ['trace', 'debug', 'info', 'warn', 'error'],
+      description: 'Application log level of every function (Lambda ApplicationLogLevel).',
+    });
+    const logRetentionDays = new CfnParameter(this, 'LogRetentionDays', {
+      type: 'Number',
+      default: '30',
+      allowedValues: [
+        '1', '3', '5', '7', '14', '30', '60', '90', '120', '150', '180', '365', '400', '545', '731',
+        '1096', '1827', '2192', '2557', '2922', '3288', '3653',
+      ],
+      description: 'Retention of every log group of the stack, in days.',
+    });
+    const accountsSecretArn = new CfnParameter(this, 'AccountsSecretArn', {
+      type: 'String',
+      default: '',
+      allowedPattern:
+        '^$|^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$',
+      description:
+        'Full ARN of an existing Secrets Manager secret holding the accounts JSON document. Empty (default) = the stack creates one with an empty document; fill it with `aws secretsmanager put-secret-value`.',
+    });
+    const accountsSecretKmsKeyArn = new CfnParameter(this, 'AccountsSecretKmsKeyArn', {
+      type: 'String',
+      default: '',
+      allowedPattern: '^$|^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[a-f0-9-]+$',
+      description:
+        "Only when AccountsSecretArn is encrypted with a customer managed KMS key: that key's ARN (the webhooks then get kms:Decrypt on it, via Secrets Manager only).",
+    });
+    const alarmEmail = new CfnParameter(this, 'AlarmEmail', {
+      type: 'String',
+      default: '',
+      allowedPattern: '^$|^[^@\\s]+@[^@\\s]+$',
+      description: 'Optional e-mail address subscribed to the alarm topic (confirm the e-mail AWS sends).',
+    });
+    const enableFixedEgress = new CfnParameter(this, 'EnableFixedEgress', {
+      type: 'String',
+      default: 'false',
+      allowedValues: ['true', 'false'],
+      description:
+        '"true" creates a VPC with private subnets behind one NAT gateway and one Elastic IP, so the functions that call the platform APIs leave from one fixed address (WeChat\'s IP allow-list). The webhooks and the router never need it.',
+    });
+
+    // Lambda's ApplicationLogLevel values are upper case.
+    new CfnMapping(this, 'LogLevels', {
+      mapping: {
+        trace: { Lambda: 'TRACE' },
+        debug: { Lambda: 'DEBUG' },
+        info: { Lambda: 'INFO' },
+        warn: { Lambda: 'WARN' },
+        error: { Lambda: 'ERROR' },
+      },
+    });
+    const applicationLogLevel = Fn.findInMap('LogLevels', logLevel.valueAsString, 'Lambda');
+
+    const isProduction = new CfnCondition(this, 'IsProduction', {
+      expression: Fn.conditionEquals(stageName.valueAsString, 'prod'),
+    });
+    const createAccountsSecret = new CfnCondition(this, 'CreateAccountsSecret', {
+      expression: Fn.conditionEquals(accountsSecretArn.valueAsString, ''),
+    });
+    const hasAccountsSecretKmsKey = new CfnCondition(this, 'HasAccountsSecretKmsKey', {
+      expression: Fn.conditionNot(Fn.conditionEquals(accountsSecretKmsKeyArn.valueAsString, '')),
+    });
+    const hasAlarmEmail = new CfnCondition(this, 'HasAlarmEmail', {
+      expression: Fn.conditionNot(Fn.conditionEquals(alarmEmail.valueAsString, '')),
+    });
+    const fixedEgress = new CfnCondition(this, 'FixedEgress', {
+      expression: Fn.conditionEquals(enableFixedEgress.valueAsString, 'true'),
+    });
+
+    // ---------------------------------------------------------------------------------------
+    // Inbound FIFO queue (webhooks -> router) and its FIFO dead-letter queue.
+    // ---------------------------------------------------------------------------------------
+    const inboundDlq = new sqs.Queue(this, 'InboundDeadLetterQueue', {
+      fifo: true,
+      contentBasedDeduplication: false,
+      retentionPeriod: Duration.days(14),
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+    });
+    logicalId(inboundDlq, 'InboundDeadLetterQueue');
+
+    const inboundQueue = new sqs.Queue(this, 'InboundQueue', {
+      fifo: true,
+      // The webhooks set MessageDeduplicationId (the platform's message id).
+      contentBasedDeduplication: false,
+      // High-throughput FIFO: deduplication and throughput per message group (conversation).
+      deduplicationScope: sqs.DeduplicationScope.MESSAGE_GROUP,
+      fifoThroughputLimit: sqs.FifoThroughputLimit.PER_MESSAGE_GROUP_ID,
+      visibilityTimeout: Duration.seconds(6 * ROUTER_TIMEOUT_SECS),
+      retentionPeriod: Duration.days(4),
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      deadLetterQueue: { queue: inboundDlq, maxReceiveCount: 5 },
+    });
+    logicalId(inboundQueue, 'InboundQueue');
+
+    // (reply-sender, later: an OutboundQueue + OutboundDeadLetterQueue pair goes here, same
+    //  shape; its visibilityTimeout = 6 x reply-sender's timeout.)
+
+    // ---------------------------------------------------------------------------------------
+    // DynamoDB: conversations, messages, dedupe markers and the rules document
+    // (PK=CONFIG, SK=RULES, written by `gatewayctl rules push`).
+    // ---------------------------------------------------------------------------------------
+    const table = new dynamodb.Table(this, 'GatewayTable', {
+      partitionKey: { name: 'PK', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'SK', type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      timeToLiveAttribute: 'expires_at',
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    for (const gsi of ['GSI1', 'GSI2']) {
+      table.addGlobalSecondaryIndex({
+        indexName: gsi,
+        partitionKey: { name: `${gsi}PK`, type: dynamodb.AttributeType.STRING },
+        sortKey: { name: `${gsi}SK`, type: dynamodb.AttributeType.STRING },
+        projectionType: dynamodb.ProjectionType.ALL,
+      });
+    }
+    logicalId(table, 'GatewayTable');
+    (table.node.defaultChild as dynamodb.CfnTable).deletionProtectionEnabled = Fn.conditionIf(
+      isProduction.logicalId,
+      true,
+      false,
+    ) as unknown as boolean;
+
+    // ---------------------------------------------------------------------------------------
+    // Accounts secret: created empty unless AccountsSecretArn is given. The template never
+    // holds a credential: ops fill it with `aws secretsmanager put-secret-value`.
+    // ---------------------------------------------------------------------------------------
+    const accountsSecret = new secretsmanager.Secret(this, 'AccountsSecret', {
+      description: `Channel gateway accounts document (WeChat and Weibo credentials) of stack ${Aws.STACK_NAME}`,
+      generateSecretString: {
+        // The app ignores top-level keys starting with "_".
+        secretStringTemplate: '{"wechat":{},"weibo":{}}',
+        generateStringKey: '_placeholder',
+        passwordLength: 16,
+        excludePunctuation: true,
+      },
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    logicalId(accountsSecret, 'AccountsSecret');
+    (accountsSecret.node.defaultChild as CfnResource).cfnOptions.condition = createAccountsSecret;
+    const accountsSecretId = Fn.conditionIf(
+      createAccountsSecret.logicalId,
+      accountsSecret.secretArn,
+      accountsSecretArn.valueAsString,
+    ).toString();
+
+    // ---------------------------------------------------------------------------------------
+    // Functions. Each has its own role (only what it uses: see infra/tests/test_invariants.py,
+    // ALLOWED_ACTIONS), its own log group with retention, JSON logs at LogLevel.
+    //
+    // Adding a function (reply-sender, reply-api) = one more `this.gatewayFunction({...})`
+    // with its binary, timeout, environment and exactly the statements it needs, plus its
+    // entry in FUNCTIONS/ALLOWED_ACTIONS of the invariants test, its Errors/Throttles alarms
+    // (alarmsFor) and its dashboard lines. reply-api adds routes like the webhooks'.
+    // reply-sender (calls the WeChat/Weibo APIs) also gets, for fixed egress:
+    //   cfnFn.addPropertyOverride('VpcConfig', Fn.conditionIf(fixedEgress.logicalId,
+    //     { SecurityGroupIds: [egressSg.ref], SubnetIds: [privateA.ref, privateB.ref] },
+    //     Aws.NO_VALUE));
+    // and a policy (conditioned on FixedEgress) with ec2:CreateNetworkInterface /
+    // DescribeNetworkInterfaces / DeleteNetworkInterface / AssignPrivateIpAddresses /
+    // UnassignPrivateIpAddresses on "*" (AWS requires "*" for these).
+    // ---------------------------------------------------------------------------------------
+    const fnCommon = {
+      retentionDays: logRetentionDays.valueAsNumber,
+      applicationLogLevel,
+      manifestPath: props.manifestPath,
+    };
+
+    const webhookStatements = (): iam.PolicyStatement[] => [
+      new iam.PolicyStatement({
+        sid: 'Enqueue',
+        actions: ['sqs:SendMessage'],
+        resources: [inboundQueue.queueArn],
+      }),
+      new iam.PolicyStatement({
+        sid: 'ReadAccounts',
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: [accountsSecretId],
+      }),
+    ];
+    const webhookEnvironment = {
+      QUEUE_URL: inboundQueue.queueUrl,
+      ACCOUNTS_SECRET_ID: accountsSecretId,
+      ACCOUNTS_CACHE_SECS: '60',
+      MAX_CLOCK_SKEW_SECS: '300',
+      MAX_BODY_BYTES: '65536',
+    };
+
+    const wechatWebhook = this.gatewayFunction(fnCommon, {
+      id: 'WeChatWebhook',
+      binary: 'wechat-webhook',
+      description: 'WeChat webhook (GET/POST /wechat/{account}) -> inbound FIFO queue',
+      timeoutSecs: WEBHOOK_TIMEOUT_SECS,
+      environment: webhookEnvironment,
+      statements: webhookStatements(),
+    });
+    const weiboWebhook = this.gatewayFunction(fnCommon, {
+      id: 'WeiboWebhook',
+      binary: 'weibo-webhook',
+      description: 'Weibo webhook (GET/POST /weibo/{account}) -> inbound FIFO queue',
+      timeoutSecs: WEBHOOK_TIMEOUT_SECS,
+      environment: webhookEnvironment,
+      statements: webhookStatements(),
+    });
+
+    // kms:Decrypt on the accounts secret's customer managed key, only when one is given.
+    const decryptAccounts = new iam.CfnPolicy(this, 'AccountsSecretKmsDecryptPolicy', {
+      policyName: 'accounts-secret-kms-decrypt',
+      roles: [wechatWebhook.role!.roleName, weiboWebhook.role!.roleName],
+      policyDocument: {
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Sid: 'DecryptAccounts',
+            Effect: 'Allow',
+            Action: 'kms:Decrypt',
+            Resource: accountsSecretKmsKeyArn.valueAsString,
+            Condition: {
+              StringEquals: { 'kms:ViaService': `secretsmanager.${Aws.REGION}.amazonaws.com` },
+            },
+          },
+        ],
+      },
+    });
+    decryptAccounts.cfnOptions.condition = hasAccountsSecretKmsKey;
+
+    const messageRouter = this.gatewayFunction(fnCommon, {
+      id: 'MessageRouter',
+      binary: 'message-router',
+      description: 'Router (inbound FIFO queue -> rules -> DynamoDB)',
+      timeoutSecs: ROUTER_TIMEOUT_SECS,
+      environment: {
+        TABLE_NAME: table.tableName,
+        DEAD_LETTER_QUEUE_URL: inboundDlq.queueUrl,
+        MESSAGE_TTL_DAYS: '90',
+        RULES_CACHE_SECS: '30',
+      },
+      statements: [
+        // Used by the event source mapping on the router's behalf.
+        new iam.PolicyStatement({
+          sid: 'ConsumeInbound',
+          actions: [
+            'sqs:ReceiveMessage',
+            'sqs:DeleteMessage',
+            'sqs:GetQueueAttributes',
+            'sqs:ChangeMessageVisibility',
+          ],
+          resources: [inboundQueue.queueArn],
+        }),
+        new iam.PolicyStatement({
+          sid: 'MovePoisonToDlq',
+          actions: ['sqs:SendMessage'],
+          resources: [inboundDlq.queueArn],
+        }),
+        // TransactWriteItems has no IAM action of its own: it is authorized by the actions of
+        // its items (PutItem, UpdateItem, ConditionCheckItem).
+        new iam.PolicyStatement({
+          sid: 'Conversations',
+          actions: [
+            'dynamodb:GetItem',
+            'dynamodb:PutItem',
+            'dynamodb:UpdateItem',
+            'dynamodb:Query',
+            'dynamodb:ConditionCheckItem',
+          ],
+          resources: [table.tableArn, `${table.tableArn}/index/GSI1`, `${table.tableArn}/index/GSI2`],
+        }),
+      ],
+    });
+
+    // The router's event source: FIFO -> BatchSize <= 10, no batching window; partial batch
+    // failures. (addEventSourceMapping grants nothing: the role above has exactly that.)
+    const inboundEventSource = messageRouter.addEventSourceMapping('Inbound', {
+      eventSourceArn: inboundQueue.queueArn,
+      batchSize: 10,
+      reportBatchItemFailures: true,
+      enabled: true,
+    });
+    logicalId(inboundEventSource, 'MessageRouterFunctionInbound');
+
+    // ---------------------------------------------------------------------------------------
+    // HTTP API (API Gateway v2, payload format 2.0) with one stage named StageName.
+    // ---------------------------------------------------------------------------------------
+    const apiAccessLogGroup = new logs.LogGroup(this, 'ApiAccessLogGroup', {
+      logGroupName: `/aws/apigateway/${Aws.STACK_NAME}/http-api`,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    logicalId(apiAccessLogGroup, 'ApiAccessLogGroup');
+    (apiAccessLogGroup.node.defaultChild as logs.CfnLogGroup).retentionInDays = logRetentionDays.valueAsNumber;
+
+    const httpApi = new apigwv2.HttpApi(this, 'HttpApi', {
+      apiName: Aws.STACK_NAME,
+      description: 'Channel gateway webhooks',
+      createDefaultStage: false,
+    });
+    logicalId(httpApi, 'HttpApi');
+    const stage = new apigwv2.HttpStage(this, 'HttpApiStage', {
+      httpApi,
+      stageName: stageName.valueAsString,
+      autoDeploy: true,
+      throttle: { burstLimit: 1000, rateLimit: 500 },
+    });
+    logicalId(stage, 'HttpApiStage');
+    (stage.node.defaultChild as apigwv2.CfnStage).accessLogSettings = {
+      destinationArn: apiAccessLogGroup.logGroupArn,
+      format: JSON.stringify({
+        requestId: '$context.requestId',
+        ip: '$context.identity.sourceIp',
+        requestTime: '$context.requestTime',
+        routeKey: '$context.routeKey',
+        status: '$context.status',
+        responseLength: '$context.responseLength',
+        latency: '$context.responseLatency',
+        integrationLatency: '$context.integrationLatency',
+        integrationError: '$context.integrationErrorMessage',
+      }),
+    };
+
+    const webhookRoutes: Array<[string, lambda.IFunction]> = [
+      ['/wechat/{account}', wechatWebhook],
+      ['/weibo/{account}', weiboWebhook],
+      // reply-api (later): its routes go here.
+    ];
+    for (const [path, fn] of webhookRoutes) {
+      httpApi.addRoutes({
+        path,
+        methods: [apigwv2.HttpMethod.GET, apigwv2.HttpMethod.POST],
+        integration: new HttpLambdaIntegration(`${fn.node.id}Integration`, fn, {
+          payloadFormatVersion: apigwv2.PayloadFormatVersion.VERSION_2_0,
+          timeout: Duration.seconds(5),
+        }),
+      });
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Optional fixed egress: VPC, private subnets -> one NAT gateway -> one Elastic IP.
+    // Used by the functions that call the platform APIs (reply-sender, later).
+    // ---------------------------------------------------------------------------------------
+    const egress = <T extends CfnResource>(resource: T): T => {
+      resource.cfnOptions.condition = fixedEgress;
+      return resource;
+    };
+    const nameTag = (suffix: string) => [{ key: 'Name', value: `${Aws.STACK_NAME}-${suffix}` }];
+    const vpc = egress(
+      new ec2.CfnVPC(this, 'EgressVpc', {
+        cidrBlock: '10.42.0.0/16',
+        enableDnsHostnames: true,
+        enableDnsSupport: true,
+        tags: nameTag('egress'),
+      }),
+    );
+    const igw = egress(new ec2.CfnInternetGateway(this, 'EgressInternetGateway', { tags: nameTag('egress') }));
+    const igwAttachment = egress(
+      new ec2.CfnVPCGatewayAttachment(this, 'EgressInternetGatewayAttachment', {
+        vpcId: vpc.ref,
+        internetGatewayId: igw.ref,
+      }),
+    );
+    const az = (i: number) => Fn.select(i, Fn.getAzs(''));
+    const publicSubnet = egress(
+      new ec2.CfnSubnet(this, 'EgressPublicSubnet', {
+        vpcId: vpc.ref,
+        cidrBlock: '10.42.0.0/24',
+        availabilityZone: az(0),
+        mapPublicIpOnLaunch: false,
+        tags: nameTag('egress-public'),
+      }),
+    );
+    const privateSubnetA = egress(
+      new ec2.CfnSubnet(this, 'EgressPrivateSubnetA', {
+        vpcId: vpc.ref,
+        cidrBlock: '10.42.10.0/24',
+        availabilityZone: az(0),
+        tags: nameTag('egress-private-a'),
+      }),
+    );
+    const privateSubnetB = egress(
+      new ec2.CfnSubnet(this, 'EgressPrivateSubnetB', {
+        vpcId: vpc.ref,
+        cidrBlock: '10.42.11.0/24',
+        availabilityZone: az(1),
+        tags: nameTag('egress-private-b'),
+      }),
+    );
+    const publicRouteTable = egress(new ec2.CfnRouteTable(this, 'EgressPublicRouteTable', { vpcId: vpc.ref }));
+    const publicDefaultRoute = egress(
+      new ec2.CfnRoute(this, 'EgressPublicDefaultRoute', {
+        routeTableId: publicRouteTable.ref,
+        destinationCidrBlock: '0.0.0.0/0',
+        gatewayId: igw.ref,
+      }),
+    );
+    publicDefaultRoute.addResourceDependency(igwAttachment);
+    egress(
+      new ec2.CfnSubnetRouteTableAssociation(this, 'EgressPublicSubnetRouteTableAssociation', {
+        subnetId: publicSubnet.ref,
+        routeTableId: publicRouteTable.ref,
+      }),
+    );
+    const egressIp = egress(new ec2.CfnEIP(this, 'EgressIp', { domain: 'vpc', tags: nameTag('egress') }));
+    egressIp.addResourceDependency(igwAttachment);
+    const natGateway = egress(
+      new ec2.CfnNatGateway(this, 'EgressNatGateway', {
+        allocationId: egressIp.attrAllocationId,
+        subnetId: publicSubnet.ref,
+        tags: nameTag('egress'),
+      }),
+    );
+    const privateRouteTable = egress(new ec2.CfnRouteTable(this, 'EgressPrivateRouteTable', { vpcId: vpc.ref }));
+    egress(
+      new ec2.CfnRoute(this, 'EgressPrivateDefaultRoute', {
+        routeTableId: privateRouteTable.ref,
+        destinationCidrBlock: '0.0.0.0/0',
+        natGatewayId: natGateway.ref,
+      }),
+    );
+    for (const [idSuffix, subnet] of [
+      ['A', privateSubnetA],
+      ['B', privateSubnetB],
+    ] as Array<[string, ec2.CfnSubnet]>) {
+      egress(
+        new ec2.CfnSubnetRouteTableAssociation(this, `EgressPrivateSubnet${idSuffix}RouteTableAssociation`, {
+          subnetId: subnet.ref,
+          routeTableId: privateRouteTable.ref,
+        }),
+      );
+    }
+    // DynamoDB traffic from the VPC stays off the NAT gateway (gateway endpoints are free).
+    egress(
+      new ec2.CfnVPCEndpoint(this, 'EgressDynamoDbEndpoint', {
+        vpcId: vpc.ref,
+        serviceName: `com.amazonaws.${Aws.REGION}.dynamodb`,
+        vpcEndpointType: 'Gateway',
+        routeTableIds: [privateRouteTable.ref],
+      }),
+    );
+    egress(
+      new ec2.CfnSecurityGroup(this, 'EgressSecurityGroup', {
+        groupDescription: 'Functions calling the platform APIs (HTTPS out only)',
+        vpcId: vpc.ref,
+        securityGroupEgress: [
+          {
+            description: 'HTTPS to the platform and AWS APIs',
+            ipProtocol: 'tcp',
+            fromPort: 443,
+            toPort: 443,
+            cidrIp: '0.0.0.0/0',
+          },
+        ],
+      }),
+    );
+
+    // ---------------------------------------------------------------------------------------
+    // Alarms -> SNS topic (+ optional e-mail subscription).
+    // ---------------------------------------------------------------------------------------
+    const alarmTopic = new sns.Topic(this, 'AlarmTopic', {
+      displayName: 'Channel gateway alarms',
+      enforceSSL: true,
+    });
+    logicalId(alarmTopic, 'AlarmTopic');
+    const emailSubscription = new sns.CfnSubscription(this, 'AlarmEmailSubscription', {
+      topicArn: alarmTopic.topicArn,
+      protocol: 'email',
+      endpoint: alarmEmail.valueAsString,
+    });
+    emailSubscription.cfnOptions.condition = hasAlarmEmail;
+
+    const alarmAction = new cwActions.SnsAction(alarmTopic);
+    const alarm = (
+      id: string,
+      description: string,
+      metric: cloudwatch.Metric,
+      threshold: number,
+      evaluationPeriods = 1,
+      datapointsToAlarm?: number,
+    ) => {
+      const a = new cloudwatch.Alarm(this, id, {
+        alarmDescription: description,
+        metric,
+        threshold,
+        evaluationPeriods,
+        datapointsToAlarm,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+      a.addAlarmAction(alarmAction);
+      a.addOkAction(alarmAction);
+      logicalId(a, id);
+      return a;
+    };
+    const sqsMetric = (queue: sqs.IQueue, metricName: string) =>
+      new cloudwatch.Metric({
+        namespace: 'AWS/SQS',
+        metricName,
+        dimensionsMap: { QueueName: queue.queueName },
+        statistic: 'Maximum',
+        period: Duration.minutes(1),
+      });
+    const lambdaMetric = (fn: lambda.IFunction, metricName: string, statistic: string) =>
+      new cloudwatch.Metric({
+        namespace: 'AWS/Lambda',
+        metricName,
+        dimensionsMap: { FunctionName: fn.functionName },
+        statistic,
+        period: Duration.minutes(1),
+      });
+
+    alarm(
+      'InboundDeadLetterQueueDepthAlarm',
+      'Poison messages in the inbound dead-letter queue (inspect, fix, redrive).',
+      sqsMetric(inboundDlq, 'ApproximateNumberOfMessagesVisible'),
+      0,
+    );
+    alarm(
+      'InboundQueueAgeAlarm',
+      'The oldest inbound message waits more than 60 s (router stuck or too slow).',
+      sqsMetric(inboundQueue, 'ApproximateAgeOfOldestMessage'),
+      60,
+      3,
+    );
+    const alarmsFor = (id: string, binary: string, fn: lambda.IFunction, errorsNote = '') => {
+      alarm(`${id}ErrorsAlarm`, `${binary} invocation errors${errorsNote}`, lambdaMetric(fn, 'Errors', 'Sum'), 0);
+      alarm(`${id}ThrottlesAlarm`, `${binary} throttled`, lambdaMetric(fn, 'Throttles', 'Sum'), 0);
+    };
+    alarmsFor('WeChatWebhook', 'wechat-webhook', wechatWebhook);
+    alarm(
+      'WeChatWebhookLatencyAlarm',
+      'wechat-webhook p99 duration above 3 s (WeChat gives up after 5 s)',
+      lambdaMetric(wechatWebhook, 'Duration', 'p99'),
+      3000,
+      3,
+      2,
+    );
+    alarmsFor('WeiboWebhook', 'weibo-webhook', weiboWebhook);
+    alarm(
+      'WeiboWebhookLatencyAlarm',
+      'weibo-webhook p99 duration above 3 s',
+      lambdaMetric(weiboWebhook, 'Duration', 'p99'),
+      3000,
+      3,
+      2,
+    );
+    alarmsFor('MessageRouter', 'message-router', messageRouter, ' (whole batches failed)');
+
+    // ---------------------------------------------------------------------------------------
+    // Dashboard: contact-centre metrics (EMF, namespace ChannelGateway, emitted by the router)
+    // plus queue depth, DLQ depth, function errors and webhook latency.
+    // ---------------------------------------------------------------------------------------
+    const dashboard = new cloudwatch.CfnDashboard(this, 'Dashboard', {
+      dashboardName: `${Aws.STACK_NAME}-contact-centre`,
+      dashboardBody: this.toJsonString(
+        dashboardBody({
+          inboundQueueName: inboundQueue.queueName,
+          dlqName: inboundDlq.queueName,
+          apiId: httpApi.apiId,
+          stageName: stageName.valueAsString,
+          functions: [
+            ['wechat-webhook', wechatWebhook.functionName, true],
+            ['weibo-webhook', weiboWebhook.functionName, true],
+            ['message-router', messageRouter.functionName, false],
+          ],
+        }),
+      ),
+    });
+
+    // ---------------------------------------------------------------------------------------
+    // Outputs (same names as the SAM template).
+    // ---------------------------------------------------------------------------------------
+    const apiBase = `https://${httpApi.apiId}.execute-api.${Aws.REGION}.${Aws.URL_SUFFIX}/${stageName.valueAsString}`;
+    new CfnOutput(this, 'WeChatWebhookUrl', {
+      description:
+        "WeChat server URL (服务器地址): replace {account} with the account's key in the accounts secret, then paste it in the WeChat console.",
+      value: `${apiBase}/wechat/{account}`,
+    });
+    new CfnOutput(this, 'WeiboWebhookUrl', {
+      description: "Weibo 开发模式 URL: replace {account} with the account's key in the accounts secret.",
+      value: `${apiBase}/weibo/{account}`,
+    });
+    new CfnOutput(this, 'HttpApiId', { description: 'HTTP API id', value: httpApi.apiId });
+    new CfnOutput(this, 'InboundQueueUrl', {
+      description: 'Inbound FIFO queue (webhooks -> router)',
+      value: inboundQueue.queueUrl,
+    });
+    new CfnOutput(this, 'InboundDeadLetterQueueUrl', {
+      description: 'Inbound dead-letter queue (poison messages; redrive after a fix)',
+      value: inboundDlq.queueUrl,
+    });
+    new CfnOutput(this, 'TableName', {
+      description:
+        'DynamoDB table: conversations and messages, and where the router reads its rules (item PK=CONFIG, SK=RULES; `gatewayctl rules push config/rules.yaml --table <this>`).',
+      value: table.tableName,
+    });
+    new CfnOutput(this, 'AccountsSecretId', {
+      description:
+        'ARN of the Secrets Manager secret with the accounts JSON document (fill with `aws secretsmanager put-secret-value --secret-id <this>`).',
+      value: accountsSecretId,
+    });
+    new CfnOutput(this, 'AlarmTopicArn', { description: 'SNS topic of the alarms', value: alarmTopic.topicArn });
+    new CfnOutput(this, 'DashboardUrl', {
+      description: 'CloudWatch dashboard',
+      value: `https://${Aws.REGION}.console.aws.amazon.com/cloudwatch/home?region=${Aws.REGION}#dashboards:name=${dashboard.ref}`,
+    });
+    const egressIpOutput = new CfnOutput(this, 'FixedEgressIp', {
+      description: "Fixed egress address (add it to WeChat's IP allow-list, IP白名单)",
+      value: egressIp.ref,
+    });
+    egressIpOutput.condition = fixedEgress;
+  }
+
+  /** Log group + least-privilege role + RustFunction, with the SAM template's logical ids. */
+  private gatewayFunction(
+    common: { retentionDays: number; applicationLogLevel: string; manifestPath: string },
+    spec: GatewayFunctionSpec,
+  ): RustFunction {
+    const logGroup = new logs.LogGroup(this, `${spec.id}LogGroup`, {
+      logGroupName: `/aws/lambda/${Aws.STACK_NAME}/${spec.binary}`,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    logicalId(logGroup, `${spec.id}LogGroup`);
+    (logGroup.node.defaultChild as logs.CfnLogGroup).retentionInDays = common.retentionDays;
+
+    const role = new iam.Role(this, `${spec.id}Role`, {
+      description: spec.description,
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      inlinePolicies: {
+        [spec.binary]: new iam.PolicyDocument({
+          statements: [
+            new iam.PolicyStatement({
+              sid: 'Logs',
+              actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+              resources: [logGroup.logGroupArn],
+            }),
+            ...spec.statements,
+          ],
+        }),
+      },
+    });
+    logicalId(role, `${spec.id}Role`);
+
+    const fn = new RustFunction(this, `${spec.id}Function`, {
+      manifestPath: common.manifestPath,
+      binaryName: spec.binary,
+      runtime: 'provided.al2023',
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: MEMORY_MB,
+      timeout: Duration.seconds(spec.timeoutSecs),
+      description: spec.description,
+      role,
+      environment: spec.environment,
+      loggingFormat: lambda.LoggingFormat.JSON,
+      applicationLogLevelV2: common.applicationLogLevel as lambda.ApplicationLogLevel,
+      systemLogLevelV2: lambda.SystemLogLevel.INFO,
+      logGroup,
+    });
+    logicalId(fn, `${spec.id}Function`);
+    // The role's policies are inline (part of the role), so Role: !GetAtt already orders
+    // the function after them; CDK's extra DependsOn on the role is redundant (cfn-lint W3005).
+    (fn.node.defaultChild as CfnResource).addDeletionOverride('DependsOn');
+    Tags.of(fn).add('function', spec.binary);
+    return fn;
+  }
+}
+
+interface DashboardRefs {
+  readonly inboundQueueName: string;
+  readonly dlqName: string;
+  readonly apiId: string;
+  readonly stageName: string;
+  /** [binary, function name, is a webhook]. */
+  readonly functions: Array<[string, string, boolean]>;
+}
+
+/** The dashboard body (same widgets as the SAM template's DashboardBody). */
+function dashboardBody(refs: DashboardRefs): Record<string, unknown> {
+  const region = Aws.REGION;
+  const search = (id: string, dims: string, metric: string, stat: string) => [
+    { expression: `SEARCH('{ChannelGateway,${dims}} MetricName="${metric}"', '${stat}', 300)`, id, label: '' },
+  ];
+  const emf = (
+    x: number,
+    y: number,
+    width: number,
+    title: string,
+    id: string,
+    dims: string,
+    metric: string,
+    stat: string,
+    stacked = false,
+  ) => ({
+    type: 'metric',
+    x,
+    y,
+    width,
+    height: 6,
+    properties: {
+      title,
+      region,
+      view: 'timeSeries',
+      ...(stacked ? { stacked: true } : {}),
+      period: 300,
+      metrics: [search(id, dims, metric, stat)],
+    },
+  });
+  const lambdaLines = (metric: string, stat: string, only: (isWebhook: boolean) => boolean, what: string) =>
+    refs.functions
+      .filter(([, , isWebhook]) => only(isWebhook))
+      .map(([binary, name]) => ['AWS/Lambda', metric, 'FunctionName', name, { stat, label: `${binary} ${what}` }]);
+  return {
+    start: '-PT24H',
+    periodOverride: 'inherit',
+    widgets: [
+      {
+        type: 'text',
+        x: 0,
+        y: 0,
+        width: 24,
+        height: 2,
+        properties: {
+          markdown: `## Channel gateway (${Aws.STACK_NAME})\nContact-centre metrics from the router (namespace ChannelGateway) and the health of the webhooks, the inbound queue and the router.`,
+        },
+      },
+      emf(0, 2, 12, 'Inbound messages by channel', 'inbound', 'Channel', 'InboundMessages', 'Sum', true),
+      emf(12, 2, 12, 'Inbound messages by account', 'byaccount', 'Channel,Account', 'InboundMessages', 'Sum', true),
+      emf(0, 8, 8, 'First response time p90 (ms)', 'frt', 'Channel', 'FirstResponseTime', 'p90'),
+      emf(8, 8, 8, 'Unanswered conversations', 'unanswered', 'Channel', 'UnansweredConversations', 'Sum'),
+      emf(16, 8, 8, 'Escalations', 'escalations', 'Channel', 'Escalations', 'Sum'),
+      emf(0, 14, 8, 'Auto-replies', 'autoreplies', 'Channel', 'AutoReplies', 'Sum'),
+      emf(8, 14, 8, 'Rule hits', 'rulehits', 'Rule', 'RuleHits', 'Sum'),
+      emf(16, 14, 8, 'Duplicate deliveries dropped', 'duplicates', 'Channel', 'DuplicateMessages', 'Sum'),
+      {
+        type: 'metric',
+        x: 0,
+        y: 20,
+        width: 8,
+        height: 6,
+        properties: {
+          title: 'Inbound queue depth and age',
+          region,
+          view: 'timeSeries',
+          period: 60,
+          metrics: [
+            ['AWS/SQS', 'ApproximateNumberOfMessagesVisible', 'QueueName', refs.inboundQueueName, { stat: 'Maximum', label: 'visible' }],
+            ['AWS/SQS', 'ApproximateNumberOfMessagesNotVisible', 'QueueName', refs.inboundQueueName, { stat: 'Maximum', label: 'in flight' }],
+            [
+              'AWS/SQS',
+              'ApproximateAgeOfOldestMessage',
+              'QueueName',
+              refs.inboundQueueName,
+              { stat: 'Maximum', label: 'age of oldest (s)', yAxis: 'right' },
+            ],
+          ],
+        },
+      },
+      {
+        type: 'metric',
+        x: 8,
+        y: 20,
+        width: 8,
+        height: 6,
+        properties: {
+          title: 'Inbound dead-letter queue depth',
+          region,
+          view: 'timeSeries',
+          period: 60,
+          metrics: [['AWS/SQS', 'ApproximateNumberOfMessagesVisible', 'QueueName', refs.dlqName, { stat: 'Maximum', label: 'DLQ messages' }]],
+          annotations: { horizontal: [{ value: 0, label: 'alarm above' }] },
+        },
+      },
+      {
+        type: 'metric',
+        x: 16,
+        y: 20,
+        width: 8,
+        height: 6,
+        properties: {
+          title: 'Function errors and throttles',
+          region,
+          view: 'timeSeries',
+          period: 60,
+          metrics: [
+            ...lambdaLines('Errors', 'Sum', () => true, 'errors'),
+            ...lambdaLines('Throttles', 'Sum', () => true, 'throttles'),
+          ],
+        },
+      },
+      {
+        type: 'metric',
+        x: 0,
+        y: 26,
+        width: 24,
+        height: 6,
+        properties: {
+          title: 'Webhook latency p99 (ms)',
+          region,
+          view: 'timeSeries',
+          period: 60,
+          metrics: [
+            ...lambdaLines('Duration', 'p99', (isWebhook) => isWebhook, 'duration'),
+            ['AWS/ApiGateway', 'Latency', 'ApiId', refs.apiId, 'Stage', refs.stageName, { stat: 'p99', label: 'HTTP API latency' }],
+          ],
+          annotations: {
+            horizontal: [
+              { value: 3000, label: 'alarm above' },
+              { value: 5000, label: 'WeChat gives up' },
+            ],
+          },
+        },
+      },
+    ],
+  };
+}

@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Offline checks of the deployment templates (infra/sam and infra/cdk). No AWS credentials,
+# no Docker, no Rust build. Needs Python 3.11+ with pip and Node 20+ with npm; installs its
+# own pinned tools:
+#   - cfn-lint 1.58.0 and aws-sam-translator 1.115.0 in a virtualenv under .local/ (ignored
+#     by git), falling back to `pip install --user` where venv is unavailable;
+#   - the CDK app's npm dependencies with `npm ci` (exact versions from package-lock.json).
+#
+# Checks:
+#   1. cfn-lint on infra/sam/template.yaml                      -> zero errors
+#   2. the SAM template expanded offline by the SAM translator, then cfn-lint on the result
+#   3. `cdk synth` offline (-c skipBundling=true: no cargo-lambda build) into a temp dir
+#   4. cfn-lint on the synthesized template                     -> zero errors
+#   5. infra/tests/test_invariants.py on all three templates (named checks + self-tests)
+# Last line: "N passed, M failed"; exit status non-zero on any failure.
+#
+# Environment: INFRA_CHECK_SKIP_INSTALL=1 reuses the tools already installed (e.g. in a
+# network namespace without network); INFRA_CHECK_KEEP=1 keeps the temp dir.
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+INFRA="$ROOT/infra"
+CDK_DIR="$INFRA/cdk"
+TOOLS="$ROOT/.local/infra-check"
+VENV="$TOOLS/venv"
+PY_PINS=(cfn-lint==1.58.0 aws-sam-translator==1.115.0)
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/infra-check.XXXXXX")"
+START=$SECONDS
+
+cleanup() {
+  if [[ "${INFRA_CHECK_KEEP:-}" == 1 ]]; then
+    echo "kept $WORK"
+  else
+    rm -rf "$WORK"
+  fi
+}
+trap cleanup EXIT
+
+passed=0
+failed=0
+pass() { passed=$((passed + 1)); echo "PASS  $1"; }
+fail() { failed=$((failed + 1)); echo "FAIL  $1"; }
+step() { echo; echo "== $1"; }
+
+# cfn-lint exit status is a bit mask: 2 = error, 4 = warning, 8 = informational; 1 = crash.
+lint() {
+  local name="$1" file="$2" rc
+  "$PY" -c 'import sys; from cfnlint.runner import main; sys.argv[0] = "cfn-lint"; sys.exit(main())' "$file"
+  rc=$?
+  if ((rc == 1 || (rc & 2) != 0)); then
+    fail "$name (cfn-lint exit $rc)"
+  else
+    pass "$name (cfn-lint exit $rc: no errors)"
+  fi
+}
+
+# ---------------------------------------------------------------------------------------
+step "Python tools: ${PY_PINS[*]}"
+PY="$VENV/bin/python"
+if [[ "${INFRA_CHECK_SKIP_INSTALL:-}" == 1 ]]; then
+  [[ -x "$PY" ]] || PY="$(command -v python3)"
+  pass "python tools (install skipped, using $PY)"
+else
+  if [[ ! -x "$PY" ]]; then
+    mkdir -p "$TOOLS"
+    python3 -m venv "$VENV" >/dev/null 2>&1 || rm -rf "$VENV"
+  fi
+  pip_user=()
+  if [[ ! -x "$PY" ]]; then
+    PY="$(command -v python3)"
+    pip_user=(--user)
+  fi
+  if "$PY" -m pip install --quiet --disable-pip-version-check "${pip_user[@]}" "${PY_PINS[@]}" &&
+    "$PY" -c 'import cfnlint, samtranslator'; then
+    pass "python tools installed ($("$PY" -m pip --disable-pip-version-check list 2>/dev/null | grep -Ei '^(cfn-lint|aws-sam-translator) ' | tr -s ' ' | paste -sd, -))"
+  else
+    fail "python tools install"
+  fi
+fi
+
+# ---------------------------------------------------------------------------------------
+step "cfn-lint infra/sam/template.yaml"
+lint "cfn-lint SAM template" "$INFRA/sam/template.yaml"
+
+step "SAM translator (offline) + cfn-lint on the expanded template"
+SAM_CFN="$WORK/sam-expanded.template.json"
+if "$PY" "$INFRA/tests/sam_translate.py" "$INFRA/sam/template.yaml" "$SAM_CFN"; then
+  pass "SAM template expands to CloudFormation"
+  lint "cfn-lint expanded SAM template" "$SAM_CFN"
+else
+  fail "SAM template expands to CloudFormation"
+  SAM_CFN=""
+fi
+
+# ---------------------------------------------------------------------------------------
+step "npm ci (infra/cdk, pinned by package-lock.json)"
+if [[ "${INFRA_CHECK_SKIP_INSTALL:-}" == 1 && -d "$CDK_DIR/node_modules" ]]; then
+  pass "npm ci (skipped, node_modules present)"
+elif (cd "$CDK_DIR" && npm ci --no-audit --no-fund --loglevel=error); then
+  pass "npm ci"
+else
+  fail "npm ci"
+fi
+
+step "cdk synth (offline, -c skipBundling=true) -> $WORK/cdk.out"
+CDK_TEMPLATE="$WORK/cdk.out/ChannelGateway.template.json"
+# Environment-agnostic stack: no account/region, no credentials, no lookups. No notices,
+# no version check, no telemetry, no instance-metadata probing: nothing leaves the machine.
+if (cd "$CDK_DIR" && env -u AWS_PROFILE -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN \
+  AWS_EC2_METADATA_DISABLED=true CDK_DISABLE_VERSION_CHECK=1 CDK_DISABLE_CLI_TELEMETRY=true \
+  npx --no-install cdk synth --no-notices --quiet -c skipBundling=true -o "$WORK/cdk.out" >"$WORK/synth.log" 2>&1) &&
+  [[ -s "$CDK_TEMPLATE" ]]; then
+  pass "cdk synth offline"
+  if grep -q '"aws:asset:is-bundled": true' "$CDK_TEMPLATE" && [[ -z "$(find "$WORK/cdk.out" -maxdepth 1 -name 'asset.*' -print -quit)" ]]; then
+    echo "      (no asset was bundled: cargo lambda did not run)"
+  fi
+else
+  cat "$WORK/synth.log"
+  fail "cdk synth offline"
+  CDK_TEMPLATE=""
+fi
+
+if [[ -n "$CDK_TEMPLATE" ]]; then
+  step "cfn-lint synthesized CDK template"
+  lint "cfn-lint CDK template" "$CDK_TEMPLATE"
+fi
+
+# ---------------------------------------------------------------------------------------
+step "invariants (infra/tests/test_invariants.py)"
+if [[ -n "$CDK_TEMPLATE" ]]; then
+  args=(--sam "$INFRA/sam/template.yaml" --cdk "$CDK_TEMPLATE")
+  [[ -n "$SAM_CFN" ]] && args+=(--sam-cfn "$SAM_CFN")
+  "$PY" "$INFRA/tests/test_invariants.py" "${args[@]}" | tee "$WORK/invariants.log"
+  rc=${PIPESTATUS[0]}
+  summary="$(tail -n 1 "$WORK/invariants.log")"
+  if [[ "$summary" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+    passed=$((passed + BASH_REMATCH[1]))
+    failed=$((failed + BASH_REMATCH[2]))
+    if ((rc != 0 && BASH_REMATCH[2] == 0)); then
+      fail "invariants test exited $rc"
+    fi
+  else
+    fail "invariants test (no summary line; exit $rc)"
+  fi
+else
+  fail "invariants (no synthesized CDK template)"
+fi
+
+echo
+echo "infra/check.sh: $((SECONDS - START)) s"
+echo "$passed passed, $failed failed"
+((failed == 0))

@@ -1,0 +1,1121 @@
+#!/usr/bin/env python3
+"""Invariants of the deployment templates, checked on BOTH the SAM template and the
+CloudFormation template synthesized by the CDK app.
+
+    python3 infra/tests/test_invariants.py --sam infra/sam/template.yaml \
+        --cdk <cdk.out>/ChannelGateway.template.json
+
+Every invariant is a named check run on each template ("sam", "cdk", and "sam-cfn" = the SAM
+template expanded by the SAM translator, when given with --sam-cfn); every check also
+has a negative self-test: a deliberately broken copy of each template must make that check
+fail, so a check cannot silently pass. The last line is "N passed, M failed"; the exit code
+is non-zero on any failure.
+
+Only the standard library plus cfn-lint's YAML decoder (cfnlint.decode, which understands
+!Ref/!GetAtt/... short forms) are used.
+
+When a function is added (reply-sender, reply-api): add it to FUNCTIONS below with exactly
+the permissions it needs; a function missing from FUNCTIONS fails every template.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import itertools
+import json
+import re
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+# ---------------------------------------------------------------------------------------
+# The contract: functions, what each may do, what each is given.
+# Resources are written in the canonical form produced by canon(): "X.Arn" for
+# !GetAtt X.Arn, "X" for !Ref X, and "${...}" substitutions resolved the same way.
+# ---------------------------------------------------------------------------------------
+
+WEBHOOK_PERMISSIONS = {
+    "sqs:SendMessage": {"InboundQueue.Arn"},
+    # Either the secret the stack creates or the one passed as AccountsSecretArn.
+    "secretsmanager:GetSecretValue": {"AccountsSecret", "AccountsSecretArn"},
+}
+# Granted only when AccountsSecretKmsKeyArn is set (customer managed key on the secret).
+WEBHOOK_OPTIONAL_PERMISSIONS = {"kms:Decrypt": {"AccountsSecretKmsKeyArn"}}
+
+ROUTER_TABLE_RESOURCES = {
+    "GatewayTable.Arn",
+    "GatewayTable.Arn/index/GSI1",
+    "GatewayTable.Arn/index/GSI2",
+}
+ROUTER_PERMISSIONS = {
+    # The event source mapping polls with the function's role.
+    "sqs:ReceiveMessage": {"InboundQueue.Arn"},
+    "sqs:DeleteMessage": {"InboundQueue.Arn"},
+    "sqs:GetQueueAttributes": {"InboundQueue.Arn"},
+    "sqs:ChangeMessageVisibility": {"InboundQueue.Arn"},
+    # Poison records are moved to the DLQ explicitly.
+    "sqs:SendMessage": {"InboundDeadLetterQueue.Arn"},
+    # TransactWriteItems has no IAM action: it is authorized per item by these.
+    "dynamodb:GetItem": ROUTER_TABLE_RESOURCES,
+    "dynamodb:PutItem": ROUTER_TABLE_RESOURCES,
+    "dynamodb:UpdateItem": ROUTER_TABLE_RESOURCES,
+    "dynamodb:Query": ROUTER_TABLE_RESOURCES,
+    "dynamodb:ConditionCheckItem": ROUTER_TABLE_RESOURCES,
+}
+
+WEBHOOK_ENV = {
+    "QUEUE_URL": {"InboundQueue"},
+    "ACCOUNTS_SECRET_ID": {"AccountsSecret", "AccountsSecretArn"},
+    "ACCOUNTS_CACHE_SECS": {"60"},
+    "MAX_CLOCK_SKEW_SECS": {"300"},
+    "MAX_BODY_BYTES": {"65536"},
+}
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    binary: str
+    kind: str  # "webhook" (HTTP API, 5-second window) or "consumer" (SQS)
+    permissions: dict[str, set[str]]
+    optional_permissions: dict[str, set[str]]
+    env: dict[str, set[str]]
+    routes: tuple[tuple[str, str], ...] = ()
+    consumes: str | None = None  # logical id of the queue of its event source
+
+
+def _logs(prefix: str) -> dict[str, set[str]]:
+    # Writing its own log group (the stream suffix ":*" is part of the log group's Arn).
+    return {
+        "logs:CreateLogStream": {f"{prefix}LogGroup.Arn"},
+        "logs:PutLogEvents": {f"{prefix}LogGroup.Arn"},
+    }
+
+
+FUNCTIONS: dict[str, FunctionSpec] = {
+    "WeChatWebhookFunction": FunctionSpec(
+        binary="wechat-webhook",
+        kind="webhook",
+        permissions={**_logs("WeChatWebhook"), **WEBHOOK_PERMISSIONS},
+        optional_permissions=WEBHOOK_OPTIONAL_PERMISSIONS,
+        env=WEBHOOK_ENV,
+        routes=(("GET", "/wechat/{account}"), ("POST", "/wechat/{account}")),
+    ),
+    "WeiboWebhookFunction": FunctionSpec(
+        binary="weibo-webhook",
+        kind="webhook",
+        permissions={**_logs("WeiboWebhook"), **WEBHOOK_PERMISSIONS},
+        optional_permissions=WEBHOOK_OPTIONAL_PERMISSIONS,
+        env=WEBHOOK_ENV,
+        routes=(("GET", "/weibo/{account}"), ("POST", "/weibo/{account}")),
+    ),
+    "MessageRouterFunction": FunctionSpec(
+        binary="message-router",
+        kind="consumer",
+        permissions={**_logs("MessageRouter"), **ROUTER_PERMISSIONS},
+        optional_permissions={},
+        env={
+            "TABLE_NAME": {"GatewayTable"},
+            "DEAD_LETTER_QUEUE_URL": {"InboundDeadLetterQueue"},
+            "MESSAGE_TTL_DAYS": {"90"},
+            "RULES_CACHE_SECS": {"30"},
+        },
+        consumes="InboundQueue",
+    ),
+}
+
+# Actions for which AWS accepts only Resource "*" (none are used yet). reply-sender in a VPC
+# (EnableFixedEgress) will need the ENI actions Lambda uses to attach to the VPC; X-Ray, if
+# tracing is ever enabled, needs xray:PutTraceSegments/PutTelemetryRecords. Add them here
+# with the function that needs them: {"ReplySenderFunction": {"ec2:CreateNetworkInterface", ...}}
+STAR_RESOURCE_EXCEPTIONS: dict[str, set[str]] = {}
+
+SECRETISH_ENV = re.compile(r"SECRET|TOKEN|KEY|PASSWORD", re.IGNORECASE)
+
+EXPECTED_PARAMETERS = {
+    "StageName",
+    "LogLevel",
+    "LogRetentionDays",
+    "AccountsSecretArn",
+    "AccountsSecretKmsKeyArn",
+    "AlarmEmail",
+    "EnableFixedEgress",
+}
+EXPECTED_OUTPUTS = {
+    "WeChatWebhookUrl",
+    "WeiboWebhookUrl",
+    "HttpApiId",
+    "InboundQueueUrl",
+    "InboundDeadLetterQueueUrl",
+    "TableName",
+    "AccountsSecretId",
+    "AlarmTopicArn",
+    "DashboardUrl",
+    "FixedEgressIp",
+}
+
+# ---------------------------------------------------------------------------------------
+# Intrinsic functions -> canonical strings.
+# ---------------------------------------------------------------------------------------
+NO_VALUE = "<novalue>"
+
+
+def canon(value: Any) -> set[str]:
+    """All the values an expression can take, as canonical strings (Fn::If -> both)."""
+    if isinstance(value, bool):
+        return {str(value).lower()}
+    if isinstance(value, (int, float)):
+        return {str(value)}
+    if isinstance(value, str):
+        return {value}
+    if isinstance(value, dict) and len(value) == 1:
+        (fn, arg), = value.items()
+        if fn == "Ref":
+            return {NO_VALUE} if arg == "AWS::NoValue" else {str(arg)}
+        if fn == "Fn::GetAtt":
+            if isinstance(arg, str):
+                return {arg}
+            return {".".join(str(a) for a in arg)}
+        if fn == "Fn::Sub":
+            text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
+
+            def sub(m: re.Match[str]) -> str:
+                name = m.group(1)
+                if name in variables:
+                    return sorted(canon(variables[name]))[0]
+                return name
+
+            return {re.sub(r"\$\{([^}!]+)\}", sub, text)}
+        if fn == "Fn::Join":
+            sep, parts = arg
+            alternatives = [sorted(canon(p)) for p in parts]
+            return {sep.join(combo) for combo in itertools.product(*alternatives)}
+        if fn == "Fn::If":
+            out = set()
+            for branch in arg[1:]:
+                out |= canon(branch)
+            out.discard(NO_VALUE)
+            return out or {NO_VALUE}
+        return {f"<{fn}>"}
+    return {f"<{type(value).__name__}>"}
+
+
+def is_literal(value: Any) -> bool:
+    return isinstance(value, (str, int, float, bool))
+
+
+def as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def ref_target(value: Any) -> str | None:
+    """Logical id referenced by {Ref: X} or {Fn::GetAtt: [X, ...]}."""
+    if isinstance(value, dict) and len(value) == 1:
+        (fn, arg), = value.items()
+        if fn == "Ref":
+            return str(arg)
+        if fn == "Fn::GetAtt":
+            return (arg.split(".")[0] if isinstance(arg, str) else str(arg[0]))
+    return None
+
+
+def expand_if(items: list[Any]) -> list[Any]:
+    """A list whose elements may be Fn::If: every element either branch can produce."""
+    out = []
+    for item in items:
+        if isinstance(item, dict) and set(item) == {"Fn::If"}:
+            for branch in item["Fn::If"][1:]:
+                if isinstance(branch, dict) and branch.get("Ref") == "AWS::NoValue":
+                    continue
+                out.append(branch)
+        else:
+            out.append(item)
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# A flavour-independent view of a template.
+# ---------------------------------------------------------------------------------------
+@dataclass
+class Function:
+    logical_id: str
+    props: dict[str, Any]
+    metadata: dict[str, Any]
+    role_id: str | None
+
+
+@dataclass
+class EventSource:
+    function: str
+    queue: str | None
+    props: dict[str, Any]
+
+
+@dataclass
+class Model:
+    flavour: str  # "sam" (SAM source), "sam-cfn" (SAM translated) or "cdk" (CDK synthesized)
+    template: dict[str, Any]
+    functions: dict[str, Function] = field(default_factory=dict)
+    event_sources: list[EventSource] = field(default_factory=list)
+    routes: dict[tuple[str, str], str | None] = field(default_factory=dict)
+
+    @property
+    def resources(self) -> dict[str, Any]:
+        return self.template.get("Resources", {})
+
+    def of_type(self, *types: str) -> dict[str, Any]:
+        return {k: v for k, v in self.resources.items() if v.get("Type") in types}
+
+
+def merge_globals(props: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(defaults)
+    for key, value in props.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge_globals(value, out[key])
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def build_model(flavour: str, template: dict[str, Any]) -> Model:
+    model = Model(flavour, template)
+    globals_fn = template.get("Globals", {}).get("Function", {})
+    for lid, res in model.resources.items():
+        rtype = res.get("Type")
+        if rtype not in ("AWS::Serverless::Function", "AWS::Lambda::Function"):
+            continue
+        props = res.get("Properties", {}) or {}
+        if rtype == "AWS::Serverless::Function":
+            props = merge_globals(props, globals_fn)
+        model.functions[lid] = Function(lid, props, res.get("Metadata", {}) or {}, ref_target(props.get("Role")))
+        # SAM events.
+        for name, event in (props.get("Events") or {}).items():
+            etype, eprops = event.get("Type"), event.get("Properties", {}) or {}
+            if etype == "SQS":
+                model.event_sources.append(EventSource(lid, ref_target(eprops.get("Queue")), eprops))
+            elif etype == "HttpApi":
+                key = (str(eprops.get("Method", "")).upper(), str(eprops.get("Path", "")))
+                model.routes[key] = lid
+    # Plain CloudFormation: event source mappings.
+    for res in model.of_type("AWS::Lambda::EventSourceMapping").values():
+        p = res.get("Properties", {})
+        model.event_sources.append(EventSource(ref_target(p.get("FunctionName")) or "?", ref_target(p.get("EventSourceArn")), p))
+    # Plain CloudFormation: HTTP API routes -> integrations -> functions.
+    integrations = model.of_type("AWS::ApiGatewayV2::Integration")
+    for res in model.of_type("AWS::ApiGatewayV2::Route").values():
+        p = res.get("Properties", {})
+        method, _, path = str(p.get("RouteKey", "")).partition(" ")
+        target_fn = None
+        for target in canon(p.get("Target")):
+            integration = integrations.get(target.removeprefix("integrations/"))
+            if integration:
+                target_fn = ref_target(integration["Properties"].get("IntegrationUri"))
+        model.routes[(method.upper(), path)] = target_fn
+    # Plain CloudFormation from the SAM translator: routes live in the API's OpenAPI body.
+    for res in model.of_type("AWS::ApiGatewayV2::Api").values():
+        body = (res.get("Properties") or {}).get("Body") or {}
+        for path, methods in (body.get("paths") or {}).items():
+            for method, op in methods.items():
+                uri = (op.get("x-amazon-apigateway-integration") or {}).get("uri")
+                target_fn = None
+                for u in canon(uri):
+                    found = re.search(r"functions/([A-Za-z0-9]+)\.Arn/invocations", u)
+                    target_fn = found.group(1) if found else target_fn
+                model.routes[(method.upper(), path)] = target_fn
+    return model
+
+
+def role_grants(model: Model, role_id: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """(action, canonical resource) pairs the role allows, and structural problems."""
+    problems: list[str] = []
+    role = model.resources.get(role_id)
+    if not role or role.get("Type") != "AWS::IAM::Role":
+        return [], [f"role {role_id} is not an AWS::IAM::Role of the template"]
+    rprops = role.get("Properties", {})
+    if rprops.get("ManagedPolicyArns"):
+        problems.append(f"role {role_id} has managed policies {rprops['ManagedPolicyArns']} (grant inline, exactly)")
+    documents = [p.get("PolicyDocument", {}) for p in expand_if(as_list(rprops.get("Policies")))]
+    for lid, res in model.of_type("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy").items():
+        attached = {ref_target(r) for r in as_list(res["Properties"].get("Roles"))}
+        if role_id in attached:
+            documents.append(res["Properties"].get("PolicyDocument", {}))
+    grants: list[tuple[str, str]] = []
+    for doc in documents:
+        for st in expand_if(as_list(doc.get("Statement"))):
+            if st.get("Effect") != "Allow":
+                continue
+            if "NotAction" in st or "NotResource" in st:
+                problems.append(f"role {role_id}: NotAction/NotResource in statement {st.get('Sid')}")
+                continue
+            resources: set[str] = set()
+            for r in expand_if(as_list(st.get("Resource"))):
+                resources |= canon(r)
+            resources.discard(NO_VALUE)
+            for action in expand_if(as_list(st.get("Action"))):
+                for a in canon(action):
+                    for r in sorted(resources) or ["<none>"]:
+                        grants.append((a, r))
+    return grants, problems
+
+
+# ---------------------------------------------------------------------------------------
+# The checks. Each returns a list of problems (empty = the invariant holds).
+# ---------------------------------------------------------------------------------------
+def check_functions_known(m: Model) -> list[str]:
+    problems = [f"function {f} is not in FUNCTIONS (declare its permissions)" for f in m.functions if f not in FUNCTIONS]
+    problems += [f"function {f} missing" for f in FUNCTIONS if f not in m.functions]
+    return problems
+
+
+def check_iam_least_privilege(m: Model) -> list[str]:
+    problems = []
+    for lid, fn in m.functions.items():
+        spec = FUNCTIONS.get(lid)
+        if spec is None:
+            continue
+        if fn.role_id is None:
+            problems.append(f"{lid} has no explicit Role (an implicit role gets managed policies)")
+            continue
+        grants, structural = role_grants(m, fn.role_id)
+        problems += structural
+        allowed = {**spec.permissions, **spec.optional_permissions}
+        for action, resource in grants:
+            if resource not in allowed.get(action, set()):
+                problems.append(f"{lid}: {action} on {resource} is not something the function uses")
+    return problems
+
+
+def check_iam_grants_needed(m: Model) -> list[str]:
+    problems = []
+    for lid, fn in m.functions.items():
+        spec = FUNCTIONS.get(lid)
+        if spec is None or fn.role_id is None:
+            continue
+        grants = set(role_grants(m, fn.role_id)[0])
+        for action, resources in spec.permissions.items():
+            for resource in resources:
+                if (action, resource) not in grants:
+                    problems.append(f"{lid}: needs {action} on {resource}")
+    return problems
+
+
+def check_iam_no_wildcards(m: Model) -> list[str]:
+    problems = []
+    role_ids = {fn.role_id: lid for lid, fn in m.functions.items() if fn.role_id}
+    for role_id, lid in role_ids.items():
+        grants, _ = role_grants(m, role_id)
+        for action, resource in grants:
+            if "*" in action:
+                problems.append(f"{lid}: wildcard action {action}")
+            if "*" in resource and action not in STAR_RESOURCE_EXCEPTIONS.get(lid, set()):
+                problems.append(f"{lid}: wildcard resource {resource} for {action}")
+    # Any other role or policy of the stack: no Allow of "*" actions on "*".
+    for lid, res in m.of_type("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy").items():
+        for st in expand_if(as_list(res["Properties"].get("PolicyDocument", {}).get("Statement"))):
+            if st.get("Effect") == "Allow" and any("*" in a for x in as_list(st.get("Action")) for a in canon(x)):
+                problems.append(f"{lid}: wildcard action in {st.get('Sid')}")
+    return problems
+
+
+def queue_arn_target(value: Any) -> str | None:
+    return ref_target(value)
+
+
+def check_queues_have_dlq(m: Model) -> list[str]:
+    problems = []
+    queues = m.of_type("AWS::SQS::Queue")
+    dlqs = set()
+    for res in queues.values():
+        redrive = res.get("Properties", {}).get("RedrivePolicy")
+        if isinstance(redrive, dict):
+            dlqs.add(queue_arn_target(redrive.get("deadLetterTargetArn")))
+    for lid, res in queues.items():
+        if lid in dlqs:
+            continue
+        p = res.get("Properties", {})
+        redrive = p.get("RedrivePolicy")
+        if not isinstance(redrive, dict):
+            problems.append(f"queue {lid} has no RedrivePolicy (and is no DLQ)")
+            continue
+        target = queue_arn_target(redrive.get("deadLetterTargetArn"))
+        if target not in queues:
+            problems.append(f"queue {lid}: dead-letter target {target} is not a queue of the stack")
+            continue
+        count = redrive.get("maxReceiveCount")
+        if not isinstance(count, int) or not 1 <= count <= 10:
+            problems.append(f"queue {lid}: maxReceiveCount {count!r} (want 1..10, 5 by design)")
+        dlq = queues[target].get("Properties", {})
+        if bool(p.get("FifoQueue")) != bool(dlq.get("FifoQueue")):
+            problems.append(f"queue {lid}: FIFO={bool(p.get('FifoQueue'))} but its DLQ {target} FIFO={bool(dlq.get('FifoQueue'))}")
+        src_ret, dlq_ret = p.get("MessageRetentionPeriod", 345600), dlq.get("MessageRetentionPeriod", 345600)
+        if isinstance(src_ret, int) and isinstance(dlq_ret, int) and dlq_ret < src_ret:
+            problems.append(f"queue {lid}: DLQ {target} keeps messages {dlq_ret}s < source {src_ret}s")
+    for lid, res in queues.items():
+        p = res.get("Properties", {})
+        if not (p.get("SqsManagedSseEnabled") or p.get("KmsMasterKeyId")):
+            problems.append(f"queue {lid}: no server-side encryption")
+    return problems
+
+
+def check_inbound_fifo(m: Model) -> list[str]:
+    problems = []
+    q = m.resources.get("InboundQueue", {}).get("Properties")
+    if q is None:
+        return ["InboundQueue missing"]
+    want = {
+        "FifoQueue": True,
+        "ContentBasedDeduplication": False,
+        "DeduplicationScope": "messageGroup",
+        "FifoThroughputLimit": "perMessageGroupId",
+    }
+    for key, value in want.items():
+        if q.get(key) != value:
+            problems.append(f"InboundQueue.{key} = {q.get(key)!r}, want {value!r}")
+    retention = q.get("MessageRetentionPeriod", 345600)
+    if not isinstance(retention, int) or retention < 4 * 86400:
+        problems.append(f"InboundQueue retention {retention!r} < 4 days")
+    return problems
+
+
+def check_event_source(m: Model) -> list[str]:
+    problems = []
+    consumers = {lid: spec for lid, spec in FUNCTIONS.items() if spec.kind == "consumer"}
+    for lid, spec in consumers.items():
+        sources = [e for e in m.event_sources if e.function == lid]
+        if len(sources) != 1:
+            problems.append(f"{lid}: {len(sources)} event sources, want 1 (on {spec.consumes})")
+            continue
+        es = sources[0]
+        if es.queue != spec.consumes:
+            problems.append(f"{lid}: event source on {es.queue}, want {spec.consumes}")
+        batch = es.props.get("BatchSize", 10)
+        if not isinstance(batch, int) or batch > 10 or batch < 1:
+            problems.append(f"{lid}: BatchSize {batch!r} (FIFO allows at most 10)")
+        if "ReportBatchItemFailures" not in as_list(es.props.get("FunctionResponseTypes")):
+            problems.append(f"{lid}: FunctionResponseTypes lacks ReportBatchItemFailures")
+        if es.props.get("MaximumBatchingWindowInSeconds"):
+            problems.append(f"{lid}: MaximumBatchingWindowInSeconds is not supported on FIFO queues")
+        if es.props.get("Enabled") is False:
+            problems.append(f"{lid}: event source disabled")
+    for es in m.event_sources:
+        if es.function not in consumers:
+            problems.append(f"unexpected event source for {es.function}")
+    return problems
+
+
+def check_visibility_timeout(m: Model) -> list[str]:
+    problems = []
+    for es in m.event_sources:
+        fn = m.functions.get(es.function)
+        queue = m.resources.get(es.queue or "", {}).get("Properties")
+        if fn is None or queue is None:
+            problems.append(f"event source {es.function} -> {es.queue}: function or queue not found")
+            continue
+        timeout = fn.props.get("Timeout", 3)
+        visibility = queue.get("VisibilityTimeout", 30)
+        if not isinstance(timeout, int) or not isinstance(visibility, int) or visibility < 6 * timeout:
+            problems.append(f"{es.queue}.VisibilityTimeout {visibility!r} < 6 x {es.function}.Timeout {timeout!r}")
+    return problems
+
+
+def check_webhook_timeouts(m: Model) -> list[str]:
+    problems = []
+    for lid, spec in FUNCTIONS.items():
+        fn = m.functions.get(lid)
+        if spec.kind != "webhook" or fn is None:
+            continue
+        timeout = fn.props.get("Timeout", 3)
+        if not isinstance(timeout, int) or timeout >= 5:
+            problems.append(f"{lid}: Timeout {timeout!r} s, must be < 5 s (platforms give up after 5 s)")
+    return problems
+
+
+def check_table(m: Model) -> list[str]:
+    problems = []
+    tables = m.of_type("AWS::DynamoDB::Table")
+    if not tables:
+        return ["no DynamoDB table"]
+    for lid, res in tables.items():
+        p = res.get("Properties", {})
+        if (p.get("PointInTimeRecoverySpecification") or {}).get("PointInTimeRecoveryEnabled") is not True:
+            problems.append(f"table {lid}: point-in-time recovery is off")
+        ttl = p.get("TimeToLiveSpecification") or {}
+        if ttl.get("AttributeName") != "expires_at" or ttl.get("Enabled") is not True:
+            problems.append(f"table {lid}: TTL is not enabled on expires_at ({ttl})")
+    return problems
+
+
+def check_table_shape(m: Model) -> list[str]:
+    problems = []
+    res = m.resources.get("GatewayTable")
+    if not res:
+        return ["GatewayTable missing"]
+    p = res.get("Properties", {})
+    if p.get("BillingMode") != "PAY_PER_REQUEST":
+        problems.append("GatewayTable is not PAY_PER_REQUEST")
+    keys = [(k["AttributeName"], k["KeyType"]) for k in p.get("KeySchema", [])]
+    if keys != [("PK", "HASH"), ("SK", "RANGE")]:
+        problems.append(f"GatewayTable key {keys}")
+    attrs = {a["AttributeName"]: a["AttributeType"] for a in p.get("AttributeDefinitions", [])}
+    for name in ("PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK"):
+        if attrs.get(name) != "S":
+            problems.append(f"GatewayTable attribute {name} is not S")
+    gsis = {g["IndexName"]: g for g in p.get("GlobalSecondaryIndexes", [])}
+    for name in ("GSI1", "GSI2"):
+        g = gsis.get(name)
+        if g is None:
+            problems.append(f"GatewayTable index {name} missing")
+            continue
+        gkeys = [(k["AttributeName"], k["KeyType"]) for k in g.get("KeySchema", [])]
+        if gkeys != [(f"{name}PK", "HASH"), (f"{name}SK", "RANGE")]:
+            problems.append(f"index {name} key {gkeys}")
+        if (g.get("Projection") or {}).get("ProjectionType") != "ALL":
+            problems.append(f"index {name} projection is not ALL")
+    if res.get("DeletionPolicy") != "Retain" or res.get("UpdateReplacePolicy") != "Retain":
+        problems.append("GatewayTable is not retained on stack deletion/replacement")
+    return problems
+
+
+def _walk(value: Any, path: str = ""):
+    yield path, value
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _walk(v, f"{path}/{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _walk(v, f"{path}[{i}]")
+
+
+def check_no_plaintext_secrets(m: Model) -> list[str]:
+    problems = []
+    for path, value in _walk(m.template.get("Resources", {})):
+        if isinstance(value, dict) and "SecretString" in value:
+            s = value["SecretString"]
+            if is_literal(s) or (isinstance(s, dict) and "Fn::Sub" in s):
+                problems.append(f"literal SecretString at Resources{path}")
+    for lid, res in m.of_type("AWS::SecretsManager::Secret").items():
+        p = res.get("Properties", {})
+        if "GenerateSecretString" not in p and "SecretString" not in p:
+            problems.append(f"secret {lid} has neither GenerateSecretString nor a reference")
+    for lid, fn in m.functions.items():
+        variables = (fn.props.get("Environment") or {}).get("Variables") or {}
+        for name, value in variables.items():
+            if SECRETISH_ENV.search(name) and is_literal(value) and str(value) != "":
+                problems.append(f"{lid}: env {name} has a literal value")
+    for name, param in (m.template.get("Parameters") or {}).items():
+        if SECRETISH_ENV.search(name) and not name.endswith("Arn") and param.get("Default") not in (None, ""):
+            problems.append(f"parameter {name} has a default value")
+    return problems
+
+
+def check_log_retention(m: Model) -> list[str]:
+    problems = []
+    for lid, res in m.of_type("AWS::Logs::LogGroup").items():
+        if res.get("Properties", {}).get("RetentionInDays") is None:
+            problems.append(f"log group {lid} has no RetentionInDays")
+    return problems
+
+
+def check_function_logging(m: Model) -> list[str]:
+    problems = []
+    groups = m.of_type("AWS::Logs::LogGroup")
+    for lid, fn in m.functions.items():
+        cfg = fn.props.get("LoggingConfig") or {}
+        if cfg.get("LogFormat") != "JSON":
+            problems.append(f"{lid}: LogFormat is not JSON")
+        if ref_target(cfg.get("LogGroup")) not in groups:
+            problems.append(f"{lid}: does not log to a log group of the stack (no retention otherwise)")
+        if "ApplicationLogLevel" not in cfg:
+            problems.append(f"{lid}: no ApplicationLogLevel (LogLevel parameter)")
+    return problems
+
+
+def check_webhook_routes(m: Model) -> list[str]:
+    problems = []
+    for lid, spec in FUNCTIONS.items():
+        for route in spec.routes:
+            if route not in m.routes:
+                problems.append(f"route {route[0]} {route[1]} missing")
+            elif m.routes[route] != lid:
+                problems.append(f"route {route[0]} {route[1]} goes to {m.routes[route]}, want {lid}")
+    expected = {r for spec in FUNCTIONS.values() for r in spec.routes}
+    for route in m.routes:
+        if route not in expected:
+            problems.append(f"unexpected route {route[0]} {route[1]}")
+    return problems
+
+
+def check_function_runtime(m: Model) -> list[str]:
+    problems = []
+    for lid, fn in m.functions.items():
+        p = fn.props
+        if p.get("Runtime") != "provided.al2023":
+            problems.append(f"{lid}: Runtime {p.get('Runtime')!r}")
+        if as_list(p.get("Architectures")) != ["arm64"]:
+            problems.append(f"{lid}: Architectures {p.get('Architectures')!r}")
+        if p.get("Handler") != "bootstrap":
+            problems.append(f"{lid}: Handler {p.get('Handler')!r}")
+        if p.get("MemorySize") != 256:
+            problems.append(f"{lid}: MemorySize {p.get('MemorySize')!r}")
+        if m.flavour == "sam":
+            spec = FUNCTIONS.get(lid)
+            if fn.metadata.get("BuildMethod") != "rust-cargolambda":
+                problems.append(f"{lid}: Metadata.BuildMethod is not rust-cargolambda")
+            binary = (fn.metadata.get("BuildProperties") or {}).get("Binary")
+            if spec and binary != spec.binary:
+                problems.append(f"{lid}: BuildProperties.Binary {binary!r}, want {spec.binary!r}")
+            if p.get("CodeUri") != "../..":
+                problems.append(f"{lid}: CodeUri {p.get('CodeUri')!r}, want the workspace root ../..")
+    return problems
+
+
+def check_function_env(m: Model) -> list[str]:
+    problems = []
+    for lid, fn in m.functions.items():
+        spec = FUNCTIONS.get(lid)
+        if spec is None:
+            continue
+        variables = (fn.props.get("Environment") or {}).get("Variables") or {}
+        for name in sorted(set(variables) | set(spec.env)):
+            if name not in variables:
+                problems.append(f"{lid}: env {name} missing")
+            elif name not in spec.env:
+                problems.append(f"{lid}: unexpected env {name}")
+            elif canon(variables[name]) != spec.env[name]:
+                problems.append(f"{lid}: env {name} = {sorted(canon(variables[name]))}, want {sorted(spec.env[name])}")
+    return problems
+
+
+def _alarms(m: Model) -> list[dict[str, Any]]:
+    return [r.get("Properties", {}) for r in m.of_type("AWS::CloudWatch::Alarm").values()]
+
+
+def _has_alarm(m: Model, namespace: str, metric: str, dim_target: str, threshold: float, stat: str) -> bool:
+    for a in _alarms(m):
+        dims = {d["Name"]: ref_target(d["Value"]) for d in a.get("Dimensions", [])}
+        if (
+            a.get("Namespace") == namespace
+            and a.get("MetricName") == metric
+            and dim_target in dims.values()
+            and float(a.get("Threshold", -1)) == threshold
+            and (a.get("Statistic") == stat or a.get("ExtendedStatistic") == stat)
+            and a.get("ComparisonOperator") == "GreaterThanThreshold"
+            and any(ref_target(x) == "AlarmTopic" for x in as_list(a.get("AlarmActions")))
+        ):
+            return True
+    return False
+
+
+def check_alarms(m: Model) -> list[str]:
+    problems = []
+    if "AlarmTopic" not in m.of_type("AWS::SNS::Topic"):
+        problems.append("AlarmTopic missing")
+    wanted = [
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "InboundDeadLetterQueue", 0, "Maximum"),
+        ("AWS/SQS", "ApproximateAgeOfOldestMessage", "InboundQueue", 60, "Maximum"),
+    ]
+    for lid, spec in FUNCTIONS.items():
+        wanted.append(("AWS/Lambda", "Errors", lid, 0, "Sum"))
+        wanted.append(("AWS/Lambda", "Throttles", lid, 0, "Sum"))
+        if spec.kind == "webhook":
+            wanted.append(("AWS/Lambda", "Duration", lid, 3000, "p99"))
+    for namespace, metric, target, threshold, stat in wanted:
+        if not _has_alarm(m, namespace, metric, target, threshold, stat):
+            problems.append(f"no alarm {namespace} {metric} {stat} > {threshold} on {target} -> AlarmTopic")
+    return problems
+
+
+def check_dashboard(m: Model) -> list[str]:
+    dashboards = m.of_type("AWS::CloudWatch::Dashboard")
+    if not dashboards:
+        return ["no dashboard"]
+    problems = []
+    for lid, res in dashboards.items():
+        # The body (Fn::Sub in SAM, Fn::Join in CDK) must be JSON once the references resolve.
+        for body in canon(res.get("Properties", {}).get("DashboardBody")):
+            try:
+                json.loads(body)
+            except ValueError as e:
+                problems.append(f"dashboard {lid}: body is not valid JSON ({e})")
+    text = json.dumps(dashboards)
+    needed = [
+        "InboundMessages",
+        "DuplicateMessages",
+        "RuleHits",
+        "AutoReplies",
+        "Escalations",
+        "FirstResponseTime",
+        "UnansweredConversations",
+        "ChannelGateway,Channel,Account",
+        "ApproximateNumberOfMessagesVisible",
+        "InboundDeadLetterQueue",
+        "Errors",
+        "Duration",
+    ]
+    return problems + [f"dashboard does not show {n}" for n in needed if n not in text]
+
+
+def check_parameters_outputs(m: Model) -> list[str]:
+    problems = []
+    params = set(m.template.get("Parameters") or {}) - {"BootstrapVersion"}
+    outputs = set(m.template.get("Outputs") or {})
+    problems += [f"parameter {p} missing" for p in sorted(EXPECTED_PARAMETERS - params)]
+    problems += [f"unexpected parameter {p}" for p in sorted(params - EXPECTED_PARAMETERS)]
+    problems += [f"output {o} missing" for o in sorted(EXPECTED_OUTPUTS - outputs)]
+    for name, out in (m.template.get("Outputs") or {}).items():
+        value = " ".join(sorted(canon(out.get("Value"))))
+        if name == "WeChatWebhookUrl" and not value.endswith("/wechat/{account}"):
+            problems.append(f"WeChatWebhookUrl = {value}")
+        if name == "WeiboWebhookUrl" and not value.endswith("/weibo/{account}"):
+            problems.append(f"WeiboWebhookUrl = {value}")
+    return problems
+
+
+def check_fixed_egress(m: Model) -> list[str]:
+    problems = []
+    conditions = m.template.get("Conditions") or {}
+    if "FixedEgress" not in conditions:
+        return ["condition FixedEgress missing"]
+    wanted = {"AWS::EC2::VPC", "AWS::EC2::NatGateway", "AWS::EC2::EIP", "AWS::EC2::Subnet", "AWS::EC2::InternetGateway"}
+    present = set()
+    for lid, res in m.resources.items():
+        if res.get("Type", "").startswith("AWS::EC2::"):
+            present.add(res["Type"])
+            if res.get("Condition") != "FixedEgress":
+                problems.append(f"{lid} is created even when EnableFixedEgress is false")
+    problems += [f"no {t}" for t in sorted(wanted - present)]
+    out = (m.template.get("Outputs") or {}).get("FixedEgressIp")
+    if not out or out.get("Condition") != "FixedEgress" or ref_target(out.get("Value")) not in m.of_type("AWS::EC2::EIP"):
+        problems.append("output FixedEgressIp is not the EIP under condition FixedEgress")
+    return problems
+
+
+CHECKS: dict[str, Callable[[Model], list[str]]] = {
+    "functions-declared": check_functions_known,
+    "iam-least-privilege": check_iam_least_privilege,
+    "iam-grants-needed": check_iam_grants_needed,
+    "iam-no-wildcards": check_iam_no_wildcards,
+    "queues-have-dlq": check_queues_have_dlq,
+    "inbound-queue-fifo": check_inbound_fifo,
+    "router-event-source": check_event_source,
+    "visibility-timeout-6x": check_visibility_timeout,
+    "webhook-timeout-under-5s": check_webhook_timeouts,
+    "table-pitr-ttl": check_table,
+    "table-shape": check_table_shape,
+    "no-plaintext-secrets": check_no_plaintext_secrets,
+    "log-groups-retention": check_log_retention,
+    "functions-json-logs": check_function_logging,
+    "webhook-routes": check_webhook_routes,
+    "functions-runtime": check_function_runtime,
+    "functions-env-contract": check_function_env,
+    "alarms": check_alarms,
+    "dashboard": check_dashboard,
+    "parameters-outputs": check_parameters_outputs,
+    "fixed-egress-conditional": check_fixed_egress,
+}
+
+
+# ---------------------------------------------------------------------------------------
+# Cross-template equivalence: the two deployments must behave the same.
+# ---------------------------------------------------------------------------------------
+def equivalence(sam: Model, cdk: Model) -> list[str]:
+    problems = []
+    sp, cp = sam.template.get("Parameters") or {}, cdk.template.get("Parameters") or {}
+    for name in EXPECTED_PARAMETERS:
+        a, b = sp.get(name, {}), cp.get(name, {})
+        for key in ("Type", "Default", "AllowedValues", "AllowedPattern"):
+            va, vb = a.get(key), b.get(key)
+            if isinstance(va, list):
+                va = [str(x) for x in va]
+            if isinstance(vb, list):
+                vb = [str(x) for x in vb]
+            if va is not None and vb is not None:
+                va, vb = str(va), str(vb)
+            if va != vb:
+                problems.append(f"parameter {name}.{key}: sam {va!r} != cdk {vb!r}")
+    for lid in FUNCTIONS:
+        fa, fb = sam.functions.get(lid), cdk.functions.get(lid)
+        if not fa or not fb:
+            continue
+        for key in ("Timeout", "MemorySize", "Runtime", "Architectures", "Handler"):
+            if fa.props.get(key) != fb.props.get(key):
+                problems.append(f"{lid}.{key}: sam {fa.props.get(key)!r} != cdk {fb.props.get(key)!r}")
+        ga = sorted(set(role_grants(sam, fa.role_id)[0])) if fa.role_id else []
+        gb = sorted(set(role_grants(cdk, fb.role_id)[0])) if fb.role_id else []
+        if ga != gb:
+            problems.append(f"{lid}: permissions differ: sam-only {sorted(set(ga) - set(gb))}, cdk-only {sorted(set(gb) - set(ga))}")
+    for q in ("InboundQueue", "InboundDeadLetterQueue"):
+        pa = sam.resources.get(q, {}).get("Properties", {})
+        pb = cdk.resources.get(q, {}).get("Properties", {})
+        for key in sorted(set(pa) | set(pb)):
+            if key == "Tags":
+                continue
+            if json.dumps(pa.get(key), sort_keys=True) != json.dumps(pb.get(key), sort_keys=True):
+                problems.append(f"{q}.{key}: sam {pa.get(key)!r} != cdk {pb.get(key)!r}")
+    ta = {k: v for k, v in sam.resources.get("GatewayTable", {}).get("Properties", {}).items() if k != "Tags"}
+    tb = {k: v for k, v in cdk.resources.get("GatewayTable", {}).get("Properties", {}).items() if k != "Tags"}
+    norm = lambda d: json.dumps(d, sort_keys=True)  # noqa: E731
+    if norm(ta) != norm(tb):
+        problems.append("GatewayTable properties differ")
+    alarms_a = set(sam.of_type("AWS::CloudWatch::Alarm"))
+    alarms_b = set(cdk.of_type("AWS::CloudWatch::Alarm"))
+    if alarms_a != alarms_b:
+        problems.append(f"alarms differ: sam-only {sorted(alarms_a - alarms_b)}, cdk-only {sorted(alarms_b - alarms_a)}")
+    if set(sam.template.get("Outputs") or {}) != set(cdk.template.get("Outputs") or {}):
+        problems.append("outputs differ")
+    return problems
+
+
+# ---------------------------------------------------------------------------------------
+# Negative self-tests: for every check, a broken copy of each template that must fail it.
+# ---------------------------------------------------------------------------------------
+def _fn_props(t: dict[str, Any], lid: str) -> dict[str, Any]:
+    return t["Resources"][lid]["Properties"]
+
+
+def _role_statements(t: dict[str, Any], role: str) -> list[Any]:
+    return t["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+
+
+def _router_esm(t: dict[str, Any], flavour: str) -> dict[str, Any]:
+    if flavour == "sam":
+        return _fn_props(t, "MessageRouterFunction")["Events"]["Inbound"]["Properties"]
+    return t["Resources"]["MessageRouterFunctionInbound"]["Properties"]
+
+
+def _drop_route(t: dict[str, Any], flavour: str, method: str, path: str) -> None:
+    if flavour == "sam":
+        for res in t["Resources"].values():
+            events = res.get("Properties", {}).get("Events") or {}
+            for name in [n for n, e in events.items() if e["Properties"].get("Method") == method and e["Properties"].get("Path") == path]:
+                del events[name]
+        return
+    for lid in [k for k, r in t["Resources"].items() if r["Type"] == "AWS::ApiGatewayV2::Route" and r["Properties"]["RouteKey"] == f"{method} {path}"]:
+        del t["Resources"][lid]
+    for res in t["Resources"].values():
+        if res["Type"] == "AWS::ApiGatewayV2::Api":
+            res["Properties"].get("Body", {}).get("paths", {}).get(path, {}).pop(method.lower(), None)
+
+
+def _set_param_default(t: dict[str, Any], name: str, value: Any) -> None:
+    t["Parameters"][name]["Default"] = value
+
+
+Mutation = Callable[[dict[str, Any], str], None]
+BREAKAGES: dict[str, tuple[str, Mutation]] = {
+    "functions-declared": (
+        "an undeclared function",
+        lambda t, f: t["Resources"].__setitem__("StrayFunction", copy.deepcopy(t["Resources"]["WeiboWebhookFunction"])),
+    ),
+    "iam-least-privilege": (
+        "the router may also delete table items",
+        lambda t, f: _role_statements(t, "MessageRouterRole").append(
+            {"Effect": "Allow", "Action": "dynamodb:DeleteItem", "Resource": {"Fn::GetAtt": ["GatewayTable", "Arn"]}}
+        ),
+    ),
+    "iam-grants-needed": (
+        "the webhook cannot enqueue",
+        lambda t, f: _role_statements(t, "WeChatWebhookRole").__setitem__(
+            slice(None), [s for s in _role_statements(t, "WeChatWebhookRole") if s.get("Sid") != "Enqueue"]
+        ),
+    ),
+    "iam-no-wildcards": (
+        "sqs:* on *",
+        lambda t, f: _role_statements(t, "WeiboWebhookRole").append({"Effect": "Allow", "Action": "sqs:*", "Resource": "*"}),
+    ),
+    "queues-have-dlq": (
+        "the inbound queue has no redrive policy",
+        lambda t, f: _fn_props(t, "InboundQueue").pop("RedrivePolicy"),
+    ),
+    "inbound-queue-fifo": (
+        "content-based deduplication on",
+        lambda t, f: _fn_props(t, "InboundQueue").__setitem__("ContentBasedDeduplication", True),
+    ),
+    "router-event-source": (
+        "BatchSize 11 and no ReportBatchItemFailures",
+        lambda t, f: (_router_esm(t, f).__setitem__("BatchSize", 11), _router_esm(t, f).pop("FunctionResponseTypes")),
+    ),
+    "visibility-timeout-6x": (
+        "visibility timeout 60 s for a 30 s router",
+        lambda t, f: _fn_props(t, "InboundQueue").__setitem__("VisibilityTimeout", 60),
+    ),
+    "webhook-timeout-under-5s": (
+        "webhook timeout 6 s",
+        lambda t, f: _fn_props(t, "WeChatWebhookFunction").__setitem__("Timeout", 6),
+    ),
+    "table-pitr-ttl": (
+        "no PITR",
+        lambda t, f: _fn_props(t, "GatewayTable").pop("PointInTimeRecoverySpecification"),
+    ),
+    "table-shape": (
+        "GSI2 dropped",
+        lambda t, f: _fn_props(t, "GatewayTable").__setitem__(
+            "GlobalSecondaryIndexes", _fn_props(t, "GatewayTable")["GlobalSecondaryIndexes"][:1]
+        ),
+    ),
+    "no-plaintext-secrets": (
+        "an app secret in an env var",
+        lambda t, f: _fn_props(t, "WeChatWebhookFunction")["Environment"]["Variables"].__setitem__("WECHAT_APP_SECRET", "0123456789abcdef"),
+    ),
+    "log-groups-retention": (
+        "a log group without retention",
+        lambda t, f: _fn_props(t, "MessageRouterLogGroup").pop("RetentionInDays"),
+    ),
+    "functions-json-logs": (
+        "text logs",
+        lambda t, f: _fn_props(t, "MessageRouterFunction")["LoggingConfig"].__setitem__("LogFormat", "Text"),
+    ),
+    "webhook-routes": (
+        "POST /weibo/{account} dropped",
+        lambda t, f: _drop_route(t, f, "POST", "/weibo/{account}"),
+    ),
+    "functions-runtime": (
+        "x86_64",
+        lambda t, f: _fn_props(t, "MessageRouterFunction").__setitem__("Architectures", ["x86_64"]),
+    ),
+    "functions-env-contract": (
+        "QUEUE_URL missing",
+        lambda t, f: _fn_props(t, "WeiboWebhookFunction")["Environment"]["Variables"].pop("QUEUE_URL"),
+    ),
+    "alarms": (
+        "no DLQ alarm",
+        lambda t, f: t["Resources"].pop("InboundDeadLetterQueueDepthAlarm"),
+    ),
+    "dashboard": (
+        "dashboard removed",
+        lambda t, f: t["Resources"].pop("Dashboard"),
+    ),
+    "parameters-outputs": (
+        "WeiboWebhookUrl output removed",
+        lambda t, f: t["Outputs"].pop("WeiboWebhookUrl"),
+    ),
+    "fixed-egress-conditional": (
+        "the NAT gateway always created",
+        lambda t, f: t["Resources"]["EgressNatGateway"].pop("Condition"),
+    ),
+}
+# A second breakage for the checks that guard several things.
+EXTRA_BREAKAGES: list[tuple[str, str, Mutation]] = [
+    (
+        "no-plaintext-secrets",
+        "a literal SecretString",
+        lambda t, f: t["Resources"].__setitem__(
+            "LeakySecret",
+            {"Type": "AWS::SecretsManager::Secret", "Properties": {"SecretString": '{"wechat":{"a":{"token":"x"}}}'}},
+        ),
+    ),
+    (
+        "iam-least-privilege",
+        "a managed policy on the router's role",
+        lambda t, f: t["Resources"]["MessageRouterRole"]["Properties"].__setitem__(
+            "ManagedPolicyArns", ["arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole"]
+        ),
+    ),
+    (
+        "queues-have-dlq",
+        "a standard (non-FIFO) DLQ for the FIFO queue",
+        lambda t, f: _fn_props(t, "InboundDeadLetterQueue").pop("FifoQueue"),
+    ),
+    (
+        "table-pitr-ttl",
+        "TTL on another attribute",
+        lambda t, f: _fn_props(t, "GatewayTable")["TimeToLiveSpecification"].__setitem__("AttributeName", "ttl"),
+    ),
+    (
+        "webhook-routes",
+        "GET /wechat/{account} dropped",
+        lambda t, f: _drop_route(t, f, "GET", "/wechat/{account}"),
+    ),
+]
+
+
+# ---------------------------------------------------------------------------------------
+# Loading and running.
+# ---------------------------------------------------------------------------------------
+def plain(value: Any) -> Any:
+    """cfn-lint's decoded nodes -> plain dict/list/str (deep-copyable, JSON-able)."""
+    return json.loads(json.dumps(value))
+
+
+def load_sam(path: str) -> dict[str, Any]:
+    from cfnlint.decode import decode
+
+    template, matches = decode(path)
+    if matches or template is None:
+        raise SystemExit(f"cannot decode {path}: {matches}")
+    return plain(template)
+
+
+def load_cfn(path: str) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+class Results:
+    def __init__(self) -> None:
+        self.passed = 0
+        self.failed = 0
+
+    def record(self, name: str, problems: list[str]) -> None:
+        if problems:
+            self.failed += 1
+            print(f"FAIL {name}")
+            for p in problems:
+                print(f"       - {p}")
+        else:
+            self.passed += 1
+            print(f"ok   {name}")
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sam", required=True, help="SAM template (YAML)")
+    ap.add_argument("--cdk", required=True, help="template synthesized by the CDK app (JSON)")
+    ap.add_argument("--sam-cfn", help="optional: the SAM template expanded to CloudFormation (sam_translate.py)")
+    args = ap.parse_args(argv)
+
+    templates = {"sam": load_sam(args.sam)}
+    if args.sam_cfn:
+        templates["sam-cfn"] = load_cfn(args.sam_cfn)
+    templates["cdk"] = load_cfn(args.cdk)
+    results = Results()
+
+    models = {flavour: build_model(flavour, t) for flavour, t in templates.items()}
+    for check_name, check in CHECKS.items():
+        for flavour, model in models.items():
+            results.record(f"{flavour}: {check_name}", check(model))
+    results.record("sam == cdk: equivalent parameters, functions, permissions, queues, table, alarms, outputs",
+                   equivalence(models["sam"], models["cdk"]))
+
+    # Negative self-tests.
+    missing = [name for name in CHECKS if name not in BREAKAGES]
+    results.record("self-test: every check has a breakage", [f"no breakage for {n}" for n in missing])
+    cases = [(name, desc, fn) for name, (desc, fn) in BREAKAGES.items()] + EXTRA_BREAKAGES
+    for check_name, description, mutate in cases:
+        for flavour, template in templates.items():
+            broken = copy.deepcopy(template)
+            try:
+                mutate(broken, flavour)
+            except (KeyError, IndexError, TypeError) as e:
+                results.record(f"self-test {flavour}: {check_name} rejects {description}", [f"mutation failed: {e!r}"])
+                continue
+            problems = CHECKS[check_name](build_model(flavour, broken))
+            results.record(
+                f"self-test {flavour}: {check_name} rejects {description}",
+                [] if problems else ["the broken template PASSED this check"],
+            )
+    broken_cdk = copy.deepcopy(templates["cdk"])
+    _set_param_default(broken_cdk, "LogLevel", "debug")
+    results.record(
+        "self-test: equivalence rejects a different LogLevel default",
+        [] if equivalence(models["sam"], build_model("cdk", broken_cdk)) else ["different templates PASSED equivalence"],
+    )
+
+    print(f"{results.passed} passed, {results.failed} failed")
+    return 1 if results.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
