@@ -10,7 +10,9 @@ pub mod channel;
 pub mod conversation;
 pub mod message;
 pub mod ports;
+pub mod reply;
 pub mod routing;
+pub mod rules;
 pub mod webhook;
 
 #[cfg(any(test, feature = "test-util"))]

@@ -1,0 +1,437 @@
+//! Reply content: what the gateway sends back to a customer.
+//!
+//! One type for every producer of replies: the auto-reply rules ([`crate::rules`]) today, the
+//! outbound path (reply commands, agent replies) later. It is channel-neutral; which types a
+//! channel can deliver is answered by [`ReplyContent::supported_on`].
+//!
+//! Serialized with an internal `type` tag, the same in YAML rules and in JSON commands:
+//!
+//! ```yaml
+//! type: text
+//! text: "您好，我们已收到您的消息"
+//! ```
+//!
+//! Unknown fields are rejected (`deny_unknown_fields`) so that a typo in an ops-written rule
+//! (`txt:` for `text:`) fails validation instead of sending an empty reply. For the wire this
+//! means a new optional field must be deployed to consumers before producers write it.
+//!
+//! Deserializing does not check the values (an empty text is well-formed); call
+//! [`ReplyContent::validate`] before accepting content from people or other systems.
+
+use crate::message::Channel;
+use serde::{Deserialize, Serialize};
+
+/// Most articles one reply may carry (WeChat's historical limit for news messages).
+pub const MAX_ARTICLES: usize = 8;
+
+/// One reply to a customer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ReplyContent {
+    /// Plain text. WeChat and Weibo.
+    Text {
+        /// The text; must not be blank.
+        text: String,
+    },
+    /// An image already uploaded to the platform. WeChat.
+    Image {
+        /// Platform media id of the image.
+        media_id: String,
+    },
+    /// A voice clip already uploaded to the platform. WeChat.
+    Voice {
+        /// Platform media id of the clip.
+        media_id: String,
+    },
+    /// A video already uploaded to the platform. WeChat.
+    Video {
+        /// Platform media id of the video.
+        media_id: String,
+        /// Media id of a thumbnail image.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        thumb_media_id: Option<String>,
+        /// Title shown with the video.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        title: Option<String>,
+        /// Description shown with the video.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        description: Option<String>,
+    },
+    /// A music card. WeChat.
+    Music {
+        /// Title of the track.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        title: Option<String>,
+        /// Description of the track.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        description: Option<String>,
+        /// Link to the audio.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        music_url: Option<String>,
+        /// Link to a high-quality version of the audio (played on Wi-Fi).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hq_music_url: Option<String>,
+        /// Media id of the cover image (required by WeChat).
+        thumb_media_id: String,
+    },
+    /// One or more link cards (WeChat "news", Weibo "articles").
+    Articles {
+        /// The cards, 1 to [`MAX_ARTICLES`].
+        articles: Vec<Article>,
+    },
+    /// A map position. Weibo.
+    Position {
+        /// Latitude in degrees, -90 to 90.
+        latitude: f64,
+        /// Longitude in degrees, -180 to 180.
+        longitude: f64,
+    },
+}
+
+/// One link card of an [`ReplyContent::Articles`] reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Article {
+    /// Card title; must not be blank.
+    pub title: String,
+    /// Short description under the title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Where the card links to: an `http://` or `https://` URL.
+    pub url: String,
+    /// Cover picture: an `http://` or `https://` URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pic_url: Option<String>,
+}
+
+impl ReplyContent {
+    /// The `type` tag value (`text`, `image`, …).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ReplyContent::Text { .. } => "text",
+            ReplyContent::Image { .. } => "image",
+            ReplyContent::Voice { .. } => "voice",
+            ReplyContent::Video { .. } => "video",
+            ReplyContent::Music { .. } => "music",
+            ReplyContent::Articles { .. } => "articles",
+            ReplyContent::Position { .. } => "position",
+        }
+    }
+
+    /// Convenience constructor for a text reply.
+    pub fn text(text: impl Into<String>) -> Self {
+        ReplyContent::Text { text: text.into() }
+    }
+
+    /// True when `channel` can deliver this type of reply: WeChat takes text, image, voice,
+    /// video, music and articles; Weibo takes text, articles and position.
+    pub fn supported_on(&self, channel: Channel) -> bool {
+        match channel {
+            Channel::WeChat => !matches!(self, ReplyContent::Position { .. }),
+            Channel::Weibo => matches!(
+                self,
+                ReplyContent::Text { .. }
+                    | ReplyContent::Articles { .. }
+                    | ReplyContent::Position { .. }
+            ),
+        }
+    }
+
+    /// Checks the values: no blank text, title or media id, 1 to [`MAX_ARTICLES`] articles,
+    /// http(s) URLs, coordinates in range. The error is a plain sentence for people.
+    pub fn validate(&self) -> Result<(), String> {
+        match self {
+            ReplyContent::Text { text } => not_blank("text", text),
+            ReplyContent::Image { media_id } | ReplyContent::Voice { media_id } => {
+                not_blank("media_id", media_id)
+            }
+            ReplyContent::Video {
+                media_id,
+                thumb_media_id,
+                ..
+            } => {
+                not_blank("media_id", media_id)?;
+                optional_not_blank("thumb_media_id", thumb_media_id.as_deref())
+            }
+            ReplyContent::Music {
+                music_url,
+                hq_music_url,
+                thumb_media_id,
+                ..
+            } => {
+                not_blank("thumb_media_id", thumb_media_id)?;
+                if let Some(url) = music_url {
+                    http_url("music_url", url)?;
+                }
+                if let Some(url) = hq_music_url {
+                    http_url("hq_music_url", url)?;
+                }
+                Ok(())
+            }
+            ReplyContent::Articles { articles } => {
+                if articles.is_empty() {
+                    return Err("`articles` is empty: give at least one article".into());
+                }
+                if articles.len() > MAX_ARTICLES {
+                    return Err(format!(
+                        "{} articles is too many: at most {MAX_ARTICLES}",
+                        articles.len()
+                    ));
+                }
+                for (i, a) in articles.iter().enumerate() {
+                    a.validate()
+                        .map_err(|e| format!("article {} of {}: {e}", i + 1, articles.len()))?;
+                }
+                Ok(())
+            }
+            ReplyContent::Position {
+                latitude,
+                longitude,
+            } => {
+                if !latitude.is_finite() || !(-90.0..=90.0).contains(latitude) {
+                    return Err(format!("latitude {latitude} is not between -90 and 90"));
+                }
+                if !longitude.is_finite() || !(-180.0..=180.0).contains(longitude) {
+                    return Err(format!("longitude {longitude} is not between -180 and 180"));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// A one-line human summary (`text "您好…"`, `image media_id=abc`), at most about 60
+    /// characters of content, for logs and `explain` output.
+    pub fn summary(&self) -> String {
+        match self {
+            ReplyContent::Text { text } => format!("text {}", quote_short(text, 60)),
+            ReplyContent::Image { media_id } => format!("image media_id={}", short(media_id, 40)),
+            ReplyContent::Voice { media_id } => format!("voice media_id={}", short(media_id, 40)),
+            ReplyContent::Video { media_id, .. } => {
+                format!("video media_id={}", short(media_id, 40))
+            }
+            ReplyContent::Music { title, .. } => match title {
+                Some(t) => format!("music {}", quote_short(t, 60)),
+                None => "music".into(),
+            },
+            ReplyContent::Articles { articles } => match articles.first() {
+                Some(first) if articles.len() == 1 => {
+                    format!("article {}", quote_short(&first.title, 60))
+                }
+                Some(first) => format!(
+                    "{} articles, first {}",
+                    articles.len(),
+                    quote_short(&first.title, 50)
+                ),
+                None => "articles (none)".into(),
+            },
+            ReplyContent::Position {
+                latitude,
+                longitude,
+            } => format!("position {latitude},{longitude}"),
+        }
+    }
+}
+
+impl Article {
+    /// Checks the title and URLs (see [`ReplyContent::validate`]).
+    pub fn validate(&self) -> Result<(), String> {
+        not_blank("title", &self.title)?;
+        http_url("url", &self.url)?;
+        if let Some(pic) = &self.pic_url {
+            http_url("pic_url", pic)?;
+        }
+        Ok(())
+    }
+}
+
+fn not_blank(field: &str, value: &str) -> Result<(), String> {
+    if value.trim().is_empty() {
+        Err(format!("`{field}` is empty"))
+    } else {
+        Ok(())
+    }
+}
+
+fn optional_not_blank(field: &str, value: Option<&str>) -> Result<(), String> {
+    value.map_or(Ok(()), |v| not_blank(field, v))
+}
+
+fn http_url(field: &str, value: &str) -> Result<(), String> {
+    let v = value.trim();
+    let rest = v
+        .strip_prefix("https://")
+        .or_else(|| v.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && !v.contains(char::is_whitespace) => Ok(()),
+        _ => Err(format!(
+            "`{field}` must be an http:// or https:// URL, got {}",
+            quote_short(value, 60)
+        )),
+    }
+}
+
+/// The first `max` characters of `s`, with `…` when cut.
+pub(crate) fn short(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+/// `s` shortened to `max` characters, quoted and with control characters escaped.
+pub(crate) fn quote_short(s: &str, max: usize) -> String {
+    format!("{:?}", short(s, max))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_with_type_tag() {
+        let cases = [
+            (ReplyContent::text("hi"), r#"{"type":"text","text":"hi"}"#),
+            (
+                ReplyContent::Image {
+                    media_id: "m1".into(),
+                },
+                r#"{"type":"image","media_id":"m1"}"#,
+            ),
+            (
+                ReplyContent::Articles {
+                    articles: vec![Article {
+                        title: "T".into(),
+                        description: None,
+                        url: "https://example.com".into(),
+                        pic_url: None,
+                    }],
+                },
+                r#"{"type":"articles","articles":[{"title":"T","url":"https://example.com"}]}"#,
+            ),
+            (
+                ReplyContent::Position {
+                    latitude: 31.2,
+                    longitude: 121.5,
+                },
+                r#"{"type":"position","latitude":31.2,"longitude":121.5}"#,
+            ),
+        ];
+        for (content, json) in cases {
+            assert_eq!(
+                serde_json::to_string(&content).expect("serialize"),
+                json,
+                "{}",
+                content.kind()
+            );
+            let back: ReplyContent = serde_json::from_str(json).expect("deserialize");
+            assert_eq!(back, content);
+        }
+    }
+
+    #[test]
+    fn rejects_unknown_fields() {
+        let err = serde_json::from_str::<ReplyContent>(r#"{"type":"text","txt":"x"}"#);
+        assert!(err.is_err());
+    }
+
+    #[test]
+    fn validate_catches_blank_and_out_of_range_values() {
+        let article = |url: &str| Article {
+            title: "t".into(),
+            description: None,
+            url: url.into(),
+            pic_url: None,
+        };
+        let cases: Vec<(&str, ReplyContent, Option<&str>)> = vec![
+            ("text ok", ReplyContent::text("hi"), None),
+            (
+                "blank text",
+                ReplyContent::text("  "),
+                Some("`text` is empty"),
+            ),
+            (
+                "blank media",
+                ReplyContent::Voice {
+                    media_id: String::new(),
+                },
+                Some("`media_id` is empty"),
+            ),
+            (
+                "no articles",
+                ReplyContent::Articles { articles: vec![] },
+                Some("at least one"),
+            ),
+            (
+                "too many articles",
+                ReplyContent::Articles {
+                    articles: vec![article("https://a.example"); 9],
+                },
+                Some("at most 8"),
+            ),
+            (
+                "bad url",
+                ReplyContent::Articles {
+                    articles: vec![article("ftp://x")],
+                },
+                Some("article 1 of 1: `url` must be an http"),
+            ),
+            (
+                "latitude",
+                ReplyContent::Position {
+                    latitude: 91.0,
+                    longitude: 0.0,
+                },
+                Some("latitude 91"),
+            ),
+            (
+                "nan longitude",
+                ReplyContent::Position {
+                    latitude: 0.0,
+                    longitude: f64::NAN,
+                },
+                Some("longitude NaN"),
+            ),
+            (
+                "music url",
+                ReplyContent::Music {
+                    title: None,
+                    description: None,
+                    music_url: Some("www.x.com".into()),
+                    hq_music_url: None,
+                    thumb_media_id: "t".into(),
+                },
+                Some("`music_url` must be"),
+            ),
+        ];
+        for (desc, content, want) in cases {
+            match (content.validate(), want) {
+                (Ok(()), None) => {}
+                (Err(e), Some(w)) => assert!(e.contains(w), "{desc}: got {e:?}, want {w:?}"),
+                (got, want) => panic!("{desc}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn channel_support() {
+        let pos = ReplyContent::Position {
+            latitude: 0.0,
+            longitude: 0.0,
+        };
+        assert!(pos.supported_on(Channel::Weibo));
+        assert!(!pos.supported_on(Channel::WeChat));
+        let img = ReplyContent::Image {
+            media_id: "m".into(),
+        };
+        assert!(img.supported_on(Channel::WeChat));
+        assert!(!img.supported_on(Channel::Weibo));
+        assert!(ReplyContent::text("x").supported_on(Channel::Weibo));
+    }
+
+    #[test]
+    fn summary_is_short() {
+        let long = "很".repeat(500);
+        let s = ReplyContent::text(long).summary();
+        assert!(s.chars().count() < 80, "{s}");
+    }
+}

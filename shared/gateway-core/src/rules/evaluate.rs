@@ -1,0 +1,308 @@
+//! Evaluation: rules in order against one message and its conversation, producing a
+//! [`Decision`].
+//!
+//! - Conditions see the message and the conversation as it was *before* this message was
+//!   recorded, updated with the effects of rules that already fired in this evaluation (tags
+//!   added or removed, status, escalation), so a rule can build on an earlier one.
+//! - A rule whose conditions hold but whose `once_per` window has not passed is *suppressed*:
+//!   it does not fire, does not stop, and evaluation goes on.
+//! - A rule that fires with `stop` (the default) ends evaluation.
+
+use super::condition::Ctx;
+use super::explain::{RuleOutcome, RuleTrace};
+use super::text::{capped, fold};
+use super::{Action, OncePer, Rule, RuleSet};
+use crate::conversation::{Conversation, Priority, Status};
+use crate::message::NormalizedMessage;
+use crate::reply::ReplyContent;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::BTreeSet;
+
+/// What the rules decided for one message. Empty (`Decision::default()`) when no rule fired.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Decision {
+    /// Rules that fired, in order, with why.
+    pub fired: Vec<FiredRule>,
+    /// Replies to send, in order.
+    pub replies: Vec<PlannedReply>,
+    /// Team to assign (the last `assign` with a team wins); `None` leaves it unchanged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+    /// Priority to set (the last `assign` with a priority wins, but an escalation always
+    /// makes it `urgent`); `None` leaves it unchanged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority: Option<Priority>,
+    /// Tags to add (net of later removals).
+    pub tags_added: BTreeSet<String>,
+    /// Tags to remove (net of later additions).
+    pub tags_removed: BTreeSet<String>,
+    /// Crisis escalation, when a rule escalated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub escalation: Option<Escalation>,
+    /// Status to set (the last `set_status`/`close` wins); `None` leaves it unchanged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<Status>,
+    /// The rule that fired with `stop` and ended evaluation, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_by: Option<String>,
+}
+
+/// A rule that fired.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FiredRule {
+    /// Rule id.
+    pub id: String,
+    /// Why its conditions held, in plain words.
+    pub why: String,
+    /// True when it ended evaluation.
+    pub stop: bool,
+}
+
+/// A reply to send, and the rule that produced it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedReply {
+    /// Rule id.
+    pub rule_id: String,
+    /// What to send.
+    pub content: ReplyContent,
+}
+
+/// A crisis escalation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Escalation {
+    /// The first rule that escalated.
+    pub rule_id: String,
+    /// An answer is due within this many seconds (the smallest target of the escalating
+    /// rules).
+    pub response_target_secs: u32,
+}
+
+impl Decision {
+    /// True when no rule fired.
+    pub fn is_empty(&self) -> bool {
+        self.fired.is_empty()
+    }
+
+    /// Ids of the rules that fired.
+    pub fn fired_ids(&self) -> Vec<&str> {
+        self.fired.iter().map(|f| f.id.as_str()).collect()
+    }
+}
+
+/// Evaluates `rules` in order for `message`.
+///
+/// `conversation` is the conversation *before* this message is recorded, `None` for a new
+/// one. The message is the first of its conversation when there is no conversation, when it
+/// has no inbound message yet, or when its only inbound message is this one (so passing the
+/// state after `record_inbound` works too). `now` decides business hours and `once_per`
+/// windows; pass the message's receive time for reproducible decisions. Pure and total: never
+/// panics, whatever the text.
+pub fn evaluate(
+    rules: &RuleSet,
+    message: &NormalizedMessage,
+    conversation: Option<&Conversation>,
+    now: DateTime<Utc>,
+) -> Decision {
+    run(rules, message, conversation, now, false).0
+}
+
+/// Evaluates, and with `trace` also records what happened to every rule.
+pub(crate) fn run(
+    rules: &RuleSet,
+    message: &NormalizedMessage,
+    conversation: Option<&Conversation>,
+    now: DateTime<Utc>,
+    trace: bool,
+) -> (Decision, Vec<RuleTrace>) {
+    let text = message.content.text().map(capped);
+    let first_message = match conversation {
+        None => true,
+        Some(c) => {
+            c.inbound_count == 0 || (c.inbound_count == 1 && c.has_seen(&message.dedupe_id()))
+        }
+    };
+    let mut ctx = Ctx {
+        rules,
+        message,
+        now,
+        first_message,
+        inbound_count: conversation.map_or(0, |c| c.inbound_count),
+        tags: conversation.map(|c| c.tags.clone()).unwrap_or_default(),
+        status: conversation.map_or(Status::Open, |c| c.status),
+        escalated: conversation.is_some_and(|c| c.escalated),
+        text,
+        folded: text.map(fold),
+        explain: trace,
+    };
+    let mut decision = Decision::default();
+    let mut traces = Vec::new();
+
+    for rule in rules.rules() {
+        let mut record = |outcome: RuleOutcome| {
+            if trace {
+                traces.push(RuleTrace {
+                    id: rule.id.clone(),
+                    line: rule.line,
+                    outcome,
+                });
+            }
+        };
+        if let Some(stopper) = &decision.stopped_by {
+            if !trace {
+                break;
+            }
+            record(RuleOutcome::NotReached {
+                stopped_by: stopper.clone(),
+            });
+            continue;
+        }
+        if !rule.enabled {
+            record(RuleOutcome::Disabled);
+            continue;
+        }
+        let (matched, fact) = match &rule.condition {
+            None => (true, String::new()),
+            Some(c) => c.eval(&ctx),
+        };
+        if !matched {
+            record(RuleOutcome::NotMatched { reason: fact });
+            continue;
+        }
+        if let Some((once_per, last)) = suppressed(rule, rules, message, conversation, now) {
+            let reason = suppression_reason(once_per, last, rules, message);
+            record(RuleOutcome::Suppressed {
+                once_per,
+                last_fired_ms: last,
+                reason,
+            });
+            continue;
+        }
+        let why = match &rule.condition {
+            None => "no conditions: matches every message".to_string(),
+            Some(_) if trace => fact,
+            Some(c) => {
+                ctx.explain = true;
+                let (_, fact) = c.eval(&ctx);
+                ctx.explain = false;
+                fact
+            }
+        };
+        record(RuleOutcome::Fired {
+            why: why.clone(),
+            stop: rule.stop,
+        });
+        fire(rule, why, &mut decision, &mut ctx);
+    }
+    if decision.escalation.is_some() {
+        decision.priority = Some(Priority::Urgent);
+    }
+    (decision, traces)
+}
+
+/// Adds a fired rule's actions to the decision and to what later rules see.
+fn fire(rule: &Rule, why: String, d: &mut Decision, ctx: &mut Ctx<'_>) {
+    d.fired.push(FiredRule {
+        id: rule.id.clone(),
+        why,
+        stop: rule.stop,
+    });
+    for action in &rule.actions {
+        match action {
+            Action::Reply(content) => d.replies.push(PlannedReply {
+                rule_id: rule.id.clone(),
+                content: content.clone(),
+            }),
+            Action::Assign { team, priority } => {
+                if let Some(t) = team {
+                    d.team = Some(t.clone());
+                }
+                if let Some(p) = priority {
+                    d.priority = Some(*p);
+                }
+            }
+            Action::AddTags(tags) => {
+                for t in tags {
+                    d.tags_removed.remove(t);
+                    d.tags_added.insert(t.clone());
+                    ctx.tags.insert(t.clone());
+                }
+            }
+            Action::RemoveTags(tags) => {
+                for t in tags {
+                    d.tags_added.remove(t);
+                    d.tags_removed.insert(t.clone());
+                    ctx.tags.remove(t);
+                }
+            }
+            Action::Escalate {
+                response_target_secs,
+            } => {
+                ctx.escalated = true;
+                match &mut d.escalation {
+                    Some(e) => {
+                        e.response_target_secs = e.response_target_secs.min(*response_target_secs)
+                    }
+                    None => {
+                        d.escalation = Some(Escalation {
+                            rule_id: rule.id.clone(),
+                            response_target_secs: *response_target_secs,
+                        })
+                    }
+                }
+            }
+            Action::SetStatus(s) => {
+                d.status = Some(*s);
+                ctx.status = *s;
+            }
+        }
+    }
+    if rule.stop {
+        d.stopped_by = Some(rule.id.clone());
+    }
+}
+
+/// When `rule` may not fire again yet: its `once_per` and when it last fired.
+fn suppressed(
+    rule: &Rule,
+    rules: &RuleSet,
+    message: &NormalizedMessage,
+    conversation: Option<&Conversation>,
+    now: DateTime<Utc>,
+) -> Option<(OncePer, i64)> {
+    let once_per = rule.once_per?;
+    let last = *conversation?.rule_last_fired.get(&rule.id)?;
+    match once_per {
+        OncePer::Conversation => Some((once_per, last)),
+        OncePer::Day => {
+            let tz = rules.timezone_for_account(&message.account_id);
+            let last_day = DateTime::from_timestamp_millis(last)?
+                .with_timezone(&tz)
+                .date_naive();
+            let today = now.with_timezone(&tz).date_naive();
+            // A last firing "in the future" (clock skew) also counts as today.
+            (last_day >= today).then_some((once_per, last))
+        }
+    }
+}
+
+fn suppression_reason(
+    once_per: OncePer,
+    last: i64,
+    rules: &RuleSet,
+    message: &NormalizedMessage,
+) -> String {
+    let tz = rules.timezone_for_account(&message.account_id);
+    let when = DateTime::from_timestamp_millis(last)
+        .map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string())
+        .unwrap_or_else(|| format!("{last} ms"));
+    match once_per {
+        OncePer::Day => format!(
+            "conditions hold, but once_per: day and it already fired today ({when}, {})",
+            tz.name()
+        ),
+        OncePer::Conversation => {
+            format!("conditions hold, but once_per: conversation and it already fired ({when})")
+        }
+    }
+}

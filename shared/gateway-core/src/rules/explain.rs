@@ -1,0 +1,325 @@
+//! Explaining a decision rule by rule (`gatewayctl rules explain`) and summarizing a valid
+//! document (`gatewayctl rules check`).
+
+use super::evaluate::run;
+use super::{Decision, OncePer, Problem, RuleSet, RulesError};
+use crate::conversation::Conversation;
+use crate::message::{Content, NormalizedMessage};
+use crate::reply::quote_short;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::fmt;
+
+/// What happened to every rule for one message, and the resulting decision. `Display` gives
+/// the report `gatewayctl rules explain` prints; `Serialize` gives it as JSON.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Explanation {
+    /// The evaluation time.
+    pub at: DateTime<Utc>,
+    /// One line about the message.
+    pub message: String,
+    /// One line about the conversation state the rules saw.
+    pub conversation: String,
+    /// Every rule, in order.
+    pub rules: Vec<RuleTrace>,
+    /// The decision, exactly as [`super::evaluate`] returns it.
+    pub decision: Decision,
+}
+
+/// What happened to one rule.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RuleTrace {
+    /// Rule id.
+    pub id: String,
+    /// Line of the rule in the document.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    /// The outcome.
+    pub outcome: RuleOutcome,
+}
+
+/// The outcome of one rule.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum RuleOutcome {
+    /// It fired.
+    Fired {
+        /// Why its conditions held.
+        why: String,
+        /// Whether it ended evaluation.
+        stop: bool,
+    },
+    /// Its conditions did not hold.
+    NotMatched {
+        /// The condition that failed, as a fact about the message or state.
+        reason: String,
+    },
+    /// Its conditions held but its `once_per` window had not passed.
+    Suppressed {
+        /// The window.
+        once_per: OncePer,
+        /// When it last fired, Unix ms.
+        last_fired_ms: i64,
+        /// In plain words.
+        reason: String,
+    },
+    /// `enabled: false`.
+    Disabled,
+    /// An earlier rule fired with `stop`.
+    NotReached {
+        /// That rule's id.
+        stopped_by: String,
+    },
+}
+
+/// Evaluates like [`super::evaluate`] and reports, for every rule, whether it fired or why
+/// not, with the final decision.
+pub fn explain(
+    rules: &RuleSet,
+    message: &NormalizedMessage,
+    conversation: Option<&Conversation>,
+    now: DateTime<Utc>,
+) -> Explanation {
+    let (decision, traces) = run(rules, message, conversation, now, true);
+    let tz = rules.timezone_for_account(&message.account_id);
+    let local = now.with_timezone(&tz);
+    let what = match &message.content {
+        Content::Event { event, key, .. } => match key {
+            Some(k) => format!("event {event} (key {})", quote_short(k, 40)),
+            None => format!("event {event}"),
+        },
+        c => match c.text() {
+            Some(t) => format!("{} {}", c.kind(), quote_short(t, 60)),
+            None => c.kind().to_string(),
+        },
+    };
+    let message_line = format!(
+        "{}/{} from {}: {what} at {} ({} {})",
+        message.channel,
+        message.account_id,
+        message.sender_id,
+        now.format("%Y-%m-%dT%H:%M:%SZ"),
+        local.format("%a %Y-%m-%d %H:%M"),
+        tz.name()
+    );
+    let conversation_line = match conversation {
+        None => "new (this is its first message)".to_string(),
+        Some(c) => {
+            let tags: Vec<&str> = c.tags.iter().map(String::as_str).collect();
+            format!(
+                "{}, team {}, priority {}, tags [{}], {} inbound before this one{}",
+                c.status.as_str(),
+                c.team.as_deref().unwrap_or("none"),
+                priority_name(c.priority),
+                tags.join(", "),
+                c.inbound_count,
+                if c.escalated { ", escalated" } else { "" }
+            )
+        }
+    };
+    Explanation {
+        at: now,
+        message: message_line,
+        conversation: conversation_line,
+        rules: traces,
+        decision,
+    }
+}
+
+fn priority_name(p: crate::conversation::Priority) -> &'static str {
+    use crate::conversation::Priority::*;
+    match p {
+        Low => "low",
+        Normal => "normal",
+        High => "high",
+        Urgent => "urgent",
+    }
+}
+
+impl fmt::Display for Explanation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "message:      {}", self.message)?;
+        writeln!(f, "conversation: {}", self.conversation)?;
+        writeln!(f)?;
+        let width = self.rules.iter().map(|r| r.id.len()).max().unwrap_or(0);
+        for (i, r) in self.rules.iter().enumerate() {
+            let line = r.line.map(|l| format!("line {l}")).unwrap_or_default();
+            let (label, detail) = match &r.outcome {
+                RuleOutcome::Fired { why, stop: true } => ("FIRED, stop", why.clone()),
+                RuleOutcome::Fired { why, stop: false } => ("FIRED, continue", why.clone()),
+                RuleOutcome::NotMatched { reason } => ("no match", reason.clone()),
+                RuleOutcome::Suppressed { reason, .. } => ("suppressed", reason.clone()),
+                RuleOutcome::Disabled => ("disabled", String::new()),
+                RuleOutcome::NotReached { stopped_by } => {
+                    ("not reached", format!("stopped by `{stopped_by}`"))
+                }
+            };
+            writeln!(
+                f,
+                "{:>3}. {:<width$}  {:<9}  {label}{}{detail}",
+                i + 1,
+                r.id,
+                line,
+                if detail.is_empty() { "" } else { ": " },
+            )?;
+        }
+        writeln!(f)?;
+        write!(f, "{}", DecisionDisplay(&self.decision))
+    }
+}
+
+/// The decision part of an explanation.
+struct DecisionDisplay<'a>(&'a Decision);
+
+impl fmt::Display for DecisionDisplay<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.0;
+        if d.is_empty() {
+            return writeln!(f, "decision: no rule fired; nothing to do");
+        }
+        writeln!(f, "decision:")?;
+        writeln!(f, "  fired:    {}", d.fired_ids().join(", "))?;
+        if d.replies.is_empty() {
+            writeln!(f, "  replies:  none")?;
+        } else {
+            writeln!(f, "  replies:")?;
+            for (i, r) in d.replies.iter().enumerate() {
+                writeln!(f, "    {}. [{}] {}", i + 1, r.rule_id, r.content.summary())?;
+            }
+        }
+        if d.team.is_some() || d.priority.is_some() {
+            writeln!(
+                f,
+                "  assign:   team {}, priority {}",
+                d.team.as_deref().unwrap_or("(unchanged)"),
+                d.priority.map_or("(unchanged)", priority_name)
+            )?;
+        }
+        if !d.tags_added.is_empty() || !d.tags_removed.is_empty() {
+            let mut parts: Vec<String> = d.tags_added.iter().map(|t| format!("+{t}")).collect();
+            parts.extend(d.tags_removed.iter().map(|t| format!("-{t}")));
+            writeln!(f, "  tags:     {}", parts.join(" "))?;
+        }
+        if let Some(e) = &d.escalation {
+            writeln!(
+                f,
+                "  escalate: answer within {}s (by `{}`)",
+                e.response_target_secs, e.rule_id
+            )?;
+        }
+        if let Some(s) = d.status {
+            writeln!(f, "  status:   {}", s.as_str())?;
+        }
+        Ok(())
+    }
+}
+
+/// A summary of a valid rules document, for `gatewayctl rules check`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CheckSummary {
+    /// Document version.
+    pub version: u32,
+    /// Number of rules.
+    pub rules: usize,
+    /// Number of enabled rules.
+    pub enabled_rules: usize,
+    /// Calendars: name, time zone, holidays, exceptional days.
+    pub calendars: Vec<CalendarSummary>,
+    /// The default calendar.
+    pub default_calendar: Option<String>,
+    /// Accounts with their own calendar.
+    pub accounts: usize,
+    /// Keyword lists: name and number of keywords.
+    pub keyword_lists: Vec<(String, usize)>,
+    /// Warnings (the document is valid, but probably not as meant).
+    pub warnings: Vec<Problem>,
+}
+
+/// One calendar in a [`CheckSummary`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CalendarSummary {
+    /// Name.
+    pub name: String,
+    /// IANA time zone.
+    pub timezone: String,
+    /// Holiday dates.
+    pub holidays: usize,
+    /// Exceptional dates.
+    pub exceptions: usize,
+}
+
+impl RuleSet {
+    /// Summarizes the document.
+    pub fn summary(&self) -> CheckSummary {
+        CheckSummary {
+            version: self.version,
+            rules: self.rules.len(),
+            enabled_rules: self.rules.iter().filter(|r| r.enabled()).count(),
+            calendars: self
+                .calendars
+                .values()
+                .map(|c| CalendarSummary {
+                    name: c.name().to_string(),
+                    timezone: c.timezone().name().to_string(),
+                    holidays: c.holiday_count(),
+                    exceptions: c.exception_count(),
+                })
+                .collect(),
+            default_calendar: self.default_calendar.clone(),
+            accounts: self.accounts.len(),
+            keyword_lists: self
+                .keyword_lists
+                .iter()
+                .map(|(k, v)| (k.clone(), v.len()))
+                .collect(),
+            warnings: self.warnings.clone(),
+        }
+    }
+}
+
+/// Validates a document and summarizes it (`gatewayctl rules check FILE`).
+pub fn check(text: &str) -> Result<CheckSummary, RulesError> {
+    RuleSet::from_yaml(text).map(|r| r.summary())
+}
+
+impl fmt::Display for CheckSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "OK: version {}, {} rules ({} enabled)",
+            self.version, self.rules, self.enabled_rules
+        )?;
+        if self.calendars.is_empty() {
+            writeln!(f, "calendars: none")?;
+        } else {
+            writeln!(f, "calendars:")?;
+            for c in &self.calendars {
+                let default = if self.default_calendar.as_deref() == Some(c.name.as_str()) {
+                    " (default)"
+                } else {
+                    ""
+                };
+                writeln!(
+                    f,
+                    "  {}{default}: {}, {} holiday dates, {} exceptional days",
+                    c.name, c.timezone, c.holidays, c.exceptions
+                )?;
+            }
+        }
+        writeln!(f, "accounts with their own calendar: {}", self.accounts)?;
+        if self.keyword_lists.is_empty() {
+            writeln!(f, "keyword lists: none")?;
+        } else {
+            let lists: Vec<String> = self
+                .keyword_lists
+                .iter()
+                .map(|(n, c)| format!("{n} ({c})"))
+                .collect();
+            writeln!(f, "keyword lists: {}", lists.join(", "))?;
+        }
+        for w in &self.warnings {
+            writeln!(f, "warning: {w}")?;
+        }
+        Ok(())
+    }
+}
