@@ -379,7 +379,7 @@ export class ChannelGatewayStack extends Stack {
           resources: [inboundDlq.queueArn],
         }),
         // TransactWriteItems has no IAM action of its own: it is authorized by the actions of
-        // its items (PutItem, UpdateItem, ConditionCheckItem).
+        // its items (PutItem, UpdateItem, ConditionCheckItem, DeleteItem).
         new iam.PolicyStatement({
           sid: 'Conversations',
           actions: [
@@ -390,6 +390,13 @@ export class ChannelGatewayStack extends Stack {
             'dynamodb:ConditionCheckItem',
           ],
           resources: [table.tableArn, `${table.tableArn}/index/GSI1`, `${table.tableArn}/index/GSI2`],
+        }),
+        // The commit transaction deletes the TAG# items of tags a conversation lost
+        // (gateway-aws DynamoDbConversationStore::commit_inbound). Base table only.
+        new iam.PolicyStatement({
+          sid: 'RemoveConversationTags',
+          actions: ['dynamodb:DeleteItem'],
+          resources: [table.tableArn],
         }),
       ],
     });
