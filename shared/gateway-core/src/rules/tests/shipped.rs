@@ -317,3 +317,41 @@ fn out_of_office_once_per_night() {
         "19:00 closed; 23:59 same night suppressed; 00:01 new local day; 09:30 open; 10:00 fallback already sent today"
     );
 }
+
+const DOCS: &str = include_str!("../../../../../docs/rules.md");
+
+/// Every complete document and every rule snippet in `docs/rules.md` is valid.
+#[test]
+fn examples_in_the_reference_are_valid() {
+    let prelude = "version: 1
+default_calendar: cn-office
+calendars:
+  cn-office:
+    timezone: Asia/Shanghai
+    weekly: { mon: ['09:00-18:00'] }
+keyword_lists:
+  crisis: [投诉]
+rules:
+";
+    let mut checked = 0;
+    let mut rest = DOCS;
+    while let Some(start) = rest.find("```yaml\n") {
+        let body = &rest[start + 8..];
+        let Some(end) = body.find("```") else { break };
+        let block = &body[..end];
+        rest = &body[end + 3..];
+        let doc = if block.starts_with("version:") {
+            block.to_string()
+        } else if block.starts_with("- id:") {
+            let indented: String = block.lines().map(|l| format!("  {l}\n")).collect();
+            format!("{prelude}{indented}")
+        } else {
+            continue;
+        };
+        if let Err(e) = RuleSet::from_yaml(&doc) {
+            panic!("example in docs/rules.md is invalid: {e}\n{block}");
+        }
+        checked += 1;
+    }
+    assert!(checked >= 10, "found {checked} examples");
+}

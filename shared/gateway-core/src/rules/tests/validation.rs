@@ -394,6 +394,34 @@ fn cases() -> Vec<Case> {
             ],
         ),
         case(
+            "key twice in a flow mapping",
+            Some(5),
+            "a key is given twice in the same mapping (keep one): \"2026-10-01\"",
+            &[
+                "calendars:",
+                "  office:",
+                "    timezone: UTC",
+                "    weekly: {}",
+                "    exceptions: { '2026-10-01': [], '2026-10-01': ['09:00-10:00'] }",
+                "version: 1",
+                "rules: []",
+            ],
+        )
+        .col(37),
+        case(
+            "key twice in a rule",
+            Some(5),
+            "a key is given twice in the same mapping (keep one): \"then\"",
+            &[
+                "version: 1",
+                "rules:",
+                "  - id: a",
+                "    then: []",
+                "    then: [ close ]",
+            ],
+        )
+        .col(5),
+        case(
             "unknown calendar",
             Some(8),
             "unknown calendar `ofice` (defined: office",
@@ -782,6 +810,12 @@ fn warnings_for_valid_but_suspicious_documents() {
     for (got, want) in warnings.iter().zip(want) {
         assert!(got.starts_with(want), "got {got:?}\nwant {want:?}");
     }
+}
+
+#[test]
+fn empty_sections_may_be_left_blank() {
+    let set = rules("version: 1\ncalendars:\naccounts:\nkeyword_lists:\nrules: []\n");
+    assert!(set.rules().is_empty() && set.calendars().is_empty());
 }
 
 #[test]
