@@ -77,6 +77,7 @@ stack_setup() {
 # stack_start_watch: the functions under cargo lambda watch, env from the exported stack.
 stack_start_watch() {
   WATCH_PORT=$(free_port)
+  export WATCH_PORT
   export GATEWAY_LAMBDA_URL="http://127.0.0.1:$WATCH_PORT"
   cat >"$STACK_RUN_DIR/functions.env" <<ENV
 AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL

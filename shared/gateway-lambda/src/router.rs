@@ -287,6 +287,74 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_sample_sqs_batch_is_stored_and_its_poison_record_dead_lettered() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../events/sqs/inbound-batch.json"
+        ))
+        .expect("sample");
+        let event: SqsEvent = serde_json::from_str(&text).expect("SQS event");
+        let store = Arc::new(InMemoryConversationStore::default());
+        let dlq = Arc::new(RecordingDlq::default());
+        let deps = RouterDeps {
+            store: store.clone(),
+            dead_letters: dlq.clone(),
+        };
+        let failures = handle_batch(&deps, &event.records, || Duration::from_secs(60)).await;
+        assert!(failures.is_empty(), "{failures:?}");
+        assert_eq!(store.message_count(), event.records.len() - 1);
+        assert_eq!(dlq.0.lock().expect("lock").len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_transient_failure_fails_later_records_of_that_conversation_only() {
+        struct FailFirstCommit {
+            inner: InMemoryConversationStore,
+            failed: Mutex<bool>,
+        }
+        #[async_trait]
+        impl ConversationStore for FailFirstCommit {
+            async fn load(
+                &self,
+                key: &str,
+            ) -> Result<Option<gateway_core::conversation::Conversation>, PortError> {
+                self.inner.load(key).await
+            }
+            async fn commit_inbound(
+                &self,
+                m: &NormalizedMessage,
+                prev: Option<&gateway_core::conversation::Conversation>,
+                next: &gateway_core::conversation::Conversation,
+            ) -> Result<gateway_core::ports::CommitOutcome, PortError> {
+                let first = {
+                    let mut failed = self.failed.lock().expect("lock");
+                    !std::mem::replace(&mut *failed, true)
+                };
+                if first {
+                    return Err(PortError::transient("commit", "throttled (test)"));
+                }
+                self.inner.commit_inbound(m, prev, next).await
+            }
+        }
+        let store = Arc::new(FailFirstCommit {
+            inner: InMemoryConversationStore::default(),
+            failed: Mutex::new(false),
+        });
+        let deps = RouterDeps {
+            store: store.clone(),
+            dead_letters: Arc::new(RecordingDlq::default()),
+        };
+        let records = vec![
+            msg_record("a", "u1", "1"),
+            msg_record("b", "u2", "2"),
+            msg_record("c", "u1", "3"),
+        ];
+        let failures = handle_batch(&deps, &records, || Duration::from_secs(60)).await;
+        assert_eq!(failures, vec!["a".to_string(), "c".to_string()]);
+        assert_eq!(store.inner.message_count(), 1, "only the other conversation's record");
+    }
+
+    #[tokio::test]
     async fn records_are_handed_back_when_time_runs_out() {
         let store = Arc::new(InMemoryConversationStore::default());
         let deps = RouterDeps {

@@ -42,6 +42,15 @@ pub async fn run(channel: Channel) -> Result<(), lambda_http::Error> {
 
 /// Handles one HTTP request.
 pub async fn handle_request(service: &WebhookService, request: Request) -> Response<Body> {
+    handle_request_at(service, request, crate::now_ms()).await
+}
+
+/// Handles one HTTP request as if it arrived at `received_at_ms`.
+pub async fn handle_request_at(
+    service: &WebhookService,
+    request: Request,
+    received_at_ms: i64,
+) -> Response<Body> {
     let method = match *request.method() {
         lambda_http::http::Method::GET => HttpMethod::Get,
         lambda_http::http::Method::POST => HttpMethod::Post,
@@ -67,7 +76,7 @@ pub async fn handle_request(service: &WebhookService, request: Request) -> Respo
         account_id: &account,
         query: &query,
         body,
-        received_at_ms: crate::now_ms(),
+        received_at_ms,
     };
     to_response(service.handle(&inbound).await)
 }
@@ -114,6 +123,105 @@ fn to_response(reply: HttpReply) -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gateway_core::account::AccountsDocument;
+    use gateway_core::testing::{RecordingPublisher, StaticAccounts};
+    use std::path::{Path, PathBuf};
+
+    /// `SAMPLE_TIMESTAMP` of `gatewayctl events generate`.
+    const SAMPLE_TIME_MS: i64 = 1_795_038_400_000;
+
+    fn repo() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    }
+
+    fn service(channel: Channel, publisher: Arc<RecordingPublisher>) -> WebhookService {
+        let accounts =
+            std::fs::read_to_string(repo().join("config/accounts.local.json")).expect("accounts");
+        WebhookService {
+            channel,
+            accounts: Arc::new(StaticAccounts(Arc::new(
+                AccountsDocument::from_json(&accounts).expect("valid"),
+            ))),
+            publisher,
+            limits: Limits::default(),
+        }
+    }
+
+    fn samples(dir: &str) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        let mut stack = vec![repo().join(dir)];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).expect("dir") {
+                let p = e.expect("entry").path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.to_string_lossy().ends_with(".apigw-v2.json") {
+                    out.push(p);
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[tokio::test]
+    async fn every_sample_event_is_accepted_by_the_http_edge() {
+        for (dir, channel, ack) in [
+            ("events/wechat", Channel::WeChat, "success"),
+            ("events/weibo", Channel::Weibo, ""),
+        ] {
+            let files = samples(dir);
+            assert!(files.len() >= 20, "{dir}: {} samples", files.len());
+            for file in files {
+                let publisher = Arc::new(RecordingPublisher::default());
+                let svc = service(channel, publisher.clone());
+                let text = std::fs::read_to_string(&file).expect("read");
+                let request = lambda_http::request::from_str(&text).expect("API Gateway v2 event");
+                let is_get = request.method() == lambda_http::http::Method::GET;
+                let response = handle_request_at(&svc, request, SAMPLE_TIME_MS).await;
+                assert_eq!(response.status(), 200, "{}", file.display());
+                let body = match response.body() {
+                    Body::Text(t) => t.clone(),
+                    _ => String::new(),
+                };
+                if is_get {
+                    assert!(!body.is_empty(), "{}: echo", file.display());
+                    assert!(publisher.messages().is_empty());
+                } else {
+                    assert_eq!(body, ack, "{}", file.display());
+                    assert_eq!(publisher.messages().len(), 1, "{}", file.display());
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_queue_answers_503_so_the_platform_retries() {
+        let publisher = Arc::new(RecordingPublisher::default());
+        publisher.set_failing(true);
+        let svc = service(Channel::WeChat, publisher.clone());
+        let text = std::fs::read_to_string(
+            repo().join("events/wechat/plaintext/text.apigw-v2.json"),
+        )
+        .expect("read");
+        let request = lambda_http::request::from_str(&text).expect("event");
+        let response = handle_request_at(&svc, request, SAMPLE_TIME_MS).await;
+        assert_eq!(response.status(), 503);
+    }
+
+    #[tokio::test]
+    async fn samples_are_stale_outside_the_clock_window() {
+        let publisher = Arc::new(RecordingPublisher::default());
+        let svc = service(Channel::WeChat, publisher.clone());
+        let text = std::fs::read_to_string(
+            repo().join("events/wechat/plaintext/text.apigw-v2.json"),
+        )
+        .expect("read");
+        let request = lambda_http::request::from_str(&text).expect("event");
+        let response = handle_request_at(&svc, request, SAMPLE_TIME_MS + 301_000).await;
+        assert_eq!(response.status(), 401);
+        assert!(publisher.messages().is_empty());
+    }
 
     #[test]
     fn account_is_the_segment_after_the_channel() {

@@ -343,7 +343,7 @@ pub fn summarize(items: &[Value]) -> String {
             c.get("waiting_since").is_some_and(|w| !w.is_null()),
             c["team"].as_str().unwrap_or("-"),
             c["priority"].as_str().unwrap_or("-"),
-            c["tags"],
+            if c["tags"].is_null() { "[]".to_string() } else { c["tags"].to_string() },
         ));
         for m in items
             .iter()

@@ -22,6 +22,19 @@ enum Command {
     /// Send a signed request as the platform would, to a running webhook.
     #[command(subcommand)]
     Send(SendCommand),
+    /// The signed sample events in events/.
+    #[command(subcommand)]
+    Events(EventsCommand),
+}
+
+#[derive(Subcommand)]
+enum EventsCommand {
+    /// Regenerate events/ from the fixtures in events/*/messages.
+    Generate {
+        /// Repository root.
+        #[arg(long, default_value = ".")]
+        root: std::path::PathBuf,
+    },
 }
 
 #[derive(clap::Args)]
@@ -115,6 +128,12 @@ async fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Local(cmd) => run_local(cmd).await,
         Command::Send(cmd) => run_send(cmd).await,
+        Command::Events(EventsCommand::Generate { root }) => {
+            let generated = gatewayctl::events::generate(&root)?;
+            gatewayctl::events::write(&root, &generated)?;
+            println!("wrote {} sample event(s)", generated.len());
+            Ok(())
+        }
     }
 }
 
