@@ -4,6 +4,8 @@
 use crate::account::AccountsDocument;
 use crate::conversation::Conversation;
 use crate::message::NormalizedMessage;
+use crate::outbound::ReplyCommand;
+use crate::rules::RuleSet;
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -110,4 +112,20 @@ pub trait DeadLetterSink: Send + Sync {
         dedupe_id: &str,
         reason: &str,
     ) -> Result<(), PortError>;
+}
+
+/// Puts reply commands on the outbound queue (router auto-replies, `reply-api`).
+#[async_trait]
+pub trait ReplyQueue: Send + Sync {
+    /// Queues one reply command. Queuing the same command twice must not deliver it twice
+    /// (the SQS FIFO adapter uses [`ReplyCommand::dedupe_id`]).
+    async fn enqueue(&self, command: &ReplyCommand) -> Result<(), PortError>;
+}
+
+/// The current validated rules (router; webhooks in passive reply mode). Implementations cache
+/// briefly and keep the last good rules when a newly stored document is invalid.
+#[async_trait]
+pub trait RulesSource: Send + Sync {
+    /// The rules in force.
+    async fn rules(&self) -> Result<Arc<RuleSet>, PortError>;
 }

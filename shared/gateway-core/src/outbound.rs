@@ -1,0 +1,132 @@
+//! Reply commands: the one form in which every reply to a customer travels to the
+//! `reply-sender` function, whether an auto-reply decided by the router's rules or an agent's
+//! reply submitted through `reply-api`.
+//!
+//! Pure data. Commands go on the outbound SQS FIFO queue (group = conversation, so replies to
+//! one customer go out in order; deduplication id = [`ReplyCommand::dedupe_id`]).
+
+use crate::message::{Channel, NormalizedMessage};
+use crate::reply::ReplyContent;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Version of the reply command wire schema.
+pub const REPLY_SCHEMA_VERSION: u16 = 1;
+
+/// Who asked for a reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ReplyOrigin {
+    /// An auto-reply rule, answering one inbound message.
+    Rule {
+        /// Rule id.
+        rule_id: String,
+        /// `dedupe_id` of the inbound message that triggered it.
+        message_dedupe_id: String,
+    },
+    /// A human agent or CRM system, through `reply-api`.
+    Agent {
+        /// The API client that submitted it.
+        client_id: String,
+        /// The agent, when the client says.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent_id: Option<String>,
+    },
+}
+
+/// One reply to deliver to one customer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplyCommand {
+    /// Always [`REPLY_SCHEMA_VERSION`] when produced by this build.
+    pub schema_version: u16,
+    /// Identical for every copy of the same reply: the sender delivers each key at most once.
+    pub idempotency_key: String,
+    /// Channel.
+    pub channel: Channel,
+    /// Gateway account name.
+    pub account_id: String,
+    /// `{channel}:{account}:{customer}`.
+    pub conversation_key: String,
+    /// The customer's platform id (WeChat OpenID, Weibo UID).
+    pub recipient_id: String,
+    /// What to send.
+    pub content: ReplyContent,
+    /// Who asked for it.
+    pub origin: ReplyOrigin,
+    /// When the reply was decided or submitted, Unix ms.
+    pub created_at_ms: i64,
+}
+
+impl ReplyCommand {
+    /// The auto-reply number `index` (0-based) that rule `rule_id` decided for `message`.
+    /// The key is derived from the message and the rule, so re-evaluating a redelivered message
+    /// yields the same key and the reply is still sent once.
+    pub fn auto_reply(
+        message: &NormalizedMessage,
+        rule_id: &str,
+        index: usize,
+        content: ReplyContent,
+        now_ms: i64,
+    ) -> Self {
+        let message_dedupe_id = message.dedupe_id();
+        ReplyCommand {
+            schema_version: REPLY_SCHEMA_VERSION,
+            idempotency_key: format!("rule:{message_dedupe_id}:{rule_id}:{index}"),
+            channel: message.channel,
+            account_id: message.account_id.clone(),
+            conversation_key: message.conversation_key.clone(),
+            recipient_id: message.sender_id.clone(),
+            content,
+            origin: ReplyOrigin::Rule {
+                rule_id: rule_id.to_string(),
+                message_dedupe_id,
+            },
+            created_at_ms: now_ms,
+        }
+    }
+
+    /// 64 hex characters derived from the idempotency key: the SQS deduplication id and the
+    /// key of the delivery record.
+    pub fn dedupe_id(&self) -> String {
+        hex::encode(Sha256::digest(self.idempotency_key.as_bytes()))
+    }
+
+    /// The SQS FIFO message group: the conversation (hashed when SQS would refuse it).
+    pub fn message_group_id(&self) -> String {
+        let ok = self.conversation_key.len() <= 128
+            && self
+                .conversation_key
+                .bytes()
+                .all(|b| b.is_ascii_graphic());
+        if ok {
+            self.conversation_key.clone()
+        } else {
+            hex::encode(Sha256::digest(self.conversation_key.as_bytes()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::text_message;
+
+    #[test]
+    fn auto_reply_keys_are_stable_per_message_rule_and_index() {
+        let m = text_message("demo", "u1", "42", "hi", 1_000);
+        let reply = || ReplyContent::Text { text: "hello".into() };
+        let a = ReplyCommand::auto_reply(&m, "welcome", 0, reply(), 5);
+        let again = ReplyCommand::auto_reply(&m, "welcome", 0, reply(), 9_999);
+        let second = ReplyCommand::auto_reply(&m, "welcome", 1, reply(), 5);
+        assert_eq!(a.idempotency_key, again.idempotency_key);
+        assert_eq!(a.dedupe_id(), again.dedupe_id());
+        assert_ne!(a.dedupe_id(), second.dedupe_id());
+        assert_eq!(a.recipient_id, "u1");
+        assert_eq!(a.message_group_id(), "wechat:demo:u1");
+        let json = serde_json::to_value(&a).expect("json");
+        assert_eq!(json["origin"]["type"], "rule");
+        assert_eq!(json["content"]["type"], "text");
+        let back: ReplyCommand = serde_json::from_value(json).expect("round trip");
+        assert_eq!(back, a);
+    }
+}
