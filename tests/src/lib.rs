@@ -72,6 +72,8 @@ impl RunningStack {
             stack: LocalStack {
                 queue_url: var("QUEUE_URL"),
                 dead_letter_queue_url: var("DEAD_LETTER_QUEUE_URL"),
+                outbound_queue_url: var("OUTBOUND_QUEUE_URL"),
+                outbound_dead_letter_queue_url: var("OUTBOUND_DEAD_LETTER_QUEUE_URL"),
                 table_name: var("TABLE_NAME"),
                 accounts_secret_id: var("ACCOUNTS_SECRET_ID"),
             },

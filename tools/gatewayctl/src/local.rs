@@ -20,6 +20,10 @@ pub struct LocalStack {
     pub queue_url: String,
     /// Inbound dead-letter queue URL.
     pub dead_letter_queue_url: String,
+    /// Outbound (reply commands) FIFO queue URL.
+    pub outbound_queue_url: String,
+    /// Outbound dead-letter queue URL.
+    pub outbound_dead_letter_queue_url: String,
     /// Conversations table.
     pub table_name: String,
     /// Accounts secret name.
@@ -30,8 +34,13 @@ impl LocalStack {
     /// The environment the functions need, as `KEY=VALUE` lines.
     pub fn env_lines(&self) -> String {
         format!(
-            "QUEUE_URL={}\nDEAD_LETTER_QUEUE_URL={}\nTABLE_NAME={}\nACCOUNTS_SECRET_ID={}\n",
-            self.queue_url, self.dead_letter_queue_url, self.table_name, self.accounts_secret_id
+            "QUEUE_URL={}\nDEAD_LETTER_QUEUE_URL={}\nOUTBOUND_QUEUE_URL={}\nOUTBOUND_DEAD_LETTER_QUEUE_URL={}\nTABLE_NAME={}\nACCOUNTS_SECRET_ID={}\n",
+            self.queue_url,
+            self.dead_letter_queue_url,
+            self.outbound_queue_url,
+            self.outbound_dead_letter_queue_url,
+            self.table_name,
+            self.accounts_secret_id
         )
     }
 }
@@ -46,15 +55,17 @@ pub async fn emulator_config(endpoint: &str) -> aws_config::SdkConfig {
         .await
 }
 
-/// Creates the inbound FIFO queue with its FIFO dead-letter queue (redrive after 5 receives).
+/// Creates the FIFO queue `{prefix}-{name}.fifo` with its FIFO dead-letter queue (redrive
+/// after 5 receives); returns both URLs.
 pub async fn create_queues(
     sqs: &aws_sdk_sqs::Client,
     prefix: &str,
+    name: &str,
     visibility_timeout_secs: u32,
 ) -> Result<(String, String)> {
     let dlq = sqs
         .create_queue()
-        .queue_name(format!("{prefix}-inbound-dlq.fifo"))
+        .queue_name(format!("{prefix}-{name}-dlq.fifo"))
         .attributes(QueueAttributeName::FifoQueue, "true")
         .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600")
         .send()
@@ -73,7 +84,7 @@ pub async fn create_queues(
         .context("dead-letter queue arn missing")?;
     let queue = sqs
         .create_queue()
-        .queue_name(format!("{prefix}-inbound.fifo"))
+        .queue_name(format!("{prefix}-{name}.fifo"))
         .attributes(QueueAttributeName::FifoQueue, "true")
         .attributes(QueueAttributeName::ContentBasedDeduplication, "false")
         .attributes(
@@ -187,7 +198,9 @@ pub async fn setup(
     let ddb = aws_sdk_dynamodb::Client::new(sdk);
     let sm = aws_sdk_secretsmanager::Client::new(sdk);
     // Visibility timeout short enough for local redelivery to be observable in tests.
-    let (queue_url, dead_letter_queue_url) = create_queues(&sqs, prefix, 5).await?;
+    let (queue_url, dead_letter_queue_url) = create_queues(&sqs, prefix, "inbound", 5).await?;
+    let (outbound_queue_url, outbound_dead_letter_queue_url) =
+        create_queues(&sqs, prefix, "outbound", 5).await?;
     let table_name = format!("{prefix}-conversations");
     create_table(&ddb, &table_name).await?;
     let accounts_secret_id = format!("{prefix}-accounts");
@@ -195,6 +208,8 @@ pub async fn setup(
     Ok(LocalStack {
         queue_url,
         dead_letter_queue_url,
+        outbound_queue_url,
+        outbound_dead_letter_queue_url,
         table_name,
         accounts_secret_id,
     })
