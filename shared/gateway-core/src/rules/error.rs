@@ -185,10 +185,11 @@ impl<'a> Locator<'a> {
     pub fn rule(&self, index: usize, id: &str) -> Option<(usize, usize)> {
         match self.rule_span(index) {
             Some(span) => self.key_in(span, "id", 0).or(Some((span.0 + 1, 1))),
-            None => {
-                let nth = 0;
-                self.text_in(self.all(), id, nth)
-            }
+            // Flow style or unusual layout: only rules have an `id` key, so the index-th
+            // `id:` of the document is most likely this rule's.
+            None => self
+                .key_in(self.all(), "id", index)
+                .or_else(|| self.text_in(self.all(), id, 0)),
         }
     }
 

@@ -98,3 +98,10 @@ pub(super) fn conversation(m: &NormalizedMessage, inbound: u64) -> Conversation 
 pub(super) fn working_morning() -> DateTime<Utc> {
     sh(2026, 9, 28, 10, 0)
 }
+
+#[test]
+fn rule_sets_can_be_shared_across_threads() {
+    fn shareable<T: Send + Sync + Clone>() {}
+    shareable::<RuleSet>();
+    shareable::<Decision>();
+}

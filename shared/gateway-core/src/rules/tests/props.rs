@@ -50,12 +50,12 @@ proptest! {
             c.rule_last_fired.insert("crisis-acknowledge".into(), t);
         }
         let now = DateTime::from_timestamp(now_secs, 0).unwrap_or_default();
-        let d = evaluate(&set, &m, Some(&c), now);
-        let e = explain(&set, &m, Some(&c), now);
+        let d = evaluate(set, &m, Some(&c), now);
+        let e = explain(set, &m, Some(&c), now);
         prop_assert_eq!(&e.decision, &d);
         let _ = e.to_string();
         d.apply_to(&mut c, now.timestamp_millis());
-        let d0 = evaluate(&set, &m, None, now);
+        let d0 = evaluate(set, &m, None, now);
         prop_assert!(d0.fired.len() <= set.rules().len());
     }
 
@@ -66,7 +66,7 @@ proptest! {
     ) {
         let set = shipped();
         let m = text(&filler.repeat(repeat));
-        let _ = evaluate(&set, &m, None, working_morning());
+        let _ = evaluate(set, &m, None, working_morning());
     }
 
     #[test]

@@ -6,8 +6,10 @@ use crate::conversation::{Priority, Status};
 
 pub(super) const SHIPPED: &str = include_str!("../../../../../config/rules.yaml");
 
-pub(super) fn shipped() -> RuleSet {
-    rules(SHIPPED)
+/// The shipped rules, parsed once for all tests.
+pub(super) fn shipped() -> &'static RuleSet {
+    static SET: std::sync::OnceLock<RuleSet> = std::sync::OnceLock::new();
+    SET.get_or_init(|| rules(SHIPPED))
 }
 
 #[test]
@@ -200,13 +202,13 @@ fn shipped_rules_behave_as_documented() {
         },
     ];
     for c in cases {
-        let d = evaluate(&set, &c.message, c.conversation.as_ref(), c.now);
+        let d = evaluate(set, &c.message, c.conversation.as_ref(), c.now);
         assert_eq!(
             d.fired_ids(),
             c.fired,
             "{}:\n{}",
             c.desc,
-            explain(&set, &c.message, c.conversation.as_ref(), c.now)
+            explain(set, &c.message, c.conversation.as_ref(), c.now)
         );
         match c.reply_contains {
             Some(want) => {
@@ -227,7 +229,7 @@ fn a_crisis_conversation_over_time() {
     let mut c = Conversation::new_for(&first);
     let t0 = sh(2026, 9, 28, 22, 0);
 
-    let d = evaluate(&set, &first, Some(&c), t0);
+    let d = evaluate(set, &first, Some(&c), t0);
     assert_eq!(
         d.fired_ids(),
         ["route-wechat", "crisis", "crisis-acknowledge"]
@@ -248,7 +250,7 @@ fn a_crisis_conversation_over_time() {
             text: "人呢？".into(),
         },
     );
-    let d = evaluate(&set, &second, Some(&c), t1);
+    let d = evaluate(set, &second, Some(&c), t1);
     assert_eq!(
         d.fired_ids(),
         ["crisis-hold"],
@@ -267,7 +269,7 @@ fn a_crisis_conversation_over_time() {
             text: "还在等".into(),
         },
     );
-    let d = evaluate(&set, &third, Some(&c), t2);
+    let d = evaluate(set, &third, Some(&c), t2);
     assert_eq!(
         d.fired_ids(),
         ["crisis-acknowledge"],
@@ -300,7 +302,7 @@ fn out_of_office_once_per_night() {
                 text: format!("在吗 {i}"),
             },
         );
-        let d = evaluate(&set, &msg, Some(&c), at);
+        let d = evaluate(set, &msg, Some(&c), at);
         c.record_inbound(&msg);
         d.apply_to(&mut c, at.timestamp_millis());
         replies.push(d.replies.first().map(|r| r.rule_id.clone()));

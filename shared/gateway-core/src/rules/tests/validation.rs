@@ -378,6 +378,32 @@ fn cases() -> Vec<Case> {
         )
         .col(5),
         case(
+            "duplicate rule id, list not indented",
+            Some(5),
+            "duplicate rule id `a` (first at line 3)",
+            &[
+                "version: 1",
+                "rules:",
+                "- id: a",
+                "  then: []",
+                "- id: a",
+                "  then: []",
+            ],
+        )
+        .col(3),
+        case(
+            "duplicate rule id, flow style",
+            Some(4),
+            "duplicate rule id `a` (first at line 3)",
+            &[
+                "version: 1",
+                "rules: [",
+                "  { id: a, then: [] },",
+                "  { id: a, then: [] } ]",
+            ],
+        )
+        .col(5),
+        case(
             "duplicate calendar",
             Some(5),
             "calendars: a key is given twice in the same mapping (keep one): \"office\"",
