@@ -1,23 +1,59 @@
 //! Router orchestration: what happens to one normalized message taken off the inbound queue.
 //!
-//! Loads the conversation, recognises redeliveries, applies the message to the conversation
-//! state and commits message and conversation together through the [`ConversationStore`]
-//! port. No I/O of its own.
+//! 1. Load the conversation; a message it already stored (an SQS redelivery) stops here.
+//! 2. Evaluate the rules (a pure function) against the message and the conversation *before*
+//!    this message, at the time the message was received (so business hours are judged when
+//!    the customer wrote, not when a retry was processed, and re-evaluation is deterministic).
+//! 3. Apply the message and the decision to the conversation state.
+//! 4. Queue the auto-replies as commands whose idempotency keys derive from the message and
+//!    the rule, so that if anything below fails and the message is redelivered, the same
+//!    replies are queued again under the same keys and still sent once.
+//! 5. Commit message and conversation together (conditional: the message only if new, the
+//!    conversation only if unchanged since step 1; on a conflict, start again at 1).
+//!
+//! No I/O of its own: everything goes through ports.
 
 use crate::conversation::Conversation;
 use crate::message::NormalizedMessage;
-use crate::ports::{CommitOutcome, ConversationStore, PortError};
+use crate::outbound::ReplyCommand;
+use crate::ports::{CommitOutcome, ConversationStore, PortError, ReplyQueue};
+use crate::rules::{self, Decision, RuleSet};
+use chrono::{DateTime, Utc};
 
 /// How many times a commit is retried after an optimistic-concurrency conflict.
 const MAX_CONFLICT_RETRIES: usize = 5;
 
+/// What the router works with.
+#[derive(Clone, Copy)]
+pub struct Router<'a> {
+    /// Conversations and messages.
+    pub store: &'a dyn ConversationStore,
+    /// Outbound queue for auto-replies.
+    pub replies: &'a dyn ReplyQueue,
+    /// Rules in force.
+    pub rules: &'a RuleSet,
+}
+
 /// What processing did with a message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ProcessOutcome {
     /// Stored for the first time.
-    Stored,
+    Stored(Box<Processed>),
     /// Already stored earlier (an SQS redelivery or platform retry): nothing changed.
     Duplicate,
+}
+
+/// Details of a stored message, for logs and metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Processed {
+    /// The rules' decision.
+    pub decision: Decision,
+    /// Auto-replies queued.
+    pub replies_queued: usize,
+    /// The conversation went from answered to waiting for an answer.
+    pub became_unanswered: bool,
+    /// The conversation as stored.
+    pub conversation: Conversation,
 }
 
 /// Error from [`process`].
@@ -44,25 +80,42 @@ impl ProcessError {
 /// Processes one inbound message exactly once, whatever the number of deliveries.
 #[tracing::instrument(skip_all, fields(channel = %message.channel, account = %message.account_id, kind = message.kind()))]
 pub async fn process(
-    store: &dyn ConversationStore,
+    router: &Router<'_>,
     message: &NormalizedMessage,
 ) -> Result<ProcessOutcome, ProcessError> {
     let dedupe_id = message.dedupe_id();
+    let at = DateTime::<Utc>::from_timestamp_millis(message.received_at_ms).unwrap_or_default();
     for _ in 0..MAX_CONFLICT_RETRIES {
-        let loaded = store.load(&message.conversation_key).await?;
+        let loaded = router.store.load(&message.conversation_key).await?;
+        if loaded.as_ref().is_some_and(|c| c.has_seen(&dedupe_id)) {
+            return Ok(ProcessOutcome::Duplicate);
+        }
+        let decision = rules::evaluate(router.rules, message, loaded.as_ref(), at);
+        let was_waiting = loaded.as_ref().is_some_and(Conversation::is_unanswered);
         let mut conversation = loaded
             .clone()
             .unwrap_or_else(|| Conversation::new_for(message));
-        if conversation.has_seen(&dedupe_id) {
-            return Ok(ProcessOutcome::Duplicate);
-        }
         conversation.record_inbound(message);
+        decision.apply_to(&mut conversation, message.received_at_ms);
         conversation.version = loaded.as_ref().map_or(0, |c| c.version) + 1;
-        match store
+
+        let commands = reply_commands(message, &decision);
+        for command in &commands {
+            router.replies.enqueue(command).await?;
+        }
+        match router
+            .store
             .commit_inbound(message, loaded.as_ref(), &conversation)
             .await?
         {
-            CommitOutcome::Stored => return Ok(ProcessOutcome::Stored),
+            CommitOutcome::Stored => {
+                return Ok(ProcessOutcome::Stored(Box::new(Processed {
+                    became_unanswered: !was_waiting && conversation.is_unanswered(),
+                    replies_queued: commands.len(),
+                    decision,
+                    conversation,
+                })));
+            }
             CommitOutcome::Duplicate => return Ok(ProcessOutcome::Duplicate),
             CommitOutcome::Conflict => continue,
         }
@@ -70,30 +123,161 @@ pub async fn process(
     Err(ProcessError::Contention(message.conversation_key.clone()))
 }
 
+/// The auto-reply commands of a decision; content the channel cannot carry is skipped
+/// (the rules check warns about such rules when they are loaded).
+fn reply_commands(message: &NormalizedMessage, decision: &Decision) -> Vec<ReplyCommand> {
+    decision
+        .replies
+        .iter()
+        .enumerate()
+        .filter(|(_, planned)| {
+            let ok = planned.content.supported_on(message.channel);
+            if !ok {
+                tracing::warn!(
+                    rule = %planned.rule_id,
+                    channel = %message.channel,
+                    "auto-reply type not supported on this channel; skipped"
+                );
+            }
+            ok
+        })
+        .map(|(i, planned)| {
+            ReplyCommand::auto_reply(
+                message,
+                &planned.rule_id,
+                i,
+                planned.content.clone(),
+                message.received_at_ms,
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{InMemoryConversationStore, text_message};
+    use crate::conversation::{Priority, Status};
+    use crate::testing::{InMemoryConversationStore, RecordingReplyQueue, text_message};
+
+    const RULES: &str = r#"
+version: 1
+keyword_lists:
+  crisis: ["投诉", "lawyer"]
+rules:
+  - id: welcome-first
+    when: { first_message: true }
+    then: [ { reply: { type: text, text: "欢迎" } } ]
+    stop: false
+  - id: crisis
+    when: { text_contains_any: "@crisis" }
+    then:
+      - escalate: { response_target_secs: 60 }
+      - add_tags: [crisis]
+      - assign: { team: escalations }
+    stop: true
+  - id: fallback
+    when: { kind: text }
+    then: [ { reply: { type: text, text: "稍后回复" } } ]
+"#;
+
+    fn rules() -> RuleSet {
+        RuleSet::from_yaml(RULES).expect("valid rules")
+    }
 
     #[tokio::test]
-    async fn stores_once_and_recognises_redelivery() {
+    async fn stores_once_queues_replies_and_recognises_redelivery() {
         let store = InMemoryConversationStore::default();
+        let replies = RecordingReplyQueue::default();
+        let rules = rules();
+        let router = Router {
+            store: &store,
+            replies: &replies,
+            rules: &rules,
+        };
         let m = text_message("demo", "u1", "42", "hello", 1_000);
-        assert_eq!(process(&store, &m).await.expect("ok"), ProcessOutcome::Stored);
-        assert_eq!(process(&store, &m).await.expect("ok"), ProcessOutcome::Duplicate);
+
+        let ProcessOutcome::Stored(first) = process(&router, &m).await.expect("ok") else {
+            panic!("first delivery must be stored");
+        };
+        assert_eq!(first.replies_queued, 2, "welcome (continue) + fallback");
+        assert!(first.became_unanswered);
+        assert_eq!(process(&router, &m).await.expect("ok"), ProcessOutcome::Duplicate);
         assert_eq!(store.message_count(), 1);
+        let sent = replies.commands();
+        assert_eq!(sent.len(), 2, "redelivery queues nothing more");
+        assert_eq!(sent[0].idempotency_key, format!("rule:{}:welcome-first:0", m.dedupe_id()));
         let c = store.conversation(&m.conversation_key).expect("conversation");
-        assert_eq!(c.inbound_count, 1);
-        assert_eq!(c.version, 1);
+        assert_eq!((c.inbound_count, c.version), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn crisis_escalates_tags_and_assigns_and_first_message_is_only_first() {
+        let store = InMemoryConversationStore::default();
+        let replies = RecordingReplyQueue::default();
+        let rules = rules();
+        let router = Router {
+            store: &store,
+            replies: &replies,
+            rules: &rules,
+        };
+        process(&router, &text_message("demo", "u1", "1", "hi", 1_000))
+            .await
+            .expect("ok");
+        let ProcessOutcome::Stored(p) = process(
+            &router,
+            &text_message("demo", "u1", "2", "我要投诉你们", 2_000),
+        )
+        .await
+        .expect("ok") else {
+            panic!("stored");
+        };
+        assert_eq!(p.replies_queued, 0, "crisis stops before the fallback; not first");
+        let c = p.conversation;
+        assert!(c.escalated);
+        assert_eq!(c.priority, Priority::Urgent);
+        assert_eq!(c.team.as_deref(), Some("escalations"));
+        assert!(c.tags.contains("crisis"));
+        assert_eq!(c.response_due_at, Some(2_000 + 60_000));
+        assert_eq!(c.status, Status::Open);
+        assert!(!p.became_unanswered, "already waiting since the first message");
+    }
+
+    #[tokio::test]
+    async fn a_failed_reply_enqueue_stores_nothing_and_the_retry_queues_the_same_keys() {
+        let store = InMemoryConversationStore::default();
+        let replies = RecordingReplyQueue::default();
+        let rules = rules();
+        let router = Router {
+            store: &store,
+            replies: &replies,
+            rules: &rules,
+        };
+        let m = text_message("demo", "u1", "7", "hello", 1_000);
+        replies.set_failing(true);
+        let err = process(&router, &m).await.expect_err("queue down");
+        assert!(err.is_retryable());
+        assert_eq!(store.message_count(), 0);
+        replies.set_failing(false);
+        process(&router, &m).await.expect("ok");
+        let keys: Vec<_> = replies.commands().into_iter().map(|c| c.idempotency_key).collect();
+        assert_eq!(keys.len(), 2);
+        assert!(keys[0].ends_with(":welcome-first:0") && keys[1].ends_with(":fallback:1"));
     }
 
     #[tokio::test]
     async fn conditional_write_catches_a_duplicate_the_conversation_forgot() {
         let store = InMemoryConversationStore::default();
+        let replies = RecordingReplyQueue::default();
+        let rules = rules();
+        let router = Router {
+            store: &store,
+            replies: &replies,
+            rules: &rules,
+        };
         let m = text_message("demo", "u1", "42", "hello", 1_000);
-        process(&store, &m).await.expect("ok");
+        process(&router, &m).await.expect("ok");
         store.forget_recent_ids(&m.conversation_key);
-        assert_eq!(process(&store, &m).await.expect("ok"), ProcessOutcome::Duplicate);
+        assert_eq!(process(&router, &m).await.expect("ok"), ProcessOutcome::Duplicate);
         assert_eq!(store.message_count(), 1);
     }
 }

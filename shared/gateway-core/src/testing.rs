@@ -5,8 +5,9 @@
 use crate::account::AccountsDocument;
 use crate::conversation::Conversation;
 use crate::message::{Channel, Content, NormalizedMessage, RawFormat, RawPayload, SCHEMA_VERSION};
+use crate::outbound::ReplyCommand;
 use crate::ports::{
-    AccountDirectory, CommitOutcome, ConversationStore, MessagePublisher, PortError,
+    AccountDirectory, CommitOutcome, ConversationStore, MessagePublisher, PortError, ReplyQueue,
 };
 use async_trait::async_trait;
 use std::collections::{BTreeMap, BTreeSet};
@@ -121,5 +122,32 @@ impl ConversationStore for InMemoryConversationStore {
         msgs.insert(id);
         convs.insert(conversation.key.clone(), conversation.clone());
         Ok(CommitOutcome::Stored)
+    }
+}
+
+/// Records queued reply commands; can be told to fail.
+#[derive(Default)]
+pub struct RecordingReplyQueue {
+    pub queued: Mutex<Vec<ReplyCommand>>,
+    pub fail: Mutex<bool>,
+}
+
+impl RecordingReplyQueue {
+    pub fn commands(&self) -> Vec<ReplyCommand> {
+        self.queued.lock().unwrap().clone()
+    }
+    pub fn set_failing(&self, fail: bool) {
+        *self.fail.lock().unwrap() = fail;
+    }
+}
+
+#[async_trait]
+impl ReplyQueue for RecordingReplyQueue {
+    async fn enqueue(&self, command: &ReplyCommand) -> Result<(), PortError> {
+        if *self.fail.lock().unwrap() {
+            return Err(PortError::transient("enqueue", "queue unavailable (test)"));
+        }
+        self.queued.lock().unwrap().push(command.clone());
+        Ok(())
     }
 }

@@ -96,6 +96,8 @@ pub struct RouterConfig {
     pub table_name: String,
     /// `DEAD_LETTER_QUEUE_URL`: where undecodable records are moved.
     pub dead_letter_queue_url: String,
+    /// `OUTBOUND_QUEUE_URL`: where auto-replies are queued for the reply sender.
+    pub outbound_queue_url: String,
     /// `MESSAGE_TTL_DAYS` (default 90; 0 keeps messages forever).
     pub message_ttl_days: i64,
     /// `RULES_CACHE_SECS` (default 30): how long the rules document is cached.
@@ -111,11 +113,13 @@ impl RouterConfig {
         };
         let table_name = r.required("TABLE_NAME");
         let dead_letter_queue_url = r.required("DEAD_LETTER_QUEUE_URL");
+        let outbound_queue_url = r.required("OUTBOUND_QUEUE_URL");
         let ttl = r.number("MESSAGE_TTL_DAYS", 90, 0);
         let rules = r.number("RULES_CACHE_SECS", 30, 0);
         r.finish(RouterConfig {
             table_name,
             dead_letter_queue_url,
+            outbound_queue_url,
             message_ttl_days: ttl,
             rules_cache: Duration::from_secs(rules as u64),
         })
@@ -183,6 +187,7 @@ mod tests {
         let c = RouterConfig::from_lookup(env(&[
             ("TABLE_NAME", "t"),
             ("DEAD_LETTER_QUEUE_URL", "d"),
+            ("OUTBOUND_QUEUE_URL", "o"),
             ("MESSAGE_TTL_DAYS", "0"),
         ]))
         .expect("valid");

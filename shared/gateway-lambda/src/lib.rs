@@ -3,6 +3,7 @@
 //! one-line call into this crate.
 
 pub mod config;
+pub mod metrics;
 pub mod router;
 pub mod webhook;
 

@@ -9,14 +9,21 @@
 
 use crate::config::RouterConfig;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use gateway_aws::{DynamoDbConversationStore, SqsDeadLetterSink, load_sdk_config};
+use gateway_aws::{
+    DynamoDbConversationStore, DynamoDbRulesSource, DynamoDbRulesStore, SqsDeadLetterSink,
+    SqsReplyQueue, load_sdk_config,
+};
 use gateway_core::NormalizedMessage;
-use gateway_core::ports::{ConversationStore, DeadLetterSink};
-use gateway_core::routing::{self, ProcessOutcome};
+use gateway_core::ports::{ConversationStore, DeadLetterSink, ReplyQueue, RulesSource};
+use gateway_core::routing::{self, ProcessOutcome, Router};
+use gateway_core::rules::RuleSet;
 use lambda_runtime::{LambdaEvent, service_fn};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+
+/// The rules shipped with the function, in force until valid rules are pushed to the table.
+pub const BUNDLED_RULES: &str = include_str!("../../../config/rules.yaml");
 
 /// Records not started with less than this much time left are handed back for retry.
 const SAFETY_MARGIN: Duration = Duration::from_secs(3);
@@ -28,22 +35,35 @@ pub struct RouterDeps {
     pub store: Arc<dyn ConversationStore>,
     /// Dead-letter queue for records that can never be processed.
     pub dead_letters: Arc<dyn DeadLetterSink>,
+    /// Outbound queue for auto-replies.
+    pub replies: Arc<dyn ReplyQueue>,
+    /// Rules in force.
+    pub rules: Arc<dyn RulesSource>,
 }
 
 /// Cold start of the router function.
 pub async fn run() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = RouterConfig::from_env()?;
+    let bundled = Arc::new(RuleSet::from_yaml(BUNDLED_RULES)?);
     let sdk = load_sdk_config().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
     let deps = RouterDeps {
         store: Arc::new(DynamoDbConversationStore::new(
-            aws_sdk_dynamodb::Client::new(&sdk),
+            dynamodb.clone(),
             config.table_name.clone(),
             config.message_ttl_secs(),
         )),
         dead_letters: Arc::new(SqsDeadLetterSink::new(
-            aws_sdk_sqs::Client::new(&sdk),
+            sqs.clone(),
             config.dead_letter_queue_url.clone(),
+        )),
+        replies: Arc::new(SqsReplyQueue::new(sqs, config.outbound_queue_url.clone())),
+        rules: Arc::new(DynamoDbRulesSource::new(
+            DynamoDbRulesStore::new(dynamodb, config.table_name.clone()),
+            config.rules_cache,
+            bundled,
         )),
     };
     let deps = &deps;
@@ -78,6 +98,18 @@ pub async fn handle_batch(
     time_left: impl Fn() -> Duration,
 ) -> Vec<String> {
     let mut failures = Vec::new();
+    let rules = match deps.rules.rules().await {
+        Ok(rules) => rules,
+        Err(e) => {
+            tracing::error!(error.message = %e, "no rules available; the batch will be retried");
+            return records.iter().filter_map(|r| r.message_id.clone()).collect();
+        }
+    };
+    let router = Router {
+        store: deps.store.as_ref(),
+        replies: deps.replies.as_ref(),
+        rules: &rules,
+    };
     let mut failed_groups: HashSet<String> = HashSet::new();
     for record in records {
         let Some(id) = record.message_id.clone() else {
@@ -104,7 +136,7 @@ pub async fn handle_batch(
             failed_groups.insert(group);
             continue;
         }
-        if !handle_record(deps, record, &id, &group).await {
+        if !handle_record(deps, &router, record, &id, &group).await {
             failures.push(id);
             failed_groups.insert(group);
         }
@@ -113,7 +145,13 @@ pub async fn handle_batch(
 }
 
 /// Returns false when the record must be retried.
-async fn handle_record(deps: &RouterDeps, record: &SqsMessage, id: &str, group: &str) -> bool {
+async fn handle_record(
+    deps: &RouterDeps,
+    router: &Router<'_>,
+    record: &SqsMessage,
+    id: &str,
+    group: &str,
+) -> bool {
     let body = record.body.as_deref().unwrap_or_default();
     let message: NormalizedMessage = match serde_json::from_str(body) {
         Ok(m) => m,
@@ -122,15 +160,30 @@ async fn handle_record(deps: &RouterDeps, record: &SqsMessage, id: &str, group: 
             return dead_letter(deps, record, id, group, &reason).await;
         }
     };
-    match routing::process(deps.store.as_ref(), &message).await {
+    match routing::process(router, &message).await {
         Ok(outcome) => {
-            emit_inbound_metrics(&message, &outcome);
+            emit_metrics(&message, &outcome);
+            let (stored, rules_fired, replies) = match &outcome {
+                ProcessOutcome::Stored(p) => (
+                    true,
+                    p.decision
+                        .fired
+                        .iter()
+                        .map(|f| f.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    p.replies_queued,
+                ),
+                ProcessOutcome::Duplicate => (false, String::new(), 0),
+            };
             tracing::info!(
                 sqs.message_id = id,
                 channel = %message.channel,
                 account = %message.account_id,
                 kind = message.kind(),
-                outcome = ?outcome,
+                stored,
+                rules_fired,
+                replies,
                 "message processed"
             );
             true
@@ -181,27 +234,46 @@ async fn dead_letter(
     }
 }
 
-/// CloudWatch Embedded Metric Format line for one processed message.
-fn emit_inbound_metrics(message: &NormalizedMessage, outcome: &ProcessOutcome) {
-    let metric = match outcome {
-        ProcessOutcome::Stored => "InboundMessages",
-        ProcessOutcome::Duplicate => "DuplicateMessages",
+/// Contact-centre metrics for one processed message (EMF, namespace `ChannelGateway`).
+fn emit_metrics(message: &NormalizedMessage, outcome: &ProcessOutcome) {
+    use crate::metrics::emit;
+    let dims = [
+        ("Channel", message.channel.as_str()),
+        ("Account", message.account_id.as_str()),
+    ];
+    let by_channel: &[&[&str]] = &[&["Channel"], &["Channel", "Account"]];
+    let processed = match outcome {
+        ProcessOutcome::Duplicate => {
+            emit(&[("DuplicateMessages", 1.0, "Count")], &dims, by_channel);
+            return;
+        }
+        ProcessOutcome::Stored(p) => p,
     };
-    let line = serde_json::json!({
-        "_aws": {
-            "Timestamp": crate::now_ms(),
-            "CloudWatchMetrics": [{
-                "Namespace": "ChannelGateway",
-                "Dimensions": [["Channel"], ["Channel", "Account"]],
-                "Metrics": [{"Name": metric, "Unit": "Count"}]
-            }]
-        },
-        "Channel": message.channel.as_str(),
-        "Account": message.account_id,
-        "Kind": message.kind(),
-        metric: 1
-    });
-    println!("{line}");
+    emit(
+        &[
+            ("InboundMessages", 1.0, "Count"),
+            ("AutoReplies", processed.replies_queued as f64, "Count"),
+            (
+                "Escalations",
+                f64::from(u8::from(processed.decision.escalation.is_some())),
+                "Count",
+            ),
+            (
+                "UnansweredConversations",
+                f64::from(u8::from(processed.became_unanswered)),
+                "Count",
+            ),
+        ],
+        &dims,
+        by_channel,
+    );
+    for fired in &processed.decision.fired {
+        emit(
+            &[("RuleHits", 1.0, "Count")],
+            &[("Rule", fired.id.as_str()), ("Channel", message.channel.as_str())],
+            &[&["Rule"]],
+        );
+    }
 }
 
 #[cfg(test)]
@@ -209,7 +281,30 @@ mod tests {
     use super::*;
     use async_trait::async_trait;
     use gateway_core::ports::PortError;
-    use gateway_core::testing::{InMemoryConversationStore, text_message};
+    use gateway_core::testing::{InMemoryConversationStore, RecordingReplyQueue, text_message};
+
+    struct StaticRules(Arc<RuleSet>);
+
+    #[async_trait]
+    impl RulesSource for StaticRules {
+        async fn rules(&self) -> Result<Arc<RuleSet>, PortError> {
+            Ok(self.0.clone())
+        }
+    }
+
+    fn deps_with(
+        store: Arc<dyn ConversationStore>,
+        dead_letters: Arc<dyn DeadLetterSink>,
+    ) -> RouterDeps {
+        RouterDeps {
+            store,
+            dead_letters,
+            replies: Arc::new(RecordingReplyQueue::default()),
+            rules: Arc::new(StaticRules(Arc::new(
+                RuleSet::from_yaml(BUNDLED_RULES).expect("bundled rules are valid"),
+            ))),
+        }
+    }
     use std::sync::Mutex;
 
     #[derive(Default)]
@@ -254,10 +349,7 @@ mod tests {
     async fn poison_record_goes_to_the_dead_letter_queue_without_blocking_others() {
         let store = Arc::new(InMemoryConversationStore::default());
         let dlq = Arc::new(RecordingDlq::default());
-        let deps = RouterDeps {
-            store: store.clone(),
-            dead_letters: dlq.clone(),
-        };
+        let deps = deps_with(store.clone(), dlq.clone());
         let records = vec![
             msg_record("a", "u1", "1"),
             record("b", "wechat:demo:u1", "{not json"),
@@ -274,10 +366,7 @@ mod tests {
     #[tokio::test]
     async fn redelivered_batch_changes_nothing() {
         let store = Arc::new(InMemoryConversationStore::default());
-        let deps = RouterDeps {
-            store: store.clone(),
-            dead_letters: Arc::new(RecordingDlq::default()),
-        };
+        let deps = deps_with(store.clone(), Arc::new(RecordingDlq::default()));
         let records = vec![msg_record("a", "u1", "1"), msg_record("b", "u2", "2")];
         assert!(handle_batch(&deps, &records, || Duration::from_secs(60)).await.is_empty());
         let before = store.conversation("wechat:demo:u1");
@@ -296,10 +385,7 @@ mod tests {
         let event: SqsEvent = serde_json::from_str(&text).expect("SQS event");
         let store = Arc::new(InMemoryConversationStore::default());
         let dlq = Arc::new(RecordingDlq::default());
-        let deps = RouterDeps {
-            store: store.clone(),
-            dead_letters: dlq.clone(),
-        };
+        let deps = deps_with(store.clone(), dlq.clone());
         let failures = handle_batch(&deps, &event.records, || Duration::from_secs(60)).await;
         assert!(failures.is_empty(), "{failures:?}");
         assert_eq!(store.message_count(), event.records.len() - 1);
@@ -340,10 +426,7 @@ mod tests {
             inner: InMemoryConversationStore::default(),
             failed: Mutex::new(false),
         });
-        let deps = RouterDeps {
-            store: store.clone(),
-            dead_letters: Arc::new(RecordingDlq::default()),
-        };
+        let deps = deps_with(store.clone(), Arc::new(RecordingDlq::default()));
         let records = vec![
             msg_record("a", "u1", "1"),
             msg_record("b", "u2", "2"),
@@ -357,10 +440,7 @@ mod tests {
     #[tokio::test]
     async fn records_are_handed_back_when_time_runs_out() {
         let store = Arc::new(InMemoryConversationStore::default());
-        let deps = RouterDeps {
-            store: store.clone(),
-            dead_letters: Arc::new(RecordingDlq::default()),
-        };
+        let deps = deps_with(store.clone(), Arc::new(RecordingDlq::default()));
         let records = vec![msg_record("a", "u1", "1"), msg_record("b", "u2", "2")];
         let failures = handle_batch(&deps, &records, || Duration::from_secs(1)).await;
         assert_eq!(failures, vec!["a".to_string(), "b".to_string()]);

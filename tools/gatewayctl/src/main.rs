@@ -25,6 +25,46 @@ enum Command {
     /// The signed sample events in events/.
     #[command(subcommand)]
     Events(EventsCommand),
+    /// Routing and auto-reply rules: validate, explain, deploy.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Validate a rules document; exit 1 with every problem (line, column, reason) if invalid.
+    Check {
+        /// The rules document (YAML).
+        file: std::path::PathBuf,
+    },
+    /// Show which rules fire for a message and why (and why the others do not).
+    Explain {
+        /// The rules document (YAML).
+        file: std::path::PathBuf,
+        /// A normalized message (JSON, as on the inbound queue; see docs/message-format.md).
+        message: std::path::PathBuf,
+        /// The conversation before the message (JSON); default: a new conversation.
+        #[arg(long)]
+        conversation: Option<std::path::PathBuf>,
+        /// Evaluation time (RFC 3339); default: the message's received_at_ms.
+        #[arg(long)]
+        at: Option<String>,
+        /// Print the explanation as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate, then store a rules document where the router reads it (the table's CONFIG
+    /// item). The router picks it up within RULES_CACHE_SECS.
+    Push {
+        /// The rules document (YAML).
+        file: std::path::PathBuf,
+        /// The conversations table.
+        #[arg(long, env = "TABLE_NAME")]
+        table: String,
+        /// Endpoint override (local emulator); default: the AWS SDK's usual resolution.
+        #[arg(long, env = "AWS_ENDPOINT_URL")]
+        endpoint: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -128,6 +168,7 @@ async fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Local(cmd) => run_local(cmd).await,
         Command::Send(cmd) => run_send(cmd).await,
+        Command::Rules(cmd) => run_rules(cmd).await,
         Command::Events(EventsCommand::Generate { root }) => {
             let generated = gatewayctl::events::generate(&root)?;
             gatewayctl::events::write(&root, &generated)?;
@@ -135,6 +176,72 @@ async fn main() -> Result<()> {
             Ok(())
         }
     }
+}
+
+async fn run_rules(cmd: RulesCommand) -> Result<()> {
+    use gateway_core::rules;
+    let read = |p: &std::path::Path| {
+        std::fs::read_to_string(p).with_context(|| format!("read {}", p.display()))
+    };
+    match cmd {
+        RulesCommand::Check { file } => match rules::check(&read(&file)?) {
+            Ok(summary) => println!("{}: valid\n{summary}", file.display()),
+            Err(e) => {
+                eprintln!("{}: invalid\n{e}", file.display());
+                std::process::exit(1);
+            }
+        },
+        RulesCommand::Explain {
+            file,
+            message,
+            conversation,
+            at,
+            json,
+        } => {
+            let set = rules::RuleSet::from_yaml(&read(&file)?).map_err(|e| {
+                anyhow::anyhow!("{}: invalid\n{e}", file.display())
+            })?;
+            let message: gateway_core::NormalizedMessage = serde_json::from_str(&read(&message)?)
+                .context("the message is not a normalized message (docs/message-format.md)")?;
+            let conversation: Option<gateway_core::conversation::Conversation> = conversation
+                .map(|p| -> Result<_> { Ok(serde_json::from_str(&read(&p)?)?) })
+                .transpose()
+                .context("the conversation is not valid JSON of a conversation")?;
+            let at = match at {
+                Some(t) => chrono::DateTime::parse_from_rfc3339(&t)
+                    .context("--at must be RFC 3339, e.g. 2026-11-22T09:30:00+08:00")?
+                    .with_timezone(&chrono::Utc),
+                None => chrono::DateTime::from_timestamp_millis(message.received_at_ms)
+                    .context("received_at_ms out of range")?,
+            };
+            let explanation = rules::explain(&set, &message, conversation.as_ref(), at);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&explanation)?);
+            } else {
+                println!("{explanation}");
+            }
+        }
+        RulesCommand::Push {
+            file,
+            table,
+            endpoint,
+        } => {
+            let sdk = match endpoint {
+                Some(e) => local::emulator_config(&e).await,
+                None => gateway_aws::load_sdk_config().await,
+            };
+            let store =
+                gateway_aws::DynamoDbRulesStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+            match store.push(&read(&file)?, chrono::Utc::now().timestamp_millis()).await? {
+                Ok(version) => println!("{}: pushed as version {version}", file.display()),
+                Err(e) => {
+                    eprintln!("{}: invalid, nothing pushed\n{e}", file.display());
+                    std::process::exit(1);
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn load_accounts(path: &std::path::Path) -> Result<AccountsDocument> {
