@@ -12,8 +12,9 @@ use gateway_core::conversation::Conversation;
 use gateway_core::ports::{
     AccountDirectory, CommitOutcome, ConversationStore, DeadLetterSink, MessagePublisher,
 };
-use gateway_core::routing::{ProcessOutcome, process};
-use gateway_core::testing::text_message;
+use gateway_core::routing::{ProcessOutcome, Router, process};
+use gateway_core::rules::RuleSet;
+use gateway_core::testing::{RecordingReplyQueue, text_message};
 use gateway_tests::{fresh_stack, sdk};
 use std::time::Duration;
 
@@ -148,15 +149,29 @@ async fn routing_process_over_dynamodb_stores_each_message_exactly_once() {
         &stack.table_name,
         None,
     );
+    let replies = RecordingReplyQueue::default();
+    let rules = RuleSet::from_yaml(
+        "version: 1\nrules:\n  - id: ack\n    then: [ { reply: { type: text, text: ok } } ]\n",
+    )
+    .unwrap();
+    let router = Router {
+        store: &store,
+        replies: &replies,
+        rules: &rules,
+    };
     let msgs: Vec<_> = (0..5)
         .map(|i| text_message("demo", "user-c", &format!("30{i}"), "x", 1_000 + i))
         .collect();
     for m in &msgs {
-        assert_eq!(process(&store, m).await.unwrap(), ProcessOutcome::Stored);
+        assert!(matches!(
+            process(&router, m).await.unwrap(),
+            ProcessOutcome::Stored(_)
+        ));
     }
     for m in &msgs {
-        assert_eq!(process(&store, m).await.unwrap(), ProcessOutcome::Duplicate);
+        assert_eq!(process(&router, m).await.unwrap(), ProcessOutcome::Duplicate);
     }
+    assert_eq!(replies.commands().len(), 5, "one reply per stored message, none for duplicates");
     let c = store.load(&msgs[0].conversation_key).await.unwrap().unwrap();
     assert_eq!(c.inbound_count, 5);
     assert_eq!(c.version, 5);
