@@ -9,7 +9,8 @@
 # Checks:
 #   1. cfn-lint on infra/sam/template.yaml                      -> zero errors
 #   2. the SAM template expanded offline by the SAM translator, then cfn-lint on the result
-#   3. `cdk synth` offline (-c skipBundling=true: no cargo-lambda build) into a temp dir
+#   3. `cdk synth` offline (-c skipBundling=true: no cargo-lambda build) into a temp dir,
+#      and proof that nothing was bundled (no asset.* directory in cdk.out)
 #   4. cfn-lint on the synthesized template                     -> zero errors
 #   5. infra/tests/test_invariants.py on all three templates (named checks + self-tests)
 # Last line: "N passed, M failed"; exit status non-zero on any failure.
@@ -71,7 +72,8 @@ else
     PY="$(command -v python3)"
     pip_user=(--user)
   fi
-  if "$PY" -m pip install --quiet --disable-pip-version-check "${pip_user[@]}" "${PY_PINS[@]}" &&
+  # (PIP_BREAK_SYSTEM_PACKAGES: a --user install on a PEP 668 system Python; ignored otherwise.)
+  if PIP_BREAK_SYSTEM_PACKAGES=1 "$PY" -m pip install --quiet --disable-pip-version-check "${pip_user[@]}" "${PY_PINS[@]}" &&
     "$PY" -c 'import cfnlint, samtranslator'; then
     pass "python tools installed ($("$PY" -m pip --disable-pip-version-check list 2>/dev/null | grep -Ei '^(cfn-lint|aws-sam-translator) ' | tr -s ' ' | paste -sd, -))"
   else
