@@ -49,6 +49,9 @@ pub struct AccountsDocument {
     /// Weibo fan-service (blue-V) accounts.
     #[serde(default)]
     pub weibo: BTreeMap<String, WeiboAccount>,
+    /// Clients of the `reply-api` (agent desks, CRM systems), keyed by client id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub api_clients: BTreeMap<String, ApiClient>,
     /// Ignored keys (must start with `_`).
     #[serde(flatten, default, skip_serializing)]
     pub ignored: BTreeMap<String, serde_json::Value>,
@@ -133,16 +136,42 @@ pub struct WeiboAccount {
     pub format: WeiboFormat,
 }
 
+/// Shortest accepted `reply-api` client secret, in bytes.
+pub const MIN_API_CLIENT_SECRET_BYTES: usize = 16;
+
+/// A client of the `reply-api`: it signs its requests with the shared secret (HMAC-SHA256).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiClient {
+    /// The shared signing secret (at least [`MIN_API_CLIENT_SECRET_BYTES`] bytes).
+    pub secret: Secret,
+    /// The accounts it may reply for, as `wechat:{account}` / `weibo:{account}`; empty for
+    /// every account.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<String>,
+}
+
+impl ApiClient {
+    /// True when this client may reply for `channel`'s `account`.
+    pub fn may_reply_for(&self, channel: crate::message::Channel, account: &str) -> bool {
+        self.accounts.is_empty()
+            || self
+                .accounts
+                .iter()
+                .any(|a| a.split_once(':') == Some((channel.as_str(), account)))
+    }
+}
+
 /// Why an accounts document was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AccountsError {
     /// Not valid JSON or not the documented shape.
     #[error("accounts document is invalid: {0}")]
     Syntax(String),
-    /// Valid JSON but an account is unusable.
+    /// Valid JSON but an account (or API client) is unusable.
     #[error("account `{channel}/{account}`: {reason}")]
     Invalid {
-        /// `wechat` or `weibo`.
+        /// `wechat`, `weibo` or `api_clients`.
         channel: &'static str,
         /// Account name.
         account: String,
@@ -185,8 +214,8 @@ fn is_valid_encoding_aes_key(key: &str) -> bool {
 impl AccountsDocument {
     /// Parses and validates a document. Error messages never contain secret values.
     pub fn from_json(text: &str) -> Result<Self, AccountsError> {
-        let doc: AccountsDocument =
-            serde_json::from_str(text).map_err(|e| AccountsError::Syntax(describe_json_error(&e)))?;
+        let doc: AccountsDocument = serde_json::from_str(text)
+            .map_err(|e| AccountsError::Syntax(describe_json_error(&e)))?;
         doc.validate()?;
         Ok(doc)
     }
@@ -195,7 +224,7 @@ impl AccountsDocument {
     pub fn validate(&self) -> Result<(), AccountsError> {
         if let Some(key) = self.ignored.keys().find(|k| !k.starts_with('_')) {
             return Err(AccountsError::Syntax(format!(
-                "unknown top-level key `{key}` (expected `wechat`, `weibo`, or keys starting with `_`)"
+                "unknown top-level key `{key}` (expected `wechat`, `weibo`, `api_clients`, or keys starting with `_`)"
             )));
         }
         for (name, acc) in &self.wechat {
@@ -240,6 +269,33 @@ impl AccountsDocument {
             }
             if acc.app_secret.expose().is_empty() {
                 return Err(invalid("app_secret is empty"));
+            }
+        }
+        for (name, client) in &self.api_clients {
+            let invalid = |reason: String| AccountsError::Invalid {
+                channel: "api_clients",
+                account: name.clone(),
+                reason,
+            };
+            if !is_valid_account_name(name) {
+                return Err(invalid("client ids are 1-64 of [A-Za-z0-9_-]".into()));
+            }
+            if client.secret.expose().len() < MIN_API_CLIENT_SECRET_BYTES {
+                return Err(invalid(format!(
+                    "secret must be at least {MIN_API_CLIENT_SECRET_BYTES} bytes"
+                )));
+            }
+            for entry in &client.accounts {
+                let known = match entry.split_once(':') {
+                    Some(("wechat", a)) => self.wechat.contains_key(a),
+                    Some(("weibo", a)) => self.weibo.contains_key(a),
+                    _ => false,
+                };
+                if !known {
+                    return Err(invalid(format!(
+                        "accounts entry `{entry}` names no configured account (use wechat:NAME or weibo:NAME)"
+                    )));
+                }
             }
         }
         Ok(())
@@ -292,8 +348,7 @@ mod tests {
             AccountsDocument::from_json(bad_name),
             Err(AccountsError::Invalid { .. })
         ));
-        let short_key =
-            r#"{"wechat":{"a":{"app_id":"wx1","token":"t","encoding_aes_key":"abc"}}}"#;
+        let short_key = r#"{"wechat":{"a":{"app_id":"wx1","token":"t","encoding_aes_key":"abc"}}}"#;
         assert!(matches!(
             AccountsDocument::from_json(short_key),
             Err(AccountsError::Invalid { .. })
@@ -308,6 +363,27 @@ mod tests {
             AccountsDocument::from_json(r#"{"wechta":{}}"#),
             Err(AccountsError::Syntax(_))
         ));
+    }
+
+    #[test]
+    fn api_clients_are_validated_and_scoped() {
+        let ok = r#"{"wechat":{"demo":{"app_id":"wx1","token":"t"}},
+                     "api_clients":{"crm":{"secret":"0123456789abcdef","accounts":["wechat:demo"]},
+                                    "desk":{"secret":"fedcba9876543210"}}}"#;
+        let doc = AccountsDocument::from_json(ok).expect("valid");
+        let crm = &doc.api_clients["crm"];
+        assert!(crm.may_reply_for(crate::message::Channel::WeChat, "demo"));
+        assert!(!crm.may_reply_for(crate::message::Channel::Weibo, "demo"));
+        assert!(doc.api_clients["desk"].may_reply_for(crate::message::Channel::Weibo, "x"));
+        assert!(!format!("{doc:?}").contains("0123456789abcdef"));
+        for bad in [
+            r#"{"api_clients":{"crm":{"secret":"short"}}}"#,
+            r#"{"api_clients":{"crm":{"secret":"0123456789abcdef","accounts":["wechat:nope"]}}}"#,
+            r#"{"api_clients":{"c/1":{"secret":"0123456789abcdef"}}}"#,
+        ] {
+            let err = AccountsDocument::from_json(bad).expect_err(bad);
+            assert!(!err.to_string().contains("0123456789abcdef"), "{err}");
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //!
 //! Pure: times are passed in (Unix milliseconds).
 
+use crate::delivery::window::{ReplyWindows, UndeliverableReply};
 use crate::message::{Channel, NormalizedMessage};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -101,8 +102,23 @@ pub struct Conversation {
     /// Per-rule memory: rule id -> when it last fired, Unix ms (for "once per day" rules).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub rule_last_fired: BTreeMap<String, i64>,
+    /// Reply windows opened by the customer's interactions, and the replies charged to them
+    /// (see [`crate::delivery::window`]).
+    #[serde(default, skip_serializing_if = "ReplyWindows::is_empty")]
+    pub reply_windows: ReplyWindows,
+    /// The latest reply that could not be delivered (outside the window, quota used up,
+    /// unfollowed…), so that agents see it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undeliverable: Option<UndeliverableReply>,
+    /// How many replies could not be delivered, in all.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub undeliverable_count: u64,
     /// Optimistic-concurrency version: incremented on every write.
     pub version: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Conversation {
@@ -127,6 +143,9 @@ impl Conversation {
             inbound_count: 0,
             recent_dedupe_ids: Vec::new(),
             rule_last_fired: BTreeMap::new(),
+            reply_windows: ReplyWindows::default(),
+            undeliverable: None,
+            undeliverable_count: 0,
             version: 0,
         }
     }
@@ -159,11 +178,18 @@ impl Conversation {
                 self.status = Status::Open;
             }
         }
+        self.reply_windows.record_inbound(message);
         self.recent_dedupe_ids.push(message.dedupe_id());
         if self.recent_dedupe_ids.len() > RECENT_DEDUPE_IDS {
             let excess = self.recent_dedupe_ids.len() - RECENT_DEDUPE_IDS;
             self.recent_dedupe_ids.drain(..excess);
         }
+    }
+
+    /// Marks a reply that could not be delivered (the outbound path).
+    pub fn record_undeliverable(&mut self, reply: UndeliverableReply) {
+        self.undeliverable_count += 1;
+        self.undeliverable = Some(reply);
     }
 
     /// Records a reply delivered to the customer at `at` (Unix ms).
@@ -197,7 +223,11 @@ mod tests {
 
         let m2 = text_message("demo", "u1", "2", "anyone?", 5_000);
         c.record_inbound(&m2);
-        assert_eq!(c.waiting_since, Some(1_000), "waiting since the first unanswered");
+        assert_eq!(
+            c.waiting_since,
+            Some(1_000),
+            "waiting since the first unanswered"
+        );
         assert_eq!(c.last_inbound_at, 5_000);
 
         c.record_outbound(7_000);

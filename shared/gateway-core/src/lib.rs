@@ -8,6 +8,7 @@
 pub mod account;
 pub mod channel;
 pub mod conversation;
+pub mod delivery;
 pub mod message;
 pub mod outbound;
 pub mod ports;

@@ -1,0 +1,22 @@
+//! The outbound path: how replies reach customers.
+//!
+//! * [`window`]: reply windows and quotas (configuration, checked before sending);
+//! * [`wechat`], [`weibo`]: the platforms' request formats, answers and error codes;
+//! * [`platform`]: what a platform call can end in and what to do about it;
+//! * [`auth`]: HMAC authentication of `reply-api` requests;
+//! * [`api`]: the `reply-api` request and the command it becomes;
+//! * [`ports`]: delivery records, tokens, platform APIs, dead letters;
+//! * [`process`]: the reply sender's orchestration (at-most-once delivery).
+//!
+//! Pure: no I/O, no clock (time is passed in). See `docs/replies.md`.
+
+pub mod api;
+pub mod auth;
+pub mod platform;
+pub mod ports;
+pub mod process;
+pub mod wechat;
+pub mod weibo;
+pub mod window;
+
+pub use process::{DeliveryError, DeliveryOutcome, Sender, deliver};

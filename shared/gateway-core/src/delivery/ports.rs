@@ -1,0 +1,203 @@
+//! The ports of the reply sender: the delivery ledger (idempotency records), access tokens,
+//! the two platform APIs and the outbound dead-letter queue. Adapters live in `gateway-aws`
+//! (ledger, tokens, dead letters) and `gateway-platforms` (HTTP clients).
+
+use crate::account::{Secret, WeChatAccount};
+use crate::conversation::Conversation;
+use crate::delivery::platform::{CallError, PlatformError};
+use crate::delivery::wechat::TokenGrant;
+use crate::delivery::window::UndeliverableReply;
+use crate::outbound::ReplyCommand;
+use crate::ports::{CommitOutcome, PortError};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Where one reply stands. A reply without a record has not been attempted (or its attempt
+/// certainly did not reach the platform and was released).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    /// Claimed for a platform call that has not been confirmed yet.
+    Calling,
+    /// The platform accepted it; the conversation is not updated yet.
+    Sent,
+    /// Sent and recorded on the conversation: done.
+    Delivered,
+    /// Not delivered and marked on the conversation (window, quota, unfollowed, uncertain).
+    Undeliverable,
+    /// The platform refused it for good; the command was dead-lettered with the code.
+    Failed,
+}
+
+impl DeliveryState {
+    /// snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Calling => "calling",
+            DeliveryState::Sent => "sent",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Undeliverable => "undeliverable",
+            DeliveryState::Failed => "failed",
+        }
+    }
+
+    /// True for the states nothing happens after.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            DeliveryState::Delivered | DeliveryState::Undeliverable | DeliveryState::Failed
+        )
+    }
+}
+
+/// The delivery record of one reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryRecord {
+    /// [`ReplyCommand::dedupe_id`].
+    pub reply_id: String,
+    /// State.
+    pub state: DeliveryState,
+    /// When the platform call was claimed, Unix ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calling_since_ms: Option<i64>,
+    /// When the platform accepted it, Unix ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at_ms: Option<i64>,
+    /// Why it was not delivered (`window_closed`, …) or why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The platform's error code (`wechat:45015`, `gateway:unknown_account`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    /// Last change, Unix ms.
+    pub updated_at_ms: i64,
+}
+
+/// Outcome of [`DeliveryLedger::claim`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// The caller holds the claim and may call the platform.
+    Claimed,
+    /// Someone else recorded this reply first.
+    Exists(DeliveryRecord),
+}
+
+/// Idempotent delivery records, and the conversation writes that go with their final states.
+#[async_trait]
+pub trait DeliveryLedger: Send + Sync {
+    /// The record of a reply.
+    async fn get(&self, reply_id: &str) -> Result<Option<DeliveryRecord>, PortError>;
+
+    /// Creates the record in state `calling`, only if the reply has none.
+    async fn claim(&self, command: &ReplyCommand, now_ms: i64) -> Result<ClaimOutcome, PortError>;
+
+    /// Drops a `calling` record whose call certainly did not deliver, so a retry may claim it.
+    async fn release(&self, reply_id: &str) -> Result<(), PortError>;
+
+    /// `calling` → `sent`, right after the platform accepted the reply.
+    async fn mark_sent(&self, reply_id: &str, now_ms: i64) -> Result<(), PortError>;
+
+    /// (none | `calling`) → `failed` with the code, after the command was dead-lettered.
+    async fn mark_failed(
+        &self,
+        command: &ReplyCommand,
+        error_code: &str,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<(), PortError>;
+
+    /// Atomically: `sent` → `delivered`, the conversation `previous` → `next` (only if still at
+    /// `previous`'s version; skipped when `next` is `None`) and the outbound message item.
+    /// [`CommitOutcome::Duplicate`] when the record is no longer `sent`.
+    async fn commit_delivered(
+        &self,
+        command: &ReplyCommand,
+        previous: Option<&Conversation>,
+        next: Option<&Conversation>,
+        sent_at_ms: i64,
+    ) -> Result<CommitOutcome, PortError>;
+
+    /// Atomically: (none | `calling`) → `undeliverable` and the conversation `previous` →
+    /// `next` (version checked; skipped when `next` is `None`).
+    /// [`CommitOutcome::Duplicate`] when the record already moved on.
+    async fn commit_undeliverable(
+        &self,
+        command: &ReplyCommand,
+        previous: Option<&Conversation>,
+        next: Option<&Conversation>,
+        mark: &UndeliverableReply,
+    ) -> Result<CommitOutcome, PortError>;
+}
+
+/// Why no access token could be had.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// The token API refused (wrong secret, IP not allow-listed, busy…).
+    #[error(transparent)]
+    Platform(#[from] PlatformError),
+    /// The token API or the token store could not be reached, or another instance holds the
+    /// refresh lease and has not finished: try again later.
+    #[error("access token unavailable: {0}")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// WeChat access tokens, cached and shared by every instance.
+#[async_trait]
+pub trait AccessTokens: Send + Sync {
+    /// A valid token for `account_id`.
+    async fn token(
+        &self,
+        account_id: &str,
+        account: &WeChatAccount,
+        now_ms: i64,
+    ) -> Result<Secret, TokenError>;
+
+    /// Forgets `failed` (only if it is still the current token: compare-and-expire), so the
+    /// next [`token`](Self::token) fetches a fresh one.
+    async fn invalidate(&self, account_id: &str, failed: &Secret) -> Result<(), PortError>;
+}
+
+/// The WeChat token endpoint.
+#[async_trait]
+pub trait TokenFetcher: Send + Sync {
+    /// Fetches a token (`stable_token`, or the classic API when so configured).
+    async fn fetch(
+        &self,
+        app_id: &str,
+        app_secret: &Secret,
+        force_refresh: bool,
+    ) -> Result<TokenGrant, CallError>;
+}
+
+/// The WeChat customer-service message API.
+#[async_trait]
+pub trait WeChatApi: Send + Sync {
+    /// `POST /cgi-bin/message/custom/send`.
+    async fn send_custom(&self, access_token: &Secret, body: &Value) -> Result<(), CallError>;
+    /// `POST /cgi-bin/message/custom/typing`.
+    async fn typing(&self, access_token: &Secret, body: &Value) -> Result<(), CallError>;
+}
+
+/// The Weibo reply API.
+#[async_trait]
+pub trait WeiboApi: Send + Sync {
+    /// `POST /2/messages/reply.json` with `fields` and the access token.
+    async fn reply(
+        &self,
+        access_token: &Secret,
+        fields: &[(String, String)],
+    ) -> Result<(), CallError>;
+}
+
+/// The outbound dead-letter queue.
+#[async_trait]
+pub trait ReplyDeadLetters: Send + Sync {
+    /// Moves a command that can never be delivered there, with the error code and reason.
+    async fn dead_letter(
+        &self,
+        command: &ReplyCommand,
+        error_code: &str,
+        reason: &str,
+    ) -> Result<(), PortError>;
+}

@@ -1,0 +1,493 @@
+//! The reply sender's orchestration: what happens to one reply command taken off the outbound
+//! queue. No I/O of its own: everything goes through the ports in [`super::ports`].
+//!
+//! 1. **Already handled?** The delivery record says. `delivered`, `undeliverable`, `failed`:
+//!    acknowledge. `sent`: the platform took it but the conversation was not updated; finish
+//!    that (step 6). `calling` and older than the claim timeout: an earlier attempt died
+//!    during the platform call, so the reply may or may not have reached the customer. It is
+//!    **not** sent again (never twice); it is marked `delivery_uncertain` on the conversation.
+//! 2. **Deliverable at all?** Content valid for the channel, account known, credentials
+//!    present, the account has the API (WeChat `reply_mode: passive` has none). Otherwise
+//!    dead-letter with a `gateway:` code, or mark `no_reply_api`.
+//! 3. **Window and quota** ([`super::window::check`]) against the conversation. An auto-reply
+//!    waits (retry) until the router has stored the message that triggered it. Closed: mark the
+//!    reply undeliverable on the conversation, with the reason.
+//! 4. **Claim** (`calling`), conditional on no record: two copies never both call the platform.
+//! 5. **Call** the platform. WeChat token errors: invalidate (compare-and-expire), fetch a new
+//!    token, retry once. Busy or throttled, or the request never left: release the claim and
+//!    retry later. A window/quota refusal: mark undeliverable. Any other refusal: dead-letter
+//!    with the code. No usable answer (timeout): mark `delivery_uncertain`.
+//! 6. **Record**: `sent`, then in one transaction `delivered` + the conversation's
+//!    `record_outbound` (first response time, answered, window charge; version checked,
+//!    retried on conflict) + the outbound message item.
+//!
+//! The residual window: if the process dies after the platform accepted the reply and before
+//! the `sent` write, the record stays `calling`; the redelivery then marks the reply
+//! `delivery_uncertain` instead of sending it again.
+
+use crate::account::{AccountsDocument, ReplyMode, Secret};
+use crate::conversation::Conversation;
+use crate::delivery::platform::{CallError, Disposition, PlatformError};
+use crate::delivery::ports::{
+    AccessTokens, ClaimOutcome, DeliveryLedger, DeliveryRecord, DeliveryState, ReplyDeadLetters,
+    TokenError, WeChatApi, WeiboApi,
+};
+use crate::delivery::window::{
+    self, ReplyPolicy, Trigger, UndeliverableReason, UndeliverableReply,
+};
+use crate::delivery::{wechat, weibo};
+use crate::message::Channel;
+use crate::outbound::{ReplyCommand, ReplyOrigin};
+use crate::ports::{AccountDirectory, CommitOutcome, ConversationStore, PortError};
+
+/// How many times a conversation write is retried after an optimistic-concurrency conflict.
+const MAX_CONFLICT_RETRIES: usize = 5;
+
+/// What the reply sender works with.
+#[derive(Clone, Copy)]
+pub struct Sender<'a> {
+    /// The accounts document (credentials, reply mode).
+    pub accounts: &'a dyn AccountDirectory,
+    /// Conversations (window state, outbound recording).
+    pub conversations: &'a dyn ConversationStore,
+    /// Delivery records.
+    pub ledger: &'a dyn DeliveryLedger,
+    /// WeChat access tokens.
+    pub tokens: &'a dyn AccessTokens,
+    /// WeChat API.
+    pub wechat: &'a dyn WeChatApi,
+    /// Weibo API.
+    pub weibo: &'a dyn WeiboApi,
+    /// Outbound dead-letter queue.
+    pub dead_letters: &'a dyn ReplyDeadLetters,
+    /// Reply windows and quotas.
+    pub policy: &'a ReplyPolicy,
+    /// A `calling` record younger than this belongs to an attempt that may still be running.
+    pub claim_timeout_ms: i64,
+    /// The clock, Unix ms.
+    pub now: &'a (dyn Fn() -> i64 + Send + Sync),
+}
+
+/// What happened to a reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// Delivered now and recorded on the conversation; charged to this window.
+    Delivered {
+        /// The window the reply was charged to.
+        window: Option<Trigger>,
+    },
+    /// An earlier copy of this command already reached a final state: nothing was done.
+    AlreadyHandled(DeliveryState),
+    /// Not delivered; marked on the conversation.
+    Undeliverable {
+        /// Why.
+        reason: UndeliverableReason,
+        /// The platform's code when it refused.
+        platform_code: Option<String>,
+    },
+    /// Can never be delivered; moved to the outbound dead-letter queue with this code.
+    DeadLettered {
+        /// `wechat:40164`, `gateway:unknown_account`, …
+        code: String,
+    },
+}
+
+impl DeliveryOutcome {
+    /// Short label for logs and metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            DeliveryOutcome::Delivered { .. } => "delivered",
+            DeliveryOutcome::AlreadyHandled(_) => "duplicate",
+            DeliveryOutcome::Undeliverable { .. } => "undeliverable",
+            DeliveryOutcome::DeadLettered { .. } => "dead_lettered",
+        }
+    }
+}
+
+/// Why a command must be retried later (or, for a permanent port error, moved aside).
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    /// A port failed.
+    #[error(transparent)]
+    Port(#[from] PortError),
+    /// Nothing was delivered and a later attempt may succeed.
+    #[error("retry later: {0}")]
+    Retry(String),
+}
+
+impl DeliveryError {
+    /// True when the command should be retried (SQS redelivery with backoff).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            DeliveryError::Port(e) => e.is_retryable(),
+            DeliveryError::Retry(_) => true,
+        }
+    }
+}
+
+/// The platform request, built before the claim so that a command that can never be sent is
+/// never claimed.
+enum Request {
+    WeChat {
+        account_id: String,
+        account: crate::account::WeChatAccount,
+        body: serde_json::Value,
+    },
+    Weibo {
+        token: Secret,
+        fields: Vec<(String, String)>,
+    },
+}
+
+/// Delivers one reply command at most once.
+#[tracing::instrument(skip_all, fields(channel = %command.channel, account = %command.account_id, reply_id = %command.dedupe_id()))]
+pub async fn deliver(
+    s: &Sender<'_>,
+    command: &ReplyCommand,
+) -> Result<DeliveryOutcome, DeliveryError> {
+    let reply_id = command.dedupe_id();
+
+    // 1. Already handled?
+    if let Some(record) = s.ledger.get(&reply_id).await? {
+        if let Some(outcome) = resume(s, command, &record).await? {
+            return Ok(outcome);
+        }
+    }
+
+    // 2. Deliverable at all?
+    if let Err(why) = command.content.validate() {
+        return dead_letter(s, command, "gateway:invalid_content", &why).await;
+    }
+    let accounts = s.accounts.accounts().await?;
+    let request = match build_request(&accounts, command) {
+        Ok(r) => r,
+        Err(Refusal::DeadLetter(code, why)) => return dead_letter(s, command, code, &why).await,
+        Err(Refusal::Undeliverable(reason)) => {
+            return mark_undeliverable(s, command, reason, None).await;
+        }
+    };
+
+    // 3. Window and quota.
+    let conversation = s.conversations.load(&command.conversation_key).await?;
+    if let ReplyOrigin::Rule {
+        message_dedupe_id, ..
+    } = &command.origin
+    {
+        let stored = conversation.as_ref().is_some_and(|c| {
+            c.has_seen(message_dedupe_id) || c.last_inbound_at >= command.created_at_ms
+        });
+        if !stored {
+            return Err(DeliveryError::Retry(
+                "the router has not stored the message this auto-reply answers yet".into(),
+            ));
+        }
+    }
+    let policy = s.policy.for_channel(command.channel);
+    let windows = conversation
+        .as_ref()
+        .map(|c| c.reply_windows.clone())
+        .unwrap_or_default();
+    if let Err(reason) = window::check(policy, &windows, (s.now)()) {
+        return mark_undeliverable(s, command, reason, None).await;
+    }
+
+    // Token before the claim: failing to get one leaves nothing to release.
+    let wechat_token = match &request {
+        Request::WeChat {
+            account_id,
+            account,
+            ..
+        } => match s.tokens.token(account_id, account, (s.now)()).await {
+            Ok(t) => Some(t),
+            Err(e) => return token_failure(s, command, e).await,
+        },
+        Request::Weibo { .. } => None,
+    };
+
+    // 4. Claim.
+    match s.ledger.claim(command, (s.now)()).await? {
+        ClaimOutcome::Claimed => {}
+        ClaimOutcome::Exists(record) => {
+            return match resume(s, command, &record).await? {
+                Some(outcome) => Ok(outcome),
+                None => Err(DeliveryError::Retry(
+                    "another attempt claimed this reply".into(),
+                )),
+            };
+        }
+    }
+
+    // 5. Call.
+    let result = match &request {
+        Request::WeChat {
+            account_id,
+            account,
+            body,
+        } => {
+            let first = wechat_token.unwrap_or_else(|| Secret::new(String::new()));
+            match s.wechat.send_custom(&first, body).await {
+                Err(CallError::Platform(e)) if e.disposition == Disposition::RefreshToken => {
+                    tracing::info!(error.code = e.code, "access token refused; refreshing once");
+                    if let Err(e) = s.tokens.invalidate(account_id, &first).await {
+                        s.ledger.release(&reply_id).await?;
+                        return Err(e.into());
+                    }
+                    match s.tokens.token(account_id, account, (s.now)()).await {
+                        Ok(fresh) => s.wechat.send_custom(&fresh, body).await,
+                        Err(e) => {
+                            s.ledger.release(&reply_id).await?;
+                            return token_failure(s, command, e).await;
+                        }
+                    }
+                }
+                other => other,
+            }
+        }
+        Request::Weibo { token, fields } => s.weibo.reply(token, fields).await,
+    };
+
+    match result {
+        Ok(()) => {
+            let sent_at = (s.now)();
+            s.ledger.mark_sent(&reply_id, sent_at).await?;
+            finish(s, command, sent_at).await
+        }
+        Err(CallError::Platform(e)) => platform_refusal(s, command, e).await,
+        Err(CallError::NotSent(e)) => {
+            s.ledger.release(&reply_id).await?;
+            Err(DeliveryError::Retry(format!("not sent: {e}")))
+        }
+        Err(CallError::Uncertain(e)) => {
+            tracing::error!(
+                error.message = %e,
+                "no usable answer from the platform; the reply may have been delivered and is not sent again"
+            );
+            mark_undeliverable(s, command, UndeliverableReason::DeliveryUncertain, None).await
+        }
+    }
+}
+
+/// What an existing record means for this attempt; `None` to go on with a delivery.
+async fn resume(
+    s: &Sender<'_>,
+    command: &ReplyCommand,
+    record: &DeliveryRecord,
+) -> Result<Option<DeliveryOutcome>, DeliveryError> {
+    match record.state {
+        state if state.is_final() => Ok(Some(DeliveryOutcome::AlreadyHandled(state))),
+        DeliveryState::Sent => {
+            let sent_at = record.sent_at_ms.unwrap_or(record.updated_at_ms);
+            finish(s, command, sent_at).await.map(Some)
+        }
+        _ => {
+            let since = record.calling_since_ms.unwrap_or(record.updated_at_ms);
+            if (s.now)() - since < s.claim_timeout_ms {
+                return Err(DeliveryError::Retry(
+                    "an earlier attempt may still be calling the platform".into(),
+                ));
+            }
+            tracing::error!(
+                "an earlier attempt died during the platform call; the reply is marked delivery_uncertain instead of being sent twice"
+            );
+            mark_undeliverable(s, command, UndeliverableReason::DeliveryUncertain, None)
+                .await
+                .map(Some)
+        }
+    }
+}
+
+enum Refusal {
+    DeadLetter(&'static str, String),
+    Undeliverable(UndeliverableReason),
+}
+
+fn build_request(accounts: &AccountsDocument, command: &ReplyCommand) -> Result<Request, Refusal> {
+    let unsupported = || {
+        Refusal::DeadLetter(
+            "gateway:unsupported_content",
+            format!(
+                "{} cannot carry a {} reply",
+                command.channel,
+                command.content.kind()
+            ),
+        )
+    };
+    let unknown = || {
+        Refusal::DeadLetter(
+            "gateway:unknown_account",
+            format!("no {} account `{}`", command.channel, command.account_id),
+        )
+    };
+    match command.channel {
+        Channel::WeChat => {
+            let account = accounts
+                .wechat
+                .get(&command.account_id)
+                .ok_or_else(unknown)?;
+            if account.reply_mode == ReplyMode::Passive {
+                return Err(Refusal::Undeliverable(UndeliverableReason::NoReplyApi));
+            }
+            if account.app_secret.is_none() {
+                return Err(Refusal::DeadLetter(
+                    "gateway:missing_credentials",
+                    "the account has no app_secret".into(),
+                ));
+            }
+            let body = wechat::custom_message(&command.recipient_id, &command.content)
+                .ok_or_else(unsupported)?;
+            Ok(Request::WeChat {
+                account_id: command.account_id.clone(),
+                account: account.clone(),
+                body,
+            })
+        }
+        Channel::Weibo => {
+            let account = accounts
+                .weibo
+                .get(&command.account_id)
+                .ok_or_else(unknown)?;
+            let token = account.access_token.clone().ok_or_else(|| {
+                Refusal::DeadLetter(
+                    "gateway:missing_credentials",
+                    "the account has no access_token".into(),
+                )
+            })?;
+            let fields = weibo::reply_form(&command.recipient_id, &command.content)
+                .ok_or_else(unsupported)?;
+            Ok(Request::Weibo { token, fields })
+        }
+    }
+}
+
+/// The outcome of a token failure: dead-lettered when the token API refused for good,
+/// otherwise a retry.
+async fn token_failure(
+    s: &Sender<'_>,
+    command: &ReplyCommand,
+    e: TokenError,
+) -> Result<DeliveryOutcome, DeliveryError> {
+    match e {
+        TokenError::Platform(pe) if pe.disposition == Disposition::Permanent => {
+            let code = pe.code_label();
+            dead_letter(s, command, &code, &format!("access token refused: {pe}")).await
+        }
+        other => Err(DeliveryError::Retry(other.to_string())),
+    }
+}
+
+async fn platform_refusal(
+    s: &Sender<'_>,
+    command: &ReplyCommand,
+    e: PlatformError,
+) -> Result<DeliveryOutcome, DeliveryError> {
+    match e.disposition {
+        Disposition::Transient | Disposition::RefreshToken => {
+            s.ledger.release(&command.dedupe_id()).await?;
+            Err(DeliveryError::Retry(e.to_string()))
+        }
+        Disposition::Undeliverable(reason) => {
+            mark_undeliverable(s, command, reason, Some(e.code_label())).await
+        }
+        Disposition::Permanent => dead_letter(s, command, &e.code_label(), &e.to_string()).await,
+    }
+}
+
+async fn dead_letter(
+    s: &Sender<'_>,
+    command: &ReplyCommand,
+    code: &str,
+    reason: &str,
+) -> Result<DeliveryOutcome, DeliveryError> {
+    s.dead_letters.dead_letter(command, code, reason).await?;
+    s.ledger
+        .mark_failed(command, code, reason, (s.now)())
+        .await?;
+    Ok(DeliveryOutcome::DeadLettered {
+        code: code.to_string(),
+    })
+}
+
+/// Marks the reply undeliverable on its record and its conversation (retried on conflict).
+async fn mark_undeliverable(
+    s: &Sender<'_>,
+    command: &ReplyCommand,
+    reason: UndeliverableReason,
+    platform_code: Option<String>,
+) -> Result<DeliveryOutcome, DeliveryError> {
+    let mark = UndeliverableReply {
+        reply_id: command.dedupe_id(),
+        reason,
+        platform_code: platform_code.clone(),
+        at: (s.now)(),
+    };
+    for _ in 0..MAX_CONFLICT_RETRIES {
+        let previous = s.conversations.load(&command.conversation_key).await?;
+        let next = previous.clone().map(|mut c: Conversation| {
+            c.record_undeliverable(mark.clone());
+            c.version += 1;
+            c
+        });
+        match s
+            .ledger
+            .commit_undeliverable(command, previous.as_ref(), next.as_ref(), &mark)
+            .await?
+        {
+            CommitOutcome::Stored => {
+                return Ok(DeliveryOutcome::Undeliverable {
+                    reason,
+                    platform_code,
+                });
+            }
+            CommitOutcome::Duplicate => {
+                let state = s
+                    .ledger
+                    .get(&command.dedupe_id())
+                    .await?
+                    .map_or(DeliveryState::Undeliverable, |r| r.state);
+                return Ok(DeliveryOutcome::AlreadyHandled(state));
+            }
+            CommitOutcome::Conflict => continue,
+        }
+    }
+    Err(DeliveryError::Retry(format!(
+        "conversation {} kept changing",
+        command.conversation_key
+    )))
+}
+
+/// Records a reply the platform accepted at `sent_at` (retried on conflict).
+async fn finish(
+    s: &Sender<'_>,
+    command: &ReplyCommand,
+    sent_at: i64,
+) -> Result<DeliveryOutcome, DeliveryError> {
+    let policy = s.policy.for_channel(command.channel);
+    for _ in 0..MAX_CONFLICT_RETRIES {
+        let previous = s.conversations.load(&command.conversation_key).await?;
+        let mut charged = None;
+        let next = previous.clone().map(|mut c: Conversation| {
+            charged = window::charge(policy, &c.reply_windows, sent_at);
+            if let Some(t) = charged {
+                c.reply_windows.record_sent(t);
+            }
+            c.record_outbound(sent_at);
+            c.version += 1;
+            c
+        });
+        match s
+            .ledger
+            .commit_delivered(command, previous.as_ref(), next.as_ref(), sent_at)
+            .await?
+        {
+            CommitOutcome::Stored => return Ok(DeliveryOutcome::Delivered { window: charged }),
+            CommitOutcome::Duplicate => {
+                return Ok(DeliveryOutcome::AlreadyHandled(DeliveryState::Delivered));
+            }
+            CommitOutcome::Conflict => continue,
+        }
+    }
+    Err(DeliveryError::Retry(format!(
+        "conversation {} kept changing",
+        command.conversation_key
+    )))
+}
