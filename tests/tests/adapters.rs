@@ -136,7 +136,10 @@ async fn store_commits_once_detects_duplicates_and_version_conflicts() {
     assert_eq!(msg_item["expires_at"], 1 + 86_400, "TTL set from receipt time");
     let conv = items.iter().find(|i| i["SK"] == "META").unwrap();
     assert_eq!(conv["GSI1PK"], "INBOX#wechat#demo#open");
-    assert!(conv["GSI1SK"].as_str().unwrap().starts_with("W#"), "unanswered first");
+    assert!(
+        conv["GSI1SK"].as_str().unwrap().starts_with("0-waiting#"),
+        "unanswered first"
+    );
 }
 
 #[tokio::test]
@@ -230,4 +233,61 @@ async fn dead_letter_sink_moves_the_body_with_its_reason_to_the_fifo_dlq() {
         got[0].message_attributes().unwrap()["reason"].string_value(),
         Some("undecodable body")
     );
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator (make test)"]
+async fn agent_desk_queries_list_inboxes_team_queues_and_tags_in_waiting_order() {
+    use gateway_core::Channel;
+    use gateway_core::conversation::Status;
+    let sdk = sdk().await;
+    let stack = fresh_stack(&sdk).await;
+    let store = DynamoDbConversationStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        &stack.table_name,
+        None,
+    );
+    // Three customers: c waited longest, a next; b was answered.
+    for (who, at, team, tag, answered) in [
+        ("a", 2_000, Some("support"), None, false),
+        ("b", 1_000, Some("support"), Some("vip"), true),
+        ("c", 500, None, Some("vip"), false),
+    ] {
+        let m = text_message("desk", who, &format!("4{at}"), "hi", at);
+        let mut c = Conversation::new_for(&m);
+        c.record_inbound(&m);
+        c.team = team.map(str::to_string);
+        if let Some(t) = tag {
+            c.tags.insert(t.to_string());
+        }
+        if answered {
+            c.record_outbound(at + 10);
+            c.status = Status::Open;
+        }
+        c.version = 1;
+        assert_eq!(
+            store.commit_inbound(&m, None, &c).await.unwrap(),
+            CommitOutcome::Stored
+        );
+    }
+    let keys = |cs: Vec<Conversation>| cs.into_iter().map(|c| c.customer_id).collect::<Vec<_>>();
+
+    let inbox = store
+        .account_inbox(Channel::WeChat, "desk", Status::Open, false, 50)
+        .await
+        .unwrap();
+    assert_eq!(keys(inbox), vec!["c", "a", "b"], "unanswered first, oldest waiting first");
+    let unanswered = store
+        .account_inbox(Channel::WeChat, "desk", Status::Open, true, 50)
+        .await
+        .unwrap();
+    assert_eq!(keys(unanswered), vec!["c", "a"]);
+    let team = store
+        .team_queue("support", Status::Open, false, 50)
+        .await
+        .unwrap();
+    assert_eq!(keys(team), vec!["a", "b"]);
+    let mut vip = keys(store.tagged(Channel::WeChat, "desk", "vip", 50).await.unwrap());
+    vip.sort();
+    assert_eq!(vip, vec!["b", "c"]);
 }

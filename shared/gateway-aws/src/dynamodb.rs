@@ -15,8 +15,8 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
-use gateway_core::NormalizedMessage;
-use gateway_core::conversation::Conversation;
+use gateway_core::conversation::{Conversation, Status};
+use gateway_core::{Channel, NormalizedMessage};
 use gateway_core::ports::{CommitOutcome, ConversationStore, PortError};
 use std::collections::HashMap;
 
@@ -25,9 +25,9 @@ type Item = HashMap<String, AttributeValue>;
 /// Conversations and messages in a DynamoDB table.
 #[derive(Clone, Debug)]
 pub struct DynamoDbConversationStore {
-    client: Client,
-    table: String,
-    message_ttl_secs: Option<i64>,
+    pub(crate) client: Client,
+    pub(crate) table: String,
+    pub(crate) message_ttl_secs: Option<i64>,
 }
 
 /// Partition key of a conversation and its messages.
@@ -52,12 +52,17 @@ fn n(value: i64) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
-/// Sort key used by the inbox indexes: unanswered conversations first (`W#`, oldest waiting
-/// first), then answered ones (`A#`, by last inbound).
+/// Sort-key prefix of conversations waiting for an answer (sorts before answered ones).
+const WAITING: &str = "0-waiting#";
+/// Sort-key prefix of answered conversations.
+const ANSWERED: &str = "1-answered#";
+
+/// Sort key used by the inbox indexes: unanswered conversations first, oldest waiting first,
+/// then answered ones by last inbound message.
 fn inbox_sort_key(c: &Conversation) -> String {
     match c.waiting_since {
-        Some(t) => format!("W#{:013}#{}", t.max(0), c.key),
-        None => format!("A#{:013}#{}", c.last_inbound_at.max(0), c.key),
+        Some(t) => format!("{WAITING}{:013}#{}", t.max(0), c.key),
+        None => format!("{ANSWERED}{:013}#{}", c.last_inbound_at.max(0), c.key),
     }
 }
 
@@ -71,7 +76,7 @@ impl DynamoDbConversationStore {
         }
     }
 
-    fn conversation_item(&self, c: &Conversation) -> Result<Item, PortError> {
+    pub(crate) fn conversation_item(&self, c: &Conversation) -> Result<Item, PortError> {
         let mut item: Item = serde_dynamo::to_item(c)
             .map_err(|e| PortError::permanent("serialize conversation", e))?;
         item.insert("PK".into(), s(conversation_pk(&c.key)));
@@ -172,6 +177,108 @@ impl DynamoDbConversationStore {
             writes.push(TransactWriteItem::builder().delete(delete).build());
         }
         Ok(writes)
+    }
+
+    /// Open (or pending, resolved) conversations of an account, unanswered ones first, oldest
+    /// waiting first; with `unanswered_only`, only those waiting for an answer. Index `GSI1`.
+    pub async fn account_inbox(
+        &self,
+        channel: Channel,
+        account_id: &str,
+        status: Status,
+        unanswered_only: bool,
+        limit: i32,
+    ) -> Result<Vec<Conversation>, PortError> {
+        let pk = format!("INBOX#{channel}#{account_id}#{}", status.as_str());
+        self.query_index("GSI1", &pk, unanswered_only.then_some(WAITING), limit)
+            .await
+    }
+
+    /// A team's queue, same order as [`account_inbox`](Self::account_inbox). Index `GSI2`.
+    pub async fn team_queue(
+        &self,
+        team: &str,
+        status: Status,
+        unanswered_only: bool,
+        limit: i32,
+    ) -> Result<Vec<Conversation>, PortError> {
+        let pk = format!("TEAM#{team}#{}", status.as_str());
+        self.query_index("GSI2", &pk, unanswered_only.then_some(WAITING), limit)
+            .await
+    }
+
+    /// Conversations of an account carrying `tag`, most recently tagged last. Index `GSI2`
+    /// (tag items), then the conversations themselves.
+    pub async fn tagged(
+        &self,
+        channel: Channel,
+        account_id: &str,
+        tag: &str,
+        limit: i32,
+    ) -> Result<Vec<Conversation>, PortError> {
+        let pk = format!("TAG#{channel}#{account_id}#{tag}");
+        let page = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("GSI2")
+            .key_condition_expression("GSI2PK = :pk")
+            .expression_attribute_values(":pk", s(pk))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| port_error("dynamodb query (tag)", e))?;
+        let mut out = Vec::new();
+        for item in page.items() {
+            let Some(key) = item
+                .get("PK")
+                .and_then(|v| v.as_s().ok())
+                .and_then(|pk| pk.strip_prefix("CONV#"))
+            else {
+                continue;
+            };
+            if let Some(c) = self.load(key).await? {
+                out.push(c);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn query_index(
+        &self,
+        index: &str,
+        pk: &str,
+        sk_prefix: Option<&str>,
+        limit: i32,
+    ) -> Result<Vec<Conversation>, PortError> {
+        let pk_name = format!("{index}PK");
+        let sk_name = format!("{index}SK");
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .expression_attribute_names("#pk", pk_name)
+            .expression_attribute_values(":pk", s(pk))
+            .limit(limit);
+        query = match sk_prefix {
+            Some(prefix) => query
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_names("#sk", sk_name)
+                .expression_attribute_values(":prefix", s(prefix)),
+            None => query.key_condition_expression("#pk = :pk"),
+        };
+        let page = query
+            .send()
+            .await
+            .map_err(|e| port_error("dynamodb query (inbox)", e))?;
+        page.items()
+            .iter()
+            .map(|item| {
+                serde_dynamo::from_item(item.clone())
+                    .map_err(|e| PortError::permanent("deserialize conversation", e))
+            })
+            .collect()
     }
 
     /// The inbound messages of a conversation, oldest first (platform time order).
