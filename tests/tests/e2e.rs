@@ -67,7 +67,10 @@ async fn post(
     account: &str,
     request: &PlatformRequest,
 ) -> (u16, String) {
-    let url = run.webhook_url(&format!("{channel}-webhook"), &format!("/{channel}/{account}"));
+    let url = run.webhook_url(
+        &format!("{channel}-webhook"),
+        &format!("/{channel}/{account}"),
+    );
     send::send(http, &url, request).await.unwrap()
 }
 
@@ -118,15 +121,30 @@ async fn skeleton_path_wechat_text_is_queued_routed_and_stored_once() {
     let openid = format!("o{}", unique_digits());
     let msg_id = unique_digits();
     let xml = send::wechat_text_xml(&openid, "你好 hello", &msg_id, now_secs());
-    let request =
-        send::wechat_push(&accounts(), "plain-demo", &xml, Envelope::Plaintext, now_secs()).unwrap();
+    let request = send::wechat_push(
+        &accounts(),
+        "plain-demo",
+        &xml,
+        Envelope::Plaintext,
+        now_secs(),
+    )
+    .unwrap();
 
     // Act: deliver it, then the platform's retry (same MsgId, freshly signed).
     let (status, body) = post(&http, &run, "wechat", "plain-demo", &request).await;
     assert_eq!((status, body.as_str()), (200, "success"));
-    let retry =
-        send::wechat_push(&accounts(), "plain-demo", &xml, Envelope::Plaintext, now_secs()).unwrap();
-    assert_eq!(post(&http, &run, "wechat", "plain-demo", &retry).await.0, 200);
+    let retry = send::wechat_push(
+        &accounts(),
+        "plain-demo",
+        &xml,
+        Envelope::Plaintext,
+        now_secs(),
+    )
+    .unwrap();
+    assert_eq!(
+        post(&http, &run, "wechat", "plain-demo", &retry).await.0,
+        200
+    );
 
     // Assert: one normalized message on the FIFO queue, grouped by conversation.
     let got = sqs
@@ -166,14 +184,21 @@ async fn skeleton_path_wechat_text_is_queued_routed_and_stored_once() {
         .unwrap();
 
     // Act: the router consumes the queue.
-    let stats = gatewayctl::local::pump(&sqs, &http, &run.stack.queue_url, &run.invoke_url("message-router"))
-        .await
-        .unwrap();
+    let stats = gatewayctl::local::pump(
+        &sqs,
+        &http,
+        &run.stack.queue_url,
+        &run.invoke_url("message-router"),
+    )
+    .await
+    .unwrap();
     assert_eq!((stats.delivered, stats.failed), (1, 0));
 
     // Assert: one conversation item and one message item.
     let key = format!("CONV#wechat:plain-demo:{openid}");
-    let items = gatewayctl::local::scan_items(&ddb, &run.stack.table_name).await.unwrap();
+    let items = gatewayctl::local::scan_items(&ddb, &run.stack.table_name)
+        .await
+        .unwrap();
     let mine: Vec<_> = items.iter().filter(|i| i["PK"] == key).collect();
     assert_eq!(mine.len(), 2, "{mine:?}");
     let conversation = mine.iter().find(|i| i["SK"] == "META").unwrap();
@@ -192,11 +217,18 @@ async fn skeleton_path_wechat_text_is_queued_routed_and_stored_once() {
         .send()
         .await
         .unwrap();
-    let stats = gatewayctl::local::pump(&sqs, &http, &run.stack.queue_url, &run.invoke_url("message-router"))
+    let stats = gatewayctl::local::pump(
+        &sqs,
+        &http,
+        &run.stack.queue_url,
+        &run.invoke_url("message-router"),
+    )
+    .await
+    .unwrap();
+    assert_eq!((stats.delivered, stats.failed), (1, 0));
+    let after = gatewayctl::local::scan_items(&ddb, &run.stack.table_name)
         .await
         .unwrap();
-    assert_eq!((stats.delivered, stats.failed), (1, 0));
-    let after = gatewayctl::local::scan_items(&ddb, &run.stack.table_name).await.unwrap();
     let mine_after: Vec<_> = after.iter().filter(|i| i["PK"] == key).collect();
     assert_eq!(mine_after, mine, "nothing new stored, nothing changed");
 }
@@ -218,7 +250,11 @@ async fn every_wechat_message_type_in_every_mode_reaches_the_queue_normalized() 
         .filter(|p| p.extension().is_some_and(|e| e == "xml"))
         .collect();
     fixtures.sort();
-    assert!(fixtures.len() >= 20, "fixtures missing in {}", dir.display());
+    assert!(
+        fixtures.len() >= 20,
+        "fixtures missing in {}",
+        dir.display()
+    );
 
     let openid = format!("o{}", unique_digits());
     let mut want: BTreeMap<String, NormalizedMessage> = BTreeMap::new();
@@ -243,7 +279,10 @@ async fn every_wechat_message_type_in_every_mode_reaches_the_queue_normalized() 
             );
             let m = expected("wechat", account, &request, now_secs() * 1000);
             kinds.insert(m.kind());
-            assert!(want.insert(m.dedupe_id(), m).is_none(), "dedupe ids must differ");
+            assert!(
+                want.insert(m.dedupe_id(), m).is_none(),
+                "dedupe ids must differ"
+            );
         }
     }
 
@@ -251,9 +290,14 @@ async fn every_wechat_message_type_in_every_mode_reaches_the_queue_normalized() 
     assert_eq!(got.len(), want.len(), "every message queued exactly once");
     for m in got {
         let w = want.remove(&m.dedupe_id()).expect("an expected message");
-        assert!(same_apart_from_arrival(m.clone(), w.clone()), "{m:#?}\n!=\n{w:#?}");
+        assert!(
+            same_apart_from_arrival(m.clone(), w.clone()),
+            "{m:#?}\n!=\n{w:#?}"
+        );
     }
-    for kind in ["text", "image", "voice", "video", "location", "link", "event", "other"] {
+    for kind in [
+        "text", "image", "voice", "video", "location", "link", "event", "other",
+    ] {
         assert!(kinds.contains(kind), "no {kind} fixture went through");
     }
 }
@@ -275,7 +319,11 @@ async fn every_weibo_push_type_reaches_the_queue_normalized() {
         .filter(|p| p.extension().is_some_and(|e| e == "json" || e == "xml"))
         .collect();
     fixtures.sort();
-    assert!(fixtures.len() >= 19, "fixtures missing in {}", dir.display());
+    assert!(
+        fixtures.len() >= 19,
+        "fixtures missing in {}",
+        dir.display()
+    );
 
     let sender = unique_digits();
     let mut want: BTreeMap<String, NormalizedMessage> = BTreeMap::new();
@@ -287,8 +335,7 @@ async fn every_weibo_push_type_reaches_the_queue_normalized() {
             .unwrap()
             .replace("2489518277", &sender)
             .replace("fromUser", &sender);
-        let request =
-            send::weibo_push(&accounts(), account, &body, now_secs() * 1000).unwrap();
+        let request = send::weibo_push(&accounts(), account, &body, now_secs() * 1000).unwrap();
         let (status, resp) = post(&http, &run, "weibo", account, &request).await;
         assert_eq!((status, resp.as_str()), (200, ""), "{}", path.display());
         let m = expected("weibo", account, &request, now_secs() * 1000);
@@ -299,12 +346,21 @@ async fn every_weibo_push_type_reaches_the_queue_normalized() {
     }
 
     let got = drain(&sqs, &run.stack.queue_url).await;
-    assert_eq!(got.len(), want.len(), "every distinct push queued exactly once");
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "every distinct push queued exactly once"
+    );
     for m in got {
         let w = want.remove(&m.dedupe_id()).expect("an expected message");
-        assert!(same_apart_from_arrival(m.clone(), w.clone()), "{m:#?}\n!=\n{w:#?}");
+        assert!(
+            same_apart_from_arrival(m.clone(), w.clone()),
+            "{m:#?}\n!=\n{w:#?}"
+        );
     }
-    for kind in ["text", "image", "voice", "location", "event", "mention", "other"] {
+    for kind in [
+        "text", "image", "voice", "location", "event", "mention", "other",
+    ] {
         assert!(kinds.contains(kind), "no {kind} fixture went through");
     }
 }
@@ -320,18 +376,32 @@ async fn rejected_requests_get_their_documented_status_and_queue_nothing() {
     drain(&sqs, &run.stack.queue_url).await;
 
     let xml = send::wechat_text_xml("oAttacker", "hi", &unique_digits(), now_secs());
-    let good = send::wechat_push(&accounts(), "demo", &xml, Envelope::Plaintext, now_secs()).unwrap();
+    let good =
+        send::wechat_push(&accounts(), "demo", &xml, Envelope::Plaintext, now_secs()).unwrap();
 
     let mut forged = good.clone();
     forged.query.insert("signature".into(), "0".repeat(40));
-    let stale = send::wechat_push(&accounts(), "demo", &xml, Envelope::Plaintext, now_secs() - 3600)
-        .unwrap();
+    let stale = send::wechat_push(
+        &accounts(),
+        "demo",
+        &xml,
+        Envelope::Plaintext,
+        now_secs() - 3600,
+    )
+    .unwrap();
     let mut doctype = good.clone();
-    doctype.body = b"<?xml version=\"1.0\"?><!DOCTYPE x [<!ENTITY a \"aaaa\">]><xml>&a;</xml>".to_vec();
+    doctype.body =
+        b"<?xml version=\"1.0\"?><!DOCTYPE x [<!ENTITY a \"aaaa\">]><xml>&a;</xml>".to_vec();
     let mut oversize = good.clone();
     oversize.body = vec![b'a'; 70 * 1024];
-    let downgrade = send::wechat_push(&accounts(), "secure-demo", &xml, Envelope::Plaintext, now_secs())
-        .unwrap();
+    let downgrade = send::wechat_push(
+        &accounts(),
+        "secure-demo",
+        &xml,
+        Envelope::Plaintext,
+        now_secs(),
+    )
+    .unwrap();
     let mut missing = good.clone();
     missing.query.remove("nonce");
 
@@ -340,7 +410,13 @@ async fn rejected_requests_get_their_documented_status_and_queue_nothing() {
         ("stale timestamp", "demo", &stale, 401, "stale_timestamp"),
         ("DTD", "demo", &doctype, 400, "doctype_forbidden"),
         ("oversize body", "demo", &oversize, 413, "body_too_large"),
-        ("plaintext to a secure account", "secure-demo", &downgrade, 403, "mode_not_allowed"),
+        (
+            "plaintext to a secure account",
+            "secure-demo",
+            &downgrade,
+            403,
+            "mode_not_allowed",
+        ),
         ("missing nonce", "demo", &missing, 400, "missing_parameter"),
         ("unknown account", "nobody", &good, 404, "unknown_account"),
     ];
@@ -356,5 +432,8 @@ async fn rejected_requests_get_their_documented_status_and_queue_nothing() {
         .unwrap();
     assert_eq!(put.status().as_u16(), 405);
 
-    assert!(drain(&sqs, &run.stack.queue_url).await.is_empty(), "nothing queued");
+    assert!(
+        drain(&sqs, &run.stack.queue_url).await.is_empty(),
+        "nothing queued"
+    );
 }

@@ -102,9 +102,14 @@ async fn scripted_conversation_is_routed_escalated_answered_and_stored_exactly_o
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let http = reqwest::Client::new();
     push_rules(&run, RULES).await;
-    gatewayctl::local::pump(&sqs, &http, &run.stack.queue_url, &run.invoke_url("message-router"))
-        .await
-        .unwrap();
+    gatewayctl::local::pump(
+        &sqs,
+        &http,
+        &run.stack.queue_url,
+        &run.invoke_url("message-router"),
+    )
+    .await
+    .unwrap();
     drain_replies(&sqs, &run.stack.outbound_queue_url).await;
 
     // Arrange: follow, a question, a complaint, as WeChat sends them.
@@ -116,7 +121,8 @@ async fn scripted_conversation_is_routed_escalated_answered_and_stored_exactly_o
         send::wechat_text_xml(&openid, "再不发货我就投诉", &unique_digits(), now + 2),
     ];
     for xml in &script {
-        let request = send::wechat_push(&accounts(), "demo", xml, Envelope::Compatible, now).unwrap();
+        let request =
+            send::wechat_push(&accounts(), "demo", xml, Envelope::Compatible, now).unwrap();
         let url = run.webhook_url("wechat-webhook", "/wechat/demo");
         assert_eq!(send::send(&http, &url, &request).await.unwrap().0, 200);
     }
@@ -136,10 +142,14 @@ async fn scripted_conversation_is_routed_escalated_answered_and_stored_exactly_o
         bodies.push(m.body().unwrap().to_string());
     }
     assert_eq!(bodies.len(), 3);
-    let stats =
-        gatewayctl::local::pump(&sqs, &http, &run.stack.queue_url, &run.invoke_url("message-router"))
-            .await
-            .unwrap();
+    let stats = gatewayctl::local::pump(
+        &sqs,
+        &http,
+        &run.stack.queue_url,
+        &run.invoke_url("message-router"),
+    )
+    .await
+    .unwrap();
     assert_eq!((stats.delivered, stats.failed), (3, 0));
     let pk = format!("CONV#wechat:demo:{openid}");
     let before = items_of(&run, &pk).await;
@@ -154,10 +164,14 @@ async fn scripted_conversation_is_routed_escalated_answered_and_stored_exactly_o
             .await
             .unwrap();
     }
-    let stats =
-        gatewayctl::local::pump(&sqs, &http, &run.stack.queue_url, &run.invoke_url("message-router"))
-            .await
-            .unwrap();
+    let stats = gatewayctl::local::pump(
+        &sqs,
+        &http,
+        &run.stack.queue_url,
+        &run.invoke_url("message-router"),
+    )
+    .await
+    .unwrap();
     assert_eq!((stats.delivered, stats.failed), (3, 0));
 
     // Assert: one conversation, three messages, routed and escalated; redelivery changed nothing.
@@ -172,7 +186,10 @@ async fn scripted_conversation_is_routed_escalated_answered_and_stored_exactly_o
     assert_eq!(conversation["tags"], serde_json::json!(["crisis"]));
     assert!(conversation["response_due_at"].as_i64().is_some());
     assert_eq!(conversation["GSI2PK"], "TEAM#support#open");
-    assert!(after.iter().any(|i| i["SK"] == "TAG#crisis"), "tag index item");
+    assert!(
+        after.iter().any(|i| i["SK"] == "TAG#crisis"),
+        "tag index item"
+    );
 
     let replies = drain_replies(&sqs, &run.stack.outbound_queue_url).await;
     let texts: Vec<_> = replies
@@ -182,14 +199,18 @@ async fn scripted_conversation_is_routed_escalated_answered_and_stored_exactly_o
             _ => "",
         })
         .collect();
-    assert_eq!(texts, vec!["欢迎关注", "价格请看菜单"], "welcome, price; the complaint escalates");
+    assert_eq!(
+        texts,
+        vec!["欢迎关注", "价格请看菜单"],
+        "welcome, price; the complaint escalates"
+    );
     assert!(replies.iter().all(|c| c.recipient_id == openid));
 
-    push_rules(&run, &std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../config/rules.yaml"
-    ))
-    .unwrap())
+    push_rules(
+        &run,
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../config/rules.yaml"))
+            .unwrap(),
+    )
     .await;
 }
 
@@ -201,20 +222,34 @@ async fn a_poison_record_is_dead_lettered_without_blocking_its_neighbours() {
     let sdk = sdk().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let http = reqwest::Client::new();
-    gatewayctl::local::pump(&sqs, &http, &run.stack.queue_url, &run.invoke_url("message-router"))
-        .await
-        .unwrap();
+    gatewayctl::local::pump(
+        &sqs,
+        &http,
+        &run.stack.queue_url,
+        &run.invoke_url("message-router"),
+    )
+    .await
+    .unwrap();
 
     let openid = format!("o{}", unique_digits());
     let group = format!("wechat:plain-demo:{openid}");
     let poison = format!("poison-{}", unique_digits());
     let good = |text: &str| {
         let xml = send::wechat_text_xml(&openid, text, &unique_digits(), send::now_secs());
-        send::wechat_push(&accounts(), "plain-demo", &xml, Envelope::Plaintext, send::now_secs())
-            .unwrap()
+        send::wechat_push(
+            &accounts(),
+            "plain-demo",
+            &xml,
+            Envelope::Plaintext,
+            send::now_secs(),
+        )
+        .unwrap()
     };
     let url = run.webhook_url("wechat-webhook", "/wechat/plain-demo");
-    assert_eq!(send::send(&http, &url, &good("before")).await.unwrap().0, 200);
+    assert_eq!(
+        send::send(&http, &url, &good("before")).await.unwrap().0,
+        200
+    );
     sqs.send_message()
         .queue_url(&run.stack.queue_url)
         .message_body(format!("{{\"not a message\": \"{poison}\""))
@@ -223,12 +258,19 @@ async fn a_poison_record_is_dead_lettered_without_blocking_its_neighbours() {
         .send()
         .await
         .unwrap();
-    assert_eq!(send::send(&http, &url, &good("after")).await.unwrap().0, 200);
+    assert_eq!(
+        send::send(&http, &url, &good("after")).await.unwrap().0,
+        200
+    );
 
-    let stats =
-        gatewayctl::local::pump(&sqs, &http, &run.stack.queue_url, &run.invoke_url("message-router"))
-            .await
-            .unwrap();
+    let stats = gatewayctl::local::pump(
+        &sqs,
+        &http,
+        &run.stack.queue_url,
+        &run.invoke_url("message-router"),
+    )
+    .await
+    .unwrap();
     assert_eq!((stats.delivered, stats.failed), (3, 0));
     let items = items_of(&run, &format!("CONV#{group}")).await;
     assert_eq!(items.iter().filter(|i| i["entity"] == "message").count(), 2);

@@ -16,8 +16,8 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use gateway_core::conversation::{Conversation, Status};
-use gateway_core::{Channel, NormalizedMessage};
 use gateway_core::ports::{CommitOutcome, ConversationStore, PortError};
+use gateway_core::{Channel, NormalizedMessage};
 use std::collections::HashMap;
 
 type Item = HashMap<String, AttributeValue>;
@@ -120,7 +120,12 @@ impl DynamoDbConversationStore {
         Ok(item)
     }
 
-    fn put(&self, item: Item, condition: &str, values: Option<Item>) -> Result<TransactWriteItem, PortError> {
+    fn put(
+        &self,
+        item: Item,
+        condition: &str,
+        values: Option<Item>,
+    ) -> Result<TransactWriteItem, PortError> {
         let mut put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
@@ -343,7 +348,11 @@ impl ConversationStore for DynamoDbConversationStore {
         previous: Option<&Conversation>,
         next: &Conversation,
     ) -> Result<CommitOutcome, PortError> {
-        let message_put = self.put(self.message_item(message)?, "attribute_not_exists(PK)", None)?;
+        let message_put = self.put(
+            self.message_item(message)?,
+            "attribute_not_exists(PK)",
+            None,
+        )?;
         let conversation_put = match previous {
             None => self.put(
                 self.conversation_item(next)?,

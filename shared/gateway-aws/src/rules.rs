@@ -74,7 +74,11 @@ impl DynamoDbRulesStore {
 
     /// Validates `document` and stores it as the next version. A document that fails
     /// validation is refused and nothing is written.
-    pub async fn push(&self, document: &str, now_ms: i64) -> Result<Result<u64, RulesError>, PortError> {
+    pub async fn push(
+        &self,
+        document: &str,
+        now_ms: i64,
+    ) -> Result<Result<u64, RulesError>, PortError> {
         if let Err(e) = RuleSet::from_yaml(document) {
             return Ok(Err(e));
         }
@@ -84,9 +88,7 @@ impl DynamoDbRulesStore {
             .table_name(&self.table)
             .key("PK", AttributeValue::S(PK.into()))
             .key("SK", AttributeValue::S(SK.into()))
-            .update_expression(
-                "SET #d = :d, #u = :u, #e = :e ADD #v :one",
-            )
+            .update_expression("SET #d = :d, #u = :u, #e = :e ADD #v :one")
             .expression_attribute_names("#d", "document")
             .expression_attribute_names("#u", "updated_at_ms")
             .expression_attribute_names("#e", "entity")

@@ -46,7 +46,9 @@ impl std::str::FromStr for Channel {
         match s {
             "wechat" => Ok(Channel::WeChat),
             "weibo" => Ok(Channel::Weibo),
-            other => Err(format!("unknown channel `{other}` (expected wechat or weibo)")),
+            other => Err(format!(
+                "unknown channel `{other}` (expected wechat or weibo)"
+            )),
         }
     }
 }

@@ -94,10 +94,7 @@ impl ReplyCommand {
     /// The SQS FIFO message group: the conversation (hashed when SQS would refuse it).
     pub fn message_group_id(&self) -> String {
         let ok = self.conversation_key.len() <= 128
-            && self
-                .conversation_key
-                .bytes()
-                .all(|b| b.is_ascii_graphic());
+            && self.conversation_key.bytes().all(|b| b.is_ascii_graphic());
         if ok {
             self.conversation_key.clone()
         } else {
@@ -114,7 +111,9 @@ mod tests {
     #[test]
     fn auto_reply_keys_are_stable_per_message_rule_and_index() {
         let m = text_message("demo", "u1", "42", "hi", 1_000);
-        let reply = || ReplyContent::Text { text: "hello".into() };
+        let reply = || ReplyContent::Text {
+            text: "hello".into(),
+        };
         let a = ReplyCommand::auto_reply(&m, "welcome", 0, reply(), 5);
         let again = ReplyCommand::auto_reply(&m, "welcome", 0, reply(), 9_999);
         let second = ReplyCommand::auto_reply(&m, "welcome", 1, reply(), 5);

@@ -201,12 +201,20 @@ rules:
         };
         assert_eq!(first.replies_queued, 2, "welcome (continue) + fallback");
         assert!(first.became_unanswered);
-        assert_eq!(process(&router, &m).await.expect("ok"), ProcessOutcome::Duplicate);
+        assert_eq!(
+            process(&router, &m).await.expect("ok"),
+            ProcessOutcome::Duplicate
+        );
         assert_eq!(store.message_count(), 1);
         let sent = replies.commands();
         assert_eq!(sent.len(), 2, "redelivery queues nothing more");
-        assert_eq!(sent[0].idempotency_key, format!("rule:{}:welcome-first:0", m.dedupe_id()));
-        let c = store.conversation(&m.conversation_key).expect("conversation");
+        assert_eq!(
+            sent[0].idempotency_key,
+            format!("rule:{}:welcome-first:0", m.dedupe_id())
+        );
+        let c = store
+            .conversation(&m.conversation_key)
+            .expect("conversation");
         assert_eq!((c.inbound_count, c.version), (1, 1));
     }
 
@@ -231,7 +239,10 @@ rules:
         .expect("ok") else {
             panic!("stored");
         };
-        assert_eq!(p.replies_queued, 0, "crisis stops before the fallback; not first");
+        assert_eq!(
+            p.replies_queued, 0,
+            "crisis stops before the fallback; not first"
+        );
         let c = p.conversation;
         assert!(c.escalated);
         assert_eq!(c.priority, Priority::Urgent);
@@ -239,7 +250,10 @@ rules:
         assert!(c.tags.contains("crisis"));
         assert_eq!(c.response_due_at, Some(2_000 + 60_000));
         assert_eq!(c.status, Status::Open);
-        assert!(!p.became_unanswered, "already waiting since the first message");
+        assert!(
+            !p.became_unanswered,
+            "already waiting since the first message"
+        );
     }
 
     #[tokio::test]
@@ -259,7 +273,11 @@ rules:
         assert_eq!(store.message_count(), 0);
         replies.set_failing(false);
         process(&router, &m).await.expect("ok");
-        let keys: Vec<_> = replies.commands().into_iter().map(|c| c.idempotency_key).collect();
+        let keys: Vec<_> = replies
+            .commands()
+            .into_iter()
+            .map(|c| c.idempotency_key)
+            .collect();
         assert_eq!(keys.len(), 2);
         assert!(keys[0].ends_with(":welcome-first:0") && keys[1].ends_with(":fallback:1"));
     }
@@ -277,7 +295,10 @@ rules:
         let m = text_message("demo", "u1", "42", "hello", 1_000);
         process(&router, &m).await.expect("ok");
         store.forget_recent_ids(&m.conversation_key);
-        assert_eq!(process(&router, &m).await.expect("ok"), ProcessOutcome::Duplicate);
+        assert_eq!(
+            process(&router, &m).await.expect("ok"),
+            ProcessOutcome::Duplicate
+        );
         assert_eq!(store.message_count(), 1);
     }
 }

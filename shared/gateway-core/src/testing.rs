@@ -33,7 +33,10 @@ pub fn text_message(
         content: Content::Text { text: text.into() },
         platform_time: received_at_ms / 1000,
         received_at_ms,
-        raw: RawPayload { format: RawFormat::Xml, body: String::new() },
+        raw: RawPayload {
+            format: RawFormat::Xml,
+            body: String::new(),
+        },
     }
 }
 

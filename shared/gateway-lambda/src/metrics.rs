@@ -54,7 +54,10 @@ mod tests {
     fn emf_line_declares_every_metric_and_carries_dimensions() {
         let line = emf_line(
             5,
-            &[("InboundMessages", 1.0, "Count"), ("AutoReplies", 2.0, "Count")],
+            &[
+                ("InboundMessages", 1.0, "Count"),
+                ("AutoReplies", 2.0, "Count"),
+            ],
             &[("Channel", "wechat"), ("Account", "demo")],
             &[&["Channel"], &["Channel", "Account"]],
         );

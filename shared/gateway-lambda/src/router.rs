@@ -102,7 +102,10 @@ pub async fn handle_batch(
         Ok(rules) => rules,
         Err(e) => {
             tracing::error!(error.message = %e, "no rules available; the batch will be retried");
-            return records.iter().filter_map(|r| r.message_id.clone()).collect();
+            return records
+                .iter()
+                .filter_map(|r| r.message_id.clone())
+                .collect();
         }
     };
     let router = Router {
@@ -270,7 +273,10 @@ fn emit_metrics(message: &NormalizedMessage, outcome: &ProcessOutcome) {
     for fired in &processed.decision.fired {
         emit(
             &[("RuleHits", 1.0, "Count")],
-            &[("Rule", fired.id.as_str()), ("Channel", message.channel.as_str())],
+            &[
+                ("Rule", fired.id.as_str()),
+                ("Channel", message.channel.as_str()),
+            ],
             &[&["Rule"]],
         );
     }
@@ -368,9 +374,17 @@ mod tests {
         let store = Arc::new(InMemoryConversationStore::default());
         let deps = deps_with(store.clone(), Arc::new(RecordingDlq::default()));
         let records = vec![msg_record("a", "u1", "1"), msg_record("b", "u2", "2")];
-        assert!(handle_batch(&deps, &records, || Duration::from_secs(60)).await.is_empty());
+        assert!(
+            handle_batch(&deps, &records, || Duration::from_secs(60))
+                .await
+                .is_empty()
+        );
         let before = store.conversation("wechat:demo:u1");
-        assert!(handle_batch(&deps, &records, || Duration::from_secs(60)).await.is_empty());
+        assert!(
+            handle_batch(&deps, &records, || Duration::from_secs(60))
+                .await
+                .is_empty()
+        );
         assert_eq!(store.message_count(), 2);
         assert_eq!(store.conversation("wechat:demo:u1"), before);
     }
@@ -434,7 +448,11 @@ mod tests {
         ];
         let failures = handle_batch(&deps, &records, || Duration::from_secs(60)).await;
         assert_eq!(failures, vec!["a".to_string(), "c".to_string()]);
-        assert_eq!(store.inner.message_count(), 1, "only the other conversation's record");
+        assert_eq!(
+            store.inner.message_count(),
+            1,
+            "only the other conversation's record"
+        );
     }
 
     #[tokio::test]

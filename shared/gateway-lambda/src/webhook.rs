@@ -200,10 +200,9 @@ mod tests {
         let publisher = Arc::new(RecordingPublisher::default());
         publisher.set_failing(true);
         let svc = service(Channel::WeChat, publisher.clone());
-        let text = std::fs::read_to_string(
-            repo().join("events/wechat/plaintext/text.apigw-v2.json"),
-        )
-        .expect("read");
+        let text =
+            std::fs::read_to_string(repo().join("events/wechat/plaintext/text.apigw-v2.json"))
+                .expect("read");
         let request = lambda_http::request::from_str(&text).expect("event");
         let response = handle_request_at(&svc, request, SAMPLE_TIME_MS).await;
         assert_eq!(response.status(), 503);
@@ -213,10 +212,9 @@ mod tests {
     async fn samples_are_stale_outside_the_clock_window() {
         let publisher = Arc::new(RecordingPublisher::default());
         let svc = service(Channel::WeChat, publisher.clone());
-        let text = std::fs::read_to_string(
-            repo().join("events/wechat/plaintext/text.apigw-v2.json"),
-        )
-        .expect("read");
+        let text =
+            std::fs::read_to_string(repo().join("events/wechat/plaintext/text.apigw-v2.json"))
+                .expect("read");
         let request = lambda_http::request::from_str(&text).expect("event");
         let response = handle_request_at(&svc, request, SAMPLE_TIME_MS + 301_000).await;
         assert_eq!(response.status(), 401);
@@ -230,7 +228,10 @@ mod tests {
             account_from_path("/lambda-url/wechat-webhook/wechat/demo", Channel::WeChat),
             "demo"
         );
-        assert_eq!(account_from_path("/prod/weibo/brand/", Channel::Weibo), "brand");
+        assert_eq!(
+            account_from_path("/prod/weibo/brand/", Channel::Weibo),
+            "brand"
+        );
         assert_eq!(account_from_path("/wechat", Channel::WeChat), "");
         assert_eq!(account_from_path("/weibo/brand", Channel::WeChat), "");
     }

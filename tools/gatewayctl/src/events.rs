@@ -123,7 +123,14 @@ pub fn generate(root: &Path) -> Result<Generated> {
     let v = wechat_sim::verification(demo, SAMPLE_TIMESTAMP, NONCE, "4375120948345356249");
     out.insert(
         "events/wechat/verify-url.apigw-v2.json".into(),
-        apigw_v2(v.method, "wechat", "demo", &v.query, &v.query_string(), &v.body)?,
+        apigw_v2(
+            v.method,
+            "wechat",
+            "demo",
+            &v.query,
+            &v.query_string(),
+            &v.body,
+        )?,
     );
     for (mode, dir, account) in [
         (Envelope::Plaintext, "plaintext", "plain-demo"),
@@ -134,13 +141,24 @@ pub fn generate(root: &Path) -> Result<Generated> {
         for (name, xml) in fixtures(root, "events/wechat/messages", &["xml"])? {
             let r = wechat_sim::push_with_random(acc, &xml, SAMPLE_TIMESTAMP, NONCE, mode, RANDOM)?;
             // Each sample must verify, or it is not a sample.
-            let message = queued(wechat::handle(acc, &r.as_inbound(account, now_ms), &limits)?)?;
+            let message = queued(wechat::handle(
+                acc,
+                &r.as_inbound(account, now_ms),
+                &limits,
+            )?)?;
             if mode == Envelope::Plaintext && (name == "text" || name == "event-subscribe") {
                 router_batch.push(message);
             }
             out.insert(
                 format!("events/wechat/{dir}/{name}.apigw-v2.json"),
-                apigw_v2(r.method, "wechat", account, &r.query, &r.query_string(), &r.body)?,
+                apigw_v2(
+                    r.method,
+                    "wechat",
+                    account,
+                    &r.query,
+                    &r.query_string(),
+                    &r.body,
+                )?,
             );
         }
     }
@@ -149,7 +167,14 @@ pub fn generate(root: &Path) -> Result<Generated> {
     let v = weibo_sim::verification(brand, "dnPdpTZz85", now_ms, NONCE);
     out.insert(
         "events/weibo/verify-url.apigw-v2.json".into(),
-        apigw_v2(v.method, "weibo", "brand", &v.query, &v.query_string(), &v.body)?,
+        apigw_v2(
+            v.method,
+            "weibo",
+            "brand",
+            &v.query,
+            &v.query_string(),
+            &v.body,
+        )?,
     );
     for (name, body) in fixtures(root, "events/weibo/messages", &["json", "xml"])? {
         let account = if body.trim_start().starts_with('<') {
@@ -165,7 +190,14 @@ pub fn generate(root: &Path) -> Result<Generated> {
         }
         out.insert(
             format!("events/weibo/push/{name}.apigw-v2.json"),
-            apigw_v2(r.method, "weibo", account, &r.query, &r.query_string(), &r.body)?,
+            apigw_v2(
+                r.method,
+                "weibo",
+                account,
+                &r.query,
+                &r.query_string(),
+                &r.body,
+            )?,
         );
     }
 

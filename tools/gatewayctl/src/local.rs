@@ -5,8 +5,8 @@
 
 use anyhow::{Context, Result, bail};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    Projection, ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use serde_json::{Value, json};
@@ -71,7 +71,10 @@ pub async fn create_queues(
         .send()
         .await
         .context("create dead-letter queue")?;
-    let dlq_url = dlq.queue_url().context("dead-letter queue url")?.to_string();
+    let dlq_url = dlq
+        .queue_url()
+        .context("dead-letter queue url")?
+        .to_string();
     let dlq_arn = sqs
         .get_queue_attributes()
         .queue_url(&dlq_url)
@@ -112,7 +115,12 @@ pub async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str) -> Result<
             .attribute_type(ScalarAttributeType::S)
             .build()
     };
-    let key = |n: &str, t: KeyType| KeySchemaElement::builder().attribute_name(n).key_type(t).build();
+    let key = |n: &str, t: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+    };
     let gsi = |name: &str, pk: &str, sk: &str| -> Result<GlobalSecondaryIndex> {
         Ok(GlobalSecondaryIndex::builder()
             .index_name(name)
@@ -290,7 +298,11 @@ pub async fn pump(
         }
         let failed: Vec<&str> = body["batchItemFailures"]
             .as_array()
-            .map(|a| a.iter().filter_map(|f| f["itemIdentifier"].as_str()).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|f| f["itemIdentifier"].as_str())
+                    .collect()
+            })
             .unwrap_or_default();
         stats.batches += 1;
         stats.delivered += messages.len();
@@ -358,7 +370,11 @@ pub fn summarize(items: &[Value]) -> String {
             c.get("waiting_since").is_some_and(|w| !w.is_null()),
             c["team"].as_str().unwrap_or("-"),
             c["priority"].as_str().unwrap_or("-"),
-            if c["tags"].is_null() { "[]".to_string() } else { c["tags"].to_string() },
+            if c["tags"].is_null() {
+                "[]".to_string()
+            } else {
+                c["tags"].to_string()
+            },
         ));
         for m in items
             .iter()
@@ -379,7 +395,12 @@ pub fn summarize(items: &[Value]) -> String {
         }
     }
     let messages = items.iter().filter(|i| i["entity"] == "message").count();
-    let convs = items.iter().filter(|i| i["entity"] == "conversation").count();
-    out.push_str(&format!("{convs} conversation(s), {messages} message(s) stored\n"));
+    let convs = items
+        .iter()
+        .filter(|i| i["entity"] == "conversation")
+        .count();
+    out.push_str(&format!(
+        "{convs} conversation(s), {messages} message(s) stored\n"
+    ));
     out
 }

@@ -8,7 +8,11 @@ use gateway_core::channel::wechat::simulate::Envelope;
 use gatewayctl::{local, send};
 
 #[derive(Parser)]
-#[command(name = "gatewayctl", version, about = "Channel gateway operations and local development")]
+#[command(
+    name = "gatewayctl",
+    version,
+    about = "Channel gateway operations and local development"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -90,7 +94,11 @@ struct Target {
     #[arg(long)]
     webhook_url: Option<String>,
     /// Base URL of cargo lambda watch.
-    #[arg(long, env = "GATEWAY_LAMBDA_URL", default_value = "http://127.0.0.1:9000")]
+    #[arg(
+        long,
+        env = "GATEWAY_LAMBDA_URL",
+        default_value = "http://127.0.0.1:9000"
+    )]
     lambda_url: String,
     /// Sender: WeChat OpenID or Weibo UID.
     #[arg(long)]
@@ -198,11 +206,11 @@ async fn run_rules(cmd: RulesCommand) -> Result<()> {
             at,
             json,
         } => {
-            let set = rules::RuleSet::from_yaml(&read(&file)?).map_err(|e| {
-                anyhow::anyhow!("{}: invalid\n{e}", file.display())
-            })?;
-            let message: gateway_core::NormalizedMessage = serde_json::from_str(&read(&message)?)
-                .context("the message is not a normalized message (docs/message-format.md)")?;
+            let set = rules::RuleSet::from_yaml(&read(&file)?)
+                .map_err(|e| anyhow::anyhow!("{}: invalid\n{e}", file.display()))?;
+            let message: gateway_core::NormalizedMessage =
+                serde_json::from_str(&read(&message)?)
+                    .context("the message is not a normalized message (docs/message-format.md)")?;
             let conversation: Option<gateway_core::conversation::Conversation> = conversation
                 .map(|p| -> Result<_> { Ok(serde_json::from_str(&read(&p)?)?) })
                 .transpose()
@@ -232,7 +240,10 @@ async fn run_rules(cmd: RulesCommand) -> Result<()> {
             };
             let store =
                 gateway_aws::DynamoDbRulesStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
-            match store.push(&read(&file)?, chrono::Utc::now().timestamp_millis()).await? {
+            match store
+                .push(&read(&file)?, chrono::Utc::now().timestamp_millis())
+                .await?
+            {
                 Ok(version) => println!("{}: pushed as version {version}", file.display()),
                 Err(e) => {
                     eprintln!("{}: invalid, nothing pushed\n{e}", file.display());
@@ -245,8 +256,7 @@ async fn run_rules(cmd: RulesCommand) -> Result<()> {
 }
 
 fn load_accounts(path: &std::path::Path) -> Result<AccountsDocument> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
     Ok(AccountsDocument::from_json(&text)?)
 }
 
@@ -271,7 +281,12 @@ async fn run_send(cmd: SendCommand) -> Result<()> {
                 }
                 (text, None) => {
                     let id = msg_id.unwrap_or_else(|| format!("{now}{}", send::nonce()));
-                    send::wechat_text_xml(&target.from, text.as_deref().unwrap_or("hello"), &id, now)
+                    send::wechat_text_xml(
+                        &target.from,
+                        text.as_deref().unwrap_or("hello"),
+                        &id,
+                        now,
+                    )
                 }
             };
             let request = send::wechat_push(&accounts, &target.account, &xml, envelope, now)?;
@@ -294,10 +309,15 @@ async fn run_send(cmd: SendCommand) -> Result<()> {
             let created = gateway_core::channel::weibo::simulate::created_at(now)
                 .context("format created_at")?;
             let body = match (&target.text, &target.event) {
-                (_, Some(subtype)) => send::weibo_event_json(&receiver, &target.from, subtype, &created),
+                (_, Some(subtype)) => {
+                    send::weibo_event_json(&receiver, &target.from, subtype, &created)
+                }
                 (text, None) => gateway_core::channel::weibo::simulate::text_body(
                     receiver.parse().unwrap_or_default(),
-                    target.from.parse().context("--from must be a numeric Weibo UID")?,
+                    target
+                        .from
+                        .parse()
+                        .context("--from must be a numeric Weibo UID")?,
                     &created,
                     text.as_deref().unwrap_or("hello"),
                 ),
@@ -316,8 +336,16 @@ async fn run_send(cmd: SendCommand) -> Result<()> {
     println!(
         "{} {} -> {status} {}",
         target.account,
-        target.text.as_deref().or(target.event.as_deref()).unwrap_or(""),
-        if body.is_empty() { "(empty body)" } else { &body }
+        target
+            .text
+            .as_deref()
+            .or(target.event.as_deref())
+            .unwrap_or(""),
+        if body.is_empty() {
+            "(empty body)"
+        } else {
+            &body
+        }
     );
     if !(200..300).contains(&status) {
         std::process::exit(1);
