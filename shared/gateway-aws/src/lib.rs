@@ -5,13 +5,13 @@ pub mod dynamodb;
 mod error;
 pub mod outbound_queue;
 pub mod rules;
-pub mod secrets;
 pub mod sdk;
+pub mod secrets;
 pub mod sqs;
 
 pub use dynamodb::DynamoDbConversationStore;
 pub use outbound_queue::SqsReplyQueue;
 pub use rules::{DynamoDbRulesSource, DynamoDbRulesStore};
-pub use secrets::SecretsManagerAccountDirectory;
 pub use sdk::load_sdk_config;
+pub use secrets::SecretsManagerAccountDirectory;
 pub use sqs::{SqsDeadLetterSink, SqsMessagePublisher};
