@@ -18,7 +18,6 @@ use gateway_core::testing::{RecordingReplyQueue, text_message};
 use gateway_tests::{fresh_stack, sdk};
 use std::time::Duration;
 
-
 async fn receive_all(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<aws_sdk_sqs::types::Message> {
     let mut all = Vec::new();
     loop {
@@ -116,24 +115,29 @@ async fn store_commits_once_detects_duplicates_and_version_conflicts() {
     next2.version = 2;
     next2.tags.clear();
     assert_eq!(
-        store.commit_inbound(&m2, Some(&loaded), &next2).await.unwrap(),
+        store
+            .commit_inbound(&m2, Some(&loaded), &next2)
+            .await
+            .unwrap(),
         CommitOutcome::Stored
     );
     let messages = store.messages(&m.conversation_key).await.unwrap();
     assert_eq!(messages, vec![m.clone(), m2.clone()]);
 
-    let items = gatewayctl::local::scan_items(
-        &aws_sdk_dynamodb::Client::new(&sdk),
-        &stack.table_name,
-    )
-    .await
-    .unwrap();
+    let items =
+        gatewayctl::local::scan_items(&aws_sdk_dynamodb::Client::new(&sdk), &stack.table_name)
+            .await
+            .unwrap();
     assert!(
         items.iter().all(|i| i["SK"] != "TAG#vip"),
         "removed tag's index item is deleted"
     );
     let msg_item = items.iter().find(|i| i["entity"] == "message").unwrap();
-    assert_eq!(msg_item["expires_at"], 1 + 86_400, "TTL set from receipt time");
+    assert_eq!(
+        msg_item["expires_at"],
+        1 + 86_400,
+        "TTL set from receipt time"
+    );
     let conv = items.iter().find(|i| i["SK"] == "META").unwrap();
     assert_eq!(conv["GSI1PK"], "INBOX#wechat#demo#open");
     assert!(
@@ -172,10 +176,21 @@ async fn routing_process_over_dynamodb_stores_each_message_exactly_once() {
         ));
     }
     for m in &msgs {
-        assert_eq!(process(&router, m).await.unwrap(), ProcessOutcome::Duplicate);
+        assert_eq!(
+            process(&router, m).await.unwrap(),
+            ProcessOutcome::Duplicate
+        );
     }
-    assert_eq!(replies.commands().len(), 5, "one reply per stored message, none for duplicates");
-    let c = store.load(&msgs[0].conversation_key).await.unwrap().unwrap();
+    assert_eq!(
+        replies.commands().len(),
+        5,
+        "one reply per stored message, none for duplicates"
+    );
+    let c = store
+        .load(&msgs[0].conversation_key)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(c.inbound_count, 5);
     assert_eq!(c.version, 5);
     assert_eq!(store.messages(&c.key).await.unwrap().len(), 5);
@@ -276,7 +291,11 @@ async fn agent_desk_queries_list_inboxes_team_queues_and_tags_in_waiting_order()
         .account_inbox(Channel::WeChat, "desk", Status::Open, false, 50)
         .await
         .unwrap();
-    assert_eq!(keys(inbox), vec!["c", "a", "b"], "unanswered first, oldest waiting first");
+    assert_eq!(
+        keys(inbox),
+        vec!["c", "a", "b"],
+        "unanswered first, oldest waiting first"
+    );
     let unanswered = store
         .account_inbox(Channel::WeChat, "desk", Status::Open, true, 50)
         .await
@@ -287,7 +306,75 @@ async fn agent_desk_queries_list_inboxes_team_queues_and_tags_in_waiting_order()
         .await
         .unwrap();
     assert_eq!(keys(team), vec!["a", "b"]);
-    let mut vip = keys(store.tagged(Channel::WeChat, "desk", "vip", 50).await.unwrap());
+    let mut vip = keys(
+        store
+            .tagged(Channel::WeChat, "desk", "vip", 50)
+            .await
+            .unwrap(),
+    );
     vip.sort();
     assert_eq!(vip, vec!["b", "c"]);
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator (make test)"]
+async fn rules_source_falls_back_to_bundled_validates_pushes_and_keeps_the_last_good_rules() {
+    use gateway_aws::{DynamoDbRulesSource, DynamoDbRulesStore};
+    use gateway_core::ports::RulesSource;
+    use std::sync::Arc;
+    let one_rule = "version: 1\nrules:\n  - id: a\n    then: []\n";
+    let two_rules = "version: 1\nrules:\n  - id: a\n    when: { kind: text }\n    then: []\n  - id: b\n    then: []\n";
+    let sdk = sdk().await;
+    let stack = fresh_stack(&sdk).await;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let store = DynamoDbRulesStore::new(ddb.clone(), &stack.table_name);
+    let source = DynamoDbRulesSource::new(
+        store.clone(),
+        Duration::from_millis(100),
+        Arc::new(RuleSet::from_yaml(one_rule).unwrap()),
+    );
+    assert_eq!(source.rules().await.unwrap().rules().len(), 1, "bundled");
+
+    let refused = store
+        .push(
+            "version: 1\nrules:\n  - id: a\n    when: { kind: txt }\n    then: []\n",
+            1,
+        )
+        .await
+        .unwrap();
+    assert_eq!(refused.expect_err("invalid").line(), Some(4));
+    assert!(store.get().await.unwrap().is_none(), "nothing written");
+
+    assert_eq!(store.push(two_rules, 2).await.unwrap().unwrap(), 1);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(source.rules().await.unwrap().rules().len(), 2, "pushed");
+
+    // A document stored without validation (by hand) never goes live.
+    ddb.put_item()
+        .table_name(&stack.table_name)
+        .item(
+            "PK",
+            aws_sdk_dynamodb::types::AttributeValue::S("CONFIG".into()),
+        )
+        .item(
+            "SK",
+            aws_sdk_dynamodb::types::AttributeValue::S("RULES".into()),
+        )
+        .item(
+            "document",
+            aws_sdk_dynamodb::types::AttributeValue::S("rules: [".into()),
+        )
+        .item(
+            "version",
+            aws_sdk_dynamodb::types::AttributeValue::N("2".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(
+        source.rules().await.unwrap().rules().len(),
+        2,
+        "last good kept"
+    );
 }
