@@ -4,6 +4,8 @@
 
 pub mod config;
 pub mod metrics;
+pub mod reply_api;
+pub mod reply_sender;
 pub mod router;
 pub mod webhook;
 

@@ -19,4 +19,10 @@ pub mod wechat;
 pub mod weibo;
 pub mod window;
 
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
+
+#[cfg(test)]
+mod tests;
+
 pub use process::{DeliveryError, DeliveryOutcome, Sender, deliver};

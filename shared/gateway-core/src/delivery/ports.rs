@@ -201,3 +201,17 @@ pub trait ReplyDeadLetters: Send + Sync {
         reason: &str,
     ) -> Result<(), PortError>;
 }
+
+/// Delays the next delivery of a queued record (exponential backoff of transient failures).
+#[async_trait]
+pub trait RetryScheduler: Send + Sync {
+    /// Makes the record with `receipt_handle` visible again after `delay_secs`.
+    async fn retry_after(&self, receipt_handle: &str, delay_secs: u32) -> Result<(), PortError>;
+}
+
+/// The backoff for a record received `receive_count` times: `base · 2^(count−1)`, at most
+/// `max` seconds.
+pub fn backoff_secs(receive_count: u32, base_secs: u32, max_secs: u32) -> u32 {
+    let exponent = receive_count.saturating_sub(1).min(16);
+    base_secs.saturating_mul(1u32 << exponent).min(max_secs)
+}

@@ -148,10 +148,10 @@ pub async fn deliver(
     let reply_id = command.dedupe_id();
 
     // 1. Already handled?
-    if let Some(record) = s.ledger.get(&reply_id).await? {
-        if let Some(outcome) = resume(s, command, &record).await? {
-            return Ok(outcome);
-        }
+    if let Some(record) = s.ledger.get(&reply_id).await?
+        && let Some(outcome) = resume(s, command, &record).await?
+    {
+        return Ok(outcome);
     }
 
     // 2. Deliverable at all?

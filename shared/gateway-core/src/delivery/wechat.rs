@@ -145,10 +145,10 @@ pub fn parse_answer(body: &str) -> Option<Result<(), PlatformError>> {
 
 /// Parses a token answer. `None` when the body is neither a grant nor an error envelope.
 pub fn parse_token_answer(body: &str) -> Option<Result<TokenGrant, PlatformError>> {
-    if let Ok(grant) = serde_json::from_str::<TokenGrant>(body) {
-        if !grant.access_token.is_empty() {
-            return Some(Ok(grant));
-        }
+    if let Ok(grant) = serde_json::from_str::<TokenGrant>(body)
+        && !grant.access_token.is_empty()
+    {
+        return Some(Ok(grant));
     }
     let env: Envelope = serde_json::from_str(body).ok()?;
     Some(Err(error(

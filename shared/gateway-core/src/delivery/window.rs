@@ -129,14 +129,14 @@ impl ReplyWindows {
     /// unfollow closes every window. Older messages than the current trigger change nothing.
     pub fn record_inbound(&mut self, message: &NormalizedMessage) {
         let at = message.received_at_ms;
-        if let Content::Event { event: name, .. } = &message.content {
-            if name == event::UNFOLLOW || name == event::UNSUBSCRIBE {
-                *self = ReplyWindows {
-                    unfollowed_at: Some(at),
-                    ..ReplyWindows::default()
-                };
-                return;
-            }
+        if let Content::Event { event: name, .. } = &message.content
+            && (name == event::UNFOLLOW || name == event::UNSUBSCRIBE)
+        {
+            *self = ReplyWindows {
+                unfollowed_at: Some(at),
+                ..ReplyWindows::default()
+            };
+            return;
         }
         let Some(trigger) = Trigger::of(message) else {
             return;

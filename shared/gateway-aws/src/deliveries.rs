@@ -1,0 +1,449 @@
+//! DynamoDB adapter of the reply sender's delivery ledger: one idempotency record per reply,
+//! and the conversation writes that go with its final states, in one transaction each.
+//!
+//! | item            | PK                  | SK                                        |
+//! |-----------------|---------------------|-------------------------------------------|
+//! | delivery record | `REPLY#{reply_id}`  | `DELIVERY`                                |
+//! | outbound message| `CONV#{key}`        | `MSG#{sent_at_secs:012}#{reply_id}`       |
+//!
+//! Record states: (none) → `calling` → `sent` → `delivered`, or → `undeliverable` / `failed`
+//! (see `gateway_core::delivery::process`). Every transition is a conditional write, so two
+//! copies of one command never both call the platform. Undeliverable and failed records are
+//! also indexed (`GSI1PK = DELIVERY#{channel}#{account}#{state}`) so operators can list them.
+//! Outbound messages sit beside the inbound ones in the conversation's history (same `MSG#`
+//! prefix, time-ordered, `direction = out`, the command under `reply`).
+
+use crate::DynamoDbConversationStore;
+use crate::dynamodb::conversation_pk;
+use crate::error::port_error;
+use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use gateway_core::conversation::Conversation;
+use gateway_core::delivery::ports::{ClaimOutcome, DeliveryLedger, DeliveryRecord, DeliveryState};
+use gateway_core::delivery::window::UndeliverableReply;
+use gateway_core::outbound::{ReplyCommand, ReplyOrigin};
+use gateway_core::ports::{CommitOutcome, PortError};
+use std::collections::HashMap;
+
+type Item = HashMap<String, AttributeValue>;
+
+const SK: &str = "DELIVERY";
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: i64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+/// Partition key of a reply's delivery record.
+pub fn delivery_pk(reply_id: &str) -> String {
+    format!("REPLY#{reply_id}")
+}
+
+/// Sort key of an outbound message in its conversation's history.
+pub fn outbound_message_sk(sent_at_ms: i64, reply_id: &str) -> String {
+    format!("MSG#{:012}#{reply_id}", (sent_at_ms / 1000).max(0))
+}
+
+fn is_condition_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(e: &E) -> bool {
+    e.code() == Some("ConditionalCheckFailedException")
+}
+
+/// The delivery ledger over the conversations table.
+#[derive(Clone, Debug)]
+pub struct DynamoDbDeliveryLedger {
+    store: DynamoDbConversationStore,
+    record_ttl_secs: i64,
+}
+
+impl DynamoDbDeliveryLedger {
+    /// Ledger over `store`'s table; records expire `record_ttl_secs` after their last change
+    /// (keep it well beyond the queue's retention so a late copy still finds its record).
+    pub fn new(store: DynamoDbConversationStore, record_ttl_secs: i64) -> Self {
+        DynamoDbDeliveryLedger {
+            store,
+            record_ttl_secs,
+        }
+    }
+
+    fn key(&self, reply_id: &str) -> Item {
+        [
+            ("PK".to_string(), s(delivery_pk(reply_id))),
+            ("SK".to_string(), s(SK)),
+        ]
+        .into()
+    }
+
+    fn record_item(
+        &self,
+        command: &ReplyCommand,
+        state: DeliveryState,
+        now_ms: i64,
+        reason: Option<&str>,
+        error_code: Option<&str>,
+    ) -> Result<Item, PortError> {
+        let reply_id = command.dedupe_id();
+        let mut item = self.key(&reply_id);
+        item.insert("entity".into(), s("delivery"));
+        item.insert("reply_id".into(), s(&reply_id));
+        item.insert("state".into(), s(state.as_str()));
+        item.insert("conversation_key".into(), s(&command.conversation_key));
+        item.insert("channel".into(), s(command.channel.as_str()));
+        item.insert("account_id".into(), s(&command.account_id));
+        item.insert(
+            "origin".into(),
+            s(match command.origin {
+                ReplyOrigin::Rule { .. } => "rule",
+                ReplyOrigin::Agent { .. } => "agent",
+            }),
+        );
+        item.insert(
+            "command".into(),
+            serde_dynamo::to_attribute_value(command)
+                .map_err(|e| PortError::permanent("serialize reply command", e))?,
+        );
+        item.insert("updated_at_ms".into(), n(now_ms));
+        item.insert("expires_at".into(), n(now_ms / 1000 + self.record_ttl_secs));
+        if state == DeliveryState::Calling {
+            item.insert("calling_since_ms".into(), n(now_ms));
+        }
+        if let Some(r) = reason {
+            item.insert("reason".into(), s(r));
+        }
+        if let Some(c) = error_code {
+            item.insert("error_code".into(), s(c));
+        }
+        if matches!(state, DeliveryState::Undeliverable | DeliveryState::Failed) {
+            item.insert(
+                "GSI1PK".into(),
+                s(format!(
+                    "DELIVERY#{}#{}#{}",
+                    command.channel,
+                    command.account_id,
+                    state.as_str()
+                )),
+            );
+            item.insert("GSI1SK".into(), s(format!("{now_ms:013}#{reply_id}")));
+        }
+        Ok(item)
+    }
+
+    fn conversation_put(
+        &self,
+        previous: Option<&Conversation>,
+        next: &Conversation,
+    ) -> Result<TransactWriteItem, PortError> {
+        let mut put = Put::builder()
+            .table_name(&self.store.table)
+            .set_item(Some(self.store.conversation_item(next)?));
+        put = match previous {
+            None => put.condition_expression("attribute_not_exists(PK)"),
+            Some(p) => put
+                .condition_expression("#v = :v")
+                .expression_attribute_names("#v", "version")
+                .expression_attribute_values(":v", n(p.version as i64)),
+        };
+        let put = put
+            .build()
+            .map_err(|e| PortError::permanent("build put", e))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn outbound_message_item(
+        &self,
+        command: &ReplyCommand,
+        sent_at_ms: i64,
+    ) -> Result<Item, PortError> {
+        let reply_id = command.dedupe_id();
+        let mut item: Item = HashMap::new();
+        item.insert("PK".into(), s(conversation_pk(&command.conversation_key)));
+        item.insert("SK".into(), s(outbound_message_sk(sent_at_ms, &reply_id)));
+        item.insert("entity".into(), s("message"));
+        item.insert("direction".into(), s("out"));
+        item.insert("dedupe_id".into(), s(&reply_id));
+        item.insert("kind".into(), s(command.content.kind()));
+        item.insert("sent_at_ms".into(), n(sent_at_ms));
+        item.insert(
+            "reply".into(),
+            serde_dynamo::to_attribute_value(command)
+                .map_err(|e| PortError::permanent("serialize reply command", e))?,
+        );
+        if let Some(ttl) = self.store.message_ttl_secs {
+            item.insert("expires_at".into(), n(sent_at_ms / 1000 + ttl));
+        }
+        Ok(item)
+    }
+
+    async fn transact(
+        &self,
+        writes: Vec<TransactWriteItem>,
+        record_index: usize,
+        conversation_index: Option<usize>,
+    ) -> Result<CommitOutcome, PortError> {
+        match self
+            .store
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(CommitOutcome::Stored),
+            Err(err) => {
+                if let Some(TransactWriteItemsError::TransactionCanceledException(tc)) =
+                    err.as_service_error()
+                {
+                    let failed = |i: usize| {
+                        tc.cancellation_reasons()
+                            .get(i)
+                            .and_then(|r| r.code())
+                            .is_some_and(|c| c == "ConditionalCheckFailed")
+                    };
+                    if failed(record_index) {
+                        return Ok(CommitOutcome::Duplicate);
+                    }
+                    if conversation_index.is_some_and(failed) {
+                        return Ok(CommitOutcome::Conflict);
+                    }
+                    if (0..tc.cancellation_reasons().len()).any(failed) {
+                        // The outbound message item already exists: recorded before.
+                        return Ok(CommitOutcome::Duplicate);
+                    }
+                }
+                Err(port_error("dynamodb transact_write_items (delivery)", err))
+            }
+        }
+    }
+}
+
+fn record_from_item(item: &Item) -> Result<DeliveryRecord, PortError> {
+    let text = |k: &str| match item.get(k) {
+        Some(AttributeValue::S(v)) => Some(v.clone()),
+        _ => None,
+    };
+    let number = |k: &str| match item.get(k) {
+        Some(AttributeValue::N(v)) => v.parse::<i64>().ok(),
+        _ => None,
+    };
+    let state = match text("state").as_deref() {
+        Some("calling") => DeliveryState::Calling,
+        Some("sent") => DeliveryState::Sent,
+        Some("delivered") => DeliveryState::Delivered,
+        Some("undeliverable") => DeliveryState::Undeliverable,
+        Some("failed") => DeliveryState::Failed,
+        other => {
+            return Err(PortError::permanent(
+                "read delivery record",
+                format!("unknown delivery state {other:?}"),
+            ));
+        }
+    };
+    Ok(DeliveryRecord {
+        reply_id: text("reply_id").unwrap_or_default(),
+        state,
+        calling_since_ms: number("calling_since_ms"),
+        sent_at_ms: number("sent_at_ms"),
+        reason: text("reason"),
+        error_code: text("error_code"),
+        updated_at_ms: number("updated_at_ms").unwrap_or_default(),
+    })
+}
+
+#[async_trait]
+impl DeliveryLedger for DynamoDbDeliveryLedger {
+    async fn get(&self, reply_id: &str) -> Result<Option<DeliveryRecord>, PortError> {
+        let out = self
+            .store
+            .client
+            .get_item()
+            .table_name(&self.store.table)
+            .set_key(Some(self.key(reply_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| port_error("dynamodb get_item (delivery)", e))?;
+        out.item.as_ref().map(record_from_item).transpose()
+    }
+
+    async fn claim(&self, command: &ReplyCommand, now_ms: i64) -> Result<ClaimOutcome, PortError> {
+        let item = self.record_item(command, DeliveryState::Calling, now_ms, None, None)?;
+        match self
+            .store
+            .client
+            .put_item()
+            .table_name(&self.store.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await
+        {
+            Ok(_) => Ok(ClaimOutcome::Claimed),
+            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => {
+                match self.get(&command.dedupe_id()).await? {
+                    Some(record) => Ok(ClaimOutcome::Exists(record)),
+                    // Released in between: let the caller retry later.
+                    None => Err(PortError::transient(
+                        "claim delivery",
+                        "the record changed during the claim",
+                    )),
+                }
+            }
+            Err(e) => Err(port_error("dynamodb put_item (claim delivery)", e)),
+        }
+    }
+
+    async fn release(&self, reply_id: &str) -> Result<(), PortError> {
+        match self
+            .store
+            .client
+            .delete_item()
+            .table_name(&self.store.table)
+            .set_key(Some(self.key(reply_id)))
+            .condition_expression("#s = :calling")
+            .expression_attribute_names("#s", "state")
+            .expression_attribute_values(":calling", s("calling"))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => Ok(()),
+            Err(e) => Err(port_error("dynamodb delete_item (release delivery)", e)),
+        }
+    }
+
+    async fn mark_sent(&self, reply_id: &str, now_ms: i64) -> Result<(), PortError> {
+        match self
+            .store
+            .client
+            .update_item()
+            .table_name(&self.store.table)
+            .set_key(Some(self.key(reply_id)))
+            .update_expression("SET #s = :sent, sent_at_ms = :now, updated_at_ms = :now")
+            .condition_expression("#s = :calling")
+            .expression_attribute_names("#s", "state")
+            .expression_attribute_values(":sent", s("sent"))
+            .expression_attribute_values(":calling", s("calling"))
+            .expression_attribute_values(":now", n(now_ms))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => {
+                tracing::warn!(
+                    reply_id,
+                    "delivery record was no longer `calling` when the platform call returned"
+                );
+                Ok(())
+            }
+            Err(e) => Err(port_error("dynamodb update_item (mark sent)", e)),
+        }
+    }
+
+    async fn mark_failed(
+        &self,
+        command: &ReplyCommand,
+        error_code: &str,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<(), PortError> {
+        let item = self.record_item(
+            command,
+            DeliveryState::Failed,
+            now_ms,
+            Some(reason),
+            Some(error_code),
+        )?;
+        match self
+            .store
+            .client
+            .put_item()
+            .table_name(&self.store.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK) OR #s = :calling")
+            .expression_attribute_names("#s", "state")
+            .expression_attribute_values(":calling", s("calling"))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => Ok(()),
+            Err(e) => Err(port_error("dynamodb put_item (mark failed)", e)),
+        }
+    }
+
+    async fn commit_delivered(
+        &self,
+        command: &ReplyCommand,
+        previous: Option<&Conversation>,
+        next: Option<&Conversation>,
+        sent_at_ms: i64,
+    ) -> Result<CommitOutcome, PortError> {
+        let reply_id = command.dedupe_id();
+        let now = sent_at_ms;
+        let update = Update::builder()
+            .table_name(&self.store.table)
+            .set_key(Some(self.key(&reply_id)))
+            .update_expression("SET #s = :delivered, updated_at_ms = :now")
+            .condition_expression("#s = :sent")
+            .expression_attribute_names("#s", "state")
+            .expression_attribute_values(":delivered", s("delivered"))
+            .expression_attribute_values(":sent", s("sent"))
+            .expression_attribute_values(":now", n(now))
+            .build()
+            .map_err(|e| PortError::permanent("build update", e))?;
+        let message = Put::builder()
+            .table_name(&self.store.table)
+            .set_item(Some(self.outbound_message_item(command, sent_at_ms)?))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .map_err(|e| PortError::permanent("build put", e))?;
+        let mut writes = vec![
+            TransactWriteItem::builder().update(update).build(),
+            TransactWriteItem::builder().put(message).build(),
+        ];
+        let conversation_index = match next {
+            Some(next) => {
+                writes.push(self.conversation_put(previous, next)?);
+                Some(2)
+            }
+            None => None,
+        };
+        self.transact(writes, 0, conversation_index).await
+    }
+
+    async fn commit_undeliverable(
+        &self,
+        command: &ReplyCommand,
+        previous: Option<&Conversation>,
+        next: Option<&Conversation>,
+        mark: &UndeliverableReply,
+    ) -> Result<CommitOutcome, PortError> {
+        let item = self.record_item(
+            command,
+            DeliveryState::Undeliverable,
+            mark.at,
+            Some(mark.reason.as_str()),
+            mark.platform_code.as_deref(),
+        )?;
+        let record = Put::builder()
+            .table_name(&self.store.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK) OR #s = :calling")
+            .expression_attribute_names("#s", "state")
+            .expression_attribute_values(":calling", s("calling"))
+            .build()
+            .map_err(|e| PortError::permanent("build put", e))?;
+        let mut writes = vec![TransactWriteItem::builder().put(record).build()];
+        let conversation_index = match next {
+            Some(next) => {
+                writes.push(self.conversation_put(previous, next)?);
+                Some(1)
+            }
+            None => None,
+        };
+        self.transact(writes, 0, conversation_index).await
+    }
+}

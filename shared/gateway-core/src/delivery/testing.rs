@@ -1,0 +1,288 @@
+//! In-memory fakes of the delivery ports, with the same conditional semantics as the
+//! DynamoDB adapters, for unit and handler tests. Compiled only for tests and with the
+//! `test-util` feature.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use crate::account::{Secret, WeChatAccount};
+use crate::conversation::Conversation;
+use crate::delivery::platform::CallError;
+use crate::delivery::ports::{
+    AccessTokens, ClaimOutcome, DeliveryLedger, DeliveryRecord, DeliveryState, ReplyDeadLetters,
+    TokenError, WeChatApi, WeiboApi,
+};
+use crate::delivery::window::UndeliverableReply;
+use crate::outbound::ReplyCommand;
+use crate::ports::{CommitOutcome, ConversationStore, PortError};
+use async_trait::async_trait;
+use serde_json::Value;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
+
+/// Delivery records and conversations in memory (it is also the [`ConversationStore`]), with
+/// the adapters' conditional semantics.
+#[derive(Default)]
+pub struct InMemoryDeliveryLedger {
+    pub records: Mutex<BTreeMap<String, DeliveryRecord>>,
+    pub outbound: Mutex<Vec<ReplyCommand>>,
+    pub conversations: Mutex<BTreeMap<String, Conversation>>,
+}
+
+impl InMemoryDeliveryLedger {
+    pub fn conversation(&self, key: &str) -> Option<Conversation> {
+        self.conversations.lock().unwrap().get(key).cloned()
+    }
+    pub fn put_conversation(&self, c: Conversation) {
+        self.conversations.lock().unwrap().insert(c.key.clone(), c);
+    }
+    pub fn record(&self, reply_id: &str) -> Option<DeliveryRecord> {
+        self.records.lock().unwrap().get(reply_id).cloned()
+    }
+    pub fn set(&self, record: DeliveryRecord) {
+        self.records
+            .lock()
+            .unwrap()
+            .insert(record.reply_id.clone(), record);
+    }
+    fn state(&self, id: &str) -> Option<DeliveryState> {
+        self.record(id).map(|r| r.state)
+    }
+    async fn write_conversation(
+        &self,
+        previous: Option<&Conversation>,
+        next: Option<&Conversation>,
+    ) -> bool {
+        let Some(next) = next else { return true };
+        let current = self.conversation(&next.key);
+        if current.map(|c| c.version) != previous.map(|c| c.version) {
+            return false;
+        }
+        self.put_conversation(next.clone());
+        true
+    }
+}
+
+fn record(id: &str, state: DeliveryState, now: i64) -> DeliveryRecord {
+    DeliveryRecord {
+        reply_id: id.into(),
+        state,
+        calling_since_ms: (state == DeliveryState::Calling).then_some(now),
+        sent_at_ms: None,
+        reason: None,
+        error_code: None,
+        updated_at_ms: now,
+    }
+}
+
+#[async_trait]
+impl DeliveryLedger for InMemoryDeliveryLedger {
+    async fn get(&self, reply_id: &str) -> Result<Option<DeliveryRecord>, PortError> {
+        Ok(self.record(reply_id))
+    }
+    async fn claim(&self, command: &ReplyCommand, now_ms: i64) -> Result<ClaimOutcome, PortError> {
+        let id = command.dedupe_id();
+        let mut records = self.records.lock().unwrap();
+        if let Some(r) = records.get(&id) {
+            return Ok(ClaimOutcome::Exists(r.clone()));
+        }
+        records.insert(id.clone(), record(&id, DeliveryState::Calling, now_ms));
+        Ok(ClaimOutcome::Claimed)
+    }
+    async fn release(&self, reply_id: &str) -> Result<(), PortError> {
+        let mut records = self.records.lock().unwrap();
+        if records.get(reply_id).map(|r| r.state) == Some(DeliveryState::Calling) {
+            records.remove(reply_id);
+        }
+        Ok(())
+    }
+    async fn mark_sent(&self, reply_id: &str, now_ms: i64) -> Result<(), PortError> {
+        if let Some(r) = self.records.lock().unwrap().get_mut(reply_id)
+            && r.state == DeliveryState::Calling
+        {
+            r.state = DeliveryState::Sent;
+            r.sent_at_ms = Some(now_ms);
+            r.updated_at_ms = now_ms;
+        }
+        Ok(())
+    }
+    async fn mark_failed(
+        &self,
+        command: &ReplyCommand,
+        error_code: &str,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<(), PortError> {
+        let id = command.dedupe_id();
+        if matches!(self.state(&id), None | Some(DeliveryState::Calling)) {
+            let mut r = record(&id, DeliveryState::Failed, now_ms);
+            r.error_code = Some(error_code.into());
+            r.reason = Some(reason.into());
+            self.set(r);
+        }
+        Ok(())
+    }
+    async fn commit_delivered(
+        &self,
+        command: &ReplyCommand,
+        previous: Option<&Conversation>,
+        next: Option<&Conversation>,
+        sent_at_ms: i64,
+    ) -> Result<CommitOutcome, PortError> {
+        let id = command.dedupe_id();
+        if self.state(&id) != Some(DeliveryState::Sent) {
+            return Ok(CommitOutcome::Duplicate);
+        }
+        if !self.write_conversation(previous, next).await {
+            return Ok(CommitOutcome::Conflict);
+        }
+        let mut r = self.record(&id).unwrap();
+        r.state = DeliveryState::Delivered;
+        r.updated_at_ms = sent_at_ms;
+        self.set(r);
+        self.outbound.lock().unwrap().push(command.clone());
+        Ok(CommitOutcome::Stored)
+    }
+    async fn commit_undeliverable(
+        &self,
+        command: &ReplyCommand,
+        previous: Option<&Conversation>,
+        next: Option<&Conversation>,
+        mark: &UndeliverableReply,
+    ) -> Result<CommitOutcome, PortError> {
+        let id = command.dedupe_id();
+        if !matches!(self.state(&id), None | Some(DeliveryState::Calling)) {
+            return Ok(CommitOutcome::Duplicate);
+        }
+        if !self.write_conversation(previous, next).await {
+            return Ok(CommitOutcome::Conflict);
+        }
+        let mut r = record(&id, DeliveryState::Undeliverable, mark.at);
+        r.reason = Some(mark.reason.as_str().into());
+        r.error_code = mark.platform_code.clone();
+        self.set(r);
+        Ok(CommitOutcome::Stored)
+    }
+}
+
+#[async_trait]
+impl ConversationStore for InMemoryDeliveryLedger {
+    async fn load(&self, key: &str) -> Result<Option<Conversation>, PortError> {
+        Ok(self.conversation(key))
+    }
+    async fn commit_inbound(
+        &self,
+        _message: &crate::message::NormalizedMessage,
+        previous: Option<&Conversation>,
+        next: &Conversation,
+    ) -> Result<CommitOutcome, PortError> {
+        Ok(if self.write_conversation(previous, Some(next)).await {
+            CommitOutcome::Stored
+        } else {
+            CommitOutcome::Conflict
+        })
+    }
+}
+
+/// Hands out `token-1`, `token-2`, … : a new one after each invalidation.
+#[derive(Default)]
+pub struct CountingTokens {
+    pub fetched: Mutex<u32>,
+    pub current: Mutex<Option<String>>,
+    pub fail_with: Mutex<Option<crate::delivery::platform::PlatformError>>,
+}
+
+#[async_trait]
+impl AccessTokens for CountingTokens {
+    async fn token(
+        &self,
+        _account_id: &str,
+        _account: &WeChatAccount,
+        _now_ms: i64,
+    ) -> Result<Secret, TokenError> {
+        if let Some(e) = self.fail_with.lock().unwrap().clone() {
+            return Err(TokenError::Platform(e));
+        }
+        let mut current = self.current.lock().unwrap();
+        if current.is_none() {
+            let mut n = self.fetched.lock().unwrap();
+            *n += 1;
+            *current = Some(format!("token-{n}"));
+        }
+        Ok(Secret::new(current.clone().unwrap()))
+    }
+    async fn invalidate(&self, _account_id: &str, failed: &Secret) -> Result<(), PortError> {
+        let mut current = self.current.lock().unwrap();
+        if current.as_deref() == Some(failed.expose()) {
+            *current = None;
+        }
+        Ok(())
+    }
+}
+
+/// Token and form fields of one Weibo call.
+pub type WeiboCall = (String, Vec<(String, String)>);
+
+/// A scripted platform: answers from `script` in order (then success), records every call.
+#[derive(Default)]
+pub struct ScriptedPlatform {
+    pub script: Mutex<VecDeque<Result<(), CallError>>>,
+    pub wechat_calls: Mutex<Vec<(String, Value)>>,
+    pub weibo_calls: Mutex<Vec<WeiboCall>>,
+}
+
+impl ScriptedPlatform {
+    pub fn then(&self, answer: Result<(), CallError>) {
+        self.script.lock().unwrap().push_back(answer);
+    }
+    fn next(&self) -> Result<(), CallError> {
+        self.script.lock().unwrap().pop_front().unwrap_or(Ok(()))
+    }
+}
+
+#[async_trait]
+impl WeChatApi for ScriptedPlatform {
+    async fn send_custom(&self, access_token: &Secret, body: &Value) -> Result<(), CallError> {
+        self.wechat_calls
+            .lock()
+            .unwrap()
+            .push((access_token.expose().into(), body.clone()));
+        self.next()
+    }
+    async fn typing(&self, _access_token: &Secret, _body: &Value) -> Result<(), CallError> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl WeiboApi for ScriptedPlatform {
+    async fn reply(
+        &self,
+        access_token: &Secret,
+        fields: &[(String, String)],
+    ) -> Result<(), CallError> {
+        self.weibo_calls
+            .lock()
+            .unwrap()
+            .push((access_token.expose().into(), fields.to_vec()));
+        self.next()
+    }
+}
+
+/// Records dead-lettered commands with their codes.
+#[derive(Default)]
+pub struct RecordingReplyDeadLetters(pub Mutex<Vec<(ReplyCommand, String)>>);
+
+#[async_trait]
+impl ReplyDeadLetters for RecordingReplyDeadLetters {
+    async fn dead_letter(
+        &self,
+        command: &ReplyCommand,
+        error_code: &str,
+        _reason: &str,
+    ) -> Result<(), PortError> {
+        self.0
+            .lock()
+            .unwrap()
+            .push((command.clone(), error_code.into()));
+        Ok(())
+    }
+}

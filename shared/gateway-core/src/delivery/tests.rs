@@ -1,0 +1,393 @@
+//! Orchestration tests of [`super::deliver`] against the in-memory fakes.
+
+use super::platform::{CallError, Disposition, PlatformError};
+use super::ports::{DeliveryRecord, DeliveryState};
+use super::testing::{
+    CountingTokens, InMemoryDeliveryLedger, RecordingReplyDeadLetters, ScriptedPlatform,
+};
+use super::window::{ReplyPolicy, UndeliverableReason};
+use super::{DeliveryOutcome, Sender, deliver};
+use crate::account::AccountsDocument;
+use crate::conversation::Conversation;
+use crate::message::{Channel, NormalizedMessage};
+use crate::outbound::ReplyCommand;
+use crate::reply::ReplyContent;
+use crate::testing::{StaticAccounts, text_message};
+use std::sync::Arc;
+
+const ACCOUNTS: &str = r#"{
+  "wechat": {
+    "demo": {"app_id": "wx1", "token": "t", "app_secret": "s"},
+    "passive": {"app_id": "wx2", "token": "t", "reply_mode": "passive"}
+  },
+  "weibo": {"brand": {"app_key": "k", "app_secret": "s", "access_token": "weibo-token"}}
+}"#;
+
+const NOW: i64 = 1_800_000_000_000;
+
+struct World {
+    accounts: StaticAccounts,
+    ledger: InMemoryDeliveryLedger,
+    tokens: CountingTokens,
+    platform: ScriptedPlatform,
+    dead: RecordingReplyDeadLetters,
+    policy: ReplyPolicy,
+    now: i64,
+}
+
+impl World {
+    fn new() -> Self {
+        World {
+            accounts: StaticAccounts(Arc::new(
+                AccountsDocument::from_json(ACCOUNTS).expect("accounts"),
+            )),
+            ledger: InMemoryDeliveryLedger::default(),
+            tokens: CountingTokens::default(),
+            platform: ScriptedPlatform::default(),
+            dead: RecordingReplyDeadLetters::default(),
+            policy: ReplyPolicy::default(),
+            now: NOW,
+        }
+    }
+
+    async fn deliver(
+        &self,
+        command: &ReplyCommand,
+    ) -> Result<DeliveryOutcome, super::DeliveryError> {
+        let now = self.now;
+        let clock = move || now;
+        let sender = Sender {
+            accounts: &self.accounts,
+            conversations: &self.ledger,
+            ledger: &self.ledger,
+            tokens: &self.tokens,
+            wechat: &self.platform,
+            weibo: &self.platform,
+            dead_letters: &self.dead,
+            policy: &self.policy,
+            claim_timeout_ms: 60_000,
+            now: &clock,
+        };
+        deliver(&sender, command).await
+    }
+
+    /// The router stored `message` (conversation with its windows).
+    fn inbound(&self, message: &NormalizedMessage) {
+        let mut c = self
+            .ledger
+            .conversation(&message.conversation_key)
+            .unwrap_or_else(|| Conversation::new_for(message));
+        c.record_inbound(message);
+        c.version += 1;
+        self.ledger.put_conversation(c);
+    }
+
+    fn calls(&self) -> usize {
+        self.platform.wechat_calls.lock().expect("lock").len()
+            + self.platform.weibo_calls.lock().expect("lock").len()
+    }
+}
+
+fn wechat_message(at: i64) -> NormalizedMessage {
+    text_message("demo", "oUser", "42", "hello", at)
+}
+
+fn weibo_message(at: i64) -> NormalizedMessage {
+    let mut m = text_message("brand", "1234", "7", "hi", at);
+    m.channel = Channel::Weibo;
+    m.conversation_key = NormalizedMessage::conversation_key_for(Channel::Weibo, "brand", "1234");
+    m
+}
+
+fn auto_reply(m: &NormalizedMessage, text: &str) -> ReplyCommand {
+    ReplyCommand::auto_reply(m, "welcome", 0, ReplyContent::text(text), m.received_at_ms)
+}
+
+fn platform_error(code: i64, disposition: Disposition) -> CallError {
+    CallError::Platform(PlatformError {
+        channel: Channel::WeChat,
+        code,
+        message: "test".into(),
+        disposition,
+    })
+}
+
+#[tokio::test]
+async fn delivers_once_and_records_the_reply_on_the_conversation() {
+    let w = World::new();
+    let m = wechat_message(NOW - 1_000);
+    w.inbound(&m);
+    let command = auto_reply(&m, "欢迎");
+
+    let outcome = w.deliver(&command).await.expect("delivered");
+    assert!(
+        matches!(outcome, DeliveryOutcome::Delivered { .. }),
+        "{outcome:?}"
+    );
+    let calls = w.platform.wechat_calls.lock().expect("lock").clone();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].0, "token-1");
+    assert_eq!(calls[0].1["touser"], "oUser");
+    assert_eq!(calls[0].1["text"]["content"], "欢迎");
+    let c = w
+        .ledger
+        .conversation(&m.conversation_key)
+        .expect("conversation");
+    assert_eq!(c.first_response_at, Some(NOW));
+    assert!(!c.is_unanswered());
+    assert_eq!(c.reply_windows.message.map(|w| w.sent), Some(1));
+    assert_eq!(w.ledger.outbound.lock().expect("lock").len(), 1);
+
+    // A redelivered copy sends nothing.
+    let again = w.deliver(&command).await.expect("duplicate");
+    assert_eq!(
+        again,
+        DeliveryOutcome::AlreadyHandled(DeliveryState::Delivered)
+    );
+    assert_eq!(w.calls(), 1);
+}
+
+#[tokio::test]
+async fn a_refused_token_is_refreshed_once_and_the_reply_retried() {
+    let w = World::new();
+    let m = wechat_message(NOW - 1_000);
+    w.inbound(&m);
+    w.platform
+        .then(Err(platform_error(42001, Disposition::RefreshToken)));
+    let outcome = w.deliver(&auto_reply(&m, "x")).await.expect("delivered");
+    assert!(matches!(outcome, DeliveryOutcome::Delivered { .. }));
+    let tokens: Vec<String> = w
+        .platform
+        .wechat_calls
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|c| c.0.clone())
+        .collect();
+    assert_eq!(tokens, ["token-1", "token-2"]);
+    assert_eq!(*w.tokens.fetched.lock().expect("lock"), 2);
+}
+
+#[tokio::test]
+async fn a_reply_outside_the_window_is_marked_not_sent() {
+    let w = World::new();
+    let m = wechat_message(NOW - 49 * 3_600_000);
+    w.inbound(&m);
+    let command = auto_reply(&m, "late");
+    let outcome = w.deliver(&command).await.expect("marked");
+    assert_eq!(
+        outcome,
+        DeliveryOutcome::Undeliverable {
+            reason: UndeliverableReason::WindowClosed,
+            platform_code: None
+        }
+    );
+    assert_eq!(w.calls(), 0);
+    let c = w
+        .ledger
+        .conversation(&m.conversation_key)
+        .expect("conversation");
+    let mark = c.undeliverable.clone().expect("marked");
+    assert_eq!(mark.reason, UndeliverableReason::WindowClosed);
+    assert_eq!(mark.reply_id, command.dedupe_id());
+    assert_eq!(c.undeliverable_count, 1);
+    assert!(c.is_unanswered(), "still waiting for an answer");
+    let record = w.ledger.record(&command.dedupe_id()).expect("record");
+    assert_eq!(record.state, DeliveryState::Undeliverable);
+}
+
+#[tokio::test]
+async fn platform_window_and_quota_refusals_are_marked_with_the_code() {
+    let w = World::new();
+    let m = wechat_message(NOW - 1_000);
+    w.inbound(&m);
+    w.platform.then(Err(platform_error(
+        45047,
+        Disposition::Undeliverable(UndeliverableReason::QuotaExhausted),
+    )));
+    let outcome = w.deliver(&auto_reply(&m, "x")).await.expect("marked");
+    assert_eq!(
+        outcome,
+        DeliveryOutcome::Undeliverable {
+            reason: UndeliverableReason::QuotaExhausted,
+            platform_code: Some("wechat:45047".into())
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_permanent_refusal_is_dead_lettered_with_its_code() {
+    let w = World::new();
+    let m = wechat_message(NOW - 1_000);
+    w.inbound(&m);
+    w.platform
+        .then(Err(platform_error(40164, Disposition::Permanent)));
+    let command = auto_reply(&m, "x");
+    let outcome = w.deliver(&command).await.expect("dead-lettered");
+    assert_eq!(
+        outcome,
+        DeliveryOutcome::DeadLettered {
+            code: "wechat:40164".into()
+        }
+    );
+    assert_eq!(w.dead.0.lock().expect("lock")[0].1, "wechat:40164");
+    let record = w.ledger.record(&command.dedupe_id()).expect("record");
+    assert_eq!(record.state, DeliveryState::Failed);
+    assert_eq!(record.error_code.as_deref(), Some("wechat:40164"));
+    assert_eq!(
+        w.deliver(&command).await.expect("duplicate"),
+        DeliveryOutcome::AlreadyHandled(DeliveryState::Failed)
+    );
+}
+
+#[tokio::test]
+async fn a_busy_platform_releases_the_claim_for_a_later_retry() {
+    let w = World::new();
+    let m = wechat_message(NOW - 1_000);
+    w.inbound(&m);
+    w.platform
+        .then(Err(platform_error(-1, Disposition::Transient)));
+    let command = auto_reply(&m, "x");
+    let err = w.deliver(&command).await.expect_err("retry");
+    assert!(err.is_retryable());
+    assert!(w.ledger.record(&command.dedupe_id()).is_none(), "released");
+    w.platform
+        .then(Err(CallError::not_sent("connection refused")));
+    assert!(w.deliver(&command).await.is_err());
+    let outcome = w.deliver(&command).await.expect("delivered");
+    assert!(matches!(outcome, DeliveryOutcome::Delivered { .. }));
+    assert_eq!(w.calls(), 3);
+}
+
+#[tokio::test]
+async fn an_attempt_that_died_during_the_call_is_never_sent_again() {
+    let w = World::new();
+    let m = wechat_message(NOW - 1_000);
+    w.inbound(&m);
+    let command = auto_reply(&m, "x");
+    // A previous attempt claimed it and died before recording the answer.
+    w.ledger.set(DeliveryRecord {
+        reply_id: command.dedupe_id(),
+        state: DeliveryState::Calling,
+        calling_since_ms: Some(NOW - 10_000),
+        sent_at_ms: None,
+        reason: None,
+        error_code: None,
+        updated_at_ms: NOW - 10_000,
+    });
+    // Still within the claim timeout: it may be running; retry later.
+    assert!(w.deliver(&command).await.expect_err("wait").is_retryable());
+    let mut later = World::new();
+    later.now = NOW + 120_000;
+    later.ledger.put_conversation(
+        w.ledger
+            .conversation(&m.conversation_key)
+            .expect("conversation"),
+    );
+    later
+        .ledger
+        .set(w.ledger.record(&command.dedupe_id()).expect("record"));
+    let outcome = later.deliver(&command).await.expect("marked");
+    assert_eq!(
+        outcome,
+        DeliveryOutcome::Undeliverable {
+            reason: UndeliverableReason::DeliveryUncertain,
+            platform_code: None
+        }
+    );
+    assert_eq!(later.calls(), 0);
+    // An uncertain answer during the call is handled the same way.
+    let w = World::new();
+    w.inbound(&m);
+    w.platform.then(Err(CallError::uncertain("timeout")));
+    let outcome = w.deliver(&command).await.expect("marked");
+    assert!(matches!(
+        outcome,
+        DeliveryOutcome::Undeliverable {
+            reason: UndeliverableReason::DeliveryUncertain,
+            ..
+        }
+    ));
+    assert_eq!(w.deliver(&command).await.expect("dup").label(), "duplicate");
+    assert_eq!(w.calls(), 1);
+}
+
+#[tokio::test]
+async fn a_sent_but_unrecorded_reply_is_recorded_without_sending_again() {
+    let w = World::new();
+    let m = wechat_message(NOW - 1_000);
+    w.inbound(&m);
+    let command = auto_reply(&m, "x");
+    w.ledger.set(DeliveryRecord {
+        reply_id: command.dedupe_id(),
+        state: DeliveryState::Sent,
+        calling_since_ms: Some(NOW - 5_000),
+        sent_at_ms: Some(NOW - 4_000),
+        reason: None,
+        error_code: None,
+        updated_at_ms: NOW - 4_000,
+    });
+    let outcome = w.deliver(&command).await.expect("recorded");
+    assert!(matches!(outcome, DeliveryOutcome::Delivered { .. }));
+    assert_eq!(w.calls(), 0);
+    let c = w
+        .ledger
+        .conversation(&m.conversation_key)
+        .expect("conversation");
+    assert_eq!(c.first_response_at, Some(NOW - 4_000));
+}
+
+#[tokio::test]
+async fn an_auto_reply_waits_for_the_router_to_store_its_message() {
+    let w = World::new();
+    let m = wechat_message(NOW - 1_000);
+    let err = w.deliver(&auto_reply(&m, "x")).await.expect_err("wait");
+    assert!(err.is_retryable());
+    assert_eq!(w.calls(), 0);
+}
+
+#[tokio::test]
+async fn passive_accounts_and_bad_commands_are_not_sent() {
+    let w = World::new();
+    let mut m = text_message("passive", "oU", "1", "hi", NOW - 1_000);
+    m.conversation_key = NormalizedMessage::conversation_key_for(Channel::WeChat, "passive", "oU");
+    w.inbound(&m);
+    assert_eq!(
+        w.deliver(&auto_reply(&m, "x")).await.expect("marked"),
+        DeliveryOutcome::Undeliverable {
+            reason: UndeliverableReason::NoReplyApi,
+            platform_code: None
+        }
+    );
+    let mut unknown = auto_reply(&wechat_message(NOW - 1_000), "x");
+    unknown.account_id = "nope".into();
+    unknown.idempotency_key.push('!');
+    assert_eq!(
+        w.deliver(&unknown).await.expect("dead"),
+        DeliveryOutcome::DeadLettered {
+            code: "gateway:unknown_account".into()
+        }
+    );
+    assert_eq!(w.calls(), 0);
+}
+
+#[tokio::test]
+async fn weibo_replies_use_the_account_token_and_the_reply_form() {
+    let w = World::new();
+    let m = weibo_message(NOW - 1_000);
+    w.inbound(&m);
+    let outcome = w.deliver(&auto_reply(&m, "您好")).await.expect("delivered");
+    assert!(matches!(outcome, DeliveryOutcome::Delivered { .. }));
+    let calls = w.platform.weibo_calls.lock().expect("lock").clone();
+    assert_eq!(calls[0].0, "weibo-token");
+    assert!(
+        calls[0]
+            .1
+            .contains(&("receiver_id".to_string(), "1234".to_string()))
+    );
+    assert!(
+        calls[0]
+            .1
+            .contains(&("data".to_string(), r#"{"text":"您好"}"#.to_string()))
+    );
+}

@@ -1,0 +1,280 @@
+//! Handler tests of the reply API with in-memory fakes.
+
+use super::*;
+use gateway_core::account::AccountsDocument;
+use gateway_core::conversation::Conversation;
+use gateway_core::delivery::auth::sign;
+use gateway_core::delivery::ports::{DeliveryRecord, DeliveryState};
+use gateway_core::delivery::testing::InMemoryDeliveryLedger;
+use gateway_core::outbound::ReplyOrigin;
+use gateway_core::testing::{RecordingReplyQueue, StaticAccounts, text_message};
+
+const SECRET: &str = "crm-shared-secret-0123456789";
+const NOW_MS: i64 = 1_800_000_000_000;
+const ACCOUNTS: &str = r#"{
+  "wechat": {"demo": {"app_id": "wx1", "token": "t", "app_secret": "s"}},
+  "weibo": {"brand": {"app_key": "k", "app_secret": "s", "access_token": "a"}},
+  "api_clients": {
+    "crm": {"secret": "crm-shared-secret-0123456789"},
+    "desk": {"secret": "desk-shared-secret-012345", "accounts": ["weibo:brand"]}
+  }
+}"#;
+
+struct Fixture {
+    api: ReplyApi,
+    queue: Arc<RecordingReplyQueue>,
+    ledger: Arc<InMemoryDeliveryLedger>,
+}
+
+fn fixture() -> Fixture {
+    let queue = Arc::new(RecordingReplyQueue::default());
+    let ledger = Arc::new(InMemoryDeliveryLedger::default());
+    let m = text_message("demo", "oUser", "1", "hi", NOW_MS - 1_000);
+    let mut c = Conversation::new_for(&m);
+    c.record_inbound(&m);
+    c.version = 1;
+    ledger.put_conversation(c);
+    Fixture {
+        api: ReplyApi {
+            accounts: Arc::new(StaticAccounts(Arc::new(
+                AccountsDocument::from_json(ACCOUNTS).expect("accounts"),
+            ))),
+            conversations: ledger.clone(),
+            queue: queue.clone(),
+            ledger: ledger.clone(),
+            max_clock_skew_secs: 300,
+            max_body_bytes: 4096,
+        },
+        queue,
+        ledger,
+    }
+}
+
+fn signed(method: &str, path: &str, client: &str, secret: &str, ts: i64, body: &str) -> Request {
+    lambda_http::http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header(CLIENT_HEADER, client)
+        .header(TIMESTAMP_HEADER, ts.to_string())
+        .header(SIGNATURE_HEADER, sign(secret, ts, body.as_bytes()))
+        .body(if body.is_empty() {
+            Body::Empty
+        } else {
+            Body::Text(body.to_string())
+        })
+        .expect("request")
+}
+
+fn post(body: &str) -> Request {
+    signed("POST", "/replies", "crm", SECRET, NOW_MS / 1000, body)
+}
+
+async fn call(f: &Fixture, request: Request) -> (u16, Value) {
+    let response = handle_request_at(&f.api, request, NOW_MS, "generated").await;
+    let status = response.status().as_u16();
+    let body = match response.body() {
+        Body::Text(t) => serde_json::from_str(t).expect("json body"),
+        _ => Value::Null,
+    };
+    (status, body)
+}
+
+const TEXT: &str = r#"{"conversation_key":"wechat:demo:oUser","content":{"type":"text","text":"您好"},"agent_id":"alice"}"#;
+
+#[tokio::test]
+async fn a_signed_reply_is_queued_as_an_agent_command() {
+    let f = fixture();
+    let (status, body) = call(&f, post(TEXT)).await;
+    assert_eq!(status, 202, "{body}");
+    let commands = f.queue.commands();
+    assert_eq!(commands.len(), 1);
+    let c = &commands[0];
+    assert_eq!(body["reply_id"], c.dedupe_id());
+    assert_eq!(body["status"], "queued");
+    assert_eq!(c.recipient_id, "oUser");
+    assert_eq!(c.idempotency_key, "agent:crm:auto:generated");
+    assert_eq!(
+        c.origin,
+        ReplyOrigin::Agent {
+            client_id: "crm".into(),
+            agent_id: Some("alice".into())
+        }
+    );
+    // Behind a stage or Function URL prefix too.
+    let request = signed(
+        "POST",
+        "/lambda-url/reply-api/replies/",
+        "crm",
+        SECRET,
+        NOW_MS / 1000,
+        TEXT,
+    );
+    assert_eq!(call(&f, request).await.0, 202);
+}
+
+#[tokio::test]
+async fn every_bad_request_gets_a_clear_4xx_and_queues_nothing() {
+    let f = fixture();
+    let ts = NOW_MS / 1000;
+    let cases: Vec<(Request, u16, &str)> = vec![
+        (
+            signed(
+                "POST",
+                "/replies",
+                "crm",
+                "wrong-secret-0123456789",
+                ts,
+                TEXT,
+            ),
+            401,
+            "bad_signature",
+        ),
+        (
+            signed("POST", "/replies", "nobody", SECRET, ts, TEXT),
+            401,
+            "bad_signature",
+        ),
+        (
+            signed("POST", "/replies", "crm", SECRET, ts - 301, TEXT),
+            401,
+            "stale_timestamp",
+        ),
+        (
+            lambda_http::http::Request::builder()
+                .method("POST")
+                .uri("/replies")
+                .body(Body::Text(TEXT.into()))
+                .expect("request"),
+            401,
+            "missing_header",
+        ),
+        (post("{"), 400, "malformed_body"),
+        (
+            post(r#"{"conversation_key":"wechat:demo:oUser","content":{"type":"txt","text":"x"}}"#),
+            400,
+            "malformed_body",
+        ),
+        (
+            post(r#"{"content":{"type":"text","text":"x"}}"#),
+            422,
+            "missing_conversation",
+        ),
+        (
+            post(
+                r#"{"conversation_key":"wechat:nope:oUser","content":{"type":"text","text":"x"}}"#,
+            ),
+            404,
+            "unknown_account",
+        ),
+        (
+            post(
+                r#"{"conversation_key":"wechat:demo:stranger","content":{"type":"text","text":"x"}}"#,
+            ),
+            404,
+            "unknown_conversation",
+        ),
+        (
+            post(r#"{"conversation_key":"wechat:demo:oUser","content":{"type":"text","text":""}}"#),
+            422,
+            "invalid_content",
+        ),
+        (
+            post(
+                r#"{"conversation_key":"wechat:demo:oUser","content":{"type":"position","latitude":1,"longitude":2}}"#,
+            ),
+            422,
+            "unsupported_content",
+        ),
+        (
+            signed(
+                "POST",
+                "/replies",
+                "desk",
+                "desk-shared-secret-012345",
+                ts,
+                TEXT,
+            ),
+            403,
+            "account_not_allowed",
+        ),
+        (
+            post(&format!(
+                r#"{{"conversation_key":"wechat:demo:oUser","content":{{"type":"text","text":"{}"}}}}"#,
+                "x".repeat(5000)
+            )),
+            413,
+            "body_too_large",
+        ),
+        (
+            signed("PUT", "/replies", "crm", SECRET, ts, TEXT),
+            405,
+            "method_not_allowed",
+        ),
+        (
+            signed("POST", "/elsewhere", "crm", SECRET, ts, TEXT),
+            404,
+            "not_found",
+        ),
+    ];
+    for (i, (request, status, code)) in cases.into_iter().enumerate() {
+        let (got, body) = call(&f, request).await;
+        assert_eq!(
+            (got, body["error"].as_str()),
+            (status, Some(code)),
+            "case {i}: {body}"
+        );
+        assert!(
+            !body.to_string().contains("您好"),
+            "case {i} echoes content"
+        );
+    }
+    assert!(f.queue.commands().is_empty());
+}
+
+#[tokio::test]
+async fn the_same_client_key_is_the_same_reply_and_a_failing_queue_is_503() {
+    let f = fixture();
+    let body = r#"{"conversation_key":"wechat:demo:oUser","content":{"type":"text","text":"x"},"idempotency_key":"ticket-1"}"#;
+    let (_, first) = call(&f, post(body)).await;
+    let (_, second) = call(&f, post(body)).await;
+    assert_eq!(first["reply_id"], second["reply_id"]);
+    f.queue.set_failing(true);
+    assert_eq!(call(&f, post(body)).await.0, 503);
+}
+
+#[tokio::test]
+async fn the_delivery_state_of_a_reply_can_be_read() {
+    let f = fixture();
+    let (_, queued) = call(&f, post(TEXT)).await;
+    let id = queued["reply_id"].as_str().expect("id").to_string();
+    let get = |id: &str| {
+        signed(
+            "GET",
+            &format!("/replies/{id}"),
+            "crm",
+            SECRET,
+            NOW_MS / 1000,
+            "",
+        )
+    };
+    let (status, body) = call(&f, get(&id)).await;
+    assert_eq!((status, body["state"].as_str()), (200, Some("pending")));
+    f.ledger.set(DeliveryRecord {
+        reply_id: id.clone(),
+        state: DeliveryState::Delivered,
+        calling_since_ms: None,
+        sent_at_ms: Some(5),
+        reason: None,
+        error_code: None,
+        updated_at_ms: 5,
+    });
+    let (_, body) = call(&f, get(&id)).await;
+    assert_eq!(body["state"], "delivered");
+    assert_eq!(call(&f, get("xyz")).await.0, 400);
+}
+
+#[test]
+fn config_requires_the_queue_table_and_secret() {
+    let err = ReplyApiConfig::from_lookup(|_| None).expect_err("missing");
+    assert_eq!(err.0.len(), 3, "{err}");
+}

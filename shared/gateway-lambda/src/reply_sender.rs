@@ -1,0 +1,689 @@
+//! SQS batch driver of the reply sender: decodes each outbound record, runs
+//! [`delivery::deliver`], and reports only the records to retry, with exponential backoff.
+//!
+//! FIFO rule (as the router): once a record of a conversation (message group) must be
+//! retried, every later record of that group in the batch is handed back too, so replies to
+//! one customer never overtake each other. Undecodable records go to the outbound dead-letter
+//! queue as they are; commands the platform refuses for good are dead-lettered by
+//! [`delivery::deliver`] with the platform's error code.
+
+use crate::config::ConfigError;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use gateway_aws::tokens::TokenTiming;
+use gateway_aws::{
+    DynamoDbAccessTokens, DynamoDbConversationStore, DynamoDbDeliveryLedger,
+    SecretsManagerAccountDirectory, SqsDeadLetterSink, SqsReplyDeadLetters, SqsRetryScheduler,
+    load_sdk_config,
+};
+use gateway_core::delivery::ports::{
+    AccessTokens, DeliveryLedger, ReplyDeadLetters, RetryScheduler, WeChatApi, WeiboApi,
+    backoff_secs,
+};
+use gateway_core::delivery::window::{ChannelPolicy, ReplyPolicy, WindowLimit};
+use gateway_core::delivery::{self, DeliveryOutcome, Sender};
+use gateway_core::outbound::{ReplyCommand, ReplyOrigin};
+use gateway_core::ports::{AccountDirectory, ConversationStore, DeadLetterSink};
+use gateway_platforms::{TokenApi, WeChatClient, WeiboClient, http_client};
+use lambda_runtime::{LambdaEvent, service_fn};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// Records not started with less than this much time left are handed back for retry.
+const SAFETY_MARGIN: Duration = Duration::from_secs(5);
+
+/// Reads variables through a lookup function, collecting every problem.
+pub(crate) struct EnvReader<'a, F: Fn(&str) -> Option<String>> {
+    lookup: &'a F,
+    pub(crate) problems: Vec<String>,
+}
+
+impl<'a, F: Fn(&str) -> Option<String>> EnvReader<'a, F> {
+    pub(crate) fn new(lookup: &'a F) -> Self {
+        EnvReader {
+            lookup,
+            problems: Vec::new(),
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<String> {
+        (self.lookup)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    pub(crate) fn required(&mut self, name: &str) -> String {
+        self.get(name).unwrap_or_else(|| {
+            self.problems.push(format!("{name} is required"));
+            String::new()
+        })
+    }
+
+    pub(crate) fn text(&self, name: &str, default: &str) -> String {
+        self.get(name).unwrap_or_else(|| default.to_string())
+    }
+
+    pub(crate) fn number(&mut self, name: &str, default: i64, min: i64) -> i64 {
+        match self.get(name) {
+            None => default,
+            Some(v) => match v.trim().parse::<i64>() {
+                Ok(n) if n >= min => n,
+                _ => {
+                    self.problems
+                        .push(format!("{name} must be an integer >= {min}, got `{v}`"));
+                    default
+                }
+            },
+        }
+    }
+
+    pub(crate) fn url(&mut self, name: &str, default: &str) -> String {
+        let v = self.text(name, default);
+        if !(v.starts_with("https://") || v.starts_with("http://")) {
+            self.problems
+                .push(format!("{name} must be an http(s) URL, got `{v}`"));
+        }
+        v
+    }
+
+    /// A window class: `{prefix}_WINDOW_SECS` (0 turns the class off) and `{prefix}_QUOTA`
+    /// (`unlimited` or a number).
+    fn window(
+        &mut self,
+        prefix: &str,
+        default_secs: i64,
+        default_quota: Option<u32>,
+    ) -> Option<WindowLimit> {
+        let secs = self.number(&format!("{prefix}_WINDOW_SECS"), default_secs, 0);
+        let quota_name = format!("{prefix}_QUOTA");
+        let max_replies = match self.get(&quota_name) {
+            None => default_quota,
+            Some(v) if v.trim().eq_ignore_ascii_case("unlimited") => None,
+            Some(v) => match v.trim().parse::<u32>() {
+                Ok(q) => Some(q),
+                Err(_) => {
+                    self.problems.push(format!(
+                        "{quota_name} must be `unlimited` or an integer >= 0, got `{v}`"
+                    ));
+                    default_quota
+                }
+            },
+        };
+        (secs > 0).then_some(WindowLimit {
+            window_secs: secs,
+            max_replies,
+        })
+    }
+
+    pub(crate) fn finish<T>(self, value: T) -> Result<T, ConfigError> {
+        if self.problems.is_empty() {
+            Ok(value)
+        } else {
+            Err(ConfigError(self.problems))
+        }
+    }
+}
+
+/// Configuration of the reply-sender function.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplySenderConfig {
+    /// `TABLE_NAME`: conversations, delivery records, token cache.
+    pub table_name: String,
+    /// `OUTBOUND_QUEUE_URL`: the queue this function consumes (for retry backoff).
+    pub outbound_queue_url: String,
+    /// `OUTBOUND_DEAD_LETTER_QUEUE_URL`: where commands that can never be delivered go.
+    pub outbound_dead_letter_queue_url: String,
+    /// `ACCOUNTS_SECRET_ID`.
+    pub accounts_secret_id: String,
+    /// `ACCOUNTS_CACHE_SECS` (default 60).
+    pub accounts_cache: Duration,
+    /// `WECHAT_API_BASE_URL` (default `https://api.weixin.qq.com`).
+    pub wechat_api_base_url: String,
+    /// `WEIBO_API_BASE_URL` (default `https://m.api.weibo.com`).
+    pub weibo_api_base_url: String,
+    /// `WECHAT_TOKEN_API`: `stable` (default) or `classic`.
+    pub wechat_token_api: TokenApi,
+    /// `PLATFORM_TIMEOUT_SECS` (default 10): whole platform request.
+    pub platform_timeout: Duration,
+    /// `TOKEN_REFRESH_AHEAD_SECS` (300), `TOKEN_LEASE_SECS` (10), `TOKEN_WAIT_MS` (3000).
+    pub token_timing: TokenTiming,
+    /// `DELIVERY_CLAIM_TIMEOUT_SECS` (default 120; above the function timeout).
+    pub claim_timeout: Duration,
+    /// `DELIVERY_RECORD_TTL_DAYS` (default 30).
+    pub delivery_record_ttl_days: i64,
+    /// `MESSAGE_TTL_DAYS` (default 90; 0 keeps outbound messages forever).
+    pub message_ttl_days: i64,
+    /// `RETRY_BASE_SECS` (default 10) and `RETRY_MAX_SECS` (default 300): backoff of
+    /// transient failures.
+    pub retry_base_secs: u32,
+    /// See `retry_base_secs`.
+    pub retry_max_secs: u32,
+    /// Reply windows: `WECHAT_MESSAGE_WINDOW_SECS` / `WECHAT_MESSAGE_QUOTA`,
+    /// `WECHAT_EVENT_…`, `WEIBO_MESSAGE_…`, `WEIBO_EVENT_…`, `WEIBO_MENTION_…`.
+    pub policy: ReplyPolicy,
+}
+
+impl ReplySenderConfig {
+    /// Reads the configuration through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut r = EnvReader::new(&lookup);
+        let table_name = r.required("TABLE_NAME");
+        let outbound_queue_url = r.required("OUTBOUND_QUEUE_URL");
+        let outbound_dead_letter_queue_url = r.required("OUTBOUND_DEAD_LETTER_QUEUE_URL");
+        let accounts_secret_id = r.required("ACCOUNTS_SECRET_ID");
+        let accounts_cache = r.number("ACCOUNTS_CACHE_SECS", 60, 0);
+        let wechat_api_base_url = r.url(
+            "WECHAT_API_BASE_URL",
+            gateway_platforms::WECHAT_DEFAULT_BASE_URL,
+        );
+        let weibo_api_base_url = r.url(
+            "WEIBO_API_BASE_URL",
+            gateway_platforms::WEIBO_DEFAULT_BASE_URL,
+        );
+        let wechat_token_api = match r.text("WECHAT_TOKEN_API", "stable").as_str() {
+            "stable" => TokenApi::Stable,
+            "classic" => TokenApi::Classic,
+            other => {
+                r.problems.push(format!(
+                    "WECHAT_TOKEN_API must be `stable` or `classic`, got `{other}`"
+                ));
+                TokenApi::Stable
+            }
+        };
+        let timeout = r.number("PLATFORM_TIMEOUT_SECS", 10, 1);
+        let refresh_ahead = r.number("TOKEN_REFRESH_AHEAD_SECS", 300, 0);
+        let lease = r.number("TOKEN_LEASE_SECS", 10, 1);
+        let wait = r.number("TOKEN_WAIT_MS", 3000, 0);
+        let claim = r.number("DELIVERY_CLAIM_TIMEOUT_SECS", 120, 1);
+        let record_ttl = r.number("DELIVERY_RECORD_TTL_DAYS", 30, 1);
+        let message_ttl = r.number("MESSAGE_TTL_DAYS", 90, 0);
+        let retry_base = r.number("RETRY_BASE_SECS", 10, 0);
+        let retry_max = r.number("RETRY_MAX_SECS", 300, 0);
+        let defaults = ReplyPolicy::default();
+        let limit =
+            |w: Option<WindowLimit>| w.map_or((0, None), |l| (l.window_secs, l.max_replies));
+        let (d, q) = limit(defaults.wechat.message);
+        let wechat_message = r.window("WECHAT_MESSAGE", d, q);
+        let (d, q) = limit(defaults.wechat.event);
+        let wechat_event = r.window("WECHAT_EVENT", d, q);
+        let (d, q) = limit(defaults.weibo.message);
+        let weibo_message = r.window("WEIBO_MESSAGE", d, q);
+        let (d, q) = limit(defaults.weibo.event);
+        let weibo_event = r.window("WEIBO_EVENT", d, q);
+        let (d, q) = limit(defaults.weibo.mention);
+        let weibo_mention = r.window("WEIBO_MENTION", d, q);
+        let secs = |v: i64| Duration::from_secs(u64::try_from(v).unwrap_or(0));
+        r.finish(ReplySenderConfig {
+            table_name,
+            outbound_queue_url,
+            outbound_dead_letter_queue_url,
+            accounts_secret_id,
+            accounts_cache: secs(accounts_cache),
+            wechat_api_base_url,
+            weibo_api_base_url,
+            wechat_token_api,
+            platform_timeout: secs(timeout),
+            token_timing: TokenTiming {
+                refresh_ahead: secs(refresh_ahead),
+                lease: secs(lease),
+                wait: Duration::from_millis(u64::try_from(wait).unwrap_or(0)),
+            },
+            claim_timeout: secs(claim),
+            delivery_record_ttl_days: record_ttl,
+            message_ttl_days: message_ttl,
+            retry_base_secs: u32::try_from(retry_base).unwrap_or(u32::MAX),
+            retry_max_secs: u32::try_from(retry_max).unwrap_or(u32::MAX),
+            policy: ReplyPolicy {
+                wechat: ChannelPolicy {
+                    message: wechat_message,
+                    event: wechat_event,
+                    mention: None,
+                },
+                weibo: ChannelPolicy {
+                    message: weibo_message,
+                    event: weibo_event,
+                    mention: weibo_mention,
+                },
+            },
+        })
+    }
+
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+}
+
+/// What the reply sender needs.
+#[derive(Clone)]
+pub struct ReplySenderDeps {
+    /// Accounts document.
+    pub accounts: Arc<dyn AccountDirectory>,
+    /// Conversations.
+    pub conversations: Arc<dyn ConversationStore>,
+    /// Delivery records.
+    pub ledger: Arc<dyn DeliveryLedger>,
+    /// WeChat access tokens.
+    pub tokens: Arc<dyn AccessTokens>,
+    /// WeChat API.
+    pub wechat: Arc<dyn WeChatApi>,
+    /// Weibo API.
+    pub weibo: Arc<dyn WeiboApi>,
+    /// Outbound dead-letter queue (commands, with their error code).
+    pub dead_letters: Arc<dyn ReplyDeadLetters>,
+    /// Outbound dead-letter queue (undecodable records, as received).
+    pub poison: Arc<dyn DeadLetterSink>,
+    /// Backoff of transient failures.
+    pub retries: Arc<dyn RetryScheduler>,
+    /// Reply windows.
+    pub policy: ReplyPolicy,
+    /// See [`ReplySenderConfig::claim_timeout`].
+    pub claim_timeout: Duration,
+    /// Backoff base and cap, seconds.
+    pub retry_base_secs: u32,
+    /// See `retry_base_secs`.
+    pub retry_max_secs: u32,
+}
+
+/// Cold start of the reply-sender function.
+pub async fn run() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = ReplySenderConfig::from_env()?;
+    let sdk = load_sdk_config().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let http = http_client(config.platform_timeout)?;
+    let wechat = Arc::new(WeChatClient::new(
+        http.clone(),
+        &config.wechat_api_base_url,
+        config.wechat_token_api,
+    ));
+    let store = DynamoDbConversationStore::new(
+        dynamodb.clone(),
+        config.table_name.clone(),
+        (config.message_ttl_days > 0).then(|| config.message_ttl_days * 86_400),
+    );
+    let owner = format!(
+        "reply-sender-{}",
+        gateway_core::channel::wechat::crypto::random_prefix()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    let deps = ReplySenderDeps {
+        accounts: Arc::new(SecretsManagerAccountDirectory::new(
+            aws_sdk_secretsmanager::Client::new(&sdk),
+            config.accounts_secret_id.clone(),
+            config.accounts_cache,
+        )),
+        conversations: Arc::new(store.clone()),
+        ledger: Arc::new(DynamoDbDeliveryLedger::new(
+            store,
+            config.delivery_record_ttl_days * 86_400,
+        )),
+        tokens: Arc::new(DynamoDbAccessTokens::new(
+            dynamodb,
+            config.table_name.clone(),
+            wechat.clone(),
+            config.token_timing,
+            owner,
+            Arc::new(crate::now_ms),
+        )),
+        wechat,
+        weibo: Arc::new(WeiboClient::new(http, &config.weibo_api_base_url)),
+        dead_letters: Arc::new(SqsReplyDeadLetters::new(
+            sqs.clone(),
+            config.outbound_dead_letter_queue_url.clone(),
+        )),
+        poison: Arc::new(SqsDeadLetterSink::new(
+            sqs.clone(),
+            config.outbound_dead_letter_queue_url.clone(),
+        )),
+        retries: Arc::new(SqsRetryScheduler::new(
+            sqs,
+            config.outbound_queue_url.clone(),
+        )),
+        policy: config.policy,
+        claim_timeout: config.claim_timeout,
+        retry_base_secs: config.retry_base_secs,
+        retry_max_secs: config.retry_max_secs,
+    };
+    let deps = &deps;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        let deadline = event.context.deadline();
+        // AWS always sends a deadline in the future; a local emulator may send none.
+        let known = deadline > SystemTime::now();
+        let failures = handle_batch(deps, &event.payload.records, || {
+            if known {
+                deadline
+                    .duration_since(SystemTime::now())
+                    .unwrap_or_default()
+            } else {
+                Duration::MAX
+            }
+        })
+        .await;
+        let mut response = SqsBatchResponse::default();
+        for id in failures {
+            response.add_failure(id);
+        }
+        Ok::<_, lambda_runtime::Error>(response)
+    }))
+    .await
+}
+
+/// Handles a batch in order and returns the ids of the records to retry.
+pub async fn handle_batch(
+    deps: &ReplySenderDeps,
+    records: &[SqsMessage],
+    time_left: impl Fn() -> Duration,
+) -> Vec<String> {
+    let now = crate::now_ms;
+    let claim_timeout_ms = i64::try_from(deps.claim_timeout.as_millis()).unwrap_or(i64::MAX);
+    let sender = Sender {
+        accounts: deps.accounts.as_ref(),
+        conversations: deps.conversations.as_ref(),
+        ledger: deps.ledger.as_ref(),
+        tokens: deps.tokens.as_ref(),
+        wechat: deps.wechat.as_ref(),
+        weibo: deps.weibo.as_ref(),
+        dead_letters: deps.dead_letters.as_ref(),
+        policy: &deps.policy,
+        claim_timeout_ms,
+        now: &now,
+    };
+    let mut failures = Vec::new();
+    let mut failed_groups: HashSet<String> = HashSet::new();
+    for record in records {
+        let Some(id) = record.message_id.clone() else {
+            tracing::error!("SQS record without messageId; cannot acknowledge or retry it");
+            continue;
+        };
+        let group = record
+            .attributes
+            .get("MessageGroupId")
+            .cloned()
+            .unwrap_or_default();
+        let retry = if failed_groups.contains(&group) {
+            true
+        } else if time_left() < SAFETY_MARGIN {
+            tracing::warn!(
+                sqs.message_id = id,
+                "not enough time left in this invocation; handing the record back"
+            );
+            true
+        } else {
+            !handle_record(deps, &sender, record, &id, &group).await
+        };
+        if retry {
+            schedule_retry(deps, record).await;
+            failures.push(id);
+            failed_groups.insert(group);
+        }
+    }
+    failures
+}
+
+async fn schedule_retry(deps: &ReplySenderDeps, record: &SqsMessage) {
+    let Some(handle) = record.receipt_handle.as_deref() else {
+        return;
+    };
+    let count = record
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|c| c.parse::<u32>().ok())
+        .unwrap_or(1);
+    let delay = backoff_secs(count, deps.retry_base_secs, deps.retry_max_secs);
+    if delay == 0 {
+        return;
+    }
+    if let Err(e) = deps.retries.retry_after(handle, delay).await {
+        // The queue's visibility timeout applies instead.
+        tracing::warn!(error.message = %e, "could not set the retry backoff");
+    }
+}
+
+/// Returns false when the record must be retried.
+async fn handle_record(
+    deps: &ReplySenderDeps,
+    sender: &Sender<'_>,
+    record: &SqsMessage,
+    id: &str,
+    group: &str,
+) -> bool {
+    let body = record.body.as_deref().unwrap_or_default();
+    let command: ReplyCommand = match serde_json::from_str(body) {
+        Ok(c) => c,
+        Err(e) => {
+            let reason = format!("undecodable reply command: {e}");
+            let group = if group.is_empty() { "poison" } else { group };
+            return match deps.poison.dead_letter(body, group, id, &reason).await {
+                Ok(()) => {
+                    tracing::error!(
+                        sqs.message_id = id,
+                        reason,
+                        "record moved to the dead-letter queue"
+                    );
+                    emit(
+                        &[("ReplyCommandsUndecodable", 1.0)],
+                        "unknown",
+                        "unknown",
+                        &[],
+                    );
+                    true
+                }
+                Err(e) => {
+                    tracing::error!(sqs.message_id = id, error.message = %e, "could not dead-letter the record; it will be retried");
+                    false
+                }
+            };
+        }
+    };
+    let origin = match command.origin {
+        ReplyOrigin::Rule { .. } => "rule",
+        ReplyOrigin::Agent { .. } => "agent",
+    };
+    let reply_id = command.dedupe_id();
+    match delivery::deliver(sender, &command).await {
+        Ok(outcome) => {
+            report(&command, origin, &reply_id, &outcome);
+            true
+        }
+        Err(e) if e.is_retryable() => {
+            tracing::warn!(
+                sqs.message_id = id,
+                reply_id,
+                channel = %command.channel,
+                account = %command.account_id,
+                error.message = %e,
+                "reply not delivered yet; it will be retried with backoff"
+            );
+            emit(
+                &[("ReplyRetries", 1.0)],
+                command.channel.as_str(),
+                &command.account_id,
+                &[],
+            );
+            false
+        }
+        Err(e) => {
+            let reason = format!("permanent failure: {e}");
+            let group = if group.is_empty() { "poison" } else { group };
+            match deps.poison.dead_letter(body, group, id, &reason).await {
+                Ok(()) => {
+                    tracing::error!(
+                        sqs.message_id = id,
+                        reply_id,
+                        reason,
+                        "record moved to the dead-letter queue"
+                    );
+                    true
+                }
+                Err(_) => false,
+            }
+        }
+    }
+}
+
+fn report(command: &ReplyCommand, origin: &str, reply_id: &str, outcome: &DeliveryOutcome) {
+    let channel = command.channel.as_str();
+    let account = command.account_id.as_str();
+    match outcome {
+        DeliveryOutcome::Delivered { window } => {
+            let latency = (crate::now_ms() - command.created_at_ms).max(0) as f64;
+            tracing::info!(
+                reply_id,
+                channel,
+                account,
+                origin,
+                kind = command.content.kind(),
+                window = window.map_or("none", |w| w.as_str()),
+                "reply delivered"
+            );
+            emit(
+                &[
+                    ("RepliesDelivered", 1.0),
+                    ("ReplyDeliveryLatencyMs", latency),
+                ],
+                channel,
+                account,
+                &[("Origin", origin)],
+            );
+        }
+        DeliveryOutcome::AlreadyHandled(state) => {
+            tracing::info!(
+                reply_id,
+                channel,
+                account,
+                state = state.as_str(),
+                "duplicate reply command; already handled"
+            );
+            emit(&[("ReplyDuplicates", 1.0)], channel, account, &[]);
+        }
+        DeliveryOutcome::Undeliverable {
+            reason,
+            platform_code,
+        } => {
+            tracing::warn!(
+                reply_id,
+                channel,
+                account,
+                origin,
+                conversation = %command.conversation_key,
+                reason = reason.as_str(),
+                platform_code = platform_code.as_deref().unwrap_or(""),
+                "reply undeliverable; marked on the conversation"
+            );
+            emit(
+                &[("RepliesUndeliverable", 1.0)],
+                channel,
+                account,
+                &[("Reason", reason.as_str())],
+            );
+        }
+        DeliveryOutcome::DeadLettered { code } => {
+            tracing::error!(
+                reply_id,
+                channel,
+                account,
+                origin,
+                error.code = %code,
+                "reply refused for good; command moved to the outbound dead-letter queue"
+            );
+            emit(
+                &[("RepliesDeadLettered", 1.0)],
+                channel,
+                account,
+                &[("Code", code.as_str())],
+            );
+        }
+    }
+}
+
+/// EMF line: metrics by Channel and by Channel+Account, plus one extra dimension when given.
+fn emit(metrics: &[(&str, f64)], channel: &str, account: &str, extra: &[(&str, &str)]) {
+    let metrics: Vec<(&str, f64, &str)> = metrics
+        .iter()
+        .map(|(name, v)| {
+            (
+                *name,
+                *v,
+                if name.ends_with("Ms") {
+                    "Milliseconds"
+                } else {
+                    "Count"
+                },
+            )
+        })
+        .collect();
+    let mut dims = vec![("Channel", channel), ("Account", account)];
+    dims.extend_from_slice(extra);
+    let extra_set: Vec<&str> = std::iter::once("Channel")
+        .chain(extra.iter().map(|(k, _)| *k))
+        .collect();
+    let mut sets: Vec<&[&str]> = vec![&["Channel"], &["Channel", "Account"]];
+    if !extra.is_empty() {
+        sets.push(&extra_set);
+    }
+    crate::metrics::emit(&metrics, &dims, &sets);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    const REQUIRED: [(&str, &str); 4] = [
+        ("TABLE_NAME", "t"),
+        ("OUTBOUND_QUEUE_URL", "q"),
+        ("OUTBOUND_DEAD_LETTER_QUEUE_URL", "d"),
+        ("ACCOUNTS_SECRET_ID", "s"),
+    ];
+
+    #[test]
+    fn defaults_follow_the_documentation() {
+        let c = ReplySenderConfig::from_lookup(env(&REQUIRED)).expect("valid");
+        assert_eq!(c.wechat_api_base_url, "https://api.weixin.qq.com");
+        assert_eq!(c.weibo_api_base_url, "https://m.api.weibo.com");
+        assert_eq!(c.wechat_token_api, TokenApi::Stable);
+        assert_eq!(c.policy, ReplyPolicy::default());
+    }
+
+    #[test]
+    fn windows_and_quotas_are_configuration() {
+        let mut pairs = REQUIRED.to_vec();
+        pairs.extend([
+            ("WECHAT_MESSAGE_QUOTA", "20"),
+            ("WECHAT_EVENT_WINDOW_SECS", "0"),
+            ("WEIBO_MESSAGE_QUOTA", "99"),
+            ("WEIBO_MENTION_QUOTA", "unlimited"),
+            ("WECHAT_API_BASE_URL", "http://127.0.0.1:9999"),
+        ]);
+        let c = ReplySenderConfig::from_lookup(env(&pairs)).expect("valid");
+        assert_eq!(
+            c.policy.wechat.message.and_then(|w| w.max_replies),
+            Some(20)
+        );
+        assert_eq!(c.policy.wechat.event, None);
+        assert_eq!(c.policy.weibo.message.and_then(|w| w.max_replies), Some(99));
+        assert_eq!(c.policy.weibo.mention.map(|w| w.max_replies), Some(None));
+        assert_eq!(c.wechat_api_base_url, "http://127.0.0.1:9999");
+    }
+
+    #[test]
+    fn reports_every_problem_at_once() {
+        let err = ReplySenderConfig::from_lookup(env(&[
+            ("WECHAT_MESSAGE_QUOTA", "lots"),
+            ("WECHAT_TOKEN_API", "magic"),
+            ("WEIBO_API_BASE_URL", "m.api.weibo.com"),
+        ]))
+        .expect_err("invalid");
+        assert_eq!(err.0.len(), 7, "{err}");
+    }
+}

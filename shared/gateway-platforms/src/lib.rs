@@ -1,0 +1,275 @@
+//! HTTP clients of the platform APIs the reply sender calls: WeChat's customer-service message,
+//! typing and access-token APIs, and Weibo's reply API. They implement the
+//! `gateway_core::delivery::ports` traits; request bodies, answer parsing and error
+//! classification are in `gateway_core::delivery::{wechat, weibo}`.
+//!
+//! Base URLs are configuration, so that tests talk to local stand-ins and production to
+//! `https://api.weixin.qq.com` / `https://m.api.weibo.com`. Tokens travel in the query string
+//! (WeChat requires it) or the form body (Weibo), so transport errors are always stripped of
+//! their URL before they are kept or logged.
+
+use async_trait::async_trait;
+use gateway_core::account::Secret;
+use gateway_core::delivery::platform::{CallError, Disposition, PlatformError};
+use gateway_core::delivery::ports::{TokenFetcher, WeChatApi, WeiboApi};
+use gateway_core::delivery::wechat::{self, TokenGrant};
+use gateway_core::delivery::weibo;
+use gateway_core::message::Channel;
+use serde_json::Value;
+use std::time::Duration;
+
+/// Default WeChat API base URL.
+pub const WECHAT_DEFAULT_BASE_URL: &str = "https://api.weixin.qq.com";
+/// Default Weibo API base URL.
+pub const WEIBO_DEFAULT_BASE_URL: &str = "https://m.api.weibo.com";
+
+/// Which WeChat token API to use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TokenApi {
+    /// `POST /cgi-bin/stable_token` (default): the same token while valid, isolated from other
+    /// callers of the classic API, forced refreshes rate-limited by the platform.
+    #[default]
+    Stable,
+    /// `GET /cgi-bin/token`: every call invalidates the previous token after ~5 minutes.
+    Classic,
+}
+
+/// Why a client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The HTTP client could not be built (TLS initialisation).
+    #[error("cannot build the HTTP client")]
+    Build(#[source] reqwest::Error),
+}
+
+/// One HTTP client with the gateway's timeouts.
+pub fn http_client(timeout: Duration) -> Result<reqwest::Client, ClientError> {
+    reqwest::Client::builder()
+        .connect_timeout(timeout.min(Duration::from_secs(3)))
+        .timeout(timeout)
+        .user_agent(concat!("channel-gateway/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(ClientError::Build)
+}
+
+fn trim_base(base: &str) -> String {
+    base.trim_end_matches('/').to_string()
+}
+
+/// A transport error as a [`CallError`]: connection failures never reached the platform;
+/// anything else (timeout, reset, unreadable answer) may have. The URL (which may carry a
+/// token) is removed.
+fn transport(e: reqwest::Error) -> CallError {
+    let not_sent = e.is_connect() || e.is_builder();
+    let e = e.without_url();
+    if not_sent {
+        CallError::NotSent(Box::new(e))
+    } else {
+        CallError::Uncertain(Box::new(e))
+    }
+}
+
+/// An HTTP answer without the platform's envelope.
+fn unexpected(channel: Channel, status: u16) -> CallError {
+    match status {
+        429 => CallError::Platform(PlatformError {
+            channel,
+            code: 429,
+            message: "HTTP 429 Too Many Requests".into(),
+            disposition: Disposition::Transient,
+        }),
+        500..=599 => CallError::uncertain(format!("{channel} answered HTTP {status}")),
+        _ => CallError::Platform(PlatformError {
+            channel,
+            code: i64::from(status),
+            message: format!("unexpected HTTP {status} without an error envelope"),
+            disposition: Disposition::Permanent,
+        }),
+    }
+}
+
+async fn read(response: reqwest::Response) -> Result<(u16, String), CallError> {
+    let status = response.status().as_u16();
+    let text = response.text().await.map_err(transport)?;
+    Ok((status, text))
+}
+
+/// The WeChat Official Account API.
+#[derive(Debug, Clone)]
+pub struct WeChatClient {
+    http: reqwest::Client,
+    base_url: String,
+    token_api: TokenApi,
+}
+
+impl WeChatClient {
+    /// Client for the API at `base_url`.
+    pub fn new(http: reqwest::Client, base_url: &str, token_api: TokenApi) -> Self {
+        WeChatClient {
+            http,
+            base_url: trim_base(base_url),
+            token_api,
+        }
+    }
+
+    async fn post_json(&self, path: &str, token: &Secret, body: &Value) -> Result<(), CallError> {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base_url))
+            .query(&[("access_token", token.expose())])
+            .json(body)
+            .send()
+            .await
+            .map_err(transport)?;
+        let (status, text) = read(response).await?;
+        match wechat::parse_answer(&text) {
+            Some(Ok(())) => Ok(()),
+            Some(Err(e)) => Err(CallError::Platform(e)),
+            None => Err(unexpected(Channel::WeChat, status)),
+        }
+    }
+}
+
+#[async_trait]
+impl WeChatApi for WeChatClient {
+    async fn send_custom(&self, access_token: &Secret, body: &Value) -> Result<(), CallError> {
+        self.post_json(wechat::CUSTOM_SEND_PATH, access_token, body)
+            .await
+    }
+
+    async fn typing(&self, access_token: &Secret, body: &Value) -> Result<(), CallError> {
+        self.post_json(wechat::TYPING_PATH, access_token, body)
+            .await
+    }
+}
+
+#[async_trait]
+impl TokenFetcher for WeChatClient {
+    async fn fetch(
+        &self,
+        app_id: &str,
+        app_secret: &Secret,
+        force_refresh: bool,
+    ) -> Result<TokenGrant, CallError> {
+        let request = match self.token_api {
+            TokenApi::Stable => self
+                .http
+                .post(format!("{}{}", self.base_url, wechat::STABLE_TOKEN_PATH))
+                .json(&wechat::stable_token_request(
+                    app_id,
+                    app_secret.expose(),
+                    force_refresh,
+                )),
+            TokenApi::Classic => self
+                .http
+                .get(format!("{}{}", self.base_url, wechat::TOKEN_PATH))
+                .query(&[
+                    ("grant_type", "client_credential"),
+                    ("appid", app_id),
+                    ("secret", app_secret.expose()),
+                ]),
+        };
+        let response = request.send().await.map_err(transport)?;
+        let (status, text) = read(response).await?;
+        match wechat::parse_token_answer(&text) {
+            Some(Ok(grant)) => Ok(grant),
+            Some(Err(e)) => Err(CallError::Platform(e)),
+            None => Err(unexpected(Channel::WeChat, status)),
+        }
+    }
+}
+
+/// The Weibo fan-service reply API.
+#[derive(Debug, Clone)]
+pub struct WeiboClient {
+    http: reqwest::Client,
+    base_url: String,
+}
+
+impl WeiboClient {
+    /// Client for the API at `base_url`.
+    pub fn new(http: reqwest::Client, base_url: &str) -> Self {
+        WeiboClient {
+            http,
+            base_url: trim_base(base_url),
+        }
+    }
+}
+
+#[async_trait]
+impl WeiboApi for WeiboClient {
+    async fn reply(
+        &self,
+        access_token: &Secret,
+        fields: &[(String, String)],
+    ) -> Result<(), CallError> {
+        let mut all = Vec::with_capacity(fields.len() + 1);
+        all.push((
+            "access_token".to_string(),
+            access_token.expose().to_string(),
+        ));
+        all.extend_from_slice(fields);
+        let response = self
+            .http
+            .post(format!("{}{}", self.base_url, weibo::REPLY_PATH))
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded; charset=utf-8",
+            )
+            .body(weibo::encode_form(&all))
+            .send()
+            .await
+            .map_err(transport)?;
+        let (status, text) = read(response).await?;
+        match weibo::parse_answer(&text) {
+            Some(Ok(())) if (200..300).contains(&status) => Ok(()),
+            Some(Ok(())) => Err(unexpected(Channel::Weibo, status)),
+            Some(Err(e)) => Err(CallError::Platform(e)),
+            None => Err(unexpected(Channel::Weibo, status)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_refused_connection_is_not_sent_and_never_shows_the_token() {
+        // Port 9 (discard) on loopback is closed on any test machine.
+        let client = WeChatClient::new(
+            http_client(Duration::from_secs(2)).expect("client"),
+            "http://127.0.0.1:9/",
+            TokenApi::Stable,
+        );
+        let err = client
+            .send_custom(&Secret::new("TOKEN-VALUE-123"), &serde_json::json!({}))
+            .await
+            .expect_err("refused");
+        assert!(matches!(err, CallError::NotSent(_)), "{err:?}");
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains("TOKEN-VALUE-123"), "{shown}");
+    }
+
+    #[test]
+    fn unexpected_answers_are_classified() {
+        assert!(matches!(
+            unexpected(Channel::WeChat, 502),
+            CallError::Uncertain(_)
+        ));
+        assert!(matches!(
+            unexpected(Channel::Weibo, 429),
+            CallError::Platform(PlatformError {
+                disposition: Disposition::Transient,
+                ..
+            })
+        ));
+        assert!(matches!(
+            unexpected(Channel::Weibo, 404),
+            CallError::Platform(PlatformError {
+                disposition: Disposition::Permanent,
+                ..
+            })
+        ));
+    }
+}
