@@ -18,7 +18,7 @@ stack_start_moto
 stack_setup demo "$GATEWAY_ACCOUNTS_FILE"
 stack_start_watch
 
-ctl=target/debug/gatewayctl
+ctl="$GATEWAYCTL"
 say() { printf '\n\033[36m%s\033[0m\n' "$*"; }
 
 say "WeChat: a customer follows the account 'demo' (plaintext push)"

@@ -10,6 +10,8 @@ STACK_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STACK_RUN_DIR="${STACK_RUN_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/gateway-stack.XXXXXX")}"
 STACK_PIDS=()
 cd "$STACK_ROOT"
+STACK_BIN="${CARGO_TARGET_DIR:-$STACK_ROOT/target}/debug"
+export GATEWAYCTL="$STACK_BIN/gatewayctl"
 
 log() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
 
@@ -17,8 +19,9 @@ stack_install_tools() {
   local want_moto want_lambda
   want_moto=$(grep -E '^moto' "$STACK_ROOT/tools/requirements-dev.txt" | sed 's/.*==//')
   want_lambda=$(grep -E '^cargo-lambda' "$STACK_ROOT/tools/requirements-dev.txt" | sed 's/.*==//')
-  if ! python3 -m pip show moto 2>/dev/null | grep -q "^Version: $want_moto$" \
-    || ! python3 -m pip show cargo-lambda 2>/dev/null | grep -q "^Version: $want_lambda$" \
+  # (No `grep -q` in a pipe here: under pipefail its early exit fails the pipeline.)
+  if [ "$(python3 -m pip show moto 2>/dev/null | sed -n 's/^Version: //p')" != "$want_moto" ] \
+    || [ "$(python3 -m pip show cargo-lambda 2>/dev/null | sed -n 's/^Version: //p')" != "$want_lambda" ] \
     || ! python3 -c 'import flask' 2>/dev/null; then
     log "installing pinned tools (tools/requirements-dev.txt)"
     python3 -m pip install --quiet --disable-pip-version-check -r "$STACK_ROOT/tools/requirements-dev.txt"
@@ -49,6 +52,8 @@ stack_start_moto() {
   log "starting moto server on $AWS_ENDPOINT_URL (log: $STACK_RUN_DIR/moto.log)"
   setsid moto_server -H 127.0.0.1 -p "$MOTO_PORT" >"$STACK_RUN_DIR/moto.log" 2>&1 &
   STACK_PIDS+=($!)
+  # Fault tests freeze and thaw the emulator (SIGSTOP/SIGCONT keeps its state).
+  export MOTO_PID=$!
   wait_for_http "$AWS_ENDPOINT_URL/moto-api/" 30
 }
 
@@ -66,7 +71,7 @@ stack_build() {
 stack_setup() {
   local prefix=$1 accounts=$2
   log "creating queues, table and accounts secret ($prefix) from $accounts"
-  "$STACK_ROOT/target/debug/gatewayctl" local setup --endpoint "$AWS_ENDPOINT_URL" \
+  "$GATEWAYCTL" local setup --endpoint "$AWS_ENDPOINT_URL" \
     --prefix "$prefix" --accounts "$accounts" >"$STACK_RUN_DIR/resources.env"
   set -a
   # shellcheck disable=SC1091

@@ -218,6 +218,9 @@ async fn accounts_directory_picks_up_new_accounts_and_keeps_the_last_good_docume
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
+    // Expired: served from cache at once while the refresh runs in the background.
+    assert!(!dir.accounts().await.unwrap().wechat.contains_key("added"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(dir.accounts().await.unwrap().wechat.contains_key("added"));
 
     // An invalid document stored by mistake: the directory keeps serving the last good one.
@@ -229,6 +232,11 @@ async fn accounts_directory_picks_up_new_accounts_and_keeps_the_last_good_docume
         .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(dir.accounts().await.unwrap().wechat.contains_key("added"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        dir.accounts().await.unwrap().wechat.contains_key("added"),
+        "last good kept"
+    );
 }
 
 #[tokio::test]

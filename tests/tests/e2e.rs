@@ -437,3 +437,54 @@ async fn rejected_requests_get_their_documented_status_and_queue_nothing() {
         "nothing queued"
     );
 }
+
+#[tokio::test]
+#[ignore = "needs the running functions (make test)"]
+async fn queue_outage_answers_503_in_time_and_the_platform_retry_is_queued_once() {
+    let _guard = RUNNING_STACK_LOCK.lock().await;
+    let run = RunningStack::from_env();
+    let moto_pid = std::env::var("MOTO_PID").expect("MOTO_PID (make test exports it)");
+    let sdk = sdk().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let http = reqwest::Client::new();
+    drain(&sqs, &run.stack.queue_url).await;
+    let signal = |sig: &str| {
+        let status = std::process::Command::new("kill")
+            .args([sig, &moto_pid])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill {sig} {moto_pid}");
+    };
+
+    let openid = format!("o{}", unique_digits());
+    let xml = send::wechat_text_xml(&openid, "outage?", &unique_digits(), now_secs());
+    let first = send::wechat_push(&accounts(), "demo", &xml, Envelope::Secure, now_secs()).unwrap();
+
+    // Act: the AWS endpoint stops answering while the platform delivers.
+    signal("-STOP");
+    let started = std::time::Instant::now();
+    let outcome = post(&http, &run, "wechat", "demo", &first).await;
+    let elapsed = started.elapsed();
+    signal("-CONT");
+
+    // Assert: a 5xx, in time for the platform to retry (it gives up after 5 s).
+    assert_eq!(outcome.0, 503, "{}", outcome.1);
+    assert!(
+        elapsed < std::time::Duration::from_millis(4_500),
+        "{elapsed:?}"
+    );
+
+    // The platform's retry after recovery (same MsgId, freshly signed) is accepted...
+    let retry = send::wechat_push(&accounts(), "demo", &xml, Envelope::Secure, now_secs()).unwrap();
+    let ok = post(&http, &run, "wechat", "demo", &retry).await;
+    assert_eq!((ok.0, ok.1.as_str()), (200, "success"));
+    // ...and the message is on the queue exactly once, even if the frozen attempt's send
+    // was processed after the thaw (same deduplication id).
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let queued: Vec<_> = drain(&sqs, &run.stack.queue_url)
+        .await
+        .into_iter()
+        .filter(|m| m.sender_id == openid)
+        .collect();
+    assert_eq!(queued.len(), 1, "nothing lost, nothing doubled");
+}

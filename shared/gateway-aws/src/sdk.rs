@@ -1,11 +1,33 @@
 //! Shared SDK configuration, built once per cold start.
 
+use aws_config::timeout::TimeoutConfig;
+use std::time::Duration;
+
 /// Loads the SDK configuration from the environment: region from `AWS_REGION`, credentials
 /// from the Lambda role (or `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` locally), and the
 /// standard endpoint override `AWS_ENDPOINT_URL` (or `AWS_ENDPOINT_URL_SQS`, …) that local runs
 /// use to reach the emulator.
 pub async fn load_sdk_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await
+}
+
+/// Timeouts of the webhooks' AWS calls: the platforms give up after 5 seconds and show the
+/// customer an error, so a slow or unreachable queue must turn into a 503 (and a platform
+/// retry) well before that: each attempt gets `attempt`, all retries together `operation`.
+pub fn webhook_timeouts(attempt: Duration, operation: Duration) -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(attempt.min(Duration::from_millis(500)))
+        .operation_attempt_timeout(attempt)
+        .operation_timeout(operation)
+        .build()
+}
+
+/// Like [`load_sdk_config`], with the given timeouts.
+pub async fn load_sdk_config_with_timeouts(timeouts: TimeoutConfig) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(timeouts)
         .load()
         .await
 }

@@ -60,6 +60,12 @@ pub struct WebhookConfig {
     pub max_clock_skew_secs: i64,
     /// `MAX_BODY_BYTES` (default 65536).
     pub max_body_bytes: usize,
+    /// `AWS_ATTEMPT_TIMEOUT_MS` (default 800): one attempt of an AWS call.
+    pub aws_attempt_timeout: Duration,
+    /// `AWS_OPERATION_TIMEOUT_MS` (default 2000): an AWS call with its retries. A cold start
+    /// makes at most two calls in sequence (accounts secret, then the queue), so the answer
+    /// (503 if AWS is unreachable) stays inside the platforms' 5-second window.
+    pub aws_operation_timeout: Duration,
 }
 
 impl WebhookConfig {
@@ -74,12 +80,21 @@ impl WebhookConfig {
         let cache = r.number("ACCOUNTS_CACHE_SECS", 60, 0);
         let skew = r.number("MAX_CLOCK_SKEW_SECS", 300, 1);
         let body = r.number("MAX_BODY_BYTES", 64 * 1024, 1024);
+        let attempt = r.number("AWS_ATTEMPT_TIMEOUT_MS", 800, 50);
+        let operation = r.number("AWS_OPERATION_TIMEOUT_MS", 2_000, 100);
+        if operation > 2_250 {
+            r.problems.push(format!(
+                "AWS_OPERATION_TIMEOUT_MS must let two calls fit the platforms' 5 s window (<= 2250), got {operation}"
+            ));
+        }
         r.finish(WebhookConfig {
             queue_url,
             accounts_secret_id,
             accounts_cache: Duration::from_secs(cache as u64),
             max_clock_skew_secs: skew,
             max_body_bytes: body as usize,
+            aws_attempt_timeout: Duration::from_millis(attempt as u64),
+            aws_operation_timeout: Duration::from_millis(operation as u64),
         })
     }
 
@@ -168,6 +183,18 @@ mod tests {
         assert_eq!(c.max_clock_skew_secs, 120);
         assert_eq!(c.max_body_bytes, 65536);
         assert_eq!(c.accounts_cache, Duration::from_secs(60));
+        assert_eq!(c.aws_operation_timeout, Duration::from_millis(2_000));
+    }
+
+    #[test]
+    fn refuses_aws_timeouts_that_would_outlast_the_platform_window() {
+        let err = WebhookConfig::from_lookup(env(&[
+            ("QUEUE_URL", "q"),
+            ("ACCOUNTS_SECRET_ID", "s"),
+            ("AWS_OPERATION_TIMEOUT_MS", "3000"),
+        ]))
+        .expect_err("too long");
+        assert!(err.to_string().contains("5 s window"), "{err}");
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! [`HttpReply`] back. No business logic here.
 
 use crate::config::WebhookConfig;
-use gateway_aws::{SecretsManagerAccountDirectory, SqsMessagePublisher, load_sdk_config};
+use gateway_aws::sdk::{load_sdk_config_with_timeouts, webhook_timeouts};
+use gateway_aws::{SecretsManagerAccountDirectory, SqsMessagePublisher};
 use gateway_core::Channel;
 use gateway_core::channel::{HttpMethod, InboundRequest, Limits};
 use gateway_core::webhook::{HttpReply, WebhookService};
@@ -15,7 +16,11 @@ use std::sync::Arc;
 pub async fn run(channel: Channel) -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = WebhookConfig::from_env()?;
-    let sdk = load_sdk_config().await;
+    let sdk = load_sdk_config_with_timeouts(webhook_timeouts(
+        config.aws_attempt_timeout,
+        config.aws_operation_timeout,
+    ))
+    .await;
     let service = WebhookService {
         channel,
         accounts: Arc::new(SecretsManagerAccountDirectory::new(
