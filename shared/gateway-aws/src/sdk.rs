@@ -24,6 +24,17 @@ pub fn webhook_timeouts(attempt: Duration, operation: Duration) -> TimeoutConfig
         .build()
 }
 
+/// Timeouts of a queue consumer's AWS calls (router, reply sender): a hung dependency fails
+/// the record quickly (it is reported for retry) instead of holding the whole batch until the
+/// function times out.
+pub fn consumer_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(1))
+        .operation_attempt_timeout(Duration::from_secs(3))
+        .operation_timeout(Duration::from_secs(8))
+        .build()
+}
+
 /// Like [`load_sdk_config`], with the given timeouts.
 pub async fn load_sdk_config_with_timeouts(timeouts: TimeoutConfig) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())

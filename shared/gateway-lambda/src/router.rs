@@ -9,9 +9,10 @@
 
 use crate::config::RouterConfig;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use gateway_aws::sdk::{consumer_timeouts, load_sdk_config_with_timeouts};
 use gateway_aws::{
     DynamoDbConversationStore, DynamoDbRulesSource, DynamoDbRulesStore, SqsDeadLetterSink,
-    SqsReplyQueue, load_sdk_config,
+    SqsReplyQueue,
 };
 use gateway_core::NormalizedMessage;
 use gateway_core::ports::{ConversationStore, DeadLetterSink, ReplyQueue, RulesSource};
@@ -46,7 +47,7 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = RouterConfig::from_env()?;
     let bundled = Arc::new(RuleSet::from_yaml(BUNDLED_RULES)?);
-    let sdk = load_sdk_config().await;
+    let sdk = load_sdk_config_with_timeouts(consumer_timeouts()).await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let deps = RouterDeps {
