@@ -6,7 +6,9 @@
 //! the stack, they fail with a message saying so rather than passing vacuously.
 #![allow(clippy::unwrap_used)]
 
+use gateway_core::account::AccountsDocument;
 use gatewayctl::local::{self, LocalStack};
+use serde::de::DeserializeOwned;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The emulator endpoint exported by `make test`.
@@ -42,6 +44,47 @@ pub fn local_accounts_json() -> String {
         "/../config/accounts.local.json"
     ))
     .unwrap()
+}
+
+/// The local accounts document, parsed.
+pub fn accounts() -> AccountsDocument {
+    AccountsDocument::from_json(&local_accounts_json()).unwrap()
+}
+
+/// A run-unique decimal id (for MsgIds, OpenIDs, Weibo UIDs), so reruns never collide with
+/// SQS's 5-minute deduplication window.
+pub fn unique_digits() -> String {
+    unique("9")
+        .chars()
+        .filter(char::is_ascii_digit)
+        .take(18)
+        .collect()
+}
+
+/// Receives and deletes everything on a queue, decoding each body as `T`.
+pub async fn drain<T: DeserializeOwned>(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<T> {
+    let mut out = Vec::new();
+    loop {
+        let got = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        if got.messages().is_empty() {
+            return out;
+        }
+        for m in got.messages() {
+            out.push(serde_json::from_str(m.body().unwrap()).unwrap());
+            sqs.delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
 }
 
 /// A fresh set of queues, table and accounts secret.

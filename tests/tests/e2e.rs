@@ -8,56 +8,16 @@
 #![allow(clippy::unwrap_used)]
 
 use aws_sdk_sqs::types::MessageSystemAttributeName;
-use gateway_core::account::AccountsDocument;
 use gateway_core::channel::wechat::simulate::Envelope;
 use gateway_core::channel::{InboundRequest, Limits, WebhookOutcome, wechat, weibo};
 use gateway_core::{Content, NormalizedMessage};
-use gateway_tests::{RUNNING_STACK_LOCK, RunningStack, local_accounts_json, sdk, unique};
+use gateway_tests::{RUNNING_STACK_LOCK, RunningStack, accounts, drain, sdk, unique_digits};
 use gatewayctl::send::{self, PlatformRequest};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-fn accounts() -> AccountsDocument {
-    AccountsDocument::from_json(&local_accounts_json()).unwrap()
-}
-
 fn now_secs() -> i64 {
     send::now_secs()
-}
-
-/// A run-unique decimal id (for MsgIds and Weibo UIDs).
-fn unique_digits() -> String {
-    unique("9")
-        .chars()
-        .filter(char::is_ascii_digit)
-        .take(18)
-        .collect()
-}
-
-async fn drain(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<NormalizedMessage> {
-    let mut out = Vec::new();
-    loop {
-        let got = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .send()
-            .await
-            .unwrap();
-        if got.messages().is_empty() {
-            return out;
-        }
-        for m in got.messages() {
-            out.push(serde_json::from_str(m.body().unwrap()).unwrap());
-            sqs.delete_message()
-                .queue_url(url)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
-    }
 }
 
 async fn post(
@@ -115,7 +75,7 @@ async fn skeleton_path_wechat_text_is_queued_routed_and_stored_once() {
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
     let http = reqwest::Client::new();
-    drain(&sqs, &run.stack.queue_url).await;
+    drain::<NormalizedMessage>(&sqs, &run.stack.queue_url).await;
 
     // Arrange: a plaintext-mode text message, signed as WeChat signs it.
     let openid = format!("o{}", unique_digits());
@@ -241,7 +201,7 @@ async fn every_wechat_message_type_in_every_mode_reaches_the_queue_normalized() 
     let sdk = sdk().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let http = reqwest::Client::new();
-    drain(&sqs, &run.stack.queue_url).await;
+    drain::<NormalizedMessage>(&sqs, &run.stack.queue_url).await;
 
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/wechat/messages");
     let mut fixtures: Vec<_> = std::fs::read_dir(&dir)
@@ -286,7 +246,7 @@ async fn every_wechat_message_type_in_every_mode_reaches_the_queue_normalized() 
         }
     }
 
-    let got = drain(&sqs, &run.stack.queue_url).await;
+    let got = drain::<NormalizedMessage>(&sqs, &run.stack.queue_url).await;
     assert_eq!(got.len(), want.len(), "every message queued exactly once");
     for m in got {
         let w = want.remove(&m.dedupe_id()).expect("an expected message");
@@ -310,7 +270,7 @@ async fn every_weibo_push_type_reaches_the_queue_normalized() {
     let sdk = sdk().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let http = reqwest::Client::new();
-    drain(&sqs, &run.stack.queue_url).await;
+    drain::<NormalizedMessage>(&sqs, &run.stack.queue_url).await;
 
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/weibo/messages");
     let mut fixtures: Vec<_> = std::fs::read_dir(&dir)
@@ -345,7 +305,7 @@ async fn every_weibo_push_type_reaches_the_queue_normalized() {
         want.entry(m.dedupe_id()).or_insert(m);
     }
 
-    let got = drain(&sqs, &run.stack.queue_url).await;
+    let got = drain::<NormalizedMessage>(&sqs, &run.stack.queue_url).await;
     assert_eq!(
         got.len(),
         want.len(),
@@ -373,7 +333,7 @@ async fn rejected_requests_get_their_documented_status_and_queue_nothing() {
     let sdk = sdk().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let http = reqwest::Client::new();
-    drain(&sqs, &run.stack.queue_url).await;
+    drain::<NormalizedMessage>(&sqs, &run.stack.queue_url).await;
 
     let xml = send::wechat_text_xml("oAttacker", "hi", &unique_digits(), now_secs());
     let good =
@@ -433,7 +393,9 @@ async fn rejected_requests_get_their_documented_status_and_queue_nothing() {
     assert_eq!(put.status().as_u16(), 405);
 
     assert!(
-        drain(&sqs, &run.stack.queue_url).await.is_empty(),
+        drain::<NormalizedMessage>(&sqs, &run.stack.queue_url)
+            .await
+            .is_empty(),
         "nothing queued"
     );
 }
@@ -447,7 +409,7 @@ async fn queue_outage_answers_503_in_time_and_the_platform_retry_is_queued_once(
     let sdk = sdk().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let http = reqwest::Client::new();
-    drain(&sqs, &run.stack.queue_url).await;
+    drain::<NormalizedMessage>(&sqs, &run.stack.queue_url).await;
     let signal = |sig: &str| {
         let status = std::process::Command::new("kill")
             .args([sig, &moto_pid])
@@ -481,7 +443,7 @@ async fn queue_outage_answers_503_in_time_and_the_platform_retry_is_queued_once(
     // ...and the message is on the queue exactly once, even if the frozen attempt's send
     // was processed after the thaw (same deduplication id).
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let queued: Vec<_> = drain(&sqs, &run.stack.queue_url)
+    let queued: Vec<_> = drain::<NormalizedMessage>(&sqs, &run.stack.queue_url)
         .await
         .into_iter()
         .filter(|m| m.sender_id == openid)

@@ -4,11 +4,10 @@
 #![allow(clippy::unwrap_used)]
 
 use aws_sdk_sqs::types::MessageSystemAttributeName;
-use gateway_core::account::AccountsDocument;
 use gateway_core::channel::wechat::simulate::Envelope;
 use gateway_core::outbound::ReplyCommand;
 use gateway_core::reply::ReplyContent;
-use gateway_tests::{RUNNING_STACK_LOCK, RunningStack, local_accounts_json, sdk, unique};
+use gateway_tests::{RUNNING_STACK_LOCK, RunningStack, accounts, drain, sdk, unique_digits};
 use gatewayctl::send;
 use serde_json::Value;
 
@@ -34,43 +33,6 @@ rules:
     when: { kind: text }
     then: [ { reply: { type: text, text: "稍后回复" } } ]
 "#;
-
-fn accounts() -> AccountsDocument {
-    AccountsDocument::from_json(&local_accounts_json()).unwrap()
-}
-
-fn unique_digits() -> String {
-    unique("9")
-        .chars()
-        .filter(char::is_ascii_digit)
-        .take(18)
-        .collect()
-}
-
-async fn drain_replies(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<ReplyCommand> {
-    let mut out = Vec::new();
-    loop {
-        let got = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap();
-        if got.messages().is_empty() {
-            return out;
-        }
-        for m in got.messages() {
-            out.push(serde_json::from_str(m.body().unwrap()).unwrap());
-            sqs.delete_message()
-                .queue_url(url)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
-    }
-}
 
 async fn items_of(run: &RunningStack, pk: &str) -> Vec<Value> {
     let ddb = aws_sdk_dynamodb::Client::new(&sdk().await);
@@ -110,7 +72,7 @@ async fn scripted_conversation_is_routed_escalated_answered_and_stored_exactly_o
     )
     .await
     .unwrap();
-    drain_replies(&sqs, &run.stack.outbound_queue_url).await;
+    drain::<ReplyCommand>(&sqs, &run.stack.outbound_queue_url).await;
 
     // Arrange: follow, a question, a complaint, as WeChat sends them.
     let openid = format!("o{}", unique_digits());
@@ -191,7 +153,7 @@ async fn scripted_conversation_is_routed_escalated_answered_and_stored_exactly_o
         "tag index item"
     );
 
-    let replies = drain_replies(&sqs, &run.stack.outbound_queue_url).await;
+    let replies = drain::<ReplyCommand>(&sqs, &run.stack.outbound_queue_url).await;
     let texts: Vec<_> = replies
         .iter()
         .map(|c| match &c.content {
