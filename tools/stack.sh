@@ -62,7 +62,7 @@ stack_build() {
   # One package at a time, as `cargo lambda watch` runs them (`cargo run --bin X`): building
   # them together would unify features differently and the watcher would rebuild on first use.
   local bin
-  for bin in wechat-webhook weibo-webhook message-router gatewayctl; do
+  for bin in wechat-webhook weibo-webhook message-router reply-sender reply-api gatewayctl; do
     cargo build --quiet --bin "$bin"
   done
 }
@@ -79,8 +79,22 @@ stack_setup() {
   set +a
 }
 
+# stack_start_stubs: local stand-ins of the WeChat and Weibo APIs (gatewayctl stub-platforms)
+# for the reply sender; exports their base URL.
+stack_start_stubs() {
+  STUB_PORT=$(free_port)
+  export GATEWAY_STUB_URL="http://127.0.0.1:$STUB_PORT"
+  export WECHAT_API_BASE_URL="$GATEWAY_STUB_URL" WEIBO_API_BASE_URL="$GATEWAY_STUB_URL"
+  log "starting the platform stand-ins on $GATEWAY_STUB_URL (log: $STACK_RUN_DIR/stub.log)"
+  setsid "$GATEWAYCTL" stub-platforms --listen "127.0.0.1:$STUB_PORT" \
+    >"$STACK_RUN_DIR/stub.log" 2>&1 &
+  STACK_PIDS+=($!)
+  wait_for_http "$GATEWAY_STUB_URL/admin/requests" 30
+}
+
 # stack_start_watch: the functions under cargo lambda watch, env from the exported stack.
 stack_start_watch() {
+  [ -n "${GATEWAY_STUB_URL:-}" ] || stack_start_stubs
   WATCH_PORT=$(free_port)
   export WATCH_PORT
   export GATEWAY_LAMBDA_URL="http://127.0.0.1:$WATCH_PORT"
@@ -99,6 +113,12 @@ ACCOUNTS_CACHE_SECS=${ACCOUNTS_CACHE_SECS:-1}
 MAX_CLOCK_SKEW_SECS=${MAX_CLOCK_SKEW_SECS:-300}
 MESSAGE_TTL_DAYS=${MESSAGE_TTL_DAYS:-90}
 RULES_CACHE_SECS=${RULES_CACHE_SECS:-1}
+WECHAT_API_BASE_URL=$WECHAT_API_BASE_URL
+WEIBO_API_BASE_URL=$WEIBO_API_BASE_URL
+PLATFORM_TIMEOUT_SECS=${PLATFORM_TIMEOUT_SECS:-5}
+RETRY_BASE_SECS=${RETRY_BASE_SECS:-1}
+RETRY_MAX_SECS=${RETRY_MAX_SECS:-2}
+DELIVERY_CLAIM_TIMEOUT_SECS=${DELIVERY_CLAIM_TIMEOUT_SECS:-30}
 RUST_LOG=${RUST_LOG:-info}
 ENV
   log "starting functions under cargo lambda watch on $GATEWAY_LAMBDA_URL (log: $STACK_RUN_DIR/watch.log)"

@@ -5,3 +5,4 @@
 pub mod events;
 pub mod local;
 pub mod send;
+pub mod stub;

@@ -32,6 +32,12 @@ enum Command {
     /// Routing and auto-reply rules: validate, explain, deploy.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Serve local stand-ins of the WeChat and Weibo APIs (reply sender tests and demo).
+    StubPlatforms {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: std::net::SocketAddr,
+    },
 }
 
 #[derive(Subcommand)]
@@ -177,6 +183,7 @@ async fn main() -> Result<()> {
         Command::Local(cmd) => run_local(cmd).await,
         Command::Send(cmd) => run_send(cmd).await,
         Command::Rules(cmd) => run_rules(cmd).await,
+        Command::StubPlatforms { listen } => gatewayctl::stub::serve(listen).await,
         Command::Events(EventsCommand::Generate { root }) => {
             let generated = gatewayctl::events::generate(&root)?;
             gatewayctl::events::write(&root, &generated)?;

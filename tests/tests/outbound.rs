@@ -1,0 +1,593 @@
+//! The outbound path end to end: reply commands on the real outbound FIFO queue (the emulator),
+//! `reply-sender` and `reply-api` running under `cargo lambda watch`, the conversations table,
+//! and the platform stand-ins (`gatewayctl stub-platforms`) speaking the WeChat and Weibo API
+//! formats over real HTTP. `gatewayctl::local::pump` stands in for the Lambda SQS event source.
+//!
+//! The running functions share their queues and the stub, so these tests take the stack lock,
+//! reset the stub and drain the queues first. Platform ids are unique per run.
+#![allow(clippy::unwrap_used)]
+
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+use gateway_aws::{DynamoDbConversationStore, SqsReplyQueue};
+use gateway_core::account::AccountsDocument;
+use gateway_core::channel::wechat::simulate::Envelope;
+use gateway_core::conversation::Conversation;
+use gateway_core::delivery::auth;
+use gateway_core::message::{Channel, NormalizedMessage};
+use gateway_core::outbound::{REPLY_SCHEMA_VERSION, ReplyCommand, ReplyOrigin};
+use gateway_core::ports::{ConversationStore, ReplyQueue};
+use gateway_core::reply::ReplyContent;
+use gateway_core::testing::text_message;
+use gateway_tests::{RUNNING_STACK_LOCK, RunningStack, local_accounts_json, sdk, unique};
+use gatewayctl::send;
+use gatewayctl::stub::StubAdmin;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const CRM_SECRET: &str = "local-crm-secret-0123456789";
+
+/// Auto-reply rules pushed for these tests (the router reads them from the table).
+const RULES: &str = r#"
+version: 1
+rules:
+  - id: help
+    when: { text_contains_any: ["help", "帮助"] }
+    then: [ { reply: { type: text, text: "您好，这里是客服。Hello, how can we help?" } } ]
+"#;
+
+struct Ctx {
+    run: RunningStack,
+    sqs: aws_sdk_sqs::Client,
+    ddb: aws_sdk_dynamodb::Client,
+    http: reqwest::Client,
+    stub: StubAdmin,
+    store: DynamoDbConversationStore,
+}
+
+fn now_ms() -> i64 {
+    send::now_secs() * 1000
+}
+
+fn unique_digits() -> String {
+    unique("9")
+        .chars()
+        .filter(char::is_ascii_digit)
+        .take(16)
+        .collect()
+}
+
+/// The local accounts plus an API client for `reply-api`.
+fn accounts_with_api_client() -> String {
+    let mut doc: Value = serde_json::from_str(&local_accounts_json()).unwrap();
+    doc["api_clients"] = json!({ "crm": { "secret": CRM_SECRET } });
+    let text = doc.to_string();
+    AccountsDocument::from_json(&text).unwrap();
+    text
+}
+
+async fn drain(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<aws_sdk_sqs::types::Message> {
+    let mut out = Vec::new();
+    loop {
+        let got = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .message_attribute_names("All")
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .unwrap();
+        if got.messages().is_empty() {
+            return out;
+        }
+        for m in got.messages() {
+            sqs.delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+            out.push(m.clone());
+        }
+    }
+}
+
+async fn setup() -> Ctx {
+    let run = RunningStack::from_env();
+    let sdk = sdk().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let stub = StubAdmin::new(std::env::var("GATEWAY_STUB_URL").expect(
+        "GATEWAY_STUB_URL is not set: these tests need the platform stand-ins; run `make test`",
+    ));
+    stub.reset().await.unwrap();
+    gatewayctl::local::put_accounts_secret(
+        &aws_sdk_secretsmanager::Client::new(&sdk),
+        &run.stack.accounts_secret_id,
+        &accounts_with_api_client(),
+    )
+    .await
+    .unwrap();
+    drain(&sqs, &run.stack.outbound_queue_url).await;
+    drain(&sqs, &run.stack.outbound_dead_letter_queue_url).await;
+    let store = DynamoDbConversationStore::new(ddb.clone(), &run.stack.table_name, None);
+    // The functions re-read the accounts after ACCOUNTS_CACHE_SECS (1 s locally).
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    Ctx {
+        run,
+        sqs,
+        ddb,
+        http: reqwest::Client::new(),
+        stub,
+        store,
+    }
+}
+
+impl Ctx {
+    /// A conversation whose customer wrote at `received_at_ms`, stored as the router would.
+    async fn conversation(
+        &self,
+        channel: Channel,
+        account: &str,
+        customer: &str,
+        received_at_ms: i64,
+    ) -> NormalizedMessage {
+        let mut m = text_message(account, customer, &unique_digits(), "hello", received_at_ms);
+        m.channel = channel;
+        m.conversation_key = NormalizedMessage::conversation_key_for(channel, account, customer);
+        let mut c = Conversation::new_for(&m);
+        c.record_inbound(&m);
+        c.version = 1;
+        let outcome = self.store.commit_inbound(&m, None, &c).await.unwrap();
+        assert_eq!(outcome, gateway_core::ports::CommitOutcome::Stored);
+        m
+    }
+
+    async fn enqueue(&self, command: &ReplyCommand) {
+        SqsReplyQueue::new(self.sqs.clone(), &self.run.stack.outbound_queue_url)
+            .enqueue(command)
+            .await
+            .unwrap();
+    }
+
+    /// Delivers the outbound queue to `reply-sender` as the Lambda event source would.
+    async fn send_replies(&self) -> gatewayctl::local::PumpStats {
+        gatewayctl::local::pump(
+            &self.sqs,
+            &self.http,
+            &self.run.stack.outbound_queue_url,
+            &self.run.invoke_url("reply-sender"),
+        )
+        .await
+        .unwrap()
+    }
+
+    async fn load(&self, key: &str) -> Conversation {
+        self.store.load(key).await.unwrap().expect("conversation")
+    }
+
+    async fn item(&self, pk: &str, sk: &str) -> Option<Value> {
+        gatewayctl::local::scan_items(&self.ddb, &self.run.stack.table_name)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|i| i["PK"] == pk && i["SK"] == sk)
+    }
+
+    async fn delivery(&self, command: &ReplyCommand) -> Value {
+        self.item(&format!("REPLY#{}", command.dedupe_id()), "DELIVERY")
+            .await
+            .expect("delivery record")
+    }
+
+    async fn stub_requests(&self) -> Value {
+        self.stub.requests().await.unwrap()
+    }
+}
+
+fn agent_reply(m: &NormalizedMessage, text: &str) -> ReplyCommand {
+    ReplyCommand {
+        schema_version: REPLY_SCHEMA_VERSION,
+        idempotency_key: format!("agent:test:{}", unique("k")),
+        channel: m.channel,
+        account_id: m.account_id.clone(),
+        conversation_key: m.conversation_key.clone(),
+        recipient_id: m.sender_id.clone(),
+        content: ReplyContent::text(text),
+        origin: ReplyOrigin::Agent {
+            client_id: "test".into(),
+            agent_id: None,
+        },
+        created_at_ms: now_ms(),
+    }
+}
+
+fn accepted<'a>(list: &'a Value) -> Vec<&'a Value> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["accepted"] == true)
+        .collect()
+}
+
+#[tokio::test]
+#[ignore = "needs the running functions and platform stand-ins (make test)"]
+async fn rule_auto_replies_reach_the_wechat_and_weibo_apis_with_the_right_payload() {
+    let _guard = RUNNING_STACK_LOCK.lock().await;
+    let ctx = setup().await;
+    let sdk = sdk().await;
+    gateway_aws::DynamoDbRulesStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        &ctx.run.stack.table_name,
+    )
+    .push(RULES, now_ms())
+    .await
+    .unwrap()
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    gatewayctl::local::pump(
+        &ctx.sqs,
+        &ctx.http,
+        &ctx.run.stack.queue_url,
+        &ctx.run.invoke_url("message-router"),
+    )
+    .await
+    .unwrap();
+    drain(&ctx.sqs, &ctx.run.stack.outbound_queue_url).await;
+
+    // Arrange: a WeChat and a Weibo customer ask for help, as the platforms send it.
+    let accounts = AccountsDocument::from_json(&local_accounts_json()).unwrap();
+    let openid = format!("o{}", unique_digits());
+    let uid = unique_digits();
+    let now = send::now_secs();
+    let xml = send::wechat_text_xml(&openid, "help please", &unique_digits(), now);
+    let request = send::wechat_push(&accounts, "demo", &xml, Envelope::Compatible, now).unwrap();
+    let url = ctx.run.webhook_url("wechat-webhook", "/wechat/demo");
+    assert_eq!(send::send(&ctx.http, &url, &request).await.unwrap().0, 200);
+    let created = gateway_core::channel::weibo::simulate::created_at(now).unwrap();
+    let body = gateway_core::channel::weibo::simulate::text_body(
+        1902538057,
+        uid.parse().unwrap(),
+        &created,
+        "需要帮助",
+    );
+    let request = send::weibo_push(&accounts, "brand", &body, now * 1000).unwrap();
+    let url = ctx.run.webhook_url("weibo-webhook", "/weibo/brand");
+    assert_eq!(send::send(&ctx.http, &url, &request).await.unwrap().0, 200);
+
+    // Act: the router stores them and queues the auto-replies; the sender delivers them.
+    gatewayctl::local::pump(
+        &ctx.sqs,
+        &ctx.http,
+        &ctx.run.stack.queue_url,
+        &ctx.run.invoke_url("message-router"),
+    )
+    .await
+    .unwrap();
+    let stats = ctx.send_replies().await;
+
+    // Assert: each platform got exactly its documented request.
+    assert_eq!((stats.delivered, stats.failed), (2, 0), "{stats:?}");
+    let got = ctx.stub_requests().await;
+    let wechat = accepted(&got["wechat"]["messages"]);
+    assert_eq!(wechat.len(), 1, "{got}");
+    assert_eq!(
+        wechat[0]["body"],
+        json!({"touser": openid, "msgtype": "text", "text": {"content": "您好，这里是客服。Hello, how can we help?"}})
+    );
+    assert!(
+        wechat[0]["access_token"]
+            .as_str()
+            .unwrap()
+            .starts_with("stub-token-wxba5fad812f8e6fb9-")
+    );
+    let weibo = accepted(&got["weibo"]["replies"]);
+    assert_eq!(weibo.len(), 1, "{got}");
+    assert_eq!(weibo[0]["receiver_id"], uid);
+    assert_eq!(weibo[0]["type"], "text");
+    assert_eq!(weibo[0]["access_token"], "local-demo-access-token");
+    let data: Value = serde_json::from_str(weibo[0]["data"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        data,
+        json!({"text": "您好，这里是客服。Hello, how can we help?"})
+    );
+
+    // The replies answered the conversations.
+    for key in [
+        format!("wechat:demo:{openid}"),
+        format!("weibo:brand:{uid}"),
+    ] {
+        let c = ctx.load(&key).await;
+        assert!(c.first_response_at.is_some(), "{key}");
+        assert!(!c.is_unanswered(), "{key}");
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs the running functions and platform stand-ins (make test)"]
+async fn an_agent_reply_through_reply_api_is_delivered_and_answers_the_conversation() {
+    let _guard = RUNNING_STACK_LOCK.lock().await;
+    let ctx = setup().await;
+    let openid = format!("o{}", unique_digits());
+    let m = ctx
+        .conversation(Channel::WeChat, "demo", &openid, now_ms() - 60_000)
+        .await;
+    assert!(ctx.load(&m.conversation_key).await.is_unanswered());
+
+    // Act: an agent desk posts a signed reply to the running reply-api.
+    let body = json!({
+        "conversation_key": m.conversation_key,
+        "content": {"type": "articles", "articles": [{"title": "订单状态", "url": "https://example.com/o/1", "pic_url": "https://example.com/o.png"}]},
+        "agent_id": "alice",
+        "idempotency_key": unique("ticket"),
+    })
+    .to_string();
+    let ts = send::now_secs();
+    let response = ctx
+        .http
+        .post(ctx.run.webhook_url("reply-api", "/replies"))
+        .header(auth::CLIENT_HEADER, "crm")
+        .header(auth::TIMESTAMP_HEADER, ts.to_string())
+        .header(
+            auth::SIGNATURE_HEADER,
+            auth::sign(CRM_SECRET, ts, body.as_bytes()),
+        )
+        .header("content-type", "application/json")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 202);
+    let accepted_body: Value = response.json().await.unwrap();
+    let reply_id = accepted_body["reply_id"].as_str().unwrap().to_string();
+
+    // A wrong signature is refused and queues nothing.
+    let refused = ctx
+        .http
+        .post(ctx.run.webhook_url("reply-api", "/replies"))
+        .header(auth::CLIENT_HEADER, "crm")
+        .header(auth::TIMESTAMP_HEADER, ts.to_string())
+        .header(
+            auth::SIGNATURE_HEADER,
+            auth::sign("not-the-secret-0123456789", ts, body.as_bytes()),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 401);
+
+    let stats = ctx.send_replies().await;
+    assert_eq!((stats.delivered, stats.failed), (1, 0), "{stats:?}");
+
+    // Assert: WeChat got the news message; the conversation is answered.
+    let got = ctx.stub_requests().await;
+    let sent = accepted(&got["wechat"]["messages"]);
+    assert_eq!(sent.len(), 1, "{got}");
+    assert_eq!(sent[0]["body"]["touser"], openid);
+    assert_eq!(sent[0]["body"]["msgtype"], "news");
+    assert_eq!(sent[0]["body"]["news"]["articles"][0]["title"], "订单状态");
+    assert_eq!(
+        sent[0]["body"]["news"]["articles"][0]["picurl"],
+        "https://example.com/o.png"
+    );
+    let c = ctx.load(&m.conversation_key).await;
+    assert!(c.first_response_at.is_some());
+    assert!(!c.is_unanswered());
+    assert_eq!(c.status, gateway_core::conversation::Status::Pending);
+    assert_eq!(c.reply_windows.message.map(|w| w.sent), Some(1));
+    let record = ctx
+        .item(&format!("REPLY#{reply_id}"), "DELIVERY")
+        .await
+        .unwrap();
+    assert_eq!(record["state"], "delivered");
+    assert_eq!(record["command"]["origin"]["agent_id"], "alice");
+
+    // The status endpoint says so too.
+    let ts = send::now_secs();
+    let status: Value = ctx
+        .http
+        .get(
+            ctx.run
+                .webhook_url("reply-api", &format!("/replies/{reply_id}")),
+        )
+        .header(auth::CLIENT_HEADER, "crm")
+        .header(auth::TIMESTAMP_HEADER, ts.to_string())
+        .header(auth::SIGNATURE_HEADER, auth::sign(CRM_SECRET, ts, b""))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["state"], "delivered");
+}
+
+#[tokio::test]
+#[ignore = "needs the running functions and platform stand-ins (make test)"]
+async fn token_expiry_mid_stream_is_recovered_with_one_refresh() {
+    let _guard = RUNNING_STACK_LOCK.lock().await;
+    let ctx = setup().await;
+    let m = ctx
+        .conversation(
+            Channel::WeChat,
+            "demo",
+            &format!("o{}", unique_digits()),
+            now_ms() - 1_000,
+        )
+        .await;
+    ctx.enqueue(&agent_reply(&m, "first")).await;
+    ctx.send_replies().await;
+    let before = ctx.stub_requests().await["wechat"]["token_requests"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(before, 1, "one token for the first reply");
+
+    // Act: the platform expires the token; two more replies follow.
+    ctx.stub.expire_tokens().await.unwrap();
+    ctx.enqueue(&agent_reply(&m, "second")).await;
+    ctx.enqueue(&agent_reply(&m, "third")).await;
+    let stats = ctx.send_replies().await;
+
+    // Assert: one refresh, every reply delivered, the expired token refused once.
+    assert_eq!(stats.failed, 0, "{stats:?}");
+    let got = ctx.stub_requests().await;
+    let tokens = got["wechat"]["token_requests"].as_array().unwrap();
+    assert_eq!(tokens.len(), 2, "exactly one refresh: {got}");
+    assert_eq!(tokens[1]["force_refresh"], false);
+    let messages = got["wechat"]["messages"].as_array().unwrap();
+    let texts: Vec<(&str, bool)> = messages
+        .iter()
+        .map(|r| {
+            (
+                r["body"]["text"]["content"].as_str().unwrap(),
+                r["accepted"] == true,
+            )
+        })
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            ("first", true),
+            ("second", false),
+            ("second", true),
+            ("third", true)
+        ],
+        "{got}"
+    );
+    assert_eq!(messages[2]["access_token"], messages[3]["access_token"]);
+    assert_ne!(messages[1]["access_token"], messages[2]["access_token"]);
+}
+
+#[tokio::test]
+#[ignore = "needs the running functions and platform stand-ins (make test)"]
+async fn an_out_of_window_reply_is_marked_on_the_conversation_not_lost() {
+    let _guard = RUNNING_STACK_LOCK.lock().await;
+    let ctx = setup().await;
+    // The customer last wrote 49 hours ago: WeChat's 48-hour window has closed.
+    let old = ctx
+        .conversation(
+            Channel::WeChat,
+            "demo",
+            &format!("o{}", unique_digits()),
+            now_ms() - 49 * 3_600_000,
+        )
+        .await;
+    let late = agent_reply(&old, "sorry for the wait");
+    ctx.enqueue(&late).await;
+    // In the window, but the platform says the quota is used up.
+    let recent = ctx
+        .conversation(
+            Channel::WeChat,
+            "demo",
+            &format!("o{}", unique_digits()),
+            now_ms() - 1_000,
+        )
+        .await;
+    let refused = agent_reply(&recent, "one more");
+    ctx.enqueue(&refused).await;
+    ctx.stub.fail("wechat_send", 45047, 1).await.unwrap();
+
+    let stats = ctx.send_replies().await;
+    assert_eq!(stats.failed, 0, "{stats:?}");
+
+    // Nothing reached the customer outside the window…
+    let got = ctx.stub_requests().await;
+    let to_old: Vec<&Value> = got["wechat"]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["body"]["touser"] == old.sender_id)
+        .collect();
+    assert!(to_old.is_empty(), "{got}");
+    // …and both replies are marked on their conversations with the reason, and kept.
+    let c = ctx.load(&old.conversation_key).await;
+    let mark = c.undeliverable.clone().expect("marked");
+    assert_eq!(mark.reason.as_str(), "window_closed");
+    assert_eq!(mark.reply_id, late.dedupe_id());
+    assert!(c.is_unanswered(), "the customer still waits for an answer");
+    let record = ctx.delivery(&late).await;
+    assert_eq!(record["state"], "undeliverable");
+    assert_eq!(record["reason"], "window_closed");
+    assert_eq!(record["command"]["content"]["text"], "sorry for the wait");
+    assert_eq!(record["GSI1PK"], "DELIVERY#wechat#demo#undeliverable");
+
+    let c = ctx.load(&recent.conversation_key).await;
+    let mark = c.undeliverable.clone().expect("marked");
+    assert_eq!(mark.reason.as_str(), "quota_exhausted");
+    assert_eq!(mark.platform_code.as_deref(), Some("wechat:45047"));
+}
+
+#[tokio::test]
+#[ignore = "needs the running functions and platform stand-ins (make test)"]
+async fn a_duplicate_command_is_sent_once() {
+    let _guard = RUNNING_STACK_LOCK.lock().await;
+    let ctx = setup().await;
+    let m = ctx
+        .conversation(Channel::Weibo, "brand", &unique_digits(), now_ms() - 1_000)
+        .await;
+    let command = agent_reply(&m, "只发一次");
+    ctx.enqueue(&command).await;
+    ctx.send_replies().await;
+    // The same command again, after SQS's 5-minute deduplication window (a different
+    // deduplication id), and once more through the normal path.
+    ctx.sqs
+        .send_message()
+        .queue_url(&ctx.run.stack.outbound_queue_url)
+        .message_body(serde_json::to_string(&command).unwrap())
+        .message_group_id(command.message_group_id())
+        .message_deduplication_id(unique("late-copy"))
+        .send()
+        .await
+        .unwrap();
+    let stats = ctx.send_replies().await;
+    assert_eq!((stats.delivered, stats.failed), (1, 0), "{stats:?}");
+
+    let got = ctx.stub_requests().await;
+    let replies = got["weibo"]["replies"].as_array().unwrap();
+    assert_eq!(replies.len(), 1, "sent once: {got}");
+    assert_eq!(ctx.delivery(&command).await["state"], "delivered");
+    let history: Vec<Value> = gatewayctl::local::scan_items(&ctx.ddb, &ctx.run.stack.table_name)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|i| i["PK"] == format!("CONV#{}", m.conversation_key) && i["direction"] == "out")
+        .collect();
+    assert_eq!(history.len(), 1, "one outbound message in the history");
+    assert_eq!(history[0]["reply"]["content"]["text"], "只发一次");
+}
+
+#[tokio::test]
+#[ignore = "needs the running functions and platform stand-ins (make test)"]
+async fn a_permanent_platform_error_is_dead_lettered_with_its_code() {
+    let _guard = RUNNING_STACK_LOCK.lock().await;
+    let ctx = setup().await;
+    let m = ctx
+        .conversation(
+            Channel::WeChat,
+            "demo",
+            &format!("o{}", unique_digits()),
+            now_ms() - 1_000,
+        )
+        .await;
+    let command = agent_reply(&m, "blocked");
+    ctx.enqueue(&command).await;
+    ctx.stub.fail("wechat_send", 48001, 1).await.unwrap();
+
+    let stats = ctx.send_replies().await;
+    assert_eq!(stats.failed, 0, "{stats:?}");
+
+    let dead = drain(&ctx.sqs, &ctx.run.stack.outbound_dead_letter_queue_url).await;
+    assert_eq!(dead.len(), 1);
+    let attributes = dead[0].message_attributes().unwrap();
+    assert_eq!(
+        attributes["error_code"].string_value(),
+        Some("wechat:48001")
+    );
+    let body: ReplyCommand = serde_json::from_str(dead[0].body().unwrap()).unwrap();
+    assert_eq!(body, command);
+    let record = ctx.delivery(&command).await;
+    assert_eq!(record["state"], "failed");
+    assert_eq!(record["error_code"], "wechat:48001");
+}
