@@ -251,6 +251,19 @@ pub fn check_timestamp(
     }
 }
 
+/// Bytes left as they are by [`percent_encode`]: RFC 3986's unreserved set.
+const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// RFC 3986 percent-encoding of every byte outside the unreserved set (a space becomes `%20`,
+/// never `+`), as both platforms' query strings and Weibo's reply `data` need.
+pub fn percent_encode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, UNRESERVED).to_string()
+}
+
 /// Rejects bodies that carry a DTD or entity declaration, before any parser sees them.
 /// Neither platform ever sends one; refusing them closes XXE and entity-expansion attacks.
 pub fn reject_dtd(body: &[u8]) -> Result<(), WebhookError> {
@@ -328,6 +341,12 @@ mod tests {
             check_timestamp("99999999999999999", TimestampUnit::Seconds, now_ms, 300),
             Err(WebhookError::InvalidParameter("timestamp"))
         );
+    }
+
+    #[test]
+    fn percent_encoding_keeps_only_unreserved_bytes() {
+        assert_eq!(percent_encode("a b+c/=~._-"), "a%20b%2Bc%2F%3D~._-");
+        assert_eq!(percent_encode("纯"), "%E7%BA%AF");
     }
 
     #[test]

@@ -52,7 +52,13 @@ impl SimulatedRequest {
     pub fn query_string(&self) -> String {
         self.query
             .iter()
-            .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
+            .map(|(k, v)| {
+                format!(
+                    "{}={}",
+                    crate::channel::percent_encode(k),
+                    crate::channel::percent_encode(v)
+                )
+            })
             .collect::<Vec<_>>()
             .join("&")
     }
@@ -68,18 +74,6 @@ pub enum SimulateError {
     /// append `<Encrypt>` in compatible mode).
     #[error("inner message: {0}")]
     InnerXml(WebhookError),
-}
-
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 fn current_key(account: &WeChatAccount) -> Result<AesKey, SimulateError> {

@@ -69,7 +69,13 @@ impl SimulatedRequest {
     pub fn query_string(&self) -> String {
         self.query
             .iter()
-            .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
+            .map(|(k, v)| {
+                format!(
+                    "{}={}",
+                    crate::channel::percent_encode(k),
+                    crate::channel::percent_encode(v)
+                )
+            })
             .collect::<Vec<_>>()
             .join("&")
     }
@@ -130,18 +136,6 @@ pub fn text_body(receiver_id: u64, sender_id: u64, created_at: &str, text: &str)
         "data": {},
     })
     .to_string()
-}
-
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
