@@ -24,8 +24,16 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
+
+static MINTED: AtomicU64 = AtomicU64::new(0);
+static STARTED: LazyLock<u128> = LazyLock::new(|| {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis())
+});
 
 /// A scripted failure: the next `times` calls of `api` answer `code`.
 #[derive(Debug, Clone, Deserialize)]
@@ -82,8 +90,10 @@ impl Stub {
     }
 
     fn mint(&mut self, app_id: &str) -> (String, u64) {
-        self.minted += 1;
-        let value = format!("stub-token-{app_id}-{}", self.minted);
+        // Unique across resets and restarts: a token handed out before a reset must stay
+        // unknown afterwards (40001), as a replaced token is on the platform.
+        self.minted = MINTED.fetch_add(1, Ordering::Relaxed) + 1;
+        let value = format!("stub-token-{app_id}-{}-{}", *STARTED, self.minted);
         if let Some(old) = self.tokens.insert(
             app_id.to_string(),
             Token {
