@@ -202,7 +202,7 @@ fn agent_reply(m: &NormalizedMessage, text: &str) -> ReplyCommand {
     }
 }
 
-fn accepted<'a>(list: &'a Value) -> Vec<&'a Value> {
+fn accepted(list: &Value) -> Vec<&Value> {
     list.as_array()
         .unwrap()
         .iter()

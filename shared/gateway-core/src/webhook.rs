@@ -4,11 +4,22 @@
 //! The acknowledgement is sent only after the message is safely queued; a queuing failure
 //! answers 503 so that the platform retries and nothing is lost. No I/O of its own: the
 //! accounts and the queue are ports.
+//!
+//! **Passive replies.** For a WeChat account with `reply_mode: passive` (unverified
+//! subscription accounts have no customer-service API), the acknowledgement can carry one
+//! auto-reply in the platform's reply XML (encrypted when the push was), decided by the
+//! *stateless* rules only ([`PassiveReplies`]). The message is still queued first and still
+//! flows to the router, which records it and applies every rule (its auto-reply commands for
+//! passive accounts are skipped by the reply sender). See `docs/replies.md`.
 
+use crate::account::{ReplyMode, WeChatAccount};
+use crate::channel::wechat::reply::{self as passive, PassiveReply};
 use crate::channel::{self, HttpMethod, InboundRequest, Limits, WebhookError, WebhookOutcome};
-use crate::message::Channel;
-use crate::ports::{AccountDirectory, MessagePublisher};
-use std::sync::Arc;
+use crate::message::{Channel, Content, NormalizedMessage};
+use crate::ports::{AccountDirectory, MessagePublisher, RulesSource};
+use crate::reply::ReplyContent;
+use crate::rules::{self, RuleSet};
+use std::sync::{Arc, Mutex};
 
 /// An HTTP response, independent of the Lambda event shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,10 +63,170 @@ pub struct WebhookService {
     pub limits: Limits,
 }
 
+/// Passive auto-replies for WeChat accounts with `reply_mode: passive`.
+///
+/// What it can do: answer a push with **one** reply (text, image, voice, video, music or
+/// news; news cut to one article when answering a user message, as the platform requires),
+/// decided by the rules that need no conversation state (keywords, regexes, message kind,
+/// event and key, channel, account, business hours…), evaluated in order at the time the
+/// message was received. Encrypted with the account's current EncodingAESKey when the push was
+/// encrypted (secure mode, and compatible mode with an encrypted push).
+///
+/// What it cannot do: rules with `first_message`, tag, status or escalation conditions, or
+/// with `once_per`, never fire here (there is no conversation state in the webhook); a second
+/// reply of the same decision is not sent (one reply per push); nothing is retried (a reply
+/// lost with the HTTP response is lost) and the reply is not recorded as the conversation's
+/// first response.
+pub struct PassiveReplies {
+    /// The rules in force (cached by the source).
+    pub rules: Arc<dyn RulesSource>,
+    /// The stateless subset of the last rules seen, rebuilt only when the rules change.
+    stateless: Mutex<Option<(Arc<RuleSet>, Arc<RuleSet>)>>,
+}
+
+impl PassiveReplies {
+    /// Passive replies decided by `rules`.
+    pub fn new(rules: Arc<dyn RulesSource>) -> Self {
+        PassiveReplies {
+            rules,
+            stateless: Mutex::new(None),
+        }
+    }
+
+    async fn stateless_rules(&self) -> Option<Arc<RuleSet>> {
+        let rules = match self.rules.rules().await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error.message = %e, "rules unavailable; acknowledging without a passive reply");
+                return None;
+            }
+        };
+        let mut cache = self.stateless.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((from, stateless)) = cache.as_ref()
+            && Arc::ptr_eq(from, &rules)
+        {
+            return Some(stateless.clone());
+        }
+        let stateless = Arc::new(rules.without_conversation_state());
+        *cache = Some((rules, stateless.clone()));
+        Some(stateless)
+    }
+
+    /// The response body answering `message` (pushed to `account` by `request`), or `None`
+    /// when no stateless rule replies. `random` is the 16-byte prefix of an encrypted reply.
+    pub async fn reply_body(
+        &self,
+        account: &WeChatAccount,
+        request: &InboundRequest<'_>,
+        message: &NormalizedMessage,
+        random: &[u8; 16],
+    ) -> Option<String> {
+        let rules = self.stateless_rules().await?;
+        let at = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(message.received_at_ms)
+            .unwrap_or_default();
+        let decision = rules::evaluate(&rules, message, None, at);
+        let planned = decision.replies.first()?;
+        let content = passive_content(&planned.content, message)?;
+        let now_secs = request.received_at_ms.div_euclid(1000);
+        let xml = passive::build(
+            &message.sender_id,
+            &message.recipient_id,
+            now_secs,
+            &content,
+        )
+        .ok()?;
+        tracing::info!(
+            account = request.account_id,
+            rule = %planned.rule_id,
+            kind = planned.content.kind(),
+            "answering with a passive reply"
+        );
+        if request.optional("encrypt_type") != Some("aes") {
+            return Some(xml);
+        }
+        let nonce = request.optional("nonce").unwrap_or_default();
+        match passive::encrypt_with_random(account, &xml, now_secs, nonce, random) {
+            Ok(envelope) => Some(envelope),
+            Err(e) => {
+                tracing::error!(error.message = %e, "cannot encrypt the passive reply; acknowledging without it");
+                None
+            }
+        }
+    }
+}
+
+/// The passive form of a reply; `None` for content WeChat cannot carry (a position).
+fn passive_content(content: &ReplyContent, message: &NormalizedMessage) -> Option<PassiveReply> {
+    Some(match content {
+        ReplyContent::Text { text } => PassiveReply::Text {
+            content: text.clone(),
+        },
+        ReplyContent::Image { media_id } => PassiveReply::Image {
+            media_id: media_id.clone(),
+        },
+        ReplyContent::Voice { media_id } => PassiveReply::Voice {
+            media_id: media_id.clone(),
+        },
+        ReplyContent::Video {
+            media_id,
+            title,
+            description,
+            ..
+        } => PassiveReply::Video {
+            media_id: media_id.clone(),
+            title: title.clone(),
+            description: description.clone(),
+        },
+        ReplyContent::Music {
+            title,
+            description,
+            music_url,
+            hq_music_url,
+            thumb_media_id,
+        } => PassiveReply::Music {
+            title: title.clone(),
+            description: description.clone(),
+            music_url: music_url.clone(),
+            hq_music_url: hq_music_url.clone(),
+            thumb_media_id: thumb_media_id.clone(),
+        },
+        ReplyContent::Articles { articles } => {
+            // A reply to a user's message may carry one article only (reference §4.3).
+            let limit = if matches!(message.content, Content::Event { .. }) {
+                passive::MAX_NEWS_ARTICLES
+            } else {
+                1
+            };
+            PassiveReply::News {
+                articles: articles
+                    .iter()
+                    .take(limit)
+                    .map(|a| passive::Article {
+                        title: a.title.clone(),
+                        description: a.description.clone().unwrap_or_default(),
+                        pic_url: a.pic_url.clone().unwrap_or_default(),
+                        url: a.url.clone(),
+                    })
+                    .collect(),
+            }
+        }
+        ReplyContent::Position { .. } => return None,
+    })
+}
+
 impl WebhookService {
     /// Handles one webhook request end to end and returns the HTTP answer for the platform.
     pub async fn handle(&self, request: &InboundRequest<'_>) -> HttpReply {
-        match self.try_handle(request).await {
+        self.handle_with(request, None).await
+    }
+
+    /// [`handle`](Self::handle), answering passive-mode WeChat accounts with `passive`'s reply.
+    pub async fn handle_with(
+        &self,
+        request: &InboundRequest<'_>,
+        passive: Option<&PassiveReplies>,
+    ) -> HttpReply {
+        match self.try_handle(request, passive).await {
             Ok(reply) => reply,
             Err(Failure::Rejected(e)) => {
                 tracing::warn!(
@@ -81,7 +252,11 @@ impl WebhookService {
         }
     }
 
-    async fn try_handle(&self, request: &InboundRequest<'_>) -> Result<HttpReply, Failure> {
+    async fn try_handle(
+        &self,
+        request: &InboundRequest<'_>,
+        passive: Option<&PassiveReplies>,
+    ) -> Result<HttpReply, Failure> {
         if request.method == HttpMethod::Other {
             return Err(WebhookError::MethodNotAllowed.into());
         }
@@ -99,12 +274,16 @@ impl WebhookService {
             .accounts()
             .await
             .map_err(|e| Failure::Unavailable(Box::new(e)))?;
+        let mut passive_account = None;
         let outcome = match self.channel {
             Channel::WeChat => {
                 let account = accounts
                     .wechat
                     .get(request.account_id)
                     .ok_or(WebhookError::UnknownAccount)?;
+                if account.reply_mode == ReplyMode::Passive {
+                    passive_account = Some(account);
+                }
                 channel::wechat::handle(account, request, &self.limits)?
             }
             Channel::Weibo => {
@@ -129,6 +308,22 @@ impl WebhookService {
                     dedupe_id = %message.dedupe_id(),
                     "message queued"
                 );
+                if let (Some(passive), Some(account)) = (passive, passive_account)
+                    && let Some(body) = passive
+                        .reply_body(
+                            account,
+                            request,
+                            &message,
+                            &channel::wechat::crypto::random_prefix(),
+                        )
+                        .await
+                {
+                    return Ok(HttpReply {
+                        status: 200,
+                        content_type: "application/xml; charset=utf-8",
+                        body,
+                    });
+                }
                 Ok(self.ack())
             }
         }
@@ -154,3 +349,6 @@ impl From<WebhookError> for Failure {
         Failure::Rejected(e)
     }
 }
+
+#[cfg(test)]
+mod passive_tests;

@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod metrics;
+pub mod passive;
 pub mod reply_api;
 pub mod reply_sender;
 pub mod router;

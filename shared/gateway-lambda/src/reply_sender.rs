@@ -579,6 +579,15 @@ fn report(command: &ReplyCommand, origin: &str, reply_id: &str, outcome: &Delive
                 &[("Reason", reason.as_str())],
             );
         }
+        DeliveryOutcome::SkippedPassive => {
+            tracing::info!(
+                reply_id,
+                channel,
+                account,
+                "auto-reply for a passive-mode account; answered by the webhook, not sent"
+            );
+            emit(&[("AutoRepliesSkippedPassive", 1.0)], channel, account, &[]);
+        }
         DeliveryOutcome::DeadLettered { code } => {
             tracing::error!(
                 reply_id,

@@ -7,7 +7,7 @@ use gateway_aws::sdk::{load_sdk_config_with_timeouts, webhook_timeouts};
 use gateway_aws::{SecretsManagerAccountDirectory, SqsMessagePublisher};
 use gateway_core::Channel;
 use gateway_core::channel::{HttpMethod, InboundRequest, Limits};
-use gateway_core::webhook::{HttpReply, WebhookService};
+use gateway_core::webhook::{HttpReply, PassiveReplies, WebhookService};
 use lambda_http::{Body, Request, RequestExt, Response, service_fn};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -38,9 +38,20 @@ pub async fn run(channel: Channel) -> Result<(), lambda_http::Error> {
             ..Limits::default()
         },
     };
+    // WeChat accounts in passive reply mode answer stateless auto-replies in the response.
+    let passive = match channel {
+        Channel::WeChat => Some(crate::passive::from_lookup(
+            |k| std::env::var(k).ok(),
+            aws_sdk_dynamodb::Client::new(&sdk),
+        )?),
+        Channel::Weibo => None,
+    };
     let service = &service;
+    let passive = passive.as_ref();
     lambda_http::run(service_fn(move |request: Request| async move {
-        Ok::<_, std::convert::Infallible>(handle_request(service, request).await)
+        Ok::<_, std::convert::Infallible>(
+            handle_request_with(service, passive, request, crate::now_ms()).await,
+        )
     }))
     .await
 }
@@ -53,6 +64,17 @@ pub async fn handle_request(service: &WebhookService, request: Request) -> Respo
 /// Handles one HTTP request as if it arrived at `received_at_ms`.
 pub async fn handle_request_at(
     service: &WebhookService,
+    request: Request,
+    received_at_ms: i64,
+) -> Response<Body> {
+    handle_request_with(service, None, request, received_at_ms).await
+}
+
+/// Handles one HTTP request as if it arrived at `received_at_ms`, answering passive-mode
+/// WeChat accounts with a passive reply when `passive` is given.
+pub async fn handle_request_with(
+    service: &WebhookService,
+    passive: Option<&PassiveReplies>,
     request: Request,
     received_at_ms: i64,
 ) -> Response<Body> {
@@ -83,7 +105,7 @@ pub async fn handle_request_at(
         body,
         received_at_ms,
     };
-    to_response(service.handle(&inbound).await)
+    to_response(service.handle_with(&inbound, passive).await)
 }
 
 /// The account named by the request: the `{account}` path parameter (API Gateway), else the

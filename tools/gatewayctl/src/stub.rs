@@ -403,14 +403,13 @@ impl StubAdmin {
 
     /// Everything received so far.
     pub async fn requests(&self) -> Result<Value> {
-        Ok(self
-            .http
+        self.http
             .get(format!("{}/admin/requests", self.base_url))
             .send()
             .await
             .context("stub requests")?
             .json()
             .await
-            .context("stub requests body")?)
+            .context("stub requests body")
     }
 }

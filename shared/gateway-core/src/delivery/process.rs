@@ -7,8 +7,9 @@
 //!    during the platform call, so the reply may or may not have reached the customer. It is
 //!    **not** sent again (never twice); it is marked `delivery_uncertain` on the conversation.
 //! 2. **Deliverable at all?** Content valid for the channel, account known, credentials
-//!    present, the account has the API (WeChat `reply_mode: passive` has none). Otherwise
-//!    dead-letter with a `gateway:` code, or mark `no_reply_api`.
+//!    present, the account has the API. Otherwise dead-letter with a `gateway:` code. WeChat
+//!    `reply_mode: passive` accounts have no API: an agent reply is marked `no_reply_api`; an
+//!    auto-reply is skipped (the webhook answered the stateless rules in its response).
 //! 3. **Window and quota** ([`super::window::check`]) against the conversation. An auto-reply
 //!    waits (retry) until the router has stored the message that triggered it. Closed: mark the
 //!    reply undeliverable on the conversation, with the reason.
@@ -85,6 +86,10 @@ pub enum DeliveryOutcome {
         /// The platform's code when it refused.
         platform_code: Option<String>,
     },
+    /// An auto-reply for a WeChat account in passive reply mode: the webhook answers the
+    /// stateless rules in its HTTP response and the account has no API for the others, so it is
+    /// acknowledged without a call and without marking the conversation.
+    SkippedPassive,
     /// Can never be delivered; moved to the outbound dead-letter queue with this code.
     DeadLettered {
         /// `wechat:40164`, `gateway:unknown_account`, …
@@ -99,6 +104,7 @@ impl DeliveryOutcome {
             DeliveryOutcome::Delivered { .. } => "delivered",
             DeliveryOutcome::AlreadyHandled(_) => "duplicate",
             DeliveryOutcome::Undeliverable { .. } => "undeliverable",
+            DeliveryOutcome::SkippedPassive => "skipped_passive",
             DeliveryOutcome::DeadLettered { .. } => "dead_lettered",
         }
     }
@@ -165,6 +171,7 @@ pub async fn deliver(
         Err(Refusal::Undeliverable(reason)) => {
             return mark_undeliverable(s, command, reason, None).await;
         }
+        Err(Refusal::SkipPassive) => return Ok(DeliveryOutcome::SkippedPassive),
     };
 
     // 3. Window and quota.
@@ -299,6 +306,7 @@ async fn resume(
 enum Refusal {
     DeadLetter(&'static str, String),
     Undeliverable(UndeliverableReason),
+    SkipPassive,
 }
 
 fn build_request(accounts: &AccountsDocument, command: &ReplyCommand) -> Result<Request, Refusal> {
@@ -325,7 +333,12 @@ fn build_request(accounts: &AccountsDocument, command: &ReplyCommand) -> Result<
                 .get(&command.account_id)
                 .ok_or_else(unknown)?;
             if account.reply_mode == ReplyMode::Passive {
-                return Err(Refusal::Undeliverable(UndeliverableReason::NoReplyApi));
+                return Err(match command.origin {
+                    ReplyOrigin::Rule { .. } => Refusal::SkipPassive,
+                    ReplyOrigin::Agent { .. } => {
+                        Refusal::Undeliverable(UndeliverableReason::NoReplyApi)
+                    }
+                });
             }
             if account.app_secret.is_none() {
                 return Err(Refusal::DeadLetter(

@@ -353,7 +353,16 @@ async fn passive_accounts_and_bad_commands_are_not_sent() {
     m.conversation_key = NormalizedMessage::conversation_key_for(Channel::WeChat, "passive", "oU");
     w.inbound(&m);
     assert_eq!(
-        w.deliver(&auto_reply(&m, "x")).await.expect("marked"),
+        w.deliver(&auto_reply(&m, "x")).await.expect("skipped"),
+        DeliveryOutcome::SkippedPassive
+    );
+    let mut agent = auto_reply(&m, "from an agent");
+    agent.origin = crate::outbound::ReplyOrigin::Agent {
+        client_id: "crm".into(),
+        agent_id: None,
+    };
+    assert_eq!(
+        w.deliver(&agent).await.expect("marked"),
         DeliveryOutcome::Undeliverable {
             reason: UndeliverableReason::NoReplyApi,
             platform_code: None

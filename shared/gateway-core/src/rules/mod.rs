@@ -23,6 +23,7 @@ mod document;
 mod error;
 mod evaluate;
 mod explain;
+mod stateless;
 mod text;
 
 #[cfg(test)]
