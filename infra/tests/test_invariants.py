@@ -14,8 +14,11 @@ is non-zero on any failure.
 Only the standard library plus cfn-lint's YAML decoder (cfnlint.decode, which understands
 !Ref/!GetAtt/... short forms) are used.
 
-When a function is added (reply-sender, reply-api): add it to FUNCTIONS below with exactly
-the permissions it needs; a function missing from FUNCTIONS fails every template.
+When a function is added: add it to FUNCTIONS below with exactly the permissions it needs
+(read them from the code it runs); a function missing from FUNCTIONS fails every template.
+Grants that only exist under a template condition (kms:Decrypt with AccountsSecretKmsKeyArn,
+the VPC network-interface actions with EnableFixedEgress) are declared per condition and
+must be granted under that condition only.
 """
 
 from __future__ import annotations
@@ -35,13 +38,15 @@ from typing import Any, Callable
 # !GetAtt X.Arn, "X" for !Ref X, and "${...}" substitutions resolved the same way.
 # ---------------------------------------------------------------------------------------
 
+ACCOUNTS_SECRET = {"AccountsSecret", "AccountsSecretArn"}  # created by the stack, or given
 WEBHOOK_PERMISSIONS = {
     "sqs:SendMessage": {"InboundQueue.Arn"},
     # Either the secret the stack creates or the one passed as AccountsSecretArn.
-    "secretsmanager:GetSecretValue": {"AccountsSecret", "AccountsSecretArn"},
+    "secretsmanager:GetSecretValue": ACCOUNTS_SECRET,
 }
-# Granted only when AccountsSecretKmsKeyArn is set (customer managed key on the secret).
-WEBHOOK_OPTIONAL_PERMISSIONS = {"kms:Decrypt": {"AccountsSecretKmsKeyArn"}}
+# Every function that reads the accounts secret: kms:Decrypt on its customer managed key,
+# only when AccountsSecretKmsKeyArn is set (and only via Secrets Manager).
+KMS_CONDITIONAL = {"HasAccountsSecretKmsKey": {"kms:Decrypt": {"AccountsSecretKmsKeyArn"}}}
 
 ROUTER_TABLE_RESOURCES = {
     "GatewayTable.Arn",
@@ -54,8 +59,9 @@ ROUTER_PERMISSIONS = {
     "sqs:DeleteMessage": {"InboundQueue.Arn"},
     "sqs:GetQueueAttributes": {"InboundQueue.Arn"},
     "sqs:ChangeMessageVisibility": {"InboundQueue.Arn"},
-    # Poison records are moved to the DLQ explicitly.
-    "sqs:SendMessage": {"InboundDeadLetterQueue.Arn"},
+    # Poison records are moved to the DLQ explicitly; auto-replies are queued on the outbound
+    # queue (gateway-aws SqsReplyQueue::enqueue).
+    "sqs:SendMessage": {"InboundDeadLetterQueue.Arn", "OutboundQueue.Arn"},
     # TransactWriteItems has no IAM action: it is authorized per item by these (and DeleteItem).
     "dynamodb:GetItem": ROUTER_TABLE_RESOURCES,
     "dynamodb:PutItem": ROUTER_TABLE_RESOURCES,
@@ -66,24 +72,124 @@ ROUTER_PERMISSIONS = {
     "dynamodb:DeleteItem": {"GatewayTable.Arn"},
 }
 
+# reply-sender, from the code it runs (shared/gateway-aws: deliveries.rs, tokens.rs,
+# dynamodb.rs, outbound_dead_letters.rs, sqs.rs, retry_backoff.rs, secrets.rs):
+REPLY_SENDER_PERMISSIONS = {
+    # Event source mapping (Receive/Delete/GetQueueAttributes) and the retry backoff
+    # (SqsRetryScheduler: ChangeMessageVisibility on the received record).
+    "sqs:ReceiveMessage": {"OutboundQueue.Arn"},
+    "sqs:DeleteMessage": {"OutboundQueue.Arn"},
+    "sqs:GetQueueAttributes": {"OutboundQueue.Arn"},
+    "sqs:ChangeMessageVisibility": {"OutboundQueue.Arn"},
+    # Undecodable records (SqsDeadLetterSink) and commands refused for good
+    # (SqsReplyDeadLetters) go to the outbound DLQ.
+    "sqs:SendMessage": {"OutboundDeadLetterQueue.Arn"},
+    # Delivery ledger: get (GetItem), claim/mark_failed (PutItem), release (DeleteItem),
+    # mark_sent (UpdateItem), commit_delivered/commit_undeliverable (TransactWriteItems of
+    # Update and Put items). Token cache: GetItem, UpdateItem (lease, store, invalidate).
+    # Conversations: load (GetItem). No Query, no ConditionCheck item, base table only.
+    "dynamodb:GetItem": {"GatewayTable.Arn"},
+    "dynamodb:PutItem": {"GatewayTable.Arn"},
+    "dynamodb:UpdateItem": {"GatewayTable.Arn"},
+    "dynamodb:DeleteItem": {"GatewayTable.Arn"},
+    "secretsmanager:GetSecretValue": ACCOUNTS_SECRET,
+}
+# Lambda creates the network interfaces of a function in a VPC with the function's role
+# (the EC2 actions of AWSLambdaVPCAccessExecutionRole; AWS requires Resource "*").
+ENI_ACTIONS = {
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DescribeSubnets",
+    "ec2:DeleteNetworkInterface",
+    "ec2:AssignPrivateIpAddresses",
+    "ec2:UnassignPrivateIpAddresses",
+}
+REPLY_SENDER_CONDITIONAL = {
+    **KMS_CONDITIONAL,
+    "FixedEgress": {action: {"*"} for action in ENI_ACTIONS},
+}
+
+# reply-api (shared/gateway-lambda/src/reply_api.rs): queue the agent's reply
+# (SqsReplyQueue), check the conversation exists and read delivery records (GetItem only),
+# accounts and api_clients from the secret.
+REPLY_API_PERMISSIONS = {
+    "sqs:SendMessage": {"OutboundQueue.Arn"},
+    "dynamodb:GetItem": {"GatewayTable.Arn"},
+    "secretsmanager:GetSecretValue": ACCOUNTS_SECRET,
+}
+
 WEBHOOK_ENV = {
     "QUEUE_URL": {"InboundQueue"},
-    "ACCOUNTS_SECRET_ID": {"AccountsSecret", "AccountsSecretArn"},
+    "ACCOUNTS_SECRET_ID": ACCOUNTS_SECRET,
     "ACCOUNTS_CACHE_SECS": {"60"},
     "MAX_CLOCK_SKEW_SECS": {"300"},
     "MAX_BODY_BYTES": {"65536"},
 }
 
+# ReplySenderConfig::from_lookup (shared/gateway-lambda/src/reply_sender.rs): every variable
+# it reads, set explicitly (the code's defaults, except PLATFORM_TIMEOUT_SECS: see
+# check_reply_sender_timings).
+FORTY_EIGHT_HOURS = "172800"
+REPLY_SENDER_ENV = {
+    "TABLE_NAME": {"GatewayTable"},
+    "OUTBOUND_QUEUE_URL": {"OutboundQueue"},
+    "OUTBOUND_DEAD_LETTER_QUEUE_URL": {"OutboundDeadLetterQueue"},
+    "ACCOUNTS_SECRET_ID": ACCOUNTS_SECRET,
+    "ACCOUNTS_CACHE_SECS": {"60"},
+    "WECHAT_API_BASE_URL": {"https://api.weixin.qq.com"},
+    "WEIBO_API_BASE_URL": {"https://m.api.weibo.com"},
+    "WECHAT_TOKEN_API": {"stable"},
+    "PLATFORM_TIMEOUT_SECS": {"5"},
+    "TOKEN_REFRESH_AHEAD_SECS": {"300"},
+    "TOKEN_LEASE_SECS": {"10"},
+    "TOKEN_WAIT_MS": {"3000"},
+    "DELIVERY_CLAIM_TIMEOUT_SECS": {"120"},
+    "DELIVERY_RECORD_TTL_DAYS": {"30"},
+    "MESSAGE_TTL_DAYS": {"90"},
+    "RETRY_BASE_SECS": {"10"},
+    "RETRY_MAX_SECS": {"300"},
+    # Reply windows and quotas (ReplyPolicy::default in gateway-core delivery/window.rs).
+    "WECHAT_MESSAGE_WINDOW_SECS": {FORTY_EIGHT_HOURS},
+    "WECHAT_MESSAGE_QUOTA": {"5"},
+    "WECHAT_EVENT_WINDOW_SECS": {"60"},
+    "WECHAT_EVENT_QUOTA": {"3"},
+    "WEIBO_MESSAGE_WINDOW_SECS": {FORTY_EIGHT_HOURS},
+    "WEIBO_MESSAGE_QUOTA": {"unlimited"},
+    "WEIBO_EVENT_WINDOW_SECS": {FORTY_EIGHT_HOURS},
+    "WEIBO_EVENT_QUOTA": {"unlimited"},
+    "WEIBO_MENTION_WINDOW_SECS": {FORTY_EIGHT_HOURS},
+    "WEIBO_MENTION_QUOTA": {"1"},
+}
+# ReplyApiConfig::from_lookup (shared/gateway-lambda/src/reply_api.rs).
+REPLY_API_ENV = {
+    "OUTBOUND_QUEUE_URL": {"OutboundQueue"},
+    "TABLE_NAME": {"GatewayTable"},
+    "ACCOUNTS_SECRET_ID": ACCOUNTS_SECRET,
+    "ACCOUNTS_CACHE_SECS": {"60"},
+    "REPLY_API_MAX_CLOCK_SKEW_SECS": {"300"},
+    "MAX_BODY_BYTES": {"65536"},
+}
+
+# reply-sender starts a record only with at least this much time left (SAFETY_MARGIN in
+# shared/gateway-lambda/src/reply_sender.rs).
+REPLY_SENDER_SAFETY_MARGIN_SECS = 5
+# SQS's largest visibility timeout (what ChangeMessageVisibility accepts).
+SQS_MAX_VISIBILITY_SECS = 43200
+
 
 @dataclass(frozen=True)
 class FunctionSpec:
     binary: str
-    kind: str  # "webhook" (HTTP API, 5-second window) or "consumer" (SQS)
+    kind: str  # "webhook" (platform HTTP push, 5-second window), "api" (HTTP API) or "consumer" (SQS)
     permissions: dict[str, set[str]]
-    optional_permissions: dict[str, set[str]]
+    # {condition: {action: resources}}: granted only under that template condition.
+    conditional_permissions: dict[str, dict[str, set[str]]]
     env: dict[str, set[str]]
     routes: tuple[tuple[str, str], ...] = ()
+    integration_timeout_ms: int | None = None  # of its routes
     consumes: str | None = None  # logical id of the queue of its event source
+    latency_alarm_ms: int | None = None  # p99 Duration alarm threshold
+    in_vpc_with_fixed_egress: bool = False
 
 
 def _logs(prefix: str) -> dict[str, set[str]]:
@@ -99,40 +205,73 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         binary="wechat-webhook",
         kind="webhook",
         permissions={**_logs("WeChatWebhook"), **WEBHOOK_PERMISSIONS},
-        optional_permissions=WEBHOOK_OPTIONAL_PERMISSIONS,
+        conditional_permissions=KMS_CONDITIONAL,
         env=WEBHOOK_ENV,
         routes=(("GET", "/wechat/{account}"), ("POST", "/wechat/{account}")),
+        integration_timeout_ms=5000,
+        latency_alarm_ms=3000,
     ),
     "WeiboWebhookFunction": FunctionSpec(
         binary="weibo-webhook",
         kind="webhook",
         permissions={**_logs("WeiboWebhook"), **WEBHOOK_PERMISSIONS},
-        optional_permissions=WEBHOOK_OPTIONAL_PERMISSIONS,
+        conditional_permissions=KMS_CONDITIONAL,
         env=WEBHOOK_ENV,
         routes=(("GET", "/weibo/{account}"), ("POST", "/weibo/{account}")),
+        integration_timeout_ms=5000,
+        latency_alarm_ms=3000,
     ),
     "MessageRouterFunction": FunctionSpec(
         binary="message-router",
         kind="consumer",
         permissions={**_logs("MessageRouter"), **ROUTER_PERMISSIONS},
-        optional_permissions={},
+        conditional_permissions={},
         env={
             "TABLE_NAME": {"GatewayTable"},
             "DEAD_LETTER_QUEUE_URL": {"InboundDeadLetterQueue"},
+            "OUTBOUND_QUEUE_URL": {"OutboundQueue"},
             "MESSAGE_TTL_DAYS": {"90"},
             "RULES_CACHE_SECS": {"30"},
         },
         consumes="InboundQueue",
     ),
+    "ReplySenderFunction": FunctionSpec(
+        binary="reply-sender",
+        kind="consumer",
+        permissions={**_logs("ReplySender"), **REPLY_SENDER_PERMISSIONS},
+        conditional_permissions=REPLY_SENDER_CONDITIONAL,
+        env=REPLY_SENDER_ENV,
+        consumes="OutboundQueue",
+        in_vpc_with_fixed_egress=True,
+    ),
+    "ReplyApiFunction": FunctionSpec(
+        binary="reply-api",
+        kind="api",
+        permissions={**_logs("ReplyApi"), **REPLY_API_PERMISSIONS},
+        conditional_permissions=KMS_CONDITIONAL,
+        env=REPLY_API_ENV,
+        # The code also answers GET /replies/{reply_id} (reply_api.rs `route`).
+        routes=(("POST", "/replies"), ("GET", "/replies/{reply_id}")),
+        integration_timeout_ms=8000,
+        latency_alarm_ms=3000,
+    ),
 }
 
-# Actions for which AWS accepts only Resource "*" (none are used yet). reply-sender in a VPC
-# (EnableFixedEgress) will need the ENI actions Lambda uses to attach to the VPC; X-Ray, if
-# tracing is ever enabled, needs xray:PutTraceSegments/PutTelemetryRecords. Add them here
-# with the function that needs them: {"ReplySenderFunction": {"ec2:CreateNetworkInterface", ...}}
-STAR_RESOURCE_EXCEPTIONS: dict[str, set[str]] = {}
+# FIFO queues and their settings (both are high-throughput FIFO with explicit deduplication ids).
+FIFO_QUEUES = ("InboundQueue", "OutboundQueue")
+
+# Actions for which AWS accepts only Resource "*", per function. (X-Ray, if tracing is ever
+# enabled, needs xray:PutTraceSegments/PutTelemetryRecords.)
+STAR_RESOURCE_EXCEPTIONS: dict[str, set[str]] = {"ReplySenderFunction": ENI_ACTIONS}
 
 SECRETISH_ENV = re.compile(r"SECRET|TOKEN|KEY|PASSWORD", re.IGNORECASE)
+# Names that look secret but are settings, with the only literal values they may take.
+NON_SECRET_ENV = {
+    "TOKEN_REFRESH_AHEAD_SECS": re.compile(r"^[0-9]+$"),
+    "TOKEN_LEASE_SECS": re.compile(r"^[0-9]+$"),
+    "TOKEN_WAIT_MS": re.compile(r"^[0-9]+$"),
+    "WECHAT_TOKEN_API": re.compile(r"^(stable|classic)$"),
+}
 
 EXPECTED_PARAMETERS = {
     "StageName",
@@ -149,6 +288,9 @@ EXPECTED_OUTPUTS = {
     "HttpApiId",
     "InboundQueueUrl",
     "InboundDeadLetterQueueUrl",
+    "ReplyApiUrl",
+    "OutboundQueueUrl",
+    "OutboundDeadLetterQueueUrl",
     "TableName",
     "AccountsSecretId",
     "AlarmTopicArn",
@@ -225,15 +367,23 @@ def ref_target(value: Any) -> str | None:
 
 def expand_if(items: list[Any]) -> list[Any]:
     """A list whose elements may be Fn::If: every element either branch can produce."""
-    out = []
+    return [item for item, _ in expand_if_conditions(items, None)]
+
+
+def expand_if_conditions(items: list[Any], condition: str | None) -> list[tuple[Any, str | None]]:
+    """Like expand_if, with the condition under which each element exists: the Fn::If's
+    condition for its first branch, "!<condition>" for its second (None = always)."""
+    out: list[tuple[Any, str | None]] = []
     for item in items:
         if isinstance(item, dict) and set(item) == {"Fn::If"}:
-            for branch in item["Fn::If"][1:]:
+            name, *branches = item["Fn::If"]
+            for branch, cond in zip(branches, (name, f"!{name}")):
                 if isinstance(branch, dict) and branch.get("Ref") == "AWS::NoValue":
                     continue
-                out.append(branch)
+                # Nested conditions: the innermost one names the grant (one level is used).
+                out.append((branch, cond if condition is None else f"{condition}&{cond}"))
         else:
-            out.append(item)
+            out.append((item, condition))
     return out
 
 
@@ -262,6 +412,7 @@ class Model:
     functions: dict[str, Function] = field(default_factory=dict)
     event_sources: list[EventSource] = field(default_factory=list)
     routes: dict[tuple[str, str], str | None] = field(default_factory=dict)
+    route_timeouts: dict[tuple[str, str], Any] = field(default_factory=dict)  # integration ms
 
     @property
     def resources(self) -> dict[str, Any]:
@@ -300,6 +451,7 @@ def build_model(flavour: str, template: dict[str, Any]) -> Model:
             elif etype == "HttpApi":
                 key = (str(eprops.get("Method", "")).upper(), str(eprops.get("Path", "")))
                 model.routes[key] = lid
+                model.route_timeouts[key] = eprops.get("TimeoutInMillis")
     # Plain CloudFormation: event source mappings.
     for res in model.of_type("AWS::Lambda::EventSourceMapping").values():
         p = res.get("Properties", {})
@@ -309,28 +461,35 @@ def build_model(flavour: str, template: dict[str, Any]) -> Model:
     for res in model.of_type("AWS::ApiGatewayV2::Route").values():
         p = res.get("Properties", {})
         method, _, path = str(p.get("RouteKey", "")).partition(" ")
-        target_fn = None
+        target_fn, timeout = None, None
         for target in canon(p.get("Target")):
             integration = integrations.get(target.removeprefix("integrations/"))
             if integration:
                 target_fn = ref_target(integration["Properties"].get("IntegrationUri"))
+                timeout = integration["Properties"].get("TimeoutInMillis")
         model.routes[(method.upper(), path)] = target_fn
+        model.route_timeouts[(method.upper(), path)] = timeout
     # Plain CloudFormation from the SAM translator: routes live in the API's OpenAPI body.
     for res in model.of_type("AWS::ApiGatewayV2::Api").values():
         body = (res.get("Properties") or {}).get("Body") or {}
         for path, methods in (body.get("paths") or {}).items():
             for method, op in methods.items():
-                uri = (op.get("x-amazon-apigateway-integration") or {}).get("uri")
+                integration = op.get("x-amazon-apigateway-integration") or {}
                 target_fn = None
-                for u in canon(uri):
+                for u in canon(integration.get("uri")):
                     found = re.search(r"functions/([A-Za-z0-9]+)\.Arn/invocations", u)
                     target_fn = found.group(1) if found else target_fn
                 model.routes[(method.upper(), path)] = target_fn
+                model.route_timeouts[(method.upper(), path)] = integration.get("timeoutInMillis")
     return model
 
 
-def role_grants(model: Model, role_id: str) -> tuple[list[tuple[str, str]], list[str]]:
-    """(action, canonical resource) pairs the role allows, and structural problems."""
+Grant = tuple[str, str, str | None]  # (action, canonical resource, condition or None)
+
+
+def role_grants_conditional(model: Model, role_id: str) -> tuple[list[Grant], list[str]]:
+    """(action, canonical resource, condition) the role allows, and structural problems. The
+    condition is the template condition the grant depends on (None = always granted)."""
     problems: list[str] = []
     role = model.resources.get(role_id)
     if not role or role.get("Type") != "AWS::IAM::Role":
@@ -338,14 +497,16 @@ def role_grants(model: Model, role_id: str) -> tuple[list[tuple[str, str]], list
     rprops = role.get("Properties", {})
     if rprops.get("ManagedPolicyArns"):
         problems.append(f"role {role_id} has managed policies {rprops['ManagedPolicyArns']} (grant inline, exactly)")
-    documents = [p.get("PolicyDocument", {}) for p in expand_if(as_list(rprops.get("Policies")))]
-    for lid, res in model.of_type("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy").items():
+    documents = [
+        (p.get("PolicyDocument", {}), cond) for p, cond in expand_if_conditions(as_list(rprops.get("Policies")), None)
+    ]
+    for res in model.of_type("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy").values():
         attached = {ref_target(r) for r in as_list(res["Properties"].get("Roles"))}
         if role_id in attached:
-            documents.append(res["Properties"].get("PolicyDocument", {}))
-    grants: list[tuple[str, str]] = []
-    for doc in documents:
-        for st in expand_if(as_list(doc.get("Statement"))):
+            documents.append((res["Properties"].get("PolicyDocument", {}), res.get("Condition")))
+    grants: list[Grant] = []
+    for doc, doc_cond in documents:
+        for st, cond in expand_if_conditions(as_list(doc.get("Statement")), doc_cond):
             if st.get("Effect") != "Allow":
                 continue
             if "NotAction" in st or "NotResource" in st:
@@ -358,8 +519,14 @@ def role_grants(model: Model, role_id: str) -> tuple[list[tuple[str, str]], list
             for action in expand_if(as_list(st.get("Action"))):
                 for a in canon(action):
                     for r in sorted(resources) or ["<none>"]:
-                        grants.append((a, r))
+                        grants.append((a, r, cond))
     return grants, problems
+
+
+def role_grants(model: Model, role_id: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """(action, canonical resource) pairs the role allows (under any condition), and problems."""
+    grants, problems = role_grants_conditional(model, role_id)
+    return [(a, r) for a, r, _ in grants], problems
 
 
 # ---------------------------------------------------------------------------------------
@@ -380,11 +547,17 @@ def check_iam_least_privilege(m: Model) -> list[str]:
         if fn.role_id is None:
             problems.append(f"{lid} has no explicit Role (an implicit role gets managed policies)")
             continue
-        grants, structural = role_grants(m, fn.role_id)
+        grants, structural = role_grants_conditional(m, fn.role_id)
         problems += structural
-        allowed = {**spec.permissions, **spec.optional_permissions}
-        for action, resource in grants:
-            if resource not in allowed.get(action, set()):
+        for action, resource, cond in grants:
+            if resource in spec.permissions.get(action, set()):
+                continue
+            if resource in spec.conditional_permissions.get(cond or "", {}).get(action, set()):
+                continue
+            wanted = [c for c, perms in spec.conditional_permissions.items() if resource in perms.get(action, set())]
+            if wanted:
+                problems.append(f"{lid}: {action} on {resource} granted {'always' if cond is None else f'under {cond}'}, only allowed under {wanted[0]}")
+            else:
                 problems.append(f"{lid}: {action} on {resource} is not something the function uses")
     return problems
 
@@ -395,11 +568,16 @@ def check_iam_grants_needed(m: Model) -> list[str]:
         spec = FUNCTIONS.get(lid)
         if spec is None or fn.role_id is None:
             continue
-        grants = set(role_grants(m, fn.role_id)[0])
+        grants = set(role_grants_conditional(m, fn.role_id)[0])
         for action, resources in spec.permissions.items():
             for resource in resources:
-                if (action, resource) not in grants:
-                    problems.append(f"{lid}: needs {action} on {resource}")
+                if (action, resource, None) not in grants:
+                    problems.append(f"{lid}: needs {action} on {resource} (unconditionally)")
+        for cond, perms in spec.conditional_permissions.items():
+            for action, resources in perms.items():
+                for resource in resources:
+                    if (action, resource, cond) not in grants:
+                        problems.append(f"{lid}: needs {action} on {resource} under condition {cond}")
     return problems
 
 
@@ -461,23 +639,26 @@ def check_queues_have_dlq(m: Model) -> list[str]:
     return problems
 
 
-def check_inbound_fifo(m: Model) -> list[str]:
+def check_fifo_queues(m: Model) -> list[str]:
     problems = []
-    q = m.resources.get("InboundQueue", {}).get("Properties")
-    if q is None:
-        return ["InboundQueue missing"]
     want = {
         "FifoQueue": True,
+        # The producers set MessageDeduplicationId (platform message id, reply idempotency key).
         "ContentBasedDeduplication": False,
         "DeduplicationScope": "messageGroup",
         "FifoThroughputLimit": "perMessageGroupId",
     }
-    for key, value in want.items():
-        if q.get(key) != value:
-            problems.append(f"InboundQueue.{key} = {q.get(key)!r}, want {value!r}")
-    retention = q.get("MessageRetentionPeriod", 345600)
-    if not isinstance(retention, int) or retention < 4 * 86400:
-        problems.append(f"InboundQueue retention {retention!r} < 4 days")
+    for lid in FIFO_QUEUES:
+        q = m.resources.get(lid, {}).get("Properties")
+        if q is None:
+            problems.append(f"{lid} missing")
+            continue
+        for key, value in want.items():
+            if q.get(key) != value:
+                problems.append(f"{lid}.{key} = {q.get(key)!r}, want {value!r}")
+        retention = q.get("MessageRetentionPeriod", 345600)
+        if not isinstance(retention, int) or retention < 4 * 86400:
+            problems.append(f"{lid} retention {retention!r} < 4 days")
     return problems
 
 
@@ -531,6 +712,29 @@ def check_webhook_timeouts(m: Model) -> list[str]:
         timeout = fn.props.get("Timeout", 3)
         if not isinstance(timeout, int) or timeout >= 5:
             problems.append(f"{lid}: Timeout {timeout!r} s, must be < 5 s (platforms give up after 5 s)")
+    return problems
+
+
+def check_integration_timeouts(m: Model) -> list[str]:
+    """Every route's integration timeout: set, above its function's Timeout (API Gateway would
+    answer 503 while the function still runs), within the platform window for webhooks."""
+    problems = []
+    for lid, spec in FUNCTIONS.items():
+        fn = m.functions.get(lid)
+        if fn is None:
+            continue
+        timeout = fn.props.get("Timeout", 3)
+        for route in spec.routes:
+            if route not in m.route_timeouts:
+                continue  # reported by api-routes
+            ms = m.route_timeouts[route]
+            if ms != spec.integration_timeout_ms:
+                problems.append(f"route {route[0]} {route[1]}: integration timeout {ms!r} ms, want {spec.integration_timeout_ms}")
+                continue
+            if not isinstance(timeout, int) or ms <= timeout * 1000 or ms > 30000:
+                problems.append(f"route {route[0]} {route[1]}: integration timeout {ms} ms not in ({lid}.Timeout {timeout!r} s, 30 s]")
+            if spec.kind == "webhook" and ms > 5000:
+                problems.append(f"route {route[0]} {route[1]}: integration timeout {ms} ms beyond the platforms' 5 s")
     return problems
 
 
@@ -604,8 +808,13 @@ def check_no_plaintext_secrets(m: Model) -> list[str]:
     for lid, fn in m.functions.items():
         variables = (fn.props.get("Environment") or {}).get("Variables") or {}
         for name, value in variables.items():
-            if SECRETISH_ENV.search(name) and is_literal(value) and str(value) != "":
+            if not (SECRETISH_ENV.search(name) and is_literal(value) and str(value) != ""):
+                continue
+            setting = NON_SECRET_ENV.get(name)
+            if setting is None:
                 problems.append(f"{lid}: env {name} has a literal value")
+            elif not setting.match(str(value)):
+                problems.append(f"{lid}: env {name} = {value!r} is not a value of that setting (a secret?)")
     for name, param in (m.template.get("Parameters") or {}).items():
         if SECRETISH_ENV.search(name) and not name.endswith("Arn") and param.get("Default") not in (None, ""):
             problems.append(f"parameter {name} has a default value")
@@ -634,7 +843,7 @@ def check_function_logging(m: Model) -> list[str]:
     return problems
 
 
-def check_webhook_routes(m: Model) -> list[str]:
+def check_api_routes(m: Model) -> list[str]:
     problems = []
     for lid, spec in FUNCTIONS.items():
         for route in spec.routes:
@@ -717,12 +926,14 @@ def check_alarms(m: Model) -> list[str]:
     wanted = [
         ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "InboundDeadLetterQueue", 0, "Maximum"),
         ("AWS/SQS", "ApproximateAgeOfOldestMessage", "InboundQueue", 60, "Maximum"),
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "OutboundDeadLetterQueue", 0, "Maximum"),
+        ("AWS/SQS", "ApproximateAgeOfOldestMessage", "OutboundQueue", 600, "Maximum"),
     ]
     for lid, spec in FUNCTIONS.items():
         wanted.append(("AWS/Lambda", "Errors", lid, 0, "Sum"))
         wanted.append(("AWS/Lambda", "Throttles", lid, 0, "Sum"))
-        if spec.kind == "webhook":
-            wanted.append(("AWS/Lambda", "Duration", lid, 3000, "p99"))
+        if spec.latency_alarm_ms is not None:
+            wanted.append(("AWS/Lambda", "Duration", lid, spec.latency_alarm_ms, "p99"))
     for namespace, metric, target, threshold, stat in wanted:
         if not _has_alarm(m, namespace, metric, target, threshold, stat):
             problems.append(f"no alarm {namespace} {metric} {stat} > {threshold} on {target} -> AlarmTopic")
@@ -755,7 +966,23 @@ def check_dashboard(m: Model) -> list[str]:
         "InboundDeadLetterQueue",
         "Errors",
         "Duration",
+        # reply-sender's EMF metrics (reply_sender.rs `report`, `handle_record`); reply-api
+        # emits none.
+        "RepliesDelivered",
+        "ChannelGateway,Channel,Origin",
+        "ReplyDeliveryLatencyMs",
+        "RepliesUndeliverable",
+        "ChannelGateway,Channel,Reason",
+        "RepliesDeadLettered",
+        "ChannelGateway,Channel,Code",
+        "ReplyRetries",
+        "ReplyDuplicates",
+        "ReplyCommandsUndecodable",
+        "OutboundQueue",
+        "OutboundDeadLetterQueue",
     ]
+    functions = [lid for lid in FUNCTIONS if lid not in text]
+    problems += [f"dashboard does not show {lid}" for lid in functions]
     return problems + [f"dashboard does not show {n}" for n in needed if n not in text]
 
 
@@ -772,6 +999,12 @@ def check_parameters_outputs(m: Model) -> list[str]:
             problems.append(f"WeChatWebhookUrl = {value}")
         if name == "WeiboWebhookUrl" and not value.endswith("/weibo/{account}"):
             problems.append(f"WeiboWebhookUrl = {value}")
+        if name == "ReplyApiUrl" and not re.fullmatch(r"https://HttpApi\.execute-api\.\S+/StageName/replies", value):
+            problems.append(f"ReplyApiUrl = {value}")
+        if name == "OutboundQueueUrl" and value != "OutboundQueue":
+            problems.append(f"OutboundQueueUrl = {value}")
+        if name == "OutboundDeadLetterQueueUrl" and value != "OutboundDeadLetterQueue":
+            problems.append(f"OutboundDeadLetterQueueUrl = {value}")
     return problems
 
 
@@ -794,36 +1027,170 @@ def check_fixed_egress(m: Model) -> list[str]:
     return problems
 
 
+def _refs(values: Any) -> set[str | None]:
+    return {ref_target(v) for v in as_list(values)}
+
+
+def _routes_to(m: Model, route_table: str, target_key: str) -> str | None:
+    """The target (NatGatewayId/GatewayId) of route_table's 0.0.0.0/0 route."""
+    for res in m.of_type("AWS::EC2::Route").values():
+        p = res.get("Properties", {})
+        if ref_target(p.get("RouteTableId")) == route_table and p.get("DestinationCidrBlock") == "0.0.0.0/0":
+            return ref_target(p.get(target_key))
+    return None
+
+
+def _route_table_of(m: Model, subnet: str) -> str | None:
+    for res in m.of_type("AWS::EC2::SubnetRouteTableAssociation").values():
+        p = res.get("Properties", {})
+        if ref_target(p.get("SubnetId")) == subnet:
+            return ref_target(p.get("RouteTableId"))
+    return None
+
+
+def check_reply_sender_egress(m: Model) -> list[str]:
+    """With EnableFixedEgress, the functions that call the platform APIs run in the private
+    subnets, whose only way out is the NAT gateway with the stack's Elastic IP (the address
+    WeChat allow-lists); without it (and for every other function), no VPC."""
+    problems = []
+    private_subnets = {"EgressPrivateSubnetA", "EgressPrivateSubnetB"}
+    for lid, fn in m.functions.items():
+        spec = FUNCTIONS.get(lid)
+        vpc = fn.props.get("VpcConfig")
+        if spec is None or not spec.in_vpc_with_fixed_egress:
+            if vpc is not None:
+                problems.append(f"{lid} has a VpcConfig (only the platform API callers run in the VPC)")
+            continue
+        branches = (vpc or {}).get("Fn::If") if isinstance(vpc, dict) else None
+        if not (isinstance(branches, list) and len(branches) == 3 and branches[0] == "FixedEgress"):
+            problems.append(f"{lid}.VpcConfig is not Fn::If [FixedEgress, <private subnets>, AWS::NoValue]: {vpc!r}")
+            continue
+        on, off = branches[1], branches[2]
+        if off != {"Ref": "AWS::NoValue"}:
+            problems.append(f"{lid}.VpcConfig without fixed egress is {off!r}, want AWS::NoValue")
+        if not isinstance(on, dict) or _refs(on.get("SubnetIds")) != private_subnets:
+            problems.append(f"{lid}.VpcConfig subnets {on.get('SubnetIds') if isinstance(on, dict) else on!r}, want {sorted(private_subnets)}")
+        if not isinstance(on, dict) or _refs(on.get("SecurityGroupIds")) != {"EgressSecurityGroup"}:
+            problems.append(f"{lid}.VpcConfig security groups are not [EgressSecurityGroup]")
+        if fn.role_id:
+            grants = set(role_grants_conditional(m, fn.role_id)[0])
+            missing = sorted(a for a in ENI_ACTIONS if (a, "*", "FixedEgress") not in grants)
+            if missing:
+                problems.append(f"{lid}: role lacks {missing} under FixedEgress (Lambda cannot attach it to the VPC)")
+    # The private subnets leave through the NAT gateway, which uses the Elastic IP and sits in
+    # a public subnet routed to the internet gateway.
+    nats = m.of_type("AWS::EC2::NatGateway")
+    for subnet in sorted(private_subnets):
+        table = _route_table_of(m, subnet)
+        nat = _routes_to(m, table, "NatGatewayId") if table else None
+        if nat not in nats:
+            problems.append(f"{subnet}: default route is not a NAT gateway of the stack (route table {table})")
+            continue
+        p = nats[nat].get("Properties", {})
+        if ref_target(p.get("AllocationId")) != "EgressIp":
+            problems.append(f"{nat} does not use the Elastic IP EgressIp")
+        public = ref_target(p.get("SubnetId"))
+        public_table = _route_table_of(m, public) if public else None
+        if not public_table or _routes_to(m, public_table, "GatewayId") not in m.of_type("AWS::EC2::InternetGateway"):
+            problems.append(f"{nat} is not in a subnet routed to the internet gateway")
+    sg = m.resources.get("EgressSecurityGroup", {}).get("Properties", {})
+    if not any(r.get("IpProtocol") == "tcp" and r.get("FromPort") == 443 and r.get("ToPort") == 443 for r in sg.get("SecurityGroupEgress", [])):
+        problems.append("EgressSecurityGroup does not allow HTTPS out")
+    return problems
+
+
+def _env_int(fn: Function, name: str) -> int | None:
+    value = ((fn.props.get("Environment") or {}).get("Variables") or {}).get(name)
+    try:
+        return int(str(value))
+    except ValueError:
+        return None
+
+
+def check_reply_sender_timings(m: Model) -> list[str]:
+    """reply-sender's settings against its Timeout: a record started with SAFETY_MARGIN left
+    finishes its platform call in time (else the call is cut and the reply is marked
+    delivery_uncertain, never retried); a `calling` claim outlives any running attempt; the
+    backoff fits SQS's visibility limit."""
+    fn = m.functions.get("ReplySenderFunction")
+    if fn is None:
+        return ["ReplySenderFunction missing"]
+    problems = []
+    timeout = fn.props.get("Timeout", 3)
+    platform = _env_int(fn, "PLATFORM_TIMEOUT_SECS")
+    claim = _env_int(fn, "DELIVERY_CLAIM_TIMEOUT_SECS")
+    base, cap = _env_int(fn, "RETRY_BASE_SECS"), _env_int(fn, "RETRY_MAX_SECS")
+    wait_ms = _env_int(fn, "TOKEN_WAIT_MS")
+    if not isinstance(timeout, int) or timeout < 2 * REPLY_SENDER_SAFETY_MARGIN_SECS:
+        problems.append(f"reply-sender Timeout {timeout!r} s leaves no room beyond the {REPLY_SENDER_SAFETY_MARGIN_SECS} s safety margin")
+        return problems
+    if platform is None or platform > REPLY_SENDER_SAFETY_MARGIN_SECS:
+        problems.append(f"PLATFORM_TIMEOUT_SECS {platform!r} > the {REPLY_SENDER_SAFETY_MARGIN_SECS} s safety margin: a call can outlive the invocation")
+    if claim is None or claim <= timeout:
+        problems.append(f"DELIVERY_CLAIM_TIMEOUT_SECS {claim!r} <= Timeout {timeout}: a running attempt would be taken for dead")
+    if base is None or cap is None or not 0 < base <= cap <= SQS_MAX_VISIBILITY_SECS:
+        problems.append(f"RETRY_BASE_SECS {base!r} / RETRY_MAX_SECS {cap!r}: want 0 < base <= max <= {SQS_MAX_VISIBILITY_SECS}")
+    if wait_ms is None or wait_ms >= (timeout - REPLY_SENDER_SAFETY_MARGIN_SECS) * 1000:
+        problems.append(f"TOKEN_WAIT_MS {wait_ms!r} does not fit in one invocation")
+    return problems
+
+
 CHECKS: dict[str, Callable[[Model], list[str]]] = {
     "functions-declared": check_functions_known,
     "iam-least-privilege": check_iam_least_privilege,
     "iam-grants-needed": check_iam_grants_needed,
     "iam-no-wildcards": check_iam_no_wildcards,
     "queues-have-dlq": check_queues_have_dlq,
-    "inbound-queue-fifo": check_inbound_fifo,
-    "router-event-source": check_event_source,
+    "fifo-queues": check_fifo_queues,
+    "consumer-event-sources": check_event_source,
     "visibility-timeout-6x": check_visibility_timeout,
     "webhook-timeout-under-5s": check_webhook_timeouts,
+    "integration-timeouts": check_integration_timeouts,
     "table-pitr-ttl": check_table,
     "table-shape": check_table_shape,
     "no-plaintext-secrets": check_no_plaintext_secrets,
     "log-groups-retention": check_log_retention,
     "functions-json-logs": check_function_logging,
-    "webhook-routes": check_webhook_routes,
+    "api-routes": check_api_routes,
     "functions-runtime": check_function_runtime,
     "functions-env-contract": check_function_env,
     "alarms": check_alarms,
     "dashboard": check_dashboard,
     "parameters-outputs": check_parameters_outputs,
     "fixed-egress-conditional": check_fixed_egress,
+    "reply-sender-fixed-egress": check_reply_sender_egress,
+    "reply-sender-timings": check_reply_sender_timings,
 }
 
 
 # ---------------------------------------------------------------------------------------
 # Cross-template equivalence: the two deployments must behave the same.
 # ---------------------------------------------------------------------------------------
+def _canon_tree(value: Any) -> Any:
+    """A value with every intrinsic function replaced by its sorted canonical strings."""
+    if isinstance(value, dict):
+        if len(value) == 1 and next(iter(value)) in ("Ref", "Fn::GetAtt", "Fn::Sub", "Fn::Join", "Fn::If"):
+            return sorted(canon(value))
+        return {k: _canon_tree(v) for k, v in value.items() if k != "Tags"}
+    if isinstance(value, list):
+        return [_canon_tree(v) for v in value]
+    return value
+
+
+def _dashboard_bodies(m: Model) -> list[Any]:
+    out = []
+    for res in m.of_type("AWS::CloudWatch::Dashboard").values():
+        for body in canon(res.get("Properties", {}).get("DashboardBody")):
+            try:
+                out.append(json.loads(body))
+            except ValueError:
+                out.append(body)
+    return out
+
+
 def equivalence(sam: Model, cdk: Model) -> list[str]:
     problems = []
+    norm = lambda d: json.dumps(d, sort_keys=True)  # noqa: E731
     sp, cp = sam.template.get("Parameters") or {}, cdk.template.get("Parameters") or {}
     for name in EXPECTED_PARAMETERS:
         a, b = sp.get(name, {}), cp.get(name, {})
@@ -844,11 +1211,21 @@ def equivalence(sam: Model, cdk: Model) -> list[str]:
         for key in ("Timeout", "MemorySize", "Runtime", "Architectures", "Handler"):
             if fa.props.get(key) != fb.props.get(key):
                 problems.append(f"{lid}.{key}: sam {fa.props.get(key)!r} != cdk {fb.props.get(key)!r}")
-        ga = sorted(set(role_grants(sam, fa.role_id)[0])) if fa.role_id else []
-        gb = sorted(set(role_grants(cdk, fb.role_id)[0])) if fb.role_id else []
+        for key in ("VpcConfig", "Environment"):
+            if norm(_canon_tree(fa.props.get(key))) != norm(_canon_tree(fb.props.get(key))):
+                problems.append(f"{lid}.{key}: sam {_canon_tree(fa.props.get(key))!r} != cdk {_canon_tree(fb.props.get(key))!r}")
+        ga = set(role_grants_conditional(sam, fa.role_id)[0]) if fa.role_id else set()
+        gb = set(role_grants_conditional(cdk, fb.role_id)[0]) if fb.role_id else set()
         if ga != gb:
-            problems.append(f"{lid}: permissions differ: sam-only {sorted(set(ga) - set(gb))}, cdk-only {sorted(set(gb) - set(ga))}")
-    for q in ("InboundQueue", "InboundDeadLetterQueue"):
+            problems.append(f"{lid}: permissions differ: sam-only {sorted(ga - gb, key=str)}, cdk-only {sorted(gb - ga, key=str)}")
+    esm_keys = ("BatchSize", "FunctionResponseTypes", "Enabled", "MaximumBatchingWindowInSeconds", "ScalingConfig")
+    esa = sorted((e.function, e.queue, norm({k: e.props.get(k) for k in esm_keys})) for e in sam.event_sources)
+    esb = sorted((e.function, e.queue, norm({k: e.props.get(k) for k in esm_keys})) for e in cdk.event_sources)
+    if esa != esb:
+        problems.append(f"event sources differ: sam {esa} != cdk {esb}")
+    if sam.routes != cdk.routes or sam.route_timeouts != cdk.route_timeouts:
+        problems.append(f"routes differ: sam {sam.routes} {sam.route_timeouts} != cdk {cdk.routes} {cdk.route_timeouts}")
+    for q in ("InboundQueue", "InboundDeadLetterQueue", "OutboundQueue", "OutboundDeadLetterQueue"):
         pa = sam.resources.get(q, {}).get("Properties", {})
         pb = cdk.resources.get(q, {}).get("Properties", {})
         for key in sorted(set(pa) | set(pb)):
@@ -858,15 +1235,25 @@ def equivalence(sam: Model, cdk: Model) -> list[str]:
                 problems.append(f"{q}.{key}: sam {pa.get(key)!r} != cdk {pb.get(key)!r}")
     ta = {k: v for k, v in sam.resources.get("GatewayTable", {}).get("Properties", {}).items() if k != "Tags"}
     tb = {k: v for k, v in cdk.resources.get("GatewayTable", {}).get("Properties", {}).items() if k != "Tags"}
-    norm = lambda d: json.dumps(d, sort_keys=True)  # noqa: E731
     if norm(ta) != norm(tb):
         problems.append("GatewayTable properties differ")
-    alarms_a = set(sam.of_type("AWS::CloudWatch::Alarm"))
-    alarms_b = set(cdk.of_type("AWS::CloudWatch::Alarm"))
-    if alarms_a != alarms_b:
-        problems.append(f"alarms differ: sam-only {sorted(alarms_a - alarms_b)}, cdk-only {sorted(alarms_b - alarms_a)}")
-    if set(sam.template.get("Outputs") or {}) != set(cdk.template.get("Outputs") or {}):
+    alarms_a = sam.of_type("AWS::CloudWatch::Alarm")
+    alarms_b = cdk.of_type("AWS::CloudWatch::Alarm")
+    if set(alarms_a) != set(alarms_b):
+        problems.append(f"alarms differ: sam-only {sorted(set(alarms_a) - set(alarms_b))}, cdk-only {sorted(set(alarms_b) - set(alarms_a))}")
+    for lid in sorted(set(alarms_a) & set(alarms_b)):
+        pa, pb = _canon_tree(alarms_a[lid].get("Properties")), _canon_tree(alarms_b[lid].get("Properties"))
+        if norm(pa) != norm(pb):
+            problems.append(f"alarm {lid} differs: sam {pa} != cdk {pb}")
+    if _dashboard_bodies(sam) != _dashboard_bodies(cdk):
+        problems.append("dashboard bodies differ (widgets, order or references)")
+    oa, ob = sam.template.get("Outputs") or {}, cdk.template.get("Outputs") or {}
+    if set(oa) != set(ob):
         problems.append("outputs differ")
+    for name in sorted(set(oa) & set(ob)):
+        va, vb = canon(oa[name].get("Value")), canon(ob[name].get("Value"))
+        if va != vb or oa[name].get("Condition") != ob[name].get("Condition"):
+            problems.append(f"output {name}: sam {sorted(va)} != cdk {sorted(vb)}")
     return problems
 
 
@@ -881,10 +1268,63 @@ def _role_statements(t: dict[str, Any], role: str) -> list[Any]:
     return t["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
 
 
-def _router_esm(t: dict[str, Any], flavour: str) -> dict[str, Any]:
+def _esm(t: dict[str, Any], flavour: str, function: str = "MessageRouterFunction", event: str = "Inbound") -> dict[str, Any]:
     if flavour == "sam":
-        return _fn_props(t, "MessageRouterFunction")["Events"]["Inbound"]["Properties"]
-    return t["Resources"]["MessageRouterFunctionInbound"]["Properties"]
+        return _fn_props(t, function)["Events"][event]["Properties"]
+    return t["Resources"][f"{function}{event}"]["Properties"]
+
+
+def _reply_sender_esm(t: dict[str, Any], flavour: str) -> dict[str, Any]:
+    return _esm(t, flavour, "ReplySenderFunction", "Outbound")
+
+
+def _drop_statement(t: dict[str, Any], role: str, sid: str) -> None:
+    statements = _role_statements(t, role)
+    statements[:] = [s for s in statements if not (isinstance(s, dict) and s.get("Sid") == sid)]
+
+
+def _drop_action(t: dict[str, Any], role: str, sid: str, action: str) -> None:
+    for st in _role_statements(t, role):
+        if isinstance(st, dict) and st.get("Sid") == sid:
+            st["Action"] = [a for a in as_list(st["Action"]) if a != action]
+
+
+def _set_route_timeout(t: dict[str, Any], flavour: str, method: str, path: str, ms: int) -> None:
+    if flavour == "sam":
+        for res in t["Resources"].values():
+            for event in (res.get("Properties", {}).get("Events") or {}).values():
+                p = event["Properties"]
+                if p.get("Method") == method and p.get("Path") == path:
+                    p["TimeoutInMillis"] = ms
+        return
+    routes = [r for r in t["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Route" and r["Properties"]["RouteKey"] == f"{method} {path}"]
+    for route in routes:
+        for target in canon(route["Properties"]["Target"]):
+            t["Resources"][target.removeprefix("integrations/")]["Properties"]["TimeoutInMillis"] = ms
+    for res in t["Resources"].values():
+        if res["Type"] == "AWS::ApiGatewayV2::Api":
+            op = res["Properties"].get("Body", {}).get("paths", {}).get(path, {}).get(method.lower())
+            if op:
+                op["x-amazon-apigateway-integration"]["timeoutInMillis"] = ms
+
+
+def _replace_in_strings(value: Any, old: str, new: str) -> Any:
+    if isinstance(value, str):
+        return value.replace(old, new)
+    if isinstance(value, list):
+        return [_replace_in_strings(v, old, new) for v in value]
+    if isinstance(value, dict):
+        return {k: _replace_in_strings(v, old, new) for k, v in value.items()}
+    return value
+
+
+def _rename_in_dashboard(t: dict[str, Any], old: str, new: str) -> None:
+    p = t["Resources"]["Dashboard"]["Properties"]
+    p["DashboardBody"] = _replace_in_strings(p["DashboardBody"], old, new)
+
+
+def _env(t: dict[str, Any], function: str) -> dict[str, Any]:
+    return _fn_props(t, function)["Environment"]["Variables"]
 
 
 def _drop_route(t: dict[str, Any], flavour: str, method: str, path: str) -> None:
@@ -931,13 +1371,13 @@ BREAKAGES: dict[str, tuple[str, Mutation]] = {
         "the inbound queue has no redrive policy",
         lambda t, f: _fn_props(t, "InboundQueue").pop("RedrivePolicy"),
     ),
-    "inbound-queue-fifo": (
+    "fifo-queues": (
         "content-based deduplication on",
         lambda t, f: _fn_props(t, "InboundQueue").__setitem__("ContentBasedDeduplication", True),
     ),
-    "router-event-source": (
+    "consumer-event-sources": (
         "BatchSize 11 and no ReportBatchItemFailures",
-        lambda t, f: (_router_esm(t, f).__setitem__("BatchSize", 11), _router_esm(t, f).pop("FunctionResponseTypes")),
+        lambda t, f: (_esm(t, f).__setitem__("BatchSize", 11), _esm(t, f).pop("FunctionResponseTypes")),
     ),
     "visibility-timeout-6x": (
         "visibility timeout 60 s for a 30 s router",
@@ -946,6 +1386,10 @@ BREAKAGES: dict[str, tuple[str, Mutation]] = {
     "webhook-timeout-under-5s": (
         "webhook timeout 6 s",
         lambda t, f: _fn_props(t, "WeChatWebhookFunction").__setitem__("Timeout", 6),
+    ),
+    "integration-timeouts": (
+        "reply-api's POST /replies integration timeout 3 s (its Timeout is 6 s)",
+        lambda t, f: _set_route_timeout(t, f, "POST", "/replies", 3000),
     ),
     "table-pitr-ttl": (
         "no PITR",
@@ -969,7 +1413,7 @@ BREAKAGES: dict[str, tuple[str, Mutation]] = {
         "text logs",
         lambda t, f: _fn_props(t, "MessageRouterFunction")["LoggingConfig"].__setitem__("LogFormat", "Text"),
     ),
-    "webhook-routes": (
+    "api-routes": (
         "POST /weibo/{account} dropped",
         lambda t, f: _drop_route(t, f, "POST", "/weibo/{account}"),
     ),
@@ -996,6 +1440,14 @@ BREAKAGES: dict[str, tuple[str, Mutation]] = {
     "fixed-egress-conditional": (
         "the NAT gateway always created",
         lambda t, f: t["Resources"]["EgressNatGateway"].pop("Condition"),
+    ),
+    "reply-sender-fixed-egress": (
+        "reply-sender outside the VPC",
+        lambda t, f: _fn_props(t, "ReplySenderFunction").pop("VpcConfig"),
+    ),
+    "reply-sender-timings": (
+        "PLATFORM_TIMEOUT_SECS 10 (beyond the 5 s safety margin)",
+        lambda t, f: _env(t, "ReplySenderFunction").__setitem__("PLATFORM_TIMEOUT_SECS", "10"),
     ),
 }
 # A second breakage for the checks that guard several things.
@@ -1026,10 +1478,203 @@ EXTRA_BREAKAGES: list[tuple[str, str, Mutation]] = [
         lambda t, f: _fn_props(t, "GatewayTable")["TimeToLiveSpecification"].__setitem__("AttributeName", "ttl"),
     ),
     (
-        "webhook-routes",
+        "api-routes",
         "GET /wechat/{account} dropped",
         lambda t, f: _drop_route(t, f, "GET", "/wechat/{account}"),
     ),
+    # --- the outbound path (router's new permission, reply-sender, reply-api) -----------------
+    (
+        "iam-least-privilege",
+        "reply-sender may also query GSI1",
+        lambda t, f: _role_statements(t, "ReplySenderRole").append(
+            {"Effect": "Allow", "Action": "dynamodb:Query", "Resource": {"Fn::Join": ["", [{"Fn::GetAtt": ["GatewayTable", "Arn"]}, "/index/GSI1"]]}}
+        ),
+    ),
+    (
+        "iam-least-privilege",
+        "reply-api may also delete items",
+        lambda t, f: _role_statements(t, "ReplyApiRole").append(
+            {"Effect": "Allow", "Action": "dynamodb:DeleteItem", "Resource": {"Fn::GetAtt": ["GatewayTable", "Arn"]}}
+        ),
+    ),
+    (
+        "iam-least-privilege",
+        "the router may also write to the outbound DLQ",
+        lambda t, f: _role_statements(t, "MessageRouterRole").append(
+            {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": {"Fn::GetAtt": ["OutboundDeadLetterQueue", "Arn"]}}
+        ),
+    ),
+    (
+        "iam-least-privilege",
+        "reply-sender's network-interface actions granted even without fixed egress",
+        lambda t, f: t["Resources"]["ReplySenderRole"]["Properties"]["Policies"].__setitem__(
+            1, t["Resources"]["ReplySenderRole"]["Properties"]["Policies"][1]["Fn::If"][1]
+        ),
+    ),
+    (
+        "iam-grants-needed",
+        "the router cannot queue auto-replies",
+        lambda t, f: _drop_statement(t, "MessageRouterRole", "QueueAutoReplies"),
+    ),
+    (
+        "iam-grants-needed",
+        "reply-sender cannot set the retry backoff (ChangeMessageVisibility)",
+        lambda t, f: _drop_action(t, "ReplySenderRole", "ConsumeOutbound", "sqs:ChangeMessageVisibility"),
+    ),
+    (
+        "iam-grants-needed",
+        "reply-sender cannot dead-letter replies",
+        lambda t, f: _drop_statement(t, "ReplySenderRole", "DeadLetterReplies"),
+    ),
+    (
+        "iam-grants-needed",
+        "reply-api cannot read the accounts secret",
+        lambda t, f: _drop_statement(t, "ReplyApiRole", "ReadAccounts"),
+    ),
+    (
+        "iam-grants-needed",
+        "reply-sender's VPC policy removed",
+        lambda t, f: t["Resources"]["ReplySenderRole"]["Properties"]["Policies"].pop(1),
+    ),
+    (
+        "queues-have-dlq",
+        "the outbound queue has no redrive policy",
+        lambda t, f: _fn_props(t, "OutboundQueue").pop("RedrivePolicy"),
+    ),
+    (
+        "queues-have-dlq",
+        "the outbound DLQ without encryption",
+        lambda t, f: _fn_props(t, "OutboundDeadLetterQueue").pop("SqsManagedSseEnabled"),
+    ),
+    (
+        "fifo-queues",
+        "the outbound queue's throughput limit per queue",
+        lambda t, f: _fn_props(t, "OutboundQueue").__setitem__("FifoThroughputLimit", "perQueue"),
+    ),
+    (
+        "consumer-event-sources",
+        "reply-sender's BatchSize 11",
+        lambda t, f: _reply_sender_esm(t, f).__setitem__("BatchSize", 11),
+    ),
+    (
+        "consumer-event-sources",
+        "reply-sender without ReportBatchItemFailures",
+        lambda t, f: _reply_sender_esm(t, f).pop("FunctionResponseTypes"),
+    ),
+    (
+        "visibility-timeout-6x",
+        "outbound visibility timeout 60 s for a 30 s reply-sender",
+        lambda t, f: _fn_props(t, "OutboundQueue").__setitem__("VisibilityTimeout", 60),
+    ),
+    (
+        "no-plaintext-secrets",
+        "a WeChat access token in reply-sender's env",
+        lambda t, f: _env(t, "ReplySenderFunction").__setitem__("WECHAT_ACCESS_TOKEN", "76_abcdefABCDEF0123456789"),
+    ),
+    (
+        "no-plaintext-secrets",
+        "a token-looking value in TOKEN_LEASE_SECS",
+        lambda t, f: _env(t, "ReplySenderFunction").__setitem__("TOKEN_LEASE_SECS", "76_abcdefABCDEF"),
+    ),
+    (
+        "functions-env-contract",
+        "the router without OUTBOUND_QUEUE_URL (its cold start fails)",
+        lambda t, f: _env(t, "MessageRouterFunction").pop("OUTBOUND_QUEUE_URL"),
+    ),
+    (
+        "functions-env-contract",
+        "reply-sender dead-letters to the outbound queue itself",
+        lambda t, f: _env(t, "ReplySenderFunction").__setitem__("OUTBOUND_DEAD_LETTER_QUEUE_URL", {"Ref": "OutboundQueue"}),
+    ),
+    (
+        "functions-env-contract",
+        "reply-sender without WEIBO_MENTION_QUOTA",
+        lambda t, f: _env(t, "ReplySenderFunction").pop("WEIBO_MENTION_QUOTA"),
+    ),
+    (
+        "api-routes",
+        "POST /replies dropped",
+        lambda t, f: _drop_route(t, f, "POST", "/replies"),
+    ),
+    (
+        "api-routes",
+        "GET /replies/{reply_id} dropped",
+        lambda t, f: _drop_route(t, f, "GET", "/replies/{reply_id}"),
+    ),
+    (
+        "integration-timeouts",
+        "a webhook route with a 10 s integration timeout",
+        lambda t, f: _set_route_timeout(t, f, "POST", "/wechat/{account}", 10000),
+    ),
+    (
+        "alarms",
+        "no outbound DLQ alarm",
+        lambda t, f: t["Resources"].pop("OutboundDeadLetterQueueDepthAlarm"),
+    ),
+    (
+        "alarms",
+        "no reply-api latency alarm",
+        lambda t, f: t["Resources"].pop("ReplyApiLatencyAlarm"),
+    ),
+    (
+        "alarms",
+        "no reply-sender errors alarm",
+        lambda t, f: t["Resources"].pop("ReplySenderErrorsAlarm"),
+    ),
+    (
+        "dashboard",
+        "no delivered-replies metric",
+        lambda t, f: _rename_in_dashboard(t, "RepliesDelivered", "Replies"),
+    ),
+    (
+        "dashboard",
+        "no outbound dead-letter queue",
+        lambda t, f: _rename_in_dashboard(t, "OutboundDeadLetterQueue", "InboundDeadLetterQueue"),
+    ),
+    (
+        "parameters-outputs",
+        "ReplyApiUrl output removed",
+        lambda t, f: t["Outputs"].pop("ReplyApiUrl"),
+    ),
+    (
+        "reply-sender-fixed-egress",
+        "reply-sender in the VPC even without fixed egress",
+        lambda t, f: _fn_props(t, "ReplySenderFunction").__setitem__(
+            "VpcConfig", _fn_props(t, "ReplySenderFunction")["VpcConfig"]["Fn::If"][1]
+        ),
+    ),
+    (
+        "reply-sender-fixed-egress",
+        "the private subnets routed to the internet gateway (no fixed address)",
+        lambda t, f: _fn_props(t, "EgressPrivateDefaultRoute").update(
+            {"GatewayId": {"Ref": "EgressInternetGateway"}, "NatGatewayId": None}
+        ),
+    ),
+    (
+        "reply-sender-fixed-egress",
+        "a webhook in the VPC",
+        lambda t, f: _fn_props(t, "WeChatWebhookFunction").__setitem__(
+            "VpcConfig", copy.deepcopy(_fn_props(t, "ReplySenderFunction")["VpcConfig"])
+        ),
+    ),
+    (
+        "reply-sender-timings",
+        "DELIVERY_CLAIM_TIMEOUT_SECS 20 (below the 30 s Timeout)",
+        lambda t, f: _env(t, "ReplySenderFunction").__setitem__("DELIVERY_CLAIM_TIMEOUT_SECS", "20"),
+    ),
+]
+
+
+# Changes to the CDK template alone that the SAM/CDK equivalence must notice.
+EQUIVALENCE_BREAKAGES: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
+    ("a different LogLevel default", lambda t: _set_param_default(t, "LogLevel", "debug")),
+    ("reply-sender outside the VPC in one of them", lambda t: _fn_props(t, "ReplySenderFunction").pop("VpcConfig")),
+    ("a different reply-sender setting", lambda t: _env(t, "ReplySenderFunction").__setitem__("RETRY_MAX_SECS", "600")),
+    ("a different outbound visibility timeout", lambda t: _fn_props(t, "OutboundQueue").__setitem__("VisibilityTimeout", 300)),
+    ("a different reply-api integration timeout", lambda t: _set_route_timeout(t, "cdk", "GET", "/replies/{reply_id}", 9000)),
+    ("a different dashboard widget", lambda t: _rename_in_dashboard(t, "Replies delivered by channel", "Replies")),
+    ("a different alarm threshold", lambda t: _fn_props(t, "OutboundQueueAgeAlarm").__setitem__("Threshold", 900)),
+    ("a reply-sender grant under another condition", lambda t: t["Resources"]["ReplySenderRole"]["Properties"]["Policies"][1]["Fn::If"].__setitem__(0, "IsProduction")),
 ]
 
 
@@ -1108,12 +1753,17 @@ def main(argv: list[str]) -> int:
                 f"self-test {flavour}: {check_name} rejects {description}",
                 [] if problems else ["the broken template PASSED this check"],
             )
-    broken_cdk = copy.deepcopy(templates["cdk"])
-    _set_param_default(broken_cdk, "LogLevel", "debug")
-    results.record(
-        "self-test: equivalence rejects a different LogLevel default",
-        [] if equivalence(models["sam"], build_model("cdk", broken_cdk)) else ["different templates PASSED equivalence"],
-    )
+    for description, mutate in EQUIVALENCE_BREAKAGES:
+        broken_cdk = copy.deepcopy(templates["cdk"])
+        try:
+            mutate(broken_cdk)
+        except (KeyError, IndexError, TypeError) as e:
+            results.record(f"self-test: equivalence rejects {description}", [f"mutation failed: {e!r}"])
+            continue
+        results.record(
+            f"self-test: equivalence rejects {description}",
+            [] if equivalence(models["sam"], build_model("cdk", broken_cdk)) else ["different templates PASSED equivalence"],
+        )
 
     print(f"{results.passed} passed, {results.failed} failed")
     return 1 if results.failed else 0

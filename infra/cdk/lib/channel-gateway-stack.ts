@@ -42,6 +42,15 @@ export interface ChannelGatewayStackProps extends StackProps {
 const WEBHOOK_TIMEOUT_SECS = 4;
 /** The router's timeout; the inbound queue's visibility timeout is 6x this. */
 const ROUTER_TIMEOUT_SECS = 30;
+/**
+ * reply-sender's timeout; the outbound queue's visibility timeout is 6x this. A record is
+ * started only with >= 5 s left (SAFETY_MARGIN in reply_sender.rs); one platform call takes
+ * at most PLATFORM_TIMEOUT_SECS.
+ */
+const REPLY_SENDER_TIMEOUT_SECS = 30;
+/** reply-api's timeout, and the HTTP API's integration timeout of its routes (a bit more). */
+const REPLY_API_TIMEOUT_SECS = 6;
+const REPLY_API_INTEGRATION_TIMEOUT_SECS = 8;
 const MEMORY_MB = 256;
 
 /** What one function needs: the rest (log group, role, logging) is the same for all. */
@@ -145,7 +154,7 @@ export class ChannelGatewayStack extends Stack {
       default: '',
       allowedPattern: '^$|^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[a-f0-9-]+$',
       description:
-        "Only when AccountsSecretArn is encrypted with a customer managed KMS key: that key's ARN (the webhooks then get kms:Decrypt on it, via Secrets Manager only).",
+        "Only when AccountsSecretArn is encrypted with a customer managed KMS key: that key's ARN (the functions that read the secret then get kms:Decrypt on it, via Secrets Manager only).",
     });
     const alarmEmail = new CfnParameter(this, 'AlarmEmail', {
       type: 'String',
@@ -158,7 +167,7 @@ export class ChannelGatewayStack extends Stack {
       default: 'false',
       allowedValues: ['true', 'false'],
       description:
-        '"true" creates a VPC with private subnets behind one NAT gateway and one Elastic IP, so the functions that call the platform APIs leave from one fixed address (WeChat\'s IP allow-list). The webhooks and the router never need it.',
+        '"true" creates a VPC with private subnets behind one NAT gateway and one Elastic IP and runs reply-sender (the function that calls the WeChat/Weibo APIs) in it, so its calls leave from one fixed address (WeChat\'s IP allow-list). The other functions never need it.',
     });
 
     // Lambda's ApplicationLogLevel values are upper case.
@@ -216,12 +225,42 @@ export class ChannelGatewayStack extends Stack {
     });
     logicalId(inboundQueue, 'InboundQueue');
 
-    // (reply-sender, later: an OutboundQueue + OutboundDeadLetterQueue pair goes here, same
-    //  shape; its visibilityTimeout = 6 x reply-sender's timeout.)
+    // ---------------------------------------------------------------------------------------
+    // Outbound FIFO queue of reply commands (router auto-replies, reply-api -> reply-sender)
+    // and its FIFO dead-letter queue. reply-sender also sends commands the platform refuses
+    // for good to the DLQ itself (with the error code as a message attribute).
+    // ---------------------------------------------------------------------------------------
+    const outboundDlq = new sqs.Queue(this, 'OutboundDeadLetterQueue', {
+      fifo: true,
+      contentBasedDeduplication: false,
+      retentionPeriod: Duration.days(14),
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+    });
+    logicalId(outboundDlq, 'OutboundDeadLetterQueue');
+
+    const outboundQueue = new sqs.Queue(this, 'OutboundQueue', {
+      fifo: true,
+      // The producers set MessageDeduplicationId (the reply command's idempotency key).
+      contentBasedDeduplication: false,
+      // High-throughput FIFO: deduplication and throughput per message group (conversation).
+      deduplicationScope: sqs.DeduplicationScope.MESSAGE_GROUP,
+      fifoThroughputLimit: sqs.FifoThroughputLimit.PER_MESSAGE_GROUP_ID,
+      // Retries of transient failures are made visible later by reply-sender itself
+      // (ChangeMessageVisibility, RETRY_BASE_SECS..RETRY_MAX_SECS).
+      visibilityTimeout: Duration.seconds(6 * REPLY_SENDER_TIMEOUT_SECS),
+      // 4 days (the platforms' reply windows are 48 hours).
+      retentionPeriod: Duration.days(4),
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      deadLetterQueue: { queue: outboundDlq, maxReceiveCount: 5 },
+    });
+    logicalId(outboundQueue, 'OutboundQueue');
 
     // ---------------------------------------------------------------------------------------
-    // DynamoDB: conversations, messages, dedupe markers and the rules document
-    // (PK=CONFIG, SK=RULES, written by `gatewayctl rules push`).
+    // DynamoDB: conversations, messages, dedupe markers, the rules document (PK=CONFIG,
+    // SK=RULES, written by `gatewayctl rules push`), reply delivery records (REPLY#<id>) and
+    // the WeChat access-token cache (TOKEN#wechat#<account>).
     // ---------------------------------------------------------------------------------------
     const table = new dynamodb.Table(this, 'GatewayTable', {
       partitionKey: { name: 'PK', type: dynamodb.AttributeType.STRING },
@@ -272,19 +311,12 @@ export class ChannelGatewayStack extends Stack {
 
     // ---------------------------------------------------------------------------------------
     // Functions. Each has its own role (only what it uses: see infra/tests/test_invariants.py,
-    // ALLOWED_ACTIONS), its own log group with retention, JSON logs at LogLevel.
+    // FUNCTIONS), its own log group with retention, JSON logs at LogLevel.
     //
-    // Adding a function (reply-sender, reply-api) = one more `this.gatewayFunction({...})`
-    // with its binary, timeout, environment and exactly the statements it needs, plus its
-    // entry in FUNCTIONS/ALLOWED_ACTIONS of the invariants test, its Errors/Throttles alarms
-    // (alarmsFor) and its dashboard lines. reply-api adds routes like the webhooks'.
-    // reply-sender (calls the WeChat/Weibo APIs) also gets, for fixed egress:
-    //   cfnFn.addPropertyOverride('VpcConfig', Fn.conditionIf(fixedEgress.logicalId,
-    //     { SecurityGroupIds: [egressSg.ref], SubnetIds: [privateA.ref, privateB.ref] },
-    //     Aws.NO_VALUE));
-    // and a policy (conditioned on FixedEgress) with ec2:CreateNetworkInterface /
-    // DescribeNetworkInterfaces / DeleteNetworkInterface / AssignPrivateIpAddresses /
-    // UnassignPrivateIpAddresses on "*" (AWS requires "*" for these).
+    // Adding a function = one more `this.gatewayFunction({...})` with its binary, timeout,
+    // environment and exactly the statements it needs, plus its entry in FUNCTIONS of the
+    // invariants test, its Errors/Throttles alarms (alarmsFor) and its dashboard lines, and
+    // the same in infra/sam. Only reply-sender runs in the VPC (fixed egress): see below.
     // ---------------------------------------------------------------------------------------
     const fnCommon = {
       retentionDays: logRetentionDays.valueAsNumber,
@@ -329,35 +361,16 @@ export class ChannelGatewayStack extends Stack {
       statements: webhookStatements(),
     });
 
-    // kms:Decrypt on the accounts secret's customer managed key, only when one is given.
-    const decryptAccounts = new iam.CfnPolicy(this, 'AccountsSecretKmsDecryptPolicy', {
-      policyName: 'accounts-secret-kms-decrypt',
-      roles: [wechatWebhook.role!.roleName, weiboWebhook.role!.roleName],
-      policyDocument: {
-        Version: '2012-10-17',
-        Statement: [
-          {
-            Sid: 'DecryptAccounts',
-            Effect: 'Allow',
-            Action: 'kms:Decrypt',
-            Resource: accountsSecretKmsKeyArn.valueAsString,
-            Condition: {
-              StringEquals: { 'kms:ViaService': `secretsmanager.${Aws.REGION}.amazonaws.com` },
-            },
-          },
-        ],
-      },
-    });
-    decryptAccounts.cfnOptions.condition = hasAccountsSecretKmsKey;
 
     const messageRouter = this.gatewayFunction(fnCommon, {
       id: 'MessageRouter',
       binary: 'message-router',
-      description: 'Router (inbound FIFO queue -> rules -> DynamoDB)',
+      description: 'Router (inbound FIFO queue -> rules -> DynamoDB, auto-replies -> outbound FIFO queue)',
       timeoutSecs: ROUTER_TIMEOUT_SECS,
       environment: {
         TABLE_NAME: table.tableName,
         DEAD_LETTER_QUEUE_URL: inboundDlq.queueUrl,
+        OUTBOUND_QUEUE_URL: outboundQueue.queueUrl,
         MESSAGE_TTL_DAYS: '90',
         RULES_CACHE_SECS: '30',
       },
@@ -377,6 +390,12 @@ export class ChannelGatewayStack extends Stack {
           sid: 'MovePoisonToDlq',
           actions: ['sqs:SendMessage'],
           resources: [inboundDlq.queueArn],
+        }),
+        // gateway-aws SqsReplyQueue::enqueue.
+        new iam.PolicyStatement({
+          sid: 'QueueAutoReplies',
+          actions: ['sqs:SendMessage'],
+          resources: [outboundQueue.queueArn],
         }),
         // TransactWriteItems has no IAM action of its own: it is authorized by the actions of
         // its items (PutItem, UpdateItem, ConditionCheckItem, DeleteItem).
@@ -411,6 +430,155 @@ export class ChannelGatewayStack extends Stack {
     });
     logicalId(inboundEventSource, 'MessageRouterFunctionInbound');
 
+    // reply-sender: consumes the outbound queue, calls the WeChat/Weibo APIs (in the VPC when
+    // EnableFixedEgress: see the VpcConfig override after the egress resources).
+    const replySender = this.gatewayFunction(fnCommon, {
+      id: 'ReplySender',
+      binary: 'reply-sender',
+      description: 'Reply sender (outbound FIFO queue -> WeChat/Weibo APIs -> DynamoDB)',
+      timeoutSecs: REPLY_SENDER_TIMEOUT_SECS,
+      environment: {
+        TABLE_NAME: table.tableName,
+        OUTBOUND_QUEUE_URL: outboundQueue.queueUrl,
+        OUTBOUND_DEAD_LETTER_QUEUE_URL: outboundDlq.queueUrl,
+        ACCOUNTS_SECRET_ID: accountsSecretId,
+        ACCOUNTS_CACHE_SECS: '60',
+        WECHAT_API_BASE_URL: 'https://api.weixin.qq.com',
+        WEIBO_API_BASE_URL: 'https://m.api.weibo.com',
+        WECHAT_TOKEN_API: 'stable',
+        PLATFORM_TIMEOUT_SECS: '5',
+        TOKEN_REFRESH_AHEAD_SECS: '300',
+        TOKEN_LEASE_SECS: '10',
+        TOKEN_WAIT_MS: '3000',
+        // Above the function's timeout: a younger `calling` record may still be in flight.
+        DELIVERY_CLAIM_TIMEOUT_SECS: '120',
+        DELIVERY_RECORD_TTL_DAYS: '30',
+        MESSAGE_TTL_DAYS: '90',
+        RETRY_BASE_SECS: '10',
+        RETRY_MAX_SECS: '300',
+        // Reply windows and quotas (the code's defaults; a window of 0 turns the class off, a
+        // quota is a number or "unlimited").
+        WECHAT_MESSAGE_WINDOW_SECS: '172800',
+        WECHAT_MESSAGE_QUOTA: '5',
+        WECHAT_EVENT_WINDOW_SECS: '60',
+        WECHAT_EVENT_QUOTA: '3',
+        WEIBO_MESSAGE_WINDOW_SECS: '172800',
+        WEIBO_MESSAGE_QUOTA: 'unlimited',
+        WEIBO_EVENT_WINDOW_SECS: '172800',
+        WEIBO_EVENT_QUOTA: 'unlimited',
+        WEIBO_MENTION_WINDOW_SECS: '172800',
+        WEIBO_MENTION_QUOTA: '1',
+      },
+      statements: [
+        // Receive/Delete/GetQueueAttributes: the event source mapping, on the function's
+        // behalf. ChangeMessageVisibility: the retry backoff (gateway-aws SqsRetryScheduler).
+        new iam.PolicyStatement({
+          sid: 'ConsumeOutbound',
+          actions: [
+            'sqs:ReceiveMessage',
+            'sqs:DeleteMessage',
+            'sqs:GetQueueAttributes',
+            'sqs:ChangeMessageVisibility',
+          ],
+          resources: [outboundQueue.queueArn],
+        }),
+        // Undecodable records and commands refused for good (SqsDeadLetterSink,
+        // SqsReplyDeadLetters).
+        new iam.PolicyStatement({
+          sid: 'DeadLetterReplies',
+          actions: ['sqs:SendMessage'],
+          resources: [outboundDlq.queueArn],
+        }),
+        // Delivery records (claim/mark: PutItem, UpdateItem; release: DeleteItem), the token
+        // cache and lease (GetItem, UpdateItem), conversations (GetItem) and the delivery
+        // transactions (Put/Update items: PutItem, UpdateItem). No index is queried; no
+        // ConditionCheck item is used.
+        new iam.PolicyStatement({
+          sid: 'DeliveriesTokensConversations',
+          actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+          resources: [table.tableArn],
+        }),
+        new iam.PolicyStatement({
+          sid: 'ReadAccounts',
+          actions: ['secretsmanager:GetSecretValue'],
+          resources: [accountsSecretId],
+        }),
+      ],
+    });
+
+    // reply-api: agents and CRM systems (HMAC-signed) -> outbound queue; delivery status.
+    const replyApi = this.gatewayFunction(fnCommon, {
+      id: 'ReplyApi',
+      binary: 'reply-api',
+      description: 'Reply API (POST /replies, GET /replies/{reply_id}; HMAC-signed) -> outbound FIFO queue',
+      timeoutSecs: REPLY_API_TIMEOUT_SECS,
+      environment: {
+        OUTBOUND_QUEUE_URL: outboundQueue.queueUrl,
+        TABLE_NAME: table.tableName,
+        ACCOUNTS_SECRET_ID: accountsSecretId,
+        ACCOUNTS_CACHE_SECS: '60',
+        REPLY_API_MAX_CLOCK_SKEW_SECS: '300',
+        MAX_BODY_BYTES: '65536',
+      },
+      statements: [
+        // gateway-aws SqsReplyQueue::enqueue.
+        new iam.PolicyStatement({
+          sid: 'QueueReplies',
+          actions: ['sqs:SendMessage'],
+          resources: [outboundQueue.queueArn],
+        }),
+        // The conversation must exist (POST); the delivery record (GET status).
+        new iam.PolicyStatement({
+          sid: 'ReadConversationsAndDeliveries',
+          actions: ['dynamodb:GetItem'],
+          resources: [table.tableArn],
+        }),
+        // Accounts and api_clients.
+        new iam.PolicyStatement({
+          sid: 'ReadAccounts',
+          actions: ['secretsmanager:GetSecretValue'],
+          resources: [accountsSecretId],
+        }),
+      ],
+    });
+
+    // kms:Decrypt on the accounts secret's customer managed key, only when one is given, for
+    // every function that reads the secret.
+    const decryptAccounts = new iam.CfnPolicy(this, 'AccountsSecretKmsDecryptPolicy', {
+      policyName: 'accounts-secret-kms-decrypt',
+      roles: [
+        wechatWebhook.role!.roleName,
+        weiboWebhook.role!.roleName,
+        replySender.role!.roleName,
+        replyApi.role!.roleName,
+      ],
+      policyDocument: {
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Sid: 'DecryptAccounts',
+            Effect: 'Allow',
+            Action: 'kms:Decrypt',
+            Resource: accountsSecretKmsKeyArn.valueAsString,
+            Condition: {
+              StringEquals: { 'kms:ViaService': `secretsmanager.${Aws.REGION}.amazonaws.com` },
+            },
+          },
+        ],
+      },
+    });
+    decryptAccounts.cfnOptions.condition = hasAccountsSecretKmsKey;
+
+    // reply-sender's event source: FIFO -> BatchSize <= 10, no batching window; partial batch
+    // failures. (addEventSourceMapping grants nothing: the role above has exactly that.)
+    const outboundEventSource = replySender.addEventSourceMapping('Outbound', {
+      eventSourceArn: outboundQueue.queueArn,
+      batchSize: 10,
+      reportBatchItemFailures: true,
+      enabled: true,
+    });
+    logicalId(outboundEventSource, 'ReplySenderFunctionOutbound');
+
     // ---------------------------------------------------------------------------------------
     // HTTP API (API Gateway v2, payload format 2.0) with one stage named StageName.
     // ---------------------------------------------------------------------------------------
@@ -423,7 +591,7 @@ export class ChannelGatewayStack extends Stack {
 
     const httpApi = new apigwv2.HttpApi(this, 'HttpApi', {
       apiName: Aws.STACK_NAME,
-      description: 'Channel gateway webhooks',
+      description: 'Channel gateway webhooks and reply API',
       createDefaultStage: false,
     });
     logicalId(httpApi, 'HttpApi');
@@ -452,7 +620,6 @@ export class ChannelGatewayStack extends Stack {
     const webhookRoutes: Array<[string, lambda.IFunction]> = [
       ['/wechat/{account}', wechatWebhook],
       ['/weibo/{account}', weiboWebhook],
-      // reply-api (later): its routes go here.
     ];
     for (const [path, fn] of webhookRoutes) {
       httpApi.addRoutes({
@@ -464,10 +631,25 @@ export class ChannelGatewayStack extends Stack {
         }),
       });
     }
+    // reply-api: POST /replies (submit), GET /replies/{reply_id} (delivery state).
+    const replyApiRoutes: Array<[string, apigwv2.HttpMethod]> = [
+      ['/replies', apigwv2.HttpMethod.POST],
+      ['/replies/{reply_id}', apigwv2.HttpMethod.GET],
+    ];
+    for (const [path, method] of replyApiRoutes) {
+      httpApi.addRoutes({
+        path,
+        methods: [method],
+        integration: new HttpLambdaIntegration(`${replyApi.node.id}Integration`, replyApi, {
+          payloadFormatVersion: apigwv2.PayloadFormatVersion.VERSION_2_0,
+          timeout: Duration.seconds(REPLY_API_INTEGRATION_TIMEOUT_SECS),
+        }),
+      });
+    }
 
     // ---------------------------------------------------------------------------------------
     // Optional fixed egress: VPC, private subnets -> one NAT gateway -> one Elastic IP.
-    // Used by the functions that call the platform APIs (reply-sender, later).
+    // Used by reply-sender (the only function calling the platform APIs).
     // ---------------------------------------------------------------------------------------
     const egress = <T extends CfnResource>(resource: T): T => {
       resource.cfnOptions.condition = fixedEgress;
@@ -567,7 +749,7 @@ export class ChannelGatewayStack extends Stack {
         routeTableIds: [privateRouteTable.ref],
       }),
     );
-    egress(
+    const egressSecurityGroup = egress(
       new ec2.CfnSecurityGroup(this, 'EgressSecurityGroup', {
         groupDescription: 'Functions calling the platform APIs (HTTPS out only)',
         vpcId: vpc.ref,
@@ -581,6 +763,51 @@ export class ChannelGatewayStack extends Stack {
           },
         ],
       }),
+    );
+
+    // reply-sender in the private subnets when EnableFixedEgress (default route: the NAT
+    // gateway with the Elastic IP; SQS and Secrets Manager through the NAT gateway, DynamoDB
+    // through the gateway endpoint).
+    const replySenderCfn = replySender.node.defaultChild as lambda.CfnFunction;
+    replySenderCfn.addPropertyOverride(
+      'VpcConfig',
+      Fn.conditionIf(
+        fixedEgress.logicalId,
+        { SecurityGroupIds: [egressSecurityGroup.ref], SubnetIds: [privateSubnetA.ref, privateSubnetB.ref] },
+        Aws.NO_VALUE,
+      ),
+    );
+    // Lambda creates the function's network interfaces with the function's role
+    // (AWSLambdaVPCAccessExecutionRole's EC2 actions; AWS requires Resource "*" for them). A
+    // second inline policy of the role, only with FixedEgress, so that the role has it before
+    // the function is created in the VPC.
+    (replySender.role!.node.defaultChild as iam.CfnRole).addPropertyOverride(
+      'Policies.1',
+      Fn.conditionIf(
+        fixedEgress.logicalId,
+        {
+          PolicyName: 'reply-sender-vpc',
+          PolicyDocument: {
+            Version: '2012-10-17',
+            Statement: [
+              {
+                Sid: 'VpcNetworkInterfaces',
+                Effect: 'Allow',
+                Action: [
+                  'ec2:CreateNetworkInterface',
+                  'ec2:DescribeNetworkInterfaces',
+                  'ec2:DescribeSubnets',
+                  'ec2:DeleteNetworkInterface',
+                  'ec2:AssignPrivateIpAddresses',
+                  'ec2:UnassignPrivateIpAddresses',
+                ],
+                Resource: '*',
+              },
+            ],
+          },
+        },
+        Aws.NO_VALUE,
+      ),
     );
 
     // ---------------------------------------------------------------------------------------
@@ -674,24 +901,55 @@ export class ChannelGatewayStack extends Stack {
       2,
     );
     alarmsFor('MessageRouter', 'message-router', messageRouter, ' (whole batches failed)');
+    alarm(
+      'OutboundDeadLetterQueueDepthAlarm',
+      'Reply commands in the outbound dead-letter queue (refused for good, undecodable, or retried out; see the error_code attribute).',
+      sqsMetric(outboundDlq, 'ApproximateNumberOfMessagesVisible'),
+      0,
+    );
+    alarm(
+      'OutboundQueueAgeAlarm',
+      'The oldest reply command waits more than 10 minutes (reply-sender stuck, platform down, or egress broken).',
+      sqsMetric(outboundQueue, 'ApproximateAgeOfOldestMessage'),
+      600,
+      3,
+    );
+    alarmsFor('ReplySender', 'reply-sender', replySender, ' (whole batches failed - cold start, timeout)');
+    alarmsFor('ReplyApi', 'reply-api', replyApi);
+    alarm(
+      'ReplyApiLatencyAlarm',
+      'reply-api p99 duration above 3 s',
+      lambdaMetric(replyApi, 'Duration', 'p99'),
+      3000,
+      3,
+      2,
+    );
 
     // ---------------------------------------------------------------------------------------
-    // Dashboard: contact-centre metrics (EMF, namespace ChannelGateway, emitted by the router)
-    // plus queue depth, DLQ depth, function errors and webhook latency.
+    // Dashboard: contact-centre metrics (EMF, namespace ChannelGateway, emitted by the router
+    // and the reply sender) plus queue depth, DLQ depth, function errors and latency.
+    // FirstResponseTime: no function emits this metric yet (the conversation records
+    // first_response_at in DynamoDB); the widget stays empty until one does.
     // ---------------------------------------------------------------------------------------
     const dashboard = new cloudwatch.CfnDashboard(this, 'Dashboard', {
       dashboardName: `${Aws.STACK_NAME}-contact-centre`,
       dashboardBody: this.toJsonString(
         dashboardBody({
           inboundQueueName: inboundQueue.queueName,
-          dlqName: inboundDlq.queueName,
+          inboundDlqName: inboundDlq.queueName,
+          outboundQueueName: outboundQueue.queueName,
+          outboundDlqName: outboundDlq.queueName,
           apiId: httpApi.apiId,
           stageName: stageName.valueAsString,
           functions: [
             ['wechat-webhook', wechatWebhook.functionName, true],
             ['weibo-webhook', weiboWebhook.functionName, true],
             ['message-router', messageRouter.functionName, false],
+            ['reply-sender', replySender.functionName, false],
+            ['reply-api', replyApi.functionName, false],
           ],
+          replyApiName: replyApi.functionName,
+          replySenderName: replySender.functionName,
         }),
       ),
     });
@@ -718,6 +976,20 @@ export class ChannelGatewayStack extends Stack {
       description: 'Inbound dead-letter queue (poison messages; redrive after a fix)',
       value: inboundDlq.queueUrl,
     });
+    new CfnOutput(this, 'ReplyApiUrl', {
+      description:
+        "Reply API for agent desks and CRM systems: POST <this> to send a reply, GET <this>/{reply_id} for its delivery state (HMAC-signed; clients in the accounts secret's api_clients).",
+      value: `${apiBase}/replies`,
+    });
+    new CfnOutput(this, 'OutboundQueueUrl', {
+      description: 'Outbound FIFO queue of reply commands (router auto-replies, reply-api -> reply-sender)',
+      value: outboundQueue.queueUrl,
+    });
+    new CfnOutput(this, 'OutboundDeadLetterQueueUrl', {
+      description:
+        "Outbound dead-letter queue (replies refused for good, with an error_code attribute; redrive after a fix, deleting the reply's delivery record first)",
+      value: outboundDlq.queueUrl,
+    });
     new CfnOutput(this, 'TableName', {
       description:
         'DynamoDB table: conversations and messages, and where the router reads its rules (item PK=CONFIG, SK=RULES; `gatewayctl rules push config/rules.yaml --table <this>`).',
@@ -734,7 +1006,7 @@ export class ChannelGatewayStack extends Stack {
       value: `https://${Aws.REGION}.console.aws.amazon.com/cloudwatch/home?region=${Aws.REGION}#dashboards:name=${dashboard.ref}`,
     });
     const egressIpOutput = new CfnOutput(this, 'FixedEgressIp', {
-      description: "Fixed egress address (add it to WeChat's IP allow-list, IP白名单)",
+      description: "Fixed egress address of reply-sender (add it to WeChat's IP allow-list, IP白名单)",
       value: egressIp.ref,
     });
     egressIpOutput.condition = fixedEgress;
@@ -796,11 +1068,15 @@ export class ChannelGatewayStack extends Stack {
 
 interface DashboardRefs {
   readonly inboundQueueName: string;
-  readonly dlqName: string;
+  readonly inboundDlqName: string;
+  readonly outboundQueueName: string;
+  readonly outboundDlqName: string;
   readonly apiId: string;
   readonly stageName: string;
   /** [binary, function name, is a webhook]. */
   readonly functions: Array<[string, string, boolean]>;
+  readonly replyApiName: string;
+  readonly replySenderName: string;
 }
 
 /** The dashboard body (same widgets as the SAM template's DashboardBody). */
@@ -809,15 +1085,14 @@ function dashboardBody(refs: DashboardRefs): Record<string, unknown> {
   const search = (id: string, dims: string, metric: string, stat: string) => [
     { expression: `SEARCH('{ChannelGateway,${dims}} MetricName="${metric}"', '${stat}', 300)`, id, label: '' },
   ];
-  const emf = (
+  /** An EMF widget: one SEARCH line per [id, dimensions, metric]. */
+  const emfLines = (
     x: number,
     y: number,
     width: number,
     title: string,
-    id: string,
-    dims: string,
-    metric: string,
     stat: string,
+    lines: Array<[string, string, string]>,
     stacked = false,
   ) => ({
     type: 'metric',
@@ -831,7 +1106,36 @@ function dashboardBody(refs: DashboardRefs): Record<string, unknown> {
       view: 'timeSeries',
       ...(stacked ? { stacked: true } : {}),
       period: 300,
-      metrics: [search(id, dims, metric, stat)],
+      metrics: lines.map(([id, dims, metric]) => search(id, dims, metric, stat)),
+    },
+  });
+  const emf = (
+    x: number,
+    y: number,
+    width: number,
+    title: string,
+    id: string,
+    dims: string,
+    metric: string,
+    stat: string,
+    stacked = false,
+  ) => emfLines(x, y, width, title, stat, [[id, dims, metric]], stacked);
+  const queueWidget = (x: number, y: number, title: string, queueName: string) => ({
+    type: 'metric',
+    x,
+    y,
+    width: 8,
+    height: 6,
+    properties: {
+      title,
+      region,
+      view: 'timeSeries',
+      period: 60,
+      metrics: [
+        ['AWS/SQS', 'ApproximateNumberOfMessagesVisible', 'QueueName', queueName, { stat: 'Maximum', label: 'visible' }],
+        ['AWS/SQS', 'ApproximateNumberOfMessagesNotVisible', 'QueueName', queueName, { stat: 'Maximum', label: 'in flight' }],
+        ['AWS/SQS', 'ApproximateAgeOfOldestMessage', 'QueueName', queueName, { stat: 'Maximum', label: 'age of oldest (s)', yAxis: 'right' }],
+      ],
     },
   });
   const lambdaLines = (metric: string, stat: string, only: (isWebhook: boolean) => boolean, what: string) =>
@@ -849,7 +1153,7 @@ function dashboardBody(refs: DashboardRefs): Record<string, unknown> {
         width: 24,
         height: 2,
         properties: {
-          markdown: `## Channel gateway (${Aws.STACK_NAME})\nContact-centre metrics from the router (namespace ChannelGateway) and the health of the webhooks, the inbound queue and the router.`,
+          markdown: `## Channel gateway (${Aws.STACK_NAME})\nContact-centre metrics from the router and the reply sender (namespace ChannelGateway) and the health of the webhooks, the reply API, the queues and the consumers.`,
         },
       },
       emf(0, 2, 12, 'Inbound messages by channel', 'inbound', 'Channel', 'InboundMessages', 'Sum', true),
@@ -860,50 +1164,51 @@ function dashboardBody(refs: DashboardRefs): Record<string, unknown> {
       emf(0, 14, 8, 'Auto-replies', 'autoreplies', 'Channel', 'AutoReplies', 'Sum'),
       emf(8, 14, 8, 'Rule hits', 'rulehits', 'Rule', 'RuleHits', 'Sum'),
       emf(16, 14, 8, 'Duplicate deliveries dropped', 'duplicates', 'Channel', 'DuplicateMessages', 'Sum'),
+      // reply-sender (gateway-lambda reply_sender.rs `report`/`emit`).
+      emf(0, 20, 8, 'Replies delivered by channel', 'delivered', 'Channel', 'RepliesDelivered', 'Sum', true),
+      emf(8, 20, 8, 'Replies delivered by origin (rule, agent)', 'byorigin', 'Channel,Origin', 'RepliesDelivered', 'Sum', true),
+      emf(
+        16,
+        20,
+        8,
+        'Reply delivery latency p90 (ms, queued to delivered)',
+        'replylatency',
+        'Channel',
+        'ReplyDeliveryLatencyMs',
+        'p90',
+      ),
+      emf(0, 26, 8, 'Undeliverable replies by reason', 'undeliverable', 'Channel,Reason', 'RepliesUndeliverable', 'Sum', true),
+      emf(8, 26, 8, 'Replies dead-lettered by error code', 'deadlettered', 'Channel,Code', 'RepliesDeadLettered', 'Sum', true),
+      emfLines(16, 26, 8, 'Reply retries, duplicates, undecodable commands', 'Sum', [
+        ['retries', 'Channel', 'ReplyRetries'],
+        ['replyduplicates', 'Channel', 'ReplyDuplicates'],
+        ['undecodable', 'Channel', 'ReplyCommandsUndecodable'],
+      ]),
+      queueWidget(0, 32, 'Inbound queue depth and age', refs.inboundQueueName),
+      queueWidget(8, 32, 'Outbound queue depth and age', refs.outboundQueueName),
       {
         type: 'metric',
-        x: 0,
-        y: 20,
+        x: 16,
+        y: 32,
         width: 8,
         height: 6,
         properties: {
-          title: 'Inbound queue depth and age',
+          title: 'Dead-letter queue depth',
           region,
           view: 'timeSeries',
           period: 60,
           metrics: [
-            ['AWS/SQS', 'ApproximateNumberOfMessagesVisible', 'QueueName', refs.inboundQueueName, { stat: 'Maximum', label: 'visible' }],
-            ['AWS/SQS', 'ApproximateNumberOfMessagesNotVisible', 'QueueName', refs.inboundQueueName, { stat: 'Maximum', label: 'in flight' }],
-            [
-              'AWS/SQS',
-              'ApproximateAgeOfOldestMessage',
-              'QueueName',
-              refs.inboundQueueName,
-              { stat: 'Maximum', label: 'age of oldest (s)', yAxis: 'right' },
-            ],
+            ['AWS/SQS', 'ApproximateNumberOfMessagesVisible', 'QueueName', refs.inboundDlqName, { stat: 'Maximum', label: 'inbound DLQ messages' }],
+            ['AWS/SQS', 'ApproximateNumberOfMessagesVisible', 'QueueName', refs.outboundDlqName, { stat: 'Maximum', label: 'outbound DLQ messages' }],
           ],
-        },
-      },
-      {
-        type: 'metric',
-        x: 8,
-        y: 20,
-        width: 8,
-        height: 6,
-        properties: {
-          title: 'Inbound dead-letter queue depth',
-          region,
-          view: 'timeSeries',
-          period: 60,
-          metrics: [['AWS/SQS', 'ApproximateNumberOfMessagesVisible', 'QueueName', refs.dlqName, { stat: 'Maximum', label: 'DLQ messages' }]],
           annotations: { horizontal: [{ value: 0, label: 'alarm above' }] },
         },
       },
       {
         type: 'metric',
-        x: 16,
-        y: 20,
-        width: 8,
+        x: 0,
+        y: 38,
+        width: 12,
         height: 6,
         properties: {
           title: 'Function errors and throttles',
@@ -918,8 +1223,26 @@ function dashboardBody(refs: DashboardRefs): Record<string, unknown> {
       },
       {
         type: 'metric',
+        x: 12,
+        y: 38,
+        width: 12,
+        height: 6,
+        properties: {
+          title: 'Reply API and reply sender duration p99 (ms)',
+          region,
+          view: 'timeSeries',
+          period: 60,
+          metrics: [
+            ['AWS/Lambda', 'Duration', 'FunctionName', refs.replyApiName, { stat: 'p99', label: 'reply-api duration' }],
+            ['AWS/Lambda', 'Duration', 'FunctionName', refs.replySenderName, { stat: 'p99', label: 'reply-sender duration', yAxis: 'right' }],
+          ],
+          annotations: { horizontal: [{ value: 3000, label: 'reply-api alarm above' }] },
+        },
+      },
+      {
+        type: 'metric',
         x: 0,
-        y: 26,
+        y: 44,
         width: 24,
         height: 6,
         properties: {
