@@ -590,3 +590,82 @@ async fn a_permanent_platform_error_is_dead_lettered_with_its_code() {
     assert_eq!(record["state"], "failed");
     assert_eq!(record["error_code"], "wechat:48001");
 }
+
+/// Counts token fetches and hands out `fetched-N`, slowly, like a real token API.
+#[derive(Default)]
+struct CountingFetcher(std::sync::atomic::AtomicU32);
+
+#[async_trait::async_trait]
+impl gateway_core::delivery::ports::TokenFetcher for CountingFetcher {
+    async fn fetch(
+        &self,
+        _app_id: &str,
+        _app_secret: &gateway_core::account::Secret,
+        _force_refresh: bool,
+    ) -> Result<
+        gateway_core::delivery::wechat::TokenGrant,
+        gateway_core::delivery::platform::CallError,
+    > {
+        let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        Ok(gateway_core::delivery::wechat::TokenGrant {
+            access_token: format!("fetched-{n}"),
+            expires_in: 7200,
+        })
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs the AWS emulator (make test)"]
+async fn instances_share_one_token_refresh_under_the_lease() {
+    use gateway_aws::{DynamoDbAccessTokens, TokenTiming};
+    use gateway_core::delivery::ports::AccessTokens;
+    use std::sync::Arc;
+
+    let sdk = sdk().await;
+    let stack = gateway_tests::fresh_stack(&sdk).await;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let fetcher = Arc::new(CountingFetcher::default());
+    let clock: Arc<dyn Fn() -> i64 + Send + Sync> = Arc::new(now_ms);
+    let instance = |owner: &str| {
+        DynamoDbAccessTokens::new(
+            ddb.clone(),
+            &stack.table_name,
+            fetcher.clone(),
+            TokenTiming::default(),
+            owner,
+            clock.clone(),
+        )
+    };
+    let (a, b, c) = (instance("a"), instance("b"), instance("c"));
+    let account = AccountsDocument::from_json(&local_accounts_json())
+        .unwrap()
+        .wechat["demo"]
+        .clone();
+
+    // Three cold instances ask at once: one fetches, the others wait for its token.
+    let (ta, tb, tc) = tokio::join!(
+        a.token("demo", &account, now_ms()),
+        b.token("demo", &account, now_ms()),
+        c.token("demo", &account, now_ms()),
+    );
+    let tokens = [ta.unwrap(), tb.unwrap(), tc.unwrap()];
+    assert!(tokens.iter().all(|t| t.expose() == "fetched-1"));
+    assert_eq!(fetcher.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    // Warm instances make no call at all.
+    for _ in 0..10 {
+        a.token("demo", &account, now_ms()).await.unwrap();
+    }
+    assert_eq!(fetcher.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    // A refused token is expired once (compare-and-expire): a second instance invalidating
+    // the same old token after the refresh does not throw the new one away.
+    a.invalidate("demo", &tokens[0]).await.unwrap();
+    let fresh = a.token("demo", &account, now_ms()).await.unwrap();
+    assert_eq!(fresh.expose(), "fetched-2");
+    b.invalidate("demo", &tokens[1]).await.unwrap();
+    let shared = b.token("demo", &account, now_ms()).await.unwrap();
+    assert_eq!(shared.expose(), "fetched-2");
+    assert_eq!(fetcher.0.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
