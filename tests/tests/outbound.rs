@@ -60,6 +60,14 @@ fn unique_digits() -> String {
 fn accounts_with_api_client() -> String {
     let mut doc: Value = serde_json::from_str(&local_accounts_json()).unwrap();
     doc["api_clients"] = json!({ "crm": { "secret": CRM_SECRET } });
+    // A subscription account without the customer-service API (official V11 credentials).
+    doc["wechat"]["passive-demo"] = json!({
+        "app_id": "wxba5fad812f8e6fb9",
+        "token": "AAAAA",
+        "encoding_aes_key": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "mode": "secure",
+        "reply_mode": "passive",
+    });
     let text = doc.to_string();
     AccountsDocument::from_json(&text).unwrap();
     text
@@ -668,4 +676,90 @@ async fn instances_share_one_token_refresh_under_the_lease() {
     let shared = b.token("demo", &account, now_ms()).await.unwrap();
     assert_eq!(shared.expose(), "fetched-2");
     assert_eq!(fetcher.0.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+#[ignore = "needs the running functions and platform stand-ins (make test)"]
+async fn a_passive_mode_account_is_answered_in_the_webhook_response_encrypted() {
+    let _guard = RUNNING_STACK_LOCK.lock().await;
+    let ctx = setup().await;
+    let sdk = sdk().await;
+    gateway_aws::DynamoDbRulesStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        &ctx.run.stack.table_name,
+    )
+    .push(RULES, now_ms())
+    .await
+    .unwrap()
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    gatewayctl::local::pump(
+        &ctx.sqs,
+        &ctx.http,
+        &ctx.run.stack.queue_url,
+        &ctx.run.invoke_url("message-router"),
+    )
+    .await
+    .unwrap();
+
+    // Act: a secure-mode push asking for help, to the passive account.
+    let accounts = AccountsDocument::from_json(&accounts_with_api_client()).unwrap();
+    let openid = format!("o{}", unique_digits());
+    let now = send::now_secs();
+    let xml = send::wechat_text_xml(&openid, "help", &unique_digits(), now);
+    let request =
+        send::wechat_push(&accounts, "passive-demo", &xml, Envelope::Secure, now).unwrap();
+    let url = ctx
+        .run
+        .webhook_url("wechat-webhook", "/wechat/passive-demo");
+    // The webhook refreshes the accounts in the background (stale-while-revalidate): until the
+    // new account shows up it answers 404, as it would for a platform retry.
+    let mut answer = send::send(&ctx.http, &url, &request).await.unwrap();
+    for _ in 0..20 {
+        if answer.0 != 404 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        answer = send::send(&ctx.http, &url, &request).await.unwrap();
+    }
+    let (status, body) = answer;
+
+    // Assert: the answer is the encrypted reply XML of the stateless rule…
+    assert_eq!(status, 200, "{body}");
+    let envelope = gateway_core::channel::xml::parse_fields(body.as_bytes()).unwrap();
+    let encrypt = envelope.get("Encrypt").expect("an encrypted reply");
+    let key = gateway_core::channel::wechat::crypto::AesKey::from_encoding_aes_key(
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    )
+    .unwrap();
+    let inner =
+        gateway_core::channel::wechat::crypto::decrypt_for(&key, "wxba5fad812f8e6fb9", encrypt)
+            .unwrap();
+    let inner = gateway_core::channel::xml::parse_fields(&inner).unwrap();
+    assert_eq!(inner.get("ToUserName"), Some(openid.as_str()));
+    assert_eq!(
+        inner.get("Content"),
+        Some("您好，这里是客服。Hello, how can we help?")
+    );
+
+    // …the message still reached the router, and its auto-reply command is not sent again
+    // through an API the account does not have.
+    gatewayctl::local::pump(
+        &ctx.sqs,
+        &ctx.http,
+        &ctx.run.stack.queue_url,
+        &ctx.run.invoke_url("message-router"),
+    )
+    .await
+    .unwrap();
+    let conversation = ctx.load(&format!("wechat:passive-demo:{openid}")).await;
+    assert_eq!(conversation.inbound_count, 1);
+    let stats = ctx.send_replies().await;
+    assert_eq!(stats.failed, 0, "{stats:?}");
+    let got = ctx.stub_requests().await;
+    assert!(
+        got["wechat"]["messages"].as_array().unwrap().is_empty(),
+        "{got}"
+    );
+    assert!(ctx.load(&conversation.key).await.undeliverable.is_none());
 }

@@ -380,11 +380,17 @@ pub fn summarize(items: &[Value]) -> String {
             .iter()
             .filter(|i| i["PK"] == pk && i["entity"] == "message")
         {
-            let content = &m["message"]["content"];
+            // Inbound items carry the message; outbound ones (the reply sender's) the command.
+            let content = if m["direction"] == "out" {
+                &m["reply"]["content"]
+            } else {
+                &m["message"]["content"]
+            };
             let what = content["text"]
                 .as_str()
                 .or(content["event"].as_str())
                 .or(content["platform_type"].as_str())
+                .or(content["articles"][0]["title"].as_str())
                 .unwrap_or_default();
             out.push_str(&format!(
                 "    message {:<6} {:<5} {}\n",
