@@ -14,9 +14,10 @@
 
 use crate::config::ConfigError;
 use crate::reply_sender::EnvReader;
+use gateway_aws::sdk::{consumer_timeouts, load_sdk_config_with_timeouts};
 use gateway_aws::{
     DynamoDbConversationStore, DynamoDbDeliveryLedger, SecretsManagerAccountDirectory,
-    SqsReplyQueue, load_sdk_config,
+    SqsReplyQueue,
 };
 use gateway_core::delivery::api::ReplyRequest;
 use gateway_core::delivery::auth::{
@@ -95,7 +96,8 @@ pub struct ReplyApi {
 pub async fn run() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = ReplyApiConfig::from_env()?;
-    let sdk = load_sdk_config().await;
+    // A hung dependency fails the record (or request) quickly instead of stalling.
+    let sdk = load_sdk_config_with_timeouts(consumer_timeouts()).await;
     let store = DynamoDbConversationStore::new(
         aws_sdk_dynamodb::Client::new(&sdk),
         config.table_name.clone(),

@@ -9,11 +9,11 @@
 
 use crate::config::ConfigError;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use gateway_aws::sdk::{consumer_timeouts, load_sdk_config_with_timeouts};
 use gateway_aws::tokens::TokenTiming;
 use gateway_aws::{
     DynamoDbAccessTokens, DynamoDbConversationStore, DynamoDbDeliveryLedger,
     SecretsManagerAccountDirectory, SqsDeadLetterSink, SqsReplyDeadLetters, SqsRetryScheduler,
-    load_sdk_config,
 };
 use gateway_core::delivery::ports::{
     AccessTokens, DeliveryLedger, ReplyDeadLetters, RetryScheduler, WeChatApi, WeiboApi,
@@ -287,7 +287,8 @@ pub struct ReplySenderDeps {
 pub async fn run() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = ReplySenderConfig::from_env()?;
-    let sdk = load_sdk_config().await;
+    // A hung dependency fails the record (or request) quickly instead of stalling.
+    let sdk = load_sdk_config_with_timeouts(consumer_timeouts()).await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let http = http_client(config.platform_timeout)?;
