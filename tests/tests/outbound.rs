@@ -763,3 +763,38 @@ async fn a_passive_mode_account_is_answered_in_the_webhook_response_encrypted() 
     );
     assert!(ctx.load(&conversation.key).await.undeliverable.is_none());
 }
+
+#[tokio::test]
+#[ignore = "needs the running functions and platform stand-ins (make test)"]
+async fn the_platforms_own_quota_refusal_marks_the_reply_it_refused() {
+    let _guard = RUNNING_STACK_LOCK.lock().await;
+    let ctx = setup().await;
+    // The platform allows one message per user (stricter than the configured policy).
+    ctx.stub.configure(None, Some(1)).await.unwrap();
+    let m = ctx
+        .conversation(
+            Channel::WeChat,
+            "demo",
+            &format!("o{}", unique_digits()),
+            now_ms() - 1_000,
+        )
+        .await;
+    let first = agent_reply(&m, "one");
+    let second = agent_reply(&m, "two");
+    ctx.enqueue(&first).await;
+    ctx.enqueue(&second).await;
+
+    let stats = ctx.send_replies().await;
+
+    assert_eq!(stats.failed, 0, "{stats:?}");
+    assert_eq!(ctx.delivery(&first).await["state"], "delivered");
+    let record = ctx.delivery(&second).await;
+    assert_eq!(record["state"], "undeliverable");
+    assert_eq!(record["error_code"], "wechat:45047");
+    let c = ctx.load(&m.conversation_key).await;
+    assert_eq!(c.reply_windows.message.map(|w| w.sent), Some(1));
+    assert_eq!(
+        c.undeliverable.map(|u| (u.reply_id, u.reason.as_str())),
+        Some((second.dedupe_id(), "quota_exhausted"))
+    );
+}

@@ -10,7 +10,8 @@
 //! * Admin, for tests: `POST /admin/reset`, `GET /admin/requests` (everything received),
 //!   `POST /admin/wechat/expire-tokens`, `POST /admin/fail`
 //!   (`{"api":"wechat_send"|"wechat_token"|"weibo_reply","code":45015,"times":1}`),
-//!   `POST /admin/config` (`{"token_ttl_secs":7200}`).
+//!   `POST /admin/config` (`{"token_ttl_secs":7200,"wechat_quota":5}`: token lifetime, and
+//!   customer-service messages accepted per user before `45047`).
 //!
 //! Never deployed: `gatewayctl stub-platforms` (started by `tools/stack.sh`) and tests only.
 
@@ -62,6 +63,9 @@ struct Token {
 #[derive(Default)]
 struct Stub {
     token_ttl: Option<Duration>,
+    /// Customer-service messages accepted per user before `45047` (unlimited when `None`).
+    wechat_quota: Option<u32>,
+    sent_per_user: HashMap<String, u32>,
     minted: u64,
     tokens: HashMap<String, Token>,
     /// Tokens that were replaced (classic API) or force-refreshed: refused with 40001.
@@ -217,6 +221,18 @@ async fn wechat_call(
         list.push(record);
         return wechat_error(f.code, f.message);
     }
+    if api == "wechat_send" {
+        let user = body["touser"].as_str().unwrap_or_default().to_string();
+        let sent = stub.sent_per_user.get(&user).copied().unwrap_or(0);
+        if stub.wechat_quota.is_some_and(|q| sent >= q) {
+            let mut record = record;
+            record["accepted"] = json!(false);
+            record["errcode"] = json!(45047);
+            stub.messages.push(record);
+            return wechat_error(45047, None);
+        }
+        stub.sent_per_user.insert(user, sent + 1);
+    }
     let list = if api == "wechat_send" {
         &mut stub.messages
     } else {
@@ -315,10 +331,13 @@ async fn admin_fail(State(state): State<Shared>, Json(f): Json<Failure>) -> Resp
 #[derive(Deserialize)]
 struct StubConfig {
     token_ttl_secs: Option<u64>,
+    wechat_quota: Option<u32>,
 }
 
 async fn admin_config(State(state): State<Shared>, Json(c): Json<StubConfig>) -> Response {
-    lock(&state).token_ttl = c.token_ttl_secs.map(Duration::from_secs);
+    let mut stub = lock(&state);
+    stub.token_ttl = c.token_ttl_secs.map(Duration::from_secs);
+    stub.wechat_quota = c.wechat_quota;
     Json(json!({"ok": true})).into_response()
 }
 
@@ -397,6 +416,19 @@ impl StubAdmin {
         self.post(
             "/admin/fail",
             json!({"api": api, "code": code, "times": times}),
+        )
+        .await
+    }
+
+    /// Token lifetime and per-user message quota (`None`: 7200 s, unlimited).
+    pub async fn configure(
+        &self,
+        token_ttl_secs: Option<u64>,
+        wechat_quota: Option<u32>,
+    ) -> Result<()> {
+        self.post(
+            "/admin/config",
+            json!({"token_ttl_secs": token_ttl_secs, "wechat_quota": wechat_quota}),
         )
         .await
     }
