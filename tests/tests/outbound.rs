@@ -409,6 +409,52 @@ async fn an_agent_reply_through_reply_api_is_delivered_and_answers_the_conversat
         .await
         .unwrap();
     assert_eq!(status["state"], "delivered");
+
+    // A Weibo agent reply (a map position, Weibo-only content) goes the same way.
+    let uid = unique_digits();
+    let weibo = ctx
+        .conversation(Channel::Weibo, "brand", &uid, now_ms() - 60_000)
+        .await;
+    let body = json!({
+        "channel": "weibo",
+        "account_id": "brand",
+        "customer_id": uid,
+        "content": {"type": "position", "latitude": 39.982525, "longitude": 116.308586},
+    })
+    .to_string();
+    let ts = send::now_secs();
+    let response = ctx
+        .http
+        .post(ctx.run.webhook_url("reply-api", "/replies"))
+        .header(auth::CLIENT_HEADER, "crm")
+        .header(auth::TIMESTAMP_HEADER, ts.to_string())
+        .header(
+            auth::SIGNATURE_HEADER,
+            auth::sign(CRM_SECRET, ts, body.as_bytes()),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 202);
+    let stats = ctx.send_replies().await;
+    assert_eq!((stats.delivered, stats.failed), (1, 0), "{stats:?}");
+    let got = ctx.stub_requests().await;
+    let replies = accepted(&got["weibo"]["replies"]);
+    assert_eq!(replies.len(), 1, "{got}");
+    assert_eq!(replies[0]["receiver_id"], uid);
+    assert_eq!(replies[0]["type"], "position");
+    let data: Value = serde_json::from_str(replies[0]["data"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        data,
+        json!({"longitude": "116.308586", "latitude": "39.982525"})
+    );
+    assert!(
+        ctx.load(&weibo.conversation_key)
+            .await
+            .first_response_at
+            .is_some()
+    );
 }
 
 #[tokio::test]
