@@ -686,6 +686,142 @@ mod tests {
         assert_eq!(c.wechat_api_base_url, "http://127.0.0.1:9999");
     }
 
+    mod batch {
+        use super::super::*;
+        use async_trait::async_trait;
+        use gateway_core::account::AccountsDocument;
+        use gateway_core::conversation::Conversation;
+        use gateway_core::delivery::platform::{CallError, Disposition, PlatformError};
+        use gateway_core::delivery::testing::{
+            CountingTokens, InMemoryDeliveryLedger, RecordingReplyDeadLetters, ScriptedPlatform,
+        };
+        use gateway_core::message::Channel;
+        use gateway_core::ports::PortError;
+        use gateway_core::reply::ReplyContent;
+        use gateway_core::testing::{StaticAccounts, text_message};
+        use std::sync::Mutex;
+
+        #[derive(Default)]
+        struct Recorder(Mutex<Vec<String>>);
+
+        #[async_trait]
+        impl DeadLetterSink for Recorder {
+            async fn dead_letter(
+                &self,
+                _body: &str,
+                _group: &str,
+                _dedupe: &str,
+                reason: &str,
+            ) -> Result<(), PortError> {
+                self.0.lock().expect("lock").push(reason.to_string());
+                Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl RetryScheduler for Recorder {
+            async fn retry_after(&self, handle: &str, delay: u32) -> Result<(), PortError> {
+                self.0
+                    .lock()
+                    .expect("lock")
+                    .push(format!("{handle}:{delay}"));
+                Ok(())
+            }
+        }
+
+        fn record(id: &str, group: &str, body: &str, receives: &str) -> SqsMessage {
+            let mut r = SqsMessage::default();
+            r.message_id = Some(id.into());
+            r.receipt_handle = Some(format!("rh-{id}"));
+            r.body = Some(body.into());
+            r.attributes.insert("MessageGroupId".into(), group.into());
+            r.attributes
+                .insert("ApproximateReceiveCount".into(), receives.into());
+            r
+        }
+
+        #[tokio::test]
+        async fn a_transient_failure_holds_back_its_conversation_only_and_backs_off() {
+            let ledger = Arc::new(InMemoryDeliveryLedger::default());
+            let now = crate::now_ms();
+            let commands: Vec<ReplyCommand> = ["u1", "u2"]
+                .iter()
+                .map(|u| {
+                    let m = text_message("demo", u, u, "hi", now - 1_000);
+                    let mut c = Conversation::new_for(&m);
+                    c.record_inbound(&m);
+                    c.version = 1;
+                    ledger.put_conversation(c);
+                    ReplyCommand::auto_reply(&m, "r", 0, ReplyContent::text("x"), m.received_at_ms)
+                })
+                .collect();
+            let later = ReplyCommand::auto_reply(
+                &text_message("demo", "u1", "u1", "hi", now - 1_000),
+                "r",
+                1,
+                ReplyContent::text("y"),
+                now - 1_000,
+            );
+            let platform = Arc::new(ScriptedPlatform::default());
+            platform.then(Err(CallError::Platform(PlatformError {
+                channel: Channel::WeChat,
+                code: -1,
+                message: "busy".into(),
+                disposition: Disposition::Transient,
+            })));
+            let poison = Arc::new(Recorder::default());
+            let retries = Arc::new(Recorder::default());
+            let deps = ReplySenderDeps {
+                accounts: Arc::new(StaticAccounts(Arc::new(
+                    AccountsDocument::from_json(
+                        r#"{"wechat":{"demo":{"app_id":"wx1","token":"t","app_secret":"s"}}}"#,
+                    )
+                    .expect("accounts"),
+                ))),
+                conversations: ledger.clone(),
+                ledger: ledger.clone(),
+                tokens: Arc::new(CountingTokens::default()),
+                wechat: platform.clone(),
+                weibo: platform.clone(),
+                dead_letters: Arc::new(RecordingReplyDeadLetters::default()),
+                poison: poison.clone(),
+                retries: retries.clone(),
+                policy: ReplyPolicy::default(),
+                claim_timeout: Duration::from_secs(60),
+                retry_base_secs: 10,
+                retry_max_secs: 300,
+            };
+            let json = |c: &ReplyCommand| serde_json::to_string(c).expect("json");
+            let records = vec![
+                record("a", "wechat:demo:u1", &json(&commands[0]), "2"),
+                record("b", "wechat:demo:u2", &json(&commands[1]), "1"),
+                record("c", "wechat:demo:u1", &json(&later), "1"),
+                record("d", "wechat:demo:u3", "{not a command", "1"),
+            ];
+
+            let failures = handle_batch(&deps, &records, || Duration::from_secs(60)).await;
+
+            assert_eq!(failures, ["a", "c"]);
+            assert_eq!(
+                platform.wechat_calls.lock().expect("lock").len(),
+                2,
+                "a and b"
+            );
+            assert_eq!(
+                *retries.0.lock().expect("lock"),
+                ["rh-a:20", "rh-c:10"],
+                "exponential backoff by receive count"
+            );
+            let dead = poison.0.lock().expect("lock");
+            assert_eq!(dead.len(), 1);
+            assert!(
+                dead[0].starts_with("undecodable reply command"),
+                "{}",
+                dead[0]
+            );
+        }
+    }
+
     #[test]
     fn reports_every_problem_at_once() {
         let err = ReplySenderConfig::from_lookup(env(&[
