@@ -90,21 +90,23 @@ async fn skeleton_path_wechat_text_is_queued_routed_and_stored_once() {
     )
     .unwrap();
 
-    // Act: deliver it, then the platform's retry (same MsgId, freshly signed).
+    // Act: deliver it, then the platform's three retries (same MsgId, freshly signed).
     let (status, body) = post(&http, &run, "wechat", "plain-demo", &request).await;
     assert_eq!((status, body.as_str()), (200, "success"));
-    let retry = send::wechat_push(
-        &accounts(),
-        "plain-demo",
-        &xml,
-        Envelope::Plaintext,
-        now_secs(),
-    )
-    .unwrap();
-    assert_eq!(
-        post(&http, &run, "wechat", "plain-demo", &retry).await.0,
-        200
-    );
+    for _ in 0..3 {
+        let retry = send::wechat_push(
+            &accounts(),
+            "plain-demo",
+            &xml,
+            Envelope::Plaintext,
+            now_secs(),
+        )
+        .unwrap();
+        assert_eq!(
+            post(&http, &run, "wechat", "plain-demo", &retry).await.0,
+            200
+        );
+    }
 
     // Assert: one normalized message on the FIFO queue, grouped by conversation.
     let got = sqs
@@ -115,7 +117,11 @@ async fn skeleton_path_wechat_text_is_queued_routed_and_stored_once() {
         .send()
         .await
         .unwrap();
-    assert_eq!(got.messages().len(), 1, "the retry is deduplicated by SQS");
+    assert_eq!(
+        got.messages().len(),
+        1,
+        "the retries are deduplicated by SQS"
+    );
     let record = &got.messages()[0];
     let attrs = record.attributes().unwrap();
     let queued: NormalizedMessage = serde_json::from_str(record.body().unwrap()).unwrap();
