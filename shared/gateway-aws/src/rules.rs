@@ -141,10 +141,10 @@ impl DynamoDbRulesSource {
 impl RulesSource for DynamoDbRulesSource {
     async fn rules(&self) -> Result<Arc<RuleSet>, PortError> {
         let mut cache = self.cache.lock().await;
-        if let Some(c) = cache.as_ref() {
-            if c.fetched.elapsed() < self.ttl {
-                return Ok(c.rules.clone());
-            }
+        if let Some(c) = cache.as_ref()
+            && c.fetched.elapsed() < self.ttl
+        {
+            return Ok(c.rules.clone());
         }
         let last_good = cache
             .as_ref()
