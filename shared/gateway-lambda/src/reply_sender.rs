@@ -528,7 +528,23 @@ fn report(command: &ReplyCommand, origin: &str, reply_id: &str, outcome: &Delive
     let channel = command.channel.as_str();
     let account = command.account_id.as_str();
     match outcome {
-        DeliveryOutcome::Delivered { window } => {
+        DeliveryOutcome::Delivered {
+            window,
+            first_response_ms,
+            answered_waiting,
+        } => {
+            // The dashboard's contact-centre figures: first response time, and the router's
+            // UnansweredConversations (+1 when a customer starts waiting) brought back down.
+            if let Some(ms) = first_response_ms {
+                crate::metrics::emit(
+                    &[("FirstResponseTime", *ms as f64, "Milliseconds")],
+                    &[("Channel", channel), ("Account", account)],
+                    &[&["Channel"], &["Channel", "Account"]],
+                );
+            }
+            if *answered_waiting {
+                emit(&[("UnansweredConversations", -1.0)], channel, account, &[]);
+            }
             let latency = (crate::now_ms() - command.created_at_ms).max(0) as f64;
             tracing::info!(
                 reply_id,

@@ -76,6 +76,11 @@ pub enum DeliveryOutcome {
     Delivered {
         /// The window the reply was charged to.
         window: Option<Trigger>,
+        /// When this was the conversation's first reply: time from its first inbound message
+        /// to this reply, ms (the first response time).
+        first_response_ms: Option<i64>,
+        /// The customer was waiting for an answer and now is not.
+        answered_waiting: bool,
     },
     /// An earlier copy of this command already reached a final state: nothing was done.
     AlreadyHandled(DeliveryState),
@@ -478,6 +483,11 @@ async fn finish(
     for _ in 0..MAX_CONFLICT_RETRIES {
         let previous = s.conversations.load(&command.conversation_key).await?;
         let mut charged = None;
+        let first_response_ms = previous
+            .as_ref()
+            .filter(|c| c.first_response_at.is_none() && c.inbound_count > 0)
+            .map(|c| (sent_at - c.first_inbound_at).max(0));
+        let answered_waiting = previous.as_ref().is_some_and(Conversation::is_unanswered);
         let next = previous.clone().map(|mut c: Conversation| {
             charged = window::charge(policy, &c.reply_windows, sent_at);
             if let Some(t) = charged {
@@ -492,7 +502,13 @@ async fn finish(
             .commit_delivered(command, previous.as_ref(), next.as_ref(), sent_at)
             .await?
         {
-            CommitOutcome::Stored => return Ok(DeliveryOutcome::Delivered { window: charged }),
+            CommitOutcome::Stored => {
+                return Ok(DeliveryOutcome::Delivered {
+                    window: charged,
+                    first_response_ms,
+                    answered_waiting,
+                });
+            }
             CommitOutcome::Duplicate => {
                 return Ok(DeliveryOutcome::AlreadyHandled(DeliveryState::Delivered));
             }

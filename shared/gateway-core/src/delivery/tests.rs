@@ -400,3 +400,45 @@ async fn weibo_replies_use_the_account_token_and_the_reply_form() {
             .contains(&("data".to_string(), r#"{"text":"您好"}"#.to_string()))
     );
 }
+
+#[tokio::test]
+async fn only_the_first_reply_reports_a_first_response_time_and_an_answered_wait() {
+    let w = World::new();
+    let m = wechat_message(NOW - 1_000);
+    w.inbound(&m);
+
+    let first = w.deliver(&auto_reply(&m, "欢迎")).await.expect("delivered");
+    let DeliveryOutcome::Delivered {
+        first_response_ms,
+        answered_waiting,
+        ..
+    } = first
+    else {
+        panic!("{first:?}");
+    };
+    assert!(
+        first_response_ms.is_some_and(|ms| ms >= 0),
+        "{first_response_ms:?}"
+    );
+    assert!(answered_waiting, "the customer was waiting");
+
+    let second = ReplyCommand::auto_reply(
+        &m,
+        "follow-up",
+        0,
+        ReplyContent::text("second"),
+        m.received_at_ms,
+    );
+    let again = w.deliver(&second).await.expect("delivered");
+    assert!(
+        matches!(
+            again,
+            DeliveryOutcome::Delivered {
+                first_response_ms: None,
+                answered_waiting: false,
+                ..
+            }
+        ),
+        "not the first response any more: {again:?}"
+    );
+}
