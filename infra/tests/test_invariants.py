@@ -48,11 +48,18 @@ WEBHOOK_PERMISSIONS = {
 # only when AccountsSecretKmsKeyArn is set (and only via Secrets Manager).
 KMS_CONDITIONAL = {"HasAccountsSecretKmsKey": {"kms:Decrypt": {"AccountsSecretKmsKeyArn"}}}
 
-ROUTER_TABLE_RESOURCES = {
-    "GatewayTable.Arn",
-    "GatewayTable.Arn/index/GSI1",
-    "GatewayTable.Arn/index/GSI2",
+# wechat-webhook's passive reply mode (shared/gateway-lambda/src/passive.rs) reads the rules
+# document the router uses (gateway-aws DynamoDbRulesStore::get: GetItem of PK=CONFIG,
+# SK=RULES), and nothing else of the table: its GetItem must be limited to that partition key.
+WECHAT_WEBHOOK_PERMISSIONS = {
+    **WEBHOOK_PERMISSIONS,
+    "dynamodb:GetItem": {"GatewayTable.Arn"},
 }
+RULES_ITEM_ONLY = {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["CONFIG"]}}
+
+# The router, from the code it runs (shared/gateway-lambda/src/router.rs; gateway-aws
+# dynamodb.rs DynamoDbConversationStore::{load, commit_inbound}, rules.rs
+# DynamoDbRulesStore::get, sqs.rs, outbound_queue.rs):
 ROUTER_PERMISSIONS = {
     # The event source mapping polls with the function's role.
     "sqs:ReceiveMessage": {"InboundQueue.Arn"},
@@ -62,13 +69,12 @@ ROUTER_PERMISSIONS = {
     # Poison records are moved to the DLQ explicitly; auto-replies are queued on the outbound
     # queue (gateway-aws SqsReplyQueue::enqueue).
     "sqs:SendMessage": {"InboundDeadLetterQueue.Arn", "OutboundQueue.Arn"},
-    # TransactWriteItems has no IAM action: it is authorized per item by these (and DeleteItem).
-    "dynamodb:GetItem": ROUTER_TABLE_RESOURCES,
-    "dynamodb:PutItem": ROUTER_TABLE_RESOURCES,
-    "dynamodb:UpdateItem": ROUTER_TABLE_RESOURCES,
-    "dynamodb:Query": ROUTER_TABLE_RESOURCES,
-    "dynamodb:ConditionCheckItem": ROUTER_TABLE_RESOURCES,
-    # The commit transaction deletes the TAG# items of removed conversation tags.
+    # load and the rules (GetItem); commit_inbound's TransactWriteItems, which has no IAM
+    # action: it is authorized per item, and its items are Puts (message, conversation, new
+    # TAG# items) and Deletes (TAG# items of removed tags). No Update or ConditionCheck item,
+    # no Query, no index: base table only.
+    "dynamodb:GetItem": {"GatewayTable.Arn"},
+    "dynamodb:PutItem": {"GatewayTable.Arn"},
     "dynamodb:DeleteItem": {"GatewayTable.Arn"},
 }
 
@@ -124,6 +130,14 @@ WEBHOOK_ENV = {
     "ACCOUNTS_CACHE_SECS": {"60"},
     "MAX_CLOCK_SKEW_SECS": {"300"},
     "MAX_BODY_BYTES": {"65536"},
+}
+# wechat-webhook's passive reply mode (passive.rs from_lookup): the rules pushed to the table,
+# cached as long as the router caches them, the wait for them bounded (the code's defaults).
+WECHAT_WEBHOOK_ENV = {
+    **WEBHOOK_ENV,
+    "TABLE_NAME": {"GatewayTable"},
+    "RULES_CACHE_SECS": {"30"},
+    "PASSIVE_RULES_TIMEOUT_MS": {"1000"},
 }
 
 # ReplySenderConfig::from_lookup (shared/gateway-lambda/src/reply_sender.rs): every variable
@@ -185,6 +199,9 @@ class FunctionSpec:
     # {condition: {action: resources}}: granted only under that template condition.
     conditional_permissions: dict[str, dict[str, set[str]]]
     env: dict[str, set[str]]
+    # {action: IAM Condition}: every statement granting that action must carry exactly this
+    # Condition (e.g. the partition keys a GetItem may read).
+    statement_conditions: dict[str, dict[str, Any]] = field(default_factory=dict)
     routes: tuple[tuple[str, str], ...] = ()
     integration_timeout_ms: int | None = None  # of its routes
     consumes: str | None = None  # logical id of the queue of its event source
@@ -204,9 +221,10 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     "WeChatWebhookFunction": FunctionSpec(
         binary="wechat-webhook",
         kind="webhook",
-        permissions={**_logs("WeChatWebhook"), **WEBHOOK_PERMISSIONS},
+        permissions={**_logs("WeChatWebhook"), **WECHAT_WEBHOOK_PERMISSIONS},
         conditional_permissions=KMS_CONDITIONAL,
-        env=WEBHOOK_ENV,
+        env=WECHAT_WEBHOOK_ENV,
+        statement_conditions={"dynamodb:GetItem": RULES_ITEM_ONLY},
         routes=(("GET", "/wechat/{account}"), ("POST", "/wechat/{account}")),
         integration_timeout_ms=5000,
         latency_alarm_ms=3000,
@@ -487,9 +505,36 @@ def build_model(flavour: str, template: dict[str, Any]) -> Model:
 Grant = tuple[str, str, str | None]  # (action, canonical resource, condition or None)
 
 
+def canon_iam_condition(condition: Any) -> str | None:
+    """A statement's IAM Condition as canonical JSON ({operator: {key: sorted values}}, a
+    single value and a one-element list alike); None without one."""
+    if not condition:
+        return None
+    if not isinstance(condition, dict):
+        return json.dumps(sorted(canon(condition)))
+    out: dict[str, dict[str, list[str]]] = {}
+    for operator, keys in condition.items():
+        if not isinstance(keys, dict):
+            out[operator] = {"<not a map>": sorted(canon(keys))}
+            continue
+        out[operator] = {}
+        for key, values in keys.items():
+            found: set[str] = set()
+            for v in expand_if(as_list(values)):
+                found |= canon(v)
+            out[operator][key] = sorted(found)
+    return json.dumps(out, sort_keys=True)
+
+
 def role_grants_conditional(model: Model, role_id: str) -> tuple[list[Grant], list[str]]:
     """(action, canonical resource, condition) the role allows, and structural problems. The
     condition is the template condition the grant depends on (None = always granted)."""
+    grants, problems = role_grants_detailed(model, role_id)
+    return [(a, r, c) for a, r, c, _ in grants], problems
+
+
+def role_grants_detailed(model: Model, role_id: str) -> tuple[list[tuple[str, str, str | None, str | None]], list[str]]:
+    """Like role_grants_conditional, with each grant's IAM Condition (canon_iam_condition)."""
     problems: list[str] = []
     role = model.resources.get(role_id)
     if not role or role.get("Type") != "AWS::IAM::Role":
@@ -504,7 +549,7 @@ def role_grants_conditional(model: Model, role_id: str) -> tuple[list[Grant], li
         attached = {ref_target(r) for r in as_list(res["Properties"].get("Roles"))}
         if role_id in attached:
             documents.append((res["Properties"].get("PolicyDocument", {}), res.get("Condition")))
-    grants: list[Grant] = []
+    grants: list[tuple[str, str, str | None, str | None]] = []
     for doc, doc_cond in documents:
         for st, cond in expand_if_conditions(as_list(doc.get("Statement")), doc_cond):
             if st.get("Effect") != "Allow":
@@ -516,10 +561,11 @@ def role_grants_conditional(model: Model, role_id: str) -> tuple[list[Grant], li
             for r in expand_if(as_list(st.get("Resource"))):
                 resources |= canon(r)
             resources.discard(NO_VALUE)
+            iam_condition = canon_iam_condition(st.get("Condition"))
             for action in expand_if(as_list(st.get("Action"))):
                 for a in canon(action):
                     for r in sorted(resources) or ["<none>"]:
-                        grants.append((a, r, cond))
+                        grants.append((a, r, cond, iam_condition))
     return grants, problems
 
 
@@ -547,9 +593,13 @@ def check_iam_least_privilege(m: Model) -> list[str]:
         if fn.role_id is None:
             problems.append(f"{lid} has no explicit Role (an implicit role gets managed policies)")
             continue
-        grants, structural = role_grants_conditional(m, fn.role_id)
+        grants, structural = role_grants_detailed(m, fn.role_id)
         problems += structural
-        for action, resource, cond in grants:
+        for action, resource, cond, iam_condition in grants:
+            if action in spec.statement_conditions:
+                wanted_condition = canon_iam_condition(spec.statement_conditions[action])
+                if iam_condition != wanted_condition:
+                    problems.append(f"{lid}: {action} on {resource} with IAM condition {iam_condition}, want exactly {wanted_condition}")
             if resource in spec.permissions.get(action, set()):
                 continue
             if resource in spec.conditional_permissions.get(cond or "", {}).get(action, set()):
@@ -1214,8 +1264,9 @@ def equivalence(sam: Model, cdk: Model) -> list[str]:
         for key in ("VpcConfig", "Environment"):
             if norm(_canon_tree(fa.props.get(key))) != norm(_canon_tree(fb.props.get(key))):
                 problems.append(f"{lid}.{key}: sam {_canon_tree(fa.props.get(key))!r} != cdk {_canon_tree(fb.props.get(key))!r}")
-        ga = set(role_grants_conditional(sam, fa.role_id)[0]) if fa.role_id else set()
-        gb = set(role_grants_conditional(cdk, fb.role_id)[0]) if fb.role_id else set()
+        # (action, resource, template condition, IAM condition)
+        ga = set(role_grants_detailed(sam, fa.role_id)[0]) if fa.role_id else set()
+        gb = set(role_grants_detailed(cdk, fb.role_id)[0]) if fb.role_id else set()
         if ga != gb:
             problems.append(f"{lid}: permissions differ: sam-only {sorted(ga - gb, key=str)}, cdk-only {sorted(gb - ga, key=str)}")
     esm_keys = ("BatchSize", "FunctionResponseTypes", "Enabled", "MaximumBatchingWindowInSeconds", "ScalingConfig")
@@ -1281,6 +1332,11 @@ def _reply_sender_esm(t: dict[str, Any], flavour: str) -> dict[str, Any]:
 def _drop_statement(t: dict[str, Any], role: str, sid: str) -> None:
     statements = _role_statements(t, role)
     statements[:] = [s for s in statements if not (isinstance(s, dict) and s.get("Sid") == sid)]
+
+
+def _statement(t: dict[str, Any], role: str, sid: str) -> dict[str, Any]:
+    (found,) = [s for s in _role_statements(t, role) if isinstance(s, dict) and s.get("Sid") == sid]
+    return found
 
 
 def _drop_action(t: dict[str, Any], role: str, sid: str, action: str) -> None:
@@ -1482,6 +1538,80 @@ EXTRA_BREAKAGES: list[tuple[str, str, Mutation]] = [
         "GET /wechat/{account} dropped",
         lambda t, f: _drop_route(t, f, "GET", "/wechat/{account}"),
     ),
+    # --- the router's table access: exactly what its code calls -------------------------------
+    (
+        "iam-least-privilege",
+        "the router may also update items (no Update item in its transactions)",
+        lambda t, f: _role_statements(t, "MessageRouterRole").append(
+            {"Effect": "Allow", "Action": "dynamodb:UpdateItem", "Resource": {"Fn::GetAtt": ["GatewayTable", "Arn"]}}
+        ),
+    ),
+    (
+        "iam-least-privilege",
+        "the router may also query GSI1",
+        lambda t, f: _role_statements(t, "MessageRouterRole").append(
+            {"Effect": "Allow", "Action": "dynamodb:Query", "Resource": {"Fn::Join": ["", [{"Fn::GetAtt": ["GatewayTable", "Arn"]}, "/index/GSI1"]]}}
+        ),
+    ),
+    (
+        "iam-least-privilege",
+        "the router may also use ConditionCheck items",
+        lambda t, f: _statement(t, "MessageRouterRole", "ConversationsAndRules").__setitem__(
+            "Action", as_list(_statement(t, "MessageRouterRole", "ConversationsAndRules")["Action"]) + ["dynamodb:ConditionCheckItem"]
+        ),
+    ),
+    (
+        "iam-grants-needed",
+        "the router cannot delete the TAG# items of removed tags",
+        lambda t, f: _drop_action(t, "MessageRouterRole", "ConversationsAndRules", "dynamodb:DeleteItem"),
+    ),
+    # --- wechat-webhook's passive reply mode: the rules item only ------------------------------
+    (
+        "iam-least-privilege",
+        "wechat-webhook may read any item of the table (no LeadingKeys condition)",
+        lambda t, f: _statement(t, "WeChatWebhookRole", "ReadRules").pop("Condition"),
+    ),
+    (
+        "iam-least-privilege",
+        "wechat-webhook may read conversations too (LeadingKeys widened)",
+        lambda t, f: _statement(t, "WeChatWebhookRole", "ReadRules").__setitem__(
+            "Condition", {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["CONFIG", "CONV#*"]}}
+        ),
+    ),
+    (
+        "iam-least-privilege",
+        "wechat-webhook may also write the rules item",
+        lambda t, f: _statement(t, "WeChatWebhookRole", "ReadRules").__setitem__(
+            "Action", ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+        ),
+    ),
+    (
+        "iam-least-privilege",
+        "weibo-webhook (no passive mode) may read the rules item",
+        lambda t, f: _role_statements(t, "WeiboWebhookRole").append(
+            copy.deepcopy(_statement(t, "WeChatWebhookRole", "ReadRules"))
+        ),
+    ),
+    (
+        "iam-grants-needed",
+        "wechat-webhook cannot read the rules",
+        lambda t, f: _drop_statement(t, "WeChatWebhookRole", "ReadRules"),
+    ),
+    (
+        "functions-env-contract",
+        "wechat-webhook without TABLE_NAME (passive replies from the bundled rules only)",
+        lambda t, f: _env(t, "WeChatWebhookFunction").pop("TABLE_NAME"),
+    ),
+    (
+        "functions-env-contract",
+        "wechat-webhook's passive rules budget 4000 ms",
+        lambda t, f: _env(t, "WeChatWebhookFunction").__setitem__("PASSIVE_RULES_TIMEOUT_MS", "4000"),
+    ),
+    (
+        "functions-env-contract",
+        "weibo-webhook given TABLE_NAME",
+        lambda t, f: _env(t, "WeiboWebhookFunction").__setitem__("TABLE_NAME", {"Ref": "GatewayTable"}),
+    ),
     # --- the outbound path (router's new permission, reply-sender, reply-api) -----------------
     (
         "iam-least-privilege",
@@ -1675,6 +1805,9 @@ EQUIVALENCE_BREAKAGES: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
     ("a different dashboard widget", lambda t: _rename_in_dashboard(t, "Replies delivered by channel", "Replies")),
     ("a different alarm threshold", lambda t: _fn_props(t, "OutboundQueueAgeAlarm").__setitem__("Threshold", 900)),
     ("a reply-sender grant under another condition", lambda t: t["Resources"]["ReplySenderRole"]["Properties"]["Policies"][1]["Fn::If"].__setitem__(0, "IsProduction")),
+    ("a different passive rules budget", lambda t: _env(t, "WeChatWebhookFunction").__setitem__("PASSIVE_RULES_TIMEOUT_MS", "800")),
+    ("a different rules cache in wechat-webhook", lambda t: _env(t, "WeChatWebhookFunction").__setitem__("RULES_CACHE_SECS", "60")),
+    ("wechat-webhook's rules read without its LeadingKeys condition", lambda t: _statement(t, "WeChatWebhookRole", "ReadRules").pop("Condition")),
 ]
 
 

@@ -344,13 +344,32 @@ export class ChannelGatewayStack extends Stack {
       MAX_BODY_BYTES: '65536',
     };
 
+    // wechat-webhook also answers accounts in passive reply mode (reply_mode: passive;
+    // docs/replies.md) in the HTTP response, with the rules the router uses (gateway-lambda
+    // passive.rs): pushed to the table, cached like the router's, the wait for them bounded
+    // well inside WeChat's 5-second window. weibo-webhook has no passive mode.
     const wechatWebhook = this.gatewayFunction(fnCommon, {
       id: 'WeChatWebhook',
       binary: 'wechat-webhook',
       description: 'WeChat webhook (GET/POST /wechat/{account}) -> inbound FIFO queue',
       timeoutSecs: WEBHOOK_TIMEOUT_SECS,
-      environment: webhookEnvironment,
-      statements: webhookStatements(),
+      environment: {
+        ...webhookEnvironment,
+        TABLE_NAME: table.tableName,
+        RULES_CACHE_SECS: '30',
+        PASSIVE_RULES_TIMEOUT_MS: '1000',
+      },
+      statements: [
+        ...webhookStatements(),
+        // The rules document, item PK=CONFIG, SK=RULES (gateway-aws DynamoDbRulesStore::get).
+        // No other partition key of the table.
+        new iam.PolicyStatement({
+          sid: 'ReadRules',
+          actions: ['dynamodb:GetItem'],
+          resources: [table.tableArn],
+          conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['CONFIG'] } },
+        }),
+      ],
     });
     const weiboWebhook = this.gatewayFunction(fnCommon, {
       id: 'WeiboWebhook',
@@ -397,24 +416,14 @@ export class ChannelGatewayStack extends Stack {
           actions: ['sqs:SendMessage'],
           resources: [outboundQueue.queueArn],
         }),
-        // TransactWriteItems has no IAM action of its own: it is authorized by the actions of
-        // its items (PutItem, UpdateItem, ConditionCheckItem, DeleteItem).
+        // gateway-aws DynamoDbConversationStore::load and DynamoDbRulesStore::get (GetItem);
+        // DynamoDbConversationStore::commit_inbound (TransactWriteItems, which has no IAM
+        // action of its own: it is authorized by the actions of its items, here Put items ->
+        // PutItem and the Delete items of tags a conversation lost -> DeleteItem). No Update or
+        // ConditionCheck item, no Query: base table only.
         new iam.PolicyStatement({
-          sid: 'Conversations',
-          actions: [
-            'dynamodb:GetItem',
-            'dynamodb:PutItem',
-            'dynamodb:UpdateItem',
-            'dynamodb:Query',
-            'dynamodb:ConditionCheckItem',
-          ],
-          resources: [table.tableArn, `${table.tableArn}/index/GSI1`, `${table.tableArn}/index/GSI2`],
-        }),
-        // The commit transaction deletes the TAG# items of tags a conversation lost
-        // (gateway-aws DynamoDbConversationStore::commit_inbound). Base table only.
-        new iam.PolicyStatement({
-          sid: 'RemoveConversationTags',
-          actions: ['dynamodb:DeleteItem'],
+          sid: 'ConversationsAndRules',
+          actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem'],
           resources: [table.tableArn],
         }),
       ],
