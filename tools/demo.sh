@@ -43,5 +43,33 @@ curl -s -o /dev/stdout -w ' -> HTTP %{http_code}\n' -X POST \
 say "The router consumes the queue (as the Lambda SQS event source would)"
 $ctl local pump --invoke-url "$GATEWAY_LAMBDA_URL/2015-03-31/functions/message-router/invocations"
 
+say "The reply sender delivers the rules' auto-replies through the platform APIs (local stand-ins)"
+$ctl local pump --queue-url "$OUTBOUND_QUEUE_URL" \
+  --invoke-url "$GATEWAY_LAMBDA_URL/2015-03-31/functions/reply-sender/invocations"
+
+say "An agent answers the Weibo complaint through reply-api (HMAC-signed, as a CRM would)"
+body='{"conversation_key":"weibo:brand:2489518277","content":{"type":"text","text":"您好，已为您催促快递，今天内送达。"},"idempotency_key":"demo-ticket-1","agent_id":"alice"}'
+ts=$(date +%s)
+sig=$(printf '%s.%s' "$ts" "$body" | openssl dgst -sha256 -hmac "local-demo-crm-signing-secret" | awk '{print $NF}')
+curl -sS -w ' -> HTTP %{http_code}\n' -X POST "$GATEWAY_LAMBDA_URL/lambda-url/reply-api/replies" \
+  -H 'Content-Type: application/json' -H "X-Gateway-Client: demo-crm" \
+  -H "X-Gateway-Timestamp: $ts" -H "X-Gateway-Signature: v1=$sig" --data-binary "$body"
+$ctl local pump --queue-url "$OUTBOUND_QUEUE_URL" \
+  --invoke-url "$GATEWAY_LAMBDA_URL/2015-03-31/functions/reply-sender/invocations"
+
+say "What the platforms received"
+curl -sS "$GATEWAY_STUB_URL/admin/requests" | python3 -c '
+import json, sys, urllib.parse
+r = json.load(sys.stdin)
+for m in r["wechat"]["messages"]:
+    b = m["body"]
+    what = b.get("text", {}).get("content") or b.get("msgtype")
+    print("  WeChat custom message to", b.get("touser"), ":", what)
+for m in r["weibo"]["replies"]:
+    data = json.loads(urllib.parse.unquote(m.get("data", "{}")) or "{}")
+    print("  Weibo reply to", m.get("receiver_id"), ":", data.get("text") or m.get("type"))
+print("  (" + str(len(r["wechat"]["token_requests"])) + " WeChat access-token request(s) in all)")
+'
+
 say "Stored in DynamoDB (table $TABLE_NAME)"
 $ctl local show
