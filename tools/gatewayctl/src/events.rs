@@ -11,6 +11,7 @@ use gateway_core::account::AccountsDocument;
 use gateway_core::channel::wechat::simulate::{self as wechat_sim, Envelope};
 use gateway_core::channel::weibo::simulate as weibo_sim;
 use gateway_core::channel::{HttpMethod, Limits, WebhookOutcome, wechat, weibo};
+use gateway_core::outbound::ReplyCommand;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -238,6 +239,89 @@ pub fn generate(root: &Path) -> Result<Generated> {
     out.insert(
         "events/sqs/inbound-batch.json".into(),
         serde_json::to_string_pretty(&json!({ "Records": records }))? + "\n",
+    );
+
+    // reply-api: an agent's reply to the WeChat text sample's conversation, HMAC-signed by the
+    // local demo client.
+    let first = router_batch.first().context("a router sample")?;
+    let reply_body = json!({
+        "conversation_key": first.conversation_key,
+        "content": { "type": "text", "text": "您好，营业时间为工作日 9:00-18:00。" },
+        "idempotency_key": "sample-ticket-1",
+        "agent_id": "alice"
+    })
+    .to_string();
+    let client = accounts
+        .api_clients
+        .get("demo-crm")
+        .context("api client demo-crm in config/accounts.local.json")?;
+    let signature = gateway_core::delivery::auth::sign(
+        client.secret.expose(),
+        SAMPLE_TIMESTAMP,
+        reply_body.as_bytes(),
+    );
+    let mut reply_event: Value = serde_json::from_str(&apigw_v2(
+        HttpMethod::Post,
+        "replies",
+        "",
+        &BTreeMap::new(),
+        "",
+        reply_body.as_bytes(),
+    )?)?;
+    reply_event["rawPath"] = json!("/replies");
+    reply_event["routeKey"] = json!("POST /replies");
+    reply_event["requestContext"]["routeKey"] = json!("POST /replies");
+    reply_event["requestContext"]["http"]["path"] = json!("/replies");
+    reply_event["pathParameters"] = json!({});
+    reply_event["headers"]["x-gateway-client"] = json!("demo-crm");
+    reply_event["headers"]["x-gateway-timestamp"] = json!(SAMPLE_TIMESTAMP.to_string());
+    reply_event["headers"]["x-gateway-signature"] = json!(signature);
+    out.insert(
+        "events/reply-api/post-reply.apigw-v2.json".into(),
+        serde_json::to_string_pretty(&reply_event)? + "\n",
+    );
+
+    // reply-sender: the auto-replies the router queues for the samples, as the SQS event
+    // source delivers them from the outbound queue.
+    let commands: Vec<ReplyCommand> = router_batch
+        .iter()
+        .map(|m| {
+            ReplyCommand::auto_reply(
+                m,
+                "welcome",
+                0,
+                gateway_core::reply::ReplyContent::Text {
+                    text: "欢迎关注！Welcome!".into(),
+                },
+                now_ms,
+            )
+        })
+        .collect();
+    let outbound: Vec<Value> = commands
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            Ok(json!({
+                "messageId": format!("10000000-0000-4000-8000-00000000000{i}"),
+                "receiptHandle": format!("sample-outbound-receipt-{i}"),
+                "body": serde_json::to_string(c)?,
+                "attributes": {
+                    "ApproximateReceiveCount": "1",
+                    "MessageGroupId": c.message_group_id(),
+                    "MessageDeduplicationId": c.dedupe_id(),
+                    "SentTimestamp": now_ms.to_string(),
+                    "SequenceNumber": format!("1879000000000000100{i}")
+                },
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:gateway-outbound.fifo",
+                "awsRegion": "us-east-1"
+            }))
+        })
+        .collect::<Result<_>>()?;
+    out.insert(
+        "events/sqs/outbound-batch.json".into(),
+        serde_json::to_string_pretty(&json!({ "Records": outbound }))? + "\n",
     );
     Ok(out)
 }

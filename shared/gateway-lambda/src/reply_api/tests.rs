@@ -278,3 +278,37 @@ fn config_requires_the_queue_table_and_secret() {
     let err = ReplyApiConfig::from_lookup(|_| None).expect_err("missing");
     assert_eq!(err.0.len(), 3, "{err}");
 }
+
+#[tokio::test]
+async fn the_sample_reply_event_is_accepted_at_its_signing_time() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let read = |p: &str| std::fs::read_to_string(root.join(p)).expect("sample file");
+    let batch: Value = serde_json::from_str(&read("events/sqs/inbound-batch.json")).expect("json");
+    let message: gateway_core::NormalizedMessage =
+        serde_json::from_str(batch["Records"][0]["body"].as_str().expect("body")).expect("message");
+    let queue = Arc::new(RecordingReplyQueue::default());
+    let ledger = Arc::new(InMemoryDeliveryLedger::default());
+    let mut c = Conversation::new_for(&message);
+    c.record_inbound(&message);
+    c.version = 1;
+    ledger.put_conversation(c);
+    let api = ReplyApi {
+        accounts: Arc::new(StaticAccounts(Arc::new(
+            AccountsDocument::from_json(&read("config/accounts.local.json")).expect("accounts"),
+        ))),
+        conversations: ledger.clone(),
+        queue: queue.clone(),
+        ledger,
+        max_clock_skew_secs: 300,
+        max_body_bytes: 4096,
+    };
+    let request =
+        lambda_http::request::from_str(&read("events/reply-api/post-reply.apigw-v2.json"))
+            .expect("API Gateway v2 event");
+    // `gatewayctl events generate` signs every sample at 1_795_038_400.
+    let response = handle_request_at(&api, request, 1_795_038_400_000, "generated").await;
+    assert_eq!(response.status().as_u16(), 202);
+    let queued = queue.commands();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].conversation_key, message.conversation_key);
+}
