@@ -106,7 +106,7 @@ fn raw_http(base: &str, method: &str, path_and_query: &str, body: &[u8]) -> (u16
                 break;
             }
             out.push_str(&tail[..n]);
-            rest = &tail[n..].trim_start_matches("\r\n");
+            rest = tail[n..].trim_start_matches("\r\n");
         }
         out
     } else {
