@@ -8,6 +8,7 @@ pub mod passive;
 pub mod reply_api;
 pub mod reply_sender;
 pub mod router;
+pub mod sqs_batch;
 pub mod webhook;
 
 /// Current time, Unix milliseconds.

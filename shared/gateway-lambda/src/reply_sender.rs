@@ -8,7 +8,8 @@
 //! [`delivery::deliver`] with the platform's error code.
 
 use crate::config::ConfigError;
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use crate::sqs_batch;
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use gateway_aws::sdk::{consumer_timeouts, load_sdk_config_with_timeouts};
 use gateway_aws::tokens::TokenTiming;
 use gateway_aws::{
@@ -25,9 +26,8 @@ use gateway_core::outbound::{ReplyCommand, ReplyOrigin};
 use gateway_core::ports::{AccountDirectory, ConversationStore, DeadLetterSink};
 use gateway_platforms::{TokenApi, WeChatClient, WeiboClient, http_client};
 use lambda_runtime::{LambdaEvent, service_fn};
-use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 /// Records not started with less than this much time left are handed back for retry.
 const SAFETY_MARGIN: Duration = Duration::from_secs(5);
@@ -349,24 +349,9 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
     };
     let deps = &deps;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let deadline = event.context.deadline();
-        // AWS always sends a deadline in the future; a local emulator may send none.
-        let known = deadline > SystemTime::now();
-        let failures = handle_batch(deps, &event.payload.records, || {
-            if known {
-                deadline
-                    .duration_since(SystemTime::now())
-                    .unwrap_or_default()
-            } else {
-                Duration::MAX
-            }
-        })
-        .await;
-        let mut response = SqsBatchResponse::default();
-        for id in failures {
-            response.add_failure(id);
-        }
-        Ok::<_, lambda_runtime::Error>(response)
+        let time_left = sqs_batch::time_left(event.context.deadline());
+        let failures = handle_batch(deps, &event.payload.records, time_left).await;
+        Ok::<_, lambda_runtime::Error>(sqs_batch::response(failures))
     }))
     .await
 }
@@ -391,36 +376,17 @@ pub async fn handle_batch(
         claim_timeout_ms,
         now: &now,
     };
-    let mut failures = Vec::new();
-    let mut failed_groups: HashSet<String> = HashSet::new();
-    for record in records {
-        let Some(id) = record.message_id.clone() else {
-            tracing::error!("SQS record without messageId; cannot acknowledge or retry it");
-            continue;
-        };
-        let group = record
-            .attributes
-            .get("MessageGroupId")
-            .cloned()
-            .unwrap_or_default();
-        let retry = if failed_groups.contains(&group) {
-            true
-        } else if time_left() < SAFETY_MARGIN {
-            tracing::warn!(
-                sqs.message_id = id,
-                "not enough time left in this invocation; handing the record back"
-            );
-            true
-        } else {
-            !handle_record(deps, &sender, record, &id, &group).await
-        };
-        if retry {
-            schedule_retry(deps, record).await;
-            failures.push(id);
-            failed_groups.insert(group);
-        }
+    let retry = sqs_batch::drive(
+        records,
+        time_left,
+        SAFETY_MARGIN,
+        async |record, id, group| handle_record(deps, &sender, record, id, group).await,
+    )
+    .await;
+    for record in &retry {
+        schedule_retry(deps, record).await;
     }
-    failures
+    sqs_batch::ids(&retry)
 }
 
 async fn schedule_retry(deps: &ReplySenderDeps, record: &SqsMessage) {

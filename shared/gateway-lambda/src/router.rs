@@ -8,7 +8,8 @@
 //! they neither block their conversation nor are retried forever.
 
 use crate::config::RouterConfig;
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use crate::sqs_batch;
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use gateway_aws::sdk::{consumer_timeouts, load_sdk_config_with_timeouts};
 use gateway_aws::{
     DynamoDbConversationStore, DynamoDbRulesSource, DynamoDbRulesStore, SqsDeadLetterSink,
@@ -19,9 +20,8 @@ use gateway_core::ports::{ConversationStore, DeadLetterSink, ReplyQueue, RulesSo
 use gateway_core::routing::{self, ProcessOutcome, Router};
 use gateway_core::rules::RuleSet;
 use lambda_runtime::{LambdaEvent, service_fn};
-use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 /// The rules shipped with the function, in force until valid rules are pushed to the table.
 pub const BUNDLED_RULES: &str = include_str!("../../../config/rules.yaml");
@@ -69,25 +69,9 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
     };
     let deps = &deps;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let deadline = event.context.deadline();
-        // AWS always sends a deadline in the future; a local emulator may send none (epoch).
-        // Without one, the batch simply runs to completion.
-        let known = deadline > SystemTime::now();
-        let failures = handle_batch(deps, &event.payload.records, || {
-            if known {
-                deadline
-                    .duration_since(SystemTime::now())
-                    .unwrap_or_default()
-            } else {
-                Duration::MAX
-            }
-        })
-        .await;
-        let mut response = SqsBatchResponse::default();
-        for id in failures {
-            response.add_failure(id);
-        }
-        Ok::<_, lambda_runtime::Error>(response)
+        let time_left = sqs_batch::time_left(event.context.deadline());
+        let failures = handle_batch(deps, &event.payload.records, time_left).await;
+        Ok::<_, lambda_runtime::Error>(sqs_batch::response(failures))
     }))
     .await
 }
@@ -98,7 +82,6 @@ pub async fn handle_batch(
     records: &[SqsMessage],
     time_left: impl Fn() -> Duration,
 ) -> Vec<String> {
-    let mut failures = Vec::new();
     let rules = match deps.rules.rules().await {
         Ok(rules) => rules,
         Err(e) => {
@@ -114,38 +97,14 @@ pub async fn handle_batch(
         replies: deps.replies.as_ref(),
         rules: &rules,
     };
-    let mut failed_groups: HashSet<String> = HashSet::new();
-    for record in records {
-        let Some(id) = record.message_id.clone() else {
-            tracing::error!("SQS record without messageId; cannot acknowledge or retry it");
-            continue;
-        };
-        let group = record
-            .attributes
-            .get("MessageGroupId")
-            .cloned()
-            .unwrap_or_default();
-        if failed_groups.contains(&group) {
-            failures.push(id);
-            continue;
-        }
-        let remaining = time_left();
-        if remaining < SAFETY_MARGIN {
-            tracing::warn!(
-                sqs.message_id = id,
-                remaining_ms = remaining.as_millis() as u64,
-                "not enough time left in this invocation; handing the record back for retry"
-            );
-            failures.push(id);
-            failed_groups.insert(group);
-            continue;
-        }
-        if !handle_record(deps, &router, record, &id, &group).await {
-            failures.push(id);
-            failed_groups.insert(group);
-        }
-    }
-    failures
+    let retry = sqs_batch::drive(
+        records,
+        time_left,
+        SAFETY_MARGIN,
+        async |record, id, group| handle_record(deps, &router, record, id, group).await,
+    )
+    .await;
+    sqs_batch::ids(&retry)
 }
 
 /// Returns false when the record must be retried.
