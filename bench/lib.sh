@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Shared by the bench scripts: the private release target dir, the moto server from
+# tools/stack.sh (pinned tools, free loopback port), resources created by gatewayctl, logs
+# under a temp dir outside the repository. Source it; the EXIT trap stops what it started.
+
+set -euo pipefail
+
+BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# Release builds and benches go to a private target dir, so they neither block nor are blocked
+# by other builds in the checkout.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/tmp/target-bench}"
+BENCH_LOG_DIR="${BENCH_LOG_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/gateway-bench.XXXXXX")}"
+export BENCH_LOG_DIR
+STACK_RUN_DIR="$BENCH_LOG_DIR"
+# shellcheck source=tools/stack.sh
+. "$BENCH_DIR/../tools/stack.sh"
+REL="$CARGO_TARGET_DIR/release"
+
+# The three functions, built one package at a time like `cargo lambda watch` builds them (see
+# tools/stack.sh), so the watcher finds them up to date.
+FUNCTIONS=(wechat-webhook weibo-webhook message-router)
+
+bench_build_functions() {
+  local bin
+  for bin in "${FUNCTIONS[@]}"; do
+    log "cargo build --release --bin $bin (target $CARGO_TARGET_DIR)"
+    cargo build --quiet --release --bin "$bin"
+  done
+}
+
+bench_build_tools() {
+  log "cargo build --release -p gateway-bench -p gatewayctl"
+  cargo build --quiet --release -p gateway-bench
+  cargo build --quiet --release -p gatewayctl --bin gatewayctl
+}
+
+# bench_stack_setup PREFIX: queues, table and accounts secret in the running moto server;
+# exports the functions' variables.
+bench_stack_setup() {
+  local prefix=$1
+  "$REL/gatewayctl" local setup --endpoint "$AWS_ENDPOINT_URL" --prefix "$prefix" \
+    --accounts "$STACK_ROOT/config/accounts.local.json" >"$BENCH_LOG_DIR/resources.env"
+  set -a
+  # shellcheck disable=SC1091
+  . "$BENCH_LOG_DIR/resources.env"
+  set +a
+}
+
+# bench_start_watch: the functions under `cargo lambda watch --release` on a free port.
+bench_start_watch() {
+  WATCH_PORT=$(free_port)
+  export GATEWAY_LAMBDA_URL="http://127.0.0.1:$WATCH_PORT"
+  cat >"$BENCH_LOG_DIR/functions.env" <<ENV
+AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL
+AWS_REGION=$AWS_REGION
+AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID
+AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY
+QUEUE_URL=$QUEUE_URL
+DEAD_LETTER_QUEUE_URL=$DEAD_LETTER_QUEUE_URL
+OUTBOUND_QUEUE_URL=$OUTBOUND_QUEUE_URL
+OUTBOUND_DEAD_LETTER_QUEUE_URL=$OUTBOUND_DEAD_LETTER_QUEUE_URL
+TABLE_NAME=$TABLE_NAME
+ACCOUNTS_SECRET_ID=$ACCOUNTS_SECRET_ID
+ACCOUNTS_CACHE_SECS=60
+RULES_CACHE_SECS=30
+MAX_CLOCK_SKEW_SECS=300
+MESSAGE_TTL_DAYS=90
+RUST_LOG=info
+ENV
+  log "cargo lambda watch --release on $GATEWAY_LAMBDA_URL (log: $BENCH_LOG_DIR/watch.log)"
+  setsid cargo lambda watch --release -A 127.0.0.1 -P "$WATCH_PORT" --ignore-changes \
+    --env-file "$BENCH_LOG_DIR/functions.env" >"$BENCH_LOG_DIR/watch.log" 2>&1 &
+  STACK_PIDS+=($!)
+  wait_for_http "$GATEWAY_LAMBDA_URL/" 300
+}
