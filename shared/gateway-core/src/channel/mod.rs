@@ -267,15 +267,23 @@ pub fn percent_encode(s: &str) -> String {
 /// Rejects bodies that carry a DTD or entity declaration, before any parser sees them.
 /// Neither platform ever sends one; refusing them closes XXE and entity-expansion attacks.
 pub fn reject_dtd(body: &[u8]) -> Result<(), WebhookError> {
-    let has = |needle: &[u8]| {
-        body.windows(needle.len())
-            .any(|w| w.eq_ignore_ascii_case(needle))
+    // Both declarations start with `<!`, which has no case: only what follows a `<!` needs
+    // the case-insensitive comparison (one byte compare per body byte instead of two
+    // nine-byte windows per position).
+    let starts_with = |rest: &[u8], word: &[u8]| {
+        rest.get(..word.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(word))
     };
-    if has(b"<!DOCTYPE") || has(b"<!ENTITY") {
-        Err(WebhookError::DoctypeForbidden)
-    } else {
-        Ok(())
+    let mut rest = body;
+    while let Some(at) = rest.iter().position(|&b| b == b'<') {
+        rest = &rest[at + 1..];
+        if let Some(after) = rest.strip_prefix(b"!")
+            && (starts_with(after, b"DOCTYPE") || starts_with(after, b"ENTITY"))
+        {
+            return Err(WebhookError::DoctypeForbidden);
+        }
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -360,6 +368,40 @@ mod tests {
             Err(WebhookError::DoctypeForbidden)
         );
         assert!(reject_dtd(b"<xml><Content>DOCTYPE is a word</Content></xml>").is_ok());
+    }
+
+    /// The plain definition `reject_dtd` is an optimisation of: any window equal to
+    /// `<!DOCTYPE` or `<!ENTITY`, ignoring ASCII case.
+    fn windowed_reject_dtd(body: &[u8]) -> bool {
+        let has = |needle: &[u8]| {
+            body.windows(needle.len())
+                .any(|w| w.eq_ignore_ascii_case(needle))
+        };
+        has(b"<!DOCTYPE") || has(b"<!ENTITY")
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn reject_dtd_agrees_with_the_windowed_definition(
+            parts in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just(b"<".to_vec()),
+                    proptest::strategy::Just(b"<!".to_vec()),
+                    proptest::strategy::Just(b"<<!".to_vec()),
+                    proptest::strategy::Just(b"DOCTYPE".to_vec()),
+                    proptest::strategy::Just(b"doctYpe".to_vec()),
+                    proptest::strategy::Just(b"DOCTYP".to_vec()),
+                    proptest::strategy::Just(b"ENTITY".to_vec()),
+                    proptest::strategy::Just(b"entity".to_vec()),
+                    proptest::strategy::Just(b"ENTIT".to_vec()),
+                    proptest::collection::vec(proptest::prelude::any::<u8>(), 0..4),
+                ],
+                0..8,
+            )
+        ) {
+            let body = parts.concat();
+            proptest::prop_assert_eq!(reject_dtd(&body).is_err(), windowed_reject_dtd(&body));
+        }
     }
 
     #[test]
