@@ -8,6 +8,7 @@
 
 use crate::channel::{WebhookError, sorted_sha1_hex, xml};
 use aes::Aes256;
+use aes::cipher::block_padding::NoPadding;
 use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit};
 use base64::Engine;
 use base64::alphabet;
@@ -152,12 +153,11 @@ pub fn decrypt(key: &AesKey, encrypt: &str) -> Result<Decrypted, WebhookError> {
     if ciphertext.is_empty() || ciphertext.len() % PAD_BLOCK != 0 {
         return Err(WebhookError::BadCiphertext);
     }
-    let mut blocks: Vec<aes::Block> = ciphertext
-        .chunks_exact(16)
-        .map(aes::Block::clone_from_slice)
-        .collect();
-    CbcDec::new(&key.0.into(), &key.iv().into()).decrypt_blocks_mut(&mut blocks);
-    let plain: Vec<u8> = blocks.iter().flat_map(|b| b.iter().copied()).collect();
+    // In place: the length is a multiple of the block size, so unpadded decryption cannot fail.
+    let mut plain = ciphertext;
+    CbcDec::new(&key.0.into(), &key.iv().into())
+        .decrypt_padded_mut::<NoPadding>(&mut plain)
+        .map_err(|_| WebhookError::BadCiphertext)?;
 
     let pad = usize::from(*plain.last().ok_or(WebhookError::BadCiphertext)?);
     if !(1..=PAD_BLOCK).contains(&pad) || pad > plain.len() {
