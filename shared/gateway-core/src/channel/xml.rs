@@ -276,12 +276,18 @@ fn close(stack: &mut Vec<Frame>, fields: &mut Vec<XmlField>) -> Result<(), Webho
         .ok_or_else(|| malformed("end tag without start tag"))?;
     // The root itself is not a field; below it, only leaves are.
     if !stack.is_empty() && !frame.has_children {
-        let mut path = String::new();
-        for ancestor in stack.iter().skip(1) {
-            path.push_str(&ancestor.name);
-            path.push('/');
-        }
-        path.push_str(&frame.name);
+        // A child of the root (every field of a flat push) is its own path: no copy.
+        let path = if stack.len() == 1 {
+            frame.name
+        } else {
+            let mut path = String::new();
+            for ancestor in stack.iter().skip(1) {
+                path.push_str(&ancestor.name);
+                path.push('/');
+            }
+            path.push_str(&frame.name);
+            path
+        };
         fields.push(XmlField {
             path,
             value: frame.text,
