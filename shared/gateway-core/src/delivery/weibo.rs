@@ -6,6 +6,7 @@
 //! Form building, answer parsing and error classification only; the HTTP client is in
 //! `gateway-platforms`. Pure.
 
+use crate::channel::percent_encode;
 use crate::delivery::platform::{Disposition, PlatformError};
 use crate::delivery::window::UndeliverableReason;
 use crate::message::Channel;
@@ -59,20 +60,6 @@ pub fn reply_form(receiver_id: &str, content: &ReplyContent) -> Option<Vec<(Stri
         ("receiver_id".into(), receiver_id.into()),
         ("save_sender_box".into(), "1".into()),
     ])
-}
-
-/// RFC 3986 percent-encoding of every byte outside the unreserved set (so spaces become
-/// `%20`, as the reference recommends, not `+`).
-pub fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 3);
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// `k=v&k=v`, each part percent-encoded once.
