@@ -17,7 +17,7 @@
 //! Prints one JSON object. Everything stays on 127.0.0.1; every wait is bounded.
 
 #[path = "../../../shared/gateway-core/benches/common/mod.rs"]
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 mod common;
 
 use anyhow::{Context, Result, anyhow, bail};

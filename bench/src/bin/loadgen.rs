@@ -15,7 +15,7 @@
 //! time.
 
 #[path = "../../../shared/gateway-core/benches/common/mod.rs"]
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 mod common;
 
 use anyhow::{Context, Result, bail};
