@@ -1,0 +1,397 @@
+//! AWS calls per inbound message, counted on the wire (issue 8): the real adapters talk to the
+//! emulator through a counting HTTP proxy that records every request's `X-Amz-Target` and
+//! body. These tests fail if the hot paths grow a call:
+//!
+//! * webhook, once warm: exactly one SQS `SendMessage` per message and no other call (the
+//!   accounts document comes from the cache);
+//! * router: one `GetItem` and one `TransactWriteItems` carrying exactly two writes (message
+//!   and conversation) per stored message, plus one per tag the rules add or remove; a
+//!   redelivered message costs one read and no write; the rules come from the cache.
+#![allow(clippy::unwrap_used)]
+
+use gateway_aws::{
+    DynamoDbConversationStore, DynamoDbRulesSource, DynamoDbRulesStore,
+    SecretsManagerAccountDirectory, SqsMessagePublisher, SqsReplyQueue,
+};
+use gateway_core::account::AccountsDocument;
+use gateway_core::channel::{InboundRequest, Limits, wechat, weibo};
+use gateway_core::message::Channel;
+use gateway_core::ports::{AccountDirectory, RulesSource};
+use gateway_core::routing::{ProcessOutcome, Router, process};
+use gateway_core::rules::RuleSet;
+use gateway_core::webhook::WebhookService;
+use gateway_tests::{endpoint, fresh_stack, local_accounts_json, sdk};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// One request the proxy forwarded.
+#[derive(Debug, Clone)]
+struct Call {
+    /// `X-Amz-Target`, e.g. `AmazonSQS.SendMessage`, `DynamoDB_20120810.GetItem`.
+    target: String,
+    /// The JSON body.
+    body: String,
+}
+
+/// A TCP proxy on 127.0.0.1 in front of the emulator that records each HTTP request.
+struct CountingProxy {
+    url: String,
+    calls: Arc<Mutex<Vec<Call>>>,
+}
+
+impl CountingProxy {
+    fn start(upstream_url: &str) -> Self {
+        let upstream = upstream_url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let recorded = calls.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let (upstream, recorded) = (upstream.clone(), recorded.clone());
+                std::thread::spawn(move || forward(client, &upstream, &recorded));
+            }
+        });
+        CountingProxy { url, calls }
+    }
+
+    /// The calls recorded so far, and forgets them.
+    fn take(&self) -> Vec<Call> {
+        std::mem::take(&mut *self.calls.lock().unwrap())
+    }
+
+    async fn sdk(&self) -> aws_config::SdkConfig {
+        gatewayctl::local::emulator_config(&self.url).await
+    }
+}
+
+/// Copies the responses back as they are; reads the requests one by one (the SDK sends a
+/// `Content-Length` body with every JSON-protocol request), records them, forwards them.
+fn forward(client: TcpStream, upstream: &str, recorded: &Mutex<Vec<Call>>) {
+    let Ok(server) = TcpStream::connect(upstream) else {
+        return;
+    };
+    let (mut to_client, mut from_server) =
+        (client.try_clone().unwrap(), server.try_clone().unwrap());
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut from_server, &mut to_client);
+        let _ = to_client.shutdown(Shutdown::Both);
+    });
+    let mut to_server = server;
+    let mut reader = BufReader::new(client);
+    loop {
+        let mut head = Vec::new();
+        let mut target = String::new();
+        let mut length = None;
+        loop {
+            let mut line = String::new();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => {
+                    let _ = to_server.shutdown(Shutdown::Write);
+                    return;
+                }
+                Ok(_) => {}
+            }
+            head.extend_from_slice(line.as_bytes());
+            let trimmed = line.trim_end();
+            if trimmed.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = trimmed.split_once(':') {
+                if name.eq_ignore_ascii_case("x-amz-target") {
+                    target = value.trim().to_string();
+                } else if name.eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse::<usize>().ok();
+                }
+            }
+        }
+        let Some(length) = length else {
+            // Not a request this proxy understands (e.g. a chunked body): make it visible.
+            recorded.lock().unwrap().push(Call {
+                target: format!("UNPARSED {}", String::from_utf8_lossy(&head)),
+                body: String::new(),
+            });
+            let _ = to_server.shutdown(Shutdown::Both);
+            return;
+        };
+        let mut body = vec![0u8; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        recorded.lock().unwrap().push(Call {
+            target,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        });
+        if to_server.write_all(&head).is_err() || to_server.write_all(&body).is_err() {
+            return;
+        }
+    }
+}
+
+fn targets(calls: &[Call]) -> Vec<&str> {
+    calls.iter().map(|c| c.target.as_str()).collect()
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+fn wechat_inbound<'a>(
+    (account, request): &'a (&'static str, wechat::simulate::SimulatedRequest),
+    now: i64,
+) -> InboundRequest<'a> {
+    request.as_inbound(account, now)
+}
+
+fn inner_xml(from: &str, msg_id: u64, create_time: i64) -> String {
+    format!(
+        "<xml><ToUserName><![CDATA[gh_97417a04a28d]]></ToUserName>\
+         <FromUserName><![CDATA[{from}]]></FromUserName><CreateTime>{create_time}</CreateTime>\
+         <MsgType><![CDATA[text]]></MsgType><Content><![CDATA[你好 #{msg_id}]]></Content>\
+         <MsgId>{msg_id}</MsgId></xml>"
+    )
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator (make test)"]
+async fn a_warm_webhook_makes_exactly_one_sqs_send_per_message_and_no_other_call() {
+    // Arrange: the real adapters, their SDK clients going through the counting proxy.
+    let stack = fresh_stack(&sdk().await).await;
+    let proxy = CountingProxy::start(&endpoint());
+    let sdk = proxy.sdk().await;
+    let accounts: Arc<dyn AccountDirectory> = Arc::new(SecretsManagerAccountDirectory::new(
+        aws_sdk_secretsmanager::Client::new(&sdk),
+        stack.accounts_secret_id.clone(),
+        Duration::from_secs(60),
+    ));
+    let publisher = Arc::new(SqsMessagePublisher::new(
+        aws_sdk_sqs::Client::new(&sdk),
+        stack.queue_url.clone(),
+    ));
+    let service = |channel| WebhookService {
+        channel,
+        accounts: accounts.clone(),
+        publisher: publisher.clone(),
+        limits: Limits::default(),
+    };
+    let (wechat_service, weibo_service) = (service(Channel::WeChat), service(Channel::Weibo));
+    let doc = AccountsDocument::from_json(&local_accounts_json()).unwrap();
+    let now = now_ms();
+    let mut wechat_requests = Vec::new();
+    for (i, (account, envelope)) in [
+        ("plain-demo", wechat::simulate::Envelope::Plaintext),
+        ("secure-demo", wechat::simulate::Envelope::Secure),
+        ("demo", wechat::simulate::Envelope::Compatible),
+    ]
+    .into_iter()
+    .cycle()
+    .take(12)
+    .enumerate()
+    {
+        let inner = inner_xml(&format!("oCount{i}"), 9_000 + i as u64, now / 1000);
+        let request =
+            wechat::simulate::push(&doc.wechat[account], &inner, now / 1000, "1", envelope)
+                .unwrap();
+        wechat_requests.push((account, request));
+    }
+    let weibo_requests: Vec<_> = (0..4)
+        .map(|i| {
+            let created_at = weibo::simulate::created_at(now / 1000).unwrap();
+            let body = weibo::simulate::text_body(
+                1_902_538_057,
+                4_000_000_000 + i,
+                &created_at,
+                &format!("count #{i}"),
+            );
+            weibo::simulate::push(&doc.weibo["brand"], body, now, "1")
+        })
+        .collect();
+
+    // Act 1: the first message of a cold function also fetches the accounts document.
+    let cold = wechat_service
+        .handle(&wechat_inbound(&wechat_requests[0], now))
+        .await;
+    let cold_calls = proxy.take();
+
+    // Act 2: warm.
+    let mut replies = Vec::new();
+    for r in &wechat_requests[1..] {
+        replies.push(wechat_service.handle(&wechat_inbound(r, now)).await);
+    }
+    for r in &weibo_requests {
+        let inbound: InboundRequest<'_> = r.inbound("brand");
+        replies.push(weibo_service.handle(&inbound).await);
+    }
+    let warm_calls = proxy.take();
+
+    // Assert
+    assert_eq!(cold.status, 200, "{cold:?}");
+    assert_eq!(
+        targets(&cold_calls),
+        ["secretsmanager.GetSecretValue", "AmazonSQS.SendMessage"]
+    );
+    assert!(replies.iter().all(|r| r.status == 200), "{replies:?}");
+    let messages = wechat_requests.len() - 1 + weibo_requests.len();
+    assert_eq!(
+        warm_calls.len(),
+        messages,
+        "one call per warm message: {:?}",
+        targets(&warm_calls)
+    );
+    assert!(
+        warm_calls
+            .iter()
+            .all(|c| c.target == "AmazonSQS.SendMessage"),
+        "{:?}",
+        targets(&warm_calls)
+    );
+    assert!(warm_calls.iter().all(|c| c.body.contains(&stack.queue_url)));
+}
+
+fn rules() -> Arc<RuleSet> {
+    Arc::new(RuleSet::from_yaml(include_str!("../../config/rules.yaml")).expect("shipped rules"))
+}
+
+/// The write items of a `TransactWriteItems` body, as `Put`/`Delete` and the sort key.
+fn write_items(call: &Call) -> Vec<String> {
+    let body: serde_json::Value = serde_json::from_str(&call.body).unwrap();
+    body["TransactItems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| {
+            let (op, detail) = item.as_object().unwrap().iter().next().unwrap();
+            let sk = detail
+                .pointer("/Item/SK/S")
+                .or_else(|| detail.pointer("/Key/SK/S"))
+                .and_then(|v| v.as_str())
+                .unwrap_or_default();
+            format!("{op} {}", sk.split('#').next().unwrap_or_default())
+        })
+        .collect()
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator (make test)"]
+async fn the_router_stores_a_message_with_one_read_and_one_transaction_of_two_writes() {
+    // Arrange
+    let stack = fresh_stack(&sdk().await).await;
+    let proxy = CountingProxy::start(&endpoint());
+    let sdk = proxy.sdk().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let store =
+        DynamoDbConversationStore::new(dynamodb.clone(), stack.table_name.clone(), Some(86_400));
+    let replies = SqsReplyQueue::new(
+        aws_sdk_sqs::Client::new(&sdk),
+        stack.outbound_queue_url.clone(),
+    );
+    let rules_source = DynamoDbRulesSource::new(
+        DynamoDbRulesStore::new(dynamodb, stack.table_name.clone()),
+        Duration::from_secs(30),
+        rules(),
+    );
+    let doc = AccountsDocument::from_json(&local_accounts_json()).unwrap();
+    let now = now_ms();
+    let message = |from: &str, msg_id: u64, text: &str| {
+        let inner = inner_xml(from, msg_id, now / 1000).replace(&format!("你好 #{msg_id}"), text);
+        let request = wechat::simulate::push(
+            &doc.wechat["plain-demo"],
+            &inner,
+            now / 1000,
+            "1",
+            wechat::simulate::Envelope::Plaintext,
+        )
+        .unwrap();
+        match wechat::handle(
+            &doc.wechat["plain-demo"],
+            &request.as_inbound("plain-demo", now),
+            &Limits::default(),
+        )
+        .unwrap()
+        {
+            gateway_core::channel::WebhookOutcome::Message(m) => *m,
+            other => panic!("{other:?}"),
+        }
+    };
+
+    // Act 1: the first batch loads the rules; later batches use the cache.
+    let rules_now = rules_source.rules().await.unwrap();
+    let rules_cold = proxy.take();
+    let _ = rules_source.rules().await.unwrap();
+    let rules_warm = proxy.take();
+
+    let router = Router {
+        store: &store,
+        replies: &replies,
+        rules: &rules_now,
+    };
+    let mut per_message = Vec::new();
+    for m in [
+        message("oRouterA", 1, "你好"), // new conversation (routing rule)
+        message("oRouterA", 2, "请问还在吗"), // follow-up in the same conversation
+        message("oRouterB", 3, "想问一下价格"), // new conversation, keyword auto-reply
+        message("oRouterA", 4, "我要投诉，联系你们律师"), // crisis: the rules add a tag
+    ] {
+        let outcome = process(&router, &m).await.unwrap();
+        let tags_changed = match &outcome {
+            ProcessOutcome::Stored(p) => {
+                p.decision.tags_added.len() + p.decision.tags_removed.len()
+            }
+            ProcessOutcome::Duplicate => panic!("stored once"),
+        };
+        per_message.push((proxy.take(), tags_changed));
+    }
+    let redelivered = message("oRouterA", 2, "请问还在吗");
+    let duplicate = process(&router, &redelivered).await.unwrap();
+    let duplicate_calls = proxy.take();
+
+    // Assert
+    assert_eq!(targets(&rules_cold), ["DynamoDB_20120810.GetItem"]);
+    assert!(rules_warm.is_empty(), "{:?}", targets(&rules_warm));
+    for (i, (calls, tags_changed)) in per_message.iter().enumerate() {
+        let dynamodb: Vec<&Call> = calls
+            .iter()
+            .filter(|c| c.target.starts_with("DynamoDB_20120810."))
+            .collect();
+        assert_eq!(
+            targets(&dynamodb.iter().map(|c| (*c).clone()).collect::<Vec<_>>()),
+            [
+                "DynamoDB_20120810.GetItem",
+                "DynamoDB_20120810.TransactWriteItems"
+            ],
+            "message {i}"
+        );
+        let writes = write_items(dynamodb[1]);
+        assert_eq!(&writes[..2], ["Put MSG", "Put META"], "message {i}");
+        assert_eq!(
+            writes.len(),
+            2 + tags_changed,
+            "message {i}: two writes plus one per changed tag: {writes:?}"
+        );
+        // Anything else is an auto-reply command on the outbound queue.
+        assert!(
+            calls
+                .iter()
+                .filter(|c| !c.target.starts_with("DynamoDB_20120810."))
+                .all(|c| c.target == "AmazonSQS.SendMessage"
+                    && c.body.contains(&stack.outbound_queue_url)),
+            "message {i}: {:?}",
+            targets(calls)
+        );
+    }
+    // Plain messages (no tag change) are exactly two writes; the crisis message adds one tag.
+    assert_eq!(
+        per_message.iter().map(|(_, t)| *t).collect::<Vec<_>>(),
+        [0, 0, 0, 1]
+    );
+    assert_eq!(duplicate, ProcessOutcome::Duplicate);
+    assert_eq!(targets(&duplicate_calls), ["DynamoDB_20120810.GetItem"]);
+}
