@@ -19,9 +19,31 @@ stack_start_moto
 bench_stack_setup "cold$$"
 export ACCOUNTS_CACHE_SECS=60 RULES_CACHE_SECS=30 RUST_LOG=info
 
+# A small trust store (five PEM roots, standing in for the Amazon Trust Services roots the SDK
+# needs) instead of the system one: what pinning the SDK's TLS trust store would save.
+FIVE_ROOTS="$BENCH_LOG_DIR/five-roots.pem"
+awk '/BEGIN CERTIFICATE/ {n++} n >= 1 && n <= 5' /etc/ssl/certs/ca-certificates.crt >"$FIVE_ROOTS"
+
 declare -A EVENT=([wechat-webhook]=wechat [weibo-webhook]=weibo [message-router]=router)
 for fn in "${FUNCTIONS[@]}"; do
   log "cold start of $fn: $RUNS runs, then $INVOCATIONS ${EVENT[$fn]} invocations"
   "$REL/coldstart" --label "$fn" --bin "$REL/$fn" --runs "$RUNS" \
     --event "${EVENT[$fn]}" --invocations "$INVOCATIONS"
+  log "cold start of $fn with a five-root trust store"
+  "$REL/coldstart" --label "$fn+five-roots" --bin "$REL/$fn" --runs "$RUNS" \
+    --env SSL_CERT_FILE="$FIVE_ROOTS"
+  # Instructions of init, repeatable under load: the runtime API port is closed, so the
+  # function stops at its first /next (the error path after it is a few thousand more).
+  log "callgrind: instructions of $fn's init"
+  out="$BENCH_LOG_DIR/callgrind-init.$fn.out"
+  (cd "$BENCH_LOG_DIR" && env -i PATH=/usr/bin:/bin LANG=en_US.UTF-8 TZ=:UTC \
+    AWS_LAMBDA_RUNTIME_API=127.0.0.1:9 AWS_LAMBDA_FUNCTION_NAME="$fn" \
+    AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128 AWS_LAMBDA_FUNCTION_VERSION='$LATEST' \
+    AWS_REGION="$AWS_REGION" AWS_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID" \
+    AWS_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY" AWS_ENDPOINT_URL="$AWS_ENDPOINT_URL" \
+    QUEUE_URL="$QUEUE_URL" ACCOUNTS_SECRET_ID="$ACCOUNTS_SECRET_ID" TABLE_NAME="$TABLE_NAME" \
+    DEAD_LETTER_QUEUE_URL="$DEAD_LETTER_QUEUE_URL" OUTBOUND_QUEUE_URL="$OUTBOUND_QUEUE_URL" \
+    OUTBOUND_DEAD_LETTER_QUEUE_URL="$OUTBOUND_DEAD_LETTER_QUEUE_URL" \
+    valgrind --tool=callgrind --callgrind-out-file="$out" "$REL/$fn") >"$out.log" 2>&1 || true
+  printf '{"label": "%s", "init_instructions": %s}\n' "$fn" "$(awk '/^summary:/ {print $2}' "$out")"
 done

@@ -12,6 +12,8 @@
 #   bash bench/run.sh              # everything (about 30-40 min on 2 cores from a clean target)
 #   bash bench/run.sh --skip-zip   # reuse the last arm64 zips (the cross build takes the longest)
 #   bash bench/run.sh --no-write   # measure, print the report, leave docs/benchmarks.md alone
+#   bash bench/run.sh --size-variants  # also build the zips with opt-level "s" + panic "abort"
+#                                      # (a second full arm64 build in $CARGO_TARGET_DIR-size)
 #
 # Release builds use a private target dir (CARGO_TARGET_DIR, default /tmp/target-bench); logs
 # and raw results go to a temp dir outside the repository (printed at the start).
@@ -20,10 +22,12 @@ trap stack_cleanup EXIT
 
 SKIP_ZIP=0
 WRITE=1
+SIZE_VARIANTS=0
 for arg in "$@"; do
   case $arg in
     --skip-zip) SKIP_ZIP=1 ;;
     --no-write) WRITE=0 ;;
+    --size-variants) SIZE_VARIANTS=1 ;;
     *) echo "unknown argument $arg" >&2; exit 2 ;;
   esac
 done
@@ -83,21 +87,35 @@ print(json.dumps(out, indent=1, sort_keys=True))
 PY
 
 # --- 2. callgrind -------------------------------------------------------------------------
-log "callgrind: instructions per message"
+# instr_exe [env...]: path of the benches/instr.rs binary (built with the bench profile).
+instr_exe() {
+  env "$@" cargo bench -p gateway-core --bench instr --no-run --message-format=json 2>/dev/null |
+    python3 -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "instr" and m.get("executable"):
+        print(m["executable"])'
+}
+# per_message EXE SCENARIO: instructions per message, (I(N2) - I(N1)) / (N2 - N1).
 CG_N1=20
 CG_N2=220
+per_message() {
+  local exe=$1 scenario=$2 n out counts=()
+  for n in $CG_N1 $CG_N2; do
+    out="$BENCH_LOG_DIR/callgrind.$(basename "$exe").$scenario.$n.out"
+    (cd "$BENCH_LOG_DIR" && valgrind --tool=callgrind --callgrind-out-file="$out" "$exe" "$scenario" "$n") \
+      >"$out.log" 2>&1
+    counts+=("$(awk '/^summary:/ {print $2; exit}' "$out")")
+  done
+  echo $(((counts[1] - counts[0]) / (CG_N2 - CG_N1)))
+}
+INSTR=$(instr_exe)
+log "callgrind: instructions per message ($INSTR)"
 {
   echo "{"
   first=1
-  for scenario in $("$REL/instr" list); do
-    counts=()
-    for n in $CG_N1 $CG_N2; do
-      out="$BENCH_LOG_DIR/callgrind.$scenario.$n.out"
-      valgrind --tool=callgrind --callgrind-out-file="$out" "$REL/instr" "$scenario" "$n" \
-        >"$BENCH_LOG_DIR/callgrind.$scenario.$n.log" 2>&1
-      counts+=("$(awk '/^(summary|totals):/ {print $2; exit}' "$out")")
-    done
-    per=$(((counts[1] - counts[0]) / (CG_N2 - CG_N1)))
+  for scenario in $("$INSTR" list); do
+    per=$(per_message "$INSTR" "$scenario")
     [ $first = 1 ] || echo ","
     first=0
     printf '  "%s": %s' "$scenario" "$per"
@@ -113,8 +131,8 @@ if ! "$VENV/bin/python" -c 'import wechatpy, cryptography; assert wechatpy.__ver
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check wechatpy==1.8.18 cryptography==48.0.0
 fi
-"$REL/instr" fixture wechat_secure >"$BENCH_LOG_DIR/fixture-secure.json"
-"$REL/instr" fixture wechat_plaintext >"$BENCH_LOG_DIR/fixture-plaintext.json"
+"$INSTR" fixture wechat_secure >"$BENCH_LOG_DIR/fixture-secure.json"
+"$INSTR" fixture wechat_plaintext >"$BENCH_LOG_DIR/fixture-plaintext.json"
 log "wechatpy: the same WeChat work in Python"
 "$VENV/bin/python" "$BENCH_DIR/wechatpy_compare.py" \
   "$BENCH_LOG_DIR/fixture-secure.json" "$BENCH_LOG_DIR/fixture-plaintext.json" >"$RESULTS/wechatpy.json"
@@ -151,6 +169,33 @@ for fn in fns:
     }
 print(json.dumps(out))
 PY
+
+if [ $SIZE_VARIANTS = 1 ]; then
+  SIZE_TARGET="${SIZE_TARGET:-$CARGO_TARGET_DIR-size}"
+  log "size variant: opt-level \"s\", panic \"abort\" (target $SIZE_TARGET, log: $BENCH_LOG_DIR/size-build.log)"
+  CARGO_TARGET_DIR="$SIZE_TARGET" CARGO_PROFILE_RELEASE_OPT_LEVEL=s CARGO_PROFILE_RELEASE_PANIC=abort \
+    cargo lambda build --release --arm64 --output-format zip --lambda-dir "$SIZE_TARGET/lambda-arm64" \
+    -p wechat-webhook -p weibo-webhook -p message-router >"$BENCH_LOG_DIR/size-build.log" 2>&1
+  SMALL_INSTR=$(instr_exe CARGO_TARGET_DIR="$SIZE_TARGET" CARGO_PROFILE_BENCH_OPT_LEVEL=s)
+  python3 - "$RESULTS/sizes.json" "$SIZE_TARGET/lambda-arm64" \
+    "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["wechat_secure"])' "$RESULTS/callgrind.json")" \
+    "$(per_message "$SMALL_INSTR" wechat_secure)" >"$RESULTS/size-variants.json" <<'PY'
+import json, os, sys
+sizes, small_dir, ir_release, ir_small = sys.argv[1:5]
+sizes = json.load(open(sizes))
+out = {"workspace `[profile.release]` (opt-level 3, unwind)": dict({f: v["arm64_zip"] for f, v in sizes.items()}, ir_secure=f"{int(ir_release):,}")}
+out['opt-level = "s", panic = "abort"'] = dict(
+    {f: os.path.getsize(f"{small_dir}/{f}/bootstrap.zip") for f in sizes}, ir_secure=f"{int(ir_small):,}")
+print(json.dumps(out))
+PY
+fi
+
+# --- 3b. AWS calls per message ------------------------------------------------------------
+log "AWS calls per message: tests/tests/aws_calls.rs against a moto server"
+stack_start_moto
+cargo test --quiet -p gateway-tests --test aws_calls -- --include-ignored --test-threads 1 \
+  >"$RESULTS/aws-calls.txt" 2>&1 || log "aws_calls FAILED: see $RESULTS/aws-calls.txt"
+stack_cleanup
 
 # --- 5. cold start and memory -------------------------------------------------------------
 log "cold start, memory, in-process invocations (bench/coldstart.sh)"

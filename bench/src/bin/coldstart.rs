@@ -11,8 +11,12 @@
 //! whatever `AWS_ENDPOINT_URL` names (the local emulator in `bench/run.sh`).
 //!
 //! ```text
-//! coldstart --label NAME --bin PATH [--runs N] [--event wechat|weibo|router --invocations K]
+//! coldstart --label NAME --bin PATH [--runs N] [--env NAME=VALUE]...
+//!           [--event wechat|weibo|router --invocations K]
 //! ```
+//!
+//! The function starts with a cleared environment: what a provided.al2023 function gets, plus
+//! its configuration variables taken from this process (`PASS_THROUGH`) and `--env`.
 //!
 //! Prints one JSON object. Everything stays on 127.0.0.1; every wait is bounded.
 
@@ -45,6 +49,7 @@ struct Args {
     runs: usize,
     event: Option<String>,
     invocations: usize,
+    env: Vec<(String, String)>,
 }
 
 fn parse_args() -> Result<Args> {
@@ -54,6 +59,7 @@ fn parse_args() -> Result<Args> {
         runs: 20,
         event: None,
         invocations: 0,
+        env: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -64,11 +70,19 @@ fn parse_args() -> Result<Args> {
             "--runs" => args.runs = value()?.parse()?,
             "--event" => args.event = Some(value()?),
             "--invocations" => args.invocations = value()?.parse()?,
+            "--env" => {
+                let pair = value()?;
+                let (k, v) = pair.split_once('=').context("--env needs NAME=VALUE")?;
+                args.env.push((k.to_string(), v.to_string()));
+            }
             other => bail!("unknown argument {other}"),
         }
     }
     if args.bin.is_empty() {
-        bail!("usage: coldstart --label NAME --bin PATH [--runs N] [--event KIND --invocations K]");
+        bail!(
+            "usage: coldstart --label NAME --bin PATH [--runs N] [--env NAME=VALUE]... \
+             [--event KIND --invocations K]"
+        );
     }
     if args.label.is_empty() {
         args.label = args.bin.clone();
@@ -161,16 +175,61 @@ fn start_stub() -> Result<(String, Receiver<FromRuntime>)> {
     Ok((address, rx))
 }
 
-fn spawn(bin: &str, runtime_api: &str, label: &str) -> Result<Child> {
+/// Function configuration passed through from this process's environment (what the
+/// templates set); everything else is cleared, so the machine's own variables (proxies,
+/// `SSL_CERT_*`, …) do not change what init does.
+const PASS_THROUGH: &[&str] = &[
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_ENDPOINT_URL",
+    "QUEUE_URL",
+    "ACCOUNTS_SECRET_ID",
+    "ACCOUNTS_CACHE_SECS",
+    "MAX_CLOCK_SKEW_SECS",
+    "MAX_BODY_BYTES",
+    "TABLE_NAME",
+    "DEAD_LETTER_QUEUE_URL",
+    "OUTBOUND_QUEUE_URL",
+    "OUTBOUND_DEAD_LETTER_QUEUE_URL",
+    "MESSAGE_TTL_DAYS",
+    "RULES_CACHE_SECS",
+    "RUST_LOG",
+    "AWS_LAMBDA_LOG_FORMAT",
+    "AWS_LAMBDA_LOG_LEVEL",
+];
+
+fn spawn(bin: &str, runtime_api: &str, label: &str, extra: &[(String, String)]) -> Result<Child> {
     let log = std::env::temp_dir().join(format!("coldstart-{label}.log"));
     let log = std::fs::File::create(&log).with_context(|| format!("create {}", log.display()))?;
-    Command::new(bin)
+    let mut command = Command::new(bin);
+    // The environment a provided.al2023 function starts with, plus its configuration.
+    command
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin/:/bin:/opt/bin")
+        .env("LANG", "en_US.UTF-8")
+        .env("TZ", ":UTC")
+        .env("LAMBDA_TASK_ROOT", "/var/task")
+        .env("LAMBDA_RUNTIME_DIR", "/var/runtime")
+        .env("_HANDLER", "bootstrap")
+        .env("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
         .env("AWS_LAMBDA_RUNTIME_API", runtime_api)
         .env("AWS_LAMBDA_FUNCTION_NAME", label)
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench");
+    for name in PASS_THROUGH {
+        if let Some(value) = std::env::var_os(name) {
+            command.env(name, value);
+        }
+    }
+    for (name, value) in extra {
+        command.env(name, value);
+    }
+    command
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
@@ -396,7 +455,7 @@ fn main() -> Result<()> {
     let mut rss_init = Vec::new();
     for _ in 0..args.runs {
         let started = Instant::now();
-        let mut child = spawn(&args.bin, &address, &args.label)?;
+        let mut child = spawn(&args.bin, &address, &args.label, &args.env)?;
         let next = wait_next(&rx, &mut child);
         let elapsed = started.elapsed();
         let (hwm, rss) = memory_kib(child.id());
@@ -415,7 +474,7 @@ fn main() -> Result<()> {
     });
 
     if let (Some(kind), true) = (&args.event, args.invocations > 0) {
-        let mut child = spawn(&args.bin, &address, &args.label)?;
+        let mut child = spawn(&args.bin, &address, &args.label, &args.env)?;
         let mut invoke_ms = Vec::new();
         let mut failures = Vec::new();
         let result = (|| -> Result<()> {
