@@ -204,7 +204,8 @@ bash "$BENCH_DIR/coldstart.sh" 20 200 >"$RESULTS/coldstart.jsonl" 2>"$BENCH_LOG_
 # --- 6. load ------------------------------------------------------------------------------
 log "load run (bench/load.sh)"
 bash "$BENCH_DIR/load.sh" --messages 1200 --conversations 240 --concurrency 1 --retry-every 20 \
-  >"$RESULTS/load.json" 2>"$BENCH_LOG_DIR/load.log"
+  >"$RESULTS/load.json" 2>"$BENCH_LOG_DIR/load.log" ||
+  log "load run FAILED (the report shows what was lost or refused): $BENCH_LOG_DIR/load.log"
 
 # --- 7. dependencies ----------------------------------------------------------------------
 log "dependency checks (cargo tree)"

@@ -5,8 +5,9 @@
 //!    WeChat plaintext / secure / compatible and Weibo JSON, with `--concurrency` requests in
 //!    flight, and re-sends every `--retry-every`-th message (the platform's retry), timing
 //!    each webhook request.
-//! 2. Drives the router the way the SQS event source mapping does (batches of up to 10, partial
-//!    batch failures honoured), timing each invocation.
+//! 2. Meanwhile drives the router the way the SQS event source mapping does (batches of up to
+//!    10, partial batch failures honoured, redeliveries after the visibility timeout), timing
+//!    each invocation, and consumes the outbound queue as the reply sender would.
 //! 3. Reconciles DynamoDB against what was sent: every message stored exactly once (no loss,
 //!    no duplicate), every conversation's `inbound_count` right, nothing dead-lettered, the
 //!    queue drained.
@@ -24,7 +25,7 @@ use gateway_core::channel::{Limits, WebhookOutcome, wechat, weibo};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Longest a phase may run.
@@ -308,18 +309,28 @@ async fn send_all(
 }
 
 /// Stands in for the SQS event source mapping, timing each router invocation.
+/// Runs while the pushes are sent (`sending`), so the queue stays as short as in production,
+/// and until the queue is drained: records a failed batch left behind come back after the
+/// visibility timeout, so it stops only after `DRAIN_QUIET` without any record and an empty
+/// queue. It also consumes the outbound queue the way the reply sender would, so the
+/// emulator's queues do not grow without bound.
 async fn pump(
     sqs: &aws_sdk_sqs::Client,
     http: &reqwest::Client,
-    queue_url: &str,
+    queues: (&str, &str),
     invoke_url: &str,
+    sending: &AtomicBool,
 ) -> Result<Value> {
+    const DRAIN_QUIET: Duration = Duration::from_secs(8);
+    let (queue_url, outbound_url) = queues;
     let started = Instant::now();
     let mut invoke_ms = Vec::new();
     let mut delivered = 0usize;
     let mut failed = 0usize;
-    let mut empty_polls = 0;
+    let mut replies_consumed = 0usize;
+    let mut quiet_since: Option<Instant> = None;
     while started.elapsed() < PHASE_LIMIT {
+        replies_consumed += drain_some(sqs, outbound_url).await?;
         let received = sqs
             .receive_message()
             .queue_url(queue_url)
@@ -331,15 +342,18 @@ async fn pump(
             .context("receive")?;
         let messages = received.messages();
         if messages.is_empty() {
-            // Records a failed batch left invisible come back after the visibility timeout.
-            empty_polls += 1;
-            if empty_polls >= 3 && queue_depth(sqs, queue_url).await? == 0 {
-                break;
+            if sending.load(Ordering::SeqCst) {
+                quiet_since = None;
+            } else {
+                let since = *quiet_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= DRAIN_QUIET && queue_depth(sqs, queue_url).await? == 0 {
+                    break;
+                }
             }
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
         }
-        empty_polls = 0;
+        quiet_since = None;
         let records: Vec<Value> = messages
             .iter()
             .map(|m| {
@@ -387,31 +401,70 @@ async fn pump(
             .unwrap_or_default();
         delivered += messages.len();
         failed += failures.len();
-        for m in messages {
-            if failures.contains(m.message_id().unwrap_or_default()) {
-                continue;
-            }
-            if let Some(handle) = m.receipt_handle() {
-                sqs.delete_message()
-                    .queue_url(queue_url)
-                    .receipt_handle(handle)
-                    .send()
-                    .await
-                    .context("delete")?;
-            }
-        }
+        let done: Vec<&aws_sdk_sqs::types::Message> = messages
+            .iter()
+            .filter(|m| !failures.contains(m.message_id().unwrap_or_default()))
+            .collect();
+        delete_batch(sqs, queue_url, &done).await?;
     }
     let elapsed = started.elapsed().as_secs_f64();
     let busy: f64 = invoke_ms.iter().sum::<f64>() / 1000.0;
     Ok(json!({
         "records_delivered": delivered,
         "records_failed": failed,
+        "replies_consumed": replies_consumed,
         "batches": invoke_ms.len(),
         "elapsed_s": elapsed,
         "records_per_s_end_to_end": delivered as f64 / elapsed,
         "records_per_s_router_busy": delivered as f64 / busy,
         "invoke_ms": summary(invoke_ms),
     }))
+}
+
+async fn delete_batch(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    messages: &[&aws_sdk_sqs::types::Message],
+) -> Result<()> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let entries = messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                .id(format!("m{i}"))
+                .receipt_handle(m.receipt_handle().unwrap_or_default())
+                .build()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let out = sqs
+        .delete_message_batch()
+        .queue_url(queue_url)
+        .set_entries(Some(entries))
+        .send()
+        .await
+        .context("delete batch")?;
+    if !out.failed().is_empty() {
+        bail!("delete batch failed for {} record(s)", out.failed().len());
+    }
+    Ok(())
+}
+
+/// Receives and deletes up to ten outbound reply commands; returns how many.
+async fn drain_some(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Result<usize> {
+    let received = sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(0)
+        .send()
+        .await
+        .context("receive outbound")?;
+    let messages: Vec<&aws_sdk_sqs::types::Message> = received.messages().iter().collect();
+    delete_batch(sqs, queue_url, &messages).await?;
+    Ok(messages.len())
 }
 
 async fn queue_depth(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Result<u64> {
@@ -504,7 +557,30 @@ async fn main() -> Result<()> {
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
 
-    let (timings, errors, elapsed) = send_all(&http, pushes.clone(), &args).await?;
+    // The router runs while the pushes arrive, as the event source mapping would.
+    let invoke_url = format!(
+        "{}/2015-03-31/functions/message-router/invocations",
+        args.lambda_url
+    );
+    let (queue_url, outbound_url) = (env("QUEUE_URL")?, env("OUTBOUND_QUEUE_URL")?);
+    let sending = AtomicBool::new(true);
+    let send = async {
+        let result = send_all(&http, pushes.clone(), &args).await;
+        sending.store(false, Ordering::SeqCst);
+        result
+    };
+    let (sent, router) = tokio::join!(
+        send,
+        pump(
+            &sqs,
+            &http,
+            (&queue_url, &outbound_url),
+            &invoke_url,
+            &sending
+        )
+    );
+    let (timings, errors, elapsed) = sent?;
+    let router = router?;
     let mut by_kind: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     let mut all = Vec::new();
     for (i, ms) in &timings {
@@ -523,11 +599,6 @@ async fn main() -> Result<()> {
         "latency_ms_by_kind": by_kind.into_iter().map(|(k, v)| (k.to_string(), summary(v))).collect::<BTreeMap<_, _>>(),
     });
 
-    let invoke_url = format!(
-        "{}/2015-03-31/functions/message-router/invocations",
-        args.lambda_url
-    );
-    let router = pump(&sqs, &http, &env("QUEUE_URL")?, &invoke_url).await?;
     let reconciliation = reconcile(&ddb, &sqs, &env("TABLE_NAME")?, &pushes).await?;
     let ok = errors.is_empty() && reconciliation["ok"] == json!(true);
     println!(
