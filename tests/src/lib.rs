@@ -89,9 +89,14 @@ pub async fn drain<T: DeserializeOwned>(sqs: &aws_sdk_sqs::Client, url: &str) ->
 
 /// A fresh set of queues, table and accounts secret.
 pub async fn fresh_stack(sdk: &aws_config::SdkConfig) -> LocalStack {
-    local::setup(sdk, &unique("t"), &local_accounts_json())
-        .await
-        .unwrap()
+    local::setup(
+        sdk,
+        &unique("t"),
+        &local_accounts_json(),
+        local::TEST_VISIBILITY_SECS,
+    )
+    .await
+    .unwrap()
 }
 
 /// The functions under `cargo lambda watch` and the stack they were started with.

@@ -195,20 +195,25 @@ pub async fn put_accounts_secret(
     }
 }
 
+/// Visibility timeout of the local queues: short enough for redelivery to be observable in
+/// tests. Long runs under injected faults (tools/soak) ask for a longer one, as in AWS.
+pub const TEST_VISIBILITY_SECS: u32 = 5;
+
 /// Creates a whole local stack named by `prefix`, seeding the accounts secret with
-/// `accounts_json`.
+/// `accounts_json`; both queues get `visibility_timeout_secs`.
 pub async fn setup(
     sdk: &aws_config::SdkConfig,
     prefix: &str,
     accounts_json: &str,
+    visibility_timeout_secs: u32,
 ) -> Result<LocalStack> {
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let ddb = aws_sdk_dynamodb::Client::new(sdk);
     let sm = aws_sdk_secretsmanager::Client::new(sdk);
-    // Visibility timeout short enough for local redelivery to be observable in tests.
-    let (queue_url, dead_letter_queue_url) = create_queues(&sqs, prefix, "inbound", 5).await?;
+    let (queue_url, dead_letter_queue_url) =
+        create_queues(&sqs, prefix, "inbound", visibility_timeout_secs).await?;
     let (outbound_queue_url, outbound_dead_letter_queue_url) =
-        create_queues(&sqs, prefix, "outbound", 5).await?;
+        create_queues(&sqs, prefix, "outbound", visibility_timeout_secs).await?;
     let table_name = format!("{prefix}-conversations");
     create_table(&ddb, &table_name).await?;
     let accounts_secret_id = format!("{prefix}-accounts");

@@ -153,6 +153,10 @@ enum LocalCommand {
         /// Accounts document (JSON) to seed the accounts secret with.
         #[arg(long, env = "GATEWAY_ACCOUNTS_FILE")]
         accounts: std::path::PathBuf,
+        /// Visibility timeout of both queues, seconds (short by default, so that tests see
+        /// redeliveries quickly).
+        #[arg(long, default_value_t = local::TEST_VISIBILITY_SECS, value_parser = clap::value_parser!(u32).range(1..=43_200))]
+        visibility_secs: u32,
     },
     /// Deliver the inbound queue to the router like the Lambda event source mapping.
     Pump {
@@ -366,11 +370,12 @@ async fn run_local(cmd: LocalCommand) -> Result<()> {
             endpoint,
             prefix,
             accounts,
+            visibility_secs,
         } => {
             let document = std::fs::read_to_string(&accounts)
                 .with_context(|| format!("read {}", accounts.display()))?;
             let sdk = local::emulator_config(&endpoint).await;
-            let stack = local::setup(&sdk, &prefix, &document).await?;
+            let stack = local::setup(&sdk, &prefix, &document, visibility_secs).await?;
             print!("{}", stack.env_lines());
         }
         LocalCommand::Pump {
