@@ -14,9 +14,9 @@ stack_setup "it" config/accounts.local.json
 stack_start_watch
 
 log "cargo test (unit + integration)"
-# Skipped by name, visibly: the router-kill fault test hangs the local emulator
-# (cargo lambda watch does not restart a killed function); docs/reliability.md.
-cargo test --workspace -- --include-ignored --skip router_killed_mid_batch
+# The router-crash fault test (tests/tests/faults.rs) runs the message-router binary that
+# stack_build built (target dir/debug/message-router) as its own process.
+cargo test --workspace -- --include-ignored
 
 if [ -f infra/check.sh ]; then
   log "template checks"

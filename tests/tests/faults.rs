@@ -1,8 +1,14 @@
 //! Fault tests against the running stack: the AWS emulator frozen (SIGSTOP) while the router
-//! is in the middle of a batch, and the router process killed mid-batch. In both, the
-//! records that did not finish are reported failed (or, after a crash, simply not deleted),
-//! redelivered after the visibility timeout, and in the end every message is stored exactly
-//! once, in order per conversation.
+//! is in the middle of a batch, and the router process killed (SIGKILL) mid-batch. In both,
+//! the records that did not finish are reported failed (or, after a crash, simply not
+//! deleted), redelivered, and in the end every message is stored exactly once, in order per
+//! conversation.
+//!
+//! The crash test runs the router itself, as Lambda runs it in a sandbox: the `message-router`
+//! binary as a child process, its `AWS_LAMBDA_RUNTIME_API` pointing at a minimal runtime API
+//! served by the test on 127.0.0.1 ([`Sandbox`]). After the kill it starts a new process, as
+//! Lambda starts a new sandbox after a crash. (The functions under `cargo lambda watch` do not
+//! come back from a killed process: the next invoke hangs.)
 //!
 //! The queue outage at the webhook is `e2e.rs`
 //! (`queue_outage_answers_503_in_time_and_the_platform_retry_is_queued_once`).
@@ -15,7 +21,15 @@ use gateway_tests::{RUNNING_STACK_LOCK, RunningStack, local_accounts_json, sdk, 
 use gatewayctl::send;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, Instant};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::{mpsc, oneshot};
 
 fn accounts() -> AccountsDocument {
     AccountsDocument::from_json(&local_accounts_json()).unwrap()
@@ -147,6 +161,62 @@ fn group_of(m: &aws_sdk_sqs::types::Message) -> String {
     m.attributes().unwrap()[&MessageSystemAttributeName::MessageGroupId].clone()
 }
 
+/// A router to hand batches to: the watcher's (an invoke over HTTP) or a [`Sandbox`].
+trait Router {
+    /// Invokes the router with an SQS event and returns its response (`batchItemFailures`).
+    async fn handle(&mut self, event: &Value) -> Value;
+}
+
+/// The `message-router` running under `cargo lambda watch`.
+struct Watched {
+    http: reqwest::Client,
+    invoke_url: String,
+}
+
+impl Router for Watched {
+    async fn handle(&mut self, event: &Value) -> Value {
+        self.http
+            .post(&self.invoke_url)
+            .json(event)
+            .timeout(Duration::from_secs(120))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+/// Ids of the records a router response reports failed.
+fn failed_ids(response: &Value) -> Vec<String> {
+    response["batchItemFailures"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{response}"))
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Deletes the records of `batch` not in `failed`: what the event source mapping does.
+async fn delete_succeeded(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    batch: &[aws_sdk_sqs::types::Message],
+    failed: &[String],
+) {
+    for m in batch {
+        if !failed.iter().any(|f| Some(f.as_str()) == m.message_id()) {
+            sqs.delete_message()
+                .queue_url(queue_url)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+}
+
 /// Redelivers `records` (those of one received batch, in batch order) to the router until it
 /// reports none failed, then deletes them: what SQS FIFO does for a failed or abandoned
 /// batch. Done by hand because the emulator (moto 5.2) redelivers several timed-out in-flight
@@ -154,8 +224,8 @@ fn group_of(m: &aws_sdk_sqs::types::Message) -> String {
 /// each but the last is skipped as "group still pending"); real SQS keeps group order.
 async fn redeliver_in_order(
     sqs: &aws_sdk_sqs::Client,
-    http: &reqwest::Client,
-    run: &RunningStack,
+    router: &mut impl Router,
+    queue_url: &str,
     records: &[aws_sdk_sqs::types::Message],
 ) {
     let mut left: Vec<aws_sdk_sqs::types::Message> = records.to_vec();
@@ -163,32 +233,8 @@ async fn redeliver_in_order(
         if left.is_empty() {
             break;
         }
-        let response: Value = http
-            .post(run.invoke_url("message-router"))
-            .json(&sqs_event(&left))
-            .timeout(Duration::from_secs(120))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let failed: Vec<String> = response["batchItemFailures"]
-            .as_array()
-            .unwrap_or_else(|| panic!("{response}"))
-            .iter()
-            .map(|f| f["itemIdentifier"].as_str().unwrap().to_string())
-            .collect();
-        for m in &left {
-            if !failed.iter().any(|f| Some(f.as_str()) == m.message_id()) {
-                sqs.delete_message()
-                    .queue_url(&run.stack.queue_url)
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
+        let failed = failed_ids(&router.handle(&sqs_event(&left)).await);
+        delete_succeeded(sqs, queue_url, &left, &failed).await;
         left.retain(|m| failed.iter().any(|f| Some(f.as_str()) == m.message_id()));
         if !left.is_empty() {
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -213,21 +259,29 @@ async fn conversation_exists(ddb: &aws_sdk_dynamodb::Client, table: &str, openid
         .unwrap_or(false)
 }
 
-/// Pumps until the inbound queue is empty, waiting out the visibility timeout of records the
-/// router reported failed or never answered for. Bounded.
-async fn pump_until_empty(sqs: &aws_sdk_sqs::Client, http: &reqwest::Client, run: &RunningStack) {
+/// Pumps until the inbound queue is empty, the way the event source mapping does (batches of
+/// up to 10, records not reported failed deleted), waiting out the visibility timeout of
+/// records the router reported failed or never answered for. Bounded.
+async fn pump_until_empty(sqs: &aws_sdk_sqs::Client, router: &mut impl Router, queue_url: &str) {
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        let stats = gatewayctl::local::pump(
-            sqs,
-            http,
-            &run.stack.queue_url,
-            &run.invoke_url("message-router"),
-        )
-        .await;
+        let mut failures = 0;
+        loop {
+            let batch = receive_batch(sqs, queue_url).await;
+            if batch.is_empty() {
+                break;
+            }
+            let failed = failed_ids(&router.handle(&sqs_event(&batch)).await);
+            delete_succeeded(sqs, queue_url, &batch, &failed).await;
+            if !failed.is_empty() {
+                // Failed records stay invisible until the visibility timeout.
+                failures = failed.len();
+                break;
+            }
+        }
         let visible_or_inflight = sqs
             .get_queue_attributes()
-            .queue_url(&run.stack.queue_url)
+            .queue_url(queue_url)
             .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
             .send()
             .await
@@ -243,12 +297,12 @@ async fn pump_until_empty(sqs: &aws_sdk_sqs::Client, http: &reqwest::Client, run
                 .sum::<u64>()
             })
             .unwrap_or(0);
-        if matches!(&stats, Ok(s) if s.failed == 0) && visible_or_inflight == 0 {
+        if failures == 0 && visible_or_inflight == 0 {
             return;
         }
         assert!(
             Instant::now() < deadline,
-            "queue not drained: {stats:?}, {visible_or_inflight} left"
+            "queue not drained: {failures} failed in the last batch, {visible_or_inflight} left"
         );
         tokio::time::sleep(Duration::from_millis(1_500)).await;
     }
@@ -346,12 +400,7 @@ async fn dynamodb_frozen_mid_batch_fails_only_unfinished_records_and_retry_store
 
     // Assert: some records failed, not all; per conversation, failures are a suffix of the
     // batch order (FIFO rule); the batch returned in bounded time (SDK timeouts).
-    let failed: Vec<String> = response["batchItemFailures"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{response}"))
-        .iter()
-        .map(|f| f["itemIdentifier"].as_str().unwrap().to_string())
-        .collect();
+    let failed = failed_ids(&response);
     assert!(
         !failed.is_empty() && failed.len() < batch.len(),
         "want a partial failure, got {} of {} failed: {response}",
@@ -371,16 +420,7 @@ async fn dynamodb_frozen_mid_batch_fails_only_unfinished_records_and_retry_store
         seen_failure.insert(group, before || is_failed);
     }
     // The event source mapping deletes the records not reported failed.
-    for m in &batch {
-        if !failed.iter().any(|f| Some(f.as_str()) == m.message_id()) {
-            sqs.delete_message()
-                .queue_url(&run.stack.queue_url)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
-    }
+    delete_succeeded(&sqs, &run.stack.queue_url, &batch, &failed).await;
 
     // Recovery: the failed records redelivered in order, then the rest of the queue.
     let failed_records: Vec<_> = batch
@@ -388,101 +428,451 @@ async fn dynamodb_frozen_mid_batch_fails_only_unfinished_records_and_retry_store
         .filter(|m| failed.iter().any(|f| Some(f.as_str()) == m.message_id()))
         .cloned()
         .collect();
-    redeliver_in_order(&sqs, &http, &run, &failed_records).await;
-    pump_until_empty(&sqs, &http, &run).await;
+    let mut router = Watched {
+        http: http.clone(),
+        invoke_url: run.invoke_url("message-router"),
+    };
+    redeliver_in_order(&sqs, &mut router, &run.stack.queue_url, &failed_records).await;
+    pump_until_empty(&sqs, &mut router, &run.stack.queue_url).await;
     assert_stored_once_in_order(&ddb, &run.stack.table_name, &openids, 4).await;
 }
 
-/// PIDs of the `message-router` processes of this stack's watcher (their runtime API is
-/// this watcher's port), never another stack's.
-fn router_pids(lambda_url: &str) -> Vec<String> {
-    let needle = format!("AWS_LAMBDA_RUNTIME_API={lambda_url}/.rt/message-router");
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let pid = entry.file_name().to_string_lossy().to_string();
-        if !pid.chars().all(|c| c.is_ascii_digit()) {
-            continue;
+/// The router's timeout in the templates (`infra/sam/template.yaml`): the deadline each
+/// invocation gets.
+const ROUTER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The functions' configuration, as `tools/stack.sh` writes it for `cargo lambda watch`
+/// (`functions.env`): taken from this process (the stack exports it), with the same defaults.
+const FUNCTION_ENV: &[(&str, Option<&str>)] = &[
+    ("AWS_ENDPOINT_URL", None),
+    ("AWS_REGION", None),
+    ("AWS_ACCESS_KEY_ID", None),
+    ("AWS_SECRET_ACCESS_KEY", None),
+    ("QUEUE_URL", None),
+    ("DEAD_LETTER_QUEUE_URL", None),
+    ("OUTBOUND_QUEUE_URL", None),
+    ("OUTBOUND_DEAD_LETTER_QUEUE_URL", None),
+    ("TABLE_NAME", None),
+    ("ACCOUNTS_SECRET_ID", None),
+    ("ACCOUNTS_CACHE_SECS", Some("1")),
+    ("MAX_CLOCK_SKEW_SECS", Some("300")),
+    ("MESSAGE_TTL_DAYS", Some("90")),
+    ("RULES_CACHE_SECS", Some("1")),
+    ("WECHAT_API_BASE_URL", None),
+    ("WEIBO_API_BASE_URL", None),
+    ("PLATFORM_TIMEOUT_SECS", Some("5")),
+    ("RETRY_BASE_SECS", Some("1")),
+    ("RETRY_MAX_SECS", Some("2")),
+    ("DELIVERY_CLAIM_TIMEOUT_SECS", Some("30")),
+    ("RUST_LOG", Some("info")),
+];
+
+/// The `message-router` binary. Cargo gives `CARGO_BIN_EXE_<name>` only to the tests of the
+/// binary's own package, so this is `MESSAGE_ROUTER_BIN` if set, else the binary next to this
+/// test's `deps/` directory (`<target dir>/debug/message-router`), which `tools/stack.sh`
+/// (`stack_build`, run by `make test` and `tools/with-stack.sh`) builds before any test runs.
+fn router_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("MESSAGE_ROUTER_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .unwrap()
+        .join("message-router");
+    assert!(
+        path.is_file(),
+        "{} not found: build it first (`cargo build --bin message-router`; make test and \
+         tools/with-stack.sh do) or set MESSAGE_ROUTER_BIN",
+        path.display()
+    );
+    path
+}
+
+/// What the function's runtime client asked of, or told, the runtime API.
+enum FromFunction {
+    /// `GET …/runtime/invocation/next`: answer with the HTTP response carrying an event.
+    Next(oneshot::Sender<Vec<u8>>),
+    /// `POST …/runtime/invocation/{id}/response` (`ok`) or `…/error`.
+    Result { id: String, ok: bool, body: String },
+    /// Anything else (`POST …/runtime/init/error`, …).
+    Other(String),
+}
+
+/// How an invocation ended.
+#[derive(Debug)]
+enum Outcome {
+    /// The function posted a response.
+    Response(Value),
+    /// The function posted an error (invocation or init).
+    Error(String),
+    /// The process exited without answering.
+    Exited(ExitStatus),
+}
+
+/// Reads one HTTP/1.1 request (request line, headers, `Content-Length` body); `None` when
+/// the connection closed.
+fn read_request(
+    reader: &mut BufReader<TcpStream>,
+) -> std::io::Result<Option<(String, String, String)>> {
+    let mut line = String::new();
+    if reader.read_line(&mut line)? == 0 {
+        return Ok(None);
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or_default().to_string();
+    let path = parts.next().unwrap_or_default().to_string();
+    let mut length = 0usize;
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header)? == 0 {
+            return Ok(None);
         }
-        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
-        if comm.trim() != "message-router" {
-            continue;
+        let header = header.trim_end();
+        if header.is_empty() {
+            break;
         }
-        let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
-        if environ.split(|&b| b == 0).any(|kv| kv == needle.as_bytes()) {
-            out.push(pid);
+        if let Some((name, value)) = header.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().unwrap_or(0);
         }
     }
-    out
+    let mut body = vec![0u8; length];
+    reader.read_exact(&mut body)?;
+    Ok(Some((
+        method,
+        path,
+        String::from_utf8_lossy(&body).into_owned(),
+    )))
+}
+
+/// Serves one connection of the function's runtime client.
+fn serve_runtime_api(
+    stream: TcpStream,
+    to_test: &mpsc::UnboundedSender<FromFunction>,
+) -> std::io::Result<()> {
+    let mut writer = stream.try_clone()?;
+    let mut reader = BufReader::new(stream);
+    while let Some((method, path, body)) = read_request(&mut reader)? {
+        if method == "GET" && path.ends_with("/runtime/invocation/next") {
+            let (give, take) = oneshot::channel();
+            if to_test.send(FromFunction::Next(give)).is_err() {
+                return Ok(());
+            }
+            // Long poll: blocks until the test hands out an event (or drops the sandbox).
+            match take.blocking_recv() {
+                Ok(response) => writer.write_all(&response)?,
+                Err(_) => return Ok(()),
+            }
+            continue;
+        }
+        let accepted = r#"{"status":"OK"}"#;
+        write!(
+            writer,
+            "HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n{accepted}",
+            accepted.len()
+        )?;
+        let message = match path.split_once("/runtime/invocation/") {
+            Some((_, rest)) if method == "POST" => {
+                let (id, kind) = rest.split_once('/').unwrap_or((rest, ""));
+                FromFunction::Result {
+                    id: id.to_string(),
+                    ok: kind == "response",
+                    body,
+                }
+            }
+            _ => FromFunction::Other(format!("{method} {path}: {body}")),
+        };
+        if to_test.send(message).is_err() {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// The HTTP response to `…/invocation/next` carrying `event`, with the headers Lambda sends.
+fn invocation(id: &str, event: &Value) -> Vec<u8> {
+    let body = event.to_string();
+    let deadline_ms = (SystemTime::now() + ROUTER_TIMEOUT)
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+         Lambda-Runtime-Aws-Request-Id: {id}\r\n\
+         Lambda-Runtime-Deadline-Ms: {deadline_ms}\r\n\
+         Lambda-Runtime-Invoked-Function-Arn: \
+         arn:aws:lambda:us-east-1:123456789012:function:message-router\r\n\
+         Lambda-Runtime-Trace-Id: Root=1-00000000-000000000000000000000000\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// A `message-router` process run by the test the way Lambda runs it in a sandbox: started
+/// with `AWS_LAMBDA_RUNTIME_API` pointing at this sandbox's own runtime API on 127.0.0.1,
+/// the Lambda variables and the functions' configuration, and handed one event per
+/// `…/invocation/next`. Its output goes to a log file in the temporary directory (kept if the
+/// test fails). Dropping the sandbox kills the process (if still alive) and stops the runtime
+/// API.
+struct Sandbox {
+    child: Child,
+    from_function: mpsc::UnboundedReceiver<FromFunction>,
+    /// A `…/next` the function is waiting on.
+    waiting: Option<oneshot::Sender<Vec<u8>>>,
+    invocations: u32,
+    runtime_api: SocketAddr,
+    stop: Arc<AtomicBool>,
+    log: PathBuf,
+}
+
+impl Sandbox {
+    fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let runtime_api = listener.local_addr().unwrap();
+        let (to_test, from_function) = mpsc::unbounded_channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    if stop.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    if let Ok(stream) = stream {
+                        let to_test = to_test.clone();
+                        std::thread::spawn(move || serve_runtime_api(stream, &to_test));
+                    }
+                }
+            });
+        }
+        let log = std::env::temp_dir().join(format!("{}.log", unique("faults-message-router")));
+        eprintln!("message-router log: {}", log.display());
+        let output = std::fs::File::create(&log).unwrap();
+        let mut command = Command::new(router_binary());
+        command
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin/:/bin:/opt/bin")
+            .env("TZ", ":UTC")
+            .env("AWS_LAMBDA_RUNTIME_API", runtime_api.to_string())
+            .env("AWS_LAMBDA_FUNCTION_NAME", "message-router")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/message-router")
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "faults");
+        for (name, default) in FUNCTION_ENV {
+            match std::env::var_os(name) {
+                Some(value) => {
+                    command.env(name, value);
+                }
+                None => {
+                    let default = default.unwrap_or_else(|| {
+                        panic!(
+                            "{name} is not set: this test needs the local stack; run `make test`"
+                        )
+                    });
+                    command.env(name, default);
+                }
+            }
+        }
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(output.try_clone().unwrap())
+            .stderr(output)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", router_binary().display()));
+        Sandbox {
+            child,
+            from_function,
+            waiting: None,
+            invocations: 0,
+            runtime_api,
+            stop,
+            log,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The next thing the function asks or tells, or how the process ended if it exited.
+    async fn next_from_function(&mut self, deadline: Instant) -> Result<FromFunction, ExitStatus> {
+        loop {
+            let poll = Duration::from_millis(50);
+            if let Ok(got) = tokio::time::timeout(poll, self.from_function.recv()).await {
+                return Ok(got.expect("the runtime API stopped"));
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // Whatever it sent just before exiting is still on its way.
+                return match tokio::time::timeout(poll * 4, self.from_function.recv()).await {
+                    Ok(Some(got)) => Ok(got),
+                    _ => Err(status),
+                };
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the router neither answered nor exited; log: {}",
+                self.log.display()
+            );
+        }
+    }
+
+    /// Hands `event` to the function as one invocation (waiting for its `…/next` first) and
+    /// returns how the invocation ended.
+    async fn invoke(&mut self, event: &Value) -> Outcome {
+        let deadline = Instant::now() + ROUTER_TIMEOUT * 2;
+        let next = loop {
+            if let Some(next) = self.waiting.take() {
+                break next;
+            }
+            match self.next_from_function(deadline).await {
+                Ok(FromFunction::Next(next)) => self.waiting = Some(next),
+                Ok(FromFunction::Result { id, body, .. }) => {
+                    panic!("a result for {id}, never handed out: {body}")
+                }
+                Ok(FromFunction::Other(what)) => return Outcome::Error(what),
+                Err(status) => return Outcome::Exited(status),
+            }
+        };
+        self.invocations += 1;
+        let id = format!("{}-{}", self.pid(), self.invocations);
+        // A send that fails means the function is gone; the loop below sees it exit.
+        let _ = next.send(invocation(&id, event));
+        loop {
+            match self.next_from_function(deadline).await {
+                Ok(FromFunction::Next(next)) => self.waiting = Some(next),
+                Ok(FromFunction::Result { id: of, ok, body }) if of == id => {
+                    return if ok {
+                        Outcome::Response(serde_json::from_str(&body).unwrap())
+                    } else {
+                        Outcome::Error(body)
+                    };
+                }
+                Ok(FromFunction::Result { id: of, body, .. }) => {
+                    panic!("a result for {of} while {id} runs: {body}")
+                }
+                Ok(FromFunction::Other(what)) => return Outcome::Error(what),
+                Err(status) => return Outcome::Exited(status),
+            }
+        }
+    }
+}
+
+impl Router for Sandbox {
+    async fn handle(&mut self, event: &Value) -> Value {
+        match self.invoke(event).await {
+            Outcome::Response(response) => response,
+            other => panic!("router invocation: {other:?}; log: {}", self.log.display()),
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // Wakes the runtime API's accept loop so that it sees `stop` and closes.
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.runtime_api);
+        // The log is kept when the test fails.
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_file(&self.log);
+        }
+    }
+}
+
+/// How many message items the conversations of `openids` hold.
+async fn stored_messages(ddb: &aws_sdk_dynamodb::Client, table: &str, openids: &[String]) -> usize {
+    let keys: Vec<String> = openids
+        .iter()
+        .map(|o| format!("CONV#wechat:plain-demo:{o}"))
+        .collect();
+    gatewayctl::local::scan_items(ddb, table)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|i| i["entity"] == "message" && keys.iter().any(|k| i["PK"] == k.as_str()))
+        .count()
 }
 
 #[tokio::test]
 #[ignore = "needs the running functions (make test)"]
 async fn router_killed_mid_batch_redelivery_stores_each_message_once_in_order() {
-    // `make test` skips this test by name (tools/test.sh says why): under `cargo lambda watch`
-    // (cargo-lambda as pinned here) the invoke after the kill hung for 120 s instead of
-    // starting a new process. Run it on its own with
-    // `cargo test -p gateway-tests --test faults -- --ignored router_killed`.
-    // See docs/reliability.md ("Router crash").
     let _guard = RUNNING_STACK_LOCK.lock().await;
     let run = RunningStack::from_env();
+    let queue_url = run.stack.queue_url.clone();
+    let table = run.stack.table_name.clone();
     let sdk = sdk().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
     let http = reqwest::Client::new();
-    drain(&sqs, &run.stack.queue_url).await;
+    drain(&sqs, &queue_url).await;
 
-    // Warm the router so that its process exists before the batch.
-    http.post(run.invoke_url("message-router"))
-        .json(&json!({ "Records": [] }))
-        .send()
-        .await
-        .unwrap();
-    let openids = send_conversations(&http, &run, 2, 5).await;
-    let batch = receive_batch(&sqs, &run.stack.queue_url).await;
+    // Arrange: 12 messages in 2 conversations; one batch of 10 received, 2 left queued
+    // behind it; a router in its own sandbox, as Lambda runs it.
+    let openids = send_conversations(&http, &run, 2, 6).await;
+    let batch = receive_batch(&sqs, &queue_url).await;
     assert_eq!(batch.len(), 10);
-    let pids = router_pids(&run.lambda_url);
-    assert!(!pids.is_empty(), "no message-router process of this stack");
+    let mut sandbox = Sandbox::start();
+    let killed_pid = sandbox.pid();
 
+    // Act: the router starts the batch; as soon as its first write has landed, SIGKILL.
     let invoke = {
-        let http = http.clone();
-        let url = run.invoke_url("message-router");
         let event = sqs_event(&batch);
         tokio::spawn(async move {
-            http.post(url)
-                .json(&event)
-                .timeout(Duration::from_secs(60))
-                .send()
-                .await
+            let outcome = sandbox.invoke(&event).await;
+            (sandbox, outcome)
         })
     };
-    // Kill it as soon as its first write has landed: mid-batch.
     let started = Instant::now();
-    while !conversation_exists(&ddb, &run.stack.table_name, &openids[0]).await {
+    loop {
+        let mut any = false;
+        for openid in &openids {
+            any |= conversation_exists(&ddb, &table, openid).await;
+        }
+        if any {
+            break;
+        }
         assert!(started.elapsed() < Duration::from_secs(30), "router idle");
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     assert!(!invoke.is_finished(), "the batch ended before the kill");
-    for pid in router_pids(&run.lambda_url) {
-        signal("-KILL", &pid);
-    }
-    let outcome = invoke.await.unwrap();
-    let answered_ok = matches!(&outcome, Ok(r) if r.status().is_success());
-    if let Ok(r) = outcome {
-        let body: Value = r.json().await.unwrap_or(Value::Null);
-        assert!(
-            !answered_ok || body.get("errorType").is_some() || body.is_null(),
-            "a killed router cannot have answered a batch result: {body}"
-        );
-    }
+    signal("-KILL", &killed_pid.to_string());
+    let (killed, outcome) = invoke.await.unwrap();
 
-    // Nothing was deleted: the whole batch comes back (in order), and the watcher starts a
-    // new router process on the next invoke; then the rest of the queue.
-    redeliver_in_order(&sqs, &http, &run, &batch).await;
-    pump_until_empty(&sqs, &http, &run).await;
-    assert_stored_once_in_order(&ddb, &run.stack.table_name, &openids, 5).await;
-    let restarted = router_pids(&run.lambda_url);
+    // Assert: the process died of the kill without answering the batch (no response, no
+    // error), in the middle of it: some of the batch stored, not all.
+    match outcome {
+        Outcome::Exited(status) => assert_eq!(status.signal(), Some(9), "{status}"),
+        Outcome::Response(response) => panic!(
+            "a killed router cannot have answered the batch: {response}; log: {}",
+            killed.log.display()
+        ),
+        Outcome::Error(error) => panic!(
+            "a killed router cannot have reported an error: {error}; log: {}",
+            killed.log.display()
+        ),
+    }
+    let stored = stored_messages(&ddb, &table, &openids).await;
     assert!(
-        restarted.iter().all(|p| !pids.contains(p)),
-        "{pids:?} -> {restarted:?}"
+        (1..batch.len()).contains(&stored),
+        "the kill did not land mid-batch: {stored} of {} stored",
+        batch.len()
     );
+
+    // Recovery: nothing of the batch was deleted, so the whole batch comes back, in order,
+    // to a new process (a new sandbox, as after a crash in Lambda); then the rest of the
+    // queue.
+    let mut fresh = Sandbox::start();
+    assert_ne!(fresh.pid(), killed_pid);
+    redeliver_in_order(&sqs, &mut fresh, &queue_url, &batch).await;
+    pump_until_empty(&sqs, &mut fresh, &queue_url).await;
+    assert_stored_once_in_order(&ddb, &table, &openids, 6).await;
+    drop((killed, fresh));
 }
