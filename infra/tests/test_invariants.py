@@ -162,6 +162,9 @@ REPLY_SENDER_ENV = {
     "MESSAGE_TTL_DAYS": {"90"},
     "RETRY_BASE_SECS": {"10"},
     "RETRY_MAX_SECS": {"300"},
+    # Deliveries of one command before a transient failure dead-letters it with the reason
+    # (below the outbound queue's maxReceiveCount: see check_reply_sender_attempts).
+    "REPLY_MAX_ATTEMPTS": {"4"},
     # Reply windows and quotas (ReplyPolicy::default in gateway-core delivery/window.rs).
     "WECHAT_MESSAGE_WINDOW_SECS": {FORTY_EIGHT_HOURS},
     "WECHAT_MESSAGE_QUOTA": {"5"},
@@ -1185,6 +1188,33 @@ def check_reply_sender_timings(m: Model) -> list[str]:
     return problems
 
 
+def check_reply_sender_attempts(m: Model) -> list[str]:
+    """REPLY_MAX_ATTEMPTS < maxReceiveCount of the queue reply-sender consumes: the sender
+    dead-letters a command whose last allowed attempt fails transiently itself, with the code
+    and the reason, and marks its delivery record failed; the queue's redrive, which moves the
+    raw command without either, stays a backstop that never comes first."""
+    fn = m.functions.get("ReplySenderFunction")
+    if fn is None:
+        return ["ReplySenderFunction missing"]
+    queue_id = FUNCTIONS["ReplySenderFunction"].consumes or ""
+    queue = m.resources.get(queue_id, {}).get("Properties")
+    if queue is None:
+        return [f"{queue_id} missing"]
+    redrive = queue.get("RedrivePolicy")
+    count = redrive.get("maxReceiveCount") if isinstance(redrive, dict) else None
+    attempts = _env_int(fn, "REPLY_MAX_ATTEMPTS")
+    if not isinstance(count, int):
+        return [f"{queue_id}: no maxReceiveCount to compare REPLY_MAX_ATTEMPTS with"]
+    if attempts is None or attempts < 1:
+        return [f"REPLY_MAX_ATTEMPTS {attempts!r}: want an integer >= 1"]
+    if attempts >= count:
+        return [
+            f"REPLY_MAX_ATTEMPTS {attempts} >= {queue_id} maxReceiveCount {count}: the queue's redrive "
+            "would move commands to the DLQ without a reason before the sender gives up on them"
+        ]
+    return []
+
+
 CHECKS: dict[str, Callable[[Model], list[str]]] = {
     "functions-declared": check_functions_known,
     "iam-least-privilege": check_iam_least_privilege,
@@ -1210,6 +1240,7 @@ CHECKS: dict[str, Callable[[Model], list[str]]] = {
     "fixed-egress-conditional": check_fixed_egress,
     "reply-sender-fixed-egress": check_reply_sender_egress,
     "reply-sender-timings": check_reply_sender_timings,
+    "reply-sender-attempts-below-redrive": check_reply_sender_attempts,
 }
 
 
@@ -1505,6 +1536,10 @@ BREAKAGES: dict[str, tuple[str, Mutation]] = {
         "PLATFORM_TIMEOUT_SECS 10 (beyond the 5 s safety margin)",
         lambda t, f: _env(t, "ReplySenderFunction").__setitem__("PLATFORM_TIMEOUT_SECS", "10"),
     ),
+    "reply-sender-attempts-below-redrive": (
+        "REPLY_MAX_ATTEMPTS 5 (the outbound queue's maxReceiveCount)",
+        lambda t, f: _env(t, "ReplySenderFunction").__setitem__("REPLY_MAX_ATTEMPTS", "5"),
+    ),
 }
 # A second breakage for the checks that guard several things.
 EXTRA_BREAKAGES: list[tuple[str, str, Mutation]] = [
@@ -1792,6 +1827,26 @@ EXTRA_BREAKAGES: list[tuple[str, str, Mutation]] = [
         "DELIVERY_CLAIM_TIMEOUT_SECS 20 (below the 30 s Timeout)",
         lambda t, f: _env(t, "ReplySenderFunction").__setitem__("DELIVERY_CLAIM_TIMEOUT_SECS", "20"),
     ),
+    (
+        "reply-sender-attempts-below-redrive",
+        "the outbound queue's maxReceiveCount lowered to 3 (below REPLY_MAX_ATTEMPTS 4)",
+        lambda t, f: _fn_props(t, "OutboundQueue")["RedrivePolicy"].__setitem__("maxReceiveCount", 3),
+    ),
+    (
+        "reply-sender-attempts-below-redrive",
+        "REPLY_MAX_ATTEMPTS removed (the code's default is not checked against the queue)",
+        lambda t, f: _env(t, "ReplySenderFunction").pop("REPLY_MAX_ATTEMPTS"),
+    ),
+    (
+        "reply-sender-attempts-below-redrive",
+        "REPLY_MAX_ATTEMPTS 0",
+        lambda t, f: _env(t, "ReplySenderFunction").__setitem__("REPLY_MAX_ATTEMPTS", "0"),
+    ),
+    (
+        "functions-env-contract",
+        "reply-sender without REPLY_MAX_ATTEMPTS",
+        lambda t, f: _env(t, "ReplySenderFunction").pop("REPLY_MAX_ATTEMPTS"),
+    ),
 ]
 
 
@@ -1800,6 +1855,8 @@ EQUIVALENCE_BREAKAGES: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
     ("a different LogLevel default", lambda t: _set_param_default(t, "LogLevel", "debug")),
     ("reply-sender outside the VPC in one of them", lambda t: _fn_props(t, "ReplySenderFunction").pop("VpcConfig")),
     ("a different reply-sender setting", lambda t: _env(t, "ReplySenderFunction").__setitem__("RETRY_MAX_SECS", "600")),
+    ("a different reply-sender attempt limit", lambda t: _env(t, "ReplySenderFunction").__setitem__("REPLY_MAX_ATTEMPTS", "3")),
+    ("a different outbound maxReceiveCount", lambda t: _fn_props(t, "OutboundQueue")["RedrivePolicy"].__setitem__("maxReceiveCount", 6)),
     ("a different outbound visibility timeout", lambda t: _fn_props(t, "OutboundQueue").__setitem__("VisibilityTimeout", 300)),
     ("a different reply-api integration timeout", lambda t: _set_route_timeout(t, "cdk", "GET", "/replies/{reply_id}", 9000)),
     ("a different dashboard widget", lambda t: _rename_in_dashboard(t, "Replies delivered by channel", "Replies")),

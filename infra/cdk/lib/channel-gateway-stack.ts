@@ -48,6 +48,13 @@ const ROUTER_TIMEOUT_SECS = 30;
  * at most PLATFORM_TIMEOUT_SECS.
  */
 const REPLY_SENDER_TIMEOUT_SECS = 30;
+/**
+ * Receives of an outbound record before SQS redrives it to the outbound DLQ (a backstop: no
+ * reason is recorded), and reply-sender's attempt limit below it: a command whose last allowed
+ * attempt fails transiently is dead-lettered by reply-sender itself, with the code and reason.
+ */
+const OUTBOUND_MAX_RECEIVE_COUNT = 5;
+const REPLY_MAX_ATTEMPTS = OUTBOUND_MAX_RECEIVE_COUNT - 1;
 /** reply-api's timeout, and the HTTP API's integration timeout of its routes (a bit more). */
 const REPLY_API_TIMEOUT_SECS = 6;
 const REPLY_API_INTEGRATION_TIMEOUT_SECS = 8;
@@ -228,7 +235,8 @@ export class ChannelGatewayStack extends Stack {
     // ---------------------------------------------------------------------------------------
     // Outbound FIFO queue of reply commands (router auto-replies, reply-api -> reply-sender)
     // and its FIFO dead-letter queue. reply-sender also sends commands the platform refuses
-    // for good to the DLQ itself (with the error code as a message attribute).
+    // for good, and commands whose last allowed attempt (REPLY_MAX_ATTEMPTS) failed
+    // transiently, to the DLQ itself (with the error code and the reason as message attributes).
     // ---------------------------------------------------------------------------------------
     const outboundDlq = new sqs.Queue(this, 'OutboundDeadLetterQueue', {
       fifo: true,
@@ -253,7 +261,7 @@ export class ChannelGatewayStack extends Stack {
       retentionPeriod: Duration.days(4),
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
-      deadLetterQueue: { queue: outboundDlq, maxReceiveCount: 5 },
+      deadLetterQueue: { queue: outboundDlq, maxReceiveCount: OUTBOUND_MAX_RECEIVE_COUNT },
     });
     logicalId(outboundQueue, 'OutboundQueue');
 
@@ -465,6 +473,8 @@ export class ChannelGatewayStack extends Stack {
         MESSAGE_TTL_DAYS: '90',
         RETRY_BASE_SECS: '10',
         RETRY_MAX_SECS: '300',
+        // Below the outbound queue's maxReceiveCount: the redrive stays a backstop.
+        REPLY_MAX_ATTEMPTS: String(REPLY_MAX_ATTEMPTS),
         // Reply windows and quotas (the code's defaults; a window of 0 turns the class off, a
         // quota is a number or "unlimited").
         WECHAT_MESSAGE_WINDOW_SECS: '172800',

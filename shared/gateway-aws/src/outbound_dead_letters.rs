@@ -1,5 +1,6 @@
 //! The outbound dead-letter queue: reply commands that can never be delivered (a permanent
-//! platform refusal, an unknown account, missing credentials), with the error code.
+//! platform refusal, an unknown account, missing credentials) or whose last allowed attempt
+//! failed transiently (`gateway:retries_exhausted`), with the error code and reason.
 //!
 //! The body is the command exactly as queued, so an operator can fix the cause and redrive
 //! it to the outbound queue unchanged (its delivery record is `failed`; delete that record

@@ -5,7 +5,10 @@
 //! retried, every later record of that group in the batch is handed back too, so replies to
 //! one customer never overtake each other. Undecodable records go to the outbound dead-letter
 //! queue as they are; commands the platform refuses for good are dead-lettered by
-//! [`delivery::deliver`] with the platform's error code.
+//! [`delivery::deliver`] with the platform's error code, and commands whose last allowed
+//! attempt (`REPLY_MAX_ATTEMPTS`, counted by the record's `ApproximateReceiveCount`) fails
+//! transiently by [`delivery::deliver_attempt`] with `gateway:retries_exhausted` and the last
+//! failure, before the queue's own redrive (a backstop without a reason) would move them.
 
 use crate::config::ConfigError;
 use crate::sqs_batch;
@@ -31,6 +34,9 @@ use std::time::Duration;
 
 /// Records not started with less than this much time left are handed back for retry.
 const SAFETY_MARGIN: Duration = Duration::from_secs(5);
+
+/// SQS's largest `maxReceiveCount`: an attempt limit at or above it could never be reached.
+const SQS_MAX_RECEIVE_COUNT: i64 = 1000;
 
 /// Reads variables through a lookup function, collecting every problem.
 pub(crate) struct EnvReader<'a, F: Fn(&str) -> Option<String>> {
@@ -156,6 +162,11 @@ pub struct ReplySenderConfig {
     pub retry_base_secs: u32,
     /// See `retry_base_secs`.
     pub retry_max_secs: u32,
+    /// `REPLY_MAX_ATTEMPTS` (default 4): deliveries of one command before a transient failure
+    /// dead-letters it with `gateway:retries_exhausted`. Keep it below the outbound queue's
+    /// `maxReceiveCount`, so that the queue's redrive (which records no reason) stays a
+    /// backstop.
+    pub max_attempts: u32,
     /// Reply windows: `WECHAT_MESSAGE_WINDOW_SECS` / `WECHAT_MESSAGE_QUOTA`,
     /// `WECHAT_EVENT_…`, `WEIBO_MESSAGE_…`, `WEIBO_EVENT_…`, `WEIBO_MENTION_…`.
     pub policy: ReplyPolicy,
@@ -197,6 +208,13 @@ impl ReplySenderConfig {
         let message_ttl = r.number("MESSAGE_TTL_DAYS", 90, 0);
         let retry_base = r.number("RETRY_BASE_SECS", 10, 0);
         let retry_max = r.number("RETRY_MAX_SECS", 300, 0);
+        let max_attempts = r.number("REPLY_MAX_ATTEMPTS", 4, 1);
+        if max_attempts >= SQS_MAX_RECEIVE_COUNT {
+            r.problems.push(format!(
+                "REPLY_MAX_ATTEMPTS must be below the queue's maxReceiveCount (at most {}), got `{max_attempts}`",
+                SQS_MAX_RECEIVE_COUNT - 1
+            ));
+        }
         let defaults = ReplyPolicy::default();
         let limit =
             |w: Option<WindowLimit>| w.map_or((0, None), |l| (l.window_secs, l.max_replies));
@@ -231,6 +249,7 @@ impl ReplySenderConfig {
             message_ttl_days: message_ttl,
             retry_base_secs: u32::try_from(retry_base).unwrap_or(u32::MAX),
             retry_max_secs: u32::try_from(retry_max).unwrap_or(u32::MAX),
+            max_attempts: u32::try_from(max_attempts).unwrap_or(1),
             policy: ReplyPolicy {
                 wechat: ChannelPolicy {
                     message: wechat_message,
@@ -281,6 +300,8 @@ pub struct ReplySenderDeps {
     pub retry_base_secs: u32,
     /// See `retry_base_secs`.
     pub retry_max_secs: u32,
+    /// See [`ReplySenderConfig::max_attempts`].
+    pub max_attempts: u32,
 }
 
 /// Cold start of the reply-sender function.
@@ -346,6 +367,7 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
         claim_timeout: config.claim_timeout,
         retry_base_secs: config.retry_base_secs,
         retry_max_secs: config.retry_max_secs,
+        max_attempts: config.max_attempts,
     };
     let deps = &deps;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
@@ -389,15 +411,20 @@ pub async fn handle_batch(
     sqs_batch::ids(&retry)
 }
 
+/// How many times the queue has delivered this record, this delivery included.
+fn receive_count(record: &SqsMessage) -> u32 {
+    record
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|c| c.parse::<u32>().ok())
+        .unwrap_or(1)
+}
+
 async fn schedule_retry(deps: &ReplySenderDeps, record: &SqsMessage) {
     let Some(handle) = record.receipt_handle.as_deref() else {
         return;
     };
-    let count = record
-        .attributes
-        .get("ApproximateReceiveCount")
-        .and_then(|c| c.parse::<u32>().ok())
-        .unwrap_or(1);
+    let count = receive_count(record);
     let delay = backoff_secs(count, deps.retry_base_secs, deps.retry_max_secs);
     if delay == 0 {
         return;
@@ -449,7 +476,11 @@ async fn handle_record(
         ReplyOrigin::Agent { .. } => "agent",
     };
     let reply_id = command.dedupe_id();
-    match delivery::deliver(sender, &command).await {
+    let attempt = delivery::Attempt {
+        number: receive_count(record),
+        limit: deps.max_attempts,
+    };
+    match delivery::deliver_attempt(sender, &command, attempt).await {
         Ok(outcome) => {
             report(&command, origin, &reply_id, &outcome);
             true
@@ -572,14 +603,25 @@ fn report(command: &ReplyCommand, origin: &str, reply_id: &str, outcome: &Delive
             emit(&[("AutoRepliesSkippedPassive", 1.0)], channel, account, &[]);
         }
         DeliveryOutcome::DeadLettered { code } => {
-            tracing::error!(
-                reply_id,
-                channel,
-                account,
-                origin,
-                error.code = %code,
-                "reply refused for good; command moved to the outbound dead-letter queue"
-            );
+            if code == delivery::RETRIES_EXHAUSTED {
+                tracing::error!(
+                    reply_id,
+                    channel,
+                    account,
+                    origin,
+                    error.code = %code,
+                    "reply not delivered within the attempt limit; command moved to the outbound dead-letter queue"
+                );
+            } else {
+                tracing::error!(
+                    reply_id,
+                    channel,
+                    account,
+                    origin,
+                    error.code = %code,
+                    "reply refused for good; command moved to the outbound dead-letter queue"
+                );
+            }
             emit(
                 &[("RepliesDeadLettered", 1.0)],
                 channel,
@@ -645,6 +687,23 @@ mod tests {
         assert_eq!(c.weibo_api_base_url, "https://m.api.weibo.com");
         assert_eq!(c.wechat_token_api, TokenApi::Stable);
         assert_eq!(c.policy, ReplyPolicy::default());
+        assert_eq!(c.max_attempts, 4);
+    }
+
+    #[test]
+    fn the_attempt_limit_is_at_least_one_and_below_what_sqs_can_count() {
+        let with = |v: &str| {
+            let mut pairs = REQUIRED.to_vec();
+            pairs.push(("REPLY_MAX_ATTEMPTS", v));
+            ReplySenderConfig::from_lookup(env(&pairs))
+        };
+        assert_eq!(with("1").expect("valid").max_attempts, 1);
+        assert_eq!(with(" 9 ").expect("valid").max_attempts, 9);
+        for bad in ["0", "-3", "four", "1000"] {
+            let err = with(bad).expect_err(bad);
+            assert_eq!(err.0.len(), 1, "{err}");
+            assert!(err.0[0].contains("REPLY_MAX_ATTEMPTS"), "{err}");
+        }
     }
 
     #[test]
@@ -772,6 +831,7 @@ mod tests {
                 claim_timeout: Duration::from_secs(60),
                 retry_base_secs: 10,
                 retry_max_secs: 300,
+                max_attempts: 4,
             };
             let json = |c: &ReplyCommand| serde_json::to_string(c).expect("json");
             let records = vec![
@@ -801,6 +861,153 @@ mod tests {
                 "{}",
                 dead[0]
             );
+        }
+    }
+
+    mod attempts {
+        use super::super::*;
+        use gateway_core::account::AccountsDocument;
+        use gateway_core::conversation::Conversation;
+        use gateway_core::delivery::platform::{CallError, Disposition, PlatformError};
+        use gateway_core::delivery::ports::DeliveryState;
+        use gateway_core::delivery::testing::{
+            CountingTokens, InMemoryDeliveryLedger, RecordingReplyDeadLetters, ScriptedPlatform,
+        };
+        use gateway_core::message::Channel;
+        use gateway_core::ports::PortError;
+        use gateway_core::reply::ReplyContent;
+        use gateway_core::testing::{StaticAccounts, text_message};
+        use std::sync::Mutex;
+
+        #[derive(Default)]
+        struct Retries(Mutex<Vec<String>>);
+
+        #[async_trait::async_trait]
+        impl RetryScheduler for Retries {
+            async fn retry_after(&self, handle: &str, _delay: u32) -> Result<(), PortError> {
+                self.0.lock().expect("lock").push(handle.to_string());
+                Ok(())
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl DeadLetterSink for Retries {
+            async fn dead_letter(
+                &self,
+                _: &str,
+                _: &str,
+                _: &str,
+                _: &str,
+            ) -> Result<(), PortError> {
+                Ok(())
+            }
+        }
+
+        fn busy() -> Result<(), CallError> {
+            Err(CallError::Platform(PlatformError {
+                channel: Channel::WeChat,
+                code: -1,
+                message: "system busy".into(),
+                disposition: Disposition::Transient,
+            }))
+        }
+
+        fn record(id: &str, body: &str, receives: &str) -> SqsMessage {
+            let mut r = SqsMessage::default();
+            r.message_id = Some(id.into());
+            r.receipt_handle = Some(format!("rh-{id}"));
+            r.body = Some(body.into());
+            r.attributes
+                .insert("MessageGroupId".into(), "wechat:demo:u1".into());
+            r.attributes
+                .insert("ApproximateReceiveCount".into(), receives.into());
+            r
+        }
+
+        #[tokio::test]
+        async fn the_last_allowed_receive_dead_letters_instead_of_handing_the_record_back() {
+            let ledger = Arc::new(InMemoryDeliveryLedger::default());
+            let now = crate::now_ms();
+            let m = text_message("demo", "u1", "u1", "hi", now - 1_000);
+            let mut c = Conversation::new_for(&m);
+            c.record_inbound(&m);
+            c.version = 1;
+            ledger.put_conversation(c);
+            let first =
+                ReplyCommand::auto_reply(&m, "r", 0, ReplyContent::text("x"), m.received_at_ms);
+            let second =
+                ReplyCommand::auto_reply(&m, "r", 1, ReplyContent::text("y"), m.received_at_ms);
+            let platform = Arc::new(ScriptedPlatform::default());
+            let dead = Arc::new(RecordingReplyDeadLetters::default());
+            let retries = Arc::new(Retries::default());
+            let deps = ReplySenderDeps {
+                accounts: Arc::new(StaticAccounts(Arc::new(
+                    AccountsDocument::from_json(
+                        r#"{"wechat":{"demo":{"app_id":"wx1","token":"t","app_secret":"s"}}}"#,
+                    )
+                    .expect("accounts"),
+                ))),
+                conversations: ledger.clone(),
+                ledger: ledger.clone(),
+                tokens: Arc::new(CountingTokens::default()),
+                wechat: platform.clone(),
+                weibo: platform.clone(),
+                dead_letters: dead.clone(),
+                poison: retries.clone(),
+                retries: retries.clone(),
+                policy: ReplyPolicy::default(),
+                claim_timeout: Duration::from_secs(60),
+                retry_base_secs: 10,
+                retry_max_secs: 300,
+                max_attempts: 3,
+            };
+            let json = |c: &ReplyCommand| serde_json::to_string(c).expect("json");
+
+            // Received twice before: the third receive is the last allowed attempt.
+            platform.then(busy());
+            let failures = handle_batch(
+                &deps,
+                &[
+                    record("a", &json(&first), "2"),
+                    record("b", &json(&second), "2"),
+                ],
+                || Duration::from_secs(60),
+            )
+            .await;
+            assert_eq!(failures, ["a", "b"], "attempt 2 of 3: handed back in order");
+            assert!(dead.0.lock().expect("lock").is_empty());
+
+            platform.then(busy());
+            let failures = handle_batch(
+                &deps,
+                &[
+                    record("a", &json(&first), "3"),
+                    record("b", &json(&second), "3"),
+                ],
+                || Duration::from_secs(60),
+            )
+            .await;
+
+            assert!(failures.is_empty(), "{failures:?}");
+            let dead = dead.0.lock().expect("lock").clone();
+            assert_eq!(dead.len(), 1);
+            assert_eq!(dead[0].0, first);
+            assert_eq!(dead[0].1, delivery::RETRIES_EXHAUSTED);
+            assert_eq!(
+                dead[0].2,
+                "not delivered after 3 attempts: wechat error -1: system busy"
+            );
+            assert_eq!(
+                ledger.record(&first.dedupe_id()).map(|r| r.state),
+                Some(DeliveryState::Failed)
+            );
+            // The conversation's next reply is no longer held back behind it.
+            assert_eq!(
+                ledger.record(&second.dedupe_id()).map(|r| r.state),
+                Some(DeliveryState::Delivered)
+            );
+            assert_eq!(platform.wechat_calls.lock().expect("lock").len(), 3);
+            assert_eq!(*retries.0.lock().expect("lock"), ["rh-a", "rh-b"]);
         }
     }
 

@@ -25,4 +25,6 @@ pub mod testing;
 #[cfg(test)]
 mod tests;
 
-pub use process::{DeliveryError, DeliveryOutcome, Sender, deliver};
+pub use process::{
+    Attempt, DeliveryError, DeliveryOutcome, RETRIES_EXHAUSTED, Sender, deliver, deliver_attempt,
+};

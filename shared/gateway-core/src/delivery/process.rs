@@ -25,6 +25,14 @@
 //! The residual window: if the process dies after the platform accepted the reply and before
 //! the `sent` write, the record stays `calling`; the redelivery then marks the reply
 //! `delivery_uncertain` instead of sending it again.
+//!
+//! **Attempt limit** ([`deliver_attempt`]): a command whose last allowed attempt fails again
+//! for a reason that may pass (platform busy or throttling, token API unavailable, request not
+//! sent, triggering message not stored yet) is dead-lettered with [`RETRIES_EXHAUSTED`] and the
+//! last failure as the reason, and its record becomes `failed`, as for a permanent refusal.
+//! A reply whose outcome is not settled ([`DeliveryError::Unsettled`]: another attempt holds
+//! the claim, or the platform accepted it and recording it is pending) is never given up on
+//! this way: giving up could record as failed a reply that reached the customer.
 
 use crate::account::{AccountsDocument, ReplyMode, Secret};
 use crate::conversation::Conversation;
@@ -43,6 +51,9 @@ use crate::ports::{AccountDirectory, CommitOutcome, ConversationStore, PortError
 
 /// How many times a conversation write is retried after an optimistic-concurrency conflict.
 const MAX_CONFLICT_RETRIES: usize = 5;
+
+/// Error code of a command dead-lettered because its last allowed attempt failed transiently.
+pub const RETRIES_EXHAUSTED: &str = "gateway:retries_exhausted";
 
 /// What the reply sender works with.
 #[derive(Clone, Copy)]
@@ -121,9 +132,17 @@ pub enum DeliveryError {
     /// A port failed.
     #[error(transparent)]
     Port(#[from] PortError),
-    /// Nothing was delivered and a later attempt may succeed.
+    /// Nothing was delivered, no attempt holds the reply, and a later attempt may succeed
+    /// (platform busy or throttling, token unavailable, request not sent, triggering message
+    /// not stored yet). On the last allowed attempt the command is dead-lettered instead
+    /// ([`deliver_attempt`]).
     #[error("retry later: {0}")]
     Retry(String),
+    /// The reply's outcome is not settled yet: another attempt may be calling the platform,
+    /// or the platform accepted it and recording it on the conversation must still succeed.
+    /// Retried, never given up on.
+    #[error("retry later: {0}")]
+    Unsettled(String),
 }
 
 impl DeliveryError {
@@ -131,8 +150,49 @@ impl DeliveryError {
     pub fn is_retryable(&self) -> bool {
         match self {
             DeliveryError::Port(e) => e.is_retryable(),
-            DeliveryError::Retry(_) => true,
+            DeliveryError::Retry(_) | DeliveryError::Unsettled(_) => true,
         }
+    }
+}
+
+/// Which delivery attempt of a command this is, and how many are allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempt {
+    /// 1 for the first delivery: the queue's receive count (`ApproximateReceiveCount`).
+    pub number: u32,
+    /// The last attempt allowed (`REPLY_MAX_ATTEMPTS`), at least 1.
+    pub limit: u32,
+}
+
+impl Attempt {
+    /// True when no further attempt is allowed after this one.
+    pub fn is_last(self) -> bool {
+        self.number >= self.limit
+    }
+}
+
+/// [`deliver`] as attempt `attempt`: when the last allowed attempt fails with a
+/// [`DeliveryError::Retry`], the command is dead-lettered with [`RETRIES_EXHAUSTED`] and the
+/// failure as the reason, and its record becomes `failed` (the path of a permanent refusal).
+/// Every other result is [`deliver`]'s.
+pub async fn deliver_attempt(
+    s: &Sender<'_>,
+    command: &ReplyCommand,
+    attempt: Attempt,
+) -> Result<DeliveryOutcome, DeliveryError> {
+    match deliver(s, command).await {
+        Err(DeliveryError::Retry(why)) if attempt.is_last() => {
+            let reason = format!("not delivered after {} attempts: {why}", attempt.number);
+            tracing::warn!(
+                reply_id = %command.dedupe_id(),
+                attempt = attempt.number,
+                limit = attempt.limit,
+                reason,
+                "last allowed attempt failed; the command is dead-lettered"
+            );
+            dead_letter(s, command, RETRIES_EXHAUSTED, &reason).await
+        }
+        other => other,
     }
 }
 
@@ -222,7 +282,7 @@ pub async fn deliver(
         ClaimOutcome::Exists(record) => {
             return match resume(s, command, &record).await? {
                 Some(outcome) => Ok(outcome),
-                None => Err(DeliveryError::Retry(
+                None => Err(DeliveryError::Unsettled(
                     "another attempt claimed this reply".into(),
                 )),
             };
@@ -294,7 +354,7 @@ async fn resume(
         _ => {
             let since = record.calling_since_ms.unwrap_or(record.updated_at_ms);
             if (s.now)() - since < s.claim_timeout_ms {
-                return Err(DeliveryError::Retry(
+                return Err(DeliveryError::Unsettled(
                     "an earlier attempt may still be calling the platform".into(),
                 ));
             }
@@ -467,7 +527,7 @@ async fn mark_undeliverable(
             CommitOutcome::Conflict => continue,
         }
     }
-    Err(DeliveryError::Retry(format!(
+    Err(DeliveryError::Unsettled(format!(
         "conversation {} kept changing",
         command.conversation_key
     )))
@@ -515,7 +575,7 @@ async fn finish(
             CommitOutcome::Conflict => continue,
         }
     }
-    Err(DeliveryError::Retry(format!(
+    Err(DeliveryError::Unsettled(format!(
         "conversation {} kept changing",
         command.conversation_key
     )))

@@ -267,9 +267,9 @@ impl WeiboApi for ScriptedPlatform {
     }
 }
 
-/// Records dead-lettered commands with their codes.
+/// Records dead-lettered commands with their codes and reasons.
 #[derive(Default)]
-pub struct RecordingReplyDeadLetters(pub Mutex<Vec<(ReplyCommand, String)>>);
+pub struct RecordingReplyDeadLetters(pub Mutex<Vec<(ReplyCommand, String, String)>>);
 
 #[async_trait]
 impl ReplyDeadLetters for RecordingReplyDeadLetters {
@@ -277,12 +277,12 @@ impl ReplyDeadLetters for RecordingReplyDeadLetters {
         &self,
         command: &ReplyCommand,
         error_code: &str,
-        _reason: &str,
+        reason: &str,
     ) -> Result<(), PortError> {
         self.0
             .lock()
             .unwrap()
-            .push((command.clone(), error_code.into()));
+            .push((command.clone(), error_code.into(), reason.into()));
         Ok(())
     }
 }

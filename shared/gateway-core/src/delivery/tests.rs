@@ -6,7 +6,7 @@ use super::testing::{
     CountingTokens, InMemoryDeliveryLedger, RecordingReplyDeadLetters, ScriptedPlatform,
 };
 use super::window::{ReplyPolicy, UndeliverableReason};
-use super::{DeliveryOutcome, Sender, deliver};
+use super::{Attempt, DeliveryError, DeliveryOutcome, RETRIES_EXHAUSTED, Sender, deliver};
 use crate::account::AccountsDocument;
 use crate::conversation::Conversation;
 use crate::message::{Channel, NormalizedMessage};
@@ -50,10 +50,17 @@ impl World {
         }
     }
 
-    async fn deliver(
+    async fn deliver(&self, command: &ReplyCommand) -> Result<DeliveryOutcome, DeliveryError> {
+        self.attempt(command, 1, u32::MAX).await
+    }
+
+    /// Delivery attempt `number` of at most `limit`.
+    async fn attempt(
         &self,
         command: &ReplyCommand,
-    ) -> Result<DeliveryOutcome, super::DeliveryError> {
+        number: u32,
+        limit: u32,
+    ) -> Result<DeliveryOutcome, DeliveryError> {
         let now = self.now;
         let clock = move || now;
         let sender = Sender {
@@ -68,7 +75,14 @@ impl World {
             claim_timeout_ms: 60_000,
             now: &clock,
         };
-        deliver(&sender, command).await
+        if limit == u32::MAX {
+            return deliver(&sender, command).await;
+        }
+        super::deliver_attempt(&sender, command, Attempt { number, limit }).await
+    }
+
+    fn dead_letters(&self) -> Vec<(ReplyCommand, String, String)> {
+        self.dead.0.lock().expect("lock").clone()
     }
 
     /// The router stored `message` (conversation with its windows).
@@ -441,4 +455,197 @@ async fn only_the_first_reply_reports_a_first_response_time_and_an_answered_wait
         ),
         "not the first response any more: {again:?}"
     );
+}
+
+#[tokio::test]
+async fn a_transient_failure_on_the_last_allowed_attempt_is_dead_lettered_with_the_reason() {
+    let w = World::new();
+    let m = wechat_message(NOW - 1_000);
+    w.inbound(&m);
+    let command = auto_reply(&m, "x");
+    for _ in 0..4 {
+        w.platform.then(Err(CallError::Platform(PlatformError {
+            channel: Channel::WeChat,
+            code: -1,
+            message: "system busy".into(),
+            disposition: Disposition::Transient,
+        })));
+    }
+
+    // Attempts 1 to 3 of 4: retried, nothing dead-lettered, the claim released each time.
+    for number in 1..4 {
+        let err = w.attempt(&command, number, 4).await.expect_err("retry");
+        assert!(
+            matches!(err, DeliveryError::Retry(_)),
+            "attempt {number}: {err:?}"
+        );
+        assert!(w.ledger.record(&command.dedupe_id()).is_none(), "released");
+        assert!(w.dead_letters().is_empty(), "attempt {number}");
+    }
+
+    // Attempt 4 of 4: dead-lettered with the code and the platform's error as the reason,
+    // and acknowledged.
+    let outcome = w.attempt(&command, 4, 4).await.expect("dead-lettered");
+    assert_eq!(
+        outcome,
+        DeliveryOutcome::DeadLettered {
+            code: RETRIES_EXHAUSTED.into()
+        }
+    );
+    let dead = w.dead_letters();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].0, command);
+    assert_eq!(dead[0].1, "gateway:retries_exhausted");
+    assert_eq!(
+        dead[0].2,
+        "not delivered after 4 attempts: wechat error -1: system busy"
+    );
+    let record = w.ledger.record(&command.dedupe_id()).expect("record");
+    assert_eq!(record.state, DeliveryState::Failed);
+    assert_eq!(record.error_code.as_deref(), Some(RETRIES_EXHAUSTED));
+    assert_eq!(record.reason.as_deref(), Some(dead[0].2.as_str()));
+    assert_eq!(w.calls(), 4);
+    assert!(
+        w.ledger
+            .conversation(&m.conversation_key)
+            .expect("conversation")
+            .is_unanswered(),
+        "the customer still waits for an answer"
+    );
+
+    // A later copy (the queue's own redelivery) sends nothing and dead-letters nothing.
+    assert_eq!(
+        w.attempt(&command, 5, 4).await.expect("duplicate"),
+        DeliveryOutcome::AlreadyHandled(DeliveryState::Failed)
+    );
+    assert_eq!(w.calls(), 4);
+    assert_eq!(w.dead_letters().len(), 1);
+}
+
+#[tokio::test]
+async fn fewer_transient_failures_than_the_limit_end_in_one_delivery() {
+    let w = World::new();
+    let m = wechat_message(NOW - 1_000);
+    w.inbound(&m);
+    let command = auto_reply(&m, "x");
+    for _ in 0..3 {
+        w.platform
+            .then(Err(platform_error(-1, Disposition::Transient)));
+    }
+    for number in 1..4 {
+        assert!(w.attempt(&command, number, 4).await.is_err());
+    }
+    let outcome = w.attempt(&command, 4, 4).await.expect("delivered");
+    assert!(
+        matches!(outcome, DeliveryOutcome::Delivered { .. }),
+        "{outcome:?}"
+    );
+    assert!(w.dead_letters().is_empty());
+    assert_eq!(w.ledger.outbound.lock().expect("lock").len(), 1);
+    assert!(
+        !w.ledger
+            .conversation(&m.conversation_key)
+            .expect("conversation")
+            .is_unanswered()
+    );
+    assert_eq!(
+        w.attempt(&command, 5, 4).await.expect("duplicate"),
+        DeliveryOutcome::AlreadyHandled(DeliveryState::Delivered)
+    );
+    assert_eq!(w.calls(), 4);
+}
+
+#[tokio::test]
+async fn every_failure_that_may_pass_is_given_up_on_the_last_attempt_with_its_reason() {
+    // The request never left.
+    let w = World::new();
+    let m = wechat_message(NOW - 1_000);
+    w.inbound(&m);
+    w.platform
+        .then(Err(CallError::not_sent("connection refused")));
+    assert_eq!(
+        w.attempt(&auto_reply(&m, "x"), 3, 3).await.expect("dead"),
+        DeliveryOutcome::DeadLettered {
+            code: RETRIES_EXHAUSTED.into()
+        }
+    );
+    assert!(w.dead_letters()[0].2.ends_with("connection refused"));
+
+    // The token API is busy: no platform call at all.
+    let w = World::new();
+    w.inbound(&m);
+    *w.tokens.fail_with.lock().expect("lock") = Some(PlatformError {
+        channel: Channel::WeChat,
+        code: -1,
+        message: "system busy".into(),
+        disposition: Disposition::Transient,
+    });
+    assert_eq!(
+        w.attempt(&auto_reply(&m, "x"), 1, 1).await.expect("dead"),
+        DeliveryOutcome::DeadLettered {
+            code: RETRIES_EXHAUSTED.into()
+        }
+    );
+    assert!(w.dead_letters()[0].2.contains("-1: system busy"));
+    assert_eq!(w.calls(), 0);
+
+    // The router never stored the message an auto-reply answers.
+    let w = World::new();
+    let command = auto_reply(&m, "x");
+    assert_eq!(
+        w.attempt(&command, 4, 4).await.expect("dead"),
+        DeliveryOutcome::DeadLettered {
+            code: RETRIES_EXHAUSTED.into()
+        }
+    );
+    assert!(w.dead_letters()[0].2.contains("has not stored the message"));
+    assert_eq!(
+        w.ledger.record(&command.dedupe_id()).map(|r| r.state),
+        Some(DeliveryState::Failed)
+    );
+}
+
+#[tokio::test]
+async fn a_reply_whose_outcome_is_unsettled_is_never_given_up() {
+    let w = World::new();
+    let m = wechat_message(NOW - 1_000);
+    w.inbound(&m);
+    let command = auto_reply(&m, "x");
+    // Another attempt is calling the platform right now.
+    let calling = DeliveryRecord {
+        reply_id: command.dedupe_id(),
+        state: DeliveryState::Calling,
+        calling_since_ms: Some(NOW - 1_000),
+        sent_at_ms: None,
+        reason: None,
+        error_code: None,
+        updated_at_ms: NOW - 1_000,
+    };
+    w.ledger.set(calling.clone());
+    let err = w.attempt(&command, 4, 4).await.expect_err("retry");
+    assert!(matches!(err, DeliveryError::Unsettled(_)), "{err:?}");
+    assert!(err.is_retryable());
+    assert!(w.dead_letters().is_empty());
+    assert_eq!(w.ledger.record(&command.dedupe_id()), Some(calling));
+    assert_eq!(w.calls(), 0);
+}
+
+#[tokio::test]
+async fn permanent_refusals_and_deliveries_ignore_the_attempt_number() {
+    let w = World::new();
+    let m = wechat_message(NOW - 1_000);
+    w.inbound(&m);
+    w.platform
+        .then(Err(platform_error(40164, Disposition::Permanent)));
+    assert_eq!(
+        w.attempt(&auto_reply(&m, "x"), 1, 4).await.expect("dead"),
+        DeliveryOutcome::DeadLettered {
+            code: "wechat:40164".into()
+        }
+    );
+    let second = ReplyCommand::auto_reply(&m, "other", 0, ReplyContent::text("y"), NOW - 1_000);
+    assert!(matches!(
+        w.attempt(&second, 9, 4).await.expect("delivered"),
+        DeliveryOutcome::Delivered { .. }
+    ));
 }
