@@ -1,5 +1,5 @@
 # The two commands the README starts with, plus the checks CI runs.
-.PHONY: demo test lint infra-check bench
+.PHONY: demo test lint infra-check bench soak fuzz
 
 ## Run a scripted conversation through the local stack and print what was stored.
 demo:
@@ -17,3 +17,15 @@ lint:
 ## Offline template checks only (cfn-lint, cdk synth, invariants).
 infra-check:
 	bash infra/check.sh
+
+## Every performance measurement; writes docs/benchmarks.md (30-60 min on 2 cores).
+bench:
+	bash bench/run.sh
+
+## Soak under injected faults, then a reconciliation; figures into docs/reliability.md.
+soak:
+	bash tools/soak/run.sh --write
+
+## Each fuzz target for a bounded time (seconds per target).
+fuzz:
+	bash fuzz/run.sh 30

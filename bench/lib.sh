@@ -19,6 +19,8 @@ REL="$CARGO_TARGET_DIR/release"
 # The three functions, built one package at a time like `cargo lambda watch` builds them (see
 # tools/stack.sh), so the watcher finds them up to date.
 FUNCTIONS=(wechat-webhook weibo-webhook message-router)
+# Every deployed function, for the package sizes.
+ALL_FUNCTIONS=(wechat-webhook weibo-webhook message-router reply-sender reply-api)
 
 bench_build_functions() {
   local bin
@@ -39,14 +41,17 @@ bench_build_tools() {
 bench_stack_setup() {
   local prefix=$1
   "$REL/gatewayctl" local setup --endpoint "$AWS_ENDPOINT_URL" --prefix "$prefix" \
-    --accounts "$STACK_ROOT/config/accounts.local.json" >"$BENCH_LOG_DIR/resources.env"
+    --accounts "$STACK_ROOT/config/accounts.local.json" \
+    --visibility-secs "${VISIBILITY_SECS:-5}" >"$BENCH_LOG_DIR/resources.env"
   set -a
   # shellcheck disable=SC1091
   . "$BENCH_LOG_DIR/resources.env"
   set +a
 }
 
-# bench_start_watch: the functions under `cargo lambda watch --release` on a free port.
+# bench_start_watch: the functions under `cargo lambda watch --release` on a free port,
+# WATCH_CONCURRENCY instances per function (default 1). With the platform stand-ins started
+# (GATEWAY_STUB_URL), the reply sender is configured to deliver to them.
 bench_start_watch() {
   WATCH_PORT=$(free_port)
   export GATEWAY_LAMBDA_URL="http://127.0.0.1:$WATCH_PORT"
@@ -65,10 +70,21 @@ ACCOUNTS_CACHE_SECS=60
 RULES_CACHE_SECS=30
 MAX_CLOCK_SKEW_SECS=300
 MESSAGE_TTL_DAYS=90
-RUST_LOG=info
+RUST_LOG=${RUST_LOG:-info}
 ENV
+  if [ -n "${GATEWAY_STUB_URL:-}" ]; then
+    cat >>"$BENCH_LOG_DIR/functions.env" <<ENV
+WECHAT_API_BASE_URL=$WECHAT_API_BASE_URL
+WEIBO_API_BASE_URL=$WEIBO_API_BASE_URL
+PLATFORM_TIMEOUT_SECS=5
+RETRY_BASE_SECS=1
+RETRY_MAX_SECS=4
+DELIVERY_CLAIM_TIMEOUT_SECS=30
+ENV
+  fi
   log "cargo lambda watch --release on $GATEWAY_LAMBDA_URL (log: $BENCH_LOG_DIR/watch.log)"
   setsid cargo lambda watch --release -A 127.0.0.1 -P "$WATCH_PORT" --ignore-changes \
+    --concurrency "${WATCH_CONCURRENCY:-1}" \
     --env-file "$BENCH_LOG_DIR/functions.env" >"$BENCH_LOG_DIR/watch.log" 2>&1 &
   STACK_PIDS+=($!)
   wait_for_http "$GATEWAY_LAMBDA_URL/" 300

@@ -12,8 +12,8 @@
 #   bash bench/run.sh              # everything (about 30-40 min on 2 cores from a clean target)
 #   bash bench/run.sh --skip-zip   # reuse the last arm64 zips (the cross build takes the longest)
 #   bash bench/run.sh --no-write   # measure, print the report, leave docs/benchmarks.md alone
-#   bash bench/run.sh --size-variants  # also build the zips with opt-level "s" + panic "abort"
-#                                      # (a second full arm64 build in $CARGO_TARGET_DIR-size)
+#   bash bench/run.sh --size-variants  # also build the zips with opt-level 3, the speed/size
+#                                      # trade-off (a second full arm64 build in $CARGO_TARGET_DIR-o3)
 #
 # Release builds use a private target dir (CARGO_TARGET_DIR, default /tmp/target-bench); logs
 # and raw results go to a temp dir outside the repository (printed at the start).
@@ -151,9 +151,9 @@ ZIP_DIR="$CARGO_TARGET_DIR/lambda-arm64"
 if [ $SKIP_ZIP = 0 ] || [ ! -f "$ZIP_DIR/wechat-webhook/bootstrap.zip" ]; then
   log "cargo lambda build --release --arm64 --output-format zip (log: $BENCH_LOG_DIR/lambda-build.log)"
   cargo lambda build --release --arm64 --output-format zip --lambda-dir "$ZIP_DIR" \
-    -p wechat-webhook -p weibo-webhook -p message-router >"$BENCH_LOG_DIR/lambda-build.log" 2>&1
+    "${ALL_FUNCTIONS[@]/#/--package=}" >"$BENCH_LOG_DIR/lambda-build.log" 2>&1
 fi
-python3 - "$ZIP_DIR" "$CARGO_TARGET_DIR" "${FUNCTIONS[@]}" >"$RESULTS/sizes.json" <<'PY'
+python3 - "$ZIP_DIR" "$CARGO_TARGET_DIR" "${ALL_FUNCTIONS[@]}" >"$RESULTS/sizes.json" <<'PY'
 import json, os, sys, zipfile
 zips, target, fns = sys.argv[1], sys.argv[2], sys.argv[3:]
 out = {}
@@ -161,31 +161,32 @@ for fn in fns:
     z = f"{zips}/{fn}/bootstrap.zip"
     with zipfile.ZipFile(z) as zf:
         unzipped = sum(i.file_size for i in zf.infolist())
+    x86 = f"{target}/release/{fn}"
     out[fn] = {
         "arm64_zip": os.path.getsize(z),
         "arm64_bootstrap": unzipped,
-        "x86_64_bin": os.path.getsize(f"{target}/release/{fn}"),
+        "x86_64_bin": os.path.getsize(x86) if os.path.exists(x86) else None,
         "zip_mtime": os.path.getmtime(z),
     }
 print(json.dumps(out))
 PY
 
 if [ $SIZE_VARIANTS = 1 ]; then
-  SIZE_TARGET="${SIZE_TARGET:-$CARGO_TARGET_DIR-size}"
-  log "size variant: opt-level \"s\", panic \"abort\" (target $SIZE_TARGET, log: $BENCH_LOG_DIR/size-build.log)"
-  CARGO_TARGET_DIR="$SIZE_TARGET" CARGO_PROFILE_RELEASE_OPT_LEVEL=s CARGO_PROFILE_RELEASE_PANIC=abort \
+  SIZE_TARGET="${SIZE_TARGET:-$CARGO_TARGET_DIR-o3}"
+  log "size variant: opt-level 3 (target $SIZE_TARGET, log: $BENCH_LOG_DIR/size-build.log)"
+  CARGO_TARGET_DIR="$SIZE_TARGET" CARGO_PROFILE_RELEASE_OPT_LEVEL=3 \
     cargo lambda build --release --arm64 --output-format zip --lambda-dir "$SIZE_TARGET/lambda-arm64" \
-    -p wechat-webhook -p weibo-webhook -p message-router >"$BENCH_LOG_DIR/size-build.log" 2>&1
-  SMALL_INSTR=$(instr_exe CARGO_TARGET_DIR="$SIZE_TARGET" CARGO_PROFILE_BENCH_OPT_LEVEL=s)
+    "${ALL_FUNCTIONS[@]/#/--package=}" >"$BENCH_LOG_DIR/size-build.log" 2>&1
+  O3_INSTR=$(instr_exe CARGO_TARGET_DIR="$SIZE_TARGET" CARGO_PROFILE_BENCH_OPT_LEVEL=3)
   python3 - "$RESULTS/sizes.json" "$SIZE_TARGET/lambda-arm64" \
     "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["wechat_secure"])' "$RESULTS/callgrind.json")" \
-    "$(per_message "$SMALL_INSTR" wechat_secure)" >"$RESULTS/size-variants.json" <<'PY'
+    "$(per_message "$O3_INSTR" wechat_secure)" >"$RESULTS/size-variants.json" <<'PY'
 import json, os, sys
-sizes, small_dir, ir_release, ir_small = sys.argv[1:5]
+sizes, o3_dir, ir_release, ir_o3 = sys.argv[1:5]
 sizes = json.load(open(sizes))
-out = {"workspace `[profile.release]` (opt-level 3, unwind)": dict({f: v["arm64_zip"] for f, v in sizes.items()}, ir_secure=f"{int(ir_release):,}")}
-out['opt-level = "s", panic = "abort"'] = dict(
-    {f: os.path.getsize(f"{small_dir}/{f}/bootstrap.zip") for f in sizes}, ir_secure=f"{int(ir_small):,}")
+out = {'workspace `[profile.release]` (opt-level "s")': dict({f: v["arm64_zip"] for f, v in sizes.items()}, ir_secure=f"{int(ir_release):,}")}
+out["opt-level 3"] = dict(
+    {f: os.path.getsize(f"{o3_dir}/{f}/bootstrap.zip") for f in sizes}, ir_secure=f"{int(ir_o3):,}")
 print(json.dumps(out))
 PY
 fi
@@ -203,7 +204,10 @@ bash "$BENCH_DIR/coldstart.sh" 20 200 >"$RESULTS/coldstart.jsonl" 2>"$BENCH_LOG_
 
 # --- 6. load ------------------------------------------------------------------------------
 log "load run (bench/load.sh)"
-bash "$BENCH_DIR/load.sh" --messages 1200 --conversations 240 --concurrency 1 --retry-every 20 \
+# Four instances per function (as concurrent Lambda environments), four webhook requests in
+# flight, four router batches at once (the FIFO queue hands each message group to one).
+WATCH_CONCURRENCY=4 bash "$BENCH_DIR/load.sh" --messages 2000 --conversations 400 --concurrency 4 \
+  --pumps 4 --retry-every 20 \
   >"$RESULTS/load.json" 2>"$BENCH_LOG_DIR/load.log" ||
   log "load run FAILED (the report shows what was lost or refused): $BENCH_LOG_DIR/load.log"
 

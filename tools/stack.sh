@@ -134,6 +134,8 @@ stack_cleanup() {
   local pid
   for pid in "${STACK_PIDS[@]:-}"; do
     [ -n "$pid" ] || continue
+    # A fault test or the soak may have left the emulator frozen (SIGSTOP): thaw it first.
+    kill -CONT -- "-$pid" 2>/dev/null || true
     kill -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true
   done
   for pid in "${STACK_PIDS[@]:-}"; do

@@ -12,6 +12,14 @@
 //!    no duplicate), every conversation's `inbound_count` right, nothing dead-lettered, the
 //!    queue drained.
 //!
+//! The soak (`tools/soak/run.sh`) runs the same driver longer and harder: `--copies` re-sends
+//! of a message at the platforms' retry pattern, `--platform-retries` re-sends after a 5xx
+//! (as the platforms do when the gateway could not queue), `--pumps` router instances at once,
+//! `--replies 1` delivers the reply commands through the running `reply-sender` to the
+//! platform stand-ins (`GATEWAY_STUB_URL`) and reconciles every send, and `--faults-every S`
+//! freezes the AWS emulator (`MOTO_PID`, SIGSTOP/SIGCONT) for 0.5–3 s and scripts transient
+//! platform errors at random, on average every S seconds.
+//!
 //! Prints one JSON object. Traffic goes to 127.0.0.1 only; every loop is bounded in count and
 //! time.
 
@@ -29,14 +37,21 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Longest a phase may run.
-const PHASE_LIMIT: Duration = Duration::from_secs(900);
+const PHASE_LIMIT: Duration = Duration::from_secs(5400);
 
+#[derive(Clone)]
 struct Args {
     lambda_url: String,
     messages: usize,
     conversations: usize,
     concurrency: usize,
     retry_every: usize,
+    copies: usize,
+    retry_gap: usize,
+    platform_retries: u32,
+    pumps: usize,
+    replies: bool,
+    faults_every_secs: f64,
 }
 
 fn parse_args() -> Result<Args> {
@@ -46,6 +61,12 @@ fn parse_args() -> Result<Args> {
         conversations: 240,
         concurrency: 4,
         retry_every: 20,
+        copies: 1,
+        retry_gap: 0,
+        platform_retries: 0,
+        pumps: 1,
+        replies: false,
+        faults_every_secs: 0.0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -56,6 +77,12 @@ fn parse_args() -> Result<Args> {
             "--conversations" => args.conversations = value.parse()?,
             "--concurrency" => args.concurrency = value.parse()?,
             "--retry-every" => args.retry_every = value.parse()?,
+            "--copies" => args.copies = value.parse()?,
+            "--retry-gap" => args.retry_gap = value.parse()?,
+            "--platform-retries" => args.platform_retries = value.parse()?,
+            "--pumps" => args.pumps = value.parse()?,
+            "--replies" => args.replies = value != "0",
+            "--faults-every" => args.faults_every_secs = value.parse()?,
             other => bail!("unknown argument {other}"),
         }
     }
@@ -64,6 +91,14 @@ fn parse_args() -> Result<Args> {
     }
     if args.conversations == 0 || args.concurrency == 0 || args.concurrency > 64 {
         bail!("--conversations must be > 0 and --concurrency in 1..=64");
+    }
+    if args.pumps == 0 || args.pumps > 16 || args.copies > 5 || args.platform_retries > 20 {
+        bail!("--pumps must be in 1..=16, --copies at most 5, --platform-retries at most 20");
+    }
+    if args.faults_every_secs < 0.0
+        || (args.faults_every_secs > 0.0 && args.faults_every_secs < 2.0)
+    {
+        bail!("--faults-every must be 0 (off) or at least 2 seconds");
     }
     Ok(args)
 }
@@ -81,14 +116,32 @@ struct Push {
     ack: &'static str,
     conversation_key: String,
     dedupe_id: String,
+    /// When the run started (the message's own time).
+    base_ms: i64,
+}
+
+fn now_ms() -> Result<i64> {
+    Ok(SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as i64)
 }
 
 fn build_pushes(args: &Args) -> Result<Vec<Push>> {
-    let accounts = common::accounts();
-    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as i64;
-    let now = now_ms / 1000;
-    let mut out = Vec::with_capacity(args.messages);
-    for i in 0..args.messages {
+    let base_ms = now_ms()?;
+    (0..args.messages)
+        .map(|i| build_push(args, i, base_ms, base_ms))
+        .collect()
+}
+
+/// Push number `i` of a run that started at `base_ms` (the message's own time, ids and
+/// content), signed at `sign_ms`. A long run re-signs a push before sending it, as a platform
+/// signs each request when it sends it, so that it stays inside the gateway's timestamp window;
+/// what the gateway must make of it does not change.
+fn build_push(args: &Args, i: usize, base_ms: i64, sign_ms: i64) -> Result<Push> {
+    static ACCOUNTS: std::sync::LazyLock<gateway_core::account::AccountsDocument> =
+        std::sync::LazyLock::new(common::accounts);
+    let accounts = &*ACCOUNTS;
+    let now = base_ms / 1000;
+    let now_ms = sign_ms;
+    {
         let conversation = i % args.conversations;
         let text = format!("第{i}条消息：{}", common::TEXT);
         let nonce = format!("{}", 100_000 + i);
@@ -115,7 +168,8 @@ fn build_pushes(args: &Args) -> Result<Vec<Push>> {
                 let sender = format!("oLoadTest{conversation:06}");
                 let msg_id = now as u64 * 100_000 + i as u64;
                 let inner = common::wechat_inner_xml_at(&sender, msg_id, &text, now);
-                let request = wechat::simulate::push(account, &inner, now, &nonce, envelope)?;
+                let request =
+                    wechat::simulate::push(account, &inner, sign_ms / 1000, &nonce, envelope)?;
                 let expected = match wechat::handle(
                     account,
                     &request.as_inbound(account_id, now_ms),
@@ -136,6 +190,7 @@ fn build_pushes(args: &Args) -> Result<Vec<Push>> {
                     ack: "success",
                     conversation_key: expected.conversation_key.clone(),
                     dedupe_id: expected.dedupe_id(),
+                    base_ms,
                 }
             }
             _ => {
@@ -165,12 +220,12 @@ fn build_pushes(args: &Args) -> Result<Vec<Push>> {
                     ack: "",
                     conversation_key: expected.conversation_key.clone(),
                     dedupe_id: expected.dedupe_id(),
+                    base_ms,
                 }
             }
         };
-        out.push(push);
+        Ok(push)
     }
-    Ok(out)
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -245,26 +300,27 @@ async fn warm_up(http: &reqwest::Client, args: &Args) -> Result<()> {
 }
 
 /// Sends every push (and the retries) with `concurrency` requests in flight.
-async fn send_all(
-    http: &reqwest::Client,
-    pushes: Arc<Vec<Push>>,
-    args: &Args,
-) -> Result<(Vec<(usize, f64)>, Vec<String>, Duration)> {
-    // Every message once, then the platform's retries of some of them.
-    let mut order: Vec<usize> = (0..pushes.len()).collect();
-    if args.retry_every > 0 {
-        order.extend((0..pushes.len()).step_by(args.retry_every));
-    }
-    let order = Arc::new(order);
+async fn send_all(http: &reqwest::Client, pushes: Arc<Vec<Push>>, args: &Args) -> Result<Sent> {
+    /// Pushes older than this are signed again before they are sent (the window is 300 s).
+    const RESIGN_AFTER_MS: i64 = 120_000;
+    let order = Arc::new(send_order(pushes.len(), args));
+    let platform_retries = args.platform_retries;
+    let shared_args = Arc::new(args.clone());
     let cursor = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..args.concurrency {
-        let (http, pushes, order, cursor) =
-            (http.clone(), pushes.clone(), order.clone(), cursor.clone());
+        let (http, pushes, order, cursor, args) = (
+            http.clone(),
+            pushes.clone(),
+            order.clone(),
+            cursor.clone(),
+            shared_args.clone(),
+        );
         workers.push(tokio::spawn(async move {
             let mut timings = Vec::new();
             let mut errors = Vec::new();
+            let mut refused = Vec::new();
             loop {
                 let slot = cursor.fetch_add(1, Ordering::Relaxed);
                 let Some(&i) = order.get(slot) else { break };
@@ -272,88 +328,216 @@ async fn send_all(
                     errors.push("send phase over its time limit".to_string());
                     break;
                 }
-                let p = &pushes[i];
-                let sent = Instant::now();
-                let result = http
-                    .post(&p.url)
-                    .header("content-type", p.content_type)
-                    .body(p.body.clone())
-                    .timeout(Duration::from_secs(30))
-                    .send()
-                    .await;
-                match result {
-                    Ok(response) => {
-                        let status = response.status();
-                        let body = response.text().await.unwrap_or_default();
-                        let ms = sent.elapsed().as_secs_f64() * 1000.0;
-                        if status == 200 && body == p.ack {
-                            timings.push((i, ms));
-                        } else {
-                            errors.push(format!("{} #{i}: {status} {body}", p.kind));
+                let resigned;
+                let mut p = &pushes[i];
+                if let Ok(now) = now_ms()
+                    && now - p.base_ms > RESIGN_AFTER_MS
+                    && let Ok(fresh) = build_push(&args, i, p.base_ms, now)
+                {
+                    resigned = fresh;
+                    p = &resigned;
+                }
+                let mut attempt = 0;
+                loop {
+                    let sent = Instant::now();
+                    let result = http
+                        .post(&p.url)
+                        .header("content-type", p.content_type)
+                        .body(p.body.clone())
+                        .timeout(Duration::from_secs(30))
+                        .send()
+                        .await;
+                    let failure = match result {
+                        Ok(response) => {
+                            let status = response.status();
+                            let body = response.text().await.unwrap_or_default();
+                            let ms = sent.elapsed().as_secs_f64() * 1000.0;
+                            if status == 200 && body == p.ack {
+                                timings.push((i, ms));
+                                None
+                            } else {
+                                Some(format!("{} #{i}: {status} {body}", p.kind))
+                            }
                         }
+                        Err(e) => Some(format!("{} #{i}: {e}", p.kind)),
+                    };
+                    let Some(failure) = failure else { break };
+                    if attempt < platform_retries {
+                        // The platform retries an unacknowledged push (5xx or timeout).
+                        attempt += 1;
+                        refused.push(failure);
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    } else {
+                        errors.push(failure);
+                        break;
                     }
-                    Err(e) => errors.push(format!("{} #{i}: {e}", p.kind)),
                 }
             }
-            (timings, errors)
+            (timings, errors, refused)
         }));
     }
-    let mut timings = Vec::new();
-    let mut errors = Vec::new();
+    let mut sent = Sent::default();
     for w in workers {
-        let (t, e) = w.await?;
-        timings.extend(t);
-        errors.extend(e);
+        let (t, e, r) = w.await?;
+        sent.timings.extend(t);
+        sent.errors.extend(e);
+        sent.refused.extend(r);
     }
-    Ok((timings, errors, started.elapsed()))
+    sent.elapsed = started.elapsed();
+    Ok(sent)
 }
 
-/// Stands in for the SQS event source mapping, timing each router invocation.
-/// Runs while the pushes are sent (`sending`), so the queue stays as short as in production,
-/// and until the queue is drained: records a failed batch left behind come back after the
-/// visibility timeout, so it stops only after `DRAIN_QUIET` without any record and an empty
-/// queue. It also consumes the outbound queue the way the reply sender would, so the
-/// emulator's queues do not grow without bound.
-async fn pump(
-    sqs: &aws_sdk_sqs::Client,
-    http: &reqwest::Client,
-    queues: (&str, &str),
-    invoke_url: &str,
-    sending: &AtomicBool,
-) -> Result<Value> {
-    const DRAIN_QUIET: Duration = Duration::from_secs(8);
-    let (queue_url, outbound_url) = queues;
-    let started = Instant::now();
-    let mut invoke_ms = Vec::new();
-    let mut delivered = 0usize;
-    let mut failed = 0usize;
-    let mut replies_consumed = 0usize;
-    let mut quiet_since: Option<Instant> = None;
-    while started.elapsed() < PHASE_LIMIT {
-        replies_consumed += drain_some(sqs, outbound_url).await?;
-        let received = sqs
-            .receive_message()
-            .queue_url(queue_url)
-            .max_number_of_messages(10)
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .wait_time_seconds(0)
-            .send()
-            .await
-            .context("receive")?;
-        let messages = received.messages();
-        if messages.is_empty() {
-            if sending.load(Ordering::SeqCst) {
-                quiet_since = None;
-            } else {
-                let since = *quiet_since.get_or_insert_with(Instant::now);
-                if since.elapsed() >= DRAIN_QUIET && queue_depth(sqs, queue_url).await? == 0 {
-                    break;
+/// What the send phase saw.
+#[derive(Default)]
+struct Sent {
+    /// (push index, latency ms) of every acknowledged request.
+    timings: Vec<(usize, f64)>,
+    /// Requests never acknowledged, even after the platform's retries.
+    errors: Vec<String>,
+    /// Requests answered with an error and then retried as the platform would.
+    refused: Vec<String>,
+    elapsed: Duration,
+}
+
+/// Every message once, and `copies` re-sends of every `retry_every`-th one: at the end
+/// (`retry_gap` 0), or `retry_gap`, 2·`retry_gap`, … slots after the original, the way a
+/// platform retries a push while others keep arriving.
+fn send_order(n: usize, args: &Args) -> Vec<usize> {
+    if args.retry_every == 0 || args.copies == 0 {
+        return (0..n).collect();
+    }
+    if args.retry_gap == 0 {
+        let mut order: Vec<usize> = (0..n).collect();
+        for _ in 0..args.copies {
+            order.extend((0..n).step_by(args.retry_every));
+        }
+        return order;
+    }
+    // Slot of each send: originals at i·(1 + copies·gap)-spaced positions would leave holes;
+    // instead, sort (position, tie-break) pairs.
+    let mut slots: Vec<(usize, usize, usize)> = (0..n).map(|i| (i, 0, i)).collect();
+    for i in (0..n).step_by(args.retry_every) {
+        for c in 1..=args.copies {
+            slots.push((i + c * args.retry_gap, c, i));
+        }
+    }
+    slots.sort_unstable();
+    slots.into_iter().map(|(_, _, i)| i).collect()
+}
+
+/// One stand-in of the SQS event source mapping: receives batches of up to ten records from
+/// `queue_url`, invokes the function at `invoke_url` with an SQS event, honours the partial
+/// batch failures it reports, deletes the rest. Runs while `upstream` producers are active, so
+/// the queue stays as short as in production, and until the queue is drained: it stops only
+/// after `DRAIN_QUIET` without a record and with no message visible or in flight. Several
+/// pumps on one FIFO queue behave like the event source's concurrent batches (the queue hands
+/// out a message group to one receiver at a time). `drain`: an outbound queue nobody delivers,
+/// consumed so the emulator's queues do not grow without bound.
+struct Pump {
+    sqs: aws_sdk_sqs::Client,
+    http: reqwest::Client,
+    queue_url: String,
+    invoke_url: String,
+    drain: Option<String>,
+    upstream: Arc<AtomicUsize>,
+}
+
+#[derive(Default)]
+struct PumpStats {
+    delivered: usize,
+    failed: usize,
+    drained: usize,
+    invoke_ms: Vec<f64>,
+    invocation_errors: usize,
+    queue_errors: usize,
+    /// `idempotency_key`s of the records (reply commands) handed to the function.
+    keys: BTreeSet<String>,
+    elapsed: Duration,
+}
+
+impl Pump {
+    async fn run(self) -> PumpStats {
+        const DRAIN_QUIET: Duration = Duration::from_secs(8);
+        let started = Instant::now();
+        let mut stats = PumpStats::default();
+        let mut quiet_since: Option<Instant> = None;
+        while started.elapsed() < PHASE_LIMIT {
+            if let Some(outbound) = &self.drain {
+                match drain_some(&self.sqs, outbound).await {
+                    Ok(n) => stats.drained += n,
+                    Err(_) => stats.queue_errors += 1,
                 }
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            continue;
+            let received = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .message_system_attribute_names(MessageSystemAttributeName::All)
+                .wait_time_seconds(0)
+                .send()
+                .await;
+            let Ok(received) = received else {
+                stats.queue_errors += 1;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            };
+            let messages = received.messages();
+            if messages.is_empty() {
+                if self.upstream.load(Ordering::SeqCst) > 0 {
+                    quiet_since = None;
+                } else {
+                    let since = *quiet_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= DRAIN_QUIET
+                        && queue_depth(&self.sqs, &self.queue_url).await.ok() == Some(0)
+                    {
+                        break;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+            quiet_since = None;
+            for m in messages {
+                if let Some(key) = m
+                    .body()
+                    .and_then(|b| serde_json::from_str::<Value>(b).ok())
+                    .and_then(|v| v["idempotency_key"].as_str().map(str::to_string))
+                {
+                    stats.keys.insert(key);
+                }
+            }
+            let sent = Instant::now();
+            let failures = match self.invoke(messages).await {
+                Ok(failures) => failures,
+                Err(_) => {
+                    // A function error or a timeout: the event source leaves the whole batch
+                    // to come back after the visibility timeout.
+                    stats.invocation_errors += 1;
+                    continue;
+                }
+            };
+            stats.invoke_ms.push(sent.elapsed().as_secs_f64() * 1000.0);
+            stats.delivered += messages.len();
+            stats.failed += failures.len();
+            let done: Vec<&aws_sdk_sqs::types::Message> = messages
+                .iter()
+                .filter(|m| !failures.contains(m.message_id().unwrap_or_default()))
+                .collect();
+            if delete_batch(&self.sqs, &self.queue_url, &done)
+                .await
+                .is_err()
+            {
+                // Redelivered later; the function must absorb it.
+                stats.queue_errors += 1;
+            }
         }
-        quiet_since = None;
+        stats.elapsed = started.elapsed();
+        stats
+    }
+
+    /// Invokes the function with the batch; the ids it reported failed.
+    async fn invoke(&self, messages: &[aws_sdk_sqs::types::Message]) -> Result<BTreeSet<String>> {
         let records: Vec<Value> = messages
             .iter()
             .map(|m| {
@@ -373,52 +557,77 @@ async fn pump(
                     "messageAttributes": {},
                     "md5OfBody": m.md5_of_body(),
                     "eventSource": "aws:sqs",
-                    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:bench-inbound.fifo",
+                    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:bench.fifo",
                     "awsRegion": "us-east-1"
                 })
             })
             .collect();
-        let sent = Instant::now();
-        let response = http
-            .post(invoke_url)
+        let response = self
+            .http
+            .post(&self.invoke_url)
             .json(&json!({ "Records": records }))
             .timeout(Duration::from_secs(120))
             .send()
             .await
-            .context("invoke the router")?;
-        let body: Value = response.json().await.context("router response")?;
-        invoke_ms.push(sent.elapsed().as_secs_f64() * 1000.0);
+            .context("invoke")?;
+        let body: Value = response.json().await.context("invocation response")?;
         if body.get("errorType").is_some() {
-            bail!("router invocation failed: {body}");
+            bail!("invocation failed: {body}");
         }
-        let failures: BTreeSet<String> = body["batchItemFailures"]
+        Ok(body["batchItemFailures"]
             .as_array()
             .map(|a| {
                 a.iter()
                     .filter_map(|f| f["itemIdentifier"].as_str().map(str::to_string))
                     .collect()
             })
-            .unwrap_or_default();
-        delivered += messages.len();
-        failed += failures.len();
-        let done: Vec<&aws_sdk_sqs::types::Message> = messages
-            .iter()
-            .filter(|m| !failures.contains(m.message_id().unwrap_or_default()))
-            .collect();
-        delete_batch(sqs, queue_url, &done).await?;
+            .unwrap_or_default())
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    let busy: f64 = invoke_ms.iter().sum::<f64>() / 1000.0;
-    Ok(json!({
-        "records_delivered": delivered,
-        "records_failed": failed,
-        "replies_consumed": replies_consumed,
-        "batches": invoke_ms.len(),
+}
+
+/// Runs `pumps` to the end; their combined figures.
+async fn run_pumps(pumps: Vec<Pump>, finished: Option<Arc<AtomicUsize>>) -> Result<PumpStats> {
+    let mut tasks = Vec::new();
+    for pump in pumps {
+        let finished = finished.clone();
+        tasks.push(tokio::spawn(async move {
+            let stats = pump.run().await;
+            if let Some(f) = finished {
+                f.fetch_sub(1, Ordering::SeqCst);
+            }
+            stats
+        }));
+    }
+    let mut all = PumpStats::default();
+    for t in tasks {
+        let s = t.await?;
+        all.delivered += s.delivered;
+        all.failed += s.failed;
+        all.drained += s.drained;
+        all.invoke_ms.extend(s.invoke_ms);
+        all.invocation_errors += s.invocation_errors;
+        all.queue_errors += s.queue_errors;
+        all.keys.extend(s.keys);
+        all.elapsed = all.elapsed.max(s.elapsed);
+    }
+    Ok(all)
+}
+
+fn pump_json(s: &PumpStats) -> Value {
+    let elapsed = s.elapsed.as_secs_f64();
+    let busy: f64 = s.invoke_ms.iter().sum::<f64>() / 1000.0;
+    json!({
+        "records_delivered": s.delivered,
+        "records_failed": s.failed,
+        "replies_consumed": s.drained,
+        "batches": s.invoke_ms.len(),
+        "invocation_errors": s.invocation_errors,
+        "queue_errors": s.queue_errors,
         "elapsed_s": elapsed,
-        "records_per_s_end_to_end": delivered as f64 / elapsed,
-        "records_per_s_router_busy": delivered as f64 / busy,
-        "invoke_ms": summary(invoke_ms),
-    }))
+        "records_per_s_end_to_end": s.delivered as f64 / elapsed,
+        "records_per_s_router_busy": s.delivered as f64 / busy,
+        "invoke_ms": summary(s.invoke_ms.clone()),
+    })
 }
 
 async fn delete_batch(
@@ -487,18 +696,12 @@ async fn queue_depth(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Result<u64> 
         + get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
 }
 
-async fn reconcile(
-    ddb: &aws_sdk_dynamodb::Client,
-    sqs: &aws_sdk_sqs::Client,
-    table: &str,
-    pushes: &[Push],
-) -> Result<Value> {
-    let items = gatewayctl::local::scan_items(ddb, table).await?;
+async fn reconcile(sqs: &aws_sdk_sqs::Client, items: &[Value], pushes: &[Push]) -> Result<Value> {
     let mut stored: BTreeMap<String, usize> = BTreeMap::new();
     let mut inbound_counts: BTreeMap<String, u64> = BTreeMap::new();
-    for item in &items {
+    for item in items {
         let sk = item["SK"].as_str().unwrap_or_default();
-        if sk.starts_with("MSG#") {
+        if sk.starts_with("MSG#") && item["direction"].as_str() != Some("out") {
             let id = item["dedupe_id"].as_str().unwrap_or_default().to_string();
             *stored.entry(id).or_default() += 1;
         } else if sk == "META" {
@@ -544,71 +747,297 @@ async fn reconcile(
     }))
 }
 
+/// Every reply sent at most once: for each customer, the sends the platform stand-ins
+/// accepted lie between the replies recorded as delivered (each was accepted at least once)
+/// and those plus the ones whose outcome the sender could not know (claimed, sent but not
+/// yet recorded, marked undeliverable). A reply sent twice makes the first bound fail.
+async fn reconcile_replies(
+    sqs: &aws_sdk_sqs::Client,
+    items: &[Value],
+    stub: &gatewayctl::stub::StubAdmin,
+    commands_seen: &BTreeSet<String>,
+) -> Result<Value> {
+    #[derive(Default)]
+    struct PerCustomer {
+        accepted: usize,
+        delivered: usize,
+        uncertain: usize,
+    }
+    let mut customers: BTreeMap<String, PerCustomer> = BTreeMap::new();
+    let mut states: BTreeMap<String, usize> = BTreeMap::new();
+    let mut recorded: BTreeSet<String> = BTreeSet::new();
+    for item in items.iter().filter(|i| i["entity"] == "delivery") {
+        let state = item["state"].as_str().unwrap_or_default();
+        *states.entry(state.to_string()).or_default() += 1;
+        let command = &item["command"];
+        recorded.insert(
+            command["idempotency_key"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
+        let c = customers
+            .entry(
+                command["recipient_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+            .or_default();
+        match state {
+            "delivered" => c.delivered += 1,
+            "failed" => {}
+            _ => c.uncertain += 1,
+        }
+    }
+    let requests = stub.requests().await?;
+    let mut accepted_total = 0;
+    let mut refused_total = 0;
+    let wechat = requests["wechat"]["messages"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let weibo = requests["weibo"]["replies"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for r in &wechat {
+        if r["accepted"] == true {
+            accepted_total += 1;
+            let to = r["body"]["touser"].as_str().unwrap_or_default();
+            customers.entry(to.to_string()).or_default().accepted += 1;
+        } else {
+            refused_total += 1;
+        }
+    }
+    for r in &weibo {
+        if r["accepted"] == true {
+            accepted_total += 1;
+            let to = r["receiver_id"].as_str().unwrap_or_default();
+            customers.entry(to.to_string()).or_default().accepted += 1;
+        } else {
+            refused_total += 1;
+        }
+    }
+    let sent_twice: usize = customers
+        .values()
+        .map(|c| c.accepted.saturating_sub(c.delivered + c.uncertain))
+        .sum();
+    let delivered_unsent: usize = customers
+        .values()
+        .map(|c| c.delivered.saturating_sub(c.accepted))
+        .sum();
+    let without_record = commands_seen.difference(&recorded).count();
+    let stuck =
+        states.get("calling").copied().unwrap_or(0) + states.get("sent").copied().unwrap_or(0);
+    let dead_letters = queue_depth(sqs, &env("OUTBOUND_DEAD_LETTER_QUEUE_URL")?).await?;
+    let left = queue_depth(sqs, &env("OUTBOUND_QUEUE_URL")?).await?;
+    Ok(json!({
+        "commands": commands_seen.len(),
+        "records_by_state": states,
+        "platform_sends_accepted": accepted_total,
+        "platform_calls_refused": refused_total,
+        "sent_twice": sent_twice,
+        "delivered_but_never_accepted": delivered_unsent,
+        "commands_without_record": without_record,
+        "stuck_in_flight": stuck,
+        "dead_lettered": dead_letters,
+        "left_in_queue": left,
+        "ok": sent_twice == 0 && delivered_unsent == 0 && without_record == 0 && stuck == 0
+            && left == 0,
+    }))
+}
+
+/// Freezes the emulator and scripts transient platform errors at random until `stop`:
+/// on average every `every_secs`, either SIGSTOP the AWS emulator for 0.5–3 s, or make the
+/// next one or two calls of a platform API answer "system busy".
+async fn inject_faults(
+    every_secs: f64,
+    moto_pid: String,
+    stub: Option<gatewayctl::stub::StubAdmin>,
+    stop: Arc<AtomicBool>,
+) -> Value {
+    use rand::{Rng, SeedableRng};
+    let mut freezes = 0u32;
+    let mut frozen_s = 0.0f64;
+    let mut platform_faults = 0u32;
+    let mut rng = rand::rngs::StdRng::from_entropy();
+    let signal = |sig: &str| {
+        let _ = std::process::Command::new("kill")
+            .args([sig, moto_pid.as_str()])
+            .status();
+    };
+    'outer: loop {
+        // Exponential inter-arrival time, clamped.
+        let u: f64 = rng.gen_range(0.01..1.0);
+        let wait = (-u.ln() * every_secs).clamp(1.0, every_secs * 4.0);
+        let until = Instant::now() + Duration::from_secs_f64(wait);
+        while Instant::now() < until {
+            if stop.load(Ordering::SeqCst) {
+                break 'outer;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        match (&stub, rng.gen_range(0..10)) {
+            (Some(stub), 0..=2) => {
+                let (api, code) = if rng.gen_bool(0.5) {
+                    ("wechat_send", -1)
+                } else {
+                    ("weibo_reply", 10001)
+                };
+                if stub.fail(api, code, rng.gen_range(1..=2)).await.is_ok() {
+                    platform_faults += 1;
+                }
+            }
+            _ => {
+                let secs = rng.gen_range(0.5..3.0);
+                signal("-STOP");
+                tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+                signal("-CONT");
+                freezes += 1;
+                frozen_s += secs;
+            }
+        }
+    }
+    signal("-CONT");
+    json!({
+        "mean_interval_s": every_secs,
+        "emulator_freezes": freezes,
+        "emulator_frozen_s": frozen_s,
+        "platform_errors_scripted": platform_faults,
+    })
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = parse_args()?;
     let pushes = Arc::new(build_pushes(&args)?);
     let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.concurrency)
+        .pool_max_idle_per_host(args.concurrency + args.pumps + 1)
         .build()?;
 
     warm_up(&http, &args).await?;
     let sdk = gatewayctl::local::emulator_config(&env("AWS_ENDPOINT_URL")?).await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-
-    // The router runs while the pushes arrive, as the event source mapping would.
-    let invoke_url = format!(
-        "{}/2015-03-31/functions/message-router/invocations",
-        args.lambda_url
-    );
-    let (queue_url, outbound_url) = (env("QUEUE_URL")?, env("OUTBOUND_QUEUE_URL")?);
-    let sending = AtomicBool::new(true);
-    let send = async {
-        let result = send_all(&http, pushes.clone(), &args).await;
-        sending.store(false, Ordering::SeqCst);
-        result
+    let stub = if args.replies {
+        let admin = gatewayctl::stub::StubAdmin::new(env("GATEWAY_STUB_URL")?);
+        admin.reset().await?;
+        Some(admin)
+    } else {
+        None
     };
-    let (sent, router) = tokio::join!(
-        send,
-        pump(
-            &sqs,
-            &http,
-            (&queue_url, &outbound_url),
-            &invoke_url,
-            &sending
+
+    let invoke = |function: &str| {
+        format!(
+            "{}/2015-03-31/functions/{function}/invocations",
+            args.lambda_url
         )
-    );
-    let (timings, errors, elapsed) = sent?;
-    let router = router?;
+    };
+    let (queue_url, outbound_url) = (env("QUEUE_URL")?, env("OUTBOUND_QUEUE_URL")?);
+    // The router pumps run while the pushes arrive, as the event source mapping would; the
+    // reply pump while the routers run.
+    let sending = Arc::new(AtomicUsize::new(1));
+    let routing = Arc::new(AtomicUsize::new(args.pumps));
+    let router_pumps: Vec<Pump> = (0..args.pumps)
+        .map(|_| Pump {
+            sqs: sqs.clone(),
+            http: http.clone(),
+            queue_url: queue_url.clone(),
+            invoke_url: invoke("message-router"),
+            drain: (!args.replies).then(|| outbound_url.clone()),
+            upstream: sending.clone(),
+        })
+        .collect();
+    let routers = tokio::spawn(run_pumps(router_pumps, Some(routing.clone())));
+    let replies = args.replies.then(|| {
+        tokio::spawn(run_pumps(
+            vec![Pump {
+                sqs: sqs.clone(),
+                http: http.clone(),
+                queue_url: outbound_url.clone(),
+                invoke_url: invoke("reply-sender"),
+                drain: None,
+                upstream: routing.clone(),
+            }],
+            None,
+        ))
+    });
+    let stop_faults = Arc::new(AtomicBool::new(false));
+    let faults = if args.faults_every_secs > 0.0 {
+        Some(tokio::spawn(inject_faults(
+            args.faults_every_secs,
+            env("MOTO_PID")?,
+            stub.clone(),
+            stop_faults.clone(),
+        )))
+    } else {
+        None
+    };
+
+    let sent = send_all(&http, pushes.clone(), &args).await;
+    sending.store(0, Ordering::SeqCst);
+    // Faults stop with the pushes, so that the drain ends on a healthy stack.
+    stop_faults.store(true, Ordering::SeqCst);
+    let faults = match faults {
+        Some(f) => f.await?,
+        None => Value::Null,
+    };
+    let sent = sent?;
+    let router = routers.await??;
+    let reply_stats = match replies {
+        Some(r) => Some(r.await??),
+        None => None,
+    };
+
     let mut by_kind: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     let mut all = Vec::new();
-    for (i, ms) in &timings {
+    for (i, ms) in &sent.timings {
         by_kind.entry(pushes[*i].kind).or_default().push(*ms);
         all.push(*ms);
     }
+    let elapsed = sent.elapsed.as_secs_f64();
     let webhook = json!({
-        "requests": timings.len() + errors.len(),
-        "ok": timings.len(),
-        "errors": errors.len(),
-        "first_errors": errors.iter().take(5).collect::<Vec<_>>(),
+        "requests": sent.timings.len() + sent.errors.len() + sent.refused.len(),
+        "ok": sent.timings.len(),
+        "errors": sent.errors.len(),
+        "first_errors": sent.errors.iter().take(5).collect::<Vec<_>>(),
+        "refused_then_retried": sent.refused.len(),
+        "first_refusals": sent.refused.iter().take(3).collect::<Vec<_>>(),
         "concurrency": args.concurrency,
-        "elapsed_s": elapsed.as_secs_f64(),
-        "requests_per_s": timings.len() as f64 / elapsed.as_secs_f64(),
+        "elapsed_s": elapsed,
+        "requests_per_s": sent.timings.len() as f64 / elapsed,
         "latency_ms": summary(all),
         "latency_ms_by_kind": by_kind.into_iter().map(|(k, v)| (k.to_string(), summary(v))).collect::<BTreeMap<_, _>>(),
     });
 
-    let reconciliation = reconcile(&ddb, &sqs, &env("TABLE_NAME")?, &pushes).await?;
-    let ok = errors.is_empty() && reconciliation["ok"] == json!(true);
+    let items = gatewayctl::local::scan_items(&ddb, &env("TABLE_NAME")?).await?;
+    let reconciliation = reconcile(&sqs, &items, &pushes).await?;
+    let mut ok = sent.errors.is_empty() && reconciliation["ok"] == json!(true);
+    let replies = match (&stub, &reply_stats) {
+        (Some(stub), Some(stats)) => {
+            let r = reconcile_replies(&sqs, &items, stub, &stats.keys).await?;
+            ok &= r["ok"] == json!(true);
+            json!({ "pump": pump_json(stats), "reconciliation": r })
+        }
+        _ => Value::Null,
+    };
+    let copies_sent = if args.retry_every > 0 {
+        args.messages.div_ceil(args.retry_every) * args.copies
+    } else {
+        0
+    };
     println!(
         "{}",
         json!({
             "messages": args.messages,
             "conversations": args.conversations,
-            "retries_sent": if args.retry_every > 0 { args.messages.div_ceil(args.retry_every) } else { 0 },
+            "retries_sent": copies_sent,
+            "router_instances": args.pumps,
             "webhook": webhook,
-            "router": router,
+            "router": pump_json(&router),
+            "replies": replies,
+            "faults": faults,
             "reconciliation": reconciliation,
             "ok": ok,
         })
