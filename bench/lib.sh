@@ -36,12 +36,12 @@ bench_build_tools() {
   cargo build --quiet --release -p gatewayctl --bin gatewayctl
 }
 
-# bench_stack_setup PREFIX: queues, table and accounts secret in the running moto server;
-# exports the functions' variables.
+# bench_stack_setup PREFIX [ACCOUNTS_FILE]: queues, table and accounts secret in the running
+# moto server; exports the functions' variables.
 bench_stack_setup() {
-  local prefix=$1
+  local prefix=$1 accounts=${2:-$STACK_ROOT/config/accounts.local.json}
   "$REL/gatewayctl" local setup --endpoint "$AWS_ENDPOINT_URL" --prefix "$prefix" \
-    --accounts "$STACK_ROOT/config/accounts.local.json" \
+    --accounts "$accounts" \
     --visibility-secs "${VISIBILITY_SECS:-5}" >"$BENCH_LOG_DIR/resources.env"
   set -a
   # shellcheck disable=SC1091

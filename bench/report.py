@@ -423,7 +423,7 @@ def main():
           "in-region calls of a few milliseconds and one router instance per active conversation "
           "group, the same code is bounded by the DynamoDB writes, not by compute.")
         w("")
-    w("Reproduce: `WATCH_CONCURRENCY=4 bash bench/load.sh --messages 2000 --conversations 400 "
+    w("Reproduce: `WATCH_CONCURRENCY=4 bash bench/load.sh --messages 1200 --conversations 240 "
       "--concurrency 4 --pumps 4`.")
     w("")
 

@@ -194,7 +194,9 @@ fi
 # --- 3b. AWS calls per message ------------------------------------------------------------
 log "AWS calls per message: tests/tests/aws_calls.rs against a moto server"
 stack_start_moto
-cargo test --quiet -p gateway-tests --test aws_calls -- --include-ignored --test-threads 1 \
+# A debug test build: TEST_TARGET_DIR may name the target dir `make test` uses, to reuse it.
+CARGO_TARGET_DIR="${TEST_TARGET_DIR:-$CARGO_TARGET_DIR}" \
+  cargo test --quiet -p gateway-tests --test aws_calls -- --include-ignored --test-threads 1 \
   >"$RESULTS/aws-calls.txt" 2>&1 || log "aws_calls FAILED: see $RESULTS/aws-calls.txt"
 stack_cleanup
 
@@ -206,7 +208,7 @@ bash "$BENCH_DIR/coldstart.sh" 20 200 >"$RESULTS/coldstart.jsonl" 2>"$BENCH_LOG_
 log "load run (bench/load.sh)"
 # Four instances per function (as concurrent Lambda environments), four webhook requests in
 # flight, four router batches at once (the FIFO queue hands each message group to one).
-WATCH_CONCURRENCY=4 bash "$BENCH_DIR/load.sh" --messages 2000 --conversations 400 --concurrency 4 \
+WATCH_CONCURRENCY=4 bash "$BENCH_DIR/load.sh" --messages 1200 --conversations 240 --concurrency 4 \
   --pumps 4 --retry-every 20 \
   >"$RESULTS/load.json" 2>"$BENCH_LOG_DIR/load.log" ||
   log "load run FAILED (the report shows what was lost or refused): $BENCH_LOG_DIR/load.log"

@@ -50,7 +50,9 @@ stack_start_moto() {
   export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
   export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
   log "starting moto server on $AWS_ENDPOINT_URL (log: $STACK_RUN_DIR/moto.log)"
-  setsid moto_server -H 127.0.0.1 -p "$MOTO_PORT" >"$STACK_RUN_DIR/moto.log" 2>&1 &
+  # MOTO_SERVER_CMD: another way to start the same server (tools/soak uses one).
+  # shellcheck disable=SC2086
+  setsid ${MOTO_SERVER_CMD:-moto_server} -H 127.0.0.1 -p "$MOTO_PORT" >"$STACK_RUN_DIR/moto.log" 2>&1 &
   STACK_PIDS+=($!)
   # Fault tests freeze and thaw the emulator (SIGSTOP/SIGCONT keeps its state).
   export MOTO_PID=$!

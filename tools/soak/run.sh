@@ -42,10 +42,21 @@ stack_install_tools
 FUNCTIONS+=(reply-sender)
 bench_build_functions
 bench_build_tools
-stack_start_moto
+# The pinned moto, with its per-transaction copy of the whole table made proportional to the
+# transaction (tools/soak/moto_server.py says why); the test suite runs it unmodified.
+MOTO_SERVER_CMD="python3 $ROOT/tools/soak/moto_server.py" stack_start_moto
+# The local accounts, with API credentials for every account, so that every auto-reply can be
+# delivered (the local file leaves one WeChat account without an app secret on purpose).
+python3 - "$ROOT/config/accounts.local.json" >"$BENCH_LOG_DIR/accounts.json" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+for name, account in doc["wechat"].items():
+    account.setdefault("app_secret", f"soak-secret-{name}")
+print(json.dumps(doc))
+PY
 # In AWS the queues' visibility timeout is several times the consumer's timeout; the tests'
 # 5 s would turn every emulator freeze into redeliveries racing the batch still running.
-VISIBILITY_SECS=30 bench_stack_setup "soak$$"
+VISIBILITY_SECS=30 bench_stack_setup "soak$$" "$BENCH_LOG_DIR/accounts.json"
 GATEWAYCTL="$REL/gatewayctl" stack_start_stubs
 # Several instances per function, like concurrent Lambda environments. Only warnings from the
 # functions: a soak at info level writes hundreds of megabytes of logs.
