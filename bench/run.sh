@@ -12,8 +12,8 @@
 #   bash bench/run.sh              # everything (about 30-40 min on 2 cores from a clean target)
 #   bash bench/run.sh --skip-zip   # reuse the last arm64 zips (the cross build takes the longest)
 #   bash bench/run.sh --no-write   # measure, print the report, leave docs/benchmarks.md alone
-#   bash bench/run.sh --size-variants  # also build the zips with opt-level 3, the speed/size
-#                                      # trade-off (a second full arm64 build in $CARGO_TARGET_DIR-o3)
+#   bash bench/run.sh --size-variants  # also build the zips with opt-level "s", the size/speed
+#                                      # trade-off (a second full arm64 build in $CARGO_TARGET_DIR-small)
 #
 # Release builds use a private target dir (CARGO_TARGET_DIR, default /tmp/target-bench); logs
 # and raw results go to a temp dir outside the repository (printed at the start).
@@ -172,21 +172,25 @@ print(json.dumps(out))
 PY
 
 if [ $SIZE_VARIANTS = 1 ]; then
-  SIZE_TARGET="${SIZE_TARGET:-$CARGO_TARGET_DIR-o3}"
-  log "size variant: opt-level 3 (target $SIZE_TARGET, log: $BENCH_LOG_DIR/size-build.log)"
-  CARGO_TARGET_DIR="$SIZE_TARGET" CARGO_PROFILE_RELEASE_OPT_LEVEL=3 \
-    cargo lambda build --release --arm64 --output-format zip --lambda-dir "$SIZE_TARGET/lambda-arm64" \
-    "${ALL_FUNCTIONS[@]/#/--package=}" >"$BENCH_LOG_DIR/size-build.log" 2>&1
-  O3_INSTR=$(instr_exe CARGO_TARGET_DIR="$SIZE_TARGET" CARGO_PROFILE_BENCH_OPT_LEVEL=3)
+  # The size profile: opt-level "s". SIZE_PREBUILT=1 reuses zips already built with it in
+  # $SIZE_TARGET/lambda-arm64 (from the same commit).
+  SIZE_TARGET="${SIZE_TARGET:-$CARGO_TARGET_DIR-small}"
+  if [ "${SIZE_PREBUILT:-0}" != 1 ]; then
+    log "size variant: opt-level \"s\" (target $SIZE_TARGET, log: $BENCH_LOG_DIR/size-build.log)"
+    CARGO_TARGET_DIR="$SIZE_TARGET" CARGO_PROFILE_RELEASE_OPT_LEVEL=s \
+      cargo lambda build --release --arm64 --output-format zip --lambda-dir "$SIZE_TARGET/lambda-arm64" \
+      "${ALL_FUNCTIONS[@]/#/--package=}" >"$BENCH_LOG_DIR/size-build.log" 2>&1
+  fi
+  SMALL_INSTR=$(instr_exe CARGO_TARGET_DIR="$SIZE_TARGET" CARGO_PROFILE_BENCH_OPT_LEVEL=s)
   python3 - "$RESULTS/sizes.json" "$SIZE_TARGET/lambda-arm64" \
     "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["wechat_secure"])' "$RESULTS/callgrind.json")" \
-    "$(per_message "$O3_INSTR" wechat_secure)" >"$RESULTS/size-variants.json" <<'PY'
+    "$(per_message "$SMALL_INSTR" wechat_secure)" >"$RESULTS/size-variants.json" <<'PY'
 import json, os, sys
-sizes, o3_dir, ir_release, ir_o3 = sys.argv[1:5]
+sizes, small_dir, ir_release, ir_small = sys.argv[1:5]
 sizes = json.load(open(sizes))
-out = {'workspace `[profile.release]` (opt-level "s")': dict({f: v["arm64_zip"] for f, v in sizes.items()}, ir_secure=f"{int(ir_release):,}")}
-out["opt-level 3"] = dict(
-    {f: os.path.getsize(f"{o3_dir}/{f}/bootstrap.zip") for f in sizes}, ir_secure=f"{int(ir_o3):,}")
+out = {"workspace `[profile.release]` (opt-level 3)": dict({f: v["arm64_zip"] for f, v in sizes.items()}, ir_secure=f"{int(ir_release):,}")}
+out['opt-level "s"'] = dict(
+    {f: os.path.getsize(f"{small_dir}/{f}/bootstrap.zip") for f in sizes}, ir_secure=f"{int(ir_small):,}")
 print(json.dumps(out))
 PY
 fi
