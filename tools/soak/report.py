@@ -15,13 +15,13 @@ import sys
 BEGIN, END = "<!-- soak:begin -->", "<!-- soak:end -->"
 
 
-def render(r, started, commit):
+def render(r, started, commit, command):
     wh, ro, rec = r["webhook"], r["router"], r["reconciliation"]
     rep = r.get("replies") or {}
     rr = rep.get("reconciliation", {})
     f = r.get("faults") or {}
     lines = [
-        f"Last soak: {started}, commit `{commit}`, `bash tools/soak/run.sh` "
+        f"Last soak: {started}, commit `{commit}`, `{command}` "
         f"({'**passed**' if r['ok'] else '**FAILED**'}).",
         "",
         "| | |",
@@ -65,12 +65,13 @@ def main():
     ap.add_argument("result")
     ap.add_argument("--started", required=True)
     ap.add_argument("--commit", required=True)
+    ap.add_argument("--command", default="bash tools/soak/run.sh")
     ap.add_argument("--write")
     a = ap.parse_args()
     text = pathlib.Path(a.result).read_text().strip()
     if not text:
         sys.exit("soak produced no result (see its logs)")
-    md = render(json.loads(text.splitlines()[-1]), a.started, a.commit)
+    md = render(json.loads(text.splitlines()[-1]), a.started, a.commit, a.command)
     if not a.write:
         print(md)
         return

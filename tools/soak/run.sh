@@ -27,6 +27,7 @@ MESSAGES=20000
 CONVERSATIONS=2000
 FAULTS_EVERY=20
 EXTRA=()
+COMMAND="bash tools/soak/run.sh $*"
 while [ $# -gt 0 ]; do
   case $1 in
     --write) WRITE=1 ;;
@@ -71,6 +72,6 @@ status=0
   --faults-every "$FAULTS_EVERY" "${EXTRA[@]}" >"$BENCH_LOG_DIR/soak.json" || status=$?
 cat "$BENCH_LOG_DIR/soak.json"
 python3 "$ROOT/tools/soak/report.py" "$BENCH_LOG_DIR/soak.json" \
-  --started "$started" --commit "$(git -C "$ROOT" rev-parse --short HEAD)" \
+  --started "$started" --commit "$(git -C "$ROOT" rev-parse --short HEAD)" --command "$COMMAND" \
   $([ $WRITE = 1 ] && echo --write "$ROOT/docs/reliability.md")
 exit $status
