@@ -14,7 +14,9 @@ stack_install_tools
 bench_build_functions
 bench_build_tools
 stack_start_moto
-bench_stack_setup "load$$"
+# As in AWS, a visibility timeout well above an invocation (the tests use 5 s to see
+# redeliveries quickly; under load that turns every slow batch into a redelivery).
+VISIBILITY_SECS=${VISIBILITY_SECS:-30} bench_stack_setup "load$$"
 bench_start_watch
 log "load run (logs: $BENCH_LOG_DIR)"
 "$REL/loadgen" --lambda-url "$GATEWAY_LAMBDA_URL" "$@"

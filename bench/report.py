@@ -303,11 +303,11 @@ def main():
           "`gateway-lambda`.")
         w("")
         if size_variants:
-            w("| build | wechat-webhook zip | weibo-webhook zip | message-router zip | secure hot path (instructions) |")
-            w("|---|---|---|---|---|")
+            names = list(sizes)
+            w("| build | " + " | ".join(f"{f} zip" for f in names) + " | secure hot path (instructions) |")
+            w("|---|" + "---|" * len(names) + "---|")
             for label, v in size_variants.items():
-                w(f"| {label} | {mb(v.get('wechat-webhook', 0))} | {mb(v.get('weibo-webhook', 0))} | "
-                  f"{mb(v.get('message-router', 0))} | {v.get('ir_secure', '')} |")
+                w(f"| {label} | " + " | ".join(mb(v.get(f, 0)) for f in names) + f" | {v.get('ir_secure', '')} |")
             w("")
         small = size_variants.get('opt-level "s"') if size_variants else None
         if small:

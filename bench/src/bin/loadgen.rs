@@ -1013,7 +1013,11 @@ async fn main() -> Result<()> {
 
     let items = gatewayctl::local::scan_items(&ddb, &env("TABLE_NAME")?).await?;
     let reconciliation = reconcile(&sqs, &items, &pushes).await?;
-    let mut ok = sent.errors.is_empty() && reconciliation["ok"] == json!(true);
+    // With platform re-sends (the soak), a push never acknowledged is a failure only if it
+    // was not stored (the reconciliation counts it lost): its send may have reached the queue
+    // after the webhook gave up waiting, the ambiguous case the dedupe id exists for.
+    let mut ok = (sent.errors.is_empty() || args.platform_retries > 0)
+        && reconciliation["ok"] == json!(true);
     let replies = match (&stub, &reply_stats) {
         (Some(stub), Some(stats)) => {
             let r = reconcile_replies(&sqs, &items, stub, &stats.keys).await?;
