@@ -18,9 +18,9 @@ use aws_sdk_sqs::types::MessageSystemAttributeName;
 use gateway_core::account::AccountsDocument;
 use gateway_core::channel::wechat::simulate::Envelope;
 use gateway_tests::{RUNNING_STACK_LOCK, RunningStack, local_accounts_json, sdk, unique};
-use gatewayctl::send;
+use gatewayctl::{local, send};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::ExitStatusExt;
@@ -130,30 +130,7 @@ async fn receive_batch(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<aws_sdk_sqs:
 }
 
 fn sqs_event(messages: &[aws_sdk_sqs::types::Message]) -> Value {
-    let records: Vec<Value> = messages
-        .iter()
-        .map(|m| {
-            let attributes: HashMap<String, String> = m
-                .attributes()
-                .map(|a| {
-                    a.iter()
-                        .map(|(k, v)| (k.as_str().to_string(), v.clone()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            json!({
-                "messageId": m.message_id(),
-                "receiptHandle": m.receipt_handle(),
-                "body": m.body(),
-                "attributes": attributes,
-                "messageAttributes": {},
-                "md5OfBody": m.md5_of_body(),
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:local-inbound.fifo",
-                "awsRegion": "us-east-1"
-            })
-        })
-        .collect();
+    let records: Vec<Value> = messages.iter().map(local::sqs_record).collect();
     json!({ "Records": records })
 }
 

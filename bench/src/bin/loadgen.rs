@@ -31,7 +31,7 @@ use anyhow::{Context, Result, bail};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use gateway_core::channel::{Limits, WebhookOutcome, wechat, weibo};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -538,30 +538,7 @@ impl Pump {
 
     /// Invokes the function with the batch; the ids it reported failed.
     async fn invoke(&self, messages: &[aws_sdk_sqs::types::Message]) -> Result<BTreeSet<String>> {
-        let records: Vec<Value> = messages
-            .iter()
-            .map(|m| {
-                let attributes: HashMap<String, String> = m
-                    .attributes()
-                    .map(|a| {
-                        a.iter()
-                            .map(|(k, v)| (k.as_str().to_string(), v.clone()))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                json!({
-                    "messageId": m.message_id(),
-                    "receiptHandle": m.receipt_handle(),
-                    "body": m.body(),
-                    "attributes": attributes,
-                    "messageAttributes": {},
-                    "md5OfBody": m.md5_of_body(),
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:bench.fifo",
-                    "awsRegion": "us-east-1"
-                })
-            })
-            .collect();
+        let records: Vec<Value> = messages.iter().map(gatewayctl::local::sqs_record).collect();
         let response = self
             .http
             .post(&self.invoke_url)

@@ -228,6 +228,31 @@ pub async fn setup(
     })
 }
 
+/// One received SQS message as a record of the Lambda SQS event the event source mapping
+/// hands a consumer (attributes included, so that `ApproximateReceiveCount` and the FIFO
+/// group reach the function).
+pub fn sqs_record(m: &aws_sdk_sqs::types::Message) -> Value {
+    let attributes: HashMap<String, String> = m
+        .attributes()
+        .map(|a| {
+            a.iter()
+                .map(|(k, v)| (k.as_str().to_string(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    json!({
+        "messageId": m.message_id(),
+        "receiptHandle": m.receipt_handle(),
+        "body": m.body(),
+        "attributes": attributes,
+        "messageAttributes": {},
+        "md5OfBody": m.md5_of_body(),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:local-inbound.fifo",
+        "awsRegion": "us-east-1"
+    })
+}
+
 /// Result of one pump cycle.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct PumpStats {
@@ -265,30 +290,7 @@ pub async fn pump(
         if messages.is_empty() {
             return Ok(stats);
         }
-        let records: Vec<Value> = messages
-            .iter()
-            .map(|m| {
-                let attributes: HashMap<String, String> = m
-                    .attributes()
-                    .map(|a| {
-                        a.iter()
-                            .map(|(k, v)| (k.as_str().to_string(), v.clone()))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                json!({
-                    "messageId": m.message_id(),
-                    "receiptHandle": m.receipt_handle(),
-                    "body": m.body(),
-                    "attributes": attributes,
-                    "messageAttributes": {},
-                    "md5OfBody": m.md5_of_body(),
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:local-inbound.fifo",
-                    "awsRegion": "us-east-1"
-                })
-            })
-            .collect();
+        let records: Vec<Value> = messages.iter().map(sqs_record).collect();
         let response = http
             .post(invoke_url)
             .json(&json!({ "Records": records }))
