@@ -13,7 +13,7 @@ trap stack_cleanup EXIT
 stack_install_tools
 bench_build_functions
 bench_build_tools
-stack_start_moto
+bench_start_moto
 # As in AWS, a visibility timeout well above an invocation (the tests use 5 s to see
 # redeliveries quickly; under load that turns every slow batch into a redelivery).
 VISIBILITY_SECS=${VISIBILITY_SECS:-30} bench_stack_setup "load$$"

@@ -211,9 +211,10 @@ bash "$BENCH_DIR/coldstart.sh" 20 200 >"$RESULTS/coldstart.jsonl" 2>"$BENCH_LOG_
 # --- 6. load ------------------------------------------------------------------------------
 log "load run (bench/load.sh)"
 # Four instances per function (as concurrent Lambda environments), four webhook requests in
-# flight, four router batches at once (the FIFO queue hands each message group to one).
+# flight, four router batches at once (the FIFO queue hands each message group to one); a
+# push answered 5xx is sent again, up to three times, as the platforms retry one.
 WATCH_CONCURRENCY=4 bash "$BENCH_DIR/load.sh" --messages 1200 --conversations 240 --concurrency 4 \
-  --pumps 4 --retry-every 20 \
+  --pumps 4 --retry-every 20 --platform-retries 3 \
   >"$RESULTS/load.json" 2>"$BENCH_LOG_DIR/load.log" ||
   log "load run FAILED (the report shows what was lost or refused): $BENCH_LOG_DIR/load.log"
 

@@ -43,9 +43,7 @@ stack_install_tools
 FUNCTIONS+=(reply-sender)
 bench_build_functions
 bench_build_tools
-# The pinned moto, with its per-transaction copy of the whole table made proportional to the
-# transaction (tools/soak/moto_server.py says why); the test suite runs it unmodified.
-MOTO_SERVER_CMD="python3 $ROOT/tools/soak/moto_server.py" stack_start_moto
+bench_start_moto
 # The local accounts, with API credentials for every account, so that every auto-reply can be
 # delivered (the local file leaves one WeChat account without an app secret on purpose).
 python3 - "$ROOT/config/accounts.local.json" >"$BENCH_LOG_DIR/accounts.json" <<'PY'

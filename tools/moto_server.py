@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
-"""moto's server for the soak, with moto's transaction rollback backup made proportional to
-the transaction instead of the table.
+"""moto's server for the soak and the load run, with two of moto's per-request costs that grow
+with the data made independent of it. Both change how long moto takes, never what it answers.
+
+DynamoDB: moto's transaction rollback backup made proportional to the transaction instead of
+the table.
 
 moto (5.2.5) deep-copies every table a TransactWriteItems touches before applying it, so that
 it can roll back when an operation fails; with the tens of thousands of items a soak stores,
@@ -11,19 +14,31 @@ fail, it calls moto's own method unchanged, so refusals and their reasons are mo
 all pass, nothing will be rolled back, and moto's method runs with that table backup skipped;
 every DynamoDB write holds one lock, so nothing changes an item between the check and the
 writes.
+
+SQS: moto reads a queue's attribute map, whose three ApproximateNumberOfMessages* counts walk
+every message in the queue with two datetime conversions per message, up to three times per
+SendMessage (to read ContentBasedDeduplication, in `send_message` and its validation) and three more per message received (to read
+MessageRetentionPeriod). With the backlog a load run builds, each send then costs a walk of
+the whole queue and the run slows quadratically. Those two readers never look at the counts,
+so while they run the counts read as 0; everywhere else (GetQueueAttributes) they are counted
+as moto counts them. And moto's SQS clock, `unix_time()`, is `time.time()` computed through
+two datetime objects; it is replaced by `time.time()`, the same value.
+
 Everything else is the pinned moto, started as `moto_server` is.
 
-Used by tools/soak/run.sh only; the test suite runs the unmodified `moto_server`.
+Used by tools/soak/run.sh and bench/load.sh; the test suite runs the unmodified `moto_server`.
 """
 
 import copy
 import sys
 import threading
+import time
 
 from moto.dynamodb import models
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.models.table import Table
 from moto.server import main
+from moto.sqs import models as sqs_models
 
 _local = threading.local()
 _original = models.DynamoDBBackend.transact_write_items
@@ -117,6 +132,59 @@ def transact_write_items(self, transact_items):
 
 
 models.DynamoDBBackend.transact_write_items = transact_write_items
+
+
+
+# --- SQS ------------------------------------------------------------------------------------
+
+
+def _unix_time(dt=None):
+    return time.time() if dt is None else _original_unix_time(dt)
+
+
+def _unix_time_millis(dt=None):
+    return time.time() * 1000.0 if dt is None else _original_unix_time_millis(dt)
+
+
+_original_unix_time = sqs_models.unix_time
+_original_unix_time_millis = sqs_models.unix_time_millis
+sqs_models.unix_time = _unix_time
+sqs_models.unix_time_millis = _unix_time_millis
+
+_COUNTS = (
+    "approximate_number_of_messages",
+    "approximate_number_of_messages_delayed",
+    "approximate_number_of_messages_not_visible",
+)
+
+
+def _count_unless_skipped(prop):
+    def getter(self):
+        if getattr(_local, "skip_counts", False):
+            return 0
+        return prop.fget(self)
+
+    return property(getter)
+
+
+for _name in _COUNTS:
+    setattr(sqs_models.Queue, _name, _count_unless_skipped(getattr(sqs_models.Queue, _name)))
+
+
+def _without_counts(method):
+    def wrapper(*args, **kwargs):
+        outer = getattr(_local, "skip_counts", False)
+        _local.skip_counts = True
+        try:
+            return method(*args, **kwargs)
+        finally:
+            _local.skip_counts = outer
+
+    return wrapper
+
+
+for _name in ("send_message", "is_message_valid_based_on_retention_period"):
+    setattr(sqs_models.SQSBackend, _name, _without_counts(getattr(sqs_models.SQSBackend, _name)))
 
 if __name__ == "__main__":
     sys.exit(main())
