@@ -2,27 +2,25 @@
 """moto's server for the soak and the load run, with two of moto's per-request costs that grow
 with the data made independent of it. Both change how long moto takes, never what it answers.
 
-DynamoDB: moto's transaction rollback backup made proportional to the transaction instead of
-the table.
-
-moto (5.2.5) deep-copies every table a TransactWriteItems touches before applying it, so that
-it can roll back when an operation fails; with the tens of thousands of items a soak stores,
-each router commit then costs a copy of the whole table and the run slows quadratically.
-This wrapper first evaluates the transaction's conditions against the current items, exactly
-as moto does (same key rule, same condition parser, one item per operation). When any would
-fail, it calls moto's own method unchanged, so refusals and their reasons are moto's. When
-all pass, nothing will be rolled back, and moto's method runs with that table backup skipped;
-every DynamoDB write holds one lock, so nothing changes an item between the check and the
-writes.
+DynamoDB: moto (5.2.5) deep-copies every table a TransactWriteItems touches, once per
+operation, before applying it, so that it can roll back when an operation fails; with the tens
+of thousands of items a soak stores, each router commit then costs copies of the whole table
+(hundreds of megabytes at a time, seconds each), and the run slows quadratically. This wrapper
+skips those table copies and instead keeps a copy of just the items the transaction names
+(one per operation, taken before it runs); when moto refuses the transaction, whatever the
+reason, its own rollback becomes a no-op and the wrapper puts those items back as they were.
+Every DynamoDB write holds one lock, so nothing else writes while a transaction runs or is
+undone. Refusals and their reasons are still moto's own.
 
 SQS: moto reads a queue's attribute map, whose three ApproximateNumberOfMessages* counts walk
 every message in the queue with two datetime conversions per message, up to three times per
-SendMessage (to read ContentBasedDeduplication, in `send_message` and its validation) and three more per message received (to read
-MessageRetentionPeriod). With the backlog a load run builds, each send then costs a walk of
-the whole queue and the run slows quadratically. Those two readers never look at the counts,
-so while they run the counts read as 0; everywhere else (GetQueueAttributes) they are counted
-as moto counts them. And moto's SQS clock, `unix_time()`, is `time.time()` computed through
-two datetime objects; it is replaced by `time.time()`, the same value.
+SendMessage (to read ContentBasedDeduplication, in `send_message` and its validation) and
+three more per message received (to read MessageRetentionPeriod). With the backlog a load run
+builds, each send then costs a walk of the whole queue and the run slows quadratically. Those
+two readers never look at the counts, so while they run the counts read as 0; everywhere else
+(GetQueueAttributes) they are counted as moto counts them. And moto's SQS clock, `unix_time()`,
+is `time.time()` computed through two datetime objects; it is replaced by `time.time()`, the
+same value.
 
 Everything else is the pinned moto, started as `moto_server` is.
 
@@ -35,7 +33,7 @@ import threading
 import time
 
 from moto.dynamodb import models
-from moto.dynamodb.comparisons import get_filter_expression
+from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 from moto.server import main
 from moto.sqs import models as sqs_models
@@ -60,48 +58,55 @@ class _Copy:
 models.copy = _Copy()
 
 
-def _all_conditions_hold(backend, transact_items):
-    seen = set()
-    for item in transact_items:
-        if len(item) != 1:
-            return False
-        op_type, op = next(iter(item.items()))
-        if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
-            return False
-        table_name = op.get("TableName")
-        if table_name not in backend.tables:
-            return False
-        table = backend.get_table(table_name)
-        if op_type == "Put":
-            attrs = op["Item"]
-            if table.hash_key_attr not in attrs:
-                return False
-            key = {table.hash_key_attr: attrs[table.hash_key_attr]}
-            if table.range_key_attr is not None:
-                if table.range_key_attr not in attrs:
-                    return False
-                key[table.range_key_attr] = attrs[table.range_key_attr]
-        else:
-            key = op["Key"]
-        marker = (str(table_name), str(dict(sorted(key.items()))))
-        if marker in seen:
-            return False
-        seen.add(marker)
-        expression = op.get("ConditionExpression")
-        if expression is not None:
-            current = backend.get_item(table_name, key)
-            condition = get_filter_expression(
-                expression,
-                op.get("ExpressionAttributeNames"),
-                op.get("ExpressionAttributeValues"),
+def _touched_items(backend, transact_items):
+    """(table, hash key, range key) of every item the transaction names, where moto could
+    write it: an operation whose key cannot be read is refused by moto before any write."""
+    touched = []
+    for entry in transact_items:
+        if not isinstance(entry, dict) or len(entry) != 1:
+            continue
+        op_type, op = next(iter(entry.items()))
+        if not isinstance(op, dict) or op.get("TableName") not in backend.tables:
+            continue
+        table = backend.tables[op["TableName"]]
+        attrs = op.get("Item") if op_type == "Put" else op.get("Key")
+        if not isinstance(attrs, dict) or table.hash_key_attr not in attrs:
+            continue
+        if table.range_key_attr is not None and table.range_key_attr not in attrs:
+            continue
+        try:
+            hash_key = DynamoType(attrs[table.hash_key_attr])
+            range_key = (
+                DynamoType(attrs[table.range_key_attr])
+                if table.range_key_attr is not None
+                else None
             )
-            if not condition.expr(current):
-                return False
-    return True
+        except Exception:
+            continue
+        touched.append((table, hash_key, range_key))
+    return touched
 
 
-# Every write holds this lock, so that no other write lands between a transaction's check and
-# its writes (re-entrant: the transaction's own writes go through the same methods).
+def _put_back(table, hash_key, range_key, item):
+    """Puts an item back as it was before the transaction (absent when `item` is None)."""
+    if range_key is None:
+        if item is None:
+            table.items.pop(hash_key, None)
+        else:
+            table.items[hash_key] = item
+        return
+    if item is None:
+        group = table.items.get(hash_key)
+        if group is not None:
+            group.pop(range_key, None)
+            if not group:
+                del table.items[hash_key]
+    else:
+        table.items[hash_key][range_key] = item
+
+
+# Every write holds this lock, so that nothing else writes while a transaction runs and while
+# it is undone (re-entrant: the transaction's own writes go through the same methods).
 _lock = threading.RLock()
 
 
@@ -120,13 +125,21 @@ for _name in ("put_item", "update_item", "delete_item", "batch_write_item"):
 
 def transact_write_items(self, transact_items):
     with _lock:
-        try:
-            holds = _all_conditions_hold(self, transact_items)
-        except Exception:
-            holds = False
-        _local.skip_table_backup = holds
+        before = []
+        for table, hash_key, range_key in _touched_items(self, transact_items):
+            try:
+                current = table.get_item(hash_key, range_key)
+            except Exception:
+                continue
+            before.append((table, hash_key, range_key, copy.deepcopy(current)))
+        _local.skip_table_backup = True
         try:
             return _original(self, transact_items)
+        except BaseException:
+            # moto's own rollback restored its (skipped) table copies; restore the items.
+            for table, hash_key, range_key, item in reversed(before):
+                _put_back(table, hash_key, range_key, item)
+            raise
         finally:
             _local.skip_table_backup = False
 
