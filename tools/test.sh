@@ -22,3 +22,6 @@ if [ -f infra/check.sh ]; then
   log "template checks"
   bash infra/check.sh
 fi
+
+log "the load and soak emulator answers as moto does (tools/moto_server_check.py)"
+python3 tools/moto_server_check.py
