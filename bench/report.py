@@ -300,15 +300,13 @@ def main():
       "`gateway-aws/src/sdk.rs` with `aws_smithy_http_client::tls::TrustStore::empty()"
       ".with_native_roots(false).with_pem_certificate(…)`. The rest is the runtime, the tracing "
       "subscriber, `aws_config` and the client constructors, and for the router compiling the "
-      "bundled rules (regexes). `AWS_LC_SYS_NO_JITTER_ENTROPY=1` keeps AWS-LC's jitter entropy "
-      "out of init. The init instruction count (callgrind, the function stopped at its first "
+      "bundled rules (regexes). The init instruction count (callgrind, the function stopped at its first "
       "`/next`) is the figure to compare between runs; the milliseconds carry the machine's "
       "load.")
     w("")
     if not zip_ok:
         w(f"Zip size: {verdict(zip_ok)}. The functions link the AWS SDK clients (SQS, DynamoDB, "
-          "Secrets Manager), the TLS stack (rustls + aws-lc-rs, whose C library alone is about "
-          "1.5 MB of code), `lambda_http`/`lambda_runtime`, and since the reply path landed also "
+          "Secrets Manager), the TLS stack (rustls on ring), `lambda_http`/`lambda_runtime`, and since the reply path landed also "
           "`reqwest` and the rules engine (`regex`, `chrono-tz`'s time-zone tables) through "
           "`gateway-lambda`.")
         w("")
@@ -333,10 +331,10 @@ def main():
               "any Lambda limit. An operator who prefers small packages sets "
               "`CARGO_PROFILE_RELEASE_OPT_LEVEL=s` for the build.")
             w("")
-        w("What would close the gap without that trade: rustls on ring instead of aws-lc-rs "
-          "(aws-lc's C library is the largest single part of each binary), one RustCrypto "
-          "generation (section 5), and webhooks that do not link the reply path "
-          "(`gateway-lambda` split per function).")
+        w("What would close the gap without that trade: one RustCrypto generation (section 5), "
+          "a credentials provider for the Lambda environment only instead of `aws-config`'s "
+          "whole default chain (which links `aws-sdk-sts`), and `opt-level = \"z\"` for more of "
+          "the crates off the hot path (`Cargo.toml` lists the ones kept at 3).")
         w("")
         w("Size is not a runtime limit (Lambda allows 50 MB zipped, 250 MB unzipped) and the "
           "cold starts above are within target with these binaries; the 4 MB target is about "
@@ -354,9 +352,34 @@ def main():
             for label, v in size_variants.items():
                 w(f"| {label} | " + " | ".join(mb(v.get(f, 0)) for f in names) + f" | {v.get('ir_secure', '')} |")
             w("")
-        w("What would shrink them further: the TLS provider (rustls on aws-lc-rs, whose C "
-          "library is the largest single part; ring is smaller) and one RustCrypto generation "
-          "(section 5).")
+        w("How: the release profile (`Cargo.toml`) optimizes for speed only where every message "
+          "pays and for size everywhere else. `opt-level = 3` for `gateway-core` (the channel "
+          "protocols, normalization, the rules engine), the function binaries, and the crates of "
+          "the hot path and the rules engine (`aes`, `cbc`, `sha1`, `sha2`, `hmac`, `base64`, "
+          "`quick-xml`, `serde_json`, `regex`, `chrono-tz`, …, listed in `Cargo.toml`); "
+          "`opt-level = \"z\"` for every other dependency (the AWS SDK and its runtime, "
+          "rustls, hyper, the Lambda runtime) and for the adapter crates `gateway-aws`, "
+          "`gateway-lambda`, `gateway-platforms`, whose code waits on the network. And the TLS "
+          "provider is ring rather than the SDK's default aws-lc-rs (section 5). The webhook's "
+          "hot-path instruction count in section 1 is measured with this profile.")
+        w("")
+        w("How each step moved the largest zip (`wechat-webhook`, arm64; measured one build at "
+          "a time on 2026-11-23 while choosing):")
+        w("")
+        w("| build | zip | secure hot path |")
+        w("|---|---|---|")
+        w("| opt-level 3 everywhere, aws-lc-rs (the previous profile) | 5.26 MB | 82,572 instructions |")
+        w("| opt-level \"s\" everywhere, aws-lc-rs | 3.83 MB | 111,180 instructions (+35%) |")
+        w("| dependencies \"s\", hot path 3, aws-lc-rs | 4.22 MB | hot-path crates at 3 |")
+        w("| the same on ring | 4.07 MB | 〃 |")
+        w("| dependencies \"z\", hot path 3, ring | 3.98 MB | 〃 |")
+        w("| and the adapter crates \"z\" (this profile) | 3.88 MB | 〃 |")
+        w("")
+        w("The margin under 4 MB is small (about 3%): a dependency update can cross it, and this "
+          "section, re-run, will say so. What would widen it: one RustCrypto generation "
+          "(section 5), and a credentials provider for the Lambda environment only, instead of "
+          "`aws-config`'s whole default chain (which links `aws-sdk-sts` for web-identity and "
+          "assume-role credentials that a Lambda function never uses).")
         w("")
     w("Reproduce: `bash bench/coldstart.sh 20 200` (starts its own moto server), and "
       "`cargo lambda build --release --arm64 --output-format zip --lambda-dir /tmp/target-bench/lambda-arm64 "
@@ -415,7 +438,9 @@ def main():
           "moto's answers unchanged but removes two of its costs that grow with the data: a walk "
           "of the whole queue (with two datetime conversions per queued message) on every "
           "`SendMessage` and every message received, and a copy of the whole table before every "
-          "`TransactWriteItems`. Unmodified, moto slows down quadratically as the queue backlog "
+          "`TransactWriteItems` (it keeps copies of just the items a transaction names, to undo a "
+          "refused one); `make test` checks that it answers exactly as moto does "
+          "(`tools/moto_server_check.py`). Unmodified, moto slows down quadratically as the queue backlog "
           "and the table grow: an earlier run of this load against it saw webhook p50 359 ms, "
           "p99 1,944 ms, 134 of 1,260 pushes answered 503 (moto slower than the webhook's 2 s SQS "
           "timeout) and the router at 2.6 msgs/s, all of it moto's time.")
@@ -466,23 +491,25 @@ def main():
     w("## 5. Lean SDK, one TLS stack")
     w("")
     w("Every `aws-*` dependency is declared with `default-features = false` and only "
-      "`default-https-client`, `rt-tokio`, `behavior-version-latest`; that drops the deprecated "
-      "legacy client (hyper 0.14 + rustls 0.21 + ring) the SDK's default features pull in. "
+      "`rt-tokio`, `behavior-version-latest`: that drops the deprecated legacy client (hyper 0.14 "
+      "+ rustls 0.21 + ring) and the default HTTPS client on aws-lc-rs that the SDK's default "
+      "features pull in. The SDK clients get their HTTPS client from `gateway-aws/src/sdk.rs`: "
+      "`aws-smithy-http-client` (hyper 1 + rustls) with its `rustls-ring` provider. "
       "`cargo tree` per function (x86_64 host, normal dependencies):")
     w("")
     w("```")
     w(deps.strip())
     w("```")
     w("")
-    w("One TLS stack: rustls 0.23 on aws-lc-rs, shared by the SDK's hyper 1 client and the "
-      "`reqwest` of the reply path; no OpenSSL, no ring, no hyper 0.14. `AWS_LC_SYS_NO_JITTER_ENTROPY=1` "
-      "(`.cargo/config.toml`) removes AWS-LC's CPU-jitter entropy collection from cold start. The "
+    w("One TLS stack: rustls 0.23 on ring, shared by the SDK's hyper 1 client and the "
+      "`reqwest` of the reply path (`rustls-no-provider`, with ring installed as the process's "
+      "provider by `gateway-platforms`); no OpenSSL, no aws-lc, no hyper 0.14. The "
       "duplicates listed are not a second HTTP or TLS stack. The one that matters: the project's "
       "`sha1 0.10`/`sha2 0.10`/`hmac 0.12` are on `digest 0.10`, while `aws-sigv4` 1.6 moved to "
       "`sha2 0.11`/`hmac 0.13` (`digest 0.11`), so two generations of the hash code (and of "
       "`block-buffer`, `crypto-common`, `cpufeatures`) are linked; moving the workspace to "
-      "`sha1 0.11`, `sha2 0.11`, `hmac 0.13` removes them (the workspace comment that these match "
-      "the SDK's signing code is out of date). `base64` comes three times (0.21 from "
+      "`sha1 0.11`, `sha2 0.11`, `hmac 0.13` would remove most of them (a few tens of kilobytes; "
+      "`aes`/`cbc` keep `crypto-common 0.1` until they move too). `base64` comes three times (0.21 from "
       "`serde_dynamo`, 0.22 ours, 0.23 from `hyper-util`), small; `syn` 2 and 3 are build-time "
       "only.")
     w("")

@@ -1,7 +1,17 @@
 //! Shared SDK configuration, built once per cold start.
 
 use aws_config::timeout::TimeoutConfig;
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use std::time::Duration;
+
+/// The SDK clients' HTTPS client: hyper 1 and rustls on ring (the reply path's TLS too), with
+/// the system trust store.
+pub fn https_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
 
 /// Loads the SDK configuration from the environment: region from `AWS_REGION`, credentials
 /// from the Lambda role (or `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` locally), and the
@@ -9,6 +19,7 @@ use std::time::Duration;
 /// use to reach the emulator.
 pub async fn load_sdk_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(https_client())
         .load()
         .await
 }
@@ -38,6 +49,7 @@ pub fn consumer_timeouts() -> TimeoutConfig {
 /// Like [`load_sdk_config`], with the given timeouts.
 pub async fn load_sdk_config_with_timeouts(timeouts: TimeoutConfig) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(https_client())
         .timeout_config(timeouts)
         .load()
         .await

@@ -44,6 +44,9 @@ pub enum ClientError {
 
 /// One HTTP client with the gateway's timeouts.
 pub fn http_client(timeout: Duration) -> Result<reqwest::Client, ClientError> {
+    // rustls on ring, as the SDK's client; installing fails only when a provider is already
+    // installed, which is then the one used.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .connect_timeout(timeout.min(Duration::from_secs(3)))
         .timeout(timeout)
