@@ -8,7 +8,10 @@ and a middle operation with earlier writes to undo, refused for naming an item t
 on a key of the wrong type) and SQS calls (FIFO sends with duplicates, group ordering,
 receives, visibility, deletes, queue attributes with their message counts, refusals) against
 each, and compares every answer and the table and queue contents after each step, with the
-random parts (message ids, receipt handles, timestamps) normalized. Exits 1 on any difference.
+random parts (message ids, receipt handles, timestamps) normalized. Then it sends messages from
+four threads while four others receive and delete them, against the wrapper alone: moto's
+DeleteMessage races SendMessage and loses some; the wrapper must lose none. Exits 1 on any
+difference or loss.
 
     python3 tools/moto_server_check.py [WRAPPER]   # WRAPPER: another copy to check
 """
@@ -200,6 +203,60 @@ def sqs_script(sqs):
     return steps
 
 
+def concurrent_send_and_delete(port, backlog=5000, messages=1500):
+    """Four producers send while four consumers receive and delete: every message sent must be
+    received. Unmodified moto loses some (its DeleteMessage races SendMessage); the wrapper must
+    lose none. Returns the bodies never received."""
+    import threading
+
+    def client():
+        return boto3.client("sqs", region_name="us-east-1", aws_access_key_id="check",
+                            aws_secret_access_key="check", endpoint_url=f"http://127.0.0.1:{port}")
+
+    sqs = client()
+    url = sqs.create_queue(QueueName="race.fifo", Attributes={
+        "FifoQueue": "true", "VisibilityTimeout": "120"})["QueueUrl"]
+    # A backlog in groups the consumers never get to (one message each, all in flight), so
+    # that every delete walks a long list.
+    for start in range(0, backlog, 10):
+        sqs.send_message_batch(QueueUrl=url, Entries=[
+            {"Id": str(i), "MessageBody": "backlog", "MessageGroupId": "backlog",
+             "MessageDeduplicationId": f"b{start + i}"} for i in range(10)])
+    sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1)  # holds the backlog's group
+    seen, lock, sent_all = set(), threading.Lock(), threading.Event()
+
+    def produce(k):
+        c = client()
+        for i in range(k, messages, 4):
+            c.send_message(QueueUrl=url, MessageBody=f"m{i}", MessageGroupId=f"g{i % 100}",
+                           MessageDeduplicationId=f"m{i}")
+
+    def consume():
+        c, idle = client(), 0
+        while idle < 3:
+            batch = c.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+            if not batch:
+                idle += sent_all.is_set()
+                time.sleep(0.2)
+                continue
+            idle = 0
+            with lock:
+                seen.update(m["Body"] for m in batch)
+            c.delete_message_batch(QueueUrl=url, Entries=[
+                {"Id": str(j), "ReceiptHandle": m["ReceiptHandle"]} for j, m in enumerate(batch)])
+
+    producers = [threading.Thread(target=produce, args=(k,)) for k in range(4)]
+    consumers = [threading.Thread(target=consume) for _ in range(4)]
+    for t in producers + consumers:
+        t.start()
+    for t in producers:
+        t.join()
+    sent_all.set()
+    for t in consumers:
+        t.join()
+    return [f"m{i}" for i in range(messages) if f"m{i}" not in seen]
+
+
 def run(port):
     endpoint = f"http://127.0.0.1:{port}"
     session = dict(region_name="us-east-1", aws_access_key_id="check", aws_secret_access_key="check",
@@ -222,9 +279,15 @@ def main():
         process = start(command, port)
         try:
             answers[name] = run(port)
+            if name != "moto_server":
+                lost = concurrent_send_and_delete(port)
         finally:
             process.terminate()
             process.wait(timeout=10)
+    if lost:
+        print(f"tools/moto_server.py lost {len(lost)} messages sent during deletes: {lost[:5]}")
+        return 1
+    print("tools/moto_server.py lost no message sent during deletes (4 producers, 4 consumers)")
     a, b = (json.dumps(v, indent=1, sort_keys=True, default=str).splitlines() for v in answers.values())
     steps = sum(len(v) for v in answers["moto_server"].values())
     if a != b:

@@ -676,6 +676,7 @@ async fn queue_depth(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Result<u64> 
 async fn reconcile(sqs: &aws_sdk_sqs::Client, items: &[Value], pushes: &[Push]) -> Result<Value> {
     let mut stored: BTreeMap<String, usize> = BTreeMap::new();
     let mut inbound_counts: BTreeMap<String, u64> = BTreeMap::new();
+    let mut metas: BTreeMap<String, &Value> = BTreeMap::new();
     for item in items {
         let sk = item["SK"].as_str().unwrap_or_default();
         if sk.starts_with("MSG#") && item["direction"].as_str() != Some("out") {
@@ -683,7 +684,8 @@ async fn reconcile(sqs: &aws_sdk_sqs::Client, items: &[Value], pushes: &[Push]) 
             *stored.entry(id).or_default() += 1;
         } else if sk == "META" {
             let key = item["key"].as_str().unwrap_or_default().to_string();
-            inbound_counts.insert(key, item["inbound_count"].as_u64().unwrap_or(0));
+            inbound_counts.insert(key.clone(), item["inbound_count"].as_u64().unwrap_or(0));
+            metas.insert(key, item);
         }
     }
     let expected: BTreeSet<&str> = pushes.iter().map(|p| p.dedupe_id.as_str()).collect();
@@ -706,6 +708,24 @@ async fn reconcile(sqs: &aws_sdk_sqs::Client, items: &[Value], pushes: &[Push]) 
         .iter()
         .filter(|(k, n)| inbound_counts.get(**k) != Some(n))
         .count();
+    // What the conversation says about the first lost messages: whether it counted them and
+    // remembers their dedupe id (written, then lost) or never saw them (never routed).
+    let first_lost: Vec<Value> = pushes
+        .iter()
+        .filter(|p| !stored.contains_key(&p.dedupe_id))
+        .take(10)
+        .map(|p| {
+            let meta = metas.get(&p.conversation_key);
+            json!({
+                "kind": p.kind,
+                "conversation": p.conversation_key,
+                "dedupe_id": p.dedupe_id,
+                "sent": per_conversation.get(p.conversation_key.as_str()),
+                "inbound_count": meta.map(|m| &m["inbound_count"]),
+                "conversation_remembers_it": meta.map(|m| m.to_string().contains(&p.dedupe_id)),
+            })
+        })
+        .collect();
     let dead_letters = queue_depth(sqs, &env("DEAD_LETTER_QUEUE_URL")?).await?;
     let left_in_queue = queue_depth(sqs, &env("QUEUE_URL")?).await?;
     Ok(json!({
@@ -717,6 +737,7 @@ async fn reconcile(sqs: &aws_sdk_sqs::Client, items: &[Value], pushes: &[Push]) 
         "conversations_expected": per_conversation.len(),
         "conversations_stored": inbound_counts.len(),
         "conversations_with_wrong_inbound_count": wrong_counts,
+        "first_lost": first_lost,
         "dead_lettered": dead_letters,
         "left_in_queue": left_in_queue,
         "ok": lost == 0 && duplicated == 0 && unexpected == 0 && wrong_counts == 0
