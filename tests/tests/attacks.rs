@@ -305,7 +305,7 @@ async fn a_binary_body_in_a_base64_encoded_event_is_refused_as_malformed() {
     let run = RunningStack::from_env();
     let sqs = aws_sdk_sqs::Client::new(&sdk().await);
     drain(&sqs, &run.stack.queue_url).await;
-    let http = reqwest::Client::new();
+    let http = gatewayctl::http_client();
     for attack in attacks(now_secs())
         .into_iter()
         .filter(|a| a.name.ends_with("_not_utf8"))

@@ -74,7 +74,7 @@ async fn skeleton_path_wechat_text_is_queued_routed_and_stored_once() {
     let sdk = sdk().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-    let http = reqwest::Client::new();
+    let http = gatewayctl::http_client();
     drain::<NormalizedMessage>(&sqs, &run.stack.queue_url).await;
 
     // Arrange: a plaintext-mode text message, signed as WeChat signs it.
@@ -206,7 +206,7 @@ async fn every_wechat_message_type_in_every_mode_reaches_the_queue_normalized() 
     let run = RunningStack::from_env();
     let sdk = sdk().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let http = reqwest::Client::new();
+    let http = gatewayctl::http_client();
     drain::<NormalizedMessage>(&sqs, &run.stack.queue_url).await;
 
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/wechat/messages");
@@ -275,7 +275,7 @@ async fn every_weibo_push_type_reaches_the_queue_normalized() {
     let run = RunningStack::from_env();
     let sdk = sdk().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let http = reqwest::Client::new();
+    let http = gatewayctl::http_client();
     drain::<NormalizedMessage>(&sqs, &run.stack.queue_url).await;
 
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/weibo/messages");
@@ -338,7 +338,7 @@ async fn rejected_requests_get_their_documented_status_and_queue_nothing() {
     let run = RunningStack::from_env();
     let sdk = sdk().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let http = reqwest::Client::new();
+    let http = gatewayctl::http_client();
     drain::<NormalizedMessage>(&sqs, &run.stack.queue_url).await;
 
     let xml = send::wechat_text_xml("oAttacker", "hi", &unique_digits(), now_secs());
@@ -414,7 +414,7 @@ async fn queue_outage_answers_503_in_time_and_the_platform_retry_is_queued_once(
     let moto_pid = std::env::var("MOTO_PID").expect("MOTO_PID (make test exports it)");
     let sdk = sdk().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let http = reqwest::Client::new();
+    let http = gatewayctl::http_client();
     drain::<NormalizedMessage>(&sqs, &run.stack.queue_url).await;
     let signal = |sig: &str| {
         let status = std::process::Command::new("kill")

@@ -339,7 +339,7 @@ async fn dynamodb_frozen_mid_batch_fails_only_unfinished_records_and_retry_store
     let sdk = sdk().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-    let http = reqwest::Client::new();
+    let http = gatewayctl::http_client();
     drain(&sqs, &run.stack.queue_url).await;
 
     let openids = send_conversations(&http, &run, 3, 4).await;
@@ -788,7 +788,7 @@ async fn router_killed_mid_batch_redelivery_stores_each_message_once_in_order() 
     let sdk = sdk().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-    let http = reqwest::Client::new();
+    let http = gatewayctl::http_client();
     drain(&sqs, &queue_url).await;
 
     // Arrange: 12 messages in 2 conversations; one batch of 10 received, 2 left queued

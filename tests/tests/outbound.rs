@@ -125,7 +125,7 @@ async fn setup() -> Ctx {
         run,
         sqs,
         ddb,
-        http: reqwest::Client::new(),
+        http: gatewayctl::http_client(),
         stub,
         store,
     }

@@ -62,7 +62,7 @@ async fn scripted_conversation_is_routed_escalated_answered_and_stored_exactly_o
     let run = RunningStack::from_env();
     let sdk = sdk().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let http = reqwest::Client::new();
+    let http = gatewayctl::http_client();
     push_rules(&run, RULES).await;
     gatewayctl::local::pump(
         &sqs,
@@ -183,7 +183,7 @@ async fn a_poison_record_is_dead_lettered_without_blocking_its_neighbours() {
     let run = RunningStack::from_env();
     let sdk = sdk().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let http = reqwest::Client::new();
+    let http = gatewayctl::http_client();
     gatewayctl::local::pump(
         &sqs,
         &http,

@@ -910,7 +910,7 @@ async fn inject_faults(
 async fn main() -> Result<()> {
     let args = parse_args()?;
     let pushes = Arc::new(build_pushes(&args)?);
-    let http = reqwest::Client::builder()
+    let http = gatewayctl::http_client_builder()
         .pool_max_idle_per_host(args.concurrency + args.pumps + 1)
         .build()?;
 

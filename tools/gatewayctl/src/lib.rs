@@ -6,3 +6,17 @@ pub mod events;
 pub mod local;
 pub mod send;
 pub mod stub;
+
+/// An HTTP client for local calls (webhooks, the runtime API, the stand-ins). The workspace's
+/// reqwest carries rustls without a crypto provider of its own (the functions install ring, as
+/// the SDK client uses), so every client is built after ring is installed.
+pub fn http_client() -> reqwest::Client {
+    http_client_builder().build().unwrap_or_default()
+}
+
+/// [`http_client`]'s builder, for clients with their own settings.
+pub fn http_client_builder() -> reqwest::ClientBuilder {
+    // Fails only when a provider is already installed, which is then the one used.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+}

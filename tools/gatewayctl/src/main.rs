@@ -343,7 +343,7 @@ async fn run_send(cmd: SendCommand) -> Result<()> {
             (target, url, request)
         }
     };
-    let (status, body) = send::send(&reqwest::Client::new(), &url, &request).await?;
+    let (status, body) = send::send(&gatewayctl::http_client(), &url, &request).await?;
     println!(
         "{} {} -> {status} {}",
         target.account,
@@ -385,7 +385,8 @@ async fn run_local(cmd: LocalCommand) -> Result<()> {
         } => {
             let sdk = local::emulator_config(&endpoint).await;
             let sqs = aws_sdk_sqs::Client::new(&sdk);
-            let stats = local::pump(&sqs, &reqwest::Client::new(), &queue_url, &invoke_url).await?;
+            let stats =
+                local::pump(&sqs, &gatewayctl::http_client(), &queue_url, &invoke_url).await?;
             println!(
                 "delivered {} record(s) in {} batch(es), {} failed",
                 stats.delivered, stats.batches, stats.failed

@@ -384,7 +384,7 @@ impl StubAdmin {
     pub fn new(base_url: impl Into<String>) -> Self {
         StubAdmin {
             base_url: base_url.into().trim_end_matches('/').to_string(),
-            http: reqwest::Client::new(),
+            http: crate::http_client(),
         }
     }
 
