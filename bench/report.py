@@ -133,7 +133,8 @@ def main():
           f"p99 {wh['latency_ms']['p99']:.1f} ms; router {ro['records_per_s_end_to_end']:.0f} msgs/s; "
           f"lost {rec.get('lost')}, duplicated {rec.get('duplicated')} | {verdict(load_ok)} |")
     second_stack = [l for l in deps.splitlines()
-                    if l.startswith(("openssl v", "native-tls v", "ring v", "hyper v0.", "rustls v0.2"))
+                    if l.startswith(("openssl v", "native-tls v", "aws-lc-rs v", "aws-lc-sys v",
+                                     "hyper v0.", "rustls v0.2"))
                     and not l.startswith("rustls v0.23")]
     w("| lean SDK, one TLS stack | `default-features = false`, one TLS stack | see *Dependencies* | "
       f"{'**met**' if not second_stack else '**not met**: ' + ', '.join(second_stack)} |")
@@ -434,8 +435,10 @@ def main():
           "batch failures honoured; the FIFO queue hands a message group to one batch at a time). "
           "Then it reconciles the table.")
         w("")
-        w("The emulator is the pinned moto started through `tools/moto_server.py`, which gives "
-          "moto's answers unchanged but removes two of its costs that grow with the data: a walk "
+        w("The emulator is the pinned moto started through `tools/moto_server.py`, which fixes "
+          "one moto race (its `DeleteMessage` could drop a message sent at the same moment; "
+          "docs/reliability.md) and otherwise gives moto's answers unchanged, without two of "
+          "its costs that grow with the data: a walk "
           "of the whole queue (with two datetime conversions per queued message) on every "
           "`SendMessage` and every message received, and a copy of the whole table before every "
           "`TransactWriteItems` (it keeps copies of just the items a transaction names, to undo a "
