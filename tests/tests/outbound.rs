@@ -216,30 +216,17 @@ impl Ctx {
         let records: Vec<Value> = messages
             .iter()
             .map(|m| {
-                let attributes: serde_json::Map<String, Value> = m
-                    .attributes()
-                    .unwrap()
-                    .iter()
-                    .map(|(k, v)| (k.as_str().to_string(), json!(v)))
-                    .collect();
+                let mut record = gatewayctl::local::sqs_record(m);
                 receive_counts.push(
-                    attributes["ApproximateReceiveCount"]
+                    record["attributes"]["ApproximateReceiveCount"]
                         .as_str()
                         .unwrap()
                         .parse::<u32>()
                         .unwrap(),
                 );
-                json!({
-                    "messageId": m.message_id(),
-                    "receiptHandle": m.receipt_handle(),
-                    "body": m.body(),
-                    "attributes": attributes,
-                    "messageAttributes": {},
-                    "md5OfBody": m.md5_of_body(),
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:local-outbound.fifo",
-                    "awsRegion": "us-east-1"
-                })
+                record["eventSourceARN"] =
+                    json!("arn:aws:sqs:us-east-1:123456789012:local-outbound.fifo");
+                record
             })
             .collect();
         let answer: Value = self

@@ -42,11 +42,17 @@ pub enum ClientError {
     Build(#[source] reqwest::Error),
 }
 
+/// Installs ring as the process's rustls provider, the one the SDK's client uses too. The
+/// workspace's reqwest carries rustls without a provider of its own, so every reqwest client
+/// must be built after this. Installing again does nothing (the provider already installed is
+/// the one used).
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// One HTTP client with the gateway's timeouts.
 pub fn http_client(timeout: Duration) -> Result<reqwest::Client, ClientError> {
-    // rustls on ring, as the SDK's client; installing fails only when a provider is already
-    // installed, which is then the one used.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    install_crypto_provider();
     reqwest::Client::builder()
         .connect_timeout(timeout.min(Duration::from_secs(3)))
         .timeout(timeout)

@@ -7,16 +7,14 @@ pub mod local;
 pub mod send;
 pub mod stub;
 
-/// An HTTP client for local calls (webhooks, the runtime API, the stand-ins). The workspace's
-/// reqwest carries rustls without a crypto provider of its own (the functions install ring, as
-/// the SDK client uses), so every client is built after ring is installed.
+/// An HTTP client for local calls (webhooks, the runtime API, the stand-ins), built after
+/// the process's TLS provider is installed ([`gateway_platforms::install_crypto_provider`]).
 pub fn http_client() -> reqwest::Client {
     http_client_builder().build().unwrap_or_default()
 }
 
 /// [`http_client`]'s builder, for clients with their own settings.
 pub fn http_client_builder() -> reqwest::ClientBuilder {
-    // Fails only when a provider is already installed, which is then the one used.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    gateway_platforms::install_crypto_provider();
     reqwest::Client::builder()
 }
