@@ -2,7 +2,7 @@
 # Soak: tens of thousands of signed pushes through the locally running stack while faults are
 # injected at random, then a reconciliation of everything stored and sent.
 #
-#   bash tools/soak/run.sh                 # 20,000 messages (about an hour on 2 cores)
+#   bash tools/soak/run.sh                 # 20,000 messages (about 20 minutes on 2 cores once built)
 #   bash tools/soak/run.sh --messages 2000 # a shorter run with the same mix
 #   bash tools/soak/run.sh --write ...     # also put the figures in docs/reliability.md
 #
