@@ -36,16 +36,17 @@ bench_build_tools() {
   cargo build --quiet --release -p gatewayctl --bin gatewayctl
 }
 
-# bench_stack_setup PREFIX [ACCOUNTS_FILE]: queues, table and accounts secret in the running
-# moto server; exports the functions' variables.
-# The pinned moto, started through tools/moto_server.py: the same answers, without two of
-# moto's per-request costs that grow with the queue backlog and the table (the wrapper says
-# which), so that a long run measures the gateway rather than moto slowing down quadratically.
-# The test suite and the other measurements run the unmodified `moto_server`.
+# bench_start_moto: the pinned moto, started through tools/moto_server.py: moto's answers
+# without two of its per-request costs that grow with the queue backlog and the table, and
+# with its DeleteMessage race fixed (the wrapper says both), so that a long run measures the
+# gateway rather than moto. The test suite and the other measurements run `moto_server` as is;
+# tools/moto_server_check.py (in `make test`) compares the two.
 bench_start_moto() {
   MOTO_SERVER_CMD="python3 $BENCH_DIR/../tools/moto_server.py" stack_start_moto
 }
 
+# bench_stack_setup PREFIX [ACCOUNTS_FILE]: queues, table and accounts secret in the running
+# moto server; exports the functions' variables.
 bench_stack_setup() {
   local prefix=$1 accounts=${2:-$STACK_ROOT/config/accounts.local.json}
   "$REL/gatewayctl" local setup --endpoint "$AWS_ENDPOINT_URL" --prefix "$prefix" \

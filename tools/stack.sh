@@ -50,7 +50,8 @@ stack_start_moto() {
   export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
   export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
   log "starting moto server on $AWS_ENDPOINT_URL (log: $STACK_RUN_DIR/moto.log)"
-  # MOTO_SERVER_CMD: another way to start the same server (tools/soak uses one).
+  # MOTO_SERVER_CMD: another way to start it (bench_start_moto in bench/lib.sh, for the load
+  # run and the soak).
   # shellcheck disable=SC2086
   setsid ${MOTO_SERVER_CMD:-moto_server} -H 127.0.0.1 -p "$MOTO_PORT" >"$STACK_RUN_DIR/moto.log" 2>&1 &
   STACK_PIDS+=($!)
