@@ -23,6 +23,7 @@ fn wechat_account() -> WeChatAccount {
         mode: WeChatMode::Secure,
         app_secret: None,
         reply_mode: Default::default(),
+        original_id: None,
     }
 }
 

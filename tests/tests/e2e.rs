@@ -384,7 +384,8 @@ async fn rejected_requests_get_their_documented_status_and_queue_nothing() {
             "mode_not_allowed",
         ),
         ("missing nonce", "demo", &missing, 400, "missing_parameter"),
-        ("unknown account", "nobody", &good, 404, "unknown_account"),
+        // Answered exactly like a bad signature: no account enumeration.
+        ("unknown account", "nobody", &good, 401, "bad_signature"),
     ];
     for (what, account, request, status, code) in cases {
         let (got_status, body) = post(&http, &run, "wechat", account, request).await;

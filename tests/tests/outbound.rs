@@ -25,6 +25,7 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 const CRM_SECRET: &str = "local-crm-secret-0123456789";
+const OTHER_SECRET: &str = "other-crm-secret-0123456789";
 
 /// Auto-reply rules pushed for these tests (the router reads them from the table).
 const RULES: &str = r#"
@@ -59,7 +60,10 @@ fn unique_digits() -> String {
 /// The local accounts plus an API client for `reply-api`.
 fn accounts_with_api_client() -> String {
     let mut doc: Value = serde_json::from_str(&local_accounts_json()).unwrap();
-    doc["api_clients"] = json!({ "crm": { "secret": CRM_SECRET } });
+    doc["api_clients"] = json!({
+        "crm": { "secret": CRM_SECRET, "accounts": ["wechat:demo", "weibo:brand", "wechat:passive-demo"] },
+        "other-crm": { "secret": OTHER_SECRET, "accounts": ["wechat:demo"] },
+    });
     // A subscription account without the customer-service API (official V11 credentials).
     doc["wechat"]["passive-demo"] = json!({
         "app_id": "wxba5fad812f8e6fb9",
@@ -461,7 +465,7 @@ async fn an_agent_reply_through_reply_api_is_delivered_and_answers_the_conversat
         .header(auth::TIMESTAMP_HEADER, ts.to_string())
         .header(
             auth::SIGNATURE_HEADER,
-            auth::sign(CRM_SECRET, ts, body.as_bytes()),
+            auth::sign(CRM_SECRET, "POST", "/replies", "crm", ts, body.as_bytes()),
         )
         .header("content-type", "application/json")
         .body(body.clone())
@@ -480,7 +484,14 @@ async fn an_agent_reply_through_reply_api_is_delivered_and_answers_the_conversat
         .header(auth::TIMESTAMP_HEADER, ts.to_string())
         .header(
             auth::SIGNATURE_HEADER,
-            auth::sign("not-the-secret-0123456789", ts, body.as_bytes()),
+            auth::sign(
+                "not-the-secret-0123456789",
+                "POST",
+                "/replies",
+                "crm",
+                ts,
+                body.as_bytes(),
+            ),
         )
         .body(body)
         .send()
@@ -524,7 +535,17 @@ async fn an_agent_reply_through_reply_api_is_delivered_and_answers_the_conversat
         )
         .header(auth::CLIENT_HEADER, "crm")
         .header(auth::TIMESTAMP_HEADER, ts.to_string())
-        .header(auth::SIGNATURE_HEADER, auth::sign(CRM_SECRET, ts, b""))
+        .header(
+            auth::SIGNATURE_HEADER,
+            auth::sign(
+                CRM_SECRET,
+                "GET",
+                &format!("/replies/{reply_id}"),
+                "crm",
+                ts,
+                b"",
+            ),
+        )
         .send()
         .await
         .unwrap()
@@ -553,7 +574,7 @@ async fn an_agent_reply_through_reply_api_is_delivered_and_answers_the_conversat
         .header(auth::TIMESTAMP_HEADER, ts.to_string())
         .header(
             auth::SIGNATURE_HEADER,
-            auth::sign(CRM_SECRET, ts, body.as_bytes()),
+            auth::sign(CRM_SECRET, "POST", "/replies", "crm", ts, body.as_bytes()),
         )
         .body(body)
         .send()

@@ -16,8 +16,8 @@
 use crate::DynamoDbConversationStore;
 use crate::dynamodb::conversation_pk;
 use crate::error::port_error;
+use crate::transactions::{Transacted, transact};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use gateway_core::conversation::Conversation;
 use gateway_core::delivery::ports::{ClaimOutcome, DeliveryLedger, DeliveryRecord, DeliveryState};
@@ -183,39 +183,25 @@ impl DynamoDbDeliveryLedger {
         record_index: usize,
         conversation_index: Option<usize>,
     ) -> Result<CommitOutcome, PortError> {
-        match self
-            .store
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(writes))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(CommitOutcome::Stored),
-            Err(err) => {
-                if let Some(TransactWriteItemsError::TransactionCanceledException(tc)) =
-                    err.as_service_error()
-                {
-                    let failed = |i: usize| {
-                        tc.cancellation_reasons()
-                            .get(i)
-                            .and_then(|r| r.code())
-                            .is_some_and(|c| c == "ConditionalCheckFailed")
-                    };
-                    if failed(record_index) {
-                        return Ok(CommitOutcome::Duplicate);
-                    }
-                    if conversation_index.is_some_and(failed) {
-                        return Ok(CommitOutcome::Conflict);
-                    }
-                    if (0..tc.cancellation_reasons().len()).any(failed) {
-                        // The outbound message item already exists: recorded before.
-                        return Ok(CommitOutcome::Duplicate);
-                    }
-                }
-                Err(port_error("dynamodb transact_write_items (delivery)", err))
+        let outcome = transact(
+            &self.store.client,
+            writes,
+            "dynamodb transact_write_items (delivery)",
+        )
+        .await?;
+        Ok(match outcome {
+            Transacted::Committed => CommitOutcome::Stored,
+            Transacted::ConditionsFailed(items) if items.contains(&record_index) => {
+                CommitOutcome::Duplicate
             }
-        }
+            Transacted::ConditionsFailed(items)
+                if conversation_index.is_some_and(|i| items.contains(&i)) =>
+            {
+                CommitOutcome::Conflict
+            }
+            // The outbound message item already exists: recorded before.
+            Transacted::ConditionsFailed(_) => CommitOutcome::Duplicate,
+        })
     }
 }
 

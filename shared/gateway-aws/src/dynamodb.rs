@@ -11,9 +11,9 @@
 //! platform message maps to the same item and the conditional put stores it once.
 
 use crate::error::port_error;
+use crate::transactions::{Transacted, transact};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use gateway_core::conversation::{Conversation, Status};
 use gateway_core::ports::{CommitOutcome, ConversationStore, PortError};
@@ -367,33 +367,13 @@ impl ConversationStore for DynamoDbConversationStore {
         };
         let mut writes = vec![message_put, conversation_put];
         writes.extend(self.tag_writes(previous, next)?);
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(writes))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(CommitOutcome::Stored),
-            Err(err) => {
-                if let Some(TransactWriteItemsError::TransactionCanceledException(tc)) =
-                    err.as_service_error()
-                {
-                    let failed = |i: usize| {
-                        tc.cancellation_reasons()
-                            .get(i)
-                            .and_then(|r| r.code())
-                            .is_some_and(|c| c == "ConditionalCheckFailed")
-                    };
-                    if failed(0) {
-                        return Ok(CommitOutcome::Duplicate);
-                    }
-                    if failed(1) {
-                        return Ok(CommitOutcome::Conflict);
-                    }
-                }
-                Err(port_error("dynamodb transact_write_items", err))
+        // Item 0 is the message (absent = new), item 1 the conversation (version check).
+        match transact(&self.client, writes, "dynamodb transact_write_items").await? {
+            Transacted::Committed => Ok(CommitOutcome::Stored),
+            Transacted::ConditionsFailed(items) if items.contains(&0) => {
+                Ok(CommitOutcome::Duplicate)
             }
+            Transacted::ConditionsFailed(_) => Ok(CommitOutcome::Conflict),
         }
     }
 }

@@ -24,10 +24,11 @@ pub async fn load_sdk_config() -> aws_config::SdkConfig {
         .await
 }
 
-/// Timeouts of the webhooks' AWS calls: the platforms give up after 5 seconds and show the
-/// customer an error, so a slow or unreachable queue must turn into a 503 (and a platform
-/// retry) well before that: each attempt gets `attempt`, all retries together `operation`.
-pub fn webhook_timeouts(attempt: Duration, operation: Duration) -> TimeoutConfig {
+/// Bounded AWS calls: each attempt gets `attempt`, all retries together `operation`. The
+/// webhooks use it because the platforms give up after 5 seconds (a slow or unreachable queue
+/// must turn into a 503 and a platform retry well before that); the reply sender because its
+/// worst case per reply is a sum of these bounds.
+pub fn call_timeouts(attempt: Duration, operation: Duration) -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(attempt.min(Duration::from_millis(500)))
         .operation_attempt_timeout(attempt)

@@ -9,15 +9,27 @@
 use crate::error::port_error;
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
-use gateway_core::account::AccountsDocument;
+use gateway_core::account::{AccountsDocument, AccountsRole};
 use gateway_core::ports::{AccountDirectory, PortError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
+/// Told when the accounts document cannot be had.
+pub trait AccountsObserver: Send + Sync {
+    /// A refresh failed (network, or an invalid document was stored); the last good document
+    /// is still served while it is not older than the directory's bound.
+    fn refresh_failed(&self);
+    /// A request found no usable document (none fetched yet, or the last good one is older
+    /// than the bound): it is answered 503.
+    fn unavailable(&self);
+}
+
 #[derive(Debug)]
 struct Cache {
     fetched: Instant,
+    /// When the cached document was last fetched successfully.
+    fresh_at: Instant,
     document: Arc<AccountsDocument>,
     refreshing: bool,
 }
@@ -26,12 +38,26 @@ struct Cache {
 ///
 /// If a refresh fails (network, or an invalid document was stored), the last good document is
 /// kept and served, and the failure is logged without the secret's content.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SecretsManagerAccountDirectory {
     client: Client,
     secret_id: Arc<str>,
     ttl: Duration,
+    role: AccountsRole,
+    max_stale: Option<Duration>,
+    observer: Option<Arc<dyn AccountsObserver>>,
     cache: Arc<Mutex<Option<Cache>>>,
+}
+
+impl std::fmt::Debug for SecretsManagerAccountDirectory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretsManagerAccountDirectory")
+            .field("secret_id", &self.secret_id)
+            .field("role", &self.role)
+            .field("ttl", &self.ttl)
+            .field("max_stale", &self.max_stale)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SecretsManagerAccountDirectory {
@@ -41,7 +67,34 @@ impl SecretsManagerAccountDirectory {
             client,
             secret_id: Arc::from(secret_id.into()),
             ttl,
+            role: AccountsRole::Full,
+            max_stale: None,
+            observer: None,
             cache: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// Validates the secret as `role`'s projection (what `gatewayctl accounts push` writes).
+    pub fn for_role(mut self, role: AccountsRole) -> Self {
+        self.role = role;
+        self
+    }
+
+    /// Serves a document at most `max_stale` after its last successful fetch.
+    pub fn with_max_stale(mut self, max_stale: Duration) -> Self {
+        self.max_stale = Some(max_stale);
+        self
+    }
+
+    /// Reports failures to `observer`.
+    pub fn with_observer(mut self, observer: Arc<dyn AccountsObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    fn unavailable(&self) {
+        if let Some(o) = &self.observer {
+            o.unavailable();
         }
     }
 
@@ -56,7 +109,8 @@ impl SecretsManagerAccountDirectory {
         let text = out.secret_string().ok_or_else(|| {
             PortError::permanent("read accounts secret", "secret has no SecretString")
         })?;
-        AccountsDocument::from_json(text).map_err(|e| PortError::permanent("parse accounts", e))
+        AccountsDocument::from_json_for(text, self.role)
+            .map_err(|e| PortError::permanent("parse accounts", e))
     }
 
     /// Fetches and stores a new document; on failure keeps the cached one for another TTL.
@@ -67,12 +121,20 @@ impl SecretsManagerAccountDirectory {
         c.refreshing = false;
         c.fetched = Instant::now();
         match result {
-            Ok(doc) => c.document = Arc::new(doc),
-            Err(e) => tracing::error!(
-                error.message = %e,
-                error.cause_chain = ?e,
-                "accounts refresh failed; keeping the last good accounts document"
-            ),
+            Ok(doc) => {
+                c.document = Arc::new(doc);
+                c.fresh_at = c.fetched;
+            }
+            Err(e) => {
+                tracing::error!(
+                    error.message = %e,
+                    error.cause_chain = ?e,
+                    "accounts refresh failed; keeping the last good accounts document"
+                );
+                if let Some(o) = &self.observer {
+                    o.refresh_failed();
+                }
+            }
         }
     }
 }
@@ -88,12 +150,32 @@ impl AccountDirectory for SecretsManagerAccountDirectory {
                     let this = self.clone();
                     tokio::spawn(async move { this.refresh().await });
                 }
+                if self.max_stale.is_some_and(|max| c.fresh_at.elapsed() > max) {
+                    drop(cache);
+                    self.unavailable();
+                    return Err(PortError::transient(
+                        "accounts",
+                        "the accounts document could not be refreshed for longer than ACCOUNTS_MAX_STALE_SECS",
+                    ));
+                }
                 Ok(c.document.clone())
             }
             None => {
-                let document = Arc::new(self.fetch().await?);
+                let document = match self.fetch().await {
+                    Ok(d) => Arc::new(d),
+                    Err(e) => {
+                        drop(cache);
+                        if let Some(o) = &self.observer {
+                            o.refresh_failed();
+                        }
+                        self.unavailable();
+                        return Err(e);
+                    }
+                };
+                let now = Instant::now();
                 *cache = Some(Cache {
-                    fetched: Instant::now(),
+                    fetched: now,
+                    fresh_at: now,
                     document: document.clone(),
                     refreshing: false,
                 });

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 /// A secret string (token, key, app secret). `Debug` and `Display` print `[redacted]`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Secret(String);
 
@@ -31,6 +31,13 @@ impl fmt::Debug for Secret {
     }
 }
 
+impl Secret {
+    /// True when the value is the empty string (a field a role's projection leaves out).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("[redacted]")
@@ -41,7 +48,9 @@ impl fmt::Display for Secret {
 ///
 /// Top-level keys other than `wechat` and `weibo` must start with `_` (comments, the
 /// placeholder key of a generated secret) and are ignored; any other unknown key is an error.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+///
+/// `Debug` shows only how many accounts and clients there are: never names, ids or secrets.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AccountsDocument {
     /// WeChat Official Accounts.
     #[serde(default)]
@@ -55,6 +64,43 @@ pub struct AccountsDocument {
     /// Ignored keys (must start with `_`).
     #[serde(flatten, default, skip_serializing)]
     pub ignored: BTreeMap<String, serde_json::Value>,
+}
+
+impl fmt::Debug for AccountsDocument {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccountsDocument")
+            .field("wechat_accounts", &self.wechat.len())
+            .field("weibo_accounts", &self.weibo.len())
+            .field("api_clients", &self.api_clients.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which function reads a document: each role's secret holds only what that role needs
+/// (`gatewayctl accounts push` writes the projections of one full document).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountsRole {
+    /// The whole document as ops write it (`gatewayctl accounts check`).
+    Full,
+    /// The webhooks: verification and decryption keys, modes; no API credentials.
+    Webhook,
+    /// The reply sender: API credentials (WeChat AppSecret, Weibo access token); no
+    /// verification keys, no API clients.
+    Delivery,
+    /// The reply API: the API clients and which accounts exist; no platform secret at all.
+    ApiClients,
+}
+
+impl AccountsRole {
+    /// The role's name in messages and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountsRole::Full => "full",
+            AccountsRole::Webhook => "webhook",
+            AccountsRole::Delivery => "delivery",
+            AccountsRole::ApiClients => "api",
+        }
+    }
 }
 
 /// Message mode configured for a WeChat account in the console (消息加解密方式).
@@ -87,7 +133,8 @@ pub enum ReplyMode {
 pub struct WeChatAccount {
     /// AppID (`wx…`), checked after secure-mode decryption.
     pub app_id: String,
-    /// The console's Token, used for both signatures.
+    /// The console's Token, used for both signatures (webhook role only).
+    #[serde(default, skip_serializing_if = "Secret::is_empty")]
     pub token: Secret,
     /// EncodingAESKey (43 characters), required for compatible and secure modes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -104,6 +151,10 @@ pub struct WeChatAccount {
     /// How auto-replies are delivered.
     #[serde(default)]
     pub reply_mode: ReplyMode,
+    /// The account's original id (原始ID, `gh_…`): when set, a push addressed to any other
+    /// `ToUserName` is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_id: Option<String>,
 }
 
 /// Push format a Weibo account has chosen.
@@ -123,7 +174,8 @@ pub enum WeiboFormat {
 pub struct WeiboAccount {
     /// The AppKey designated in 开发模式.
     pub app_key: String,
-    /// That AppKey's App Secret: the signature key.
+    /// That AppKey's App Secret: the signature key (webhook role only).
+    #[serde(default, skip_serializing_if = "Secret::is_empty")]
     pub app_secret: Secret,
     /// The blue-V account's UID; pushes for another receiver are refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -145,20 +197,18 @@ pub const MIN_API_CLIENT_SECRET_BYTES: usize = 16;
 pub struct ApiClient {
     /// The shared signing secret (at least [`MIN_API_CLIENT_SECRET_BYTES`] bytes).
     pub secret: Secret,
-    /// The accounts it may reply for, as `wechat:{account}` / `weibo:{account}`; empty for
-    /// every account.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// The accounts it may reply for, as `wechat:{account}` / `weibo:{account}`. Required
+    /// and never empty: a client is scoped explicitly to the accounts it serves.
+    #[serde(default)]
     pub accounts: Vec<String>,
 }
 
 impl ApiClient {
     /// True when this client may reply for `channel`'s `account`.
     pub fn may_reply_for(&self, channel: crate::message::Channel, account: &str) -> bool {
-        self.accounts.is_empty()
-            || self
-                .accounts
-                .iter()
-                .any(|a| a.split_once(':') == Some((channel.as_str(), account)))
+        self.accounts
+            .iter()
+            .any(|a| a.split_once(':') == Some((channel.as_str(), account)))
     }
 }
 
@@ -212,21 +262,88 @@ fn is_valid_encoding_aes_key(key: &str) -> bool {
 }
 
 impl AccountsDocument {
-    /// Parses and validates a document. Error messages never contain secret values.
+    /// Parses and validates a whole document (what ops write). Error messages never contain
+    /// secret values.
     pub fn from_json(text: &str) -> Result<Self, AccountsError> {
+        Self::from_json_for(text, AccountsRole::Full)
+    }
+
+    /// Parses and validates the document `role` reads.
+    pub fn from_json_for(text: &str, role: AccountsRole) -> Result<Self, AccountsError> {
         let doc: AccountsDocument = serde_json::from_str(text)
             .map_err(|e| AccountsError::Syntax(describe_json_error(&e)))?;
-        doc.validate()?;
+        doc.validate_for(role)?;
         Ok(doc)
     }
 
-    /// Checks every account for internal consistency.
+    /// Checks a whole document for internal consistency.
     pub fn validate(&self) -> Result<(), AccountsError> {
+        self.validate_for(AccountsRole::Full)
+    }
+
+    /// The part of this (whole) document that `role` needs, every other secret left out.
+    pub fn project(&self, role: AccountsRole) -> AccountsDocument {
+        let keep_verification = matches!(role, AccountsRole::Full | AccountsRole::Webhook);
+        let keep_api = matches!(role, AccountsRole::Full | AccountsRole::Delivery);
+        let wechat = self
+            .wechat
+            .iter()
+            .map(|(name, a)| {
+                let mut a = a.clone();
+                if !keep_verification {
+                    a.token = Secret::new("");
+                    a.encoding_aes_key = None;
+                    a.previous_encoding_aes_key = None;
+                }
+                if !keep_api {
+                    a.app_secret = None;
+                }
+                (name.clone(), a)
+            })
+            .collect();
+        let weibo = self
+            .weibo
+            .iter()
+            .map(|(name, a)| {
+                let mut a = a.clone();
+                if !keep_verification {
+                    a.app_secret = Secret::new("");
+                }
+                if !keep_api {
+                    a.access_token = None;
+                }
+                (name.clone(), a)
+            })
+            .collect();
+        let api_clients = if matches!(role, AccountsRole::Full | AccountsRole::ApiClients) {
+            self.api_clients.clone()
+        } else {
+            BTreeMap::new()
+        };
+        AccountsDocument {
+            wechat,
+            weibo,
+            api_clients,
+            ignored: BTreeMap::new(),
+        }
+    }
+
+    /// Checks the document `role` reads: the verification keys are required where the
+    /// webhooks read them, and nothing a role must not hold is present.
+    pub fn validate_for(&self, role: AccountsRole) -> Result<(), AccountsError> {
         if let Some(key) = self.ignored.keys().find(|k| !k.starts_with('_')) {
             return Err(AccountsError::Syntax(format!(
                 "unknown top-level key `{key}` (expected `wechat`, `weibo`, `api_clients`, or keys starting with `_`)"
             )));
         }
+        let verification = matches!(role, AccountsRole::Full | AccountsRole::Webhook);
+        let api = matches!(role, AccountsRole::Full | AccountsRole::Delivery);
+        let must_not_hold =
+            |channel: &'static str, name: &str, field: &str| AccountsError::Invalid {
+                channel,
+                account: name.to_string(),
+                reason: format!("the {} document must not hold `{field}`", role.as_str()),
+            };
         for (name, acc) in &self.wechat {
             let invalid = |reason: &str| AccountsError::Invalid {
                 channel: "wechat",
@@ -236,26 +353,42 @@ impl AccountsDocument {
             if !is_valid_account_name(name) {
                 return Err(invalid("account names are 1-64 of [A-Za-z0-9_-]"));
             }
-            if acc.token.expose().is_empty() {
-                return Err(invalid("token is empty"));
-            }
             if acc.app_id.is_empty() {
                 return Err(invalid("app_id is empty"));
             }
-            for key in [&acc.encoding_aes_key, &acc.previous_encoding_aes_key]
-                .into_iter()
-                .flatten()
+            if let Some(id) = &acc.original_id
+                && !is_valid_original_id(id)
             {
-                if !is_valid_encoding_aes_key(key.expose()) {
+                return Err(invalid(
+                    "original_id is `gh_` followed by 1-32 of [A-Za-z0-9]",
+                ));
+            }
+            if verification {
+                if acc.token.is_empty() {
+                    return Err(invalid("token is empty"));
+                }
+                for key in [&acc.encoding_aes_key, &acc.previous_encoding_aes_key]
+                    .into_iter()
+                    .flatten()
+                {
+                    if !is_valid_encoding_aes_key(key.expose()) {
+                        return Err(invalid(
+                            "encoding_aes_key must be 43 characters of [A-Za-z0-9]",
+                        ));
+                    }
+                }
+                if acc.mode != WeChatMode::Plaintext && acc.encoding_aes_key.is_none() {
                     return Err(invalid(
-                        "encoding_aes_key must be 43 characters of [A-Za-z0-9]",
+                        "compatible and secure modes need an encoding_aes_key",
                     ));
                 }
+            } else if !acc.token.is_empty() {
+                return Err(must_not_hold("wechat", name, "token"));
+            } else if acc.encoding_aes_key.is_some() || acc.previous_encoding_aes_key.is_some() {
+                return Err(must_not_hold("wechat", name, "encoding_aes_key"));
             }
-            if acc.mode != WeChatMode::Plaintext && acc.encoding_aes_key.is_none() {
-                return Err(invalid(
-                    "compatible and secure modes need an encoding_aes_key",
-                ));
+            if !api && acc.app_secret.is_some() {
+                return Err(must_not_hold("wechat", name, "app_secret"));
             }
         }
         for (name, acc) in &self.weibo {
@@ -267,9 +400,19 @@ impl AccountsDocument {
             if !is_valid_account_name(name) {
                 return Err(invalid("account names are 1-64 of [A-Za-z0-9_-]"));
             }
-            if acc.app_secret.expose().is_empty() {
+            if verification && acc.app_secret.is_empty() {
                 return Err(invalid("app_secret is empty"));
             }
+            if !verification && !acc.app_secret.is_empty() {
+                return Err(must_not_hold("weibo", name, "app_secret"));
+            }
+            if !api && acc.access_token.is_some() {
+                return Err(must_not_hold("weibo", name, "access_token"));
+            }
+        }
+        let clients = matches!(role, AccountsRole::Full | AccountsRole::ApiClients);
+        if !clients && let Some(name) = self.api_clients.keys().next() {
+            return Err(must_not_hold("api_clients", name, "api_clients"));
         }
         for (name, client) in &self.api_clients {
             let invalid = |reason: String| AccountsError::Invalid {
@@ -284,6 +427,12 @@ impl AccountsDocument {
                 return Err(invalid(format!(
                     "secret must be at least {MIN_API_CLIENT_SECRET_BYTES} bytes"
                 )));
+            }
+            if client.accounts.is_empty() {
+                return Err(invalid(
+                    "accounts is required: list the accounts this client may reply for (wechat:NAME, weibo:NAME)"
+                        .into(),
+                ));
             }
             for entry in &client.accounts {
                 let known = match entry.split_once(':') {
@@ -300,6 +449,13 @@ impl AccountsDocument {
         }
         Ok(())
     }
+}
+
+/// `gh_` and 1-32 ASCII letters or digits: the shape of an Official Account's original id.
+fn is_valid_original_id(id: &str) -> bool {
+    id.strip_prefix("gh_").is_some_and(|rest| {
+        !rest.is_empty() && rest.len() <= 32 && rest.bytes().all(|b| b.is_ascii_alphanumeric())
+    })
 }
 
 #[cfg(test)]
@@ -333,7 +489,12 @@ mod tests {
         assert!(!dbg.contains("s3cret"));
         assert!(!dbg.contains("xyz123xyz"));
         assert!(!dbg.contains("AAAAAAAAAAAAAAAA"));
-        assert!(dbg.contains("[redacted]"));
+        // One account's Debug still shows its non-secret fields, secrets redacted.
+        let one = format!("{:?}", doc.wechat["demo"]);
+        assert!(
+            one.contains("[redacted]") && !one.contains("s3cret"),
+            "{one}"
+        );
     }
 
     #[test]
@@ -368,22 +529,109 @@ mod tests {
     #[test]
     fn api_clients_are_validated_and_scoped() {
         let ok = r#"{"wechat":{"demo":{"app_id":"wx1","token":"t"}},
+                     "weibo":{"brand":{"app_key":"k","app_secret":"s"}},
                      "api_clients":{"crm":{"secret":"0123456789abcdef","accounts":["wechat:demo"]},
-                                    "desk":{"secret":"fedcba9876543210"}}}"#;
+                                    "desk":{"secret":"fedcba9876543210","accounts":["wechat:demo","weibo:brand"]}}}"#;
         let doc = AccountsDocument::from_json(ok).expect("valid");
         let crm = &doc.api_clients["crm"];
         assert!(crm.may_reply_for(crate::message::Channel::WeChat, "demo"));
         assert!(!crm.may_reply_for(crate::message::Channel::Weibo, "demo"));
-        assert!(doc.api_clients["desk"].may_reply_for(crate::message::Channel::Weibo, "x"));
+        assert!(doc.api_clients["desk"].may_reply_for(crate::message::Channel::Weibo, "brand"));
+        assert!(!doc.api_clients["desk"].may_reply_for(crate::message::Channel::Weibo, "x"));
         assert!(!format!("{doc:?}").contains("0123456789abcdef"));
         for bad in [
             r#"{"api_clients":{"crm":{"secret":"short"}}}"#,
             r#"{"api_clients":{"crm":{"secret":"0123456789abcdef","accounts":["wechat:nope"]}}}"#,
             r#"{"api_clients":{"c/1":{"secret":"0123456789abcdef"}}}"#,
+            // No scope is no longer "every account": it is refused.
+            r#"{"wechat":{"demo":{"app_id":"wx1","token":"t"}},"api_clients":{"crm":{"secret":"0123456789abcdef"}}}"#,
         ] {
             let err = AccountsDocument::from_json(bad).expect_err(bad);
             assert!(!err.to_string().contains("0123456789abcdef"), "{err}");
         }
+    }
+
+    const FULL: &str = r#"{
+      "wechat": {
+        "demo": { "app_id": "wx1", "token": "TOKEN-W", "mode": "secure",
+                  "encoding_aes_key": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                  "app_secret": "APPSECRET-W", "original_id": "gh_0123456789ab" }
+      },
+      "weibo": { "brand": { "app_key": "k", "app_secret": "SIGNKEY-B", "access_token": "ACCESS-B" } },
+      "api_clients": { "crm": { "secret": "CLIENTSECRET-0123", "accounts": ["wechat:demo"] } }
+    }"#;
+
+    #[test]
+    fn each_role_holds_only_its_secrets_and_validates_as_that_role() {
+        let full = AccountsDocument::from_json(FULL).expect("valid");
+        let holds = |role: AccountsRole| {
+            let text = serde_json::to_string(&full.project(role)).expect("serializes");
+            let back = AccountsDocument::from_json_for(&text, role).expect("projection valid");
+            assert_eq!(back, full.project(role));
+            [
+                "TOKEN-W",
+                "AAAAAAAAAA",
+                "APPSECRET-W",
+                "SIGNKEY-B",
+                "ACCESS-B",
+                "CLIENTSECRET",
+            ]
+            .into_iter()
+            .filter(|s| text.contains(s))
+            .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            holds(AccountsRole::Webhook),
+            ["TOKEN-W", "AAAAAAAAAA", "SIGNKEY-B"]
+        );
+        assert_eq!(holds(AccountsRole::Delivery), ["APPSECRET-W", "ACCESS-B"]);
+        assert_eq!(holds(AccountsRole::ApiClients), ["CLIENTSECRET"]);
+        // The names, ids and modes stay so that every role knows which accounts exist.
+        let api = full.project(AccountsRole::ApiClients);
+        assert_eq!(
+            api.wechat["demo"].original_id.as_deref(),
+            Some("gh_0123456789ab")
+        );
+        assert!(api.weibo.contains_key("brand"));
+        // A role's secret holding more than it should is refused, so a mistake is loud.
+        for (role, text) in [
+            (AccountsRole::Delivery, FULL),
+            (AccountsRole::ApiClients, FULL),
+            (AccountsRole::Webhook, FULL),
+        ] {
+            let err = AccountsDocument::from_json_for(text, role).expect_err(role.as_str());
+            assert!(err.to_string().contains("must not hold"), "{err}");
+            assert!(!err.to_string().contains("SECRET"), "{err}");
+        }
+        // The webhook role still needs its keys.
+        let no_token = r#"{"wechat":{"a":{"app_id":"wx1"}}}"#;
+        assert!(AccountsDocument::from_json_for(no_token, AccountsRole::Webhook).is_err());
+        assert!(AccountsDocument::from_json_for(no_token, AccountsRole::Delivery).is_ok());
+    }
+
+    #[test]
+    fn original_ids_are_checked() {
+        for bad in [
+            "gh_",
+            "wx123",
+            "gh_abc/def",
+            "gh_0123456789012345678901234567890123",
+        ] {
+            let doc = format!(
+                r#"{{"wechat":{{"a":{{"app_id":"wx1","token":"t","original_id":"{bad}"}}}}}}"#
+            );
+            assert!(AccountsDocument::from_json(&doc).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn debug_shows_counts_only() {
+        let doc = AccountsDocument::from_json(FULL).expect("valid");
+        let dbg = format!("{doc:?}");
+        for hidden in ["demo", "brand", "crm", "wx1", "gh_0123", "TOKEN", "SECRET"] {
+            assert!(!dbg.contains(hidden), "{dbg}");
+        }
+        assert!(dbg.contains("wechat_accounts: 1"), "{dbg}");
     }
 
     #[test]

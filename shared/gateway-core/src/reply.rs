@@ -24,6 +24,12 @@ use serde::{Deserialize, Serialize};
 /// Most articles one reply may carry (WeChat's historical limit for news messages).
 pub const MAX_ARTICLES: usize = 8;
 
+/// Weibo text replies must have fewer characters than this.
+pub const WEIBO_MAX_TEXT_CHARS: usize = 300;
+
+/// The longest WeChat text reply the gateway queues, in UTF-8 bytes.
+pub const WECHAT_MAX_TEXT_BYTES: usize = 2048;
+
 /// One reply to a customer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -134,6 +140,28 @@ impl ReplyContent {
                     | ReplyContent::Articles { .. }
                     | ReplyContent::Position { .. }
             ),
+        }
+    }
+
+    /// Checks `channel`'s length limit on text replies: Weibo's reply API takes fewer than
+    /// [`WEIBO_MAX_TEXT_CHARS`] characters ("文本大小必须小于300个汉字", fan-service reply API);
+    /// WeChat's customer-service API refuses oversized content (error 45002) without a
+    /// published figure, so the gateway holds WeChat text to [`WECHAT_MAX_TEXT_BYTES`] UTF-8
+    /// bytes. Checked before a reply is queued so the sender never learns it too late.
+    pub fn check_length(&self, channel: Channel) -> Result<(), String> {
+        let ReplyContent::Text { text } = self else {
+            return Ok(());
+        };
+        match channel {
+            Channel::WeChat if text.len() > WECHAT_MAX_TEXT_BYTES => Err(format!(
+                "`text` is {} bytes; WeChat text replies are limited to {WECHAT_MAX_TEXT_BYTES} UTF-8 bytes",
+                text.len()
+            )),
+            Channel::Weibo if text.chars().count() >= WEIBO_MAX_TEXT_CHARS => Err(format!(
+                "`text` is {} characters; Weibo text replies must be shorter than {WEIBO_MAX_TEXT_CHARS}",
+                text.chars().count()
+            )),
+            _ => Ok(()),
         }
     }
 
@@ -263,10 +291,8 @@ fn http_url(field: &str, value: &str) -> Result<(), String> {
         .or_else(|| v.strip_prefix("http://"));
     match rest {
         Some(host) if !host.is_empty() && !v.contains(char::is_whitespace) => Ok(()),
-        _ => Err(format!(
-            "`{field}` must be an http:// or https:// URL, got {}",
-            quote_short(value, 60)
-        )),
+        // The submitted value is not echoed: it may carry a token or personal data.
+        _ => Err(format!("`{field}` must be an http:// or https:// URL")),
     }
 }
 

@@ -12,7 +12,7 @@
 //! flows to the router, which records it and applies every rule (its auto-reply commands for
 //! passive accounts are skipped by the reply sender). See `docs/replies.md`.
 
-use crate::account::{ReplyMode, WeChatAccount};
+use crate::account::{ReplyMode, Secret, WeChatAccount, WeiboAccount};
 use crate::channel::wechat::reply::{self as passive, PassiveReply};
 use crate::channel::{self, HttpMethod, InboundRequest, Limits, WebhookError, WebhookOutcome};
 use crate::message::{Channel, Content, NormalizedMessage};
@@ -237,7 +237,7 @@ impl WebhookService {
                     status = e.status(),
                     "webhook request rejected"
                 );
-                HttpReply::error(e.status(), e.code())
+                HttpReply::error(e.status(), e.public_code())
             }
             Err(Failure::Unavailable(e)) => {
                 tracing::error!(
@@ -275,24 +275,34 @@ impl WebhookService {
             .await
             .map_err(|e| Failure::Unavailable(Box::new(e)))?;
         let mut passive_account = None;
+        // An unknown account is checked against a stand-in with an unguessable key, so that
+        // it answers exactly as a known account answers a bad signature (no enumeration).
+        let unknown = |e: WebhookError| match e {
+            WebhookError::BadSignature => WebhookError::UnknownAccount,
+            other => other,
+        };
         let outcome = match self.channel {
-            Channel::WeChat => {
-                let account = accounts
-                    .wechat
-                    .get(request.account_id)
-                    .ok_or(WebhookError::UnknownAccount)?;
-                if account.reply_mode == ReplyMode::Passive {
-                    passive_account = Some(account);
+            Channel::WeChat => match accounts.wechat.get(request.account_id) {
+                Some(account) => {
+                    if account.reply_mode == ReplyMode::Passive {
+                        passive_account = Some(account);
+                    }
+                    channel::wechat::handle(account, request, &self.limits)?
                 }
-                channel::wechat::handle(account, request, &self.limits)?
-            }
-            Channel::Weibo => {
-                let account = accounts
-                    .weibo
-                    .get(request.account_id)
-                    .ok_or(WebhookError::UnknownAccount)?;
-                channel::weibo::handle(account, request, &self.limits)?
-            }
+                None => {
+                    let stand_in = &stand_ins().0;
+                    channel::wechat::handle(stand_in, request, &self.limits).map_err(unknown)?;
+                    return Err(WebhookError::UnknownAccount.into());
+                }
+            },
+            Channel::Weibo => match accounts.weibo.get(request.account_id) {
+                Some(account) => channel::weibo::handle(account, request, &self.limits)?,
+                None => {
+                    let stand_in = &stand_ins().1;
+                    channel::weibo::handle(stand_in, request, &self.limits).map_err(unknown)?;
+                    return Err(WebhookError::UnknownAccount.into());
+                }
+            },
         };
         match outcome {
             WebhookOutcome::Echo(echo) => Ok(HttpReply::text(200, echo)),
@@ -337,6 +347,41 @@ impl WebhookService {
             Channel::Weibo => HttpReply::text(200, ""),
         }
     }
+}
+
+/// The stand-in accounts an unknown account name is checked against: keys drawn from the OS
+/// once per process, never configured anywhere, so no request can verify against them.
+fn stand_ins() -> &'static (WeChatAccount, WeiboAccount) {
+    static STAND_INS: std::sync::OnceLock<(WeChatAccount, WeiboAccount)> =
+        std::sync::OnceLock::new();
+    STAND_INS.get_or_init(|| {
+        let key = |_| {
+            channel::wechat::crypto::random_prefix()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        };
+        let secret = Secret::new((0..2).map(key).collect::<String>());
+        (
+            WeChatAccount {
+                app_id: "stand-in".into(),
+                token: secret.clone(),
+                encoding_aes_key: None,
+                previous_encoding_aes_key: None,
+                mode: crate::account::WeChatMode::Plaintext,
+                app_secret: None,
+                reply_mode: ReplyMode::Api,
+                original_id: None,
+            },
+            WeiboAccount {
+                app_key: "stand-in".into(),
+                app_secret: secret,
+                receiver_uid: None,
+                access_token: None,
+                format: crate::account::WeiboFormat::Json,
+            },
+        )
+    })
 }
 
 enum Failure {

@@ -156,7 +156,7 @@ async fn every_attack_gets_its_status_and_code_queues_nothing_and_logs_one_clean
         let name = attack.name;
 
         if reply.status != attack.status
-            || reply.body != format!("{{\"error\":\"{}\"}}", attack.code)
+            || reply.body != format!("{{\"error\":\"{}\"}}", attack.public_code())
         {
             failures.push(format!(
                 "{name}: got {} {}, want {} {}",

@@ -52,7 +52,7 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
 pub struct WebhookConfig {
     /// `QUEUE_URL`: the inbound FIFO queue.
     pub queue_url: String,
-    /// `ACCOUNTS_SECRET_ID`: name or ARN of the accounts secret.
+    /// `WEBHOOK_SECRET_ID`: name or ARN of the webhooks' accounts secret (verification keys only).
     pub accounts_secret_id: String,
     /// `ACCOUNTS_CACHE_SECS` (default 60): how long the accounts document is cached.
     pub accounts_cache: Duration,
@@ -76,7 +76,7 @@ impl WebhookConfig {
             problems: Vec::new(),
         };
         let queue_url = r.required("QUEUE_URL");
-        let accounts_secret_id = r.required("ACCOUNTS_SECRET_ID");
+        let accounts_secret_id = r.required("WEBHOOK_SECRET_ID");
         let cache = r.number("ACCOUNTS_CACHE_SECS", 60, 0);
         let skew = r.number("MAX_CLOCK_SKEW_SECS", 300, 1);
         let body = r.number("MAX_BODY_BYTES", 64 * 1024, 1024);
@@ -169,14 +169,14 @@ mod tests {
         let err = WebhookConfig::from_lookup(env(&[])).expect_err("missing");
         let text = err.to_string();
         assert!(text.contains("QUEUE_URL is required"), "{text}");
-        assert!(text.contains("ACCOUNTS_SECRET_ID is required"), "{text}");
+        assert!(text.contains("WEBHOOK_SECRET_ID is required"), "{text}");
     }
 
     #[test]
     fn webhook_config_defaults_and_overrides() {
         let c = WebhookConfig::from_lookup(env(&[
             ("QUEUE_URL", "q"),
-            ("ACCOUNTS_SECRET_ID", "s"),
+            ("WEBHOOK_SECRET_ID", "s"),
             ("MAX_CLOCK_SKEW_SECS", "120"),
         ]))
         .expect("valid");
@@ -190,7 +190,7 @@ mod tests {
     fn refuses_aws_timeouts_that_would_outlast_the_platform_window() {
         let err = WebhookConfig::from_lookup(env(&[
             ("QUEUE_URL", "q"),
-            ("ACCOUNTS_SECRET_ID", "s"),
+            ("WEBHOOK_SECRET_ID", "s"),
             ("AWS_OPERATION_TIMEOUT_MS", "3000"),
         ]))
         .expect_err("too long");
@@ -201,7 +201,7 @@ mod tests {
     fn rejects_a_zero_clock_window_and_garbage_numbers() {
         let err = WebhookConfig::from_lookup(env(&[
             ("QUEUE_URL", "q"),
-            ("ACCOUNTS_SECRET_ID", "s"),
+            ("WEBHOOK_SECRET_ID", "s"),
             ("MAX_CLOCK_SKEW_SECS", "0"),
             ("MAX_BODY_BYTES", "lots"),
         ]))

@@ -4,8 +4,13 @@
 //! `origin: agent` on the outbound queue.
 //!
 //! * `POST …/replies`: 202 `{"reply_id","status":"queued","conversation_key"}`.
-//! * `GET …/replies/{reply_id}`: the reply's delivery state (signed like a POST, over an empty
-//!   body).
+//! * `GET …/replies/{reply_id}`: the reply's delivery state (signed with `v2` over an empty
+//!   body), for the client that created the reply only (any other client gets 404).
+//!
+//! Idempotency: the reply id is derived from the client and its `idempotency_key`, or, when
+//! the request has none, from the client, the signed timestamp and the body, so a replayed or
+//! retried request is the same reply (queued again harmlessly, sent once). A key reused for
+//! another conversation or content is refused with 409 `idempotency_key_reused`.
 //!
 //! Every refusal is a 4xx with `{"error": code, "message": …}` and a `warn` log without the
 //! body; content and secrets are never logged.
@@ -16,19 +21,21 @@ use crate::config::ConfigError;
 use crate::reply_sender::EnvReader;
 use gateway_aws::sdk::{consumer_timeouts, load_sdk_config_with_timeouts};
 use gateway_aws::{
-    DynamoDbConversationStore, DynamoDbDeliveryLedger, SecretsManagerAccountDirectory,
-    SqsReplyQueue,
+    DynamoDbApiRequests, DynamoDbConversationStore, DynamoDbDeliveryLedger,
+    SecretsManagerAccountDirectory, SqsReplyQueue,
 };
+use gateway_core::account::AccountsRole;
 use gateway_core::delivery::api::ReplyRequest;
 use gateway_core::delivery::auth::{
-    self, CLIENT_HEADER, SIGNATURE_HEADER, SignedParts, TIMESTAMP_HEADER,
+    self, CLIENT_HEADER, SIGNATURE_HEADER, SignedParts, TIMESTAMP_HEADER, Version,
 };
-use gateway_core::delivery::ports::DeliveryLedger;
+use gateway_core::delivery::ports::{ApiRequestLedger, ApiRequestRecord, DeliveryLedger};
 use gateway_core::message::Channel;
 use gateway_core::ports::{AccountDirectory, ConversationStore, ReplyQueue};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response, service_fn};
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,7 +46,7 @@ pub struct ReplyApiConfig {
     pub outbound_queue_url: String,
     /// `TABLE_NAME`: conversations (existence check) and delivery records (status).
     pub table_name: String,
-    /// `ACCOUNTS_SECRET_ID`: accounts and `api_clients`.
+    /// `API_CLIENTS_SECRET_ID`: the reply API's accounts secret (API clients only).
     pub accounts_secret_id: String,
     /// `ACCOUNTS_CACHE_SECS` (default 60).
     pub accounts_cache: Duration,
@@ -47,6 +54,12 @@ pub struct ReplyApiConfig {
     pub max_clock_skew_secs: i64,
     /// `MAX_BODY_BYTES` (default 65536).
     pub max_body_bytes: usize,
+    /// `REPLY_API_ACCEPT_V1` (default `true`): whether the deprecated `v1` signature is still
+    /// taken for `POST /replies`.
+    pub accept_v1: bool,
+    /// `ACCOUNTS_MAX_STALE_SECS` (default 900): how long the last good API clients are
+    /// honoured while the secret cannot be re-read (a revoked client stops working within it).
+    pub accounts_max_stale: Duration,
 }
 
 impl ReplyApiConfig {
@@ -55,10 +68,12 @@ impl ReplyApiConfig {
         let mut r = EnvReader::new(&lookup);
         let outbound_queue_url = r.required("OUTBOUND_QUEUE_URL");
         let table_name = r.required("TABLE_NAME");
-        let accounts_secret_id = r.required("ACCOUNTS_SECRET_ID");
+        let accounts_secret_id = r.required("API_CLIENTS_SECRET_ID");
         let cache = r.number("ACCOUNTS_CACHE_SECS", 60, 0);
         let skew = r.number("REPLY_API_MAX_CLOCK_SKEW_SECS", 300, 1);
         let body = r.number("MAX_BODY_BYTES", 64 * 1024, 1024);
+        let accept_v1 = r.flag("REPLY_API_ACCEPT_V1", true);
+        let max_stale = r.number("ACCOUNTS_MAX_STALE_SECS", 900, 1);
         r.finish(ReplyApiConfig {
             outbound_queue_url,
             table_name,
@@ -66,6 +81,8 @@ impl ReplyApiConfig {
             accounts_cache: Duration::from_secs(u64::try_from(cache).unwrap_or(0)),
             max_clock_skew_secs: skew,
             max_body_bytes: usize::try_from(body).unwrap_or(usize::MAX),
+            accept_v1,
+            accounts_max_stale: Duration::from_secs(u64::try_from(max_stale).unwrap_or(900)),
         })
     }
 
@@ -86,6 +103,10 @@ pub struct ReplyApi {
     pub queue: Arc<dyn ReplyQueue>,
     /// Delivery records (status lookups).
     pub ledger: Arc<dyn DeliveryLedger>,
+    /// Accepted requests (idempotency scope, ownership of reply ids).
+    pub requests: Arc<dyn ApiRequestLedger>,
+    /// Whether `v1` signatures are still taken for `POST /replies`.
+    pub accept_v1: bool,
     /// Signature timestamp window, seconds.
     pub max_clock_skew_secs: i64,
     /// Body limit, bytes.
@@ -104,14 +125,21 @@ pub async fn run() -> Result<(), lambda_http::Error> {
         None,
     );
     let api = ReplyApi {
-        accounts: Arc::new(SecretsManagerAccountDirectory::new(
-            aws_sdk_secretsmanager::Client::new(&sdk),
-            config.accounts_secret_id.clone(),
-            config.accounts_cache,
-        )),
+        accounts: Arc::new(
+            SecretsManagerAccountDirectory::new(
+                aws_sdk_secretsmanager::Client::new(&sdk),
+                config.accounts_secret_id.clone(),
+                config.accounts_cache,
+            )
+            .for_role(AccountsRole::ApiClients)
+            .with_max_stale(config.accounts_max_stale)
+            .with_observer(crate::metrics::accounts_observer("reply-api")),
+        ),
         conversations: Arc::new(store.clone()),
+        requests: Arc::new(DynamoDbApiRequests::new(store.clone(), REQUEST_TTL_SECS)),
         // Only read here; the TTL is the sender's business.
-        ledger: Arc::new(DynamoDbDeliveryLedger::new(store, 30 * 86_400)),
+        ledger: Arc::new(DynamoDbDeliveryLedger::new(store, REQUEST_TTL_SECS)),
+        accept_v1: config.accept_v1,
         queue: Arc::new(SqsReplyQueue::new(
             aws_sdk_sqs::Client::new(&sdk),
             config.outbound_queue_url.clone(),
@@ -125,6 +153,9 @@ pub async fn run() -> Result<(), lambda_http::Error> {
     }))
     .await
 }
+
+/// How long request records are kept (as long as delivery records).
+const REQUEST_TTL_SECS: i64 = 30 * 86_400;
 
 /// A refusal: status, code, message.
 struct Refusal(u16, &'static str, String);
@@ -148,27 +179,15 @@ fn respond(status: u16, body: Value) -> Response<Body> {
 
 /// Handles one HTTP request.
 pub async fn handle_request(api: &ReplyApi, request: Request) -> Response<Body> {
-    handle_request_at(api, request, crate::now_ms(), &random_key()).await
+    handle_request_at(api, request, crate::now_ms()).await
 }
 
-fn random_key() -> String {
-    gateway_core::channel::wechat::crypto::random_prefix()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// Handles one HTTP request at `now_ms`; `generated_key` names replies without a client key.
-pub async fn handle_request_at(
-    api: &ReplyApi,
-    request: Request,
-    now_ms: i64,
-    generated_key: &str,
-) -> Response<Body> {
+/// Handles one HTTP request at `now_ms`.
+pub async fn handle_request_at(api: &ReplyApi, request: Request, now_ms: i64) -> Response<Body> {
     let path = request.uri().path().trim_end_matches('/').to_string();
     let method = request.method().clone();
     let result = match (method.clone(), route(&path)) {
-        (Method::POST, Route::Replies) => submit(api, &request, now_ms, generated_key).await,
+        (Method::POST, Route::Replies) => submit(api, &request, now_ms).await,
         (Method::GET, Route::Reply(id)) => status(api, &request, &id, now_ms).await,
         (_, Route::Replies | Route::Reply(_)) => Err(Refusal::new(
             405,
@@ -178,7 +197,17 @@ pub async fn handle_request_at(
         (_, Route::Unknown) => Err(Refusal::new(404, "not_found", "no such route")),
     };
     match result {
-        Ok((status, body)) => respond(status, body),
+        Ok((status, body, version)) => {
+            let mut response = respond(status, body);
+            if version == Version::V1 {
+                // RFC 9745: the v1 signature is deprecated (docs/replies.md says until when).
+                response.headers_mut().insert(
+                    "deprecation",
+                    lambda_http::http::HeaderValue::from_static("true"),
+                );
+            }
+            response
+        }
         Err(Refusal(status, code, message)) => {
             if status >= 500 {
                 tracing::error!(status, error.code = code, error.message = %message, "reply request failed");
@@ -194,6 +223,15 @@ enum Route {
     Replies,
     Reply(String),
     Unknown,
+}
+
+/// The signed form of a route: the path from `/replies` on, whatever prefix is before it.
+fn signed_path(route: &Route) -> String {
+    match route {
+        Route::Replies => "/replies".into(),
+        Route::Reply(id) => format!("/replies/{id}"),
+        Route::Unknown => String::new(),
+    }
 }
 
 /// `…/replies` or `…/replies/{id}` (behind any stage or Function URL prefix).
@@ -218,35 +256,81 @@ fn body_bytes(request: &Request) -> &[u8] {
     }
 }
 
+/// Who sent a request.
+struct Caller {
+    accounts: Arc<gateway_core::account::AccountsDocument>,
+    client_id: String,
+    version: Version,
+    timestamp: i64,
+}
+
 async fn authenticated(
     api: &ReplyApi,
     request: &Request,
     body: &[u8],
     now_ms: i64,
-) -> Result<(Arc<gateway_core::account::AccountsDocument>, String), Refusal> {
+    accept_v1: bool,
+) -> Result<Caller, Refusal> {
     let accounts = api
         .accounts
         .accounts()
         .await
         .map_err(|e| Refusal::new(503, "unavailable", format!("accounts unavailable: {e}")))?;
+    let route = route(request.uri().path().trim_end_matches('/'));
+    let path = signed_path(&route);
     let parts = SignedParts {
+        method: request.method().as_str(),
+        path: &path,
         client_id: header(request, CLIENT_HEADER),
         timestamp: header(request, TIMESTAMP_HEADER),
         signature: header(request, SIGNATURE_HEADER),
         body,
     };
-    let client_id = auth::authenticate(&accounts, &parts, now_ms, api.max_clock_skew_secs)
-        .map(|(id, _)| id.to_string())
-        .map_err(|e| Refusal::new(401, e.code(), e.to_string()))?;
-    Ok((accounts, client_id))
+    let who = auth::authenticate(
+        &accounts,
+        &parts,
+        now_ms,
+        api.max_clock_skew_secs,
+        accept_v1,
+    )
+    .map_err(|e| Refusal::new(401, e.code(), e.to_string()))?;
+    let (client_id, version, timestamp) = (who.client_id.to_string(), who.version, who.timestamp);
+    Ok(Caller {
+        accounts,
+        client_id,
+        version,
+        timestamp,
+    })
+}
+
+/// The idempotency key of a request that has none: the same signed request (a replay or a
+/// client's retry) is the same reply.
+fn derived_key(client_id: &str, timestamp: i64, body: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(client_id.as_bytes());
+    h.update(b"\n");
+    h.update(timestamp.to_string().as_bytes());
+    h.update(b"\n");
+    h.update(body);
+    hex::encode(&h.finalize()[..16])
+}
+
+/// What a request asked, for comparing two uses of one idempotency key.
+fn request_digest(command: &gateway_core::outbound::ReplyCommand) -> Result<String, Refusal> {
+    let content = serde_json::to_vec(&command.content)
+        .map_err(|e| Refusal::new(500, "internal", format!("cannot encode the content: {e}")))?;
+    let mut h = Sha256::new();
+    h.update(command.conversation_key.as_bytes());
+    h.update(b"\n");
+    h.update(&content);
+    Ok(hex::encode(h.finalize()))
 }
 
 async fn submit(
     api: &ReplyApi,
     request: &Request,
     now_ms: i64,
-    generated_key: &str,
-) -> Result<(u16, Value), Refusal> {
+) -> Result<(u16, Value, Version), Refusal> {
     let body = body_bytes(request);
     if body.len() > api.max_body_bytes {
         return Err(Refusal::new(
@@ -255,7 +339,12 @@ async fn submit(
             format!("the limit is {} bytes", api.max_body_bytes),
         ));
     }
-    let (accounts, client_id) = authenticated(api, request, body, now_ms).await?;
+    let Caller {
+        accounts,
+        client_id,
+        version,
+        timestamp,
+    } = authenticated(api, request, body, now_ms, api.accept_v1).await?;
     let reply =
         ReplyRequest::parse(body).map_err(|e| Refusal::new(e.status(), e.code(), e.to_string()))?;
     let target = reply
@@ -303,9 +392,36 @@ async fn submit(
             ));
         }
     }
+    let generated_key = derived_key(&client_id, timestamp, body);
     let command = reply
-        .into_command(&client_id, generated_key, now_ms)
+        .into_command(&client_id, &generated_key, now_ms)
         .map_err(|e| Refusal::new(e.status(), e.code(), e.to_string()))?;
+    let record = ApiRequestRecord {
+        reply_id: command.dedupe_id(),
+        client_id: client_id.clone(),
+        request_digest: request_digest(&command)?,
+        conversation_key: command.conversation_key.clone(),
+        created_at_ms: now_ms,
+    };
+    let earlier = api.requests.record_once(&record).await.map_err(|e| {
+        Refusal::new(
+            503,
+            "unavailable",
+            format!("request records unavailable: {e}"),
+        )
+    })?;
+    if let Some(earlier) = earlier
+        && earlier.request_digest != record.request_digest
+    {
+        return Err(Refusal::new(
+            409,
+            "idempotency_key_reused",
+            "this idempotency key was used for another conversation or content; use a new key",
+        ));
+    }
+    // A repeat of an accepted request is queued again: the queue's deduplication and the
+    // sender's delivery record make it one reply, and a first attempt that failed to queue
+    // is completed.
     api.queue
         .enqueue(&command)
         .await
@@ -326,6 +442,7 @@ async fn submit(
             "status": "queued",
             "conversation_key": command.conversation_key,
         }),
+        version,
     ))
 }
 
@@ -334,13 +451,29 @@ async fn status(
     request: &Request,
     reply_id: &str,
     now_ms: i64,
-) -> Result<(u16, Value), Refusal> {
-    authenticated(api, request, body_bytes(request), now_ms).await?;
+) -> Result<(u16, Value, Version), Refusal> {
+    // Reading a status always needs v2: its path (the reply id) must be signed.
+    let caller = authenticated(api, request, body_bytes(request), now_ms, false).await?;
     if reply_id.len() != 64 || !reply_id.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(Refusal::new(
             400,
             "invalid_reply_id",
             "a reply id is 64 hex characters",
+        ));
+    }
+    let owner = api.requests.get_request(reply_id).await.map_err(|e| {
+        Refusal::new(
+            503,
+            "unavailable",
+            format!("request records unavailable: {e}"),
+        )
+    })?;
+    // Another client's reply is answered as if it did not exist.
+    if owner.is_none_or(|r| r.client_id != caller.client_id) {
+        return Err(Refusal::new(
+            404,
+            "not_found",
+            "no such reply for this client",
         ));
     }
     let record = api.ledger.get(reply_id).await.map_err(|e| {
@@ -350,19 +483,17 @@ async fn status(
             format!("delivery records unavailable: {e}"),
         )
     })?;
-    Ok(match record {
-        None => (200, json!({ "reply_id": reply_id, "state": "pending" })),
-        Some(r) => (
-            200,
-            json!({
-                "reply_id": reply_id,
-                "state": r.state.as_str(),
-                "sent_at_ms": r.sent_at_ms,
-                "reason": r.reason,
-                "error_code": r.error_code,
-            }),
-        ),
-    })
+    let body = match record {
+        None => json!({ "reply_id": reply_id, "state": "pending" }),
+        Some(r) => json!({
+            "reply_id": reply_id,
+            "state": r.state.as_str(),
+            "sent_at_ms": r.sent_at_ms,
+            "reason": r.reason,
+            "error_code": r.error_code,
+        }),
+    };
+    Ok((200, body, caller.version))
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@
 use crate::config::ConfigError;
 use crate::sqs_batch;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use gateway_aws::sdk::{consumer_timeouts, load_sdk_config_with_timeouts};
+use gateway_aws::sdk::{call_timeouts, load_sdk_config_with_timeouts};
 use gateway_aws::tokens::TokenTiming;
 use gateway_aws::{
     DynamoDbAccessTokens, DynamoDbConversationStore, DynamoDbDeliveryLedger,
@@ -23,7 +23,9 @@ use gateway_core::delivery::ports::{
     AccessTokens, DeliveryLedger, ReplyDeadLetters, RetryScheduler, WeChatApi, WeiboApi,
     backoff_secs,
 };
-use gateway_core::delivery::window::{ChannelPolicy, ReplyPolicy, WindowLimit};
+use gateway_core::delivery::window::{
+    ChannelPolicy, ReplyPolicy, UndeliverableReason, WindowLimit,
+};
 use gateway_core::delivery::{self, DeliveryOutcome, Sender};
 use gateway_core::outbound::{ReplyCommand, ReplyOrigin};
 use gateway_core::ports::{AccountDirectory, ConversationStore, DeadLetterSink};
@@ -32,8 +34,37 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Records not started with less than this much time left are handed back for retry.
-const SAFETY_MARGIN: Duration = Duration::from_secs(5);
+/// The longest one reply can take, from the start of its record to its last write, with every
+/// call at its timeout (`platform`: one platform request; `aws`: one AWS call with retries):
+///
+/// | step                                                        | bound        |
+/// |-------------------------------------------------------------|--------------|
+/// | accounts secret (cold or refreshing cache)                  | aws          |
+/// | conversation read (window and quota)                        | aws          |
+/// | access token refresh: lease, platform token call, store     | 2 aws + platform |
+/// | claim (conditional put)                                     | aws          |
+/// | send                                                        | platform     |
+/// | token refused: invalidate, refresh (lease, call, store)     | 3 aws + platform |
+/// | send again                                                  | platform     |
+/// | `mark_sent`, then the delivered commit                      | 2 aws        |
+///
+/// 9 aws + 4 platform: with the defaults (4 s, 5 s) 56 s. A record is claimed only when at
+/// least this much of the invocation is left, so the function never times out between a claim
+/// and its final write (which would leave the reply `delivery_uncertain`, neither sent again
+/// nor known to be sent).
+pub fn worst_case_record(platform: Duration, aws: Duration) -> Duration {
+    aws * 9 + platform * 4
+}
+
+/// The longest a token refresh can hold its lease: the platform call and the write of the new
+/// token (the lease itself is taken before it starts). `TOKEN_LEASE_SECS` must exceed it, or a
+/// second instance could refresh at the same time and invalidate the first one's token.
+pub fn worst_case_token_refresh(platform: Duration, aws: Duration) -> Duration {
+    aws + platform
+}
+
+/// Slack added to the worst case before a record is started.
+const MARGIN_SLACK: Duration = Duration::from_secs(2);
 
 /// SQS's largest `maxReceiveCount`: an attempt limit at or above it could never be reached.
 const SQS_MAX_RECEIVE_COUNT: i64 = 1000;
@@ -78,6 +109,20 @@ impl<'a, F: Fn(&str) -> Option<String>> EnvReader<'a, F> {
                     default
                 }
             },
+        }
+    }
+
+    /// `true`/`false` (also `1`/`0`), `default` when unset.
+    pub(crate) fn flag(&mut self, name: &str, default: bool) -> bool {
+        match self.get(name).map(|v| v.trim().to_ascii_lowercase()) {
+            None => default,
+            Some(v) if v == "true" || v == "1" => true,
+            Some(v) if v == "false" || v == "0" => false,
+            Some(v) => {
+                self.problems
+                    .push(format!("{name} must be true or false, got `{v}`"));
+                default
+            }
         }
     }
 
@@ -137,7 +182,7 @@ pub struct ReplySenderConfig {
     pub outbound_queue_url: String,
     /// `OUTBOUND_DEAD_LETTER_QUEUE_URL`: where commands that can never be delivered go.
     pub outbound_dead_letter_queue_url: String,
-    /// `ACCOUNTS_SECRET_ID`.
+    /// `DELIVERY_SECRET_ID`: the reply sender's accounts secret (API credentials only).
     pub accounts_secret_id: String,
     /// `ACCOUNTS_CACHE_SECS` (default 60).
     pub accounts_cache: Duration,
@@ -147,11 +192,16 @@ pub struct ReplySenderConfig {
     pub weibo_api_base_url: String,
     /// `WECHAT_TOKEN_API`: `stable` (default) or `classic`.
     pub wechat_token_api: TokenApi,
-    /// `PLATFORM_TIMEOUT_SECS` (default 10): whole platform request.
+    /// `PLATFORM_TIMEOUT_SECS` (default 5): whole platform request.
     pub platform_timeout: Duration,
-    /// `TOKEN_REFRESH_AHEAD_SECS` (300), `TOKEN_LEASE_SECS` (10), `TOKEN_WAIT_MS` (3000).
+    /// `AWS_OPERATION_TIMEOUT_MS` (default 4000): one AWS call with its retries (each
+    /// attempt at most half of it).
+    pub aws_operation_timeout: Duration,
+    /// `TOKEN_REFRESH_AHEAD_SECS` (300), `TOKEN_LEASE_SECS` (20), `TOKEN_WAIT_MS` (3000).
+    /// The lease must exceed [`worst_case_token_refresh`].
     pub token_timing: TokenTiming,
-    /// `DELIVERY_CLAIM_TIMEOUT_SECS` (default 120; above the function timeout).
+    /// `DELIVERY_CLAIM_TIMEOUT_SECS` (default 180; above the function timeout, 120 s in the
+    /// templates): a `calling` record younger than this may still be in flight.
     pub claim_timeout: Duration,
     /// `DELIVERY_RECORD_TTL_DAYS` (default 30).
     pub delivery_record_ttl_days: i64,
@@ -179,7 +229,7 @@ impl ReplySenderConfig {
         let table_name = r.required("TABLE_NAME");
         let outbound_queue_url = r.required("OUTBOUND_QUEUE_URL");
         let outbound_dead_letter_queue_url = r.required("OUTBOUND_DEAD_LETTER_QUEUE_URL");
-        let accounts_secret_id = r.required("ACCOUNTS_SECRET_ID");
+        let accounts_secret_id = r.required("DELIVERY_SECRET_ID");
         let accounts_cache = r.number("ACCOUNTS_CACHE_SECS", 60, 0);
         let wechat_api_base_url = r.url(
             "WECHAT_API_BASE_URL",
@@ -199,11 +249,28 @@ impl ReplySenderConfig {
                 TokenApi::Stable
             }
         };
-        let timeout = r.number("PLATFORM_TIMEOUT_SECS", 10, 1);
+        let timeout = r.number("PLATFORM_TIMEOUT_SECS", 5, 1);
+        let aws_ms = r.number("AWS_OPERATION_TIMEOUT_MS", 4000, 100);
         let refresh_ahead = r.number("TOKEN_REFRESH_AHEAD_SECS", 300, 0);
-        let lease = r.number("TOKEN_LEASE_SECS", 10, 1);
+        let lease = r.number("TOKEN_LEASE_SECS", 20, 1);
         let wait = r.number("TOKEN_WAIT_MS", 3000, 0);
-        let claim = r.number("DELIVERY_CLAIM_TIMEOUT_SECS", 120, 1);
+        let claim = r.number("DELIVERY_CLAIM_TIMEOUT_SECS", 180, 1);
+        let platform = Duration::from_secs(u64::try_from(timeout).unwrap_or(5));
+        let aws = Duration::from_millis(u64::try_from(aws_ms).unwrap_or(4000));
+        let refresh = worst_case_token_refresh(platform, aws);
+        if u128::from(u64::try_from(lease).unwrap_or(0)) * 1000 <= refresh.as_millis() {
+            r.problems.push(format!(
+                "TOKEN_LEASE_SECS must exceed the longest token refresh ({} ms: AWS_OPERATION_TIMEOUT_MS + PLATFORM_TIMEOUT_SECS), got `{lease}`",
+                refresh.as_millis()
+            ));
+        }
+        let record = worst_case_record(platform, aws);
+        if u128::from(u64::try_from(claim).unwrap_or(0)) * 1000 <= record.as_millis() {
+            r.problems.push(format!(
+                "DELIVERY_CLAIM_TIMEOUT_SECS must exceed the longest delivery ({} ms), got `{claim}`",
+                record.as_millis()
+            ));
+        }
         let record_ttl = r.number("DELIVERY_RECORD_TTL_DAYS", 30, 1);
         let message_ttl = r.number("MESSAGE_TTL_DAYS", 90, 0);
         let retry_base = r.number("RETRY_BASE_SECS", 10, 0);
@@ -239,6 +306,7 @@ impl ReplySenderConfig {
             weibo_api_base_url,
             wechat_token_api,
             platform_timeout: secs(timeout),
+            aws_operation_timeout: aws,
             token_timing: TokenTiming {
                 refresh_ahead: secs(refresh_ahead),
                 lease: secs(lease),
@@ -302,6 +370,9 @@ pub struct ReplySenderDeps {
     pub retry_max_secs: u32,
     /// See [`ReplySenderConfig::max_attempts`].
     pub max_attempts: u32,
+    /// Records are started only with at least this much of the invocation left:
+    /// [`worst_case_record`] plus slack.
+    pub start_margin: Duration,
 }
 
 /// Cold start of the reply-sender function.
@@ -309,7 +380,8 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = ReplySenderConfig::from_env()?;
     // A hung dependency fails the record (or request) quickly instead of stalling.
-    let sdk = load_sdk_config_with_timeouts(consumer_timeouts()).await;
+    let aws = config.aws_operation_timeout;
+    let sdk = load_sdk_config_with_timeouts(call_timeouts(aws / 2, aws)).await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let http = http_client(config.platform_timeout)?;
@@ -331,11 +403,15 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
             .collect::<String>()
     );
     let deps = ReplySenderDeps {
-        accounts: Arc::new(SecretsManagerAccountDirectory::new(
-            aws_sdk_secretsmanager::Client::new(&sdk),
-            config.accounts_secret_id.clone(),
-            config.accounts_cache,
-        )),
+        accounts: Arc::new(
+            SecretsManagerAccountDirectory::new(
+                aws_sdk_secretsmanager::Client::new(&sdk),
+                config.accounts_secret_id.clone(),
+                config.accounts_cache,
+            )
+            .for_role(gateway_core::account::AccountsRole::Delivery)
+            .with_observer(crate::metrics::accounts_observer("reply-sender")),
+        ),
         conversations: Arc::new(store.clone()),
         ledger: Arc::new(DynamoDbDeliveryLedger::new(
             store,
@@ -368,6 +444,7 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
         retry_base_secs: config.retry_base_secs,
         retry_max_secs: config.retry_max_secs,
         max_attempts: config.max_attempts,
+        start_margin: worst_case_record(config.platform_timeout, aws) + MARGIN_SLACK,
     };
     let deps = &deps;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
@@ -401,7 +478,7 @@ pub async fn handle_batch(
     let retry = sqs_batch::drive(
         records,
         time_left,
-        SAFETY_MARGIN,
+        deps.start_margin,
         async |record, id, group| handle_record(deps, &sender, record, id, group).await,
     )
     .await;
@@ -592,6 +669,14 @@ fn report(command: &ReplyCommand, origin: &str, reply_id: &str, outcome: &Delive
                 account,
                 &[("Reason", reason.as_str())],
             );
+            if *reason == UndeliverableReason::DeliveryUncertain {
+                // Needs a person (was it sent?): an aggregate the alarm watches.
+                crate::metrics::emit(
+                    &[("DeliveryUncertain", 1.0, "Count")],
+                    &[("Channel", channel), ("Account", account)],
+                    &[&[], &["Channel", "Account"]],
+                );
+            }
         }
         DeliveryOutcome::SkippedPassive => {
             tracing::info!(
@@ -677,7 +762,7 @@ mod tests {
         ("TABLE_NAME", "t"),
         ("OUTBOUND_QUEUE_URL", "q"),
         ("OUTBOUND_DEAD_LETTER_QUEUE_URL", "d"),
-        ("ACCOUNTS_SECRET_ID", "s"),
+        ("DELIVERY_SECRET_ID", "s"),
     ];
 
     #[test]
@@ -832,6 +917,7 @@ mod tests {
                 retry_base_secs: 10,
                 retry_max_secs: 300,
                 max_attempts: 4,
+                start_margin: Duration::from_secs(5),
             };
             let json = |c: &ReplyCommand| serde_json::to_string(c).expect("json");
             let records = vec![
@@ -960,6 +1046,7 @@ mod tests {
                 retry_base_secs: 10,
                 retry_max_secs: 300,
                 max_attempts: 3,
+                start_margin: Duration::from_secs(5),
             };
             let json = |c: &ReplyCommand| serde_json::to_string(c).expect("json");
 

@@ -3,7 +3,7 @@
 //! [`HttpReply`] back. No business logic here.
 
 use crate::config::WebhookConfig;
-use gateway_aws::sdk::{load_sdk_config_with_timeouts, webhook_timeouts};
+use gateway_aws::sdk::{call_timeouts, load_sdk_config_with_timeouts};
 use gateway_aws::{SecretsManagerAccountDirectory, SqsMessagePublisher};
 use gateway_core::Channel;
 use gateway_core::channel::{HttpMethod, InboundRequest, Limits};
@@ -16,18 +16,25 @@ use std::sync::Arc;
 pub async fn run(channel: Channel) -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = WebhookConfig::from_env()?;
-    let sdk = load_sdk_config_with_timeouts(webhook_timeouts(
+    let sdk = load_sdk_config_with_timeouts(call_timeouts(
         config.aws_attempt_timeout,
         config.aws_operation_timeout,
     ))
     .await;
     let service = WebhookService {
         channel,
-        accounts: Arc::new(SecretsManagerAccountDirectory::new(
-            aws_sdk_secretsmanager::Client::new(&sdk),
-            config.accounts_secret_id.clone(),
-            config.accounts_cache,
-        )),
+        accounts: Arc::new(
+            SecretsManagerAccountDirectory::new(
+                aws_sdk_secretsmanager::Client::new(&sdk),
+                config.accounts_secret_id.clone(),
+                config.accounts_cache,
+            )
+            .for_role(gateway_core::account::AccountsRole::Webhook)
+            .with_observer(crate::metrics::accounts_observer(match channel {
+                Channel::WeChat => "wechat-webhook",
+                Channel::Weibo => "weibo-webhook",
+            })),
+        ),
         publisher: Arc::new(SqsMessagePublisher::new(
             aws_sdk_sqs::Client::new(&sdk),
             config.queue_url.clone(),

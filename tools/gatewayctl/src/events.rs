@@ -257,6 +257,9 @@ pub fn generate(root: &Path) -> Result<Generated> {
         .context("api client demo-crm in config/accounts.local.json")?;
     let signature = gateway_core::delivery::auth::sign(
         client.secret.expose(),
+        "POST",
+        "/replies",
+        "demo-crm",
         SAMPLE_TIMESTAMP,
         reply_body.as_bytes(),
     );

@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use gateway_core::account::{AccountsDocument, AccountsRole};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -26,21 +27,41 @@ pub struct LocalStack {
     pub outbound_dead_letter_queue_url: String,
     /// Conversations table.
     pub table_name: String,
-    /// Accounts secret name.
+    /// Base name of the accounts secrets: each role's projection is `{base}-{role}`
+    /// ([`role_secret_id`]).
     pub accounts_secret_id: String,
+}
+
+/// The roles whose secrets a stack holds, with the variable naming each in the functions.
+pub const SECRET_ROLES: [(AccountsRole, &str); 3] = [
+    (AccountsRole::Webhook, "WEBHOOK_SECRET_ID"),
+    (AccountsRole::Delivery, "DELIVERY_SECRET_ID"),
+    (AccountsRole::ApiClients, "API_CLIENTS_SECRET_ID"),
+];
+
+/// The secret holding `role`'s projection of the accounts document.
+pub fn role_secret_id(base: &str, role: AccountsRole) -> String {
+    format!("{base}-{}", role.as_str())
 }
 
 impl LocalStack {
     /// The environment the functions need, as `KEY=VALUE` lines.
     pub fn env_lines(&self) -> String {
         format!(
-            "QUEUE_URL={}\nDEAD_LETTER_QUEUE_URL={}\nOUTBOUND_QUEUE_URL={}\nOUTBOUND_DEAD_LETTER_QUEUE_URL={}\nTABLE_NAME={}\nACCOUNTS_SECRET_ID={}\n",
+            "QUEUE_URL={}\nDEAD_LETTER_QUEUE_URL={}\nOUTBOUND_QUEUE_URL={}\nOUTBOUND_DEAD_LETTER_QUEUE_URL={}\nTABLE_NAME={}\nACCOUNTS_SECRET_ID={}\n{}",
             self.queue_url,
             self.dead_letter_queue_url,
             self.outbound_queue_url,
             self.outbound_dead_letter_queue_url,
             self.table_name,
-            self.accounts_secret_id
+            self.accounts_secret_id,
+            SECRET_ROLES
+                .iter()
+                .map(|(role, var)| format!(
+                    "{var}={}\n",
+                    role_secret_id(&self.accounts_secret_id, *role)
+                ))
+                .collect::<String>()
         )
     }
 }
@@ -164,18 +185,27 @@ pub async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str) -> Result<
     Ok(())
 }
 
-/// Creates (or overwrites) the accounts secret with `document`.
+/// Validates the whole accounts `document` and writes each role's projection to its secret
+/// (`{base}-webhook`, `{base}-delivery`, `{base}-api`), creating or overwriting them.
 pub async fn put_accounts_secret(
     sm: &aws_sdk_secretsmanager::Client,
-    name: &str,
+    base: &str,
     document: &str,
 ) -> Result<()> {
-    gateway_core::account::AccountsDocument::from_json(document)
-        .context("the accounts document is invalid")?;
+    let doc = AccountsDocument::from_json(document).context("the accounts document is invalid")?;
+    for (role, _) in SECRET_ROLES {
+        let text = serde_json::to_string(&doc.project(role))?;
+        put_secret(sm, &role_secret_id(base, role), &text).await?;
+    }
+    Ok(())
+}
+
+/// Creates or overwrites the secret `name` with `text`.
+pub async fn put_secret(sm: &aws_sdk_secretsmanager::Client, name: &str, text: &str) -> Result<()> {
     match sm
         .create_secret()
         .name(name)
-        .secret_string(document)
+        .secret_string(text)
         .send()
         .await
     {
@@ -186,13 +216,13 @@ pub async fn put_accounts_secret(
         {
             sm.put_secret_value()
                 .secret_id(name)
-                .secret_string(document)
+                .secret_string(text)
                 .send()
                 .await
-                .context("update accounts secret")?;
+                .with_context(|| format!("update secret {name}"))?;
             Ok(())
         }
-        Err(e) => Err(e).context("create accounts secret"),
+        Err(e) => Err(e).with_context(|| format!("create secret {name}")),
     }
 }
 

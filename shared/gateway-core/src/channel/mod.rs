@@ -100,7 +100,9 @@ pub enum WebhookError {
     /// The HTTP method is neither GET nor POST.
     #[error("method not allowed")]
     MethodNotAllowed,
-    /// The path names no configured account.
+    /// The path names no configured account. Answered exactly like a bad signature (401,
+    /// `bad_signature`): the webhook checks such a request against a stand-in account with an
+    /// unguessable key, so no answer tells which account names exist.
     #[error("unknown account")]
     UnknownAccount,
     /// The path does not name an account at all.
@@ -152,6 +154,9 @@ pub enum WebhookError {
     /// The push is addressed to another receiving account than the one configured.
     #[error("receiver mismatch")]
     ReceiverMismatch,
+    /// The message is from the account itself (e.g. a passive reply fed back as a push).
+    #[error("message sent by the account itself")]
+    FromAccountItself,
 }
 
 impl WebhookError {
@@ -160,11 +165,12 @@ impl WebhookError {
         use WebhookError::*;
         match self {
             MethodNotAllowed => 405,
-            UnknownAccount | MissingAccount => 404,
+            MissingAccount => 404,
+            UnknownAccount => 401,
             BodyTooLarge { .. } => 413,
             MissingParameter(_) | InvalidParameter(_) => 400,
             BadSignature | StaleTimestamp => 401,
-            ModeNotAllowed(_) | AppIdMismatch | ReceiverMismatch => 403,
+            ModeNotAllowed(_) | AppIdMismatch | ReceiverMismatch | FromAccountItself => 403,
             DoctypeForbidden | MalformedBody(_) => 400,
             MissingField(_) | BadBase64 | BadCiphertext | BadPadding => 422,
         }
@@ -191,6 +197,16 @@ impl WebhookError {
             BadPadding => "bad_padding",
             AppIdMismatch => "appid_mismatch",
             ReceiverMismatch => "receiver_mismatch",
+            FromAccountItself => "from_account_itself",
+        }
+    }
+
+    /// The code in the HTTP answer: [`code`](Self::code), except that an unknown account
+    /// answers `bad_signature` (its log line keeps `unknown_account`).
+    pub fn public_code(&self) -> &'static str {
+        match self {
+            WebhookError::UnknownAccount => WebhookError::BadSignature.code(),
+            other => other.code(),
         }
     }
 }
@@ -425,6 +441,7 @@ mod tests {
             BadPadding,
             AppIdMismatch,
             ReceiverMismatch,
+            FromAccountItself,
         ];
         let mut codes: Vec<&str> = all.iter().map(WebhookError::code).collect();
         codes.sort_unstable();

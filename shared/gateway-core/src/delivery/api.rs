@@ -190,6 +190,9 @@ impl ReplyRequest {
                 kind: self.content.kind(),
             });
         }
+        self.content
+            .check_length(target.channel)
+            .map_err(RequestError::InvalidContent)?;
         if self.agent_id.as_deref().is_some_and(|a| !valid_id(a)) {
             return Err(RequestError::InvalidId("agent_id"));
         }

@@ -215,3 +215,34 @@ pub fn backoff_secs(receive_count: u32, base_secs: u32, max_secs: u32) -> u32 {
     let exponent = receive_count.saturating_sub(1).min(16);
     base_secs.saturating_mul(1u32 << exponent).min(max_secs)
 }
+
+/// What `reply-api` remembers of an accepted request, keyed by the reply id: who asked, and a
+/// digest of what they asked, so that an idempotency key reused for another conversation or
+/// content is refused (409) instead of silently answered with the first reply, and a reply's
+/// status is shown only to the client that created it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiRequestRecord {
+    /// [`ReplyCommand::dedupe_id`].
+    pub reply_id: String,
+    /// The API client that created it.
+    pub client_id: String,
+    /// SHA-256 (hex) of the conversation key and the content, as accepted.
+    pub request_digest: String,
+    /// The conversation it answers.
+    pub conversation_key: String,
+    /// When it was first accepted, Unix ms.
+    pub created_at_ms: i64,
+}
+
+/// The reply API's request records.
+#[async_trait]
+pub trait ApiRequestLedger: Send + Sync {
+    /// Stores `record` unless one with its reply id exists; returns the existing one if so.
+    async fn record_once(
+        &self,
+        record: &ApiRequestRecord,
+    ) -> Result<Option<ApiRequestRecord>, PortError>;
+
+    /// The record of a reply id.
+    async fn get_request(&self, reply_id: &str) -> Result<Option<ApiRequestRecord>, PortError>;
+}

@@ -7,8 +7,8 @@ use crate::account::{Secret, WeChatAccount};
 use crate::conversation::Conversation;
 use crate::delivery::platform::CallError;
 use crate::delivery::ports::{
-    AccessTokens, ClaimOutcome, DeliveryLedger, DeliveryRecord, DeliveryState, ReplyDeadLetters,
-    TokenError, WeChatApi, WeiboApi,
+    AccessTokens, ApiRequestLedger, ApiRequestRecord, ClaimOutcome, DeliveryLedger, DeliveryRecord,
+    DeliveryState, ReplyDeadLetters, TokenError, WeChatApi, WeiboApi,
 };
 use crate::delivery::window::UndeliverableReply;
 use crate::outbound::ReplyCommand;
@@ -23,6 +23,7 @@ use std::sync::Mutex;
 #[derive(Default)]
 pub struct InMemoryDeliveryLedger {
     pub records: Mutex<BTreeMap<String, DeliveryRecord>>,
+    pub requests: Mutex<BTreeMap<String, ApiRequestRecord>>,
     pub outbound: Mutex<Vec<ReplyCommand>>,
     pub conversations: Mutex<BTreeMap<String, Conversation>>,
 }
@@ -284,5 +285,24 @@ impl ReplyDeadLetters for RecordingReplyDeadLetters {
             .unwrap()
             .push((command.clone(), error_code.into(), reason.into()));
         Ok(())
+    }
+}
+
+#[async_trait]
+impl ApiRequestLedger for InMemoryDeliveryLedger {
+    async fn record_once(
+        &self,
+        record: &ApiRequestRecord,
+    ) -> Result<Option<ApiRequestRecord>, PortError> {
+        let mut requests = self.requests.lock().unwrap();
+        if let Some(existing) = requests.get(&record.reply_id) {
+            return Ok(Some(existing.clone()));
+        }
+        requests.insert(record.reply_id.clone(), record.clone());
+        Ok(None)
+    }
+
+    async fn get_request(&self, reply_id: &str) -> Result<Option<ApiRequestRecord>, PortError> {
+        Ok(self.requests.lock().unwrap().get(reply_id).cloned())
     }
 }

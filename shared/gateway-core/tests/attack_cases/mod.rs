@@ -41,10 +41,21 @@ pub struct Attack {
     pub body: Vec<u8>,
     /// Documented status.
     pub status: u16,
-    /// Documented error code.
+    /// Documented error code (as logged; an unknown account answers `bad_signature`, see
+    /// [`Attack::public_code`]).
     pub code: &'static str,
     /// Also sent over HTTP by `tests/tests/attacks.rs` (false: e2e.rs already does).
     pub http: bool,
+}
+
+impl Attack {
+    /// The code in the HTTP answer: an unknown account answers exactly like a bad signature.
+    pub fn public_code(&self) -> &'static str {
+        match self.code {
+            "unknown_account" => "bad_signature",
+            other => other,
+        }
+    }
 }
 
 /// The local accounts document (public test vectors only).
@@ -683,7 +694,7 @@ pub fn attacks(now: i64) -> Vec<Attack> {
             "POST",
             demo_push.query.clone(),
             demo_push.body.clone(),
-            404,
+            401,
             "unknown_account",
         )
     });
@@ -693,7 +704,7 @@ pub fn attacks(now: i64) -> Vec<Attack> {
         "POST",
         demo_push.query.clone(),
         demo_push.body.clone(),
-        404,
+        401,
         "unknown_account",
     ));
     out.push(wechat_case(
@@ -711,7 +722,7 @@ pub fn attacks(now: i64) -> Vec<Attack> {
         "POST",
         demo_push.query.clone(),
         demo_push.body.clone(),
-        404,
+        401,
         "unknown_account",
     ));
     // Over HTTP the `..` segment is resolved before the function sees the path; see
@@ -724,7 +735,7 @@ pub fn attacks(now: i64) -> Vec<Attack> {
             "POST",
             demo_push.query.clone(),
             demo_push.body.clone(),
-            404,
+            401,
             "unknown_account",
         )
     });
@@ -914,7 +925,7 @@ pub fn attacks(now: i64) -> Vec<Attack> {
             account: "demo".into(),
             ..weibo_signed(&brand, now_ms, body.clone().into_bytes())
         },
-        404,
+        401,
         "unknown_account",
     ));
     out

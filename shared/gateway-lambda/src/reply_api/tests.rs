@@ -15,8 +15,9 @@ const ACCOUNTS: &str = r#"{
   "wechat": {"demo": {"app_id": "wx1", "token": "t", "app_secret": "s"}},
   "weibo": {"brand": {"app_key": "k", "app_secret": "s", "access_token": "a"}},
   "api_clients": {
-    "crm": {"secret": "crm-shared-secret-0123456789"},
-    "desk": {"secret": "desk-shared-secret-012345", "accounts": ["weibo:brand"]}
+    "crm": {"secret": "crm-shared-secret-0123456789", "accounts": ["wechat:demo", "weibo:brand"]},
+    "desk": {"secret": "desk-shared-secret-012345", "accounts": ["weibo:brand"]},
+    "other": {"secret": "other-shared-secret-0123", "accounts": ["wechat:demo"]}
   }
 }"#;
 
@@ -42,6 +43,8 @@ fn fixture() -> Fixture {
             conversations: ledger.clone(),
             queue: queue.clone(),
             ledger: ledger.clone(),
+            requests: ledger.clone(),
+            accept_v1: true,
             max_clock_skew_secs: 300,
             max_body_bytes: 4096,
         },
@@ -56,7 +59,17 @@ fn signed(method: &str, path: &str, client: &str, secret: &str, ts: i64, body: &
         .uri(path)
         .header(CLIENT_HEADER, client)
         .header(TIMESTAMP_HEADER, ts.to_string())
-        .header(SIGNATURE_HEADER, sign(secret, ts, body.as_bytes()))
+        .header(
+            SIGNATURE_HEADER,
+            sign(
+                secret,
+                method,
+                &signed_route(path),
+                client,
+                ts,
+                body.as_bytes(),
+            ),
+        )
         .body(if body.is_empty() {
             Body::Empty
         } else {
@@ -65,12 +78,21 @@ fn signed(method: &str, path: &str, client: &str, secret: &str, ts: i64, body: &
         .expect("request")
 }
 
+/// The route part a client signs: the path from `/replies` on.
+fn signed_route(path: &str) -> String {
+    let path = path.trim_end_matches('/');
+    match path.find("/replies") {
+        Some(i) => path[i..].to_string(),
+        None => path.to_string(),
+    }
+}
+
 fn post(body: &str) -> Request {
     signed("POST", "/replies", "crm", SECRET, NOW_MS / 1000, body)
 }
 
 async fn call(f: &Fixture, request: Request) -> (u16, Value) {
-    let response = handle_request_at(&f.api, request, NOW_MS, "generated").await;
+    let response = handle_request_at(&f.api, request, NOW_MS).await;
     let status = response.status().as_u16();
     let body = match response.body() {
         Body::Text(t) => serde_json::from_str(t).expect("json body"),
@@ -92,7 +114,12 @@ async fn a_signed_reply_is_queued_as_an_agent_command() {
     assert_eq!(body["reply_id"], c.dedupe_id());
     assert_eq!(body["status"], "queued");
     assert_eq!(c.recipient_id, "oUser");
-    assert_eq!(c.idempotency_key, "agent:crm:auto:generated");
+    // No idempotency key: derived from the client, the signed timestamp and the body.
+    assert!(
+        c.idempotency_key.starts_with("agent:crm:auto:"),
+        "{}",
+        c.idempotency_key
+    );
     assert_eq!(
         c.origin,
         ReplyOrigin::Agent {
@@ -273,6 +300,146 @@ async fn the_delivery_state_of_a_reply_can_be_read() {
     assert_eq!(call(&f, get("xyz")).await.0, 400);
 }
 
+#[tokio::test]
+async fn a_replayed_request_without_a_key_is_one_reply() {
+    let f = fixture();
+    // The same signed request twice (a replay, or a client's retry of the same request).
+    let (first, a) = call(&f, post(TEXT)).await;
+    let (second, b) = call(&f, post(TEXT)).await;
+    assert_eq!((first, second), (202, 202));
+    assert_eq!(a["reply_id"], b["reply_id"]);
+    let commands = f.queue.commands();
+    assert_eq!(commands.len(), 2);
+    assert_eq!(commands[0].dedupe_id(), commands[1].dedupe_id());
+    // Signed at another second, it is another request: another reply.
+    let later = signed("POST", "/replies", "crm", SECRET, NOW_MS / 1000 - 1, TEXT);
+    let (_, c) = call(&f, later).await;
+    assert_ne!(a["reply_id"], c["reply_id"]);
+}
+
+#[tokio::test]
+async fn a_key_reused_for_other_content_or_conversation_is_409_and_queues_nothing() {
+    let f = fixture();
+    let m = text_message("demo", "oOther", "2", "hi", NOW_MS - 1_000);
+    let mut c = Conversation::new_for(&m);
+    c.record_inbound(&m);
+    c.version = 1;
+    f.ledger.put_conversation(c);
+    let with = |customer: &str, text: &str| {
+        format!(
+            r#"{{"conversation_key":"wechat:demo:{customer}","content":{{"type":"text","text":"{text}"}},"idempotency_key":"ticket-9"}}"#
+        )
+    };
+    assert_eq!(call(&f, post(&with("oUser", "first"))).await.0, 202);
+    for (customer, text) in [("oUser", "second"), ("oOther", "first")] {
+        let (status, body) = call(&f, post(&with(customer, text))).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (409, Some("idempotency_key_reused")),
+            "{customer} {text}: {body}"
+        );
+    }
+    assert_eq!(f.queue.commands().len(), 1);
+    // Another client may use the same key: keys are scoped to their client.
+    let other = signed(
+        "POST",
+        "/replies",
+        "other",
+        "other-shared-secret-0123",
+        NOW_MS / 1000,
+        &with("oUser", "second"),
+    );
+    assert_eq!(call(&f, other).await.0, 202);
+}
+
+#[tokio::test]
+async fn a_reply_status_is_for_its_client_only_and_needs_a_signed_path() {
+    let f = fixture();
+    let (_, queued) = call(&f, post(TEXT)).await;
+    let id = queued["reply_id"].as_str().expect("id").to_string();
+    let path = format!("/replies/{id}");
+    let ts = NOW_MS / 1000;
+    let other = signed("GET", &path, "other", "other-shared-secret-0123", ts, "");
+    let (status, body) = call(&f, other).await;
+    assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
+    // A v1 signature (which does not cover the path) is refused for a status.
+    let v1 = lambda_http::http::Request::builder()
+        .method("GET")
+        .uri(&path)
+        .header(CLIENT_HEADER, "crm")
+        .header(TIMESTAMP_HEADER, ts.to_string())
+        .header(
+            SIGNATURE_HEADER,
+            gateway_core::delivery::auth::sign_v1(SECRET, ts, b""),
+        )
+        .body(Body::Empty)
+        .expect("request");
+    let (status, body) = call(&f, v1).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("signature_version_refused"))
+    );
+    // A signature for another reply's path does not read this one.
+    let mut elsewhere = signed(
+        "GET",
+        &format!("/replies/{}", "0".repeat(64)),
+        "crm",
+        SECRET,
+        ts,
+        "",
+    );
+    *elsewhere.uri_mut() = path.parse().expect("uri");
+    assert_eq!(call(&f, elsewhere).await.0, 401);
+}
+
+#[tokio::test]
+async fn v1_signatures_still_post_with_a_deprecation_header_until_switched_off() {
+    let mut f = fixture();
+    let ts = NOW_MS / 1000;
+    let v1 = || {
+        lambda_http::http::Request::builder()
+            .method("POST")
+            .uri("/replies")
+            .header(CLIENT_HEADER, "crm")
+            .header(TIMESTAMP_HEADER, ts.to_string())
+            .header(
+                SIGNATURE_HEADER,
+                gateway_core::delivery::auth::sign_v1(SECRET, ts, TEXT.as_bytes()),
+            )
+            .body(Body::Text(TEXT.into()))
+            .expect("request")
+    };
+    let response = handle_request_at(&f.api, v1(), NOW_MS).await;
+    assert_eq!(response.status().as_u16(), 202);
+    assert_eq!(
+        response.headers().get("deprecation").map(|v| v.as_bytes()),
+        Some(&b"true"[..])
+    );
+    let v2 = handle_request_at(&f.api, post(TEXT), NOW_MS).await;
+    assert!(v2.headers().get("deprecation").is_none());
+    f.api.accept_v1 = false;
+    assert_eq!(call(&f, v1()).await.0, 401);
+}
+
+#[tokio::test]
+async fn text_longer_than_the_channel_takes_is_refused_before_queuing() {
+    let f = fixture();
+    let long = |n: usize| {
+        format!(
+            r#"{{"conversation_key":"wechat:demo:oUser","content":{{"type":"text","text":"{}"}}}}"#,
+            "好".repeat(n)
+        )
+    };
+    // 2048 bytes is 682 three-byte characters.
+    assert_eq!(call(&f, post(&long(682))).await.0, 202);
+    let (status, body) = call(&f, post(&long(683))).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (422, Some("invalid_content"))
+    );
+    assert_eq!(f.queue.commands().len(), 1);
+}
+
 #[test]
 fn config_requires_the_queue_table_and_secret() {
     let err = ReplyApiConfig::from_lookup(|_| None).expect_err("missing");
@@ -297,6 +464,8 @@ async fn the_sample_reply_event_is_accepted_at_its_signing_time() {
             AccountsDocument::from_json(&read("config/accounts.local.json")).expect("accounts"),
         ))),
         conversations: ledger.clone(),
+        requests: ledger.clone(),
+        accept_v1: true,
         queue: queue.clone(),
         ledger,
         max_clock_skew_secs: 300,
@@ -306,7 +475,7 @@ async fn the_sample_reply_event_is_accepted_at_its_signing_time() {
         lambda_http::request::from_str(&read("events/reply-api/post-reply.apigw-v2.json"))
             .expect("API Gateway v2 event");
     // `gatewayctl events generate` signs every sample at 1_795_038_400.
-    let response = handle_request_at(&api, request, 1_795_038_400_000, "generated").await;
+    let response = handle_request_at(&api, request, 1_795_038_400_000).await;
     assert_eq!(response.status().as_u16(), 202);
     let queued = queue.commands();
     assert_eq!(queued.len(), 1);

@@ -31,13 +31,17 @@ use crypto::AesKey;
 /// Verifies and parses one WeChat webhook request.
 ///
 /// * GET: URL verification. `signature`, `timestamp`, `nonce`, `echostr` are required;
-///   returns [`WebhookOutcome::Echo`] with `echostr` exactly. A GET without `signature` but
-///   with `msg_signature` is taken as a WeCom-style encrypted verification: the decrypted
-///   echo is returned.
+///   returns [`WebhookOutcome::Echo`] with `echostr` exactly. Official Accounts verify only
+///   this way ("接入概述", the server-configuration check); nothing is ever decrypted for a
+///   GET, so a captured push cannot be replayed as a verification to read it.
 /// * POST: message push. `signature`, `timestamp`, `nonce` are required and checked in every
 ///   mode; `encrypt_type` absent or `raw` is plaintext, `aes` is encrypted (then
 ///   `msg_signature` is required and covers the `Encrypt` element; plaintext siblings in a
-///   compatible-mode body are ignored). The account's mode decides which are accepted.
+///   compatible-mode body are ignored). Only `plaintext` accounts take plaintext pushes: in
+///   compatible mode the platform always sends the encrypted envelope, and the plain
+///   `signature` does not cover the body, so a plaintext push to a compatible or secure account
+///   could be forged by anyone holding one signed query. Signatures are checked before the
+///   timestamp window (an unsigned request learns nothing about the clock).
 /// * Anything else: [`WebhookError::MethodNotAllowed`].
 pub fn handle(
     account: &WeChatAccount,
@@ -68,7 +72,9 @@ fn wire_mode(request: &InboundRequest<'_>) -> Result<Wire, WebhookError> {
 
 fn allow(account: &WeChatAccount, wire: Wire) -> Result<(), WebhookError> {
     match (account.mode, wire) {
-        (WeChatMode::Secure, Wire::Plain) => Err(WebhookError::ModeNotAllowed("plaintext")),
+        (WeChatMode::Secure | WeChatMode::Compatible, Wire::Plain) => {
+            Err(WebhookError::ModeNotAllowed("plaintext"))
+        }
         (WeChatMode::Plaintext, Wire::Aes) => Err(WebhookError::ModeNotAllowed("aes")),
         _ => Ok(()),
     }
@@ -79,9 +85,6 @@ fn verify_url(
     request: &InboundRequest<'_>,
     limits: &Limits,
 ) -> Result<WebhookOutcome, WebhookError> {
-    if request.optional("signature").is_none() && request.optional("msg_signature").is_some() {
-        return verify_url_encrypted(account, request, limits);
-    }
     let signature = request.required("signature")?;
     let timestamp = request.required("timestamp")?;
     let nonce = request.required("nonce")?;
@@ -91,48 +94,17 @@ fn verify_url(
             limit: limits.max_echostr_bytes,
         });
     }
-    check_timestamp(
-        timestamp,
-        TimestampUnit::Seconds,
-        request.received_at_ms,
-        limits.max_clock_skew_secs,
-    )?;
-    verify_sorted_sha1(&[account.token.expose(), timestamp, nonce], signature)?;
-    Ok(WebhookOutcome::Echo(echostr.to_string()))
-}
-
-/// WeCom-style verification: `msg_signature` over the encrypted `echostr`, which decrypts to
-/// the text to echo.
-fn verify_url_encrypted(
-    account: &WeChatAccount,
-    request: &InboundRequest<'_>,
-    limits: &Limits,
-) -> Result<WebhookOutcome, WebhookError> {
-    let msg_signature = request.required("msg_signature")?;
-    let timestamp = request.required("timestamp")?;
-    let nonce = request.required("nonce")?;
-    let echostr = request.required("echostr")?;
-    wire_mode(request)?;
-    if echostr.len() > limits.max_echostr_bytes {
-        return Err(WebhookError::BodyTooLarge {
-            limit: limits.max_echostr_bytes,
-        });
+    if account.token.is_empty() {
+        return Err(WebhookError::BadSignature);
     }
+    verify_sorted_sha1(&[account.token.expose(), timestamp, nonce], signature)?;
     check_timestamp(
         timestamp,
         TimestampUnit::Seconds,
         request.received_at_ms,
         limits.max_clock_skew_secs,
     )?;
-    verify_sorted_sha1(
-        &[account.token.expose(), timestamp, nonce, echostr],
-        msg_signature,
-    )?;
-    allow(account, Wire::Aes)?;
-    let echo = decrypt_with_rotation(account, echostr)?;
-    String::from_utf8(echo)
-        .map(WebhookOutcome::Echo)
-        .map_err(|_| WebhookError::MalformedBody("decrypted echostr is not UTF-8".into()))
+    Ok(WebhookOutcome::Echo(echostr.to_string()))
 }
 
 fn receive(
@@ -153,14 +125,18 @@ fn receive(
             limit: limits.max_body_bytes,
         });
     }
+    let token = account.token.expose();
+    if token.is_empty() {
+        // Only the webhook role's document holds tokens; an empty one never verifies.
+        return Err(WebhookError::BadSignature);
+    }
+    verify_sorted_sha1(&[token, timestamp, nonce], signature)?;
     check_timestamp(
         timestamp,
         TimestampUnit::Seconds,
         request.received_at_ms,
         limits.max_clock_skew_secs,
     )?;
-    let token = account.token.expose();
-    verify_sorted_sha1(&[token, timestamp, nonce], signature)?;
     allow(account, wire)?;
 
     let inner = match msg_signature {
@@ -185,7 +161,26 @@ fn receive(
             received_at_ms: request.received_at_ms,
         },
     )?;
+    check_addressing(account, &message.sender_id, &message.recipient_id)?;
     Ok(WebhookOutcome::Message(Box::new(message)))
+}
+
+/// A push is from a follower to the account: never from the account itself (a passive reply
+/// the account sent, fed back as a push, has the account as `FromUserName`), and addressed to
+/// the account's original id when the accounts document names it. Original ids start with
+/// `gh_`; follower OpenIDs never do.
+fn check_addressing(account: &WeChatAccount, from: &str, to: &str) -> Result<(), WebhookError> {
+    if let Some(original_id) = &account.original_id
+        && to != original_id
+    {
+        return Err(WebhookError::ReceiverMismatch);
+    }
+    let from_account =
+        from == to || from.starts_with("gh_") || account.original_id.as_deref() == Some(from);
+    if from_account {
+        return Err(WebhookError::FromAccountItself);
+    }
+    Ok(())
 }
 
 /// Decrypts with the current EncodingAESKey, then with the previous one (key rotation). The

@@ -398,6 +398,7 @@ mod tests {
             mode: WeChatMode::Secure,
             app_secret: None,
             reply_mode: ReplyMode::Passive,
+            original_id: None,
         };
         let reply = build(
             "o",

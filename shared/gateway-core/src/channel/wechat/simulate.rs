@@ -230,6 +230,7 @@ mod tests {
             mode: WeChatMode::Compatible,
             app_secret: None,
             reply_mode: ReplyMode::Api,
+            original_id: None,
         }
     }
 

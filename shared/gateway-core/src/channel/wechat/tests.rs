@@ -24,6 +24,15 @@ fn account(mode: WeChatMode) -> WeChatAccount {
         mode,
         app_secret: None,
         reply_mode: ReplyMode::Api,
+        original_id: None,
+    }
+}
+
+/// The account that takes `envelope`: plaintext for plaintext pushes, compatible otherwise.
+fn for_envelope(envelope: Envelope) -> WeChatAccount {
+    match envelope {
+        Envelope::Plaintext => account(WeChatMode::Plaintext),
+        Envelope::Compatible | Envelope::Secure => account(WeChatMode::Compatible),
     }
 }
 
@@ -164,7 +173,7 @@ fn v2_official_plain_post_signature_verifies() {
     ]);
     assert!(matches!(
         run_at(
-            &account(WeChatMode::Compatible),
+            &account(WeChatMode::Plaintext),
             &q,
             HttpMethod::Post,
             body,
@@ -172,6 +181,18 @@ fn v2_official_plain_post_signature_verifies() {
         ),
         Err(WebhookError::MalformedBody(_))
     ));
+    // A compatible account never takes it: the platform always encrypts in that mode, and
+    // the plain signature does not cover the body.
+    assert_eq!(
+        run_at(
+            &account(WeChatMode::Compatible),
+            &q,
+            HttpMethod::Post,
+            body,
+            1_714_037_059_000
+        ),
+        Err(WebhookError::ModeNotAllowed("plaintext"))
+    );
 }
 
 #[test]
@@ -265,9 +286,35 @@ fn get_missing_parameters_stale_and_oversized_echostr() {
 }
 
 #[test]
-fn encrypted_get_verification_decrypts_the_echo() {
+fn an_encrypted_get_is_never_decrypted_so_a_captured_push_cannot_be_read() {
+    // The attack: a captured secure push (its query and its `Encrypt`) replayed as a GET with
+    // the `Encrypt` as `echostr`. Answering with the decryption would reveal the message.
     let acc = account(WeChatMode::Secure);
-    let r = simulate::encrypted_verification_with_random(
+    let secret = text_xml("1", "my order number is 12345");
+    let captured = push(&acc, &secret, Envelope::Secure);
+    let body = String::from_utf8(captured.body.clone()).expect("utf8");
+    let encrypt = body
+        .split("<Encrypt><![CDATA[")
+        .nth(1)
+        .and_then(|rest| rest.split("]]>").next())
+        .expect("Encrypt");
+    let mut replay = captured.clone();
+    replay.method = HttpMethod::Get;
+    replay.body.clear();
+    replay.query.insert("echostr".into(), encrypt.to_string());
+    // With the push's `signature` the GET is a plain verification: the echo is the
+    // ciphertext as sent, never its decryption.
+    match run(&acc, &replay) {
+        Ok(WebhookOutcome::Echo(echo)) => assert_eq!(echo, encrypt),
+        other => panic!("expected the ciphertext echoed unchanged, got {other:?}"),
+    }
+    // Without `signature` (the WeCom-style `msg_signature` verification) it is refused.
+    replay.query.remove("signature");
+    assert_eq!(
+        run(&acc, &replay),
+        Err(WebhookError::MissingParameter("signature"))
+    );
+    let wecom_style = simulate::encrypted_verification_with_random(
         &acc,
         TS,
         "n",
@@ -276,23 +323,18 @@ fn encrypted_get_verification_decrypts_the_echo() {
     )
     .expect("simulated");
     assert_eq!(
-        run(&acc, &r),
-        Ok(WebhookOutcome::Echo("1616140317555161061".into()))
+        run(&acc, &wecom_style),
+        Err(WebhookError::MissingParameter("signature"))
     );
-    let mut bad = r.clone();
-    bad.query.insert("msg_signature".into(), "0".repeat(40));
-    assert_eq!(run(&acc, &bad), Err(WebhookError::BadSignature));
-    let plain = account(WeChatMode::Plaintext);
-    assert_eq!(run(&plain, &r), Err(WebhookError::ModeNotAllowed("aes")));
 }
 
 // ---------------------------------------------------------------- POST negatives
 
 #[test]
 fn post_missing_parameters() {
-    let acc = account(WeChatMode::Compatible);
     let inner = text_xml("1", "hi");
     for envelope in [Envelope::Plaintext, Envelope::Secure] {
+        let acc = for_envelope(envelope);
         let good = push(&acc, &inner, envelope);
         assert!(run(&acc, &good).is_ok());
         let mut names = vec!["signature", "timestamp", "nonce"];
@@ -309,6 +351,7 @@ fn post_missing_parameters() {
             );
         }
     }
+    let acc = account(WeChatMode::Plaintext);
     let mut odd = push(&acc, &inner, Envelope::Plaintext);
     odd.query.insert("encrypt_type".into(), "rsa".into());
     assert_eq!(
@@ -320,6 +363,13 @@ fn post_missing_parameters() {
     assert!(run(&acc, &raw).is_ok());
     let mut bad_ts = push(&acc, &inner, Envelope::Plaintext);
     bad_ts.query.insert("timestamp".into(), "17141124x5".into());
+    // Signed over another timestamp: the signature fails first.
+    assert_eq!(run(&acc, &bad_ts), Err(WebhookError::BadSignature));
+    let nonce = bad_ts.query["nonce"].clone();
+    bad_ts.query.insert(
+        "signature".into(),
+        crypto::signature(acc.token.expose(), "17141124x5", &nonce),
+    );
     assert_eq!(
         run(&acc, &bad_ts),
         Err(WebhookError::InvalidParameter("timestamp"))
@@ -339,6 +389,7 @@ fn post_signature_failures() {
         .insert("msg_signature".into(), crypto::signature("AAAAA", "1", "2"));
     assert_eq!(run(&acc, &r), Err(WebhookError::BadSignature));
 
+    let acc = account(WeChatMode::Plaintext);
     let other_token = WeChatAccount {
         token: Secret::new("BBBBB"),
         ..acc.clone()
@@ -350,6 +401,22 @@ fn post_signature_failures() {
 
     let stale = simulate::push(&acc, &inner, TS - 3600, "n", Envelope::Plaintext).expect("sim");
     assert_eq!(run(&acc, &stale), Err(WebhookError::StaleTimestamp));
+    // The signature is checked before the window: a stale, unsigned request learns nothing.
+    let mut stale_unsigned = stale.clone();
+    stale_unsigned
+        .query
+        .insert("signature".into(), "0".repeat(40));
+    assert_eq!(run(&acc, &stale_unsigned), Err(WebhookError::BadSignature));
+    // An account whose document holds no token (another role's projection) never verifies,
+    // not even a signature over just the timestamp and nonce.
+    let no_token = WeChatAccount {
+        token: Secret::new(""),
+        ..acc.clone()
+    };
+    assert_eq!(
+        run(&no_token, &push(&no_token, &inner, Envelope::Plaintext)),
+        Err(WebhookError::BadSignature)
+    );
 }
 
 #[test]
@@ -370,7 +437,13 @@ fn modes_are_enforced_per_account() {
         run(&plaintext, &push(&compatible, &inner, Envelope::Compatible)),
         Err(WebhookError::ModeNotAllowed("aes"))
     );
-    for envelope in [Envelope::Plaintext, Envelope::Compatible, Envelope::Secure] {
+    // The downgrade: a compatible account takes only the encrypted envelope. A plaintext push
+    // signed with a captured query (the signature does not cover the body) is refused.
+    assert_eq!(
+        run(&compatible, &push(&compatible, &inner, Envelope::Plaintext)),
+        Err(WebhookError::ModeNotAllowed("plaintext"))
+    );
+    for envelope in [Envelope::Compatible, Envelope::Secure] {
         assert!(run(&compatible, &push(&compatible, &inner, envelope)).is_ok());
     }
     assert!(run(&secure, &push(&secure, &inner, Envelope::Compatible)).is_ok());
@@ -465,13 +538,14 @@ fn dtd_and_billion_laughs_are_refused_plain_and_encrypted() {
                <MsgType>text</MsgType><Content>&lol2;</Content></xml>";
     let xxe = "<!DOCTYPE xml [<!ENTITY x SYSTEM \"file:///etc/passwd\">]><xml><Content>&x;</Content></xml>";
     let acc = account(WeChatMode::Compatible);
+    let plain_acc = account(WeChatMode::Plaintext);
     for body in [lol, xxe] {
-        let plain = push(&acc, &text_xml("1", "x"), Envelope::Plaintext);
+        let plain = push(&plain_acc, &text_xml("1", "x"), Envelope::Plaintext);
         let r = SimulatedRequest {
             body: body.as_bytes().to_vec(),
             ..plain
         };
-        assert_eq!(run(&acc, &r), Err(WebhookError::DoctypeForbidden));
+        assert_eq!(run(&plain_acc, &r), Err(WebhookError::DoctypeForbidden));
 
         let key = AesKey::from_encoding_aes_key(KEY_A).expect("key");
         let enc = crypto::encrypt(&key, &acc.app_id, body.as_bytes(), &[3; 16]);
@@ -488,7 +562,7 @@ fn dtd_and_billion_laughs_are_refused_plain_and_encrypted() {
 
 #[test]
 fn malformed_and_incomplete_bodies() {
-    let acc = account(WeChatMode::Compatible);
+    let acc = account(WeChatMode::Plaintext);
     let base = push(&acc, &text_xml("1", "x"), Envelope::Plaintext);
     let with_body = |b: &[u8]| SimulatedRequest {
         body: b.to_vec(),
@@ -525,13 +599,13 @@ fn malformed_and_incomplete_bodies() {
 
 #[test]
 fn long_msg_ids_survive_every_mode() {
-    let acc = account(WeChatMode::Compatible);
     for id in [
         "1234567890123456789",
         "12345678901234567890",
         "99999999999999999999",
     ] {
         for envelope in [Envelope::Plaintext, Envelope::Compatible, Envelope::Secure] {
+            let acc = for_envelope(envelope);
             let m = message(run(&acc, &push(&acc, &text_xml(id, "x"), envelope)));
             assert_eq!(m.platform_message_id.as_deref(), Some(id));
             assert_eq!(m.dedupe_key, format!("msg:{id}"));
@@ -604,13 +678,14 @@ fn expected(name: &str) -> (&'static str, &'static str) {
 fn every_fixture_parses_in_every_mode_with_one_dedupe_key() {
     let fixtures = fixtures();
     assert!(fixtures.len() >= 23, "found {} fixtures", fixtures.len());
+    let plaintext = account(WeChatMode::Plaintext);
     let compatible = account(WeChatMode::Compatible);
     let secure = account(WeChatMode::Secure);
     let mut all_keys = Vec::new();
     for (name, xml) in &fixtures {
         let (kind, label) = expected(name);
         let deliveries = [
-            (&compatible, Envelope::Plaintext),
+            (&plaintext, Envelope::Plaintext),
             (&compatible, Envelope::Compatible),
             (&secure, Envelope::Secure),
         ];
