@@ -99,6 +99,13 @@ pub struct Conversation {
     /// Dedupe ids of the most recent inbound messages (newest last).
     #[serde(default)]
     pub recent_dedupe_ids: Vec<String>,
+    /// The committed decision of each recent inbound message (keyed by its dedupe id, for the
+    /// messages in `recent_dedupe_ids`): the ids (first 16 hex characters) of the auto-replies
+    /// it contains. Written in the router's transaction with the message; the reply sender
+    /// delivers an auto-reply only when its id is here, so a reply queued for a decision that
+    /// lost a conflict (and was re-evaluated) is never sent.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub decided_replies: BTreeMap<String, Vec<String>>,
     /// Per-rule memory: rule id -> when it last fired, Unix ms (for "once per day" rules).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub rule_last_fired: BTreeMap<String, i64>,
@@ -115,6 +122,11 @@ pub struct Conversation {
     pub undeliverable_count: u64,
     /// Optimistic-concurrency version: incremented on every write.
     pub version: u64,
+}
+
+/// The part of a reply id kept in [`Conversation::decided_replies`].
+fn short_reply_id(reply_id: &str) -> String {
+    reply_id.chars().take(16).collect()
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -142,6 +154,7 @@ impl Conversation {
             response_due_at: None,
             inbound_count: 0,
             recent_dedupe_ids: Vec::new(),
+            decided_replies: BTreeMap::new(),
             rule_last_fired: BTreeMap::new(),
             reply_windows: ReplyWindows::default(),
             undeliverable: None,
@@ -184,6 +197,26 @@ impl Conversation {
             let excess = self.recent_dedupe_ids.len() - RECENT_DEDUPE_IDS;
             self.recent_dedupe_ids.drain(..excess);
         }
+        let recent = &self.recent_dedupe_ids;
+        self.decided_replies.retain(|m, _| recent.contains(m));
+    }
+
+    /// Records the committed decision's auto-replies for the message `dedupe_id` (call after
+    /// [`record_inbound`](Self::record_inbound)).
+    pub fn record_decision(&mut self, dedupe_id: &str, reply_ids: &[String]) {
+        self.decided_replies.insert(
+            dedupe_id.to_string(),
+            reply_ids.iter().map(|id| short_reply_id(id)).collect(),
+        );
+    }
+
+    /// Whether the committed decision for `message_dedupe_id` contains the auto-reply
+    /// `reply_id`; `None` when no decision is recorded for it (a message older than the recent
+    /// window, or stored before decisions were recorded).
+    pub fn decided(&self, message_dedupe_id: &str, reply_id: &str) -> Option<bool> {
+        self.decided_replies
+            .get(message_dedupe_id)
+            .map(|ids| ids.iter().any(|id| *id == short_reply_id(reply_id)))
     }
 
     /// Marks a reply that could not be delivered (the outbound path).
@@ -237,6 +270,26 @@ mod tests {
         c.record_outbound(9_000);
         assert_eq!(c.first_response_at, Some(7_000));
         assert_eq!(c.last_outbound_at, Some(9_000));
+    }
+
+    #[test]
+    fn decisions_are_kept_for_the_recent_messages_only() {
+        let first = text_message("demo", "u1", "0", "hi", 1_000);
+        let mut c = Conversation::new_for(&first);
+        c.record_inbound(&first);
+        let reply = "ab".repeat(32);
+        c.record_decision(&first.dedupe_id(), std::slice::from_ref(&reply));
+        assert_eq!(c.decided(&first.dedupe_id(), &reply), Some(true));
+        assert_eq!(c.decided(&first.dedupe_id(), &"cd".repeat(32)), Some(false));
+        assert_eq!(c.decided("msg:unknown", &reply), None);
+        for i in 1..=RECENT_DEDUPE_IDS {
+            let m = text_message("demo", "u1", &i.to_string(), "hi", 1_000 + i as i64);
+            c.record_inbound(&m);
+            c.record_decision(&m.dedupe_id(), &[]);
+        }
+        // The first message left the recent window; so did its decision.
+        assert_eq!(c.decided(&first.dedupe_id(), &reply), None);
+        assert_eq!(c.decided_replies.len(), RECENT_DEDUPE_IDS);
     }
 
     #[test]

@@ -9,7 +9,11 @@
 //!    the rule, so that if anything below fails and the message is redelivered, the same
 //!    replies are queued again under the same keys and still sent once.
 //! 5. Commit message and conversation together (conditional: the message only if new, the
-//!    conversation only if unchanged since step 1; on a conflict, start again at 1).
+//!    conversation only if unchanged since step 1; on a conflict, start again at 1). The
+//!    conversation records the decision's reply ids ([`Conversation::record_decision`]) in
+//!    the same transaction: the committed decision is the only source of truth, and a reply
+//!    queued in step 4 by an attempt that then lost a conflict is dropped by the sender when
+//!    the re-evaluated decision does not contain it.
 //!
 //! No I/O of its own: everything goes through ports.
 
@@ -100,6 +104,8 @@ pub async fn process(
         conversation.version = loaded.as_ref().map_or(0, |c| c.version) + 1;
 
         let commands = reply_commands(message, &decision);
+        let ids: Vec<String> = commands.iter().map(ReplyCommand::dedupe_id).collect();
+        conversation.record_decision(&dedupe_id, &ids);
         for command in &commands {
             router.replies.enqueue(command).await?;
         }
@@ -216,6 +222,76 @@ rules:
             .conversation(&m.conversation_key)
             .expect("conversation");
         assert_eq!((c.inbound_count, c.version), (1, 1));
+    }
+
+    /// A store where another router commits `racer` just before the first commit of ours.
+    struct RacingStore {
+        inner: InMemoryConversationStore,
+        racer: std::sync::Mutex<Option<NormalizedMessage>>,
+    }
+
+    #[async_trait::async_trait]
+    impl ConversationStore for RacingStore {
+        async fn load(&self, key: &str) -> Result<Option<Conversation>, PortError> {
+            self.inner.load(key).await
+        }
+        async fn commit_inbound(
+            &self,
+            message: &NormalizedMessage,
+            previous: Option<&Conversation>,
+            conversation: &Conversation,
+        ) -> Result<CommitOutcome, PortError> {
+            let racer = self.racer.lock().expect("lock").take();
+            if let Some(racer) = racer {
+                let mut theirs = Conversation::new_for(&racer);
+                theirs.record_inbound(&racer);
+                theirs.version = 1;
+                self.inner.commit_inbound(&racer, None, &theirs).await?;
+            }
+            self.inner
+                .commit_inbound(message, previous, conversation)
+                .await
+        }
+    }
+
+    #[tokio::test]
+    async fn only_the_committed_decision_lists_its_replies_after_a_conflict() {
+        let store = RacingStore {
+            inner: InMemoryConversationStore::default(),
+            racer: std::sync::Mutex::new(Some(text_message("demo", "u1", "1", "hi", 900))),
+        };
+        let replies = RecordingReplyQueue::default();
+        let rules = rules();
+        let router = Router {
+            store: &store,
+            replies: &replies,
+            rules: &rules,
+        };
+        let m = text_message("demo", "u1", "2", "hello", 1_000);
+        let ProcessOutcome::Stored(p) = process(&router, &m).await.expect("ok") else {
+            panic!("stored");
+        };
+        // Attempt 1 saw a new conversation (welcome + fallback) and lost the conflict;
+        // attempt 2 saw the racer's message first (fallback only) and was committed.
+        let queued = replies.commands();
+        assert_eq!(
+            queued.len(),
+            3,
+            "2 from the lost attempt, 1 from the committed one"
+        );
+        let decided: Vec<Option<bool>> = queued
+            .iter()
+            .map(|c| p.conversation.decided(&m.dedupe_id(), &c.dedupe_id()))
+            .collect();
+        // The lost attempt's fallback was its reply #1, the committed one's is #0: another id.
+        // Without the decision on the conversation, the customer would get the welcome and
+        // the fallback twice.
+        assert_eq!(decided, [Some(false), Some(false), Some(true)]);
+        let stored = store
+            .inner
+            .conversation(&m.conversation_key)
+            .expect("stored");
+        assert_eq!(stored.decided_replies, p.conversation.decided_replies);
     }
 
     #[tokio::test]

@@ -687,6 +687,15 @@ fn report(command: &ReplyCommand, origin: &str, reply_id: &str, outcome: &Delive
             );
             emit(&[("AutoRepliesSkippedPassive", 1.0)], channel, account, &[]);
         }
+        DeliveryOutcome::Superseded => {
+            tracing::info!(
+                reply_id,
+                channel,
+                account,
+                "auto-reply not in the committed decision for its message (the router re-evaluated after a conflict); not sent"
+            );
+            emit(&[("AutoRepliesSuperseded", 1.0)], channel, account, &[]);
+        }
         DeliveryOutcome::DeadLettered { code } => {
             if code == delivery::RETRIES_EXHAUSTED {
                 tracing::error!(

@@ -106,6 +106,10 @@ pub enum DeliveryOutcome {
     /// stateless rules in its HTTP response and the account has no API for the others, so it is
     /// acknowledged without a call and without marking the conversation.
     SkippedPassive,
+    /// An auto-reply that the committed decision for its message does not contain (queued by
+    /// an attempt of the router that lost a conflict and re-evaluated): acknowledged without a
+    /// call.
+    Superseded,
     /// Can never be delivered; moved to the outbound dead-letter queue with this code.
     DeadLettered {
         /// `wechat:40164`, `gateway:unknown_account`, …
@@ -121,6 +125,7 @@ impl DeliveryOutcome {
             DeliveryOutcome::AlreadyHandled(_) => "duplicate",
             DeliveryOutcome::Undeliverable { .. } => "undeliverable",
             DeliveryOutcome::SkippedPassive => "skipped_passive",
+            DeliveryOutcome::Superseded => "superseded",
             DeliveryOutcome::DeadLettered { .. } => "dead_lettered",
         }
     }
@@ -252,6 +257,12 @@ pub async fn deliver(
             return Err(DeliveryError::Retry(
                 "the router has not stored the message this auto-reply answers yet".into(),
             ));
+        }
+        let decided = conversation
+            .as_ref()
+            .and_then(|c| c.decided(message_dedupe_id, &reply_id));
+        if decided == Some(false) {
+            return Ok(DeliveryOutcome::Superseded);
         }
     }
     let policy = s.policy.for_channel(command.channel);

@@ -361,6 +361,37 @@ async fn an_auto_reply_waits_for_the_router_to_store_its_message() {
 }
 
 #[tokio::test]
+async fn an_auto_reply_outside_the_committed_decision_is_never_sent() {
+    let w = World::new();
+    let m = wechat_message(NOW - 1_000);
+    let lost = auto_reply(&m, "from a decision that lost a conflict");
+    let kept = ReplyCommand::auto_reply(
+        &m,
+        "other-rule",
+        0,
+        ReplyContent::text("committed"),
+        m.received_at_ms,
+    );
+    // The router committed a decision holding only `kept`.
+    let mut c = Conversation::new_for(&m);
+    c.record_inbound(&m);
+    c.record_decision(&m.dedupe_id(), &[kept.dedupe_id()]);
+    c.version = 1;
+    w.ledger.put_conversation(c);
+    assert!(matches!(
+        w.deliver(&lost).await,
+        Ok(DeliveryOutcome::Superseded)
+    ));
+    assert_eq!(w.calls(), 0);
+    assert!(w.ledger.record(&lost.dedupe_id()).is_none());
+    assert!(matches!(
+        w.deliver(&kept).await,
+        Ok(DeliveryOutcome::Delivered { .. })
+    ));
+    assert_eq!(w.calls(), 1);
+}
+
+#[tokio::test]
 async fn passive_accounts_and_bad_commands_are_not_sent() {
     let w = World::new();
     let mut m = text_message("passive", "oU", "1", "hi", NOW - 1_000);
