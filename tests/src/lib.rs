@@ -6,6 +6,9 @@
 //! the stack, they fail with a message saying so rather than passing vacuously.
 #![allow(clippy::unwrap_used)]
 
+pub mod sandbox;
+pub mod wire;
+
 use gateway_core::account::AccountsDocument;
 use gatewayctl::local::{self, LocalStack};
 use serde::de::DeserializeOwned;

@@ -8,6 +8,7 @@ use gateway_aws::{
     DynamoDbConversationStore, SecretsManagerAccountDirectory, SqsDeadLetterSink,
     SqsMessagePublisher,
 };
+use gateway_core::account::AccountsRole;
 use gateway_core::conversation::Conversation;
 use gateway_core::ports::{
     AccountDirectory, CommitOutcome, ConversationStore, DeadLetterSink, MessagePublisher,
@@ -16,6 +17,8 @@ use gateway_core::routing::{ProcessOutcome, Router, process};
 use gateway_core::rules::RuleSet;
 use gateway_core::testing::{RecordingReplyQueue, text_message};
 use gateway_tests::{fresh_stack, sdk};
+use gatewayctl::local::role_secret_id;
+use std::sync::Arc;
 use std::time::Duration;
 
 async fn receive_all(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<aws_sdk_sqs::types::Message> {
@@ -202,14 +205,21 @@ async fn accounts_directory_picks_up_new_accounts_and_keeps_the_last_good_docume
     let sdk = sdk().await;
     let stack = fresh_stack(&sdk).await;
     let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+    let webhook_secret = role_secret_id(&stack.accounts_secret_id, AccountsRole::Webhook);
+    let failures = Arc::new(CountingObserver::default());
     let dir = SecretsManagerAccountDirectory::new(
         sm.clone(),
-        &stack.accounts_secret_id,
+        &webhook_secret,
         Duration::from_millis(200),
-    );
+    )
+    .for_role(AccountsRole::Webhook)
+    .with_observer(failures.clone());
     let before = dir.accounts().await.unwrap();
     assert!(before.wechat.contains_key("demo"));
     assert!(!before.wechat.contains_key("added"));
+    // The webhooks' part holds no API credentials and no API clients.
+    assert!(before.wechat.values().all(|a| a.app_secret.is_none()));
+    assert!(before.api_clients.is_empty());
 
     let mut doc: serde_json::Value =
         serde_json::from_str(&gateway_tests::local_accounts_json()).unwrap();
@@ -222,10 +232,12 @@ async fn accounts_directory_picks_up_new_accounts_and_keeps_the_last_good_docume
     assert!(!dir.accounts().await.unwrap().wechat.contains_key("added"));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(dir.accounts().await.unwrap().wechat.contains_key("added"));
+    assert_eq!(failures.counts(), (0, 0));
 
-    // An invalid document stored by mistake: the directory keeps serving the last good one.
+    // An invalid document stored by mistake: the directory keeps serving the last good one,
+    // and every failed refresh is reported (the functions turn it into a metric and an alarm).
     sm.put_secret_value()
-        .secret_id(&stack.accounts_secret_id)
+        .secret_id(&webhook_secret)
         .secret_string("{not json")
         .send()
         .await
@@ -237,6 +249,65 @@ async fn accounts_directory_picks_up_new_accounts_and_keeps_the_last_good_docume
         dir.accounts().await.unwrap().wechat.contains_key("added"),
         "last good kept"
     );
+    assert!(failures.counts().0 >= 1, "{:?}", failures.counts());
+
+    // A fresh instance has no last good document: it is unavailable, and says so.
+    let fresh_failures = Arc::new(CountingObserver::default());
+    let fresh = SecretsManagerAccountDirectory::new(
+        sm.clone(),
+        &webhook_secret,
+        Duration::from_millis(200),
+    )
+    .for_role(AccountsRole::Webhook)
+    .with_observer(fresh_failures.clone());
+    assert!(fresh.accounts().await.is_err());
+    assert_eq!(fresh_failures.counts(), (1, 1));
+
+    // With a staleness bound (the reply API's API clients), a document that cannot be
+    // refreshed stops being served once it is older than the bound.
+    let api_secret = role_secret_id(&stack.accounts_secret_id, AccountsRole::ApiClients);
+    let bounded_failures = Arc::new(CountingObserver::default());
+    let bounded = SecretsManagerAccountDirectory::new(sm.clone(), &api_secret, Duration::ZERO)
+        .for_role(AccountsRole::ApiClients)
+        .with_max_stale(Duration::from_millis(500))
+        .with_observer(bounded_failures.clone());
+    assert!(
+        bounded
+            .accounts()
+            .await
+            .unwrap()
+            .api_clients
+            .contains_key("demo-crm")
+    );
+    sm.put_secret_value()
+        .secret_id(&api_secret)
+        .secret_string("{not json")
+        .send()
+        .await
+        .unwrap();
+    let _ = bounded.accounts().await; // starts a refresh, which fails
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(bounded.accounts().await.is_err(), "served past the bound");
+    assert!(bounded_failures.counts().1 >= 1);
+}
+
+/// Counts what a directory reports: (refresh failures, unavailable answers).
+#[derive(Default)]
+struct CountingObserver(std::sync::Mutex<(u32, u32)>);
+
+impl CountingObserver {
+    fn counts(&self) -> (u32, u32) {
+        *self.0.lock().unwrap()
+    }
+}
+
+impl gateway_aws::AccountsObserver for CountingObserver {
+    fn refresh_failed(&self) {
+        self.0.lock().unwrap().0 += 1;
+    }
+    fn unavailable(&self) {
+        self.0.lock().unwrap().1 += 1;
+    }
 }
 
 #[tokio::test]

@@ -20,118 +20,10 @@ use gateway_core::ports::{AccountDirectory, RulesSource};
 use gateway_core::routing::{ProcessOutcome, Router, process};
 use gateway_core::rules::RuleSet;
 use gateway_core::webhook::WebhookService;
+use gateway_tests::wire::{Call, WireProxy};
 use gateway_tests::{endpoint, fresh_stack, local_accounts_json, sdk};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-/// One request the proxy forwarded.
-#[derive(Debug, Clone)]
-struct Call {
-    /// `X-Amz-Target`, e.g. `AmazonSQS.SendMessage`, `DynamoDB_20120810.GetItem`.
-    target: String,
-    /// The JSON body.
-    body: String,
-}
-
-/// A TCP proxy on 127.0.0.1 in front of the emulator that records each HTTP request.
-struct CountingProxy {
-    url: String,
-    calls: Arc<Mutex<Vec<Call>>>,
-}
-
-impl CountingProxy {
-    fn start(upstream_url: &str) -> Self {
-        let upstream = upstream_url
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .to_string();
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let calls = Arc::new(Mutex::new(Vec::new()));
-        let recorded = calls.clone();
-        std::thread::spawn(move || {
-            for client in listener.incoming().flatten() {
-                let (upstream, recorded) = (upstream.clone(), recorded.clone());
-                std::thread::spawn(move || forward(client, &upstream, &recorded));
-            }
-        });
-        CountingProxy { url, calls }
-    }
-
-    /// The calls recorded so far, and forgets them.
-    fn take(&self) -> Vec<Call> {
-        std::mem::take(&mut *self.calls.lock().unwrap())
-    }
-
-    async fn sdk(&self) -> aws_config::SdkConfig {
-        gatewayctl::local::emulator_config(&self.url).await
-    }
-}
-
-/// Copies the responses back as they are; reads the requests one by one (the SDK sends a
-/// `Content-Length` body with every JSON-protocol request), records them, forwards them.
-fn forward(client: TcpStream, upstream: &str, recorded: &Mutex<Vec<Call>>) {
-    let Ok(server) = TcpStream::connect(upstream) else {
-        return;
-    };
-    let (mut to_client, mut from_server) =
-        (client.try_clone().unwrap(), server.try_clone().unwrap());
-    std::thread::spawn(move || {
-        let _ = std::io::copy(&mut from_server, &mut to_client);
-        let _ = to_client.shutdown(Shutdown::Both);
-    });
-    let mut to_server = server;
-    let mut reader = BufReader::new(client);
-    loop {
-        let mut head = Vec::new();
-        let mut target = String::new();
-        let mut length = None;
-        loop {
-            let mut line = String::new();
-            match reader.read_line(&mut line) {
-                Ok(0) | Err(_) => {
-                    let _ = to_server.shutdown(Shutdown::Write);
-                    return;
-                }
-                Ok(_) => {}
-            }
-            head.extend_from_slice(line.as_bytes());
-            let trimmed = line.trim_end();
-            if trimmed.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = trimmed.split_once(':') {
-                if name.eq_ignore_ascii_case("x-amz-target") {
-                    target = value.trim().to_string();
-                } else if name.eq_ignore_ascii_case("content-length") {
-                    length = value.trim().parse::<usize>().ok();
-                }
-            }
-        }
-        let Some(length) = length else {
-            // Not a request this proxy understands (e.g. a chunked body): make it visible.
-            recorded.lock().unwrap().push(Call {
-                target: format!("UNPARSED {}", String::from_utf8_lossy(&head)),
-                body: String::new(),
-            });
-            let _ = to_server.shutdown(Shutdown::Both);
-            return;
-        };
-        let mut body = vec![0u8; length];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        recorded.lock().unwrap().push(Call {
-            target,
-            body: String::from_utf8_lossy(&body).into_owned(),
-        });
-        if to_server.write_all(&head).is_err() || to_server.write_all(&body).is_err() {
-            return;
-        }
-    }
-}
 
 fn targets(calls: &[Call]) -> Vec<&str> {
     calls.iter().map(|c| c.target.as_str()).collect()
@@ -165,13 +57,19 @@ fn inner_xml(from: &str, msg_id: u64, create_time: i64) -> String {
 async fn a_warm_webhook_makes_exactly_one_sqs_send_per_message_and_no_other_call() {
     // Arrange: the real adapters, their SDK clients going through the counting proxy.
     let stack = fresh_stack(&sdk().await).await;
-    let proxy = CountingProxy::start(&endpoint());
+    let proxy = WireProxy::start(&endpoint());
     let sdk = proxy.sdk().await;
-    let accounts: Arc<dyn AccountDirectory> = Arc::new(SecretsManagerAccountDirectory::new(
-        aws_sdk_secretsmanager::Client::new(&sdk),
-        stack.accounts_secret_id.clone(),
-        Duration::from_secs(60),
-    ));
+    let accounts: Arc<dyn AccountDirectory> = Arc::new(
+        SecretsManagerAccountDirectory::new(
+            aws_sdk_secretsmanager::Client::new(&sdk),
+            gatewayctl::local::role_secret_id(
+                &stack.accounts_secret_id,
+                gateway_core::account::AccountsRole::Webhook,
+            ),
+            Duration::from_secs(60),
+        )
+        .for_role(gateway_core::account::AccountsRole::Webhook),
+    );
     let publisher = Arc::new(SqsMessagePublisher::new(
         aws_sdk_sqs::Client::new(&sdk),
         stack.queue_url.clone(),
@@ -284,7 +182,7 @@ fn write_items(call: &Call) -> Vec<String> {
 async fn the_router_stores_a_message_with_one_read_and_one_transaction_of_two_writes() {
     // Arrange
     let stack = fresh_stack(&sdk().await).await;
-    let proxy = CountingProxy::start(&endpoint());
+    let proxy = WireProxy::start(&endpoint());
     let sdk = proxy.sdk().await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     let store =

@@ -17,19 +17,13 @@
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use gateway_core::account::AccountsDocument;
 use gateway_core::channel::wechat::simulate::Envelope;
+use gateway_tests::sandbox::{Outcome, Sandbox};
 use gateway_tests::{RUNNING_STACK_LOCK, RunningStack, local_accounts_json, sdk, unique};
 use gatewayctl::{local, send};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::ExitStatusExt;
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tokio::sync::{mpsc, oneshot};
+use std::time::{Duration, Instant};
 
 fn accounts() -> AccountsDocument {
     AccountsDocument::from_json(&local_accounts_json()).unwrap()
@@ -414,356 +408,9 @@ async fn dynamodb_frozen_mid_batch_fails_only_unfinished_records_and_retry_store
     assert_stored_once_in_order(&ddb, &run.stack.table_name, &openids, 4).await;
 }
 
-/// The router's timeout in the templates (`infra/sam/template.yaml`): the deadline each
-/// invocation gets.
-const ROUTER_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The functions' configuration, as `tools/stack.sh` writes it for `cargo lambda watch`
-/// (`functions.env`): taken from this process (the stack exports it), with the same defaults.
-const FUNCTION_ENV: &[(&str, Option<&str>)] = &[
-    ("AWS_ENDPOINT_URL", None),
-    ("AWS_REGION", None),
-    ("AWS_ACCESS_KEY_ID", None),
-    ("AWS_SECRET_ACCESS_KEY", None),
-    ("QUEUE_URL", None),
-    ("DEAD_LETTER_QUEUE_URL", None),
-    ("OUTBOUND_QUEUE_URL", None),
-    ("OUTBOUND_DEAD_LETTER_QUEUE_URL", None),
-    ("TABLE_NAME", None),
-    ("ACCOUNTS_SECRET_ID", None),
-    ("WEBHOOK_SECRET_ID", None),
-    ("DELIVERY_SECRET_ID", None),
-    ("API_CLIENTS_SECRET_ID", None),
-    ("ACCOUNTS_CACHE_SECS", Some("1")),
-    ("MAX_CLOCK_SKEW_SECS", Some("300")),
-    ("MESSAGE_TTL_DAYS", Some("90")),
-    ("RULES_CACHE_SECS", Some("1")),
-    ("WECHAT_API_BASE_URL", None),
-    ("WEIBO_API_BASE_URL", None),
-    ("PLATFORM_TIMEOUT_SECS", Some("5")),
-    ("RETRY_BASE_SECS", Some("1")),
-    ("RETRY_MAX_SECS", Some("2")),
-    ("DELIVERY_CLAIM_TIMEOUT_SECS", Some("30")),
-    ("RUST_LOG", Some("info")),
-];
-
-/// The `message-router` binary. Cargo gives `CARGO_BIN_EXE_<name>` only to the tests of the
-/// binary's own package, so this is `MESSAGE_ROUTER_BIN` if set, else the binary next to this
-/// test's `deps/` directory (`<target dir>/debug/message-router`), which `tools/stack.sh`
-/// (`stack_build`, run by `make test` and `tools/with-stack.sh`) builds before any test runs.
-fn router_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("MESSAGE_ROUTER_BIN") {
-        return PathBuf::from(path);
-    }
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .unwrap()
-        .join("message-router");
-    assert!(
-        path.is_file(),
-        "{} not found: build it first (`cargo build --bin message-router`; make test and \
-         tools/with-stack.sh do) or set MESSAGE_ROUTER_BIN",
-        path.display()
-    );
-    path
-}
-
-/// What the function's runtime client asked of, or told, the runtime API.
-enum FromFunction {
-    /// `GET …/runtime/invocation/next`: answer with the HTTP response carrying an event.
-    Next(oneshot::Sender<Vec<u8>>),
-    /// `POST …/runtime/invocation/{id}/response` (`ok`) or `…/error`.
-    Result { id: String, ok: bool, body: String },
-    /// Anything else (`POST …/runtime/init/error`, …).
-    Other(String),
-}
-
-/// How an invocation ended.
-#[derive(Debug)]
-enum Outcome {
-    /// The function posted a response.
-    Response(Value),
-    /// The function posted an error (invocation or init).
-    Error(String),
-    /// The process exited without answering.
-    Exited(ExitStatus),
-}
-
-/// Reads one HTTP/1.1 request (request line, headers, `Content-Length` body); `None` when
-/// the connection closed.
-fn read_request(
-    reader: &mut BufReader<TcpStream>,
-) -> std::io::Result<Option<(String, String, String)>> {
-    let mut line = String::new();
-    if reader.read_line(&mut line)? == 0 {
-        return Ok(None);
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or_default().to_string();
-    let path = parts.next().unwrap_or_default().to_string();
-    let mut length = 0usize;
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header)? == 0 {
-            return Ok(None);
-        }
-        let header = header.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = header.split_once(':')
-            && name.eq_ignore_ascii_case("content-length")
-        {
-            length = value.trim().parse().unwrap_or(0);
-        }
-    }
-    let mut body = vec![0u8; length];
-    reader.read_exact(&mut body)?;
-    Ok(Some((
-        method,
-        path,
-        String::from_utf8_lossy(&body).into_owned(),
-    )))
-}
-
-/// Serves one connection of the function's runtime client.
-fn serve_runtime_api(
-    stream: TcpStream,
-    to_test: &mpsc::UnboundedSender<FromFunction>,
-) -> std::io::Result<()> {
-    let mut writer = stream.try_clone()?;
-    let mut reader = BufReader::new(stream);
-    while let Some((method, path, body)) = read_request(&mut reader)? {
-        if method == "GET" && path.ends_with("/runtime/invocation/next") {
-            let (give, take) = oneshot::channel();
-            if to_test.send(FromFunction::Next(give)).is_err() {
-                return Ok(());
-            }
-            // Long poll: blocks until the test hands out an event (or drops the sandbox).
-            match take.blocking_recv() {
-                Ok(response) => writer.write_all(&response)?,
-                Err(_) => return Ok(()),
-            }
-            continue;
-        }
-        let accepted = r#"{"status":"OK"}"#;
-        write!(
-            writer,
-            "HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\n\r\n{accepted}",
-            accepted.len()
-        )?;
-        let message = match path.split_once("/runtime/invocation/") {
-            Some((_, rest)) if method == "POST" => {
-                let (id, kind) = rest.split_once('/').unwrap_or((rest, ""));
-                FromFunction::Result {
-                    id: id.to_string(),
-                    ok: kind == "response",
-                    body,
-                }
-            }
-            _ => FromFunction::Other(format!("{method} {path}: {body}")),
-        };
-        if to_test.send(message).is_err() {
-            return Ok(());
-        }
-    }
-    Ok(())
-}
-
-/// The HTTP response to `…/invocation/next` carrying `event`, with the headers Lambda sends.
-fn invocation(id: &str, event: &Value) -> Vec<u8> {
-    let body = event.to_string();
-    let deadline_ms = (SystemTime::now() + ROUTER_TIMEOUT)
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis();
-    format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
-         Lambda-Runtime-Aws-Request-Id: {id}\r\n\
-         Lambda-Runtime-Deadline-Ms: {deadline_ms}\r\n\
-         Lambda-Runtime-Invoked-Function-Arn: \
-         arn:aws:lambda:us-east-1:123456789012:function:message-router\r\n\
-         Lambda-Runtime-Trace-Id: Root=1-00000000-000000000000000000000000\r\n\
-         Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
-}
-
-/// A `message-router` process run by the test the way Lambda runs it in a sandbox: started
-/// with `AWS_LAMBDA_RUNTIME_API` pointing at this sandbox's own runtime API on 127.0.0.1,
-/// the Lambda variables and the functions' configuration, and handed one event per
-/// `…/invocation/next`. Its output goes to a log file in the temporary directory (kept if the
-/// test fails). Dropping the sandbox kills the process (if still alive) and stops the runtime
-/// API.
-struct Sandbox {
-    child: Child,
-    from_function: mpsc::UnboundedReceiver<FromFunction>,
-    /// A `…/next` the function is waiting on.
-    waiting: Option<oneshot::Sender<Vec<u8>>>,
-    invocations: u32,
-    runtime_api: SocketAddr,
-    stop: Arc<AtomicBool>,
-    log: PathBuf,
-}
-
-impl Sandbox {
-    fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let runtime_api = listener.local_addr().unwrap();
-        let (to_test, from_function) = mpsc::unbounded_channel();
-        let stop = Arc::new(AtomicBool::new(false));
-        {
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                for stream in listener.incoming() {
-                    if stop.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    if let Ok(stream) = stream {
-                        let to_test = to_test.clone();
-                        std::thread::spawn(move || serve_runtime_api(stream, &to_test));
-                    }
-                }
-            });
-        }
-        let log = std::env::temp_dir().join(format!("{}.log", unique("faults-message-router")));
-        eprintln!("message-router log: {}", log.display());
-        let output = std::fs::File::create(&log).unwrap();
-        let mut command = Command::new(router_binary());
-        command
-            .env_clear()
-            .env("PATH", "/usr/local/bin:/usr/bin/:/bin:/opt/bin")
-            .env("TZ", ":UTC")
-            .env("AWS_LAMBDA_RUNTIME_API", runtime_api.to_string())
-            .env("AWS_LAMBDA_FUNCTION_NAME", "message-router")
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand")
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/message-router")
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", "faults");
-        for (name, default) in FUNCTION_ENV {
-            match std::env::var_os(name) {
-                Some(value) => {
-                    command.env(name, value);
-                }
-                None => {
-                    let default = default.unwrap_or_else(|| {
-                        panic!(
-                            "{name} is not set: this test needs the local stack; run `make test`"
-                        )
-                    });
-                    command.env(name, default);
-                }
-            }
-        }
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(output.try_clone().unwrap())
-            .stderr(output)
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", router_binary().display()));
-        Sandbox {
-            child,
-            from_function,
-            waiting: None,
-            invocations: 0,
-            runtime_api,
-            stop,
-            log,
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// The next thing the function asks or tells, or how the process ended if it exited.
-    async fn next_from_function(&mut self, deadline: Instant) -> Result<FromFunction, ExitStatus> {
-        loop {
-            let poll = Duration::from_millis(50);
-            if let Ok(got) = tokio::time::timeout(poll, self.from_function.recv()).await {
-                return Ok(got.expect("the runtime API stopped"));
-            }
-            if let Some(status) = self.child.try_wait().unwrap() {
-                // Whatever it sent just before exiting is still on its way.
-                return match tokio::time::timeout(poll * 4, self.from_function.recv()).await {
-                    Ok(Some(got)) => Ok(got),
-                    _ => Err(status),
-                };
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the router neither answered nor exited; log: {}",
-                self.log.display()
-            );
-        }
-    }
-
-    /// Hands `event` to the function as one invocation (waiting for its `…/next` first) and
-    /// returns how the invocation ended.
-    async fn invoke(&mut self, event: &Value) -> Outcome {
-        let deadline = Instant::now() + ROUTER_TIMEOUT * 2;
-        let next = loop {
-            if let Some(next) = self.waiting.take() {
-                break next;
-            }
-            match self.next_from_function(deadline).await {
-                Ok(FromFunction::Next(next)) => self.waiting = Some(next),
-                Ok(FromFunction::Result { id, body, .. }) => {
-                    panic!("a result for {id}, never handed out: {body}")
-                }
-                Ok(FromFunction::Other(what)) => return Outcome::Error(what),
-                Err(status) => return Outcome::Exited(status),
-            }
-        };
-        self.invocations += 1;
-        let id = format!("{}-{}", self.pid(), self.invocations);
-        // A send that fails means the function is gone; the loop below sees it exit.
-        let _ = next.send(invocation(&id, event));
-        loop {
-            match self.next_from_function(deadline).await {
-                Ok(FromFunction::Next(next)) => self.waiting = Some(next),
-                Ok(FromFunction::Result { id: of, ok, body }) if of == id => {
-                    return if ok {
-                        Outcome::Response(serde_json::from_str(&body).unwrap())
-                    } else {
-                        Outcome::Error(body)
-                    };
-                }
-                Ok(FromFunction::Result { id: of, body, .. }) => {
-                    panic!("a result for {of} while {id} runs: {body}")
-                }
-                Ok(FromFunction::Other(what)) => return Outcome::Error(what),
-                Err(status) => return Outcome::Exited(status),
-            }
-        }
-    }
-}
-
 impl Router for Sandbox {
     async fn handle(&mut self, event: &Value) -> Value {
-        match self.invoke(event).await {
-            Outcome::Response(response) => response,
-            other => panic!("router invocation: {other:?}; log: {}", self.log.display()),
-        }
-    }
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        // Wakes the runtime API's accept loop so that it sees `stop` and closes.
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(self.runtime_api);
-        // The log is kept when the test fails.
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_file(&self.log);
-        }
+        Sandbox::handle(self, event).await
     }
 }
 
@@ -799,7 +446,7 @@ async fn router_killed_mid_batch_redelivery_stores_each_message_once_in_order() 
     let openids = send_conversations(&http, &run, 2, 6).await;
     let batch = receive_batch(&sqs, &queue_url).await;
     assert_eq!(batch.len(), 10);
-    let mut sandbox = Sandbox::start();
+    let mut sandbox = Sandbox::router();
     let killed_pid = sandbox.pid();
 
     // Act: the router starts the batch; as soon as its first write has landed, SIGKILL.
@@ -849,10 +496,206 @@ async fn router_killed_mid_batch_redelivery_stores_each_message_once_in_order() 
     // Recovery: nothing of the batch was deleted, so the whole batch comes back, in order,
     // to a new process (a new sandbox, as after a crash in Lambda); then the rest of the
     // queue.
-    let mut fresh = Sandbox::start();
+    let mut fresh = Sandbox::router();
     assert_ne!(fresh.pid(), killed_pid);
     redeliver_in_order(&sqs, &mut fresh, &queue_url, &batch).await;
     pump_until_empty(&sqs, &mut fresh, &queue_url).await;
     assert_stored_once_in_order(&ddb, &table, &openids, 6).await;
     drop((killed, fresh));
+}
+
+/// `TransactWriteItems` as the SDK names it on the wire.
+const TRANSACT: &str = "DynamoDB_20120810.TransactWriteItems";
+
+/// Every message in the inbound and outbound dead-letter queues (drained).
+async fn dead_lettered(sqs: &aws_sdk_sqs::Client, run: &RunningStack) -> usize {
+    let mut n = 0;
+    for url in [
+        &run.stack.dead_letter_queue_url,
+        &run.stack.outbound_dead_letter_queue_url,
+    ] {
+        loop {
+            let got = sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .unwrap();
+            if got.messages().is_empty() {
+                break;
+            }
+            for m in got.messages() {
+                n += 1;
+                sqs.delete_message()
+                    .queue_url(url)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+    n
+}
+
+#[tokio::test]
+#[ignore = "needs the running functions (make test)"]
+async fn router_transactions_cancelled_by_contention_are_retried_never_dead_lettered() {
+    let _guard = RUNNING_STACK_LOCK.lock().await;
+    let run = RunningStack::from_env();
+    let sdk = sdk().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let http = gatewayctl::http_client();
+    drain(&sqs, &run.stack.queue_url).await;
+    dead_lettered(&sqs, &run).await;
+
+    // The router in a sandbox whose AWS calls go through a proxy that answers transactions
+    // with DynamoDB's TransactionCanceledException: the reasons the router and the reply sender
+    // cause when they write one conversation at the same moment.
+    let proxy = gateway_tests::wire::WireProxy::start(&gateway_tests::endpoint());
+    let mut router = Sandbox::start(
+        "message-router",
+        gateway_tests::sandbox::ROUTER_TIMEOUT,
+        &[("AWS_ENDPOINT_URL", proxy.url())],
+    );
+    let openids = send_conversations(&http, &run, 2, 2).await;
+
+    // 1. Two cancellations (fewer than the adapter's attempts): retried in the adapter, the
+    //    batch succeeds at once.
+    let conflict = gateway_tests::wire::transaction_cancelled(&["None", "TransactionConflict"]);
+    proxy.fail_next(TRANSACT, 2, 400, conflict);
+    let batch = receive_batch(&sqs, &run.stack.queue_url).await;
+    assert_eq!(batch.len(), 4);
+    let response = router.handle(&sqs_event(&batch)).await;
+    assert!(failed_ids(&response).is_empty(), "{response}");
+    let injected = proxy.take().iter().filter(|c| c.injected).count();
+    assert_eq!(injected, 2, "the faults were injected");
+    delete_succeeded(&sqs, &run.stack.queue_url, &batch, &[]).await;
+    assert_stored_once_in_order(&ddb, &run.stack.table_name, &openids, 2).await;
+
+    // 2. Contention that outlasts the adapter's attempts (throttling this time): the record
+    //    is reported failed (transient) and goes back to the queue, not to the dead-letter
+    //    queue; redelivered, it is stored once.
+    let more = send_conversations(&http, &run, 1, 1).await;
+    let throttled = gateway_tests::wire::transaction_cancelled(&["ThrottlingError", "None"]);
+    proxy.fail_next(
+        TRANSACT,
+        gateway_aws::transactions::CONTENTION_ATTEMPTS as usize,
+        400,
+        throttled,
+    );
+    let batch = receive_batch(&sqs, &run.stack.queue_url).await;
+    assert_eq!(batch.len(), 1);
+    let response = router.handle(&sqs_event(&batch)).await;
+    let failed = failed_ids(&response);
+    assert_eq!(failed.len(), 1, "{response}");
+    delete_succeeded(&sqs, &run.stack.queue_url, &batch, &failed).await;
+    redeliver_in_order(&sqs, &mut router, &run.stack.queue_url, &batch).await;
+    pump_until_empty(&sqs, &mut router, &run.stack.queue_url).await;
+    assert_stored_once_in_order(&ddb, &run.stack.table_name, &more, 1).await;
+    assert_eq!(dead_lettered(&sqs, &run).await, 0, "nothing dead-lettered");
+}
+
+#[tokio::test]
+#[ignore = "needs the running functions and platform stand-ins (make test)"]
+async fn reply_sender_transactions_cancelled_by_contention_deliver_once_never_dead_lettered() {
+    use gateway_core::outbound::{ReplyCommand, ReplyOrigin};
+    use gateway_core::ports::ReplyQueue;
+    let _guard = RUNNING_STACK_LOCK.lock().await;
+    let run = RunningStack::from_env();
+    let sdk = sdk().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let http = gatewayctl::http_client();
+    drain(&sqs, &run.stack.queue_url).await;
+    drain(&sqs, &run.stack.outbound_queue_url).await;
+    dead_lettered(&sqs, &run).await;
+    let stub = gatewayctl::stub::StubAdmin::new(std::env::var("GATEWAY_STUB_URL").unwrap());
+    stub.reset().await.unwrap();
+
+    // A customer writes to the WeChat account with API credentials; the running router stores
+    // the conversation (its reply window opens).
+    let openid = format!("o{}", unique_digits());
+    let now = send::now_secs();
+    let xml = send::wechat_text_xml(&openid, "hello", &unique_digits(), now);
+    let request = send::wechat_push(&accounts(), "demo", &xml, Envelope::Compatible, now).unwrap();
+    let url = run.webhook_url("wechat-webhook", "/wechat/demo");
+    assert_eq!(send::send(&http, &url, &request).await.unwrap().0, 200);
+    local::pump(
+        &sqs,
+        &http,
+        &run.stack.queue_url,
+        &run.invoke_url("message-router"),
+    )
+    .await
+    .unwrap();
+    drain(&sqs, &run.stack.outbound_queue_url).await; // the rules' auto-replies, if any
+
+    // An agent's reply, and a reply sender whose transactions go through the fault proxy:
+    // each of its commits is cancelled as often as the adapter tries.
+    let key = format!("wechat:demo:{openid}");
+    let command = ReplyCommand {
+        schema_version: gateway_core::outbound::REPLY_SCHEMA_VERSION,
+        idempotency_key: format!("agent:crm:key:{}", unique_digits()),
+        channel: gateway_core::message::Channel::WeChat,
+        account_id: "demo".into(),
+        conversation_key: key,
+        recipient_id: openid.clone(),
+        content: gateway_core::reply::ReplyContent::text("您好，已为您处理"),
+        origin: ReplyOrigin::Agent {
+            client_id: "crm".into(),
+            agent_id: None,
+        },
+        created_at_ms: now * 1000,
+    };
+    gateway_aws::SqsReplyQueue::new(sqs.clone(), run.stack.outbound_queue_url.clone())
+        .enqueue(&command)
+        .await
+        .unwrap();
+    let proxy = gateway_tests::wire::WireProxy::start(&gateway_tests::endpoint());
+    let mut sender = Sandbox::start(
+        "reply-sender",
+        gateway_tests::sandbox::REPLY_SENDER_TIMEOUT,
+        &[("AWS_ENDPOINT_URL", proxy.url())],
+    );
+    let conflict =
+        gateway_tests::wire::transaction_cancelled(&["TransactionConflict", "None", "None"]);
+    proxy.fail_next(
+        TRANSACT,
+        gateway_aws::transactions::CONTENTION_ATTEMPTS as usize,
+        400,
+        conflict,
+    );
+    let batch = receive_batch(&sqs, &run.stack.outbound_queue_url).await;
+    assert_eq!(batch.len(), 1);
+    let response = sender.handle(&sqs_event(&batch)).await;
+    let failed = failed_ids(&response);
+    assert_eq!(
+        failed.len(),
+        1,
+        "the commit was cancelled: retried later; {response}"
+    );
+    assert!(proxy.take().iter().any(|c| c.injected));
+
+    // Redelivered (the queue's visibility timeout, made immediate here): the reply is not sent
+    // again, its delivery is recorded, and nothing is dead-lettered.
+    redeliver_in_order(&sqs, &mut sender, &run.stack.outbound_queue_url, &batch).await;
+    let sent: Vec<Value> = stub.requests().await.unwrap()["wechat"]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["accepted"] == true && r["body"]["touser"] == openid.as_str())
+        .cloned()
+        .collect();
+    assert_eq!(sent.len(), 1, "sent exactly once: {sent:?}");
+    let record =
+        gatewayctl::local::scan_items(&aws_sdk_dynamodb::Client::new(&sdk), &run.stack.table_name)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|i| i["PK"] == format!("REPLY#{}", command.dedupe_id()).as_str())
+            .expect("delivery record");
+    assert_eq!(record["state"], "delivered");
+    assert_eq!(dead_lettered(&sqs, &run).await, 0, "nothing dead-lettered");
 }

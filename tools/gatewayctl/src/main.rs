@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use gateway_core::account::AccountsDocument;
+use gateway_core::account::{AccountsDocument, AccountsRole, WeChatMode};
 use gateway_core::channel::wechat::simulate::Envelope;
 use gatewayctl::{local, send};
 
@@ -32,6 +32,9 @@ enum Command {
     /// Routing and auto-reply rules: validate, explain, deploy.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// The accounts document: validate it, and put each function role's part in its secret.
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
     /// Serve local stand-ins of the WeChat and Weibo APIs (reply sender tests and demo).
     StubPlatforms {
         /// Address to listen on.
@@ -71,6 +74,35 @@ enum RulesCommand {
         /// The conversations table.
         #[arg(long, env = "TABLE_NAME")]
         table: String,
+        /// Endpoint override (local emulator); default: the AWS SDK's usual resolution.
+        #[arg(long, env = "AWS_ENDPOINT_URL")]
+        endpoint: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountsCommand {
+    /// Validate an accounts document exactly as the functions do; exit 1 with the reason
+    /// (never a secret value) if invalid. Run it before putting a new secret.
+    Check {
+        /// The accounts document (JSON).
+        file: std::path::PathBuf,
+    },
+    /// Validate, then write each role's part of the document to its secret: the webhooks'
+    /// (verification keys), the reply sender's (API credentials) and the reply API's (API
+    /// clients). Nothing is written if the document is invalid.
+    Push {
+        /// The accounts document (JSON).
+        file: std::path::PathBuf,
+        /// The webhooks' secret (the stack output `WebhookCredentialsSecret`).
+        #[arg(long)]
+        webhook_secret: String,
+        /// The reply sender's secret (`DeliveryCredentialsSecret`).
+        #[arg(long)]
+        delivery_secret: String,
+        /// The reply API's secret (`ApiClientsSecret`).
+        #[arg(long)]
+        api_secret: String,
         /// Endpoint override (local emulator); default: the AWS SDK's usual resolution.
         #[arg(long, env = "AWS_ENDPOINT_URL")]
         endpoint: Option<String>,
@@ -126,9 +158,9 @@ enum SendCommand {
     Wechat {
         #[command(flatten)]
         target: Target,
-        /// plaintext, compatible or secure.
-        #[arg(long, default_value = "plaintext")]
-        envelope: String,
+        /// plaintext, compatible or secure; default: the account's mode.
+        #[arg(long)]
+        envelope: Option<String>,
         /// Platform MsgId (reuse one to simulate the platform's retry).
         #[arg(long)]
         msg_id: Option<String>,
@@ -187,6 +219,7 @@ async fn main() -> Result<()> {
         Command::Local(cmd) => run_local(cmd).await,
         Command::Send(cmd) => run_send(cmd).await,
         Command::Rules(cmd) => run_rules(cmd).await,
+        Command::Accounts(cmd) => run_accounts(cmd).await,
         Command::StubPlatforms { listen } => gatewayctl::stub::serve(listen).await,
         Command::Events(EventsCommand::Generate { root }) => {
             let generated = gatewayctl::events::generate(&root)?;
@@ -266,6 +299,64 @@ async fn run_rules(cmd: RulesCommand) -> Result<()> {
     Ok(())
 }
 
+async fn run_accounts(cmd: AccountsCommand) -> Result<()> {
+    let (file, push) = match cmd {
+        AccountsCommand::Check { file } => (file, None),
+        AccountsCommand::Push {
+            file,
+            webhook_secret,
+            delivery_secret,
+            api_secret,
+            endpoint,
+        } => (
+            file,
+            Some((
+                [
+                    (AccountsRole::Webhook, webhook_secret),
+                    (AccountsRole::Delivery, delivery_secret),
+                    (AccountsRole::ApiClients, api_secret),
+                ],
+                endpoint,
+            )),
+        ),
+    };
+    let text =
+        std::fs::read_to_string(&file).with_context(|| format!("read {}", file.display()))?;
+    let doc = match AccountsDocument::from_json(&text) {
+        Ok(doc) => doc,
+        Err(e) => {
+            eprintln!("{}: invalid, nothing written\n{e}", file.display());
+            std::process::exit(1);
+        }
+    };
+    println!(
+        "{}: valid ({} WeChat, {} Weibo account(s), {} API client(s))",
+        file.display(),
+        doc.wechat.len(),
+        doc.weibo.len(),
+        doc.api_clients.len()
+    );
+    let Some((secrets, endpoint)) = push else {
+        return Ok(());
+    };
+    let sdk = match endpoint {
+        Some(e) => local::emulator_config(&e).await,
+        None => gateway_aws::load_sdk_config().await,
+    };
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+    for (role, secret) in secrets {
+        let part = serde_json::to_string(&doc.project(role))?;
+        sm.put_secret_value()
+            .secret_id(&secret)
+            .secret_string(part)
+            .send()
+            .await
+            .with_context(|| format!("put the {} part in {secret}", role.as_str()))?;
+        println!("{} part -> {secret}", role.as_str());
+    }
+    Ok(())
+}
+
 fn load_accounts(path: &std::path::Path) -> Result<AccountsDocument> {
     let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
     Ok(AccountsDocument::from_json(&text)?)
@@ -279,11 +370,18 @@ async fn run_send(cmd: SendCommand) -> Result<()> {
             msg_id,
         } => {
             let accounts = load_accounts(&target.accounts)?;
-            let envelope = match envelope.as_str() {
-                "plaintext" => Envelope::Plaintext,
-                "compatible" => Envelope::Compatible,
-                "secure" => Envelope::Secure,
-                other => anyhow::bail!("unknown envelope `{other}`"),
+            let envelope = match envelope.as_deref() {
+                Some("plaintext") => Envelope::Plaintext,
+                Some("compatible") => Envelope::Compatible,
+                Some("secure") => Envelope::Secure,
+                Some(other) => {
+                    anyhow::bail!("unknown envelope `{other}` (plaintext, compatible or secure)")
+                }
+                None => match accounts.wechat.get(&target.account).map(|a| a.mode) {
+                    Some(WeChatMode::Plaintext) | None => Envelope::Plaintext,
+                    Some(WeChatMode::Compatible) => Envelope::Compatible,
+                    Some(WeChatMode::Secure) => Envelope::Secure,
+                },
             };
             let now = send::now_secs();
             let xml = match (&target.text, &target.event) {
