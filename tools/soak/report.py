@@ -15,14 +15,18 @@ import sys
 BEGIN, END = "<!-- soak:begin -->", "<!-- soak:end -->"
 
 
+def mark(ok):
+    return "yes" if ok else "**NO**"
+
+
 def render(r, started, commit, command):
     wh, ro, rec = r["webhook"], r["router"], r["reconciliation"]
     rep = r.get("replies") or {}
     rr = rep.get("reconciliation", {})
     f = r.get("faults") or {}
-    # The verdict is the reconciliation's: a push the platform stand-in gave up on after its
-    # re-sends is a failure only if it was not stored (then it counts as lost).
-    passed = rec["ok"] and rr.get("ok", True)
+    # The verdict is loadgen's: the conjunction of the checks listed below (with platform
+    # re-sends, a push never acknowledged is a failure only if it was not stored).
+    passed = r["ok"]
     lines = [
         f"Last soak: {started}, commit `{commit}`, `{command}` "
         f"({'**passed**' if passed else '**FAILED**'}).",
@@ -41,26 +45,61 @@ def render(r, started, commit, command):
         + f"; p50 {wh['latency_ms']['p50']:.1f} ms, p99 {wh['latency_ms']['p99']:.1f} ms |",
         f"| faults injected | {f.get('emulator_freezes', 0)} freezes of the AWS emulator "
         f"({f.get('emulator_frozen_s', 0):.0f} s frozen in all), "
-        f"{f.get('platform_errors_scripted', 0)} bursts of transient platform errors |",
+        f"{f.get('platform_error_bursts', 0)} bursts of transient platform errors scripted, "
+        f"{f.get('platform_calls_refused_by_scripted_errors', 0)} platform calls refused by them; "
+        f"{f.get('triggered_by_time', 0)} triggered by time (mean gap {f.get('mean_interval_s', 0):.0f} s), "
+        f"{f.get('triggered_by_count', 0)} by count (every {f.get('per_messages', 0):,} pushes) |",
         f"| router | {r['router_instances']} instances; {ro['records_delivered']:,} records "
         f"delivered, {ro['records_failed']:,} reported failed and redelivered, "
         f"{ro['invocation_errors']} failed invocations; {ro['elapsed_s'] / 60:.0f} min |",
-        f"| stored | {rec['stored_messages']:,} of {rec['expected_messages']:,} messages; "
-        f"lost {rec['lost']}, duplicated {rec['duplicated']}, unexpected {rec['unexpected']}; "
-        f"conversations with a wrong count {rec['conversations_with_wrong_inbound_count']} |",
-        f"| inbound queue at the end | {rec['left_in_queue']} left, {rec['dead_lettered']} dead-lettered |",
     ]
     if rr:
         states = ", ".join(f"{k} {v:,}" for k, v in sorted(rr["records_by_state"].items()))
+        refused = ", ".join(f"{k} {v:,}" for k, v in sorted(rr["platform_calls_refused"].items()))
         lines += [
             f"| replies | {rr['commands']:,} reply commands; delivery records: {states}; "
-            f"{rr['platform_sends_accepted']:,} sends accepted by the platform stand-ins, "
-            f"{rr['platform_calls_refused']:,} calls refused (scripted errors) and retried |",
-            f"| replies sent twice | {rr['sent_twice']} (delivered but never accepted: "
-            f"{rr['delivered_but_never_accepted']}; commands without a record: "
-            f"{rr['commands_without_record']}; stuck in flight: {rr['stuck_in_flight']}) |",
-            f"| outbound queue at the end | {rr['left_in_queue']} left, {rr['dead_lettered']} dead-lettered |",
+            f"counted sent {rr['records_sent']:,}, not sent {rr['records_not_sent']:,}, "
+            f"uncertain {rr['records_uncertain']:,}; {rr['platform_sends_accepted']:,} sends "
+            f"accepted by the platform stand-ins; calls refused: {refused or 'none'} |",
         ]
+    lines += [
+        "",
+        "| check | figures | holds |",
+        "|---|---|---|",
+        f"| every distinct message stored exactly once | {rec['stored_messages']:,} stored of "
+        f"{rec['expected_messages']:,}; lost {rec['lost']}, duplicated {rec['duplicated']}, "
+        f"unexpected {rec['unexpected']} | {mark(rec['lost'] == rec['duplicated'] == rec['unexpected'] == 0)} |",
+        f"| every conversation's `inbound_count` equals its distinct messages | "
+        f"{rec['conversations_with_wrong_inbound_count']} wrong | "
+        f"{mark(rec['conversations_with_wrong_inbound_count'] == 0)} |",
+        f"| inbound queue and its dead-letter queue empty | {rec['left_in_queue']} left, "
+        f"{rec['dead_lettered']} dead-lettered | "
+        f"{mark(rec['left_in_queue'] == rec['dead_lettered'] == 0)} |",
+    ]
+    if rr:
+        unrecognised = sum(rr["records_unrecognised"].values())
+        lines += [
+            f"| per customer, sends accepted = replies recorded delivered (up to +1 per uncertain "
+            f"reply) | sent twice {rr['sent_twice']}, delivered but never accepted "
+            f"{rr['delivered_but_never_accepted']}, records of unknown state or reason "
+            f"{unrecognised} | "
+            f"{mark(rr['sent_twice'] == rr['delivered_but_never_accepted'] == unrecognised == 0)} |",
+            f"| every reply command has a delivery record, none left in flight | "
+            f"{rr['commands_without_record']} without, {rr['stuck_in_flight']} `calling`/`sent` | "
+            f"{mark(rr['commands_without_record'] == rr['stuck_in_flight'] == 0)} |",
+            f"| outbound queue and its dead-letter queue empty | {rr['left_in_queue']} left, "
+            f"{rr['dead_lettered']} dead-lettered | "
+            f"{mark(rr['left_in_queue'] == rr['dead_lettered'] == 0)} |",
+        ]
+    if f.get("required"):
+        problems = f.get("problems", [])
+        lines.append(
+            f"| faults happened (runs of {f.get('required_from_messages', 500):,}+ messages): "
+            f"at least one emulator freeze and one platform call refused by a scripted error | "
+            f"{f.get('emulator_freezes', 0)} freezes, "
+            f"{f.get('platform_calls_refused_by_scripted_errors', 0)} refused calls | "
+            f"{mark(not problems)} |"
+        )
     return "\n".join(lines)
 
 
