@@ -779,7 +779,9 @@ export class ChannelGatewayStack extends Stack {
       logicalId(stage, `${id}Stage`);
       const cfnStage = stage.node.defaultChild as apigwv2.CfnStage;
       cfnStage.accessLogSettings = { destinationArn: accessLogGroup.logGroupArn, format: accessLogFormat };
-      const routeSettings: Record<string, apigwv2.CfnStage.RouteSettingsProperty> = {};
+      // RouteSettings is a JSON property of AWS::ApiGatewayV2::Stage: CDK passes it through
+      // as is, so its keys are written in CloudFormation's spelling.
+      const routeSettings: Record<string, { ThrottlingBurstLimit: number; ThrottlingRateLimit: number }> = {};
       const integrations = new Map<lambda.IFunction, HttpLambdaIntegration>();
       for (const [path, method, fn, timeoutSecs] of routes) {
         let integration = integrations.get(fn);
@@ -795,8 +797,8 @@ export class ChannelGatewayStack extends Stack {
           stage.node.addDependency(route);
         }
         routeSettings[`${method} ${path}`] = {
-          throttlingBurstLimit: limits.burstLimit,
-          throttlingRateLimit: limits.rateLimit,
+          ThrottlingBurstLimit: limits.burstLimit,
+          ThrottlingRateLimit: limits.rateLimit,
         };
       }
       cfnStage.routeSettings = routeSettings;
