@@ -248,6 +248,7 @@ SQS_MAX_VISIBILITY_SECS = 43200
 class FunctionSpec:
     binary: str
     kind: str  # "webhook" (platform HTTP push, 5-second window), "api" (HTTP API) or "consumer" (SQS)
+    timeout_secs: int
     permissions: dict[str, set[str]]
     # {condition: {action: resources}}: granted only under that template condition.
     conditional_permissions: dict[str, dict[str, set[str]]]
@@ -281,6 +282,7 @@ def _logs(prefix: str) -> dict[str, set[str]]:
 FUNCTIONS: dict[str, FunctionSpec] = {
     "WeChatWebhookFunction": FunctionSpec(
         binary="wechat-webhook",
+        timeout_secs=4,
         kind="webhook",
         permissions={**_logs("WeChatWebhook"), **WEBHOOK_PERMISSIONS},
         conditional_permissions=KMS_CONDITIONAL,
@@ -293,6 +295,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     ),
     "WeiboWebhookFunction": FunctionSpec(
         binary="weibo-webhook",
+        timeout_secs=4,
         kind="webhook",
         permissions={**_logs("WeiboWebhook"), **WEBHOOK_PERMISSIONS},
         conditional_permissions=KMS_CONDITIONAL,
@@ -304,6 +307,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     ),
     "MessageRouterFunction": FunctionSpec(
         binary="message-router",
+        timeout_secs=30,
         kind="consumer",
         permissions={**_logs("MessageRouter"), **ROUTER_PERMISSIONS},
         conditional_permissions={},
@@ -320,6 +324,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     ),
     "ReplySenderFunction": FunctionSpec(
         binary="reply-sender",
+        timeout_secs=60,
         kind="consumer",
         permissions={**_logs("ReplySender"), **REPLY_SENDER_PERMISSIONS},
         conditional_permissions=REPLY_SENDER_CONDITIONAL,
@@ -331,6 +336,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     ),
     "ReplyApiFunction": FunctionSpec(
         binary="reply-api",
+        timeout_secs=6,
         kind="api",
         permissions={**_logs("ReplyApi"), **REPLY_API_PERMISSIONS},
         conditional_permissions=KMS_CONDITIONAL,
@@ -366,8 +372,9 @@ LOG_LEVELS = {"debug", "info", "warn", "error"}
 # not a level (a proper gauge comes later).
 DASHBOARD_FORBIDDEN = ("UnansweredConversations",)
 
-# FIFO queues and their settings (both are high-throughput FIFO with explicit deduplication ids).
-FIFO_QUEUES = ("InboundQueue", "OutboundQueue")
+# FIFO queues and their settings (both are high-throughput FIFO with explicit deduplication ids),
+# with their visibility timeouts: 6 x the Timeout of their consumer (30 s router, 60 s sender).
+FIFO_QUEUES = {"InboundQueue": 180, "OutboundQueue": 360}
 
 # Actions for which AWS accepts only Resource "*", per function. (X-Ray, if tracing is ever
 # enabled, needs xray:PutTraceSegments/PutTelemetryRecords.)
@@ -906,6 +913,9 @@ def check_log_groups_retained(m: Model) -> list[str]:
     if not groups:
         return ["no log group"]
     for lid, res in groups.items():
+        name = " ".join(sorted(canon(res.get("Properties", {}).get("LogGroupName"))))
+        if not re.fullmatch(r"/aws/(lambda|apigateway)/AWS::StackName/[a-z-]+", name):
+            problems.append(f"log group {lid}: name {name!r} is not /aws/lambda|apigateway/<stack>/<name>")
         if res.get("DeletionPolicy") != "Retain" or res.get("UpdateReplacePolicy") != "Retain":
             problems.append(f"log group {lid}: DeletionPolicy {res.get('DeletionPolicy')!r} / UpdateReplacePolicy {res.get('UpdateReplacePolicy')!r}, want Retain/Retain")
     return problems
@@ -989,6 +999,8 @@ def check_fifo_queues(m: Model) -> list[str]:
         retention = q.get("MessageRetentionPeriod", 345600)
         if not isinstance(retention, int) or retention < 4 * 86400:
             problems.append(f"{lid} retention {retention!r} < 4 days")
+        if q.get("VisibilityTimeout") != FIFO_QUEUES[lid]:
+            problems.append(f"{lid}.VisibilityTimeout {q.get('VisibilityTimeout')!r}, want {FIFO_QUEUES[lid]}")
     return problems
 
 
@@ -1202,6 +1214,8 @@ def check_function_runtime(m: Model) -> list[str]:
             problems.append(f"{lid}: Handler {p.get('Handler')!r}")
         if p.get("MemorySize") != 256:
             problems.append(f"{lid}: MemorySize {p.get('MemorySize')!r}")
+        if lid in FUNCTIONS and p.get("Timeout") != FUNCTIONS[lid].timeout_secs:
+            problems.append(f"{lid}: Timeout {p.get('Timeout')!r}, want {FUNCTIONS[lid].timeout_secs}")
         if m.flavour == "sam":
             spec = FUNCTIONS.get(lid)
             if fn.metadata.get("BuildMethod") != "rust-cargolambda":
@@ -1343,10 +1357,10 @@ def check_parameters_outputs(m: Model) -> list[str]:
     problems += [f"output {o} missing" for o in sorted(EXPECTED_OUTPUTS - outputs)]
     for name, out in (m.template.get("Outputs") or {}).items():
         value = " ".join(sorted(canon(out.get("Value"))))
-        if name == "WeChatWebhookUrl" and not value.endswith("/wechat/{account}"):
-            problems.append(f"WeChatWebhookUrl = {value}")
-        if name == "WeiboWebhookUrl" and not value.endswith("/weibo/{account}"):
-            problems.append(f"WeiboWebhookUrl = {value}")
+        if name == "WeChatWebhookUrl" and not re.fullmatch(r"https://HttpApi\.execute-api\.\S+/StageName/wechat/\{account\}", value):
+            problems.append(f"WeChatWebhookUrl = {value} (want the webhook HTTP API's)")
+        if name == "WeiboWebhookUrl" and not re.fullmatch(r"https://HttpApi\.execute-api\.\S+/StageName/weibo/\{account\}", value):
+            problems.append(f"WeiboWebhookUrl = {value} (want the webhook HTTP API's)")
         if name == "ReplyApiUrl" and not re.fullmatch(r"https://ReplyHttpApi\.execute-api\.\S+/StageName/replies", value):
             problems.append(f"ReplyApiUrl = {value} (want the reply HTTP API's)")
         if name == "HttpApiId" and value != "HttpApi":
@@ -2408,6 +2422,26 @@ EXTRA_BREAKAGES: list[tuple[str, str, Mutation]] = [
         lambda t, f: t["Outputs"].pop("ReplyHttpApiId"),
     ),
     # --- reply-sender's timeout -------------------------------------------------------------
+    (
+        "functions-runtime",
+        "reply-sender Timeout 45 s (the documented 60 s)",
+        lambda t, f: _fn_props(t, "ReplySenderFunction").__setitem__("Timeout", 45),
+    ),
+    (
+        "fifo-queues",
+        "outbound visibility timeout 400 s (the documented 360 s)",
+        lambda t, f: _fn_props(t, "OutboundQueue").__setitem__("VisibilityTimeout", 400),
+    ),
+    (
+        "log-groups-retained",
+        "a log group without a fixed name",
+        lambda t, f: _fn_props(t, "ReplyApiAccessLogGroup").pop("LogGroupName"),
+    ),
+    (
+        "parameters-outputs",
+        "WeChatWebhookUrl on the reply API",
+        lambda t, f: t["Outputs"]["WeChatWebhookUrl"].__setitem__("Value", _replace_in_strings(t["Outputs"]["WeChatWebhookUrl"]["Value"], "HttpApi", "ReplyHttpApi")),
+    ),
     (
         "reply-sender-timings",
         "reply-sender Timeout 30 s (below 40 s)",
