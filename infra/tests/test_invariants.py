@@ -38,24 +38,64 @@ from typing import Any, Callable
 # !GetAtt X.Arn, "X" for !Ref X, and "${...}" substitutions resolved the same way.
 # ---------------------------------------------------------------------------------------
 
-ACCOUNTS_SECRET = {"AccountsSecret", "AccountsSecretArn"}  # created by the stack, or given
+# One Secrets Manager secret per role (least privilege), each holding the part of the accounts
+# document its readers need (`gatewayctl accounts push` writes all three from one validated
+# document). Each is created by the stack under its condition, or given as a parameter, so a
+# reference to it is either of the two.
+@dataclass(frozen=True)
+class SecretSpec:
+    parameter: str  # full ARN of an existing secret; empty = the stack creates one
+    condition: str  # the stack creates the secret under this condition (parameter empty)
+    output: str  # stack output with the secret's ARN
+    sections: tuple[str, ...]  # top-level keys of the generated placeholder document
+    readers: frozenset[str]  # the only functions that may read it
+
+    def refs(self, logical_id: str) -> set[str]:
+        return {logical_id, self.parameter}
+
+
+SECRETS: dict[str, SecretSpec] = {
+    # Signature and decryption keys of the webhooks.
+    "WebhookCredentialsSecret": SecretSpec(
+        "WebhookCredentialsSecretArn", "CreateWebhookCredentialsSecret", "WebhookCredentialsSecretId",
+        ("wechat", "weibo"), frozenset({"WeChatWebhookFunction", "WeiboWebhookFunction"}),
+    ),
+    # Platform API credentials of reply-sender.
+    "DeliveryCredentialsSecret": SecretSpec(
+        "DeliveryCredentialsSecretArn", "CreateDeliveryCredentialsSecret", "DeliveryCredentialsSecretId",
+        ("wechat", "weibo"), frozenset({"ReplySenderFunction"}),
+    ),
+    # The reply API's clients.
+    "ApiClientsSecret": SecretSpec(
+        "ApiClientsSecretArn", "CreateApiClientsSecret", "ApiClientsSecretId",
+        ("api_clients",), frozenset({"ReplyApiFunction"}),
+    ),
+}
+WEBHOOK_SECRET = SECRETS["WebhookCredentialsSecret"].refs("WebhookCredentialsSecret")
+DELIVERY_SECRET = SECRETS["DeliveryCredentialsSecret"].refs("DeliveryCredentialsSecret")
+API_CLIENTS_SECRET = SECRETS["ApiClientsSecret"].refs("ApiClientsSecret")
+
 WEBHOOK_PERMISSIONS = {
     "sqs:SendMessage": {"InboundQueue.Arn"},
-    # Either the secret the stack creates or the one passed as AccountsSecretArn.
-    "secretsmanager:GetSecretValue": ACCOUNTS_SECRET,
+    "secretsmanager:GetSecretValue": WEBHOOK_SECRET,
 }
-# Every function that reads the accounts secret: kms:Decrypt on its customer managed key,
-# only when AccountsSecretKmsKeyArn is set (and only via Secrets Manager).
+# Every function that reads a secret: kms:Decrypt on its customer managed key, only when
+# AccountsSecretKmsKeyArn is set (and only via Secrets Manager).
 KMS_CONDITIONAL = {"HasAccountsSecretKmsKey": {"kms:Decrypt": {"AccountsSecretKmsKeyArn"}}}
 
+# The table, per function: {action: partition-key patterns} (the dynamodb:LeadingKeys of a
+# ForAllValues:StringLike condition on every statement granting the action; the union over
+# the function's statements must be exactly this). Item actions only: ForAllValues is true
+# for a request without partition keys (Scan), so no Scan/Query may ever be granted with it.
+# Partition keys (shared/gateway-aws): CONV#<conversation key> (conversations, their messages
+# and tags), REPLY#<reply id> (delivery records), TOKEN#wechat#<account> (token cache),
+# CONFIG (the rules document), APIREQ#... (reply-api idempotency records).
+CONV, REPLY, TOKEN, CONFIG, APIREQ = "CONV#*", "REPLY#*", "TOKEN#*", "CONFIG", "APIREQ#*"
+
 # wechat-webhook's passive reply mode (shared/gateway-lambda/src/passive.rs) reads the rules
-# document the router uses (gateway-aws DynamoDbRulesStore::get: GetItem of PK=CONFIG,
-# SK=RULES), and nothing else of the table: its GetItem must be limited to that partition key.
-WECHAT_WEBHOOK_PERMISSIONS = {
-    **WEBHOOK_PERMISSIONS,
-    "dynamodb:GetItem": {"GatewayTable.Arn"},
-}
-RULES_ITEM_ONLY = {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["CONFIG"]}}
+# document the router uses (DynamoDbRulesStore::get: GetItem of PK=CONFIG, SK=RULES), and
+# nothing else of the table.
+WECHAT_WEBHOOK_TABLE = {"dynamodb:GetItem": {CONFIG}}
 
 # The router, from the code it runs (shared/gateway-lambda/src/router.rs; gateway-aws
 # dynamodb.rs DynamoDbConversationStore::{load, commit_inbound}, rules.rs
@@ -69,13 +109,15 @@ ROUTER_PERMISSIONS = {
     # Poison records are moved to the DLQ explicitly; auto-replies are queued on the outbound
     # queue (gateway-aws SqsReplyQueue::enqueue).
     "sqs:SendMessage": {"InboundDeadLetterQueue.Arn", "OutboundQueue.Arn"},
-    # load and the rules (GetItem); commit_inbound's TransactWriteItems, which has no IAM
-    # action: it is authorized per item, and its items are Puts (message, conversation, new
-    # TAG# items) and Deletes (TAG# items of removed tags). No Update or ConditionCheck item,
-    # no Query, no index: base table only.
-    "dynamodb:GetItem": {"GatewayTable.Arn"},
-    "dynamodb:PutItem": {"GatewayTable.Arn"},
-    "dynamodb:DeleteItem": {"GatewayTable.Arn"},
+}
+# load and the rules (GetItem); commit_inbound's TransactWriteItems, which has no IAM action:
+# it is authorized per item, and its items are Puts (message, conversation, new TAG# items)
+# and Deletes (TAG# items of removed tags), all in the conversation's partition. No Update or
+# ConditionCheck item, no Query, no index: base table only. No secret.
+ROUTER_TABLE = {
+    "dynamodb:GetItem": {CONV, CONFIG},
+    "dynamodb:PutItem": {CONV},
+    "dynamodb:DeleteItem": {CONV},
 }
 
 # reply-sender, from the code it runs (shared/gateway-aws: deliveries.rs, tokens.rs,
@@ -90,15 +132,15 @@ REPLY_SENDER_PERMISSIONS = {
     # Undecodable records (SqsDeadLetterSink) and commands refused for good
     # (SqsReplyDeadLetters) go to the outbound DLQ.
     "sqs:SendMessage": {"OutboundDeadLetterQueue.Arn"},
-    # Delivery ledger: get (GetItem), claim/mark_failed (PutItem), release (DeleteItem),
-    # mark_sent (UpdateItem), commit_delivered/commit_undeliverable (TransactWriteItems of
-    # Update and Put items). Token cache: GetItem, UpdateItem (lease, store, invalidate).
-    # Conversations: load (GetItem). No Query, no ConditionCheck item, base table only.
-    "dynamodb:GetItem": {"GatewayTable.Arn"},
-    "dynamodb:PutItem": {"GatewayTable.Arn"},
-    "dynamodb:UpdateItem": {"GatewayTable.Arn"},
-    "dynamodb:DeleteItem": {"GatewayTable.Arn"},
-    "secretsmanager:GetSecretValue": ACCOUNTS_SECRET,
+    "secretsmanager:GetSecretValue": DELIVERY_SECRET,
+}
+# Delivery ledger: get (GetItem), claim/mark_failed (PutItem), release (DeleteItem),
+# mark_sent (UpdateItem), commit_delivered/commit_undeliverable (TransactWriteItems of Update
+# and Put items). Token cache: GetItem, UpdateItem (lease, store, invalidate). Conversations:
+# load (GetItem) and their outbound messages. No Query, no ConditionCheck item, base table only.
+REPLY_SENDER_TABLE = {
+    action: {CONV, REPLY, TOKEN}
+    for action in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
 }
 # Lambda creates the network interfaces of a function in a VPC with the function's role
 # (the EC2 actions of AWSLambdaVPCAccessExecutionRole; AWS requires Resource "*").
@@ -116,17 +158,21 @@ REPLY_SENDER_CONDITIONAL = {
 }
 
 # reply-api (shared/gateway-lambda/src/reply_api.rs): queue the agent's reply
-# (SqsReplyQueue), check the conversation exists and read delivery records (GetItem only),
-# accounts and api_clients from the secret.
+# (SqsReplyQueue), its clients from the ApiClients secret.
 REPLY_API_PERMISSIONS = {
     "sqs:SendMessage": {"OutboundQueue.Arn"},
-    "dynamodb:GetItem": {"GatewayTable.Arn"},
-    "secretsmanager:GetSecretValue": ACCOUNTS_SECRET,
+    "secretsmanager:GetSecretValue": API_CLIENTS_SECRET,
+}
+# The conversation exists (CONV#) and the delivery state (REPLY#): read only. Its idempotency
+# records (APIREQ#): read a retried request's, write a new one's.
+REPLY_API_TABLE = {
+    "dynamodb:GetItem": {CONV, REPLY, APIREQ},
+    "dynamodb:PutItem": {APIREQ},
 }
 
 WEBHOOK_ENV = {
     "QUEUE_URL": {"InboundQueue"},
-    "ACCOUNTS_SECRET_ID": ACCOUNTS_SECRET,
+    "ACCOUNTS_SECRET_ID": WEBHOOK_SECRET,
     "ACCOUNTS_CACHE_SECS": {"60"},
     "MAX_CLOCK_SKEW_SECS": {"300"},
     "MAX_BODY_BYTES": {"65536"},
@@ -148,7 +194,7 @@ REPLY_SENDER_ENV = {
     "TABLE_NAME": {"GatewayTable"},
     "OUTBOUND_QUEUE_URL": {"OutboundQueue"},
     "OUTBOUND_DEAD_LETTER_QUEUE_URL": {"OutboundDeadLetterQueue"},
-    "ACCOUNTS_SECRET_ID": ACCOUNTS_SECRET,
+    "ACCOUNTS_SECRET_ID": DELIVERY_SECRET,
     "ACCOUNTS_CACHE_SECS": {"60"},
     "WECHAT_API_BASE_URL": {"https://api.weixin.qq.com"},
     "WEIBO_API_BASE_URL": {"https://m.api.weibo.com"},
@@ -181,7 +227,7 @@ REPLY_SENDER_ENV = {
 REPLY_API_ENV = {
     "OUTBOUND_QUEUE_URL": {"OutboundQueue"},
     "TABLE_NAME": {"GatewayTable"},
-    "ACCOUNTS_SECRET_ID": ACCOUNTS_SECRET,
+    "ACCOUNTS_SECRET_ID": API_CLIENTS_SECRET,
     "ACCOUNTS_CACHE_SECS": {"60"},
     "REPLY_API_MAX_CLOCK_SKEW_SECS": {"300"},
     "MAX_BODY_BYTES": {"65536"},
@@ -190,6 +236,10 @@ REPLY_API_ENV = {
 # reply-sender starts a record only with at least this much time left (SAFETY_MARGIN in
 # shared/gateway-lambda/src/reply_sender.rs).
 REPLY_SENDER_SAFETY_MARGIN_SECS = 5
+# reply-sender claims a reply only while the worst case of one delivery (about 27 s with
+# PLATFORM_TIMEOUT_SECS=5) is left of the invocation: its Timeout must let more than one reply
+# of a batch through per invocation (60 s in the templates).
+REPLY_SENDER_MIN_TIMEOUT_SECS = 40
 # SQS's largest visibility timeout (what ChangeMessageVisibility accepts).
 SQS_MAX_VISIBILITY_SECS = 43200
 
@@ -198,18 +248,27 @@ SQS_MAX_VISIBILITY_SECS = 43200
 class FunctionSpec:
     binary: str
     kind: str  # "webhook" (platform HTTP push, 5-second window), "api" (HTTP API) or "consumer" (SQS)
+    timeout_secs: int
     permissions: dict[str, set[str]]
     # {condition: {action: resources}}: granted only under that template condition.
     conditional_permissions: dict[str, dict[str, set[str]]]
     env: dict[str, set[str]]
-    # {action: IAM Condition}: every statement granting that action must carry exactly this
-    # Condition (e.g. the partition keys a GetItem may read).
-    statement_conditions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # {DynamoDB action: partition-key patterns} on GatewayTable (see ROUTER_TABLE).
+    table: dict[str, set[str]] = field(default_factory=dict)
     routes: tuple[tuple[str, str], ...] = ()
+    api: str | None = None  # logical id of the HTTP API of its routes (see HTTP_APIS)
     integration_timeout_ms: int | None = None  # of its routes
     consumes: str | None = None  # logical id of the queue of its event source
     latency_alarm_ms: int | None = None  # p99 Duration alarm threshold
     in_vpc_with_fixed_egress: bool = False
+    # (parameter, its default): ReservedConcurrentExecutions, and the bound of its event
+    # source's ScalingConfig.MaximumConcurrency (SQS consumers).
+    reserved_concurrency: tuple[str, int] | None = None
+
+    @property
+    def all_permissions(self) -> dict[str, set[str]]:
+        """permissions plus the table actions (on the table, under their LeadingKeys)."""
+        return {**self.permissions, **{action: {"GatewayTable.Arn"} for action in self.table}}
 
 
 def _logs(prefix: str) -> dict[str, set[str]]:
@@ -223,30 +282,36 @@ def _logs(prefix: str) -> dict[str, set[str]]:
 FUNCTIONS: dict[str, FunctionSpec] = {
     "WeChatWebhookFunction": FunctionSpec(
         binary="wechat-webhook",
+        timeout_secs=4,
         kind="webhook",
-        permissions={**_logs("WeChatWebhook"), **WECHAT_WEBHOOK_PERMISSIONS},
+        permissions={**_logs("WeChatWebhook"), **WEBHOOK_PERMISSIONS},
         conditional_permissions=KMS_CONDITIONAL,
         env=WECHAT_WEBHOOK_ENV,
-        statement_conditions={"dynamodb:GetItem": RULES_ITEM_ONLY},
+        table=WECHAT_WEBHOOK_TABLE,
         routes=(("GET", "/wechat/{account}"), ("POST", "/wechat/{account}")),
+        api="HttpApi",
         integration_timeout_ms=5000,
         latency_alarm_ms=3000,
     ),
     "WeiboWebhookFunction": FunctionSpec(
         binary="weibo-webhook",
+        timeout_secs=4,
         kind="webhook",
         permissions={**_logs("WeiboWebhook"), **WEBHOOK_PERMISSIONS},
         conditional_permissions=KMS_CONDITIONAL,
         env=WEBHOOK_ENV,
         routes=(("GET", "/weibo/{account}"), ("POST", "/weibo/{account}")),
+        api="HttpApi",
         integration_timeout_ms=5000,
         latency_alarm_ms=3000,
     ),
     "MessageRouterFunction": FunctionSpec(
         binary="message-router",
+        timeout_secs=30,
         kind="consumer",
         permissions={**_logs("MessageRouter"), **ROUTER_PERMISSIONS},
         conditional_permissions={},
+        table=ROUTER_TABLE,
         env={
             "TABLE_NAME": {"GatewayTable"},
             "DEAD_LETTER_QUEUE_URL": {"InboundDeadLetterQueue"},
@@ -255,31 +320,61 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             "RULES_CACHE_SECS": {"30"},
         },
         consumes="InboundQueue",
+        reserved_concurrency=("MessageRouterReservedConcurrency", 10),
     ),
     "ReplySenderFunction": FunctionSpec(
         binary="reply-sender",
+        timeout_secs=60,
         kind="consumer",
         permissions={**_logs("ReplySender"), **REPLY_SENDER_PERMISSIONS},
         conditional_permissions=REPLY_SENDER_CONDITIONAL,
         env=REPLY_SENDER_ENV,
+        table=REPLY_SENDER_TABLE,
         consumes="OutboundQueue",
         in_vpc_with_fixed_egress=True,
+        reserved_concurrency=("ReplySenderReservedConcurrency", 5),
     ),
     "ReplyApiFunction": FunctionSpec(
         binary="reply-api",
+        timeout_secs=6,
         kind="api",
         permissions={**_logs("ReplyApi"), **REPLY_API_PERMISSIONS},
         conditional_permissions=KMS_CONDITIONAL,
         env=REPLY_API_ENV,
+        table=REPLY_API_TABLE,
         # The code also answers GET /replies/{reply_id} (reply_api.rs `route`).
         routes=(("POST", "/replies"), ("GET", "/replies/{reply_id}")),
+        api="ReplyHttpApi",
         integration_timeout_ms=8000,
         latency_alarm_ms=3000,
     ),
 }
 
-# FIFO queues and their settings (both are high-throughput FIFO with explicit deduplication ids).
-FIFO_QUEUES = ("InboundQueue", "OutboundQueue")
+# The HTTP APIs: the webhooks' and the reply API's, separate so that a flood on one cannot use
+# up the other's throttling. {logical id: (rate limit parameter and default, burst limit
+# parameter and default)}: the stage's DefaultRouteSettings and the RouteSettings of every one
+# of its routes (exactly its functions' routes) are these parameters.
+HTTP_APIS: dict[str, tuple[tuple[str, int], tuple[str, int]]] = {
+    "HttpApi": (("WebhookRouteRateLimit", 500), ("WebhookRouteBurstLimit", 1000)),
+    "ReplyHttpApi": (("ReplyApiRouteRateLimit", 50), ("ReplyApiRouteBurstLimit", 100)),
+}
+
+# Alarms on metrics the functions emit (EMF, namespace ChannelGateway) with NO dimensions (one
+# aggregate each): Sum >= 1 over 5 minutes.
+APP_ALARM_METRICS = ("AccountsRefreshFailed", "AccountsUnavailable", "DeliveryUncertain")
+# 5xx of each HTTP API (dimension ApiId): Sum >= 5 over 5 minutes.
+HTTP_API_5XX_THRESHOLD = 5
+
+# Log levels the LogLevel parameter may take: never "trace" (raw events and tokens).
+LOG_LEVELS = {"debug", "info", "warn", "error"}
+
+# Dashboard metrics that must not be plotted: UnansweredConversations is a +1/-1 flow metric,
+# not a level (a proper gauge comes later).
+DASHBOARD_FORBIDDEN = ("UnansweredConversations",)
+
+# FIFO queues and their settings (both are high-throughput FIFO with explicit deduplication ids),
+# with their visibility timeouts: 6 x the Timeout of their consumer (30 s router, 60 s sender).
+FIFO_QUEUES = {"InboundQueue": 180, "OutboundQueue": 360}
 
 # Actions for which AWS accepts only Resource "*", per function. (X-Ray, if tracing is ever
 # enabled, needs xray:PutTraceSegments/PutTelemetryRecords.)
@@ -298,10 +393,12 @@ EXPECTED_PARAMETERS = {
     "StageName",
     "LogLevel",
     "LogRetentionDays",
-    "AccountsSecretArn",
     "AccountsSecretKmsKeyArn",
     "AlarmEmail",
     "EnableFixedEgress",
+    *(spec.parameter for spec in SECRETS.values()),
+    *(f.reserved_concurrency[0] for f in FUNCTIONS.values() if f.reserved_concurrency),
+    *(param for limits in HTTP_APIS.values() for param, _ in limits),
 }
 EXPECTED_OUTPUTS = {
     "WeChatWebhookUrl",
@@ -312,8 +409,9 @@ EXPECTED_OUTPUTS = {
     "ReplyApiUrl",
     "OutboundQueueUrl",
     "OutboundDeadLetterQueueUrl",
+    "ReplyHttpApiId",
     "TableName",
-    "AccountsSecretId",
+    *(spec.output for spec in SECRETS.values()),
     "AlarmTopicArn",
     "DashboardUrl",
     "FixedEgressIp",
@@ -434,6 +532,9 @@ class Model:
     event_sources: list[EventSource] = field(default_factory=list)
     routes: dict[tuple[str, str], str | None] = field(default_factory=dict)
     route_timeouts: dict[tuple[str, str], Any] = field(default_factory=dict)  # integration ms
+    route_apis: dict[tuple[str, str], str | None] = field(default_factory=dict)  # HTTP API id
+    # HTTP API id -> its stage's {"DefaultRouteSettings": ..., "RouteSettings": ...}.
+    stages: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def resources(self) -> dict[str, Any]:
@@ -473,6 +574,14 @@ def build_model(flavour: str, template: dict[str, Any]) -> Model:
                 key = (str(eprops.get("Method", "")).upper(), str(eprops.get("Path", "")))
                 model.routes[key] = lid
                 model.route_timeouts[key] = eprops.get("TimeoutInMillis")
+                model.route_apis[key] = ref_target(eprops.get("ApiId"))
+    # SAM: stage settings are properties of the AWS::Serverless::HttpApi.
+    for lid, res in model.of_type("AWS::Serverless::HttpApi").items():
+        model.stages[lid] = res.get("Properties", {}) or {}
+    # Plain CloudFormation: AWS::ApiGatewayV2::Stage.
+    for res in model.of_type("AWS::ApiGatewayV2::Stage").values():
+        p = res.get("Properties", {}) or {}
+        model.stages[ref_target(p.get("ApiId")) or "?"] = p
     # Plain CloudFormation: event source mappings.
     for res in model.of_type("AWS::Lambda::EventSourceMapping").values():
         p = res.get("Properties", {})
@@ -490,8 +599,9 @@ def build_model(flavour: str, template: dict[str, Any]) -> Model:
                 timeout = integration["Properties"].get("TimeoutInMillis")
         model.routes[(method.upper(), path)] = target_fn
         model.route_timeouts[(method.upper(), path)] = timeout
+        model.route_apis[(method.upper(), path)] = ref_target(p.get("ApiId"))
     # Plain CloudFormation from the SAM translator: routes live in the API's OpenAPI body.
-    for res in model.of_type("AWS::ApiGatewayV2::Api").values():
+    for api_id, res in model.of_type("AWS::ApiGatewayV2::Api").items():
         body = (res.get("Properties") or {}).get("Body") or {}
         for path, methods in (body.get("paths") or {}).items():
             for method, op in methods.items():
@@ -502,6 +612,7 @@ def build_model(flavour: str, template: dict[str, Any]) -> Model:
                     target_fn = found.group(1) if found else target_fn
                 model.routes[(method.upper(), path)] = target_fn
                 model.route_timeouts[(method.upper(), path)] = integration.get("timeoutInMillis")
+                model.route_apis[(method.upper(), path)] = api_id
     return model
 
 
@@ -598,12 +709,8 @@ def check_iam_least_privilege(m: Model) -> list[str]:
             continue
         grants, structural = role_grants_detailed(m, fn.role_id)
         problems += structural
-        for action, resource, cond, iam_condition in grants:
-            if action in spec.statement_conditions:
-                wanted_condition = canon_iam_condition(spec.statement_conditions[action])
-                if iam_condition != wanted_condition:
-                    problems.append(f"{lid}: {action} on {resource} with IAM condition {iam_condition}, want exactly {wanted_condition}")
-            if resource in spec.permissions.get(action, set()):
+        for action, resource, cond, _ in grants:
+            if resource in spec.all_permissions.get(action, set()):
                 continue
             if resource in spec.conditional_permissions.get(cond or "", {}).get(action, set()):
                 continue
@@ -622,7 +729,7 @@ def check_iam_grants_needed(m: Model) -> list[str]:
         if spec is None or fn.role_id is None:
             continue
         grants = set(role_grants_conditional(m, fn.role_id)[0])
-        for action, resources in spec.permissions.items():
+        for action, resources in spec.all_permissions.items():
             for resource in resources:
                 if (action, resource, None) not in grants:
                     problems.append(f"{lid}: needs {action} on {resource} (unconditionally)")
@@ -631,6 +738,186 @@ def check_iam_grants_needed(m: Model) -> list[str]:
                 for resource in resources:
                     if (action, resource, cond) not in grants:
                         problems.append(f"{lid}: needs {action} on {resource} under condition {cond}")
+    return problems
+
+
+def _leading_keys(iam_condition: str | None) -> set[str] | None:
+    """The partition-key patterns of a canonical IAM condition that is exactly
+    ForAllValues:StringLike on dynamodb:LeadingKeys; None for anything else (or none)."""
+    if iam_condition is None:
+        return None
+    cond = json.loads(iam_condition)
+    if set(cond) != {"ForAllValues:StringLike"} or set(cond["ForAllValues:StringLike"]) != {"dynamodb:LeadingKeys"}:
+        return None
+    return set(cond["ForAllValues:StringLike"]["dynamodb:LeadingKeys"])
+
+
+def check_table_leading_keys(m: Model) -> list[str]:
+    """Every DynamoDB grant carries a dynamodb:LeadingKeys condition (ForAllValues:StringLike)
+    within the function's partition keys for that action, and the function's statements
+    together give each action exactly those keys (FunctionSpec.table)."""
+    problems = []
+    for lid, fn in m.functions.items():
+        spec = FUNCTIONS.get(lid)
+        if spec is None or fn.role_id is None:
+            continue
+        given: dict[str, set[str]] = {}
+        for action, resource, _, iam_condition in role_grants_detailed(m, fn.role_id)[0]:
+            if not action.startswith("dynamodb:"):
+                continue
+            keys = _leading_keys(iam_condition)
+            if keys is None:
+                problems.append(f"{lid}: {action} on {resource} without exactly a ForAllValues:StringLike dynamodb:LeadingKeys condition ({iam_condition})")
+                continue
+            wider = keys - spec.table.get(action, set())
+            if wider:
+                problems.append(f"{lid}: {action} on partition keys {sorted(wider)} it does not use (allowed: {sorted(spec.table.get(action, set()))})")
+            given.setdefault(action, set()).update(keys)
+        for action, keys in spec.table.items():
+            missing = keys - given.get(action, set())
+            if missing:
+                problems.append(f"{lid}: needs {action} on partition keys {sorted(missing)}")
+    return problems
+
+
+def check_secrets_per_role(m: Model) -> list[str]:
+    """One secret per role (SECRETS): created retained, with a generated placeholder of the
+    role's sections, only when its parameter is empty; read (GetSecretValue, ACCOUNTS_SECRET_ID)
+    by exactly its readers; its ARN an output. Any other secret of the stack is an error."""
+    problems = []
+    secrets = m.of_type("AWS::SecretsManager::Secret")
+    problems += [f"secret {lid} is not one of the role secrets {sorted(SECRETS)}" for lid in secrets if lid not in SECRETS]
+    conditions = m.template.get("Conditions") or {}
+    outputs = m.template.get("Outputs") or {}
+    for lid, spec in SECRETS.items():
+        res = secrets.get(lid)
+        if res is None:
+            problems.append(f"secret {lid} missing")
+            continue
+        if res.get("Condition") != spec.condition:
+            problems.append(f"secret {lid} created under {res.get('Condition')!r}, want {spec.condition}")
+        if json.dumps(conditions.get(spec.condition), sort_keys=True) != json.dumps({"Fn::Equals": [{"Ref": spec.parameter}, ""]}, sort_keys=True):
+            problems.append(f"condition {spec.condition} is not {spec.parameter} == ''")
+        if res.get("DeletionPolicy") != "Retain" or res.get("UpdateReplacePolicy") != "Retain":
+            problems.append(f"secret {lid} is not retained on stack deletion/replacement")
+        gen = res.get("Properties", {}).get("GenerateSecretString") or {}
+        try:
+            template = json.loads(gen.get("SecretStringTemplate", ""))
+        except ValueError:
+            template = None
+        if not isinstance(template, dict) or sorted(template) != sorted(spec.sections) or any(template.values()):
+            problems.append(f"secret {lid}: placeholder document {gen.get('SecretStringTemplate')!r}, want empty sections {list(spec.sections)}")
+        if not str(gen.get("GenerateStringKey", "")).startswith("_"):
+            problems.append(f"secret {lid}: generated key {gen.get('GenerateStringKey')!r} does not start with '_' (the functions would refuse it)")
+        out = outputs.get(spec.output)
+        if out is None or canon(out.get("Value")) != spec.refs(lid):
+            problems.append(f"output {spec.output} is not the ARN of {lid} (or {spec.parameter})")
+        readers = set()
+        for fid, fn in m.functions.items():
+            grants = role_grants(m, fn.role_id)[0] if fn.role_id else []
+            if any(a == "secretsmanager:GetSecretValue" and r in spec.refs(lid) for a, r in grants):
+                readers.add(fid)
+            env = ((fn.props.get("Environment") or {}).get("Variables") or {}).get("ACCOUNTS_SECRET_ID")
+            if (fid in spec.readers) != (env is not None and canon(env) == spec.refs(lid)):
+                problems.append(f"{fid}: ACCOUNTS_SECRET_ID = {sorted(canon(env)) if env is not None else None}{', want ' + lid if fid in spec.readers else ', must not be ' + lid}")
+        if readers != spec.readers:
+            problems.append(f"secret {lid} read by {sorted(readers)}, want exactly {sorted(spec.readers)}")
+    return problems
+
+
+def _param(m: Model, name: str) -> dict[str, Any]:
+    return (m.template.get("Parameters") or {}).get(name) or {}
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def check_consumer_concurrency(m: Model) -> list[str]:
+    """The queue consumers: ReservedConcurrentExecutions from their parameter (a Number, >= 2,
+    with the spec's default), and their event source's ScalingConfig.MaximumConcurrency never
+    above it (the same parameter, or a literal 2..the parameter's MinValue)."""
+    problems = []
+    for lid, spec in FUNCTIONS.items():
+        fn = m.functions.get(lid)
+        if spec.reserved_concurrency is None or fn is None:
+            continue
+        name, default = spec.reserved_concurrency
+        p = _param(m, name)
+        low = _number(p.get("MinValue"))
+        if p.get("Type") != "Number" or _number(p.get("Default")) != default or low is None or low < 2:
+            problems.append(f"parameter {name}: want Number, Default {default}, MinValue >= 2 (got {p})")
+            low = 2
+        if ref_target(fn.props.get("ReservedConcurrentExecutions")) != name:
+            problems.append(f"{lid}.ReservedConcurrentExecutions = {fn.props.get('ReservedConcurrentExecutions')!r}, want Ref {name}")
+        for es in (e for e in m.event_sources if e.function == lid):
+            most = (es.props.get("ScalingConfig") or {}).get("MaximumConcurrency")
+            if ref_target(most) == name or (isinstance(most, int) and 2 <= most <= low):
+                continue
+            problems.append(f"{lid}: event source MaximumConcurrency {most!r} is not <= its reserved concurrency ({name})")
+    return problems
+
+
+def check_http_api_throttling(m: Model) -> list[str]:
+    """Each HTTP API (HTTP_APIS) has a stage whose DefaultRouteSettings and RouteSettings of
+    exactly its routes throttle with its rate/burst parameters (Numbers with the spec's
+    defaults)."""
+    problems = []
+    for api, ((rate, rate_default), (burst, burst_default)) in HTTP_APIS.items():
+        for name, default in ((rate, rate_default), (burst, burst_default)):
+            p = _param(m, name)
+            if p.get("Type") != "Number" or _number(p.get("Default")) != default:
+                problems.append(f"parameter {name}: want Number with Default {default} (got {p})")
+        stage = m.stages.get(api)
+        if stage is None:
+            problems.append(f"HTTP API {api} has no stage")
+            continue
+        want = {"ThrottlingRateLimit": rate, "ThrottlingBurstLimit": burst}
+
+        def throttled(settings: Any, where: str) -> None:
+            settings = settings if isinstance(settings, dict) else {}
+            for key, param in want.items():
+                if ref_target(settings.get(key)) != param:
+                    problems.append(f"{api} {where}.{key} = {settings.get(key)!r}, want Ref {param}")
+
+        throttled(stage.get("DefaultRouteSettings"), "DefaultRouteSettings")
+        routes = {f"{method} {path}" for (method, path), a in m.route_apis.items() if a == api}
+        settings = stage.get("RouteSettings") or {}
+        if set(settings) != routes or not routes:
+            problems.append(f"{api} RouteSettings for {sorted(settings)}, want its routes {sorted(routes)}")
+        for route_key in sorted(routes & set(settings)):
+            throttled(settings[route_key], f"RouteSettings[{route_key}]")
+    return problems
+
+
+def check_log_level(m: Model) -> list[str]:
+    """LogLevel never allows "trace" (raw events and tokens in the logs): its AllowedValues and
+    the LogLevels mapping are exactly LOG_LEVELS."""
+    p = _param(m, "LogLevel")
+    allowed = {str(v) for v in as_list(p.get("AllowedValues"))}
+    mapping = (m.template.get("Mappings") or {}).get("LogLevels") or {}
+    problems = []
+    if allowed != LOG_LEVELS or p.get("Default") not in LOG_LEVELS:
+        problems.append(f"LogLevel AllowedValues {sorted(allowed)} / Default {p.get('Default')!r}, want {sorted(LOG_LEVELS)}")
+    if set(mapping) != LOG_LEVELS or "TRACE" in json.dumps(mapping).upper():
+        problems.append(f"LogLevels mapping {sorted(mapping)}, want {sorted(LOG_LEVELS)} and no TRACE")
+    return problems
+
+
+def check_log_groups_retained(m: Model) -> list[str]:
+    problems = []
+    groups = m.of_type("AWS::Logs::LogGroup")
+    if not groups:
+        return ["no log group"]
+    for lid, res in groups.items():
+        name = " ".join(sorted(canon(res.get("Properties", {}).get("LogGroupName"))))
+        if not re.fullmatch(r"/aws/(lambda|apigateway)/AWS::StackName/[a-z-]+", name):
+            problems.append(f"log group {lid}: name {name!r} is not /aws/lambda|apigateway/<stack>/<name>")
+        if res.get("DeletionPolicy") != "Retain" or res.get("UpdateReplacePolicy") != "Retain":
+            problems.append(f"log group {lid}: DeletionPolicy {res.get('DeletionPolicy')!r} / UpdateReplacePolicy {res.get('UpdateReplacePolicy')!r}, want Retain/Retain")
     return problems
 
 
@@ -712,6 +999,8 @@ def check_fifo_queues(m: Model) -> list[str]:
         retention = q.get("MessageRetentionPeriod", 345600)
         if not isinstance(retention, int) or retention < 4 * 86400:
             problems.append(f"{lid} retention {retention!r} < 4 days")
+        if q.get("VisibilityTimeout") != FIFO_QUEUES[lid]:
+            problems.append(f"{lid}.VisibilityTimeout {q.get('VisibilityTimeout')!r}, want {FIFO_QUEUES[lid]}")
     return problems
 
 
@@ -904,6 +1193,8 @@ def check_api_routes(m: Model) -> list[str]:
                 problems.append(f"route {route[0]} {route[1]} missing")
             elif m.routes[route] != lid:
                 problems.append(f"route {route[0]} {route[1]} goes to {m.routes[route]}, want {lid}")
+            elif m.route_apis.get(route) != spec.api:
+                problems.append(f"route {route[0]} {route[1]} is on HTTP API {m.route_apis.get(route)}, want {spec.api}")
     expected = {r for spec in FUNCTIONS.values() for r in spec.routes}
     for route in m.routes:
         if route not in expected:
@@ -923,6 +1214,8 @@ def check_function_runtime(m: Model) -> list[str]:
             problems.append(f"{lid}: Handler {p.get('Handler')!r}")
         if p.get("MemorySize") != 256:
             problems.append(f"{lid}: MemorySize {p.get('MemorySize')!r}")
+        if lid in FUNCTIONS and p.get("Timeout") != FUNCTIONS[lid].timeout_secs:
+            problems.append(f"{lid}: Timeout {p.get('Timeout')!r}, want {FUNCTIONS[lid].timeout_secs}")
         if m.flavour == "sam":
             spec = FUNCTIONS.get(lid)
             if fn.metadata.get("BuildMethod") != "rust-cargolambda":
@@ -956,16 +1249,22 @@ def _alarms(m: Model) -> list[dict[str, Any]]:
     return [r.get("Properties", {}) for r in m.of_type("AWS::CloudWatch::Alarm").values()]
 
 
-def _has_alarm(m: Model, namespace: str, metric: str, dim_target: str, threshold: float, stat: str) -> bool:
+def _has_alarm(
+    m: Model, namespace: str, metric: str, dims: dict[str, str], threshold: float, stat: str,
+    op: str = "GreaterThanThreshold", period: int | None = None,
+) -> bool:
+    """An alarm on exactly this metric and these dimensions ({name: referenced logical id}),
+    notifying AlarmTopic."""
     for a in _alarms(m):
-        dims = {d["Name"]: ref_target(d["Value"]) for d in a.get("Dimensions", [])}
+        found = {d["Name"]: ref_target(d["Value"]) for d in a.get("Dimensions", [])}
         if (
             a.get("Namespace") == namespace
             and a.get("MetricName") == metric
-            and dim_target in dims.values()
+            and found == dims
             and float(a.get("Threshold", -1)) == threshold
             and (a.get("Statistic") == stat or a.get("ExtendedStatistic") == stat)
-            and a.get("ComparisonOperator") == "GreaterThanThreshold"
+            and a.get("ComparisonOperator") == op
+            and (period is None or a.get("Period") == period)
             and any(ref_target(x) == "AlarmTopic" for x in as_list(a.get("AlarmActions")))
         ):
             return True
@@ -976,20 +1275,28 @@ def check_alarms(m: Model) -> list[str]:
     problems = []
     if "AlarmTopic" not in m.of_type("AWS::SNS::Topic"):
         problems.append("AlarmTopic missing")
-    wanted = [
-        ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "InboundDeadLetterQueue", 0, "Maximum"),
-        ("AWS/SQS", "ApproximateAgeOfOldestMessage", "InboundQueue", 60, "Maximum"),
-        ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "OutboundDeadLetterQueue", 0, "Maximum"),
-        ("AWS/SQS", "ApproximateAgeOfOldestMessage", "OutboundQueue", 600, "Maximum"),
+    wanted: list[tuple[str, str, dict[str, str], float, str, str, int | None]] = [
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": "InboundDeadLetterQueue"}, 0, "Maximum", "GreaterThanThreshold", None),
+        ("AWS/SQS", "ApproximateAgeOfOldestMessage", {"QueueName": "InboundQueue"}, 60, "Maximum", "GreaterThanThreshold", None),
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": "OutboundDeadLetterQueue"}, 0, "Maximum", "GreaterThanThreshold", None),
+        ("AWS/SQS", "ApproximateAgeOfOldestMessage", {"QueueName": "OutboundQueue"}, 600, "Maximum", "GreaterThanThreshold", None),
     ]
     for lid, spec in FUNCTIONS.items():
-        wanted.append(("AWS/Lambda", "Errors", lid, 0, "Sum"))
-        wanted.append(("AWS/Lambda", "Throttles", lid, 0, "Sum"))
+        wanted.append(("AWS/Lambda", "Errors", {"FunctionName": lid}, 0, "Sum", "GreaterThanThreshold", None))
+        wanted.append(("AWS/Lambda", "Throttles", {"FunctionName": lid}, 0, "Sum", "GreaterThanThreshold", None))
         if spec.latency_alarm_ms is not None:
-            wanted.append(("AWS/Lambda", "Duration", lid, spec.latency_alarm_ms, "p99"))
-    for namespace, metric, target, threshold, stat in wanted:
-        if not _has_alarm(m, namespace, metric, target, threshold, stat):
-            problems.append(f"no alarm {namespace} {metric} {stat} > {threshold} on {target} -> AlarmTopic")
+            wanted.append(("AWS/Lambda", "Duration", {"FunctionName": lid}, spec.latency_alarm_ms, "p99", "GreaterThanThreshold", None))
+    # The functions' own metrics, no dimensions: any occurrence in 5 minutes.
+    for metric in APP_ALARM_METRICS:
+        wanted.append(("ChannelGateway", metric, {}, 1, "Sum", "GreaterThanOrEqualToThreshold", 300))
+    for api in HTTP_APIS:
+        wanted.append(("AWS/ApiGateway", "5xx", {"ApiId": api}, HTTP_API_5XX_THRESHOLD, "Sum", "GreaterThanOrEqualToThreshold", 300))
+    for namespace, metric, dims, threshold, stat, op, period in wanted:
+        if not _has_alarm(m, namespace, metric, dims, threshold, stat, op, period):
+            problems.append(f"no alarm {namespace} {metric} {dims} {stat} {op} {threshold} (period {period}) -> AlarmTopic")
+    for lid, res in m.of_type("AWS::CloudWatch::Alarm").items():
+        if res.get("Properties", {}).get("TreatMissingData") != "notBreaching":
+            problems.append(f"alarm {lid}: TreatMissingData {res.get('Properties', {}).get('TreatMissingData')!r}, want notBreaching")
     return problems
 
 
@@ -1013,8 +1320,9 @@ def check_dashboard(m: Model) -> list[str]:
         "AutoReplies",
         "Escalations",
         "FirstResponseTime",
-        "UnansweredConversations",
         "ChannelGateway,Channel,Account",
+        # The alarmed application metrics.
+        *APP_ALARM_METRICS,
         "ApproximateNumberOfMessagesVisible",
         "InboundDeadLetterQueue",
         "Errors",
@@ -1036,6 +1344,7 @@ def check_dashboard(m: Model) -> list[str]:
     ]
     functions = [lid for lid in FUNCTIONS if lid not in text]
     problems += [f"dashboard does not show {lid}" for lid in functions]
+    problems += [f"dashboard shows {n} (not a level: no widget until a proper gauge)" for n in DASHBOARD_FORBIDDEN if n in text]
     return problems + [f"dashboard does not show {n}" for n in needed if n not in text]
 
 
@@ -1048,12 +1357,16 @@ def check_parameters_outputs(m: Model) -> list[str]:
     problems += [f"output {o} missing" for o in sorted(EXPECTED_OUTPUTS - outputs)]
     for name, out in (m.template.get("Outputs") or {}).items():
         value = " ".join(sorted(canon(out.get("Value"))))
-        if name == "WeChatWebhookUrl" and not value.endswith("/wechat/{account}"):
-            problems.append(f"WeChatWebhookUrl = {value}")
-        if name == "WeiboWebhookUrl" and not value.endswith("/weibo/{account}"):
-            problems.append(f"WeiboWebhookUrl = {value}")
-        if name == "ReplyApiUrl" and not re.fullmatch(r"https://HttpApi\.execute-api\.\S+/StageName/replies", value):
-            problems.append(f"ReplyApiUrl = {value}")
+        if name == "WeChatWebhookUrl" and not re.fullmatch(r"https://HttpApi\.execute-api\.\S+/StageName/wechat/\{account\}", value):
+            problems.append(f"WeChatWebhookUrl = {value} (want the webhook HTTP API's)")
+        if name == "WeiboWebhookUrl" and not re.fullmatch(r"https://HttpApi\.execute-api\.\S+/StageName/weibo/\{account\}", value):
+            problems.append(f"WeiboWebhookUrl = {value} (want the webhook HTTP API's)")
+        if name == "ReplyApiUrl" and not re.fullmatch(r"https://ReplyHttpApi\.execute-api\.\S+/StageName/replies", value):
+            problems.append(f"ReplyApiUrl = {value} (want the reply HTTP API's)")
+        if name == "HttpApiId" and value != "HttpApi":
+            problems.append(f"HttpApiId = {value}")
+        if name == "ReplyHttpApiId" and value != "ReplyHttpApi":
+            problems.append(f"ReplyHttpApiId = {value}")
         if name == "OutboundQueueUrl" and value != "OutboundQueue":
             problems.append(f"OutboundQueueUrl = {value}")
         if name == "OutboundDeadLetterQueueUrl" and value != "OutboundDeadLetterQueue":
@@ -1074,6 +1387,10 @@ def check_fixed_egress(m: Model) -> list[str]:
             if res.get("Condition") != "FixedEgress":
                 problems.append(f"{lid} is created even when EnableFixedEgress is false")
     problems += [f"no {t}" for t in sorted(wanted - present)]
+    # Exactly one NAT gateway and one Elastic IP (one fixed address, not one per zone).
+    for rtype in ("AWS::EC2::NatGateway", "AWS::EC2::EIP"):
+        if len(m.of_type(rtype)) > 1:
+            problems.append(f"{len(m.of_type(rtype))} x {rtype}, want exactly one")
     out = (m.template.get("Outputs") or {}).get("FixedEgressIp")
     if not out or out.get("Condition") != "FixedEgress" or ref_target(out.get("Value")) not in m.of_type("AWS::EC2::EIP"):
         problems.append("output FixedEgressIp is not the EIP under condition FixedEgress")
@@ -1161,10 +1478,11 @@ def _env_int(fn: Function, name: str) -> int | None:
 
 
 def check_reply_sender_timings(m: Model) -> list[str]:
-    """reply-sender's settings against its Timeout: a record started with SAFETY_MARGIN left
-    finishes its platform call in time (else the call is cut and the reply is marked
-    delivery_uncertain, never retried); a `calling` claim outlives any running attempt; the
-    backoff fits SQS's visibility limit."""
+    """reply-sender's settings against its Timeout: the Timeout fits at least two worst-case
+    deliveries (>= REPLY_SENDER_MIN_TIMEOUT_SECS) and the outbound queue's visibility timeout
+    is at least 6 x it; a platform call fits the SAFETY_MARGIN (else the call is cut and the
+    reply is marked delivery_uncertain, never retried); a `calling` claim outlives any running
+    attempt; the backoff fits SQS's visibility limit."""
     fn = m.functions.get("ReplySenderFunction")
     if fn is None:
         return ["ReplySenderFunction missing"]
@@ -1174,9 +1492,13 @@ def check_reply_sender_timings(m: Model) -> list[str]:
     claim = _env_int(fn, "DELIVERY_CLAIM_TIMEOUT_SECS")
     base, cap = _env_int(fn, "RETRY_BASE_SECS"), _env_int(fn, "RETRY_MAX_SECS")
     wait_ms = _env_int(fn, "TOKEN_WAIT_MS")
-    if not isinstance(timeout, int) or timeout < 2 * REPLY_SENDER_SAFETY_MARGIN_SECS:
-        problems.append(f"reply-sender Timeout {timeout!r} s leaves no room beyond the {REPLY_SENDER_SAFETY_MARGIN_SECS} s safety margin")
+    if not isinstance(timeout, int) or timeout < REPLY_SENDER_MIN_TIMEOUT_SECS:
+        problems.append(f"reply-sender Timeout {timeout!r} s < {REPLY_SENDER_MIN_TIMEOUT_SECS} s: fewer than two worst-case deliveries per invocation")
         return problems
+    queue_id = FUNCTIONS["ReplySenderFunction"].consumes or ""
+    visibility = m.resources.get(queue_id, {}).get("Properties", {}).get("VisibilityTimeout", 30)
+    if not isinstance(visibility, int) or visibility < 6 * timeout:
+        problems.append(f"{queue_id}.VisibilityTimeout {visibility!r} < 6 x reply-sender's Timeout {timeout}")
     if platform is None or platform > REPLY_SENDER_SAFETY_MARGIN_SECS:
         problems.append(f"PLATFORM_TIMEOUT_SECS {platform!r} > the {REPLY_SENDER_SAFETY_MARGIN_SECS} s safety margin: a call can outlive the invocation")
     if claim is None or claim <= timeout:
@@ -1218,6 +1540,12 @@ def check_reply_sender_attempts(m: Model) -> list[str]:
 CHECKS: dict[str, Callable[[Model], list[str]]] = {
     "functions-declared": check_functions_known,
     "iam-least-privilege": check_iam_least_privilege,
+    "table-leading-keys": check_table_leading_keys,
+    "secrets-per-role": check_secrets_per_role,
+    "consumer-concurrency": check_consumer_concurrency,
+    "http-api-throttling": check_http_api_throttling,
+    "log-level-no-trace": check_log_level,
+    "log-groups-retained": check_log_groups_retained,
     "iam-grants-needed": check_iam_grants_needed,
     "iam-no-wildcards": check_iam_no_wildcards,
     "queues-have-dlq": check_queues_have_dlq,
@@ -1275,7 +1603,7 @@ def equivalence(sam: Model, cdk: Model) -> list[str]:
     sp, cp = sam.template.get("Parameters") or {}, cdk.template.get("Parameters") or {}
     for name in EXPECTED_PARAMETERS:
         a, b = sp.get(name, {}), cp.get(name, {})
-        for key in ("Type", "Default", "AllowedValues", "AllowedPattern"):
+        for key in ("Type", "Default", "AllowedValues", "AllowedPattern", "MinValue", "MaxValue"):
             va, vb = a.get(key), b.get(key)
             if isinstance(va, list):
                 va = [str(x) for x in va]
@@ -1289,7 +1617,7 @@ def equivalence(sam: Model, cdk: Model) -> list[str]:
         fa, fb = sam.functions.get(lid), cdk.functions.get(lid)
         if not fa or not fb:
             continue
-        for key in ("Timeout", "MemorySize", "Runtime", "Architectures", "Handler"):
+        for key in ("Timeout", "MemorySize", "Runtime", "Architectures", "Handler", "ReservedConcurrentExecutions"):
             if fa.props.get(key) != fb.props.get(key):
                 problems.append(f"{lid}.{key}: sam {fa.props.get(key)!r} != cdk {fb.props.get(key)!r}")
         for key in ("VpcConfig", "Environment"):
@@ -1305,8 +1633,28 @@ def equivalence(sam: Model, cdk: Model) -> list[str]:
     esb = sorted((e.function, e.queue, norm({k: e.props.get(k) for k in esm_keys})) for e in cdk.event_sources)
     if esa != esb:
         problems.append(f"event sources differ: sam {esa} != cdk {esb}")
-    if sam.routes != cdk.routes or sam.route_timeouts != cdk.route_timeouts:
-        problems.append(f"routes differ: sam {sam.routes} {sam.route_timeouts} != cdk {cdk.routes} {cdk.route_timeouts}")
+    if sam.routes != cdk.routes or sam.route_timeouts != cdk.route_timeouts or sam.route_apis != cdk.route_apis:
+        problems.append(f"routes differ: sam {sam.routes} {sam.route_timeouts} {sam.route_apis} != cdk {cdk.routes} {cdk.route_timeouts} {cdk.route_apis}")
+    throttling = lambda m: {  # noqa: E731
+        api: norm(_canon_tree({k: stage.get(k) for k in ("DefaultRouteSettings", "RouteSettings")})) for api, stage in m.stages.items()
+    }
+    if throttling(sam) != throttling(cdk):
+        problems.append(f"HTTP API throttling differs: sam {throttling(sam)} != cdk {throttling(cdk)}")
+    # Secrets and log groups: properties and deletion/replacement policies.
+    for rtype in ("AWS::SecretsManager::Secret", "AWS::Logs::LogGroup"):
+        ra, rb = sam.of_type(rtype), cdk.of_type(rtype)
+        if set(ra) != set(rb):
+            problems.append(f"{rtype} differ: sam-only {sorted(set(ra) - set(rb))}, cdk-only {sorted(set(rb) - set(ra))}")
+        for lid in sorted(set(ra) & set(rb)):
+            pa, pb = (
+                _canon_tree({k: r[lid].get(k) for k in ("Properties", "Condition", "DeletionPolicy", "UpdateReplacePolicy")})
+                for r in (ra, rb)
+            )
+            if norm(pa) != norm(pb):
+                problems.append(f"{lid} differs: sam {pa} != cdk {pb}")
+    ma, mb = (sam.template.get("Mappings") or {}).get("LogLevels"), (cdk.template.get("Mappings") or {}).get("LogLevels")
+    if norm(ma) != norm(mb):
+        problems.append(f"LogLevels mapping differs: sam {ma} != cdk {mb}")
     for q in ("InboundQueue", "InboundDeadLetterQueue", "OutboundQueue", "OutboundDeadLetterQueue"):
         pa = sam.resources.get(q, {}).get("Properties", {})
         pb = cdk.resources.get(q, {}).get("Properties", {})
@@ -1428,6 +1776,47 @@ def _drop_route(t: dict[str, Any], flavour: str, method: str, path: str) -> None
             res["Properties"].get("Body", {}).get("paths", {}).get(path, {}).pop(method.lower(), None)
 
 
+def _stage(t: dict[str, Any], flavour: str, api: str) -> dict[str, Any]:
+    """The stage settings of an HTTP API: the Serverless::HttpApi (SAM) or its Stage."""
+    if flavour == "sam":
+        return _fn_props(t, api)
+    (stage,) = [
+        r["Properties"] for r in t["Resources"].values()
+        if r["Type"] == "AWS::ApiGatewayV2::Stage" and r["Properties"].get("ApiId") == {"Ref": api}
+    ]
+    return stage
+
+
+def _move_route(t: dict[str, Any], flavour: str, method: str, path: str, api: str) -> None:
+    """Puts the route METHOD path on HTTP API `api` instead of its own."""
+    if flavour == "sam":
+        for res in t["Resources"].values():
+            for event in (res.get("Properties", {}).get("Events") or {}).values():
+                p = event["Properties"]
+                if p.get("Method") == method and p.get("Path") == path:
+                    p["ApiId"] = {"Ref": api}
+        return
+    for res in t["Resources"].values():
+        if res["Type"] == "AWS::ApiGatewayV2::Route" and res["Properties"]["RouteKey"] == f"{method} {path}":
+            res["Properties"]["ApiId"] = {"Ref": api}
+    apis = {k: r for k, r in t["Resources"].items() if r["Type"] == "AWS::ApiGatewayV2::Api" and "Body" in r["Properties"]}
+    for lid, res in apis.items():
+        op = res["Properties"]["Body"].get("paths", {}).get(path, {}).pop(method.lower(), None)
+        if op is not None and lid != api:
+            apis[api]["Properties"]["Body"]["paths"].setdefault(path, {})[method.lower()] = op
+
+
+def _drop_resource_of_type(t: dict[str, Any], rtype: str, name_part: str) -> None:
+    for lid in [k for k, r in t["Resources"].items() if r["Type"] == rtype and name_part in k]:
+        del t["Resources"][lid]
+
+
+def _add_to_dashboard(t: dict[str, Any], metric: str) -> None:
+    """A line for `metric` in the accounts/uncertain-deliveries widget (SAM and CDK bodies)."""
+    last_line = '"delivery uncertain"}]'
+    _rename_in_dashboard(t, last_line, f'{last_line},["ChannelGateway","{metric}",{{"stat":"Sum"}}]')
+
+
 def _set_param_default(t: dict[str, Any], name: str, value: Any) -> None:
     t["Parameters"][name]["Default"] = value
 
@@ -1540,6 +1929,35 @@ BREAKAGES: dict[str, tuple[str, Mutation]] = {
         "REPLY_MAX_ATTEMPTS 5 (the outbound queue's maxReceiveCount)",
         lambda t, f: _env(t, "ReplySenderFunction").__setitem__("REPLY_MAX_ATTEMPTS", "5"),
     ),
+    "table-leading-keys": (
+        "the router's conversation reads and writes without a LeadingKeys condition",
+        lambda t, f: _statement(t, "MessageRouterRole", "Conversations").pop("Condition"),
+    ),
+    "secrets-per-role": (
+        "weibo-webhook reads the delivery credentials secret instead of its own",
+        lambda t, f: _statement(t, "WeiboWebhookRole", "ReadWebhookCredentials").__setitem__(
+            "Resource", copy.deepcopy(_statement(t, "ReplySenderRole", "ReadDeliveryCredentials")["Resource"])
+        ),
+    ),
+    "consumer-concurrency": (
+        "the router without reserved concurrency",
+        lambda t, f: _fn_props(t, "MessageRouterFunction").pop("ReservedConcurrentExecutions"),
+    ),
+    "http-api-throttling": (
+        "the reply API's stage without DefaultRouteSettings",
+        lambda t, f: _stage(t, f, "ReplyHttpApi").pop("DefaultRouteSettings"),
+    ),
+    "log-level-no-trace": (
+        "LogLevel allows trace again (parameter and mapping)",
+        lambda t, f: (
+            t["Parameters"]["LogLevel"]["AllowedValues"].insert(0, "trace"),
+            t["Mappings"]["LogLevels"].__setitem__("trace", {"Lambda": "TRACE"}),
+        ),
+    ),
+    "log-groups-retained": (
+        "reply-sender's log group deleted with the stack",
+        lambda t, f: t["Resources"]["ReplySenderLogGroup"].__setitem__("DeletionPolicy", "Delete"),
+    ),
 }
 # A second breakage for the checks that guard several things.
 EXTRA_BREAKAGES: list[tuple[str, str, Mutation]] = [
@@ -1591,23 +2009,23 @@ EXTRA_BREAKAGES: list[tuple[str, str, Mutation]] = [
     (
         "iam-least-privilege",
         "the router may also use ConditionCheck items",
-        lambda t, f: _statement(t, "MessageRouterRole", "ConversationsAndRules").__setitem__(
-            "Action", as_list(_statement(t, "MessageRouterRole", "ConversationsAndRules")["Action"]) + ["dynamodb:ConditionCheckItem"]
+        lambda t, f: _statement(t, "MessageRouterRole", "Conversations").__setitem__(
+            "Action", as_list(_statement(t, "MessageRouterRole", "Conversations")["Action"]) + ["dynamodb:ConditionCheckItem"]
         ),
     ),
     (
         "iam-grants-needed",
         "the router cannot delete the TAG# items of removed tags",
-        lambda t, f: _drop_action(t, "MessageRouterRole", "ConversationsAndRules", "dynamodb:DeleteItem"),
+        lambda t, f: _drop_action(t, "MessageRouterRole", "Conversations", "dynamodb:DeleteItem"),
     ),
     # --- wechat-webhook's passive reply mode: the rules item only ------------------------------
     (
-        "iam-least-privilege",
+        "table-leading-keys",
         "wechat-webhook may read any item of the table (no LeadingKeys condition)",
         lambda t, f: _statement(t, "WeChatWebhookRole", "ReadRules").pop("Condition"),
     ),
     (
-        "iam-least-privilege",
+        "table-leading-keys",
         "wechat-webhook may read conversations too (LeadingKeys widened)",
         lambda t, f: _statement(t, "WeChatWebhookRole", "ReadRules").__setitem__(
             "Condition", {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["CONFIG", "CONV#*"]}}
@@ -1693,8 +2111,8 @@ EXTRA_BREAKAGES: list[tuple[str, str, Mutation]] = [
     ),
     (
         "iam-grants-needed",
-        "reply-api cannot read the accounts secret",
-        lambda t, f: _drop_statement(t, "ReplyApiRole", "ReadAccounts"),
+        "reply-api cannot read its ApiClients secret",
+        lambda t, f: _drop_statement(t, "ReplyApiRole", "ReadApiClients"),
     ),
     (
         "iam-grants-needed",
@@ -1728,8 +2146,8 @@ EXTRA_BREAKAGES: list[tuple[str, str, Mutation]] = [
     ),
     (
         "visibility-timeout-6x",
-        "outbound visibility timeout 60 s for a 30 s reply-sender",
-        lambda t, f: _fn_props(t, "OutboundQueue").__setitem__("VisibilityTimeout", 60),
+        "outbound visibility timeout 300 s for a 60 s reply-sender",
+        lambda t, f: _fn_props(t, "OutboundQueue").__setitem__("VisibilityTimeout", 300),
     ),
     (
         "no-plaintext-secrets",
@@ -1824,8 +2242,8 @@ EXTRA_BREAKAGES: list[tuple[str, str, Mutation]] = [
     ),
     (
         "reply-sender-timings",
-        "DELIVERY_CLAIM_TIMEOUT_SECS 20 (below the 30 s Timeout)",
-        lambda t, f: _env(t, "ReplySenderFunction").__setitem__("DELIVERY_CLAIM_TIMEOUT_SECS", "20"),
+        "DELIVERY_CLAIM_TIMEOUT_SECS 50 (below the 60 s Timeout)",
+        lambda t, f: _env(t, "ReplySenderFunction").__setitem__("DELIVERY_CLAIM_TIMEOUT_SECS", "50"),
     ),
     (
         "reply-sender-attempts-below-redrive",
@@ -1836,6 +2254,274 @@ EXTRA_BREAKAGES: list[tuple[str, str, Mutation]] = [
         "reply-sender-attempts-below-redrive",
         "REPLY_MAX_ATTEMPTS removed (the code's default is not checked against the queue)",
         lambda t, f: _env(t, "ReplySenderFunction").pop("REPLY_MAX_ATTEMPTS"),
+    ),
+    # --- secrets per role -----------------------------------------------------------------------
+    (
+        "secrets-per-role",
+        "message-router reads the webhook credentials secret",
+        lambda t, f: _role_statements(t, "MessageRouterRole").append(
+            copy.deepcopy(_statement(t, "WeChatWebhookRole", "ReadWebhookCredentials"))
+        ),
+    ),
+    (
+        "iam-least-privilege",
+        "message-router reads the webhook credentials secret",
+        lambda t, f: _role_statements(t, "MessageRouterRole").append(
+            copy.deepcopy(_statement(t, "WeChatWebhookRole", "ReadWebhookCredentials"))
+        ),
+    ),
+    (
+        "iam-least-privilege",
+        "reply-sender may also read the ApiClients secret",
+        lambda t, f: _role_statements(t, "ReplySenderRole").append(copy.deepcopy(_statement(t, "ReplyApiRole", "ReadApiClients"))),
+    ),
+    (
+        "secrets-per-role",
+        "reply-api's ACCOUNTS_SECRET_ID is the webhook credentials secret",
+        lambda t, f: _env(t, "ReplyApiFunction").__setitem__("ACCOUNTS_SECRET_ID", copy.deepcopy(_env(t, "WeChatWebhookFunction")["ACCOUNTS_SECRET_ID"])),
+    ),
+    (
+        "functions-env-contract",
+        "reply-api's ACCOUNTS_SECRET_ID is the webhook credentials secret",
+        lambda t, f: _env(t, "ReplyApiFunction").__setitem__("ACCOUNTS_SECRET_ID", copy.deepcopy(_env(t, "WeChatWebhookFunction")["ACCOUNTS_SECRET_ID"])),
+    ),
+    (
+        "secrets-per-role",
+        "message-router given ACCOUNTS_SECRET_ID",
+        lambda t, f: _env(t, "MessageRouterFunction").__setitem__("ACCOUNTS_SECRET_ID", copy.deepcopy(_env(t, "ReplySenderFunction")["ACCOUNTS_SECRET_ID"])),
+    ),
+    (
+        "secrets-per-role",
+        "the ApiClients secret deleted with the stack",
+        lambda t, f: t["Resources"]["ApiClientsSecret"].__setitem__("DeletionPolicy", "Delete"),
+    ),
+    (
+        "secrets-per-role",
+        "a shared AccountsSecret left over",
+        lambda t, f: t["Resources"].__setitem__("AccountsSecret", copy.deepcopy(t["Resources"]["WebhookCredentialsSecret"])),
+    ),
+    (
+        "secrets-per-role",
+        "the delivery secret's placeholder document holds api_clients",
+        lambda t, f: _fn_props(t, "DeliveryCredentialsSecret")["GenerateSecretString"].__setitem__("SecretStringTemplate", '{"api_clients":{}}'),
+    ),
+    (
+        "secrets-per-role",
+        "the webhook secret created even when its ARN is given",
+        lambda t, f: t["Resources"]["WebhookCredentialsSecret"].pop("Condition"),
+    ),
+    (
+        "secrets-per-role",
+        "ApiClientsSecretId output names the webhook secret",
+        lambda t, f: t["Outputs"]["ApiClientsSecretId"].__setitem__("Value", copy.deepcopy(t["Outputs"]["WebhookCredentialsSecretId"]["Value"])),
+    ),
+    (
+        "parameters-outputs",
+        "DeliveryCredentialsSecretId output removed",
+        lambda t, f: t["Outputs"].pop("DeliveryCredentialsSecretId"),
+    ),
+    # --- the table by partition key (dynamodb:LeadingKeys) -------------------------------------
+    (
+        "table-leading-keys",
+        "reply-api may write conversations and delivery records (PutItem in its read statement)",
+        lambda t, f: _statement(t, "ReplyApiRole", "ReadConversationsAndDeliveries").__setitem__("Action", ["dynamodb:GetItem", "dynamodb:PutItem"]),
+    ),
+    (
+        "table-leading-keys",
+        "reply-api's reads widened to TOKEN#* (cached access tokens)",
+        lambda t, f: _statement(t, "ReplyApiRole", "ReadConversationsAndDeliveries")["Condition"]["ForAllValues:StringLike"].__setitem__(
+            "dynamodb:LeadingKeys", ["CONV#*", "REPLY#*", "TOKEN#*"]
+        ),
+    ),
+    (
+        "table-leading-keys",
+        "reply-sender without TOKEN#* (token cache)",
+        lambda t, f: _statement(t, "ReplySenderRole", "DeliveriesTokensConversations")["Condition"]["ForAllValues:StringLike"].__setitem__(
+            "dynamodb:LeadingKeys", ["CONV#*", "REPLY#*"]
+        ),
+    ),
+    (
+        "table-leading-keys",
+        "the router cannot read the rules (CONFIG statement dropped)",
+        lambda t, f: _drop_statement(t, "MessageRouterRole", "ReadRules"),
+    ),
+    (
+        "table-leading-keys",
+        "reply-api's idempotency records with ForAllValues:StringEquals (APIREQ#* literally)",
+        lambda t, f: _statement(t, "ReplyApiRole", "IdempotencyRecords").__setitem__(
+            "Condition", {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["APIREQ#*"]}}
+        ),
+    ),
+    (
+        "iam-least-privilege",
+        "reply-api may also update its idempotency records",
+        lambda t, f: _statement(t, "ReplyApiRole", "IdempotencyRecords").__setitem__(
+            "Action", ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+        ),
+    ),
+    (
+        "iam-grants-needed",
+        "reply-api cannot write its idempotency records",
+        lambda t, f: _drop_statement(t, "ReplyApiRole", "IdempotencyRecords"),
+    ),
+    # --- reserved concurrency of the queue consumers ----------------------------------------
+    (
+        "consumer-concurrency",
+        "reply-sender's event source MaximumConcurrency 50 (above its reserved 5)",
+        lambda t, f: _reply_sender_esm(t, f).__setitem__("ScalingConfig", {"MaximumConcurrency": 50}),
+    ),
+    (
+        "consumer-concurrency",
+        "the router's event source without ScalingConfig",
+        lambda t, f: _esm(t, f).pop("ScalingConfig"),
+    ),
+    (
+        "consumer-concurrency",
+        "ReplySenderReservedConcurrency MinValue 1 (MaximumConcurrency needs 2)",
+        lambda t, f: t["Parameters"]["ReplySenderReservedConcurrency"].__setitem__("MinValue", 1),
+    ),
+    (
+        "consumer-concurrency",
+        "reply-sender's reserved concurrency a literal 100, not its parameter",
+        lambda t, f: _fn_props(t, "ReplySenderFunction").__setitem__("ReservedConcurrentExecutions", 100),
+    ),
+    # --- two HTTP APIs, throttled per route -------------------------------------------------
+    (
+        "api-routes",
+        "POST /replies on the webhook API",
+        lambda t, f: _move_route(t, f, "POST", "/replies", "HttpApi"),
+    ),
+    (
+        "http-api-throttling",
+        "POST /replies on the webhook API",
+        lambda t, f: _move_route(t, f, "POST", "/replies", "HttpApi"),
+    ),
+    (
+        "http-api-throttling",
+        "POST /wechat/{account} without its route throttling",
+        lambda t, f: _stage(t, f, "HttpApi")["RouteSettings"].pop("POST /wechat/{account}"),
+    ),
+    (
+        "http-api-throttling",
+        "GET /replies/{reply_id} throttled at a literal 10000 rps",
+        lambda t, f: _stage(t, f, "ReplyHttpApi")["RouteSettings"]["GET /replies/{reply_id}"].__setitem__("ThrottlingRateLimit", 10000),
+    ),
+    (
+        "http-api-throttling",
+        "WebhookRouteBurstLimit default 5",
+        lambda t, f: _set_param_default(t, "WebhookRouteBurstLimit", 5),
+    ),
+    (
+        "parameters-outputs",
+        "ReplyApiUrl on the webhook API",
+        lambda t, f: t["Outputs"]["ReplyApiUrl"].__setitem__("Value", _replace_in_strings(t["Outputs"]["ReplyApiUrl"]["Value"], "ReplyHttpApi", "HttpApi")),
+    ),
+    (
+        "parameters-outputs",
+        "ReplyHttpApiId output removed",
+        lambda t, f: t["Outputs"].pop("ReplyHttpApiId"),
+    ),
+    # --- reply-sender's timeout -------------------------------------------------------------
+    (
+        "functions-runtime",
+        "reply-sender Timeout 45 s (the documented 60 s)",
+        lambda t, f: _fn_props(t, "ReplySenderFunction").__setitem__("Timeout", 45),
+    ),
+    (
+        "fifo-queues",
+        "outbound visibility timeout 400 s (the documented 360 s)",
+        lambda t, f: _fn_props(t, "OutboundQueue").__setitem__("VisibilityTimeout", 400),
+    ),
+    (
+        "log-groups-retained",
+        "a log group without a fixed name",
+        lambda t, f: _fn_props(t, "ReplyApiAccessLogGroup").pop("LogGroupName"),
+    ),
+    (
+        "parameters-outputs",
+        "WeChatWebhookUrl on the reply API",
+        lambda t, f: t["Outputs"]["WeChatWebhookUrl"].__setitem__("Value", _replace_in_strings(t["Outputs"]["WeChatWebhookUrl"]["Value"], "HttpApi", "ReplyHttpApi")),
+    ),
+    (
+        "reply-sender-timings",
+        "reply-sender Timeout 30 s (below 40 s)",
+        lambda t, f: _fn_props(t, "ReplySenderFunction").__setitem__("Timeout", 30),
+    ),
+    (
+        "reply-sender-timings",
+        "outbound visibility timeout 300 s for the 60 s reply-sender",
+        lambda t, f: _fn_props(t, "OutboundQueue").__setitem__("VisibilityTimeout", 300),
+    ),
+    (
+        "reply-sender-timings",
+        "reply-sender without PLATFORM_TIMEOUT_SECS",
+        lambda t, f: _env(t, "ReplySenderFunction").pop("PLATFORM_TIMEOUT_SECS"),
+    ),
+    (
+        "functions-env-contract",
+        "reply-sender without PLATFORM_TIMEOUT_SECS",
+        lambda t, f: _env(t, "ReplySenderFunction").pop("PLATFORM_TIMEOUT_SECS"),
+    ),
+    # --- alarms -----------------------------------------------------------------------------
+    (
+        "alarms",
+        "no DeliveryUncertain alarm",
+        lambda t, f: t["Resources"].pop("DeliveryUncertainAlarm"),
+    ),
+    (
+        "alarms",
+        "the AccountsUnavailable alarm on a dimension the metric does not have",
+        lambda t, f: _fn_props(t, "AccountsUnavailableAlarm").__setitem__(
+            "Dimensions", [{"Name": "FunctionName", "Value": {"Ref": "WeChatWebhookFunction"}}]
+        ),
+    ),
+    (
+        "alarms",
+        "the AccountsRefreshFailed alarm over 1 minute",
+        lambda t, f: _fn_props(t, "AccountsRefreshFailedAlarm").__setitem__("Period", 60),
+    ),
+    (
+        "alarms",
+        "the AccountsRefreshFailed alarm treats missing data as breaching",
+        lambda t, f: _fn_props(t, "AccountsRefreshFailedAlarm").__setitem__("TreatMissingData", "breaching"),
+    ),
+    (
+        "alarms",
+        "no 5xx alarm on the reply API",
+        lambda t, f: t["Resources"].pop("ReplyHttpApi5xxAlarm"),
+    ),
+    (
+        "alarms",
+        "the webhook API's 5xx alarm watches the reply API",
+        lambda t, f: _fn_props(t, "HttpApi5xxAlarm")["Dimensions"][0].__setitem__("Value", {"Ref": "ReplyHttpApi"}),
+    ),
+    # --- log level, log groups, NAT gateway, dashboard ----------------------------------------
+    (
+        "log-level-no-trace",
+        "the LogLevels mapping keeps trace",
+        lambda t, f: t["Mappings"]["LogLevels"].__setitem__("trace", {"Lambda": "TRACE"}),
+    ),
+    (
+        "log-groups-retained",
+        "the reply API's access log group not retained on replacement",
+        lambda t, f: t["Resources"]["ReplyApiAccessLogGroup"].pop("UpdateReplacePolicy"),
+    ),
+    (
+        "fixed-egress-conditional",
+        "a second NAT gateway and Elastic IP (one per zone)",
+        lambda t, f: t["Resources"].update(
+            {"EgressNatGatewayB": copy.deepcopy(t["Resources"]["EgressNatGateway"]), "EgressIpB": copy.deepcopy(t["Resources"]["EgressIp"])}
+        ),
+    ),
+    (
+        "dashboard",
+        "UnansweredConversations plotted again",
+        lambda t, f: _add_to_dashboard(t, "UnansweredConversations"),
+    ),
+    (
+        "dashboard",
+        "no DeliveryUncertain line",
+        lambda t, f: _rename_in_dashboard(t, "DeliveryUncertain", "Delivery"),
     ),
     (
         "reply-sender-attempts-below-redrive",
@@ -1865,6 +2551,18 @@ EQUIVALENCE_BREAKAGES: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
     ("a different passive rules budget", lambda t: _env(t, "WeChatWebhookFunction").__setitem__("PASSIVE_RULES_TIMEOUT_MS", "800")),
     ("a different rules cache in wechat-webhook", lambda t: _env(t, "WeChatWebhookFunction").__setitem__("RULES_CACHE_SECS", "60")),
     ("wechat-webhook's rules read without its LeadingKeys condition", lambda t: _statement(t, "WeChatWebhookRole", "ReadRules").pop("Condition")),
+    ("reply-sender's LeadingKeys without TOKEN#*", lambda t: _statement(t, "ReplySenderRole", "DeliveriesTokensConversations")["Condition"]["ForAllValues:StringLike"].__setitem__("dynamodb:LeadingKeys", ["CONV#*", "REPLY#*"])),
+    ("reply-api reading the webhook credentials secret", lambda t: _env(t, "ReplyApiFunction").__setitem__("ACCOUNTS_SECRET_ID", copy.deepcopy(_env(t, "WeChatWebhookFunction")["ACCOUNTS_SECRET_ID"]))),
+    ("a different ApiClients placeholder", lambda t: _fn_props(t, "ApiClientsSecret")["GenerateSecretString"].__setitem__("SecretStringTemplate", "{}")),
+    ("a different reserved concurrency default", lambda t: _set_param_default(t, "ReplySenderReservedConcurrency", 7)),
+    ("reply-sender without reserved concurrency", lambda t: _fn_props(t, "ReplySenderFunction").pop("ReservedConcurrentExecutions")),
+    ("a different event source MaximumConcurrency", lambda t: _reply_sender_esm(t, "cdk").__setitem__("ScalingConfig", {"MaximumConcurrency": 3})),
+    ("a different route throttling", lambda t: _stage(t, "cdk", "HttpApi")["RouteSettings"]["POST /wechat/{account}"].__setitem__("ThrottlingRateLimit", 100)),
+    ("POST /replies on the webhook API", lambda t: _move_route(t, "cdk", "POST", "/replies", "HttpApi")),
+    ("a log group deleted with the stack", lambda t: t["Resources"]["MessageRouterLogGroup"].__setitem__("DeletionPolicy", "Delete")),
+    ("trace back in the LogLevels mapping", lambda t: t["Mappings"]["LogLevels"].__setitem__("trace", {"Lambda": "TRACE"})),
+    ("a different 5xx alarm threshold", lambda t: _fn_props(t, "ReplyHttpApi5xxAlarm").__setitem__("Threshold", 10)),
+    ("a different reply-sender timeout", lambda t: _fn_props(t, "ReplySenderFunction").__setitem__("Timeout", 45)),
 ]
 
 
@@ -1923,7 +2621,7 @@ def main(argv: list[str]) -> int:
     for check_name, check in CHECKS.items():
         for flavour, model in models.items():
             results.record(f"{flavour}: {check_name}", check(model))
-    results.record("sam == cdk: equivalent parameters, functions, permissions, queues, table, alarms, outputs",
+    results.record("sam == cdk: equivalent parameters, functions, permissions, queues, table, APIs, secrets, log groups, alarms, outputs",
                    equivalence(models["sam"], models["cdk"]))
 
     # Negative self-tests.

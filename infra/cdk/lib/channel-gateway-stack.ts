@@ -43,11 +43,12 @@ const WEBHOOK_TIMEOUT_SECS = 4;
 /** The router's timeout; the inbound queue's visibility timeout is 6x this. */
 const ROUTER_TIMEOUT_SECS = 30;
 /**
- * reply-sender's timeout; the outbound queue's visibility timeout is 6x this. A record is
- * started only with >= 5 s left (SAFETY_MARGIN in reply_sender.rs); one platform call takes
- * at most PLATFORM_TIMEOUT_SECS.
+ * reply-sender's timeout; the outbound queue's visibility timeout is 6x this (360 s), as AWS
+ * recommends for event source mappings. reply-sender claims a reply only while the worst case
+ * of one delivery (about 27 s with PLATFORM_TIMEOUT_SECS=5) is still left of the invocation:
+ * 60 s lets at least two replies of a batch through per invocation (infra/tests: >= 40 s).
  */
-const REPLY_SENDER_TIMEOUT_SECS = 30;
+const REPLY_SENDER_TIMEOUT_SECS = 60;
 /**
  * Receives of an outbound record before SQS redrives it to the outbound DLQ (a backstop: no
  * reason is recorded), and reply-sender's attempt limit below it: a command whose last allowed
@@ -71,6 +72,17 @@ interface GatewayFunctionSpec {
   readonly environment: Record<string, string>;
   /** Everything the function calls besides writing its own logs. */
   readonly statements: iam.PolicyStatement[];
+  /** Reserved concurrency (the queue consumers). */
+  readonly reservedConcurrency?: number;
+}
+
+/**
+ * A condition limiting DynamoDB item actions to partition keys matching `patterns`
+ * (dynamodb:LeadingKeys). ForAllValues is also true for a request without partition keys
+ * (Scan), which is why only item actions are ever granted with it: no Query, no Scan.
+ */
+function leadingKeys(...patterns: string[]): Record<string, unknown> {
+  return { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': patterns } };
 }
 
 /** Gives the L1 resource under an L2 construct (or an L1 itself) a fixed logical id. */
@@ -116,11 +128,11 @@ export class ChannelGatewayStack extends Stack {
     Validations.of(this).acknowledge(
       {
         id: 'CloudFormation-Validate::W2509',
-        reason: 'AccountsSecretArn / AccountsSecretKmsKeyArn hold ARNs, not secret values: no NoEcho needed',
+        reason: 'The *SecretArn parameters and AccountsSecretKmsKeyArn hold ARNs, not secret values: no NoEcho needed',
       },
       {
         id: 'CloudFormation-Validate::W1001',
-        reason: 'Outputs/AccountsSecretId uses AccountsSecret only inside Fn::If on its own condition',
+        reason: 'Outputs/*SecretId use each created secret only inside Fn::If on its own condition',
       },
     );
 
@@ -136,7 +148,8 @@ export class ChannelGatewayStack extends Stack {
     const logLevel = new CfnParameter(this, 'LogLevel', {
       type: 'String',
       default: 'info',
-      allowedValues: ['trace', 'debug', 'info', 'warn', 'error'],
+      // No "trace": at that level the functions log raw platform events and tokens.
+      allowedValues: ['debug', 'info', 'warn', 'error'],
       description: 'Application log level of every function (Lambda ApplicationLogLevel).',
     });
     const logRetentionDays = new CfnParameter(this, 'LogRetentionDays', {
@@ -148,21 +161,74 @@ export class ChannelGatewayStack extends Stack {
       ],
       description: 'Retention of every log group of the stack, in days.',
     });
-    const accountsSecretArn = new CfnParameter(this, 'AccountsSecretArn', {
+    // One secret per role, each holding the part of the accounts document that role needs
+    // (`gatewayctl accounts push` writes all three from one validated document).
+    const secretArnPattern =
+      '^$|^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$';
+    const webhookCredentialsSecretArn = new CfnParameter(this, 'WebhookCredentialsSecretArn', {
       type: 'String',
       default: '',
-      allowedPattern:
-        '^$|^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$',
+      allowedPattern: secretArnPattern,
       description:
-        'Full ARN of an existing Secrets Manager secret holding the accounts JSON document. Empty (default) = the stack creates one with an empty document; fill it with `aws secretsmanager put-secret-value`.',
+        "Full ARN of an existing Secrets Manager secret holding the webhooks' credentials (read by wechat-webhook and weibo-webhook only). Empty (default) = the stack creates one with an empty document; fill it with `gatewayctl accounts push`.",
+    });
+    const deliveryCredentialsSecretArn = new CfnParameter(this, 'DeliveryCredentialsSecretArn', {
+      type: 'String',
+      default: '',
+      allowedPattern: secretArnPattern,
+      description:
+        'Full ARN of an existing Secrets Manager secret holding the platform API credentials (read by reply-sender only). Empty (default) = the stack creates one with an empty document.',
+    });
+    const apiClientsSecretArn = new CfnParameter(this, 'ApiClientsSecretArn', {
+      type: 'String',
+      default: '',
+      allowedPattern: secretArnPattern,
+      description:
+        "Full ARN of an existing Secrets Manager secret holding the reply API's clients (read by reply-api only). Empty (default) = the stack creates one with an empty document.",
     });
     const accountsSecretKmsKeyArn = new CfnParameter(this, 'AccountsSecretKmsKeyArn', {
       type: 'String',
       default: '',
       allowedPattern: '^$|^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[a-f0-9-]+$',
       description:
-        "Only when AccountsSecretArn is encrypted with a customer managed KMS key: that key's ARN (the functions that read the secret then get kms:Decrypt on it, via Secrets Manager only).",
+        "Only when the given secrets are encrypted with a customer managed KMS key: that key's ARN (the functions that read a secret then get kms:Decrypt on it, via Secrets Manager only).",
     });
+    const reservedConcurrency = (id: string, fn: string, dflt: number) =>
+      new CfnParameter(this, id, {
+        type: 'Number',
+        default: dflt,
+        minValue: 2,
+        maxValue: 1000,
+        description: `Reserved concurrency of ${fn}; also the MaximumConcurrency of its SQS event source (which cannot be below 2).`,
+      });
+    const messageRouterReservedConcurrency = reservedConcurrency('MessageRouterReservedConcurrency', 'message-router', 10);
+    const replySenderReservedConcurrency = reservedConcurrency('ReplySenderReservedConcurrency', 'reply-sender', 5);
+    const routeLimit = (id: string, dflt: number, max: number, description: string) =>
+      new CfnParameter(this, id, { type: 'Number', default: dflt, minValue: 1, maxValue: max, description });
+    const webhookRouteRateLimit = routeLimit(
+      'WebhookRouteRateLimit',
+      500,
+      10000,
+      'Steady-state requests per second of EACH webhook route (webhook HTTP API).',
+    );
+    const webhookRouteBurstLimit = routeLimit(
+      'WebhookRouteBurstLimit',
+      1000,
+      5000,
+      'Burst of EACH webhook route (webhook HTTP API).',
+    );
+    const replyApiRouteRateLimit = routeLimit(
+      'ReplyApiRouteRateLimit',
+      50,
+      10000,
+      'Steady-state requests per second of EACH reply API route (reply HTTP API).',
+    );
+    const replyApiRouteBurstLimit = routeLimit(
+      'ReplyApiRouteBurstLimit',
+      100,
+      5000,
+      'Burst of EACH reply API route (reply HTTP API).',
+    );
     const alarmEmail = new CfnParameter(this, 'AlarmEmail', {
       type: 'String',
       default: '',
@@ -180,7 +246,6 @@ export class ChannelGatewayStack extends Stack {
     // Lambda's ApplicationLogLevel values are upper case.
     new CfnMapping(this, 'LogLevels', {
       mapping: {
-        trace: { Lambda: 'TRACE' },
         debug: { Lambda: 'DEBUG' },
         info: { Lambda: 'INFO' },
         warn: { Lambda: 'WARN' },
@@ -192,8 +257,14 @@ export class ChannelGatewayStack extends Stack {
     const isProduction = new CfnCondition(this, 'IsProduction', {
       expression: Fn.conditionEquals(stageName.valueAsString, 'prod'),
     });
-    const createAccountsSecret = new CfnCondition(this, 'CreateAccountsSecret', {
-      expression: Fn.conditionEquals(accountsSecretArn.valueAsString, ''),
+    const createWebhookCredentialsSecret = new CfnCondition(this, 'CreateWebhookCredentialsSecret', {
+      expression: Fn.conditionEquals(webhookCredentialsSecretArn.valueAsString, ''),
+    });
+    const createDeliveryCredentialsSecret = new CfnCondition(this, 'CreateDeliveryCredentialsSecret', {
+      expression: Fn.conditionEquals(deliveryCredentialsSecretArn.valueAsString, ''),
+    });
+    const createApiClientsSecret = new CfnCondition(this, 'CreateApiClientsSecret', {
+      expression: Fn.conditionEquals(apiClientsSecretArn.valueAsString, ''),
     });
     const hasAccountsSecretKmsKey = new CfnCondition(this, 'HasAccountsSecretKmsKey', {
       expression: Fn.conditionNot(Fn.conditionEquals(accountsSecretKmsKeyArn.valueAsString, '')),
@@ -295,27 +366,53 @@ export class ChannelGatewayStack extends Stack {
     ) as unknown as boolean;
 
     // ---------------------------------------------------------------------------------------
-    // Accounts secret: created empty unless AccountsSecretArn is given. The template never
-    // holds a credential: ops fill it with `aws secretsmanager put-secret-value`.
+    // Secrets, one per role (least privilege): each holds the part of the accounts document
+    // its readers need, written by `gatewayctl accounts push` from one validated document.
+    // Each is created with an empty document unless its *SecretArn parameter names an
+    // existing one; the template never holds a credential. The functions ignore top-level
+    // keys starting with "_" (the generated _placeholder).
+    //   WebhookCredentials  -> wechat-webhook, weibo-webhook (signature/decryption keys)
+    //   DeliveryCredentials -> reply-sender (platform API credentials)
+    //   ApiClients          -> reply-api (the reply API's clients)
+    // message-router reads no secret.
     // ---------------------------------------------------------------------------------------
-    const accountsSecret = new secretsmanager.Secret(this, 'AccountsSecret', {
-      description: `Channel gateway accounts document (WeChat and Weibo credentials) of stack ${Aws.STACK_NAME}`,
-      generateSecretString: {
-        // The app ignores top-level keys starting with "_".
-        secretStringTemplate: '{"wechat":{},"weibo":{}}',
-        generateStringKey: '_placeholder',
-        passwordLength: 16,
-        excludePunctuation: true,
-      },
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    logicalId(accountsSecret, 'AccountsSecret');
-    (accountsSecret.node.defaultChild as CfnResource).cfnOptions.condition = createAccountsSecret;
-    const accountsSecretId = Fn.conditionIf(
-      createAccountsSecret.logicalId,
-      accountsSecret.secretArn,
-      accountsSecretArn.valueAsString,
-    ).toString();
+    /** The secret (created under `create`, else the given ARN): its ARN for env and IAM. */
+    const roleSecret = (id: string, description: string, template: string, create: CfnCondition, given: CfnParameter) => {
+      const secret = new secretsmanager.Secret(this, id, {
+        description: `${description} of stack ${Aws.STACK_NAME}`,
+        generateSecretString: {
+          secretStringTemplate: template,
+          generateStringKey: '_placeholder',
+          passwordLength: 16,
+          excludePunctuation: true,
+        },
+        removalPolicy: RemovalPolicy.RETAIN,
+      });
+      logicalId(secret, id);
+      (secret.node.defaultChild as CfnResource).cfnOptions.condition = create;
+      return Fn.conditionIf(create.logicalId, secret.secretArn, given.valueAsString).toString();
+    };
+    const webhookCredentialsSecretId = roleSecret(
+      'WebhookCredentialsSecret',
+      'Channel gateway webhook credentials (WeChat/Weibo signature and decryption keys)',
+      '{"wechat":{},"weibo":{}}',
+      createWebhookCredentialsSecret,
+      webhookCredentialsSecretArn,
+    );
+    const deliveryCredentialsSecretId = roleSecret(
+      'DeliveryCredentialsSecret',
+      'Channel gateway delivery credentials (WeChat/Weibo API credentials)',
+      '{"wechat":{},"weibo":{}}',
+      createDeliveryCredentialsSecret,
+      deliveryCredentialsSecretArn,
+    );
+    const apiClientsSecretId = roleSecret(
+      'ApiClientsSecret',
+      'Channel gateway reply API clients',
+      '{"api_clients":{}}',
+      createApiClientsSecret,
+      apiClientsSecretArn,
+    );
 
     // ---------------------------------------------------------------------------------------
     // Functions. Each has its own role (only what it uses: see infra/tests/test_invariants.py,
@@ -339,14 +436,14 @@ export class ChannelGatewayStack extends Stack {
         resources: [inboundQueue.queueArn],
       }),
       new iam.PolicyStatement({
-        sid: 'ReadAccounts',
+        sid: 'ReadWebhookCredentials',
         actions: ['secretsmanager:GetSecretValue'],
-        resources: [accountsSecretId],
+        resources: [webhookCredentialsSecretId],
       }),
     ];
     const webhookEnvironment = {
       QUEUE_URL: inboundQueue.queueUrl,
-      ACCOUNTS_SECRET_ID: accountsSecretId,
+      ACCOUNTS_SECRET_ID: webhookCredentialsSecretId,
       ACCOUNTS_CACHE_SECS: '60',
       MAX_CLOCK_SKEW_SECS: '300',
       MAX_BODY_BYTES: '65536',
@@ -370,12 +467,12 @@ export class ChannelGatewayStack extends Stack {
       statements: [
         ...webhookStatements(),
         // The rules document, item PK=CONFIG, SK=RULES (gateway-aws DynamoDbRulesStore::get).
-        // No other partition key of the table.
+        // No other partition key of the table ("CONFIG" has no wildcard: an exact match).
         new iam.PolicyStatement({
           sid: 'ReadRules',
           actions: ['dynamodb:GetItem'],
           resources: [table.tableArn],
-          conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['CONFIG'] } },
+          conditions: leadingKeys('CONFIG'),
         }),
       ],
     });
@@ -394,6 +491,9 @@ export class ChannelGatewayStack extends Stack {
       binary: 'message-router',
       description: 'Router (inbound FIFO queue -> rules -> DynamoDB, auto-replies -> outbound FIFO queue)',
       timeoutSecs: ROUTER_TIMEOUT_SECS,
+      // Bounds the router's share of the account's concurrency (and its writes to the table);
+      // the event source's MaximumConcurrency is the same value.
+      reservedConcurrency: messageRouterReservedConcurrency.valueAsNumber,
       environment: {
         TABLE_NAME: table.tableName,
         DEAD_LETTER_QUEUE_URL: inboundDlq.queueUrl,
@@ -424,15 +524,24 @@ export class ChannelGatewayStack extends Stack {
           actions: ['sqs:SendMessage'],
           resources: [outboundQueue.queueArn],
         }),
-        // gateway-aws DynamoDbConversationStore::load and DynamoDbRulesStore::get (GetItem);
-        // DynamoDbConversationStore::commit_inbound (TransactWriteItems, which has no IAM
-        // action of its own: it is authorized by the actions of its items, here Put items ->
-        // PutItem and the Delete items of tags a conversation lost -> DeleteItem). No Update or
-        // ConditionCheck item, no Query: base table only.
+        // The table, by partition key; no Query (no index is read), no Scan.
+        // gateway-aws DynamoDbConversationStore::load (GetItem) and commit_inbound
+        // (TransactWriteItems, which has no IAM action of its own: it is authorized per item,
+        // here Put items -> PutItem, and the Delete items of tags a conversation lost ->
+        // DeleteItem; no Update or ConditionCheck item). Every item it reads or writes is in a
+        // conversation's partition, CONV#<conversation key>.
         new iam.PolicyStatement({
-          sid: 'ConversationsAndRules',
+          sid: 'Conversations',
           actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem'],
           resources: [table.tableArn],
+          conditions: leadingKeys('CONV#*'),
+        }),
+        // gateway-aws DynamoDbRulesStore::get: the rules document, PK=CONFIG, SK=RULES.
+        new iam.PolicyStatement({
+          sid: 'ReadRules',
+          actions: ['dynamodb:GetItem'],
+          resources: [table.tableArn],
+          conditions: leadingKeys('CONFIG'),
         }),
       ],
     });
@@ -444,6 +553,8 @@ export class ChannelGatewayStack extends Stack {
       batchSize: 10,
       reportBatchItemFailures: true,
       enabled: true,
+      // No more pollers than the reserved concurrency (min 2): no throttled batches.
+      maxConcurrency: messageRouterReservedConcurrency.valueAsNumber,
     });
     logicalId(inboundEventSource, 'MessageRouterFunctionInbound');
 
@@ -454,11 +565,14 @@ export class ChannelGatewayStack extends Stack {
       binary: 'reply-sender',
       description: 'Reply sender (outbound FIFO queue -> WeChat/Weibo APIs -> DynamoDB)',
       timeoutSecs: REPLY_SENDER_TIMEOUT_SECS,
+      // Bounds reply-sender's share of the account's concurrency (and the platform API calls
+      // in parallel); the event source's MaximumConcurrency is the same value.
+      reservedConcurrency: replySenderReservedConcurrency.valueAsNumber,
       environment: {
         TABLE_NAME: table.tableName,
         OUTBOUND_QUEUE_URL: outboundQueue.queueUrl,
         OUTBOUND_DEAD_LETTER_QUEUE_URL: outboundDlq.queueUrl,
-        ACCOUNTS_SECRET_ID: accountsSecretId,
+        ACCOUNTS_SECRET_ID: deliveryCredentialsSecretId,
         ACCOUNTS_CACHE_SECS: '60',
         WECHAT_API_BASE_URL: 'https://api.weixin.qq.com',
         WEIBO_API_BASE_URL: 'https://m.api.weibo.com',
@@ -510,17 +624,20 @@ export class ChannelGatewayStack extends Stack {
         }),
         // Delivery records (claim/mark: PutItem, UpdateItem; release: DeleteItem), the token
         // cache and lease (GetItem, UpdateItem), conversations (GetItem) and the delivery
-        // transactions (Put/Update items: PutItem, UpdateItem). No index is queried; no
-        // ConditionCheck item is used.
+        // transactions (Put/Update items: PutItem, UpdateItem). No index is queried (no Query,
+        // no Scan); no ConditionCheck item is used. Partition keys: REPLY#<reply id> (delivery
+        // records), TOKEN#<channel>#<account> (token cache), CONV#<conversation key>
+        // (conversations and their outbound messages).
         new iam.PolicyStatement({
           sid: 'DeliveriesTokensConversations',
           actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
           resources: [table.tableArn],
+          conditions: leadingKeys('CONV#*', 'REPLY#*', 'TOKEN#*'),
         }),
         new iam.PolicyStatement({
-          sid: 'ReadAccounts',
+          sid: 'ReadDeliveryCredentials',
           actions: ['secretsmanager:GetSecretValue'],
-          resources: [accountsSecretId],
+          resources: [deliveryCredentialsSecretId],
         }),
       ],
     });
@@ -534,7 +651,7 @@ export class ChannelGatewayStack extends Stack {
       environment: {
         OUTBOUND_QUEUE_URL: outboundQueue.queueUrl,
         TABLE_NAME: table.tableName,
-        ACCOUNTS_SECRET_ID: accountsSecretId,
+        ACCOUNTS_SECRET_ID: apiClientsSecretId,
         ACCOUNTS_CACHE_SECS: '60',
         REPLY_API_MAX_CLOCK_SKEW_SECS: '300',
         MAX_BODY_BYTES: '65536',
@@ -546,23 +663,33 @@ export class ChannelGatewayStack extends Stack {
           actions: ['sqs:SendMessage'],
           resources: [outboundQueue.queueArn],
         }),
-        // The conversation must exist (POST); the delivery record (GET status).
+        // The table, by partition key; item actions only (no Query, no Scan, no index).
+        // The conversation must exist (POST, CONV#<conversation key>); the delivery record
+        // (GET status, REPLY#<reply id>). Read only.
         new iam.PolicyStatement({
           sid: 'ReadConversationsAndDeliveries',
           actions: ['dynamodb:GetItem'],
           resources: [table.tableArn],
+          conditions: leadingKeys('CONV#*', 'REPLY#*'),
         }),
-        // Accounts and api_clients.
+        // One record per accepted request (APIREQ#...): read it back for a retried request,
+        // write it for a new one.
         new iam.PolicyStatement({
-          sid: 'ReadAccounts',
+          sid: 'IdempotencyRecords',
+          actions: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+          resources: [table.tableArn],
+          conditions: leadingKeys('APIREQ#*'),
+        }),
+        new iam.PolicyStatement({
+          sid: 'ReadApiClients',
           actions: ['secretsmanager:GetSecretValue'],
-          resources: [accountsSecretId],
+          resources: [apiClientsSecretId],
         }),
       ],
     });
 
-    // kms:Decrypt on the accounts secret's customer managed key, only when one is given, for
-    // every function that reads the secret.
+    // kms:Decrypt on the given secrets' customer managed key, only when one is given, for
+    // every function that reads a secret (not the router).
     const decryptAccounts = new iam.CfnPolicy(this, 'AccountsSecretKmsDecryptPolicy', {
       policyName: 'accounts-secret-kms-decrypt',
       roles: [
@@ -595,80 +722,122 @@ export class ChannelGatewayStack extends Stack {
       batchSize: 10,
       reportBatchItemFailures: true,
       enabled: true,
+      // No more pollers than the reserved concurrency (min 2): no throttled batches.
+      maxConcurrency: replySenderReservedConcurrency.valueAsNumber,
     });
     logicalId(outboundEventSource, 'ReplySenderFunctionOutbound');
 
     // ---------------------------------------------------------------------------------------
-    // HTTP API (API Gateway v2, payload format 2.0) with one stage named StageName.
+    // Two HTTP APIs (API Gateway v2, payload format 2.0), each with one stage named StageName:
+    // the webhooks' (HttpApi) and the reply API's (ReplyHttpApi), so that a flood on one cannot
+    // use up the other's throttling. DefaultRouteSettings is the limit of any route without its
+    // own; RouteSettings gives every route its own limit (API Gateway applies them per route,
+    // not per API).
     // ---------------------------------------------------------------------------------------
-    const apiAccessLogGroup = new logs.LogGroup(this, 'ApiAccessLogGroup', {
-      logGroupName: `/aws/apigateway/${Aws.STACK_NAME}/http-api`,
-      removalPolicy: RemovalPolicy.DESTROY,
+    const accessLogFormat = JSON.stringify({
+      requestId: '$context.requestId',
+      ip: '$context.identity.sourceIp',
+      requestTime: '$context.requestTime',
+      routeKey: '$context.routeKey',
+      status: '$context.status',
+      responseLength: '$context.responseLength',
+      latency: '$context.responseLatency',
+      integrationLatency: '$context.integrationLatency',
+      integrationError: '$context.integrationErrorMessage',
     });
-    logicalId(apiAccessLogGroup, 'ApiAccessLogGroup');
-    (apiAccessLogGroup.node.defaultChild as logs.CfnLogGroup).retentionInDays = logRetentionDays.valueAsNumber;
+    /** An HTTP API, its stage, its access log group and its routes, throttled per route. */
+    const httpApiWithRoutes = (
+      id: string,
+      description: string,
+      accessLogId: string,
+      accessLogName: string,
+      rateLimit: CfnParameter,
+      burstLimit: CfnParameter,
+      routes: Array<[string, apigwv2.HttpMethod, lambda.IFunction, number]>,
+    ): apigwv2.HttpApi => {
+      const accessLogGroup = new logs.LogGroup(this, accessLogId, {
+        logGroupName: `/aws/apigateway/${Aws.STACK_NAME}/${accessLogName}`,
+        // Kept when the stack is deleted or the group replaced (audit trail).
+        removalPolicy: RemovalPolicy.RETAIN,
+      });
+      logicalId(accessLogGroup, accessLogId);
+      (accessLogGroup.node.defaultChild as logs.CfnLogGroup).retentionInDays = logRetentionDays.valueAsNumber;
 
-    const httpApi = new apigwv2.HttpApi(this, 'HttpApi', {
-      apiName: Aws.STACK_NAME,
-      description: 'Channel gateway webhooks and reply API',
-      createDefaultStage: false,
-    });
-    logicalId(httpApi, 'HttpApi');
-    const stage = new apigwv2.HttpStage(this, 'HttpApiStage', {
-      httpApi,
-      stageName: stageName.valueAsString,
-      autoDeploy: true,
-      throttle: { burstLimit: 1000, rateLimit: 500 },
-    });
-    logicalId(stage, 'HttpApiStage');
-    (stage.node.defaultChild as apigwv2.CfnStage).accessLogSettings = {
-      destinationArn: apiAccessLogGroup.logGroupArn,
-      format: JSON.stringify({
-        requestId: '$context.requestId',
-        ip: '$context.identity.sourceIp',
-        requestTime: '$context.requestTime',
-        routeKey: '$context.routeKey',
-        status: '$context.status',
-        responseLength: '$context.responseLength',
-        latency: '$context.responseLatency',
-        integrationLatency: '$context.integrationLatency',
-        integrationError: '$context.integrationErrorMessage',
-      }),
+      const api = new apigwv2.HttpApi(this, id, {
+        apiName: Aws.STACK_NAME,
+        description,
+        createDefaultStage: false,
+      });
+      logicalId(api, id);
+      const limits = { burstLimit: burstLimit.valueAsNumber, rateLimit: rateLimit.valueAsNumber };
+      const stage = new apigwv2.HttpStage(this, `${id}Stage`, {
+        httpApi: api,
+        stageName: stageName.valueAsString,
+        autoDeploy: true,
+        throttle: limits,
+      });
+      logicalId(stage, `${id}Stage`);
+      const cfnStage = stage.node.defaultChild as apigwv2.CfnStage;
+      cfnStage.accessLogSettings = { destinationArn: accessLogGroup.logGroupArn, format: accessLogFormat };
+      // RouteSettings is a JSON property of AWS::ApiGatewayV2::Stage: CDK passes it through
+      // as is, so its keys are written in CloudFormation's spelling.
+      const routeSettings: Record<string, { ThrottlingBurstLimit: number; ThrottlingRateLimit: number }> = {};
+      const integrations = new Map<lambda.IFunction, HttpLambdaIntegration>();
+      for (const [path, method, fn, timeoutSecs] of routes) {
+        let integration = integrations.get(fn);
+        if (!integration) {
+          integration = new HttpLambdaIntegration(`${fn.node.id}Integration`, fn, {
+            payloadFormatVersion: apigwv2.PayloadFormatVersion.VERSION_2_0,
+            timeout: Duration.seconds(timeoutSecs),
+          });
+          integrations.set(fn, integration);
+        }
+        // A stage's route settings name existing routes: the stage waits for them.
+        for (const route of api.addRoutes({ path, methods: [method], integration })) {
+          stage.node.addDependency(route);
+        }
+        routeSettings[`${method} ${path}`] = {
+          ThrottlingBurstLimit: limits.burstLimit,
+          ThrottlingRateLimit: limits.rateLimit,
+        };
+      }
+      cfnStage.routeSettings = routeSettings;
+      return api;
     };
 
-    const webhookRoutes: Array<[string, lambda.IFunction]> = [
-      ['/wechat/{account}', wechatWebhook],
-      ['/weibo/{account}', weiboWebhook],
-    ];
-    for (const [path, fn] of webhookRoutes) {
-      httpApi.addRoutes({
-        path,
-        methods: [apigwv2.HttpMethod.GET, apigwv2.HttpMethod.POST],
-        integration: new HttpLambdaIntegration(`${fn.node.id}Integration`, fn, {
-          payloadFormatVersion: apigwv2.PayloadFormatVersion.VERSION_2_0,
-          timeout: Duration.seconds(5),
-        }),
-      });
-    }
+    const httpApi = httpApiWithRoutes(
+      'HttpApi',
+      'Channel gateway webhooks (WeChat, Weibo)',
+      'ApiAccessLogGroup',
+      'http-api',
+      webhookRouteRateLimit,
+      webhookRouteBurstLimit,
+      [
+        ['/wechat/{account}', apigwv2.HttpMethod.GET, wechatWebhook, 5],
+        ['/wechat/{account}', apigwv2.HttpMethod.POST, wechatWebhook, 5],
+        ['/weibo/{account}', apigwv2.HttpMethod.GET, weiboWebhook, 5],
+        ['/weibo/{account}', apigwv2.HttpMethod.POST, weiboWebhook, 5],
+      ],
+    );
     // reply-api: POST /replies (submit), GET /replies/{reply_id} (delivery state).
-    const replyApiRoutes: Array<[string, apigwv2.HttpMethod]> = [
-      ['/replies', apigwv2.HttpMethod.POST],
-      ['/replies/{reply_id}', apigwv2.HttpMethod.GET],
-    ];
-    for (const [path, method] of replyApiRoutes) {
-      httpApi.addRoutes({
-        path,
-        methods: [method],
-        integration: new HttpLambdaIntegration(`${replyApi.node.id}Integration`, replyApi, {
-          payloadFormatVersion: apigwv2.PayloadFormatVersion.VERSION_2_0,
-          timeout: Duration.seconds(REPLY_API_INTEGRATION_TIMEOUT_SECS),
-        }),
-      });
-    }
+    const replyHttpApi = httpApiWithRoutes(
+      'ReplyHttpApi',
+      'Channel gateway reply API (agent desks, CRM systems)',
+      'ReplyApiAccessLogGroup',
+      'reply-api',
+      replyApiRouteRateLimit,
+      replyApiRouteBurstLimit,
+      [
+        ['/replies', apigwv2.HttpMethod.POST, replyApi, REPLY_API_INTEGRATION_TIMEOUT_SECS],
+        ['/replies/{reply_id}', apigwv2.HttpMethod.GET, replyApi, REPLY_API_INTEGRATION_TIMEOUT_SECS],
+      ],
+    );
 
     // ---------------------------------------------------------------------------------------
     // Optional fixed egress: VPC, private subnets -> one NAT gateway -> one Elastic IP.
-    // Used by reply-sender (the only function calling the platform APIs).
+    // Used by reply-sender (the only function calling the platform APIs). Exactly one NAT
+    // gateway, in the public subnet of the first availability zone, for both private subnets
+    // (two zones): one fixed address to allow-list, not one per zone (docs/deploy.md section 8).
     // ---------------------------------------------------------------------------------------
     const egress = <T extends CfnResource>(resource: T): T => {
       resource.cfnOptions.condition = fixedEgress;
@@ -852,6 +1021,7 @@ export class ChannelGatewayStack extends Stack {
       threshold: number,
       evaluationPeriods = 1,
       datapointsToAlarm?: number,
+      comparisonOperator = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
     ) => {
       const a = new cloudwatch.Alarm(this, id, {
         alarmDescription: description,
@@ -859,7 +1029,7 @@ export class ChannelGatewayStack extends Stack {
         threshold,
         evaluationPeriods,
         datapointsToAlarm,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        comparisonOperator,
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       });
       a.addAlarmAction(alarmAction);
@@ -944,11 +1114,70 @@ export class ChannelGatewayStack extends Stack {
       2,
     );
 
+    // Application alarms: metrics the functions emit (EMF, namespace ChannelGateway) with no
+    // dimensions, i.e. one aggregate per metric. Any occurrence in 5 minutes needs a look.
+    const atLeastOnceIn5Minutes = (id: string, metricName: string, description: string) =>
+      alarm(
+        id,
+        description,
+        new cloudwatch.Metric({ namespace: 'ChannelGateway', metricName, statistic: 'Sum', period: Duration.minutes(5) }),
+        1,
+        1,
+        undefined,
+        cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      );
+    atLeastOnceIn5Minutes(
+      'AccountsRefreshFailedAlarm',
+      'AccountsRefreshFailed',
+      'A function could not refresh or validate its accounts secret (it keeps its last good document; new instances have none).',
+    );
+    atLeastOnceIn5Minutes(
+      'AccountsUnavailableAlarm',
+      'AccountsUnavailable',
+      'A request was answered 503 because no accounts document could be loaded (platforms retry; API clients see 503).',
+    );
+    atLeastOnceIn5Minutes(
+      'DeliveryUncertainAlarm',
+      'DeliveryUncertain',
+      'A reply was marked delivery_uncertain: it may or may not have reached the customer and is never retried (needs a person).',
+    );
+    // 5xx of each HTTP API: the webhooks answer 503 on purpose when the queue or the accounts
+    // secret is unavailable (the platforms retry), and a lone cold start or integration timeout
+    // can give one 5xx. One is not actionable; 5 in 5 minutes is a sustained failure.
+    const api5xx = (id: string, api: apigwv2.IHttpApi, description: string) =>
+      alarm(
+        id,
+        description,
+        new cloudwatch.Metric({
+          namespace: 'AWS/ApiGateway',
+          metricName: '5xx',
+          dimensionsMap: { ApiId: api.apiId },
+          statistic: 'Sum',
+          period: Duration.minutes(5),
+        }),
+        5,
+        1,
+        undefined,
+        cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      );
+    api5xx(
+      'HttpApi5xxAlarm',
+      httpApi,
+      'Webhook HTTP API: 5 or more 5xx answers in 5 minutes (the platforms are retrying; messages may be late).',
+    );
+    api5xx(
+      'ReplyHttpApi5xxAlarm',
+      replyHttpApi,
+      'Reply HTTP API: 5 or more 5xx answers in 5 minutes (agent replies are being refused).',
+    );
+
     // ---------------------------------------------------------------------------------------
     // Dashboard: contact-centre metrics (EMF, namespace ChannelGateway, emitted by the router
     // and the reply sender) plus queue depth, DLQ depth, function errors and latency.
     // FirstResponseTime: no function emits this metric yet (the conversation records
     // first_response_at in DynamoDB); the widget stays empty until one does.
+    // No "unanswered conversations" widget: UnansweredConversations is a +1/-1 flow metric,
+    // and its sum per period is no level; a proper gauge comes later.
     // ---------------------------------------------------------------------------------------
     const dashboard = new cloudwatch.CfnDashboard(this, 'Dashboard', {
       dashboardName: `${Aws.STACK_NAME}-contact-centre`,
@@ -979,14 +1208,18 @@ export class ChannelGatewayStack extends Stack {
     const apiBase = `https://${httpApi.apiId}.execute-api.${Aws.REGION}.${Aws.URL_SUFFIX}/${stageName.valueAsString}`;
     new CfnOutput(this, 'WeChatWebhookUrl', {
       description:
-        "WeChat server URL (服务器地址): replace {account} with the account's key in the accounts secret, then paste it in the WeChat console.",
+        "WeChat server URL (服务器地址): replace {account} with the account's key in the accounts document, then paste it in the WeChat console.",
       value: `${apiBase}/wechat/{account}`,
     });
     new CfnOutput(this, 'WeiboWebhookUrl', {
-      description: "Weibo 开发模式 URL: replace {account} with the account's key in the accounts secret.",
+      description: "Weibo 开发模式 URL: replace {account} with the account's key in the accounts document.",
       value: `${apiBase}/weibo/{account}`,
     });
-    new CfnOutput(this, 'HttpApiId', { description: 'HTTP API id', value: httpApi.apiId });
+    new CfnOutput(this, 'HttpApiId', {
+      description: 'Webhook HTTP API id (WeChat and Weibo webhooks)',
+      value: httpApi.apiId,
+    });
+    new CfnOutput(this, 'ReplyHttpApiId', { description: 'Reply HTTP API id (reply API only)', value: replyHttpApi.apiId });
     new CfnOutput(this, 'InboundQueueUrl', {
       description: 'Inbound FIFO queue (webhooks -> router)',
       value: inboundQueue.queueUrl,
@@ -997,8 +1230,8 @@ export class ChannelGatewayStack extends Stack {
     });
     new CfnOutput(this, 'ReplyApiUrl', {
       description:
-        "Reply API for agent desks and CRM systems: POST <this> to send a reply, GET <this>/{reply_id} for its delivery state (HMAC-signed; clients in the accounts secret's api_clients).",
-      value: `${apiBase}/replies`,
+        "Reply API for agent desks and CRM systems: POST <this> to send a reply, GET <this>/{reply_id} for its delivery state (HMAC-signed; clients in the ApiClients secret). Its own HTTP API, separate from the webhooks'.",
+      value: `https://${replyHttpApi.apiId}.execute-api.${Aws.REGION}.${Aws.URL_SUFFIX}/${stageName.valueAsString}/replies`,
     });
     new CfnOutput(this, 'OutboundQueueUrl', {
       description: 'Outbound FIFO queue of reply commands (router auto-replies, reply-api -> reply-sender)',
@@ -1014,10 +1247,20 @@ export class ChannelGatewayStack extends Stack {
         'DynamoDB table: conversations and messages, and where the router reads its rules (item PK=CONFIG, SK=RULES; `gatewayctl rules push config/rules.yaml --table <this>`).',
       value: table.tableName,
     });
-    new CfnOutput(this, 'AccountsSecretId', {
+    new CfnOutput(this, 'WebhookCredentialsSecretId', {
       description:
-        'ARN of the Secrets Manager secret with the accounts JSON document (fill with `aws secretsmanager put-secret-value --secret-id <this>`).',
-      value: accountsSecretId,
+        "ARN of the webhooks' credentials secret (read by wechat-webhook and weibo-webhook only; `gatewayctl accounts push FILE --webhook-secret <this> ...`).",
+      value: webhookCredentialsSecretId,
+    });
+    new CfnOutput(this, 'DeliveryCredentialsSecretId', {
+      description:
+        'ARN of the delivery credentials secret (read by reply-sender only; `gatewayctl accounts push FILE --delivery-secret <this> ...`).',
+      value: deliveryCredentialsSecretId,
+    });
+    new CfnOutput(this, 'ApiClientsSecretId', {
+      description:
+        'ARN of the reply API clients secret (read by reply-api only; `gatewayctl accounts push FILE --api-secret <this> ...`).',
+      value: apiClientsSecretId,
     });
     new CfnOutput(this, 'AlarmTopicArn', { description: 'SNS topic of the alarms', value: alarmTopic.topicArn });
     new CfnOutput(this, 'DashboardUrl', {
@@ -1038,7 +1281,8 @@ export class ChannelGatewayStack extends Stack {
   ): RustFunction {
     const logGroup = new logs.LogGroup(this, `${spec.id}LogGroup`, {
       logGroupName: `/aws/lambda/${Aws.STACK_NAME}/${spec.binary}`,
-      removalPolicy: RemovalPolicy.DESTROY,
+      // Kept when the stack is deleted or the group replaced (audit trail).
+      removalPolicy: RemovalPolicy.RETAIN,
     });
     logicalId(logGroup, `${spec.id}LogGroup`);
     (logGroup.node.defaultChild as logs.CfnLogGroup).retentionInDays = common.retentionDays;
@@ -1068,6 +1312,7 @@ export class ChannelGatewayStack extends Stack {
       architecture: lambda.Architecture.ARM_64,
       memorySize: MEMORY_MB,
       timeout: Duration.seconds(spec.timeoutSecs),
+      reservedConcurrentExecutions: spec.reservedConcurrency,
       description: spec.description,
       role,
       environment: spec.environment,
@@ -1178,7 +1423,25 @@ function dashboardBody(refs: DashboardRefs): Record<string, unknown> {
       emf(0, 2, 12, 'Inbound messages by channel', 'inbound', 'Channel', 'InboundMessages', 'Sum', true),
       emf(12, 2, 12, 'Inbound messages by account', 'byaccount', 'Channel,Account', 'InboundMessages', 'Sum', true),
       emf(0, 8, 8, 'First response time p90 (ms)', 'frt', 'Channel', 'FirstResponseTime', 'p90'),
-      emf(8, 8, 8, 'Unanswered conversations', 'unanswered', 'Channel', 'UnansweredConversations', 'Sum'),
+      {
+        type: 'metric',
+        x: 8,
+        y: 8,
+        width: 8,
+        height: 6,
+        properties: {
+          title: 'Accounts problems and uncertain deliveries',
+          region,
+          view: 'timeSeries',
+          period: 300,
+          metrics: [
+            ['ChannelGateway', 'AccountsRefreshFailed', { stat: 'Sum', label: 'accounts refresh failed' }],
+            ['ChannelGateway', 'AccountsUnavailable', { stat: 'Sum', label: 'answered 503: no accounts' }],
+            ['ChannelGateway', 'DeliveryUncertain', { stat: 'Sum', label: 'delivery uncertain' }],
+          ],
+          annotations: { horizontal: [{ value: 1, label: 'alarm from' }] },
+        },
+      },
       emf(16, 8, 8, 'Escalations', 'escalations', 'Channel', 'Escalations', 'Sum'),
       emf(0, 14, 8, 'Auto-replies', 'autoreplies', 'Channel', 'AutoReplies', 'Sum'),
       emf(8, 14, 8, 'Rule hits', 'rulehits', 'Rule', 'RuleHits', 'Sum'),
@@ -1271,7 +1534,7 @@ function dashboardBody(refs: DashboardRefs): Record<string, unknown> {
           period: 60,
           metrics: [
             ...lambdaLines('Duration', 'p99', (isWebhook) => isWebhook, 'duration'),
-            ['AWS/ApiGateway', 'Latency', 'ApiId', refs.apiId, 'Stage', refs.stageName, { stat: 'p99', label: 'HTTP API latency' }],
+            ['AWS/ApiGateway', 'Latency', 'ApiId', refs.apiId, 'Stage', refs.stageName, { stat: 'p99', label: 'webhook HTTP API latency' }],
           ],
           annotations: {
             horizontal: [
