@@ -49,6 +49,7 @@ class SecretSpec:
     output: str  # stack output with the secret's ARN
     sections: tuple[str, ...]  # top-level keys of the generated placeholder document
     readers: frozenset[str]  # the only functions that may read it
+    env: str  # the variable naming it in its readers (the functions' config.rs)
 
     def refs(self, logical_id: str) -> set[str]:
         return {logical_id, self.parameter}
@@ -59,16 +60,19 @@ SECRETS: dict[str, SecretSpec] = {
     "WebhookCredentialsSecret": SecretSpec(
         "WebhookCredentialsSecretArn", "CreateWebhookCredentialsSecret", "WebhookCredentialsSecretId",
         ("wechat", "weibo"), frozenset({"WeChatWebhookFunction", "WeiboWebhookFunction"}),
+        "WEBHOOK_SECRET_ID",
     ),
     # Platform API credentials of reply-sender.
     "DeliveryCredentialsSecret": SecretSpec(
         "DeliveryCredentialsSecretArn", "CreateDeliveryCredentialsSecret", "DeliveryCredentialsSecretId",
         ("wechat", "weibo"), frozenset({"ReplySenderFunction"}),
+        "DELIVERY_SECRET_ID",
     ),
     # The reply API's clients.
     "ApiClientsSecret": SecretSpec(
         "ApiClientsSecretArn", "CreateApiClientsSecret", "ApiClientsSecretId",
         ("api_clients",), frozenset({"ReplyApiFunction"}),
+        "API_CLIENTS_SECRET_ID",
     ),
 }
 WEBHOOK_SECRET = SECRETS["WebhookCredentialsSecret"].refs("WebhookCredentialsSecret")
@@ -172,7 +176,7 @@ REPLY_API_TABLE = {
 
 WEBHOOK_ENV = {
     "QUEUE_URL": {"InboundQueue"},
-    "ACCOUNTS_SECRET_ID": WEBHOOK_SECRET,
+    "WEBHOOK_SECRET_ID": WEBHOOK_SECRET,
     "ACCOUNTS_CACHE_SECS": {"60"},
     "MAX_CLOCK_SKEW_SECS": {"300"},
     "MAX_BODY_BYTES": {"65536"},
@@ -194,16 +198,17 @@ REPLY_SENDER_ENV = {
     "TABLE_NAME": {"GatewayTable"},
     "OUTBOUND_QUEUE_URL": {"OutboundQueue"},
     "OUTBOUND_DEAD_LETTER_QUEUE_URL": {"OutboundDeadLetterQueue"},
-    "ACCOUNTS_SECRET_ID": DELIVERY_SECRET,
+    "DELIVERY_SECRET_ID": DELIVERY_SECRET,
     "ACCOUNTS_CACHE_SECS": {"60"},
     "WECHAT_API_BASE_URL": {"https://api.weixin.qq.com"},
     "WEIBO_API_BASE_URL": {"https://m.api.weibo.com"},
     "WECHAT_TOKEN_API": {"stable"},
     "PLATFORM_TIMEOUT_SECS": {"5"},
+    "AWS_OPERATION_TIMEOUT_MS": {"4000"},
     "TOKEN_REFRESH_AHEAD_SECS": {"300"},
-    "TOKEN_LEASE_SECS": {"10"},
+    "TOKEN_LEASE_SECS": {"20"},
     "TOKEN_WAIT_MS": {"3000"},
-    "DELIVERY_CLAIM_TIMEOUT_SECS": {"120"},
+    "DELIVERY_CLAIM_TIMEOUT_SECS": {"180"},
     "DELIVERY_RECORD_TTL_DAYS": {"30"},
     "MESSAGE_TTL_DAYS": {"90"},
     "RETRY_BASE_SECS": {"10"},
@@ -227,19 +232,20 @@ REPLY_SENDER_ENV = {
 REPLY_API_ENV = {
     "OUTBOUND_QUEUE_URL": {"OutboundQueue"},
     "TABLE_NAME": {"GatewayTable"},
-    "ACCOUNTS_SECRET_ID": API_CLIENTS_SECRET,
+    "API_CLIENTS_SECRET_ID": API_CLIENTS_SECRET,
     "ACCOUNTS_CACHE_SECS": {"60"},
     "REPLY_API_MAX_CLOCK_SKEW_SECS": {"300"},
+    "REPLY_API_ACCEPT_V1": {"true"},
+    "ACCOUNTS_MAX_STALE_SECS": {"900"},
     "MAX_BODY_BYTES": {"65536"},
 }
 
-# reply-sender starts a record only with at least this much time left (SAFETY_MARGIN in
-# shared/gateway-lambda/src/reply_sender.rs).
-REPLY_SENDER_SAFETY_MARGIN_SECS = 5
-# reply-sender claims a reply only while the worst case of one delivery (about 27 s with
-# PLATFORM_TIMEOUT_SECS=5) is left of the invocation: its Timeout must let more than one reply
-# of a batch through per invocation (60 s in the templates).
-REPLY_SENDER_MIN_TIMEOUT_SECS = 40
+# reply-sender starts a record only when the worst case of one delivery is left of the
+# invocation: worst_case_record in shared/gateway-lambda/src/reply_sender.rs, 9 AWS calls at
+# AWS_OPERATION_TIMEOUT_MS plus 4 platform calls at PLATFORM_TIMEOUT_SECS, plus MARGIN_SLACK.
+REPLY_SENDER_AWS_CALLS, REPLY_SENDER_PLATFORM_CALLS, REPLY_SENDER_SLACK_SECS = 9, 4, 2
+# ... and its Timeout fits two such worst cases, so a batch makes progress.
+REPLY_SENDER_WORST_CASES_PER_INVOCATION = 2
 # SQS's largest visibility timeout (what ChangeMessageVisibility accepts).
 SQS_MAX_VISIBILITY_SECS = 43200
 
@@ -324,7 +330,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     ),
     "ReplySenderFunction": FunctionSpec(
         binary="reply-sender",
-        timeout_secs=60,
+        timeout_secs=120,
         kind="consumer",
         permissions={**_logs("ReplySender"), **REPLY_SENDER_PERMISSIONS},
         conditional_permissions=REPLY_SENDER_CONDITIONAL,
@@ -366,15 +372,17 @@ APP_ALARM_METRICS = ("AccountsRefreshFailed", "AccountsUnavailable", "DeliveryUn
 HTTP_API_5XX_THRESHOLD = 5
 
 # Log levels the LogLevel parameter may take: never "trace" (raw events and tokens).
-LOG_LEVELS = {"debug", "info", "warn", "error"}
+# Not "error" either: the metric lines carry level WARN (Lambda's log-level filtering would drop
+# them below it; see shared/gateway-lambda/src/metrics.rs).
+LOG_LEVELS = {"debug", "info", "warn"}
 
 # Dashboard metrics that must not be plotted: UnansweredConversations is a +1/-1 flow metric,
 # not a level (a proper gauge comes later).
 DASHBOARD_FORBIDDEN = ("UnansweredConversations",)
 
 # FIFO queues and their settings (both are high-throughput FIFO with explicit deduplication ids),
-# with their visibility timeouts: 6 x the Timeout of their consumer (30 s router, 60 s sender).
-FIFO_QUEUES = {"InboundQueue": 180, "OutboundQueue": 360}
+# with their visibility timeouts: 6 x the Timeout of their consumer (30 s router, 120 s sender).
+FIFO_QUEUES = {"InboundQueue": 180, "OutboundQueue": 720}
 
 # Actions for which AWS accepts only Resource "*", per function. (X-Ray, if tracing is ever
 # enabled, needs xray:PutTraceSegments/PutTelemetryRecords.)
@@ -782,7 +790,7 @@ def check_table_leading_keys(m: Model) -> list[str]:
 
 def check_secrets_per_role(m: Model) -> list[str]:
     """One secret per role (SECRETS): created retained, with a generated placeholder of the
-    role's sections, only when its parameter is empty; read (GetSecretValue, ACCOUNTS_SECRET_ID)
+    role's sections, only when its parameter is empty; read (GetSecretValue, its SecretSpec.env variable)
     by exactly its readers; its ARN an output. Any other secret of the stack is an error."""
     problems = []
     secrets = m.of_type("AWS::SecretsManager::Secret")
@@ -817,9 +825,10 @@ def check_secrets_per_role(m: Model) -> list[str]:
             grants = role_grants(m, fn.role_id)[0] if fn.role_id else []
             if any(a == "secretsmanager:GetSecretValue" and r in spec.refs(lid) for a, r in grants):
                 readers.add(fid)
-            env = ((fn.props.get("Environment") or {}).get("Variables") or {}).get("ACCOUNTS_SECRET_ID")
-            if (fid in spec.readers) != (env is not None and canon(env) == spec.refs(lid)):
-                problems.append(f"{fid}: ACCOUNTS_SECRET_ID = {sorted(canon(env)) if env is not None else None}{', want ' + lid if fid in spec.readers else ', must not be ' + lid}")
+            variables = (fn.props.get("Environment") or {}).get("Variables") or {}
+            named = [v for v in variables if v.endswith("SECRET_ID") and canon(variables[v]) == spec.refs(lid)]
+            if (fid in spec.readers) != (named == [spec.env]):
+                problems.append(f"{fid}: names {lid} in {named}{', want ' + spec.env if fid in spec.readers else ', must not'}")
         if readers != spec.readers:
             problems.append(f"secret {lid} read by {sorted(readers)}, want exactly {sorted(spec.readers)}")
     return problems
@@ -1478,11 +1487,11 @@ def _env_int(fn: Function, name: str) -> int | None:
 
 
 def check_reply_sender_timings(m: Model) -> list[str]:
-    """reply-sender's settings against its Timeout: the Timeout fits at least two worst-case
-    deliveries (>= REPLY_SENDER_MIN_TIMEOUT_SECS) and the outbound queue's visibility timeout
-    is at least 6 x it; a platform call fits the SAFETY_MARGIN (else the call is cut and the
-    reply is marked delivery_uncertain, never retried); a `calling` claim outlives any running
-    attempt; the backoff fits SQS's visibility limit."""
+    """reply-sender's settings against its Timeout, with the code's worst case of one delivery
+    (9 AWS calls + 4 platform calls, each at its timeout): the Timeout fits two of them and the
+    outbound queue's visibility timeout is at least 6 x it; a `calling` claim outlives any
+    running attempt and the worst delivery; the token lease outlives the longest refresh; the
+    backoff fits SQS's visibility limit."""
     fn = m.functions.get("ReplySenderFunction")
     if fn is None:
         return ["ReplySenderFunction missing"]
@@ -1492,20 +1501,28 @@ def check_reply_sender_timings(m: Model) -> list[str]:
     claim = _env_int(fn, "DELIVERY_CLAIM_TIMEOUT_SECS")
     base, cap = _env_int(fn, "RETRY_BASE_SECS"), _env_int(fn, "RETRY_MAX_SECS")
     wait_ms = _env_int(fn, "TOKEN_WAIT_MS")
-    if not isinstance(timeout, int) or timeout < REPLY_SENDER_MIN_TIMEOUT_SECS:
-        problems.append(f"reply-sender Timeout {timeout!r} s < {REPLY_SENDER_MIN_TIMEOUT_SECS} s: fewer than two worst-case deliveries per invocation")
-        return problems
+    if not isinstance(timeout, int):
+        return [f"reply-sender Timeout {timeout!r} is not a number"]
     queue_id = FUNCTIONS["ReplySenderFunction"].consumes or ""
     visibility = m.resources.get(queue_id, {}).get("Properties", {}).get("VisibilityTimeout", 30)
     if not isinstance(visibility, int) or visibility < 6 * timeout:
         problems.append(f"{queue_id}.VisibilityTimeout {visibility!r} < 6 x reply-sender's Timeout {timeout}")
-    if platform is None or platform > REPLY_SENDER_SAFETY_MARGIN_SECS:
-        problems.append(f"PLATFORM_TIMEOUT_SECS {platform!r} > the {REPLY_SENDER_SAFETY_MARGIN_SECS} s safety margin: a call can outlive the invocation")
-    if claim is None or claim <= timeout:
-        problems.append(f"DELIVERY_CLAIM_TIMEOUT_SECS {claim!r} <= Timeout {timeout}: a running attempt would be taken for dead")
+    aws_ms = _env_int(fn, "AWS_OPERATION_TIMEOUT_MS")
+    lease = _env_int(fn, "TOKEN_LEASE_SECS")
+    if platform is None or aws_ms is None:
+        problems.append("PLATFORM_TIMEOUT_SECS and AWS_OPERATION_TIMEOUT_MS must be set")
+        return problems
+    worst = REPLY_SENDER_AWS_CALLS * aws_ms / 1000 + REPLY_SENDER_PLATFORM_CALLS * platform
+    margin = worst + REPLY_SENDER_SLACK_SECS
+    if timeout < REPLY_SENDER_WORST_CASES_PER_INVOCATION * margin:
+        problems.append(f"reply-sender Timeout {timeout} s < {REPLY_SENDER_WORST_CASES_PER_INVOCATION} x the {margin:g} s a delivery may take")
+    if claim is None or claim <= max(timeout, worst):
+        problems.append(f"DELIVERY_CLAIM_TIMEOUT_SECS {claim!r} <= Timeout {timeout} or the worst delivery {worst:g} s: a running attempt would be taken for dead")
+    if lease is None or lease <= aws_ms / 1000 + platform:
+        problems.append(f"TOKEN_LEASE_SECS {lease!r} <= the longest token refresh ({aws_ms / 1000 + platform:g} s): two instances could refresh at once")
     if base is None or cap is None or not 0 < base <= cap <= SQS_MAX_VISIBILITY_SECS:
         problems.append(f"RETRY_BASE_SECS {base!r} / RETRY_MAX_SECS {cap!r}: want 0 < base <= max <= {SQS_MAX_VISIBILITY_SECS}")
-    if wait_ms is None or wait_ms >= (timeout - REPLY_SENDER_SAFETY_MARGIN_SECS) * 1000:
+    if wait_ms is None or wait_ms >= (timeout - margin) * 1000:
         problems.append(f"TOKEN_WAIT_MS {wait_ms!r} does not fit in one invocation")
     return problems
 
@@ -2146,8 +2163,8 @@ EXTRA_BREAKAGES: list[tuple[str, str, Mutation]] = [
     ),
     (
         "visibility-timeout-6x",
-        "outbound visibility timeout 300 s for a 60 s reply-sender",
-        lambda t, f: _fn_props(t, "OutboundQueue").__setitem__("VisibilityTimeout", 300),
+        "outbound visibility timeout 600 s for a 120 s reply-sender",
+        lambda t, f: _fn_props(t, "OutboundQueue").__setitem__("VisibilityTimeout", 600),
     ),
     (
         "no-plaintext-secrets",
@@ -2242,8 +2259,8 @@ EXTRA_BREAKAGES: list[tuple[str, str, Mutation]] = [
     ),
     (
         "reply-sender-timings",
-        "DELIVERY_CLAIM_TIMEOUT_SECS 50 (below the 60 s Timeout)",
-        lambda t, f: _env(t, "ReplySenderFunction").__setitem__("DELIVERY_CLAIM_TIMEOUT_SECS", "50"),
+        "DELIVERY_CLAIM_TIMEOUT_SECS 100 (below the 120 s Timeout)",
+        lambda t, f: _env(t, "ReplySenderFunction").__setitem__("DELIVERY_CLAIM_TIMEOUT_SECS", "100"),
     ),
     (
         "reply-sender-attempts-below-redrive",
@@ -2277,18 +2294,18 @@ EXTRA_BREAKAGES: list[tuple[str, str, Mutation]] = [
     ),
     (
         "secrets-per-role",
-        "reply-api's ACCOUNTS_SECRET_ID is the webhook credentials secret",
-        lambda t, f: _env(t, "ReplyApiFunction").__setitem__("ACCOUNTS_SECRET_ID", copy.deepcopy(_env(t, "WeChatWebhookFunction")["ACCOUNTS_SECRET_ID"])),
+        "reply-api's API_CLIENTS_SECRET_ID is the webhook credentials secret",
+        lambda t, f: _env(t, "ReplyApiFunction").__setitem__("API_CLIENTS_SECRET_ID", copy.deepcopy(_env(t, "WeChatWebhookFunction")["WEBHOOK_SECRET_ID"])),
     ),
     (
         "functions-env-contract",
-        "reply-api's ACCOUNTS_SECRET_ID is the webhook credentials secret",
-        lambda t, f: _env(t, "ReplyApiFunction").__setitem__("ACCOUNTS_SECRET_ID", copy.deepcopy(_env(t, "WeChatWebhookFunction")["ACCOUNTS_SECRET_ID"])),
+        "reply-api's API_CLIENTS_SECRET_ID is the webhook credentials secret",
+        lambda t, f: _env(t, "ReplyApiFunction").__setitem__("API_CLIENTS_SECRET_ID", copy.deepcopy(_env(t, "WeChatWebhookFunction")["WEBHOOK_SECRET_ID"])),
     ),
     (
         "secrets-per-role",
-        "message-router given ACCOUNTS_SECRET_ID",
-        lambda t, f: _env(t, "MessageRouterFunction").__setitem__("ACCOUNTS_SECRET_ID", copy.deepcopy(_env(t, "ReplySenderFunction")["ACCOUNTS_SECRET_ID"])),
+        "message-router given DELIVERY_SECRET_ID",
+        lambda t, f: _env(t, "MessageRouterFunction").__setitem__("DELIVERY_SECRET_ID", copy.deepcopy(_env(t, "ReplySenderFunction")["DELIVERY_SECRET_ID"])),
     ),
     (
         "secrets-per-role",
@@ -2424,12 +2441,12 @@ EXTRA_BREAKAGES: list[tuple[str, str, Mutation]] = [
     # --- reply-sender's timeout -------------------------------------------------------------
     (
         "functions-runtime",
-        "reply-sender Timeout 45 s (the documented 60 s)",
-        lambda t, f: _fn_props(t, "ReplySenderFunction").__setitem__("Timeout", 45),
+        "reply-sender Timeout 100 s (the documented 120 s)",
+        lambda t, f: _fn_props(t, "ReplySenderFunction").__setitem__("Timeout", 100),
     ),
     (
         "fifo-queues",
-        "outbound visibility timeout 400 s (the documented 360 s)",
+        "outbound visibility timeout 800 s (the documented 720 s)",
         lambda t, f: _fn_props(t, "OutboundQueue").__setitem__("VisibilityTimeout", 400),
     ),
     (
@@ -2444,13 +2461,23 @@ EXTRA_BREAKAGES: list[tuple[str, str, Mutation]] = [
     ),
     (
         "reply-sender-timings",
-        "reply-sender Timeout 30 s (below 40 s)",
-        lambda t, f: _fn_props(t, "ReplySenderFunction").__setitem__("Timeout", 30),
+        "reply-sender Timeout 100 s (below two 58 s worst cases)",
+        lambda t, f: _fn_props(t, "ReplySenderFunction").__setitem__("Timeout", 100),
     ),
     (
         "reply-sender-timings",
-        "outbound visibility timeout 300 s for the 60 s reply-sender",
-        lambda t, f: _fn_props(t, "OutboundQueue").__setitem__("VisibilityTimeout", 300),
+        "TOKEN_LEASE_SECS 9 (not above a 4 s AWS call + a 5 s platform call)",
+        lambda t, f: _env(t, "ReplySenderFunction").__setitem__("TOKEN_LEASE_SECS", "9"),
+    ),
+    (
+        "reply-sender-timings",
+        "AWS_OPERATION_TIMEOUT_MS 8000 (the worst case no longer fits twice)",
+        lambda t, f: _env(t, "ReplySenderFunction").__setitem__("AWS_OPERATION_TIMEOUT_MS", "8000"),
+    ),
+    (
+        "reply-sender-timings",
+        "outbound visibility timeout 600 s for the 120 s reply-sender",
+        lambda t, f: _fn_props(t, "OutboundQueue").__setitem__("VisibilityTimeout", 600),
     ),
     (
         "reply-sender-timings",
@@ -2552,7 +2579,7 @@ EQUIVALENCE_BREAKAGES: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
     ("a different rules cache in wechat-webhook", lambda t: _env(t, "WeChatWebhookFunction").__setitem__("RULES_CACHE_SECS", "60")),
     ("wechat-webhook's rules read without its LeadingKeys condition", lambda t: _statement(t, "WeChatWebhookRole", "ReadRules").pop("Condition")),
     ("reply-sender's LeadingKeys without TOKEN#*", lambda t: _statement(t, "ReplySenderRole", "DeliveriesTokensConversations")["Condition"]["ForAllValues:StringLike"].__setitem__("dynamodb:LeadingKeys", ["CONV#*", "REPLY#*"])),
-    ("reply-api reading the webhook credentials secret", lambda t: _env(t, "ReplyApiFunction").__setitem__("ACCOUNTS_SECRET_ID", copy.deepcopy(_env(t, "WeChatWebhookFunction")["ACCOUNTS_SECRET_ID"]))),
+    ("reply-api reading the webhook credentials secret", lambda t: _env(t, "ReplyApiFunction").__setitem__("API_CLIENTS_SECRET_ID", copy.deepcopy(_env(t, "WeChatWebhookFunction")["WEBHOOK_SECRET_ID"]))),
     ("a different ApiClients placeholder", lambda t: _fn_props(t, "ApiClientsSecret")["GenerateSecretString"].__setitem__("SecretStringTemplate", "{}")),
     ("a different reserved concurrency default", lambda t: _set_param_default(t, "ReplySenderReservedConcurrency", 7)),
     ("reply-sender without reserved concurrency", lambda t: _fn_props(t, "ReplySenderFunction").pop("ReservedConcurrentExecutions")),

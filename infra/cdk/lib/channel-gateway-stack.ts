@@ -43,12 +43,12 @@ const WEBHOOK_TIMEOUT_SECS = 4;
 /** The router's timeout; the inbound queue's visibility timeout is 6x this. */
 const ROUTER_TIMEOUT_SECS = 30;
 /**
- * reply-sender's timeout; the outbound queue's visibility timeout is 6x this (360 s), as AWS
- * recommends for event source mappings. reply-sender claims a reply only while the worst case
- * of one delivery (about 27 s with PLATFORM_TIMEOUT_SECS=5) is still left of the invocation:
- * 60 s lets at least two replies of a batch through per invocation (infra/tests: >= 40 s).
+ * reply-sender's timeout; the outbound queue's visibility timeout is 6x this (720 s), as AWS
+ * recommends for event source mappings. reply-sender starts a reply only while the worst case
+ * of one delivery is still left of the invocation (9 AWS calls at AWS_OPERATION_TIMEOUT_MS + 4
+ * platform calls at PLATFORM_TIMEOUT_SECS: 56 s): 120 s fits two worst cases.
  */
-const REPLY_SENDER_TIMEOUT_SECS = 60;
+const REPLY_SENDER_TIMEOUT_SECS = 120;
 /**
  * Receives of an outbound record before SQS redrives it to the outbound DLQ (a backstop: no
  * reason is recorded), and reply-sender's attempt limit below it: a command whose last allowed
@@ -149,7 +149,7 @@ export class ChannelGatewayStack extends Stack {
       type: 'String',
       default: 'info',
       // No "trace": at that level the functions log raw platform events and tokens.
-      allowedValues: ['debug', 'info', 'warn', 'error'],
+      allowedValues: ['debug', 'info', 'warn'],
       description: 'Application log level of every function (Lambda ApplicationLogLevel).',
     });
     const logRetentionDays = new CfnParameter(this, 'LogRetentionDays', {
@@ -249,7 +249,6 @@ export class ChannelGatewayStack extends Stack {
         debug: { Lambda: 'DEBUG' },
         info: { Lambda: 'INFO' },
         warn: { Lambda: 'WARN' },
-        error: { Lambda: 'ERROR' },
       },
     });
     const applicationLogLevel = Fn.findInMap('LogLevels', logLevel.valueAsString, 'Lambda');
@@ -443,7 +442,7 @@ export class ChannelGatewayStack extends Stack {
     ];
     const webhookEnvironment = {
       QUEUE_URL: inboundQueue.queueUrl,
-      ACCOUNTS_SECRET_ID: webhookCredentialsSecretId,
+      WEBHOOK_SECRET_ID: webhookCredentialsSecretId,
       ACCOUNTS_CACHE_SECS: '60',
       MAX_CLOCK_SKEW_SECS: '300',
       MAX_BODY_BYTES: '65536',
@@ -572,17 +571,18 @@ export class ChannelGatewayStack extends Stack {
         TABLE_NAME: table.tableName,
         OUTBOUND_QUEUE_URL: outboundQueue.queueUrl,
         OUTBOUND_DEAD_LETTER_QUEUE_URL: outboundDlq.queueUrl,
-        ACCOUNTS_SECRET_ID: deliveryCredentialsSecretId,
+        DELIVERY_SECRET_ID: deliveryCredentialsSecretId,
         ACCOUNTS_CACHE_SECS: '60',
         WECHAT_API_BASE_URL: 'https://api.weixin.qq.com',
         WEIBO_API_BASE_URL: 'https://m.api.weibo.com',
         WECHAT_TOKEN_API: 'stable',
         PLATFORM_TIMEOUT_SECS: '5',
+        AWS_OPERATION_TIMEOUT_MS: '4000',
         TOKEN_REFRESH_AHEAD_SECS: '300',
-        TOKEN_LEASE_SECS: '10',
+        TOKEN_LEASE_SECS: '20',
         TOKEN_WAIT_MS: '3000',
         // Above the function's timeout: a younger `calling` record may still be in flight.
-        DELIVERY_CLAIM_TIMEOUT_SECS: '120',
+        DELIVERY_CLAIM_TIMEOUT_SECS: '180',
         DELIVERY_RECORD_TTL_DAYS: '30',
         MESSAGE_TTL_DAYS: '90',
         RETRY_BASE_SECS: '10',
@@ -651,9 +651,11 @@ export class ChannelGatewayStack extends Stack {
       environment: {
         OUTBOUND_QUEUE_URL: outboundQueue.queueUrl,
         TABLE_NAME: table.tableName,
-        ACCOUNTS_SECRET_ID: apiClientsSecretId,
+        API_CLIENTS_SECRET_ID: apiClientsSecretId,
         ACCOUNTS_CACHE_SECS: '60',
         REPLY_API_MAX_CLOCK_SKEW_SECS: '300',
+        REPLY_API_ACCEPT_V1: 'true',
+        ACCOUNTS_MAX_STALE_SECS: '900',
         MAX_BODY_BYTES: '65536',
       },
       statements: [
