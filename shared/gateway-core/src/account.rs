@@ -239,9 +239,10 @@ pub fn is_valid_account_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-/// Describes a JSON error without quoting any value from the document (values may be
-/// secrets): field-name errors keep their message, others give only the category and position.
-fn describe_json_error(e: &serde_json::Error) -> String {
+/// Describes a JSON error without quoting any value from the document (values may be secrets
+/// or a customer's words): field-name errors keep their message, others give only the
+/// category and position. Used for every JSON the gateway refuses and logs or dead-letters.
+pub fn describe_json_error(e: &serde_json::Error) -> String {
     let message = e.to_string();
     let names_only = message.starts_with("unknown field") || message.starts_with("missing field");
     if names_only {

@@ -47,6 +47,10 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
     }
 }
 
+/// The widest accepted timestamp window, either way, in seconds: a captured signed request
+/// can be replayed within it (WeChat's plain signature does not cover the body).
+pub const MAX_SKEW_SECS: i64 = 900;
+
 /// Configuration of a channel webhook function.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookConfig {
@@ -79,6 +83,11 @@ impl WebhookConfig {
         let accounts_secret_id = r.required("WEBHOOK_SECRET_ID");
         let cache = r.number("ACCOUNTS_CACHE_SECS", 60, 0);
         let skew = r.number("MAX_CLOCK_SKEW_SECS", 300, 1);
+        if skew > MAX_SKEW_SECS {
+            r.problems.push(format!(
+                "MAX_CLOCK_SKEW_SECS must be at most {MAX_SKEW_SECS} (a captured signed request is replayable for this long), got {skew}"
+            ));
+        }
         let body = r.number("MAX_BODY_BYTES", 64 * 1024, 1024);
         let attempt = r.number("AWS_ATTEMPT_TIMEOUT_MS", 800, 50);
         let operation = r.number("AWS_OPERATION_TIMEOUT_MS", 2_000, 100);
@@ -195,6 +204,20 @@ mod tests {
         ]))
         .expect_err("too long");
         assert!(err.to_string().contains("5 s window"), "{err}");
+    }
+
+    #[test]
+    fn the_clock_window_is_bounded() {
+        let with = |secs: &str| {
+            WebhookConfig::from_lookup(env(&[
+                ("QUEUE_URL", "q"),
+                ("WEBHOOK_SECRET_ID", "s"),
+                ("MAX_CLOCK_SKEW_SECS", secs),
+            ]))
+        };
+        assert!(with("900").is_ok());
+        let err = with("901").expect_err("too wide");
+        assert!(err.to_string().contains("at most 900"), "{err}");
     }
 
     #[test]

@@ -71,6 +71,12 @@ impl ReplyApiConfig {
         let accounts_secret_id = r.required("API_CLIENTS_SECRET_ID");
         let cache = r.number("ACCOUNTS_CACHE_SECS", 60, 0);
         let skew = r.number("REPLY_API_MAX_CLOCK_SKEW_SECS", 300, 1);
+        if skew > crate::config::MAX_SKEW_SECS {
+            r.problems.push(format!(
+                "REPLY_API_MAX_CLOCK_SKEW_SECS must be at most {}, got {skew}",
+                crate::config::MAX_SKEW_SECS
+            ));
+        }
         let body = r.number("MAX_BODY_BYTES", 64 * 1024, 1024);
         let accept_v1 = r.flag("REPLY_API_ACCEPT_V1", true);
         let max_stale = r.number("ACCOUNTS_MAX_STALE_SECS", 900, 1);

@@ -524,7 +524,10 @@ async fn handle_record(
     let command: ReplyCommand = match serde_json::from_str(body) {
         Ok(c) => c,
         Err(e) => {
-            let reason = format!("undecodable reply command: {e}");
+            let reason = format!(
+                "undecodable reply command: {}",
+                gateway_core::account::describe_json_error(&e)
+            );
             let group = if group.is_empty() { "poison" } else { group };
             return match deps.poison.dead_letter(body, group, id, &reason).await {
                 Ok(()) => {
@@ -801,6 +804,49 @@ mod tests {
     }
 
     #[test]
+    fn the_worst_case_sets_the_start_margin_and_bounds_the_lease_and_the_claim() {
+        // 9 AWS calls at 4 s + 4 platform calls at 5 s: the figure the templates are built on.
+        let worst = worst_case_record(Duration::from_secs(5), Duration::from_secs(4));
+        assert_eq!(worst, Duration::from_secs(56));
+        let defaults = ReplySenderConfig::from_lookup(env(&REQUIRED)).expect("valid");
+        assert_eq!(
+            worst_case_record(defaults.platform_timeout, defaults.aws_operation_timeout),
+            worst
+        );
+        assert!(defaults.claim_timeout > worst);
+        assert!(
+            defaults.token_timing.lease
+                > worst_case_token_refresh(
+                    defaults.platform_timeout,
+                    defaults.aws_operation_timeout
+                )
+        );
+        let with = |pairs: &[(&'static str, &'static str)]| {
+            let mut all = REQUIRED.to_vec();
+            all.extend_from_slice(pairs);
+            ReplySenderConfig::from_lookup(env(&all))
+        };
+        let err = with(&[("TOKEN_LEASE_SECS", "9")]).expect_err("lease too short");
+        assert!(
+            err.to_string().contains("TOKEN_LEASE_SECS must exceed"),
+            "{err}"
+        );
+        let err = with(&[("DELIVERY_CLAIM_TIMEOUT_SECS", "56")]).expect_err("claim too short");
+        assert!(
+            err.to_string()
+                .contains("DELIVERY_CLAIM_TIMEOUT_SECS must exceed"),
+            "{err}"
+        );
+        assert!(
+            with(&[
+                ("TOKEN_LEASE_SECS", "10"),
+                ("DELIVERY_CLAIM_TIMEOUT_SECS", "57")
+            ])
+            .is_ok()
+        );
+    }
+
+    #[test]
     fn windows_and_quotas_are_configuration() {
         let mut pairs = REQUIRED.to_vec();
         pairs.extend([
@@ -864,6 +910,68 @@ mod tests {
             }
         }
 
+        fn deps(
+            ledger: &Arc<InMemoryDeliveryLedger>,
+            platform: &Arc<ScriptedPlatform>,
+            poison: &Arc<Recorder>,
+            retries: &Arc<Recorder>,
+            start_margin: Duration,
+        ) -> ReplySenderDeps {
+            ReplySenderDeps {
+                accounts: Arc::new(StaticAccounts(Arc::new(
+                    AccountsDocument::from_json(
+                        r#"{"wechat":{"demo":{"app_id":"wx1","token":"t","app_secret":"s"}}}"#,
+                    )
+                    .expect("accounts"),
+                ))),
+                conversations: ledger.clone(),
+                ledger: ledger.clone(),
+                tokens: Arc::new(CountingTokens::default()),
+                wechat: platform.clone(),
+                weibo: platform.clone(),
+                dead_letters: Arc::new(RecordingReplyDeadLetters::default()),
+                poison: poison.clone(),
+                retries: retries.clone(),
+                policy: ReplyPolicy::default(),
+                claim_timeout: Duration::from_secs(60),
+                retry_base_secs: 10,
+                retry_max_secs: 300,
+                max_attempts: 4,
+                start_margin,
+            }
+        }
+
+        #[tokio::test]
+        async fn no_reply_is_started_unless_its_worst_case_fits_in_the_time_left() {
+            let ledger = Arc::new(InMemoryDeliveryLedger::default());
+            let now = crate::now_ms();
+            let m = text_message("demo", "u1", "u1", "hi", now - 1_000);
+            let mut c = Conversation::new_for(&m);
+            c.record_inbound(&m);
+            c.version = 1;
+            ledger.put_conversation(c);
+            let command =
+                ReplyCommand::auto_reply(&m, "r", 0, ReplyContent::text("x"), m.received_at_ms);
+            let body = serde_json::to_string(&command).expect("json");
+            let records = vec![record("a", "wechat:demo:u1", &body, "1")];
+            let platform = Arc::new(ScriptedPlatform::default());
+            let (poison, retries) = (Arc::new(Recorder::default()), Arc::new(Recorder::default()));
+            let margin =
+                worst_case_record(Duration::from_secs(5), Duration::from_secs(4)) + MARGIN_SLACK;
+            let deps = deps(&ledger, &platform, &poison, &retries, margin);
+            // One second short of the worst case: handed back unclaimed, no platform call.
+            let short = margin - Duration::from_secs(1);
+            assert_eq!(handle_batch(&deps, &records, || short).await, ["a"]);
+            assert!(platform.wechat_calls.lock().expect("lock").is_empty());
+            assert!(
+                ledger.record(&command.dedupe_id()).is_none(),
+                "never claimed"
+            );
+            // With the worst case left it is delivered.
+            assert!(handle_batch(&deps, &records, || margin).await.is_empty());
+            assert_eq!(platform.wechat_calls.lock().expect("lock").len(), 1);
+        }
+
         fn record(id: &str, group: &str, body: &str, receives: &str) -> SqsMessage {
             let mut r = SqsMessage::default();
             r.message_id = Some(id.into());
@@ -906,28 +1014,13 @@ mod tests {
             })));
             let poison = Arc::new(Recorder::default());
             let retries = Arc::new(Recorder::default());
-            let deps = ReplySenderDeps {
-                accounts: Arc::new(StaticAccounts(Arc::new(
-                    AccountsDocument::from_json(
-                        r#"{"wechat":{"demo":{"app_id":"wx1","token":"t","app_secret":"s"}}}"#,
-                    )
-                    .expect("accounts"),
-                ))),
-                conversations: ledger.clone(),
-                ledger: ledger.clone(),
-                tokens: Arc::new(CountingTokens::default()),
-                wechat: platform.clone(),
-                weibo: platform.clone(),
-                dead_letters: Arc::new(RecordingReplyDeadLetters::default()),
-                poison: poison.clone(),
-                retries: retries.clone(),
-                policy: ReplyPolicy::default(),
-                claim_timeout: Duration::from_secs(60),
-                retry_base_secs: 10,
-                retry_max_secs: 300,
-                max_attempts: 4,
-                start_margin: Duration::from_secs(5),
-            };
+            let deps = deps(
+                &ledger,
+                &platform,
+                &poison,
+                &retries,
+                Duration::from_secs(5),
+            );
             let json = |c: &ReplyCommand| serde_json::to_string(c).expect("json");
             let records = vec![
                 record("a", "wechat:demo:u1", &json(&commands[0]), "2"),

@@ -119,7 +119,10 @@ async fn handle_record(
     let message: NormalizedMessage = match serde_json::from_str(body) {
         Ok(m) => m,
         Err(e) => {
-            let reason = format!("undecodable body: {e}");
+            let reason = format!(
+                "undecodable body: {}",
+                gateway_core::account::describe_json_error(&e)
+            );
             return dead_letter(deps, record, id, group, &reason).await;
         }
     };
@@ -316,17 +319,24 @@ mod tests {
         let store = Arc::new(InMemoryConversationStore::default());
         let dlq = Arc::new(RecordingDlq::default());
         let deps = deps_with(store.clone(), dlq.clone());
+        // A well-formed record whose field holds a customer's words in the wrong type: the
+        // reason names the problem and its position, never the value.
+        let wrong_type = r#"{"schema_version": "我的手机号是13800000000"}"#;
         let records = vec![
             msg_record("a", "u1", "1"),
             record("b", "wechat:demo:u1", "{not json"),
+            record("d", "wechat:demo:u1", wrong_type),
             msg_record("c", "u1", "2"),
         ];
         let failures = handle_batch(&deps, &records, || Duration::from_secs(60)).await;
         assert!(failures.is_empty(), "{failures:?}");
         assert_eq!(store.message_count(), 2);
         let dead = dlq.0.lock().expect("lock");
-        assert_eq!(dead.len(), 1);
-        assert!(dead[0].1.starts_with("undecodable body"), "{}", dead[0].1);
+        assert_eq!(dead.len(), 2);
+        for (_, reason) in dead.iter() {
+            assert!(reason.starts_with("undecodable body"), "{reason}");
+            assert!(!reason.contains("13800000000"), "{reason}");
+        }
     }
 
     #[tokio::test]

@@ -66,6 +66,18 @@ impl LocalStack {
     }
 }
 
+/// SDK configuration for an operator's command: the SDK's usual credential chain (environment,
+/// profiles with SSO or `credential_process`, instance roles) and region, with `endpoint`
+/// overriding the AWS endpoints when given (a local emulator).
+pub async fn ops_config(endpoint: Option<&str>) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(gateway_aws::sdk::https_client());
+    if let Some(endpoint) = endpoint {
+        loader = loader.endpoint_url(endpoint);
+    }
+    loader.load().await
+}
+
 /// SDK configuration for the emulator at `endpoint` with dummy credentials.
 pub async fn emulator_config(endpoint: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())

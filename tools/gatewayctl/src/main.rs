@@ -278,10 +278,7 @@ async fn run_rules(cmd: RulesCommand) -> Result<()> {
             table,
             endpoint,
         } => {
-            let sdk = match endpoint {
-                Some(e) => local::emulator_config(&e).await,
-                None => gateway_aws::load_sdk_config().await,
-            };
+            let sdk = local::ops_config(endpoint.as_deref()).await;
             let store =
                 gateway_aws::DynamoDbRulesStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
             match store
@@ -339,10 +336,7 @@ async fn run_accounts(cmd: AccountsCommand) -> Result<()> {
     let Some((secrets, endpoint)) = push else {
         return Ok(());
     };
-    let sdk = match endpoint {
-        Some(e) => local::emulator_config(&e).await,
-        None => gateway_aws::load_sdk_config().await,
-    };
+    let sdk = local::ops_config(endpoint.as_deref()).await;
     let sm = aws_sdk_secretsmanager::Client::new(&sdk);
     for (role, secret) in secrets {
         let part = serde_json::to_string(&doc.project(role))?;

@@ -61,3 +61,72 @@ fn an_invalid_document_exits_1_with_the_reason_and_no_secret() {
         assert!(!format!("{out}{err}").contains("TOPSECRET"), "{out}{err}");
     }
 }
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator (make test)"]
+async fn push_writes_each_role_part_with_a_credential_process_profile() {
+    use gateway_core::account::{AccountsDocument, AccountsRole};
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL (make test)");
+    let prefix = format!("cli{}", std::process::id());
+    let accounts = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../config/accounts.local.json"
+    );
+    let sdk = gatewayctl::local::emulator_config(&endpoint).await;
+    let text = std::fs::read_to_string(accounts).unwrap();
+    gatewayctl::local::put_accounts_secret(
+        &aws_sdk_secretsmanager::Client::new(&sdk),
+        &prefix,
+        r#"{"wechat":{},"weibo":{}}"#,
+    )
+    .await
+    .unwrap();
+    // Ops' profile gets its credentials from a credential_process (as with most SSO and
+    // vault tools); no key in the environment.
+    let dir = std::env::temp_dir().join(format!("accounts-cli-profile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config");
+    std::fs::write(
+        &config,
+        "[profile ops]\nregion = us-east-1\ncredential_process = printf '{\"Version\": 1, \"AccessKeyId\": \"AKIDPROCESS\", \"SecretAccessKey\": \"process-secret\"}'\n",
+    )
+    .unwrap();
+    let secret = |role| gatewayctl::local::role_secret_id(&prefix, role);
+    let out = Command::new(env!("CARGO_BIN_EXE_gatewayctl"))
+        .args(["accounts", "push", accounts, "--webhook-secret"])
+        .arg(secret(AccountsRole::Webhook))
+        .arg("--delivery-secret")
+        .arg(secret(AccountsRole::Delivery))
+        .arg("--api-secret")
+        .arg(secret(AccountsRole::ApiClients))
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("AWS_PROFILE", "ops")
+        .env("AWS_CONFIG_FILE", &config)
+        .env("AWS_SHARED_CREDENTIALS_FILE", dir.join("none"))
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let full = AccountsDocument::from_json(&text).unwrap();
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+    for role in [
+        AccountsRole::Webhook,
+        AccountsRole::Delivery,
+        AccountsRole::ApiClients,
+    ] {
+        let stored = sm
+            .get_secret_value()
+            .secret_id(secret(role))
+            .send()
+            .await
+            .unwrap();
+        let part = AccountsDocument::from_json_for(stored.secret_string().unwrap(), role).unwrap();
+        assert_eq!(part, full.project(role), "{}", role.as_str());
+    }
+}
