@@ -16,7 +16,7 @@ stack_start_watch
 log "cargo test (unit + integration)"
 # The router-crash fault test (tests/tests/faults.rs) runs the message-router binary that
 # stack_build built (target dir/debug/message-router) as its own process.
-cargo test --workspace -- --include-ignored
+cargo test --workspace --no-fail-fast -- --include-ignored
 
 if [ -f infra/check.sh ]; then
   log "template checks"

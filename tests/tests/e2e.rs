@@ -342,17 +342,40 @@ async fn rejected_requests_get_their_documented_status_and_queue_nothing() {
     drain::<NormalizedMessage>(&sqs, &run.stack.queue_url).await;
 
     let xml = send::wechat_text_xml("oAttacker", "hi", &unique_digits(), now_secs());
-    let good =
-        send::wechat_push(&accounts(), "demo", &xml, Envelope::Plaintext, now_secs()).unwrap();
+    let good = send::wechat_push(
+        &accounts(),
+        "plain-demo",
+        &xml,
+        Envelope::Plaintext,
+        now_secs(),
+    )
+    .unwrap();
 
     let mut forged = good.clone();
     forged.query.insert("signature".into(), "0".repeat(40));
     let stale = send::wechat_push(
         &accounts(),
-        "demo",
+        "plain-demo",
         &xml,
         Envelope::Plaintext,
         now_secs() - 3600,
+    )
+    .unwrap();
+    // The downgrade: a plaintext push to a compatible account, signed with a query captured
+    // from any request (the plain signature does not cover the body).
+    let compatible_downgrade =
+        send::wechat_push(&accounts(), "demo", &xml, Envelope::Plaintext, now_secs()).unwrap();
+    // A passive reply fed back as a push: from the account (its original id) to a follower.
+    let from_account = send::wechat_push(
+        &accounts(),
+        "plain-demo",
+        &send::wechat_text_xml("gh_97417a04a28d", "hi", &unique_digits(), now_secs()).replacen(
+            "<ToUserName><![CDATA[gh_97417a04a28d]]>",
+            "<ToUserName><![CDATA[oVictim]]>",
+            1,
+        ),
+        Envelope::Plaintext,
+        now_secs(),
     )
     .unwrap();
     let mut doctype = good.clone();
@@ -372,10 +395,42 @@ async fn rejected_requests_get_their_documented_status_and_queue_nothing() {
     missing.query.remove("nonce");
 
     let cases: Vec<(&str, &str, &PlatformRequest, u16, &str)> = vec![
-        ("forged signature", "demo", &forged, 401, "bad_signature"),
-        ("stale timestamp", "demo", &stale, 401, "stale_timestamp"),
-        ("DTD", "demo", &doctype, 400, "doctype_forbidden"),
-        ("oversize body", "demo", &oversize, 413, "body_too_large"),
+        (
+            "forged signature",
+            "plain-demo",
+            &forged,
+            401,
+            "bad_signature",
+        ),
+        (
+            "stale timestamp",
+            "plain-demo",
+            &stale,
+            401,
+            "stale_timestamp",
+        ),
+        ("DTD", "plain-demo", &doctype, 400, "doctype_forbidden"),
+        (
+            "oversize body",
+            "plain-demo",
+            &oversize,
+            413,
+            "body_too_large",
+        ),
+        (
+            "plaintext to a compatible account",
+            "demo",
+            &compatible_downgrade,
+            403,
+            "mode_not_allowed",
+        ),
+        (
+            "a message from the account itself",
+            "plain-demo",
+            &from_account,
+            403,
+            "from_account_itself",
+        ),
         (
             "plaintext to a secure account",
             "secure-demo",
@@ -383,7 +438,13 @@ async fn rejected_requests_get_their_documented_status_and_queue_nothing() {
             403,
             "mode_not_allowed",
         ),
-        ("missing nonce", "demo", &missing, 400, "missing_parameter"),
+        (
+            "missing nonce",
+            "plain-demo",
+            &missing,
+            400,
+            "missing_parameter",
+        ),
         // Answered exactly like a bad signature: no account enumeration.
         ("unknown account", "nobody", &good, 401, "bad_signature"),
     ];
@@ -392,6 +453,37 @@ async fn rejected_requests_get_their_documented_status_and_queue_nothing() {
         assert_eq!(got_status, status, "{what}: {body}");
         assert!(body.contains(code), "{what}: {body}");
     }
+    // The decryption oracle: a captured secure push replayed as a verification GET, its
+    // `Encrypt` as `echostr`. Never decrypted: with `signature` the ciphertext is echoed as
+    // sent; the WeCom-style `msg_signature` form is refused.
+    let secret_text = "my order number is 4242";
+    let secret_xml = send::wechat_text_xml("oVictim", secret_text, &unique_digits(), now_secs());
+    let captured = send::wechat_push(
+        &accounts(),
+        "secure-demo",
+        &secret_xml,
+        Envelope::Secure,
+        now_secs(),
+    )
+    .unwrap();
+    let body = String::from_utf8(captured.body.clone()).unwrap();
+    let encrypt = body
+        .split("<Encrypt><![CDATA[")
+        .nth(1)
+        .and_then(|rest| rest.split("]]>").next())
+        .unwrap()
+        .to_string();
+    let mut replay = captured.clone();
+    replay.method = gateway_core::channel::HttpMethod::Get;
+    replay.body.clear();
+    replay.query.insert("echostr".into(), encrypt.clone());
+    let (status, echoed) = post(&http, &run, "wechat", "secure-demo", &replay).await;
+    assert_eq!((status, echoed.as_str()), (200, encrypt.as_str()));
+    replay.query.remove("signature");
+    let (status, refused) = post(&http, &run, "wechat", "secure-demo", &replay).await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(!refused.contains(secret_text) && !echoed.contains(secret_text));
+
     let put = http
         .put(run.webhook_url("wechat-webhook", "/wechat/demo"))
         .send()
