@@ -1002,8 +1002,9 @@ async fn a_reply_the_platform_keeps_refusing_as_busy_is_dead_lettered_with_the_r
         .await;
     let command = agent_reply(&m, "busy platform");
     ctx.enqueue(&command).await;
-    // WeChat answers "system busy" (-1) to more calls than the sender may make.
-    ctx.stub.fail("wechat_send", -1, limit + 2).await.unwrap();
+    // WeChat answers "system busy" (-1) to every call the sender may make (the cause is "fixed"
+    // when these run out, for the runbook at the end).
+    ctx.stub.fail("wechat_send", -1, limit).await.unwrap();
 
     // Act: the event source delivers the command again after each reported failure.
     let rounds = ctx.sender_rounds(limit as usize + 1).await;
@@ -1080,6 +1081,43 @@ async fn a_reply_the_platform_keeps_refusing_as_busy_is_dead_lettered_with_the_r
             .await
             .is_empty()
     );
+
+    // The runbook (docs/deploy.md, "Dead-lettered replies"), once the cause is fixed: delete
+    // the reply's `failed` record, redrive the command; it is sent, once.
+    ctx.ddb
+        .delete_item()
+        .table_name(&ctx.run.stack.table_name)
+        .key(
+            "PK",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("REPLY#{}", command.dedupe_id())),
+        )
+        .key(
+            "SK",
+            aws_sdk_dynamodb::types::AttributeValue::S("DELIVERY".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    ctx.sqs
+        .send_message()
+        .queue_url(&ctx.run.stack.outbound_queue_url)
+        .message_body(serde_json::to_string(&command).unwrap())
+        .message_group_id(command.message_group_id())
+        .message_deduplication_id(unique("redriven"))
+        .send()
+        .await
+        .unwrap();
+    let redriven = ctx.sender_rounds(1).await;
+    assert!(redriven.iter().all(|r| r.failed.is_empty()), "{redriven:?}");
+    let got = ctx.stub_requests().await;
+    let sends = sends_to(&got, &openid);
+    assert_eq!(sends.len(), limit as usize + 1, "{got}");
+    assert_eq!(
+        sends.iter().filter(|r| r["accepted"] == true).count(),
+        1,
+        "{got}"
+    );
+    assert_eq!(ctx.delivery(&command).await["state"], "delivered");
 }
 
 #[tokio::test]
