@@ -476,6 +476,34 @@ async fn an_agent_reply_through_reply_api_is_delivered_and_answers_the_conversat
     let accepted_body: Value = response.json().await.unwrap();
     let reply_id = accepted_body["reply_id"].as_str().unwrap().to_string();
 
+    // The same signed request again (a replay, or the client retrying): the same reply.
+    let post_signed = |client: &'static str, secret: &'static str, ts: i64, body: String| {
+        ctx.http
+            .post(ctx.run.webhook_url("reply-api", "/replies"))
+            .header(auth::CLIENT_HEADER, client)
+            .header(auth::TIMESTAMP_HEADER, ts.to_string())
+            .header(
+                auth::SIGNATURE_HEADER,
+                auth::sign(secret, "POST", "/replies", client, ts, body.as_bytes()),
+            )
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let replayed = post_signed("crm", CRM_SECRET, ts, body.clone())
+        .await
+        .unwrap();
+    assert_eq!(replayed.status().as_u16(), 202);
+    let replayed: Value = replayed.json().await.unwrap();
+    assert_eq!(replayed["reply_id"].as_str(), Some(reply_id.as_str()));
+    // The key reused for other content: 409, nothing queued.
+    let mut other: Value = serde_json::from_str(&body).unwrap();
+    other["content"] = json!({"type": "text", "text": "something else"});
+    let reused = post_signed("crm", CRM_SECRET, ts, other.to_string())
+        .await
+        .unwrap();
+    assert_eq!(reused.status().as_u16(), 409);
+
     // A wrong signature is refused and queues nothing.
     let refused = ctx
         .http
@@ -553,6 +581,22 @@ async fn an_agent_reply_through_reply_api_is_delivered_and_answers_the_conversat
         .await
         .unwrap();
     assert_eq!(status["state"], "delivered");
+    // Another client cannot read it, not even with a valid signature of its own.
+    let ts = send::now_secs();
+    let path = format!("/replies/{reply_id}");
+    let foreign = ctx
+        .http
+        .get(ctx.run.webhook_url("reply-api", &path))
+        .header(auth::CLIENT_HEADER, "other-crm")
+        .header(auth::TIMESTAMP_HEADER, ts.to_string())
+        .header(
+            auth::SIGNATURE_HEADER,
+            auth::sign(OTHER_SECRET, "GET", &path, "other-crm", ts, b""),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status().as_u16(), 404);
 
     // A Weibo agent reply (a map position, Weibo-only content) goes the same way.
     let uid = unique_digits();
