@@ -947,10 +947,11 @@ async fn a_passive_mode_account_is_answered_in_the_webhook_response_encrypted() 
         .run
         .webhook_url("wechat-webhook", "/wechat/passive-demo");
     // The webhook refreshes the accounts in the background (stale-while-revalidate): until the
-    // new account shows up it answers 404, as it would for a platform retry.
+    // new account shows up it answers as for any unknown account (401, like a bad signature),
+    // and the platform retries.
     let mut answer = send::send(&ctx.http, &url, &request).await.unwrap();
     for _ in 0..20 {
-        if answer.0 != 404 {
+        if answer.0 != 401 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
