@@ -64,8 +64,11 @@ pub fn unique_digits() -> String {
         .collect()
 }
 
-/// Receives and deletes everything on a queue, decoding each body as `T`.
-pub async fn drain<T: DeserializeOwned>(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<T> {
+/// Receives and deletes everything on a queue; returns the messages.
+pub async fn drain_messages(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+) -> Vec<aws_sdk_sqs::types::Message> {
     let mut out = Vec::new();
     loop {
         let got = sqs
@@ -79,15 +82,24 @@ pub async fn drain<T: DeserializeOwned>(sqs: &aws_sdk_sqs::Client, url: &str) ->
             return out;
         }
         for m in got.messages() {
-            out.push(serde_json::from_str(m.body().unwrap()).unwrap());
             sqs.delete_message()
                 .queue_url(url)
                 .receipt_handle(m.receipt_handle().unwrap())
                 .send()
                 .await
                 .unwrap();
+            out.push(m.clone());
         }
     }
+}
+
+/// Receives and deletes everything on a queue, decoding each body as `T`.
+pub async fn drain<T: DeserializeOwned>(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<T> {
+    drain_messages(sqs, url)
+        .await
+        .iter()
+        .map(|m| serde_json::from_str(m.body().unwrap()).unwrap())
+        .collect()
 }
 
 /// A fresh set of queues, table and accounts secret.

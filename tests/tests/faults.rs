@@ -62,26 +62,7 @@ fn signal(sig: &str, pid: &str) {
 }
 
 async fn drain(sqs: &aws_sdk_sqs::Client, url: &str) {
-    loop {
-        let got = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap();
-        if got.messages().is_empty() {
-            return;
-        }
-        for m in got.messages() {
-            sqs.delete_message()
-                .queue_url(url)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
-    }
+    gateway_tests::drain_messages(sqs, url).await;
 }
 
 /// Sends `per_conversation` text messages for each of `conversations` new customers,
@@ -514,27 +495,7 @@ async fn dead_lettered(sqs: &aws_sdk_sqs::Client, run: &RunningStack) -> usize {
         &run.stack.dead_letter_queue_url,
         &run.stack.outbound_dead_letter_queue_url,
     ] {
-        loop {
-            let got = sqs
-                .receive_message()
-                .queue_url(url)
-                .max_number_of_messages(10)
-                .send()
-                .await
-                .unwrap();
-            if got.messages().is_empty() {
-                break;
-            }
-            for m in got.messages() {
-                n += 1;
-                sqs.delete_message()
-                    .queue_url(url)
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
+        n += gateway_tests::drain_messages(sqs, url).await.len();
     }
     n
 }
