@@ -111,7 +111,6 @@ pub fn signature(token: &str, timestamp: &str, nonce: &str) -> String {
 /// reply is never sealed with a predictable prefix.
 pub fn random_prefix() -> [u8; RANDOM_LEN] {
     let mut random = [0u8; RANDOM_LEN];
-    #[allow(clippy::expect_used)]
     getrandom::fill(&mut random).expect("operating-system randomness is unavailable");
     random
 }
