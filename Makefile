@@ -1,5 +1,5 @@
 # The two commands the README starts with, plus the checks CI runs.
-.PHONY: demo test lint infra-check bench soak fuzz
+.PHONY: demo test lint deny infra-check bench soak fuzz
 
 ## Run a scripted conversation through the local stack and print what was stored.
 demo:
@@ -13,6 +13,10 @@ test:
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+
+## Licenses and duplicate crates (deny.toml), offline; installs the pinned cargo-deny once.
+deny:
+	bash tools/deny.sh
 
 ## Offline template checks only (cfn-lint, cdk synth, invariants).
 infra-check:

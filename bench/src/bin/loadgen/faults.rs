@@ -7,7 +7,8 @@
 //! (with the platform stand-ins) the next one or two calls of the WeChat send API (`-1`) or
 //! the Weibo reply API (`10001`) scripted to fail, then a freeze again.
 
-use rand::{Rng, SeedableRng};
+use rand::RngExt;
+use rand::rngs::SmallRng;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -89,7 +90,8 @@ pub async fn inject(
     stop: Arc<AtomicBool>,
 ) -> Injected {
     let mut done = Injected::default();
-    let mut rng = rand::rngs::StdRng::from_entropy();
+    // Not cryptographic: only when and which fault comes; seeded from the OS.
+    let mut rng: SmallRng = rand::make_rng();
     // True when the SIGSTOP/SIGCONT was delivered.
     let signal = |sig: &str| {
         std::process::Command::new("kill")
@@ -101,7 +103,7 @@ pub async fn inject(
     'outer: loop {
         let until = (plan.every_secs > 0.0).then(|| {
             // Exponential inter-arrival time, clamped.
-            let u: f64 = rng.gen_range(0.01..1.0);
+            let u: f64 = rng.random_range(0.01..1.0);
             let wait = (-u.ln() * plan.every_secs).clamp(1.0, plan.every_secs * 4.0);
             Instant::now() + Duration::from_secs_f64(wait)
         });
@@ -122,17 +124,17 @@ pub async fn inject(
         }
         match (&stub, freeze_next) {
             (Some(stub), false) => {
-                let (api, code) = if rng.gen_bool(0.5) {
+                let (api, code) = if rng.random_bool(0.5) {
                     ("wechat_send", -1)
                 } else {
                     ("weibo_reply", 10001)
                 };
-                if stub.fail(api, code, rng.gen_range(1..=2)).await.is_ok() {
+                if stub.fail(api, code, rng.random_range(1..=2)).await.is_ok() {
                     done.bursts += 1;
                 }
             }
             _ => {
-                let secs = rng.gen_range(0.5..3.0);
+                let secs = rng.random_range(0.5..3.0);
                 if signal("-STOP") {
                     tokio::time::sleep(Duration::from_secs_f64(secs)).await;
                     done.freezes += 1;

@@ -8,13 +8,10 @@
 
 use crate::channel::{WebhookError, sorted_sha1_hex, xml};
 use aes::Aes256;
-use aes::cipher::block_padding::NoPadding;
-use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit};
+use aes::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
 use base64::Engine;
 use base64::alphabet;
 use base64::engine::{GeneralPurpose, GeneralPurposeConfig};
-use rand::RngCore;
-use rand::rngs::OsRng;
 use std::fmt;
 
 /// The padding block size WeChat uses (not AES's 16).
@@ -108,10 +105,22 @@ pub fn signature(token: &str, timestamp: &str, nonce: &str) -> String {
 }
 
 /// 16 bytes from the operating-system CSPRNG, for the plaintext prefix.
+///
+/// # Panics
+/// If the operating system cannot supply randomness (`getrandom(2)` failing on Linux): a
+/// reply is never sealed with a predictable prefix.
 pub fn random_prefix() -> [u8; RANDOM_LEN] {
     let mut random = [0u8; RANDOM_LEN];
-    OsRng.fill_bytes(&mut random);
+    getrandom::fill(&mut random).expect("operating-system randomness is unavailable");
     random
+}
+
+/// The buffer as AES blocks, in place. `buf.len()` must be a multiple of 16 (every caller
+/// checks or builds it so); a shorter tail would be left out, never read past.
+fn as_blocks(buf: &mut [u8]) -> &mut [aes::Block] {
+    let (blocks, tail) = aes::Block::slice_as_chunks_mut(buf);
+    debug_assert!(tail.is_empty());
+    blocks
 }
 
 /// Encrypts `plaintext` for `app_id`: `base64(AES-256-CBC(random ‖ u32be(len) ‖ plaintext ‖
@@ -131,13 +140,9 @@ pub fn encrypt(key: &AesKey, app_id: &str, plaintext: &[u8], random: &[u8; RANDO
     // pad is in 1..=32, so it fits a byte.
     buf.resize(unpadded + pad, pad as u8);
 
-    let mut blocks: Vec<aes::Block> = buf
-        .chunks_exact(16)
-        .map(aes::Block::clone_from_slice)
-        .collect();
-    CbcEnc::new(&key.0.into(), &key.iv().into()).encrypt_blocks_mut(&mut blocks);
-    let ciphertext: Vec<u8> = blocks.iter().flat_map(|b| b.iter().copied()).collect();
-    LENIENT_BASE64.encode(ciphertext)
+    // In place: the padded length is a multiple of 32.
+    CbcEnc::new(&key.0.into(), &key.iv().into()).encrypt_blocks(as_blocks(&mut buf));
+    LENIENT_BASE64.encode(buf)
 }
 
 /// Decrypts an `Encrypt` value and checks its framing, without checking the app id.
@@ -153,11 +158,9 @@ pub fn decrypt(key: &AesKey, encrypt: &str) -> Result<Decrypted, WebhookError> {
     if ciphertext.is_empty() || ciphertext.len() % PAD_BLOCK != 0 {
         return Err(WebhookError::BadCiphertext);
     }
-    // In place: the length is a multiple of the block size, so unpadded decryption cannot fail.
+    // In place: the length is a multiple of 32, so every byte is in a whole AES block.
     let mut plain = ciphertext;
-    CbcDec::new(&key.0.into(), &key.iv().into())
-        .decrypt_padded_mut::<NoPadding>(&mut plain)
-        .map_err(|_| WebhookError::BadCiphertext)?;
+    CbcDec::new(&key.0.into(), &key.iv().into()).decrypt_blocks(as_blocks(&mut plain));
 
     let pad = usize::from(*plain.last().ok_or(WebhookError::BadCiphertext)?);
     if !(1..=PAD_BLOCK).contains(&pad) || pad > plain.len() {
@@ -288,17 +291,9 @@ mod tests {
     /// Encrypts an arbitrary (possibly invalid) padded plaintext, for framing/padding tests.
     fn raw_encrypt(key: &AesKey, plain: &[u8]) -> String {
         assert_eq!(plain.len() % 16, 0);
-        let mut blocks: Vec<aes::Block> = plain
-            .chunks_exact(16)
-            .map(aes::Block::clone_from_slice)
-            .collect();
-        CbcEnc::new(&key.0.into(), &key.iv().into()).encrypt_blocks_mut(&mut blocks);
-        LENIENT_BASE64.encode(
-            blocks
-                .iter()
-                .flat_map(|b| b.iter().copied())
-                .collect::<Vec<u8>>(),
-        )
+        let mut buf = plain.to_vec();
+        CbcEnc::new(&key.0.into(), &key.iv().into()).encrypt_blocks(as_blocks(&mut buf));
+        LENIENT_BASE64.encode(buf)
     }
 
     #[test]
@@ -411,14 +406,9 @@ mod tests {
         let k = key(V4_KEY);
         let msg = b"abcdefghijklmnopqrstuvwxyz";
         let enc = encrypt(&k, V4_APPID, msg, b"0123456789abcdef");
-        let raw = LENIENT_BASE64.decode(&enc).expect("b64");
-        assert_eq!(raw.len(), 96);
-        let mut blocks: Vec<aes::Block> = raw
-            .chunks_exact(16)
-            .map(aes::Block::clone_from_slice)
-            .collect();
-        CbcDec::new(&k.0.into(), &k.iv().into()).decrypt_blocks_mut(&mut blocks);
-        let plain: Vec<u8> = blocks.iter().flat_map(|b| b.iter().copied()).collect();
+        let mut plain = LENIENT_BASE64.decode(&enc).expect("b64");
+        assert_eq!(plain.len(), 96);
+        CbcDec::new(&k.0.into(), &k.iv().into()).decrypt_blocks(as_blocks(&mut plain));
         assert!(plain[64..].iter().all(|&b| b == 32));
         assert_eq!(decrypt_for(&k, V4_APPID, &enc).expect("ok"), msg);
     }
@@ -555,15 +545,11 @@ mod tests {
         let mut seen = [false; 33];
         for n in 0..64usize {
             let msg = vec![b'a'; n];
-            let raw = LENIENT_BASE64
+            let mut raw = LENIENT_BASE64
                 .decode(encrypt(&k, V11_APPID, &msg, &[0; 16]))
                 .expect("b64");
-            let mut blocks: Vec<aes::Block> = raw
-                .chunks_exact(16)
-                .map(aes::Block::clone_from_slice)
-                .collect();
-            CbcDec::new(&k.0.into(), &k.iv().into()).decrypt_blocks_mut(&mut blocks);
-            let last = blocks.last().map(|b| b[15]).expect("block");
+            CbcDec::new(&k.0.into(), &k.iv().into()).decrypt_blocks(as_blocks(&mut raw));
+            let last = *raw.last().expect("block");
             seen[usize::from(last)] = true;
         }
         assert!(seen[1..].iter().all(|&s| s));
