@@ -165,9 +165,45 @@ pub fn check_sends(items: &[Value], requests: &Value) -> SendCheck {
     out
 }
 
+/// The auto-reply commands (idempotency keys `rule:{message}:{rule}:{index}`) that the committed
+/// decision recorded for their message on its conversation (`decided_replies`, reply ids cut to
+/// 16 hex characters) does not contain: queued by a router attempt that lost a conflict, they
+/// are acknowledged by the sender as superseded and never get a delivery record. A command whose
+/// message has no recorded decision is not counted here (it must have a record).
+fn superseded(items: &[Value], commands_seen: &BTreeSet<String>) -> BTreeSet<String> {
+    let mut decided: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for item in items.iter().filter(|i| i["entity"] == "conversation") {
+        if let Some(map) = item["decided_replies"].as_object() {
+            for (message, ids) in map {
+                let ids = ids
+                    .as_array()
+                    .map(|a| a.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                decided.insert(message.as_str(), ids);
+            }
+        }
+    }
+    commands_seen
+        .iter()
+        .filter(|key| {
+            let Some(rest) = key.strip_prefix("rule:") else {
+                return false;
+            };
+            // The message's dedupe id may hold ':' itself: the rule and index are the last two.
+            let mut parts = rest.rsplitn(3, ':');
+            let (_, _, message) = (parts.next(), parts.next(), parts.next());
+            let id = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(key.as_bytes()));
+            message
+                .and_then(|m| decided.get(m))
+                .is_some_and(|ids| !ids.contains(&&id[..16]))
+        })
+        .cloned()
+        .collect()
+}
+
 /// The reply reconciliation: [`check_sends`], every reply command seen by the reply pump has a
-/// delivery record, none is left `calling` or `sent`, and the outbound queue and its
-/// dead-letter queue are empty.
+/// delivery record (except those [`superseded`] by the committed decision), none is left
+/// `calling` or `sent`, and the outbound queue and its dead-letter queue are empty.
 pub async fn reconcile_replies(
     sqs: &aws_sdk_sqs::Client,
     items: &[Value],
@@ -191,9 +227,10 @@ pub async fn reconcile_replies(
         );
     }
     let sends = check_sends(items, &stub.requests().await?);
+    let superseded = superseded(items, commands_seen);
     let without_record = commands_seen
         .iter()
-        .filter(|k| !recorded.contains(k.as_str()))
+        .filter(|k| !recorded.contains(k.as_str()) && !superseded.contains(*k))
         .count();
     let stuck =
         states.get("calling").copied().unwrap_or(0) + states.get("sent").copied().unwrap_or(0);
@@ -212,6 +249,7 @@ pub async fn reconcile_replies(
         "sent_twice": sends.sent_twice,
         "delivered_but_never_accepted": sends.lost,
         "first_mismatches": sends.first_mismatches,
+        "commands_superseded": superseded.len(),
         "commands_without_record": without_record,
         "stuck_in_flight": stuck,
         "dead_lettered": dead_letters,
@@ -224,6 +262,30 @@ pub async fn reconcile_replies(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_command_missing_from_its_messages_decision_is_superseded() {
+        let key = |m: &str, rule: &str| format!("rule:{m}:{rule}:0");
+        let short = |k: &str| {
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(k.as_bytes()))[..16].to_string()
+        };
+        let kept = key("msg:1", "fallback");
+        let lost = key("msg:1", "welcome");
+        let no_decision = key("msg:2", "welcome");
+        let items = vec![json!({
+            "entity": "conversation",
+            "decided_replies": { "msg:1": [short(&kept)] },
+        })];
+        let seen: BTreeSet<String> = [
+            kept.clone(),
+            lost.clone(),
+            no_decision.clone(),
+            "agent:crm:key:1".into(),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(superseded(&items, &seen), [lost].into_iter().collect());
+    }
 
     /// A delivery record of a reply to `to` on `channel`.
     fn record(channel: &str, to: &str, state: &str, reason: Option<&str>) -> Value {
