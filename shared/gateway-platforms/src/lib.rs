@@ -51,6 +51,11 @@ pub fn install_crypto_provider() {
 }
 
 /// One HTTP client with the gateway's timeouts.
+///
+/// It trusts the system store (reqwest's platform verifier), not the AWS roots the SDK clients
+/// are pinned to (`gateway_aws::sdk`): `api.weixin.qq.com` and `m.api.weibo.com` chain to public
+/// CAs that are not AWS roots, and may change CA without notice. `AWS_EXTRA_CA_FILE` does not
+/// apply here; `SSL_CERT_FILE`/`SSL_CERT_DIR` do (the system store's own variables).
 pub fn http_client(timeout: Duration) -> Result<reqwest::Client, ClientError> {
     install_crypto_provider();
     reqwest::Client::builder()

@@ -69,7 +69,7 @@ impl LocalStack {
 /// SDK configuration for the emulator at `endpoint` with dummy credentials.
 pub async fn emulator_config(endpoint: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(gateway_aws::sdk::https_client())
+        .http_client(gateway_aws::sdk::system_roots_https_client())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .test_credentials()

@@ -280,7 +280,7 @@ async fn run_rules(cmd: RulesCommand) -> Result<()> {
         } => {
             let sdk = match endpoint {
                 Some(e) => local::emulator_config(&e).await,
-                None => gateway_aws::load_sdk_config().await,
+                None => gateway_aws::sdk::load_sdk_config_with_system_roots().await,
             };
             let store =
                 gateway_aws::DynamoDbRulesStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
@@ -341,7 +341,7 @@ async fn run_accounts(cmd: AccountsCommand) -> Result<()> {
     };
     let sdk = match endpoint {
         Some(e) => local::emulator_config(&e).await,
-        None => gateway_aws::load_sdk_config().await,
+        None => gateway_aws::sdk::load_sdk_config_with_system_roots().await,
     };
     let sm = aws_sdk_secretsmanager::Client::new(&sdk);
     for (role, secret) in secrets {
