@@ -7,8 +7,9 @@
 //! Certificate Authority - G2), not the system trust store: the system store is ~150 roots
 //! read from files at every cold start, about half of a function's init, to verify endpoints
 //! that only ever present these five. Deployments whose AWS endpoints chain to another root
-//! (a proxy or a VPC endpoint with a private CA) name a PEM file in `AWS_EXTRA_CA_FILE`; its
-//! certificates are trusted as well. A file that cannot be read or holds no valid certificate
+//! (a TLS-inspecting egress firewall, an `AWS_ENDPOINT_URL` served with a private CA) name a
+//! PEM file in `AWS_EXTRA_CA_FILE`; its certificates are trusted as well (docs/deploy.md,
+//! "TLS trust store of the AWS clients"). A file that cannot be read or holds no valid certificate
 //! stops the cold start with an error naming the file and the problem.
 //!
 //! The platform client (`gateway-platforms`, WeChat and Weibo APIs) keeps the system store:
