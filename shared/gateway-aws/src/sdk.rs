@@ -12,8 +12,8 @@
 //! "TLS trust store of the AWS clients"). A file that cannot be read or holds no valid certificate
 //! stops the cold start with an error naming the file and the problem.
 //!
-//! The platform client (`gateway-platforms`, WeChat and Weibo APIs) keeps the system store:
-//! those hosts chain to public CAs that are not AWS roots.
+//! The platform client (`gateway-platforms`, WeChat and Weibo APIs) keeps a broad public store
+//! (Mozilla's roots, compiled in): those hosts chain to public CAs that are not AWS roots.
 //!
 //! `gatewayctl`, an operator tool run from workstations (where a corporate proxy's CA is
 //! installed system-wide), uses [`load_sdk_config_with_system_roots`].
