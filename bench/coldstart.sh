@@ -5,7 +5,8 @@
 #   bash bench/coldstart.sh [RUNS] [INVOCATIONS]   # prints one JSON object per function
 #
 # Cold start excludes the network: init makes no network call (config, SDK clients, rules),
-# and the stub is on 127.0.0.1. The invocations then go to a local moto server, so the memory
+# and the stub is on 127.0.0.1. All five functions are started; the three with an event kind
+# (webhooks, router) then get invocations against a local moto server, so their memory
 # high-water mark includes real SDK calls (TLS is not involved: the emulator is plain HTTP).
 . "$(dirname "$0")/lib.sh"
 trap stack_cleanup EXIT
@@ -14,24 +15,25 @@ INVOCATIONS=${2:-200}
 
 stack_install_tools
 bench_build_functions
+for fn in reply-sender reply-api; do
+  log "cargo build --release --bin $fn (target $CARGO_TARGET_DIR)"
+  cargo build --quiet --release --bin "$fn"
+done
 bench_build_tools
 stack_start_moto
 bench_stack_setup "cold$$"
 export ACCOUNTS_CACHE_SECS=60 RULES_CACHE_SECS=30 RUST_LOG=info
 
-# A small trust store (five PEM roots, standing in for the Amazon Trust Services roots the SDK
-# needs) instead of the system one: what pinning the SDK's TLS trust store would save.
-FIVE_ROOTS="$BENCH_LOG_DIR/five-roots.pem"
-awk '/BEGIN CERTIFICATE/ {n++} n >= 1 && n <= 5' /etc/ssl/certs/ca-certificates.crt >"$FIVE_ROOTS"
-
 declare -A EVENT=([wechat-webhook]=wechat [weibo-webhook]=weibo [message-router]=router)
-for fn in "${FUNCTIONS[@]}"; do
-  log "cold start of $fn: $RUNS runs, then $INVOCATIONS ${EVENT[$fn]} invocations"
-  "$REL/coldstart" --label "$fn" --bin "$REL/$fn" --runs "$RUNS" \
-    --event "${EVENT[$fn]}" --invocations "$INVOCATIONS"
-  log "cold start of $fn with a five-root trust store"
-  "$REL/coldstart" --label "$fn+five-roots" --bin "$REL/$fn" --runs "$RUNS" \
-    --env SSL_CERT_FILE="$FIVE_ROOTS"
+for fn in "${ALL_FUNCTIONS[@]}"; do
+  if [ -n "${EVENT[$fn]:-}" ]; then
+    log "cold start of $fn: $RUNS runs, then $INVOCATIONS ${EVENT[$fn]} invocations"
+    "$REL/coldstart" --label "$fn" --bin "$REL/$fn" --runs "$RUNS" \
+      --event "${EVENT[$fn]}" --invocations "$INVOCATIONS"
+  else
+    log "cold start of $fn: $RUNS runs"
+    "$REL/coldstart" --label "$fn" --bin "$REL/$fn" --runs "$RUNS"
+  fi
   # Instructions of init, repeatable under load: the runtime API port is closed, so the
   # function stops at its first /next (the error path after it is a few thousand more).
   log "callgrind: instructions of $fn's init"
@@ -42,6 +44,8 @@ for fn in "${FUNCTIONS[@]}"; do
     AWS_REGION="$AWS_REGION" AWS_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID" \
     AWS_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY" AWS_ENDPOINT_URL="$AWS_ENDPOINT_URL" \
     QUEUE_URL="$QUEUE_URL" ACCOUNTS_SECRET_ID="$ACCOUNTS_SECRET_ID" TABLE_NAME="$TABLE_NAME" \
+    WEBHOOK_SECRET_ID="$WEBHOOK_SECRET_ID" DELIVERY_SECRET_ID="$DELIVERY_SECRET_ID" \
+    API_CLIENTS_SECRET_ID="$API_CLIENTS_SECRET_ID" \
     DEAD_LETTER_QUEUE_URL="$DEAD_LETTER_QUEUE_URL" OUTBOUND_QUEUE_URL="$OUTBOUND_QUEUE_URL" \
     OUTBOUND_DEAD_LETTER_QUEUE_URL="$OUTBOUND_DEAD_LETTER_QUEUE_URL" \
     valgrind --tool=callgrind --callgrind-out-file="$out" "$REL/$fn") >"$out.log" 2>&1 || true

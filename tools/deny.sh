@@ -16,4 +16,8 @@ fi
 # (only what is missing; no advisory database). Then the check itself runs offline, and
 # --frozen also fails on a Cargo.lock that is not up to date.
 cargo fetch --locked --quiet
-cargo deny --frozen check licenses bans
+cargo deny --frozen check licenses
+# One version of each hashing crate in every function zip: the bans are checked on the graph of
+# the functions and their crates. The developer tools (gatewayctl, the tests, the bench) are in
+# no zip, and gatewayctl's SSO support (aws-config `sso`) links an older sha1 of the SDK's own.
+cargo deny --frozen --exclude gatewayctl --exclude gateway-tests --exclude gateway-bench check bans

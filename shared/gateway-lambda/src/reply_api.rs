@@ -124,7 +124,7 @@ pub async fn run() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = ReplyApiConfig::from_env()?;
     // A hung dependency fails the record (or request) quickly instead of stalling.
-    let sdk = load_sdk_config_with_timeouts(consumer_timeouts()).await;
+    let sdk = load_sdk_config_with_timeouts(consumer_timeouts()).await?;
     let store = DynamoDbConversationStore::new(
         aws_sdk_dynamodb::Client::new(&sdk),
         config.table_name.clone(),

@@ -381,7 +381,7 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
     let config = ReplySenderConfig::from_env()?;
     // A hung dependency fails the record (or request) quickly instead of stalling.
     let aws = config.aws_operation_timeout;
-    let sdk = load_sdk_config_with_timeouts(call_timeouts(aws / 2, aws)).await;
+    let sdk = load_sdk_config_with_timeouts(call_timeouts(aws / 2, aws)).await?;
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let http = http_client(config.platform_timeout)?;

@@ -47,7 +47,7 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = RouterConfig::from_env()?;
     let bundled = Arc::new(RuleSet::from_yaml(BUNDLED_RULES)?);
-    let sdk = load_sdk_config_with_timeouts(consumer_timeouts()).await;
+    let sdk = load_sdk_config_with_timeouts(consumer_timeouts()).await?;
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let deps = RouterDeps {

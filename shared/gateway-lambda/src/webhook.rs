@@ -20,7 +20,7 @@ pub async fn run(channel: Channel) -> Result<(), lambda_http::Error> {
         config.aws_attempt_timeout,
         config.aws_operation_timeout,
     ))
-    .await;
+    .await?;
     let service = WebhookService {
         channel,
         accounts: Arc::new(

@@ -68,10 +68,11 @@ impl LocalStack {
 
 /// SDK configuration for an operator's command: the SDK's usual credential chain (environment,
 /// profiles with SSO or `credential_process`, instance roles) and region, with `endpoint`
-/// overriding the AWS endpoints when given (a local emulator).
+/// overriding the AWS endpoints when given (a local emulator); the system trust store, as an
+/// operator's machine may sit behind a proxy with its own CA.
 pub async fn ops_config(endpoint: Option<&str>) -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(gateway_aws::sdk::https_client());
+        .http_client(gateway_aws::sdk::system_roots_https_client());
     if let Some(endpoint) = endpoint {
         loader = loader.endpoint_url(endpoint);
     }
@@ -81,7 +82,7 @@ pub async fn ops_config(endpoint: Option<&str>) -> aws_config::SdkConfig {
 /// SDK configuration for the emulator at `endpoint` with dummy credentials.
 pub async fn emulator_config(endpoint: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(gateway_aws::sdk::https_client())
+        .http_client(gateway_aws::sdk::system_roots_https_client())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .test_credentials()
