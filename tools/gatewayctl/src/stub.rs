@@ -1,5 +1,5 @@
 //! Local stand-ins of the platform APIs the reply sender calls, speaking their wire formats
-//! (reference: wechat-protocol.md §5, weibo-protocol.md §3.3), so the outbound path is tested
+//! (reference: the WeChat 客服消息 and Weibo fan-service reply docs), so the outbound path is tested
 //! over real HTTP:
 //!
 //! * WeChat: `POST /cgi-bin/stable_token`, `GET /cgi-bin/token`,

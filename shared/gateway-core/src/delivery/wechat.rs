@@ -1,4 +1,4 @@
-//! WeChat Official Account APIs used by the reply sender (reference: wechat-protocol.md §5):
+//! WeChat Official Account APIs used by the reply sender (reference: the official 客服消息 and access-token docs):
 //! customer-service messages (`POST /cgi-bin/message/custom/send`), the typing indicator
 //! (`POST /cgi-bin/message/custom/typing`, `{"touser","command":"Typing"|"CancelTyping"}`,
 //! confirmed by the official API page), and access tokens (`POST /cgi-bin/stable_token`,

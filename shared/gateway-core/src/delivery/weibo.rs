@@ -1,4 +1,4 @@
-//! Weibo's reply API (reference: weibo-protocol.md §3.3): `POST /2/messages/reply.json`,
+//! Weibo's reply API (reference: the fan-service 回复 API docs): `POST /2/messages/reply.json`,
 //! `application/x-www-form-urlencoded` with `type`, `data` (the type's JSON object, which the
 //! form encoding percent-encodes once: never twice), `receiver_id`, `save_sender_box`, and the
 //! account's `access_token`. Errors use the envelope `{"request","error_code","error"}`.

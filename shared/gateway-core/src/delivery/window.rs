@@ -2,7 +2,7 @@
 //! many times.
 //!
 //! Both platforms only accept customer-service replies for a while after the customer did
-//! something (reference: wechat-protocol.md §5.1, weibo-protocol.md §3.3):
+//! something (reference: the WeChat 客服消息 and Weibo fan-service reply docs):
 //!
 //! | channel | trigger | window | replies (default) |
 //! |---|---|---|---|

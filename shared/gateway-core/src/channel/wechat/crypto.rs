@@ -2,7 +2,7 @@
 //! platform's 32-byte PKCS#7 padding and `random ‖ len ‖ msg ‖ appid` framing, and the
 //! encrypted reply envelope.
 //!
-//! Reference: `wechat-protocol.md` §2.3. Pure: no I/O; the only randomness is the
+//! Reference: official Official Account docs (developers.weixin.qq.com, 消息推送 / 消息加解密说明), encryption section. Pure: no I/O; the only randomness is the
 //! operating-system CSPRNG in [`random_prefix`] and the `*_random` conveniences, and every
 //! function that needs randomness has a variant that takes it as an argument.
 

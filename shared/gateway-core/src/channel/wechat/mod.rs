@@ -3,7 +3,7 @@
 //! [`NormalizedMessage`](crate::message::NormalizedMessage), passive replies, and a platform
 //! simulator for tests and tooling.
 //!
-//! The spec is `wechat-protocol.md` (a digest of the official docs). Submodules:
+//! The spec is the official Official Account docs (developers.weixin.qq.com, 消息推送 / 消息加解密说明). Submodules:
 //!
 //! * [`crypto`]: key derivation, AES-256-CBC with 32-byte PKCS#7, framing, reply envelope;
 //! * [`parse`]: inner message → normalized message, event names, dedupe keys;

@@ -1,7 +1,7 @@
 //! Normalizes one (decrypted) WeChat push — the inner `<xml>` message — into a
 //! [`NormalizedMessage`]: every `MsgType`, the event-name mapping, and the dedupe key.
 //!
-//! Reference: `wechat-protocol.md` §3 (messages and events) and §4.2 (dedupe). Pure: no I/O.
+//! Reference: the official Official Account docs, 接收普通消息 / 接收事件推送 (messages, events, retries). Pure: no I/O.
 
 use crate::channel::WebhookError;
 use crate::channel::xml::{self, XmlDoc};

@@ -2,7 +2,7 @@
 //! body WeChat would send for a given account, inner message, timestamp and nonce, in
 //! plaintext, compatible or secure mode, plus the GET URL verification.
 //!
-//! Reference: `wechat-protocol.md` §1 (GET), §2.1 (query per mode), §2.3 (encryption).
+//! Reference: the official Official Account docs (接入概述, 消息加解密说明).
 //! Pure: no I/O; randomness comes from the OS CSPRNG unless injected (`*_with_random`).
 
 use crate::account::WeChatAccount;

@@ -7,7 +7,7 @@
 //! it arrived), no logging; errors never contain the app secret or body content.
 //!
 //! Protocol (open.weibo.com Messages_api_start, Verify_Message_Authenticity,
-//! Receive_General_Message, Receive_Event_Push; digest in `weibo-protocol.md`):
+//! Receive_General_Message, Receive_Event_Push):
 //!
 //! * Every request carries `signature`, `timestamp` (13-digit Unix **milliseconds**) and
 //!   `nonce` in the query string; `signature = hex(sha1(sort(app_secret, timestamp, nonce)))`.
