@@ -1527,11 +1527,17 @@ def check_reply_sender_timings(m: Model) -> list[str]:
     return problems
 
 
+# Receives an unsettled reply may need after the sender's last allowed attempt.
+UNSETTLED_RECEIVES = 2
+
+
 def check_reply_sender_attempts(m: Model) -> list[str]:
-    """REPLY_MAX_ATTEMPTS < maxReceiveCount of the queue reply-sender consumes: the sender
-    dead-letters a command whose last allowed attempt fails transiently itself, with the code
-    and the reason, and marks its delivery record failed; the queue's redrive, which moves the
-    raw command without either, stays a backstop that never comes first."""
+    """REPLY_MAX_ATTEMPTS + UNSETTLED_RECEIVES <= maxReceiveCount of the queue reply-sender
+    consumes: the sender dead-letters a command whose last allowed attempt fails transiently
+    itself, with the code and the reason, and marks its delivery record failed; the queue's
+    redrive, which moves the raw command without either, stays a backstop that never comes
+    first. A reply left unsettled by its last attempt (claimed, the `sent` write lost) needs
+    two more receives: one that waits out the claim, one that settles it."""
     fn = m.functions.get("ReplySenderFunction")
     if fn is None:
         return ["ReplySenderFunction missing"]
@@ -1546,10 +1552,11 @@ def check_reply_sender_attempts(m: Model) -> list[str]:
         return [f"{queue_id}: no maxReceiveCount to compare REPLY_MAX_ATTEMPTS with"]
     if attempts is None or attempts < 1:
         return [f"REPLY_MAX_ATTEMPTS {attempts!r}: want an integer >= 1"]
-    if attempts >= count:
+    if attempts + UNSETTLED_RECEIVES > count:
         return [
-            f"REPLY_MAX_ATTEMPTS {attempts} >= {queue_id} maxReceiveCount {count}: the queue's redrive "
-            "would move commands to the DLQ without a reason before the sender gives up on them"
+            f"REPLY_MAX_ATTEMPTS {attempts} + {UNSETTLED_RECEIVES} > {queue_id} maxReceiveCount {count}: "
+            "the queue's redrive would move commands to the DLQ without a reason before the sender "
+            "gives up on them or settles them"
         ]
     return []
 
@@ -1943,8 +1950,8 @@ BREAKAGES: dict[str, tuple[str, Mutation]] = {
         lambda t, f: _env(t, "ReplySenderFunction").__setitem__("PLATFORM_TIMEOUT_SECS", "10"),
     ),
     "reply-sender-attempts-below-redrive": (
-        "REPLY_MAX_ATTEMPTS 5 (the outbound queue's maxReceiveCount)",
-        lambda t, f: _env(t, "ReplySenderFunction").__setitem__("REPLY_MAX_ATTEMPTS", "5"),
+        "REPLY_MAX_ATTEMPTS 9 (one receive short of settling under maxReceiveCount 10)",
+        lambda t, f: _env(t, "ReplySenderFunction").__setitem__("REPLY_MAX_ATTEMPTS", "9"),
     ),
     "table-leading-keys": (
         "the router's conversation reads and writes without a LeadingKeys condition",
@@ -2264,8 +2271,8 @@ EXTRA_BREAKAGES: list[tuple[str, str, Mutation]] = [
     ),
     (
         "reply-sender-attempts-below-redrive",
-        "the outbound queue's maxReceiveCount lowered to 3 (below REPLY_MAX_ATTEMPTS 4)",
-        lambda t, f: _fn_props(t, "OutboundQueue")["RedrivePolicy"].__setitem__("maxReceiveCount", 3),
+        "the outbound queue's maxReceiveCount lowered to 5 (REPLY_MAX_ATTEMPTS 4 leaves one receive to settle)",
+        lambda t, f: _fn_props(t, "OutboundQueue")["RedrivePolicy"].__setitem__("maxReceiveCount", 5),
     ),
     (
         "reply-sender-attempts-below-redrive",

@@ -397,6 +397,43 @@ async fn agent_desk_queries_list_inboxes_team_queues_and_tags_in_waiting_order()
 
 #[tokio::test]
 #[ignore = "needs the local AWS emulator (make test)"]
+async fn the_bundled_rules_are_parsed_only_when_no_stored_rules_serve() {
+    use gateway_aws::{BundledRules, DynamoDbRulesSource, DynamoDbRulesStore};
+    use gateway_core::ports::RulesSource;
+    let sdk = sdk().await;
+    let stack = fresh_stack(&sdk).await;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let store = DynamoDbRulesStore::new(ddb, &stack.table_name);
+    // Bundled text that does not parse: any use of it shows as an error.
+    let source = || {
+        DynamoDbRulesSource::new(
+            store.clone(),
+            Duration::from_secs(30),
+            BundledRules::from_yaml("rules: ["),
+        )
+    };
+    let err = source()
+        .rules()
+        .await
+        .expect_err("nothing stored: the bundled rules serve");
+    assert!(!err.is_retryable(), "{err}");
+    assert!(err.to_string().contains("bundled"), "{err}");
+
+    let one_rule = "version: 1\nrules:\n  - id: a\n    then: []\n";
+    assert_eq!(store.push(one_rule, 1).await.unwrap().unwrap(), 1);
+    // A new function instance with rules stored never parses its bundled rules.
+    let fresh = source();
+    assert_eq!(fresh.rules().await.unwrap().rules().len(), 1);
+
+    // The shipped rules parse, on first use only.
+    let shipped = BundledRules::from_yaml(include_str!("../../config/rules.yaml"));
+    assert!(!shipped.is_parsed());
+    assert!(!shipped.get().unwrap().rules().is_empty());
+    assert!(shipped.is_parsed());
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator (make test)"]
 async fn rules_source_falls_back_to_bundled_validates_pushes_and_keeps_the_last_good_rules() {
     use gateway_aws::{DynamoDbRulesSource, DynamoDbRulesStore};
     use gateway_core::ports::RulesSource;

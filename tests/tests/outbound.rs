@@ -799,6 +799,70 @@ async fn a_duplicate_command_is_sent_once() {
     assert_eq!(history[0]["reply"]["content"]["text"], "只发一次");
 }
 
+/// The running stack's `DELIVERY_CLAIM_TIMEOUT_SECS` (30 unless the stack was started with
+/// another value; `tools/stack.sh` passes it on to the functions).
+fn claim_timeout() -> Duration {
+    Duration::from_secs(
+        std::env::var("DELIVERY_CLAIM_TIMEOUT_SECS")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(30),
+    )
+}
+
+#[tokio::test]
+#[ignore = "needs the running functions and platform stand-ins (make test)"]
+async fn a_reply_left_calling_waits_out_its_claim_instead_of_being_redriven() {
+    let _guard = RUNNING_STACK_LOCK.lock().await;
+    let ctx = setup().await;
+    let m = ctx
+        .conversation(Channel::Weibo, "brand", &unique_digits(), now_ms() - 1_000)
+        .await;
+    let command = agent_reply(&m, "已认领");
+    // An earlier attempt claimed the reply and then lost its `sent` write (an AWS call that
+    // timed out): the record stays `calling` until the claim runs out.
+    let ledger = gateway_aws::DynamoDbDeliveryLedger::new(ctx.store.clone(), 86_400);
+    let claimed = gateway_core::delivery::ports::DeliveryLedger::claim(&ledger, &command, now_ms())
+        .await
+        .unwrap();
+    assert!(matches!(
+        claimed,
+        gateway_core::delivery::ports::ClaimOutcome::Claimed
+    ));
+    ctx.enqueue(&command).await;
+
+    // The event source mapping, honouring the visibility delays the sender sets, until the
+    // reply is settled. With the local backoff (1-2 s) and the queue's redrive after 10
+    // receives, retrying by backoff alone moves the command to the dead-letter queue long
+    // before a 30 s claim runs out.
+    let deadline = std::time::Instant::now() + claim_timeout() + Duration::from_secs(20);
+    let mut receives = 0;
+    let state = loop {
+        receives += ctx.send_replies().await.delivered;
+        let record = ctx.delivery(&command).await;
+        if record["state"] != "calling" || std::time::Instant::now() > deadline {
+            break record;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let dead = drain(&ctx.sqs, &ctx.run.stack.outbound_dead_letter_queue_url).await;
+    assert!(
+        dead.is_empty(),
+        "redriven before its claim ran out: {dead:?}"
+    );
+    assert_eq!(state["state"], "undeliverable", "{state}");
+    assert_eq!(state["reason"], "delivery_uncertain", "{state}");
+    assert!(
+        receives <= 3,
+        "one receive waits out the claim, one settles it; got {receives}"
+    );
+    let got = ctx.stub_requests().await;
+    assert!(
+        got["weibo"]["replies"].as_array().unwrap().is_empty(),
+        "never sent by the sender: {got}"
+    );
+}
+
 #[tokio::test]
 #[ignore = "needs the running functions and platform stand-ins (make test)"]
 async fn a_permanent_platform_error_is_dead_lettered_with_its_code() {

@@ -50,12 +50,14 @@ const ROUTER_TIMEOUT_SECS = 30;
  */
 const REPLY_SENDER_TIMEOUT_SECS = 120;
 /**
- * Receives of an outbound record before SQS redrives it to the outbound DLQ (a backstop: no
- * reason is recorded), and reply-sender's attempt limit below it: a command whose last allowed
- * attempt fails transiently is dead-lettered by reply-sender itself, with the code and reason.
+ * reply-sender's attempt limit: a command whose last allowed attempt fails transiently is
+ * dead-lettered by reply-sender itself, with the code and reason. Receives of an outbound
+ * record before SQS redrives it to the outbound DLQ (a backstop: no reason is recorded) leave
+ * room after it for a reply the last attempt left unsettled: one receive waits out the claim,
+ * one settles it.
  */
-const OUTBOUND_MAX_RECEIVE_COUNT = 5;
-const REPLY_MAX_ATTEMPTS = OUTBOUND_MAX_RECEIVE_COUNT - 1;
+const REPLY_MAX_ATTEMPTS = 4;
+const OUTBOUND_MAX_RECEIVE_COUNT = 10;
 /** reply-api's timeout, and the HTTP API's integration timeout of its routes (a bit more). */
 const REPLY_API_TIMEOUT_SECS = 6;
 const REPLY_API_INTEGRATION_TIMEOUT_SECS = 8;
@@ -587,7 +589,7 @@ export class ChannelGatewayStack extends Stack {
         MESSAGE_TTL_DAYS: '90',
         RETRY_BASE_SECS: '10',
         RETRY_MAX_SECS: '300',
-        // Below the outbound queue's maxReceiveCount: the redrive stays a backstop.
+        // At least 2 below the outbound queue's maxReceiveCount: the redrive stays a backstop.
         REPLY_MAX_ATTEMPTS: String(REPLY_MAX_ATTEMPTS),
         // Reply windows and quotas (the code's defaults; a window of 0 turns the class off, a
         // quota is a number or "unlimited").

@@ -21,7 +21,7 @@ pub use dynamodb::DynamoDbConversationStore;
 pub use outbound_dead_letters::SqsReplyDeadLetters;
 pub use outbound_queue::SqsReplyQueue;
 pub use retry_backoff::SqsRetryScheduler;
-pub use rules::{DynamoDbRulesSource, DynamoDbRulesStore};
+pub use rules::{BundledRules, DynamoDbRulesSource, DynamoDbRulesStore};
 pub use sdk::load_sdk_config;
 pub use secrets::{AccountsObserver, SecretsManagerAccountDirectory};
 pub use sqs::{SqsDeadLetterSink, SqsMessagePublisher};

@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use gateway_core::ports::{PortError, RulesSource};
 use gateway_core::rules::{RuleSet, RulesError};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
@@ -111,6 +111,59 @@ impl DynamoDbRulesStore {
     }
 }
 
+/// The rules shipped in a function's binary (`config/rules.yaml`), in force until valid rules
+/// are stored. Built from the YAML text, they are parsed on first use, not at cold start: with
+/// rules pushed to the table (`gatewayctl rules push`) they are never parsed at all. The
+/// shipped file is validated by the test suite, so the parse cannot fail in a tested build; if
+/// it did, every call reports it as a permanent error.
+pub struct BundledRules {
+    yaml: &'static str,
+    parsed: OnceLock<Result<Arc<RuleSet>, String>>,
+}
+
+impl BundledRules {
+    /// Rules to be parsed from `yaml` when first needed.
+    pub const fn from_yaml(yaml: &'static str) -> Self {
+        BundledRules {
+            yaml,
+            parsed: OnceLock::new(),
+        }
+    }
+
+    /// The parsed rules (parsing them the first time).
+    pub fn get(&self) -> Result<Arc<RuleSet>, PortError> {
+        self.parsed
+            .get_or_init(|| {
+                RuleSet::from_yaml(self.yaml)
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .clone()
+            .map_err(|e| PortError::permanent("parse the bundled rules", e))
+    }
+
+    /// True once the rules were parsed (for tests and benchmarks).
+    pub fn is_parsed(&self) -> bool {
+        self.parsed.get().is_some()
+    }
+}
+
+impl From<Arc<RuleSet>> for BundledRules {
+    fn from(rules: Arc<RuleSet>) -> Self {
+        BundledRules {
+            yaml: "",
+            parsed: OnceLock::from(Ok(rules)),
+        }
+    }
+}
+
+#[async_trait]
+impl RulesSource for BundledRules {
+    async fn rules(&self) -> Result<Arc<RuleSet>, PortError> {
+        self.get()
+    }
+}
+
 struct Cached {
     fetched: Instant,
     version: Option<u64>,
@@ -121,17 +174,17 @@ struct Cached {
 pub struct DynamoDbRulesSource {
     store: DynamoDbRulesStore,
     ttl: Duration,
-    bundled: Arc<RuleSet>,
+    bundled: BundledRules,
     cache: Mutex<Option<Cached>>,
 }
 
 impl DynamoDbRulesSource {
     /// Source reading `store`, with `bundled` in force until a valid document is stored.
-    pub fn new(store: DynamoDbRulesStore, ttl: Duration, bundled: Arc<RuleSet>) -> Self {
+    pub fn new(store: DynamoDbRulesStore, ttl: Duration, bundled: impl Into<BundledRules>) -> Self {
         DynamoDbRulesSource {
             store,
             ttl,
-            bundled,
+            bundled: bundled.into(),
             cache: Mutex::new(None),
         }
     }
@@ -146,13 +199,17 @@ impl RulesSource for DynamoDbRulesSource {
         {
             return Ok(c.rules.clone());
         }
-        let last_good = cache
-            .as_ref()
-            .map(|c| (c.version, c.rules.clone()))
-            .unwrap_or((None, self.bundled.clone()));
+        let cached = cache.as_ref().map(|c| (c.version, c.rules.clone()));
+        // The bundled rules are parsed only when they are what is served.
+        let last_good = || match &cached {
+            Some(c) => Ok(c.clone()),
+            None => self.bundled.get().map(|r| (None, r)),
+        };
         let (version, rules) = match self.store.get().await {
-            Ok(None) => (None, self.bundled.clone()),
-            Ok(Some(stored)) if Some(stored.version) == last_good.0 => last_good,
+            Ok(None) => (None, self.bundled.get()?),
+            Ok(Some(stored)) if Some(stored.version) == cached.as_ref().and_then(|c| c.0) => {
+                last_good()?
+            }
             Ok(Some(stored)) => match RuleSet::from_yaml(&stored.document) {
                 Ok(rules) => {
                     tracing::info!(rules.version = stored.version, "rules loaded");
@@ -164,7 +221,7 @@ impl RulesSource for DynamoDbRulesSource {
                         problems = %e,
                         "stored rules are invalid; keeping the last good rules"
                     );
-                    last_good
+                    last_good()?
                 }
             },
             Err(e) => {
@@ -173,7 +230,7 @@ impl RulesSource for DynamoDbRulesSource {
                     error.cause_chain = ?e,
                     "could not read the rules; keeping the last good rules"
                 );
-                last_good
+                last_good()?
             }
         };
         *cache = Some(Cached {

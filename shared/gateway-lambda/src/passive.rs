@@ -9,22 +9,12 @@
 //! platform's 5-second window.
 
 use async_trait::async_trait;
-use gateway_aws::{DynamoDbRulesSource, DynamoDbRulesStore};
+use gateway_aws::{BundledRules, DynamoDbRulesSource, DynamoDbRulesStore};
 use gateway_core::ports::{PortError, RulesSource};
 use gateway_core::rules::RuleSet;
 use gateway_core::webhook::PassiveReplies;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Rules that never change.
-struct FixedRules(Arc<RuleSet>);
-
-#[async_trait]
-impl RulesSource for FixedRules {
-    async fn rules(&self) -> Result<Arc<RuleSet>, PortError> {
-        Ok(self.0.clone())
-    }
-}
 
 /// Gives up on the inner source after `budget`.
 struct WithinBudget {
@@ -50,7 +40,7 @@ pub fn from_lookup(
     lookup: impl Fn(&str) -> Option<String>,
     dynamodb: aws_sdk_dynamodb::Client,
 ) -> Result<PassiveReplies, lambda_http::Error> {
-    let bundled = Arc::new(RuleSet::from_yaml(crate::router::BUNDLED_RULES)?);
+    let bundled = || BundledRules::from_yaml(crate::router::BUNDLED_RULES);
     let number = |name: &str, default: u64| -> Result<u64, lambda_http::Error> {
         match lookup(name).filter(|v| !v.trim().is_empty()) {
             None => Ok(default),
@@ -66,9 +56,9 @@ pub fn from_lookup(
         Some(table) => Arc::new(DynamoDbRulesSource::new(
             DynamoDbRulesStore::new(dynamodb, table),
             cache,
-            bundled,
+            bundled(),
         )),
-        None => Arc::new(FixedRules(bundled)),
+        None => Arc::new(bundled()),
     };
     Ok(PassiveReplies::new(Arc::new(WithinBudget {
         inner,

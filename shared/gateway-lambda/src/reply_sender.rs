@@ -31,6 +31,7 @@ use gateway_core::outbound::{ReplyCommand, ReplyOrigin};
 use gateway_core::ports::{AccountDirectory, ConversationStore, DeadLetterSink};
 use gateway_platforms::{TokenApi, WeChatClient, WeiboClient, http_client};
 use lambda_runtime::{LambdaEvent, service_fn};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -475,17 +476,60 @@ pub async fn handle_batch(
         claim_timeout_ms,
         now: &now,
     };
+    // Records whose retry is useless before a known time (an earlier attempt's claim).
+    let mut not_before: HashMap<String, Duration> = HashMap::new();
     let retry = sqs_batch::drive(
         records,
         time_left,
         deps.start_margin,
-        async |record, id, group| handle_record(deps, &sender, record, id, group).await,
+        async |record, id, group| match handle_record(deps, &sender, record, id, group).await {
+            Handled::Done => true,
+            Handled::Retry(hint) => {
+                if let Some(hint) = hint {
+                    not_before.insert(id.to_string(), hint);
+                }
+                false
+            }
+        },
     )
     .await;
     for record in &retry {
-        schedule_retry(deps, record).await;
+        let hint = record
+            .message_id
+            .as_deref()
+            .and_then(|id| not_before.get(id).copied());
+        schedule_retry(deps, record, hint).await;
     }
     sqs_batch::ids(&retry)
+}
+
+/// What became of one record.
+enum Handled {
+    /// Acknowledge it (delivered, settled, dead-lettered).
+    Done,
+    /// Hand it back; when known, not worth retrying before this much time.
+    Retry(Option<Duration>),
+}
+
+/// The visibility delay of a record handed back for its `receive_count`th time: the backoff,
+/// or the time until its outcome can settle when that is later (so that an unsettled reply
+/// spends one receive waiting, not one per backoff step, and the queue's redrive, which counts
+/// receives, does not move it before its claim runs out). SQS caps a visibility timeout at
+/// 12 hours.
+pub fn retry_delay_secs(
+    receive_count: u32,
+    base_secs: u32,
+    max_secs: u32,
+    not_before: Option<Duration>,
+) -> u32 {
+    const SQS_MAX_VISIBILITY_SECS: u64 = 12 * 3600;
+    let backoff = backoff_secs(receive_count, base_secs, max_secs);
+    let settle = not_before.map_or(0, |d| {
+        // Rounded up: a retry a fraction of a second early would find the claim still held.
+        let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+        u32::try_from(secs.min(SQS_MAX_VISIBILITY_SECS)).unwrap_or(u32::MAX)
+    });
+    backoff.max(settle)
 }
 
 /// How many times the queue has delivered this record, this delivery included.
@@ -497,12 +541,12 @@ fn receive_count(record: &SqsMessage) -> u32 {
         .unwrap_or(1)
 }
 
-async fn schedule_retry(deps: &ReplySenderDeps, record: &SqsMessage) {
+async fn schedule_retry(deps: &ReplySenderDeps, record: &SqsMessage, not_before: Option<Duration>) {
     let Some(handle) = record.receipt_handle.as_deref() else {
         return;
     };
     let count = receive_count(record);
-    let delay = backoff_secs(count, deps.retry_base_secs, deps.retry_max_secs);
+    let delay = retry_delay_secs(count, deps.retry_base_secs, deps.retry_max_secs, not_before);
     if delay == 0 {
         return;
     }
@@ -512,14 +556,13 @@ async fn schedule_retry(deps: &ReplySenderDeps, record: &SqsMessage) {
     }
 }
 
-/// Returns false when the record must be retried.
 async fn handle_record(
     deps: &ReplySenderDeps,
     sender: &Sender<'_>,
     record: &SqsMessage,
     id: &str,
     group: &str,
-) -> bool {
+) -> Handled {
     let body = record.body.as_deref().unwrap_or_default();
     let command: ReplyCommand = match serde_json::from_str(body) {
         Ok(c) => c,
@@ -542,11 +585,11 @@ async fn handle_record(
                         "unknown",
                         &[],
                     );
-                    true
+                    Handled::Done
                 }
                 Err(e) => {
                     tracing::error!(sqs.message_id = id, error.message = %e, "could not dead-letter the record; it will be retried");
-                    false
+                    Handled::Retry(None)
                 }
             };
         }
@@ -563,7 +606,7 @@ async fn handle_record(
     match delivery::deliver_attempt(sender, &command, attempt).await {
         Ok(outcome) => {
             report(&command, origin, &reply_id, &outcome);
-            true
+            Handled::Done
         }
         Err(e) if e.is_retryable() => {
             tracing::warn!(
@@ -580,7 +623,7 @@ async fn handle_record(
                 &command.account_id,
                 &[],
             );
-            false
+            Handled::Retry(e.retry_not_before())
         }
         Err(e) => {
             let reason = format!("permanent failure: {e}");
@@ -593,9 +636,9 @@ async fn handle_record(
                         reason,
                         "record moved to the dead-letter queue"
                     );
-                    true
+                    Handled::Done
                 }
-                Err(_) => false,
+                Err(_) => Handled::Retry(None),
             }
         }
     }
@@ -1048,6 +1091,71 @@ mod tests {
                 dead[0].starts_with("undecodable reply command"),
                 "{}",
                 dead[0]
+            );
+        }
+        #[tokio::test]
+        async fn a_reply_another_attempt_holds_is_handed_back_until_its_claim_runs_out() {
+            use gateway_core::delivery::ports::{DeliveryRecord, DeliveryState};
+            let ledger = Arc::new(InMemoryDeliveryLedger::default());
+            let now = crate::now_ms();
+            let m = text_message("demo", "u1", "u1", "hi", now - 1_000);
+            let command =
+                ReplyCommand::auto_reply(&m, "r", 0, ReplyContent::text("x"), m.received_at_ms);
+            // Claimed 15.5 s ago by an attempt that never wrote again (claim timeout 60 s).
+            ledger.set(DeliveryRecord {
+                reply_id: command.dedupe_id(),
+                state: DeliveryState::Calling,
+                calling_since_ms: Some(now - 15_500),
+                sent_at_ms: None,
+                reason: None,
+                error_code: None,
+                updated_at_ms: now - 15_500,
+            });
+            let platform = Arc::new(ScriptedPlatform::default());
+            let (poison, retries) = (Arc::new(Recorder::default()), Arc::new(Recorder::default()));
+            let deps = deps(
+                &ledger,
+                &platform,
+                &poison,
+                &retries,
+                Duration::from_secs(5),
+            );
+            let body = serde_json::to_string(&command).expect("json");
+            let records = vec![record("a", "wechat:demo:u1", &body, "2")];
+
+            let failures = handle_batch(&deps, &records, || Duration::from_secs(60)).await;
+
+            assert_eq!(failures, ["a"]);
+            assert!(platform.wechat_calls.lock().expect("lock").is_empty());
+            // Not the 20 s backoff of a second receive: the 44.5 s (rounded up) the claim has
+            // left, so the next receive settles it instead of spending the queue's receives.
+            let retried = retries.0.lock().expect("lock").clone();
+            let delay: u32 = retried[0]
+                .strip_prefix("rh-a:")
+                .expect("a")
+                .parse()
+                .expect("secs");
+            assert!((44..=45).contains(&delay), "{retried:?}");
+        }
+
+        #[test]
+        fn the_retry_delay_is_the_backoff_or_the_time_to_settle_whichever_is_later() {
+            assert_eq!(retry_delay_secs(1, 10, 300, None), 10);
+            assert_eq!(retry_delay_secs(3, 10, 300, None), 40);
+            assert_eq!(retry_delay_secs(9, 10, 300, None), 300);
+            assert_eq!(
+                retry_delay_secs(1, 10, 300, Some(Duration::from_millis(170_001))),
+                171
+            );
+            assert_eq!(
+                retry_delay_secs(5, 10, 300, Some(Duration::from_secs(5))),
+                160
+            );
+            assert_eq!(retry_delay_secs(1, 0, 0, Some(Duration::ZERO)), 0);
+            assert_eq!(
+                retry_delay_secs(1, 10, 300, Some(Duration::from_secs(86_400))),
+                43_200,
+                "SQS's longest visibility timeout"
             );
         }
     }

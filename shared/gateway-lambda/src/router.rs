@@ -12,13 +12,12 @@ use crate::sqs_batch;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use gateway_aws::sdk::{consumer_timeouts, load_sdk_config_with_timeouts};
 use gateway_aws::{
-    DynamoDbConversationStore, DynamoDbRulesSource, DynamoDbRulesStore, SqsDeadLetterSink,
-    SqsReplyQueue,
+    BundledRules, DynamoDbConversationStore, DynamoDbRulesSource, DynamoDbRulesStore,
+    SqsDeadLetterSink, SqsReplyQueue,
 };
 use gateway_core::NormalizedMessage;
 use gateway_core::ports::{ConversationStore, DeadLetterSink, ReplyQueue, RulesSource};
 use gateway_core::routing::{self, ProcessOutcome, Router};
-use gateway_core::rules::RuleSet;
 use lambda_runtime::{LambdaEvent, service_fn};
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,7 +45,6 @@ pub struct RouterDeps {
 pub async fn run() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = RouterConfig::from_env()?;
-    let bundled = Arc::new(RuleSet::from_yaml(BUNDLED_RULES)?);
     let sdk = load_sdk_config_with_timeouts(consumer_timeouts()).await?;
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
@@ -64,7 +62,7 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
         rules: Arc::new(DynamoDbRulesSource::new(
             DynamoDbRulesStore::new(dynamodb, config.table_name.clone()),
             config.rules_cache,
-            bundled,
+            BundledRules::from_yaml(BUNDLED_RULES),
         )),
     };
     let deps = &deps;
@@ -250,6 +248,7 @@ mod tests {
     use super::*;
     use async_trait::async_trait;
     use gateway_core::ports::PortError;
+    use gateway_core::rules::RuleSet;
     use gateway_core::testing::{InMemoryConversationStore, RecordingReplyQueue, text_message};
 
     struct StaticRules(Arc<RuleSet>);

@@ -91,12 +91,14 @@ pub async fn emulator_config(endpoint: &str) -> aws_config::SdkConfig {
 }
 
 /// Creates the FIFO queue `{prefix}-{name}.fifo` with its FIFO dead-letter queue (redrive
-/// after 5 receives); returns both URLs.
+/// after `max_receive_count` receives, as in `infra/`: 5 inbound, 10 outbound); returns both
+/// URLs.
 pub async fn create_queues(
     sqs: &aws_sdk_sqs::Client,
     prefix: &str,
     name: &str,
     visibility_timeout_secs: u32,
+    max_receive_count: u32,
 ) -> Result<(String, String)> {
     let dlq = sqs
         .create_queue()
@@ -131,7 +133,8 @@ pub async fn create_queues(
         )
         .attributes(
             QueueAttributeName::RedrivePolicy,
-            json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5}).to_string(),
+            json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count})
+                .to_string(),
         )
         .send()
         .await
@@ -255,9 +258,9 @@ pub async fn setup(
     let ddb = aws_sdk_dynamodb::Client::new(sdk);
     let sm = aws_sdk_secretsmanager::Client::new(sdk);
     let (queue_url, dead_letter_queue_url) =
-        create_queues(&sqs, prefix, "inbound", visibility_timeout_secs).await?;
+        create_queues(&sqs, prefix, "inbound", visibility_timeout_secs, 5).await?;
     let (outbound_queue_url, outbound_dead_letter_queue_url) =
-        create_queues(&sqs, prefix, "outbound", visibility_timeout_secs).await?;
+        create_queues(&sqs, prefix, "outbound", visibility_timeout_secs, 10).await?;
     let table_name = format!("{prefix}-conversations");
     create_table(&ddb, &table_name).await?;
     let accounts_secret_id = format!("{prefix}-accounts");

@@ -44,7 +44,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// Longest a phase may run.
-const PHASE_LIMIT: Duration = Duration::from_secs(5400);
+const PHASE_LIMIT: Duration = Duration::from_secs(7200);
 
 #[derive(Clone)]
 struct Args {

@@ -48,6 +48,7 @@ use crate::delivery::{wechat, weibo};
 use crate::message::Channel;
 use crate::outbound::{ReplyCommand, ReplyOrigin};
 use crate::ports::{AccountDirectory, CommitOutcome, ConversationStore, PortError};
+use std::time::Duration;
 
 /// How many times a conversation write is retried after an optimistic-concurrency conflict.
 const MAX_CONFLICT_RETRIES: usize = 5;
@@ -146,8 +147,15 @@ pub enum DeliveryError {
     /// The reply's outcome is not settled yet: another attempt may be calling the platform,
     /// or the platform accepted it and recording it on the conversation must still succeed.
     /// Retried, never given up on.
-    #[error("retry later: {0}")]
-    Unsettled(String),
+    #[error("retry later: {why}")]
+    Unsettled {
+        /// What is pending.
+        why: String,
+        /// When known, how long until it can settle: an earlier attempt's claim runs out then
+        /// (and the reply is marked `delivery_uncertain`). Retrying sooner only spends receives,
+        /// and the queue's own redrive counts receives.
+        settles_in: Option<Duration>,
+    },
 }
 
 impl DeliveryError {
@@ -155,7 +163,22 @@ impl DeliveryError {
     pub fn is_retryable(&self) -> bool {
         match self {
             DeliveryError::Port(e) => e.is_retryable(),
-            DeliveryError::Retry(_) | DeliveryError::Unsettled(_) => true,
+            DeliveryError::Retry(_) | DeliveryError::Unsettled { .. } => true,
+        }
+    }
+
+    /// The earliest useful retry, when known (see [`DeliveryError::Unsettled`]).
+    pub fn retry_not_before(&self) -> Option<Duration> {
+        match self {
+            DeliveryError::Unsettled { settles_in, .. } => *settles_in,
+            _ => None,
+        }
+    }
+
+    fn unsettled(why: impl Into<String>) -> Self {
+        DeliveryError::Unsettled {
+            why: why.into(),
+            settles_in: None,
         }
     }
 }
@@ -293,9 +316,7 @@ pub async fn deliver(
         ClaimOutcome::Exists(record) => {
             return match resume(s, command, &record).await? {
                 Some(outcome) => Ok(outcome),
-                None => Err(DeliveryError::Unsettled(
-                    "another attempt claimed this reply".into(),
-                )),
+                None => Err(held_by_another_attempt(s, &record)),
             };
         }
     }
@@ -363,11 +384,8 @@ async fn resume(
             finish(s, command, sent_at).await.map(Some)
         }
         _ => {
-            let since = record.calling_since_ms.unwrap_or(record.updated_at_ms);
-            if (s.now)() - since < s.claim_timeout_ms {
-                return Err(DeliveryError::Unsettled(
-                    "an earlier attempt may still be calling the platform".into(),
-                ));
+            if claim_left_ms(s, record) > 0 {
+                return Err(held_by_another_attempt(s, record));
             }
             tracing::error!(
                 "an earlier attempt died during the platform call; the reply is marked delivery_uncertain instead of being sent twice"
@@ -376,6 +394,24 @@ async fn resume(
                 .await
                 .map(Some)
         }
+    }
+}
+
+/// How long the claim of a `calling` record still runs, ms (0 or less: it ran out).
+fn claim_left_ms(s: &Sender<'_>, record: &DeliveryRecord) -> i64 {
+    let since = record.calling_since_ms.unwrap_or(record.updated_at_ms);
+    since.saturating_add(s.claim_timeout_ms) - (s.now)()
+}
+
+/// The error for a reply another (earlier or concurrent) attempt has claimed: retried once that
+/// claim runs out, when the reply is settled one way or the other.
+fn held_by_another_attempt(s: &Sender<'_>, record: &DeliveryRecord) -> DeliveryError {
+    let left = claim_left_ms(s, record).max(0);
+    DeliveryError::Unsettled {
+        why: format!(
+            "an earlier attempt may still be calling the platform (its claim runs out in {left} ms)"
+        ),
+        settles_in: Some(Duration::from_millis(u64::try_from(left).unwrap_or(0))),
     }
 }
 
@@ -538,7 +574,7 @@ async fn mark_undeliverable(
             CommitOutcome::Conflict => continue,
         }
     }
-    Err(DeliveryError::Unsettled(format!(
+    Err(DeliveryError::unsettled(format!(
         "conversation {} kept changing",
         command.conversation_key
     )))
@@ -586,7 +622,7 @@ async fn finish(
             CommitOutcome::Conflict => continue,
         }
     }
-    Err(DeliveryError::Unsettled(format!(
+    Err(DeliveryError::unsettled(format!(
         "conversation {} kept changing",
         command.conversation_key
     )))

@@ -14,6 +14,7 @@ use crate::outbound::ReplyCommand;
 use crate::reply::ReplyContent;
 use crate::testing::{StaticAccounts, text_message};
 use std::sync::Arc;
+use std::time::Duration;
 
 const ACCOUNTS: &str = r#"{
   "wechat": {
@@ -654,8 +655,11 @@ async fn a_reply_whose_outcome_is_unsettled_is_never_given_up() {
     };
     w.ledger.set(calling.clone());
     let err = w.attempt(&command, 4, 4).await.expect_err("retry");
-    assert!(matches!(err, DeliveryError::Unsettled(_)), "{err:?}");
+    assert!(matches!(err, DeliveryError::Unsettled { .. }), "{err:?}");
     assert!(err.is_retryable());
+    // Retried when the claim runs out (claim timeout 60 s, claimed 1 s ago), not sooner: a
+    // receive spent earlier could let the queue's redrive take the command first.
+    assert_eq!(err.retry_not_before(), Some(Duration::from_millis(59_000)));
     assert!(w.dead_letters().is_empty());
     assert_eq!(w.ledger.record(&command.dedupe_id()), Some(calling));
     assert_eq!(w.calls(), 0);
