@@ -96,12 +96,12 @@ KMS_CONDITIONAL = {"HasAccountsSecretKmsKey": {"kms:Decrypt": {"AccountsSecretKm
 # CONFIG (the rules document), APIREQ#... (reply-api idempotency records).
 CONV, REPLY, TOKEN, CONFIG, APIREQ = "CONV#*", "REPLY#*", "TOKEN#*", "CONFIG", "APIREQ#*"
 
-# wechat-webhook's passive reply mode (shared/gateway-lambda/src/passive.rs) reads the rules
+# wechat-webhook's passive reply mode (functions/wechat-webhook/src/handler.rs) reads the rules
 # document the router uses (DynamoDbRulesStore::get: GetItem of PK=CONFIG, SK=RULES), and
 # nothing else of the table.
 WECHAT_WEBHOOK_TABLE = {"dynamodb:GetItem": {CONFIG}}
 
-# The router, from the code it runs (shared/gateway-lambda/src/router.rs; gateway-aws
+# The router, from the code it runs (functions/message-router/src/handler.rs; gateway-aws
 # dynamodb.rs DynamoDbConversationStore::{load, commit_inbound}, rules.rs
 # DynamoDbRulesStore::get, sqs.rs, outbound_queue.rs):
 ROUTER_PERMISSIONS = {
@@ -161,7 +161,7 @@ REPLY_SENDER_CONDITIONAL = {
     "FixedEgress": {action: {"*"} for action in ENI_ACTIONS},
 }
 
-# reply-api (shared/gateway-lambda/src/reply_api.rs): queue the agent's reply
+# reply-api (functions/reply-api/src/handler.rs): queue the agent's reply
 # (SqsReplyQueue), its clients from the ApiClients secret.
 REPLY_API_PERMISSIONS = {
     "sqs:SendMessage": {"OutboundQueue.Arn"},
@@ -181,7 +181,7 @@ WEBHOOK_ENV = {
     "MAX_CLOCK_SKEW_SECS": {"300"},
     "MAX_BODY_BYTES": {"65536"},
 }
-# wechat-webhook's passive reply mode (passive.rs from_lookup): the rules pushed to the table,
+# wechat-webhook's passive reply mode (functions/wechat-webhook/src/config.rs): the rules pushed to the table,
 # cached as long as the router caches them, the wait for them bounded (the code's defaults).
 WECHAT_WEBHOOK_ENV = {
     **WEBHOOK_ENV,
@@ -190,7 +190,7 @@ WECHAT_WEBHOOK_ENV = {
     "PASSIVE_RULES_TIMEOUT_MS": {"1000"},
 }
 
-# ReplySenderConfig::from_lookup (shared/gateway-lambda/src/reply_sender.rs): every variable
+# Config::from_lookup (functions/reply-sender/src/config.rs): every variable
 # it reads, set explicitly (the code's defaults, except PLATFORM_TIMEOUT_SECS: see
 # check_reply_sender_timings).
 FORTY_EIGHT_HOURS = "172800"
@@ -228,7 +228,7 @@ REPLY_SENDER_ENV = {
     "WEIBO_MENTION_WINDOW_SECS": {FORTY_EIGHT_HOURS},
     "WEIBO_MENTION_QUOTA": {"1"},
 }
-# ReplyApiConfig::from_lookup (shared/gateway-lambda/src/reply_api.rs).
+# ReplyApiConfig::from_lookup (functions/reply-api/src/handler.rs).
 REPLY_API_ENV = {
     "OUTBOUND_QUEUE_URL": {"OutboundQueue"},
     "TABLE_NAME": {"GatewayTable"},
@@ -241,7 +241,7 @@ REPLY_API_ENV = {
 }
 
 # reply-sender starts a record only when the worst case of one delivery is left of the
-# invocation: worst_case_record in shared/gateway-lambda/src/reply_sender.rs, 9 AWS calls at
+# invocation: worst_case_record in functions/reply-sender/src/config.rs, 9 AWS calls at
 # AWS_OPERATION_TIMEOUT_MS plus 4 platform calls at PLATFORM_TIMEOUT_SECS, plus MARGIN_SLACK.
 REPLY_SENDER_AWS_CALLS, REPLY_SENDER_PLATFORM_CALLS, REPLY_SENDER_SLACK_SECS = 9, 4, 2
 # ... and its Timeout fits two such worst cases, so a batch makes progress.
@@ -348,7 +348,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         conditional_permissions=KMS_CONDITIONAL,
         env=REPLY_API_ENV,
         table=REPLY_API_TABLE,
-        # The code also answers GET /replies/{reply_id} (reply_api.rs `route`).
+        # The code also answers GET /replies/{reply_id} (functions/reply-api/src/handler.rs `route`).
         routes=(("POST", "/replies"), ("GET", "/replies/{reply_id}")),
         api="ReplyHttpApi",
         integration_timeout_ms=8000,
@@ -1336,7 +1336,7 @@ def check_dashboard(m: Model) -> list[str]:
         "InboundDeadLetterQueue",
         "Errors",
         "Duration",
-        # reply-sender's EMF metrics (reply_sender.rs `report`, `handle_record`); reply-api
+        # reply-sender's EMF metrics (functions/reply-sender/src/handler.rs `report`, `handle_record`); reply-api
         # emits none.
         "RepliesDelivered",
         "ChannelGateway,Channel,Origin",

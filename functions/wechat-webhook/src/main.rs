@@ -1,7 +1,25 @@
-//! `wechat-webhook`: verifies the platform's webhook, normalizes the message, queues it on SQS and
-//! acknowledges within the platform's 5-second window. Wiring only; see `gateway-lambda`.
+//! `wechat-webhook`: verifies WeChat's webhook (signature, timestamp window, AES modes),
+//! normalizes the message, queues it on SQS and acknowledges within the platform's 5-second
+//! window; accounts in passive reply mode get their stateless auto-replies in the response.
+//!
+//! - `config.rs`: the environment it reads;
+//! - `handler.rs`: passive replies, on top of the webhook edge both channels share
+//!   (`gateway_lambda::webhook`, over `gateway_core::webhook::WebhookService`).
+
+mod config;
+mod handler;
+
+use gateway_aws::sdk::load_sdk_config_with_timeouts;
+use gateway_core::Channel;
+use gateway_lambda::webhook;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    gateway_lambda::webhook::run(gateway_core::Channel::WeChat).await
+    lambda_http::tracing::init_default_subscriber();
+    let config = config::Config::from_env()?;
+    // Bounded AWS calls: a cold start's two calls fit the platform's 5-second window.
+    let sdk = load_sdk_config_with_timeouts(config.webhook.call_timeouts()).await?;
+    let service = webhook::service(Channel::WeChat, "wechat-webhook", &config.webhook, &sdk);
+    let passive = handler::passive_replies(&config.passive, aws_sdk_dynamodb::Client::new(&sdk));
+    webhook::serve(&service, Some(&passive)).await
 }

@@ -452,7 +452,7 @@ export class ChannelGatewayStack extends Stack {
 
     // wechat-webhook also answers accounts in passive reply mode (reply_mode: passive;
     // docs/replies.md) in the HTTP response, with the rules the router uses (gateway-lambda
-    // passive.rs): pushed to the table, cached like the router's, the wait for them bounded
+    // functions/wechat-webhook/src/handler.rs): pushed to the table, cached like the router's, the wait for them bounded
     // well inside WeChat's 5-second window. weibo-webhook has no passive mode.
     const wechatWebhook = this.gatewayFunction(fnCommon, {
       id: 'WeChatWebhook',
@@ -1450,7 +1450,7 @@ function dashboardBody(refs: DashboardRefs): Record<string, unknown> {
       emf(0, 14, 8, 'Auto-replies', 'autoreplies', 'Channel', 'AutoReplies', 'Sum'),
       emf(8, 14, 8, 'Rule hits', 'rulehits', 'Rule', 'RuleHits', 'Sum'),
       emf(16, 14, 8, 'Duplicate deliveries dropped', 'duplicates', 'Channel', 'DuplicateMessages', 'Sum'),
-      // reply-sender (gateway-lambda reply_sender.rs `report`/`emit`).
+      // reply-sender (functions/reply-sender/src/handler.rs `report`/`emit`).
       emf(0, 20, 8, 'Replies delivered by channel', 'delivered', 'Channel', 'RepliesDelivered', 'Sum', true),
       emf(8, 20, 8, 'Replies delivered by origin (rule, agent)', 'byorigin', 'Channel,Origin', 'RepliesDelivered', 'Sum', true),
       emf(

@@ -1,18 +1,21 @@
-//! Lambda glue shared by the functions: configuration from the environment, the HTTP edge of
-//! the channel webhooks, and the SQS batch driver of the router. Each function's `main` is a
-//! one-line call into this crate.
+//! Lambda glue shared by several functions, and nothing else: the environment reader
+//! ([`env`]), the HTTP edge of the two channel webhooks ([`webhook`]), the SQS FIFO batch
+//! driver of the queue consumers ([`sqs_batch`]), the CloudWatch embedded-metric writer
+//! ([`metrics`]) and the rules bundled with the functions that apply them. Each function's
+//! handler and configuration live in its own folder under `functions/`.
 
-pub mod config;
+pub mod env;
 pub mod metrics;
-pub mod passive;
-pub mod reply_api;
-pub mod reply_sender;
-pub mod router;
 pub mod sqs_batch;
 pub mod webhook;
 
+/// The rules shipped with `message-router` and `wechat-webhook` (passive replies), in force
+/// until valid rules are pushed to the table; parsed on first use
+/// (`gateway_aws::BundledRules`).
+pub const BUNDLED_RULES: &str = include_str!("../../../config/rules.yaml");
+
 /// Current time, Unix milliseconds.
-pub(crate) fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)

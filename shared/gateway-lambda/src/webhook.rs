@@ -1,9 +1,9 @@
 //! HTTP edge of the channel webhooks: turns an API Gateway (HTTP API v2) or Function URL
 //! request into an [`InboundRequest`], runs the shared [`WebhookService`], and maps its
-//! [`HttpReply`] back. No business logic here.
+//! [`HttpReply`] back, and the configuration and wiring the two webhook functions share. No
+//! business logic here.
 
-use crate::config::WebhookConfig;
-use gateway_aws::sdk::{call_timeouts, load_sdk_config_with_timeouts};
+use crate::env::{ConfigError, EnvReader};
 use gateway_aws::{SecretsManagerAccountDirectory, SqsMessagePublisher};
 use gateway_core::Channel;
 use gateway_core::channel::{HttpMethod, InboundRequest, Limits};
@@ -11,32 +11,99 @@ use gateway_core::webhook::{HttpReply, PassiveReplies, WebhookService};
 use lambda_http::{Body, Request, RequestExt, Response, service_fn};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
-/// Cold start of a webhook function: config, SDK clients, then serve requests.
-pub async fn run(channel: Channel) -> Result<(), lambda_http::Error> {
-    lambda_http::tracing::init_default_subscriber();
-    let config = WebhookConfig::from_env()?;
-    let sdk = load_sdk_config_with_timeouts(call_timeouts(
-        config.aws_attempt_timeout,
-        config.aws_operation_timeout,
-    ))
-    .await?;
-    let service = WebhookService {
+/// The widest accepted timestamp window, either way, in seconds: a captured signed request
+/// can be replayed within it (WeChat's plain signature does not cover the body).
+pub const MAX_SKEW_SECS: i64 = 900;
+
+/// Configuration the two webhook functions share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookConfig {
+    /// `QUEUE_URL`: the inbound FIFO queue.
+    pub queue_url: String,
+    /// `WEBHOOK_SECRET_ID`: name or ARN of the webhooks' accounts secret (verification keys only).
+    pub accounts_secret_id: String,
+    /// `ACCOUNTS_CACHE_SECS` (default 60): how long the accounts document is cached.
+    pub accounts_cache: Duration,
+    /// `MAX_CLOCK_SKEW_SECS` (default 300): accepted timestamp window, either way.
+    pub max_clock_skew_secs: i64,
+    /// `MAX_BODY_BYTES` (default 65536).
+    pub max_body_bytes: usize,
+    /// `AWS_ATTEMPT_TIMEOUT_MS` (default 800): one attempt of an AWS call.
+    pub aws_attempt_timeout: Duration,
+    /// `AWS_OPERATION_TIMEOUT_MS` (default 2000): an AWS call with its retries. A cold start
+    /// makes at most two calls in sequence (accounts secret, then the queue), so the answer
+    /// (503 if AWS is unreachable) stays inside the platforms' 5-second window.
+    pub aws_operation_timeout: Duration,
+}
+
+impl WebhookConfig {
+    /// Reads the shared variables through `r`.
+    pub fn read<F: Fn(&str) -> Option<String>>(r: &mut EnvReader<'_, F>) -> Self {
+        let queue_url = r.required("QUEUE_URL");
+        let accounts_secret_id = r.required("WEBHOOK_SECRET_ID");
+        let cache = r.number("ACCOUNTS_CACHE_SECS", 60, 0);
+        let skew = r.number("MAX_CLOCK_SKEW_SECS", 300, 1);
+        if skew > MAX_SKEW_SECS {
+            r.problem(format!(
+                "MAX_CLOCK_SKEW_SECS must be at most {MAX_SKEW_SECS} (a captured signed request is replayable for this long), got {skew}"
+            ));
+        }
+        let body = r.number("MAX_BODY_BYTES", 64 * 1024, 1024);
+        let attempt = r.number("AWS_ATTEMPT_TIMEOUT_MS", 800, 50);
+        let operation = r.number("AWS_OPERATION_TIMEOUT_MS", 2_000, 100);
+        if operation > 2_250 {
+            r.problem(format!(
+                "AWS_OPERATION_TIMEOUT_MS must let two calls fit the platforms' 5 s window (<= 2250), got {operation}"
+            ));
+        }
+        let millis = |v: i64| Duration::from_millis(u64::try_from(v).unwrap_or(0));
+        WebhookConfig {
+            queue_url,
+            accounts_secret_id,
+            accounts_cache: Duration::from_secs(u64::try_from(cache).unwrap_or(0)),
+            max_clock_skew_secs: skew,
+            max_body_bytes: usize::try_from(body).unwrap_or(usize::MAX),
+            aws_attempt_timeout: millis(attempt),
+            aws_operation_timeout: millis(operation),
+        }
+    }
+
+    /// Reads the configuration through `lookup` (a function with no variables of its own).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut r = EnvReader::new(&lookup);
+        let config = Self::read(&mut r);
+        r.finish(config)
+    }
+
+    /// The SDK call timeouts these variables set.
+    pub fn call_timeouts(&self) -> aws_config::timeout::TimeoutConfig {
+        gateway_aws::sdk::call_timeouts(self.aws_attempt_timeout, self.aws_operation_timeout)
+    }
+}
+
+/// The webhook service of `channel` over the AWS clients of `sdk`: the webhooks' accounts
+/// secret (observed as `function`), the inbound queue, and the configured limits.
+pub fn service(
+    channel: Channel,
+    function: &'static str,
+    config: &WebhookConfig,
+    sdk: &aws_config::SdkConfig,
+) -> WebhookService {
+    WebhookService {
         channel,
         accounts: Arc::new(
             SecretsManagerAccountDirectory::new(
-                aws_sdk_secretsmanager::Client::new(&sdk),
+                aws_sdk_secretsmanager::Client::new(sdk),
                 config.accounts_secret_id.clone(),
                 config.accounts_cache,
             )
             .for_role(gateway_core::account::AccountsRole::Webhook)
-            .with_observer(crate::metrics::accounts_observer(match channel {
-                Channel::WeChat => "wechat-webhook",
-                Channel::Weibo => "weibo-webhook",
-            })),
+            .with_observer(crate::metrics::accounts_observer(function)),
         ),
         publisher: Arc::new(SqsMessagePublisher::new(
-            aws_sdk_sqs::Client::new(&sdk),
+            aws_sdk_sqs::Client::new(sdk),
             config.queue_url.clone(),
         )),
         limits: Limits {
@@ -44,42 +111,27 @@ pub async fn run(channel: Channel) -> Result<(), lambda_http::Error> {
             max_clock_skew_secs: config.max_clock_skew_secs,
             ..Limits::default()
         },
-    };
-    // WeChat accounts in passive reply mode answer stateless auto-replies in the response.
-    let passive = match channel {
-        Channel::WeChat => Some(crate::passive::from_lookup(
-            |k| std::env::var(k).ok(),
-            aws_sdk_dynamodb::Client::new(&sdk),
-        )?),
-        Channel::Weibo => None,
-    };
-    let service = &service;
-    let passive = passive.as_ref();
+    }
+}
+
+/// Serves requests until the runtime stops: each is answered by [`handle_request`] at its
+/// arrival time, with passive replies when `passive` is given (WeChat accounts in passive
+/// reply mode).
+pub async fn serve(
+    service: &WebhookService,
+    passive: Option<&PassiveReplies>,
+) -> Result<(), lambda_http::Error> {
     lambda_http::run(service_fn(move |request: Request| async move {
         Ok::<_, std::convert::Infallible>(
-            handle_request_with(service, passive, request, crate::now_ms()).await,
+            handle_request(service, passive, request, crate::now_ms()).await,
         )
     }))
     .await
 }
 
-/// Handles one HTTP request.
-pub async fn handle_request(service: &WebhookService, request: Request) -> Response<Body> {
-    handle_request_at(service, request, crate::now_ms()).await
-}
-
-/// Handles one HTTP request as if it arrived at `received_at_ms`.
-pub async fn handle_request_at(
-    service: &WebhookService,
-    request: Request,
-    received_at_ms: i64,
-) -> Response<Body> {
-    handle_request_with(service, None, request, received_at_ms).await
-}
-
 /// Handles one HTTP request as if it arrived at `received_at_ms`, answering passive-mode
 /// WeChat accounts with a passive reply when `passive` is given.
-pub async fn handle_request_with(
+pub async fn handle_request(
     service: &WebhookService,
     passive: Option<&PassiveReplies>,
     request: Request,
@@ -157,6 +209,7 @@ fn to_response(reply: HttpReply) -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::env::lookup_from;
     use gateway_core::account::AccountsDocument;
     use gateway_core::testing::{RecordingPublisher, StaticAccounts};
     use std::path::{Path, PathBuf};
@@ -212,7 +265,7 @@ mod tests {
                 let text = std::fs::read_to_string(&file).expect("read");
                 let request = lambda_http::request::from_str(&text).expect("API Gateway v2 event");
                 let is_get = request.method() == lambda_http::http::Method::GET;
-                let response = handle_request_at(&svc, request, SAMPLE_TIME_MS).await;
+                let response = handle_request(&svc, None, request, SAMPLE_TIME_MS).await;
                 assert_eq!(response.status(), 200, "{}", file.display());
                 let body = match response.body() {
                     Body::Text(t) => t.clone(),
@@ -238,7 +291,7 @@ mod tests {
             std::fs::read_to_string(repo().join("events/wechat/plaintext/text.apigw-v2.json"))
                 .expect("read");
         let request = lambda_http::request::from_str(&text).expect("event");
-        let response = handle_request_at(&svc, request, SAMPLE_TIME_MS).await;
+        let response = handle_request(&svc, None, request, SAMPLE_TIME_MS).await;
         assert_eq!(response.status(), 503);
     }
 
@@ -250,9 +303,68 @@ mod tests {
             std::fs::read_to_string(repo().join("events/wechat/plaintext/text.apigw-v2.json"))
                 .expect("read");
         let request = lambda_http::request::from_str(&text).expect("event");
-        let response = handle_request_at(&svc, request, SAMPLE_TIME_MS + 301_000).await;
+        let response = handle_request(&svc, None, request, SAMPLE_TIME_MS + 301_000).await;
         assert_eq!(response.status(), 401);
         assert!(publisher.messages().is_empty());
+    }
+
+    #[test]
+    fn webhook_config_reports_every_missing_variable_at_once() {
+        let err = WebhookConfig::from_lookup(lookup_from(&[])).expect_err("missing");
+        let text = err.to_string();
+        assert!(text.contains("QUEUE_URL is required"), "{text}");
+        assert!(text.contains("WEBHOOK_SECRET_ID is required"), "{text}");
+    }
+
+    #[test]
+    fn webhook_config_defaults_and_overrides() {
+        let c = WebhookConfig::from_lookup(lookup_from(&[
+            ("QUEUE_URL", "q"),
+            ("WEBHOOK_SECRET_ID", "s"),
+            ("MAX_CLOCK_SKEW_SECS", "120"),
+        ]))
+        .expect("valid");
+        assert_eq!(c.max_clock_skew_secs, 120);
+        assert_eq!(c.max_body_bytes, 65536);
+        assert_eq!(c.accounts_cache, Duration::from_secs(60));
+        assert_eq!(c.aws_operation_timeout, Duration::from_millis(2_000));
+    }
+
+    #[test]
+    fn refuses_aws_timeouts_that_would_outlast_the_platform_window() {
+        let err = WebhookConfig::from_lookup(lookup_from(&[
+            ("QUEUE_URL", "q"),
+            ("WEBHOOK_SECRET_ID", "s"),
+            ("AWS_OPERATION_TIMEOUT_MS", "3000"),
+        ]))
+        .expect_err("too long");
+        assert!(err.to_string().contains("5 s window"), "{err}");
+    }
+
+    #[test]
+    fn the_clock_window_is_bounded() {
+        let with = |secs: &str| {
+            WebhookConfig::from_lookup(lookup_from(&[
+                ("QUEUE_URL", "q"),
+                ("WEBHOOK_SECRET_ID", "s"),
+                ("MAX_CLOCK_SKEW_SECS", secs),
+            ]))
+        };
+        assert!(with("900").is_ok());
+        let err = with("901").expect_err("too wide");
+        assert!(err.to_string().contains("at most 900"), "{err}");
+    }
+
+    #[test]
+    fn rejects_a_zero_clock_window_and_garbage_numbers() {
+        let err = WebhookConfig::from_lookup(lookup_from(&[
+            ("QUEUE_URL", "q"),
+            ("WEBHOOK_SECRET_ID", "s"),
+            ("MAX_CLOCK_SKEW_SECS", "0"),
+            ("MAX_BODY_BYTES", "lots"),
+        ]))
+        .expect_err("invalid");
+        assert_eq!(err.0.len(), 2, "{err}");
     }
 
     #[test]

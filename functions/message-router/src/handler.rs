@@ -1,4 +1,4 @@
-//! SQS batch driver of the router: decodes each record on its own, runs
+//! The router's batch handler: decodes each record on its own, runs
 //! [`routing::process`] in queue order, and reports only the records that must be retried.
 //!
 //! FIFO rule: once a record of a conversation (message group) fails, every later record of
@@ -7,23 +7,13 @@
 //! undecodable body, a permanent error) are moved to the dead-letter queue and acknowledged, so
 //! they neither block their conversation nor are retried forever.
 
-use crate::config::RouterConfig;
-use crate::sqs_batch;
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use gateway_aws::sdk::{consumer_timeouts, load_sdk_config_with_timeouts};
-use gateway_aws::{
-    BundledRules, DynamoDbConversationStore, DynamoDbRulesSource, DynamoDbRulesStore,
-    SqsDeadLetterSink, SqsReplyQueue,
-};
+use aws_lambda_events::event::sqs::SqsMessage;
 use gateway_core::NormalizedMessage;
 use gateway_core::ports::{ConversationStore, DeadLetterSink, ReplyQueue, RulesSource};
 use gateway_core::routing::{self, ProcessOutcome, Router};
-use lambda_runtime::{LambdaEvent, service_fn};
+use gateway_lambda::sqs_batch;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// The rules shipped with the function, in force until valid rules are pushed to the table.
-pub const BUNDLED_RULES: &str = include_str!("../../../config/rules.yaml");
 
 /// Records not started with less than this much time left are handed back for retry.
 const SAFETY_MARGIN: Duration = Duration::from_secs(3);
@@ -39,39 +29,6 @@ pub struct RouterDeps {
     pub replies: Arc<dyn ReplyQueue>,
     /// Rules in force.
     pub rules: Arc<dyn RulesSource>,
-}
-
-/// Cold start of the router function.
-pub async fn run() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
-    let config = RouterConfig::from_env()?;
-    let sdk = load_sdk_config_with_timeouts(consumer_timeouts()).await?;
-    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let deps = RouterDeps {
-        store: Arc::new(DynamoDbConversationStore::new(
-            dynamodb.clone(),
-            config.table_name.clone(),
-            config.message_ttl_secs(),
-        )),
-        dead_letters: Arc::new(SqsDeadLetterSink::new(
-            sqs.clone(),
-            config.dead_letter_queue_url.clone(),
-        )),
-        replies: Arc::new(SqsReplyQueue::new(sqs, config.outbound_queue_url.clone())),
-        rules: Arc::new(DynamoDbRulesSource::new(
-            DynamoDbRulesStore::new(dynamodb, config.table_name.clone()),
-            config.rules_cache,
-            BundledRules::from_yaml(BUNDLED_RULES),
-        )),
-    };
-    let deps = &deps;
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let time_left = sqs_batch::time_left(event.context.deadline());
-        let failures = handle_batch(deps, &event.payload.records, time_left).await;
-        Ok::<_, lambda_runtime::Error>(sqs_batch::response(failures))
-    }))
-    .await
 }
 
 /// Handles a batch in order and returns the ids of the records to retry.
@@ -200,7 +157,7 @@ async fn dead_letter(
 
 /// Contact-centre metrics for one processed message (EMF, namespace `ChannelGateway`).
 fn emit_metrics(message: &NormalizedMessage, outcome: &ProcessOutcome) {
-    use crate::metrics::emit;
+    use gateway_lambda::metrics::emit;
     let dims = [
         ("Channel", message.channel.as_str()),
         ("Account", message.account_id.as_str()),
@@ -247,6 +204,7 @@ fn emit_metrics(message: &NormalizedMessage, outcome: &ProcessOutcome) {
 mod tests {
     use super::*;
     use async_trait::async_trait;
+    use aws_lambda_events::event::sqs::SqsEvent;
     use gateway_core::ports::PortError;
     use gateway_core::rules::RuleSet;
     use gateway_core::testing::{InMemoryConversationStore, RecordingReplyQueue, text_message};
@@ -269,7 +227,7 @@ mod tests {
             dead_letters,
             replies: Arc::new(RecordingReplyQueue::default()),
             rules: Arc::new(StaticRules(Arc::new(
-                RuleSet::from_yaml(BUNDLED_RULES).expect("bundled rules are valid"),
+                RuleSet::from_yaml(gateway_lambda::BUNDLED_RULES).expect("bundled rules are valid"),
             ))),
         }
     }

@@ -1,4 +1,4 @@
-//! HTTP edge of `reply-api` (API Gateway HTTP API v2 or a Function URL): agents and CRM
+//! The request handler of `reply-api` (API Gateway HTTP API v2 or a Function URL): agents and CRM
 //! systems submit replies, authenticated with an HMAC-SHA256 signature
 //! ([`gateway_core::delivery::auth`]); each accepted reply becomes a [`ReplyCommand`] with
 //! `origin: agent` on the outbound queue.
@@ -17,14 +17,6 @@
 //!
 //! [`ReplyCommand`]: gateway_core::outbound::ReplyCommand
 
-use crate::config::ConfigError;
-use crate::reply_sender::EnvReader;
-use gateway_aws::sdk::{consumer_timeouts, load_sdk_config_with_timeouts};
-use gateway_aws::{
-    DynamoDbApiRequests, DynamoDbConversationStore, DynamoDbDeliveryLedger,
-    SecretsManagerAccountDirectory, SqsReplyQueue,
-};
-use gateway_core::account::AccountsRole;
 use gateway_core::delivery::api::ReplyRequest;
 use gateway_core::delivery::auth::{
     self, CLIENT_HEADER, SIGNATURE_HEADER, SignedParts, TIMESTAMP_HEADER, Version,
@@ -33,70 +25,10 @@ use gateway_core::delivery::ports::{ApiRequestLedger, ApiRequestRecord, Delivery
 use gateway_core::message::Channel;
 use gateway_core::ports::{AccountDirectory, ConversationStore, ReplyQueue};
 use lambda_http::http::{Method, StatusCode};
-use lambda_http::{Body, Request, Response, service_fn};
+use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
-use std::time::Duration;
-
-/// Configuration of the reply-api function.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReplyApiConfig {
-    /// `OUTBOUND_QUEUE_URL`.
-    pub outbound_queue_url: String,
-    /// `TABLE_NAME`: conversations (existence check) and delivery records (status).
-    pub table_name: String,
-    /// `API_CLIENTS_SECRET_ID`: the reply API's accounts secret (API clients only).
-    pub accounts_secret_id: String,
-    /// `ACCOUNTS_CACHE_SECS` (default 60).
-    pub accounts_cache: Duration,
-    /// `REPLY_API_MAX_CLOCK_SKEW_SECS` (default 300): accepted signature timestamp window.
-    pub max_clock_skew_secs: i64,
-    /// `MAX_BODY_BYTES` (default 65536).
-    pub max_body_bytes: usize,
-    /// `REPLY_API_ACCEPT_V1` (default `true`): whether the deprecated `v1` signature is still
-    /// taken for `POST /replies`.
-    pub accept_v1: bool,
-    /// `ACCOUNTS_MAX_STALE_SECS` (default 900): how long the last good API clients are
-    /// honoured while the secret cannot be re-read (a revoked client stops working within it).
-    pub accounts_max_stale: Duration,
-}
-
-impl ReplyApiConfig {
-    /// Reads the configuration through `lookup`.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let mut r = EnvReader::new(&lookup);
-        let outbound_queue_url = r.required("OUTBOUND_QUEUE_URL");
-        let table_name = r.required("TABLE_NAME");
-        let accounts_secret_id = r.required("API_CLIENTS_SECRET_ID");
-        let cache = r.number("ACCOUNTS_CACHE_SECS", 60, 0);
-        let skew = r.number("REPLY_API_MAX_CLOCK_SKEW_SECS", 300, 1);
-        if skew > crate::config::MAX_SKEW_SECS {
-            r.problems.push(format!(
-                "REPLY_API_MAX_CLOCK_SKEW_SECS must be at most {}, got {skew}",
-                crate::config::MAX_SKEW_SECS
-            ));
-        }
-        let body = r.number("MAX_BODY_BYTES", 64 * 1024, 1024);
-        let accept_v1 = r.flag("REPLY_API_ACCEPT_V1", true);
-        let max_stale = r.number("ACCOUNTS_MAX_STALE_SECS", 900, 1);
-        r.finish(ReplyApiConfig {
-            outbound_queue_url,
-            table_name,
-            accounts_secret_id,
-            accounts_cache: Duration::from_secs(u64::try_from(cache).unwrap_or(0)),
-            max_clock_skew_secs: skew,
-            max_body_bytes: usize::try_from(body).unwrap_or(usize::MAX),
-            accept_v1,
-            accounts_max_stale: Duration::from_secs(u64::try_from(max_stale).unwrap_or(900)),
-        })
-    }
-
-    /// Reads the configuration from the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|k| std::env::var(k).ok())
-    }
-}
 
 /// What the reply API needs.
 #[derive(Clone)]
@@ -119,49 +51,8 @@ pub struct ReplyApi {
     pub max_body_bytes: usize,
 }
 
-/// Cold start of the reply-api function.
-pub async fn run() -> Result<(), lambda_http::Error> {
-    lambda_http::tracing::init_default_subscriber();
-    let config = ReplyApiConfig::from_env()?;
-    // A hung dependency fails the record (or request) quickly instead of stalling.
-    let sdk = load_sdk_config_with_timeouts(consumer_timeouts()).await?;
-    let store = DynamoDbConversationStore::new(
-        aws_sdk_dynamodb::Client::new(&sdk),
-        config.table_name.clone(),
-        None,
-    );
-    let api = ReplyApi {
-        accounts: Arc::new(
-            SecretsManagerAccountDirectory::new(
-                aws_sdk_secretsmanager::Client::new(&sdk),
-                config.accounts_secret_id.clone(),
-                config.accounts_cache,
-            )
-            .for_role(AccountsRole::ApiClients)
-            .with_max_stale(config.accounts_max_stale)
-            .with_observer(crate::metrics::accounts_observer("reply-api")),
-        ),
-        conversations: Arc::new(store.clone()),
-        requests: Arc::new(DynamoDbApiRequests::new(store.clone(), REQUEST_TTL_SECS)),
-        // Only read here; the TTL is the sender's business.
-        ledger: Arc::new(DynamoDbDeliveryLedger::new(store, REQUEST_TTL_SECS)),
-        accept_v1: config.accept_v1,
-        queue: Arc::new(SqsReplyQueue::new(
-            aws_sdk_sqs::Client::new(&sdk),
-            config.outbound_queue_url.clone(),
-        )),
-        max_clock_skew_secs: config.max_clock_skew_secs,
-        max_body_bytes: config.max_body_bytes,
-    };
-    let api = &api;
-    lambda_http::run(service_fn(move |request: Request| async move {
-        Ok::<_, std::convert::Infallible>(handle_request(api, request).await)
-    }))
-    .await
-}
-
 /// How long request records are kept (as long as delivery records).
-const REQUEST_TTL_SECS: i64 = 30 * 86_400;
+pub const REQUEST_TTL_SECS: i64 = 30 * 86_400;
 
 /// A refusal: status, code, message.
 struct Refusal(u16, &'static str, String);
@@ -185,7 +76,7 @@ fn respond(status: u16, body: Value) -> Response<Body> {
 
 /// Handles one HTTP request.
 pub async fn handle_request(api: &ReplyApi, request: Request) -> Response<Body> {
-    handle_request_at(api, request, crate::now_ms()).await
+    handle_request_at(api, request, gateway_lambda::now_ms()).await
 }
 
 /// Handles one HTTP request at `now_ms`.

@@ -1,0 +1,368 @@
+//! Configuration of `reply-sender`, and the time bounds it is checked against: the longest
+//! a reply can take ([`worst_case_record`]) and the longest a token refresh holds its lease
+//! ([`worst_case_token_refresh`]).
+
+use gateway_aws::tokens::TokenTiming;
+use gateway_core::delivery::window::{ChannelPolicy, ReplyPolicy, WindowLimit};
+use gateway_lambda::env::{ConfigError, EnvReader};
+use gateway_platforms::TokenApi;
+use std::time::Duration;
+/// The longest one reply can take, from the start of its record to its last write, with every
+/// call at its timeout (`platform`: one platform request; `aws`: one AWS call with retries):
+///
+/// | step                                                        | bound        |
+/// |-------------------------------------------------------------|--------------|
+/// | accounts secret (cold or refreshing cache)                  | aws          |
+/// | conversation read (window and quota)                        | aws          |
+/// | access token refresh: lease, platform token call, store     | 2 aws + platform |
+/// | claim (conditional put)                                     | aws          |
+/// | send                                                        | platform     |
+/// | token refused: invalidate, refresh (lease, call, store)     | 3 aws + platform |
+/// | send again                                                  | platform     |
+/// | `mark_sent`, then the delivered commit                      | 2 aws        |
+///
+/// 9 aws + 4 platform: with the defaults (4 s, 5 s) 56 s. A record is claimed only when at
+/// least this much of the invocation is left, so the function never times out between a claim
+/// and its final write (which would leave the reply `delivery_uncertain`, neither sent again
+/// nor known to be sent).
+pub fn worst_case_record(platform: Duration, aws: Duration) -> Duration {
+    aws * 9 + platform * 4
+}
+
+/// The longest a token refresh can hold its lease: the platform call and the write of the new
+/// token (the lease itself is taken before it starts). `TOKEN_LEASE_SECS` must exceed it, or a
+/// second instance could refresh at the same time and invalidate the first one's token.
+pub fn worst_case_token_refresh(platform: Duration, aws: Duration) -> Duration {
+    aws + platform
+}
+
+/// Slack added to the worst case before a record is started.
+pub const MARGIN_SLACK: Duration = Duration::from_secs(2);
+
+/// SQS's largest `maxReceiveCount`: an attempt limit at or above it could never be reached.
+const SQS_MAX_RECEIVE_COUNT: i64 = 1000;
+
+/// (`unlimited` or a number).
+fn window<F: Fn(&str) -> Option<String>>(
+    r: &mut EnvReader<'_, F>,
+    prefix: &str,
+    default_secs: i64,
+    default_quota: Option<u32>,
+) -> Option<WindowLimit> {
+    let secs = r.number(&format!("{prefix}_WINDOW_SECS"), default_secs, 0);
+    let quota_name = format!("{prefix}_QUOTA");
+    let max_replies = match r.get(&quota_name) {
+        None => default_quota,
+        Some(v) if v.trim().eq_ignore_ascii_case("unlimited") => None,
+        Some(v) => match v.trim().parse::<u32>() {
+            Ok(q) => Some(q),
+            Err(_) => {
+                r.problem(format!(
+                    "{quota_name} must be `unlimited` or an integer >= 0, got `{v}`"
+                ));
+                default_quota
+            }
+        },
+    };
+    (secs > 0).then_some(WindowLimit {
+        window_secs: secs,
+        max_replies,
+    })
+}
+
+/// Everything `reply-sender` reads from its environment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// `TABLE_NAME`: conversations, delivery records, token cache.
+    pub table_name: String,
+    /// `OUTBOUND_QUEUE_URL`: the queue this function consumes (for retry backoff).
+    pub outbound_queue_url: String,
+    /// `OUTBOUND_DEAD_LETTER_QUEUE_URL`: where commands that can never be delivered go.
+    pub outbound_dead_letter_queue_url: String,
+    /// `DELIVERY_SECRET_ID`: the reply sender's accounts secret (API credentials only).
+    pub accounts_secret_id: String,
+    /// `ACCOUNTS_CACHE_SECS` (default 60).
+    pub accounts_cache: Duration,
+    /// `WECHAT_API_BASE_URL` (default `https://api.weixin.qq.com`).
+    pub wechat_api_base_url: String,
+    /// `WEIBO_API_BASE_URL` (default `https://m.api.weibo.com`).
+    pub weibo_api_base_url: String,
+    /// `WECHAT_TOKEN_API`: `stable` (default) or `classic`.
+    pub wechat_token_api: TokenApi,
+    /// `PLATFORM_TIMEOUT_SECS` (default 5): whole platform request.
+    pub platform_timeout: Duration,
+    /// `AWS_OPERATION_TIMEOUT_MS` (default 4000): one AWS call with its retries (each
+    /// attempt at most half of it).
+    pub aws_operation_timeout: Duration,
+    /// `TOKEN_REFRESH_AHEAD_SECS` (300), `TOKEN_LEASE_SECS` (20), `TOKEN_WAIT_MS` (3000).
+    /// The lease must exceed [`worst_case_token_refresh`].
+    pub token_timing: TokenTiming,
+    /// `DELIVERY_CLAIM_TIMEOUT_SECS` (default 180; above the function timeout, 120 s in the
+    /// templates): a `calling` record younger than this may still be in flight.
+    pub claim_timeout: Duration,
+    /// `DELIVERY_RECORD_TTL_DAYS` (default 30).
+    pub delivery_record_ttl_days: i64,
+    /// `MESSAGE_TTL_DAYS` (default 90; 0 keeps outbound messages forever).
+    pub message_ttl_days: i64,
+    /// `RETRY_BASE_SECS` (default 10) and `RETRY_MAX_SECS` (default 300): backoff of
+    /// transient failures.
+    pub retry_base_secs: u32,
+    /// See `retry_base_secs`.
+    pub retry_max_secs: u32,
+    /// `REPLY_MAX_ATTEMPTS` (default 4): deliveries of one command before a transient failure
+    /// dead-letters it with `gateway:retries_exhausted`. Keep it below the outbound queue's
+    /// `maxReceiveCount`, so that the queue's redrive (which records no reason) stays a
+    /// backstop.
+    pub max_attempts: u32,
+    /// Reply windows: `WECHAT_MESSAGE_WINDOW_SECS` / `WECHAT_MESSAGE_QUOTA`,
+    /// `WECHAT_EVENT_…`, `WEIBO_MESSAGE_…`, `WEIBO_EVENT_…`, `WEIBO_MENTION_…`.
+    pub policy: ReplyPolicy,
+}
+
+impl Config {
+    /// Reads the configuration through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut r = EnvReader::new(&lookup);
+        let table_name = r.required("TABLE_NAME");
+        let outbound_queue_url = r.required("OUTBOUND_QUEUE_URL");
+        let outbound_dead_letter_queue_url = r.required("OUTBOUND_DEAD_LETTER_QUEUE_URL");
+        let accounts_secret_id = r.required("DELIVERY_SECRET_ID");
+        let accounts_cache = r.number("ACCOUNTS_CACHE_SECS", 60, 0);
+        let wechat_api_base_url = r.url(
+            "WECHAT_API_BASE_URL",
+            gateway_platforms::WECHAT_DEFAULT_BASE_URL,
+        );
+        let weibo_api_base_url = r.url(
+            "WEIBO_API_BASE_URL",
+            gateway_platforms::WEIBO_DEFAULT_BASE_URL,
+        );
+        let wechat_token_api = match r.text("WECHAT_TOKEN_API", "stable").as_str() {
+            "stable" => TokenApi::Stable,
+            "classic" => TokenApi::Classic,
+            other => {
+                r.problem(format!(
+                    "WECHAT_TOKEN_API must be `stable` or `classic`, got `{other}`"
+                ));
+                TokenApi::Stable
+            }
+        };
+        let timeout = r.number("PLATFORM_TIMEOUT_SECS", 5, 1);
+        let aws_ms = r.number("AWS_OPERATION_TIMEOUT_MS", 4000, 100);
+        let refresh_ahead = r.number("TOKEN_REFRESH_AHEAD_SECS", 300, 0);
+        let lease = r.number("TOKEN_LEASE_SECS", 20, 1);
+        let wait = r.number("TOKEN_WAIT_MS", 3000, 0);
+        let claim = r.number("DELIVERY_CLAIM_TIMEOUT_SECS", 180, 1);
+        let platform = Duration::from_secs(u64::try_from(timeout).unwrap_or(5));
+        let aws = Duration::from_millis(u64::try_from(aws_ms).unwrap_or(4000));
+        let refresh = worst_case_token_refresh(platform, aws);
+        if u128::from(u64::try_from(lease).unwrap_or(0)) * 1000 <= refresh.as_millis() {
+            r.problem(format!(
+                "TOKEN_LEASE_SECS must exceed the longest token refresh ({} ms: AWS_OPERATION_TIMEOUT_MS + PLATFORM_TIMEOUT_SECS), got `{lease}`",
+                refresh.as_millis()
+            ));
+        }
+        let record = worst_case_record(platform, aws);
+        if u128::from(u64::try_from(claim).unwrap_or(0)) * 1000 <= record.as_millis() {
+            r.problem(format!(
+                "DELIVERY_CLAIM_TIMEOUT_SECS must exceed the longest delivery ({} ms), got `{claim}`",
+                record.as_millis()
+            ));
+        }
+        let record_ttl = r.number("DELIVERY_RECORD_TTL_DAYS", 30, 1);
+        let message_ttl = r.number("MESSAGE_TTL_DAYS", 90, 0);
+        let retry_base = r.number("RETRY_BASE_SECS", 10, 0);
+        let retry_max = r.number("RETRY_MAX_SECS", 300, 0);
+        let max_attempts = r.number("REPLY_MAX_ATTEMPTS", 4, 1);
+        if max_attempts >= SQS_MAX_RECEIVE_COUNT {
+            r.problem(format!(
+                "REPLY_MAX_ATTEMPTS must be below the queue's maxReceiveCount (at most {}), got `{max_attempts}`",
+                SQS_MAX_RECEIVE_COUNT - 1
+            ));
+        }
+        let defaults = ReplyPolicy::default();
+        let limit =
+            |w: Option<WindowLimit>| w.map_or((0, None), |l| (l.window_secs, l.max_replies));
+        let (d, q) = limit(defaults.wechat.message);
+        let wechat_message = window(&mut r, "WECHAT_MESSAGE", d, q);
+        let (d, q) = limit(defaults.wechat.event);
+        let wechat_event = window(&mut r, "WECHAT_EVENT", d, q);
+        let (d, q) = limit(defaults.weibo.message);
+        let weibo_message = window(&mut r, "WEIBO_MESSAGE", d, q);
+        let (d, q) = limit(defaults.weibo.event);
+        let weibo_event = window(&mut r, "WEIBO_EVENT", d, q);
+        let (d, q) = limit(defaults.weibo.mention);
+        let weibo_mention = window(&mut r, "WEIBO_MENTION", d, q);
+        let secs = |v: i64| Duration::from_secs(u64::try_from(v).unwrap_or(0));
+        r.finish(Config {
+            table_name,
+            outbound_queue_url,
+            outbound_dead_letter_queue_url,
+            accounts_secret_id,
+            accounts_cache: secs(accounts_cache),
+            wechat_api_base_url,
+            weibo_api_base_url,
+            wechat_token_api,
+            platform_timeout: secs(timeout),
+            aws_operation_timeout: aws,
+            token_timing: TokenTiming {
+                refresh_ahead: secs(refresh_ahead),
+                lease: secs(lease),
+                wait: Duration::from_millis(u64::try_from(wait).unwrap_or(0)),
+            },
+            claim_timeout: secs(claim),
+            delivery_record_ttl_days: record_ttl,
+            message_ttl_days: message_ttl,
+            retry_base_secs: u32::try_from(retry_base).unwrap_or(u32::MAX),
+            retry_max_secs: u32::try_from(retry_max).unwrap_or(u32::MAX),
+            max_attempts: u32::try_from(max_attempts).unwrap_or(1),
+            policy: ReplyPolicy {
+                wechat: ChannelPolicy {
+                    message: wechat_message,
+                    event: wechat_event,
+                    mention: None,
+                },
+                weibo: ChannelPolicy {
+                    message: weibo_message,
+                    event: weibo_event,
+                    mention: weibo_mention,
+                },
+            },
+        })
+    }
+
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// What the batch handler applies.
+    pub fn settings(&self) -> crate::handler::Settings {
+        crate::handler::Settings {
+            policy: self.policy,
+            claim_timeout: self.claim_timeout,
+            retry_base_secs: self.retry_base_secs,
+            retry_max_secs: self.retry_max_secs,
+            max_attempts: self.max_attempts,
+        }
+    }
+
+    /// Records are started only with this much of the invocation left: the worst case of one
+    /// reply plus slack.
+    pub fn start_margin(&self) -> Duration {
+        worst_case_record(self.platform_timeout, self.aws_operation_timeout) + MARGIN_SLACK
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gateway_lambda::env::lookup_from as env;
+
+    const REQUIRED: [(&str, &str); 4] = [
+        ("TABLE_NAME", "t"),
+        ("OUTBOUND_QUEUE_URL", "q"),
+        ("OUTBOUND_DEAD_LETTER_QUEUE_URL", "d"),
+        ("DELIVERY_SECRET_ID", "s"),
+    ];
+
+    #[test]
+    fn defaults_follow_the_documentation() {
+        let c = Config::from_lookup(env(&REQUIRED)).expect("valid");
+        assert_eq!(c.wechat_api_base_url, "https://api.weixin.qq.com");
+        assert_eq!(c.weibo_api_base_url, "https://m.api.weibo.com");
+        assert_eq!(c.wechat_token_api, TokenApi::Stable);
+        assert_eq!(c.policy, ReplyPolicy::default());
+        assert_eq!(c.max_attempts, 4);
+    }
+
+    #[test]
+    fn the_attempt_limit_is_at_least_one_and_below_what_sqs_can_count() {
+        let with = |v: &str| {
+            let mut pairs = REQUIRED.to_vec();
+            pairs.push(("REPLY_MAX_ATTEMPTS", v));
+            Config::from_lookup(env(&pairs))
+        };
+        assert_eq!(with("1").expect("valid").max_attempts, 1);
+        assert_eq!(with(" 9 ").expect("valid").max_attempts, 9);
+        for bad in ["0", "-3", "four", "1000"] {
+            let err = with(bad).expect_err(bad);
+            assert_eq!(err.0.len(), 1, "{err}");
+            assert!(err.0[0].contains("REPLY_MAX_ATTEMPTS"), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_worst_case_sets_the_start_margin_and_bounds_the_lease_and_the_claim() {
+        // 9 AWS calls at 4 s + 4 platform calls at 5 s: the figure the templates are built on.
+        let worst = worst_case_record(Duration::from_secs(5), Duration::from_secs(4));
+        assert_eq!(worst, Duration::from_secs(56));
+        let defaults = Config::from_lookup(env(&REQUIRED)).expect("valid");
+        assert_eq!(
+            worst_case_record(defaults.platform_timeout, defaults.aws_operation_timeout),
+            worst
+        );
+        assert!(defaults.claim_timeout > worst);
+        assert!(
+            defaults.token_timing.lease
+                > worst_case_token_refresh(
+                    defaults.platform_timeout,
+                    defaults.aws_operation_timeout
+                )
+        );
+        let with = |pairs: &[(&'static str, &'static str)]| {
+            let mut all = REQUIRED.to_vec();
+            all.extend_from_slice(pairs);
+            Config::from_lookup(env(&all))
+        };
+        let err = with(&[("TOKEN_LEASE_SECS", "9")]).expect_err("lease too short");
+        assert!(
+            err.to_string().contains("TOKEN_LEASE_SECS must exceed"),
+            "{err}"
+        );
+        let err = with(&[("DELIVERY_CLAIM_TIMEOUT_SECS", "56")]).expect_err("claim too short");
+        assert!(
+            err.to_string()
+                .contains("DELIVERY_CLAIM_TIMEOUT_SECS must exceed"),
+            "{err}"
+        );
+        assert!(
+            with(&[
+                ("TOKEN_LEASE_SECS", "10"),
+                ("DELIVERY_CLAIM_TIMEOUT_SECS", "57")
+            ])
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn windows_and_quotas_are_configuration() {
+        let mut pairs = REQUIRED.to_vec();
+        pairs.extend([
+            ("WECHAT_MESSAGE_QUOTA", "20"),
+            ("WECHAT_EVENT_WINDOW_SECS", "0"),
+            ("WEIBO_MESSAGE_QUOTA", "99"),
+            ("WEIBO_MENTION_QUOTA", "unlimited"),
+            ("WECHAT_API_BASE_URL", "http://127.0.0.1:9999"),
+        ]);
+        let c = Config::from_lookup(env(&pairs)).expect("valid");
+        assert_eq!(
+            c.policy.wechat.message.and_then(|w| w.max_replies),
+            Some(20)
+        );
+        assert_eq!(c.policy.wechat.event, None);
+        assert_eq!(c.policy.weibo.message.and_then(|w| w.max_replies), Some(99));
+        assert_eq!(c.policy.weibo.mention.map(|w| w.max_replies), Some(None));
+        assert_eq!(c.wechat_api_base_url, "http://127.0.0.1:9999");
+    }
+
+    #[test]
+    fn reports_every_problem_at_once() {
+        let err = Config::from_lookup(env(&[
+            ("WECHAT_MESSAGE_QUOTA", "lots"),
+            ("WECHAT_TOKEN_API", "magic"),
+            ("WEIBO_API_BASE_URL", "m.api.weibo.com"),
+        ]))
+        .expect_err("invalid");
+        assert_eq!(err.0.len(), 7, "{err}");
+    }
+}

@@ -1,0 +1,144 @@
+//! The one environment reader of the functions: each function's `config.rs` reads its variables
+//! through [`EnvReader`], which collects every problem, so a misconfigured function reports all
+//! of them at once at cold start. Reading goes through a lookup function, so tests never touch
+//! the process environment.
+
+/// Configuration error listing every missing or invalid variable at once.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {}", .0.join("; "))]
+pub struct ConfigError(pub Vec<String>);
+
+/// Reads variables through a lookup function, collecting every problem.
+pub struct EnvReader<'a, F: Fn(&str) -> Option<String>> {
+    lookup: &'a F,
+    problems: Vec<String>,
+}
+
+impl<'a, F: Fn(&str) -> Option<String>> EnvReader<'a, F> {
+    /// A reader over `lookup` (`|k| std::env::var(k).ok()` in production).
+    pub fn new(lookup: &'a F) -> Self {
+        EnvReader {
+            lookup,
+            problems: Vec::new(),
+        }
+    }
+
+    /// The value of `name`, `None` when unset or blank.
+    pub fn get(&self, name: &str) -> Option<String> {
+        (self.lookup)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    /// Records a problem found by the caller's own checks.
+    pub fn problem(&mut self, message: impl Into<String>) {
+        self.problems.push(message.into());
+    }
+
+    /// A variable that must be set.
+    pub fn required(&mut self, name: &str) -> String {
+        self.get(name).unwrap_or_else(|| {
+            self.problems.push(format!("{name} is required"));
+            String::new()
+        })
+    }
+
+    /// A text variable, `default` when unset.
+    pub fn text(&self, name: &str, default: &str) -> String {
+        self.get(name).unwrap_or_else(|| default.to_string())
+    }
+
+    /// An integer of at least `min`, `default` when unset.
+    pub fn number(&mut self, name: &str, default: i64, min: i64) -> i64 {
+        match self.get(name) {
+            None => default,
+            Some(v) => match v.trim().parse::<i64>() {
+                Ok(n) if n >= min => n,
+                _ => {
+                    self.problems
+                        .push(format!("{name} must be an integer >= {min}, got `{v}`"));
+                    default
+                }
+            },
+        }
+    }
+
+    /// `true`/`false` (also `1`/`0`), `default` when unset.
+    pub fn flag(&mut self, name: &str, default: bool) -> bool {
+        match self.get(name).map(|v| v.trim().to_ascii_lowercase()) {
+            None => default,
+            Some(v) if v == "true" || v == "1" => true,
+            Some(v) if v == "false" || v == "0" => false,
+            Some(v) => {
+                self.problems
+                    .push(format!("{name} must be true or false, got `{v}`"));
+                default
+            }
+        }
+    }
+
+    /// An http(s) URL, `default` when unset.
+    pub fn url(&mut self, name: &str, default: &str) -> String {
+        let v = self.text(name, default);
+        if !(v.starts_with("https://") || v.starts_with("http://")) {
+            self.problems
+                .push(format!("{name} must be an http(s) URL, got `{v}`"));
+        }
+        v
+    }
+
+    /// `value` when no problem was found, else every problem.
+    pub fn finish<T>(self, value: T) -> Result<T, ConfigError> {
+        if self.problems.is_empty() {
+            Ok(value)
+        } else {
+            Err(ConfigError(self.problems))
+        }
+    }
+}
+
+/// A lookup over fixed pairs, for the functions' configuration tests.
+pub fn lookup_from(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+    let map: std::collections::HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |k| map.get(k).cloned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let lookup = lookup_from(&[("N", "x"), ("F", "maybe"), ("U", "ftp://h"), ("B", "  ")]);
+        let mut r = EnvReader::new(&lookup);
+        assert_eq!(r.required("B"), "", "blank counts as unset");
+        assert_eq!(r.number("N", 7, 0), 7);
+        assert!(r.flag("F", true));
+        assert_eq!(r.url("U", "https://d"), "ftp://h");
+        r.problem("custom");
+        let err = r.finish(()).expect_err("problems");
+        assert_eq!(err.0.len(), 5, "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("invalid configuration: B is required; N must be")
+        );
+    }
+
+    #[test]
+    fn defaults_apply_when_unset_and_values_when_valid() {
+        let lookup = lookup_from(&[("N", " 12 "), ("F", "0"), ("U", "http://127.0.0.1:1")]);
+        let mut r = EnvReader::new(&lookup);
+        assert_eq!(r.number("N", 7, 10), 12);
+        assert_eq!(r.number("M", 7, 10), 7);
+        assert!(!r.flag("F", true));
+        assert!(r.flag("G", true));
+        assert_eq!(r.url("U", "https://d"), "http://127.0.0.1:1");
+        assert_eq!(r.text("T", "dflt"), "dflt");
+        assert!(r.finish(()).is_ok());
+        let below = lookup_from(&[("N", "3")]);
+        let mut r = EnvReader::new(&below);
+        r.number("N", 7, 10);
+        assert!(r.finish(()).is_err(), "below the minimum");
+    }
+}
