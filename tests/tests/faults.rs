@@ -543,7 +543,7 @@ async fn router_transactions_cancelled_by_contention_are_retried_never_dead_lett
     let throttled = gateway_tests::wire::transaction_cancelled(&["ThrottlingError", "None"]);
     proxy.fail_next(
         TRANSACT,
-        gateway_aws::transactions::CONTENTION_ATTEMPTS as usize,
+        gateway_aws::dynamodb::transactions::CONTENTION_ATTEMPTS as usize,
         400,
         throttled,
     );
@@ -624,7 +624,7 @@ async fn reply_sender_transactions_cancelled_by_contention_deliver_once_never_de
         gateway_tests::wire::transaction_cancelled(&["TransactionConflict", "None", "None"]);
     proxy.fail_next(
         TRANSACT,
-        gateway_aws::transactions::CONTENTION_ATTEMPTS as usize,
+        gateway_aws::dynamodb::transactions::CONTENTION_ATTEMPTS as usize,
         400,
         conflict,
     );

@@ -2,7 +2,7 @@
 //! a reply can take ([`worst_case_record`]) and the longest a token refresh holds its lease
 //! ([`worst_case_token_refresh`]).
 
-use gateway_aws::tokens::TokenTiming;
+use gateway_aws::TokenTiming;
 use gateway_core::delivery::window::{ChannelPolicy, ReplyPolicy, WindowLimit};
 use gateway_lambda::env::{ConfigError, EnvReader};
 use gateway_platforms::TokenApi;

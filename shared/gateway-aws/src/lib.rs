@@ -1,28 +1,21 @@
-//! Driven adapters over the AWS SDK: SQS, DynamoDB and Secrets Manager implementations of the
-//! `gateway-core` ports. SDK types never leave this crate.
+//! Driven adapters over the AWS SDK, grouped by service: [`sqs`], [`dynamodb`] and
+//! [`secrets`] (Secrets Manager) implementations of the `gateway-core` ports, and [`sdk`], the
+//! SDK configuration they share (trust store, timeouts). SDK types never leave this crate.
 
-pub mod api_requests;
-pub mod deliveries;
 pub mod dynamodb;
 mod error;
-pub mod outbound_dead_letters;
-pub mod outbound_queue;
-pub mod retry_backoff;
-pub mod rules;
 pub mod sdk;
 pub mod secrets;
 pub mod sqs;
-pub mod tokens;
-pub mod transactions;
 
-pub use api_requests::DynamoDbApiRequests;
-pub use deliveries::DynamoDbDeliveryLedger;
-pub use dynamodb::DynamoDbConversationStore;
-pub use outbound_dead_letters::SqsReplyDeadLetters;
-pub use outbound_queue::SqsReplyQueue;
-pub use retry_backoff::SqsRetryScheduler;
-pub use rules::{BundledRules, DynamoDbRulesSource, DynamoDbRulesStore};
+pub use dynamodb::api_requests::DynamoDbApiRequests;
+pub use dynamodb::conversations::DynamoDbConversationStore;
+pub use dynamodb::deliveries::DynamoDbDeliveryLedger;
+pub use dynamodb::rules::{BundledRules, DynamoDbRulesSource, DynamoDbRulesStore};
+pub use dynamodb::tokens::{DynamoDbAccessTokens, TokenTiming};
 pub use sdk::load_sdk_config;
 pub use secrets::{AccountsObserver, SecretsManagerAccountDirectory};
-pub use sqs::{SqsDeadLetterSink, SqsMessagePublisher};
-pub use tokens::{DynamoDbAccessTokens, TokenTiming};
+pub use sqs::inbound::{SqsDeadLetterSink, SqsMessagePublisher};
+pub use sqs::replies::SqsReplyQueue;
+pub use sqs::reply_dead_letters::SqsReplyDeadLetters;
+pub use sqs::retry_backoff::SqsRetryScheduler;

@@ -9,15 +9,13 @@
 //! expire with the delivery records.
 
 use crate::DynamoDbConversationStore;
+use crate::dynamodb::attrs::{Item, number, text};
 use crate::error::port_error;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use gateway_core::delivery::ports::{ApiRequestLedger, ApiRequestRecord};
 use gateway_core::ports::PortError;
-use std::collections::HashMap;
-
-type Item = HashMap<String, AttributeValue>;
 
 const SK: &str = "REQUEST";
 
@@ -75,15 +73,10 @@ fn item_of(record: &ApiRequestRecord, ttl_secs: i64) -> Item {
 
 fn record_of(item: &Item) -> Result<ApiRequestRecord, PortError> {
     let text = |name: &str| {
-        item.get(name)
-            .and_then(|v| v.as_s().ok())
-            .cloned()
+        text(item, name)
             .ok_or_else(|| PortError::permanent("read api request", format!("no `{name}`")))
     };
-    let created_at_ms = item
-        .get("created_at_ms")
-        .and_then(|v| v.as_n().ok())
-        .and_then(|n| n.parse().ok())
+    let created_at_ms = number(item, "created_at_ms")
         .ok_or_else(|| PortError::permanent("read api request", "no `created_at_ms`"))?;
     Ok(ApiRequestRecord {
         reply_id: text("reply_id")?,

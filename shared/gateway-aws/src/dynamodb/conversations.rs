@@ -10,8 +10,9 @@
 //! The message sort key is derived from platform fields only, so every delivery of the same
 //! platform message maps to the same item and the conditional put stores it once.
 
+use crate::dynamodb::attrs::{Item, n, s};
+use crate::dynamodb::transactions::{Transacted, transact};
 use crate::error::port_error;
-use crate::transactions::{Transacted, transact};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
@@ -19,8 +20,6 @@ use gateway_core::conversation::{Conversation, Status};
 use gateway_core::ports::{CommitOutcome, ConversationStore, PortError};
 use gateway_core::{Channel, NormalizedMessage};
 use std::collections::HashMap;
-
-type Item = HashMap<String, AttributeValue>;
 
 /// Conversations and messages in a DynamoDB table.
 #[derive(Clone, Debug)]
@@ -42,14 +41,6 @@ pub fn message_sk(message: &NormalizedMessage) -> String {
         message.platform_time.max(0),
         message.dedupe_id()
     )
-}
-
-fn s(value: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(value.into())
-}
-
-fn n(value: i64) -> AttributeValue {
-    AttributeValue::N(value.to_string())
 }
 
 /// Sort-key prefix of conversations waiting for an answer (sorts before answered ones).

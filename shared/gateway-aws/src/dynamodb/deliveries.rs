@@ -14,11 +14,12 @@
 //! prefix, time-ordered, `direction = out`, the command under `reply`).
 
 use crate::DynamoDbConversationStore;
-use crate::dynamodb::conversation_pk;
+use crate::dynamodb::attrs::{Item, is_condition_failure, n, number, s, text};
+use crate::dynamodb::conversations::conversation_pk;
+use crate::dynamodb::transactions::{Transacted, transact};
 use crate::error::port_error;
-use crate::transactions::{Transacted, transact};
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use gateway_core::conversation::Conversation;
 use gateway_core::delivery::ports::{ClaimOutcome, DeliveryLedger, DeliveryRecord, DeliveryState};
 use gateway_core::delivery::window::UndeliverableReply;
@@ -26,17 +27,7 @@ use gateway_core::outbound::{ReplyCommand, ReplyOrigin};
 use gateway_core::ports::{CommitOutcome, PortError};
 use std::collections::HashMap;
 
-type Item = HashMap<String, AttributeValue>;
-
 const SK: &str = "DELIVERY";
-
-fn s(value: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(value.into())
-}
-
-fn n(value: i64) -> AttributeValue {
-    AttributeValue::N(value.to_string())
-}
 
 /// Partition key of a reply's delivery record.
 pub fn delivery_pk(reply_id: &str) -> String {
@@ -46,10 +37,6 @@ pub fn delivery_pk(reply_id: &str) -> String {
 /// Sort key of an outbound message in its conversation's history.
 pub fn outbound_message_sk(sent_at_ms: i64, reply_id: &str) -> String {
     format!("MSG#{:012}#{reply_id}", (sent_at_ms / 1000).max(0))
-}
-
-fn is_condition_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(e: &E) -> bool {
-    e.code() == Some("ConditionalCheckFailedException")
 }
 
 /// The delivery ledger over the conversations table.
@@ -206,14 +193,8 @@ impl DynamoDbDeliveryLedger {
 }
 
 fn record_from_item(item: &Item) -> Result<DeliveryRecord, PortError> {
-    let text = |k: &str| match item.get(k) {
-        Some(AttributeValue::S(v)) => Some(v.clone()),
-        _ => None,
-    };
-    let number = |k: &str| match item.get(k) {
-        Some(AttributeValue::N(v)) => v.parse::<i64>().ok(),
-        _ => None,
-    };
+    let text = |k: &str| text(item, k);
+    let number = |k: &str| number(item, k);
     let state = match text("state").as_deref() {
         Some("calling") => DeliveryState::Calling,
         Some("sent") => DeliveryState::Sent,

@@ -20,10 +20,10 @@
 //!   refreshed; if the platform still hands out the refused token, one `force_refresh` is made,
 //!   at most once per 30 s (the platform allows 20 a day).
 
+use crate::dynamodb::attrs::{Item, n, number, s, text};
 use crate::error::port_error;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::AttributeValue;
 use gateway_core::account::{Secret, WeChatAccount};
 use gateway_core::delivery::platform::{CallError, Described};
 use gateway_core::delivery::ports::{AccessTokens, TokenError, TokenFetcher};
@@ -33,18 +33,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
 
-type Item = HashMap<String, AttributeValue>;
-
 /// Least time between two forced refreshes of one account (the platform's rule).
 const FORCE_REFRESH_INTERVAL_MS: i64 = 30_000;
-
-fn s(value: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(value.into())
-}
-
-fn n(value: i64) -> AttributeValue {
-    AttributeValue::N(value.to_string())
-}
 
 /// Partition key of an account's token item.
 pub fn token_pk(account_id: &str) -> String {
@@ -154,15 +144,9 @@ impl DynamoDbAccessTokens {
             .await
             .map_err(|e| port_error("dynamodb get_item (token)", e))?;
         Ok(out.item.map(|item| {
-            let number = |k: &str| match item.get(k) {
-                Some(AttributeValue::N(v)) => v.parse::<i64>().ok(),
-                _ => None,
-            };
+            let number = |k: &str| number(&item, k);
             Stored {
-                token: match item.get("access_token") {
-                    Some(AttributeValue::S(t)) => Some(Secret::new(t.clone())),
-                    _ => None,
-                },
+                token: text(&item, "access_token").map(Secret::new),
                 expires_at_ms: number("expires_at_ms").unwrap_or(0),
                 lease_until_ms: number("lease_until_ms"),
                 last_forced_at_ms: number("last_forced_at_ms").unwrap_or(0),
