@@ -85,6 +85,20 @@ pub struct NormalizedMessage {
     pub raw: RawPayload,
 }
 
+/// The SQS FIFO message group id of a conversation, for both queues (one group per
+/// conversation keeps its messages and its replies in order): the conversation key when it
+/// fits SQS's limits (at most 128 printable ASCII characters, no space), otherwise its
+/// SHA-256 hex digest.
+pub fn message_group_id(conversation_key: &str) -> String {
+    let ok =
+        conversation_key.len() <= 128 && conversation_key.bytes().all(|b| b.is_ascii_graphic());
+    if ok {
+        conversation_key.to_string()
+    } else {
+        hex::encode(Sha256::digest(conversation_key.as_bytes()))
+    }
+}
+
 impl NormalizedMessage {
     /// Builds the conversation key for a channel, account and sender.
     pub fn conversation_key_for(channel: Channel, account_id: &str, sender_id: &str) -> String {
@@ -104,19 +118,9 @@ impl NormalizedMessage {
         hex::encode(h.finalize())
     }
 
-    /// The SQS FIFO message group id: the conversation key when it fits SQS's 128-character
-    /// limit and alphabet, otherwise its SHA-256 hex digest.
+    /// The SQS FIFO message group id: see [`message_group_id`].
     pub fn message_group_id(&self) -> String {
-        let ok = self.conversation_key.len() <= 128
-            && self
-                .conversation_key
-                .bytes()
-                .all(|b| b.is_ascii_graphic() && b != b' ');
-        if ok {
-            self.conversation_key.clone()
-        } else {
-            hex::encode(Sha256::digest(self.conversation_key.as_bytes()))
-        }
+        message_group_id(&self.conversation_key)
     }
 
     /// A short label of the content kind, for logs and metrics (`text`, `event`, …).

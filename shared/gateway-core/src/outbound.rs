@@ -93,13 +93,7 @@ impl ReplyCommand {
 
     /// The SQS FIFO message group: the conversation (hashed when SQS would refuse it).
     pub fn message_group_id(&self) -> String {
-        let ok = self.conversation_key.len() <= 128
-            && self.conversation_key.bytes().all(|b| b.is_ascii_graphic());
-        if ok {
-            self.conversation_key.clone()
-        } else {
-            hex::encode(Sha256::digest(self.conversation_key.as_bytes()))
-        }
+        crate::message::message_group_id(&self.conversation_key)
     }
 }
 
@@ -107,6 +101,20 @@ impl ReplyCommand {
 mod tests {
     use super::*;
     use crate::testing::text_message;
+
+    #[test]
+    fn a_reply_is_in_the_same_fifo_group_as_its_conversation_s_messages() {
+        for key in [
+            "wechat:demo:openid",
+            &format!("weibo:brand:{}", "x".repeat(200)),
+            "wechat:a b:c",
+        ] {
+            let mut m = text_message("demo", "u1", "m1", "hi", 0);
+            m.conversation_key = key.to_string();
+            let reply = ReplyCommand::auto_reply(&m, "r", 0, ReplyContent::text("x"), 0);
+            assert_eq!(reply.message_group_id(), m.message_group_id(), "{key}");
+        }
+    }
 
     #[test]
     fn auto_reply_keys_are_stable_per_message_rule_and_index() {

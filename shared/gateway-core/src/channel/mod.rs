@@ -274,6 +274,16 @@ const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUME
     .remove(b'_')
     .remove(b'~');
 
+/// `k=v&k=v`, each key and value percent-encoded once ([`percent_encode`]): query strings
+/// and Weibo's form bodies.
+pub fn encode_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    pairs
+        .into_iter()
+        .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
 /// RFC 3986 percent-encoding of every byte outside the unreserved set (a space becomes `%20`,
 /// never `+`), as both platforms' query strings and Weibo's reply `data` need.
 pub fn percent_encode(s: &str) -> String {

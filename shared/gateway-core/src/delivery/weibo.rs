@@ -6,7 +6,6 @@
 //! Form building, answer parsing and error classification only; the HTTP client is in
 //! `gateway-platforms`. Pure.
 
-use crate::channel::percent_encode;
 use crate::delivery::platform::{Disposition, PlatformError};
 use crate::delivery::window::UndeliverableReason;
 use crate::message::Channel;
@@ -64,11 +63,7 @@ pub fn reply_form(receiver_id: &str, content: &ReplyContent) -> Option<Vec<(Stri
 
 /// `k=v&k=v`, each part percent-encoded once.
 pub fn encode_form(fields: &[(String, String)]) -> String {
-    fields
-        .iter()
-        .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
+    crate::channel::encode_pairs(fields.iter().map(|(k, v)| (k.as_str(), v.as_str())))
 }
 
 #[derive(Deserialize)]
@@ -109,6 +104,7 @@ pub fn classify_error(code: i64) -> Disposition {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::channel::percent_encode;
     use crate::reply::Article;
 
     #[test]

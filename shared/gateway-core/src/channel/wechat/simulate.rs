@@ -50,17 +50,7 @@ impl SimulatedRequest {
 
     /// The query string (`a=1&b=2`, keys sorted), percent-encoded for a URL.
     pub fn query_string(&self) -> String {
-        self.query
-            .iter()
-            .map(|(k, v)| {
-                format!(
-                    "{}={}",
-                    crate::channel::percent_encode(k),
-                    crate::channel::percent_encode(v)
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("&")
+        crate::channel::encode_pairs(self.query.iter().map(|(k, v)| (k.as_str(), v.as_str())))
     }
 }
 

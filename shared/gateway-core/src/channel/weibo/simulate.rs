@@ -67,17 +67,7 @@ impl SimulatedRequest {
     /// The query string (`nonce=…&signature=…&timestamp=…`), percent-encoding every byte
     /// outside RFC 3986's unreserved set, for replaying against a URL.
     pub fn query_string(&self) -> String {
-        self.query
-            .iter()
-            .map(|(k, v)| {
-                format!(
-                    "{}={}",
-                    crate::channel::percent_encode(k),
-                    crate::channel::percent_encode(v)
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("&")
+        crate::channel::encode_pairs(self.query.iter().map(|(k, v)| (k.as_str(), v.as_str())))
     }
 }
 
