@@ -9,8 +9,8 @@
 //! - A rule that fires with `stop` (the default) ends evaluation.
 
 use super::condition::Ctx;
-use super::explain::{RuleOutcome, RuleTrace};
 use super::text::{capped, fold};
+use super::trace::{RuleOutcome, RuleTrace};
 use super::{Action, OncePer, Rule, RuleSet};
 use crate::conversation::{Conversation, Priority, Status};
 use crate::message::NormalizedMessage;

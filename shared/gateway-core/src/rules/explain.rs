@@ -2,7 +2,8 @@
 //! document (`gatewayctl rules check`).
 
 use super::evaluate::run;
-use super::{Decision, OncePer, Problem, RuleSet, RulesError};
+use super::trace::{RuleOutcome, RuleTrace};
+use super::{Decision, Problem, RuleSet, RulesError};
 use crate::conversation::Conversation;
 use crate::message::{Content, NormalizedMessage};
 use crate::reply::quote_short;
@@ -24,52 +25,6 @@ pub struct Explanation {
     pub rules: Vec<RuleTrace>,
     /// The decision, exactly as [`super::evaluate`] returns it.
     pub decision: Decision,
-}
-
-/// What happened to one rule.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RuleTrace {
-    /// Rule id.
-    pub id: String,
-    /// Line of the rule in the document.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub line: Option<usize>,
-    /// The outcome.
-    pub outcome: RuleOutcome,
-}
-
-/// The outcome of one rule.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum RuleOutcome {
-    /// It fired.
-    Fired {
-        /// Why its conditions held.
-        why: String,
-        /// Whether it ended evaluation.
-        stop: bool,
-    },
-    /// Its conditions did not hold.
-    NotMatched {
-        /// The condition that failed, as a fact about the message or state.
-        reason: String,
-    },
-    /// Its conditions held but its `once_per` window had not passed.
-    Suppressed {
-        /// The window.
-        once_per: OncePer,
-        /// When it last fired, Unix ms.
-        last_fired_ms: i64,
-        /// In plain words.
-        reason: String,
-    },
-    /// `enabled: false`.
-    Disabled,
-    /// An earlier rule fired with `stop`.
-    NotReached {
-        /// That rule's id.
-        stopped_by: String,
-    },
 }
 
 /// Evaluates like [`super::evaluate`] and reports, for every rule, whether it fired or why

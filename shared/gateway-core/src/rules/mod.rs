@@ -25,6 +25,7 @@ mod evaluate;
 mod explain;
 mod stateless;
 mod text;
+mod trace;
 
 #[cfg(test)]
 mod tests;
@@ -33,9 +34,8 @@ pub use calendar::{Calendar, DaySource, HoursCheck, NEXT_OPENING_LOOKAHEAD_DAYS,
 pub use document::OncePer;
 pub use error::{Problem, RulesError};
 pub use evaluate::{Decision, Escalation, FiredRule, PlannedReply, evaluate};
-pub use explain::{
-    CalendarSummary, CheckSummary, Explanation, RuleOutcome, RuleTrace, check, explain,
-};
+pub use explain::{CalendarSummary, CheckSummary, Explanation, check, explain};
+pub use trace::{RuleOutcome, RuleTrace};
 
 use crate::conversation::{Priority, Status};
 use crate::reply::ReplyContent;

@@ -3,10 +3,12 @@
 //!
 //! Pure: times are passed in (Unix milliseconds).
 
-use crate::delivery::window::{ReplyWindows, UndeliverableReply};
+pub mod windows;
+
 use crate::message::{Channel, NormalizedMessage};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+use windows::{ReplyWindows, UndeliverableReply};
 
 /// How many recent inbound dedupe ids a conversation remembers, so that an SQS redelivery is
 /// recognised before any rule runs (the message write is also conditional).
