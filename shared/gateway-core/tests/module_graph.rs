@@ -199,7 +199,7 @@ fn loops(edges: &BTreeMap<String, BTreeSet<String>>) -> Vec<String> {
 fn no_module_imports_lead_back_to_where_they_started() {
     let edges = graph();
     assert!(
-        edges.get("rules::evaluate").is_some(),
+        edges.contains_key("rules::evaluate"),
         "the graph was not read: {edges:?}"
     );
     let mut found = loops(&edges);
