@@ -14,19 +14,13 @@ STACK_BIN="${CARGO_TARGET_DIR:-$STACK_ROOT/target}/debug"
 export GATEWAYCTL="$STACK_BIN/gatewayctl"
 
 log() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
+# shellcheck source=tools/venv.sh
+. "$STACK_ROOT/tools/venv.sh"
 
+# The pinned Python tools (moto server, cargo-lambda, cfn-lint) in the project's venv,
+# .local/venv, whose bin/ then comes first on PATH (tools/venv.sh).
 stack_install_tools() {
-  local want_moto want_lambda
-  want_moto=$(grep -E '^moto' "$STACK_ROOT/tools/requirements-dev.txt" | sed 's/.*==//')
-  want_lambda=$(grep -E '^cargo-lambda' "$STACK_ROOT/tools/requirements-dev.txt" | sed 's/.*==//')
-  # (No `grep -q` in a pipe here: under pipefail its early exit fails the pipeline.)
-  if [ "$(python3 -m pip show moto 2>/dev/null | sed -n 's/^Version: //p')" != "$want_moto" ] \
-    || [ "$(python3 -m pip show cargo-lambda 2>/dev/null | sed -n 's/^Version: //p')" != "$want_lambda" ] \
-    || ! python3 -c 'import flask' 2>/dev/null; then
-    log "installing pinned tools (tools/requirements-dev.txt)"
-    python3 -m pip install --quiet --disable-pip-version-check -r "$STACK_ROOT/tools/requirements-dev.txt"
-    hash -r
-  fi
+  venv_install
 }
 
 free_port() {
