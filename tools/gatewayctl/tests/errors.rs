@@ -155,3 +155,13 @@ fn a_failed_operation_exits_1_with_its_causes_on_the_same_line() {
         ],
     );
 }
+
+#[test]
+fn a_command_group_given_alone_prints_its_help_and_exits_2() {
+    let (code, stderr) = gatewayctl(&["rules"]);
+    assert_eq!(code, USAGE, "{stderr}");
+    assert!(
+        stderr.contains("Usage: gatewayctl rules <COMMAND>") && stderr.contains("check"),
+        "{stderr}"
+    );
+}
