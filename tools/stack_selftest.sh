@@ -18,8 +18,9 @@ IFS=: read -r -a path_dirs <<<"$PATH"
 for dir in "${path_dirs[@]}"; do
   for cmd in "$dir"/*; do
     name=${cmd##*/}
-    [ -x "$cmd" ] && [ "$name" != setsid ] && [ ! -e "$WORK/bin/$name" ] &&
+    if [ -x "$cmd" ] && [ "$name" != setsid ] && [ ! -e "$WORK/bin/$name" ]; then
       ln -s "$cmd" "$WORK/bin/$name"
+    fi
   done
 done
 ln -sf "$(python3 -c 'import sys; print(sys.executable)')" "$WORK/bin/python3"
