@@ -98,9 +98,9 @@ AWS_OPERATION_TIMEOUT_MS=2000
 ENV
   fi
   log "cargo lambda watch --release on $GATEWAY_LAMBDA_URL (log: $BENCH_LOG_DIR/watch.log)"
-  setsid cargo lambda watch --release -A 127.0.0.1 -P "$WATCH_PORT" --ignore-changes \
+  "${STACK_SETSID[@]}" cargo lambda watch --release -A 127.0.0.1 -P "$WATCH_PORT" --ignore-changes \
     --concurrency "${WATCH_CONCURRENCY:-1}" \
     --env-file "$BENCH_LOG_DIR/functions.env" >"$BENCH_LOG_DIR/watch.log" 2>&1 &
   STACK_PIDS+=($!)
-  wait_for_http "$GATEWAY_LAMBDA_URL/" 300
+  wait_for_http "$GATEWAY_LAMBDA_URL/" 300 "cargo lambda watch --release" "$BENCH_LOG_DIR/watch.log"
 }

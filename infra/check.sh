@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Offline checks of the deployment templates (infra/sam and infra/cdk). No AWS credentials,
-# no Docker, no Rust build. Needs Python 3.11+ with pip and Node 20+ with npm; installs its
+# no Docker, no Rust build. Needs Python 3.11+ with venv and Node 20+ with npm; installs its
 # own pinned tools:
-#   - cfn-lint 1.58.0 and aws-sam-translator 1.115.0 in a virtualenv under .local/ (ignored
-#     by git), falling back to `pip install --user` where venv is unavailable;
+#   - cfn-lint and aws-sam-translator (with the local stack's other Python tools, pinned in
+#     tools/requirements-dev.txt) in the project's venv, .local/venv (tools/venv.sh);
 #   - the CDK app's npm dependencies with `npm ci` (exact versions from package-lock.json).
 #
 # Checks:
@@ -23,9 +23,8 @@ export PYTHONDONTWRITEBYTECODE=1
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 INFRA="$ROOT/infra"
 CDK_DIR="$INFRA/cdk"
-TOOLS="$ROOT/.local/infra-check"
-VENV="$TOOLS/venv"
-PY_PINS=(cfn-lint==1.58.0 aws-sam-translator==1.115.0)
+# shellcheck source=tools/venv.sh
+. "$ROOT/tools/venv.sh"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/infra-check.XXXXXX")"
 START=$SECONDS
 
@@ -57,28 +56,15 @@ lint() {
 }
 
 # ---------------------------------------------------------------------------------------
-step "Python tools: ${PY_PINS[*]}"
-PY="$VENV/bin/python"
+step "Python tools: $(grep -E '^(cfn-lint|aws-sam-translator)==' "$VENV_REQUIREMENTS" | paste -sd ' ' -) (tools/requirements-dev.txt)"
+PY="$VENV_DIR/bin/python"
 if [[ "${INFRA_CHECK_SKIP_INSTALL:-}" == 1 ]]; then
   [[ -x "$PY" ]] || PY="$(command -v python3)"
   pass "python tools (install skipped, using $PY)"
+elif venv_install && "$PY" -c 'import cfnlint, samtranslator'; then
+  pass "python tools installed ($("$PY" -m pip --disable-pip-version-check list 2>/dev/null | grep -Ei '^(cfn-lint|aws-sam-translator) ' | tr -s ' ' | paste -sd, -))"
 else
-  if [[ ! -x "$PY" ]]; then
-    mkdir -p "$TOOLS"
-    python3 -m venv "$VENV" >/dev/null 2>&1 || rm -rf "$VENV"
-  fi
-  pip_user=()
-  if [[ ! -x "$PY" ]]; then
-    PY="$(command -v python3)"
-    pip_user=(--user)
-  fi
-  # (PIP_BREAK_SYSTEM_PACKAGES: a --user install on a PEP 668 system Python; ignored otherwise.)
-  if PIP_BREAK_SYSTEM_PACKAGES=1 "$PY" -m pip install --quiet --disable-pip-version-check "${pip_user[@]}" "${PY_PINS[@]}" &&
-    "$PY" -c 'import cfnlint, samtranslator'; then
-    pass "python tools installed ($("$PY" -m pip --disable-pip-version-check list 2>/dev/null | grep -Ei '^(cfn-lint|aws-sam-translator) ' | tr -s ' ' | paste -sd, -))"
-  else
-    fail "python tools install"
-  fi
+  fail "python tools install"
 fi
 
 # ---------------------------------------------------------------------------------------

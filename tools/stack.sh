@@ -14,34 +14,56 @@ STACK_BIN="${CARGO_TARGET_DIR:-$STACK_ROOT/target}/debug"
 export GATEWAYCTL="$STACK_BIN/gatewayctl"
 
 log() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
+# shellcheck source=tools/venv.sh
+. "$STACK_ROOT/tools/venv.sh"
 
+# The pinned Python tools (moto server, cargo-lambda, cfn-lint) in the project's venv,
+# .local/venv, whose bin/ then comes first on PATH (tools/venv.sh).
 stack_install_tools() {
-  local want_moto want_lambda
-  want_moto=$(grep -E '^moto' "$STACK_ROOT/tools/requirements-dev.txt" | sed 's/.*==//')
-  want_lambda=$(grep -E '^cargo-lambda' "$STACK_ROOT/tools/requirements-dev.txt" | sed 's/.*==//')
-  # (No `grep -q` in a pipe here: under pipefail its early exit fails the pipeline.)
-  if [ "$(python3 -m pip show moto 2>/dev/null | sed -n 's/^Version: //p')" != "$want_moto" ] \
-    || [ "$(python3 -m pip show cargo-lambda 2>/dev/null | sed -n 's/^Version: //p')" != "$want_lambda" ] \
-    || ! python3 -c 'import flask' 2>/dev/null; then
-    log "installing pinned tools (tools/requirements-dev.txt)"
-    python3 -m pip install --quiet --disable-pip-version-check -r "$STACK_ROOT/tools/requirements-dev.txt"
-    hash -r
-  fi
+  venv_install
 }
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-wait_for_http() { # url seconds
-  local url=$1 deadline=$((SECONDS + $2))
+# STACK_SETSID CMD... & starts CMD as the leader of a new session and process group (its pid
+# is the group's id), so that stack_cleanup stops it with everything it spawned
+# (`kill -- -PID`). setsid(1) where it exists (util-linux: Linux); where it does not (macOS),
+# the same setsid(2) call through python3, which the stack needs anyway.
+if command -v setsid >/dev/null 2>&1; then
+  STACK_SETSID=(setsid)
+else
+  STACK_SETSID=(python3 -c '
+import os, sys
+try:
+    os.setsid()
+except OSError:
+    pass  # already a process group leader: its pid is the group id all the same
+os.execvp(sys.argv[1], sys.argv[1:])')
+fi
+
+# wait_for_http URL SECONDS WHAT [LOG]: until URL answers; says how long it took, every 10 s
+# that it is still waiting, and on a timeout the end of LOG.
+wait_for_http() {
+  local url=$1 start=$SECONDS deadline=$((SECONDS + $2)) what=${3:-$1} log_file=${4:-}
+  local next=$((SECONDS + 10))
   until curl -s -o /dev/null "$url"; do
     if ((SECONDS > deadline)); then
-      log "timed out waiting for $url"
+      log "timed out after $2 s waiting for $what ($url)"
+      if [ -n "$log_file" ] && [ -f "$log_file" ]; then
+        log "last lines of $log_file:"
+        tail -n 20 "$log_file" >&2
+      fi
       return 1
+    fi
+    if ((SECONDS >= next)); then
+      log "still waiting for $what ($((SECONDS - start)) s)"
+      next=$((SECONDS + 10))
     fi
     sleep 0.3
   done
+  log "$what ready after $((SECONDS - start)) s"
 }
 
 stack_start_moto() {
@@ -53,21 +75,25 @@ stack_start_moto() {
   # MOTO_SERVER_CMD: another way to start it (bench_start_moto in bench/lib.sh, for the load
   # run and the soak).
   # shellcheck disable=SC2086
-  setsid ${MOTO_SERVER_CMD:-moto_server} -H 127.0.0.1 -p "$MOTO_PORT" >"$STACK_RUN_DIR/moto.log" 2>&1 &
+  "${STACK_SETSID[@]}" ${MOTO_SERVER_CMD:-moto_server} -H 127.0.0.1 -p "$MOTO_PORT" \
+    >"$STACK_RUN_DIR/moto.log" 2>&1 &
   STACK_PIDS+=($!)
   # Fault tests freeze and thaw the emulator (SIGSTOP/SIGCONT keeps its state).
   export MOTO_PID=$!
-  wait_for_http "$AWS_ENDPOINT_URL/moto-api/" 30
+  wait_for_http "$AWS_ENDPOINT_URL/moto-api/" 30 "moto server" "$STACK_RUN_DIR/moto.log"
 }
 
 stack_build() {
-  log "building the functions and gatewayctl"
   # One package at a time, as `cargo lambda watch` runs them (`cargo run --bin X`): building
   # them together would unify features differently and the watcher would rebuild on first use.
-  local bin
-  for bin in wechat-webhook weibo-webhook message-router reply-sender reply-api gatewayctl; do
+  local bin n=0 start=$SECONDS
+  local bins=(wechat-webhook weibo-webhook message-router reply-sender reply-api gatewayctl)
+  for bin in "${bins[@]}"; do
+    n=$((n + 1))
+    log "cargo build --bin $bin ($n/${#bins[@]}, $((SECONDS - start)) s so far)"
     cargo build --quiet --bin "$bin"
   done
+  log "built the functions and gatewayctl in $((SECONDS - start)) s"
 }
 
 # stack_setup PREFIX ACCOUNTS_FILE: creates resources; exports the functions' variables.
@@ -89,10 +115,10 @@ stack_start_stubs() {
   export GATEWAY_STUB_URL="http://127.0.0.1:$STUB_PORT"
   export WECHAT_API_BASE_URL="$GATEWAY_STUB_URL" WEIBO_API_BASE_URL="$GATEWAY_STUB_URL"
   log "starting the platform stand-ins on $GATEWAY_STUB_URL (log: $STACK_RUN_DIR/stub.log)"
-  setsid "$GATEWAYCTL" stub-platforms --listen "127.0.0.1:$STUB_PORT" \
+  "${STACK_SETSID[@]}" "$GATEWAYCTL" stub-platforms --listen "127.0.0.1:$STUB_PORT" \
     >"$STACK_RUN_DIR/stub.log" 2>&1 &
   STACK_PIDS+=($!)
-  wait_for_http "$GATEWAY_STUB_URL/admin/requests" 30
+  wait_for_http "$GATEWAY_STUB_URL/admin/requests" 30 "platform stand-ins" "$STACK_RUN_DIR/stub.log"
 }
 
 # stack_start_watch: the functions under cargo lambda watch, env from the exported stack.
@@ -131,11 +157,11 @@ TOKEN_LEASE_SECS=${TOKEN_LEASE_SECS:-10}
 RUST_LOG=${RUST_LOG:-info}
 ENV
   log "starting functions under cargo lambda watch on $GATEWAY_LAMBDA_URL (log: $STACK_RUN_DIR/watch.log)"
-  # setsid: the watcher and the functions it spawns form one process group, stopped together.
-  setsid cargo lambda watch -A 127.0.0.1 -P "$WATCH_PORT" --ignore-changes \
+  # The watcher and the functions it spawns form one process group, stopped together.
+  "${STACK_SETSID[@]}" cargo lambda watch -A 127.0.0.1 -P "$WATCH_PORT" --ignore-changes \
     --env-file "$STACK_RUN_DIR/functions.env" >"$STACK_RUN_DIR/watch.log" 2>&1 &
   STACK_PIDS+=($!)
-  wait_for_http "$GATEWAY_LAMBDA_URL/" 120
+  wait_for_http "$GATEWAY_LAMBDA_URL/" 120 "cargo lambda watch" "$STACK_RUN_DIR/watch.log"
 }
 
 stack_cleanup() {

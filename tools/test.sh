@@ -7,6 +7,8 @@ set -euo pipefail
 . "$(dirname "$0")/stack.sh"
 trap stack_cleanup EXIT
 
+log "starting and stopping processes, with and without setsid (tools/stack_selftest.sh)"
+bash tools/stack_selftest.sh
 stack_install_tools
 stack_build
 stack_start_moto

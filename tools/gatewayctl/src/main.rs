@@ -1,5 +1,11 @@
 //! `gatewayctl`: the operator's and developer's command line. Parsing and printing only; the
 //! work is in the library.
+//!
+//! Errors are reported as one line on stderr, `gatewayctl: <error>: <cause>: …`, never as a
+//! backtrace or a multi-line `Debug` dump, with an exit status that says whose problem it is
+//! (see [`EXIT_STATUS`]; `tests/errors.rs` runs the binary to check both).
+
+use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -7,11 +13,49 @@ use gateway_core::account::{AccountsDocument, AccountsRole, WeChatMode};
 use gateway_core::channel::wechat::simulate::Envelope;
 use gatewayctl::{local, send};
 
+/// The exit statuses, as `--help` prints them.
+const EXIT_STATUS: &str = "Exit status: 0 done; 1 the command ran and failed (an AWS or HTTP \
+error, a webhook's non-2xx answer) or, for `check` and `push`, found the document invalid; \
+2 the command line or an input file is unusable (bad or missing arguments, a file that cannot \
+be read or parsed, an account the accounts document does not have). Errors are one line on \
+stderr: `gatewayctl: <error>: <cause>: ...`.";
+
+/// Exit status of a command that ran and failed.
+const FAILURE: u8 = 1;
+/// Exit status of a command line or an input file that cannot be used (clap's own status for
+/// argument errors).
+const USAGE: u8 = 2;
+
+/// Marks an error the user fixes in the command line or an input file: exit [`USAGE`]. Attached
+/// as the context of the error it explains, so the cause stays in the chain.
+#[derive(Debug)]
+struct UsageError(String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// `.usage(|| "read FILE")`: like anyhow's `with_context`, marking the error as [`UsageError`].
+trait UsageContext<T> {
+    fn usage(self, what: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T, E: Into<anyhow::Error>> UsageContext<T> for std::result::Result<T, E> {
+    fn usage(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| e.into().context(UsageError(what())))
+    }
+}
+
 #[derive(Parser)]
 #[command(
     name = "gatewayctl",
     version,
-    about = "Channel gateway operations and local development"
+    about = "Channel gateway operations and local development",
+    after_help = EXIT_STATUS
 )]
 struct Cli {
     #[command(subcommand)]
@@ -213,9 +257,88 @@ enum LocalCommand {
     },
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
-    match Cli::parse().command {
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => match e.kind() {
+            clap::error::ErrorKind::DisplayHelp
+            | clap::error::ErrorKind::DisplayVersion
+            | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.exit(),
+            _ => {
+                eprintln!("gatewayctl: {}", clap_one_line(&e.render().to_string()));
+                return ExitCode::from(USAGE);
+            }
+        },
+    };
+    let outcome = tokio::runtime::Runtime::new()
+        .context("start the async runtime")
+        .and_then(|runtime| runtime.block_on(run(cli.command)));
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gatewayctl: {}", one_line(&e));
+            ExitCode::from(if e.downcast_ref::<UsageError>().is_some() {
+                USAGE
+            } else {
+                FAILURE
+            })
+        }
+    }
+}
+
+/// An error and its causes on one line, `error: cause: cause`. A cause whose text the line
+/// already holds (errors that repeat their source) is left out; a multi-line message (e.g. a
+/// rules document's problem list) is joined with `; `.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = join_lines(&cause.to_string());
+        if text.is_empty() || line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+fn join_lines(text: &str) -> String {
+    let mut joined = String::new();
+    for piece in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if !joined.is_empty() {
+            joined.push_str(if joined.ends_with(':') { " " } else { "; " });
+        }
+        joined.push_str(piece);
+    }
+    joined
+}
+
+/// clap's argument error on one line: the message with its details and tips, then the usage
+/// (`error: …\n  detail\n\n  tip: …\n\nUsage: …\n\nFor more information, try '--help'.`).
+fn clap_one_line(rendered: &str) -> String {
+    let mut message = Vec::new();
+    let mut usage = None;
+    for paragraph in rendered.split("\n\n") {
+        let paragraph = paragraph.trim();
+        if let Some(u) = paragraph.strip_prefix("Usage: ") {
+            usage = Some(join_lines(u));
+        } else if !paragraph.is_empty() && !paragraph.starts_with("For more information") {
+            message.push(join_lines(
+                paragraph.strip_prefix("error: ").unwrap_or(paragraph),
+            ));
+        }
+    }
+    let mut line = message.join("; ");
+    if let Some(usage) = usage {
+        line.push_str(&format!(" (usage: {usage}; see --help)"));
+    }
+    line
+}
+
+async fn run(command: Command) -> Result<()> {
+    match command {
         Command::Local(cmd) => run_local(cmd).await,
         Command::Send(cmd) => run_send(cmd).await,
         Command::Rules(cmd) => run_rules(cmd).await,
@@ -232,9 +355,8 @@ async fn main() -> Result<()> {
 
 async fn run_rules(cmd: RulesCommand) -> Result<()> {
     use gateway_core::rules;
-    let read = |p: &std::path::Path| {
-        std::fs::read_to_string(p).with_context(|| format!("read {}", p.display()))
-    };
+    let read =
+        |p: &std::path::Path| std::fs::read_to_string(p).usage(|| format!("read {}", p.display()));
     match cmd {
         RulesCommand::Check { file } => match rules::check(&read(&file)?) {
             Ok(summary) => println!("{}: valid\n{summary}", file.display()),
@@ -251,20 +373,21 @@ async fn run_rules(cmd: RulesCommand) -> Result<()> {
             json,
         } => {
             let set = rules::RuleSet::from_yaml(&read(&file)?)
-                .map_err(|e| anyhow::anyhow!("{}: invalid\n{e}", file.display()))?;
-            let message: gateway_core::NormalizedMessage =
-                serde_json::from_str(&read(&message)?)
-                    .context("the message is not a normalized message (docs/message-format.md)")?;
+                .usage(|| format!("{}: invalid", file.display()))?;
+            let message: gateway_core::NormalizedMessage = serde_json::from_str(&read(&message)?)
+                .usage(|| {
+                "the message is not a normalized message (docs/message-format.md)".into()
+            })?;
             let conversation: Option<gateway_core::conversation::Conversation> = conversation
                 .map(|p| -> Result<_> { Ok(serde_json::from_str(&read(&p)?)?) })
                 .transpose()
-                .context("the conversation is not valid JSON of a conversation")?;
+                .usage(|| "the conversation is not valid JSON of a conversation".into())?;
             let at = match at {
                 Some(t) => chrono::DateTime::parse_from_rfc3339(&t)
-                    .context("--at must be RFC 3339, e.g. 2026-11-22T09:30:00+08:00")?
+                    .usage(|| "--at must be RFC 3339, e.g. 2026-11-22T09:30:00+08:00".into())?
                     .with_timezone(&chrono::Utc),
                 None => chrono::DateTime::from_timestamp_millis(message.received_at_ms)
-                    .context("received_at_ms out of range")?,
+                    .ok_or_else(|| UsageError("received_at_ms out of range".into()))?,
             };
             let explanation = rules::explain(&set, &message, conversation.as_ref(), at);
             if json {
@@ -317,8 +440,7 @@ async fn run_accounts(cmd: AccountsCommand) -> Result<()> {
             )),
         ),
     };
-    let text =
-        std::fs::read_to_string(&file).with_context(|| format!("read {}", file.display()))?;
+    let text = std::fs::read_to_string(&file).usage(|| format!("read {}", file.display()))?;
     let doc = match AccountsDocument::from_json(&text) {
         Ok(doc) => doc,
         Err(e) => {
@@ -352,8 +474,8 @@ async fn run_accounts(cmd: AccountsCommand) -> Result<()> {
 }
 
 fn load_accounts(path: &std::path::Path) -> Result<AccountsDocument> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;
-    Ok(AccountsDocument::from_json(&text)?)
+    let text = std::fs::read_to_string(path).usage(|| format!("read {}", path.display()))?;
+    AccountsDocument::from_json(&text).usage(|| format!("{}: invalid", path.display()))
 }
 
 async fn run_send(cmd: SendCommand) -> Result<()> {
@@ -369,7 +491,10 @@ async fn run_send(cmd: SendCommand) -> Result<()> {
                 Some("compatible") => Envelope::Compatible,
                 Some("secure") => Envelope::Secure,
                 Some(other) => {
-                    anyhow::bail!("unknown envelope `{other}` (plaintext, compatible or secure)")
+                    return Err(UsageError(format!(
+                        "unknown envelope `{other}` (plaintext, compatible or secure)"
+                    ))
+                    .into());
                 }
                 None => match accounts.wechat.get(&target.account).map(|a| a.mode) {
                     Some(WeChatMode::Plaintext) | None => Envelope::Plaintext,
@@ -392,7 +517,8 @@ async fn run_send(cmd: SendCommand) -> Result<()> {
                     )
                 }
             };
-            let request = send::wechat_push(&accounts, &target.account, &xml, envelope, now)?;
+            let request = send::wechat_push(&accounts, &target.account, &xml, envelope, now)
+                .usage(|| target.accounts.display().to_string())?;
             let url = target.webhook_url.clone().unwrap_or_else(|| {
                 format!(
                     "{}/lambda-url/wechat-webhook/wechat/{}",
@@ -420,12 +546,13 @@ async fn run_send(cmd: SendCommand) -> Result<()> {
                     target
                         .from
                         .parse()
-                        .context("--from must be a numeric Weibo UID")?,
+                        .usage(|| "--from must be a numeric Weibo UID".into())?,
                     &created,
                     text.as_deref().unwrap_or("hello"),
                 ),
             };
-            let request = send::weibo_push(&accounts, &target.account, &body, now * 1000)?;
+            let request = send::weibo_push(&accounts, &target.account, &body, now * 1000)
+                .usage(|| target.accounts.display().to_string())?;
             let url = target.webhook_url.clone().unwrap_or_else(|| {
                 format!(
                     "{}/lambda-url/weibo-webhook/weibo/{}",
@@ -465,7 +592,7 @@ async fn run_local(cmd: LocalCommand) -> Result<()> {
             visibility_secs,
         } => {
             let document = std::fs::read_to_string(&accounts)
-                .with_context(|| format!("read {}", accounts.display()))?;
+                .usage(|| format!("read {}", accounts.display()))?;
             let sdk = local::emulator_config(&endpoint).await;
             let stack = local::setup(&sdk, &prefix, &document, visibility_secs).await?;
             print!("{}", stack.env_lines());
