@@ -4,8 +4,8 @@
 //! override, e.g. to put a [`crate::wire::WireProxy`] between the function and the emulator).
 
 use crate::unique;
+use gatewayctl::runtime_api::{self, Answer, Call};
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -93,106 +93,43 @@ pub enum Outcome {
     Exited(ExitStatus),
 }
 
-/// Reads one HTTP/1.1 request (request line, headers, `Content-Length` body); `None` when
-/// the connection closed.
-fn read_request(
-    reader: &mut BufReader<TcpStream>,
-) -> std::io::Result<Option<(String, String, String)>> {
-    let mut line = String::new();
-    if reader.read_line(&mut line)? == 0 {
-        return Ok(None);
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or_default().to_string();
-    let path = parts.next().unwrap_or_default().to_string();
-    let mut length = 0usize;
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header)? == 0 {
-            return Ok(None);
-        }
-        let header = header.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = header.split_once(':')
-            && name.eq_ignore_ascii_case("content-length")
-        {
-            length = value.trim().parse().unwrap_or(0);
-        }
-    }
-    let mut body = vec![0u8; length];
-    reader.read_exact(&mut body)?;
-    Ok(Some((
-        method,
-        path,
-        String::from_utf8_lossy(&body).into_owned(),
-    )))
-}
-
-/// Serves one connection of the function's runtime client.
+/// Serves one connection of the function's runtime client
+/// ([`gatewayctl::runtime_api`]), passing what it says on to the test.
 fn serve_runtime_api(
     stream: TcpStream,
     to_test: &mpsc::UnboundedSender<FromFunction>,
 ) -> std::io::Result<()> {
-    let mut writer = stream.try_clone()?;
-    let mut reader = BufReader::new(stream);
-    while let Some((method, path, body)) = read_request(&mut reader)? {
-        if method == "GET" && path.ends_with("/runtime/invocation/next") {
-            let (give, take) = oneshot::channel();
-            if to_test.send(FromFunction::Next(give)).is_err() {
-                return Ok(());
-            }
-            // Long poll: blocks until the test hands out an event (or drops the sandbox).
-            match take.blocking_recv() {
-                Ok(response) => writer.write_all(&response)?,
-                Err(_) => return Ok(()),
-            }
-            continue;
-        }
-        let accepted = r#"{"status":"OK"}"#;
-        write!(
-            writer,
-            "HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\n\r\n{accepted}",
-            accepted.len()
-        )?;
-        let message = match path.split_once("/runtime/invocation/") {
-            Some((_, rest)) if method == "POST" => {
-                let (id, kind) = rest.split_once('/').unwrap_or((rest, ""));
-                FromFunction::Result {
-                    id: id.to_string(),
-                    ok: kind == "response",
-                    body,
+    runtime_api::serve_connection(stream, |call| {
+        let message = match call {
+            Call::Next => {
+                let (give, take) = oneshot::channel();
+                if to_test.send(FromFunction::Next(give)).is_err() {
+                    return Answer::Stop;
                 }
+                // Long poll: blocks until the test hands out an event (or drops the sandbox).
+                return match take.blocking_recv() {
+                    Ok(response) => Answer::Event(response),
+                    Err(_) => Answer::Stop,
+                };
             }
-            _ => FromFunction::Other(format!("{method} {path}: {body}")),
+            Call::Posted { id, ok, body } => FromFunction::Result { id, ok, body },
+            Call::Other(what) => FromFunction::Other(what),
         };
         if to_test.send(message).is_err() {
-            return Ok(());
+            Answer::Stop
+        } else {
+            Answer::Continue
         }
-    }
-    Ok(())
+    })
 }
 
-/// The HTTP response to `…/invocation/next` carrying `event`, with the headers Lambda sends.
+/// The HTTP response to `…/invocation/next` carrying `event`, due `timeout` from now.
 fn invocation(function: &str, timeout: Duration, id: &str, event: &Value) -> Vec<u8> {
-    let body = event.to_string();
     let deadline_ms = (SystemTime::now() + timeout)
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_millis();
-    format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
-         Lambda-Runtime-Aws-Request-Id: {id}\r\n\
-         Lambda-Runtime-Deadline-Ms: {deadline_ms}\r\n\
-         Lambda-Runtime-Invoked-Function-Arn: \
-         arn:aws:lambda:us-east-1:123456789012:function:{function}\r\n\
-         Lambda-Runtime-Trace-Id: Root=1-00000000-000000000000000000000000\r\n\
-         Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
+    runtime_api::invocation(function, deadline_ms, id, &event.to_string())
 }
 
 /// A `message-router` process run by the test the way Lambda runs it in a sandbox: started

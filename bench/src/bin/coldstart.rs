@@ -25,9 +25,10 @@
 mod common;
 
 use anyhow::{Context, Result, anyhow, bail};
+use gateway_bench::summary;
 use gateway_core::channel::{wechat, weibo};
+use gatewayctl::runtime_api::{self, Answer, Call};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -91,75 +92,34 @@ fn parse_args() -> Result<Args> {
 }
 
 /// Reads one HTTP/1.1 request (head and `Content-Length` body).
-fn read_request(reader: &mut BufReader<TcpStream>) -> Result<Option<(String, String, String)>> {
-    let mut line = String::new();
-    if reader.read_line(&mut line)? == 0 {
-        return Ok(None);
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or_default().to_string();
-    let path = parts.next().unwrap_or_default().to_string();
-    let mut length = 0usize;
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header)? == 0 {
-            return Ok(None);
-        }
-        let header = header.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = header.split_once(':')
-            && name.eq_ignore_ascii_case("content-length")
-        {
-            length = value.trim().parse().unwrap_or(0);
-        }
-    }
-    let mut body = vec![0u8; length];
-    reader.read_exact(&mut body)?;
-    Ok(Some((
-        method,
-        path,
-        String::from_utf8_lossy(&body).into_owned(),
-    )))
-}
-
-fn serve_connection(stream: TcpStream, to_main: Sender<FromRuntime>) -> Result<()> {
-    let mut writer = stream.try_clone()?;
-    let mut reader = BufReader::new(stream);
-    while let Some((method, path, body)) = read_request(&mut reader)? {
-        if method == "GET" && path.ends_with("/runtime/invocation/next") {
+fn serve_connection(stream: TcpStream, to_main: Sender<FromRuntime>) -> std::io::Result<()> {
+    runtime_api::serve_connection(stream, |call| match call {
+        Call::Next => {
             let (tx, rx) = mpsc::channel();
             if to_main.send(FromRuntime::Next(tx)).is_err() {
-                return Ok(());
+                return Answer::Stop;
             }
             // Blocks until the main thread hands out an event; a closed channel (the run is
             // over) drops the connection.
             match rx.recv() {
-                Ok(bytes) => writer.write_all(&bytes)?,
-                Err(_) => return Ok(()),
+                Ok(bytes) => Answer::Event(bytes),
+                Err(_) => Answer::Stop,
             }
-        } else if method == "POST" && path.contains("/runtime/invocation/") {
-            let id = path
-                .split("/runtime/invocation/")
-                .nth(1)
-                .and_then(|rest| rest.split('/').next())
-                .unwrap_or_default()
-                .to_string();
-            let ok = path.ends_with("/response");
-            writer.write_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\n{}")?;
+        }
+        Call::Posted { id, ok, body } => {
             let _ = to_main.send(FromRuntime::Done { id, ok, body });
-        } else {
-            // init/error and anything else: acknowledge and report.
-            writer.write_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\n{}")?;
+            Answer::Continue
+        }
+        // init/error and anything else: reported as a failure.
+        Call::Other(what) => {
             let _ = to_main.send(FromRuntime::Done {
                 id: String::new(),
                 ok: false,
-                body: format!("{method} {path}: {body}"),
+                body: what,
             });
+            Answer::Continue
         }
-    }
-    Ok(())
+    })
 }
 
 fn start_stub() -> Result<(String, Receiver<FromRuntime>)> {
@@ -399,18 +359,8 @@ fn event(kind: &str, i: usize) -> Result<Value> {
 }
 
 fn invocation_response(id: &str, payload: &Value) -> Vec<u8> {
-    let body = payload.to_string();
-    format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
-         Lambda-Runtime-Aws-Request-Id: {id}\r\n\
-         Lambda-Runtime-Deadline-Ms: {}\r\n\
-         Lambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:123456789012:function:bench\r\n\
-         Lambda-Runtime-Trace-Id: Root=1-00000000-000000000000000000000000\r\n\
-         Content-Length: {}\r\n\r\n{body}",
-        now_ms() + 30_000,
-        body.len()
-    )
-    .into_bytes()
+    let deadline_ms = u128::try_from(now_ms() + 30_000).unwrap_or_default();
+    runtime_api::invocation("bench", deadline_ms, id, &payload.to_string())
 }
 
 /// A webhook answered 200, or the router reported no failed record.
@@ -427,26 +377,6 @@ fn succeeded(body: &str) -> bool {
         .and_then(Value::as_array)
         .is_none_or(|f| f.is_empty());
     status_ok && no_failed_items
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * (sorted.len() as f64 - 1.0)).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
-}
-
-fn summary(mut values: Vec<f64>) -> Value {
-    values.sort_by(f64::total_cmp);
-    json!({
-        "n": values.len(),
-        "min": values.first().copied().unwrap_or(f64::NAN),
-        "p50": percentile(&values, 50.0),
-        "p90": percentile(&values, 90.0),
-        "p99": percentile(&values, 99.0),
-        "max": values.last().copied().unwrap_or(f64::NAN),
-    })
 }
 
 fn main() -> Result<()> {

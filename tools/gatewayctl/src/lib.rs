@@ -4,6 +4,7 @@
 
 pub mod events;
 pub mod local;
+pub mod runtime_api;
 pub mod send;
 pub mod stub;
 

@@ -36,6 +36,7 @@ mod push;
 mod replies;
 
 use anyhow::{Context, Result, bail};
+pub(crate) use gateway_bench::summary;
 use pump::{Pump, pump_json, run_pumps};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -121,31 +122,6 @@ fn parse_args() -> Result<Args> {
 
 fn env(name: &str) -> Result<String> {
     std::env::var(name).with_context(|| format!("{name} is not set (run through bench/load.sh)"))
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * (sorted.len() as f64 - 1.0)).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
-}
-
-fn summary(mut values: Vec<f64>) -> Value {
-    values.sort_by(f64::total_cmp);
-    let mean = if values.is_empty() {
-        f64::NAN
-    } else {
-        values.iter().sum::<f64>() / values.len() as f64
-    };
-    json!({
-        "n": values.len(),
-        "mean": mean,
-        "p50": percentile(&values, 50.0),
-        "p90": percentile(&values, 90.0),
-        "p99": percentile(&values, 99.0),
-        "max": values.last().copied().unwrap_or(f64::NAN),
-    })
 }
 
 #[tokio::main]
