@@ -4,7 +4,7 @@
 Usage: report.py RESULTS_DIR > docs/benchmarks.md
 
 Every figure in the document comes from a file in RESULTS_DIR; the verdicts are computed
-against the targets of issue 8 below. The explanations of gaps are fixed text chosen by the
+against the targets below. The explanations of gaps are fixed text chosen by the
 verdict, so a re-run that changes a verdict changes the text with it.
 """
 
@@ -12,7 +12,7 @@ import json
 import pathlib
 import sys
 
-# Targets of issue 8.
+# The speed, size and memory targets.
 HOT_PATH_US = 10.0
 COLD_START_MS = 30.0
 # Hardening target of the pinned trust store (docs/deploy.md, "TLS trust store of the AWS clients").
@@ -103,7 +103,7 @@ def main():
 
     w("# Benchmarks")
     w("")
-    w("Performance of the gateway against the targets of issue 8, measured by `bash bench/run.sh`, "
+    w("Performance of the gateway against its speed, size and memory targets, measured by `bash bench/run.sh`, "
       "which also wrote this file (numbers are from the run described under *Machine*; the text "
       "around them is chosen by the verdicts). Each section says how to reproduce its figures "
       "alone.")

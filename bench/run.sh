@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every measurement of issue 8, then docs/benchmarks.md written from the results:
+# Every speed, size and memory measurement, then docs/benchmarks.md written from the results:
 #
 #   1. criterion benches of the hot paths (cargo bench -p gateway-core)
 #   2. callgrind instructions per message (repeatable under load)

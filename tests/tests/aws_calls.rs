@@ -1,4 +1,4 @@
-//! AWS calls per inbound message, counted on the wire (issue 8): the real adapters talk to the
+//! AWS calls per inbound message, counted on the wire (docs/benchmarks.md): the real adapters talk to the
 //! emulator through a counting HTTP proxy that records every request's `X-Amz-Target` and
 //! body. These tests fail if the hot paths grow a call:
 //!

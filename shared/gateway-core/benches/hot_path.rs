@@ -1,4 +1,4 @@
-//! Criterion benches of the per-message hot paths (issue 8).
+//! Criterion benches of the per-message hot paths (the speed targets in docs/benchmarks.md).
 //!
 //! * `webhook/*`: what a webhook does per message in process — verify the signature, decrypt
 //!   (secure and compatible modes), parse the XML or JSON, normalize, and serialize for SQS
