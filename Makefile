@@ -1,9 +1,13 @@
 # The two commands the README starts with, plus the checks CI runs.
-.PHONY: demo test lint deny infra-check bench soak fuzz
+.PHONY: demo up test lint deny infra-check bench soak fuzz
 
 ## Run a scripted conversation through the local stack and print what was stored.
 demo:
 	bash tools/demo.sh
+
+## The local stack, running by itself until Ctrl-C: queues feed the functions as on Lambda.
+up:
+	bash tools/up.sh
 
 ## Every test: unit, integration (AWS emulator + functions under cargo lambda watch), templates.
 test:

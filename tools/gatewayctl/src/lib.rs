@@ -2,6 +2,7 @@
 //! stand-in for the Lambda SQS event source mapping, signed platform requests, and readers of
 //! stored state. Shared by the CLI, `make demo` and the integration tests. Never deployed.
 
+pub mod event_sources;
 pub mod events;
 pub mod local;
 pub mod runtime_api;

@@ -311,10 +311,11 @@ pub struct PumpStats {
     pub batches: usize,
 }
 
-/// Stands in for the Lambda SQS event source mapping: receives batches from `queue_url` and
-/// invokes the router at `invoke_url` (the `cargo lambda watch` invoke endpoint of
-/// `message-router`) with an SQS event, deleting the records the router did not report as
-/// failed. Stops when a receive returns nothing.
+/// Stands in for the Lambda SQS event source mapping, once: receives batches from `queue_url`
+/// and invokes the function at `invoke_url` (the `cargo lambda watch` invoke endpoint) with
+/// each ([`deliver_batch`]), until a receive returns nothing or a batch reports failures (those
+/// records stay invisible until their visibility timeout, as with the real event source). For
+/// deterministic tests; [`crate::event_sources`] runs continuously.
 pub async fn pump(
     sqs: &aws_sdk_sqs::Client,
     http: &reqwest::Client,
@@ -323,63 +324,87 @@ pub async fn pump(
 ) -> Result<PumpStats> {
     let mut stats = PumpStats::default();
     loop {
-        let received = sqs
-            .receive_message()
-            .queue_url(queue_url)
-            .max_number_of_messages(10)
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .message_attribute_names("All")
-            .wait_time_seconds(0)
-            .send()
-            .await
-            .context("receive from the inbound queue")?;
-        let messages = received.messages();
+        let messages = receive_batch(sqs, queue_url, 0).await?;
         if messages.is_empty() {
             return Ok(stats);
         }
-        let records: Vec<Value> = messages.iter().map(sqs_record).collect();
-        let response = http
-            .post(invoke_url)
-            .json(&json!({ "Records": records }))
-            .timeout(Duration::from_secs(120))
-            .send()
-            .await
-            .context("invoke the router")?;
-        let status = response.status();
-        let body: Value = response.json().await.context("router response")?;
-        if !status.is_success() || body.get("errorType").is_some() {
-            bail!("router invocation failed ({status}): {body}");
-        }
-        let failed: Vec<&str> = body["batchItemFailures"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|f| f["itemIdentifier"].as_str())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let failed = deliver_batch(sqs, http, queue_url, invoke_url, &messages).await?;
         stats.batches += 1;
         stats.delivered += messages.len();
-        stats.failed += failed.len();
-        for m in messages {
-            if failed.contains(&m.message_id().unwrap_or_default()) {
-                continue;
-            }
-            if let Some(handle) = m.receipt_handle() {
-                sqs.delete_message()
-                    .queue_url(queue_url)
-                    .receipt_handle(handle)
-                    .send()
-                    .await
-                    .context("delete a processed record")?;
-            }
-        }
-        if !failed.is_empty() {
+        stats.failed += failed;
+        if failed > 0 {
             // Failed records stay invisible until the visibility timeout; like the real event
             // source mapping, do not spin on them.
             return Ok(stats);
         }
     }
+}
+
+/// Up to ten messages of `queue_url`, with the attributes the event source passes on, waiting
+/// up to `wait_secs` for one.
+pub async fn receive_batch(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    wait_secs: i32,
+) -> Result<Vec<aws_sdk_sqs::types::Message>> {
+    let received = sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(10)
+        .message_system_attribute_names(MessageSystemAttributeName::All)
+        .message_attribute_names("All")
+        .wait_time_seconds(wait_secs)
+        .send()
+        .await
+        .with_context(|| format!("receive from {queue_url}"))?;
+    Ok(received.messages().to_vec())
+}
+
+/// Invokes the function at `invoke_url` with `messages` as one SQS event and deletes the
+/// records it did not report as failed (`batchItemFailures`); returns how many it reported.
+/// A function error leaves the whole batch to come back after the visibility timeout.
+pub async fn deliver_batch(
+    sqs: &aws_sdk_sqs::Client,
+    http: &reqwest::Client,
+    queue_url: &str,
+    invoke_url: &str,
+    messages: &[aws_sdk_sqs::types::Message],
+) -> Result<usize> {
+    let records: Vec<Value> = messages.iter().map(sqs_record).collect();
+    let response = http
+        .post(invoke_url)
+        .json(&json!({ "Records": records }))
+        .timeout(Duration::from_secs(120))
+        .send()
+        .await
+        .with_context(|| format!("invoke {invoke_url}"))?;
+    let status = response.status();
+    let body: Value = response.json().await.context("function response")?;
+    if !status.is_success() || body.get("errorType").is_some() {
+        bail!("invocation failed ({status}): {body}");
+    }
+    let failed: Vec<&str> = body["batchItemFailures"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|f| f["itemIdentifier"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    for m in messages {
+        if failed.contains(&m.message_id().unwrap_or_default()) {
+            continue;
+        }
+        if let Some(handle) = m.receipt_handle() {
+            sqs.delete_message()
+                .queue_url(queue_url)
+                .receipt_handle(handle)
+                .send()
+                .await
+                .context("delete a processed record")?;
+        }
+    }
+    Ok(failed.len())
 }
 
 /// Every item of the table, as JSON (for the demo's "what was stored" print-out and tests).

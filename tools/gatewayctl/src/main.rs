@@ -245,6 +245,16 @@ enum LocalCommand {
         #[arg(long)]
         invoke_url: String,
     },
+    /// Run the queues' event sources continuously until Ctrl-C, as Lambda does: each queue
+    /// long-polled, batches of up to ten handed to its function, partial failures left to the
+    /// visibility timeout. `make up` runs it with the stack.
+    EventSources {
+        #[arg(long, env = "AWS_ENDPOINT_URL")]
+        endpoint: String,
+        /// A queue and its function: `NAME=QUEUE_URL=INVOKE_URL` (repeat for each queue).
+        #[arg(long = "map", required = true)]
+        mappings: Vec<String>,
+    },
     /// Print what is stored: conversations and their messages.
     Show {
         #[arg(long, env = "AWS_ENDPOINT_URL")]
@@ -610,6 +620,21 @@ async fn run_local(cmd: LocalCommand) -> Result<()> {
                 "delivered {} record(s) in {} batch(es), {} failed",
                 stats.delivered, stats.batches, stats.failed
             );
+        }
+        LocalCommand::EventSources { endpoint, mappings } => {
+            let mappings = mappings
+                .iter()
+                .map(|m| gatewayctl::event_sources::Mapping::parse(m))
+                .collect::<anyhow::Result<Vec<_>>>()
+                .usage(|| "--map".to_string())?;
+            let sdk = local::emulator_config(&endpoint).await;
+            let sqs = aws_sdk_sqs::Client::new(&sdk);
+            for m in &mappings {
+                println!("{}: {} -> {}", m.name, m.queue_url, m.invoke_url);
+            }
+            println!("event sources running; Ctrl-C stops them");
+            gatewayctl::event_sources::run(&sqs, &gatewayctl::http_client(), mappings, None)
+                .await?;
         }
         LocalCommand::Show {
             endpoint,

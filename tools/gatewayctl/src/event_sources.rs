@@ -1,0 +1,116 @@
+//! The local stack's event sources, running continuously as Lambda runs them: each queue
+//! mapped to its function (`inbound` → `message-router`, `outbound` → `reply-sender`) is
+//! long-polled and every batch of up to ten records is handed to the function as an SQS event,
+//! honouring its partial batch failures and leaving failed records to the queue's visibility
+//! timeout (and the backoff the function sets). `gatewayctl local event-sources` runs them
+//! until Ctrl-C; `make up` starts them with the stack.
+
+use crate::local::{deliver_batch, receive_batch};
+use anyhow::{Context, Result, bail};
+use std::time::Duration;
+
+/// One queue and the function it feeds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mapping {
+    /// A short name for the log lines (the function's).
+    pub name: String,
+    /// The queue.
+    pub queue_url: String,
+    /// The function's invoke URL (`cargo lambda watch`).
+    pub invoke_url: String,
+}
+
+impl Mapping {
+    /// `NAME=QUEUE_URL=INVOKE_URL`.
+    pub fn parse(text: &str) -> Result<Self> {
+        let mut parts = text.splitn(3, '=');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(name), Some(queue), Some(invoke))
+                if !name.is_empty() && !queue.is_empty() && !invoke.is_empty() =>
+            {
+                Ok(Mapping {
+                    name: name.to_string(),
+                    queue_url: queue.to_string(),
+                    invoke_url: invoke.to_string(),
+                })
+            }
+            _ => bail!("a mapping is NAME=QUEUE_URL=INVOKE_URL, got `{text}`"),
+        }
+    }
+}
+
+/// Runs one mapping until the process stops: a line per batch on stdout, a line per error on
+/// stderr (the loop goes on after a pause, as the event source retries).
+async fn run_one(sqs: aws_sdk_sqs::Client, http: reqwest::Client, mapping: Mapping) {
+    loop {
+        let outcome: Result<Option<(usize, usize)>> = async {
+            let messages = receive_batch(&sqs, &mapping.queue_url, 1).await?;
+            if messages.is_empty() {
+                return Ok(None);
+            }
+            let failed = deliver_batch(
+                &sqs,
+                &http,
+                &mapping.queue_url,
+                &mapping.invoke_url,
+                &messages,
+            )
+            .await?;
+            Ok(Some((messages.len(), failed)))
+        }
+        .await;
+        match outcome {
+            Ok(None) => {}
+            Ok(Some((records, failed))) => {
+                println!(
+                    "{}: {records} record(s), {failed} reported failed (retried after their visibility timeout)",
+                    mapping.name
+                );
+            }
+            Err(e) => {
+                eprintln!("{}: {e:#}", mapping.name);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+/// Runs every mapping concurrently until Ctrl-C (or `stop_after`, for tests).
+pub async fn run(
+    sqs: &aws_sdk_sqs::Client,
+    http: &reqwest::Client,
+    mappings: Vec<Mapping>,
+    stop_after: Option<Duration>,
+) -> Result<()> {
+    if mappings.is_empty() {
+        bail!("no mapping given (--map NAME=QUEUE_URL=INVOKE_URL)");
+    }
+    let tasks: Vec<_> = mappings
+        .into_iter()
+        .map(|m| tokio::spawn(run_one(sqs.clone(), http.clone(), m)))
+        .collect();
+    match stop_after {
+        Some(d) => tokio::time::sleep(d).await,
+        None => tokio::signal::ctrl_c().await.context("wait for Ctrl-C")?,
+    }
+    for t in tasks {
+        t.abort();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mapping_names_its_function_queue_and_url() {
+        let m =
+            Mapping::parse("message-router=http://q/1/in.fifo=http://f/invoke?a=b").expect("valid");
+        assert_eq!(m.name, "message-router");
+        assert_eq!(m.queue_url, "http://q/1/in.fifo");
+        assert_eq!(m.invoke_url, "http://f/invoke?a=b");
+        assert!(Mapping::parse("router=http://q").is_err());
+        assert!(Mapping::parse("=a=b").is_err());
+    }
+}

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# `make up`: the local stack, running by itself until Ctrl-C. The AWS emulator, the platform
+# stand-ins and the functions under `cargo lambda watch` start as for `make test`, and then the
+# queues' event sources run continuously, as Lambda's do (`gatewayctl local event-sources`):
+# the inbound queue feeds message-router, the outbound queue feeds reply-sender, in batches of
+# up to ten with partial failures left to the visibility timeout. A message sent to a webhook
+# is stored and answered with no further step.
+#
+#   make up                      # then, in another shell, what it prints
+#   UP_ENV_FILE=path make up     # also write the stack's variables to that file
+#
+# GATEWAY_ACCOUNTS_FILE names the accounts document to seed (default config/accounts.local.json).
+set -euo pipefail
+# shellcheck source=tools/stack.sh
+. "$(dirname "$0")/stack.sh"
+trap stack_cleanup EXIT
+
+export GATEWAY_ACCOUNTS_FILE="${GATEWAY_ACCOUNTS_FILE:-config/accounts.local.json}"
+stack_install_tools
+stack_build
+stack_start_moto
+stack_setup up "$GATEWAY_ACCOUNTS_FILE"
+stack_start_watch
+
+env_file="${UP_ENV_FILE:-$STACK_RUN_DIR/up.env}"
+{
+  for v in AWS_ENDPOINT_URL AWS_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY QUEUE_URL \
+    OUTBOUND_QUEUE_URL DEAD_LETTER_QUEUE_URL OUTBOUND_DEAD_LETTER_QUEUE_URL TABLE_NAME \
+    GATEWAY_LAMBDA_URL GATEWAY_STUB_URL GATEWAY_ACCOUNTS_FILE; do
+    printf '%s=%s\n' "$v" "${!v}"
+  done
+  printf 'PATH=%s:$PATH\n' "$STACK_BIN"
+} >"$env_file"
+
+invoke() { printf '%s/2015-03-31/functions/%s/invocations' "$GATEWAY_LAMBDA_URL" "$1"; }
+cat >&2 <<MSG
+
+The stack is up. In another shell, from $STACK_ROOT:
+  set -a; . $env_file; set +a
+  gatewayctl send wechat --account demo --from oCustomer1 --text "想问一下价格"
+  gatewayctl local show                       # the stored conversation
+  curl -s \$GATEWAY_STUB_URL/admin/requests   # what the platform stand-ins received
+Ctrl-C here stops everything.
+
+MSG
+"$GATEWAYCTL" local event-sources \
+  --map "message-router=$QUEUE_URL=$(invoke message-router)" \
+  --map "reply-sender=$OUTBOUND_QUEUE_URL=$(invoke reply-sender)"
