@@ -102,8 +102,8 @@ CONV, REPLY, TOKEN, CONFIG, APIREQ = "CONV#*", "REPLY#*", "TOKEN#*", "CONFIG", "
 WECHAT_WEBHOOK_TABLE = {"dynamodb:GetItem": {CONFIG}}
 
 # The router, from the code it runs (functions/message-router/src/handler.rs; gateway-aws
-# dynamodb.rs DynamoDbConversationStore::{load, commit_inbound}, rules.rs
-# DynamoDbRulesStore::get, sqs.rs, outbound_queue.rs):
+# dynamodb/conversations.rs DynamoDbConversationStore::{load, commit_inbound}, dynamodb/rules.rs
+# DynamoDbRulesStore::get, sqs/inbound.rs, sqs/replies.rs):
 ROUTER_PERMISSIONS = {
     # The event source mapping polls with the function's role.
     "sqs:ReceiveMessage": {"InboundQueue.Arn"},
@@ -124,8 +124,9 @@ ROUTER_TABLE = {
     "dynamodb:DeleteItem": {CONV},
 }
 
-# reply-sender, from the code it runs (shared/gateway-aws: deliveries.rs, tokens.rs,
-# dynamodb.rs, outbound_dead_letters.rs, sqs.rs, retry_backoff.rs, secrets.rs):
+# reply-sender, from the code it runs (shared/gateway-aws: dynamodb/deliveries.rs,
+# dynamodb/tokens.rs, dynamodb/conversations.rs, sqs/reply_dead_letters.rs, sqs/inbound.rs,
+# sqs/retry_backoff.rs, secrets.rs):
 REPLY_SENDER_PERMISSIONS = {
     # Event source mapping (Receive/Delete/GetQueueAttributes) and the retry backoff
     # (SqsRetryScheduler: ChangeMessageVisibility on the received record).
@@ -228,7 +229,7 @@ REPLY_SENDER_ENV = {
     "WEIBO_MENTION_WINDOW_SECS": {FORTY_EIGHT_HOURS},
     "WEIBO_MENTION_QUOTA": {"1"},
 }
-# ReplyApiConfig::from_lookup (functions/reply-api/src/handler.rs).
+# Config::from_lookup (functions/reply-api/src/config.rs).
 REPLY_API_ENV = {
     "OUTBOUND_QUEUE_URL": {"OutboundQueue"},
     "TABLE_NAME": {"GatewayTable"},

@@ -129,7 +129,7 @@ pub fn weibo_json() -> WeiboFixture {
 }
 
 /// What the SQS publisher derives from a message before the network call: the JSON body,
-/// the FIFO message group id and the deduplication id (`gateway-aws/src/sqs.rs`).
+/// the FIFO message group id and the deduplication id (`gateway-aws/src/sqs/inbound.rs`).
 pub struct SqsPayload {
     /// `serde_json` body.
     pub body: String,
