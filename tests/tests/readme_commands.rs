@@ -141,7 +141,9 @@ fn every_readme_command_has_an_entry_and_the_reader_finds_them() {
         "a continued code line is joined: {commands:?}"
     );
     for c in &commands {
-        check_for(c);
+        if let Check::RunBy(by) = check_for(c) {
+            assert!(!by.is_empty(), "`{c}`: which test runs it?");
+        }
     }
     assert_eq!(
         words(r#"send --text "想问 一下" x"#),
