@@ -398,6 +398,36 @@ NON_SECRET_ENV = {
     "WECHAT_TOKEN_API": re.compile(r"^(stable|classic)$"),
 }
 
+# Optional custom domain: one regional API Gateway domain (TLS 1.2) for both HTTP APIs, one
+# base path (API mapping key) each, its alias record in Route 53 when a hosted zone is given.
+# None of it exists while CustomDomainName is empty (the default).
+CUSTOM_DOMAIN_PARAMETERS = ("CustomDomainName", "CustomDomainCertificateArn", "CustomDomainHostedZoneId")
+DOMAIN_MAPPINGS = {"webhooks": "HttpApi", "reply-api": "ReplyHttpApi"}  # mapping key -> HTTP API
+DOMAIN_TYPES = ("AWS::ApiGatewayV2::DomainName", "AWS::ApiGatewayV2::ApiMapping", "AWS::Route53::RecordSet")
+# Stable URLs on the domain: {output: (HTTP API, path after its base path)}; plus the target.
+CUSTOM_DOMAIN_URLS = {
+    "CustomDomainWeChatWebhookUrl": ("HttpApi", "/wechat/{account}"),
+    "CustomDomainWeiboWebhookUrl": ("HttpApi", "/weibo/{account}"),
+    "CustomDomainReplyApiUrl": ("ReplyHttpApi", "/replies"),
+}
+CUSTOM_DOMAIN_OUTPUTS = {*CUSTOM_DOMAIN_URLS, "CustomDomainTarget"}
+SAMPLE_CERTIFICATE = "arn:aws:acm:ap-east-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
+# Parameter values under which the templates' conditions are evaluated, and how many of each
+# DOMAIN_TYPES must then exist (DomainName, ApiMapping, RecordSet).
+DOMAIN_CASES: dict[str, tuple[dict[str, str], tuple[int, int, int]]] = {
+    "no custom domain (defaults)": ({}, (0, 0, 0)),
+    "custom domain, DNS elsewhere": (
+        {"CustomDomainName": "gateway.example.com", "CustomDomainCertificateArn": SAMPLE_CERTIFICATE}, (1, 2, 0)),
+    "custom domain and hosted zone": (
+        {"CustomDomainName": "gateway.example.com", "CustomDomainCertificateArn": SAMPLE_CERTIFICATE,
+         "CustomDomainHostedZoneId": "Z0123456789ABCDEFGHIJ"}, (1, 2, 1)),
+}
+# Parameter values the template's Rules must refuse before any change is made.
+DOMAIN_REFUSED = {
+    "a custom domain without a certificate": {"CustomDomainName": "gateway.example.com"},
+    "a hosted zone without a custom domain": {"CustomDomainHostedZoneId": "Z0123456789ABCDEFGHIJ"},
+}
+
 EXPECTED_PARAMETERS = {
     "StageName",
     "LogLevel",
@@ -408,6 +438,7 @@ EXPECTED_PARAMETERS = {
     *(spec.parameter for spec in SECRETS.values()),
     *(f.reserved_concurrency[0] for f in FUNCTIONS.values() if f.reserved_concurrency),
     *(param for limits in HTTP_APIS.values() for param, _ in limits),
+    *CUSTOM_DOMAIN_PARAMETERS,
 }
 EXPECTED_OUTPUTS = {
     "WeChatWebhookUrl",
@@ -424,6 +455,7 @@ EXPECTED_OUTPUTS = {
     "AlarmTopicArn",
     "DashboardUrl",
     "FixedEgressIp",
+    *CUSTOM_DOMAIN_OUTPUTS,
 }
 
 # ---------------------------------------------------------------------------------------
@@ -1407,6 +1439,183 @@ def check_fixed_egress(m: Model) -> list[str]:
     return problems
 
 
+class Unresolvable(Exception):
+    """An expression that depends on more than the parameters' values."""
+
+
+# Pseudo parameters, for conditions that use them (CDK's CDKMetadataAvailable: the region).
+PSEUDO_PARAMETERS = {"AWS::Region": "ap-east-1", "AWS::Partition": "aws", "AWS::AccountId": "123456789012"}
+# What the CDK adds to every template by itself (not part of the gateway).
+CDK_OWN = {"CDKMetadataAvailable", "CheckBootstrapVersion", "BootstrapVersion", "CDKMetadata"}
+
+
+def _param_value(t: dict[str, Any], name: str, values: dict[str, str]) -> str:
+    if name in values:
+        return values[name]
+    if name in PSEUDO_PARAMETERS:
+        return PSEUDO_PARAMETERS[name]
+    param = (t.get("Parameters") or {}).get(name)
+    if param is None or "Default" not in param:
+        raise Unresolvable(f"Ref {name}")
+    return str(param["Default"])
+
+
+def _eval_value(t: dict[str, Any], value: Any, values: dict[str, str]) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (str, int, float)):
+        return str(value)
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        return _param_value(t, value["Ref"], values)
+    raise Unresolvable(json.dumps(value))
+
+
+def eval_condition(t: dict[str, Any], expr: Any, values: dict[str, str], depth: int = 0) -> bool:
+    """A condition expression (Fn::Equals/Not/And/Or, Condition) under parameter values
+    (the others at their defaults)."""
+    if depth > 20 or not (isinstance(expr, dict) and len(expr) == 1):
+        raise Unresolvable(json.dumps(expr))
+    (fn, arg), = expr.items()
+    if fn == "Condition":
+        conditions = t.get("Conditions") or {}
+        if arg not in conditions:
+            raise Unresolvable(f"condition {arg} is not defined")
+        return eval_condition(t, conditions[arg], values, depth + 1)
+    if fn == "Fn::Equals":
+        return _eval_value(t, arg[0], values) == _eval_value(t, arg[1], values)
+    if fn == "Fn::Not":
+        return not eval_condition(t, arg[0], values, depth + 1)
+    if fn == "Fn::And":
+        return all(eval_condition(t, a, values, depth + 1) for a in arg)
+    if fn == "Fn::Or":
+        return any(eval_condition(t, a, values, depth + 1) for a in arg)
+    raise Unresolvable(fn)
+
+
+def existing(t: dict[str, Any], values: dict[str, str]) -> tuple[set[str], set[str]]:
+    """(resources, outputs) the template creates under these parameter values."""
+    def exists(entry: dict[str, Any]) -> bool:
+        name = entry.get("Condition")
+        return name is None or eval_condition(t, {"Condition": name}, values)
+
+    resources = {lid for lid, r in (t.get("Resources") or {}).items() if exists(r)}
+    outputs = {name for name, o in (t.get("Outputs") or {}).items() if exists(o)}
+    return resources, outputs
+
+
+def refused_by_rules(t: dict[str, Any], values: dict[str, str]) -> list[str]:
+    """The template's Rules that refuse these parameter values (rules that depend on more
+    than parameters, such as CDK's bootstrap version check, are left out)."""
+    refused = []
+    for name, rule in (t.get("Rules") or {}).items():
+        try:
+            if "RuleCondition" in rule and not eval_condition(t, rule["RuleCondition"], values):
+                continue
+            if not all(eval_condition(t, a.get("Assert"), values) for a in rule.get("Assertions") or []):
+                refused.append(name)
+        except Unresolvable:
+            continue
+    return refused
+
+
+def _stage_api(m: Model, stage: Any) -> str | None:
+    """The HTTP API whose stage an ApiMapping's Stage names: SAM's `!Ref HttpApi.Stage`, or
+    a Ref to an AWS::ApiGatewayV2::Stage resource."""
+    target = ref_target(stage)
+    if target is None:
+        return None
+    if target.endswith(".Stage") and m.resources.get(target.removesuffix(".Stage"), {}).get("Type") == "AWS::Serverless::HttpApi":
+        return target.removesuffix(".Stage")
+    res = m.resources.get(target) or {}
+    if res.get("Type") == "AWS::ApiGatewayV2::Stage":
+        return ref_target((res.get("Properties") or {}).get("ApiId"))
+    return None
+
+
+def check_custom_domain(m: Model) -> list[str]:
+    problems = []
+    params = m.template.get("Parameters") or {}
+    for name in CUSTOM_DOMAIN_PARAMETERS:
+        if str((params.get(name) or {}).get("Default")) != "":
+            problems.append(f"parameter {name} must default to empty (no custom domain)")
+    # What exists in each case, by evaluating the conditions.
+    for case, (values, counts) in DOMAIN_CASES.items():
+        for name, value in values.items():
+            pattern = (params.get(name) or {}).get("AllowedPattern")
+            if pattern is not None and not (re.fullmatch(pattern, value) and re.fullmatch(pattern, "")):
+                problems.append(f"parameter {name}: AllowedPattern refuses {value!r} or the empty default")
+        try:
+            resources, outputs = existing(m.template, values)
+        except Unresolvable as e:
+            problems.append(f"{case}: cannot evaluate the conditions ({e})")
+            continue
+        for rtype, want in zip(DOMAIN_TYPES, counts):
+            have = sorted(lid for lid in resources if m.resources[lid].get("Type") == rtype)
+            if len(have) != want:
+                problems.append(f"{case}: {len(have)} x {rtype} {have}, want {want}")
+        want_outputs = CUSTOM_DOMAIN_OUTPUTS if counts[0] else set()
+        if outputs & CUSTOM_DOMAIN_OUTPUTS != want_outputs:
+            problems.append(f"{case}: custom domain outputs {sorted(outputs & CUSTOM_DOMAIN_OUTPUTS)}, want {sorted(want_outputs)}")
+        if refused_by_rules(m.template, values):
+            problems.append(f"{case}: refused by the rules {refused_by_rules(m.template, values)}")
+    for case, values in DOMAIN_REFUSED.items():
+        if not refused_by_rules(m.template, values):
+            problems.append(f"the template's Rules accept {case}")
+    # The resources, whatever their conditions.
+    domains = m.of_type("AWS::ApiGatewayV2::DomainName")
+    if len(domains) != 1:
+        return problems + [f"{len(domains)} x AWS::ApiGatewayV2::DomainName, want one"]
+    (domain, res), = domains.items()
+    p = res.get("Properties") or {}
+    if canon(p.get("DomainName")) != {"CustomDomainName"}:
+        problems.append(f"{domain}.DomainName = {sorted(canon(p.get('DomainName')))}, want CustomDomainName")
+    configs = as_list(p.get("DomainNameConfigurations"))
+    if len(configs) != 1:
+        problems.append(f"{domain}: {len(configs)} DomainNameConfigurations, want one")
+    for c in configs:
+        if c.get("EndpointType") != "REGIONAL":
+            problems.append(f"{domain}: EndpointType {c.get('EndpointType')!r}, want REGIONAL")
+        if c.get("SecurityPolicy") != "TLS_1_2":
+            problems.append(f"{domain}: SecurityPolicy {c.get('SecurityPolicy')!r}, want TLS_1_2")
+        if canon(c.get("CertificateArn")) != {"CustomDomainCertificateArn"}:
+            problems.append(f"{domain}: CertificateArn {sorted(canon(c.get('CertificateArn')))}, want CustomDomainCertificateArn")
+    mapped: dict[str, str | None] = {}
+    for lid, res in m.of_type("AWS::ApiGatewayV2::ApiMapping").items():
+        mp = res.get("Properties") or {}
+        key, api, stage_api = mp.get("ApiMappingKey"), ref_target(mp.get("ApiId")), _stage_api(m, mp.get("Stage"))
+        if key in mapped:
+            problems.append(f"{lid}: mapping key {key!r} mapped twice")
+        mapped[str(key)] = api
+        if ref_target(mp.get("DomainName")) != domain:
+            problems.append(f"{lid}: DomainName is not the {domain} resource")
+        if key in DOMAIN_MAPPINGS and api != DOMAIN_MAPPINGS[key]:
+            problems.append(f"{lid}: /{key} goes to {api}, want {DOMAIN_MAPPINGS[key]}")
+        if stage_api != api:
+            problems.append(f"{lid}: Stage is the stage of {stage_api}, not of its API {api}")
+    if set(mapped) != set(DOMAIN_MAPPINGS):
+        problems.append(f"API mapping keys {sorted(mapped)}, want {sorted(DOMAIN_MAPPINGS)}")
+    for lid, res in m.of_type("AWS::Route53::RecordSet").items():
+        rp = res.get("Properties") or {}
+        alias = rp.get("AliasTarget") or {}
+        if rp.get("Type") != "A" or canon(rp.get("Name")) != {"CustomDomainName"}:
+            problems.append(f"{lid}: want an A record named CustomDomainName")
+        if canon(rp.get("HostedZoneId")) != {"CustomDomainHostedZoneId"}:
+            problems.append(f"{lid}: HostedZoneId is not CustomDomainHostedZoneId")
+        if canon(alias.get("DNSName")) != {f"{domain}.RegionalDomainName"} or canon(alias.get("HostedZoneId")) != {f"{domain}.RegionalHostedZoneId"}:
+            problems.append(f"{lid}: AliasTarget is not {domain}'s regional domain name and hosted zone")
+    # The stable URLs: the domain, the base path of the right API, the API's path.
+    key_of = {api: key for key, api in DOMAIN_MAPPINGS.items()}
+    outs = m.template.get("Outputs") or {}
+    for name, (api, path) in CUSTOM_DOMAIN_URLS.items():
+        value = " ".join(sorted(canon((outs.get(name) or {}).get("Value"))))
+        if value != f"https://{domain}/{key_of[api]}{path}":
+            problems.append(f"{name} = {value!r}, want https://{domain}/{key_of[api]}{path}")
+    target = " ".join(sorted(canon((outs.get("CustomDomainTarget") or {}).get("Value"))))
+    if target != f"{domain}.RegionalDomainName":
+        problems.append(f"CustomDomainTarget = {target!r}, want {domain}.RegionalDomainName")
+    return problems
+
+
 def _refs(values: Any) -> set[str | None]:
     return {ref_target(v) for v in as_list(values)}
 
@@ -1594,6 +1803,7 @@ CHECKS: dict[str, Callable[[Model], list[str]]] = {
     "reply-sender-fixed-egress": check_reply_sender_egress,
     "reply-sender-timings": check_reply_sender_timings,
     "reply-sender-attempts-below-redrive": check_reply_sender_attempts,
+    "custom-domain": check_custom_domain,
 }
 
 
@@ -1619,6 +1829,19 @@ def _dashboard_bodies(m: Model) -> list[Any]:
                 out.append(json.loads(body))
             except ValueError:
                 out.append(body)
+    return out
+
+
+def _domain_view(m: Model) -> dict[str, Any]:
+    """The custom domain resources, canonical, with each mapping's Stage as its API's."""
+    out = {}
+    for lid, res in m.resources.items():
+        if res.get("Type") not in DOMAIN_TYPES:
+            continue
+        view = copy.deepcopy({k: res.get(k) for k in ("Type", "Properties", "Condition", "DeletionPolicy", "UpdateReplacePolicy")})
+        if view["Type"] == "AWS::ApiGatewayV2::ApiMapping":
+            view["Properties"]["Stage"] = f"the stage of {_stage_api(m, (res.get('Properties') or {}).get('Stage'))}"
+        out[lid] = _canon_tree(view)
     return out
 
 
@@ -1702,6 +1925,27 @@ def equivalence(sam: Model, cdk: Model) -> list[str]:
             problems.append(f"alarm {lid} differs: sam {pa} != cdk {pb}")
     if _dashboard_bodies(sam) != _dashboard_bodies(cdk):
         problems.append("dashboard bodies differ (widgets, order or references)")
+    # Conditions, rules (CDK adds its own bootstrap version check) and the custom domain:
+    # the same resources, and the same ones exist for each DOMAIN_CASES.
+    ca, cb = sam.template.get("Conditions") or {}, cdk.template.get("Conditions") or {}
+    for name in sorted((set(ca) | set(cb)) - CDK_OWN):
+        if norm(ca.get(name)) != norm(cb.get(name)):
+            problems.append(f"condition {name}: sam {ca.get(name)} != cdk {cb.get(name)}")
+    ra, rb = ({k: v for k, v in (m.template.get("Rules") or {}).items() if k not in CDK_OWN} for m in (sam, cdk))
+    if norm(ra) != norm(rb):
+        problems.append(f"rules differ: sam {sorted(ra)} != cdk {sorted(rb)} (or their contents)")
+    da, db = _domain_view(sam), _domain_view(cdk)
+    if da != db:
+        problems.append(f"custom domain resources differ: sam {da} != cdk {db}")
+    for case, (values, _) in DOMAIN_CASES.items():
+        try:
+            (res_a, out_a), (res_b, out_b) = existing(sam.template, values), existing(cdk.template, values)
+        except Unresolvable as e:
+            problems.append(f"{case}: cannot evaluate the conditions ({e})")
+            continue
+        dom_a, dom_b = ({lid for lid in r if m.resources[lid].get("Type") in DOMAIN_TYPES} for r, m in ((res_a, sam), (res_b, cdk)))
+        if dom_a != dom_b or out_a != out_b:
+            problems.append(f"{case}: sam creates {sorted(dom_a)} and outputs {sorted(out_a - out_b)}, cdk {sorted(dom_b)} and {sorted(out_b - out_a)}")
     oa, ob = sam.template.get("Outputs") or {}, cdk.template.get("Outputs") or {}
     if set(oa) != set(ob):
         problems.append("outputs differ")
@@ -1846,6 +2090,16 @@ def _set_param_default(t: dict[str, Any], name: str, value: Any) -> None:
     t["Parameters"][name]["Default"] = value
 
 
+def _domain_config(t: dict[str, Any]) -> dict[str, Any]:
+    return _fn_props(t, "CustomDomain")["DomainNameConfigurations"][0]
+
+
+def _map_to(t: dict[str, Any], mapping: str, like: str, keys: tuple[str, ...] = ("ApiId", "Stage")) -> None:
+    """Gives ApiMapping `mapping` the keys of ApiMapping `like` (its API and/or its stage)."""
+    for key in keys:
+        _fn_props(t, mapping)[key] = copy.deepcopy(_fn_props(t, like)[key])
+
+
 Mutation = Callable[[dict[str, Any], str], None]
 BREAKAGES: dict[str, tuple[str, Mutation]] = {
     "functions-declared": (
@@ -1978,6 +2232,10 @@ BREAKAGES: dict[str, tuple[str, Mutation]] = {
             t["Parameters"]["LogLevel"]["AllowedValues"].insert(0, "trace"),
             t["Mappings"]["LogLevels"].__setitem__("trace", {"Lambda": "TRACE"}),
         ),
+    ),
+    "custom-domain": (
+        "TLS 1.0 allowed on the custom domain",
+        lambda t, f: _domain_config(t).__setitem__("SecurityPolicy", "TLS_1_0"),
     ),
     "log-groups-retained": (
         "reply-sender's log group deleted with the stack",
@@ -2571,6 +2829,86 @@ EXTRA_BREAKAGES: list[tuple[str, str, Mutation]] = [
 ]
 
 
+EXTRA_BREAKAGES += [
+    # --- optional custom domain -------------------------------------------------------------
+    (
+        "custom-domain",
+        "/webhooks mapped to the reply API (its API and stage)",
+        lambda t, f: _map_to(t, "WebhookApiMapping", "ReplyApiMapping"),
+    ),
+    (
+        "custom-domain",
+        "the reply API's mapping on the webhook API's stage",
+        lambda t, f: _map_to(t, "ReplyApiMapping", "WebhookApiMapping", ("Stage",)),
+    ),
+    (
+        "custom-domain",
+        "both base paths swapped",
+        lambda t, f: (
+            _fn_props(t, "WebhookApiMapping").__setitem__("ApiMappingKey", "reply-api"),
+            _fn_props(t, "ReplyApiMapping").__setitem__("ApiMappingKey", "webhooks"),
+        ),
+    ),
+    (
+        "custom-domain",
+        "an EDGE endpoint",
+        lambda t, f: _domain_config(t).__setitem__("EndpointType", "EDGE"),
+    ),
+    (
+        "custom-domain",
+        "no security policy (the default would be up to API Gateway)",
+        lambda t, f: _domain_config(t).pop("SecurityPolicy"),
+    ),
+    (
+        "custom-domain",
+        "the webhook mapping created without a custom domain",
+        lambda t, f: t["Resources"]["WebhookApiMapping"].pop("Condition"),
+    ),
+    (
+        "custom-domain",
+        "HasCustomDomain inverted (the domain without CustomDomainName)",
+        lambda t, f: t["Conditions"].__setitem__("HasCustomDomain", {"Fn::Equals": [{"Ref": "CustomDomainName"}, ""]}),
+    ),
+    (
+        "custom-domain",
+        "the alias record created without a hosted zone id",
+        lambda t, f: t["Resources"]["CustomDomainRecord"].__setitem__("Condition", "HasCustomDomain"),
+    ),
+    (
+        "custom-domain",
+        "the alias record pointing at the domain's own name",
+        lambda t, f: _fn_props(t, "CustomDomainRecord")["AliasTarget"].__setitem__("DNSName", {"Ref": "CustomDomainName"}),
+    ),
+    (
+        "custom-domain",
+        "no rule requiring the certificate",
+        lambda t, f: t["Rules"].pop("CustomDomainNeedsCertificate"),
+    ),
+    (
+        "custom-domain",
+        "the stable WeChat URL on the reply API's base path",
+        lambda t, f: t["Outputs"]["CustomDomainWeChatWebhookUrl"].__setitem__(
+            "Value", _replace_in_strings(t["Outputs"]["CustomDomainWeChatWebhookUrl"]["Value"], "/webhooks/", "/reply-api/")
+        ),
+    ),
+    (
+        "custom-domain",
+        "the stable reply API URL output without its condition",
+        lambda t, f: t["Outputs"]["CustomDomainReplyApiUrl"].pop("Condition"),
+    ),
+    (
+        "custom-domain",
+        "CustomDomainName defaulting to a domain",
+        lambda t, f: _set_param_default(t, "CustomDomainName", "gateway.example.com"),
+    ),
+    (
+        "parameters-outputs",
+        "CustomDomainTarget output removed",
+        lambda t, f: t["Outputs"].pop("CustomDomainTarget"),
+    ),
+]
+
+
 # Changes to the CDK template alone that the SAM/CDK equivalence must notice.
 EQUIVALENCE_BREAKAGES: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
     ("a different LogLevel default", lambda t: _set_param_default(t, "LogLevel", "debug")),
@@ -2598,6 +2936,13 @@ EQUIVALENCE_BREAKAGES: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
     ("trace back in the LogLevels mapping", lambda t: t["Mappings"]["LogLevels"].__setitem__("trace", {"Lambda": "TRACE"})),
     ("a different 5xx alarm threshold", lambda t: _fn_props(t, "ReplyHttpApi5xxAlarm").__setitem__("Threshold", 10)),
     ("a different reply-sender timeout", lambda t: _fn_props(t, "ReplySenderFunction").__setitem__("Timeout", 45)),
+    ("a different base path of the reply API", lambda t: _fn_props(t, "ReplyApiMapping").__setitem__("ApiMappingKey", "replies")),
+    ("a different custom domain security policy", lambda t: _domain_config(t).__setitem__("SecurityPolicy", "TLS_1_0")),
+    ("a different HasCustomDomain condition", lambda t: t["Conditions"].__setitem__("HasCustomDomain", {"Fn::Not": [{"Fn::Equals": [{"Ref": "CustomDomainName"}, "none"]}]})),
+    ("the alias record under HasCustomDomain only", lambda t: t["Resources"]["CustomDomainRecord"].__setitem__("Condition", "HasCustomDomain")),
+    ("a stable URL output without its condition", lambda t: t["Outputs"]["CustomDomainWeiboWebhookUrl"].pop("Condition")),
+    ("a different CustomDomainHostedZoneId pattern", lambda t: t["Parameters"]["CustomDomainHostedZoneId"].__setitem__("AllowedPattern", ".*")),
+    ("no hosted-zone rule", lambda t: t["Rules"].pop("CustomDomainHostedZoneNeedsDomain")),
 ]
 
 

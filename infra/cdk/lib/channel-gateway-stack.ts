@@ -10,6 +10,7 @@ import {
   CfnOutput,
   CfnParameter,
   CfnResource,
+  CfnRule,
   Duration,
   Fn,
   RemovalPolicy,
@@ -27,6 +28,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as route53 from 'aws-cdk-lib/aws-route53';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -103,6 +105,7 @@ export class ChannelGatewayStack extends Stack {
    * validation only, never for `cdk deploy`.
    */
   private readonly skipBundling: boolean;
+
 
   /**
    * Stack.bundlingRequired decides whether assets (here: `cargo lambda build`) are bundled.
@@ -245,6 +248,32 @@ export class ChannelGatewayStack extends Stack {
         '"true" creates a VPC with private subnets behind one NAT gateway and one Elastic IP and runs reply-sender (the function that calls the WeChat/Weibo APIs) in it, so its calls leave from one fixed address (WeChat\'s IP allow-list). The other functions never need it.',
     });
 
+    // Optional custom domain: stable URLs for the platform consoles and the API clients.
+    // CloudFormation parameters, as in the SAM template (not CDK context): a later deploy
+    // that does not mention them keeps their values, so it cannot drop the domain the
+    // consoles point at by omission.
+    const customDomainName = new CfnParameter(this, 'CustomDomainName', {
+      type: 'String',
+      default: '',
+      allowedPattern: '^$|^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$',
+      description:
+        'Optional custom domain of both HTTP APIs (lower case, e.g. gateway.example.com): https://<it>/webhooks/... is the webhook API, https://<it>/reply-api/... the reply API. Empty (default) = no custom domain, no extra resource.',
+    });
+    const customDomainCertificateArn = new CfnParameter(this, 'CustomDomainCertificateArn', {
+      type: 'String',
+      default: '',
+      allowedPattern: '^$|^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[a-f0-9-]+$',
+      description:
+        "Required with CustomDomainName: ARN of an issued ACM certificate for that name, in the stack's own region (a REGIONAL endpoint).",
+    });
+    const customDomainHostedZoneId = new CfnParameter(this, 'CustomDomainHostedZoneId', {
+      type: 'String',
+      default: '',
+      allowedPattern: '^$|^Z[A-Z0-9]{1,31}$',
+      description:
+        'Optional, with CustomDomainName: id of the Route 53 hosted zone of that name; the stack then creates the alias A record. Empty = you point DNS at the CustomDomainTarget output.',
+    });
+
     // Lambda's ApplicationLogLevel values are upper case.
     new CfnMapping(this, 'LogLevels', {
       mapping: {
@@ -275,6 +304,36 @@ export class ChannelGatewayStack extends Stack {
     });
     const fixedEgress = new CfnCondition(this, 'FixedEgress', {
       expression: Fn.conditionEquals(enableFixedEgress.valueAsString, 'true'),
+    });
+    const hasCustomDomain = new CfnCondition(this, 'HasCustomDomain', {
+      expression: Fn.conditionNot(Fn.conditionEquals(customDomainName.valueAsString, '')),
+    });
+    const createCustomDomainRecord = new CfnCondition(this, 'CreateCustomDomainRecord', {
+      expression: Fn.conditionAnd(
+        hasCustomDomain,
+        Fn.conditionNot(Fn.conditionEquals(customDomainHostedZoneId.valueAsString, '')),
+      ),
+    });
+    // Checked before any change is made: a custom domain needs its certificate, a hosted zone
+    // needs the domain.
+    new CfnRule(this, 'CustomDomainNeedsCertificate', {
+      ruleCondition: Fn.conditionNot(Fn.conditionEquals(customDomainName.valueAsString, '')),
+      assertions: [
+        {
+          assert: Fn.conditionNot(Fn.conditionEquals(customDomainCertificateArn.valueAsString, '')),
+          assertDescription:
+            "CustomDomainName needs CustomDomainCertificateArn (an ACM certificate for it, in the stack's region).",
+        },
+      ],
+    });
+    new CfnRule(this, 'CustomDomainHostedZoneNeedsDomain', {
+      ruleCondition: Fn.conditionNot(Fn.conditionEquals(customDomainHostedZoneId.valueAsString, '')),
+      assertions: [
+        {
+          assert: Fn.conditionNot(Fn.conditionEquals(customDomainName.valueAsString, '')),
+          assertDescription: 'CustomDomainHostedZoneId is only used with CustomDomainName.',
+        },
+      ],
     });
 
     // ---------------------------------------------------------------------------------------
@@ -758,7 +817,7 @@ export class ChannelGatewayStack extends Stack {
       rateLimit: CfnParameter,
       burstLimit: CfnParameter,
       routes: Array<[string, apigwv2.HttpMethod, lambda.IFunction, number]>,
-    ): apigwv2.HttpApi => {
+    ): { api: apigwv2.HttpApi; stage: apigwv2.CfnStage } => {
       const accessLogGroup = new logs.LogGroup(this, accessLogId, {
         logGroupName: `/aws/apigateway/${Aws.STACK_NAME}/${accessLogName}`,
         // Kept when the stack is deleted or the group replaced (audit trail).
@@ -806,10 +865,10 @@ export class ChannelGatewayStack extends Stack {
         };
       }
       cfnStage.routeSettings = routeSettings;
-      return api;
+      return { api, stage: cfnStage };
     };
 
-    const httpApi = httpApiWithRoutes(
+    const { api: httpApi, stage: httpApiStage } = httpApiWithRoutes(
       'HttpApi',
       'Channel gateway webhooks (WeChat, Weibo)',
       'ApiAccessLogGroup',
@@ -824,7 +883,7 @@ export class ChannelGatewayStack extends Stack {
       ],
     );
     // reply-api: POST /replies (submit), GET /replies/{reply_id} (delivery state).
-    const replyHttpApi = httpApiWithRoutes(
+    const { api: replyHttpApi, stage: replyHttpApiStage } = httpApiWithRoutes(
       'ReplyHttpApi',
       'Channel gateway reply API (agent desks, CRM systems)',
       'ReplyApiAccessLogGroup',
@@ -836,6 +895,55 @@ export class ChannelGatewayStack extends Stack {
         ['/replies/{reply_id}', apigwv2.HttpMethod.GET, replyApi, REPLY_API_INTEGRATION_TIMEOUT_SECS],
       ],
     );
+
+    // ---------------------------------------------------------------------------------------
+    // Optional custom domain (HasCustomDomain: CustomDomainName set; none of this exists
+    // otherwise). One regional domain, TLS 1.2, for both HTTP APIs, one base path each:
+    //   https://<CustomDomainName>/webhooks/...   -> HttpApi's stage (/wechat/{account}, /weibo/{account})
+    //   https://<CustomDomainName>/reply-api/...  -> ReplyHttpApi's stage (/replies, /replies/{reply_id})
+    // The URLs registered in the WeChat and Weibo consoles and given to the API clients name
+    // the domain, not an API id, so they stay the same when the APIs or the stack are replaced.
+    // With CustomDomainHostedZoneId, the alias record in that Route 53 zone too. L1 resources
+    // under the conditions, exactly as in the SAM template.
+    // ---------------------------------------------------------------------------------------
+    const customDomain = new apigwv2.CfnDomainName(this, 'CustomDomain', {
+      domainName: customDomainName.valueAsString,
+      domainNameConfigurations: [
+        {
+          certificateArn: customDomainCertificateArn.valueAsString,
+          endpointType: 'REGIONAL',
+          securityPolicy: 'TLS_1_2',
+        },
+      ],
+    });
+    customDomain.cfnOptions.condition = hasCustomDomain;
+    // cfn-lint resolves CustomDomainCertificateArn to its default "" for this pattern check,
+    // although the resource only exists with CustomDomainName set, when the rule
+    // CustomDomainNeedsCertificate requires the ARN (and the parameter's pattern checks it).
+    customDomain.addMetadata('cfn-lint', { config: { ignore_checks: ['W1030'] } });
+    // The stage by its resource (Ref = the stage name), so each mapping waits for its stage.
+    const apiMapping = (id: string, api: apigwv2.HttpApi, stage: apigwv2.CfnStage, key: string) => {
+      const mapping = new apigwv2.CfnApiMapping(this, id, {
+        domainName: customDomain.ref,
+        apiId: api.apiId,
+        stage: stage.ref,
+        apiMappingKey: key,
+      });
+      mapping.cfnOptions.condition = hasCustomDomain;
+    };
+    apiMapping('WebhookApiMapping', httpApi, httpApiStage, 'webhooks');
+    apiMapping('ReplyApiMapping', replyHttpApi, replyHttpApiStage, 'reply-api');
+    const customDomainRecord = new route53.CfnRecordSet(this, 'CustomDomainRecord', {
+      hostedZoneId: customDomainHostedZoneId.valueAsString,
+      name: customDomainName.valueAsString,
+      type: 'A',
+      aliasTarget: {
+        dnsName: customDomain.attrRegionalDomainName,
+        hostedZoneId: customDomain.attrRegionalHostedZoneId,
+        evaluateTargetHealth: false,
+      },
+    });
+    customDomainRecord.cfnOptions.condition = createCustomDomainRecord;
 
     // ---------------------------------------------------------------------------------------
     // Optional fixed egress: VPC, private subnets -> one NAT gateway -> one Elastic IP.
@@ -1276,6 +1384,31 @@ export class ChannelGatewayStack extends Stack {
       value: egressIp.ref,
     });
     egressIpOutput.condition = fixedEgress;
+    const customDomainOutputs: Array<[string, string, string]> = [
+      [
+        'CustomDomainWeChatWebhookUrl',
+        'Stable WeChat server URL on the custom domain (replace {account}): register this one in the WeChat console; it survives a replacement of the API or of the stack.',
+        `https://${customDomain.ref}/webhooks/wechat/{account}`,
+      ],
+      [
+        'CustomDomainWeiboWebhookUrl',
+        'Stable Weibo 开发模式 URL on the custom domain (replace {account}).',
+        `https://${customDomain.ref}/webhooks/weibo/{account}`,
+      ],
+      [
+        'CustomDomainReplyApiUrl',
+        'Stable reply API URL on the custom domain (POST <this>, GET <this>/{reply_id}).',
+        `https://${customDomain.ref}/reply-api/replies`,
+      ],
+      [
+        'CustomDomainTarget',
+        "API Gateway's regional host name of the custom domain: without CustomDomainHostedZoneId, point the domain at it (CNAME). Changes when the stack is replaced.",
+        customDomain.attrRegionalDomainName,
+      ],
+    ];
+    for (const [id, description, value] of customDomainOutputs) {
+      new CfnOutput(this, id, { description, value }).condition = hasCustomDomain;
+    }
   }
 
   /** Log group + least-privilege role + RustFunction, with the SAM template's logical ids. */
