@@ -1,5 +1,11 @@
-# The two commands the README starts with, plus the checks CI runs.
-.PHONY: demo up test lint deny infra-check bench soak fuzz
+# The two commands the README starts with, plus the checks CI runs, and the release build.
+.PHONY: demo up test lint deny infra-check bench soak fuzz build sam-prebuilt
+
+# Where `make build` writes the release zips, <LAMBDA_DIR>/<function>/bootstrap.zip, and where
+# `make sam-prebuilt` and `cdk deploy -c prebuilt=...` take them from (docs/deploy.md).
+LAMBDA_DIR ?= target/lambda-prebuilt
+# The functions the templates deploy (infra/check.sh checks `make -n build` against them).
+LAMBDA_FUNCTIONS := wechat-webhook weibo-webhook message-router reply-sender reply-api
 
 ## Run a scripted conversation through the local stack and print what was stored.
 demo:
@@ -37,3 +43,17 @@ soak:
 ## Each fuzz target for a bounded time (seconds per target).
 fuzz:
 	bash fuzz/run.sh 30
+
+## Release arm64 zips of the five functions, built once for any number of deploys:
+## $(LAMBDA_DIR)/<function>/bootstrap.zip, checked, with $(LAMBDA_DIR)/SHA256SUMS (20+ min on 2 cores).
+build:
+	bash tools/venv.sh
+	rm -f "$(LAMBDA_DIR)/SHA256SUMS"
+	PATH="$(CURDIR)/.local/venv/bin:$$PATH" cargo lambda build --release --arm64 --output-format zip \
+	  --lambda-dir "$(abspath $(LAMBDA_DIR))" $(addprefix -p ,$(LAMBDA_FUNCTIONS))
+	.local/venv/bin/python tools/lambda_zips.py "$(LAMBDA_DIR)" $(LAMBDA_FUNCTIONS)
+
+## The SAM template deploying those zips as they are (no sam build): infra/sam/template.prebuilt.json.
+sam-prebuilt:
+	bash tools/venv.sh
+	.local/venv/bin/python infra/sam/prebuilt_template.py "$(LAMBDA_DIR)" infra/sam/template.prebuilt.json

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Offline checks of the deployment templates (infra/sam and infra/cdk). No AWS credentials,
-# no Docker, no Rust build. Needs Python 3.11+ with venv and Node 20+ with npm; installs its
+# no Docker, no Rust build. Needs Python 3.11+ with venv, Node 20+ with npm and make; installs its
 # own pinned tools:
 #   - cfn-lint and aws-sam-translator (with the local stack's other Python tools, pinned in
 #     tools/requirements-dev.txt) in the project's venv, .local/venv (tools/venv.sh);
@@ -12,7 +12,11 @@
 #   3. `cdk synth` offline (-c skipBundling=true: no cargo-lambda build) into a temp dir,
 #      and proof that nothing was bundled (no asset.* directory in cdk.out)
 #   4. cfn-lint on the synthesized template                     -> zero errors
-#   5. infra/tests/test_invariants.py on all three templates (named checks + self-tests)
+#   5. build once, deploy many, without building: `make -n build` (dry run), stand-in zips
+#      in its layout (infra/tests/prebuilt_fixture.py) checked by tools/lambda_zips.py, the
+#      SAM template for them (infra/sam/prebuilt_template.py) and `cdk synth -c prebuilt=`
+#      for them, both linted; `cdk synth -c prebuilt=` with a zip missing must fail
+#   6. infra/tests/test_invariants.py on all the templates (named checks + self-tests)
 # Last line: "N passed, M failed"; exit status non-zero on any failure.
 #
 # Environment: INFRA_CHECK_SKIP_INSTALL=1 reuses the tools already installed (e.g. in a
@@ -91,14 +95,20 @@ else
   fail "npm ci"
 fi
 
-step "cdk synth (offline, -c skipBundling=true) -> $WORK/cdk.out"
-CDK_TEMPLATE="$WORK/cdk.out/ChannelGateway.template.json"
+# synth OUT_DIR LOG [cdk args...]: `cdk synth` of the app into OUT_DIR.
 # Environment-agnostic stack: no account/region, no credentials, no lookups. No notices,
 # no version check, no telemetry, no instance-metadata probing: nothing leaves the machine.
-if (cd "$CDK_DIR" && env -u AWS_PROFILE -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN \
-  AWS_EC2_METADATA_DISABLED=true CDK_DISABLE_VERSION_CHECK=1 CDK_DISABLE_CLI_TELEMETRY=true \
-  npx --no-install cdk synth --no-notices --quiet -c skipBundling=true -o "$WORK/cdk.out" >"$WORK/synth.log" 2>&1) &&
-  [[ -s "$CDK_TEMPLATE" ]]; then
+synth() {
+  local out="$1" log="$2"
+  shift 2
+  (cd "$CDK_DIR" && env -u AWS_PROFILE -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN \
+    AWS_EC2_METADATA_DISABLED=true CDK_DISABLE_VERSION_CHECK=1 CDK_DISABLE_CLI_TELEMETRY=true \
+    npx --no-install cdk synth --no-notices --quiet "$@" -o "$out" >"$log" 2>&1)
+}
+
+step "cdk synth (offline, -c skipBundling=true) -> $WORK/cdk.out"
+CDK_TEMPLATE="$WORK/cdk.out/ChannelGateway.template.json"
+if synth "$WORK/cdk.out" "$WORK/synth.log" -c skipBundling=true && [[ -s "$CDK_TEMPLATE" ]]; then
   pass "cdk synth offline"
   # Bundling would have built the functions into cdk.out/asset.<hash>/bootstrap.
   if [[ -z "$(find "$WORK/cdk.out" -maxdepth 1 -name 'asset.*' -print -quit)" ]]; then
@@ -118,10 +128,59 @@ if [[ -n "$CDK_TEMPLATE" ]]; then
 fi
 
 # ---------------------------------------------------------------------------------------
+step "build once, deploy many (no build): make -n build, stand-in zips, SAM template and cdk synth for them"
+PREBUILT="$WORK/prebuilt"
+MAKE_BUILD="$WORK/make-build.txt"
+if make --no-print-directory -C "$ROOT" -n build LAMBDA_DIR="$PREBUILT" >"$MAKE_BUILD" 2>&1; then
+  pass "make -n build LAMBDA_DIR=$PREBUILT (dry run; checked by the invariants below)"
+else
+  cat "$MAKE_BUILD"
+  fail "make -n build (dry run)"
+  MAKE_BUILD=""
+fi
+# Stand-ins in make build's layout (not runnable binaries), one per function of the SAM template.
+if "$PY" "$INFRA/tests/prebuilt_fixture.py" "$PREBUILT" &&
+  "$PY" "$ROOT/tools/lambda_zips.py" "$PREBUILT" $(cd "$PREBUILT" && ls); then
+  pass "stand-in zips accepted by tools/lambda_zips.py"
+else
+  fail "stand-in zips accepted by tools/lambda_zips.py"
+fi
+SAM_PREBUILT="$WORK/sam-prebuilt.template.json"
+if "$PY" "$INFRA/sam/prebuilt_template.py" "$PREBUILT" "$SAM_PREBUILT"; then
+  pass "infra/sam/prebuilt_template.py (the SAM template for prebuilt zips)"
+  lint "cfn-lint SAM template for prebuilt zips" "$SAM_PREBUILT"
+else
+  fail "infra/sam/prebuilt_template.py (the SAM template for prebuilt zips)"
+  SAM_PREBUILT=""
+fi
+CDK_PREBUILT="$WORK/cdk-prebuilt.out/ChannelGateway.template.json"
+if synth "$WORK/cdk-prebuilt.out" "$WORK/synth-prebuilt.log" -c prebuilt="$PREBUILT" && [[ -s "$CDK_PREBUILT" ]]; then
+  pass "cdk synth -c prebuilt=$PREBUILT"
+  lint "cfn-lint CDK template for prebuilt zips" "$CDK_PREBUILT"
+else
+  cat "$WORK/synth-prebuilt.log"
+  fail "cdk synth -c prebuilt=$PREBUILT"
+  CDK_PREBUILT=""
+fi
+# A zip missing: the synth must stop and name it (nothing deployable without it).
+cp -r "$PREBUILT" "$WORK/prebuilt-partial" && rm "$WORK/prebuilt-partial/reply-api/bootstrap.zip"
+if synth "$WORK/cdk-partial.out" "$WORK/synth-partial.log" -c prebuilt="$WORK/prebuilt-partial"; then
+  fail "cdk synth -c prebuilt= refuses a directory without reply-api's zip (it synthesized)"
+elif grep -q "reply-api/bootstrap.zip does not exist" "$WORK/synth-partial.log"; then
+  pass "cdk synth -c prebuilt= refuses a directory without reply-api's zip"
+else
+  cat "$WORK/synth-partial.log"
+  fail "cdk synth -c prebuilt= refuses a directory without reply-api's zip (another error)"
+fi
+
+# ---------------------------------------------------------------------------------------
 step "invariants (infra/tests/test_invariants.py)"
 if [[ -n "$CDK_TEMPLATE" ]]; then
-  args=(--sam "$INFRA/sam/template.yaml" --cdk "$CDK_TEMPLATE")
+  args=(--sam "$INFRA/sam/template.yaml" --cdk "$CDK_TEMPLATE" --prebuilt-dir "$PREBUILT")
   [[ -n "$SAM_CFN" ]] && args+=(--sam-cfn "$SAM_CFN")
+  [[ -n "$SAM_PREBUILT" ]] && args+=(--sam-prebuilt "$SAM_PREBUILT")
+  [[ -n "$CDK_PREBUILT" ]] && args+=(--cdk-prebuilt "$CDK_PREBUILT")
+  [[ -n "$MAKE_BUILD" ]] && args+=(--make-build "$MAKE_BUILD")
   "$PY" "$INFRA/tests/test_invariants.py" "${args[@]}" | tee "$WORK/invariants.log"
   rc=${PIPESTATUS[0]}
   summary="$(tail -n 1 "$WORK/invariants.log")"

@@ -11,6 +11,11 @@ has a negative self-test: a deliberately broken copy of each template must make 
 fail, so a check cannot silently pass. The last line is "N passed, M failed"; the exit code
 is non-zero on any failure.
 
+With --prebuilt-dir DIR (stand-in zips in the layout `make build` writes), also checks
+`make -n build` (--make-build), the SAM template for those zips (--sam-prebuilt, from
+infra/sam/prebuilt_template.py) and `cdk synth -c prebuilt=DIR` (--cdk-prebuilt): each must be
+the default template with only the functions' code changed, to exactly their own zips.
+
 Only the standard library plus cfn-lint's YAML decoder (cfnlint.decode, which understands
 !Ref/!GetAtt/... short forms) are used.
 
@@ -25,10 +30,14 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import itertools
 import json
+import os
 import re
+import shlex
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -2947,6 +2956,197 @@ EQUIVALENCE_BREAKAGES: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
 
 
 # ---------------------------------------------------------------------------------------
+# Build once, deploy many: `make build` (its dry run), the zips it writes, and the templates
+# that deploy them as they are (infra/sam/prebuilt_template.py, `cdk synth -c prebuilt=DIR`).
+# Each must be the default template with only the functions' code changed.
+# ---------------------------------------------------------------------------------------
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+
+
+def _sha256(path: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def _diff_paths(a: Any, b: Any, path: str = "") -> list[str]:
+    """Where two JSON values differ (at most a few paths per branch)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for key in sorted(set(a) | set(b), key=str):
+            if key not in a or key not in b:
+                out.append(f"{path}/{key} ({'only in the prebuilt one' if key not in a else 'missing'})")
+            else:
+                out += _diff_paths(a[key], b[key], f"{path}/{key}")
+        return out
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [p for i, (x, y) in enumerate(zip(a, b)) for p in _diff_paths(x, y, f"{path}/{i}")]
+    return [] if a == b else [path or "/"]
+
+
+def _zip_of(zip_dir: str, lid: str) -> str:
+    return os.path.abspath(os.path.join(zip_dir, FUNCTIONS[lid].binary, "bootstrap.zip"))
+
+
+def _without_sam_code(t: dict[str, Any]) -> dict[str, Any]:
+    t = copy.deepcopy(t)
+    for res in t.get("Resources", {}).values():
+        if res.get("Type") == "AWS::Serverless::Function":
+            res.get("Properties", {}).pop("CodeUri", None)
+            metadata = res.get("Metadata") or {}
+            for key in ("BuildMethod", "BuildProperties"):
+                metadata.pop(key, None)
+            if not metadata:
+                res.pop("Metadata", None)
+    return t
+
+
+def check_sam_prebuilt(source: dict[str, Any], prebuilt: dict[str, Any], prebuilt_path: str, zip_dir: str) -> list[str]:
+    """The SAM template for prebuilt zips: each function's CodeUri (relative to the template)
+    is its own zip, nothing is left for `sam build`, and nothing else differs."""
+    problems = []
+    base = os.path.dirname(os.path.abspath(prebuilt_path))
+    for lid in FUNCTIONS:
+        res = prebuilt.get("Resources", {}).get(lid)
+        if not res:
+            problems.append(f"{lid} missing")
+            continue
+        uri, want = res.get("Properties", {}).get("CodeUri"), _zip_of(zip_dir, lid)
+        if not isinstance(uri, str) or os.path.abspath(os.path.join(base, uri)) != want:
+            problems.append(f"{lid}: CodeUri {uri!r} is not {want}")
+        elif not os.path.isfile(want):
+            problems.append(f"{lid}: {want} does not exist")
+        if "BuildMethod" in (res.get("Metadata") or {}):
+            problems.append(f"{lid}: Metadata.BuildMethod left: `sam build` would compile it")
+    problems += [f"differs from the SAM template at {p}" for p in _diff_paths(_without_sam_code(source), _without_sam_code(prebuilt))[:10]]
+    return problems
+
+
+def _without_cdk_code(t: dict[str, Any]) -> dict[str, Any]:
+    t = copy.deepcopy(t)
+    t.get("Resources", {}).pop("CDKMetadata", None)  # the CDK's own analytics string
+    for res in t.get("Resources", {}).values():
+        if res.get("Type") == "AWS::Lambda::Function":
+            res.get("Properties", {}).pop("Code", None)
+            metadata = res.get("Metadata") or {}
+            for key in [k for k in metadata if k.startswith("aws:asset:")]:
+                del metadata[key]
+    return t
+
+
+def check_cdk_prebuilt(cdk: dict[str, Any], prebuilt: dict[str, Any], prebuilt_path: str, zip_dir: str) -> list[str]:
+    """`cdk synth -c prebuilt=DIR`: each function's code asset, as staged in cdk.out, is
+    byte for byte its own zip, and nothing else differs from the default synth."""
+    problems = []
+    out_dir = os.path.dirname(os.path.abspath(prebuilt_path))
+    for lid in FUNCTIONS:
+        res = prebuilt.get("Resources", {}).get(lid)
+        if not res:
+            problems.append(f"{lid} missing")
+            continue
+        metadata, want = res.get("Metadata") or {}, _zip_of(zip_dir, lid)
+        asset = metadata.get("aws:asset:path")
+        if metadata.get("aws:asset:property") != "Code" or not asset or "S3Key" not in (res.get("Properties", {}).get("Code") or {}):
+            problems.append(f"{lid}: no code asset")
+            continue
+        staged = os.path.join(out_dir, asset)
+        if not os.path.isfile(staged) or not os.path.isfile(want):
+            problems.append(f"{lid}: code asset {asset} is not a file staged from {want}")
+        elif _sha256(staged) != _sha256(want):
+            problems.append(f"{lid}: code asset {asset} is not {want}")
+    problems += [f"differs from the default synth at {p}" for p in _diff_paths(_without_cdk_code(cdk), _without_cdk_code(prebuilt))[:10]]
+    return problems
+
+
+def check_make_build(dry_run: str, zip_dir: str) -> list[str]:
+    """`make -n build LAMBDA_DIR=zip_dir`: one release arm64 zip build of exactly the
+    templates' functions into zip_dir, then tools/lambda_zips.py on the same functions."""
+    functions = {spec.binary for spec in FUNCTIONS.values()}
+    commands = [shlex.split(line) for line in dry_run.replace("\\\n", " ").splitlines() if line.strip()]
+    problems = []
+    builds = [c for c in commands if "cargo" in c and c[c.index("cargo") + 1:c.index("cargo") + 3] == ["lambda", "build"]]
+    if len(builds) != 1:
+        return [f"{len(builds)} `cargo lambda build` commands, want one"]
+    build = builds[0]
+    for flag in ("--release", "--arm64"):
+        if flag not in build:
+            problems.append(f"cargo lambda build without {flag}")
+    if "--output-format" not in build or build[build.index("--output-format") + 1] != "zip":
+        problems.append("cargo lambda build without --output-format zip")
+    if "--lambda-dir" not in build or os.path.abspath(build[build.index("--lambda-dir") + 1]) != os.path.abspath(zip_dir):
+        problems.append(f"cargo lambda build does not write to {zip_dir}")
+    packages = {build[i + 1] for i, arg in enumerate(build[:-1]) if arg in ("-p", "--package")}
+    if packages != functions:
+        problems.append(f"builds {sorted(packages)}, the templates deploy {sorted(functions)}")
+    checks = [c for c in commands if any(arg.endswith("tools/lambda_zips.py") for arg in c)]
+    if not checks:
+        problems.append("the zips are not checked (tools/lambda_zips.py)")
+    for c in checks:
+        i = next(i for i, arg in enumerate(c) if arg.endswith("tools/lambda_zips.py"))
+        if os.path.abspath(c[i + 1]) != os.path.abspath(zip_dir) or set(c[i + 2:]) != functions:
+            problems.append(f"tools/lambda_zips.py checks {c[i + 1:]}, want {zip_dir} and {sorted(functions)}")
+    return problems
+
+
+def _swap(t: dict[str, Any], a: str, b: str, *keys: str) -> None:
+    """Swaps the keys (path from the resource) of resources a and b."""
+    *parents, last = keys
+    ra, rb = t["Resources"][a], t["Resources"][b]
+    for key in parents:
+        ra, rb = ra[key], rb[key]
+    ra[last], rb[last] = rb[last], ra[last]
+
+
+PREBUILT_SAM_BREAKAGES: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
+    ("wechat-webhook deployed with weibo-webhook's zip", lambda t: _swap(t, "WeChatWebhookFunction", "WeiboWebhookFunction", "Properties", "CodeUri")),
+    ("reply-api still built from the workspace by sam build", lambda t: (
+        _fn_props(t, "ReplyApiFunction").__setitem__("CodeUri", "../.."),
+        t["Resources"]["ReplyApiFunction"].__setitem__("Metadata", {"BuildMethod": "rust-cargolambda"}),
+    )),
+    ("another setting changed with the code", lambda t: _fn_props(t, "MessageRouterFunction").__setitem__("Timeout", 60)),
+]
+PREBUILT_CDK_BREAKAGES: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
+    ("reply-sender and reply-api deployed with each other's zip", lambda t: (
+        _swap(t, "ReplySenderFunction", "ReplyApiFunction", "Metadata", "aws:asset:path"),
+        _swap(t, "ReplySenderFunction", "ReplyApiFunction", "Properties", "Code"),
+    )),
+    ("another setting changed with the code", lambda t: _fn_props(t, "WeiboWebhookFunction").__setitem__("MemorySize", 512)),
+    ("a function without a code asset", lambda t: t["Resources"]["MessageRouterFunction"]["Metadata"].pop("aws:asset:path")),
+]
+MAKE_BUILD_BREAKAGES: list[tuple[str, Callable[[str], str]]] = [
+    ("reply-api not built", lambda text: re.sub(r"(-p|--package)[ =]reply-api\b", "", text)),
+    ("an x86_64 build (no --arm64)", lambda text: text.replace("--arm64", "")),
+    ("a debug build (no --release)", lambda text: text.replace("--release", "")),
+    ("the zips not checked", lambda text: "\n".join(line for line in text.splitlines() if "lambda_zips.py" not in line)),
+]
+
+
+def zip_checker_self_tests() -> list[tuple[str, list[str]]]:
+    """tools/lambda_zips.py accepts a function zip and refuses what Lambda could not run."""
+    from lambda_zips import zip_problems
+    from prebuilt_fixture import write_zip
+
+    results = []
+    with tempfile.TemporaryDirectory() as d:
+        good = os.path.join(d, "good.zip")
+        write_zip(good, "good")
+        found = zip_problems(good)
+        results.append(("lambda_zips accepts an executable arm64 bootstrap", found))
+        bad: dict[str, Callable[[str], None]] = {
+            "an x86_64 bootstrap": lambda p: write_zip(p, "x86", machine=62),
+            "a bootstrap that is not executable": lambda p: write_zip(p, "mode", mode=0o644),
+            "a zip with more than bootstrap": lambda p: write_zip(p, "extra", extra=True),
+            "a file that is not a zip": lambda p: open(p, "w").write("not a zip"),
+            "a missing zip": lambda p: None,
+        }
+        for i, (description, make) in enumerate(bad.items()):
+            path = os.path.join(d, f"bad{i}.zip")
+            make(path)
+            results.append((f"lambda_zips refuses {description}", [] if zip_problems(path) else ["accepted"]))
+    return results
+
+
+# ---------------------------------------------------------------------------------------
 # Loading and running.
 # ---------------------------------------------------------------------------------------
 def plain(value: Any) -> Any:
@@ -2989,6 +3189,10 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--sam", required=True, help="SAM template (YAML)")
     ap.add_argument("--cdk", required=True, help="template synthesized by the CDK app (JSON)")
     ap.add_argument("--sam-cfn", help="optional: the SAM template expanded to CloudFormation (sam_translate.py)")
+    ap.add_argument("--prebuilt-dir", help="optional: zips as `make build` writes them, <dir>/<function>/bootstrap.zip")
+    ap.add_argument("--sam-prebuilt", help="with --prebuilt-dir: infra/sam/prebuilt_template.py's template for them")
+    ap.add_argument("--cdk-prebuilt", help="with --prebuilt-dir: the template of `cdk synth -c prebuilt=<dir>`")
+    ap.add_argument("--make-build", help="with --prebuilt-dir: output of `make -n build LAMBDA_DIR=<dir>`")
     args = ap.parse_args(argv)
 
     templates = {"sam": load_sam(args.sam)}
@@ -3032,6 +3236,40 @@ def main(argv: list[str]) -> int:
             f"self-test: equivalence rejects {description}",
             [] if equivalence(models["sam"], build_model("cdk", broken_cdk)) else ["different templates PASSED equivalence"],
         )
+
+    # Build once, deploy many.
+    for description, problems in zip_checker_self_tests():
+        results.record(f"self-test: {description}", problems)
+    if args.prebuilt_dir and args.cdk_prebuilt:
+        cdk_prebuilt = load_cfn(args.cdk_prebuilt)
+        model = build_model("cdk", cdk_prebuilt)
+        for check_name, check in CHECKS.items():
+            results.record(f"cdk-prebuilt: {check_name}", check(model))
+        results.record("sam == cdk-prebuilt: equivalent", equivalence(models["sam"], model))
+        results.record("cdk-prebuilt: the default synth with each function's code its own zip",
+                       check_cdk_prebuilt(templates["cdk"], cdk_prebuilt, args.cdk_prebuilt, args.prebuilt_dir))
+        for description, mutate in PREBUILT_CDK_BREAKAGES:
+            broken = copy.deepcopy(cdk_prebuilt)
+            mutate(broken)
+            failed = check_cdk_prebuilt(templates["cdk"], broken, args.cdk_prebuilt, args.prebuilt_dir)
+            results.record(f"self-test cdk-prebuilt: rejects {description}", [] if failed else ["the broken template PASSED"])
+    if args.prebuilt_dir and args.sam_prebuilt:
+        sam_prebuilt = load_cfn(args.sam_prebuilt)
+        results.record("sam-prebuilt: the SAM template with each function's CodeUri its own zip",
+                       check_sam_prebuilt(templates["sam"], sam_prebuilt, args.sam_prebuilt, args.prebuilt_dir))
+        for description, mutate in PREBUILT_SAM_BREAKAGES:
+            broken = copy.deepcopy(sam_prebuilt)
+            mutate(broken)
+            failed = check_sam_prebuilt(templates["sam"], broken, args.sam_prebuilt, args.prebuilt_dir)
+            results.record(f"self-test sam-prebuilt: rejects {description}", [] if failed else ["the broken template PASSED"])
+    if args.prebuilt_dir and args.make_build:
+        with open(args.make_build, encoding="utf-8") as f:
+            dry_run = f.read()
+        results.record("make build: release arm64 zips of exactly the templates' functions, checked",
+                       check_make_build(dry_run, args.prebuilt_dir))
+        for description, mutate in MAKE_BUILD_BREAKAGES:
+            failed = check_make_build(mutate(dry_run), args.prebuilt_dir)
+            results.record(f"self-test make build: rejects {description}", [] if failed else ["the broken dry run PASSED"])
 
     print(f"{results.passed} passed, {results.failed} failed")
     return 1 if results.failed else 0

@@ -4,6 +4,7 @@
 //   npx cdk synth --no-notices                       # builds the Rust functions (cargo lambda)
 //   npx cdk synth --no-notices -c skipBundling=true  # offline check: no Rust build, NOT deployable
 //   npx cdk deploy ChannelGateway --parameters StageName=prod ...
+//   npx cdk deploy -c prebuilt=../../target/lambda-prebuilt ...  # the zips `make build` wrote, no Rust build
 //
 // The stack is environment-agnostic (no account/region): it synthesizes without AWS
 // credentials and deploys to whatever account/region the CLI's credentials point at.

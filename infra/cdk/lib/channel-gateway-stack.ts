@@ -34,6 +34,8 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { RustFunction } from 'cargo-lambda-cdk';
 import { Construct } from 'constructs';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 
 export interface ChannelGatewayStackProps extends StackProps {
   /** The workspace Cargo.toml (all functions are binaries of this workspace). */
@@ -106,6 +108,13 @@ export class ChannelGatewayStack extends Stack {
    */
   private readonly skipBundling: boolean;
 
+  /**
+   * `-c prebuilt=<dir>`: deploy the release zips `make build` wrote,
+   * `<dir>/<binary>/bootstrap.zip`, as they are (no Rust build during synth). The functions,
+   * their settings and everything else are the same as without it; only the code asset
+   * differs. A relative <dir> is relative to the directory cdk runs in (infra/cdk).
+   */
+  private readonly prebuiltDir: string | undefined;
 
   /**
    * Stack.bundlingRequired decides whether assets (here: `cargo lambda build`) are bundled.
@@ -129,6 +138,11 @@ export class ChannelGatewayStack extends Stack {
         'skipBundling=true: the Rust functions were not built; this synth is for validation only, do not deploy it',
       );
     }
+    const prebuilt = this.node.tryGetContext('prebuilt');
+    if (prebuilt !== undefined && (typeof prebuilt !== 'string' || prebuilt === '' || prebuilt === 'true')) {
+      throw new Error(`-c prebuilt=${prebuilt}: give the directory of the built zips, e.g. -c prebuilt=../../target/lambda-prebuilt`);
+    }
+    this.prebuiltDir = prebuilt === undefined ? undefined : path.resolve(prebuilt);
     // Findings of CDK's built-in template validation that are not problems here:
     Validations.of(this).acknowledge(
       {
@@ -1411,11 +1425,14 @@ export class ChannelGatewayStack extends Stack {
     }
   }
 
-  /** Log group + least-privilege role + RustFunction, with the SAM template's logical ids. */
+  /**
+   * Log group + least-privilege role + function (a RustFunction built by cargo lambda, or the
+   * prebuilt zip with `-c prebuilt=<dir>`), with the SAM template's logical ids.
+   */
   private gatewayFunction(
     common: { retentionDays: number; applicationLogLevel: string; manifestPath: string },
     spec: GatewayFunctionSpec,
-  ): RustFunction {
+  ): lambda.Function {
     const logGroup = new logs.LogGroup(this, `${spec.id}LogGroup`, {
       logGroupName: `/aws/lambda/${Aws.STACK_NAME}/${spec.binary}`,
       // Kept when the stack is deleted or the group replaced (audit trail).
@@ -1442,11 +1459,7 @@ export class ChannelGatewayStack extends Stack {
     });
     logicalId(role, `${spec.id}Role`);
 
-    const fn = new RustFunction(this, `${spec.id}Function`, {
-      manifestPath: common.manifestPath,
-      binaryName: spec.binary,
-      runtime: 'provided.al2023',
-      architecture: lambda.Architecture.ARM_64,
+    const settings = {
       memorySize: MEMORY_MB,
       timeout: Duration.seconds(spec.timeoutSecs),
       reservedConcurrentExecutions: spec.reservedConcurrency,
@@ -1457,7 +1470,30 @@ export class ChannelGatewayStack extends Stack {
       applicationLogLevelV2: common.applicationLogLevel as lambda.ApplicationLogLevel,
       systemLogLevelV2: lambda.SystemLogLevel.INFO,
       logGroup,
-    });
+    };
+    let fn: lambda.Function;
+    if (this.prebuiltDir === undefined) {
+      fn = new RustFunction(this, `${spec.id}Function`, {
+        ...settings,
+        manifestPath: common.manifestPath,
+        binaryName: spec.binary,
+        runtime: 'provided.al2023',
+        architecture: lambda.Architecture.ARM_64,
+      });
+    } else {
+      // What RustFunction sets besides its bundled code: runtime, arm64, handler bootstrap.
+      const zip = path.join(this.prebuiltDir, spec.binary, 'bootstrap.zip');
+      if (!fs.existsSync(zip)) {
+        throw new Error(`-c prebuilt=${this.prebuiltDir}: ${zip} does not exist (make build writes it)`);
+      }
+      fn = new lambda.Function(this, `${spec.id}Function`, {
+        ...settings,
+        runtime: lambda.Runtime.PROVIDED_AL2023,
+        architecture: lambda.Architecture.ARM_64,
+        handler: 'bootstrap',
+        code: lambda.Code.fromAsset(zip),
+      });
+    }
     logicalId(fn, `${spec.id}Function`);
     // The role's policies are inline (part of the role), so Role: !GetAtt already orders
     // the function after them; CDK's extra DependsOn on the role is redundant (cfn-lint W3005).
