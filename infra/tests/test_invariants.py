@@ -3062,7 +3062,12 @@ def check_make_build(dry_run: str, zip_dir: str) -> list[str]:
     """`make -n build LAMBDA_DIR=zip_dir`: one release arm64 zip build of exactly the
     templates' functions into zip_dir, then tools/lambda_zips.py on the same functions."""
     functions = {spec.binary for spec in FUNCTIONS.values()}
-    commands = [shlex.split(line) for line in dry_run.replace("\\\n", " ").splitlines() if line.strip()]
+    commands = []
+    for line in dry_run.replace("\\\n", " ").splitlines():
+        try:
+            commands.append(shlex.split(line))
+        except ValueError:  # not a command (e.g. a make warning with a stray quote)
+            continue
     problems = []
     builds = [c for c in commands if "cargo" in c and c[c.index("cargo") + 1:c.index("cargo") + 3] == ["lambda", "build"]]
     if len(builds) != 1:
