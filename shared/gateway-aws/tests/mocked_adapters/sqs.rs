@@ -329,3 +329,25 @@ async fn a_retry_changes_the_record_visibility_to_the_delay_capped_at_12_hours()
     }
 }
 
+#[tokio::test]
+async fn an_empty_attribute_value_is_left_out_since_sqs_would_refuse_the_whole_message() {
+    // SQS refuses a message attribute with an empty value, and the message with it: the dead
+    // letter would be lost for want of a reason.
+    let command = reply();
+    let seen = Seen::default();
+    let rule = sent(&seen);
+    SqsReplyDeadLetters::new(sqs(&[&rule]), FIFO)
+        .dead_letter(&command, "", "")
+        .await
+        .unwrap();
+    let names: Vec<String> = attributes(&seen.only()).into_iter().map(|a| a.0).collect();
+    assert_eq!(names, ["account", "channel", "reply_id"]);
+
+    let seen = Seen::default();
+    let rule = sent(&seen);
+    SqsDeadLetterSink::new(sqs(&[&rule]), FIFO)
+        .dead_letter("{", "g", "d", "")
+        .await
+        .unwrap();
+    assert_eq!(attributes(&seen.only()), []);
+}
