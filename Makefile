@@ -23,6 +23,7 @@ test:
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy -p gateway-aws --all-targets --features mocked-tests -- -D warnings
 
 ## Licenses and duplicate crates (deny.toml), offline; installs the pinned cargo-deny once.
 deny:

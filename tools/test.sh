@@ -20,6 +20,11 @@ log "cargo test (unit + integration)"
 # stack_build built (target dir/debug/message-router) as its own process.
 cargo test --workspace --no-fail-fast -- --include-ignored
 
+log "cargo test: the AWS adapters against mocked SDK clients (gateway-aws, feature mocked-tests)"
+# A build of its own: the feature's aws-smithy-mocks turns on serde_json's preserve_order, which
+# must not reach the workspace's test build above (shared/gateway-aws/Cargo.toml).
+cargo test -p gateway-aws --features mocked-tests --test mocked_adapters
+
 if [ -f infra/check.sh ]; then
   log "template checks"
   bash infra/check.sh

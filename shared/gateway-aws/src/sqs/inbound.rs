@@ -29,7 +29,12 @@ impl SqsMessagePublisher {
     }
 }
 
+/// A `String` message attribute; none for an empty value, which SQS refuses (and with it
+/// the whole message).
 fn string_attribute(value: &str) -> Option<MessageAttributeValue> {
+    if value.is_empty() {
+        return None;
+    }
     MessageAttributeValue::builder()
         .data_type("String")
         .string_value(value)

@@ -31,7 +31,12 @@ impl SqsReplyDeadLetters {
     }
 }
 
+/// A `String` message attribute; none for an empty value, which SQS refuses (and with it
+/// the whole message).
 fn attribute(value: &str) -> Option<MessageAttributeValue> {
+    if value.is_empty() {
+        return None;
+    }
     MessageAttributeValue::builder()
         .data_type("String")
         .string_value(value)
