@@ -79,6 +79,7 @@ async fn a_warm_webhook_makes_exactly_one_sqs_send_per_message_and_no_other_call
         accounts: accounts.clone(),
         publisher: publisher.clone(),
         limits: Limits::default(),
+        passive: None,
     };
     let (wechat_service, weibo_service) = (service(Channel::WeChat), service(Channel::Weibo));
     let doc = AccountsDocument::from_json(&local_accounts_json()).unwrap();

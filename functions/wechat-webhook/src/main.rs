@@ -12,6 +12,7 @@ mod handler;
 use gateway_aws::sdk::load_sdk_config_with_timeouts;
 use gateway_core::Channel;
 use gateway_lambda::webhook;
+use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -19,7 +20,11 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = config::Config::from_env()?;
     // Bounded AWS calls: a cold start's two calls fit the platform's 5-second window.
     let sdk = load_sdk_config_with_timeouts(config.webhook.call_timeouts()).await?;
-    let service = webhook::service(Channel::WeChat, "wechat-webhook", &config.webhook, &sdk);
-    let passive = handler::passive_replies(&config.passive, aws_sdk_dynamodb::Client::new(&sdk));
-    webhook::serve(&service, Some(&passive)).await
+    let mut service = webhook::service(Channel::WeChat, "wechat-webhook", &config.webhook, &sdk);
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    service.passive = Some(Arc::new(handler::passive_replies(
+        &config.passive,
+        dynamodb,
+    )));
+    webhook::serve(&service).await
 }

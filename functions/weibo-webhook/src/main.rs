@@ -16,5 +16,5 @@ async fn main() -> Result<(), lambda_http::Error> {
     // Bounded AWS calls: a cold start's two calls fit the platform's 5-second window.
     let sdk = load_sdk_config_with_timeouts(config.call_timeouts()).await?;
     let service = webhook::service(Channel::Weibo, "weibo-webhook", &config, &sdk);
-    webhook::serve(&service, None).await
+    webhook::serve(&service).await
 }

@@ -61,6 +61,9 @@ pub struct WebhookService {
     pub publisher: Arc<dyn MessagePublisher>,
     /// Request limits.
     pub limits: Limits,
+    /// Passive replies for WeChat accounts in passive reply mode (`None`: no passive replies,
+    /// as for Weibo).
+    pub passive: Option<Arc<PassiveReplies>>,
 }
 
 /// Passive auto-replies for WeChat accounts with `reply_mode: passive`.
@@ -215,17 +218,10 @@ fn passive_content(content: &ReplyContent, message: &NormalizedMessage) -> Optio
 }
 
 impl WebhookService {
-    /// Handles one webhook request end to end and returns the HTTP answer for the platform.
+    /// Handles one webhook request end to end and returns the HTTP answer for the platform
+    /// (with a passive reply for a passive-mode WeChat account when the service has them).
     pub async fn handle(&self, request: &InboundRequest<'_>) -> HttpReply {
-        self.handle_with(request, None).await
-    }
-
-    /// [`handle`](Self::handle), answering passive-mode WeChat accounts with `passive`'s reply.
-    pub async fn handle_with(
-        &self,
-        request: &InboundRequest<'_>,
-        passive: Option<&PassiveReplies>,
-    ) -> HttpReply {
+        let passive = self.passive.as_deref();
         match self.try_handle(request, passive).await {
             Ok(reply) => reply,
             Err(Failure::Rejected(e)) => {

@@ -139,6 +139,7 @@ async fn every_attack_gets_its_status_and_code_queues_nothing_and_logs_one_clean
             accounts: Arc::new(Accounts(doc.clone())),
             publisher: publisher.clone(),
             limits: Limits::default(),
+            passive: None,
         };
         let capture = Capture::default();
         let request = InboundRequest {

@@ -7,7 +7,7 @@ use crate::env::{ConfigError, EnvReader};
 use gateway_aws::{SecretsManagerAccountDirectory, SqsMessagePublisher};
 use gateway_core::Channel;
 use gateway_core::channel::{HttpMethod, InboundRequest, Limits};
-use gateway_core::webhook::{HttpReply, PassiveReplies, WebhookService};
+use gateway_core::webhook::{HttpReply, WebhookService};
 use lambda_http::{Body, Request, RequestExt, Response, service_fn};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -84,7 +84,8 @@ impl WebhookConfig {
 }
 
 /// The webhook service of `channel` over the AWS clients of `sdk`: the webhooks' accounts
-/// secret (observed as `function`), the inbound queue, and the configured limits.
+/// secret (observed as `function`), the inbound queue, and the configured limits; no passive
+/// replies (`wechat-webhook` adds them).
 pub fn service(
     channel: Channel,
     function: &'static str,
@@ -111,29 +112,22 @@ pub fn service(
             max_clock_skew_secs: config.max_clock_skew_secs,
             ..Limits::default()
         },
+        passive: None,
     }
 }
 
 /// Serves requests until the runtime stops: each is answered by [`handle_request`] at its
-/// arrival time, with passive replies when `passive` is given (WeChat accounts in passive
-/// reply mode).
-pub async fn serve(
-    service: &WebhookService,
-    passive: Option<&PassiveReplies>,
-) -> Result<(), lambda_http::Error> {
+/// arrival time.
+pub async fn serve(service: &WebhookService) -> Result<(), lambda_http::Error> {
     lambda_http::run(service_fn(move |request: Request| async move {
-        Ok::<_, std::convert::Infallible>(
-            handle_request(service, passive, request, crate::now_ms()).await,
-        )
+        Ok::<_, std::convert::Infallible>(handle_request(service, request, crate::now_ms()).await)
     }))
     .await
 }
 
-/// Handles one HTTP request as if it arrived at `received_at_ms`, answering passive-mode
-/// WeChat accounts with a passive reply when `passive` is given.
+/// Handles one HTTP request as if it arrived at `received_at_ms`.
 pub async fn handle_request(
     service: &WebhookService,
-    passive: Option<&PassiveReplies>,
     request: Request,
     received_at_ms: i64,
 ) -> Response<Body> {
@@ -164,7 +158,7 @@ pub async fn handle_request(
         body,
         received_at_ms,
     };
-    to_response(service.handle_with(&inbound, passive).await)
+    to_response(service.handle(&inbound).await)
 }
 
 /// The account named by the request: the `{account}` path parameter (API Gateway), else the
@@ -231,6 +225,7 @@ mod tests {
             ))),
             publisher,
             limits: Limits::default(),
+            passive: None,
         }
     }
 
@@ -265,7 +260,7 @@ mod tests {
                 let text = std::fs::read_to_string(&file).expect("read");
                 let request = lambda_http::request::from_str(&text).expect("API Gateway v2 event");
                 let is_get = request.method() == lambda_http::http::Method::GET;
-                let response = handle_request(&svc, None, request, SAMPLE_TIME_MS).await;
+                let response = handle_request(&svc, request, SAMPLE_TIME_MS).await;
                 assert_eq!(response.status(), 200, "{}", file.display());
                 let body = match response.body() {
                     Body::Text(t) => t.clone(),
@@ -291,7 +286,7 @@ mod tests {
             std::fs::read_to_string(repo().join("events/wechat/plaintext/text.apigw-v2.json"))
                 .expect("read");
         let request = lambda_http::request::from_str(&text).expect("event");
-        let response = handle_request(&svc, None, request, SAMPLE_TIME_MS).await;
+        let response = handle_request(&svc, request, SAMPLE_TIME_MS).await;
         assert_eq!(response.status(), 503);
     }
 
@@ -303,7 +298,7 @@ mod tests {
             std::fs::read_to_string(repo().join("events/wechat/plaintext/text.apigw-v2.json"))
                 .expect("read");
         let request = lambda_http::request::from_str(&text).expect("event");
-        let response = handle_request(&svc, None, request, SAMPLE_TIME_MS + 301_000).await;
+        let response = handle_request(&svc, request, SAMPLE_TIME_MS + 301_000).await;
         assert_eq!(response.status(), 401);
         assert!(publisher.messages().is_empty());
     }

@@ -286,5 +286,6 @@ pub fn service(channel: Channel) -> WebhookService {
         accounts: Arc::new(CachedAccounts(Arc::new(accounts()))),
         publisher: Arc::new(SerializingPublisher::default()),
         limits: Limits::default(),
+        passive: None,
     }
 }

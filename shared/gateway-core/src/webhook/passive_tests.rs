@@ -61,6 +61,7 @@ fn service(publisher: Arc<RecordingPublisher>) -> WebhookService {
         accounts: Arc::new(StaticAccounts(Arc::new(docs()))),
         publisher,
         limits: Limits::default(),
+        passive: Some(Arc::new(passive())),
     }
 }
 
@@ -93,9 +94,7 @@ async fn push(
         envelope,
     )
     .expect("push");
-    let reply = svc
-        .handle_with(&request.as_inbound(account, NOW * 1000), Some(&passive()))
-        .await;
+    let reply = svc.handle(&request.as_inbound(account, NOW * 1000)).await;
     (reply, publisher)
 }
 
@@ -193,8 +192,6 @@ async fn nothing_is_answered_when_the_message_cannot_be_queued() {
         Envelope::Plaintext,
     )
     .expect("push");
-    let reply = svc
-        .handle_with(&request.as_inbound("plain", NOW * 1000), Some(&passive()))
-        .await;
+    let reply = svc.handle(&request.as_inbound("plain", NOW * 1000)).await;
     assert_eq!(reply.status, 503);
 }
