@@ -15,6 +15,8 @@ set -euo pipefail
 . "$(dirname "$0")/stack.sh"
 trap stack_cleanup EXIT
 
+# A stack of its own: nothing inherited from another one (its platform stand-ins, say).
+unset GATEWAY_STUB_URL WECHAT_API_BASE_URL WEIBO_API_BASE_URL GATEWAY_LAMBDA_URL
 export GATEWAY_ACCOUNTS_FILE="${GATEWAY_ACCOUNTS_FILE:-config/accounts.local.json}"
 stack_install_tools
 stack_build

@@ -65,7 +65,7 @@ fn readme_commands(text: &str) -> Vec<String> {
             continue;
         }
         if in_block {
-            let code = match line.find("  #") {
+            let code = match line.find(" #") {
                 Some(i) => &line[..i],
                 None => line,
             };
