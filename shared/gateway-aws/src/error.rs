@@ -5,9 +5,17 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use gateway_core::ports::PortError;
 
-/// Error codes AWS services use for throttling and transient server trouble.
-const TRANSIENT_CODES: &[&str] = &[
+/// Error codes AWS services use for throttling and transient server trouble: the ones the
+/// SDK's own standard retry strategy retries (throttling and transient errors), and the
+/// services' internal-error and transaction-contention codes.
+pub const TRANSIENT_CODES: &[&str] = &[
     "Throttling",
+    "SlowDown",
+    "BandwidthLimitExceeded",
+    "PriorRequestNotComplete",
+    "EC2ThrottledException",
+    "RequestTimeout",
+    "RequestTimeoutException",
     "ThrottlingException",
     "ThrottledException",
     "RequestThrottled",

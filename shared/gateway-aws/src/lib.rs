@@ -3,7 +3,7 @@
 //! SDK configuration they share (trust store, timeouts). SDK types never leave this crate.
 
 pub mod dynamodb;
-mod error;
+pub mod error;
 pub mod sdk;
 pub mod secrets;
 pub mod sqs;

@@ -290,6 +290,25 @@ async fn a_failed_load_is_transient_when_throttled_or_5xx_and_permanent_when_den
 }
 
 #[tokio::test]
+async fn every_code_the_sdk_retries_as_throttling_or_transient_is_a_transient_error() {
+    for code in gateway_aws::error::TRANSIENT_CODES {
+        let rule = mock!(Client::get_item).then_http_response(move || dynamodb_error(400, code));
+        let result = store(dynamodb(&[&rule])).load("wechat:demo:openid-1").await;
+        assert_transient(result, "dynamodb get_item");
+    }
+    for code in [
+        "RequestTimeout",
+        "BandwidthLimitExceeded",
+        "PriorRequestNotComplete",
+    ] {
+        assert!(
+            gateway_aws::error::TRANSIENT_CODES.contains(&code),
+            "{code}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn messages_are_read_page_by_page_from_the_last_evaluated_key() {
     let m = message();
     let message_item: Item = [
