@@ -1,9 +1,9 @@
 //! SQS adapters: the inbound FIFO queue publisher (webhooks) and the dead-letter sink (router).
 
+use super::{send_dead_letter, string_attributes};
 use crate::error::port_error;
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::types::MessageAttributeValue;
 use gateway_core::NormalizedMessage;
 use gateway_core::ports::{DeadLetterSink, MessagePublisher, PortError};
 
@@ -29,19 +29,6 @@ impl SqsMessagePublisher {
     }
 }
 
-/// A `String` message attribute; none for an empty value, which SQS refuses (and with it
-/// the whole message).
-fn string_attribute(value: &str) -> Option<MessageAttributeValue> {
-    if value.is_empty() {
-        return None;
-    }
-    MessageAttributeValue::builder()
-        .data_type("String")
-        .string_value(value)
-        .build()
-        .ok()
-}
-
 #[async_trait]
 impl MessagePublisher for SqsMessagePublisher {
     async fn publish(&self, message: &NormalizedMessage) -> Result<(), PortError> {
@@ -53,16 +40,11 @@ impl MessagePublisher for SqsMessagePublisher {
             .message_body(body)
             .message_group_id(message.message_group_id())
             .message_deduplication_id(message.dedupe_id())
-            .set_message_attributes(Some(
-                [
-                    ("channel", message.channel.as_str()),
-                    ("account", message.account_id.as_str()),
-                    ("kind", message.kind()),
-                ]
-                .into_iter()
-                .filter_map(|(k, v)| string_attribute(v).map(|a| (k.to_string(), a)))
-                .collect(),
-            ))
+            .set_message_attributes(Some(string_attributes(&[
+                ("channel", message.channel.as_str()),
+                ("account", message.account_id.as_str()),
+                ("kind", message.kind()),
+            ])))
             .send()
             .await
             .map_err(|e| port_error("sqs send_message", e))?;
@@ -96,23 +78,14 @@ impl DeadLetterSink for SqsDeadLetterSink {
         dedupe_id: &str,
         reason: &str,
     ) -> Result<(), PortError> {
-        let mut request = self
-            .client
-            .send_message()
-            .queue_url(&self.queue_url)
-            .message_body(body)
-            .set_message_attributes(
-                string_attribute(reason).map(|a| [("reason".to_string(), a)].into()),
-            );
-        if self.queue_url.ends_with(".fifo") {
-            request = request
-                .message_group_id(group_id)
-                .message_deduplication_id(dedupe_id);
-        }
-        request
-            .send()
-            .await
-            .map_err(|e| port_error("sqs send_message (dead letter)", e))?;
-        Ok(())
+        send_dead_letter(
+            &self.client,
+            &self.queue_url,
+            body.to_string(),
+            (group_id, dedupe_id),
+            &[("reason", reason)],
+            "sqs send_message (dead letter)",
+        )
+        .await
     }
 }

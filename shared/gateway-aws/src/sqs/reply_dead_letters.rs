@@ -6,10 +6,9 @@
 //! it to the outbound queue unchanged (its delivery record is `failed`; delete that record
 //! first, or the sender will acknowledge the redriven copy as already handled).
 
-use crate::error::port_error;
+use super::send_dead_letter;
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::types::MessageAttributeValue;
 use gateway_core::delivery::ports::ReplyDeadLetters;
 use gateway_core::outbound::ReplyCommand;
 use gateway_core::ports::PortError;
@@ -31,19 +30,6 @@ impl SqsReplyDeadLetters {
     }
 }
 
-/// A `String` message attribute; none for an empty value, which SQS refuses (and with it
-/// the whole message).
-fn attribute(value: &str) -> Option<MessageAttributeValue> {
-    if value.is_empty() {
-        return None;
-    }
-    MessageAttributeValue::builder()
-        .data_type("String")
-        .string_value(value)
-        .build()
-        .ok()
-}
-
 #[async_trait]
 impl ReplyDeadLetters for SqsReplyDeadLetters {
     async fn dead_letter(
@@ -55,31 +41,22 @@ impl ReplyDeadLetters for SqsReplyDeadLetters {
         let body = serde_json::to_string(command)
             .map_err(|e| PortError::permanent("serialize reply command", e))?;
         let reason: String = reason.chars().take(1000).collect();
+        let reply_id = command.dedupe_id();
         let attributes = [
             ("error_code", error_code),
             ("reason", reason.as_str()),
             ("channel", command.channel.as_str()),
             ("account", command.account_id.as_str()),
-            ("reply_id", &command.dedupe_id()),
-        ]
-        .into_iter()
-        .filter_map(|(k, v)| attribute(v).map(|a| (k.to_string(), a)))
-        .collect();
-        let mut request = self
-            .client
-            .send_message()
-            .queue_url(&self.queue_url)
-            .message_body(body)
-            .set_message_attributes(Some(attributes));
-        if self.queue_url.ends_with(".fifo") {
-            request = request
-                .message_group_id(command.message_group_id())
-                .message_deduplication_id(command.dedupe_id());
-        }
-        request
-            .send()
-            .await
-            .map_err(|e| port_error("sqs send_message (reply dead letter)", e))?;
-        Ok(())
+            ("reply_id", reply_id.as_str()),
+        ];
+        send_dead_letter(
+            &self.client,
+            &self.queue_url,
+            body,
+            (&command.message_group_id(), &reply_id),
+            &attributes,
+            "sqs send_message (reply dead letter)",
+        )
+        .await
     }
 }
