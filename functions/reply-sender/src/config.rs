@@ -2,6 +2,7 @@
 //! a reply can take ([`worst_case_record`]) and the longest a token refresh holds its lease
 //! ([`worst_case_token_refresh`]).
 
+use crate::handler::Settings;
 use gateway_aws::TokenTiming;
 use gateway_core::delivery::window::{ChannelPolicy, ReplyPolicy, WindowLimit};
 use gateway_lambda::env::{ConfigError, EnvReader};
@@ -97,26 +98,22 @@ pub struct Config {
     /// `TOKEN_REFRESH_AHEAD_SECS` (300), `TOKEN_LEASE_SECS` (20), `TOKEN_WAIT_MS` (3000).
     /// The lease must exceed [`worst_case_token_refresh`].
     pub token_timing: TokenTiming,
-    /// `DELIVERY_CLAIM_TIMEOUT_SECS` (default 180; above the function timeout, 120 s in the
-    /// templates): a `calling` record younger than this may still be in flight.
-    pub claim_timeout: Duration,
     /// `DELIVERY_RECORD_TTL_DAYS` (default 30).
     pub delivery_record_ttl_days: i64,
     /// `MESSAGE_TTL_DAYS` (default 90; 0 keeps outbound messages forever).
     pub message_ttl_days: i64,
-    /// `RETRY_BASE_SECS` (default 10) and `RETRY_MAX_SECS` (default 300): backoff of
-    /// transient failures.
-    pub retry_base_secs: u32,
-    /// See `retry_base_secs`.
-    pub retry_max_secs: u32,
-    /// `REPLY_MAX_ATTEMPTS` (default 4): deliveries of one command before a transient failure
-    /// dead-letters it with `gateway:retries_exhausted`. Keep it below the outbound queue's
-    /// `maxReceiveCount`, so that the queue's redrive (which records no reason) stays a
-    /// backstop.
-    pub max_attempts: u32,
-    /// Reply windows: `WECHAT_MESSAGE_WINDOW_SECS` / `WECHAT_MESSAGE_QUOTA`,
-    /// `WECHAT_EVENT_…`, `WEIBO_MESSAGE_…`, `WEIBO_EVENT_…`, `WEIBO_MENTION_…`.
-    pub policy: ReplyPolicy,
+    /// What the batch handler applies:
+    /// - `DELIVERY_CLAIM_TIMEOUT_SECS` (default 180; above the function timeout, 120 s in the
+    ///   templates): a `calling` record younger than this may still be in flight;
+    /// - `RETRY_BASE_SECS` (default 10) and `RETRY_MAX_SECS` (default 300): backoff of
+    ///   transient failures;
+    /// - `REPLY_MAX_ATTEMPTS` (default 4): deliveries of one command before a transient failure
+    ///   dead-letters it with `gateway:retries_exhausted`; at least 2 below the outbound
+    ///   queue's `maxReceiveCount`, so that the queue's redrive (which records no reason) stays
+    ///   a backstop;
+    /// - reply windows: `WECHAT_MESSAGE_WINDOW_SECS` / `WECHAT_MESSAGE_QUOTA`,
+    ///   `WECHAT_EVENT_…`, `WEIBO_MESSAGE_…`, `WEIBO_EVENT_…`, `WEIBO_MENTION_…`.
+    pub delivery: Settings,
 }
 
 impl Config {
@@ -209,22 +206,24 @@ impl Config {
                 lease: secs(lease),
                 wait: Duration::from_millis(u64::try_from(wait).unwrap_or(0)),
             },
-            claim_timeout: secs(claim),
             delivery_record_ttl_days: record_ttl,
             message_ttl_days: message_ttl,
-            retry_base_secs: u32::try_from(retry_base).unwrap_or(u32::MAX),
-            retry_max_secs: u32::try_from(retry_max).unwrap_or(u32::MAX),
-            max_attempts: u32::try_from(max_attempts).unwrap_or(1),
-            policy: ReplyPolicy {
-                wechat: ChannelPolicy {
-                    message: wechat_message,
-                    event: wechat_event,
-                    mention: None,
-                },
-                weibo: ChannelPolicy {
-                    message: weibo_message,
-                    event: weibo_event,
-                    mention: weibo_mention,
+            delivery: Settings {
+                claim_timeout: secs(claim),
+                retry_base_secs: u32::try_from(retry_base).unwrap_or(u32::MAX),
+                retry_max_secs: u32::try_from(retry_max).unwrap_or(u32::MAX),
+                max_attempts: u32::try_from(max_attempts).unwrap_or(1),
+                policy: ReplyPolicy {
+                    wechat: ChannelPolicy {
+                        message: wechat_message,
+                        event: wechat_event,
+                        mention: None,
+                    },
+                    weibo: ChannelPolicy {
+                        message: weibo_message,
+                        event: weibo_event,
+                        mention: weibo_mention,
+                    },
                 },
             },
         })
@@ -233,17 +232,6 @@ impl Config {
     /// Reads the configuration from the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok())
-    }
-
-    /// What the batch handler applies.
-    pub fn settings(&self) -> crate::handler::Settings {
-        crate::handler::Settings {
-            policy: self.policy,
-            claim_timeout: self.claim_timeout,
-            retry_base_secs: self.retry_base_secs,
-            retry_max_secs: self.retry_max_secs,
-            max_attempts: self.max_attempts,
-        }
     }
 
     /// Records are started only with this much of the invocation left: the worst case of one
@@ -271,8 +259,8 @@ mod tests {
         assert_eq!(c.wechat_api_base_url, "https://api.weixin.qq.com");
         assert_eq!(c.weibo_api_base_url, "https://m.api.weibo.com");
         assert_eq!(c.wechat_token_api, TokenApi::Stable);
-        assert_eq!(c.policy, ReplyPolicy::default());
-        assert_eq!(c.max_attempts, 4);
+        assert_eq!(c.delivery.policy, ReplyPolicy::default());
+        assert_eq!(c.delivery.max_attempts, 4);
     }
 
     #[test]
@@ -282,8 +270,8 @@ mod tests {
             pairs.push(("REPLY_MAX_ATTEMPTS", v));
             Config::from_lookup(env(&pairs))
         };
-        assert_eq!(with("1").expect("valid").max_attempts, 1);
-        assert_eq!(with(" 9 ").expect("valid").max_attempts, 9);
+        assert_eq!(with("1").expect("valid").delivery.max_attempts, 1);
+        assert_eq!(with(" 9 ").expect("valid").delivery.max_attempts, 9);
         for bad in ["0", "-3", "four", "1000"] {
             let err = with(bad).expect_err(bad);
             assert_eq!(err.0.len(), 1, "{err}");
@@ -301,7 +289,7 @@ mod tests {
             worst_case_record(defaults.platform_timeout, defaults.aws_operation_timeout),
             worst
         );
-        assert!(defaults.claim_timeout > worst);
+        assert!(defaults.delivery.claim_timeout > worst);
         assert!(
             defaults.token_timing.lease
                 > worst_case_token_refresh(
@@ -346,12 +334,18 @@ mod tests {
         ]);
         let c = Config::from_lookup(env(&pairs)).expect("valid");
         assert_eq!(
-            c.policy.wechat.message.and_then(|w| w.max_replies),
+            c.delivery.policy.wechat.message.and_then(|w| w.max_replies),
             Some(20)
         );
-        assert_eq!(c.policy.wechat.event, None);
-        assert_eq!(c.policy.weibo.message.and_then(|w| w.max_replies), Some(99));
-        assert_eq!(c.policy.weibo.mention.map(|w| w.max_replies), Some(None));
+        assert_eq!(c.delivery.policy.wechat.event, None);
+        assert_eq!(
+            c.delivery.policy.weibo.message.and_then(|w| w.max_replies),
+            Some(99)
+        );
+        assert_eq!(
+            c.delivery.policy.weibo.mention.map(|w| w.max_replies),
+            Some(None)
+        );
         assert_eq!(c.wechat_api_base_url, "http://127.0.0.1:9999");
     }
 

@@ -52,7 +52,7 @@ pub struct ReplySenderDeps {
     pub start_margin: Duration,
 }
 
-/// The delivery settings of [`crate::config::Config`] the handler applies.
+/// The delivery settings the handler applies (`crate::config::Config::delivery`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     /// Reply windows and quotas.

@@ -71,7 +71,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         poison: Arc::new(SqsDeadLetterSink::new(sqs.clone(), dlq)),
         retries: Arc::new(SqsRetryScheduler::new(sqs, &config.outbound_queue_url)),
         start_margin: config.start_margin(),
-        settings: config.settings(),
+        settings: config.delivery,
     };
     let deps = &deps;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
