@@ -33,15 +33,13 @@ impl RulesSource for WithinBudget {
     }
 }
 
-/// The passive replies of this function.
-pub fn passive_replies(
-    config: &PassiveConfig,
-    dynamodb: aws_sdk_dynamodb::Client,
-) -> PassiveReplies {
+/// The passive replies of this function (a DynamoDB client is made only when there is a table
+/// to read the rules from).
+pub fn passive_replies(config: &PassiveConfig, sdk: &aws_config::SdkConfig) -> PassiveReplies {
     let bundled = || BundledRules::from_yaml(gateway_lambda::BUNDLED_RULES);
     let inner: Arc<dyn RulesSource> = match &config.table_name {
         Some(table) => Arc::new(DynamoDbRulesSource::new(
-            DynamoDbRulesStore::new(dynamodb, table),
+            DynamoDbRulesStore::new(aws_sdk_dynamodb::Client::new(sdk), table),
             config.rules_cache,
             bundled(),
         )),

@@ -21,10 +21,6 @@ async fn main() -> Result<(), lambda_http::Error> {
     // Bounded AWS calls: a cold start's two calls fit the platform's 5-second window.
     let sdk = load_sdk_config_with_timeouts(config.webhook.call_timeouts()).await?;
     let mut service = webhook::service(Channel::WeChat, "wechat-webhook", &config.webhook, &sdk);
-    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
-    service.passive = Some(Arc::new(handler::passive_replies(
-        &config.passive,
-        dynamodb,
-    )));
+    service.passive = Some(Arc::new(handler::passive_replies(&config.passive, &sdk)));
     webhook::serve(&service).await
 }
