@@ -5,13 +5,12 @@
 
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use gateway_aws::{
-    DynamoDbConversationStore, SecretsManagerAccountDirectory, SqsDeadLetterSink,
-    SqsMessagePublisher,
+    DynamoDbConversationStore, SecretsManagerAccountDirectory, SqsDeadLetters, SqsMessagePublisher,
 };
 use gateway_core::account::AccountsRole;
 use gateway_core::conversation::Conversation;
 use gateway_core::ports::{
-    AccountDirectory, CommitOutcome, ConversationStore, DeadLetterSink, MessagePublisher,
+    AccountDirectory, CommitOutcome, ConversationStore, DeadLetter, DeadLetters, MessagePublisher,
 };
 use gateway_core::routing::{ProcessOutcome, Router, process};
 use gateway_core::rules::RuleSet;
@@ -312,14 +311,13 @@ impl gateway_aws::AccountsObserver for CountingObserver {
 
 #[tokio::test]
 #[ignore = "needs the local AWS emulator (make test)"]
-async fn dead_letter_sink_moves_the_body_with_its_reason_to_the_fifo_dlq() {
+async fn a_dead_letter_moves_the_body_with_its_reason_to_the_fifo_dlq() {
     let sdk = sdk().await;
     let stack = fresh_stack(&sdk).await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let sink = SqsDeadLetterSink::new(sqs.clone(), &stack.dead_letter_queue_url);
-    sink.dead_letter("{bad", "wechat:demo:u", "rec-1", "undecodable body")
-        .await
-        .unwrap();
+    let dead_letters = SqsDeadLetters::new(sqs.clone(), &stack.dead_letter_queue_url);
+    let letter = DeadLetter::record("{bad", "wechat:demo:u", "rec-1", "undecodable body");
+    dead_letters.dead_letter(&letter).await.unwrap();
     let got = receive_all(&sqs, &stack.dead_letter_queue_url).await;
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].body(), Some("{bad"));

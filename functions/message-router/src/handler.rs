@@ -9,7 +9,7 @@
 
 use aws_lambda_events::event::sqs::SqsMessage;
 use gateway_core::NormalizedMessage;
-use gateway_core::ports::{ConversationStore, DeadLetterSink, ReplyQueue, RulesSource};
+use gateway_core::ports::{ConversationStore, DeadLetter, DeadLetters, ReplyQueue, RulesSource};
 use gateway_core::routing::{self, ProcessOutcome, Router};
 use gateway_lambda::sqs_batch;
 use std::sync::Arc;
@@ -24,7 +24,7 @@ pub struct RouterDeps {
     /// Conversations and messages.
     pub store: Arc<dyn ConversationStore>,
     /// Dead-letter queue for records that can never be processed.
-    pub dead_letters: Arc<dyn DeadLetterSink>,
+    pub dead_letters: Arc<dyn DeadLetters>,
     /// Outbound queue for auto-replies.
     pub replies: Arc<dyn ReplyQueue>,
     /// Rules in force.
@@ -133,8 +133,8 @@ async fn dead_letter(
     reason: &str,
 ) -> bool {
     let body = record.body.as_deref().unwrap_or_default();
-    let group = if group.is_empty() { "poison" } else { group };
-    match deps.dead_letters.dead_letter(body, group, id, reason).await {
+    let letter = DeadLetter::record(body, group, id, reason);
+    match deps.dead_letters.dead_letter(&letter).await {
         Ok(()) => {
             tracing::error!(
                 sqs.message_id = id,
@@ -207,7 +207,10 @@ mod tests {
     use aws_lambda_events::event::sqs::SqsEvent;
     use gateway_core::ports::PortError;
     use gateway_core::rules::RuleSet;
-    use gateway_core::testing::{InMemoryConversationStore, RecordingReplyQueue, text_message};
+    use gateway_core::testing::{
+        InMemoryConversationStore, RecordingDeadLetters, RecordingReplyQueue, text_message,
+    };
+    use std::sync::Mutex;
 
     struct StaticRules(Arc<RuleSet>);
 
@@ -220,7 +223,7 @@ mod tests {
 
     fn deps_with(
         store: Arc<dyn ConversationStore>,
-        dead_letters: Arc<dyn DeadLetterSink>,
+        dead_letters: Arc<dyn DeadLetters>,
     ) -> RouterDeps {
         RouterDeps {
             store,
@@ -231,28 +234,6 @@ mod tests {
             ))),
         }
     }
-    use std::sync::Mutex;
-
-    #[derive(Default)]
-    struct RecordingDlq(Mutex<Vec<(String, String)>>);
-
-    #[async_trait]
-    impl DeadLetterSink for RecordingDlq {
-        async fn dead_letter(
-            &self,
-            body: &str,
-            _group: &str,
-            _dedupe: &str,
-            reason: &str,
-        ) -> Result<(), PortError> {
-            self.0
-                .lock()
-                .map_err(|_| PortError::permanent("lock", "poisoned"))?
-                .push((body.to_string(), reason.to_string()));
-            Ok(())
-        }
-    }
-
     fn record(id: &str, group: &str, body: &str) -> SqsMessage {
         let mut r = SqsMessage::default();
         r.message_id = Some(id.to_string());
@@ -274,7 +255,7 @@ mod tests {
     #[tokio::test]
     async fn poison_record_goes_to_the_dead_letter_queue_without_blocking_others() {
         let store = Arc::new(InMemoryConversationStore::default());
-        let dlq = Arc::new(RecordingDlq::default());
+        let dlq = Arc::new(RecordingDeadLetters::default());
         let deps = deps_with(store.clone(), dlq.clone());
         // A well-formed record whose field holds a customer's words in the wrong type: the
         // reason names the problem and its position, never the value.
@@ -288,9 +269,10 @@ mod tests {
         let failures = handle_batch(&deps, &records, || Duration::from_secs(60)).await;
         assert!(failures.is_empty(), "{failures:?}");
         assert_eq!(store.message_count(), 2);
-        let dead = dlq.0.lock().expect("lock");
+        let dead = dlq.letters();
         assert_eq!(dead.len(), 2);
-        for (_, reason) in dead.iter() {
+        for letter in &dead {
+            let reason = letter.attribute("reason").expect("a reason");
             assert!(reason.starts_with("undecodable body"), "{reason}");
             assert!(!reason.contains("13800000000"), "{reason}");
         }
@@ -299,7 +281,7 @@ mod tests {
     #[tokio::test]
     async fn redelivered_batch_changes_nothing() {
         let store = Arc::new(InMemoryConversationStore::default());
-        let deps = deps_with(store.clone(), Arc::new(RecordingDlq::default()));
+        let deps = deps_with(store.clone(), Arc::new(RecordingDeadLetters::default()));
         let records = vec![msg_record("a", "u1", "1"), msg_record("b", "u2", "2")];
         assert!(
             handle_batch(&deps, &records, || Duration::from_secs(60))
@@ -325,12 +307,12 @@ mod tests {
         .expect("sample");
         let event: SqsEvent = serde_json::from_str(&text).expect("SQS event");
         let store = Arc::new(InMemoryConversationStore::default());
-        let dlq = Arc::new(RecordingDlq::default());
+        let dlq = Arc::new(RecordingDeadLetters::default());
         let deps = deps_with(store.clone(), dlq.clone());
         let failures = handle_batch(&deps, &event.records, || Duration::from_secs(60)).await;
         assert!(failures.is_empty(), "{failures:?}");
         assert_eq!(store.message_count(), event.records.len() - 1);
-        assert_eq!(dlq.0.lock().expect("lock").len(), 1);
+        assert_eq!(dlq.letters().len(), 1);
     }
 
     #[tokio::test]
@@ -367,7 +349,7 @@ mod tests {
             inner: InMemoryConversationStore::default(),
             failed: Mutex::new(false),
         });
-        let deps = deps_with(store.clone(), Arc::new(RecordingDlq::default()));
+        let deps = deps_with(store.clone(), Arc::new(RecordingDeadLetters::default()));
         let records = vec![
             msg_record("a", "u1", "1"),
             msg_record("b", "u2", "2"),
@@ -385,7 +367,7 @@ mod tests {
     #[tokio::test]
     async fn records_are_handed_back_when_time_runs_out() {
         let store = Arc::new(InMemoryConversationStore::default());
-        let deps = deps_with(store.clone(), Arc::new(RecordingDlq::default()));
+        let deps = deps_with(store.clone(), Arc::new(RecordingDeadLetters::default()));
         let records = vec![msg_record("a", "u1", "1"), msg_record("b", "u2", "2")];
         let failures = handle_batch(&deps, &records, || Duration::from_secs(1)).await;
         assert_eq!(failures, vec!["a".to_string(), "b".to_string()]);

@@ -12,7 +12,7 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use gateway_aws::sdk::{consumer_timeouts, load_sdk_config_with_timeouts};
 use gateway_aws::{
     BundledRules, DynamoDbConversationStore, DynamoDbRulesSource, DynamoDbRulesStore,
-    SqsDeadLetterSink, SqsReplyQueue,
+    SqsDeadLetters, SqsReplyQueue,
 };
 use gateway_lambda::sqs_batch;
 use lambda_runtime::{LambdaEvent, service_fn};
@@ -34,7 +34,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             table,
             config.message_ttl_secs(),
         )),
-        dead_letters: Arc::new(SqsDeadLetterSink::new(
+        dead_letters: Arc::new(SqsDeadLetters::new(
             sqs.clone(),
             &config.dead_letter_queue_url,
         )),

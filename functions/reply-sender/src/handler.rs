@@ -12,13 +12,12 @@
 
 use aws_lambda_events::event::sqs::SqsMessage;
 use gateway_core::delivery::ports::{
-    AccessTokens, DeliveryLedger, ReplyDeadLetters, RetryScheduler, WeChatApi, WeiboApi,
-    backoff_secs,
+    AccessTokens, DeliveryLedger, RetryScheduler, WeChatApi, WeiboApi, backoff_secs,
 };
 use gateway_core::delivery::window::{ReplyPolicy, UndeliverableReason};
 use gateway_core::delivery::{self, DeliveryOutcome, Sender};
 use gateway_core::outbound::{ReplyCommand, ReplyOrigin};
-use gateway_core::ports::{AccountDirectory, ConversationStore, DeadLetterSink};
+use gateway_core::ports::{AccountDirectory, ConversationStore, DeadLetter, DeadLetters};
 use gateway_lambda::sqs_batch;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -39,10 +38,9 @@ pub struct ReplySenderDeps {
     pub wechat: Arc<dyn WeChatApi>,
     /// Weibo API.
     pub weibo: Arc<dyn WeiboApi>,
-    /// Outbound dead-letter queue (commands, with their error code).
-    pub dead_letters: Arc<dyn ReplyDeadLetters>,
-    /// Outbound dead-letter queue (undecodable records, as received).
-    pub poison: Arc<dyn DeadLetterSink>,
+    /// Outbound dead-letter queue (undeliverable commands with their error code; undecodable
+    /// records as received).
+    pub dead_letters: Arc<dyn DeadLetters>,
     /// Backoff of transient failures.
     pub retries: Arc<dyn RetryScheduler>,
     /// Windows, claim timeout, backoff and attempt limit.
@@ -195,8 +193,8 @@ async fn handle_record(
                 "undecodable reply command: {}",
                 gateway_core::account::describe_json_error(&e)
             );
-            let group = if group.is_empty() { "poison" } else { group };
-            return match deps.poison.dead_letter(body, group, id, &reason).await {
+            let letter = DeadLetter::record(body, group, id, &reason);
+            return match deps.dead_letters.dead_letter(&letter).await {
                 Ok(()) => {
                     tracing::error!(
                         sqs.message_id = id,
@@ -251,8 +249,8 @@ async fn handle_record(
         }
         Err(e) => {
             let reason = format!("permanent failure: {e}");
-            let group = if group.is_empty() { "poison" } else { group };
-            match deps.poison.dead_letter(body, group, id, &reason).await {
+            let letter = DeadLetter::record(body, group, id, &reason);
+            match deps.dead_letters.dead_letter(&letter).await {
                 Ok(()) => {
                     tracing::error!(
                         sqs.message_id = id,

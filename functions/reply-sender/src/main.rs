@@ -13,7 +13,7 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use gateway_aws::sdk::{call_timeouts, load_sdk_config_with_timeouts};
 use gateway_aws::{
     DynamoDbAccessTokens, DynamoDbConversationStore, DynamoDbDeliveryLedger,
-    SecretsManagerAccountDirectory, SqsDeadLetterSink, SqsReplyDeadLetters, SqsRetryScheduler,
+    SecretsManagerAccountDirectory, SqsDeadLetters, SqsRetryScheduler,
 };
 use gateway_core::account::AccountsRole;
 use gateway_lambda::{metrics, now_ms, sqs_batch};
@@ -41,7 +41,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let ttl = (config.message_ttl_days > 0).then(|| config.message_ttl_days * 86_400);
     let store = DynamoDbConversationStore::new(dynamodb.clone(), &config.table_name, ttl);
     let secret = aws_sdk_secretsmanager::Client::new(&sdk);
-    let dlq = &config.outbound_dead_letter_queue_url;
     let deps = handler::ReplySenderDeps {
         accounts: Arc::new(
             SecretsManagerAccountDirectory::new(
@@ -67,8 +66,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         )),
         wechat,
         weibo: Arc::new(WeiboClient::new(http, &config.weibo_api_base_url)),
-        dead_letters: Arc::new(SqsReplyDeadLetters::new(sqs.clone(), dlq)),
-        poison: Arc::new(SqsDeadLetterSink::new(sqs.clone(), dlq)),
+        dead_letters: Arc::new(SqsDeadLetters::new(
+            sqs.clone(),
+            &config.outbound_dead_letter_queue_url,
+        )),
         retries: Arc::new(SqsRetryScheduler::new(sqs, &config.outbound_queue_url)),
         start_margin: config.start_margin(),
         settings: config.delivery,

@@ -15,7 +15,7 @@ pub use dynamodb::rules::{BundledRules, DynamoDbRulesSource, DynamoDbRulesStore}
 pub use dynamodb::tokens::{DynamoDbAccessTokens, TokenTiming};
 pub use sdk::load_sdk_config;
 pub use secrets::{AccountsObserver, SecretsManagerAccountDirectory};
-pub use sqs::inbound::{SqsDeadLetterSink, SqsMessagePublisher};
+pub use sqs::dead_letters::SqsDeadLetters;
+pub use sqs::inbound::SqsMessagePublisher;
 pub use sqs::replies::SqsReplyQueue;
-pub use sqs::reply_dead_letters::SqsReplyDeadLetters;
 pub use sqs::retry_backoff::SqsRetryScheduler;

@@ -100,18 +100,91 @@ pub trait ConversationStore: Send + Sync {
     ) -> Result<CommitOutcome, PortError>;
 }
 
-/// Where the router moves records it can never process (undecodable bodies), so that they
-/// neither block their conversation nor are retried forever.
-#[async_trait]
-pub trait DeadLetterSink: Send + Sync {
-    /// Moves one record body to the dead-letter queue with the reason.
-    async fn dead_letter(
-        &self,
-        body: &str,
-        group_id: &str,
-        dedupe_id: &str,
+/// The longest `reason` a dead letter carries, in characters (a queue message attribute is
+/// meant to be read by an operator, not to hold a whole error chain).
+pub const DEAD_LETTER_REASON_MAX_CHARS: usize = 1000;
+
+/// One record for a dead-letter queue: the body to redrive unchanged, its FIFO group and
+/// deduplication id, and attributes that tell an operator why it is there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// The body, exactly as it should be redriven.
+    pub body: String,
+    /// FIFO message group (the conversation, or `poison` when the record had none).
+    pub group_id: String,
+    /// FIFO deduplication id.
+    pub dedupe_id: String,
+    /// `reason` first, then any further attributes (`error_code`, `channel`, …).
+    pub attributes: Vec<(&'static str, String)>,
+}
+
+impl DeadLetter {
+    /// A queue record moved as received (an undecodable body, or one that failed
+    /// permanently), deduplicated by its queue message id.
+    pub fn record(body: &str, group_id: &str, message_id: &str, reason: &str) -> Self {
+        let group_id = if group_id.is_empty() {
+            "poison"
+        } else {
+            group_id
+        };
+        DeadLetter {
+            body: body.to_string(),
+            group_id: group_id.to_string(),
+            dedupe_id: message_id.to_string(),
+            attributes: vec![("reason", cut_reason(reason))],
+        }
+    }
+
+    /// A reply command that can never be delivered: the body is the command exactly as
+    /// queued (so it can be redriven unchanged), in its conversation's group, deduplicated by
+    /// its reply id, with the error code, the channel, the account and the reply id.
+    pub fn reply(
+        command: &ReplyCommand,
+        error_code: &str,
         reason: &str,
-    ) -> Result<(), PortError>;
+    ) -> Result<Self, PortError> {
+        let body = serde_json::to_string(command)
+            .map_err(|e| PortError::permanent("serialize reply command", e))?;
+        let reply_id = command.dedupe_id();
+        Ok(DeadLetter {
+            body,
+            group_id: command.message_group_id(),
+            dedupe_id: reply_id.clone(),
+            attributes: vec![("reason", cut_reason(reason))],
+        }
+        .with("error_code", error_code)
+        .with("channel", command.channel.as_str())
+        .with("account", command.account_id.as_str())
+        .with("reply_id", reply_id))
+    }
+
+    /// Adds one more attribute.
+    pub fn with(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.attributes.push((name, value.into()));
+        self
+    }
+
+    /// The value of attribute `name`, if present.
+    pub fn attribute(&self, name: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// `reason` cut to [`DEAD_LETTER_REASON_MAX_CHARS`] characters (never inside one).
+fn cut_reason(reason: &str) -> String {
+    reason.chars().take(DEAD_LETTER_REASON_MAX_CHARS).collect()
+}
+
+/// A dead-letter queue: where a function moves what it can never process (undecodable
+/// records, reply commands that can never be delivered), so that they neither block their
+/// conversation nor are retried forever, and an operator can fix the cause and redrive them.
+#[async_trait]
+pub trait DeadLetters: Send + Sync {
+    /// Moves one letter to the queue.
+    async fn dead_letter(&self, letter: &DeadLetter) -> Result<(), PortError>;
 }
 
 /// Puts reply commands on the outbound queue (router auto-replies, `reply-api`).
@@ -128,4 +201,54 @@ pub trait ReplyQueue: Send + Sync {
 pub trait RulesSource: Send + Sync {
     /// The rules in force.
     async fn rules(&self) -> Result<Arc<RuleSet>, PortError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reply::ReplyContent;
+    use crate::testing::text_message;
+
+    #[test]
+    fn a_record_letter_keeps_the_body_and_ids_and_names_a_group_when_it_had_none() {
+        let letter = DeadLetter::record("{not json", "wechat:demo:u1", "m-1", "undecodable");
+        assert_eq!(letter.body, "{not json");
+        assert_eq!(letter.group_id, "wechat:demo:u1");
+        assert_eq!(letter.dedupe_id, "m-1");
+        assert_eq!(letter.attributes, [("reason", "undecodable".to_string())]);
+        // SQS refuses an empty FIFO group id.
+        assert_eq!(DeadLetter::record("x", "", "m-2", "r").group_id, "poison");
+    }
+
+    #[test]
+    fn a_reply_letter_is_the_command_as_queued_with_its_code_and_ids() {
+        let m = text_message("demo", "u1", "m1", "hi", 1_000);
+        let command = ReplyCommand::auto_reply(&m, "r", 0, ReplyContent::text("x"), 1_000);
+        let letter =
+            DeadLetter::reply(&command, "wechat:40003", "invalid openid").expect("a letter");
+        let body: ReplyCommand = serde_json::from_str(&letter.body).expect("the command");
+        assert_eq!(body, command);
+        assert_eq!(letter.group_id, command.message_group_id());
+        assert_eq!(letter.dedupe_id, command.dedupe_id());
+        assert_eq!(letter.attribute("reason"), Some("invalid openid"));
+        assert_eq!(letter.attribute("error_code"), Some("wechat:40003"));
+        assert_eq!(letter.attribute("channel"), Some("wechat"));
+        assert_eq!(letter.attribute("account"), Some("demo"));
+        assert_eq!(
+            letter.attribute("reply_id"),
+            Some(command.dedupe_id().as_str())
+        );
+    }
+
+    #[test]
+    fn the_reason_is_cut_to_1000_characters_never_inside_one() {
+        for (reason, expected) in [
+            ("拒".repeat(1500), "拒".repeat(1000)),
+            ("x".repeat(1000), "x".repeat(1000)),
+            ("short".to_string(), "short".to_string()),
+        ] {
+            let letter = DeadLetter::record("b", "g", "d", &reason);
+            assert_eq!(letter.attribute("reason"), Some(expected.as_str()));
+        }
+    }
 }

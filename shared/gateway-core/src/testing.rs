@@ -7,7 +7,8 @@ use crate::conversation::Conversation;
 use crate::message::{Channel, Content, NormalizedMessage, RawFormat, RawPayload, SCHEMA_VERSION};
 use crate::outbound::ReplyCommand;
 use crate::ports::{
-    AccountDirectory, CommitOutcome, ConversationStore, MessagePublisher, PortError, ReplyQueue,
+    AccountDirectory, CommitOutcome, ConversationStore, DeadLetter, DeadLetters, MessagePublisher,
+    PortError, ReplyQueue,
 };
 use async_trait::async_trait;
 use std::collections::{BTreeMap, BTreeSet};
@@ -151,6 +152,25 @@ impl ReplyQueue for RecordingReplyQueue {
             return Err(PortError::transient("enqueue", "queue unavailable (test)"));
         }
         self.queued.lock().unwrap().push(command.clone());
+        Ok(())
+    }
+}
+
+/// Records dead letters.
+#[derive(Default)]
+pub struct RecordingDeadLetters(pub Mutex<Vec<DeadLetter>>);
+
+impl RecordingDeadLetters {
+    /// The letters recorded so far.
+    pub fn letters(&self) -> Vec<DeadLetter> {
+        self.0.lock().expect("lock").clone()
+    }
+}
+
+#[async_trait]
+impl DeadLetters for RecordingDeadLetters {
+    async fn dead_letter(&self, letter: &DeadLetter) -> Result<(), PortError> {
+        self.0.lock().expect("lock").push(letter.clone());
         Ok(())
     }
 }

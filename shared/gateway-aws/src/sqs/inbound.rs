@@ -1,11 +1,11 @@
-//! SQS adapters: the inbound FIFO queue publisher (webhooks) and the dead-letter sink (router).
+//! The inbound FIFO queue publisher (webhooks).
 
-use super::{send_dead_letter, string_attributes};
+use super::string_attributes;
 use crate::error::port_error;
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use gateway_core::NormalizedMessage;
-use gateway_core::ports::{DeadLetterSink, MessagePublisher, PortError};
+use gateway_core::ports::{MessagePublisher, PortError};
 
 /// Publishes normalized messages to the inbound SQS FIFO queue.
 ///
@@ -49,43 +49,5 @@ impl MessagePublisher for SqsMessagePublisher {
             .await
             .map_err(|e| port_error("sqs send_message", e))?;
         Ok(())
-    }
-}
-
-/// Moves undecodable records to the (FIFO) dead-letter queue with the reason attached.
-#[derive(Clone, Debug)]
-pub struct SqsDeadLetterSink {
-    client: Client,
-    queue_url: String,
-}
-
-impl SqsDeadLetterSink {
-    /// Sink for the dead-letter queue at `queue_url`.
-    pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
-        SqsDeadLetterSink {
-            client,
-            queue_url: queue_url.into(),
-        }
-    }
-}
-
-#[async_trait]
-impl DeadLetterSink for SqsDeadLetterSink {
-    async fn dead_letter(
-        &self,
-        body: &str,
-        group_id: &str,
-        dedupe_id: &str,
-        reason: &str,
-    ) -> Result<(), PortError> {
-        send_dead_letter(
-            &self.client,
-            &self.queue_url,
-            body.to_string(),
-            (group_id, dedupe_id),
-            &[("reason", reason)],
-            "sqs send_message (dead letter)",
-        )
-        .await
     }
 }

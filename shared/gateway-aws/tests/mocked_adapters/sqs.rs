@@ -8,13 +8,11 @@ use aws_sdk_sqs::operation::change_message_visibility::ChangeMessageVisibilityOu
 use aws_sdk_sqs::operation::send_message::{SendMessageInput, SendMessageOutput};
 use aws_smithy_mocks::{Rule, mock};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-use gateway_aws::{
-    SqsDeadLetterSink, SqsMessagePublisher, SqsReplyDeadLetters, SqsReplyQueue, SqsRetryScheduler,
-};
+use gateway_aws::{SqsDeadLetters, SqsMessagePublisher, SqsReplyQueue, SqsRetryScheduler};
 use gateway_core::NormalizedMessage;
-use gateway_core::delivery::ports::{ReplyDeadLetters, RetryScheduler};
+use gateway_core::delivery::ports::RetryScheduler;
 use gateway_core::outbound::ReplyCommand;
-use gateway_core::ports::{DeadLetterSink, MessagePublisher, ReplyQueue};
+use gateway_core::ports::{DeadLetter, DeadLetters, MessagePublisher, ReplyQueue};
 
 const FIFO: &str = "https://sqs.ap-east-1.amazonaws.com/123456789012/gateway-inbound.fifo";
 const STANDARD: &str = "https://sqs.ap-east-1.amazonaws.com/123456789012/gateway-dlq";
@@ -137,24 +135,19 @@ async fn a_failed_send_is_transient_when_throttled_or_unavailable_and_permanent_
         let enqueue = SqsReplyQueue::new(client.clone(), FIFO)
             .enqueue(&reply())
             .await;
-        let dead_letter = SqsReplyDeadLetters::new(client.clone(), FIFO)
-            .dead_letter(&reply(), "wechat:40003", "invalid openid")
-            .await;
-        let poison = SqsDeadLetterSink::new(client, FIFO)
-            .dead_letter("{", "g", "d", "undecodable body")
+        let dead_letter = SqsDeadLetters::new(client, FIFO)
+            .dead_letter(&DeadLetter::record("{", "g", "d", "undecodable body"))
             .await;
         if transient {
             assert_transient(publish, "sqs send_message");
             assert_transient(enqueue, "sqs send_message (reply)");
-            assert_transient(dead_letter, "sqs send_message (reply dead letter)");
-            assert_transient(poison, "sqs send_message (dead letter)");
+            assert_transient(dead_letter, "sqs send_message (dead letter)");
         } else {
             assert_permanent(publish, "sqs send_message");
             assert_permanent(enqueue, "sqs send_message (reply)");
-            assert_permanent(dead_letter, "sqs send_message (reply dead letter)");
-            assert_permanent(poison, "sqs send_message (dead letter)");
+            assert_permanent(dead_letter, "sqs send_message (dead letter)");
         }
-        assert_eq!(rule.num_calls(), 4, "one call each, not retried here");
+        assert_eq!(rule.num_calls(), 3, "one call each, not retried here");
     }
 }
 
@@ -162,13 +155,13 @@ async fn a_failed_send_is_transient_when_throttled_or_unavailable_and_permanent_
 async fn an_undecodable_record_is_dead_lettered_with_its_reason_and_fifo_ids_when_fifo() {
     let seen = Seen::default();
     let rule = sent(&seen);
-    SqsDeadLetterSink::new(sqs(&[&rule]), FIFO)
-        .dead_letter(
+    SqsDeadLetters::new(sqs(&[&rule]), FIFO)
+        .dead_letter(&DeadLetter::record(
             "{not json",
             "wechat:demo:openid-1",
             "sqs-message-id-1",
             "undecodable body: EOF",
-        )
+        ))
         .await
         .unwrap();
     let request = seen.only();
@@ -184,8 +177,13 @@ async fn an_undecodable_record_is_dead_lettered_with_its_reason_and_fifo_ids_whe
     // A standard queue takes neither id (SQS refuses them there).
     let seen = Seen::default();
     let rule = sent(&seen);
-    SqsDeadLetterSink::new(sqs(&[&rule]), STANDARD)
-        .dead_letter("{not json", "g", "d", "undecodable body: EOF")
+    SqsDeadLetters::new(sqs(&[&rule]), STANDARD)
+        .dead_letter(&DeadLetter::record(
+            "{not json",
+            "g",
+            "d",
+            "undecodable body: EOF",
+        ))
         .await
         .unwrap();
     let request = seen.only();
@@ -230,8 +228,8 @@ async fn a_reply_dead_letter_carries_the_code_and_the_reason_cut_to_1000_charact
     ] {
         let seen = Seen::default();
         let rule = sent(&seen);
-        SqsReplyDeadLetters::new(sqs(&[&rule]), FIFO)
-            .dead_letter(&command, "wechat:40003", &reason)
+        SqsDeadLetters::new(sqs(&[&rule]), FIFO)
+            .dead_letter(&DeadLetter::reply(&command, "wechat:40003", &reason).unwrap())
             .await
             .unwrap();
         let request = seen.only();
@@ -269,8 +267,8 @@ async fn a_reply_dead_letter_carries_the_code_and_the_reason_cut_to_1000_charact
 
     let seen = Seen::default();
     let rule = sent(&seen);
-    SqsReplyDeadLetters::new(sqs(&[&rule]), STANDARD)
-        .dead_letter(&command, "gateway:retries_exhausted", "timeout")
+    SqsDeadLetters::new(sqs(&[&rule]), STANDARD)
+        .dead_letter(&DeadLetter::reply(&command, "gateway:retries_exhausted", "timeout").unwrap())
         .await
         .unwrap();
     let request = seen.only();
@@ -336,8 +334,8 @@ async fn an_empty_attribute_value_is_left_out_since_sqs_would_refuse_the_whole_m
     let command = reply();
     let seen = Seen::default();
     let rule = sent(&seen);
-    SqsReplyDeadLetters::new(sqs(&[&rule]), FIFO)
-        .dead_letter(&command, "", "")
+    SqsDeadLetters::new(sqs(&[&rule]), FIFO)
+        .dead_letter(&DeadLetter::reply(&command, "", "").unwrap())
         .await
         .unwrap();
     let names: Vec<String> = attributes(&seen.only()).into_iter().map(|a| a.0).collect();
@@ -345,8 +343,8 @@ async fn an_empty_attribute_value_is_left_out_since_sqs_would_refuse_the_whole_m
 
     let seen = Seen::default();
     let rule = sent(&seen);
-    SqsDeadLetterSink::new(sqs(&[&rule]), FIFO)
-        .dead_letter("{", "g", "d", "")
+    SqsDeadLetters::new(sqs(&[&rule]), FIFO)
+        .dead_letter(&DeadLetter::record("{", "g", "d", ""))
         .await
         .unwrap();
     assert_eq!(attributes(&seen.only()), []);

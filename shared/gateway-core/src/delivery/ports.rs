@@ -190,18 +190,6 @@ pub trait WeiboApi: Send + Sync {
     ) -> Result<(), CallError>;
 }
 
-/// The outbound dead-letter queue.
-#[async_trait]
-pub trait ReplyDeadLetters: Send + Sync {
-    /// Moves a command that can never be delivered there, with the error code and reason.
-    async fn dead_letter(
-        &self,
-        command: &ReplyCommand,
-        error_code: &str,
-        reason: &str,
-    ) -> Result<(), PortError>;
-}
-
 /// Delays the next delivery of a queued record (exponential backoff of transient failures).
 #[async_trait]
 pub trait RetryScheduler: Send + Sync {

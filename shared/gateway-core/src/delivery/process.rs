@@ -38,8 +38,8 @@ use crate::account::{AccountsDocument, ReplyMode, Secret};
 use crate::conversation::Conversation;
 use crate::delivery::platform::{CallError, Disposition, PlatformError};
 use crate::delivery::ports::{
-    AccessTokens, ClaimOutcome, DeliveryLedger, DeliveryRecord, DeliveryState, ReplyDeadLetters,
-    TokenError, WeChatApi, WeiboApi,
+    AccessTokens, ClaimOutcome, DeliveryLedger, DeliveryRecord, DeliveryState, TokenError,
+    WeChatApi, WeiboApi,
 };
 use crate::delivery::window::{
     self, ReplyPolicy, Trigger, UndeliverableReason, UndeliverableReply,
@@ -47,7 +47,9 @@ use crate::delivery::window::{
 use crate::delivery::{wechat, weibo};
 use crate::message::Channel;
 use crate::outbound::{ReplyCommand, ReplyOrigin};
-use crate::ports::{AccountDirectory, CommitOutcome, ConversationStore, PortError};
+use crate::ports::{
+    AccountDirectory, CommitOutcome, ConversationStore, DeadLetter, DeadLetters, PortError,
+};
 use std::time::Duration;
 
 /// How many times a conversation write is retried after an optimistic-concurrency conflict.
@@ -72,7 +74,7 @@ pub struct Sender<'a> {
     /// Weibo API.
     pub weibo: &'a dyn WeiboApi,
     /// Outbound dead-letter queue.
-    pub dead_letters: &'a dyn ReplyDeadLetters,
+    pub dead_letters: &'a dyn DeadLetters,
     /// Reply windows and quotas.
     pub policy: &'a ReplyPolicy,
     /// A `calling` record younger than this belongs to an attempt that may still be running.
@@ -523,7 +525,9 @@ async fn dead_letter(
     code: &str,
     reason: &str,
 ) -> Result<DeliveryOutcome, DeliveryError> {
-    s.dead_letters.dead_letter(command, code, reason).await?;
+    s.dead_letters
+        .dead_letter(&DeadLetter::reply(command, code, reason)?)
+        .await?;
     s.ledger
         .mark_failed(command, code, reason, (s.now)())
         .await?;

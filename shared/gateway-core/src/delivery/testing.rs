@@ -8,7 +8,7 @@ use crate::conversation::Conversation;
 use crate::delivery::platform::CallError;
 use crate::delivery::ports::{
     AccessTokens, ApiRequestLedger, ApiRequestRecord, ClaimOutcome, DeliveryLedger, DeliveryRecord,
-    DeliveryState, ReplyDeadLetters, TokenError, WeChatApi, WeiboApi,
+    DeliveryState, TokenError, WeChatApi, WeiboApi,
 };
 use crate::delivery::window::UndeliverableReply;
 use crate::outbound::ReplyCommand;
@@ -265,26 +265,6 @@ impl WeiboApi for ScriptedPlatform {
             .unwrap()
             .push((access_token.expose().into(), fields.to_vec()));
         self.next()
-    }
-}
-
-/// Records dead-lettered commands with their codes and reasons.
-#[derive(Default)]
-pub struct RecordingReplyDeadLetters(pub Mutex<Vec<(ReplyCommand, String, String)>>);
-
-#[async_trait]
-impl ReplyDeadLetters for RecordingReplyDeadLetters {
-    async fn dead_letter(
-        &self,
-        command: &ReplyCommand,
-        error_code: &str,
-        reason: &str,
-    ) -> Result<(), PortError> {
-        self.0
-            .lock()
-            .unwrap()
-            .push((command.clone(), error_code.into(), reason.into()));
-        Ok(())
     }
 }
 

@@ -2,9 +2,7 @@
 
 use super::platform::{CallError, Disposition, PlatformError};
 use super::ports::{DeliveryRecord, DeliveryState};
-use super::testing::{
-    CountingTokens, InMemoryDeliveryLedger, RecordingReplyDeadLetters, ScriptedPlatform,
-};
+use super::testing::{CountingTokens, InMemoryDeliveryLedger, ScriptedPlatform};
 use super::window::{ReplyPolicy, UndeliverableReason};
 use super::{Attempt, DeliveryError, DeliveryOutcome, RETRIES_EXHAUSTED, Sender, deliver};
 use crate::account::AccountsDocument;
@@ -12,7 +10,7 @@ use crate::conversation::Conversation;
 use crate::message::{Channel, NormalizedMessage};
 use crate::outbound::ReplyCommand;
 use crate::reply::ReplyContent;
-use crate::testing::{StaticAccounts, text_message};
+use crate::testing::{RecordingDeadLetters, StaticAccounts, text_message};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,7 +29,7 @@ struct World {
     ledger: InMemoryDeliveryLedger,
     tokens: CountingTokens,
     platform: ScriptedPlatform,
-    dead: RecordingReplyDeadLetters,
+    dead: RecordingDeadLetters,
     policy: ReplyPolicy,
     now: i64,
 }
@@ -45,7 +43,7 @@ impl World {
             ledger: InMemoryDeliveryLedger::default(),
             tokens: CountingTokens::default(),
             platform: ScriptedPlatform::default(),
-            dead: RecordingReplyDeadLetters::default(),
+            dead: RecordingDeadLetters::default(),
             policy: ReplyPolicy::default(),
             now: NOW,
         }
@@ -82,8 +80,17 @@ impl World {
         super::deliver_attempt(&sender, command, Attempt { number, limit }).await
     }
 
+    /// The dead-lettered commands with their error codes and reasons.
     fn dead_letters(&self) -> Vec<(ReplyCommand, String, String)> {
-        self.dead.0.lock().expect("lock").clone()
+        self.dead
+            .letters()
+            .iter()
+            .map(|l| {
+                let command = serde_json::from_str(&l.body).expect("a reply command");
+                let attribute = |name| l.attribute(name).expect(name).to_string();
+                (command, attribute("error_code"), attribute("reason"))
+            })
+            .collect()
     }
 
     /// The router stored `message` (conversation with its windows).
@@ -245,7 +252,7 @@ async fn a_permanent_refusal_is_dead_lettered_with_its_code() {
             code: "wechat:40164".into()
         }
     );
-    assert_eq!(w.dead.0.lock().expect("lock")[0].1, "wechat:40164");
+    assert_eq!(w.dead_letters()[0].1, "wechat:40164");
     let record = w.ledger.record(&command.dedupe_id()).expect("record");
     assert_eq!(record.state, DeliveryState::Failed);
     assert_eq!(record.error_code.as_deref(), Some("wechat:40164"));
