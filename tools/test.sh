@@ -30,8 +30,8 @@ if [ -f infra/check.sh ]; then
   bash infra/check.sh
 fi
 
-log "make up runs by itself (tools/up_check.sh)"
-bash tools/up_check.sh
+log "make demo: make up runs by itself; a scripted conversation stored and answered, checked (tools/demo.sh)"
+bash tools/demo.sh
 
 log "the load and soak emulator answers as moto does (tools/moto_server_check.py)"
 python3 tools/moto_server_check.py

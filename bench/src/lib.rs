@@ -1,6 +1,8 @@
-//! What the bench binaries share: the summary of a series of measurements.
+//! What the bench binaries share: the summary of a series of measurements, and the progress
+//! line of a long run.
 
 use serde_json::{Value, json};
+use std::time::Duration;
 
 /// The nearest-rank percentile `p` (0-100) of `sorted`; NaN when empty.
 pub fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -30,6 +32,41 @@ pub fn summary(mut values: Vec<f64>) -> Value {
     })
 }
 
+/// `1h02m03s`, `4m05s` or `7s`: a duration as a person reads it in a progress line.
+pub fn human_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match (s / 3600, s / 60 % 60, s % 60) {
+        (0, 0, sec) => format!("{sec}s"),
+        (0, min, sec) => format!("{min}m{sec:02}s"),
+        (h, min, sec) => format!("{h}h{min:02}m{sec:02}s"),
+    }
+}
+
+/// How long the rest of `total` takes at the pace of `done` in `elapsed`; `None` before
+/// anything is done (no pace yet).
+pub fn eta(done: usize, total: usize, elapsed: Duration) -> Option<Duration> {
+    if done == 0 {
+        return None;
+    }
+    let left = total.saturating_sub(done) as f64;
+    Some(elapsed.mul_f64(left / done as f64))
+}
+
+/// One progress line: `what done/total (pct%), rate/s, ETA …` after `elapsed`.
+pub fn progress_line(what: &str, done: usize, total: usize, elapsed: Duration) -> String {
+    let pct = if total == 0 {
+        100.0
+    } else {
+        100.0 * done as f64 / total as f64
+    };
+    let rate = done as f64 / elapsed.as_secs_f64().max(0.001);
+    let eta = eta(done, total, elapsed).map_or("unknown".to_string(), human_duration);
+    format!(
+        "{} {what} {done}/{total} ({pct:.1}%), {rate:.1}/s, ETA {eta}",
+        human_duration(elapsed)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,5 +82,15 @@ mod tests {
         assert_eq!(s["max"], 100.0);
         assert_eq!(s["mean"], 50.5);
         assert!(summary(Vec::new())["p50"].is_null(), "NaN is null in JSON");
+    }
+
+    #[test]
+    fn a_progress_line_has_counts_rate_and_the_time_left_at_that_pace() {
+        let line = progress_line("pushes", 250, 1000, Duration::from_secs(50));
+        assert_eq!(line, "50s pushes 250/1000 (25.0%), 5.0/s, ETA 2m30s");
+        let line = progress_line("pushes", 0, 1000, Duration::from_secs(3));
+        assert_eq!(line, "3s pushes 0/1000 (0.0%), 0.0/s, ETA unknown");
+        let line = progress_line("pushes", 1000, 1000, Duration::from_secs(3723));
+        assert_eq!(line, "1h02m03s pushes 1000/1000 (100.0%), 0.3/s, ETA 0s");
     }
 }

@@ -23,6 +23,9 @@
 //! `--require-faults 1` fails a run of 500 messages or more that saw no freeze or no platform
 //! call refused by a scripted error.
 //!
+//! `--progress-secs S` (default 30, 0 off) prints a progress line on stderr every S seconds:
+//! pushes finished of all, their pace and the time left at it, and the queues' depth.
+//!
 //! Prints one JSON object. Traffic goes to 127.0.0.1 only; every loop is bounded in count and
 //! time.
 
@@ -31,6 +34,7 @@
 mod common;
 mod faults;
 mod inbound;
+mod progress;
 mod pump;
 mod push;
 mod replies;
@@ -61,6 +65,7 @@ struct Args {
     replies: bool,
     faults: faults::Plan,
     require_faults: bool,
+    progress_secs: u64,
 }
 
 fn parse_args() -> Result<Args> {
@@ -80,6 +85,7 @@ fn parse_args() -> Result<Args> {
             per_messages: 0,
         },
         require_faults: false,
+        progress_secs: 30,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -98,6 +104,7 @@ fn parse_args() -> Result<Args> {
             "--faults-every" => args.faults.every_secs = value.parse()?,
             "--faults-per-messages" => args.faults.per_messages = value.parse()?,
             "--require-faults" => args.require_faults = value != "0",
+            "--progress-secs" => args.progress_secs = value.parse()?,
             other => bail!("unknown argument {other}"),
         }
     }
@@ -193,6 +200,22 @@ async fn main() -> Result<()> {
         None
     };
 
+    let stop_progress = Arc::new(AtomicBool::new(false));
+    let progress = (args.progress_secs > 0).then(|| {
+        let mut queues = vec![("inbound", queue_url.clone())];
+        if args.replies {
+            queues.push(("outbound", outbound_url.clone()));
+        }
+        tokio::spawn(progress::report(progress::Watch {
+            every: Duration::from_secs(args.progress_secs),
+            total: pushes.len(),
+            finished: finished.clone(),
+            sqs: sqs.clone(),
+            queues,
+            stop: stop_progress.clone(),
+        }))
+    });
+
     let sent = push::send_all(&http, pushes.clone(), &args, finished).await;
     sending.store(0, Ordering::SeqCst);
     // Faults stop with the pushes, so that the drain ends on a healthy stack.
@@ -207,6 +230,10 @@ async fn main() -> Result<()> {
         Some(r) => Some(r.await??),
         None => None,
     };
+    stop_progress.store(true, Ordering::SeqCst);
+    if let Some(p) = progress {
+        p.await?;
+    }
 
     let mut by_kind: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     let mut all = Vec::new();
