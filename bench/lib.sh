@@ -64,39 +64,13 @@ bench_stack_setup() {
 bench_start_watch() {
   WATCH_PORT=$(free_port)
   export GATEWAY_LAMBDA_URL="http://127.0.0.1:$WATCH_PORT"
-  cat >"$BENCH_LOG_DIR/functions.env" <<ENV
-AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL
-AWS_REGION=$AWS_REGION
-AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID
-AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY
-QUEUE_URL=$QUEUE_URL
-DEAD_LETTER_QUEUE_URL=$DEAD_LETTER_QUEUE_URL
-OUTBOUND_QUEUE_URL=$OUTBOUND_QUEUE_URL
-OUTBOUND_DEAD_LETTER_QUEUE_URL=$OUTBOUND_DEAD_LETTER_QUEUE_URL
-TABLE_NAME=$TABLE_NAME
-ACCOUNTS_SECRET_ID=$ACCOUNTS_SECRET_ID
-WEBHOOK_SECRET_ID=$WEBHOOK_SECRET_ID
-DELIVERY_SECRET_ID=$DELIVERY_SECRET_ID
-API_CLIENTS_SECRET_ID=$API_CLIENTS_SECRET_ID
-ACCOUNTS_CACHE_SECS=60
-RULES_CACHE_SECS=30
-MAX_CLOCK_SKEW_SECS=300
-MESSAGE_TTL_DAYS=90
-RUST_LOG=${RUST_LOG:-info}
-ENV
-  if [ -n "${GATEWAY_STUB_URL:-}" ]; then
-    cat >>"$BENCH_LOG_DIR/functions.env" <<ENV
-WECHAT_API_BASE_URL=$WECHAT_API_BASE_URL
-WEIBO_API_BASE_URL=$WEIBO_API_BASE_URL
-PLATFORM_TIMEOUT_SECS=5
-RETRY_BASE_SECS=1
-RETRY_MAX_SECS=4
-DELIVERY_CLAIM_TIMEOUT_SECS=90
-# One env file for every function locally: the webhooks bound this variable by the platforms' 5 s
-# window (<= 2250), so the reply sender shares their 2 s here (4 s in the templates).
-AWS_OPERATION_TIMEOUT_MS=2000
-ENV
-  fi
+  # Caches as a deployment would keep them; with the stand-ins, the timings of a platform
+  # under load. One env file for every function locally: the webhooks bound
+  # AWS_OPERATION_TIMEOUT_MS by the platforms' 5 s window (<= 2250), so the reply sender shares
+  # their 2 s here (4 s in the templates).
+  ACCOUNTS_CACHE_SECS=60 RULES_CACHE_SECS=30 AWS_OPERATION_TIMEOUT_MS=2000 \
+    PLATFORM_TIMEOUT_SECS=5 RETRY_BASE_SECS=1 RETRY_MAX_SECS=4 DELIVERY_CLAIM_TIMEOUT_SECS=90 \
+    TOKEN_LEASE_SECS=20 stack_functions_env "$BENCH_LOG_DIR/functions.env"
   log "cargo lambda watch --release on $GATEWAY_LAMBDA_URL (log: $BENCH_LOG_DIR/watch.log)"
   "${STACK_SETSID[@]}" cargo lambda watch --release -A 127.0.0.1 -P "$WATCH_PORT" --ignore-changes \
     --concurrency "${WATCH_CONCURRENCY:-1}" \

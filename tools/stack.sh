@@ -121,13 +121,11 @@ stack_start_stubs() {
   wait_for_http "$GATEWAY_STUB_URL/admin/requests" 30 "platform stand-ins" "$STACK_RUN_DIR/stub.log"
 }
 
-# stack_start_watch: the functions under cargo lambda watch, env from the exported stack.
-stack_start_watch() {
-  [ -n "${GATEWAY_STUB_URL:-}" ] || stack_start_stubs
-  WATCH_PORT=$(free_port)
-  export WATCH_PORT
-  export GATEWAY_LAMBDA_URL="http://127.0.0.1:$WATCH_PORT"
-  cat >"$STACK_RUN_DIR/functions.env" <<ENV
+# stack_functions_env FILE: the functions' environment (one file for all of them, as the
+# templates set it per function) from the exported stack. Each setting's local default gives
+# way to a value exported before the call (the bench exports its own).
+stack_functions_env() {
+  cat >"$1" <<ENV
 AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL
 AWS_REGION=$AWS_REGION
 AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID
@@ -142,9 +140,15 @@ WEBHOOK_SECRET_ID=$WEBHOOK_SECRET_ID
 DELIVERY_SECRET_ID=$DELIVERY_SECRET_ID
 API_CLIENTS_SECRET_ID=$API_CLIENTS_SECRET_ID
 ACCOUNTS_CACHE_SECS=${ACCOUNTS_CACHE_SECS:-1}
+RULES_CACHE_SECS=${RULES_CACHE_SECS:-1}
 MAX_CLOCK_SKEW_SECS=${MAX_CLOCK_SKEW_SECS:-300}
 MESSAGE_TTL_DAYS=${MESSAGE_TTL_DAYS:-90}
-RULES_CACHE_SECS=${RULES_CACHE_SECS:-1}
+AWS_OPERATION_TIMEOUT_MS=${AWS_OPERATION_TIMEOUT_MS:-1500}
+RUST_LOG=${RUST_LOG:-info}
+ENV
+  # The reply sender's platforms: the stand-ins, when they run.
+  if [ -n "${GATEWAY_STUB_URL:-}" ]; then
+    cat >>"$1" <<ENV
 WECHAT_API_BASE_URL=$WECHAT_API_BASE_URL
 WEIBO_API_BASE_URL=$WEIBO_API_BASE_URL
 PLATFORM_TIMEOUT_SECS=${PLATFORM_TIMEOUT_SECS:-2}
@@ -152,10 +156,18 @@ RETRY_BASE_SECS=${RETRY_BASE_SECS:-1}
 RETRY_MAX_SECS=${RETRY_MAX_SECS:-2}
 REPLY_MAX_ATTEMPTS=${REPLY_MAX_ATTEMPTS:-4}
 DELIVERY_CLAIM_TIMEOUT_SECS=${DELIVERY_CLAIM_TIMEOUT_SECS:-30}
-AWS_OPERATION_TIMEOUT_MS=${AWS_OPERATION_TIMEOUT_MS:-1500}
 TOKEN_LEASE_SECS=${TOKEN_LEASE_SECS:-10}
-RUST_LOG=${RUST_LOG:-info}
 ENV
+  fi
+}
+
+# stack_start_watch: the functions under cargo lambda watch, env from the exported stack.
+stack_start_watch() {
+  [ -n "${GATEWAY_STUB_URL:-}" ] || stack_start_stubs
+  WATCH_PORT=$(free_port)
+  export WATCH_PORT
+  export GATEWAY_LAMBDA_URL="http://127.0.0.1:$WATCH_PORT"
+  stack_functions_env "$STACK_RUN_DIR/functions.env"
   log "starting functions under cargo lambda watch on $GATEWAY_LAMBDA_URL (log: $STACK_RUN_DIR/watch.log)"
   # The watcher and the functions it spawns form one process group, stopped together.
   "${STACK_SETSID[@]}" cargo lambda watch -A 127.0.0.1 -P "$WATCH_PORT" --ignore-changes \

@@ -8,7 +8,7 @@ use gateway_aws::{
     DynamoDbConversationStore, SecretsManagerAccountDirectory, SqsDeadLetters, SqsMessagePublisher,
 };
 use gateway_core::account::AccountsRole;
-use gateway_core::conversation::Conversation;
+use gateway_core::conversation::{Conversation, Responder};
 use gateway_core::ports::{
     AccountDirectory, CommitOutcome, ConversationStore, DeadLetter, DeadLetters, MessagePublisher,
 };
@@ -353,7 +353,7 @@ async fn agent_desk_queries_list_inboxes_team_queues_and_tags_in_waiting_order()
             c.tags.insert(t.to_string());
         }
         if answered {
-            c.record_outbound(at + 10);
+            c.record_outbound(at + 10, Responder::Person);
             c.status = Status::Open;
         }
         c.version = 1;

@@ -427,14 +427,16 @@ async fn rule_auto_replies_reach_the_wechat_and_weibo_apis_with_the_right_payloa
         json!({"text": "您好，这里是客服。Hello, how can we help?"})
     );
 
-    // The replies answered the conversations.
+    // The replies reached the customers and are recorded, but a rule's acknowledgement is
+    // not an answer: both still wait for a person, with no first response time.
     for key in [
         format!("wechat:demo:{openid}"),
         format!("weibo:brand:{uid}"),
     ] {
         let c = ctx.load(&key).await;
-        assert!(c.first_response_at.is_some(), "{key}");
-        assert!(!c.is_unanswered(), "{key}");
+        assert!(c.last_outbound_at.is_some(), "{key}");
+        assert!(c.first_response_at.is_none(), "{key}");
+        assert!(c.is_unanswered(), "{key}");
     }
 }
 
@@ -643,6 +645,48 @@ async fn an_agent_reply_through_reply_api_is_delivered_and_answers_the_conversat
             .first_response_at
             .is_some()
     );
+}
+
+#[tokio::test]
+#[ignore = "needs the running functions and platform stand-ins (make test)"]
+async fn a_system_notice_through_reply_api_is_delivered_and_leaves_the_customer_waiting() {
+    let _guard = RUNNING_STACK_LOCK.lock().await;
+    let ctx = setup().await;
+    let openid = format!("o{}", unique_digits());
+    let m = ctx
+        .conversation(Channel::WeChat, "demo", &openid, now_ms() - 60_000)
+        .await;
+    let body = json!({
+        "conversation_key": m.conversation_key,
+        "content": {"type": "text", "text": "您的订单已发货。Your order has shipped."},
+        "origin": "system",
+    })
+    .to_string();
+    let ts = send::now_secs();
+    let response = ctx
+        .http
+        .post(ctx.run.webhook_url("reply-api", "/replies"))
+        .header(auth::CLIENT_HEADER, "crm")
+        .header(auth::TIMESTAMP_HEADER, ts.to_string())
+        .header(
+            auth::SIGNATURE_HEADER,
+            auth::sign(CRM_SECRET, "POST", "/replies", "crm", ts, body.as_bytes()),
+        )
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 202);
+    let stats = ctx.send_replies().await;
+    assert_eq!((stats.delivered, stats.failed), (1, 0), "{stats:?}");
+    assert_eq!(sends_to(&ctx.stub_requests().await, &openid).len(), 1);
+    // Delivered and recorded, but a notice is not an answer: the customer still waits.
+    let c = ctx.load(&m.conversation_key).await;
+    assert!(c.last_outbound_at.is_some());
+    assert!(c.is_unanswered());
+    assert_eq!(c.first_response_at, None);
+    assert_eq!(c.status, gateway_core::conversation::Status::Open);
 }
 
 #[tokio::test]

@@ -177,9 +177,10 @@ async fn every_runnable_readme_command_works_as_written() {
                 "FILE" => "config/accounts.local.json".to_string(),
                 "message.json" => message.display().to_string(),
                 // As a shell would expand it.
-                _ if w.starts_with("$GATEWAY_LAMBDA_URL") => {
-                    w.replace("$GATEWAY_LAMBDA_URL", &std::env::var("GATEWAY_LAMBDA_URL").unwrap())
-                }
+                _ if w.starts_with("$GATEWAY_LAMBDA_URL") => w.replace(
+                    "$GATEWAY_LAMBDA_URL",
+                    &std::env::var("GATEWAY_LAMBDA_URL").unwrap(),
+                ),
                 _ => w,
             })
             .collect();

@@ -216,10 +216,7 @@ async fn handle_record(
             };
         }
     };
-    let origin = match command.origin {
-        ReplyOrigin::Rule { .. } => "rule",
-        ReplyOrigin::Agent { .. } => "agent",
-    };
+    let origin = command.origin.kind();
     let reply_id = command.dedupe_id();
     let attempt = delivery::Attempt {
         number: receive_count(record),
@@ -275,19 +272,24 @@ fn report(command: &ReplyCommand, origin: &str, reply_id: &str, outcome: &Delive
             first_response_ms,
             answered_waiting,
         } => {
-            // The dashboard's contact-centre figures: first response time, and the router's
-            // UnansweredConversations (+1 when a customer starts waiting) brought back down.
+            // The dashboard's contact-centre figures: a person's first response time, the
+            // rules' reply latency, and the router's UnansweredConversations (+1 when a
+            // customer starts waiting) brought back down by an answer.
+            let latency = (gateway_lambda::now_ms() - command.created_at_ms).max(0) as f64;
+            let dimensions: &[(&str, &str)] = &[("Channel", channel), ("Account", account)];
+            let sets: &[&[&str]] = &[&["Channel"], &["Channel", "Account"]];
             if let Some(ms) = first_response_ms {
-                gateway_lambda::metrics::emit(
-                    &[("FirstResponseTime", *ms as f64, "Milliseconds")],
-                    &[("Channel", channel), ("Account", account)],
-                    &[&["Channel"], &["Channel", "Account"]],
-                );
+                let figure = ("FirstResponseTime", *ms as f64, "Milliseconds");
+                gateway_lambda::metrics::emit(&[figure], dimensions, sets);
+            }
+            if let ReplyOrigin::Rule { .. } = command.origin {
+                // From the customer's message to the rule's reply reaching them.
+                let figure = ("AutoReplyLatency", latency, "Milliseconds");
+                gateway_lambda::metrics::emit(&[figure], dimensions, sets);
             }
             if *answered_waiting {
                 emit(&[("UnansweredConversations", -1.0)], channel, account, &[]);
             }
-            let latency = (gateway_lambda::now_ms() - command.created_at_ms).max(0) as f64;
             tracing::info!(
                 reply_id,
                 channel,

@@ -5,6 +5,7 @@
 //! Pure data. Commands go on the outbound SQS FIFO queue (group = conversation, so replies to
 //! one customer go out in order; deduplication id = [`ReplyCommand::dedupe_id`]).
 
+use crate::conversation::Responder;
 use crate::message::{Channel, NormalizedMessage};
 use crate::reply::ReplyContent;
 use serde::{Deserialize, Serialize};
@@ -23,8 +24,11 @@ pub enum ReplyOrigin {
         rule_id: String,
         /// `dedupe_id` of the inbound message that triggered it.
         message_dedupe_id: String,
+        /// The rule says its reply is a complete answer (`counts_as_answer: true`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        counts_as_answer: bool,
     },
-    /// A human agent or CRM system, through `reply-api`.
+    /// A person, through `reply-api` (an agent desk, or a CRM on behalf of its user).
     Agent {
         /// The API client that submitted it.
         client_id: String,
@@ -32,6 +36,35 @@ pub enum ReplyOrigin {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         agent_id: Option<String>,
     },
+    /// An automated notice from an API client (a CRM's order or ticket notification): it
+    /// reaches the customer but answers nothing.
+    System {
+        /// The API client that submitted it.
+        client_id: String,
+    },
+}
+
+impl ReplyOrigin {
+    /// `rule`, `agent` or `system` (metrics, logs, the stored message).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ReplyOrigin::Rule { .. } => "rule",
+            ReplyOrigin::Agent { .. } => "agent",
+            ReplyOrigin::System { .. } => "system",
+        }
+    }
+
+    /// Whether and how a delivered reply of this origin answers the customer.
+    pub fn responder(&self) -> Responder {
+        match self {
+            ReplyOrigin::Agent { .. } => Responder::Person,
+            ReplyOrigin::Rule {
+                counts_as_answer: true,
+                ..
+            } => Responder::AnsweringRule,
+            ReplyOrigin::Rule { .. } | ReplyOrigin::System { .. } => Responder::Automation,
+        }
+    }
 }
 
 /// One reply to deliver to one customer.
@@ -80,9 +113,23 @@ impl ReplyCommand {
             origin: ReplyOrigin::Rule {
                 rule_id: rule_id.to_string(),
                 message_dedupe_id,
+                counts_as_answer: false,
             },
             created_at_ms: now_ms,
         }
+    }
+
+    /// The same auto-reply, marked as a complete answer when `counts_as_answer` (the rule
+    /// says so); any other command unchanged.
+    pub fn counting_as_answer(mut self, counts_as_answer: bool) -> Self {
+        if let ReplyOrigin::Rule {
+            counts_as_answer: c,
+            ..
+        } = &mut self.origin
+        {
+            *c = counts_as_answer;
+        }
+        self
     }
 
     /// 64 hex characters derived from the idempotency key: the SQS deduplication id and the

@@ -101,6 +101,7 @@ pub async fn process(
             .unwrap_or_else(|| Conversation::new_for(message));
         conversation.record_inbound(message);
         decision.apply_to(&mut conversation, message.received_at_ms);
+        router.rules.apply_service_level(&mut conversation);
         conversation.version = loaded.as_ref().map_or(0, |c| c.version) + 1;
 
         let commands = reply_commands(message, &decision);
@@ -155,6 +156,7 @@ fn reply_commands(message: &NormalizedMessage, decision: &Decision) -> Vec<Reply
                 planned.content.clone(),
                 message.received_at_ms,
             )
+            .counting_as_answer(planned.counts_as_answer)
         })
         .collect()
 }

@@ -41,6 +41,26 @@ pub fn text_message(
     }
 }
 
+/// A WeChat event (`follow`, `unfollow`, `click`…) from `sender`, as the channel parser
+/// normalizes it.
+pub fn event_message(
+    account: &str,
+    sender: &str,
+    event: &str,
+    received_at_ms: i64,
+) -> NormalizedMessage {
+    let mut m = text_message(account, sender, "", "", received_at_ms);
+    m.platform_message_id = None;
+    m.dedupe_key = format!("event:{sender}:{event}:{received_at_ms}");
+    m.content = Content::Event {
+        event: event.into(),
+        platform_event: event.into(),
+        key: None,
+        detail: BTreeMap::new(),
+    };
+    m
+}
+
 /// Records published messages; can be told to fail.
 #[derive(Default)]
 pub struct RecordingPublisher {

@@ -23,7 +23,7 @@ use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use gateway_core::conversation::Conversation;
 use gateway_core::delivery::ports::{ClaimOutcome, DeliveryLedger, DeliveryRecord, DeliveryState};
 use gateway_core::delivery::window::UndeliverableReply;
-use gateway_core::outbound::{ReplyCommand, ReplyOrigin};
+use gateway_core::outbound::ReplyCommand;
 use gateway_core::ports::{CommitOutcome, PortError};
 use std::collections::HashMap;
 
@@ -80,13 +80,7 @@ impl DynamoDbDeliveryLedger {
         item.insert("conversation_key".into(), s(&command.conversation_key));
         item.insert("channel".into(), s(command.channel.as_str()));
         item.insert("account_id".into(), s(&command.account_id));
-        item.insert(
-            "origin".into(),
-            s(match command.origin {
-                ReplyOrigin::Rule { .. } => "rule",
-                ReplyOrigin::Agent { .. } => "agent",
-            }),
-        );
+        item.insert("origin".into(), s(command.origin.kind()));
         item.insert(
             "command".into(),
             serde_dynamo::to_attribute_value(command)

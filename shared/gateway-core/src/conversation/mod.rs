@@ -3,7 +3,10 @@
 //!
 //! Pure: times are passed in (Unix milliseconds).
 
+mod lifecycle;
 pub mod windows;
+
+pub use lifecycle::Responder;
 
 use crate::message::{Channel, NormalizedMessage};
 use serde::{Deserialize, Serialize};
@@ -79,23 +82,64 @@ pub struct Conversation {
     pub tags: BTreeSet<String>,
     /// First inbound message, Unix ms.
     pub first_inbound_at: i64,
-    /// First reply to the customer, Unix ms.
+    /// When the current episode opened: the first message that made the customer wait since
+    /// the conversation began or was last resolved, Unix ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opened_at: Option<i64>,
+    /// The first answer by a person (an agent's delivered reply) in the current episode, Unix
+    /// ms. Rule replies never set it, not even those that count as an answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_response_at: Option<i64>,
+    /// The last answer (an agent's reply, or a rule's that counts as one), Unix ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_answered_at: Option<i64>,
     /// Last inbound message, Unix ms.
     pub last_inbound_at: i64,
-    /// Last reply to the customer, Unix ms.
+    /// Last message delivered to the customer, from anyone (rules included), Unix ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_outbound_at: Option<i64>,
     /// Since when the customer has been waiting for an answer, Unix ms; none when answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting_since: Option<i64>,
-    /// Escalated (crisis): must be answered within the response target.
+    /// Escalated (crisis): must be answered within the response target, until cleared.
     #[serde(default)]
     pub escalated: bool,
-    /// When an answer is due, Unix ms (escalations).
+    /// When the current (or last) escalation episode began, Unix ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalated_at: Option<i64>,
+    /// When the last escalation episode was cleared, Unix ms, and by whom (`agent:<id>`,
+    /// `rule:<id>`, `auto`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation_cleared_at: Option<i64>,
+    /// Who cleared the last escalation episode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation_cleared_by: Option<String>,
+    /// The response target of the escalation in progress, seconds: each wait during the
+    /// episode is due within it (it overrides the service level's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation_target_secs: Option<u32>,
+    /// Escalation episodes, in all.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub escalation_count: u64,
+    /// When an answer is due, Unix ms: the service level's first-response target, or an
+    /// escalation's when earlier. Cleared by an answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_due_at: Option<i64>,
+    /// When the episode is due resolved, Unix ms (its service level's resolution target).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution_due_at: Option<i64>,
+    /// The service-level policy that applies (`service_levels` in the rules document).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_level: Option<String>,
+    /// When the conversation was last resolved, Unix ms (kept when it reopens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<i64>,
+    /// Who resolved it last (`agent:<id>`, `rule:<id>`, `auto`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_by: Option<String>,
+    /// How many times a new message reopened it after it was resolved.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reopened_count: u64,
     /// Number of inbound messages stored.
     pub inbound_count: u64,
     /// Dedupe ids of the most recent inbound messages (newest last).
@@ -148,12 +192,24 @@ impl Conversation {
             priority: Priority::Normal,
             tags: BTreeSet::new(),
             first_inbound_at: message.received_at_ms,
+            opened_at: None,
             first_response_at: None,
+            last_answered_at: None,
             last_inbound_at: message.received_at_ms,
             last_outbound_at: None,
             waiting_since: None,
             escalated: false,
+            escalated_at: None,
+            escalation_cleared_at: None,
+            escalation_cleared_by: None,
+            escalation_target_secs: None,
+            escalation_count: 0,
             response_due_at: None,
+            resolution_due_at: None,
+            service_level: None,
+            resolved_at: None,
+            resolved_by: None,
+            reopened_count: 0,
             inbound_count: 0,
             recent_dedupe_ids: Vec::new(),
             decided_replies: BTreeMap::new(),
@@ -176,7 +232,8 @@ impl Conversation {
     }
 
     /// Records an inbound message: counters, times, waiting state, reopening a resolved
-    /// conversation. Events (follow, menu clicks…) do not make the customer "wait".
+    /// conversation (`reopened_count`; a new episode opens). Events (follow, menu clicks…) do
+    /// not make the customer "wait" and reopen nothing.
     pub fn record_inbound(&mut self, message: &NormalizedMessage) {
         let at = message.received_at_ms;
         if self.inbound_count == 0 {
@@ -189,9 +246,16 @@ impl Conversation {
             if self.waiting_since.is_none() {
                 self.waiting_since = Some(at);
             }
-            if self.status != Status::Open {
-                self.status = Status::Open;
+            if self.status == Status::Resolved {
+                self.reopened_count += 1;
+                self.opened_at = None;
+                self.first_response_at = None;
+                self.resolution_due_at = None;
             }
+            if self.opened_at.is_none() {
+                self.opened_at = Some(at);
+            }
+            self.status = Status::Open;
         }
         self.reply_windows.record_inbound(message);
         self.recent_dedupe_ids.push(message.dedupe_id());
@@ -226,19 +290,6 @@ impl Conversation {
         self.undeliverable_count += 1;
         self.undeliverable = Some(reply);
     }
-
-    /// Records a reply delivered to the customer at `at` (Unix ms).
-    pub fn record_outbound(&mut self, at: i64) {
-        if self.first_response_at.is_none() {
-            self.first_response_at = Some(at);
-        }
-        self.last_outbound_at = Some(self.last_outbound_at.map_or(at, |t| t.max(at)));
-        self.waiting_since = None;
-        self.response_due_at = None;
-        if self.status == Status::Open {
-            self.status = Status::Pending;
-        }
-    }
 }
 
 #[cfg(test)]
@@ -247,7 +298,7 @@ mod tests {
     use crate::testing::text_message;
 
     #[test]
-    fn inbound_text_opens_waiting_and_reply_answers_it() {
+    fn inbound_text_opens_waiting_and_an_agent_reply_answers_it() {
         let m = text_message("demo", "u1", "1", "hello", 1_000);
         let mut c = Conversation::new_for(&m);
         c.record_inbound(&m);
@@ -265,11 +316,11 @@ mod tests {
         );
         assert_eq!(c.last_inbound_at, 5_000);
 
-        c.record_outbound(7_000);
+        c.record_outbound(7_000, Responder::Person);
         assert_eq!(c.first_response_at, Some(7_000));
         assert!(!c.is_unanswered());
         assert_eq!(c.status, Status::Pending);
-        c.record_outbound(9_000);
+        c.record_outbound(9_000, Responder::Person);
         assert_eq!(c.first_response_at, Some(7_000));
         assert_eq!(c.last_outbound_at, Some(9_000));
     }

@@ -46,6 +46,21 @@ pub struct ReplyRequest {
     /// The agent who wrote it, for the record.
     #[serde(default)]
     pub agent_id: Option<String>,
+    /// `agent` (default): a person's reply, which answers the customer. `system`: an automated
+    /// notice (an order or ticket update) that reaches the customer but answers nothing.
+    #[serde(default)]
+    pub origin: RequestOrigin,
+}
+
+/// Who a reply submitted through `reply-api` comes from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestOrigin {
+    /// A person (the default).
+    #[default]
+    Agent,
+    /// An automated notice from the client system.
+    System,
 }
 
 /// Who a reply goes to.
@@ -89,6 +104,9 @@ pub enum RequestError {
     /// `idempotency_key` or `agent_id` is empty, too long or has control characters.
     #[error("invalid {0}: 1 to 128 printable characters")]
     InvalidId(&'static str),
+    /// A `system` notice names an agent.
+    #[error("a system notice has no agent_id: send it with origin agent, or without agent_id")]
+    AgentOnSystemNotice,
 }
 
 impl RequestError {
@@ -108,6 +126,7 @@ impl RequestError {
             RequestError::InvalidContent(_) => "invalid_content",
             RequestError::UnsupportedContent { .. } => "unsupported_content",
             RequestError::InvalidId(_) => "invalid_id",
+            RequestError::AgentOnSystemNotice => "agent_on_system_notice",
         }
     }
 }
@@ -196,6 +215,9 @@ impl ReplyRequest {
         if self.agent_id.as_deref().is_some_and(|a| !valid_id(a)) {
             return Err(RequestError::InvalidId("agent_id"));
         }
+        if self.origin == RequestOrigin::System && self.agent_id.is_some() {
+            return Err(RequestError::AgentOnSystemNotice);
+        }
         let key = match &self.idempotency_key {
             Some(k) if valid_id(k) => format!("agent:{client_id}:key:{k}"),
             Some(_) => return Err(RequestError::InvalidId("idempotency_key")),
@@ -209,9 +231,14 @@ impl ReplyRequest {
             conversation_key: target.conversation_key,
             recipient_id: target.customer_id,
             content: self.content,
-            origin: ReplyOrigin::Agent {
-                client_id: client_id.to_string(),
-                agent_id: self.agent_id,
+            origin: match self.origin {
+                RequestOrigin::Agent => ReplyOrigin::Agent {
+                    client_id: client_id.to_string(),
+                    agent_id: self.agent_id,
+                },
+                RequestOrigin::System => ReplyOrigin::System {
+                    client_id: client_id.to_string(),
+                },
             },
             created_at_ms: now_ms,
         })
@@ -312,5 +339,38 @@ mod tests {
         assert!(!e.to_string().contains("SECRET"));
         let e = parse(r#"{"content":{"type":"text","text":"SECRET"#).expect_err("truncated");
         assert!(!e.to_string().contains("SECRET"));
+    }
+
+    #[test]
+    fn a_system_notice_is_marked_so_and_names_no_agent() {
+        let notice = parse(
+            r#"{"conversation_key":"wechat:demo:oU1","content":{"type":"text","text":"您的订单已发货"},"origin":"system"}"#,
+        )
+        .expect("parses")
+        .into_command("crm", "k", 1)
+        .expect("valid");
+        assert_eq!(
+            notice.origin,
+            ReplyOrigin::System {
+                client_id: "crm".into()
+            }
+        );
+        assert_eq!(
+            notice.origin.responder(),
+            crate::conversation::Responder::Automation
+        );
+        let with_agent = parse(
+            r#"{"conversation_key":"wechat:demo:oU1","content":{"type":"text","text":"x"},"origin":"system","agent_id":"alice"}"#,
+        )
+        .expect("parses")
+        .into_command("crm", "k", 1)
+        .expect_err("refused");
+        assert_eq!(with_agent.code(), "agent_on_system_notice");
+        assert_eq!(with_agent.status(), 422);
+        let unknown = parse(
+            r#"{"conversation_key":"wechat:demo:oU1","content":{"type":"text","text":"x"},"origin":"bot"}"#,
+        )
+        .expect_err("refused");
+        assert_eq!(unknown.code(), "malformed_body");
     }
 }

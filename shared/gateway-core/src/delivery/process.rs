@@ -35,7 +35,7 @@
 //! this way: giving up could record as failed a reply that reached the customer.
 
 use crate::account::{AccountsDocument, ReplyMode, Secret};
-use crate::conversation::Conversation;
+use crate::conversation::{Conversation, Responder};
 use crate::delivery::platform::{CallError, Disposition, PlatformError};
 use crate::delivery::ports::{
     AccessTokens, ClaimOutcome, DeliveryLedger, DeliveryRecord, DeliveryState, TokenError,
@@ -90,10 +90,12 @@ pub enum DeliveryOutcome {
     Delivered {
         /// The window the reply was charged to.
         window: Option<Trigger>,
-        /// When this was the conversation's first reply: time from its first inbound message
-        /// to this reply, ms (the first response time).
+        /// When this was a person's first answer in the conversation's episode: the time from
+        /// the episode's opening to this reply, ms (the first response time; never set for
+        /// rule or system replies).
         first_response_ms: Option<i64>,
-        /// The customer was waiting for an answer and now is not.
+        /// The reply answered a customer who was waiting (a person's, or a rule's that counts
+        /// as an answer).
         answered_waiting: bool,
     },
     /// An earlier copy of this command already reached a final state: nothing was done.
@@ -449,7 +451,7 @@ fn build_request(accounts: &AccountsDocument, command: &ReplyCommand) -> Result<
             if account.reply_mode == ReplyMode::Passive {
                 return Err(match command.origin {
                     ReplyOrigin::Rule { .. } => Refusal::SkipPassive,
-                    ReplyOrigin::Agent { .. } => {
+                    ReplyOrigin::Agent { .. } | ReplyOrigin::System { .. } => {
                         Refusal::Undeliverable(UndeliverableReason::NoReplyApi)
                     }
                 });
@@ -594,17 +596,20 @@ async fn finish(
     for _ in 0..MAX_CONFLICT_RETRIES {
         let previous = s.conversations.load(&command.conversation_key).await?;
         let mut charged = None;
+        let responder = command.origin.responder();
+        // A person's first answer: how long since the episode opened.
         let first_response_ms = previous
             .as_ref()
-            .filter(|c| c.first_response_at.is_none() && c.inbound_count > 0)
-            .map(|c| (sent_at - c.first_inbound_at).max(0));
-        let answered_waiting = previous.as_ref().is_some_and(Conversation::is_unanswered);
+            .filter(|c| responder == Responder::Person && c.first_response_at.is_none())
+            .filter(|c| c.inbound_count > 0)
+            .map(|c| (sent_at - c.opened_at.unwrap_or(c.first_inbound_at)).max(0));
+        let mut answered_waiting = false;
         let next = previous.clone().map(|mut c: Conversation| {
             charged = window::charge(policy, &c.reply_windows, sent_at);
             if let Some(t) = charged {
                 c.reply_windows.record_sent(t);
             }
-            c.record_outbound(sent_at);
+            answered_waiting = c.record_outbound(sent_at, responder);
             c.version += 1;
             c
         });

@@ -125,6 +125,17 @@ fn auto_reply(m: &NormalizedMessage, text: &str) -> ReplyCommand {
     ReplyCommand::auto_reply(m, "welcome", 0, ReplyContent::text(text), m.received_at_ms)
 }
 
+/// An agent's reply to `m`'s customer, as `reply-api` makes it.
+fn agent_reply(m: &NormalizedMessage, key: &str, text: &str) -> ReplyCommand {
+    let mut c = auto_reply(m, text);
+    c.idempotency_key = format!("agent:crm:key:{key}");
+    c.origin = crate::outbound::ReplyOrigin::Agent {
+        client_id: "crm".into(),
+        agent_id: Some("alice".into()),
+    };
+    c
+}
+
 fn platform_error(code: i64, disposition: Disposition) -> CallError {
     CallError::Platform(PlatformError {
         channel: Channel::WeChat,
@@ -155,8 +166,10 @@ async fn delivers_once_and_records_the_reply_on_the_conversation() {
         .ledger
         .conversation(&m.conversation_key)
         .expect("conversation");
-    assert_eq!(c.first_response_at, Some(NOW));
-    assert!(!c.is_unanswered());
+    // An auto-reply reaches the customer but answers nothing.
+    assert_eq!(c.last_outbound_at, Some(NOW));
+    assert_eq!(c.first_response_at, None);
+    assert!(c.is_unanswered());
     assert_eq!(c.reply_windows.message.map(|w| w.sent), Some(1));
     assert_eq!(w.ledger.outbound.lock().expect("lock").len(), 1);
 
@@ -339,7 +352,7 @@ async fn a_sent_but_unrecorded_reply_is_recorded_without_sending_again() {
     let w = World::new();
     let m = wechat_message(NOW - 1_000);
     w.inbound(&m);
-    let command = auto_reply(&m, "x");
+    let command = agent_reply(&m, "t-1", "x");
     w.ledger.set(DeliveryRecord {
         reply_id: command.dedupe_id(),
         state: DeliveryState::Sent,
@@ -455,12 +468,29 @@ async fn weibo_replies_use_the_account_token_and_the_reply_form() {
 }
 
 #[tokio::test]
-async fn only_the_first_reply_reports_a_first_response_time_and_an_answered_wait() {
+async fn only_a_person_s_first_answer_reports_a_first_response_time_and_an_answered_wait() {
     let w = World::new();
     let m = wechat_message(NOW - 1_000);
     w.inbound(&m);
 
-    let first = w.deliver(&auto_reply(&m, "欢迎")).await.expect("delivered");
+    // The rule's acknowledgement: delivered, answers nothing, reports no response time.
+    let ack = w.deliver(&auto_reply(&m, "欢迎")).await.expect("delivered");
+    assert!(
+        matches!(
+            ack,
+            DeliveryOutcome::Delivered {
+                first_response_ms: None,
+                answered_waiting: false,
+                ..
+            }
+        ),
+        "{ack:?}"
+    );
+
+    let first = w
+        .deliver(&agent_reply(&m, "t-1", "您好"))
+        .await
+        .expect("delivered");
     let DeliveryOutcome::Delivered {
         first_response_ms,
         answered_waiting,
@@ -469,20 +499,14 @@ async fn only_the_first_reply_reports_a_first_response_time_and_an_answered_wait
     else {
         panic!("{first:?}");
     };
-    assert!(
-        first_response_ms.is_some_and(|ms| ms >= 0),
-        "{first_response_ms:?}"
-    );
+    // From the message (NOW - 1 s) to the delivery (NOW).
+    assert_eq!(first_response_ms, Some(1_000));
     assert!(answered_waiting, "the customer was waiting");
 
-    let second = ReplyCommand::auto_reply(
-        &m,
-        "follow-up",
-        0,
-        ReplyContent::text("second"),
-        m.received_at_ms,
-    );
-    let again = w.deliver(&second).await.expect("delivered");
+    let again = w
+        .deliver(&agent_reply(&m, "t-2", "还有问题吗"))
+        .await
+        .expect("delivered");
     assert!(
         matches!(
             again,
@@ -494,6 +518,29 @@ async fn only_the_first_reply_reports_a_first_response_time_and_an_answered_wait
         ),
         "not the first response any more: {again:?}"
     );
+}
+
+#[tokio::test]
+async fn a_rule_that_counts_as_an_answer_ends_the_wait_without_a_first_response_time() {
+    let w = World::new();
+    let m = wechat_message(NOW - 1_000);
+    w.inbound(&m);
+    let faq = auto_reply(&m, "价格请见…").counting_as_answer(true);
+    let outcome = w.deliver(&faq).await.expect("delivered");
+    assert!(
+        matches!(
+            outcome,
+            DeliveryOutcome::Delivered {
+                first_response_ms: None,
+                answered_waiting: true,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    let c = w.ledger.conversation(&m.conversation_key).expect("stored");
+    assert!(!c.is_unanswered());
+    assert_eq!(c.first_response_at, None);
 }
 
 #[tokio::test]
@@ -582,10 +629,11 @@ async fn fewer_transient_failures_than_the_limit_end_in_one_delivery() {
     assert!(w.dead_letters().is_empty());
     assert_eq!(w.ledger.outbound.lock().expect("lock").len(), 1);
     assert!(
-        !w.ledger
+        w.ledger
             .conversation(&m.conversation_key)
             .expect("conversation")
-            .is_unanswered()
+            .last_outbound_at
+            .is_some()
     );
     assert_eq!(
         w.attempt(&command, 5, 4).await.expect("duplicate"),

@@ -287,6 +287,38 @@ impl Calendar {
         None
     }
 
+    /// The instant by which `open_secs` seconds of opening hours have passed, counting from
+    /// `start` (a business-hours clock: closed time does not count). Looks at most
+    /// [`NEXT_OPENING_LOOKAHEAD_DAYS`] ahead; `None` when the hours run out before that.
+    pub fn deadline(&self, start: DateTime<Utc>, open_secs: u64) -> Option<DateTime<Utc>> {
+        let mut left = chrono::TimeDelta::seconds(i64::try_from(open_secs).ok()?);
+        let first_day = start.with_timezone(&self.tz).date_naive();
+        for offset in 0..=NEXT_OPENING_LOOKAHEAD_DAYS {
+            let date = first_day.checked_add_days(Days::new(offset))?;
+            for r in self.hours_on(date).1 {
+                let at = |minute: u16| {
+                    let naive = date
+                        .and_hms_opt(0, 0, 0)?
+                        .checked_add_signed(chrono::TimeDelta::minutes(i64::from(minute)))?;
+                    self.resolve_local(naive).map(|t| t.with_timezone(&Utc))
+                };
+                let (Some(open), Some(close)) = (at(r.start), at(r.end)) else {
+                    continue;
+                };
+                let from = open.max(start);
+                if close <= from {
+                    continue;
+                }
+                let available = close - from;
+                if left <= available {
+                    return Some(from + left);
+                }
+                left -= available;
+            }
+        }
+        None
+    }
+
     /// A local wall-clock time as an instant; a time skipped by a DST change moves forward.
     fn resolve_local(&self, naive: NaiveDateTime) -> Option<DateTime<Tz>> {
         let direct = self.tz.from_local_datetime(&naive).earliest();
@@ -450,5 +482,60 @@ mod tests {
         assert_eq!(errors.len(), 2, "{errors:?}");
         assert!(errors[0].contains("weekly mon: ranges 09:00-13:30 and 13:00-18:00 overlap"));
         assert!(errors[1].contains("both a holiday and an exception"));
+    }
+
+    #[test]
+    fn a_business_hours_deadline_counts_only_open_time() {
+        let day = vec![
+            TimeRange::parse("09:00-12:00").expect("range"),
+            TimeRange::parse("13:30-18:00").expect("range"),
+        ];
+        let weekly = [
+            day.clone(),
+            day.clone(),
+            day.clone(),
+            day.clone(),
+            day,
+            Vec::new(),
+            Vec::new(),
+        ];
+        let office = Calendar::new(
+            "office",
+            chrono_tz::Asia::Shanghai,
+            weekly,
+            Vec::new(),
+            BTreeMap::new(),
+        )
+        .expect("calendar");
+        let sh = |d: u32, h: u32, m: u32| {
+            chrono_tz::Asia::Shanghai
+                .with_ymd_and_hms(2026, 9, d, h, m, 0)
+                .single()
+                .expect("a time")
+                .with_timezone(&Utc)
+        };
+        // Mon 2026-09-28 11:50, 30 minutes: 10 before lunch, 20 after (13:30 -> 13:50).
+        assert_eq!(office.deadline(sh(28, 11, 50), 1800), Some(sh(28, 13, 50)));
+        // Friday 17:30, one hour: 30 minutes Friday, 30 on Monday from 09:00.
+        assert_eq!(
+            office.deadline(sh(25, 17, 30), 3600),
+            Some(sh(28, 9, 30)),
+            "the weekend does not count"
+        );
+        // At night: the clock starts when the office opens.
+        assert_eq!(office.deadline(sh(28, 22, 0), 60), Some(sh(29, 9, 1)));
+        // Exactly the end of a range: due at closing time, not after the break.
+        assert_eq!(office.deadline(sh(28, 11, 0), 3600), Some(sh(28, 12, 0)));
+        // A calendar that never opens has no deadline.
+        let closed = Calendar::new(
+            "closed",
+            Tz::UTC,
+            Default::default(),
+            Vec::new(),
+            BTreeMap::new(),
+        );
+        if let Ok(closed) = closed {
+            assert_eq!(closed.deadline(sh(28, 9, 0), 60), None);
+        }
     }
 }

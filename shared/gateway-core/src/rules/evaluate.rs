@@ -43,6 +43,9 @@ pub struct Decision {
     /// Status to set (the last `set_status`/`close` wins); `None` leaves it unchanged.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<Status>,
+    /// The rule that set `status`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_set_by: Option<String>,
     /// The rule that fired with `stop` and ended evaluation, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stopped_by: Option<String>,
@@ -66,6 +69,9 @@ pub struct PlannedReply {
     pub rule_id: String,
     /// What to send.
     pub content: ReplyContent,
+    /// The rule says its reply is a complete answer.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub counts_as_answer: bool,
 }
 
 /// A crisis escalation.
@@ -169,7 +175,7 @@ pub(crate) fn run(
             record(RuleOutcome::NotMatched { reason: fact });
             continue;
         }
-        if let Some((once_per, last)) = suppressed(rule, rules, message, conversation, now) {
+        if let Some((once_per, last)) = suppressed(rule, &ctx, conversation) {
             let reason = suppression_reason(once_per, last, rules, message);
             record(RuleOutcome::Suppressed {
                 once_per,
@@ -194,7 +200,9 @@ pub(crate) fn run(
         });
         fire(rule, why, &mut decision, &mut ctx);
     }
-    if decision.escalation.is_some() {
+    // An escalation in progress keeps the priority urgent (one the decision also ended, by
+    // resolving, does not).
+    if decision.escalation.is_some() && ctx.escalated {
         decision.priority = Some(Priority::Urgent);
     }
     (decision, traces)
@@ -212,6 +220,7 @@ fn fire(rule: &Rule, why: String, d: &mut Decision, ctx: &mut Ctx<'_>) {
             Action::Reply(content) => d.replies.push(PlannedReply {
                 rule_id: rule.id.clone(),
                 content: content.clone(),
+                counts_as_answer: rule.counts_as_answer,
             }),
             Action::Assign { team, priority } => {
                 if let Some(t) = team {
@@ -253,7 +262,18 @@ fn fire(rule: &Rule, why: String, d: &mut Decision, ctx: &mut Ctx<'_>) {
             }
             Action::SetStatus(s) => {
                 d.status = Some(*s);
+                d.status_set_by = Some(rule.id.clone());
                 ctx.status = *s;
+                if *s == Status::Resolved {
+                    // Resolving removes the tags the document names (`lifecycle`).
+                    for t in ctx.rules.resolve_removes_tags() {
+                        d.tags_added.remove(t);
+                        d.tags_removed.insert(t.clone());
+                        ctx.tags.remove(t);
+                    }
+                    // ...and ends the escalation episode.
+                    ctx.escalated = false;
+                }
             }
         }
     }
@@ -262,37 +282,50 @@ fn fire(rule: &Rule, why: String, d: &mut Decision, ctx: &mut Ctx<'_>) {
     }
 }
 
-/// When `rule` may not fire again yet: its `once_per` and when it last fired.
+/// When `rule` may not fire (again) yet: its `once_per` and when it last fired (none for a
+/// `once_per: escalation` rule outside an escalation).
 fn suppressed(
     rule: &Rule,
-    rules: &RuleSet,
-    message: &NormalizedMessage,
+    ctx: &Ctx<'_>,
     conversation: Option<&Conversation>,
-    now: DateTime<Utc>,
-) -> Option<(OncePer, i64)> {
+) -> Option<(OncePer, Option<i64>)> {
     let once_per = rule.once_per?;
+    if once_per == OncePer::Escalation && !ctx.escalated {
+        return Some((once_per, None));
+    }
     let last = *conversation?.rule_last_fired.get(&rule.id)?;
     match once_per {
-        OncePer::Conversation => Some((once_per, last)),
+        OncePer::Conversation => Some((once_per, Some(last))),
         OncePer::Day => {
-            let tz = rules.timezone_for_account(&message.account_id);
+            let tz = ctx.rules.timezone_for_account(&ctx.message.account_id);
             let last_day = DateTime::from_timestamp_millis(last)?
                 .with_timezone(&tz)
                 .date_naive();
-            let today = now.with_timezone(&tz).date_naive();
+            let today = ctx.now.with_timezone(&tz).date_naive();
             // A last firing "in the future" (clock skew) also counts as today.
-            (last_day >= today).then_some((once_per, last))
+            (last_day >= today).then_some((once_per, Some(last)))
+        }
+        OncePer::Escalation => {
+            // The episode in progress began when the stored conversation escalated; one this
+            // message's rules began has not seen the rule fire.
+            let stored = conversation.filter(|c| c.escalated)?;
+            let since = stored.escalated_at?;
+            (last >= since).then_some((once_per, Some(last)))
         }
     }
 }
 
 fn suppression_reason(
     once_per: OncePer,
-    last: i64,
+    last: Option<i64>,
     rules: &RuleSet,
     message: &NormalizedMessage,
 ) -> String {
     let tz = rules.timezone_for_account(&message.account_id);
+    let Some(last) = last else {
+        return "conditions hold, but once_per: escalation and no escalation is in progress"
+            .to_string();
+    };
     let when = DateTime::from_timestamp_millis(last)
         .map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string())
         .unwrap_or_else(|| format!("{last} ms"));
@@ -304,5 +337,8 @@ fn suppression_reason(
         OncePer::Conversation => {
             format!("conditions hold, but once_per: conversation and it already fired ({when})")
         }
+        OncePer::Escalation => format!(
+            "conditions hold, but once_per: escalation and it already fired in this escalation ({when})"
+        ),
     }
 }

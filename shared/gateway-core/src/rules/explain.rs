@@ -3,7 +3,7 @@
 
 use super::evaluate::run;
 use super::trace::{RuleOutcome, RuleTrace};
-use super::{Decision, Problem, RuleSet, RulesError};
+use super::{Decision, Problem, RuleSet, RulesError, ServiceLevel, ServiceLevelDue};
 use crate::conversation::Conversation;
 use crate::message::{Content, NormalizedMessage};
 use crate::reply::quote_short;
@@ -25,6 +25,12 @@ pub struct Explanation {
     pub rules: Vec<RuleTrace>,
     /// The decision, exactly as [`super::evaluate`] returns it.
     pub decision: Decision,
+    /// The service level that applies once the decision is applied, with its due times.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_level: Option<ServiceLevelDue>,
+    /// The account's time zone (due times are shown in it).
+    #[serde(skip)]
+    pub timezone: chrono_tz::Tz,
 }
 
 /// Evaluates like [`super::evaluate`] and reports, for every rule, whether it fired or why
@@ -72,13 +78,31 @@ pub fn explain(
             )
         }
     };
+    // The conversation as the router would store it: the message recorded, the decision and
+    // the service level applied.
+    let mut after = conversation
+        .cloned()
+        .unwrap_or_else(|| Conversation::new_for(message));
+    after.record_inbound(message);
+    decision.apply_to(&mut after, now.timestamp_millis());
+    let service_level = rules.apply_service_level(&mut after);
     Explanation {
         at: now,
         message: message_line,
         conversation: conversation_line,
         rules: traces,
         decision,
+        service_level,
+        timezone: tz,
     }
+}
+
+/// `2026-09-28 13:50 CST` in the account's time zone.
+fn local_time(ms: i64, tz: chrono_tz::Tz) -> String {
+    DateTime::from_timestamp_millis(ms).map_or_else(
+        || format!("{ms} ms"),
+        |t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string(),
+    )
 }
 
 fn priority_name(p: crate::conversation::Priority) -> &'static str {
@@ -119,7 +143,24 @@ impl fmt::Display for Explanation {
             )?;
         }
         writeln!(f)?;
-        write!(f, "{}", DecisionDisplay(&self.decision))
+        write!(f, "{}", DecisionDisplay(&self.decision))?;
+        match &self.service_level {
+            None => writeln!(f, "service level: none applies"),
+            Some(sl) => {
+                let due = |label: &str, at: Option<i64>| match at {
+                    Some(ms) => format!(", {label} due {}", local_time(ms, self.timezone)),
+                    None => String::new(),
+                };
+                writeln!(
+                    f,
+                    "service level: {} ({}){}{}",
+                    sl.policy,
+                    sl.clock.as_str(),
+                    due("answer", sl.response_due_at),
+                    due("resolution", sl.resolution_due_at),
+                )
+            }
+        }
     }
 }
 
@@ -186,6 +227,10 @@ pub struct CheckSummary {
     pub accounts: usize,
     /// Keyword lists: name and number of keywords.
     pub keyword_lists: Vec<(String, usize)>,
+    /// Service-level policies, in order.
+    pub service_levels: Vec<ServiceLevel>,
+    /// Tags a resolution removes.
+    pub resolve_removes_tags: Vec<String>,
     /// Warnings (the document is valid, but probably not as meant).
     pub warnings: Vec<Problem>,
 }
@@ -227,6 +272,8 @@ impl RuleSet {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.len()))
                 .collect(),
+            service_levels: self.service_levels.clone(),
+            resolve_removes_tags: self.resolve_removes_tags.clone(),
             warnings: self.warnings.clone(),
         }
     }
@@ -271,6 +318,29 @@ impl fmt::Display for CheckSummary {
                 .map(|(n, c)| format!("{n} ({c})"))
                 .collect();
             writeln!(f, "keyword lists: {}", lists.join(", "))?;
+        }
+        if self.service_levels.is_empty() {
+            writeln!(f, "service levels: none")?;
+        } else {
+            writeln!(f, "service levels (the first that matches applies):")?;
+            for p in &self.service_levels {
+                let secs = |label: &str, v: Option<u32>| v.map(|s| format!(", {label} {s}s"));
+                writeln!(
+                    f,
+                    "  {} ({}){}{}",
+                    p.id,
+                    p.clock.as_str(),
+                    secs("first response", p.first_response_secs).unwrap_or_default(),
+                    secs("resolution", p.resolution_secs).unwrap_or_default(),
+                )?;
+            }
+        }
+        if !self.resolve_removes_tags.is_empty() {
+            writeln!(
+                f,
+                "resolving removes tags: {}",
+                self.resolve_removes_tags.join(", ")
+            )?;
         }
         for w in &self.warnings {
             writeln!(f, "warning: {w}")?;

@@ -23,6 +23,7 @@ mod document;
 mod error;
 mod evaluate;
 mod explain;
+mod service_levels;
 mod stateless;
 mod text;
 mod trace;
@@ -35,6 +36,9 @@ pub use document::OncePer;
 pub use error::{Problem, RulesError};
 pub use evaluate::{Decision, Escalation, FiredRule, PlannedReply, evaluate};
 pub use explain::{CalendarSummary, CheckSummary, Explanation, check, explain};
+pub use service_levels::{
+    Clock, MAX_FIRST_RESPONSE_SECS, MAX_RESOLUTION_SECS, ServiceLevel, ServiceLevelDue,
+};
 pub use trace::{RuleOutcome, RuleTrace};
 
 use crate::conversation::{Priority, Status};
@@ -76,6 +80,10 @@ pub struct RuleSet {
     /// account id -> calendar name
     accounts: BTreeMap<String, String>,
     keyword_lists: BTreeMap<String, Vec<String>>,
+    /// `lifecycle.resolve_removes_tags`.
+    resolve_removes_tags: Vec<String>,
+    /// `service_levels`, in order.
+    service_levels: Vec<ServiceLevel>,
     rules: Vec<Rule>,
     warnings: Vec<Problem>,
 }
@@ -126,6 +134,11 @@ impl RuleSet {
         &self.accounts
     }
 
+    /// The tags resolving a conversation removes (`lifecycle.resolve_removes_tags`).
+    pub fn resolve_removes_tags(&self) -> &[String] {
+        &self.resolve_removes_tags
+    }
+
     /// The default calendar's name, for accounts not listed under `accounts`.
     pub fn default_calendar(&self) -> Option<&str> {
         self.default_calendar.as_deref()
@@ -163,6 +176,7 @@ pub struct Rule {
     actions: Vec<Action>,
     stop: bool,
     once_per: Option<OncePer>,
+    counts_as_answer: bool,
     line: Option<usize>,
 }
 
@@ -200,6 +214,12 @@ impl Rule {
     /// How often it may fire per conversation.
     pub fn once_per(&self) -> Option<OncePer> {
         self.once_per
+    }
+
+    /// Whether its replies are complete answers (`counts_as_answer: true`): delivered, they
+    /// end the customer's wait as a person's answer would.
+    pub fn counts_as_answer(&self) -> bool {
+        self.counts_as_answer
     }
 
     /// Line of the rule in the document, when found.

@@ -36,8 +36,10 @@ pub enum RuleOutcome {
     Suppressed {
         /// The window.
         once_per: OncePer,
-        /// When it last fired, Unix ms.
-        last_fired_ms: i64,
+        /// When it last fired, Unix ms (none for a `once_per: escalation` rule outside an
+        /// escalation).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        last_fired_ms: Option<i64>,
         /// In plain words.
         reason: String,
     },

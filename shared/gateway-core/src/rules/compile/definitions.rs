@@ -81,6 +81,7 @@ impl Compiler<'_> {
             actions,
             stop: spec.stop.unwrap_or(true),
             once_per: spec.once_per,
+            counts_as_answer: spec.counts_as_answer,
             line: None,
         })
     }

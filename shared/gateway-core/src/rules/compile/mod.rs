@@ -251,6 +251,9 @@ impl<'a> Compiler<'a> {
             accounts.insert(account.0, cal);
         }
 
+        let service_levels =
+            self.service_levels(doc.service_levels, &accounts, default_calendar.is_some());
+
         // Rules.
         if doc.rules.len() > MAX_RULES {
             let at = self.loc.top_key("rules");
@@ -314,6 +317,13 @@ impl<'a> Compiler<'a> {
             calendars,
             accounts,
             keyword_lists: lists,
+            resolve_removes_tags: doc
+                .lifecycle
+                .resolve_removes_tags
+                .into_iter()
+                .map(|t| t.0)
+                .collect(),
+            service_levels,
             rules,
             warnings,
         })
@@ -323,6 +333,7 @@ impl<'a> Compiler<'a> {
 mod conditions;
 mod definitions;
 mod lint;
+mod service_levels;
 
 struct Env<'e> {
     calendars: &'e BTreeMap<String, Calendar>,

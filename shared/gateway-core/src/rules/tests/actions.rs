@@ -229,14 +229,32 @@ fn apply_to_updates_the_conversation() {
     let now_ms = working_morning().timestamp_millis();
     d.apply_to(&mut c, now_ms);
 
-    let cases: [(&str, bool); 8] = [
-        ("escalated", c.escalated),
-        ("priority urgent", c.priority == Priority::Urgent),
+    // The message escalated, and the `close` rule resolved: the episode began and ended.
+    let cases: [(&str, bool); 10] = [
+        (
+            "an escalation episode",
+            c.escalation_count == 1 && c.escalated_at == Some(now_ms),
+        ),
+        (
+            "cleared by the resolution",
+            !c.escalated && c.escalation_cleared_by.as_deref() == Some("rule:close"),
+        ),
+        (
+            "the priority the rule assigned",
+            c.priority == Priority::Low,
+        ),
         ("team", c.team.as_deref() == Some("escalations")),
         ("tag added", c.tags.contains("crisis")),
         ("tag removed", !c.tags.contains("happy")),
-        ("due in 60 s", c.response_due_at == Some(now_ms + 60_000)),
+        (
+            "nothing due",
+            c.response_due_at.is_none() && c.waiting_since.is_none(),
+        ),
         ("resolved", c.status == Status::Resolved),
+        (
+            "resolved by the rule",
+            c.resolved_at == Some(now_ms) && c.resolved_by.as_deref() == Some("rule:close"),
+        ),
         (
             "both rules remembered",
             c.rule_last_fired.get("crisis") == Some(&now_ms)

@@ -2,7 +2,7 @@
 //! comments say over a scripted set of messages.
 
 use super::*;
-use crate::conversation::{Priority, Status};
+use crate::conversation::{Priority, Responder, Status};
 
 pub(super) const SHIPPED: &str = include_str!("../../../../../config/rules.yaml");
 
@@ -222,60 +222,146 @@ fn shipped_rules_behave_as_documented() {
     }
 }
 
+/// Evaluates `m` against the shipped rules at `at` and applies the decision, as the router
+/// does; returns the rules that fired.
+fn route(c: &mut Conversation, m: &NormalizedMessage, at: DateTime<Utc>) -> Vec<String> {
+    let d = evaluate(shipped(), m, Some(c), at);
+    c.record_inbound(m);
+    d.apply_to(c, at.timestamp_millis());
+    d.fired_ids().into_iter().map(String::from).collect()
+}
+
+fn wechat_text(id: &str, t: &str) -> NormalizedMessage {
+    let mut m = message(
+        Channel::WeChat,
+        "demo",
+        "u1",
+        Content::Text { text: t.into() },
+    );
+    m.dedupe_key = format!("msg:{id}");
+    m
+}
+
 #[test]
 fn a_crisis_conversation_over_time() {
-    let set = shipped();
-    let first = text("我要投诉你们");
+    let first = wechat_text("1", "我要投诉你们");
     let mut c = Conversation::new_for(&first);
     let t0 = sh(2026, 9, 28, 22, 0);
 
-    let d = evaluate(set, &first, Some(&c), t0);
     assert_eq!(
-        d.fired_ids(),
+        route(&mut c, &first, t0),
         ["route-wechat", "crisis", "crisis-acknowledge"]
     );
-    c.record_inbound(&first);
-    d.apply_to(&mut c, t0.timestamp_millis());
     assert_eq!(c.team.as_deref(), Some("escalations"), "crisis team wins");
     assert_eq!(c.priority, Priority::Urgent);
     assert!(c.escalated && c.tags.contains("crisis"));
     assert_eq!(c.response_due_at, Some(t0.timestamp_millis() + 60_000));
+    // The acknowledgement, delivered, answers nothing: still waiting, the clock still runs.
+    assert!(!c.record_outbound(t0.timestamp_millis() + 800, Responder::Automation));
+    assert!(c.is_unanswered());
+    assert_eq!(c.response_due_at, Some(t0.timestamp_millis() + 60_000));
 
+    // Later that evening, and the next morning: no second apology in the same escalation.
     let t1 = sh(2026, 9, 28, 22, 5);
-    let second = message(
-        Channel::WeChat,
-        "demo",
-        "u1",
-        Content::Text {
-            text: "人呢？".into(),
-        },
-    );
-    let d = evaluate(set, &second, Some(&c), t1);
     assert_eq!(
-        d.fired_ids(),
-        ["crisis-hold"],
-        "same day: no more auto-replies"
+        route(&mut c, &wechat_text("2", "人呢？"), t1),
+        ["crisis-hold"]
     );
-    assert!(d.replies.is_empty());
-    c.record_inbound(&second);
-    d.apply_to(&mut c, t1.timestamp_millis());
-
     let t2 = sh(2026, 9, 29, 9, 30);
-    let third = message(
-        Channel::WeChat,
-        "demo",
-        "u1",
-        Content::Text {
-            text: "还在等".into(),
-        },
-    );
-    let d = evaluate(set, &third, Some(&c), t2);
     assert_eq!(
-        d.fired_ids(),
-        ["crisis-acknowledge"],
-        "next day: acknowledged again"
+        route(&mut c, &wechat_text("3", "还在等"), t2),
+        ["crisis-hold"],
+        "once per escalation, not once a day"
     );
-    assert_eq!(c.status, Status::Open);
+
+    // An unfollow is not a complaint: no apology, no reply at all.
+    let t3 = sh(2026, 9, 29, 9, 31);
+    let unfollow = event_msg("unfollow", None);
+    let d = evaluate(shipped(), &unfollow, Some(&c), t3);
+    assert_eq!(d.fired_ids(), ["ignore-other-events"]);
+    assert!(d.replies.is_empty());
+    // A re-follow gets the welcome.
+    let refollow = event_msg("follow", None);
+    let d = evaluate(shipped(), &refollow, Some(&c), t3);
+    assert_eq!(d.fired_ids(), ["welcome"]);
+
+    // An agent answers, then resolves: the crisis tag and the escalation go.
+    let t4 = sh(2026, 9, 29, 9, 40);
+    assert!(c.record_outbound(t4.timestamp_millis(), Responder::Person));
+    assert!(!c.is_unanswered());
+    assert!(c.resolve(
+        t4.timestamp_millis() + 60_000,
+        "agent:alice",
+        shipped().resolve_removes_tags()
+    ));
+    assert!(!c.escalated && !c.tags.contains("crisis"));
+
+    // The next day the customer asks for prices: the price reply, a complete answer, and
+    // the conversation reopened.
+    let t5 = sh(2026, 9, 30, 10, 0);
+    let price = wechat_text("4", "价格多少");
+    let d = evaluate(shipped(), &price, Some(&c), t5);
+    assert_eq!(d.fired_ids(), ["price"]);
+    assert!(d.replies[0].counts_as_answer);
+    c.record_inbound(&price);
+    d.apply_to(&mut c, t5.timestamp_millis());
+    assert_eq!((c.status, c.reopened_count), (Status::Open, 1));
+
+    // A new complaint is a new escalation, acknowledged again.
+    let t6 = sh(2026, 9, 30, 10, 5);
+    assert_eq!(
+        route(&mut c, &wechat_text("5", "再不处理我就曝光"), t6),
+        ["crisis", "crisis-acknowledge"]
+    );
+    assert_eq!(c.escalation_count, 2);
+}
+
+#[test]
+fn an_out_of_office_reply_leaves_the_customer_waiting() {
+    let m = wechat_text("1", "你好，在吗");
+    let mut c = Conversation::new_for(&m);
+    let night = sh(2026, 9, 28, 22, 0);
+    let d = evaluate(shipped(), &m, Some(&c), night);
+    assert_eq!(d.fired_ids(), ["route-wechat", "out-of-office"]);
+    assert!(!d.replies[0].counts_as_answer);
+    c.record_inbound(&m);
+    d.apply_to(&mut c, night.timestamp_millis());
+    let responder = if d.replies[0].counts_as_answer {
+        Responder::AnsweringRule
+    } else {
+        Responder::Automation
+    };
+    c.record_outbound(night.timestamp_millis() + 500, responder);
+    assert!(
+        c.is_unanswered(),
+        "a night-time customer still waits for a person"
+    );
+    assert_eq!(c.waiting_since, Some(m.received_at_ms));
+}
+
+#[test]
+fn the_shipped_service_levels_give_office_time_to_wechat_and_clock_time_to_weibo() {
+    // Monday 2026-09-28 22:00: the WeChat desk is closed; Weibo's clock runs.
+    let night = sh(2026, 9, 28, 22, 0);
+    let mut m = wechat_text("1", "你好，在吗");
+    m.received_at_ms = night.timestamp_millis();
+    let mut c = Conversation::new_for(&m);
+    c.record_inbound(&m);
+    let due = shipped().apply_service_level(&mut c).expect("a policy");
+    assert_eq!(due.policy, "wechat-care");
+    // 30 minutes of office time from the next opening, Tuesday 09:00.
+    assert_eq!(
+        c.response_due_at,
+        Some(sh(2026, 9, 29, 9, 30).timestamp_millis())
+    );
+
+    let mut w = weibo_text("客服在吗");
+    w.received_at_ms = night.timestamp_millis();
+    let mut c = Conversation::new_for(&w);
+    c.record_inbound(&w);
+    let due = shipped().apply_service_level(&mut c).map(|d| d.policy);
+    assert_eq!(due.as_deref(), Some("weibo-public"));
+    assert_eq!(c.response_due_at, Some(night.timestamp_millis() + 900_000));
 }
 
 #[test]
@@ -333,7 +419,7 @@ calendars:
     weekly: { mon: ['09:00-18:00'] }
 keyword_lists:
   crisis: [投诉]
-rules:
+  price: [价格]
 ";
     let mut checked = 0;
     let mut rest = DOCS;
@@ -346,7 +432,9 @@ rules:
             block.to_string()
         } else if block.starts_with("- id:") {
             let indented: String = block.lines().map(|l| format!("  {l}\n")).collect();
-            format!("{prelude}{indented}")
+            format!("{prelude}rules:\n{indented}")
+        } else if block.starts_with("lifecycle:") {
+            format!("{prelude}{block}")
         } else {
             continue;
         };
@@ -356,4 +444,26 @@ rules:
         checked += 1;
     }
     assert!(checked >= 10, "found {checked} examples");
+}
+
+/// The outputs `docs/rules.md` shows for `check` and `explain` of the shipped rules are the
+/// real ones.
+#[test]
+fn the_reference_shows_the_real_check_and_explain_output() {
+    let summary = shipped().summary().to_string();
+    assert!(
+        DOCS.contains(&format!("```text\n{summary}```")),
+        "{summary}"
+    );
+    let mut m = message(
+        Channel::WeChat,
+        "demo",
+        "u1",
+        Content::Text {
+            text: "你们是骗子，我要投诉".into(),
+        },
+    );
+    m.received_at_ms = utc(2026, 9, 28, 12, 15).timestamp_millis();
+    let report = explain(shipped(), &m, None, utc(2026, 9, 28, 12, 15)).to_string();
+    assert!(DOCS.contains(&format!("```text\n{report}```")), "{report}");
 }
