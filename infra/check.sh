@@ -16,7 +16,8 @@
 #      in its layout (infra/tests/prebuilt_fixture.py) checked by tools/lambda_zips.py, the
 #      SAM template for them (infra/sam/prebuilt_template.py) and `cdk synth -c prebuilt=`
 #      for them, both linted; `cdk synth -c prebuilt=` with a zip missing must fail
-#   6. infra/tests/test_invariants.py on all the templates (named checks + self-tests)
+#   6. infra/tests/test_invariants.py on all the templates (named checks + self-tests; the
+#      contract, checks and mutations in infra/tests/invariants/)
 # Last line: "N passed, M failed"; exit status non-zero on any failure.
 #
 # Environment: INFRA_CHECK_SKIP_INSTALL=1 reuses the tools already installed (e.g. in a

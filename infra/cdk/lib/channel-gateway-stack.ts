@@ -489,13 +489,14 @@ export class ChannelGatewayStack extends Stack {
     );
 
     // ---------------------------------------------------------------------------------------
-    // Functions. Each has its own role (only what it uses: see infra/tests/test_invariants.py,
-    // FUNCTIONS), its own log group with retention, JSON logs at LogLevel.
+    // Functions. Each has its own role (only what it uses: see FUNCTIONS in
+    // infra/tests/invariants/spec.py), its own log group with retention, JSON logs at LogLevel.
     //
     // Adding a function = one more `this.gatewayFunction({...})` with its binary, timeout,
-    // environment and exactly the statements it needs, plus its entry in FUNCTIONS of the
-    // invariants test, its Errors/Throttles alarms (alarmsFor) and its dashboard lines, and
-    // the same in infra/sam. Only reply-sender runs in the VPC (fixed egress): see below.
+    // environment and exactly the statements it needs, plus its row in FUNCTIONS
+    // (infra/tests/invariants/spec.py), its Errors/Throttles alarms (alarmsFor) and its
+    // dashboard lines, and the same in infra/sam. Only reply-sender runs in the VPC (fixed
+    // egress): see below.
     // ---------------------------------------------------------------------------------------
     const fnCommon = {
       retentionDays: logRetentionDays.valueAsNumber,

@@ -1,0 +1,359 @@
+"""The contract of the templates, as data: the functions (what each may do, what each is given,
+its event sources, routes and timeouts), the queues, secrets, HTTP APIs, alarms, parameters and
+outputs. The checks read only these tables.
+
+Adding a function = one FunctionSpec row in FUNCTIONS with exactly the permissions it needs
+(read them from the code it runs); a function missing from FUNCTIONS fails every template. Its
+log group (<Name>LogGroup, from <Name>Function), its secret's read and variable, kms:Decrypt
+under HasAccountsSecretKmsKey (when it reads a secret), the VPC actions under FixedEgress (when
+it runs in the VPC), its alarms, dashboard, routes, URL outputs and `make build` package
+follow from the row.
+
+Resources are written in canonical form (model.canon): "X.Arn" for !GetAtt X.Arn, "X" for
+!Ref X.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+
+# One Secrets Manager secret per role (least privilege), each holding the part of the accounts
+# document its readers need (`gatewayctl accounts push` writes all three from one validated
+# document). The stack creates <Id> under the condition Create<Id> when the parameter <Id>Arn
+# is empty (otherwise that existing secret is used), and outputs its ARN as <Id>Id.
+@dataclass(frozen=True)
+class SecretSpec:
+    sections: tuple[str, ...]  # top-level keys of the generated placeholder document
+    env: str  # the variable naming it in its readers (the functions' config.rs)
+
+
+SECRETS: dict[str, SecretSpec] = {
+    "WebhookCredentialsSecret": SecretSpec(("wechat", "weibo"), "WEBHOOK_SECRET_ID"),  # webhooks' keys
+    "DeliveryCredentialsSecret": SecretSpec(("wechat", "weibo"), "DELIVERY_SECRET_ID"),  # platform API credentials
+    "ApiClientsSecret": SecretSpec(("api_clients",), "API_CLIENTS_SECRET_ID"),  # the reply API's clients
+}
+
+
+def secret_refs(lid: str) -> set[str]:
+    """A reference to a secret: the stack's, or the one given as its parameter."""
+    return {lid, f"{lid}Arn"}
+
+
+# The table, per function: {action: partition-key patterns} (the dynamodb:LeadingKeys of a
+# ForAllValues:StringLike condition on every statement granting the action; the union over
+# the function's statements must be exactly this). Item actions only: ForAllValues is true
+# for a request without partition keys (Scan), so no Scan/Query may ever be granted with it.
+# Partition keys (shared/gateway-aws): CONV#<conversation key> (conversations, their messages
+# and tags), REPLY#<reply id> (delivery records), TOKEN#wechat#<account> (token cache),
+# CONFIG (the rules document), APIREQ#... (reply-api idempotency records).
+CONV, REPLY, TOKEN, CONFIG, APIREQ = "CONV#*", "REPLY#*", "TOKEN#*", "CONFIG", "APIREQ#*"
+
+# Lambda creates the network interfaces of a function in a VPC with the function's role
+# (the EC2 actions of AWSLambdaVPCAccessExecutionRole; AWS requires Resource "*").
+ENI_ACTIONS = frozenset({
+    "ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets",
+    "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses",
+})
+
+
+def _consume(queue: str) -> dict[str, set[str]]:
+    # An SQS event source polls with the function's role; ChangeMessageVisibility also serves
+    # the consumers' retry backoff.
+    actions = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility")
+    return {action: {f"{queue}.Arn"} for action in actions}
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    binary: str
+    kind: str  # "webhook" (platform HTTP push, 5-second window), "api" (HTTP API) or "consumer" (SQS)
+    timeout_secs: int
+    # {action: resources} beyond its log group, its secret and the table (derived below).
+    permissions: dict[str, set[str]]
+    # {variable: values} beyond its secret's variable.
+    env: dict[str, set[str]]
+    secret: str | None = None  # the one secret of SECRETS it reads
+    table: dict[str, set[str]] = field(default_factory=dict)  # {DynamoDB action: partition keys}
+    routes: tuple[tuple[str, str], ...] = ()
+    api: str | None = None  # logical id of the HTTP API of its routes (see HTTP_APIS)
+    integration_timeout_ms: int | None = None  # of its routes
+    url_output: tuple[str, str] | None = None  # (output, path on its API): its URL, also on the custom domain
+    consumes: str | None = None  # logical id of the queue of its event source (see QUEUES)
+    latency_alarm_ms: int | None = None  # p99 Duration alarm threshold
+    in_vpc_with_fixed_egress: bool = False
+    # (parameter, its default): ReservedConcurrentExecutions, and the bound of its event
+    # source's ScalingConfig.MaximumConcurrency (SQS consumers).
+    reserved_concurrency: tuple[str, int] | None = None
+
+    def all_permissions(self, lid: str) -> dict[str, set[str]]:
+        """Granted unconditionally: writing its own log group (the stream suffix ":*" is part of
+        the log group's Arn), permissions, its secret, the table actions (under LeadingKeys)."""
+        log_group = {f"{lid.removesuffix('Function')}LogGroup.Arn"}
+        out = {"logs:CreateLogStream": log_group, "logs:PutLogEvents": log_group, **self.permissions}
+        if self.secret:
+            out["secretsmanager:GetSecretValue"] = secret_refs(self.secret)
+        return {**out, **{action: {"GatewayTable.Arn"} for action in self.table}}
+
+    @property
+    def conditional_permissions(self) -> dict[str, dict[str, set[str]]]:
+        """{template condition: {action: resources}}, granted only under that condition: a reader
+        of a secret decrypts with its customer managed key when AccountsSecretKmsKeyArn is set;
+        a function in the VPC manages its network interfaces with EnableFixedEgress."""
+        out: dict[str, dict[str, set[str]]] = {}
+        if self.secret:
+            out["HasAccountsSecretKmsKey"] = {"kms:Decrypt": {"AccountsSecretKmsKeyArn"}}
+        if self.in_vpc_with_fixed_egress:
+            out["FixedEgress"] = {action: {"*"} for action in ENI_ACTIONS}
+        return out
+
+    @property
+    def all_env(self) -> dict[str, set[str]]:
+        return {**self.env, SECRETS[self.secret].env: secret_refs(self.secret)} if self.secret else self.env
+
+    @property
+    def star_resource_actions(self) -> frozenset[str]:
+        """Actions for which AWS accepts only Resource "*". (X-Ray, if tracing is ever enabled,
+        needs xray:PutTraceSegments/PutTelemetryRecords.)"""
+        return ENI_ACTIONS if self.in_vpc_with_fixed_egress else frozenset()
+
+
+def variables(*groups: str) -> dict[str, set[str]]:
+    """{variable: {canonical value}} from "NAME=value NAME=value" (a logical id: its Ref)."""
+    return {name: {value} for group in groups for name, value in (item.split("=", 1) for item in group.split())}
+
+
+WEBHOOK_ENV = variables("QUEUE_URL=InboundQueue ACCOUNTS_CACHE_SECS=60 MAX_CLOCK_SKEW_SECS=300 MAX_BODY_BYTES=65536")
+
+FUNCTIONS: dict[str, FunctionSpec] = {
+    "WeChatWebhookFunction": FunctionSpec(
+        binary="wechat-webhook", kind="webhook", timeout_secs=4, secret="WebhookCredentialsSecret",
+        permissions={"sqs:SendMessage": {"InboundQueue.Arn"}},
+        # Passive reply mode (functions/wechat-webhook/src/handler.rs, config.rs): the rules
+        # document the router uses (DynamoDbRulesStore::get: GetItem of PK=CONFIG, SK=RULES),
+        # nothing else of the table, cached as long as the router caches them, the wait for them
+        # bounded (the code's defaults).
+        table={"dynamodb:GetItem": {CONFIG}},
+        env={**WEBHOOK_ENV, **variables("TABLE_NAME=GatewayTable RULES_CACHE_SECS=30 PASSIVE_RULES_TIMEOUT_MS=1000")},
+        routes=(("GET", "/wechat/{account}"), ("POST", "/wechat/{account}")), api="HttpApi",
+        integration_timeout_ms=5000, url_output=("WeChatWebhookUrl", "/wechat/{account}"), latency_alarm_ms=3000,
+    ),
+    "WeiboWebhookFunction": FunctionSpec(
+        binary="weibo-webhook", kind="webhook", timeout_secs=4, secret="WebhookCredentialsSecret",
+        permissions={"sqs:SendMessage": {"InboundQueue.Arn"}},
+        env=WEBHOOK_ENV,
+        routes=(("GET", "/weibo/{account}"), ("POST", "/weibo/{account}")), api="HttpApi",
+        integration_timeout_ms=5000, url_output=("WeiboWebhookUrl", "/weibo/{account}"), latency_alarm_ms=3000,
+    ),
+    # The router, from the code it runs (functions/message-router/src/handler.rs; gateway-aws
+    # dynamodb/conversations.rs DynamoDbConversationStore::{load, commit_inbound}, dynamodb/rules.rs
+    # DynamoDbRulesStore::get, sqs/inbound.rs, sqs/replies.rs). No secret.
+    "MessageRouterFunction": FunctionSpec(
+        binary="message-router", kind="consumer", timeout_secs=30,
+        # Poison records are moved to the DLQ explicitly; auto-replies are queued on the outbound
+        # queue (gateway-aws SqsReplyQueue::enqueue).
+        permissions={**_consume("InboundQueue"), "sqs:SendMessage": {"InboundDeadLetterQueue.Arn", "OutboundQueue.Arn"}},
+        # load and the rules (GetItem); commit_inbound's TransactWriteItems, which has no IAM
+        # action: it is authorized per item, and its items are Puts (message, conversation, new
+        # TAG# items) and Deletes (TAG# items of removed tags), all in the conversation's
+        # partition. No Update or ConditionCheck item, no Query, no index: base table only.
+        table={"dynamodb:GetItem": {CONV, CONFIG}, "dynamodb:PutItem": {CONV}, "dynamodb:DeleteItem": {CONV}},
+        env=variables("TABLE_NAME=GatewayTable DEAD_LETTER_QUEUE_URL=InboundDeadLetterQueue OUTBOUND_QUEUE_URL=OutboundQueue",
+                      "MESSAGE_TTL_DAYS=90 RULES_CACHE_SECS=30"),
+        consumes="InboundQueue", reserved_concurrency=("MessageRouterReservedConcurrency", 10),
+    ),
+    # reply-sender, from the code it runs (shared/gateway-aws: dynamodb/deliveries.rs,
+    # dynamodb/tokens.rs, dynamodb/conversations.rs, sqs/reply_dead_letters.rs, sqs/inbound.rs,
+    # sqs/retry_backoff.rs, secrets.rs).
+    "ReplySenderFunction": FunctionSpec(
+        binary="reply-sender", kind="consumer", timeout_secs=120, secret="DeliveryCredentialsSecret",
+        # Undecodable records (SqsDeadLetterSink) and commands refused for good
+        # (SqsReplyDeadLetters) go to the outbound DLQ.
+        permissions={**_consume("OutboundQueue"), "sqs:SendMessage": {"OutboundDeadLetterQueue.Arn"}},
+        # Delivery ledger: get (GetItem), claim/mark_failed (PutItem), release (DeleteItem),
+        # mark_sent (UpdateItem), commit_delivered/commit_undeliverable (TransactWriteItems of
+        # Update and Put items). Token cache: GetItem, UpdateItem (lease, store, invalidate).
+        # Conversations: load (GetItem) and their outbound messages. No Query, no ConditionCheck
+        # item, base table only.
+        table={a: {CONV, REPLY, TOKEN} for a in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")},
+        # Config::from_lookup (functions/reply-sender/src/config.rs): every variable it reads,
+        # set explicitly (the code's defaults, except PLATFORM_TIMEOUT_SECS: see
+        # reply-sender-timings).
+        env=variables(
+            "TABLE_NAME=GatewayTable OUTBOUND_QUEUE_URL=OutboundQueue OUTBOUND_DEAD_LETTER_QUEUE_URL=OutboundDeadLetterQueue",
+            "ACCOUNTS_CACHE_SECS=60 WECHAT_API_BASE_URL=https://api.weixin.qq.com WEIBO_API_BASE_URL=https://m.api.weibo.com",
+            "WECHAT_TOKEN_API=stable PLATFORM_TIMEOUT_SECS=5 AWS_OPERATION_TIMEOUT_MS=4000",
+            "TOKEN_REFRESH_AHEAD_SECS=300 TOKEN_LEASE_SECS=20 TOKEN_WAIT_MS=3000",
+            "DELIVERY_CLAIM_TIMEOUT_SECS=180 DELIVERY_RECORD_TTL_DAYS=30 MESSAGE_TTL_DAYS=90 RETRY_BASE_SECS=10 RETRY_MAX_SECS=300",
+            # Deliveries of one command before a transient failure dead-letters it with the
+            # reason (below the outbound queue's maxReceiveCount: reply-sender-attempts-below-redrive).
+            "REPLY_MAX_ATTEMPTS=4",
+            # Reply windows and quotas (ReplyPolicy::default in gateway-core delivery/window.rs; 172800 s = 48 h).
+            "WECHAT_MESSAGE_WINDOW_SECS=172800 WECHAT_MESSAGE_QUOTA=5 WECHAT_EVENT_WINDOW_SECS=60 WECHAT_EVENT_QUOTA=3",
+            "WEIBO_MESSAGE_WINDOW_SECS=172800 WEIBO_MESSAGE_QUOTA=unlimited WEIBO_EVENT_WINDOW_SECS=172800 WEIBO_EVENT_QUOTA=unlimited",
+            "WEIBO_MENTION_WINDOW_SECS=172800 WEIBO_MENTION_QUOTA=1",
+        ),
+        consumes="OutboundQueue", in_vpc_with_fixed_egress=True, reserved_concurrency=("ReplySenderReservedConcurrency", 5),
+    ),
+    # reply-api (functions/reply-api/src/handler.rs, config.rs): queues the agent's reply
+    # (SqsReplyQueue), its clients from the ApiClients secret. The conversation exists (CONV#)
+    # and the delivery state (REPLY#): read only. Its idempotency records (APIREQ#): read a
+    # retried request's, write a new one's.
+    "ReplyApiFunction": FunctionSpec(
+        binary="reply-api", kind="api", timeout_secs=6, secret="ApiClientsSecret",
+        permissions={"sqs:SendMessage": {"OutboundQueue.Arn"}},
+        table={"dynamodb:GetItem": {CONV, REPLY, APIREQ}, "dynamodb:PutItem": {APIREQ}},
+        env=variables("OUTBOUND_QUEUE_URL=OutboundQueue TABLE_NAME=GatewayTable ACCOUNTS_CACHE_SECS=60 REPLY_API_MAX_CLOCK_SKEW_SECS=300",
+                      "REPLY_API_ACCEPT_V1=true ACCOUNTS_MAX_STALE_SECS=900 MAX_BODY_BYTES=65536"),
+        # The code also answers GET /replies/{reply_id} (handler.rs `route`).
+        routes=(("POST", "/replies"), ("GET", "/replies/{reply_id}")), api="ReplyHttpApi",
+        integration_timeout_ms=8000, url_output=("ReplyApiUrl", "/replies"), latency_alarm_ms=3000,
+    ),
+}
+
+
+def secret_readers(secret: str) -> set[str]:
+    return {lid for lid, spec in FUNCTIONS.items() if spec.secret == secret}
+
+
+# The FIFO queues (high-throughput, explicit deduplication ids), each with its DLQ; visibility
+# timeout 6 x the Timeout of its consumer (the FunctionSpec whose `consumes` it is).
+@dataclass(frozen=True)
+class QueueSpec:
+    dlq: str
+    age_alarm_secs: int  # alarm on ApproximateAgeOfOldestMessage above this
+
+
+QUEUES: dict[str, QueueSpec] = {
+    "InboundQueue": QueueSpec("InboundDeadLetterQueue", 60),
+    "OutboundQueue": QueueSpec("OutboundDeadLetterQueue", 600),
+}
+
+
+def consumer_of(queue: str) -> str:
+    (lid,) = [lid for lid, spec in FUNCTIONS.items() if spec.consumes == queue]
+    return lid
+
+
+def visibility_secs(queue: str) -> int:
+    return 6 * FUNCTIONS[consumer_of(queue)].timeout_secs
+
+
+ALL_QUEUES = (*QUEUES, *(q.dlq for q in QUEUES.values()))
+
+# reply-sender starts a record only when the worst case of one delivery is left of the
+# invocation: worst_case_record in functions/reply-sender/src/config.rs, 9 AWS calls at
+# AWS_OPERATION_TIMEOUT_MS plus 4 platform calls at PLATFORM_TIMEOUT_SECS, plus MARGIN_SLACK;
+# its Timeout fits two such worst cases, so a batch makes progress.
+REPLY_SENDER_AWS_CALLS, REPLY_SENDER_PLATFORM_CALLS, REPLY_SENDER_SLACK_SECS = 9, 4, 2
+REPLY_SENDER_WORST_CASES_PER_INVOCATION = 2
+# Receives an unsettled reply may need after the sender's last allowed attempt.
+UNSETTLED_RECEIVES = 2
+SQS_MAX_VISIBILITY_SECS = 43200  # what ChangeMessageVisibility accepts
+
+# The HTTP APIs: the webhooks' and the reply API's, separate so that a flood on one cannot use
+# up the other's throttling. {logical id: (rate limit parameter and default, burst limit
+# parameter and default)}: the stage's DefaultRouteSettings and the RouteSettings of every one
+# of its routes (exactly its functions' routes) are these parameters.
+HTTP_APIS: dict[str, tuple[tuple[str, int], tuple[str, int]]] = {
+    "HttpApi": (("WebhookRouteRateLimit", 500), ("WebhookRouteBurstLimit", 1000)),
+    "ReplyHttpApi": (("ReplyApiRouteRateLimit", 50), ("ReplyApiRouteBurstLimit", 100)),
+}
+
+# Alarms on metrics the functions emit (EMF, namespace ChannelGateway) with NO dimensions (one
+# aggregate each): Sum >= 1 over 5 minutes. 5xx of each HTTP API (dimension ApiId): Sum >= 5.
+APP_ALARM_METRICS = ("AccountsRefreshFailed", "AccountsUnavailable", "DeliveryUncertain")
+HTTP_API_5XX_THRESHOLD = 5
+
+# (namespace, metric, {dimension: referenced logical id}, threshold, statistic, operator, period)
+Alarm = tuple[str, str, dict[str, str], float, str, str, "int | None"]
+
+
+def wanted_alarms() -> list[Alarm]:
+    gt, ge = "GreaterThanThreshold", "GreaterThanOrEqualToThreshold"
+    out: list[Alarm] = []
+    for queue, q in QUEUES.items():
+        out.append(("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": q.dlq}, 0, "Maximum", gt, None))
+        out.append(("AWS/SQS", "ApproximateAgeOfOldestMessage", {"QueueName": queue}, q.age_alarm_secs, "Maximum", gt, None))
+    for lid, spec in FUNCTIONS.items():
+        out += [("AWS/Lambda", metric, {"FunctionName": lid}, 0, "Sum", gt, None) for metric in ("Errors", "Throttles")]
+        if spec.latency_alarm_ms is not None:
+            out.append(("AWS/Lambda", "Duration", {"FunctionName": lid}, spec.latency_alarm_ms, "p99", gt, None))
+    out += [("ChannelGateway", metric, {}, 1, "Sum", ge, 300) for metric in APP_ALARM_METRICS]
+    out += [("AWS/ApiGateway", "5xx", {"ApiId": api}, HTTP_API_5XX_THRESHOLD, "Sum", ge, 300) for api in HTTP_APIS]
+    return out
+
+
+# What the dashboard must show (besides every function and queue): the router's metrics, the
+# alarmed application metrics, reply-sender's EMF metrics (functions/reply-sender/src/handler.rs
+# `report`, `handle_record`; reply-api emits none) with their dimension sets.
+DASHBOARD_NEEDED = (
+    "InboundMessages", "DuplicateMessages", "RuleHits", "AutoReplies", "Escalations", "FirstResponseTime",
+    "ChannelGateway,Channel,Account", *APP_ALARM_METRICS, "ApproximateNumberOfMessagesVisible", "Errors", "Duration",
+    "RepliesDelivered", "ChannelGateway,Channel,Origin", "ReplyDeliveryLatencyMs", "RepliesUndeliverable",
+    "ChannelGateway,Channel,Reason", "RepliesDeadLettered", "ChannelGateway,Channel,Code", "ReplyRetries",
+    "ReplyDuplicates", "ReplyCommandsUndecodable",
+)
+# Not plotted: UnansweredConversations is a +1/-1 flow metric, not a level (a proper gauge
+# comes later).
+DASHBOARD_FORBIDDEN = ("UnansweredConversations",)
+
+# Log levels the LogLevel parameter may take: never "trace" (raw events and tokens).
+# Not "error" either: the metric lines carry level WARN (Lambda's log-level filtering would drop
+# them below it; see shared/gateway-lambda/src/metrics.rs).
+LOG_LEVELS = {"debug", "info", "warn"}
+
+SECRETISH_ENV = re.compile(r"SECRET|TOKEN|KEY|PASSWORD", re.IGNORECASE)
+# Names that look secret but are settings, with the only literal values they may take.
+NON_SECRET_ENV = {
+    "TOKEN_REFRESH_AHEAD_SECS": re.compile(r"^[0-9]+$"),
+    "TOKEN_LEASE_SECS": re.compile(r"^[0-9]+$"),
+    "TOKEN_WAIT_MS": re.compile(r"^[0-9]+$"),
+    "WECHAT_TOKEN_API": re.compile(r"^(stable|classic)$"),
+}
+
+# Optional custom domain: one regional API Gateway domain (TLS 1.2) for both HTTP APIs, one
+# base path (API mapping key) each, its alias record in Route 53 when a hosted zone is given.
+# None of it exists while CustomDomainName is empty (the default).
+CUSTOM_DOMAIN_PARAMETERS = ("CustomDomainName", "CustomDomainCertificateArn", "CustomDomainHostedZoneId")
+DOMAIN_MAPPINGS = {"webhooks": "HttpApi", "reply-api": "ReplyHttpApi"}  # mapping key -> HTTP API
+DOMAIN_TYPES = ("AWS::ApiGatewayV2::DomainName", "AWS::ApiGatewayV2::ApiMapping", "AWS::Route53::RecordSet")
+# Stable URLs on the domain: CustomDomain<output> for each function's URL output; plus the target.
+CUSTOM_DOMAIN_URLS = {f"CustomDomain{s.url_output[0]}": (s.api, s.url_output[1]) for s in FUNCTIONS.values() if s.url_output}
+CUSTOM_DOMAIN_OUTPUTS = {*CUSTOM_DOMAIN_URLS, "CustomDomainTarget"}
+SAMPLE_CERTIFICATE = "arn:aws:acm:ap-east-1:123456789012:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789"
+_DOMAIN = {"CustomDomainName": "gateway.example.com", "CustomDomainCertificateArn": SAMPLE_CERTIFICATE}
+# Parameter values under which the templates' conditions are evaluated, and how many of each
+# DOMAIN_TYPES must then exist (DomainName, ApiMapping, RecordSet).
+DOMAIN_CASES: dict[str, tuple[dict[str, str], tuple[int, int, int]]] = {
+    "no custom domain (defaults)": ({}, (0, 0, 0)),
+    "custom domain, DNS elsewhere": (_DOMAIN, (1, 2, 0)),
+    "custom domain and hosted zone": ({**_DOMAIN, "CustomDomainHostedZoneId": "Z0123456789ABCDEFGHIJ"}, (1, 2, 1)),
+}
+# Parameter values the template's Rules must refuse before any change is made.
+DOMAIN_REFUSED = {
+    "a custom domain without a certificate": {"CustomDomainName": "gateway.example.com"},
+    "a hosted zone without a custom domain": {"CustomDomainHostedZoneId": "Z0123456789ABCDEFGHIJ"},
+}
+
+EXPECTED_PARAMETERS = {
+    "StageName", "LogLevel", "LogRetentionDays", "AccountsSecretKmsKeyArn", "AlarmEmail", "EnableFixedEgress",
+    *(f"{lid}Arn" for lid in SECRETS),
+    *(f.reserved_concurrency[0] for f in FUNCTIONS.values() if f.reserved_concurrency),
+    *(param for limits in HTTP_APIS.values() for param, _ in limits),
+    *CUSTOM_DOMAIN_PARAMETERS,
+}
+# {output: regular expression its canonical value must match}; None: any value.
+EXPECTED_OUTPUTS: dict[str, str | None] = {
+    **{s.url_output[0]: rf"https://{s.api}\.execute-api\.\S+/StageName{re.escape(s.url_output[1])}"
+       for s in FUNCTIONS.values() if s.url_output},
+    **{f"{api}Id": api for api in HTTP_APIS},
+    **{f"{queue}Url": queue for queue in ALL_QUEUES},
+    "TableName": "GatewayTable",
+    **{f"{lid}Id": None for lid in SECRETS},  # secrets-per-role checks their values
+    "AlarmTopicArn": "AlarmTopic",
+    "DashboardUrl": None,
+    "FixedEgressIp": None,  # fixed-egress-conditional
+    **{name: None for name in CUSTOM_DOMAIN_OUTPUTS},  # custom-domain
+}
