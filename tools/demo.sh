@@ -2,7 +2,8 @@
 # `make demo`: a short scripted conversation on the local stack of `make up`, which keeps
 # running by itself: its queues' event sources feed the router and the reply sender, so
 # nothing here pumps a queue. It sends requests exactly as WeChat and Weibo would (signed, and
-# encrypted for secure-mode accounts), an agent's answer through reply-api as a CRM would,
+# encrypted for secure-mode accounts), a complaint that the crisis rule acknowledges but that
+# stays unanswered until an agent's answer arrives through reply-api as a CRM would,
 # waits until they are stored and answered, prints what the platforms received and what was
 # stored, checks it, and stops the stack with Ctrl-C (SIGINT), checking that everything it
 # started stopped. `make test` runs it; it exits non-zero when anything is not as shown.
@@ -27,7 +28,7 @@ log "make up: building and starting the stack (log: $dir/up.log)"
 for i in $(seq 1 600); do
   grep -q "event sources running" "$dir/up.log" 2>/dev/null && break
   kill -0 "$up" 2>/dev/null || fail "tools/up.sh exited before the event sources ran"
-  ((i % 20 == 0)) && log "still starting ($((i / 2)) s): $(grep -E '^==>' "$dir/up.log" | tail -n 1)"
+  ((i % 20 == 0)) && log "still starting ($((i / 2)) s): $(grep '==>' "$dir/up.log" | tail -n 1 | sed 's/\x1b\[[0-9;]*m//g; s/^==> //')"
   sleep 0.5
 done
 grep -q "event sources running" "$dir/up.log" || fail "the stack did not come up within 300 s"
@@ -45,11 +46,15 @@ state() {
 import json, sys, urllib.parse
 items = [json.loads(line) for line in open(sys.argv[1], encoding="utf-8") if line.strip()]
 requests = json.load(open(sys.argv[2], encoding="utf-8"))
-inbound = {c["key"]: c["inbound_count"] for c in items if c.get("entity") == "conversation"}
+conversations = [c for c in items if c.get("entity") == "conversation"]
+inbound = {c["key"]: c["inbound_count"] for c in conversations}
+waiting = {c["key"]: c.get("waiting_since") is not None for c in conversations}
+escalated = {c["key"]: bool(c.get("escalated")) for c in conversations}
 wechat = sorted({m["body"].get("touser") for m in requests["wechat"]["messages"] if m.get("accepted")})
 weibo = [json.loads(urllib.parse.unquote(m.get("data", "{}")) or "{}").get("text", "")
          for m in requests["weibo"]["replies"]]
-print(json.dumps({"inbound": inbound, "wechat_to": wechat, "weibo_texts": weibo}, ensure_ascii=False))
+print(json.dumps({"inbound": inbound, "waiting": waiting, "escalated": escalated,
+                  "wechat_to": wechat, "weibo_texts": weibo}, ensure_ascii=False))
 PY
 }
 
@@ -93,6 +98,12 @@ wait_for "all three conversations stored" \
 wait_for "the rules' auto-reply delivered to the WeChat customer" \
   '"oDemoCustomer0001" in s["wechat_to"]'
 
+wait_for "the crisis rule's apology delivered to the Weibo fan" \
+  "any('非常抱歉' in t for t in s['weibo_texts'])"
+say "The apology is not an answer: the complaint stays escalated and unanswered, its 60-second clock running"
+wait_for "weibo:brand:2489518277 escalated and still unanswered" \
+  's["escalated"].get("weibo:brand:2489518277") and s["waiting"].get("weibo:brand:2489518277")'
+
 say "An agent answers the Weibo complaint through reply-api (HMAC-signed, as a CRM would)"
 agent_text="您好，已为您催促快递，今天内送达。"
 body="{\"conversation_key\":\"weibo:brand:2489518277\",\"content\":{\"type\":\"text\",\"text\":\"$agent_text\"},\"idempotency_key\":\"demo-ticket-1\",\"agent_id\":\"alice\"}"
@@ -105,6 +116,8 @@ echo "$(cat "$dir/reply.json") -> HTTP $accepted"
 [ "$accepted" = 202 ] || fail "reply-api answered HTTP $accepted, not 202"
 wait_for "the agent's answer delivered to the Weibo fan" \
   "any(t == '$agent_text' for t in s['weibo_texts'])"
+wait_for "the complaint answered by a person: no longer unanswered" \
+  'not s["waiting"].get("weibo:brand:2489518277")'
 
 say "What the platforms received"
 python3 - "$dir/requests.json" <<'PY'

@@ -245,20 +245,16 @@ async fn handle_record(
             Handled::Retry(e.retry_not_before())
         }
         Err(e) => {
-            let reason = format!("permanent failure: {e}");
-            let letter = DeadLetter::record(body, group, id, &reason);
-            match deps.dead_letters.dead_letter(&letter).await {
-                Ok(()) => {
-                    tracing::error!(
-                        sqs.message_id = id,
-                        reply_id,
-                        reason,
-                        "record moved to the dead-letter queue"
-                    );
-                    Handled::Done
-                }
-                Err(_) => Handled::Retry(None),
-            }
+            // Only a failure to dead-letter the command itself gets here (the core retries
+            // every other AWS refusal up to the attempt limit): hand the record back, and the
+            // queue's own redrive is the last resort.
+            tracing::error!(
+                sqs.message_id = id,
+                reply_id,
+                error.message = %e,
+                "the command could not be dead-lettered; it will be retried"
+            );
+            Handled::Retry(None)
         }
     }
 }

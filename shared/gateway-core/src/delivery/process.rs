@@ -206,13 +206,30 @@ impl Attempt {
 /// [`deliver`] as attempt `attempt`: when the last allowed attempt fails with a
 /// [`DeliveryError::Retry`], the command is dead-lettered with [`RETRIES_EXHAUSTED`] and the
 /// failure as the reason, and its record becomes `failed` (the path of a permanent refusal).
-/// Every other result is [`deliver`]'s.
+///
+/// An AWS refusal that a retry alone cannot fix (access denied, a missing table, secret or
+/// queue) is the deployment's fault, never the command's: it is retried like a transient
+/// failure, so that the fix (or an IAM change still propagating) lets the reply through, and
+/// only the last allowed attempt dead-letters it. Every other result is [`deliver`]'s.
 pub async fn deliver_attempt(
     s: &Sender<'_>,
     command: &ReplyCommand,
     attempt: Attempt,
 ) -> Result<DeliveryOutcome, DeliveryError> {
-    match deliver(s, command).await {
+    let result = match deliver(s, command).await {
+        Err(DeliveryError::Port(e)) if !e.is_retryable() => {
+            // With the causes (the AWS error code), for the dead letter's reason.
+            let mut why = format!("AWS refused: {e}");
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                why.push_str(&format!(": {c}"));
+                cause = c.source();
+            }
+            Err(DeliveryError::Retry(why))
+        }
+        other => other,
+    };
+    match result {
         Err(DeliveryError::Retry(why)) if attempt.is_last() => {
             let reason = format!("not delivered after {} attempts: {why}", attempt.number);
             tracing::warn!(

@@ -739,3 +739,64 @@ async fn permanent_refusals_and_deliveries_ignore_the_attempt_number() {
         DeliveryOutcome::Delivered { .. }
     ));
 }
+
+/// An accounts directory whose secret AWS refuses to read (a role without the permission).
+struct RefusedAccounts;
+
+#[async_trait::async_trait]
+impl crate::ports::AccountDirectory for RefusedAccounts {
+    async fn accounts(&self) -> Result<Arc<AccountsDocument>, crate::ports::PortError> {
+        Err(crate::ports::PortError::permanent(
+            "secretsmanager get_secret_value",
+            "AccessDeniedException: not authorized",
+        ))
+    }
+}
+
+#[tokio::test]
+async fn an_aws_refusal_is_retried_like_a_transient_failure_and_dead_lettered_only_at_the_end() {
+    let w = World::new();
+    let m = wechat_message(NOW - 1_000);
+    w.inbound(&m);
+    let command = agent_reply(&m, "t-1", "您好");
+    let clock = || NOW;
+    let sender = Sender {
+        accounts: &RefusedAccounts,
+        conversations: &w.ledger,
+        ledger: &w.ledger,
+        tokens: &w.tokens,
+        wechat: &w.platform,
+        weibo: &w.platform,
+        dead_letters: &w.dead,
+        policy: &w.policy,
+        claim_timeout_ms: 60_000,
+        now: &clock,
+    };
+    for number in 1..3 {
+        let e = super::deliver_attempt(&sender, &command, Attempt { number, limit: 3 })
+            .await
+            .expect_err("retried");
+        assert!(matches!(e, DeliveryError::Retry(_)), "{e:?}");
+        assert!(e.is_retryable());
+        assert!(w.dead_letters().is_empty(), "attempt {number}");
+    }
+    let last = super::deliver_attempt(
+        &sender,
+        &command,
+        Attempt {
+            number: 3,
+            limit: 3,
+        },
+    )
+    .await
+    .expect("dead-lettered");
+    assert!(
+        matches!(last, DeliveryOutcome::DeadLettered { .. }),
+        "{last:?}"
+    );
+    let dead = w.dead_letters();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].1, RETRIES_EXHAUSTED);
+    assert!(dead[0].2.contains("AccessDeniedException"), "{}", dead[0].2);
+    assert_eq!(w.calls(), 0, "nothing reached the platform");
+}

@@ -129,11 +129,6 @@ impl RuleSet {
         &self.keyword_lists
     }
 
-    /// Accounts with their own calendar: account id -> calendar name.
-    pub fn account_calendars(&self) -> &BTreeMap<String, String> {
-        &self.accounts
-    }
-
     /// The tags resolving a conversation removes (`lifecycle.resolve_removes_tags`).
     pub fn resolve_removes_tags(&self) -> &[String] {
         &self.resolve_removes_tags
@@ -194,11 +189,6 @@ impl Rule {
     /// False when switched off with `enabled: false` (it is skipped).
     pub fn enabled(&self) -> bool {
         self.enabled
-    }
-
-    /// True when the rule has no `when` and so matches every message.
-    pub fn matches_everything(&self) -> bool {
-        self.condition.is_none()
     }
 
     /// The actions, in order.
