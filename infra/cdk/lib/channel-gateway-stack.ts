@@ -1301,8 +1301,8 @@ export class ChannelGatewayStack extends Stack {
     // ---------------------------------------------------------------------------------------
     // Dashboard: contact-centre metrics (EMF, namespace ChannelGateway, emitted by the router
     // and the reply sender) plus queue depth, DLQ depth, function errors and latency.
-    // FirstResponseTime: no function emits this metric yet (the conversation records
-    // first_response_at in DynamoDB); the widget stays empty until one does.
+    // FirstResponseTime: the reply sender emits it for a person's first answer of an episode
+    // (rule and system replies never count).
     // No "unanswered conversations" widget: UnansweredConversations is a +1/-1 flow metric,
     // and its sum per period is no level; a proper gauge comes later.
     // ---------------------------------------------------------------------------------------
