@@ -194,3 +194,85 @@ impl DeadLetters for RecordingDeadLetters {
         Ok(())
     }
 }
+
+#[async_trait]
+impl crate::sla::ports::SlaRecords for InMemoryConversationStore {
+    async fn load(&self, key: &str) -> Result<Option<Conversation>, PortError> {
+        Ok(self.conversation(key))
+    }
+
+    async fn record_breach(&self, timer: &crate::sla::Timer, at: i64) -> Result<bool, PortError> {
+        use crate::sla::TimerKind;
+        let mut convs = self.conversations.lock().unwrap();
+        let Some(c) = convs.get_mut(&timer.conversation_key) else {
+            return Ok(false);
+        };
+        let still = match timer.kind {
+            TimerKind::FirstResponse => {
+                c.waiting_since == Some(timer.since)
+                    && c.response_due_at == Some(timer.due_at)
+                    && c.sla_breached_at.is_none()
+            }
+            TimerKind::Resolution => {
+                c.opened_at == Some(timer.since)
+                    && c.resolution_due_at == Some(timer.due_at)
+                    && c.resolution_breached_at.is_none()
+            }
+            TimerKind::AutoResolve => false,
+        };
+        if still {
+            match timer.kind {
+                TimerKind::Resolution => c.resolution_breached_at = Some(at),
+                _ => c.sla_breached_at = Some(at),
+            }
+            c.version += 1;
+        }
+        Ok(still)
+    }
+
+    async fn replace(
+        &self,
+        previous: &Conversation,
+        next: &Conversation,
+    ) -> Result<CommitOutcome, PortError> {
+        let mut convs = self.conversations.lock().unwrap();
+        if convs.get(&previous.key).map(|c| c.version) != Some(previous.version) {
+            return Ok(CommitOutcome::Conflict);
+        }
+        convs.insert(next.key.clone(), next.clone());
+        Ok(CommitOutcome::Stored)
+    }
+}
+
+impl InMemoryConversationStore {
+    /// Stores `c` as is (a conversation another function wrote).
+    pub fn put(&self, c: Conversation) {
+        self.conversations.lock().unwrap().insert(c.key.clone(), c);
+    }
+}
+
+/// Records scheduled timers with their delays, and published alerts.
+#[derive(Default)]
+pub struct RecordingSla {
+    pub timers: Mutex<Vec<(crate::sla::Timer, u32)>>,
+    pub alerts: Mutex<Vec<crate::sla::Alert>>,
+}
+
+#[async_trait]
+impl crate::sla::ports::TimerQueue for RecordingSla {
+    async fn schedule(&self, timer: &crate::sla::Timer, delay_secs: u32) -> Result<(), PortError> {
+        self.timers
+            .lock()
+            .unwrap()
+            .push((timer.clone(), delay_secs));
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl crate::sla::ports::AlertPublisher for RecordingSla {
+    async fn publish(&self, alert: &crate::sla::Alert) -> Result<(), PortError> {
+        self.alerts.lock().unwrap().push(alert.clone());
+        Ok(())
+    }
+}

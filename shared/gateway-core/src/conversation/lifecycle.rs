@@ -46,6 +46,7 @@ impl Conversation {
         self.last_answered_at = Some(self.last_answered_at.map_or(at, |t| t.max(at)));
         let was_waiting = self.waiting_since.take().is_some();
         self.response_due_at = None;
+        self.sla_breached_at = None;
         if self.status == Status::Open {
             self.status = Status::Pending;
         }
@@ -110,6 +111,7 @@ impl Conversation {
         self.resolved_by = Some(by.to_string());
         self.waiting_since = None;
         self.response_due_at = None;
+        self.sla_breached_at = None;
         self.resolution_due_at = None;
         self.clear_escalation(at, by);
         for tag in removes_tags {

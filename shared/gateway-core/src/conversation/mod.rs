@@ -125,6 +125,13 @@ pub struct Conversation {
     /// escalation's when earlier. Cleared by an answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_due_at: Option<i64>,
+    /// When the current wait breached its response due time, Unix ms (set by the SLA
+    /// monitor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sla_breached_at: Option<i64>,
+    /// When the episode breached its resolution due time, Unix ms (set by the SLA monitor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution_breached_at: Option<i64>,
     /// When the episode is due resolved, Unix ms (its service level's resolution target).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolution_due_at: Option<i64>,
@@ -205,6 +212,8 @@ impl Conversation {
             escalation_target_secs: None,
             escalation_count: 0,
             response_due_at: None,
+            sla_breached_at: None,
+            resolution_breached_at: None,
             resolution_due_at: None,
             service_level: None,
             resolved_at: None,
@@ -251,6 +260,7 @@ impl Conversation {
                 self.opened_at = None;
                 self.first_response_at = None;
                 self.resolution_due_at = None;
+                self.resolution_breached_at = None;
             }
             if self.opened_at.is_none() {
                 self.opened_at = Some(at);

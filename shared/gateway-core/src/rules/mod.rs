@@ -53,6 +53,10 @@ pub const SUPPORTED_VERSION: u32 = 1;
 pub const DEFAULT_RESPONSE_TARGET_SECS: u32 = 60;
 /// Longest response target `escalate` accepts, in seconds (one day).
 pub const MAX_RESPONSE_TARGET_SECS: u32 = 86_400;
+/// Shortest `lifecycle.auto_resolve_pending_after_secs` (one minute).
+pub const MIN_AUTO_RESOLVE_SECS: u32 = 60;
+/// Longest `lifecycle.auto_resolve_pending_after_secs` (90 days).
+pub const MAX_AUTO_RESOLVE_SECS: u32 = 90 * 86_400;
 /// Largest rules document accepted, in bytes.
 pub const MAX_DOCUMENT_BYTES: usize = 1 << 20;
 /// Most rules in one document.
@@ -82,6 +86,8 @@ pub struct RuleSet {
     keyword_lists: BTreeMap<String, Vec<String>>,
     /// `lifecycle.resolve_removes_tags`.
     resolve_removes_tags: Vec<String>,
+    /// `lifecycle.auto_resolve_pending_after_secs`.
+    auto_resolve_pending_after_secs: Option<u32>,
     /// `service_levels`, in order.
     service_levels: Vec<ServiceLevel>,
     rules: Vec<Rule>,
@@ -132,6 +138,12 @@ impl RuleSet {
     /// The tags resolving a conversation removes (`lifecycle.resolve_removes_tags`).
     pub fn resolve_removes_tags(&self) -> &[String] {
         &self.resolve_removes_tags
+    }
+
+    /// How long an answered conversation may stay pending before it is resolved
+    /// automatically (`lifecycle.auto_resolve_pending_after_secs`); never when `None`.
+    pub fn auto_resolve_pending_after_secs(&self) -> Option<u32> {
+        self.auto_resolve_pending_after_secs
     }
 
     /// The default calendar's name, for accounts not listed under `accounts`.

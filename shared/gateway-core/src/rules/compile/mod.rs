@@ -9,8 +9,9 @@ use super::document::{
 use super::error::{Locator, Problem, RulesError};
 use super::text::{KeywordEntry, KeywordSet, fold};
 use super::{
-    Action, DEFAULT_RESPONSE_TARGET_SECS, MAX_CONDITION_DEPTH, MAX_DOCUMENT_BYTES, MAX_KEYWORDS,
-    MAX_RESPONSE_TARGET_SECS, MAX_RULES, Rule, RuleSet, SUPPORTED_VERSION,
+    Action, DEFAULT_RESPONSE_TARGET_SECS, MAX_AUTO_RESOLVE_SECS, MAX_CONDITION_DEPTH,
+    MAX_DOCUMENT_BYTES, MAX_KEYWORDS, MAX_RESPONSE_TARGET_SECS, MAX_RULES, MIN_AUTO_RESOLVE_SECS,
+    Rule, RuleSet, SUPPORTED_VERSION,
 };
 use crate::conversation::Status;
 use crate::message::{Channel, event};
@@ -253,6 +254,22 @@ impl<'a> Compiler<'a> {
 
         let service_levels =
             self.service_levels(doc.service_levels, &accounts, default_calendar.is_some());
+        let auto_resolve_pending_after_secs = doc.lifecycle.auto_resolve_pending_after_secs;
+        if let Some(secs) = auto_resolve_pending_after_secs
+            && !(MIN_AUTO_RESOLVE_SECS..=MAX_AUTO_RESOLVE_SECS).contains(&secs)
+        {
+            let at = self
+                .loc
+                .section("lifecycle")
+                .and_then(|span| self.loc.key_in(span, "auto_resolve_pending_after_secs", 0));
+            self.error(
+                at,
+                format!(
+                    "lifecycle.auto_resolve_pending_after_secs is {secs}: from \
+                     {MIN_AUTO_RESOLVE_SECS} to {MAX_AUTO_RESOLVE_SECS} seconds"
+                ),
+            );
+        }
 
         // Rules.
         if doc.rules.len() > MAX_RULES {
@@ -323,6 +340,7 @@ impl<'a> Compiler<'a> {
                 .into_iter()
                 .map(|t| t.0)
                 .collect(),
+            auto_resolve_pending_after_secs,
             service_levels,
             rules,
             warnings,

@@ -51,6 +51,10 @@ pub(crate) struct LifecycleSpec {
     /// Tags a resolution removes (an episode's tags: `crisis`, `wants-agent`…).
     #[serde(default)]
     pub resolve_removes_tags: Vec<NonEmpty>,
+    /// An answered (`pending`) conversation the customer does not come back to is resolved
+    /// (`auto`) after this long.
+    #[serde(default)]
+    pub auto_resolve_pending_after_secs: Option<u32>,
 }
 
 /// A business calendar.

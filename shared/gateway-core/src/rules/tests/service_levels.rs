@@ -252,3 +252,26 @@ fn explain_and_check_show_the_service_level() {
             .contains("service level: none applies")
     );
 }
+
+#[test]
+fn auto_resolution_is_set_in_the_lifecycle_and_checked() {
+    let set = rules(
+        "version: 1\nlifecycle:\n  resolve_removes_tags: [crisis]\n  auto_resolve_pending_after_secs: 86400\nrules: []\n",
+    );
+    assert_eq!(set.auto_resolve_pending_after_secs(), Some(86_400));
+    assert_eq!(
+        rules("version: 1\nrules: []\n").auto_resolve_pending_after_secs(),
+        None
+    );
+    let err = RuleSet::from_yaml(
+        "version: 1\nlifecycle:\n  auto_resolve_pending_after_secs: 5\nrules: []\n",
+    )
+    .expect_err("too short");
+    assert_eq!(err.problems[0].line, Some(3));
+    assert!(
+        err.problems[0]
+            .reason
+            .contains("from 60 to 7776000 seconds"),
+        "{err}"
+    );
+}
