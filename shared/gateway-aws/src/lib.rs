@@ -1,4 +1,4 @@
-//! Driven adapters over the AWS SDK, grouped by service: [`sqs`], [`dynamodb`] and
+//! Driven adapters over the AWS SDK, grouped by service: [`sqs`], [`dynamodb`], [`sns`] and
 //! [`secrets`] (Secrets Manager) implementations of the `gateway-core` ports, and [`sdk`], the
 //! SDK configuration they share (trust store, timeouts). SDK types never leave this crate.
 
@@ -6,6 +6,7 @@ pub mod dynamodb;
 pub mod error;
 pub mod sdk;
 pub mod secrets;
+pub mod sns;
 pub mod sqs;
 
 pub use dynamodb::api_requests::DynamoDbApiRequests;
@@ -15,7 +16,9 @@ pub use dynamodb::rules::{BundledRules, DynamoDbRulesSource, DynamoDbRulesStore}
 pub use dynamodb::tokens::{DynamoDbAccessTokens, TokenTiming};
 pub use sdk::load_sdk_config;
 pub use secrets::{AccountsObserver, SecretsManagerAccountDirectory};
+pub use sns::SnsAlerts;
 pub use sqs::dead_letters::SqsDeadLetters;
 pub use sqs::inbound::SqsMessagePublisher;
 pub use sqs::replies::SqsReplyQueue;
 pub use sqs::retry_backoff::SqsRetryScheduler;
+pub use sqs::timers::SqsTimers;

@@ -7,6 +7,7 @@
 pub mod env;
 pub mod metrics;
 pub mod sqs_batch;
+pub mod stream_batch;
 pub mod webhook;
 
 /// The rules shipped with `message-router` and `wechat-webhook` (passive replies), in force

@@ -111,7 +111,7 @@ impl DynamoDbConversationStore {
         Ok(item)
     }
 
-    fn put(
+    pub(crate) fn put(
         &self,
         item: Item,
         condition: &str,
@@ -132,7 +132,7 @@ impl DynamoDbConversationStore {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    fn tag_writes(
+    pub(crate) fn tag_writes(
         &self,
         previous: Option<&Conversation>,
         next: &Conversation,

@@ -7,5 +7,6 @@ pub(crate) mod attrs;
 pub mod conversations;
 pub mod deliveries;
 pub mod rules;
+pub mod sla_records;
 pub mod tokens;
 pub mod transactions;

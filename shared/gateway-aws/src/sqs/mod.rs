@@ -1,10 +1,11 @@
 //! SQS adapters: the inbound queue (webhooks publish), the outbound queue (replies queued,
-//! retry backoff) and the dead-letter queues of both.
+//! retry backoff), the dead-letter queues of both, and the SLA timers queue.
 
 pub mod dead_letters;
 pub mod inbound;
 pub mod replies;
 pub mod retry_backoff;
+pub mod timers;
 
 use aws_sdk_sqs::types::MessageAttributeValue;
 use std::collections::HashMap;

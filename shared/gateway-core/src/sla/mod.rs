@@ -196,7 +196,7 @@ pub fn react(
     auto_resolve_after_ms: Option<i64>,
 ) -> Reaction {
     let mut r = Reaction::default();
-    let changed = |f: fn(&Conversation) -> Option<i64>| old.map_or(true, |o| f(o) != f(new));
+    let changed = |f: fn(&Conversation) -> Option<i64>| old.is_none_or(|o| f(o) != f(new));
     if let (Some(due), Some(since)) = (new.response_due_at, new.waiting_since)
         && (changed(|c| c.response_due_at) || changed(|c| c.waiting_since))
     {

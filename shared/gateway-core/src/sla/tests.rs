@@ -229,7 +229,7 @@ async fn the_monitor_schedules_records_once_and_resolves_automatically() {
     let c = waiting();
     store.put(c.clone());
     monitor.on_change(None, &c).await.expect("scheduled");
-    let (timer, delay) = sla.timers.lock().unwrap()[0].clone();
+    let (timer, delay) = sla.timers.lock().expect("lock")[0].clone();
     assert_eq!(delay, 70, "due in 60 s, plus the grace");
 
     // It comes up, the customer still waiting: a breach, recorded once.
@@ -249,7 +249,7 @@ async fn the_monitor_schedules_records_once_and_resolves_automatically() {
 
     // The stream then shows the breach: its alert.
     monitor.on_change(Some(&c), &stored).await.expect("alerted");
-    assert_eq!(sla.alerts.lock().unwrap().len(), 1);
+    assert_eq!(sla.alerts.lock().expect("lock").len(), 1);
 
     // An agent answers; an hour later nobody wrote back: resolved as `auto`.
     let mut answered = stored.clone();
@@ -261,7 +261,13 @@ async fn the_monitor_schedules_records_once_and_resolves_automatically() {
         .on_change(Some(&stored), &answered)
         .await
         .expect("scheduled");
-    let (auto, _) = sla.timers.lock().unwrap().last().cloned().expect("a timer");
+    let (auto, _) = sla
+        .timers
+        .lock()
+        .expect("lock")
+        .last()
+        .cloned()
+        .expect("a timer");
     assert_eq!(auto.kind, TimerKind::AutoResolve);
     now.store(
         T0 + 120_000 + 3_600_000,
