@@ -87,7 +87,7 @@ stack_build() {
   # One package at a time, as `cargo lambda watch` runs them (`cargo run --bin X`): building
   # them together would unify features differently and the watcher would rebuild on first use.
   local bin n=0 start=$SECONDS
-  local bins=(wechat-webhook weibo-webhook message-router reply-sender reply-api gatewayctl)
+  local bins=(wechat-webhook weibo-webhook message-router reply-sender reply-api sla-monitor gatewayctl)
   for bin in "${bins[@]}"; do
     n=$((n + 1))
     log "cargo build --bin $bin ($n/${#bins[@]}, $((SECONDS - start)) s so far)"
@@ -144,6 +144,9 @@ RULES_CACHE_SECS=${RULES_CACHE_SECS:-1}
 MAX_CLOCK_SKEW_SECS=${MAX_CLOCK_SKEW_SECS:-300}
 MESSAGE_TTL_DAYS=${MESSAGE_TTL_DAYS:-90}
 AWS_OPERATION_TIMEOUT_MS=${AWS_OPERATION_TIMEOUT_MS:-1500}
+TIMERS_QUEUE_URL=$TIMERS_QUEUE_URL
+ALERTS_TOPIC_ARN=$ALERTS_TOPIC_ARN
+SLA_BREACH_GRACE_SECS=${SLA_BREACH_GRACE_SECS:-1}
 RUST_LOG=${RUST_LOG:-info}
 ENV
   # The reply sender's platforms: the stand-ins, when they run.

@@ -3,8 +3,9 @@
 # stand-ins and the functions under `cargo lambda watch` start as for `make test`, and then the
 # queues' event sources run continuously, as Lambda's do (`gatewayctl local event-sources`):
 # the inbound queue feeds message-router, the outbound queue feeds reply-sender, in batches of
-# up to ten with partial failures left to the visibility timeout. A message sent to a webhook
-# is stored and answered with no further step.
+# up to ten with partial failures left to the visibility timeout; the timers queue and the
+# table's stream feed sla-monitor. A message sent to a webhook is stored and answered with no
+# further step, and its service-level clock runs.
 #
 #   make up                      # then, in another shell, what it prints
 #   UP_ENV_FILE=path make up     # also write the stack's variables to that file
@@ -28,6 +29,7 @@ env_file="${UP_ENV_FILE:-$STACK_RUN_DIR/up.env}"
 {
   for v in AWS_ENDPOINT_URL AWS_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY QUEUE_URL \
     OUTBOUND_QUEUE_URL DEAD_LETTER_QUEUE_URL OUTBOUND_DEAD_LETTER_QUEUE_URL TABLE_NAME \
+    TIMERS_QUEUE_URL ALERTS_TOPIC_ARN \
     GATEWAY_LAMBDA_URL GATEWAY_STUB_URL GATEWAY_ACCOUNTS_FILE; do
     printf '%s=%s\n' "$v" "${!v}"
   done
@@ -47,4 +49,6 @@ Ctrl-C here stops everything.
 MSG
 "$GATEWAYCTL" local event-sources \
   --map "message-router=$QUEUE_URL=$(invoke message-router)" \
-  --map "reply-sender=$OUTBOUND_QUEUE_URL=$(invoke reply-sender)"
+  --map "reply-sender=$OUTBOUND_QUEUE_URL=$(invoke reply-sender)" \
+  --map "sla-monitor=$TIMERS_QUEUE_URL=$(invoke sla-monitor)" \
+  --stream "sla-monitor=$TABLE_NAME=$(invoke sla-monitor)"

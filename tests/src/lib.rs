@@ -139,6 +139,8 @@ impl RunningStack {
                 outbound_dead_letter_queue_url: var("OUTBOUND_DEAD_LETTER_QUEUE_URL"),
                 table_name: var("TABLE_NAME"),
                 accounts_secret_id: var("ACCOUNTS_SECRET_ID"),
+                timers_queue_url: var("TIMERS_QUEUE_URL"),
+                alerts_topic_arn: var("ALERTS_TOPIC_ARN"),
             },
         }
     }

@@ -2,10 +2,12 @@
 //! mapped to its function (`inbound` → `message-router`, `outbound` → `reply-sender`) is
 //! long-polled and every batch of up to ten records is handed to the function as an SQS event,
 //! honouring its partial batch failures and leaving failed records to the queue's visibility
-//! timeout (and the backoff the function sets). `gatewayctl local event-sources` runs them
-//! until Ctrl-C; `make up` starts them with the stack.
+//! timeout (and the backoff the function sets); and the table's stream feeds `sla-monitor`
+//! ([`crate::stream_source`]). `gatewayctl local event-sources` runs them until Ctrl-C;
+//! `make up` starts them with the stack.
 
 use crate::local::{deliver_batch, receive_batch};
+use crate::stream_source::StreamMapping;
 use anyhow::{Context, Result, bail};
 use std::time::Duration;
 
@@ -75,20 +77,33 @@ async fn run_one(sqs: aws_sdk_sqs::Client, http: reqwest::Client, mapping: Mappi
     }
 }
 
-/// Runs every mapping concurrently until Ctrl-C (or `stop_after`, for tests).
+/// Runs every queue mapping and every stream mapping concurrently until Ctrl-C (or
+/// `stop_after`, for tests). `endpoint` is the emulator's (the streams are read from it).
 pub async fn run(
-    sqs: &aws_sdk_sqs::Client,
+    sdk: &aws_config::SdkConfig,
+    endpoint: &str,
     http: &reqwest::Client,
     mappings: Vec<Mapping>,
+    streams: Vec<StreamMapping>,
     stop_after: Option<Duration>,
 ) -> Result<()> {
-    if mappings.is_empty() {
-        bail!("no mapping given (--map NAME=QUEUE_URL=INVOKE_URL)");
+    if mappings.is_empty() && streams.is_empty() {
+        bail!("no mapping given (--map NAME=QUEUE_URL=INVOKE_URL, --stream NAME=TABLE=INVOKE_URL)");
     }
-    let tasks: Vec<_> = mappings
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let ddb = aws_sdk_dynamodb::Client::new(sdk);
+    let mut tasks: Vec<_> = mappings
         .into_iter()
         .map(|m| tokio::spawn(run_one(sqs.clone(), http.clone(), m)))
         .collect();
+    tasks.extend(streams.into_iter().map(|m| {
+        tokio::spawn(crate::stream_source::run_one(
+            ddb.clone(),
+            http.clone(),
+            endpoint.to_string(),
+            m,
+        ))
+    }));
     match stop_after {
         Some(d) => tokio::time::sleep(d).await,
         None => tokio::signal::ctrl_c().await.context("wait for Ctrl-C")?,

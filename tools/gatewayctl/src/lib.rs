@@ -1,12 +1,14 @@
-//! Library behind `gatewayctl`: local-stack provisioning against the AWS emulator, a local
-//! stand-in for the Lambda SQS event source mapping, signed platform requests, and readers of
-//! stored state. Shared by the CLI, `make demo` and the integration tests. Never deployed.
+//! Library behind `gatewayctl`: local-stack provisioning against the AWS emulator, local
+//! stand-ins for the Lambda SQS and DynamoDB Streams event source mappings, signed platform
+//! requests, and readers of stored state. Shared by the CLI, `make demo` and the integration tests. Never deployed.
 
 pub mod event_sources;
 pub mod events;
 pub mod local;
+pub mod local_sla;
 pub mod runtime_api;
 pub mod send;
+pub mod stream_source;
 pub mod stub;
 
 /// An HTTP client for local calls (webhooks, the runtime API, the stand-ins), built after

@@ -6,7 +6,8 @@
 use anyhow::{Context, Result, bail};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use gateway_core::account::{AccountsDocument, AccountsRole};
@@ -30,6 +31,10 @@ pub struct LocalStack {
     /// Base name of the accounts secrets: each role's projection is `{base}-{role}`
     /// ([`role_secret_id`]).
     pub accounts_secret_id: String,
+    /// The SLA timers queue (standard).
+    pub timers_queue_url: String,
+    /// The alerts topic.
+    pub alerts_topic_arn: String,
 }
 
 /// The roles whose secrets a stack holds, with the variable naming each in the functions.
@@ -48,13 +53,15 @@ impl LocalStack {
     /// The environment the functions need, as `KEY=VALUE` lines.
     pub fn env_lines(&self) -> String {
         format!(
-            "QUEUE_URL={}\nDEAD_LETTER_QUEUE_URL={}\nOUTBOUND_QUEUE_URL={}\nOUTBOUND_DEAD_LETTER_QUEUE_URL={}\nTABLE_NAME={}\nACCOUNTS_SECRET_ID={}\n{}",
+            "QUEUE_URL={}\nDEAD_LETTER_QUEUE_URL={}\nOUTBOUND_QUEUE_URL={}\nOUTBOUND_DEAD_LETTER_QUEUE_URL={}\nTABLE_NAME={}\nACCOUNTS_SECRET_ID={}\nTIMERS_QUEUE_URL={}\nALERTS_TOPIC_ARN={}\n{}",
             self.queue_url,
             self.dead_letter_queue_url,
             self.outbound_queue_url,
             self.outbound_dead_letter_queue_url,
             self.table_name,
             self.accounts_secret_id,
+            self.timers_queue_url,
+            self.alerts_topic_arn,
             SECRET_ROLES
                 .iter()
                 .map(|(role, var)| format!(
@@ -145,7 +152,7 @@ pub async fn create_queues(
     ))
 }
 
-/// Creates the conversations table (same keys, indexes and TTL as `infra/`).
+/// Creates the conversations table (same keys, indexes, stream and TTL as `infra/`).
 pub async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str) -> Result<()> {
     let attr = |n: &str| {
         AttributeDefinition::builder()
@@ -184,6 +191,12 @@ pub async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str) -> Result<
         .key_schema(key("SK", KeyType::Range)?)
         .global_secondary_indexes(gsi("GSI1", "GSI1PK", "GSI1SK")?)
         .global_secondary_indexes(gsi("GSI2", "GSI2PK", "GSI2SK")?)
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewAndOldImages)
+                .build()?,
+        )
         .send()
         .await
         .context("create table")?;
@@ -265,6 +278,10 @@ pub async fn setup(
     create_table(&ddb, &table_name).await?;
     let accounts_secret_id = format!("{prefix}-accounts");
     put_accounts_secret(&sm, &accounts_secret_id, accounts_json).await?;
+    let (timers_queue_url, _) =
+        crate::local_sla::create_timers_queue(&sqs, prefix, visibility_timeout_secs).await?;
+    let sns = aws_sdk_sns::Client::new(sdk);
+    let alerts_topic_arn = crate::local_sla::create_alerts_topic(&sns, prefix).await?;
     Ok(LocalStack {
         queue_url,
         dead_letter_queue_url,
@@ -272,6 +289,8 @@ pub async fn setup(
         outbound_dead_letter_queue_url,
         table_name,
         accounts_secret_id,
+        timers_queue_url,
+        alerts_topic_arn,
     })
 }
 

@@ -252,8 +252,11 @@ enum LocalCommand {
         #[arg(long, env = "AWS_ENDPOINT_URL")]
         endpoint: String,
         /// A queue and its function: `NAME=QUEUE_URL=INVOKE_URL` (repeat for each queue).
-        #[arg(long = "map", required = true)]
+        #[arg(long = "map")]
         mappings: Vec<String>,
+        /// A table's stream and its function: `NAME=TABLE=INVOKE_URL` (repeat for each).
+        #[arg(long = "stream")]
+        streams: Vec<String>,
     },
     /// Print what is stored: conversations and their messages.
     Show {
@@ -621,20 +624,35 @@ async fn run_local(cmd: LocalCommand) -> Result<()> {
                 stats.delivered, stats.batches, stats.failed
             );
         }
-        LocalCommand::EventSources { endpoint, mappings } => {
+        LocalCommand::EventSources {
+            endpoint,
+            mappings,
+            streams,
+        } => {
             let mappings = mappings
                 .iter()
                 .map(|m| gatewayctl::event_sources::Mapping::parse(m))
                 .collect::<anyhow::Result<Vec<_>>>()
                 .usage(|| "--map".to_string())?;
+            let streams = streams
+                .iter()
+                .map(|m| gatewayctl::stream_source::StreamMapping::parse(m))
+                .collect::<anyhow::Result<Vec<_>>>()
+                .usage(|| "--stream".to_string())?;
+            if mappings.is_empty() && streams.is_empty() {
+                return Err(anyhow::anyhow!("give at least one --map or --stream"))
+                    .usage(|| "event-sources".to_string());
+            }
             let sdk = local::emulator_config(&endpoint).await;
-            let sqs = aws_sdk_sqs::Client::new(&sdk);
             for m in &mappings {
                 println!("{}: {} -> {}", m.name, m.queue_url, m.invoke_url);
             }
+            for m in &streams {
+                println!("{}: stream of {} -> {}", m.name, m.table, m.invoke_url);
+            }
             println!("event sources running; Ctrl-C stops them");
-            gatewayctl::event_sources::run(&sqs, &gatewayctl::http_client(), mappings, None)
-                .await?;
+            let http = gatewayctl::http_client();
+            gatewayctl::event_sources::run(&sdk, &endpoint, &http, mappings, streams, None).await?;
         }
         LocalCommand::Show {
             endpoint,

@@ -53,8 +53,8 @@ pub const SUPPORTED_VERSION: u32 = 1;
 pub const DEFAULT_RESPONSE_TARGET_SECS: u32 = 60;
 /// Longest response target `escalate` accepts, in seconds (one day).
 pub const MAX_RESPONSE_TARGET_SECS: u32 = 86_400;
-/// Shortest `lifecycle.auto_resolve_pending_after_secs` (one minute).
-pub const MIN_AUTO_RESOLVE_SECS: u32 = 60;
+/// Shortest `lifecycle.auto_resolve_pending_after_secs` (one second).
+pub const MIN_AUTO_RESOLVE_SECS: u32 = 1;
 /// Longest `lifecycle.auto_resolve_pending_after_secs` (90 days).
 pub const MAX_AUTO_RESOLVE_SECS: u32 = 90 * 86_400;
 /// Largest rules document accepted, in bytes.
