@@ -172,6 +172,7 @@ fn report(timer: &Timer, outcome: &TimerOutcome) {
                     ("Kind", kind),
                 ],
                 &[
+                    &[],
                     &["Channel"],
                     &["Channel", "Account"],
                     &["Channel", "Account", "Team"],
