@@ -6,12 +6,14 @@
 //! * [`auth`]: HMAC authentication of `reply-api` requests;
 //! * [`api`]: the `reply-api` request and the command it becomes;
 //! * [`ports`]: delivery records, tokens, platform APIs, dead letters;
+//! * [`outcome`]: what an attempt ends in (outcomes, errors, the attempt count);
 //! * [`process`]: the reply sender's orchestration (at-most-once delivery).
 //!
 //! Pure: no I/O, no clock (time is passed in). See `docs/replies.md`.
 
 pub mod api;
 pub mod auth;
+pub mod outcome;
 pub mod platform;
 pub mod ports;
 pub mod process;
@@ -25,6 +27,5 @@ pub mod testing;
 #[cfg(test)]
 mod tests;
 
-pub use process::{
-    Attempt, DeliveryError, DeliveryOutcome, RETRIES_EXHAUSTED, Sender, deliver, deliver_attempt,
-};
+pub use outcome::{Attempt, DeliveryError, DeliveryOutcome};
+pub use process::{RETRIES_EXHAUSTED, Sender, deliver, deliver_attempt};
