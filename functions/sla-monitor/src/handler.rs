@@ -122,6 +122,16 @@ async fn stream(monitor: &Monitor<'_>, event: &StreamEvent) -> Vec<String> {
                 for alert in &reaction.alerts {
                     tracing::info!(conversation = %new.key, kind = alert.kind(), "alert published");
                 }
+                if let Some(ms) = reaction.resolution_ms {
+                    metrics::emit(
+                        &[("ResolutionTime", ms as f64, "Milliseconds")],
+                        &[
+                            ("Channel", new.channel.as_str()),
+                            ("Account", &new.account_id),
+                        ],
+                        &[&["Channel"], &["Channel", "Account"]],
+                    );
+                }
             }
             Err(e) => {
                 tracing::warn!(conversation = %new.key, error.message = %e, "conversation change not handled; retried from here");

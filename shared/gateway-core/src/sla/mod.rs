@@ -186,6 +186,9 @@ pub struct Reaction {
     pub timers: Vec<Timer>,
     /// Alerts to publish now.
     pub alerts: Vec<Alert>,
+    /// The write resolved the conversation: how long its episode took, ms (from its first
+    /// message to the resolution), for the `ResolutionTime` metric, whoever resolved it.
+    pub resolution_ms: Option<i64>,
 }
 
 /// The timers and alerts a conversation change calls for. `auto_resolve_after_ms` is the
@@ -233,6 +236,12 @@ pub fn react(
         let due = new.resolution_due_at.unwrap_or_default();
         r.alerts
             .push(Alert::breach(new, TimerKind::Resolution, due));
+    }
+    if new.status == Status::Resolved
+        && old.is_some_and(|o| o.status != Status::Resolved)
+        && let (Some(resolved), Some(opened)) = (new.resolved_at, new.opened_at)
+    {
+        r.resolution_ms = Some((resolved - opened).max(0));
     }
     if new.escalated && old.is_none_or(|o| o.escalation_count < new.escalation_count) {
         r.alerts.push(Alert::Escalation {

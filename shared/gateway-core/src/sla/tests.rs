@@ -292,3 +292,16 @@ async fn the_monitor_schedules_records_once_and_resolves_automatically() {
         TimerOutcome::Gone
     );
 }
+
+#[test]
+fn a_resolution_reports_how_long_the_episode_took_once() {
+    let c = waiting();
+    let mut resolved = c.clone();
+    resolved.resolve(T0 + 7_200_000, "agent:alice", &[]);
+    assert_eq!(
+        react(Some(&c), &resolved, None).resolution_ms,
+        Some(7_200_000)
+    );
+    // Written again while resolved: not a second resolution.
+    assert_eq!(react(Some(&resolved), &resolved, None).resolution_ms, None);
+}
