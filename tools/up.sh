@@ -51,4 +51,5 @@ MSG
   --map "message-router=$QUEUE_URL=$(invoke message-router)" \
   --map "reply-sender=$OUTBOUND_QUEUE_URL=$(invoke reply-sender)" \
   --map "sla-monitor=$TIMERS_QUEUE_URL=$(invoke sla-monitor)" \
-  --stream "sla-monitor=$TABLE_NAME=$(invoke sla-monitor)"
+  --stream "sla-monitor=$TABLE_NAME=$(invoke sla-monitor)" \
+  --schedule "sla-monitor=60=$(invoke sla-monitor)"

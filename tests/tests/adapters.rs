@@ -329,6 +329,51 @@ async fn a_dead_letter_moves_the_body_with_its_reason_to_the_fifo_dlq() {
 
 #[tokio::test]
 #[ignore = "needs the local AWS emulator (make test)"]
+async fn the_inbox_gauges_count_who_waits_per_registered_account_with_queries_only() {
+    use gateway_core::Channel;
+    use gateway_core::sla::ports::Inboxes;
+    let sdk = sdk().await;
+    let stack = fresh_stack(&sdk).await;
+    let store = DynamoDbConversationStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        &stack.table_name,
+        None,
+    );
+    // Two waiting since 500 and 2 000, one answered; another account with nobody waiting.
+    for (account, who, at, answered) in [
+        ("desk", "a", 2_000, false),
+        ("desk", "b", 500, false),
+        ("desk", "c", 100, true),
+        ("quiet", "d", 300, true),
+    ] {
+        let m = text_message(account, who, &format!("5{at}"), "hi", at);
+        let mut c = Conversation::new_for(&m);
+        c.record_inbound(&m);
+        if answered {
+            c.record_outbound(at + 10, Responder::Person);
+        }
+        c.version = 1;
+        store.commit_inbound(&m, None, &c).await.unwrap();
+        store.register(Channel::WeChat, account).await.unwrap();
+    }
+    let mut accounts = store.accounts().await.unwrap();
+    accounts.sort();
+    assert_eq!(
+        accounts,
+        [
+            (Channel::WeChat, "desk".to_string()),
+            (Channel::WeChat, "quiet".to_string())
+        ],
+        "registered once each"
+    );
+    let desk = store.gauge(Channel::WeChat, "desk").await.unwrap();
+    assert_eq!((desk.unanswered, desk.oldest_waiting_since), (2, Some(500)));
+    let quiet = store.gauge(Channel::WeChat, "quiet").await.unwrap();
+    assert_eq!((quiet.unanswered, quiet.oldest_waiting_since), (0, None));
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator (make test)"]
 async fn agent_desk_queries_list_inboxes_team_queues_and_tags_in_waiting_order() {
     use gateway_core::Channel;
     use gateway_core::conversation::Status;

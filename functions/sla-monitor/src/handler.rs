@@ -7,7 +7,7 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use gateway_core::ports::RulesSource;
 use gateway_core::sla::Timer;
 use gateway_core::sla::monitor::{Monitor, TimerOutcome};
-use gateway_core::sla::ports::{AlertPublisher, SlaRecords, TimerQueue};
+use gateway_core::sla::ports::{AlertPublisher, Inboxes, SlaRecords, TimerQueue};
 use gateway_lambda::metrics;
 use gateway_lambda::stream_batch::{conversation_change, sequence_number};
 use serde_json::Value;
@@ -25,6 +25,8 @@ pub struct MonitorDeps {
     pub timers: Arc<dyn TimerQueue>,
     /// The alerts topic.
     pub alerts: Arc<dyn AlertPublisher>,
+    /// The accounts' inboxes (gauges).
+    pub inboxes: Arc<dyn Inboxes>,
     /// The rules (lifecycle settings).
     pub rules: Arc<dyn RulesSource>,
     /// `SLA_BREACH_GRACE_SECS`.
@@ -38,10 +40,16 @@ pub enum Batch {
     Stream(StreamEvent),
     /// Messages of the timers queue.
     Timers(SqsEvent),
+    /// The schedule (EventBridge, every minute): the inbox gauges.
+    Schedule,
 }
 
-/// Tells the two event sources apart by the records' `eventSource`.
+/// Tells the event sources apart: the schedule by its `source`, the others by the records'
+/// `eventSource`.
 pub fn parse(event: Value) -> Result<Batch, String> {
+    if event["source"] == "aws.events" {
+        return Ok(Batch::Schedule);
+    }
     let source = event["Records"][0]["eventSource"]
         .as_str()
         .unwrap_or_default()
@@ -68,6 +76,7 @@ pub async fn handle(
             .iter()
             .filter_map(|r| r.message_id.clone())
             .collect(),
+        Batch::Schedule => Vec::new(),
     };
     let rules = match deps.rules.rules().await {
         Ok(r) => r,
@@ -80,6 +89,7 @@ pub async fn handle(
         records: deps.records.as_ref(),
         timers: deps.timers.as_ref(),
         alerts: deps.alerts.as_ref(),
+        inboxes: deps.inboxes.as_ref(),
         grace_ms: i64::try_from(deps.breach_grace.as_millis()).unwrap_or(i64::MAX),
         max_delay_secs: MAX_DELAY_SECS,
         auto_resolve_after_ms: rules
@@ -89,6 +99,10 @@ pub async fn handle(
         now,
     };
     match batch {
+        Batch::Schedule => {
+            gauges(&monitor, now()).await;
+            Vec::new()
+        }
         Batch::Stream(event) => stream(&monitor, event).await,
         Batch::Timers(event) => {
             let mut failures = Vec::new();
@@ -141,6 +155,47 @@ async fn stream(monitor: &Monitor<'_>, event: &StreamEvent) -> Vec<String> {
         }
     }
     Vec::new()
+}
+
+/// Emits `UnansweredNow` and `OldestWaitingSeconds` per account, and their totals (the sum,
+/// and the longest wait of all) as the namespace aggregate an alarm watches. A query that
+/// fails is logged; the next minute's run measures again.
+async fn gauges(monitor: &Monitor<'_>, now_ms: i64) {
+    let gauges = match monitor.gauges().await {
+        Ok(g) => g,
+        Err(e) => {
+            tracing::error!(error.message = %e, "inbox gauges not measured");
+            return;
+        }
+    };
+    let (mut total, mut longest) = (0u64, 0.0f64);
+    for g in &gauges {
+        let oldest = g.oldest_waiting_secs(now_ms);
+        total += g.unanswered;
+        longest = longest.max(oldest);
+        metrics::emit(
+            &[
+                ("UnansweredNow", g.unanswered as f64, "Count"),
+                ("OldestWaitingSeconds", oldest, "Seconds"),
+            ],
+            &[("Channel", g.channel.as_str()), ("Account", &g.account_id)],
+            &[&["Channel", "Account"]],
+        );
+    }
+    metrics::emit(
+        &[
+            ("UnansweredNow", total as f64, "Count"),
+            ("OldestWaitingSeconds", longest, "Seconds"),
+        ],
+        &[],
+        &[&[]],
+    );
+    tracing::info!(
+        accounts = gauges.len(),
+        unanswered = total,
+        oldest_secs = longest,
+        "inbox gauges"
+    );
 }
 
 /// Handles one timer message; false when it must be retried.

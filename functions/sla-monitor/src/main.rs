@@ -2,7 +2,8 @@
 //! conversation change that sets a due time schedules a timer; an escalation that begins, or a
 //! breach once recorded, is published to the alerts topic) and the timers queue (a timer that
 //! comes up records a breach once, resolves an answered conversation nobody came back to, or
-//! is chained on past the queue's longest delay).
+//! is chained on past the queue's longest delay); and, every minute on a schedule, measures
+//! who waits now in each account's inbox (`UnansweredNow`, `OldestWaitingSeconds`).
 //!
 //! - `config.rs`: the environment it reads;
 //! - `handler.rs`: both batch kinds, around `gateway_core::sla`.
@@ -27,12 +28,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = load_sdk_config_with_timeouts(consumer_timeouts()).await?;
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     let table = &config.table_name;
+    let store = Arc::new(DynamoDbConversationStore::new(
+        dynamodb.clone(),
+        table,
+        None,
+    ));
     let deps = handler::MonitorDeps {
-        records: Arc::new(DynamoDbConversationStore::new(
-            dynamodb.clone(),
-            table,
-            None,
-        )),
+        records: store.clone(),
+        inboxes: store,
         timers: Arc::new(SqsTimers::new(
             aws_sdk_sqs::Client::new(&sdk),
             &config.timers_queue_url,
@@ -55,6 +58,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         Ok::<_, lambda_runtime::Error>(match batch {
             handler::Batch::Stream(_) => json!(stream_batch::response(failures)),
             handler::Batch::Timers(_) => json!(sqs_batch::response(failures)),
+            handler::Batch::Schedule => json!({}),
         })
     }))
     .await

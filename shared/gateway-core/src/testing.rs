@@ -276,3 +276,42 @@ impl crate::sla::ports::AlertPublisher for RecordingSla {
         Ok(())
     }
 }
+
+#[async_trait]
+impl crate::sla::ports::Inboxes for InMemoryConversationStore {
+    async fn register(&self, _channel: Channel, _account_id: &str) -> Result<(), PortError> {
+        Ok(())
+    }
+
+    async fn accounts(&self) -> Result<Vec<(Channel, String)>, PortError> {
+        let convs = self.conversations.lock().unwrap();
+        let set: BTreeSet<(String, String)> = convs
+            .values()
+            .map(|c| (c.channel.to_string(), c.account_id.clone()))
+            .collect();
+        Ok(set
+            .into_iter()
+            .filter_map(|(ch, a)| ch.parse().ok().map(|ch| (ch, a)))
+            .collect())
+    }
+
+    async fn gauge(
+        &self,
+        channel: Channel,
+        account_id: &str,
+    ) -> Result<crate::sla::InboxGauge, PortError> {
+        let convs = self.conversations.lock().unwrap();
+        let waiting: Vec<i64> = convs
+            .values()
+            .filter(|c| c.channel == channel && c.account_id == account_id)
+            .filter(|c| c.status == crate::conversation::Status::Open)
+            .filter_map(|c| c.waiting_since)
+            .collect();
+        Ok(crate::sla::InboxGauge {
+            channel,
+            account_id: account_id.to_string(),
+            unanswered: waiting.len() as u64,
+            oldest_waiting_since: waiting.into_iter().min(),
+        })
+    }
+}

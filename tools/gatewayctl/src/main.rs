@@ -257,6 +257,10 @@ enum LocalCommand {
         /// A table's stream and its function: `NAME=TABLE=INVOKE_URL` (repeat for each).
         #[arg(long = "stream")]
         streams: Vec<String>,
+        /// A schedule: `NAME=SECONDS=INVOKE_URL` invokes the function with an EventBridge
+        /// scheduled event every SECONDS (repeat for each).
+        #[arg(long = "schedule")]
+        schedules: Vec<String>,
     },
     /// Print what is stored: conversations and their messages.
     Show {
@@ -628,6 +632,7 @@ async fn run_local(cmd: LocalCommand) -> Result<()> {
             endpoint,
             mappings,
             streams,
+            schedules,
         } => {
             let mappings = mappings
                 .iter()
@@ -639,9 +644,16 @@ async fn run_local(cmd: LocalCommand) -> Result<()> {
                 .map(|m| gatewayctl::stream_source::StreamMapping::parse(m))
                 .collect::<anyhow::Result<Vec<_>>>()
                 .usage(|| "--stream".to_string())?;
-            if mappings.is_empty() && streams.is_empty() {
-                return Err(anyhow::anyhow!("give at least one --map or --stream"))
-                    .usage(|| "event-sources".to_string());
+            let schedules = schedules
+                .iter()
+                .map(|m| gatewayctl::event_sources::Schedule::parse(m))
+                .collect::<anyhow::Result<Vec<_>>>()
+                .usage(|| "--schedule".to_string())?;
+            if mappings.is_empty() && streams.is_empty() && schedules.is_empty() {
+                return Err(anyhow::anyhow!(
+                    "give at least one --map, --stream or --schedule"
+                ))
+                .usage(|| "event-sources".to_string());
             }
             let sdk = local::emulator_config(&endpoint).await;
             for m in &mappings {
@@ -650,9 +662,15 @@ async fn run_local(cmd: LocalCommand) -> Result<()> {
             for m in &streams {
                 println!("{}: stream of {} -> {}", m.name, m.table, m.invoke_url);
             }
+            for m in &schedules {
+                println!("{}: every {} s -> {}", m.name, m.every_secs, m.invoke_url);
+            }
             println!("event sources running; Ctrl-C stops them");
             let http = gatewayctl::http_client();
-            gatewayctl::event_sources::run(&sdk, &endpoint, &http, mappings, streams, None).await?;
+            gatewayctl::event_sources::run(
+                &sdk, &endpoint, &http, mappings, streams, schedules, None,
+            )
+            .await?;
         }
         LocalCommand::Show {
             endpoint,

@@ -60,6 +60,7 @@ fn world() -> World {
         records: store.clone(),
         timers: timers.clone(),
         alerts: alerts.clone(),
+        inboxes: store.clone(),
         rules: Arc::new(StaticRules(Arc::new(rules))),
         breach_grace: Duration::from_secs(10),
     };
@@ -202,4 +203,19 @@ async fn a_timers_batch_records_a_breach_once_and_hands_back_what_it_cannot_read
 fn an_event_from_elsewhere_is_refused() {
     let err = parse(json!({"Records": [{"eventSource": "aws:kinesis"}]})).expect_err("refused");
     assert!(err.contains("aws:kinesis"), "{err}");
+}
+
+#[tokio::test]
+async fn the_schedule_measures_the_inboxes_and_fails_nothing() {
+    let w = world();
+    w.store.put(waiting("a"));
+    let event = json!({
+        "version": "0", "id": "x", "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": "123456789012", "time": "2026-12-06T05:00:00Z", "region": "ap-east-1",
+        "resources": ["arn:aws:events:ap-east-1:123456789012:rule/gauges"], "detail": {}
+    });
+    let batch = parse(event).expect("the schedule");
+    assert!(matches!(batch, Batch::Schedule));
+    let clock = || T0 + 90_000;
+    assert!(handle(&w.deps, &batch, &clock).await.is_empty());
 }

@@ -44,7 +44,7 @@ pub fn message_sk(message: &NormalizedMessage) -> String {
 }
 
 /// Sort-key prefix of conversations waiting for an answer (sorts before answered ones).
-const WAITING: &str = "0-waiting#";
+pub(crate) const WAITING: &str = "0-waiting#";
 /// Sort-key prefix of answered conversations.
 const ANSWERED: &str = "1-answered#";
 

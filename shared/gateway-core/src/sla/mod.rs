@@ -19,6 +19,7 @@ pub mod monitor;
 pub mod ports;
 
 use crate::conversation::{Conversation, Status};
+use crate::message::Channel;
 use serde::{Deserialize, Serialize};
 
 /// Version of the timer wire schema.
@@ -255,6 +256,27 @@ pub fn react(
         });
     }
     r
+}
+
+/// The unanswered conversations of one account now (a scheduled query of its inbox).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InboxGauge {
+    /// Channel.
+    pub channel: Channel,
+    /// Account.
+    pub account_id: String,
+    /// Conversations whose customer is waiting for an answer.
+    pub unanswered: u64,
+    /// Since when the one waiting longest has waited, Unix ms.
+    pub oldest_waiting_since: Option<i64>,
+}
+
+impl InboxGauge {
+    /// How long the one waiting longest has waited at `now_ms`, seconds (0 when nobody waits).
+    pub fn oldest_waiting_secs(&self, now_ms: i64) -> f64 {
+        self.oldest_waiting_since
+            .map_or(0.0, |since| (now_ms - since).max(0) as f64 / 1000.0)
+    }
 }
 
 /// What to do with a timer that came up.

@@ -2,8 +2,8 @@
 //! publishes alerts; a timer that comes up is re-scheduled, dropped, or records a breach or an
 //! automatic resolution.
 
-use super::ports::{AlertPublisher, SlaRecords, TimerQueue};
-use super::{Reaction, Timer, TimerKind, Verdict, delay_secs, judge, react};
+use super::ports::{AlertPublisher, Inboxes, SlaRecords, TimerQueue};
+use super::{InboxGauge, Reaction, Timer, TimerKind, Verdict, delay_secs, judge, react};
 use crate::conversation::Conversation;
 use crate::ports::{CommitOutcome, PortError};
 
@@ -18,6 +18,8 @@ pub struct Monitor<'a> {
     pub timers: &'a dyn TimerQueue,
     /// The alerts topic.
     pub alerts: &'a dyn AlertPublisher,
+    /// The accounts' inboxes (gauges).
+    pub inboxes: &'a dyn Inboxes,
     /// How long past its due time a first-response timer waits before it breaches, ms.
     pub grace_ms: i64,
     /// The queue's longest delay, seconds (SQS: 900); longer timers are chained.
@@ -69,6 +71,10 @@ impl Monitor<'_> {
         new: &Conversation,
     ) -> Result<Reaction, PortError> {
         let reaction = react(old, new, self.auto_resolve_after_ms);
+        if old.is_none() {
+            // A new conversation: its account has an inbox the gauges must look at.
+            self.inboxes.register(new.channel, &new.account_id).await?;
+        }
         let now = (self.now)();
         for timer in &reaction.timers {
             let delay = delay_secs(timer, now, self.grace_ms, self.max_delay_secs);
@@ -78,6 +84,15 @@ impl Monitor<'_> {
             self.alerts.publish(alert).await?;
         }
         Ok(reaction)
+    }
+
+    /// The gauges of every account's inbox (a scheduled run).
+    pub async fn gauges(&self) -> Result<Vec<InboxGauge>, PortError> {
+        let mut out = Vec::new();
+        for (channel, account) in self.inboxes.accounts().await? {
+            out.push(self.inboxes.gauge(channel, &account).await?);
+        }
+        Ok(out)
     }
 
     /// Handles a timer that came up.

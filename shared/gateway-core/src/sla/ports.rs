@@ -1,8 +1,9 @@
 //! The SLA monitor's ports: the timers queue, the alerts topic, and the conversation writes a
 //! timer may make.
 
-use super::{Alert, Timer};
+use super::{Alert, InboxGauge, Timer};
 use crate::conversation::Conversation;
+use crate::message::Channel;
 use crate::ports::{CommitOutcome, PortError};
 use async_trait::async_trait;
 
@@ -38,4 +39,15 @@ pub trait SlaRecords: Send + Sync {
         previous: &Conversation,
         next: &Conversation,
     ) -> Result<CommitOutcome, PortError>;
+}
+
+/// The accounts' inboxes, for the gauges of who is waiting now.
+#[async_trait]
+pub trait Inboxes: Send + Sync {
+    /// Records that `channel`/`account_id` has conversations (idempotent).
+    async fn register(&self, channel: Channel, account_id: &str) -> Result<(), PortError>;
+    /// Every account registered.
+    async fn accounts(&self) -> Result<Vec<(Channel, String)>, PortError>;
+    /// The account's waiting conversations now: how many, and the oldest wait.
+    async fn gauge(&self, channel: Channel, account_id: &str) -> Result<InboxGauge, PortError>;
 }

@@ -220,6 +220,7 @@ async fn the_monitor_schedules_records_once_and_resolves_automatically() {
         records: &store,
         timers: &sla,
         alerts: &sla,
+        inboxes: &store,
         grace_ms: GRACE,
         max_delay_secs: 900,
         auto_resolve_after_ms: Some(3_600_000),
@@ -304,4 +305,37 @@ fn a_resolution_reports_how_long_the_episode_took_once() {
     );
     // Written again while resolved: not a second resolution.
     assert_eq!(react(Some(&resolved), &resolved, None).resolution_ms, None);
+}
+
+#[tokio::test]
+async fn the_gauges_count_who_waits_and_since_when_per_account() {
+    let store = InMemoryConversationStore::default();
+    let sla = RecordingSla::default();
+    let clock = || T0 + 120_000;
+    let monitor = Monitor {
+        records: &store,
+        timers: &sla,
+        alerts: &sla,
+        inboxes: &store,
+        grace_ms: GRACE,
+        max_delay_secs: 900,
+        auto_resolve_after_ms: None,
+        resolve_removes_tags: &[],
+        now: &clock,
+    };
+    let first = waiting();
+    let m = text_message("demo", "u2", "9", "在吗", T0 + 60_000);
+    let mut second = Conversation::new_for(&m);
+    second.record_inbound(&m);
+    let mut answered = Conversation::new_for(&text_message("demo", "u3", "8", "hi", T0));
+    answered.record_inbound(&text_message("demo", "u3", "8", "hi", T0));
+    answered.record_outbound(T0 + 1_000, Responder::Person);
+    for c in [first, second, answered] {
+        store.put(c);
+    }
+    let gauges = monitor.gauges().await.expect("gauges");
+    assert_eq!(gauges.len(), 1);
+    assert_eq!(gauges[0].unanswered, 2);
+    assert_eq!(gauges[0].oldest_waiting_since, Some(T0));
+    assert_eq!(gauges[0].oldest_waiting_secs(T0 + 120_000), 120.0);
 }
