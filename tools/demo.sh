@@ -97,6 +97,10 @@ wait_for "all three conversations stored" \
   's["inbound"].get("wechat:demo:oDemoCustomer0001") == 2 and s["inbound"].get("wechat:secure-demo:oDemoCustomer0002") == 1 and s["inbound"].get("weibo:brand:2489518277") == 2'
 wait_for "the rules' auto-reply delivered to the WeChat customer" \
   '"oDemoCustomer0001" in s["wechat_to"]'
+wait_for "the price question answered by its FAQ rule (counts as an answer)" \
+  'not s["waiting"].get("wechat:demo:oDemoCustomer0001")'
+wait_for "the rules' notice (out of office, or an acknowledgement in office hours) delivered, the secure-demo customer still waiting for a person" \
+  '"oDemoCustomer0002" in s["wechat_to"] and s["waiting"].get("wechat:secure-demo:oDemoCustomer0002")'
 
 wait_for "the crisis rule's apology delivered to the Weibo fan" \
   "any('非常抱歉' in t for t in s['weibo_texts'])"
