@@ -15,6 +15,7 @@ pub mod ports;
 pub mod reply;
 pub mod routing;
 pub mod rules;
+pub mod stats;
 pub mod webhook;
 
 #[cfg(any(test, feature = "test-util"))]

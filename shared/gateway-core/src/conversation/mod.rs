@@ -125,6 +125,10 @@ pub struct Conversation {
     /// escalation's when earlier. Cleared by an answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_due_at: Option<i64>,
+    /// When the current wait breached its response due time, Unix ms (set by the SLA
+    /// monitor). Cleared by an answer and by a resolution.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sla_breached_at: Option<i64>,
     /// When the episode is due resolved, Unix ms (its service level's resolution target).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolution_due_at: Option<i64>,
@@ -205,6 +209,7 @@ impl Conversation {
             escalation_target_secs: None,
             escalation_count: 0,
             response_due_at: None,
+            sla_breached_at: None,
             resolution_due_at: None,
             service_level: None,
             resolved_at: None,
