@@ -1,10 +1,11 @@
 //! Library behind `gatewayctl`: local-stack provisioning against the AWS emulator, a local
-//! stand-in for the Lambda SQS event source mapping, signed platform requests, and readers of
-//! stored state. Shared by the CLI, `make demo` and the integration tests. Never deployed.
+//! stand-in for the Lambda SQS event source mapping, signed platform requests, readers of
+//! stored state, and the statistics report. Shared by the CLI, `make demo` and the integration tests. Never deployed.
 
 pub mod event_sources;
 pub mod events;
 pub mod local;
+pub mod report;
 pub mod runtime_api;
 pub mod send;
 pub mod stub;

@@ -258,7 +258,11 @@ async fn an_unreadable_image_is_skipped_and_the_batch_goes_on() {
     broken.insert("SK".into(), s("META"));
     broken.insert("entity".into(), s("conversation"));
     broken.insert("inbound_count".into(), s("我的手机号是13800000000"));
-    let mut batch = vec![record("99", "INSERT", None, Some(&broken))];
+    let rules = RuleSet::from_yaml(RULES).expect("valid rules");
+    let broken_record = record("99", "INSERT", None, Some(&broken));
+    let reason = delta_of(&broken_record, &rules).expect_err("not a conversation");
+    assert!(!reason.contains("13800000000"), "{reason}");
+    let mut batch = vec![broken_record];
     batch.extend(complaint_batch());
     let stats = Arc::new(InMemoryStats::default());
     let retry = handle_batch(&deps(stats.clone()), &batch, 0, || Duration::from_secs(60)).await;

@@ -83,6 +83,12 @@ fn each_change_of_a_conversation_counts_what_it_changed_on_the_day_it_happened()
     let answered_nothing_due = then(&new, |c| {
         c.record_outbound(at("2026-03-03T09:10:00+08:00"), Responder::Person);
     });
+    let answered_by_a_rule = then(&escalated, |c| {
+        c.record_outbound(at("2026-03-02T10:00:30+08:00"), Responder::AnsweringRule);
+    });
+    let person_after_the_rule = then(&answered_by_a_rule, |c| {
+        c.record_outbound(at("2026-03-02T10:20:00+08:00"), Responder::Person);
+    });
     let acknowledged = then(&escalated, |c| {
         c.record_outbound(at("2026-03-02T10:00:01+08:00"), Responder::Automation);
     });
@@ -215,6 +221,22 @@ fn each_change_of_a_conversation_counts_what_it_changed_on_the_day_it_happened()
                 "2026-03-03",
                 None,
                 &[("first_response_met", 1), ("first_response_time:le_1d", 1)],
+            )],
+        ),
+        (
+            "a rule's answer is no first response",
+            Some(&escalated),
+            Some(&answered_by_a_rule),
+            &[],
+        ),
+        (
+            "a person's first answer after a rule's finds nothing due",
+            Some(&answered_by_a_rule),
+            Some(&person_after_the_rule),
+            &[(
+                "2026-03-02",
+                None,
+                &[("first_response_met", 1), ("first_response_time:le_30m", 1)],
             )],
         ),
         (
