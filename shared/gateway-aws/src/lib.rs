@@ -13,6 +13,7 @@ pub use dynamodb::api_requests::DynamoDbApiRequests;
 pub use dynamodb::conversations::DynamoDbConversationStore;
 pub use dynamodb::deliveries::DynamoDbDeliveryLedger;
 pub use dynamodb::rules::{BundledRules, DynamoDbRulesSource, DynamoDbRulesStore};
+pub use dynamodb::stats::DynamoDbStats;
 pub use dynamodb::tokens::{DynamoDbAccessTokens, TokenTiming};
 pub use sdk::load_sdk_config;
 pub use secrets::{AccountsObserver, SecretsManagerAccountDirectory};

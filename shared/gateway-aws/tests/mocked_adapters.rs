@@ -26,6 +26,8 @@ mod deliveries;
 mod secrets;
 #[path = "mocked_adapters/sqs.rs"]
 mod sqs;
+#[path = "mocked_adapters/stats.rs"]
+mod stats;
 #[path = "mocked_adapters/support.rs"]
 mod support;
 #[path = "mocked_adapters/transactions.rs"]

@@ -16,6 +16,7 @@ pub mod reply;
 pub mod routing;
 pub mod rules;
 pub mod sla;
+pub mod stats;
 pub mod webhook;
 
 #[cfg(any(test, feature = "test-util"))]

@@ -6,6 +6,7 @@ use crate::conversation::Conversation;
 use crate::message::NormalizedMessage;
 use crate::outbound::ReplyCommand;
 use crate::rules::RuleSet;
+use crate::stats::{Applied, StatsDelta};
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -201,6 +202,23 @@ pub trait ReplyQueue: Send + Sync {
 pub trait RulesSource: Send + Sync {
     /// The rules in force.
     async fn rules(&self) -> Result<Arc<RuleSet>, PortError>;
+}
+
+/// The daily statistics records (stats aggregator): adds the increments of one change of the
+/// table, once.
+#[async_trait]
+pub trait StatsStore: Send + Sync {
+    /// Adds `delta` to its records, all or nothing, once per `change_id` (the id of the
+    /// stream record that carried the change): applying the same change again adds nothing
+    /// and answers [`Applied::AlreadyCounted`]. `now_ms` is the time of this attempt (the
+    /// adapter's memory of applied changes is kept from then until no copy of the change can
+    /// arrive any more).
+    async fn apply(
+        &self,
+        change_id: &str,
+        delta: &StatsDelta,
+        now_ms: i64,
+    ) -> Result<Applied, PortError>;
 }
 
 #[cfg(test)]

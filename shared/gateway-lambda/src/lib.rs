@@ -10,9 +10,9 @@ pub mod sqs_batch;
 pub mod stream_batch;
 pub mod webhook;
 
-/// The rules shipped with `message-router` and `wechat-webhook` (passive replies), in force
-/// until valid rules are pushed to the table; parsed on first use
-/// (`gateway_aws::BundledRules`).
+/// The rules shipped with `message-router`, `wechat-webhook` (passive replies) and
+/// `stats-aggregator` (the accounts' time zones), in force until valid rules are pushed to the
+/// table; parsed on first use (`gateway_aws::BundledRules`).
 pub const BUNDLED_RULES: &str = include_str!("../../../config/rules.yaml");
 
 /// Current time, Unix milliseconds.

@@ -1,11 +1,13 @@
 //! Library behind `gatewayctl`: local-stack provisioning against the AWS emulator, local
 //! stand-ins for the Lambda SQS and DynamoDB Streams event source mappings, signed platform
-//! requests, and readers of stored state. Shared by the CLI, `make demo` and the integration tests. Never deployed.
+//! requests, readers of stored state, and the statistics report. Shared by the CLI, `make demo`
+//! and the integration tests. Never deployed.
 
 pub mod event_sources;
 pub mod events;
 pub mod local;
 pub mod local_sla;
+pub mod report;
 pub mod runtime_api;
 pub mod send;
 pub mod stream_source;

@@ -79,6 +79,9 @@ enum Command {
     /// The accounts document: validate it, and put each function role's part in its secret.
     #[command(subcommand)]
     Accounts(AccountsCommand),
+    /// An account's daily statistics over a range of days: volumes, complaints by category,
+    /// escalations, service levels, undeliverable replies, rule firings, per team.
+    Report(gatewayctl::report::ReportArgs),
     /// Serve local stand-ins of the WeChat and Weibo APIs (reply sender tests and demo).
     StubPlatforms {
         /// Address to listen on.
@@ -360,6 +363,7 @@ async fn run(command: Command) -> Result<()> {
         Command::Send(cmd) => run_send(cmd).await,
         Command::Rules(cmd) => run_rules(cmd).await,
         Command::Accounts(cmd) => run_accounts(cmd).await,
+        Command::Report(args) => run_report(args).await,
         Command::StubPlatforms { listen } => gatewayctl::stub::serve(listen).await,
         Command::Events(EventsCommand::Generate { root }) => {
             let generated = gatewayctl::events::generate(&root)?;
@@ -487,6 +491,17 @@ async fn run_accounts(cmd: AccountsCommand) -> Result<()> {
             .with_context(|| format!("put the {} part in {secret}", role.as_str()))?;
         println!("{} part -> {secret}", role.as_str());
     }
+    Ok(())
+}
+
+async fn run_report(args: gatewayctl::report::ReportArgs) -> Result<()> {
+    let channels = args.channels().map_err(UsageError)?;
+    let sdk = local::ops_config(args.endpoint.as_deref()).await;
+    let stats = gateway_aws::DynamoDbStats::new(aws_sdk_dynamodb::Client::new(&sdk), &args.table);
+    let report = gatewayctl::report::fetch(&stats, &args.account, &channels, args.from, args.to)
+        .await
+        .context("read the statistics")?;
+    print!("{}", gatewayctl::report::render(&report, args.format));
     Ok(())
 }
 

@@ -165,3 +165,80 @@ fn a_command_group_given_alone_prints_its_help_and_exits_2() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_bad_report_range_or_format_is_a_usage_error() {
+    let report = |from: &'static str, to: &'static str, extra: &[&'static str]| {
+        let mut args = vec![
+            "report",
+            "--account",
+            "demo",
+            "--from",
+            from,
+            "--to",
+            to,
+            "--table",
+            "t",
+        ];
+        args.extend_from_slice(extra);
+        args
+    };
+    assert_one_line(
+        &report("2026-13-01", "2026-03-02", &[]),
+        USAGE,
+        &["invalid value '2026-13-01' for '--from", "YYYY-MM-DD"],
+    );
+    assert_one_line(
+        &report("2026-03-03", "2026-03-02", &[]),
+        USAGE,
+        &["--from 2026-03-03 is after --to 2026-03-02"],
+    );
+    assert_one_line(
+        &report("2025-01-01", "2026-03-02", &[]),
+        USAGE,
+        &["the range covers 426 days; a report covers at most 366"],
+    );
+    assert_one_line(
+        &report("2026-03-01", "2026-03-02", &["--format", "xml"]),
+        USAGE,
+        &["invalid value 'xml' for '--format", "table, csv, json"],
+    );
+    assert_one_line(
+        &report("2026-03-01", "2026-03-02", &["--channel", "qq"]),
+        USAGE,
+        &["invalid value 'qq' for '--channel", "wechat, weibo"],
+    );
+}
+
+#[test]
+fn a_report_whose_table_cannot_be_read_exits_1() {
+    // Nothing listens on port 1 of the loopback: every attempt is refused at once.
+    let out = Command::new(env!("CARGO_BIN_EXE_gatewayctl"))
+        .args([
+            "report",
+            "--account",
+            "demo",
+            "--from",
+            "2026-03-01",
+            "--to",
+            "2026-03-02",
+            "--table",
+            "t",
+            "--endpoint",
+            "http://127.0.0.1:1",
+        ])
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(FAILURE), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("gatewayctl: read the statistics: dynamodb query (stats)"),
+        "{stderr}"
+    );
+}

@@ -1,6 +1,6 @@
 //! DynamoDB adapters, all over the one conversations table: conversations and messages, reply
 //! delivery records, reply-API request records, the leased WeChat token cache, the rules
-//! document, and the transaction wrapper they share.
+//! document, the daily statistics, and the transaction wrapper they share.
 
 pub mod api_requests;
 pub(crate) mod attrs;
@@ -9,5 +9,6 @@ pub mod deliveries;
 pub mod inboxes;
 pub mod rules;
 pub mod sla_records;
+pub mod stats;
 pub mod tokens;
 pub mod transactions;

@@ -31,10 +31,10 @@ impl Responder {
 
 impl Conversation {
     /// Records a reply delivered to the customer at `at` (Unix ms). Every reply moves
-    /// `last_outbound_at`. An answer (see [`Responder`]) also ends the wait: `waiting_since`
-    /// and `response_due_at` cleared, `last_answered_at` set, an open conversation pending;
-    /// a person's first answer sets `first_response_at`. Returns whether it answered a
-    /// customer who was waiting.
+    /// `last_outbound_at`. An answer (see [`Responder`]) also ends the wait: `waiting_since`,
+    /// `response_due_at` and `sla_breached_at` cleared, `last_answered_at` set, an open
+    /// conversation pending; a person's first answer sets `first_response_at`. Returns
+    /// whether it answered a customer who was waiting.
     pub fn record_outbound(&mut self, at: i64, by: Responder) -> bool {
         self.last_outbound_at = Some(self.last_outbound_at.map_or(at, |t| t.max(at)));
         if !by.answers() {
@@ -98,10 +98,10 @@ impl Conversation {
     }
 
     /// Resolves at `at`, by `by`: status resolved, `resolved_at` and `resolved_by` set, no
-    /// one waiting and nothing due (a resolution is not an answer: `first_response_at` stays
-    /// as it is), the escalation episode cleared, and `removes_tags` removed (the rules
-    /// document's `lifecycle.resolve_removes_tags`). Returns false (and changes nothing) when
-    /// it is already resolved.
+    /// one waiting, nothing due and no breach pending (a resolution is not an answer:
+    /// `first_response_at` stays as it is), the escalation episode cleared, and
+    /// `removes_tags` removed (the rules document's `lifecycle.resolve_removes_tags`).
+    /// Returns false (and changes nothing) when it is already resolved.
     pub fn resolve(&mut self, at: i64, by: &str, removes_tags: &[String]) -> bool {
         if self.status == Status::Resolved {
             return false;
@@ -160,6 +160,29 @@ mod tests {
         assert!(!c.record_outbound(40_000, Responder::Person));
         assert_eq!(c.first_response_at, Some(30_000));
         assert_eq!(c.last_answered_at, Some(40_000));
+    }
+
+    #[test]
+    fn an_answer_or_a_resolution_clears_a_breach_and_a_new_wait_starts_without_one() {
+        let mut c = waiting(1_000);
+        c.escalate(1_000, 60);
+        c.sla_breached_at = Some(61_000); // the SLA monitor marked the wait
+        assert!(!c.record_outbound(62_000, Responder::Automation));
+        assert_eq!(
+            c.sla_breached_at,
+            Some(61_000),
+            "an acknowledgement answers nothing"
+        );
+        assert!(c.record_outbound(90_000, Responder::Person));
+        assert_eq!(c.sla_breached_at, None, "the answer ends the breached wait");
+
+        let m = text_message("demo", "u1", "again", "还在吗", 100_000);
+        c.record_inbound(&m);
+        assert_eq!(c.waiting_since, Some(100_000));
+        assert_eq!(c.sla_breached_at, None, "a new wait starts unbreached");
+        c.sla_breached_at = Some(200_000);
+        assert!(c.resolve(300_000, "agent:alice", &[]));
+        assert_eq!(c.sla_breached_at, None, "a resolution ends the wait");
     }
 
     #[test]

@@ -126,7 +126,7 @@ pub struct Conversation {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_due_at: Option<i64>,
     /// When the current wait breached its response due time, Unix ms (set by the SLA
-    /// monitor).
+    /// monitor). Cleared by an answer and by a resolution.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sla_breached_at: Option<i64>,
     /// When the episode breached its resolution due time, Unix ms (set by the SLA monitor).
