@@ -1,5 +1,6 @@
 """The named checks of the stack's asynchronous side beyond the FIFO queues (checks.py): the
-table's stream and the event sources that read it, the standard queues, the SNS topics."""
+table's stream and the event sources that read it, the standard queues, TLS-only queues, the
+SNS topics."""
 
 from __future__ import annotations
 
@@ -124,17 +125,33 @@ def check_standard_queues(m: Model) -> list[str]:
     return problems
 
 
+def _denies_plain(st: Any, action: str, target: str) -> bool:
+    """A statement denying `action` on `target` (Ref or GetAtt) without TLS."""
+    return (isinstance(st, dict) and st.get("Effect") == "Deny" and action in as_list(st.get("Action"))
+            and str(get(st, "Condition/Bool/aws:SecureTransport")).lower() == "false"
+            and target in {ref_target(r) for r in as_list(st.get("Resource"))})
+
+
+@check("queues-tls-only")
+def check_queues_tls_only(m: Model) -> list[str]:
+    """Every queue of the stack is in a queue policy denying sqs:* without TLS."""
+    problems = []
+    for queue in m.of_type("AWS::SQS::Queue"):
+        if not any(queue in refs(get(res, "Properties/Queues")) and any(
+                _denies_plain(st, "sqs:*", queue) for st in values_of(get(res, "Properties/PolicyDocument/Statement")))
+                for res in m.of_type("AWS::SQS::QueuePolicy").values()):
+            problems.append(f"queue {queue}: no queue policy denying sqs:* without TLS")
+    return problems
+
+
 def _tls_only(m: Model, topic: str) -> bool:
     """A topic policy on `topic` denying sns:Publish without TLS."""
     for res in m.of_type("AWS::SNS::TopicPolicy").values():
         p = res.get("Properties") or {}
         if topic not in refs(p.get("Topics")):
             continue
-        for st in values_of(get(p, "PolicyDocument/Statement")):
-            if (st.get("Effect") == "Deny" and "sns:Publish" in as_list(st.get("Action"))
-                    and str(get(st, "Condition/Bool/aws:SecureTransport")).lower() == "false"
-                    and topic in {ref_target(r) for r in as_list(st.get("Resource"))}):
-                return True
+        if any(_denies_plain(st, "sns:Publish", topic) for st in values_of(get(p, "PolicyDocument/Statement"))):
+            return True
     return False
 
 

@@ -471,6 +471,8 @@ MUTATIONS: list[Row] = [
     ("alarms", "no stream failures queue alarm", drop("Resources.StreamFailuresQueueDepthAlarm")),
     ("sns-topics", "the SlaBreaches alarm notifies the alerts topic instead", put("SlaBreachesAlarm.AlarmActions", [{"Ref": "AlertsTopic"}])),
     ("sns-topics", "the alerts topic accepts plain HTTP publishers", drop_policies_of("AWS::SNS::TopicPolicy", "Topics", "AlertsTopic")),
+    ("queues-tls-only", "the timers queue accepts plain HTTP", drop_policies_of("AWS::SQS::QueuePolicy", "Queues", "TimersQueue")),
+    ("queues-tls-only", "the inbound DLQ accepts plain HTTP", drop_policies_of("AWS::SQS::QueuePolicy", "Queues", "InboundDeadLetterQueue")),
     ("sns-topics", "the alerts e-mail subscription without its condition", drop("Resources.AlertsEmailSubscription.Condition")),
     ("sns-topics", "the alerts e-mail subscribed to the alarm topic", put("AlertsEmailSubscription.TopicArn", {"Ref": "AlarmTopic"})),
     ("sns-topics parameters-outputs", "AlertsTopicArn output removed", drop("Outputs.AlertsTopicArn")),
