@@ -314,7 +314,7 @@ def check_event_source(m: Model) -> list[str]:
         if es.queue != spec.consumes:
             problems.append(f"{lid}: event source on {es.queue}, want {spec.consumes}")
         if not isinstance(batch, int) or batch > 10 or batch < 1:
-            problems.append(f"{lid}: BatchSize {batch!r} (FIFO allows at most 10)")
+            problems.append(f"{lid}: BatchSize {batch!r} (at most 10: FIFO, or a standard queue without a batching window)")
         if "ReportBatchItemFailures" not in as_list(es.props.get("FunctionResponseTypes")):
             problems.append(f"{lid}: FunctionResponseTypes lacks ReportBatchItemFailures")
         if es.props.get("MaximumBatchingWindowInSeconds"):

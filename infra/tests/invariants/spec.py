@@ -302,11 +302,12 @@ QUEUES: dict[str, QueueSpec] = {
     "InboundQueue": QueueSpec("InboundDeadLetterQueue", 60),
     "OutboundQueue": QueueSpec("OutboundDeadLetterQueue", 600),
     # sla-monitor's timers, each a message delayed until it comes due (at most 15 minutes,
-    # chained beyond). No age alarm: a timer's age includes its delay.
+    # chained beyond). No age alarm: timers wait on purpose; one that keeps failing ends in the
+    # DLQ, whose depth is alarmed.
     "TimersQueue": QueueSpec("TimersDeadLetterQueue", None, fifo=False),
 }
 STANDARD_MAX_RECEIVE_COUNT = 5
-DLQ_RETENTION_SECS = 1209600  # 14 days, SQS's maximum: of every DLQ and on-failure queue
+DLQ_RETENTION_SECS = 1209600  # 14 days, SQS's maximum: of the standard DLQs and the on-failure queues
 
 
 def consumer_of(queue: str) -> str:
