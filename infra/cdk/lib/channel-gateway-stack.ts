@@ -65,6 +65,8 @@ const OUTBOUND_MAX_RECEIVE_COUNT = 10;
 /** reply-api's timeout, and the HTTP API's integration timeout of its routes (a bit more). */
 const REPLY_API_TIMEOUT_SECS = 6;
 const REPLY_API_INTEGRATION_TIMEOUT_SECS = 8;
+/** sla-monitor's timeout; the timers queue's visibility timeout is 6x this. */
+const SLA_MONITOR_TIMEOUT_SECS = 30;
 const MEMORY_MB = 256;
 
 /** What one function needs: the rest (log group, role, logging) is the same for all. */
@@ -254,6 +256,13 @@ export class ChannelGatewayStack extends Stack {
       allowedPattern: '^$|^[^@\\s]+@[^@\\s]+$',
       description: 'Optional e-mail address subscribed to the alarm topic (confirm the e-mail AWS sends).',
     });
+    const alertsEmail = new CfnParameter(this, 'AlertsEmail', {
+      type: 'String',
+      default: '',
+      allowedPattern: '^$|^[^@\\s]+@[^@\\s]+$',
+      description:
+        "Optional e-mail address subscribed to the alerts topic: the contact centre's escalations and service-level breaches (confirm the e-mail AWS sends). Other subscribers (SMS, chat webhooks) subscribe to the AlertsTopicArn output.",
+    });
     const enableFixedEgress = new CfnParameter(this, 'EnableFixedEgress', {
       type: 'String',
       default: 'false',
@@ -315,6 +324,9 @@ export class ChannelGatewayStack extends Stack {
     });
     const hasAlarmEmail = new CfnCondition(this, 'HasAlarmEmail', {
       expression: Fn.conditionNot(Fn.conditionEquals(alarmEmail.valueAsString, '')),
+    });
+    const hasAlertsEmail = new CfnCondition(this, 'HasAlertsEmail', {
+      expression: Fn.conditionNot(Fn.conditionEquals(alertsEmail.valueAsString, '')),
     });
     const fixedEgress = new CfnCondition(this, 'FixedEgress', {
       expression: Fn.conditionEquals(enableFixedEgress.valueAsString, 'true'),
@@ -411,15 +423,63 @@ export class ChannelGatewayStack extends Stack {
     logicalId(outboundQueue, 'OutboundQueue');
 
     // ---------------------------------------------------------------------------------------
+    // Service levels (sla-monitor): the timers queue, STANDARD (a FIFO queue cannot delay one
+    // message): each timer is a message delayed until it comes due (at most 15 minutes,
+    // chained on beyond), with its standard dead-letter queue; the queue the table's stream
+    // event source sends what it gives up on to; the contact centre's alerts topic.
+    // ---------------------------------------------------------------------------------------
+    const timersDlq = new sqs.Queue(this, 'TimersDeadLetterQueue', {
+      retentionPeriod: Duration.days(14),
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+    });
+    logicalId(timersDlq, 'TimersDeadLetterQueue');
+    const timersQueue = new sqs.Queue(this, 'TimersQueue', {
+      // No queue-level delay: each timer sets its own.
+      visibilityTimeout: Duration.seconds(6 * SLA_MONITOR_TIMEOUT_SECS),
+      retentionPeriod: Duration.days(4),
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      // An undecodable timer, or one that keeps failing, is kept readable in the DLQ.
+      deadLetterQueue: { queue: timersDlq, maxReceiveCount: 5 },
+    });
+    logicalId(timersQueue, 'TimersQueue');
+    // The on-failure destination of sla-monitor's stream event source: a record of each batch
+    // it gave up on (shard, sequence numbers; the records stay in the stream 24 hours).
+    const streamFailuresQueue = new sqs.Queue(this, 'StreamFailuresQueue', {
+      retentionPeriod: Duration.days(14),
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+    });
+    logicalId(streamFailuresQueue, 'StreamFailuresQueue');
+
+    // Escalations and breaches for the people on duty (not the infrastructure alarms:
+    // AlarmTopic). The message is the alert as JSON, the subject one line, message attributes
+    // kind (escalation, breach), channel and account for subscription filter policies.
+    const alertsTopic = new sns.Topic(this, 'AlertsTopic', {
+      displayName: 'Channel gateway alerts',
+      enforceSSL: true,
+    });
+    logicalId(alertsTopic, 'AlertsTopic');
+    const alertsEmailSubscription = new sns.CfnSubscription(this, 'AlertsEmailSubscription', {
+      topicArn: alertsTopic.topicArn,
+      protocol: 'email',
+      endpoint: alertsEmail.valueAsString,
+    });
+    alertsEmailSubscription.cfnOptions.condition = hasAlertsEmail;
+
+    // ---------------------------------------------------------------------------------------
     // DynamoDB: conversations, messages, dedupe markers, the rules document (PK=CONFIG,
     // SK=RULES, written by `gatewayctl rules push`), reply delivery records (REPLY#<id>) and
-    // the WeChat access-token cache (TOKEN#wechat#<account>).
+    // the WeChat access-token cache (TOKEN#wechat#<account>). Its stream (old and new images)
+    // feeds sla-monitor.
     // ---------------------------------------------------------------------------------------
     const table = new dynamodb.Table(this, 'GatewayTable', {
       partitionKey: { name: 'PK', type: dynamodb.AttributeType.STRING },
       sortKey: { name: 'SK', type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       timeToLiveAttribute: 'expires_at',
+      stream: dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       encryption: dynamodb.TableEncryption.AWS_MANAGED,
       removalPolicy: RemovalPolicy.RETAIN,
@@ -766,8 +826,113 @@ export class ChannelGatewayStack extends Stack {
       ],
     });
 
+    // sla-monitor: the table's stream (conversation changes: timers, alerts) and the timers
+    // queue (timers that come up: breaches, automatic resolutions, chained timers). No secret.
+    const slaMonitor = this.gatewayFunction(fnCommon, {
+      id: 'SlaMonitor',
+      binary: 'sla-monitor',
+      description: 'SLA monitor (table stream, timers queue -> timers, breaches, alerts topic)',
+      timeoutSecs: SLA_MONITOR_TIMEOUT_SECS,
+      environment: {
+        TABLE_NAME: table.tableName,
+        TIMERS_QUEUE_URL: timersQueue.queueUrl,
+        ALERTS_TOPIC_ARN: alertsTopic.topicArn,
+        // A reply delivered just before a due time and still being recorded is no breach.
+        SLA_BREACH_GRACE_SECS: '10',
+        RULES_CACHE_SECS: '30',
+      },
+      statements: [
+        // The stream event source reads the table's stream with this role (the actions
+        // Lambda's documentation lists), on this table's stream only. IAM gives ListStreams no
+        // resource type: here it lists no other table's streams.
+        new iam.PolicyStatement({
+          sid: 'ReadTableStream',
+          actions: ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:ListStreams'],
+          resources: [table.tableStreamArn!],
+        }),
+        // Lambda sends the stream event source's on-failure records with this role.
+        new iam.PolicyStatement({
+          sid: 'StreamFailures',
+          actions: ['sqs:SendMessage'],
+          resources: [streamFailuresQueue.queueArn],
+        }),
+        // The timers queue's event source, on the function's behalf (a failed timer comes back
+        // after the visibility timeout: no ChangeMessageVisibility).
+        new iam.PolicyStatement({
+          sid: 'ConsumeTimers',
+          actions: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes'],
+          resources: [timersQueue.queueArn],
+        }),
+        // gateway-aws SqsTimers::schedule (new timers, chained timers).
+        new iam.PolicyStatement({
+          sid: 'ScheduleTimers',
+          actions: ['sqs:SendMessage'],
+          resources: [timersQueue.queueArn],
+        }),
+        // gateway-aws SnsAlerts::publish (escalations, breaches).
+        new iam.PolicyStatement({
+          sid: 'PublishAlerts',
+          actions: ['sns:Publish'],
+          resources: [alertsTopic.topicArn],
+        }),
+        // The table, by partition key; item actions only (no Query, no Scan, no index).
+        // gateway-aws DynamoDbConversationStore: load (GetItem), record_breach (conditional
+        // UpdateItem), replace (TransactWriteItems, authorized per item: the conversation's Put
+        // -> PutItem, its TAG# items' Puts and Deletes -> PutItem, DeleteItem). Every item is
+        // in a conversation's partition.
+        new iam.PolicyStatement({
+          sid: 'Conversations',
+          actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem'],
+          resources: [table.tableArn],
+          conditions: leadingKeys('CONV#*'),
+        }),
+        // gateway-aws DynamoDbRulesStore::get: the rules document, PK=CONFIG, SK=RULES
+        // (lifecycle.auto_resolve_pending_after_secs).
+        new iam.PolicyStatement({
+          sid: 'ReadRules',
+          actions: ['dynamodb:GetItem'],
+          resources: [table.tableArn],
+          conditions: leadingKeys('CONFIG'),
+        }),
+      ],
+    });
+    // Conversation changes: a new due time schedules a timer; an escalation that begins and a
+    // breach once recorded are published to AlertsTopic. A failed record is retried with the
+    // records after it on its shard; a function error halves the batch. Retries and record age
+    // are bounded (the defaults retry until the record leaves the stream after 24 hours,
+    // holding its shard); what is given up is recorded on StreamFailuresQueue (alarmed). The
+    // destination is given as is: the role above already may send to it (CDK's SqsDlq would
+    // also grant GetQueueAttributes and GetQueueUrl). (addEventSourceMapping grants nothing.)
+    const tableStreamEventSource = slaMonitor.addEventSourceMapping('TableStream', {
+      eventSourceArn: table.tableStreamArn!,
+      startingPosition: lambda.StartingPosition.TRIM_HORIZON,
+      batchSize: 10,
+      reportBatchItemFailures: true,
+      bisectBatchOnError: true,
+      retryAttempts: 10,
+      maxRecordAge: Duration.hours(6),
+      onFailure: { bind: () => ({ destination: streamFailuresQueue.queueArn }) },
+      // Conversation items only (PK CONV#..., SK META): messages, tags, delivery records,
+      // tokens do not invoke it.
+      filters: [
+        lambda.FilterCriteria.filter({
+          dynamodb: { Keys: { PK: { S: lambda.FilterRule.beginsWith('CONV#') }, SK: { S: lambda.FilterRule.isEqual('META') } } },
+        }),
+      ],
+      enabled: true,
+    });
+    logicalId(tableStreamEventSource, 'SlaMonitorFunctionTableStream');
+    // Timers that come up: a breach recorded once, an automatic resolution, a timer chained on.
+    const timersEventSource = slaMonitor.addEventSourceMapping('Timers', {
+      eventSourceArn: timersQueue.queueArn,
+      batchSize: 10,
+      reportBatchItemFailures: true,
+      enabled: true,
+    });
+    logicalId(timersEventSource, 'SlaMonitorFunctionTimers');
+
     // kms:Decrypt on the given secrets' customer managed key, only when one is given, for
-    // every function that reads a secret (not the router).
+    // every function that reads a secret (not the router, not sla-monitor).
     const decryptAccounts = new iam.CfnPolicy(this, 'AccountsSecretKmsDecryptPolicy', {
       policyName: 'accounts-secret-kms-decrypt',
       roles: [
@@ -1240,6 +1405,19 @@ export class ChannelGatewayStack extends Stack {
       3,
       2,
     );
+    alarmsFor('SlaMonitor', 'sla-monitor', slaMonitor, ' (whole batches failed - cold start, timeout)');
+    alarm(
+      'TimersDeadLetterQueueDepthAlarm',
+      'Timers in the timers dead-letter queue (undecodable, or failing 5 times): their breaches or automatic resolutions did not happen.',
+      sqsMetric(timersDlq, 'ApproximateNumberOfMessagesVisible'),
+      0,
+    );
+    alarm(
+      'StreamFailuresQueueDepthAlarm',
+      'sla-monitor gave up on table stream records (see StreamFailuresQueue): those conversation changes got no timers or alerts.',
+      sqsMetric(streamFailuresQueue, 'ApproximateNumberOfMessagesVisible'),
+      0,
+    );
 
     // Application alarms: metrics the functions emit (EMF, namespace ChannelGateway) with no
     // dimensions, i.e. one aggregate per metric. Any occurrence in 5 minutes needs a look.
@@ -1267,6 +1445,13 @@ export class ChannelGatewayStack extends Stack {
       'DeliveryUncertainAlarm',
       'DeliveryUncertain',
       'A reply was marked delivery_uncertain: it may or may not have reached the customer and is never retried (needs a person).',
+    );
+    // sla-monitor emits SlaBreaches once per breach it records (also with no dimensions); each
+    // breach is also an alert on AlertsTopic, for the people on duty.
+    atLeastOnceIn5Minutes(
+      'SlaBreachesAlarm',
+      'SlaBreaches',
+      'A service level was breached: a conversation was not answered (or resolved) in time (alerts on AlertsTopic name them).',
     );
     // 5xx of each HTTP API: the webhooks answer 503 on purpose when the queue or the accounts
     // secret is unavailable (the platforms retry), and a lone cold start or integration timeout
@@ -1299,8 +1484,9 @@ export class ChannelGatewayStack extends Stack {
     );
 
     // ---------------------------------------------------------------------------------------
-    // Dashboard: contact-centre metrics (EMF, namespace ChannelGateway, emitted by the router
-    // and the reply sender) plus queue depth, DLQ depth, function errors and latency.
+    // Dashboard: contact-centre metrics (EMF, namespace ChannelGateway, emitted by the router,
+    // the reply sender and the SLA monitor) plus queue depth, DLQ depth, function errors and
+    // latency, the SLA monitor's timers and stream.
     // FirstResponseTime: the reply sender emits it for a person's first answer of an episode
     // (rule and system replies never count).
     // No "unanswered conversations" widget: UnansweredConversations is a +1/-1 flow metric,
@@ -1322,9 +1508,14 @@ export class ChannelGatewayStack extends Stack {
             ['message-router', messageRouter.functionName, false],
             ['reply-sender', replySender.functionName, false],
             ['reply-api', replyApi.functionName, false],
+            ['sla-monitor', slaMonitor.functionName, false],
           ],
           replyApiName: replyApi.functionName,
           replySenderName: replySender.functionName,
+          timersQueueName: timersQueue.queueName,
+          timersDlqName: timersDlq.queueName,
+          streamFailuresQueueName: streamFailuresQueue.queueName,
+          slaMonitorName: slaMonitor.functionName,
         }),
       ),
     });
@@ -1369,6 +1560,19 @@ export class ChannelGatewayStack extends Stack {
         "Outbound dead-letter queue (replies refused for good, with an error_code attribute; redrive after a fix, deleting the reply's delivery record first)",
       value: outboundDlq.queueUrl,
     });
+    new CfnOutput(this, 'TimersQueueUrl', {
+      description: 'Timers queue of sla-monitor (standard; each timer a delayed message)',
+      value: timersQueue.queueUrl,
+    });
+    new CfnOutput(this, 'TimersDeadLetterQueueUrl', {
+      description: 'Timers dead-letter queue (undecodable or failing timers; redrive after a fix)',
+      value: timersDlq.queueUrl,
+    });
+    new CfnOutput(this, 'StreamFailuresQueueUrl', {
+      description:
+        'Records of the table stream batches sla-monitor gave up on (shard and sequence numbers; the records stay in the stream 24 hours)',
+      value: streamFailuresQueue.queueUrl,
+    });
     new CfnOutput(this, 'TableName', {
       description:
         'DynamoDB table: conversations and messages, and where the router reads its rules (item PK=CONFIG, SK=RULES; `gatewayctl rules push config/rules.yaml --table <this>`).',
@@ -1390,6 +1594,11 @@ export class ChannelGatewayStack extends Stack {
       value: apiClientsSecretId,
     });
     new CfnOutput(this, 'AlarmTopicArn', { description: 'SNS topic of the alarms', value: alarmTopic.topicArn });
+    new CfnOutput(this, 'AlertsTopicArn', {
+      description:
+        "SNS topic of the contact centre's alerts (escalations, service-level breaches): subscribe e-mail, SMS, an HTTPS endpoint or a Lambda function",
+      value: alertsTopic.topicArn,
+    });
     new CfnOutput(this, 'DashboardUrl', {
       description: 'CloudWatch dashboard',
       value: `https://${Aws.REGION}.console.aws.amazon.com/cloudwatch/home?region=${Aws.REGION}#dashboards:name=${dashboard.ref}`,
@@ -1515,6 +1724,10 @@ interface DashboardRefs {
   readonly functions: Array<[string, string, boolean]>;
   readonly replyApiName: string;
   readonly replySenderName: string;
+  readonly timersQueueName: string;
+  readonly timersDlqName: string;
+  readonly streamFailuresQueueName: string;
+  readonly slaMonitorName: string;
 }
 
 /** The dashboard body (same widgets as the SAM template's DashboardBody). */
@@ -1591,7 +1804,7 @@ function dashboardBody(refs: DashboardRefs): Record<string, unknown> {
         width: 24,
         height: 2,
         properties: {
-          markdown: `## Channel gateway (${Aws.STACK_NAME})\nContact-centre metrics from the router and the reply sender (namespace ChannelGateway) and the health of the webhooks, the reply API, the queues and the consumers.`,
+          markdown: `## Channel gateway (${Aws.STACK_NAME})\nContact-centre metrics from the router, the reply sender and the SLA monitor (namespace ChannelGateway) and the health of the webhooks, the reply API, the queues and the consumers.`,
         },
       },
       emf(0, 2, 12, 'Inbound messages by channel', 'inbound', 'Channel', 'InboundMessages', 'Sum', true),
@@ -1716,6 +1929,35 @@ function dashboardBody(refs: DashboardRefs): Record<string, unknown> {
               { value: 5000, label: 'WeChat gives up' },
             ],
           },
+        },
+      },
+      // sla-monitor (functions/sla-monitor/src/handler.rs `report`), its timers and its stream.
+      emf(0, 50, 8, 'Service-level breaches by account', 'breaches', 'Channel,Account', 'SlaBreaches', 'Sum', true),
+      emf(8, 50, 8, 'Conversations resolved automatically', 'autoresolved', 'Channel', 'AutoResolved', 'Sum'),
+      {
+        type: 'metric',
+        x: 16,
+        y: 50,
+        width: 8,
+        height: 6,
+        properties: {
+          title: 'SLA timers and table stream',
+          region,
+          view: 'timeSeries',
+          period: 60,
+          metrics: [
+            ['AWS/SQS', 'ApproximateNumberOfMessagesDelayed', 'QueueName', refs.timersQueueName, { stat: 'Maximum', label: 'timers pending' }],
+            ['AWS/SQS', 'ApproximateNumberOfMessagesVisible', 'QueueName', refs.timersQueueName, { stat: 'Maximum', label: 'timers due' }],
+            ['AWS/SQS', 'ApproximateNumberOfMessagesVisible', 'QueueName', refs.timersDlqName, { stat: 'Maximum', label: 'timers DLQ messages' }],
+            [
+              'AWS/SQS',
+              'ApproximateNumberOfMessagesVisible',
+              'QueueName',
+              refs.streamFailuresQueueName,
+              { stat: 'Maximum', label: 'stream batches given up' },
+            ],
+            ['AWS/Lambda', 'IteratorAge', 'FunctionName', refs.slaMonitorName, { stat: 'Maximum', label: 'stream iterator age (ms)', yAxis: 'right' }],
+          ],
         },
       },
     ],

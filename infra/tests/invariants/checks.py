@@ -1,6 +1,7 @@
 """The named checks, each run on every flavour of the template. A check returns its problems
 (empty = the invariant holds). Registered in CHECKS by @check(name), in this module (functions,
-IAM, secrets, table, queues) and in checks_edge.py (APIs, domain, egress, observability)."""
+IAM, secrets, table, queues), in checks_edge.py (APIs, domain, egress, observability) and in
+checks_async.py (the table's stream and its event sources, standard queues, SNS topics)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any, Callable
 
 from .model import Model, as_list, canon, get, is_literal, number, ref_target, role_grants, values_of
 from .spec import (FUNCTIONS, LOG_LEVELS, NON_SECRET_ENV, QUEUES, REPLY_SENDER_AWS_CALLS, REPLY_SENDER_PLATFORM_CALLS,
-                   REPLY_SENDER_SLACK_SECS, REPLY_SENDER_WORST_CASES_PER_INVOCATION, SECRETISH_ENV, SECRETS,
+                   REPLY_SENDER_SLACK_SECS, REPLY_SENDER_WORST_CASES_PER_INVOCATION, SECRETISH_ENV, SECRETS, STREAM_READ_ACTIONS,
                    SQS_MAX_VISIBILITY_SECS, UNSETTLED_RECEIVES, secret_readers, secret_refs, visibility_secs)
 
 Check = Callable[[Model], list[str]]
@@ -116,16 +117,17 @@ def _leading_keys(iam_condition: str | None) -> set[str] | None:
 
 @check("table-leading-keys")
 def check_table_leading_keys(m: Model) -> list[str]:
-    """Every DynamoDB grant carries a dynamodb:LeadingKeys condition (ForAllValues:StringLike)
-    within the function's partition keys for that action, and the function's statements
-    together give each action exactly those keys (FunctionSpec.table)."""
+    """Every DynamoDB grant (but a stream read on a stream: no items there) carries a
+    dynamodb:LeadingKeys condition (ForAllValues:StringLike) within the function's partition
+    keys for that action, and the function's statements together give each action exactly
+    those keys (FunctionSpec.table)."""
     problems = []
     for lid, fn, spec in declared(m):
         if fn.role_id is None:
             continue
         given: dict[str, set[str]] = {}
         for action, resource, _, iam_condition in role_grants(m, fn.role_id)[0]:
-            if not action.startswith("dynamodb:"):
+            if not action.startswith("dynamodb:") or (action in STREAM_READ_ACTIONS and resource.endswith(".StreamArn")):
                 continue
             keys = _leading_keys(iam_condition)
             if keys is None:
@@ -292,14 +294,19 @@ def check_consumer_concurrency(m: Model) -> list[str]:
     return problems
 
 
+def sqs_sources(m: Model):
+    """The event sources that poll an SQS queue (not a stream: see checks_async.py)."""
+    return [e for e in m.event_sources if e.stream is None]
+
+
 @check("consumer-event-sources")
 def check_event_source(m: Model) -> list[str]:
-    """Each consumer has one enabled event source, on its queue, FIFO-compatible (BatchSize
+    """Each consumer has one enabled SQS event source, on its queue, FIFO-compatible (BatchSize
     1..10, no batching window), reporting partial batch failures; nothing else has one."""
     problems = []
     consumers = {lid: spec for lid, spec in FUNCTIONS.items() if spec.kind == "consumer"}
     for lid, spec in consumers.items():
-        sources = [e for e in m.event_sources if e.function == lid]
+        sources = [e for e in sqs_sources(m) if e.function == lid]
         if len(sources) != 1:
             problems.append(f"{lid}: {len(sources)} event sources, want 1 (on {spec.consumes})")
             continue
@@ -307,21 +314,21 @@ def check_event_source(m: Model) -> list[str]:
         if es.queue != spec.consumes:
             problems.append(f"{lid}: event source on {es.queue}, want {spec.consumes}")
         if not isinstance(batch, int) or batch > 10 or batch < 1:
-            problems.append(f"{lid}: BatchSize {batch!r} (FIFO allows at most 10)")
+            problems.append(f"{lid}: BatchSize {batch!r} (at most 10: FIFO, or a standard queue without a batching window)")
         if "ReportBatchItemFailures" not in as_list(es.props.get("FunctionResponseTypes")):
             problems.append(f"{lid}: FunctionResponseTypes lacks ReportBatchItemFailures")
         if es.props.get("MaximumBatchingWindowInSeconds"):
             problems.append(f"{lid}: MaximumBatchingWindowInSeconds is not supported on FIFO queues")
         if es.props.get("Enabled") is False:
             problems.append(f"{lid}: event source disabled")
-    return problems + [f"unexpected event source for {es.function}" for es in m.event_sources if es.function not in consumers]
+    return problems + [f"unexpected event source for {es.function}" for es in sqs_sources(m) if es.function not in consumers]
 
 
 @check("visibility-timeout-6x")
 def check_visibility_timeout(m: Model) -> list[str]:
-    """Every event source's queue hides a message for at least 6 x its function's Timeout."""
+    """Every SQS event source's queue hides a message for at least 6 x its function's Timeout."""
     problems = []
-    for es in m.event_sources:
+    for es in sqs_sources(m):
         fn, queue = m.functions.get(es.function), m.resources.get(es.queue or "", {}).get("Properties")
         if fn is None or queue is None:
             problems.append(f"event source {es.function} -> {es.queue}: function or queue not found")
@@ -334,11 +341,13 @@ def check_visibility_timeout(m: Model) -> list[str]:
 
 @check("queues-have-dlq")
 def check_queues_have_dlq(m: Model) -> list[str]:
-    """Every queue that is no DLQ redrives (maxReceiveCount 1..10) to a DLQ of the stack of the
-    same kind (FIFO or not) that keeps messages at least as long; every queue is encrypted."""
+    """Every queue that is no DLQ (nor an event source's on-failure destination) redrives
+    (maxReceiveCount 1..10) to a DLQ of the stack of the same kind (FIFO or not) that keeps
+    messages at least as long; every queue is encrypted."""
     problems = []
     queues = m.of_type("AWS::SQS::Queue")
     dlqs = {ref_target(get(r, "Properties/RedrivePolicy/deadLetterTargetArn")) for r in queues.values() if isinstance(get(r, "Properties/RedrivePolicy"), dict)}
+    dlqs |= {ref_target(get(es.props, "DestinationConfig/OnFailure/Destination")) for es in m.event_sources}
     for lid, res in queues.items():
         p = res.get("Properties", {})
         redrive = p.get("RedrivePolicy")
@@ -369,10 +378,10 @@ FIFO_SETTINGS = {"FifoQueue": True, "ContentBasedDeduplication": False, "Dedupli
 
 @check("fifo-queues")
 def check_fifo_queues(m: Model) -> list[str]:
-    """The queues of QUEUES: high-throughput FIFO with explicit deduplication ids, kept 4 days
-    or more, visibility timeout 6 x the Timeout of their consumer."""
+    """The FIFO queues of QUEUES: high-throughput FIFO with explicit deduplication ids, kept 4
+    days or more, visibility timeout 6 x the Timeout of their consumer."""
     problems = []
-    for lid in QUEUES:
+    for lid in (q for q, spec in QUEUES.items() if spec.fifo):
         q = m.resources.get(lid, {}).get("Properties")
         if q is None:
             problems.append(f"{lid} missing")

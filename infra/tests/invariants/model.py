@@ -140,8 +140,9 @@ class Function:
 @dataclass
 class EventSource:
     function: str
-    queue: str | None
+    queue: str | None  # the SQS queue it polls (logical id)
     props: dict[str, Any]
+    stream: str | None = None  # or the stream it reads, canonical ("GatewayTable.StreamArn")
 
 
 Route = tuple[str, str]  # (METHOD, path)
@@ -199,6 +200,8 @@ def build_model(flavour: str, template: dict[str, Any]) -> Model:
             ep = event.get("Properties") or {}
             if event.get("Type") == "SQS":
                 m.event_sources.append(EventSource(lid, ref_target(ep.get("Queue")), ep))
+            elif event.get("Type") in ("DynamoDB", "Kinesis"):
+                m.event_sources.append(EventSource(lid, None, ep, " ".join(sorted(canon(ep.get("Stream"))))))
             elif event.get("Type") == "HttpApi":
                 m.add_route(str(ep.get("Method", "")), str(ep.get("Path", "")), lid, ep.get("TimeoutInMillis"), ref_target(ep.get("ApiId")))
     for lid, res in m.of_type("AWS::Serverless::HttpApi").items():  # SAM: stage settings on the API
@@ -208,7 +211,11 @@ def build_model(flavour: str, template: dict[str, Any]) -> Model:
         m.stages[ref_target(p.get("ApiId")) or "?"] = p
     for res in m.of_type("AWS::Lambda::EventSourceMapping").values():
         p = res.get("Properties", {})
-        m.event_sources.append(EventSource(ref_target(p.get("FunctionName")) or "?", ref_target(p.get("EventSourceArn")), p))
+        arn = " ".join(sorted(canon(p.get("EventSourceArn"))))
+        if p.get("StartingPosition") is not None or arn.endswith(".StreamArn"):  # a stream (SQS has no position)
+            m.event_sources.append(EventSource(ref_target(p.get("FunctionName")) or "?", None, p, arn))
+        else:
+            m.event_sources.append(EventSource(ref_target(p.get("FunctionName")) or "?", ref_target(p.get("EventSourceArn")), p))
     # CloudFormation routes -> integrations -> functions.
     integrations = m.of_type("AWS::ApiGatewayV2::Integration")
     for res in m.of_type("AWS::ApiGatewayV2::Route").values():

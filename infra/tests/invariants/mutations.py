@@ -7,7 +7,7 @@ A mutation is an operation, or a tuple of them applied in order, on a path "Head
 the head is a section (Resources, Outputs, Parameters, Mappings, Conditions, Rules), a
 resource's logical id (its Properties), or a locator that hides the flavours' differences:
 "env:<Function>" (its variables), "stmt:<Role>:<Sid>" (a statement of its inline policy),
-"esm:<Function>:<Event>" (its SQS event source), "stage:<HttpApi>" (its stage settings).
+"esm:<Function>:<Event>" (its SQS or stream event source), "stage:<HttpApi>" (its stage settings).
 Keys of lists are indexes."""
 
 from __future__ import annotations
@@ -138,6 +138,17 @@ def drop_stmt(role: str, sid: str) -> Op:
     return op
 
 
+def drop_policies_of(rtype: str, key: str, target: str) -> Op:
+    """Removes the resources of type rtype whose Properties[key] references target (e.g. the
+    topic policies of a topic, whose logical ids differ between the flavours)."""
+    def op(t: dict[str, Any], flavour: str) -> None:
+        resources = t["Resources"]
+        for lid in [k for k, r in resources.items() if r["Type"] == rtype and target in {
+                v.get("Ref") for v in as_list(r["Properties"].get(key)) if isinstance(v, dict)}]:
+            del resources[lid]
+    return op
+
+
 def route(method: str, path: str, timeout: int | None = None, api: str | None = None) -> Op:
     """The route METHOD path with this integration timeout, or moved to HTTP API `api`; with
     neither, removed. SAM: its HttpApi event; CloudFormation: its Route (and Integration), or
@@ -188,6 +199,8 @@ def allow(action: str, resource: Any) -> dict[str, Any]:
 
 
 TABLE_ARN = {"Fn::GetAtt": ["GatewayTable", "Arn"]}
+SLA_STREAM, SLA_TIMERS, SLA_ROLE = "esm:SlaMonitorFunction:TableStream", "esm:SlaMonitorFunction:Timers", "SlaMonitorRole"
+SLA_CONV_KEYS = "stmt:SlaMonitorRole:Conversations.Condition.ForAllValues:StringLike.dynamodb:LeadingKeys"
 GSI1_ARN = {"Fn::Join": ["", [TABLE_ARN, "/index/GSI1"]]}
 RS_ENV, DOMAIN_CONFIG = "env:ReplySenderFunction", "CustomDomain.DomainNameConfigurations.0"
 RS_KEYS = "stmt:ReplySenderRole:DeliveriesTokensConversations.Condition.ForAllValues:StringLike.dynamodb:LeadingKeys"
@@ -397,6 +410,81 @@ MUTATIONS: list[Row] = [
      replace("Outputs.CustomDomainWeChatWebhookUrl.Value", "/webhooks/", "/reply-api/")),
     ("custom-domain", "the stable reply API URL output without its condition", drop("Outputs.CustomDomainReplyApiUrl.Condition")),
     ("custom-domain", "CustomDomainName defaulting to a domain", put("Parameters.CustomDomainName.Default", "gateway.example.com")),
+    # --- sla-monitor: the table's stream, the timers queue, the alerts topic ----------------------
+    ("stream-event-sources", "the stream event source without ReportBatchItemFailures", drop(f"{SLA_STREAM}.FunctionResponseTypes")),
+    ("stream-event-sources", "the stream event source without a filter (every item of the table invokes it)",
+     drop(f"{SLA_STREAM}.FilterCriteria")),
+    ("stream-event-sources", "the stream filter without the PK prefix (any item with SK META)",
+     put(f"{SLA_STREAM}.FilterCriteria.Filters.0.Pattern", '{"dynamodb":{"Keys":{"SK":{"S":["META"]}}}}')),
+    ("stream-event-sources", "the stream event source without an on-failure destination (given-up records lost silently)",
+     drop(f"{SLA_STREAM}.DestinationConfig")),
+    ("stream-event-sources", "the on-failure destination is the timers queue",
+     put(f"{SLA_STREAM}.DestinationConfig.OnFailure.Destination", {"Fn::GetAtt": ["TimersQueue", "Arn"]})),
+    ("stream-event-sources", "a poison record retried until it leaves the stream (MaximumRetryAttempts -1)",
+     put(f"{SLA_STREAM}.MaximumRetryAttempts", -1)),
+    ("stream-event-sources", "records of any age retried (MaximumRecordAgeInSeconds -1)", put(f"{SLA_STREAM}.MaximumRecordAgeInSeconds", -1)),
+    ("stream-event-sources", "no batch halving on a function error", drop(f"{SLA_STREAM}.BisectBatchOnFunctionError")),
+    ("stream-event-sources", "the stream read from LATEST (changes before the mapping are never timed)",
+     put(f"{SLA_STREAM}.StartingPosition", "LATEST")),
+    ("stream-event-sources", "the router reads the table's stream too",
+     put("Resources.StrayStream", {
+         "Type": "AWS::Lambda::EventSourceMapping", "Properties": {
+             "FunctionName": {"Ref": "MessageRouterFunction"}, "EventSourceArn": {"Fn::GetAtt": ["GatewayTable", "StreamArn"]},
+             "StartingPosition": "TRIM_HORIZON"}})),
+    ("stream-event-sources", "the stream failures queue redriven elsewhere",
+     put("StreamFailuresQueue.RedrivePolicy", {"deadLetterTargetArn": {"Fn::GetAtt": ["TimersDeadLetterQueue", "Arn"]}, "maxReceiveCount": 5})),
+    ("table-stream", "the table without a stream", drop("GatewayTable.StreamSpecification")),
+    ("table-stream", "the table's stream without the old images (NEW_IMAGE)", put("GatewayTable.StreamSpecification.StreamViewType", "NEW_IMAGE")),
+    ("standard-queues", "TimersQueue made FIFO (no per-message delay)", put("TimersQueue.FifoQueue", True)),
+    ("standard-queues", "a 60 s delay on the whole timers queue", put("TimersQueue.DelaySeconds", 60)),
+    ("standard-queues", "timers redriven after 10 receives", put("TimersQueue.RedrivePolicy.maxReceiveCount", 10)),
+    ("standard-queues", "timers visibility timeout 120 s (sla-monitor's Timeout is 30 s)", put("TimersQueue.VisibilityTimeout", 120)),
+    ("standard-queues", "the timers DLQ keeps messages 4 days", put("TimersDeadLetterQueue.MessageRetentionPeriod", 345600)),
+    ("visibility-timeout-6x", "timers visibility timeout 60 s for a 30 s sla-monitor", put("TimersQueue.VisibilityTimeout", 60)),
+    ("queues-have-dlq", "the timers queue without a redrive policy", drop("TimersQueue.RedrivePolicy")),
+    ("queues-have-dlq", "the stream failures queue without encryption", drop("StreamFailuresQueue.SqsManagedSseEnabled")),
+    ("consumer-event-sources", "sla-monitor's timers event source without ReportBatchItemFailures", drop(f"{SLA_TIMERS}.FunctionResponseTypes")),
+    ("consumer-event-sources", "sla-monitor's timers BatchSize 11", put(f"{SLA_TIMERS}.BatchSize", 11)),
+    ("iam-no-wildcards iam-least-privilege", "the stream actions on every resource", put("stmt:SlaMonitorRole:ReadTableStream.Resource", "*")),
+    ("iam-no-wildcards iam-least-privilege", "sns:Publish on *", add(stmts(SLA_ROLE), allow("sns:Publish", "*"))),
+    ("iam-least-privilege", "the stream actions on the table instead of its stream",
+     put("stmt:SlaMonitorRole:ReadTableStream.Resource", TABLE_ARN)),
+    ("iam-least-privilege", "sla-monitor may publish to the alarm topic", add(stmts(SLA_ROLE), allow("sns:Publish", {"Ref": "AlarmTopic"}))),
+    ("iam-least-privilege", "sla-monitor may change the timers' visibility (it never does)",
+     add("stmt:SlaMonitorRole:ConsumeTimers.Action", "sqs:ChangeMessageVisibility")),
+    ("iam-least-privilege", "sla-monitor may send to the outbound queue", add(stmts(SLA_ROLE), allow("sqs:SendMessage", {"Fn::GetAtt": ["OutboundQueue", "Arn"]}))),
+    ("iam-grants-needed", "Lambda cannot send sla-monitor's on-failure records", drop_stmt(SLA_ROLE, "StreamFailures")),
+    ("iam-grants-needed", "sla-monitor cannot schedule or chain timers", drop_stmt(SLA_ROLE, "ScheduleTimers")),
+    ("iam-grants-needed", "sla-monitor cannot publish alerts", drop_stmt(SLA_ROLE, "PublishAlerts")),
+    ("iam-grants-needed", "the stream event source cannot read records (GetRecords)",
+     remove("stmt:SlaMonitorRole:ReadTableStream.Action", "dynamodb:GetRecords")),
+    ("iam-grants-needed table-leading-keys", "sla-monitor cannot record a breach (UpdateItem)",
+     remove("stmt:SlaMonitorRole:Conversations.Action", "dynamodb:UpdateItem")),
+    ("table-leading-keys", "sla-monitor's conversation writes without a LeadingKeys condition", drop("stmt:SlaMonitorRole:Conversations.Condition")),
+    ("table-leading-keys", "sla-monitor may write the rules item (CONFIG in its write statement)", put(SLA_CONV_KEYS, ["CONV#*", "CONFIG"])),
+    ("functions-env-contract", "sla-monitor publishes to the alarm topic", put("env:SlaMonitorFunction.ALERTS_TOPIC_ARN", {"Ref": "AlarmTopic"})),
+    ("functions-env-contract", "sla-monitor's breach grace 0 s", put("env:SlaMonitorFunction.SLA_BREACH_GRACE_SECS", "0")),
+    ("alarms", "no SlaBreaches alarm", drop("Resources.SlaBreachesAlarm")),
+    ("alarms", "the SlaBreaches alarm on a Channel dimension (the aggregate has none)",
+     put("SlaBreachesAlarm.Dimensions", [{"Name": "Channel", "Value": "wechat"}])),
+    ("alarms", "no timers DLQ alarm", drop("Resources.TimersDeadLetterQueueDepthAlarm")),
+    ("alarms", "no stream failures queue alarm", drop("Resources.StreamFailuresQueueDepthAlarm")),
+    ("sns-topics", "the SlaBreaches alarm notifies the alerts topic instead", put("SlaBreachesAlarm.AlarmActions", [{"Ref": "AlertsTopic"}])),
+    ("sns-topics", "the alerts topic accepts plain HTTP publishers", drop_policies_of("AWS::SNS::TopicPolicy", "Topics", "AlertsTopic")),
+    ("queues-tls-only", "the timers queue accepts plain HTTP", drop_policies_of("AWS::SQS::QueuePolicy", "Queues", "TimersQueue")),
+    ("queues-tls-only", "the inbound DLQ accepts plain HTTP", drop_policies_of("AWS::SQS::QueuePolicy", "Queues", "InboundDeadLetterQueue")),
+    ("sns-topics", "the alerts e-mail subscription without its condition", drop("Resources.AlertsEmailSubscription.Condition")),
+    ("sns-topics", "the alerts e-mail subscribed to the alarm topic", put("AlertsEmailSubscription.TopicArn", {"Ref": "AlarmTopic"})),
+    ("sns-topics parameters-outputs", "AlertsTopicArn output removed", drop("Outputs.AlertsTopicArn")),
+    ("sns-topics", "AlertsEmail defaulting to an address", put("Parameters.AlertsEmail.Default", "ops@example.com")),
+    ("sns-topics", "a third topic", put("Resources.StrayTopic", {"Type": "AWS::SNS::Topic", "Properties": {}})),
+    ("parameters-outputs", "TimersQueueUrl output removed", drop("Outputs.TimersQueueUrl")),
+    ("parameters-outputs", "StreamFailuresQueueUrl output removed", drop("Outputs.StreamFailuresQueueUrl")),
+    ("parameters-outputs", "AlertsEmail parameter removed",
+     (drop("Parameters.AlertsEmail"), drop("Conditions.HasAlertsEmail"), drop("Resources.AlertsEmailSubscription"))),
+    ("dashboard", "no SlaBreaches widget", replace("Dashboard.DashboardBody", "SlaBreaches", "Breaches")),
+    ("dashboard", "no AutoResolved widget", replace("Dashboard.DashboardBody", "AutoResolved", "Resolved")),
+    ("dashboard", "no stream failures queue on the dashboard", replace("Dashboard.DashboardBody", "StreamFailuresQueue", "TimersQueue")),
     # --- SAM == CDK: changes to the CDK template alone ------------------------------------------
     ("equivalence", "a different LogLevel default", put("Parameters.LogLevel.Default", "debug")),
     ("equivalence", "reply-sender outside the VPC in one of them", drop("ReplySenderFunction.VpcConfig")),
@@ -430,6 +518,14 @@ MUTATIONS: list[Row] = [
     ("equivalence", "a stable URL output without its condition", drop("Outputs.CustomDomainWeiboWebhookUrl.Condition")),
     ("equivalence", "a different CustomDomainHostedZoneId pattern", put("Parameters.CustomDomainHostedZoneId.AllowedPattern", ".*")),
     ("equivalence", "no hosted-zone rule", drop("Rules.CustomDomainHostedZoneNeedsDomain")),
+    ("equivalence", "a different stream retry limit", put(f"{SLA_STREAM}.MaximumRetryAttempts", 5)),
+    ("equivalence", "a different stream filter", put(f"{SLA_STREAM}.FilterCriteria.Filters.0.Pattern", '{"dynamodb":{"Keys":{"SK":{"S":["META"]}}}}')),
+    ("equivalence", "a different timers batch size", put(f"{SLA_TIMERS}.BatchSize", 5)),
+    ("equivalence", "a different timers DLQ retention", put("TimersDeadLetterQueue.MessageRetentionPeriod", 604800)),
+    ("equivalence", "a different table stream view", put("GatewayTable.StreamSpecification.StreamViewType", "NEW_IMAGE")),
+    ("equivalence", "the alerts e-mail subscription under another condition", put("Resources.AlertsEmailSubscription.Condition", "HasAlarmEmail")),
+    ("equivalence", "a different alerts topic name", put("AlertsTopic.DisplayName", "alerts")),
+    ("equivalence", "a different AlertsEmail pattern", put("Parameters.AlertsEmail.AllowedPattern", ".*")),
     # --- build once, deploy many: the templates for prebuilt zips -------------------------------
     ("sam-prebuilt", "wechat-webhook deployed with weibo-webhook's zip", swap("WeChatWebhookFunction.CodeUri", "WeiboWebhookFunction.CodeUri")),
     ("sam-prebuilt", "reply-api still built from the workspace by sam build",
@@ -467,6 +563,7 @@ MUTATIONS += _per_function()
 # `make -n build` output broken: the check of the dry run must fail.
 MAKE_BUILD_MUTATIONS: list[tuple[str, Callable[[str], str]]] = [
     ("reply-api not built", lambda text: re.sub(r"(-p|--package)[ =]reply-api\b", "", text)),
+    ("sla-monitor not built", lambda text: re.sub(r"(-p|--package)[ =]sla-monitor\b", "", text)),
     ("an x86_64 build (no --arm64)", lambda text: text.replace("--arm64", "")),
     ("a debug build (no --release)", lambda text: text.replace("--release", "")),
     ("the zips not checked", lambda text: "\n".join(line for line in text.splitlines() if "lambda_zips.py" not in line)),

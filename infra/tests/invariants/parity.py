@@ -20,7 +20,9 @@ from .spec import ALL_QUEUES, DOMAIN_CASES, DOMAIN_TYPES, EXPECTED_PARAMETERS, F
 CDK_OWN = {"CDKMetadataAvailable", "CheckBootstrapVersion", "BootstrapVersion", "CDKMetadata"}
 PARAMETER_KEYS = ("Type", "Default", "AllowedValues", "AllowedPattern", "MinValue", "MaxValue")
 FUNCTION_KEYS = ("Timeout", "MemorySize", "Runtime", "Architectures", "Handler", "ReservedConcurrentExecutions")
-ESM_KEYS = ("BatchSize", "FunctionResponseTypes", "Enabled", "MaximumBatchingWindowInSeconds", "ScalingConfig")
+ESM_KEYS = ("BatchSize", "FunctionResponseTypes", "Enabled", "MaximumBatchingWindowInSeconds", "ScalingConfig", "StartingPosition",
+            "BisectBatchOnFunctionError", "MaximumRetryAttempts", "MaximumRecordAgeInSeconds", "ParallelizationFactor",
+            "DestinationConfig", "FilterCriteria")
 POLICY_KEYS = ("Properties", "Condition", "DeletionPolicy", "UpdateReplacePolicy")
 
 
@@ -45,6 +47,8 @@ COMPARED: list[tuple[str, Callable[[Model], set[str]], Callable[[Model, str], An
     ("log groups", lambda m: set(m.of_type("AWS::Logs::LogGroup")),
      lambda m, lid: canon_tree({k: m.resources[lid].get(k) for k in POLICY_KEYS})),
     ("alarms", lambda m: set(m.of_type("AWS::CloudWatch::Alarm")), lambda m, lid: canon_tree(m.resources[lid].get("Properties"))),
+    ("SNS topics and subscriptions", lambda m: set(m.of_type("AWS::SNS::Topic", "AWS::SNS::Subscription")),
+     lambda m, lid: canon_tree({k: m.resources[lid].get(k) for k in ("Properties", "Condition")})),
     ("queues", lambda m: set(ALL_QUEUES), lambda m, lid: _without_tags({"Properties": m.props(lid)})),
     ("table", lambda m: {"GatewayTable"}, lambda m, lid: _without_tags({"Properties": m.props(lid)})),
     ("custom domain resources", lambda m: {lid for lid, r in m.resources.items() if r.get("Type") in DOMAIN_TYPES}, _domain_view),
@@ -62,6 +66,19 @@ def _dashboard_bodies(m: Model) -> list[Any]:
     return out
 
 
+def _esm_view(props: dict[str, Any]) -> str:
+    """An event source's settings, canonical, its filter patterns parsed (the same pattern
+    may be written with other spacing or key order)."""
+    view = canon_tree({k: props.get(k) for k in ESM_KEYS})
+    for f in (view.get("FilterCriteria") or {}).get("Filters") or []:
+        if isinstance(f, dict) and isinstance(f.get("Pattern"), str):
+            try:
+                f["Pattern"] = json.loads(f["Pattern"])
+            except ValueError:
+                pass
+    return norm(view)
+
+
 def _parameter(p: dict[str, Any], key: str) -> Any:
     value = p.get(key)
     return [str(x) for x in value] if isinstance(value, list) else (None if value is None else str(value))
@@ -69,9 +86,9 @@ def _parameter(p: dict[str, Any], key: str) -> Any:
 
 def equivalence(sam: Model, cdk: Model) -> list[str]:
     """The SAM and CDK templates deploy the same: parameters, functions (settings, variables,
-    VPC, every grant with its conditions), event sources, routes and their throttling,
-    secrets, log groups, queues, table, alarms, dashboard, conditions, rules, the custom
-    domain under each DOMAIN_CASES, outputs."""
+    VPC, every grant with its conditions), event sources (queues and streams), routes and
+    their throttling, secrets, log groups, queues, table, SNS topics and subscriptions, alarms,
+    dashboard, conditions, rules, the custom domain under each DOMAIN_CASES, outputs."""
     problems = []
     for name in sorted(EXPECTED_PARAMETERS):
         a, b = sam.param(name), cdk.param(name)
@@ -90,7 +107,7 @@ def equivalence(sam: Model, cdk: Model) -> list[str]:
         gb = set(role_grants(cdk, fb.role_id)[0]) if fb.role_id else set()
         if ga != gb:
             problems.append(f"{lid}: permissions differ: sam-only {sorted(ga - gb, key=str)}, cdk-only {sorted(gb - ga, key=str)}")
-    esa, esb = (sorted((e.function, e.queue, norm({k: e.props.get(k) for k in ESM_KEYS})) for e in m.event_sources) for m in (sam, cdk))
+    esa, esb = (sorted((e.function, str(e.queue), str(e.stream), _esm_view(e.props)) for e in m.event_sources) for m in (sam, cdk))
     if esa != esb:
         problems.append(f"event sources differ: sam {esa} != cdk {esb}")
     if (sam.routes, sam.route_timeouts, sam.route_apis) != (cdk.routes, cdk.route_timeouts, cdk.route_apis):

@@ -7,7 +7,9 @@ Adding a function = one FunctionSpec row in FUNCTIONS with exactly the permissio
 log group (<Name>LogGroup, from <Name>Function), its secret's read and variable, kms:Decrypt
 under HasAccountsSecretKmsKey (when it reads a secret), the VPC actions under FixedEgress (when
 it runs in the VPC), its alarms, dashboard, routes, URL outputs and `make build` package
-follow from the row.
+follow from the row; so do the checks of its queue (QUEUES: FIFO or standard, its DLQ, their
+alarms and outputs) and of a table stream it reads (StreamSourceSpec: the table's stream view,
+the event source's settings, its on-failure queue, that queue's alarm and output).
 
 Resources are written in canonical form (model.canon): "X.Arn" for !GetAtt X.Arn, "X" for
 !Ref X.
@@ -58,17 +60,54 @@ ENI_ACTIONS = frozenset({
 })
 
 
-def _consume(queue: str) -> dict[str, set[str]]:
-    # An SQS event source polls with the function's role; ChangeMessageVisibility also serves
-    # the consumers' retry backoff.
-    actions = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility")
+def _poll(queue: str) -> dict[str, set[str]]:
+    """What an SQS event source uses, polling with the function's role."""
+    actions = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
     return {action: {f"{queue}.Arn"} for action in actions}
+
+
+def _consume(queue: str) -> dict[str, set[str]]:
+    # The FIFO consumers also get ChangeMessageVisibility (reply-sender's retry backoff).
+    return {**_poll(queue), "sqs:ChangeMessageVisibility": {f"{queue}.Arn"}}
+
+
+# A DynamoDB stream event source reads the stream with the function's role (the actions
+# Lambda's documentation lists for it), on the table's stream only. (IAM's reference gives
+# dynamodb:ListStreams no resource type: on the stream's ARN it lists no other table's streams.)
+STREAM_READ_ACTIONS = ("dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams")
+
+
+def _read_stream(table: str) -> dict[str, set[str]]:
+    return {action: {f"{table}.StreamArn"} for action in STREAM_READ_ACTIONS}
+
+
+# A function's event source on a table's stream (the table must have a stream of view_type).
+# Partial batch failures (ReportBatchItemFailures: a failed record is retried, with the records
+# after it on its shard), halved batches on a function error, bounded retries and record age
+# (the defaults, -1, would retry a poison record until it leaves the stream, 24 hours, holding
+# its shard), and what is given up lands on the on-failure destination: a standard queue of
+# the stack (Lambda sends there with the function's role), alarmed and kept 14 days. The
+# filter lets only the items the function reads invoke it.
+@dataclass(frozen=True)
+class StreamSourceSpec:
+    table: str
+    view_type: str  # StreamSpecification.StreamViewType the code needs
+    starting_position: str
+    batch_size: int
+    max_retry_attempts: int  # 0..10000, never -1
+    max_record_age_secs: int  # 60..86400 (the stream keeps records 24 hours), never -1
+    on_failure: str  # logical id of the SQS queue of DestinationConfig.OnFailure
+    filter: dict  # the one FilterCriteria pattern (as JSON)
+
+
+# Lambda's bounds of MaximumRecordAgeInSeconds for a DynamoDB stream (its records live 24 h).
+STREAM_RECORD_AGE_RANGE = (60, 86400)
 
 
 @dataclass(frozen=True)
 class FunctionSpec:
     binary: str
-    kind: str  # "webhook" (platform HTTP push, 5-second window), "api" (HTTP API) or "consumer" (SQS)
+    kind: str  # "webhook" (platform HTTP push, 5-second window), "api" (HTTP API) or "consumer" (SQS; and streams)
     timeout_secs: int
     # {action: resources} beyond its log group, its secret and the table (derived below).
     permissions: dict[str, set[str]]
@@ -86,6 +125,7 @@ class FunctionSpec:
     # (parameter, its default): ReservedConcurrentExecutions, and the bound of its event
     # source's ScalingConfig.MaximumConcurrency (SQS consumers).
     reserved_concurrency: tuple[str, int] | None = None
+    stream: StreamSourceSpec | None = None  # its event source on a table's stream
 
     def all_permissions(self, lid: str) -> dict[str, set[str]]:
         """Granted unconditionally: writing its own log group (the stream suffix ":*" is part of
@@ -210,6 +250,36 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         routes=(("POST", "/replies"), ("GET", "/replies/{reply_id}")), api="ReplyHttpApi",
         integration_timeout_ms=8000, url_output=("ReplyApiUrl", "/replies"), latency_alarm_ms=3000,
     ),
+    # sla-monitor (functions/sla-monitor/src/{main,config,handler}.rs; gateway-core sla/;
+    # gateway-aws dynamodb/sla_records.rs, sqs/timers.rs, sns.rs, dynamodb/rules.rs): the
+    # table's stream (conversation changes: timers and alerts) and the timers queue (timers
+    # that come up). No secret.
+    "SlaMonitorFunction": FunctionSpec(
+        binary="sla-monitor", kind="consumer", timeout_secs=30,
+        # Polls the timers queue (no ChangeMessageVisibility: a failed timer comes back after the
+        # visibility timeout); schedules and chains timers on it (SqsTimers::schedule); publishes
+        # escalations and breaches (SnsAlerts::publish); its stream event source reads the
+        # stream and sends what it gives up on to StreamFailuresQueue.
+        permissions={**_poll("TimersQueue"), **_read_stream("GatewayTable"),
+                     "sqs:SendMessage": {"TimersQueue.Arn", "StreamFailuresQueue.Arn"}, "sns:Publish": {"AlertsTopic"}},
+        # load and the rules (GetItem; CONFIG: DynamoDbRulesStore::get), record_breach
+        # (UpdateItem), replace's TransactWriteItems (authorized per item: the conversation's
+        # Put, the Put and Delete items of its TAG# rows, all in the conversation's partition).
+        # No Query, no ConditionCheck item, base table only.
+        table={"dynamodb:GetItem": {CONV, CONFIG}, "dynamodb:UpdateItem": {CONV}, "dynamodb:PutItem": {CONV},
+               "dynamodb:DeleteItem": {CONV}},
+        # Config::from_lookup (functions/sla-monitor/src/config.rs): every variable, the code's defaults.
+        env=variables("TABLE_NAME=GatewayTable TIMERS_QUEUE_URL=TimersQueue ALERTS_TOPIC_ARN=AlertsTopic",
+                      "SLA_BREACH_GRACE_SECS=10 RULES_CACHE_SECS=30"),
+        consumes="TimersQueue",
+        # Conversation items only (gateway-lambda stream_batch.rs is_conversation: SK META,
+        # PK CONV#...); old and new images (conversation_change reads both).
+        stream=StreamSourceSpec(
+            table="GatewayTable", view_type="NEW_AND_OLD_IMAGES", starting_position="TRIM_HORIZON", batch_size=10,
+            max_retry_attempts=10, max_record_age_secs=21600, on_failure="StreamFailuresQueue",
+            filter={"dynamodb": {"Keys": {"PK": {"S": [{"prefix": "CONV#"}]}, "SK": {"S": ["META"]}}}},
+        ),
+    ),
 }
 
 
@@ -217,18 +287,27 @@ def secret_readers(secret: str) -> set[str]:
     return {lid for lid, spec in FUNCTIONS.items() if spec.secret == secret}
 
 
-# The FIFO queues (high-throughput, explicit deduplication ids), each with its DLQ; visibility
-# timeout 6 x the Timeout of its consumer (the FunctionSpec whose `consumes` it is).
+# The queues of the event sources, each with its DLQ (depth alarmed); visibility timeout 6 x
+# the Timeout of its consumer (the FunctionSpec whose `consumes` it is). FIFO: high-throughput,
+# explicit deduplication ids. Standard (fifo=False): what FIFO queues cannot do, delay one
+# message; redrive after STANDARD_MAX_RECEIVE_COUNT receives, no queue-level delay.
 @dataclass(frozen=True)
 class QueueSpec:
     dlq: str
-    age_alarm_secs: int  # alarm on ApproximateAgeOfOldestMessage above this
+    age_alarm_secs: int | None  # alarm on ApproximateAgeOfOldestMessage above this (None: none)
+    fifo: bool = True
 
 
 QUEUES: dict[str, QueueSpec] = {
     "InboundQueue": QueueSpec("InboundDeadLetterQueue", 60),
     "OutboundQueue": QueueSpec("OutboundDeadLetterQueue", 600),
+    # sla-monitor's timers, each a message delayed until it comes due (at most 15 minutes,
+    # chained beyond). No age alarm: timers wait on purpose; one that keeps failing ends in the
+    # DLQ, whose depth is alarmed.
+    "TimersQueue": QueueSpec("TimersDeadLetterQueue", None, fifo=False),
 }
+STANDARD_MAX_RECEIVE_COUNT = 5
+DLQ_RETENTION_SECS = 1209600  # 14 days, SQS's maximum: of the standard DLQs and the on-failure queues
 
 
 def consumer_of(queue: str) -> str:
@@ -240,7 +319,9 @@ def visibility_secs(queue: str) -> int:
     return 6 * FUNCTIONS[consumer_of(queue)].timeout_secs
 
 
-ALL_QUEUES = (*QUEUES, *(q.dlq for q in QUEUES.values()))
+# The stream event sources' on-failure queues (standard, 14 days, depth alarmed like a DLQ).
+FAILURE_QUEUES = tuple(dict.fromkeys(f.stream.on_failure for f in FUNCTIONS.values() if f.stream))
+ALL_QUEUES = (*QUEUES, *(q.dlq for q in QUEUES.values()), *FAILURE_QUEUES)
 
 # reply-sender starts a record only when the worst case of one delivery is left of the
 # invocation: worst_case_record in functions/reply-sender/src/config.rs, 9 AWS calls at
@@ -263,7 +344,9 @@ HTTP_APIS: dict[str, tuple[tuple[str, int], tuple[str, int]]] = {
 
 # Alarms on metrics the functions emit (EMF, namespace ChannelGateway) with NO dimensions (one
 # aggregate each): Sum >= 1 over 5 minutes. 5xx of each HTTP API (dimension ApiId): Sum >= 5.
-APP_ALARM_METRICS = ("AccountsRefreshFailed", "AccountsUnavailable", "DeliveryUncertain")
+# SlaBreaches: sla-monitor emits it per breach recorded (handler.rs `report`), also as the
+# aggregate.
+APP_ALARM_METRICS = ("AccountsRefreshFailed", "AccountsUnavailable", "DeliveryUncertain", "SlaBreaches")
 HTTP_API_5XX_THRESHOLD = 5
 
 # (namespace, metric, {dimension: referenced logical id}, threshold, statistic, operator, period)
@@ -275,7 +358,9 @@ def wanted_alarms() -> list[Alarm]:
     out: list[Alarm] = []
     for queue, q in QUEUES.items():
         out.append(("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": q.dlq}, 0, "Maximum", gt, None))
-        out.append(("AWS/SQS", "ApproximateAgeOfOldestMessage", {"QueueName": queue}, q.age_alarm_secs, "Maximum", gt, None))
+        if q.age_alarm_secs is not None:
+            out.append(("AWS/SQS", "ApproximateAgeOfOldestMessage", {"QueueName": queue}, q.age_alarm_secs, "Maximum", gt, None))
+    out += [("AWS/SQS", "ApproximateNumberOfMessagesVisible", {"QueueName": q}, 0, "Maximum", gt, None) for q in FAILURE_QUEUES]
     for lid, spec in FUNCTIONS.items():
         out += [("AWS/Lambda", metric, {"FunctionName": lid}, 0, "Sum", gt, None) for metric in ("Errors", "Throttles")]
         if spec.latency_alarm_ms is not None:
@@ -287,13 +372,15 @@ def wanted_alarms() -> list[Alarm]:
 
 # What the dashboard must show (besides every function and queue): the router's metrics, the
 # alarmed application metrics, reply-sender's EMF metrics (functions/reply-sender/src/handler.rs
-# `report`, `handle_record`; reply-api emits none) with their dimension sets.
+# `report`, `handle_record`; reply-api emits none) with their dimension sets, sla-monitor's
+# (functions/sla-monitor/src/handler.rs `report`: SlaBreaches by channel and account,
+# AutoResolved) and the age of its stream's records (IteratorAge).
 DASHBOARD_NEEDED = (
     "InboundMessages", "DuplicateMessages", "RuleHits", "AutoReplies", "Escalations", "FirstResponseTime",
     "ChannelGateway,Channel,Account", *APP_ALARM_METRICS, "ApproximateNumberOfMessagesVisible", "Errors", "Duration",
     "RepliesDelivered", "ChannelGateway,Channel,Origin", "ReplyDeliveryLatencyMs", "RepliesUndeliverable",
     "ChannelGateway,Channel,Reason", "RepliesDeadLettered", "ChannelGateway,Channel,Code", "ReplyRetries",
-    "ReplyDuplicates", "ReplyCommandsUndecodable",
+    "ReplyDuplicates", "ReplyCommandsUndecodable", "AutoResolved", "IteratorAge",
 )
 # Not plotted: UnansweredConversations is a +1/-1 flow metric, not a level (a proper gauge
 # comes later).
@@ -337,8 +424,15 @@ DOMAIN_REFUSED = {
     "a hosted zone without a custom domain": {"CustomDomainHostedZoneId": "Z0123456789ABCDEFGHIJ"},
 }
 
+# The SNS topics: {logical id: the parameter of its optional e-mail subscription}. AlarmTopic:
+# the alarms (infrastructure); AlertsTopic: the contact centre's alerts (sla-monitor's
+# escalations and breaches). Each TLS-only; its e-mail subscription <parameter>Subscription
+# exists only under Has<parameter> (the parameter not empty, its default); its ARN is the
+# output <topic>Arn.
+TOPICS = {"AlarmTopic": "AlarmEmail", "AlertsTopic": "AlertsEmail"}
+
 EXPECTED_PARAMETERS = {
-    "StageName", "LogLevel", "LogRetentionDays", "AccountsSecretKmsKeyArn", "AlarmEmail", "EnableFixedEgress",
+    "StageName", "LogLevel", "LogRetentionDays", "AccountsSecretKmsKeyArn", *TOPICS.values(), "EnableFixedEgress",
     *(f"{lid}Arn" for lid in SECRETS),
     *(f.reserved_concurrency[0] for f in FUNCTIONS.values() if f.reserved_concurrency),
     *(param for limits in HTTP_APIS.values() for param, _ in limits),
@@ -352,7 +446,7 @@ EXPECTED_OUTPUTS: dict[str, str | None] = {
     **{f"{queue}Url": queue for queue in ALL_QUEUES},
     "TableName": "GatewayTable",
     **{f"{lid}Id": None for lid in SECRETS},  # secrets-per-role checks their values
-    "AlarmTopicArn": "AlarmTopic",
+    **{f"{topic}Arn": topic for topic in TOPICS},
     "DashboardUrl": None,
     "FixedEgressIp": None,  # fixed-egress-conditional
     **{name: None for name in CUSTOM_DOMAIN_OUTPUTS},  # custom-domain
