@@ -15,7 +15,7 @@ INVOCATIONS=${2:-200}
 
 stack_install_tools
 bench_build_functions
-for fn in reply-sender reply-api; do
+for fn in reply-sender reply-api sla-monitor stats-aggregator; do
   log "cargo build --release --bin $fn (target $CARGO_TARGET_DIR)"
   cargo build --quiet --release --bin "$fn"
 done

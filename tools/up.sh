@@ -3,9 +3,10 @@
 # stand-ins and the functions under `cargo lambda watch` start as for `make test`, and then the
 # queues' event sources run continuously, as Lambda's do (`gatewayctl local event-sources`):
 # the inbound queue feeds message-router, the outbound queue feeds reply-sender, in batches of
-# up to ten with partial failures left to the visibility timeout; the timers queue and the
-# table's stream feed sla-monitor. A message sent to a webhook is stored and answered with no
-# further step, and its service-level clock runs.
+# up to ten with partial failures left to the visibility timeout; the timers queue, the
+# table's stream and a one-minute schedule feed sla-monitor, the stream stats-aggregator too.
+# A message sent to a webhook is stored and answered with no further step, its service-level
+# clock runs, and the day's statistics count it.
 #
 #   make up                      # then, in another shell, what it prints
 #   UP_ENV_FILE=path make up     # also write the stack's variables to that file
@@ -52,4 +53,5 @@ MSG
   --map "reply-sender=$OUTBOUND_QUEUE_URL=$(invoke reply-sender)" \
   --map "sla-monitor=$TIMERS_QUEUE_URL=$(invoke sla-monitor)" \
   --stream "sla-monitor=$TABLE_NAME=$(invoke sla-monitor)" \
+  --stream "stats-aggregator=$TABLE_NAME=$(invoke stats-aggregator)" \
   --schedule "sla-monitor=60=$(invoke sla-monitor)"

@@ -41,6 +41,10 @@ const CHECKS: &[(&str, Check)] = &[
     ("gatewayctl local show", Check::Run(0)),
     ("gatewayctl local pump", Check::Run(0)),
     (
+        "gatewayctl report",
+        Check::RunBy("tests/tests/stats_report.rs (the golden files, against the emulator)"),
+    ),
+    (
         "gatewayctl local event-sources",
         Check::RunBy("tools/demo.sh (make demo, run by make test)"),
     ),

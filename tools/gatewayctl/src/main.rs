@@ -13,6 +13,9 @@ use gateway_core::account::{AccountsDocument, AccountsRole, WeChatMode};
 use gateway_core::channel::wechat::simulate::Envelope;
 use gatewayctl::{local, send};
 
+mod local_cmd;
+use local_cmd::{LocalCommand, run_local};
+
 /// The exit statuses, as `--help` prints them.
 const EXIT_STATUS: &str = "Exit status: 0 done; 1 the command ran and failed (an AWS or HTTP \
 error, a webhook's non-2xx answer) or, for `check` and `push`, found the document invalid; \
@@ -216,64 +219,6 @@ enum SendCommand {
     Weibo {
         #[command(flatten)]
         target: Target,
-    },
-}
-
-#[derive(Subcommand)]
-enum LocalCommand {
-    /// Create queues, table and accounts secret in the emulator; print the functions' env.
-    Setup {
-        /// Emulator endpoint, e.g. http://127.0.0.1:5000.
-        #[arg(long, env = "AWS_ENDPOINT_URL")]
-        endpoint: String,
-        /// Resource name prefix.
-        #[arg(long, default_value = "gateway")]
-        prefix: String,
-        /// Accounts document (JSON) to seed the accounts secret with.
-        #[arg(long, env = "GATEWAY_ACCOUNTS_FILE")]
-        accounts: std::path::PathBuf,
-        /// Visibility timeout of both queues, seconds (short by default, so that tests see
-        /// redeliveries quickly).
-        #[arg(long, default_value_t = local::TEST_VISIBILITY_SECS, value_parser = clap::value_parser!(u32).range(1..=43_200))]
-        visibility_secs: u32,
-    },
-    /// Deliver the inbound queue to the router like the Lambda event source mapping.
-    Pump {
-        #[arg(long, env = "AWS_ENDPOINT_URL")]
-        endpoint: String,
-        /// Inbound queue URL.
-        #[arg(long, env = "QUEUE_URL")]
-        queue_url: String,
-        /// Router invoke URL (cargo lambda watch).
-        #[arg(long)]
-        invoke_url: String,
-    },
-    /// Run the queues' event sources continuously until Ctrl-C, as Lambda does: each queue
-    /// long-polled, batches of up to ten handed to its function, partial failures left to the
-    /// visibility timeout. `make up` runs it with the stack.
-    EventSources {
-        #[arg(long, env = "AWS_ENDPOINT_URL")]
-        endpoint: String,
-        /// A queue and its function: `NAME=QUEUE_URL=INVOKE_URL` (repeat for each queue).
-        #[arg(long = "map")]
-        mappings: Vec<String>,
-        /// A table's stream and its function: `NAME=TABLE=INVOKE_URL` (repeat for each).
-        #[arg(long = "stream")]
-        streams: Vec<String>,
-        /// A schedule: `NAME=SECONDS=INVOKE_URL` invokes the function with an EventBridge
-        /// scheduled event every SECONDS (repeat for each).
-        #[arg(long = "schedule")]
-        schedules: Vec<String>,
-    },
-    /// Print what is stored: conversations and their messages.
-    Show {
-        #[arg(long, env = "AWS_ENDPOINT_URL")]
-        endpoint: String,
-        #[arg(long, env = "TABLE_NAME")]
-        table: String,
-        /// Every item as a raw JSON line instead of the summary.
-        #[arg(long)]
-        raw: bool,
     },
 }
 
@@ -611,98 +556,6 @@ async fn run_send(cmd: SendCommand) -> Result<()> {
     );
     if !(200..300).contains(&status) {
         std::process::exit(1);
-    }
-    Ok(())
-}
-
-async fn run_local(cmd: LocalCommand) -> Result<()> {
-    match cmd {
-        LocalCommand::Setup {
-            endpoint,
-            prefix,
-            accounts,
-            visibility_secs,
-        } => {
-            let document = std::fs::read_to_string(&accounts)
-                .usage(|| format!("read {}", accounts.display()))?;
-            let sdk = local::emulator_config(&endpoint).await;
-            let stack = local::setup(&sdk, &prefix, &document, visibility_secs).await?;
-            print!("{}", stack.env_lines());
-        }
-        LocalCommand::Pump {
-            endpoint,
-            queue_url,
-            invoke_url,
-        } => {
-            let sdk = local::emulator_config(&endpoint).await;
-            let sqs = aws_sdk_sqs::Client::new(&sdk);
-            let stats =
-                local::pump(&sqs, &gatewayctl::http_client(), &queue_url, &invoke_url).await?;
-            println!(
-                "delivered {} record(s) in {} batch(es), {} failed",
-                stats.delivered, stats.batches, stats.failed
-            );
-        }
-        LocalCommand::EventSources {
-            endpoint,
-            mappings,
-            streams,
-            schedules,
-        } => {
-            let mappings = mappings
-                .iter()
-                .map(|m| gatewayctl::event_sources::Mapping::parse(m))
-                .collect::<anyhow::Result<Vec<_>>>()
-                .usage(|| "--map".to_string())?;
-            let streams = streams
-                .iter()
-                .map(|m| gatewayctl::stream_source::StreamMapping::parse(m))
-                .collect::<anyhow::Result<Vec<_>>>()
-                .usage(|| "--stream".to_string())?;
-            let schedules = schedules
-                .iter()
-                .map(|m| gatewayctl::event_sources::Schedule::parse(m))
-                .collect::<anyhow::Result<Vec<_>>>()
-                .usage(|| "--schedule".to_string())?;
-            if mappings.is_empty() && streams.is_empty() && schedules.is_empty() {
-                return Err(anyhow::anyhow!(
-                    "give at least one --map, --stream or --schedule"
-                ))
-                .usage(|| "event-sources".to_string());
-            }
-            let sdk = local::emulator_config(&endpoint).await;
-            for m in &mappings {
-                println!("{}: {} -> {}", m.name, m.queue_url, m.invoke_url);
-            }
-            for m in &streams {
-                println!("{}: stream of {} -> {}", m.name, m.table, m.invoke_url);
-            }
-            for m in &schedules {
-                println!("{}: every {} s -> {}", m.name, m.every_secs, m.invoke_url);
-            }
-            println!("event sources running; Ctrl-C stops them");
-            let http = gatewayctl::http_client();
-            gatewayctl::event_sources::run(
-                &sdk, &endpoint, &http, mappings, streams, schedules, None,
-            )
-            .await?;
-        }
-        LocalCommand::Show {
-            endpoint,
-            table,
-            raw,
-        } => {
-            let sdk = local::emulator_config(&endpoint).await;
-            let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-            let items = local::scan_items(&ddb, &table).await?;
-            if raw {
-                for item in items {
-                    println!("{item}");
-                }
-            } else {
-                print!("{}", local::summarize(&items));
-            }
-        }
     }
     Ok(())
 }
