@@ -8,8 +8,9 @@ log group (<Name>LogGroup, from <Name>Function), its secret's read and variable,
 under HasAccountsSecretKmsKey (when it reads a secret), the VPC actions under FixedEgress (when
 it runs in the VPC), its alarms, dashboard, routes, URL outputs and `make build` package
 follow from the row; so do the checks of its queue (QUEUES: FIFO or standard, its DLQ, their
-alarms and outputs) and of a table stream it reads (StreamSourceSpec: the table's stream view,
-the event source's settings, its on-failure queue, that queue's alarm and output).
+alarms and outputs), of a table stream it reads (StreamSourceSpec: the table's stream view,
+the event source's settings and filters, its on-failure queue, that queue's alarm and output),
+of its queries (table_queries, index_queries: see INDEX_ARN) and of its schedule (SCHEDULES).
 
 Resources are written in canonical form (model.canon): "X.Arn" for !GetAtt X.Arn, "X" for
 !Ref X.
@@ -61,9 +62,9 @@ STATS, STREAM_MARKER, ACCOUNTS = "STATS#*", "STREAM#*", "ACCOUNTS"
 #   exactly one partition key, so ForAnyValue and ForAllValues agree on every Query DynamoDB
 #   accepts; where they differ, a request naming none, ForAnyValue denies and ForAllValues
 #   allows. (AWS's DynamoDB Developer Guide, "Using IAM policy conditions for fine-grained
-#   access control": dynamodb:LeadingKeys "represents the first key attribute of a table - in
-#   other words, the partition key"; its example grants Query under LeadingKeys and leaves out
-#   Scan "because Scan returns all items regardless of the leading keys".)
+#   access control": dynamodb:LeadingKeys is the first key attribute of a table, its partition
+#   key; the guide's example grants Query under LeadingKeys and leaves out Scan "because Scan
+#   returns all items regardless of the leading keys".)
 # - on a global secondary index: on exactly that index's ARN (<table ARN>/index/<name>, never
 #   index/* nor another index), with NO LeadingKeys condition. The same guide defines
 #   dynamodb:LeadingKeys as the table's partition key and says nothing of the value an index
