@@ -5,7 +5,6 @@ import {
   Annotations,
   Aws,
   CfnCondition,
-  CfnElement,
   CfnMapping,
   CfnOutput,
   CfnParameter,
@@ -36,6 +35,9 @@ import { RustFunction } from 'cargo-lambda-cdk';
 import { Construct } from 'constructs';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { GatewayFunctionSpec, leadingKeys, logicalId } from './common';
+import { inboxGaugeSchedule, inboxGaugeStatements, inboxGaugeWidgets, oldestWaitAlarmParameter } from './inbox-gauges';
+import { statsAggregator } from './stats-aggregator';
 
 export interface ChannelGatewayStackProps extends StackProps {
   /** The workspace Cargo.toml (all functions are binaries of this workspace). */
@@ -68,39 +70,6 @@ const REPLY_API_INTEGRATION_TIMEOUT_SECS = 8;
 /** sla-monitor's timeout; the timers queue's visibility timeout is 6x this. */
 const SLA_MONITOR_TIMEOUT_SECS = 30;
 const MEMORY_MB = 256;
-
-/** What one function needs: the rest (log group, role, logging) is the same for all. */
-interface GatewayFunctionSpec {
-  /** Prefix of the logical ids: <id>Function, <id>Role, <id>LogGroup (same as the SAM template). */
-  readonly id: string;
-  /** Cargo binary (= deployed function name). */
-  readonly binary: string;
-  readonly description: string;
-  readonly timeoutSecs: number;
-  readonly environment: Record<string, string>;
-  /** Everything the function calls besides writing its own logs. */
-  readonly statements: iam.PolicyStatement[];
-  /** Reserved concurrency (the queue consumers). */
-  readonly reservedConcurrency?: number;
-}
-
-/**
- * A condition limiting DynamoDB item actions to partition keys matching `patterns`
- * (dynamodb:LeadingKeys). ForAllValues is also true for a request without partition keys
- * (Scan), which is why only item actions are ever granted with it: no Query, no Scan.
- */
-function leadingKeys(...patterns: string[]): Record<string, unknown> {
-  return { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': patterns } };
-}
-
-/** Gives the L1 resource under an L2 construct (or an L1 itself) a fixed logical id. */
-function logicalId(scope: Construct, id: string): void {
-  const cfn = (scope instanceof CfnElement ? scope : scope.node.defaultChild) as CfnResource | undefined;
-  if (!cfn) {
-    throw new Error(`${scope.node.path} has no CloudFormation resource to name ${id}`);
-  }
-  cfn.overrideLogicalId(id);
-}
 
 export class ChannelGatewayStack extends Stack {
   /**
@@ -263,6 +232,7 @@ export class ChannelGatewayStack extends Stack {
       description:
         "Optional e-mail address subscribed to the alerts topic: the contact centre's escalations and service-level breaches (confirm the e-mail AWS sends). Other subscribers (SMS, chat webhooks) subscribe to the AlertsTopicArn output.",
     });
+    const oldestWaitAlarmSeconds = oldestWaitAlarmParameter(this);
     const enableFixedEgress = new CfnParameter(this, 'EnableFixedEgress', {
       type: 'String',
       default: 'false',
@@ -444,8 +414,9 @@ export class ChannelGatewayStack extends Stack {
       deadLetterQueue: { queue: timersDlq, maxReceiveCount: 5 },
     });
     logicalId(timersQueue, 'TimersQueue');
-    // The on-failure destination of sla-monitor's stream event source: a record of each batch
-    // it gave up on (shard, sequence numbers; the records stay in the stream 24 hours).
+    // The on-failure destination of the table stream's event sources (sla-monitor's and
+    // stats-aggregator's): a record of each batch one gave up on (shard, sequence numbers; the
+    // records stay in the stream 24 hours).
     const streamFailuresQueue = new sqs.Queue(this, 'StreamFailuresQueue', {
       retentionPeriod: Duration.days(14),
       encryption: sqs.QueueEncryption.SQS_MANAGED,
@@ -471,8 +442,10 @@ export class ChannelGatewayStack extends Stack {
     // ---------------------------------------------------------------------------------------
     // DynamoDB: conversations, messages, dedupe markers, the rules document (PK=CONFIG,
     // SK=RULES, written by `gatewayctl rules push`), reply delivery records (REPLY#<id>) and
-    // the WeChat access-token cache (TOKEN#wechat#<account>). Its stream (old and new images)
-    // feeds sla-monitor.
+    // the WeChat access-token cache (TOKEN#wechat#<account>), the account registry (ACCOUNTS),
+    // the daily statistics (STATS#<channel>:<account>) and their counted-change markers
+    // (STREAM#..., expiring by TTL). Its stream (old and new images) feeds sla-monitor and
+    // stats-aggregator, two readers: DynamoDB throttles a shard read by more than two.
     // ---------------------------------------------------------------------------------------
     const table = new dynamodb.Table(this, 'GatewayTable', {
       partitionKey: { name: 'PK', type: dynamodb.AttributeType.STRING },
@@ -831,7 +804,7 @@ export class ChannelGatewayStack extends Stack {
     const slaMonitor = this.gatewayFunction(fnCommon, {
       id: 'SlaMonitor',
       binary: 'sla-monitor',
-      description: 'SLA monitor (table stream, timers queue -> timers, breaches, alerts topic)',
+      description: 'SLA monitor (table stream, timers queue, schedule -> timers, breaches, alerts topic, inbox gauges)',
       timeoutSecs: SLA_MONITOR_TIMEOUT_SECS,
       environment: {
         TABLE_NAME: table.tableName,
@@ -875,8 +848,8 @@ export class ChannelGatewayStack extends Stack {
           actions: ['sns:Publish'],
           resources: [alertsTopic.topicArn],
         }),
-        // The table, by partition key; item actions only (no Query, no Scan, no index).
-        // gateway-aws DynamoDbConversationStore: load (GetItem), record_breach (conditional
+        // The table, by partition key; Query only for the inbox gauges (inbox-gauges.ts); no
+        // Scan. gateway-aws DynamoDbConversationStore: load (GetItem), record_breach (conditional
         // UpdateItem), replace (TransactWriteItems, authorized per item: the conversation's Put
         // -> PutItem, its TAG# items' Puts and Deletes -> PutItem, DeleteItem). Every item is
         // in a conversation's partition.
@@ -894,6 +867,7 @@ export class ChannelGatewayStack extends Stack {
           resources: [table.tableArn],
           conditions: leadingKeys('CONFIG'),
         }),
+        ...inboxGaugeStatements(table),
       ],
     });
     // Conversation changes: a new due time schedules a timer; an escalation that begins and a
@@ -930,9 +904,17 @@ export class ChannelGatewayStack extends Stack {
       enabled: true,
     });
     logicalId(timersEventSource, 'SlaMonitorFunctionTimers');
+    inboxGaugeSchedule(this, slaMonitor);
+
+    // stats-aggregator: the table stream's second reader (stats-aggregator.ts). No secret.
+    const aggregator = statsAggregator({
+      gatewayFunction: (spec) => this.gatewayFunction(fnCommon, spec),
+      table,
+      streamFailuresQueue,
+    });
 
     // kms:Decrypt on the given secrets' customer managed key, only when one is given, for
-    // every function that reads a secret (not the router, not sla-monitor).
+    // every function that reads a secret (not the router, not sla-monitor, not stats-aggregator).
     const decryptAccounts = new iam.CfnPolicy(this, 'AccountsSecretKmsDecryptPolicy', {
       policyName: 'accounts-secret-kms-decrypt',
       roles: [
@@ -1414,10 +1396,12 @@ export class ChannelGatewayStack extends Stack {
     );
     alarm(
       'StreamFailuresQueueDepthAlarm',
-      'sla-monitor gave up on table stream records (see StreamFailuresQueue): those conversation changes got no timers or alerts.',
+      'sla-monitor or stats-aggregator gave up on table stream records (see StreamFailuresQueue): those changes got no timers or alerts, or were not counted.',
       sqsMetric(streamFailuresQueue, 'ApproximateNumberOfMessagesVisible'),
       0,
     );
+
+    alarmsFor('StatsAggregator', 'stats-aggregator', aggregator, ' (whole batches failed - cold start, timeout)');
 
     // Application alarms: metrics the functions emit (EMF, namespace ChannelGateway) with no
     // dimensions, i.e. one aggregate per metric. Any occurrence in 5 minutes needs a look.
@@ -1453,6 +1437,20 @@ export class ChannelGatewayStack extends Stack {
       'SlaBreaches',
       'A service level was breached: a conversation was not answered (or resolved) in time (alerts on AlertsTopic name them).',
     );
+    // A level, not a count: sla-monitor measures every minute how long the longest-waiting
+    // customer of any account has waited unanswered (OldestWaitingSeconds with no dimensions;
+    // per account on the dashboard). Above OldestWaitAlarmSeconds in any minute of 5: look.
+    alarm(
+      'OldestWaitingSecondsAlarm',
+      "A customer has waited unanswered longer than OldestWaitAlarmSeconds (the dashboard's oldest-wait widget names the account).",
+      new cloudwatch.Metric({
+        namespace: 'ChannelGateway',
+        metricName: 'OldestWaitingSeconds',
+        statistic: 'Maximum',
+        period: Duration.minutes(5),
+      }),
+      oldestWaitAlarmSeconds.valueAsNumber,
+    );
     // 5xx of each HTTP API: the webhooks answer 503 on purpose when the queue or the accounts
     // secret is unavailable (the platforms retry), and a lone cold start or integration timeout
     // can give one 5xx. One is not actionable; 5 in 5 minutes is a sustained failure.
@@ -1486,11 +1484,12 @@ export class ChannelGatewayStack extends Stack {
     // ---------------------------------------------------------------------------------------
     // Dashboard: contact-centre metrics (EMF, namespace ChannelGateway, emitted by the router,
     // the reply sender and the SLA monitor) plus queue depth, DLQ depth, function errors and
-    // latency, the SLA monitor's timers and stream.
+    // latency, the SLA monitor's timers, the table stream's readers.
     // FirstResponseTime: the reply sender emits it for a person's first answer of an episode
     // (rule and system replies never count).
-    // No "unanswered conversations" widget: UnansweredConversations is a +1/-1 flow metric,
-    // and its sum per period is no level; a proper gauge comes later.
+    // Who waits: the SLA monitor's inbox gauges, measured every minute (UnansweredNow,
+    // OldestWaitingSeconds per account). Never the router's UnansweredConversations: a +1/-1
+    // flow metric, whose sum per period is no level.
     // ---------------------------------------------------------------------------------------
     const dashboard = new cloudwatch.CfnDashboard(this, 'Dashboard', {
       dashboardName: `${Aws.STACK_NAME}-contact-centre`,
@@ -1509,6 +1508,7 @@ export class ChannelGatewayStack extends Stack {
             ['reply-sender', replySender.functionName, false],
             ['reply-api', replyApi.functionName, false],
             ['sla-monitor', slaMonitor.functionName, false],
+            ['stats-aggregator', aggregator.functionName, false],
           ],
           replyApiName: replyApi.functionName,
           replySenderName: replySender.functionName,
@@ -1516,6 +1516,7 @@ export class ChannelGatewayStack extends Stack {
           timersDlqName: timersDlq.queueName,
           streamFailuresQueueName: streamFailuresQueue.queueName,
           slaMonitorName: slaMonitor.functionName,
+          statsAggregatorName: aggregator.functionName,
         }),
       ),
     });
@@ -1570,7 +1571,7 @@ export class ChannelGatewayStack extends Stack {
     });
     new CfnOutput(this, 'StreamFailuresQueueUrl', {
       description:
-        'Records of the table stream batches sla-monitor gave up on (shard and sequence numbers; the records stay in the stream 24 hours)',
+        'Records of the table stream batches sla-monitor or stats-aggregator gave up on (shard and sequence numbers; the records stay in the stream 24 hours)',
       value: streamFailuresQueue.queueUrl,
     });
     new CfnOutput(this, 'TableName', {
@@ -1728,6 +1729,7 @@ interface DashboardRefs {
   readonly timersDlqName: string;
   readonly streamFailuresQueueName: string;
   readonly slaMonitorName: string;
+  readonly statsAggregatorName: string;
 }
 
 /** The dashboard body (same widgets as the SAM template's DashboardBody). */
@@ -1941,7 +1943,7 @@ function dashboardBody(refs: DashboardRefs): Record<string, unknown> {
         width: 8,
         height: 6,
         properties: {
-          title: 'SLA timers and table stream',
+          title: 'SLA timers and table stream readers',
           region,
           view: 'timeSeries',
           period: 60,
@@ -1956,10 +1958,19 @@ function dashboardBody(refs: DashboardRefs): Record<string, unknown> {
               refs.streamFailuresQueueName,
               { stat: 'Maximum', label: 'stream batches given up' },
             ],
-            ['AWS/Lambda', 'IteratorAge', 'FunctionName', refs.slaMonitorName, { stat: 'Maximum', label: 'stream iterator age (ms)', yAxis: 'right' }],
+            ['AWS/Lambda', 'IteratorAge', 'FunctionName', refs.slaMonitorName, { stat: 'Maximum', label: 'sla-monitor iterator age (ms)', yAxis: 'right' }],
+            [
+              'AWS/Lambda',
+              'IteratorAge',
+              'FunctionName',
+              refs.statsAggregatorName,
+              { stat: 'Maximum', label: 'stats-aggregator iterator age (ms)', yAxis: 'right' },
+            ],
           ],
         },
       },
+      // Who waits now, per account: sla-monitor's inbox gauges (inbox-gauges.ts).
+      ...inboxGaugeWidgets(region, 56),
     ],
   };
 }

@@ -9,7 +9,7 @@ import json
 from typing import Any, Callable
 
 from .model import Model, as_list, canon, get, is_literal, number, ref_target, role_grants, values_of
-from .spec import (FUNCTIONS, LOG_LEVELS, NON_SECRET_ENV, QUEUES, REPLY_SENDER_AWS_CALLS, REPLY_SENDER_PLATFORM_CALLS,
+from .spec import (FUNCTIONS, INDEX_ARN, LOG_LEVELS, NON_SECRET_ENV, QUEUES, REPLY_SENDER_AWS_CALLS, REPLY_SENDER_PLATFORM_CALLS,
                    REPLY_SENDER_SLACK_SECS, REPLY_SENDER_WORST_CASES_PER_INVOCATION, SECRETISH_ENV, SECRETS, STREAM_READ_ACTIONS,
                    SQS_MAX_VISIBILITY_SECS, UNSETTLED_RECEIVES, secret_readers, secret_refs, visibility_secs)
 
@@ -106,21 +106,21 @@ def check_iam_no_wildcards(m: Model) -> list[str]:
     return problems
 
 
-def _leading_keys(iam_condition: str | None) -> set[str] | None:
-    """The partition-key patterns of a canonical IAM condition that is exactly
-    ForAllValues:StringLike on dynamodb:LeadingKeys; None for anything else (or none)."""
+def _leading_keys(iam_condition: str | None, operator: str = "ForAllValues:StringLike") -> set[str] | None:
+    """The partition-key patterns of a canonical IAM condition that is exactly `operator` on
+    dynamodb:LeadingKeys; None for anything else (or none)."""
     cond = json.loads(iam_condition) if iam_condition else {}
-    if set(cond) != {"ForAllValues:StringLike"} or set(cond["ForAllValues:StringLike"]) != {"dynamodb:LeadingKeys"}:
+    if set(cond) != {operator} or set(cond[operator]) != {"dynamodb:LeadingKeys"}:
         return None
-    return set(cond["ForAllValues:StringLike"]["dynamodb:LeadingKeys"])
+    return set(cond[operator]["dynamodb:LeadingKeys"])
 
 
 @check("table-leading-keys")
 def check_table_leading_keys(m: Model) -> list[str]:
-    """Every DynamoDB grant (but a stream read on a stream: no items there) carries a
-    dynamodb:LeadingKeys condition (ForAllValues:StringLike) within the function's partition
-    keys for that action, and the function's statements together give each action exactly
-    those keys (FunctionSpec.table)."""
+    """Every DynamoDB grant (but a stream read on a stream: no items there; and Query, see
+    table-queries) carries a dynamodb:LeadingKeys condition (ForAllValues:StringLike) within
+    the function's partition keys for that action, and the function's statements together
+    give each action exactly those keys (FunctionSpec.table)."""
     problems = []
     for lid, fn, spec in declared(m):
         if fn.role_id is None:
@@ -128,6 +128,8 @@ def check_table_leading_keys(m: Model) -> list[str]:
         given: dict[str, set[str]] = {}
         for action, resource, _, iam_condition in role_grants(m, fn.role_id)[0]:
             if not action.startswith("dynamodb:") or (action in STREAM_READ_ACTIONS and resource.endswith(".StreamArn")):
+                continue
+            if action == "dynamodb:Query":
                 continue
             keys = _leading_keys(iam_condition)
             if keys is None:
@@ -138,6 +140,44 @@ def check_table_leading_keys(m: Model) -> list[str]:
                 problems.append(f"{lid}: {action} on partition keys {sorted(keys - allowed)} it does not use (allowed: {sorted(allowed)})")
             given.setdefault(action, set()).update(keys)
         problems += [f"{lid}: needs {a} on partition keys {sorted(k - given.get(a, set()))}" for a, k in spec.table.items() if k - given.get(a, set())]
+    return problems
+
+
+@check("table-queries")
+def check_table_queries(m: Model) -> list[str]:
+    """Query only as FunctionSpec.table_queries and index_queries say (see INDEX_ARN in
+    spec.py): on the table's ARN under exactly ForAnyValue:StringLike dynamodb:LeadingKeys,
+    within the partitions the function queries and all of them (never ForAllValues: true for
+    a request that names no partition key); on exactly the spec's indexes, with no LeadingKeys
+    condition (not documented to restrict an index query); on nothing else (no other index,
+    no index/*, no *). No Scan, by anyone."""
+    problems = []
+    for lid, fn, spec in declared(m):
+        if fn.role_id is None:
+            continue
+        indexes, keys = {INDEX_ARN.format(i) for i in spec.index_queries}, set()
+        for action, resource, _, iam_condition in role_grants(m, fn.role_id)[0]:
+            if action == "dynamodb:Scan":
+                problems.append(f"{lid}: dynamodb:Scan on {resource} (no function scans the table)")
+            if action != "dynamodb:Query":
+                continue
+            if resource == "GatewayTable.Arn":
+                given = _leading_keys(iam_condition, "ForAnyValue:StringLike")
+                if given is None:
+                    problems.append(f"{lid}: Query on the table without exactly a ForAnyValue:StringLike dynamodb:LeadingKeys condition ({iam_condition})")
+                elif given - spec.table_queries:
+                    problems.append(f"{lid}: Query on partition keys {sorted(given - spec.table_queries)} it does not query (allowed: {sorted(spec.table_queries)})")
+                else:
+                    keys |= given
+            elif resource in indexes:
+                indexes.discard(resource)
+                if iam_condition is not None:
+                    problems.append(f"{lid}: Query on {resource} under {iam_condition}: an index query is granted on the index alone")
+            else:
+                problems.append(f"{lid}: Query on {resource} (allowed: the table, for {sorted(spec.table_queries)}; indexes {list(spec.index_queries)})")
+        if spec.table_queries - keys:
+            problems.append(f"{lid}: needs Query on the table's partition keys {sorted(spec.table_queries - keys)}")
+        problems += [f"{lid}: needs Query on {index}" for index in sorted(indexes)]
     return problems
 
 

@@ -1,6 +1,6 @@
 """The named checks of the stack's asynchronous side beyond the FIFO queues (checks.py): the
-table's stream and the event sources that read it, the standard queues, TLS-only queues, the
-SNS topics."""
+table's stream and the event sources that read it, the schedules, the standard queues,
+TLS-only queues, the SNS topics."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 
 from .checks import check, differ
 from .model import Model, as_list, canon, get, ref_target, refs, values_of
-from .spec import (DLQ_RETENTION_SECS, FUNCTIONS, QUEUES, STANDARD_MAX_RECEIVE_COUNT, STREAM_RECORD_AGE_RANGE,
-                   TOPICS, visibility_secs)
+from .spec import (DLQ_RETENTION_SECS, FUNCTIONS, QUEUES, SCHEDULES, STANDARD_MAX_RECEIVE_COUNT, STREAM_MAX_READERS,
+                   STREAM_RECORD_AGE_RANGE, TOPICS, visibility_secs)
 
 # What a FIFO queue has and a standard queue must not (the producers of a standard queue set
 # no group or deduplication id).
@@ -33,7 +33,8 @@ def _patterns(props: dict[str, Any]) -> list[Any]:
 @check("table-stream")
 def check_table_stream(m: Model) -> list[str]:
     """A table a function's stream event source reads has a stream of the view its code needs
-    (StreamSpecification.StreamViewType of its StreamSourceSpec); a table nobody reads has none."""
+    (StreamSpecification.StreamViewType of its StreamSourceSpec), read by at most
+    STREAM_MAX_READERS event sources; a table nobody reads has none."""
     wanted: dict[str, set[str]] = {}
     for spec in FUNCTIONS.values():
         if spec.stream:
@@ -48,6 +49,9 @@ def check_table_stream(m: Model) -> list[str]:
             problems.append(f"table {lid}: StreamSpecification.StreamViewType {view!r}, want {sorted(want)[0]}")
         elif not want and view is not None:
             problems.append(f"table {lid} has a stream ({view}) no function reads")
+        readers = sorted(e.function for e in m.event_sources if e.stream == f"{lid}.StreamArn")
+        if len(readers) > STREAM_MAX_READERS:
+            problems.append(f"table {lid}: its stream read by {len(readers)} event sources {readers} (DynamoDB throttles beyond {STREAM_MAX_READERS})")
     return problems + [f"table {t} missing" for t in wanted if t not in m.of_type("AWS::DynamoDB::Table")]
 
 
@@ -80,9 +84,9 @@ def check_stream_event_sources(m: Model) -> list[str]:
             problems.append(f"{lid}: stream event source without ReportBatchItemFailures (one failed record retries the whole batch)")
         if es.props.get("Enabled") is False:
             problems.append(f"{lid}: stream event source disabled")
-        patterns = _patterns(es.props)
-        if patterns != [s.filter]:
-            problems.append(f"{lid}: stream filter patterns {patterns}, want exactly [{json.dumps(s.filter)}]")
+        patterns, wanted = _patterns(es.props), list(s.filters)
+        if len(patterns) != len(wanted) or any(p not in wanted for p in patterns) or any(w not in patterns for w in wanted):
+            problems.append(f"{lid}: stream filter patterns {patterns}, want exactly {json.dumps(wanted)}")
         queue = m.resources.get(s.on_failure)
         if queue is None or queue.get("Type") != "AWS::SQS::Queue":
             problems.append(f"{lid}: on-failure queue {s.on_failure} is not a queue of the stack")
@@ -93,6 +97,28 @@ def check_stream_event_sources(m: Model) -> list[str]:
     readers = {lid for lid, spec in FUNCTIONS.items() if spec.stream}
     return problems + [f"unexpected stream event source for {es.function} on {es.stream}"
                        for es in m.event_sources if es.stream is not None and es.function not in readers]
+
+
+@check("schedules")
+def check_schedules(m: Model) -> list[str]:
+    """Each function of SCHEDULES is invoked by exactly one enabled EventBridge rule of the stack
+    with its schedule expression, targeting that function, which EventBridge may invoke from
+    that rule (a Lambda permission for events.amazonaws.com, SourceArn the rule); no other
+    scheduled rule in the stack."""
+    problems = []
+    for lid, expression in SCHEDULES.items():
+        rules = [s for s in m.schedules if s.function == lid]
+        if len(rules) != 1:
+            problems.append(f"{lid}: {len(rules)} schedules, want one ({expression})")
+            continue
+        rule = rules[0]
+        if rule.expression != expression:
+            problems.append(f"{lid}: schedule {rule.rule} is {rule.expression!r}, want {expression!r}")
+        if not rule.enabled:
+            problems.append(f"{lid}: schedule {rule.rule} is disabled")
+        if not rule.permitted:
+            problems.append(f"{lid}: no permission for events.amazonaws.com to invoke it from {rule.rule}")
+    return problems + [f"unexpected schedule {s.rule} ({s.expression}) on {s.function}" for s in m.schedules if s.function not in SCHEDULES]
 
 
 @check("standard-queues")

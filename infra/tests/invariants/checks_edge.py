@@ -10,8 +10,8 @@ from typing import Any
 from .checks import check, declared, differ, retained
 from .model import Model, as_list, canon, existing, get, number, ref_target, refs, refused_by_rules, role_grants, stage_api, Unresolvable
 from .spec import (CUSTOM_DOMAIN_OUTPUTS, CUSTOM_DOMAIN_PARAMETERS, CUSTOM_DOMAIN_URLS, DASHBOARD_FORBIDDEN, DASHBOARD_NEEDED,
-                   DOMAIN_CASES, DOMAIN_MAPPINGS, DOMAIN_REFUSED, DOMAIN_TYPES, ALL_QUEUES, ENI_ACTIONS, EXPECTED_OUTPUTS,
-                   EXPECTED_PARAMETERS, FUNCTIONS, HTTP_APIS, wanted_alarms)
+                   DASHBOARD_SEARCHES, DOMAIN_CASES, DOMAIN_MAPPINGS, DOMAIN_REFUSED, DOMAIN_TYPES, ALL_QUEUES, ENI_ACTIONS,
+                   EXPECTED_OUTPUTS, EXPECTED_PARAMETERS, FUNCTIONS, HTTP_APIS, LEVEL_ALARMS, wanted_alarms)
 
 
 @check("api-routes")
@@ -120,13 +120,14 @@ def check_function_logging(m: Model) -> list[str]:
     return problems
 
 
-def _has_alarm(m: Model, namespace: str, metric: str, dims: dict[str, str], threshold: float, stat: str, op: str, period: int | None) -> bool:
+def _has_alarm(m: Model, namespace: str, metric: str, dims: dict[str, str], threshold: float | str, stat: str, op: str,
+               period: int | None) -> bool:
     """An alarm on exactly this metric and these dimensions ({name: referenced logical id}),
-    notifying AlarmTopic."""
+    above this threshold (a number, or a Ref of the parameter named), notifying AlarmTopic."""
     return any(
         a.get("Namespace") == namespace and a.get("MetricName") == metric
         and {d["Name"]: ref_target(d["Value"]) for d in a.get("Dimensions", [])} == dims
-        and float(a.get("Threshold", -1)) == threshold
+        and (ref_target(a.get("Threshold")) == threshold if isinstance(threshold, str) else number(a.get("Threshold", -1)) == threshold)
         and stat in (a.get("Statistic"), a.get("ExtendedStatistic")) and a.get("ComparisonOperator") == op
         and (period is None or a.get("Period") == period)
         and any(ref_target(x) == "AlarmTopic" for x in as_list(a.get("AlarmActions")))
@@ -137,9 +138,14 @@ def _has_alarm(m: Model, namespace: str, metric: str, dims: dict[str, str], thre
 @check("alarms")
 def check_alarms(m: Model) -> list[str]:
     """The alarms of spec.wanted_alarms (DLQ depth, queue age, each function's errors, throttles
-    and p99 latency, the application metrics, 5xx per HTTP API) notify AlarmTopic; missing data
-    is not breaching."""
+    and p99 latency, the application metrics, 5xx per HTTP API, the levels of LEVEL_ALARMS above
+    their parameter: a Number with its default and MinValue) notify AlarmTopic; missing data is
+    not breaching."""
     problems = [] if "AlarmTopic" in m.of_type("AWS::SNS::Topic") else ["AlarmTopic missing"]
+    for metric, (name, default, least) in LEVEL_ALARMS.items():
+        p = m.param(name)
+        if p.get("Type") != "Number" or number(p.get("Default")) != default or number(p.get("MinValue")) != least:
+            problems.append(f"parameter {name} ({metric} alarm): want Number, Default {default}, MinValue {least} (got {p})")
     problems += [f"no alarm {ns} {metric} {dims} {stat} {op} {threshold} (period {period}) -> AlarmTopic"
                  for ns, metric, dims, threshold, stat, op, period in wanted_alarms()
                  if not _has_alarm(m, ns, metric, dims, threshold, stat, op, period)]
@@ -147,6 +153,10 @@ def check_alarms(m: Model) -> list[str]:
         if get(res, "Properties/TreatMissingData") != "notBreaching":
             problems.append(f"alarm {lid}: TreatMissingData {get(res, 'Properties/TreatMissingData')!r}, want notBreaching")
     return problems
+
+
+# A SEARCH expression in a dashboard body (JSON text: its quotes escaped): (dimension set, metric).
+_SEARCH = re.compile(r'SEARCH\(\'\{([^}]*)\} MetricName=\\"([A-Za-z0-9]+)\\"')
 
 
 @check("dashboard")
@@ -166,7 +176,13 @@ def check_dashboard(m: Model) -> list[str]:
                 problems.append(f"dashboard {lid}: body is not valid JSON ({e})")
     text = json.dumps(dashboards)
     problems += [f"dashboard does not show {lid}" for lid in FUNCTIONS if lid not in text]
-    problems += [f"dashboard shows {n} (not a level: no widget until a proper gauge)" for n in DASHBOARD_FORBIDDEN if n in text]
+    problems += [f"dashboard shows {n} (a flow, not a level: UnansweredNow is the level)" for n in DASHBOARD_FORBIDDEN if n in text]
+    searches: set[tuple[str, str]] = set()
+    for res in dashboards.values():
+        for body in canon(get(res, "Properties/DashboardBody")):
+            searches |= set(_SEARCH.findall(body))
+    problems += [f"dashboard does not plot SEARCH {{{dims}}} MetricName={metric}" for dims, metric in DASHBOARD_SEARCHES
+                 if (dims, metric) not in searches]
     return problems + [f"dashboard does not show {n}" for n in (*DASHBOARD_NEEDED, *ALL_QUEUES) if n not in text]
 
 

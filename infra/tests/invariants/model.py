@@ -145,6 +145,15 @@ class EventSource:
     stream: str | None = None  # or the stream it reads, canonical ("GatewayTable.StreamArn")
 
 
+@dataclass
+class Schedule:
+    function: str  # the function it invokes (logical id), or the target's canonical ARN
+    expression: Any  # its schedule expression
+    enabled: bool
+    rule: str  # the rule's logical id (SAM: <Function><Event>, the one the translator creates)
+    permitted: bool  # EventBridge may invoke the function from this rule (SAM's event: always)
+
+
 Route = tuple[str, str]  # (METHOD, path)
 
 
@@ -154,6 +163,7 @@ class Model:
     template: dict[str, Any]
     functions: dict[str, Function] = field(default_factory=dict)
     event_sources: list[EventSource] = field(default_factory=list)
+    schedules: list[Schedule] = field(default_factory=list)
     routes: dict[Route, str | None] = field(default_factory=dict)  # -> function
     route_timeouts: dict[Route, Any] = field(default_factory=dict)  # integration ms
     route_apis: dict[Route, str | None] = field(default_factory=dict)  # HTTP API id
@@ -196,7 +206,7 @@ def build_model(flavour: str, template: dict[str, Any]) -> Model:
         if res["Type"] == "AWS::Serverless::Function":
             props = merge_globals(props, get(template, "Globals/Function", {}))
         m.functions[lid] = Function(lid, props, res.get("Metadata") or {}, ref_target(props.get("Role")))
-        for event in (props.get("Events") or {}).values():  # SAM events
+        for name, event in (props.get("Events") or {}).items():  # SAM events
             ep = event.get("Properties") or {}
             if event.get("Type") == "SQS":
                 m.event_sources.append(EventSource(lid, ref_target(ep.get("Queue")), ep))
@@ -204,6 +214,9 @@ def build_model(flavour: str, template: dict[str, Any]) -> Model:
                 m.event_sources.append(EventSource(lid, None, ep, " ".join(sorted(canon(ep.get("Stream"))))))
             elif event.get("Type") == "HttpApi":
                 m.add_route(str(ep.get("Method", "")), str(ep.get("Path", "")), lid, ep.get("TimeoutInMillis"), ref_target(ep.get("ApiId")))
+            elif event.get("Type") == "Schedule":  # the translator adds the rule and its permission
+                enabled = ep.get("Enabled", True) is not False and ep.get("State", "ENABLED") == "ENABLED"
+                m.schedules.append(Schedule(lid, ep.get("Schedule"), enabled, f"{lid}{name}", True))
     for lid, res in m.of_type("AWS::Serverless::HttpApi").items():  # SAM: stage settings on the API
         m.stages[lid] = res.get("Properties") or {}
     for res in m.of_type("AWS::ApiGatewayV2::Stage").values():
@@ -216,6 +229,19 @@ def build_model(flavour: str, template: dict[str, Any]) -> Model:
             m.event_sources.append(EventSource(ref_target(p.get("FunctionName")) or "?", None, p, arn))
         else:
             m.event_sources.append(EventSource(ref_target(p.get("FunctionName")) or "?", ref_target(p.get("EventSourceArn")), p))
+    # EventBridge rules on a schedule -> their targets, and the permissions they invoke with.
+    permissions = [r.get("Properties") or {} for r in m.of_type("AWS::Lambda::Permission").values()]
+    for rule, res in m.of_type("AWS::Events::Rule").items():
+        p = res.get("Properties") or {}
+        if "ScheduleExpression" not in p:
+            continue
+        for target in values_of(p.get("Targets")):
+            arn = " ".join(sorted(canon(target.get("Arn") if isinstance(target, dict) else target)))
+            fn = arn.removesuffix(".Arn") if arn.removesuffix(".Arn") in m.functions else arn
+            permitted = any(canon(q.get("FunctionName")) & {fn, f"{fn}.Arn"} and q.get("Action") == "lambda:InvokeFunction"
+                            and q.get("Principal") == "events.amazonaws.com" and canon(q.get("SourceArn")) == {f"{rule}.Arn"}
+                            for q in permissions)
+            m.schedules.append(Schedule(fn, p.get("ScheduleExpression"), p.get("State", "ENABLED") == "ENABLED", rule, permitted))
     # CloudFormation routes -> integrations -> functions.
     integrations = m.of_type("AWS::ApiGatewayV2::Integration")
     for res in m.of_type("AWS::ApiGatewayV2::Route").values():

@@ -86,7 +86,7 @@ def _parameter(p: dict[str, Any], key: str) -> Any:
 
 def equivalence(sam: Model, cdk: Model) -> list[str]:
     """The SAM and CDK templates deploy the same: parameters, functions (settings, variables,
-    VPC, every grant with its conditions), event sources (queues and streams), routes and
+    VPC, every grant with its conditions), event sources (queues and streams), schedules, routes and
     their throttling, secrets, log groups, queues, table, SNS topics and subscriptions, alarms,
     dashboard, conditions, rules, the custom domain under each DOMAIN_CASES, outputs."""
     problems = []
@@ -110,6 +110,9 @@ def equivalence(sam: Model, cdk: Model) -> list[str]:
     esa, esb = (sorted((e.function, str(e.queue), str(e.stream), _esm_view(e.props)) for e in m.event_sources) for m in (sam, cdk))
     if esa != esb:
         problems.append(f"event sources differ: sam {esa} != cdk {esb}")
+    sa, sb = (sorted((s.function, str(s.expression), s.enabled, s.permitted) for s in m.schedules) for m in (sam, cdk))
+    if sa != sb:
+        problems.append(f"schedules differ: sam {sa} != cdk {sb}")
     if (sam.routes, sam.route_timeouts, sam.route_apis) != (cdk.routes, cdk.route_timeouts, cdk.route_apis):
         problems.append(f"routes differ: sam {sam.routes} {sam.route_timeouts} {sam.route_apis} != cdk {cdk.routes} {cdk.route_timeouts} {cdk.route_apis}")
     ta, tb = ({api: norm(canon_tree({k: s.get(k) for k in ("DefaultRouteSettings", "RouteSettings")})) for api, s in m.stages.items()} for m in (sam, cdk))

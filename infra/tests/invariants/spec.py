@@ -8,8 +8,9 @@ log group (<Name>LogGroup, from <Name>Function), its secret's read and variable,
 under HasAccountsSecretKmsKey (when it reads a secret), the VPC actions under FixedEgress (when
 it runs in the VPC), its alarms, dashboard, routes, URL outputs and `make build` package
 follow from the row; so do the checks of its queue (QUEUES: FIFO or standard, its DLQ, their
-alarms and outputs) and of a table stream it reads (StreamSourceSpec: the table's stream view,
-the event source's settings, its on-failure queue, that queue's alarm and output).
+alarms and outputs), of a table stream it reads (StreamSourceSpec: the table's stream view,
+the event source's settings and filters, its on-failure queue, that queue's alarm and output),
+of its queries (table_queries, index_queries: see INDEX_ARN) and of its schedule (SCHEDULES).
 
 Resources are written in canonical form (model.canon): "X.Arn" for !GetAtt X.Arn, "X" for
 !Ref X.
@@ -46,11 +47,33 @@ def secret_refs(lid: str) -> set[str]:
 # The table, per function: {action: partition-key patterns} (the dynamodb:LeadingKeys of a
 # ForAllValues:StringLike condition on every statement granting the action; the union over
 # the function's statements must be exactly this). Item actions only: ForAllValues is true
-# for a request without partition keys (Scan), so no Scan/Query may ever be granted with it.
+# for a request without partition keys (Scan), so no Scan or Query is ever granted with it.
 # Partition keys (shared/gateway-aws): CONV#<conversation key> (conversations, their messages
 # and tags), REPLY#<reply id> (delivery records), TOKEN#wechat#<account> (token cache),
-# CONFIG (the rules document), APIREQ#... (reply-api idempotency records).
+# CONFIG (the rules document), APIREQ#... (reply-api idempotency records), STATS#<channel>:
+# <account> (daily statistics), STREAM#<event id> (a counted stream record's marker, with
+# expires_at), ACCOUNTS (the registry of the accounts with conversations).
 CONV, REPLY, TOKEN, CONFIG, APIREQ = "CONV#*", "REPLY#*", "TOKEN#*", "CONFIG", "APIREQ#*"
+STATS, STREAM_MARKER, ACCOUNTS = "STATS#*", "STREAM#*", "ACCOUNTS"
+
+# Query, separately (FunctionSpec.table_queries, index_queries; check table-queries):
+# - on the base table (resource exactly the table's ARN, which no index query matches) under
+#   ForAnyValue:StringLike dynamodb:LeadingKeys, the partitions it queries. A Query names
+#   exactly one partition key, so ForAnyValue and ForAllValues agree on every Query DynamoDB
+#   accepts; where they differ, a request naming none, ForAnyValue denies and ForAllValues
+#   allows. (AWS's DynamoDB Developer Guide, "Using IAM policy conditions for fine-grained
+#   access control": dynamodb:LeadingKeys is the first key attribute of a table, its partition
+#   key; the guide's example grants Query under LeadingKeys and leaves out Scan "because Scan
+#   returns all items regardless of the leading keys".)
+# - on a global secondary index: on exactly that index's ARN (<table ARN>/index/<name>, never
+#   index/* nor another index), with NO LeadingKeys condition. The same guide defines
+#   dynamodb:LeadingKeys as the table's partition key and says nothing of the value an index
+#   query gives it (an index's partition key is another attribute): a ForAllValues condition
+#   there may be vacuous, and a ForAnyValue one may deny the code's own query. So the grant
+#   is what it is, the index, and the spec says which: the function may read every item the
+#   index holds (GSI1, projection ALL: conversations, INBOX#..., and delivery records,
+#   DELIVERY#...), and the checks make sure it is that index only.
+INDEX_ARN = "GatewayTable.Arn/index/{}"
 
 # Lambda creates the network interfaces of a function in a VPC with the function's role
 # (the EC2 actions of AWSLambdaVPCAccessExecutionRole; AWS requires Resource "*").
@@ -97,17 +120,22 @@ class StreamSourceSpec:
     max_retry_attempts: int  # 0..10000, never -1
     max_record_age_secs: int  # 60..86400 (the stream keeps records 24 hours), never -1
     on_failure: str  # logical id of the SQS queue of DestinationConfig.OnFailure
-    filter: dict  # the one FilterCriteria pattern (as JSON)
+    filters: tuple[dict, ...]  # exactly the FilterCriteria patterns (as JSON; a record matching any invokes it)
 
 
 # Lambda's bounds of MaximumRecordAgeInSeconds for a DynamoDB stream (its records live 24 h).
 STREAM_RECORD_AGE_RANGE = (60, 86400)
+# Readers of one table's stream at most: DynamoDB throttles a shard read by more than two
+# processes at once (each event source mapping is one).
+STREAM_MAX_READERS = 2
 
 
 @dataclass(frozen=True)
 class FunctionSpec:
     binary: str
-    kind: str  # "webhook" (platform HTTP push, 5-second window), "api" (HTTP API) or "consumer" (SQS; and streams)
+    # "webhook" (platform HTTP push, 5-second window), "api" (HTTP API), "consumer" (an SQS
+    # queue; and streams) or "stream" (a table's stream only).
+    kind: str
     timeout_secs: int
     # {action: resources} beyond its log group, its secret and the table (derived below).
     permissions: dict[str, set[str]]
@@ -126,15 +154,22 @@ class FunctionSpec:
     # source's ScalingConfig.MaximumConcurrency (SQS consumers).
     reserved_concurrency: tuple[str, int] | None = None
     stream: StreamSourceSpec | None = None  # its event source on a table's stream
+    table_queries: set[str] = field(default_factory=set)  # partition keys it queries on the base table
+    index_queries: tuple[str, ...] = ()  # the global secondary indexes it queries
+    schedule: str | None = None  # the EventBridge schedule expression that invokes it
 
     def all_permissions(self, lid: str) -> dict[str, set[str]]:
         """Granted unconditionally: writing its own log group (the stream suffix ":*" is part of
-        the log group's Arn), permissions, its secret, the table actions (under LeadingKeys)."""
+        the log group's Arn), permissions, its secret, the table actions (under LeadingKeys),
+        Query on the table and on its indexes (see INDEX_ARN)."""
         log_group = {f"{lid.removesuffix('Function')}LogGroup.Arn"}
         out = {"logs:CreateLogStream": log_group, "logs:PutLogEvents": log_group, **self.permissions}
         if self.secret:
             out["secretsmanager:GetSecretValue"] = secret_refs(self.secret)
-        return {**out, **{action: {"GatewayTable.Arn"} for action in self.table}}
+        out.update({action: {"GatewayTable.Arn"} for action in self.table})
+        queried = {"GatewayTable.Arn"} if self.table_queries else set()
+        queried |= {INDEX_ARN.format(index) for index in self.index_queries}
+        return {**out, "dynamodb:Query": queried} if queried else out
 
     @property
     def conditional_permissions(self) -> dict[str, dict[str, set[str]]]:
@@ -163,6 +198,13 @@ def variables(*groups: str) -> dict[str, set[str]]:
     """{variable: {canonical value}} from "NAME=value NAME=value" (a logical id: its Ref)."""
     return {name: {value} for group in groups for name, value in (item.split("=", 1) for item in group.split())}
 
+
+# Stream filter patterns (Lambda event filtering on the stream record: its keys, eventName,
+# the new image). Conversation items: PK CONV#..., SK META. Inbound messages stored: PK
+# CONV#..., SK MSG#..., inserted, direction "in" (gateway-aws dynamodb/conversations.rs).
+CONVERSATION_ITEMS = {"dynamodb": {"Keys": {"PK": {"S": [{"prefix": "CONV#"}]}, "SK": {"S": ["META"]}}}}
+INBOUND_MESSAGES = {"eventName": ["INSERT"], "dynamodb": {
+    "Keys": {"PK": {"S": [{"prefix": "CONV#"}]}, "SK": {"S": [{"prefix": "MSG#"}]}}, "NewImage": {"direction": {"S": ["in"]}}}}
 
 WEBHOOK_ENV = variables("QUEUE_URL=InboundQueue ACCOUNTS_CACHE_SECS=60 MAX_CLOCK_SKEW_SECS=300 MAX_BODY_BYTES=65536")
 
@@ -251,9 +293,10 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         integration_timeout_ms=8000, url_output=("ReplyApiUrl", "/replies"), latency_alarm_ms=3000,
     ),
     # sla-monitor (functions/sla-monitor/src/{main,config,handler}.rs; gateway-core sla/;
-    # gateway-aws dynamodb/sla_records.rs, sqs/timers.rs, sns.rs, dynamodb/rules.rs): the
-    # table's stream (conversation changes: timers and alerts) and the timers queue (timers
-    # that come up). No secret.
+    # gateway-aws dynamodb/sla_records.rs, dynamodb/inboxes.rs, sqs/timers.rs, sns.rs,
+    # dynamodb/rules.rs): the table's stream (conversation changes: timers and alerts; a new
+    # conversation registers its account), the timers queue (timers that come up) and, every
+    # minute, the schedule (the inbox gauges). No secret.
     "SlaMonitorFunction": FunctionSpec(
         binary="sla-monitor", kind="consumer", timeout_secs=30,
         # Polls the timers queue (no ChangeMessageVisibility: a failed timer comes back after the
@@ -264,10 +307,14 @@ FUNCTIONS: dict[str, FunctionSpec] = {
                      "sqs:SendMessage": {"TimersQueue.Arn", "StreamFailuresQueue.Arn"}, "sns:Publish": {"AlertsTopic"}},
         # load and the rules (GetItem; CONFIG: DynamoDbRulesStore::get), record_breach
         # (UpdateItem), replace's TransactWriteItems (authorized per item: the conversation's
-        # Put, the Put and Delete items of its TAG# rows, all in the conversation's partition).
-        # No Query, no ConditionCheck item, base table only.
-        table={"dynamodb:GetItem": {CONV, CONFIG}, "dynamodb:UpdateItem": {CONV}, "dynamodb:PutItem": {CONV},
+        # Put, the Put and Delete items of its TAG# rows, all in the conversation's partition);
+        # Inboxes::register (PutItem of PK=ACCOUNTS, SK=<channel>#<account>). No
+        # ConditionCheck item.
+        table={"dynamodb:GetItem": {CONV, CONFIG}, "dynamodb:UpdateItem": {CONV}, "dynamodb:PutItem": {CONV, ACCOUNTS},
                "dynamodb:DeleteItem": {CONV}},
+        # Inboxes::accounts (Query PK = ACCOUNTS) and Inboxes::gauge (Query GSI1, GSI1PK =
+        # INBOX#<channel>#<account>#open, the waiting entries: a count, then the oldest).
+        table_queries={ACCOUNTS}, index_queries=("GSI1",),
         # Config::from_lookup (functions/sla-monitor/src/config.rs): every variable, the code's defaults.
         env=variables("TABLE_NAME=GatewayTable TIMERS_QUEUE_URL=TimersQueue ALERTS_TOPIC_ARN=AlertsTopic",
                       "SLA_BREACH_GRACE_SECS=10 RULES_CACHE_SECS=30"),
@@ -277,7 +324,31 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         stream=StreamSourceSpec(
             table="GatewayTable", view_type="NEW_AND_OLD_IMAGES", starting_position="TRIM_HORIZON", batch_size=10,
             max_retry_attempts=10, max_record_age_secs=21600, on_failure="StreamFailuresQueue",
-            filter={"dynamodb": {"Keys": {"PK": {"S": [{"prefix": "CONV#"}]}, "SK": {"S": ["META"]}}}},
+            filters=(CONVERSATION_ITEMS,),
+        ),
+        # handler.rs `parse`: an event whose source is aws.events is the schedule (Batch::Schedule).
+        schedule="rate(1 minute)",
+    ),
+    # stats-aggregator (functions/stats-aggregator/src/{main,config,handler}.rs; gateway-core
+    # stats/; gateway-aws dynamodb/stats.rs, dynamodb/rules.rs): the second reader of the
+    # table's stream. No queue, no secret.
+    "StatsAggregatorFunction": FunctionSpec(
+        binary="stats-aggregator", kind="stream", timeout_secs=30,
+        permissions={**_read_stream("GatewayTable"), "sqs:SendMessage": {"StreamFailuresQueue.Arn"}},
+        # The accounts' time zones (DynamoDbRulesStore::get: GetItem of CONFIG); DynamoDbStats::
+        # apply's TransactWriteItems, authorized per item: the Put of the change's marker
+        # (PK=STREAM#<event id>, on condition attribute_not_exists) and an Update (ADD) of each
+        # daily record it touches (PK=STATS#<channel>:<account>). Reads no conversation, no
+        # Query (the report's `days` query is gatewayctl's, not the aggregator's).
+        table={"dynamodb:GetItem": {CONFIG}, "dynamodb:PutItem": {STREAM_MARKER}, "dynamodb:UpdateItem": {STATS}},
+        # Config::from_lookup (functions/stats-aggregator/src/config.rs): every variable, the code's default.
+        env=variables("TABLE_NAME=GatewayTable RULES_CACHE_SECS=30"),
+        # handler.rs `delta_of`: conversation items (SK META, every change, both images) and
+        # inbound messages (SK MSG#..., direction in, inserts only); nothing else invokes it.
+        stream=StreamSourceSpec(
+            table="GatewayTable", view_type="NEW_AND_OLD_IMAGES", starting_position="TRIM_HORIZON", batch_size=10,
+            max_retry_attempts=10, max_record_age_secs=21600, on_failure="StreamFailuresQueue",
+            filters=(CONVERSATION_ITEMS, INBOUND_MESSAGES),
         ),
     ),
 }
@@ -319,6 +390,11 @@ def visibility_secs(queue: str) -> int:
     return 6 * FUNCTIONS[consumer_of(queue)].timeout_secs
 
 
+# The functions EventBridge invokes on a schedule: {function: schedule expression}. Each by
+# exactly one enabled rule of the stack targeting it, with the Lambda permission for
+# events.amazonaws.com from that rule (SAM's Schedule event creates both); no other rule.
+SCHEDULES = {lid: spec.schedule for lid, spec in FUNCTIONS.items() if spec.schedule}
+
 # The stream event sources' on-failure queues (standard, 14 days, depth alarmed like a DLQ).
 FAILURE_QUEUES = tuple(dict.fromkeys(f.stream.on_failure for f in FUNCTIONS.values() if f.stream))
 ALL_QUEUES = (*QUEUES, *(q.dlq for q in QUEUES.values()), *FAILURE_QUEUES)
@@ -348,9 +424,15 @@ HTTP_APIS: dict[str, tuple[tuple[str, int], tuple[str, int]]] = {
 # aggregate.
 APP_ALARM_METRICS = ("AccountsRefreshFailed", "AccountsUnavailable", "DeliveryUncertain", "SlaBreaches")
 HTTP_API_5XX_THRESHOLD = 5
+# Alarms on a level (a gauge the functions emit, namespace ChannelGateway, no dimensions: the
+# aggregate), Maximum over 5 minutes above a parameter: {metric: (parameter, its default,
+# its MinValue)}. OldestWaitingSeconds: the longest any customer of any account has waited
+# unanswered, measured every minute by sla-monitor (handler.rs `gauges`).
+LEVEL_ALARMS: dict[str, tuple[str, int, int]] = {"OldestWaitingSeconds": ("OldestWaitAlarmSeconds", 1800, 60)}
 
-# (namespace, metric, {dimension: referenced logical id}, threshold, statistic, operator, period)
-Alarm = tuple[str, str, dict[str, str], float, str, str, "int | None"]
+# (namespace, metric, {dimension: referenced logical id}, threshold (a number, or the
+# parameter it is), statistic, operator, period)
+Alarm = tuple[str, str, dict[str, str], "float | str", str, str, "int | None"]
 
 
 def wanted_alarms() -> list[Alarm]:
@@ -367,6 +449,7 @@ def wanted_alarms() -> list[Alarm]:
             out.append(("AWS/Lambda", "Duration", {"FunctionName": lid}, spec.latency_alarm_ms, "p99", gt, None))
     out += [("ChannelGateway", metric, {}, 1, "Sum", ge, 300) for metric in APP_ALARM_METRICS]
     out += [("AWS/ApiGateway", "5xx", {"ApiId": api}, HTTP_API_5XX_THRESHOLD, "Sum", ge, 300) for api in HTTP_APIS]
+    out += [("ChannelGateway", metric, {}, parameter, "Maximum", gt, 300) for metric, (parameter, _, _) in LEVEL_ALARMS.items()]
     return out
 
 
@@ -374,16 +457,20 @@ def wanted_alarms() -> list[Alarm]:
 # alarmed application metrics, reply-sender's EMF metrics (functions/reply-sender/src/handler.rs
 # `report`, `handle_record`; reply-api emits none) with their dimension sets, sla-monitor's
 # (functions/sla-monitor/src/handler.rs `report`: SlaBreaches by channel and account,
-# AutoResolved) and the age of its stream's records (IteratorAge).
+# AutoResolved; `gauges`: UnansweredNow, OldestWaitingSeconds) and the age of the stream's
+# records (IteratorAge).
 DASHBOARD_NEEDED = (
     "InboundMessages", "DuplicateMessages", "RuleHits", "AutoReplies", "Escalations", "FirstResponseTime",
     "ChannelGateway,Channel,Account", *APP_ALARM_METRICS, "ApproximateNumberOfMessagesVisible", "Errors", "Duration",
     "RepliesDelivered", "ChannelGateway,Channel,Origin", "ReplyDeliveryLatencyMs", "RepliesUndeliverable",
     "ChannelGateway,Channel,Reason", "RepliesDeadLettered", "ChannelGateway,Channel,Code", "ReplyRetries",
-    "ReplyDuplicates", "ReplyCommandsUndecodable", "AutoResolved", "IteratorAge",
+    "ReplyDuplicates", "ReplyCommandsUndecodable", "AutoResolved", "IteratorAge", *LEVEL_ALARMS, "UnansweredNow",
 )
-# Not plotted: UnansweredConversations is a +1/-1 flow metric, not a level (a proper gauge
-# comes later).
+# SEARCH expressions the dashboard must plot, (dimension set, metric): the inbox gauges per
+# account (sla-monitor emits them with exactly Channel and Account, and as the aggregate).
+DASHBOARD_SEARCHES = (("ChannelGateway,Channel,Account", "UnansweredNow"), ("ChannelGateway,Channel,Account", "OldestWaitingSeconds"))
+# Not plotted: UnansweredConversations, the router's +1/-1 flow metric, is no level (its sum
+# per period says nothing of how many wait); UnansweredNow is the level that replaces it.
 DASHBOARD_FORBIDDEN = ("UnansweredConversations",)
 
 # Log levels the LogLevel parameter may take: never "trace" (raw events and tokens).
@@ -433,6 +520,7 @@ TOPICS = {"AlarmTopic": "AlarmEmail", "AlertsTopic": "AlertsEmail"}
 
 EXPECTED_PARAMETERS = {
     "StageName", "LogLevel", "LogRetentionDays", "AccountsSecretKmsKeyArn", *TOPICS.values(), "EnableFixedEgress",
+    *(parameter for parameter, _, _ in LEVEL_ALARMS.values()),
     *(f"{lid}Arn" for lid in SECRETS),
     *(f.reserved_concurrency[0] for f in FUNCTIONS.values() if f.reserved_concurrency),
     *(param for limits in HTTP_APIS.values() for param, _ in limits),
