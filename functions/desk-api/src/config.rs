@@ -1,0 +1,58 @@
+//! Everything `desk-api` reads from its environment.
+
+use gateway_lambda::env::{ConfigError, EnvReader};
+use std::time::Duration;
+
+/// The configuration of `desk-api`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// `TABLE_NAME`: conversations, agent profiles, canned responses, statistics.
+    pub table_name: String,
+    /// `OUTBOUND_QUEUE_URL`: where agents' replies are queued for `reply-sender`.
+    pub outbound_queue_url: String,
+    /// `DESK_USER_POOL_ID`: the Cognito user pool agents sign in to.
+    pub user_pool_id: String,
+    /// `DESK_CLIENT_ID`: the pool's app client whose access tokens are accepted.
+    pub client_id: String,
+    /// `DESK_TOKEN_ISSUER` (default `https://cognito-idp.{AWS_REGION}.amazonaws.com/{pool}`).
+    pub token_issuer: String,
+    /// `DESK_JWKS_URL` (default `{issuer}/.well-known/jwks.json`).
+    pub jwks_url: String,
+    /// `DESK_JWKS_CACHE_SECS` (default 3600): how long the pool's keys are kept.
+    pub jwks_cache: Duration,
+    /// `DESK_MAX_BODY_BYTES` (default 16384): larger request bodies get 413.
+    pub max_body_bytes: usize,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads `lookup`.
+    pub fn from_lookup<F: Fn(&str) -> Option<String>>(lookup: F) -> Result<Self, ConfigError> {
+        let mut r = EnvReader::new(&lookup);
+        let table_name = r.required("TABLE_NAME");
+        let outbound_queue_url = r.required("OUTBOUND_QUEUE_URL");
+        let user_pool_id = r.required("DESK_USER_POOL_ID");
+        let client_id = r.required("DESK_CLIENT_ID");
+        let region = r.text("AWS_REGION", "us-east-1");
+        let default_issuer = format!("https://cognito-idp.{region}.amazonaws.com/{user_pool_id}");
+        let token_issuer = r.url("DESK_TOKEN_ISSUER", &default_issuer);
+        let default_jwks = format!("{}/.well-known/jwks.json", token_issuer.trim_end_matches('/'));
+        let jwks_url = r.url("DESK_JWKS_URL", &default_jwks);
+        let jwks_cache = Duration::from_secs(r.number("DESK_JWKS_CACHE_SECS", 3600, 1) as u64);
+        let max_body_bytes = r.number("DESK_MAX_BODY_BYTES", 16384, 1) as usize;
+        r.finish(Config {
+            table_name,
+            outbound_queue_url,
+            user_pool_id,
+            client_id,
+            token_issuer,
+            jwks_url,
+            jwks_cache,
+            max_body_bytes,
+        })
+    }
+}
