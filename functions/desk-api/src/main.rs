@@ -6,8 +6,10 @@
 //! - `config.rs`: the environment it reads;
 //! - `auth.rs`: the access token and who it names;
 //! - `handler.rs`: routes and answers.
+//!
+//! `config` and `auth` are in the crate's library (`lib.rs`), which the integration tests use.
 
-mod config;
+use desk_api::config;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
