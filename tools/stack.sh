@@ -106,6 +106,27 @@ stack_setup() {
   # shellcheck disable=SC1091
   . "$STACK_RUN_DIR/resources.env"
   set +a
+  stack_desk_setup "$prefix"
+}
+
+# stack_desk_setup PREFIX: the desk's Cognito user pool in the emulator, from the users file
+# (GATEWAY_DESK_USERS_FILE, default config/desk-users.local.json): pool, app client, groups,
+# users; the agents' profiles into TABLE_NAME. Exports DESK_USER_POOL_ID, DESK_CLIENT_ID,
+# DESK_TOKEN_ISSUER (the AWS form, as the emulator's tokens carry it) and DESK_JWKS_URL (the
+# emulator's copy of the pool's keys).
+stack_desk_setup() {
+  local prefix=$1 users=${GATEWAY_DESK_USERS_FILE:-config/desk-users.local.json}
+  log "creating the desk's user pool, app client, groups and users ($prefix) from $users (log: $STACK_RUN_DIR/desk-setup.log)"
+  if ! "$GATEWAYCTL" local desk-setup --endpoint "$AWS_ENDPOINT_URL" --prefix "$prefix" \
+    --users "$users" --table "$TABLE_NAME" >"$STACK_RUN_DIR/desk.env" 2>"$STACK_RUN_DIR/desk-setup.log"; then
+    log "the desk's user pool could not be set up:"
+    cat "$STACK_RUN_DIR/desk-setup.log" >&2
+    return 1
+  fi
+  set -a
+  # shellcheck disable=SC1091
+  . "$STACK_RUN_DIR/desk.env"
+  set +a
 }
 
 # stack_start_stubs: local stand-ins of the WeChat and Weibo APIs (gatewayctl stub-platforms)
@@ -149,6 +170,16 @@ ALERTS_TOPIC_ARN=$ALERTS_TOPIC_ARN
 SLA_BREACH_GRACE_SECS=${SLA_BREACH_GRACE_SECS:-1}
 RUST_LOG=${RUST_LOG:-info}
 ENV
+  # The desk API's user pool (stack_desk_setup), when the stack has one.
+  if [ -n "${DESK_USER_POOL_ID:-}" ]; then
+    cat >>"$1" <<ENV
+DESK_USER_POOL_ID=$DESK_USER_POOL_ID
+DESK_CLIENT_ID=$DESK_CLIENT_ID
+DESK_TOKEN_ISSUER=$DESK_TOKEN_ISSUER
+DESK_JWKS_URL=$DESK_JWKS_URL
+DESK_JWKS_CACHE_SECS=${DESK_JWKS_CACHE_SECS:-3600}
+ENV
+  fi
   # The reply sender's platforms: the stand-ins, when they run.
   if [ -n "${GATEWAY_STUB_URL:-}" ]; then
     cat >>"$1" <<ENV

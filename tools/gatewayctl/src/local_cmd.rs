@@ -1,4 +1,5 @@
-//! `gatewayctl local …`: the local stack's commands (setup, pump, event sources, show).
+//! `gatewayctl local …`: the local stack's commands (setup, desk-setup, pump, event sources,
+//! show).
 
 use crate::UsageContext;
 use anyhow::Result;
@@ -22,6 +23,24 @@ pub(crate) enum LocalCommand {
         /// redeliveries quickly).
         #[arg(long, default_value_t = local::TEST_VISIBILITY_SECS, value_parser = clap::value_parser!(u32).range(1..=43_200))]
         visibility_secs: u32,
+    },
+    /// Create or update the desk's Cognito user pool in the emulator from the users file (the
+    /// pool `{prefix}-desk`, its app client, the groups agents, supervisors and admins, the
+    /// users with their passwords and groups); print the desk API's DESK_* variables. Running
+    /// it again with the same file changes nothing.
+    DeskSetup {
+        /// Emulator endpoint, e.g. http://127.0.0.1:5000.
+        #[arg(long, env = "AWS_ENDPOINT_URL")]
+        endpoint: String,
+        /// Resource name prefix.
+        #[arg(long, default_value = "gateway")]
+        prefix: String,
+        /// The desk users file (JSON).
+        #[arg(long, env = "GATEWAY_DESK_USERS_FILE", default_value = gatewayctl::desk::DEFAULT_USERS_FILE)]
+        users: std::path::PathBuf,
+        /// The table to seed the agents' profiles into (`local setup`'s TABLE_NAME).
+        #[arg(long, env = "TABLE_NAME")]
+        table: Option<String>,
     },
     /// Deliver the inbound queue to the router like the Lambda event source mapping.
     Pump {
@@ -76,6 +95,33 @@ pub(crate) async fn run_local(cmd: LocalCommand) -> Result<()> {
             let sdk = local::emulator_config(&endpoint).await;
             let stack = local::setup(&sdk, &prefix, &document, visibility_secs).await?;
             print!("{}", stack.env_lines());
+        }
+        LocalCommand::DeskSetup {
+            endpoint,
+            prefix,
+            users,
+            table,
+        } => {
+            let users = gatewayctl::desk::DeskUsers::read(&users)
+                .usage(|| "the desk users file".to_string())?;
+            let sdk = local::emulator_config(&endpoint).await;
+            let cognito = aws_sdk_cognitoidentityprovider::Client::new(&sdk);
+            let (pool, report) =
+                gatewayctl::desk::setup_pool(&cognito, &prefix, &users, Some(&endpoint)).await?;
+            // The variables go to stdout (the stack sources them); what changed to stderr.
+            for change in &report.changes {
+                eprintln!("desk: {change}");
+            }
+            if report.is_empty() {
+                eprintln!("desk: the user pool is as the users file says; nothing changed");
+            }
+            if let Some(table) = table {
+                let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+                let seeded =
+                    gatewayctl::desk::seed_agent_profiles(&dynamodb, &table, &users).await?;
+                eprintln!("desk: {seeded} agent profile(s) written to {table}");
+            }
+            print!("{}", pool.env_lines());
         }
         LocalCommand::Pump {
             endpoint,

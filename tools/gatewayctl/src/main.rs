@@ -85,6 +85,9 @@ enum Command {
     /// An account's daily statistics over a range of days: volumes, complaints by category,
     /// escalations, service levels, undeliverable replies, rule firings, per team.
     Report(gatewayctl::report::ReportArgs),
+    /// The desk's sign-in (Cognito): tokens for trying the desk API.
+    #[command(subcommand)]
+    Desk(DeskCommand),
     /// Serve local stand-ins of the WeChat and Weibo APIs (reply sender tests and demo).
     StubPlatforms {
         /// Address to listen on.
@@ -153,6 +156,34 @@ enum AccountsCommand {
         /// The reply API's secret (`ApiClientsSecret`).
         #[arg(long)]
         api_secret: String,
+        /// Endpoint override (local emulator); default: the AWS SDK's usual resolution.
+        #[arg(long, env = "AWS_ENDPOINT_URL")]
+        endpoint: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeskCommand {
+    /// Sign in to the desk's user pool (InitiateAuth, USER_PASSWORD_AUTH) and print the
+    /// access token, for `Authorization: Bearer …`. Against the local stack by default; with
+    /// AWS_ENDPOINT_URL unset, against Cognito in AWS_REGION (the app client must allow
+    /// USER_PASSWORD_AUTH).
+    Login {
+        /// The username.
+        #[arg(long)]
+        user: String,
+        /// The password; default: the user's in the users file.
+        #[arg(long)]
+        password: Option<String>,
+        /// The desk users file, where the password is looked up.
+        #[arg(long, env = "GATEWAY_DESK_USERS_FILE", default_value = gatewayctl::desk::DEFAULT_USERS_FILE)]
+        users: std::path::PathBuf,
+        /// The desk's app client (the stack's DESK_CLIENT_ID).
+        #[arg(long, env = "DESK_CLIENT_ID")]
+        client_id: String,
+        /// Print the ID token instead (the desk API refuses it: for other uses only).
+        #[arg(long)]
+        id_token: bool,
         /// Endpoint override (local emulator); default: the AWS SDK's usual resolution.
         #[arg(long, env = "AWS_ENDPOINT_URL")]
         endpoint: Option<String>,
@@ -309,6 +340,7 @@ async fn run(command: Command) -> Result<()> {
         Command::Rules(cmd) => run_rules(cmd).await,
         Command::Accounts(cmd) => run_accounts(cmd).await,
         Command::Report(args) => run_report(args).await,
+        Command::Desk(cmd) => run_desk(cmd).await,
         Command::StubPlatforms { listen } => gatewayctl::stub::serve(listen).await,
         Command::Events(EventsCommand::Generate { root }) => {
             let generated = gatewayctl::events::generate(&root)?;
@@ -447,6 +479,44 @@ async fn run_report(args: gatewayctl::report::ReportArgs) -> Result<()> {
         .await
         .context("read the statistics")?;
     print!("{}", gatewayctl::report::render(&report, args.format));
+    Ok(())
+}
+
+async fn run_desk(cmd: DeskCommand) -> Result<()> {
+    let DeskCommand::Login {
+        user,
+        password,
+        users,
+        client_id,
+        id_token,
+        endpoint,
+    } = cmd;
+    let password = match password {
+        Some(p) => p,
+        None => gatewayctl::desk::DeskUsers::read(&users)
+            .usage(|| "no --password, and the users file".to_string())?
+            .user(&user)
+            .map(|u| u.password.expose().to_string())
+            .ok_or_else(|| {
+                UsageError(format!(
+                    "{user} is not in {}: give --password",
+                    users.display()
+                ))
+            })?,
+    };
+    let sdk = local::ops_config(endpoint.as_deref()).await;
+    let cognito = aws_sdk_cognitoidentityprovider::Client::new(&sdk);
+    let tokens = gatewayctl::desk::login(&cognito, &client_id, &user, &password)
+        .await
+        .with_context(|| format!("sign in as {user}"))?;
+    println!(
+        "{}",
+        if id_token {
+            tokens.id_token
+        } else {
+            tokens.access_token
+        }
+    );
     Ok(())
 }
 

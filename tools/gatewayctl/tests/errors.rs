@@ -18,6 +18,7 @@ fn gatewayctl(args: &[&str]) -> (i32, String) {
         .env("RUST_LIB_BACKTRACE", "1")
         .env_remove("TABLE_NAME")
         .env_remove("GATEWAY_ACCOUNTS_FILE")
+        .env_remove("GATEWAY_DESK_USERS_FILE")
         .output()
         .unwrap();
     (
@@ -241,4 +242,68 @@ fn a_report_whose_table_cannot_be_read_exits_1() {
         stderr.starts_with("gatewayctl: read the statistics: dynamodb query (stats)"),
         "{stderr}"
     );
+}
+
+#[test]
+fn desk_commands_report_an_unusable_users_file_or_user_as_usage_errors() {
+    // A user neither in the users file nor given a password: nothing is sent anywhere.
+    assert_one_line(
+        &["desk", "login", "--user", "nobody", "--client-id", "c"],
+        USAGE,
+        &[
+            "nobody is not in config/desk-users.local.json",
+            "--password",
+        ],
+    );
+    // A file that is not a desk users file, for either command.
+    assert_one_line(
+        &[
+            "desk",
+            "login",
+            "--user",
+            "agent1",
+            "--client-id",
+            "c",
+            "--users",
+            "config/accounts.local.json",
+        ],
+        USAGE,
+        &[
+            "config/accounts.local.json: invalid",
+            "not a desk users file",
+        ],
+    );
+    assert_one_line(
+        &[
+            "local",
+            "desk-setup",
+            "--endpoint",
+            "http://127.0.0.1:1",
+            "--users",
+            "config/missing-users.json",
+        ],
+        USAGE,
+        &["read config/missing-users.json"],
+    );
+}
+
+#[test]
+fn a_desk_login_that_cannot_reach_cognito_exits_1_on_one_line() {
+    let out = Command::new(env!("CARGO_BIN_EXE_gatewayctl"))
+        .args(["desk", "login", "--user", "agent1", "--client-id", "c"])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("GATEWAY_DESK_USERS_FILE")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(FAILURE), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("gatewayctl: sign in as agent1: "),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Demo-agent1"), "no password in {stderr}");
+    assert!(out.stdout.is_empty());
 }
