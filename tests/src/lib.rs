@@ -159,5 +159,30 @@ impl RunningStack {
     }
 }
 
+/// The desk's user pool the stack set up (`stack_desk_setup` in tools/stack.sh exports its
+/// `DESK_*` variables, as the functions get them).
+pub fn desk_pool() -> gatewayctl::desk::DeskPool {
+    let var = |k: &str| {
+        std::env::var(k).unwrap_or_else(|_| {
+            panic!("{k} is not set: these tests need the local stack's user pool; run `make test`")
+        })
+    };
+    gatewayctl::desk::DeskPool {
+        user_pool_id: var("DESK_USER_POOL_ID"),
+        client_id: var("DESK_CLIENT_ID"),
+        token_issuer: var("DESK_TOKEN_ISSUER"),
+        jwks_url: var("DESK_JWKS_URL"),
+    }
+}
+
+/// The desk users file the local stack sets its user pool up from.
+pub fn local_desk_users() -> gatewayctl::desk::DeskUsers {
+    gatewayctl::desk::DeskUsers::read(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../config/desk-users.local.json"
+    )))
+    .unwrap()
+}
+
 /// Serializes the tests that share the running functions' queue.
 pub static RUNNING_STACK_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

@@ -39,6 +39,13 @@ const CHECKS: &[(&str, Check)] = &[
         Check::RunBy("the `gatewayctl send` examples of the README, run here"),
     ),
     ("gatewayctl local show", Check::Run(0)),
+    ("gatewayctl desk login", Check::Run(0)),
+    (
+        "gatewayctl local desk-setup",
+        Check::RunBy(
+            "tools/stack.sh (stack_desk_setup, run by make test) and tests/tests/desk_auth.rs desk_setup_is_idempotent_and_puts_back_what_drifted",
+        ),
+    ),
     ("gatewayctl local pump", Check::Run(0)),
     (
         "gatewayctl report",
