@@ -119,6 +119,16 @@ impl AuthError {
             _ => 401,
         }
     }
+
+    /// The `WWW-Authenticate` header of a 401 (RFC 6750, section 3): a bare challenge when no
+    /// token came, `invalid_token` for any other refusal; none for a 503.
+    pub fn www_authenticate(&self) -> Option<&'static str> {
+        match self {
+            AuthError::MissingToken => Some("Bearer"),
+            AuthError::KeysUnavailable => None,
+            _ => Some("Bearer error=\"invalid_token\""),
+        }
+    }
 }
 
 /// The token of an `Authorization` header value: `Bearer <token>`, the scheme in any case,

@@ -237,6 +237,12 @@ fn every_refusal_has_its_own_stable_code_and_only_unavailable_keys_are_a_503() {
     }
     let codes: std::collections::HashSet<_> = all.iter().map(|(e, _, _)| e.code()).collect();
     assert_eq!(codes.len(), all.len());
+    assert_eq!(MissingToken.www_authenticate(), Some("Bearer"));
+    assert_eq!(
+        Expired.www_authenticate(),
+        Some("Bearer error=\"invalid_token\"")
+    );
+    assert_eq!(KeysUnavailable.www_authenticate(), None);
 }
 
 // Valid tokens
