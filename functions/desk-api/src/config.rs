@@ -40,7 +40,10 @@ impl Config {
         let region = r.text("AWS_REGION", "us-east-1");
         let default_issuer = format!("https://cognito-idp.{region}.amazonaws.com/{user_pool_id}");
         let token_issuer = r.url("DESK_TOKEN_ISSUER", &default_issuer);
-        let default_jwks = format!("{}/.well-known/jwks.json", token_issuer.trim_end_matches('/'));
+        let default_jwks = format!(
+            "{}/.well-known/jwks.json",
+            token_issuer.trim_end_matches('/')
+        );
         let jwks_url = r.url("DESK_JWKS_URL", &default_jwks);
         let jwks_cache = Duration::from_secs(r.number("DESK_JWKS_CACHE_SECS", 3600, 1) as u64);
         let max_body_bytes = r.number("DESK_MAX_BODY_BYTES", 16384, 1) as usize;
