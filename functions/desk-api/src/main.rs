@@ -5,13 +5,66 @@
 //!
 //! - `config.rs`: the environment it reads;
 //! - `auth.rs`: the access token and who it names;
-//! - `handler.rs`: routes and answers.
+//! - `handler.rs`: routes and answers (with `handler/`).
 
+mod auth;
 mod config;
+mod handler;
+
+use gateway_aws::sdk::{consumer_timeouts, load_sdk_config_with_timeouts};
+use gateway_aws::{
+    BundledRules, DynamoDbConversationStore, DynamoDbDesk, DynamoDbRulesSource, DynamoDbRulesStore,
+    DynamoDbStats, SqsReplyQueue,
+};
+use lambda_http::{Request, service_fn};
+use std::sync::Arc;
+
+/// The daily statistics records, for `GET /stats`.
+struct StatsReader(DynamoDbStats);
+
+#[async_trait::async_trait]
+impl handler::DailyStats for StatsReader {
+    async fn days(
+        &self,
+        channel: gateway_core::Channel,
+        account: &str,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> Result<Vec<gateway_core::stats::DailyRecord>, gateway_core::ports::PortError> {
+        self.0.days(channel, account, from, to).await
+    }
+}
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
-    let _config = config::Config::from_env()?;
-    Err("desk-api: not wired yet".into())
+    let config = config::Config::from_env()?;
+    let sdk = load_sdk_config_with_timeouts(consumer_timeouts()).await?;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let store = DynamoDbConversationStore::new(dynamodb.clone(), &config.table_name, None);
+    let desk = handler::Desk {
+        auth: Arc::new(auth::TokenVerifier::new(&config)),
+        store: Arc::new(DynamoDbDesk::new(store.clone())),
+        queue: Arc::new(SqsReplyQueue::new(
+            aws_sdk_sqs::Client::new(&sdk),
+            &config.outbound_queue_url,
+        )),
+        rules: Arc::new(DynamoDbRulesSource::new(
+            DynamoDbRulesStore::new(dynamodb.clone(), &config.table_name),
+            config.rules_cache,
+            BundledRules::from_yaml(gateway_lambda::BUNDLED_RULES),
+        )),
+        stats: Arc::new(StatsReader(DynamoDbStats::new(
+            dynamodb,
+            &config.table_name,
+        ))),
+        inboxes: Arc::new(store),
+        policy: config.reply_policy,
+        max_body_bytes: config.max_body_bytes,
+    };
+    let desk = &desk;
+    lambda_http::run(service_fn(move |request: Request| async move {
+        Ok::<_, std::convert::Infallible>(handler::handle_request(desk, request).await)
+    }))
+    .await
 }

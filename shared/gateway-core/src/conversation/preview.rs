@@ -68,6 +68,7 @@ impl MessagePreview {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::testing::text_message;

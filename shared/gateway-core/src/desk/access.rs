@@ -213,6 +213,7 @@ impl Caller {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::testing::text_message;

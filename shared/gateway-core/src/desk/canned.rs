@@ -145,6 +145,7 @@ impl CannedResponse {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::testing::text_message;

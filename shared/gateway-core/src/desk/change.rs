@@ -204,7 +204,8 @@ impl ConversationPatch {
                 return Err(invalid("assignee", "an agent id, `me` or null"));
             }
             let own = |a: Option<&str>| a.is_none_or(|a| a == caller.agent_id);
-            if !caller.supervises() && !(own(assignee) && own(c.assignee.as_deref())) {
+            let allowed = caller.supervises() || (own(assignee) && own(c.assignee.as_deref()));
+            if !allowed {
                 return Err(ChangeError::Forbidden(
                     "agents assign conversations to themselves only, and unassign only their own"
                         .into(),
