@@ -327,3 +327,180 @@ pub fn add_note(
     );
     Ok((next, note, entry))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::desk::{AgentProfile, Role};
+    use crate::testing::text_message;
+
+    fn caller(id: &str, role: Role) -> Caller {
+        Caller {
+            agent_id: id.into(),
+            role,
+            profile: Some(AgentProfile {
+                agent_id: id.into(),
+                display_name: id.into(),
+                teams: ["complaints".to_string()].into(),
+                accounts: ["wechat:demo".to_string()].into(),
+                capacity: 5,
+                updated_at: 0,
+                updated_by: None,
+                version: 1,
+            }),
+        }
+    }
+
+    fn waiting() -> Conversation {
+        let m = text_message("demo", "u1", "1", "你们是骗子", 1_000);
+        let mut c = Conversation::new_for(&m);
+        c.record_inbound(&m);
+        c.team = Some("complaints".into());
+        c.tags.insert("crisis".into());
+        c.escalate(1_000, 60);
+        c.version = 3;
+        c
+    }
+
+    fn patch(json: &str) -> ConversationPatch {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn resolving_records_who_removes_the_lifecycle_tags_and_audits_before_and_after() {
+        let c = waiting();
+        let agent = caller("agent1", Role::Agent);
+        let (next, entry) = patch(r#"{"status":"resolved"}"#)
+            .apply(&c, &agent, 9_000, &["crisis".to_string()])
+            .unwrap()
+            .unwrap();
+        assert_eq!(next.status, Status::Resolved);
+        assert_eq!(next.resolved_by.as_deref(), Some("agent:agent1"));
+        assert!(!next.tags.contains("crisis"));
+        assert!(!next.escalated);
+        assert_eq!(next.version, 4);
+        assert_eq!((entry.version, entry.actor.as_str()), (4, "agent:agent1"));
+        assert_eq!(entry.changes["status"].before, "open");
+        assert_eq!(entry.changes["status"].after, "resolved");
+        assert_eq!(entry.changes["tags"].before, serde_json::json!(["crisis"]));
+        assert!(
+            entry.changes.contains_key("waiting_since"),
+            "side effects are audited"
+        );
+        assert!(!entry.changes.contains_key("version"));
+    }
+
+    #[test]
+    fn a_patch_that_changes_nothing_writes_nothing_and_an_empty_one_is_refused() {
+        let c = waiting();
+        let agent = caller("agent1", Role::Agent);
+        assert_eq!(
+            patch(r#"{"priority":"urgent"}"#)
+                .apply(&c, &agent, 9, &[])
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            patch("{}").apply(&c, &agent, 9, &[]).unwrap_err(),
+            ChangeError::Invalid("body".into(), "names nothing to change".into())
+        );
+        assert!(serde_json::from_str::<ConversationPatch>(r#"{"stauts":"open"}"#).is_err());
+    }
+
+    #[test]
+    fn agents_assign_only_themselves_and_supervisors_anyone() {
+        let c = waiting();
+        let agent = caller("agent1", Role::Agent);
+        let (mine, _) = patch(r#"{"assignee":"me"}"#)
+            .apply(&c, &agent, 5, &[])
+            .unwrap()
+            .unwrap();
+        assert_eq!(mine.assignee.as_deref(), Some("agent1"));
+        assert_eq!(mine.assigned_at, Some(5));
+        assert!(matches!(
+            patch(r#"{"assignee":"agent2"}"#).apply(&c, &agent, 5, &[]),
+            Err(ChangeError::Forbidden(_))
+        ));
+        // Nor take away a colleague's.
+        let mut theirs = c.clone();
+        theirs.assignee = Some("agent2".into());
+        assert!(matches!(
+            patch(r#"{"assignee":null}"#).apply(&theirs, &agent, 5, &[]),
+            Err(ChangeError::Forbidden(_))
+        ));
+        let supervisor = caller("boss", Role::Supervisor);
+        let (moved, entry) = patch(r#"{"assignee":"agent2","team":"vip"}"#)
+            .apply(&c, &supervisor, 5, &[])
+            .unwrap()
+            .unwrap();
+        assert_eq!(moved.assignee.as_deref(), Some("agent2"));
+        assert_eq!(moved.team.as_deref(), Some("vip"));
+        assert_eq!(entry.changes["team"].before, "complaints");
+        let (unrouted, _) = patch(r#"{"team":null}"#)
+            .apply(&c, &supervisor, 5, &[])
+            .unwrap()
+            .unwrap();
+        assert_eq!(unrouted.team, None);
+    }
+
+    #[test]
+    fn clearing_an_escalation_is_allowed_and_starting_one_is_not() {
+        let c = waiting();
+        let agent = caller("agent1", Role::Agent);
+        let (next, _) = patch(r#"{"escalated":false}"#)
+            .apply(&c, &agent, 7, &[])
+            .unwrap()
+            .unwrap();
+        assert!(!next.escalated);
+        assert_eq!(next.escalation_cleared_by.as_deref(), Some("agent:agent1"));
+        assert!(next.is_unanswered(), "clearing is not an answer");
+        assert!(matches!(
+            patch(r#"{"escalated":true}"#).apply(&c, &agent, 7, &[]),
+            Err(ChangeError::Invalid(f, _)) if f == "escalated"
+        ));
+    }
+
+    #[test]
+    fn bad_tags_and_teams_name_their_field() {
+        let c = waiting();
+        let agent = caller("agent1", Role::Agent);
+        for (body, field) in [
+            (r#"{"tags":{"add":["has space"]}}"#, "tags"),
+            (r#"{"tags":{"add":["a#b"]}}"#, "tags"),
+            (r#"{"team":"no spaces allowed"}"#, "team"),
+            (r#"{"assignee":"bad id!"}"#, "assignee"),
+        ] {
+            match patch(body).apply(&c, &agent, 1, &[]) {
+                Err(ChangeError::Invalid(f, _)) => assert_eq!(f, field, "{body}"),
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn take_assigns_an_unanswered_unassigned_conversation_once() {
+        let c = waiting();
+        let agent = caller("agent1", Role::Agent);
+        let (taken, entry) = take(&c, &agent, 8).unwrap();
+        assert_eq!(taken.assignee.as_deref(), Some("agent1"));
+        assert_eq!(entry.action, "take");
+        assert_eq!(take(&taken, &caller("agent2", Role::Agent), 9), None);
+        let mut answered = c.clone();
+        answered.record_outbound(5, crate::conversation::Responder::Person);
+        assert_eq!(take(&answered, &agent, 9), None);
+    }
+
+    #[test]
+    fn a_note_takes_the_next_place_in_the_thread() {
+        let c = waiting();
+        let agent = caller("agent1", Role::Agent);
+        let (next, note, entry) = add_note(&c, &agent, "  customer called too ", 10).unwrap();
+        assert_eq!(note.seq, c.thread_seq + 1);
+        assert_eq!(next.thread_seq, note.seq);
+        assert_eq!(note.text, "customer called too");
+        assert_eq!(entry.action, "note");
+        assert_eq!(next.version, c.version + 1);
+        assert!(add_note(&c, &agent, " ", 10).is_err());
+    }
+}

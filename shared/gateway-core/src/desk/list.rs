@@ -285,3 +285,128 @@ impl ListQuery {
         })
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::desk::{AgentProfile, Role};
+
+    fn caller(role: Role, teams: &[&str], accounts: &[&str]) -> Caller {
+        Caller {
+            agent_id: "agent1".into(),
+            role,
+            profile: Some(AgentProfile {
+                agent_id: "agent1".into(),
+                display_name: "A".into(),
+                teams: teams.iter().map(|s| s.to_string()).collect(),
+                accounts: accounts.iter().map(|s| s.to_string()).collect(),
+                capacity: 5,
+                updated_at: 0,
+                updated_by: None,
+                version: 1,
+            }),
+        }
+    }
+
+    fn plan(query: &str, caller: &Caller) -> Result<ListPlan, PlanError> {
+        let pairs: Vec<(&str, &str)> = query
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| p.split_once('=').unwrap())
+            .collect();
+        ListQuery::parse(pairs, caller)
+            .map_err(|(f, r)| PlanError::Invalid(f, r))?
+            .plan(caller)
+    }
+
+    #[test]
+    fn an_agent_with_one_team_reads_their_team_queue_within_their_accounts() {
+        let agent = caller(
+            Role::Agent,
+            &["complaints"],
+            &["wechat:demo", "weibo:brand"],
+        );
+        let p = plan("unanswered=true&assignee=me", &agent).unwrap();
+        assert_eq!(p.index, Index::Gsi2);
+        assert_eq!(p.partition, "TEAM#complaints#open");
+        assert_eq!(p.waiting, Waiting::Unanswered);
+        assert_eq!(
+            p.filters,
+            [
+                Filter::AccountIn(vec!["wechat:demo".into(), "weibo:brand".into()]),
+                Filter::Assignee("agent1".into())
+            ]
+        );
+        assert_eq!(p.limit, DEFAULT_LIMIT);
+    }
+
+    #[test]
+    fn an_account_inbox_shows_an_agent_their_teams_and_unrouted_conversations() {
+        let agent = caller(Role::Agent, &["complaints", "vip"], &["wechat:demo"]);
+        let p = plan(
+            "account=wechat:demo&status=pending&tag=crisis&breached=true",
+            &agent,
+        )
+        .unwrap();
+        assert_eq!(
+            (p.index, p.partition.as_str()),
+            (Index::Gsi1, "INBOX#wechat#demo#pending")
+        );
+        assert_eq!(
+            p.filters,
+            [
+                Filter::TeamInOrNone(vec!["complaints".into(), "vip".into()]),
+                Filter::Tag("crisis".into()),
+                Filter::Breached
+            ]
+        );
+        let supervisor = caller(Role::Supervisor, &[], &["wechat:demo"]);
+        let p = plan(
+            "account=wechat:demo&escalated=true&unanswered=true",
+            &supervisor,
+        )
+        .unwrap();
+        assert!(p.filters.is_empty());
+        assert_eq!(p.waiting, Waiting::UnansweredEscalated);
+    }
+
+    #[test]
+    fn outside_scope_is_forbidden_and_bad_parameters_name_themselves() {
+        let agent = caller(Role::Agent, &["complaints", "vip"], &["wechat:demo"]);
+        assert!(matches!(
+            plan("team=sales", &agent),
+            Err(PlanError::Forbidden(_))
+        ));
+        assert!(matches!(
+            plan("account=weibo:brand", &agent),
+            Err(PlanError::Forbidden(_))
+        ));
+        // Two teams and nothing named: which list is meant?
+        assert!(matches!(plan("", &agent), Err(PlanError::Invalid(f, _)) if f == "team"));
+        for (q, field) in [
+            ("team=complaints&limit=0", "limit"),
+            ("team=complaints&limit=101", "limit"),
+            ("team=complaints&status=closed", "status"),
+            ("team=complaints&unanswered=yes", "unanswered"),
+            ("account=qq:demo", "account"),
+            ("team=complaints&sort=oldest", "sort"),
+        ] {
+            assert!(
+                matches!(plan(q, &agent), Err(PlanError::Invalid(f, _)) if f == field),
+                "{q}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_admin_reads_any_team_without_account_filters() {
+        let admin = Caller {
+            agent_id: "root".into(),
+            role: Role::Admin,
+            profile: None,
+        };
+        let p = plan("team=sales", &admin).unwrap();
+        assert!(p.filters.is_empty());
+    }
+}
