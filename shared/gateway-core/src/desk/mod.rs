@@ -13,6 +13,8 @@ pub mod canned;
 pub mod change;
 pub mod list;
 pub mod ports;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
 
 pub use access::{AgentProfile, Caller, Role};
 pub use change::{AuditEntry, ConversationPatch, Note};
