@@ -1,6 +1,7 @@
 //! Everything `desk-api` reads from its environment.
 
-use gateway_lambda::env::{ConfigError, EnvReader};
+use gateway_core::delivery::window::ReplyPolicy;
+use gateway_lambda::env::{ConfigError, EnvReader, read_reply_policy};
 use std::time::Duration;
 
 /// The configuration of `desk-api`.
@@ -22,6 +23,12 @@ pub struct Config {
     pub jwks_cache: Duration,
     /// `DESK_MAX_BODY_BYTES` (default 16384): larger request bodies get 413.
     pub max_body_bytes: usize,
+    /// `RULES_CACHE_SECS` (default 30): how long the rules document is cached (a resolution
+    /// removes the tags its `lifecycle` names).
+    pub rules_cache: Duration,
+    /// The reply windows (`WECHAT_MESSAGE_WINDOW_SECS`, … as the reply sender reads them): a
+    /// reply the platform would refuse is refused before it is queued.
+    pub reply_policy: ReplyPolicy,
 }
 
 impl Config {
@@ -47,6 +54,8 @@ impl Config {
         let jwks_url = r.url("DESK_JWKS_URL", &default_jwks);
         let jwks_cache = Duration::from_secs(r.number("DESK_JWKS_CACHE_SECS", 3600, 1) as u64);
         let max_body_bytes = r.number("DESK_MAX_BODY_BYTES", 16384, 1) as usize;
+        let rules_cache = Duration::from_secs(r.number("RULES_CACHE_SECS", 30, 0) as u64);
+        let reply_policy = read_reply_policy(&mut r);
         r.finish(Config {
             table_name,
             outbound_queue_url,
@@ -56,6 +65,8 @@ impl Config {
             jwks_url,
             jwks_cache,
             max_body_bytes,
+            rules_cache,
+            reply_policy,
         })
     }
 }

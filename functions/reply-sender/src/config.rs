@@ -4,8 +4,7 @@
 
 use crate::handler::Settings;
 use gateway_aws::TokenTiming;
-use gateway_core::delivery::window::{ChannelPolicy, ReplyPolicy, WindowLimit};
-use gateway_lambda::env::{ConfigError, EnvReader};
+use gateway_lambda::env::{ConfigError, EnvReader, read_reply_policy};
 use gateway_platforms::TokenApi;
 use std::time::Duration;
 /// The longest one reply can take, from the start of its record to its last write, with every
@@ -42,34 +41,6 @@ pub const MARGIN_SLACK: Duration = Duration::from_secs(2);
 
 /// SQS's largest `maxReceiveCount`: an attempt limit at or above it could never be reached.
 const SQS_MAX_RECEIVE_COUNT: i64 = 1000;
-
-/// (`unlimited` or a number).
-fn window<F: Fn(&str) -> Option<String>>(
-    r: &mut EnvReader<'_, F>,
-    prefix: &str,
-    default_secs: i64,
-    default_quota: Option<u32>,
-) -> Option<WindowLimit> {
-    let secs = r.number(&format!("{prefix}_WINDOW_SECS"), default_secs, 0);
-    let quota_name = format!("{prefix}_QUOTA");
-    let max_replies = match r.get(&quota_name) {
-        None => default_quota,
-        Some(v) if v.trim().eq_ignore_ascii_case("unlimited") => None,
-        Some(v) => match v.trim().parse::<u32>() {
-            Ok(q) => Some(q),
-            Err(_) => {
-                r.problem(format!(
-                    "{quota_name} must be `unlimited` or an integer >= 0, got `{v}`"
-                ));
-                default_quota
-            }
-        },
-    };
-    (secs > 0).then_some(WindowLimit {
-        window_secs: secs,
-        max_replies,
-    })
-}
 
 /// Everything `reply-sender` reads from its environment.
 #[derive(Debug, Clone, PartialEq)]
@@ -176,19 +147,7 @@ impl Config {
                 SQS_MAX_RECEIVE_COUNT - 1
             ));
         }
-        let defaults = ReplyPolicy::default();
-        let limit =
-            |w: Option<WindowLimit>| w.map_or((0, None), |l| (l.window_secs, l.max_replies));
-        let (d, q) = limit(defaults.wechat.message);
-        let wechat_message = window(&mut r, "WECHAT_MESSAGE", d, q);
-        let (d, q) = limit(defaults.wechat.event);
-        let wechat_event = window(&mut r, "WECHAT_EVENT", d, q);
-        let (d, q) = limit(defaults.weibo.message);
-        let weibo_message = window(&mut r, "WEIBO_MESSAGE", d, q);
-        let (d, q) = limit(defaults.weibo.event);
-        let weibo_event = window(&mut r, "WEIBO_EVENT", d, q);
-        let (d, q) = limit(defaults.weibo.mention);
-        let weibo_mention = window(&mut r, "WEIBO_MENTION", d, q);
+        let policy = read_reply_policy(&mut r);
         let secs = |v: i64| Duration::from_secs(u64::try_from(v).unwrap_or(0));
         r.finish(Config {
             table_name,
@@ -213,18 +172,7 @@ impl Config {
                 retry_base_secs: u32::try_from(retry_base).unwrap_or(u32::MAX),
                 retry_max_secs: u32::try_from(retry_max).unwrap_or(u32::MAX),
                 max_attempts: u32::try_from(max_attempts).unwrap_or(1),
-                policy: ReplyPolicy {
-                    wechat: ChannelPolicy {
-                        message: wechat_message,
-                        event: wechat_event,
-                        mention: None,
-                    },
-                    weibo: ChannelPolicy {
-                        message: weibo_message,
-                        event: weibo_event,
-                        mention: weibo_mention,
-                    },
-                },
+                policy,
             },
         })
     }
@@ -244,6 +192,7 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gateway_core::delivery::window::ReplyPolicy;
     use gateway_lambda::env::lookup_from as env;
 
     const REQUIRED: [(&str, &str); 4] = [

@@ -12,6 +12,7 @@ pub mod sqs;
 pub use dynamodb::api_requests::DynamoDbApiRequests;
 pub use dynamodb::conversations::DynamoDbConversationStore;
 pub use dynamodb::deliveries::DynamoDbDeliveryLedger;
+pub use dynamodb::desk::DynamoDbDesk;
 pub use dynamodb::rules::{BundledRules, DynamoDbRulesSource, DynamoDbRulesStore};
 pub use dynamodb::stats::DynamoDbStats;
 pub use dynamodb::tokens::{DynamoDbAccessTokens, TokenTiming};

@@ -9,6 +9,7 @@ pub mod account;
 pub mod channel;
 pub mod conversation;
 pub mod delivery;
+pub mod desk;
 pub mod message;
 pub mod outbound;
 pub mod ports;

@@ -3,6 +3,8 @@
 //! of them at once at cold start. Reading goes through a lookup function, so tests never touch
 //! the process environment.
 
+use gateway_core::delivery::window::{ChannelPolicy, ReplyPolicy, WindowLimit};
+
 /// Configuration error listing every missing or invalid variable at once.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {}", .0.join("; "))]
@@ -92,6 +94,66 @@ impl<'a, F: Fn(&str) -> Option<String>> EnvReader<'a, F> {
         } else {
             Err(ConfigError(self.problems))
         }
+    }
+}
+
+/// One class of reply window: `{prefix}_WINDOW_SECS` (0 opens no window) and
+/// `{prefix}_QUOTA` (`unlimited` or a number).
+fn window<F: Fn(&str) -> Option<String>>(
+    r: &mut EnvReader<'_, F>,
+    prefix: &str,
+    default_secs: i64,
+    default_quota: Option<u32>,
+) -> Option<WindowLimit> {
+    let secs = r.number(&format!("{prefix}_WINDOW_SECS"), default_secs, 0);
+    let quota_name = format!("{prefix}_QUOTA");
+    let max_replies = match r.get(&quota_name) {
+        None => default_quota,
+        Some(v) if v.trim().eq_ignore_ascii_case("unlimited") => None,
+        Some(v) => match v.trim().parse::<u32>() {
+            Ok(q) => Some(q),
+            Err(_) => {
+                r.problem(format!(
+                    "{quota_name} must be `unlimited` or an integer >= 0, got `{v}`"
+                ));
+                default_quota
+            }
+        },
+    };
+    (secs > 0).then_some(WindowLimit {
+        window_secs: secs,
+        max_replies,
+    })
+}
+
+/// The reply windows of both channels, as the platforms document them unless set:
+/// `WECHAT_MESSAGE_WINDOW_SECS` / `WECHAT_MESSAGE_QUOTA`, `WECHAT_EVENT_…`, `WEIBO_MESSAGE_…`,
+/// `WEIBO_EVENT_…`, `WEIBO_MENTION_…` (the reply sender enforces them; the desk checks them
+/// before it queues a reply).
+pub fn read_reply_policy<F: Fn(&str) -> Option<String>>(r: &mut EnvReader<'_, F>) -> ReplyPolicy {
+    let defaults = ReplyPolicy::default();
+    let limit = |w: Option<WindowLimit>| w.map_or((0, None), |l| (l.window_secs, l.max_replies));
+    let (d, q) = limit(defaults.wechat.message);
+    let wechat_message = window(r, "WECHAT_MESSAGE", d, q);
+    let (d, q) = limit(defaults.wechat.event);
+    let wechat_event = window(r, "WECHAT_EVENT", d, q);
+    let (d, q) = limit(defaults.weibo.message);
+    let weibo_message = window(r, "WEIBO_MESSAGE", d, q);
+    let (d, q) = limit(defaults.weibo.event);
+    let weibo_event = window(r, "WEIBO_EVENT", d, q);
+    let (d, q) = limit(defaults.weibo.mention);
+    let weibo_mention = window(r, "WEIBO_MENTION", d, q);
+    ReplyPolicy {
+        wechat: ChannelPolicy {
+            message: wechat_message,
+            event: wechat_event,
+            mention: None,
+        },
+        weibo: ChannelPolicy {
+            message: weibo_message,
+            event: weibo_event,
+            mention: weibo_mention,
+        },
     }
 }
 

@@ -1,14 +1,18 @@
 //! DynamoDB adapter: conversations and their messages in one table (single-table design,
 //! documented in `docs/data-model.md`).
 //!
-//! | item         | PK            | SK                                   |
-//! |--------------|---------------|--------------------------------------|
-//! | conversation | `CONV#{key}`  | `META`                               |
-//! | message      | `CONV#{key}`  | `MSG#{platform_time:012}#{dedupe_id}` |
-//! | tag          | `CONV#{key}`  | `TAG#{tag}`                          |
+//! | item                 | PK            | SK                              |
+//! |----------------------|---------------|---------------------------------|
+//! | conversation         | `CONV#{key}`  | `META`                          |
+//! | thread item          | `CONV#{key}`  | `MSG#{thread_seq:012}#{id}`     |
+//! | inbound dedupe marker| `CONV#{key}`  | `DEDUPE#{dedupe_id}`            |
+//! | tag                  | `CONV#{key}`  | `TAG#{tag}`                     |
 //!
-//! The message sort key is derived from platform fields only, so every delivery of the same
-//! platform message maps to the same item and the conditional put stores it once.
+//! A thread item (an inbound or outbound message, an internal note) takes the conversation's
+//! next `thread_seq` in the same transaction as the conversation, so the thread reads in the
+//! order things happened. The dedupe marker is keyed by platform fields only, so every
+//! delivery of the same platform message maps to the same marker and the conditional put
+//! stores the message once.
 
 use crate::dynamodb::attrs::{Item, n, s};
 use crate::dynamodb::transactions::{Transacted, transact};
@@ -34,25 +38,35 @@ pub fn conversation_pk(conversation_key: &str) -> String {
     format!("CONV#{conversation_key}")
 }
 
-/// Sort key of an inbound message.
-pub fn message_sk(message: &NormalizedMessage) -> String {
-    format!(
-        "MSG#{:012}#{}",
-        message.platform_time.max(0),
-        message.dedupe_id()
-    )
+/// Sort-key prefix of a conversation's thread items.
+pub const THREAD_PREFIX: &str = "MSG#";
+
+/// Sort key of the thread item at position `seq` (`id`: the message's dedupe id, the reply's
+/// id, the note's id).
+pub fn thread_sk(seq: u64, id: &str) -> String {
+    format!("{THREAD_PREFIX}{seq:012}#{id}")
+}
+
+/// Sort key of the marker that an inbound message is stored.
+pub fn dedupe_sk(dedupe_id: &str) -> String {
+    format!("DEDUPE#{dedupe_id}")
 }
 
 /// Sort-key prefix of conversations waiting for an answer (sorts before answered ones).
 pub(crate) const WAITING: &str = "0-waiting#";
+/// Within [`WAITING`]: escalated conversations first, then the others.
+pub(crate) const WAITING_ESCALATED: &str = "0-waiting#0#";
+pub(crate) const WAITING_NOT_ESCALATED: &str = "0-waiting#1#";
 /// Sort-key prefix of answered conversations.
 const ANSWERED: &str = "1-answered#";
 
-/// Sort key used by the inbox indexes: unanswered conversations first, oldest waiting first,
-/// then answered ones by last inbound message.
-fn inbox_sort_key(c: &Conversation) -> String {
+/// Sort key used by the inbox indexes, the order a desk works in: unanswered conversations
+/// first, escalated ones before the others, each oldest waiting first; then answered ones by
+/// last inbound message.
+pub(crate) fn inbox_sort_key(c: &Conversation) -> String {
     match c.waiting_since {
-        Some(t) => format!("{WAITING}{:013}#{}", t.max(0), c.key),
+        Some(t) if c.escalated => format!("{WAITING_ESCALATED}{:013}#{}", t.max(0), c.key),
+        Some(t) => format!("{WAITING_NOT_ESCALATED}{:013}#{}", t.max(0), c.key),
         None => format!("{ANSWERED}{:013}#{}", c.last_inbound_at.max(0), c.key),
     }
 }
@@ -93,15 +107,17 @@ impl DynamoDbConversationStore {
         Ok(item)
     }
 
-    fn message_item(&self, m: &NormalizedMessage) -> Result<Item, PortError> {
+    fn message_item(&self, m: &NormalizedMessage, seq: u64) -> Result<Item, PortError> {
         let message: AttributeValue = serde_dynamo::to_attribute_value(m)
             .map_err(|e| PortError::permanent("serialize message", e))?;
+        let dedupe_id = m.dedupe_id();
         let mut item: Item = HashMap::new();
         item.insert("PK".into(), s(conversation_pk(&m.conversation_key)));
-        item.insert("SK".into(), s(message_sk(m)));
+        item.insert("SK".into(), s(thread_sk(seq, &dedupe_id)));
         item.insert("entity".into(), s("message"));
         item.insert("direction".into(), s("in"));
-        item.insert("dedupe_id".into(), s(m.dedupe_id()));
+        item.insert("seq".into(), n(seq as i64));
+        item.insert("dedupe_id".into(), s(dedupe_id));
         item.insert("kind".into(), s(m.kind()));
         item.insert("received_at_ms".into(), n(m.received_at_ms));
         item.insert("message".into(), message);
@@ -109,6 +125,19 @@ impl DynamoDbConversationStore {
             item.insert("expires_at".into(), n(m.received_at_ms / 1000 + ttl));
         }
         Ok(item)
+    }
+
+    /// The marker that `m` is stored: keyed by platform fields only, it expires with the
+    /// message.
+    fn dedupe_item(&self, m: &NormalizedMessage) -> Item {
+        let mut item: Item = HashMap::new();
+        item.insert("PK".into(), s(conversation_pk(&m.conversation_key)));
+        item.insert("SK".into(), s(dedupe_sk(&m.dedupe_id())));
+        item.insert("entity".into(), s("dedupe"));
+        if let Some(ttl) = self.message_ttl_secs {
+            item.insert("expires_at".into(), n(m.received_at_ms / 1000 + ttl));
+        }
+        item
     }
 
     pub(crate) fn put(
@@ -339,8 +368,9 @@ impl ConversationStore for DynamoDbConversationStore {
         previous: Option<&Conversation>,
         next: &Conversation,
     ) -> Result<CommitOutcome, PortError> {
+        let marker_put = self.put(self.dedupe_item(message), "attribute_not_exists(PK)", None)?;
         let message_put = self.put(
-            self.message_item(message)?,
+            self.message_item(message, next.thread_seq)?,
             "attribute_not_exists(PK)",
             None,
         )?;
@@ -356,12 +386,13 @@ impl ConversationStore for DynamoDbConversationStore {
                 Some([(":v".to_string(), n(p.version as i64))].into()),
             )?,
         };
-        let mut writes = vec![message_put, conversation_put];
+        let mut writes = vec![marker_put, message_put, conversation_put];
         writes.extend(self.tag_writes(previous, next)?);
-        // Item 0 is the message (absent = new), item 1 the conversation (version check).
+        // Item 0 is the dedupe marker (absent = new message), item 1 the thread item (absent
+        // unless the same message at the same place), item 2 the conversation (version check).
         match transact(&self.client, writes, "dynamodb transact_write_items").await? {
             Transacted::Committed => Ok(CommitOutcome::Stored),
-            Transacted::ConditionsFailed(items) if items.contains(&0) => {
+            Transacted::ConditionsFailed(items) if items.contains(&0) || items.contains(&1) => {
                 Ok(CommitOutcome::Duplicate)
             }
             Transacted::ConditionsFailed(_) => Ok(CommitOutcome::Conflict),

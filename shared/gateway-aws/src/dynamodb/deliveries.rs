@@ -4,18 +4,19 @@
 //! | item            | PK                  | SK                                        |
 //! |-----------------|---------------------|-------------------------------------------|
 //! | delivery record | `REPLY#{reply_id}`  | `DELIVERY`                                |
-//! | outbound message| `CONV#{key}`        | `MSG#{sent_at_secs:012}#{reply_id}`       |
+//! | outbound message| `CONV#{key}`        | `MSG#{thread_seq:012}#{reply_id}`         |
 //!
 //! Record states: (none) → `calling` → `sent` → `delivered`, or → `undeliverable` / `failed`
 //! (see `gateway_core::delivery::process`). Every transition is a conditional write, so two
 //! copies of one command never both call the platform. Undeliverable and failed records are
 //! also indexed (`GSI1PK = DELIVERY#{channel}#{account}#{state}`) so operators can list them.
-//! Outbound messages sit beside the inbound ones in the conversation's history (same `MSG#`
-//! prefix, time-ordered, `direction = out`, the command under `reply`).
+//! Outbound messages sit beside the inbound ones in the conversation's thread (same `MSG#`
+//! prefix, at the conversation's next `thread_seq`, `direction = out`, the command under
+//! `reply`).
 
 use crate::DynamoDbConversationStore;
 use crate::dynamodb::attrs::{Item, is_condition_failure, n, number, s, text};
-use crate::dynamodb::conversations::conversation_pk;
+use crate::dynamodb::conversations::{conversation_pk, thread_sk};
 use crate::dynamodb::transactions::{Transacted, transact};
 use crate::error::port_error;
 use async_trait::async_trait;
@@ -32,11 +33,6 @@ const SK: &str = "DELIVERY";
 /// Partition key of a reply's delivery record.
 pub fn delivery_pk(reply_id: &str) -> String {
     format!("REPLY#{reply_id}")
-}
-
-/// Sort key of an outbound message in its conversation's history.
-pub fn outbound_message_sk(sent_at_ms: i64, reply_id: &str) -> String {
-    format!("MSG#{:012}#{reply_id}", (sent_at_ms / 1000).max(0))
 }
 
 /// The delivery ledger over the conversations table.
@@ -133,17 +129,21 @@ impl DynamoDbDeliveryLedger {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
+    /// The outbound message at position `seq` of the thread (0 when the conversation does not
+    /// exist).
     fn outbound_message_item(
         &self,
         command: &ReplyCommand,
         sent_at_ms: i64,
+        seq: u64,
     ) -> Result<Item, PortError> {
         let reply_id = command.dedupe_id();
         let mut item: Item = HashMap::new();
         item.insert("PK".into(), s(conversation_pk(&command.conversation_key)));
-        item.insert("SK".into(), s(outbound_message_sk(sent_at_ms, &reply_id)));
+        item.insert("SK".into(), s(thread_sk(seq, &reply_id)));
         item.insert("entity".into(), s("message"));
         item.insert("direction".into(), s("out"));
+        item.insert("seq".into(), n(seq as i64));
         item.insert("dedupe_id".into(), s(&reply_id));
         item.insert("kind".into(), s(command.content.kind()));
         item.insert("sent_at_ms".into(), n(sent_at_ms));
@@ -357,7 +357,11 @@ impl DeliveryLedger for DynamoDbDeliveryLedger {
             .map_err(|e| PortError::permanent("build update", e))?;
         let message = Put::builder()
             .table_name(&self.store.table)
-            .set_item(Some(self.outbound_message_item(command, sent_at_ms)?))
+            .set_item(Some(self.outbound_message_item(
+                command,
+                sent_at_ms,
+                next.map_or(0, |c| c.thread_seq),
+            )?))
             .condition_expression("attribute_not_exists(PK)")
             .build()
             .map_err(|e| PortError::permanent("build put", e))?;

@@ -5,7 +5,9 @@
 //! oldest first). Queries only: no scan.
 
 use crate::dynamodb::attrs::s;
-use crate::dynamodb::conversations::{DynamoDbConversationStore, WAITING};
+use crate::dynamodb::conversations::{
+    DynamoDbConversationStore, WAITING, WAITING_ESCALATED, WAITING_NOT_ESCALATED,
+};
 use crate::error::port_error;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::Select;
@@ -94,18 +96,34 @@ impl Inboxes for DynamoDbConversationStore {
                 _ => break,
             }
         }
-        let oldest = query()
-            .scan_index_forward(true)
-            .limit(1)
-            .send()
-            .await
-            .map_err(|e| port_error("dynamodb query (oldest waiting)", e))?;
-        let oldest_waiting_since = oldest
-            .items()
-            .first()
-            .and_then(|item| item.get("waiting_since"))
-            .and_then(|v| v.as_n().ok())
-            .and_then(|n| n.parse::<i64>().ok());
+        // The index orders escalated waits before the others: the oldest wait is the older of
+        // the first of each.
+        let mut oldest_waiting_since: Option<i64> = None;
+        for prefix in [WAITING_ESCALATED, WAITING_NOT_ESCALATED] {
+            let first = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name("GSI1")
+                .key_condition_expression("GSI1PK = :pk AND begins_with(GSI1SK, :w)")
+                .expression_attribute_values(":pk", s(&pk))
+                .expression_attribute_values(":w", s(prefix))
+                .scan_index_forward(true)
+                .limit(1)
+                .send()
+                .await
+                .map_err(|e| port_error("dynamodb query (oldest waiting)", e))?;
+            let since = first
+                .items()
+                .first()
+                .and_then(|item| item.get("waiting_since"))
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse::<i64>().ok());
+            oldest_waiting_since = match (oldest_waiting_since, since) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
         Ok(InboxGauge {
             channel,
             account_id: account_id.to_string(),

@@ -6,6 +6,7 @@ pub mod api_requests;
 pub(crate) mod attrs;
 pub mod conversations;
 pub mod deliveries;
+pub mod desk;
 pub mod inboxes;
 pub mod rules;
 pub mod sla_records;

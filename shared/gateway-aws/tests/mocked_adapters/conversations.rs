@@ -1,6 +1,7 @@
 //! `DynamoDbConversationStore`: the router's commit of a message with its conversation (one
-//! transaction: the message put only if absent, the conversation put only over the version it
-//! was read at, the tag items), the reads, and how each failure maps.
+//! transaction: the dedupe marker put only if absent, the thread item at the conversation's
+//! next place, the conversation put only over the version it was read at, the tag items), the
+//! reads, and how each failure maps.
 
 use crate::support::{
     Item, RECEIVED_AT_MS, Seen, TABLE, assert_permanent, assert_transient, attr, cancellation,
@@ -67,9 +68,10 @@ fn put(write: &TransactWriteItem) -> &Put {
     write.put().expect("a put")
 }
 
-/// The message put: item 0, keyed by platform fields, stored only if absent.
+/// The dedupe marker: item 0, keyed by platform fields only (every copy of the message maps to
+/// this one item), stored only if absent, expiring with the message.
 #[track_caller]
-fn assert_message_put(write: &TransactWriteItem) {
+fn assert_marker_put(write: &TransactWriteItem) {
     let m = message();
     let put = put(write);
     assert_eq!(put.table_name(), TABLE);
@@ -77,12 +79,30 @@ fn assert_message_put(write: &TransactWriteItem) {
     assert!(put.expression_attribute_values().is_none());
     let item = put.item();
     assert_eq!(attr(item, "PK"), &s(PK));
-    // Platform time (s) zero-padded to 12 digits, then the dedupe id: every copy of the
-    // message maps to this one item.
+    assert_eq!(attr(item, "SK"), &s(&format!("DEDUPE#{}", m.dedupe_id())));
+    assert_eq!(attr(item, "entity"), &s("dedupe"));
+    assert_eq!(
+        attr(item, "expires_at"),
+        &n(RECEIVED_AT_MS / 1000 + MESSAGE_TTL_SECS)
+    );
+}
+
+/// The message put: item 1, at the conversation's next place in the thread (`seq`, zero-padded
+/// to 12 digits, then the dedupe id), stored only if absent.
+#[track_caller]
+fn assert_message_put(write: &TransactWriteItem, seq: u64) {
+    let m = message();
+    let put = put(write);
+    assert_eq!(put.table_name(), TABLE);
+    assert_eq!(put.condition_expression(), Some("attribute_not_exists(PK)"));
+    assert!(put.expression_attribute_values().is_none());
+    let item = put.item();
+    assert_eq!(attr(item, "PK"), &s(PK));
     assert_eq!(
         attr(item, "SK"),
-        &s(&format!("MSG#001714000000#{}", m.dedupe_id()))
+        &s(&format!("MSG#{seq:012}#{}", m.dedupe_id()))
     );
+    assert_eq!(attr(item, "seq"), &n(seq as i64));
     assert_eq!(attr(item, "entity"), &s("message"));
     assert_eq!(attr(item, "direction"), &s("in"));
     assert_eq!(attr(item, "dedupe_id"), &s(&m.dedupe_id()));
@@ -107,7 +127,7 @@ fn assert_conversation_item(item: &Item, next: &Conversation) {
     assert_eq!(attr(item, "GSI1PK"), &s("INBOX#wechat#demo#open"));
     assert_eq!(
         attr(item, "GSI1SK"),
-        &s("0-waiting#1714000000123#wechat:demo:openid-1")
+        &s("0-waiting#1#1714000000123#wechat:demo:openid-1")
     );
     // The attribute the version condition reads.
     assert_eq!(attr(item, "version"), &n(next.version as i64));
@@ -123,10 +143,12 @@ async fn a_first_message_creates_the_conversation_only_if_it_does_not_exist() {
     let [request] = requests.as_slice() else {
         panic!("one transaction: {requests:?}")
     };
-    let [message_put, conversation_put] = request.transact_items() else {
-        panic!("message and conversation: {request:?}")
+    let [marker_put, message_put, conversation_put] = request.transact_items() else {
+        panic!("marker, message and conversation: {request:?}")
     };
-    assert_message_put(message_put);
+    assert_marker_put(marker_put);
+    assert_message_put(message_put, 1);
+    assert_eq!(next.thread_seq, 1);
     let put = put(conversation_put);
     assert_eq!(put.table_name(), TABLE);
     assert_eq!(put.condition_expression(), Some("attribute_not_exists(PK)"));
@@ -144,10 +166,18 @@ async fn a_later_message_writes_over_the_version_read_and_moves_the_tag_items() 
     let [request] = requests.as_slice() else {
         panic!("one transaction: {requests:?}")
     };
-    let [message_put, conversation_put, tag_put, tag_delete] = request.transact_items() else {
-        panic!("message, conversation, one tag added, one removed: {request:?}")
+    let [
+        marker_put,
+        message_put,
+        conversation_put,
+        tag_put,
+        tag_delete,
+    ] = request.transact_items()
+    else {
+        panic!("marker, message, conversation, one tag added, one removed: {request:?}")
     };
-    assert_message_put(message_put);
+    assert_marker_put(marker_put);
+    assert_message_put(message_put, next.thread_seq);
 
     let put = put(conversation_put);
     assert_eq!(put.condition_expression(), Some("#v = :v"));
@@ -187,14 +217,24 @@ async fn a_later_message_writes_over_the_version_read_and_moves_the_tag_items() 
 }
 
 #[tokio::test]
-async fn a_failed_message_condition_is_a_duplicate_and_a_failed_version_a_conflict() {
+async fn a_failed_marker_or_message_condition_is_a_duplicate_and_a_failed_version_a_conflict() {
     let previous = conversation(4, &[]);
     let next = conversation(5, &[]);
     for (codes, outcome) in [
-        (["ConditionalCheckFailed", "None"], CommitOutcome::Duplicate),
-        (["None", "ConditionalCheckFailed"], CommitOutcome::Conflict),
         (
-            ["ConditionalCheckFailed", "ConditionalCheckFailed"],
+            ["ConditionalCheckFailed", "None", "None"],
+            CommitOutcome::Duplicate,
+        ),
+        (
+            ["None", "ConditionalCheckFailed", "None"],
+            CommitOutcome::Duplicate,
+        ),
+        (
+            ["None", "None", "ConditionalCheckFailed"],
+            CommitOutcome::Conflict,
+        ),
+        (
+            ["ConditionalCheckFailed", "None", "ConditionalCheckFailed"],
             CommitOutcome::Duplicate,
         ),
     ] {
@@ -211,7 +251,7 @@ async fn a_failed_message_condition_is_a_duplicate_and_a_failed_version_a_confli
 #[tokio::test]
 async fn contention_throttling_and_server_errors_are_transient_a_missing_table_permanent() {
     let next = conversation(1, &[]);
-    let conflict = cancellation(&["None", "TransactionConflict"]);
+    let conflict = cancellation(&["None", "None", "TransactionConflict"]);
     let (result, requests) = commit(None, &next, move || MockResponse::Error(conflict())).await;
     assert_transient(result, TRANSACT);
     assert_eq!(requests.len(), CONTENTION_ATTEMPTS as usize);
@@ -313,7 +353,7 @@ async fn messages_are_read_page_by_page_from_the_last_evaluated_key() {
     let m = message();
     let message_item: Item = [
         ("PK".to_string(), s(PK)),
-        ("SK".to_string(), s("MSG#001714000000#x")),
+        ("SK".to_string(), s("MSG#000000000001#x")),
         (
             "message".to_string(),
             serde_dynamo::to_attribute_value(&m).unwrap(),
@@ -322,7 +362,7 @@ async fn messages_are_read_page_by_page_from_the_last_evaluated_key() {
     .into();
     let last_key: Item = [
         ("PK".to_string(), s(PK)),
-        ("SK".to_string(), s("MSG#001714000000#x")),
+        ("SK".to_string(), s("MSG#000000000001#x")),
     ]
     .into();
     let seen = Seen::default();
@@ -370,7 +410,7 @@ async fn messages_are_read_page_by_page_from_the_last_evaluated_key() {
         sorted(Some(
             &[
                 ("PK".to_string(), s(PK)),
-                ("SK".to_string(), s("MSG#001714000000#x")),
+                ("SK".to_string(), s("MSG#000000000001#x")),
             ]
             .into()
         ))

@@ -339,7 +339,10 @@ fn committed() -> MockResponse<TransactWriteItemsOutput, TransactWriteItemsError
 async fn delivered_commits_the_record_the_outbound_message_and_the_conversation_together() {
     let command = reply();
     let previous = conversation(4, &[]);
-    let next = conversation(5, &[]);
+    let mut next = conversation(5, &[]);
+    // The reply takes the conversation's next place in the thread.
+    let seq = next.next_thread_seq();
+    assert_eq!(seq, 2);
     let sent_at = NOW_MS + 300;
     let seen = Seen::default();
     let rule = transact_rule(&seen, committed);
@@ -378,12 +381,9 @@ async fn delivered_commits_the_record_the_outbound_message_and_the_conversation_
     assert_eq!(attr(item, "PK"), &s("CONV#wechat:demo:openid-1"));
     assert_eq!(
         attr(item, "SK"),
-        &s(&format!(
-            "MSG#{:012}#{}",
-            sent_at / 1000,
-            command.dedupe_id()
-        ))
+        &s(&format!("MSG#{seq:012}#{}", command.dedupe_id()))
     );
+    assert_eq!(attr(item, "seq"), &n(seq as i64));
     assert_eq!(attr(item, "direction"), &s("out"));
     assert_eq!(attr(item, "dedupe_id"), &s(&command.dedupe_id()));
     assert_eq!(attr(item, "kind"), &s("text"));

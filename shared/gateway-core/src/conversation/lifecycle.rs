@@ -30,12 +30,13 @@ impl Responder {
 }
 
 impl Conversation {
-    /// Records a reply delivered to the customer at `at` (Unix ms). Every reply moves
-    /// `last_outbound_at`. An answer (see [`Responder`]) also ends the wait: `waiting_since`,
+    /// Records a reply delivered to the customer at `at` (Unix ms). Every reply takes the next
+    /// place in the thread and moves `last_outbound_at`. An answer (see [`Responder`]) also ends the wait: `waiting_since`,
     /// `response_due_at` and `sla_breached_at` cleared, `last_answered_at` set, an open
     /// conversation pending; a person's first answer sets `first_response_at`. Returns
     /// whether it answered a customer who was waiting.
     pub fn record_outbound(&mut self, at: i64, by: Responder) -> bool {
+        self.next_thread_seq();
         self.last_outbound_at = Some(self.last_outbound_at.map_or(at, |t| t.max(at)));
         if !by.answers() {
             return false;

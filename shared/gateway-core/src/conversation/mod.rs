@@ -4,9 +4,11 @@
 //! Pure: times are passed in (Unix milliseconds).
 
 mod lifecycle;
+pub mod preview;
 pub mod windows;
 
 pub use lifecycle::Responder;
+pub use preview::MessagePreview;
 
 use crate::message::{Channel, NormalizedMessage};
 use serde::{Deserialize, Serialize};
@@ -74,6 +76,12 @@ pub struct Conversation {
     /// Team (agent queue) it is assigned to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub team: Option<String>,
+    /// The agent it is assigned to (their desk id), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<String>,
+    /// When it was assigned to `assignee`, Unix ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assigned_at: Option<i64>,
     /// Priority.
     #[serde(default)]
     pub priority: Priority,
@@ -98,6 +106,9 @@ pub struct Conversation {
     /// Last message delivered to the customer, from anyone (rules included), Unix ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_outbound_at: Option<i64>,
+    /// The latest message, shortened (what a desk's list row shows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_message: Option<MessagePreview>,
     /// Since when the customer has been waiting for an answer, Unix ms; none when answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting_since: Option<i64>,
@@ -173,6 +184,11 @@ pub struct Conversation {
     /// How many replies could not be delivered, in all.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub undeliverable_count: u64,
+    /// The position of the latest item in the conversation's thread (inbound and outbound
+    /// messages, internal notes): each new item takes the next number, in the same write as the
+    /// conversation, so the thread reads in the order things happened.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub thread_seq: u64,
     /// Optimistic-concurrency version: incremented on every write.
     pub version: u64,
 }
@@ -196,6 +212,8 @@ impl Conversation {
             customer_id: message.sender_id.clone(),
             status: Status::Open,
             team: None,
+            assignee: None,
+            assigned_at: None,
             priority: Priority::Normal,
             tags: BTreeSet::new(),
             first_inbound_at: message.received_at_ms,
@@ -204,6 +222,7 @@ impl Conversation {
             last_answered_at: None,
             last_inbound_at: message.received_at_ms,
             last_outbound_at: None,
+            last_message: None,
             waiting_since: None,
             escalated: false,
             escalated_at: None,
@@ -226,8 +245,15 @@ impl Conversation {
             reply_windows: ReplyWindows::default(),
             undeliverable: None,
             undeliverable_count: 0,
+            thread_seq: 0,
             version: 0,
         }
+    }
+
+    /// Takes the next position in the thread for a new item (a message or a note).
+    pub fn next_thread_seq(&mut self) -> u64 {
+        self.thread_seq += 1;
+        self.thread_seq
     }
 
     /// True when the customer is waiting for an answer.
@@ -240,8 +266,8 @@ impl Conversation {
         self.recent_dedupe_ids.iter().any(|d| d == dedupe_id)
     }
 
-    /// Records an inbound message: counters, times, waiting state, reopening a resolved
-    /// conversation (`reopened_count`; a new episode opens). Events (follow, menu clicks…) do
+    /// Records an inbound message: counters, its place in the thread, times, waiting state,
+    /// reopening a resolved conversation (`reopened_count`; a new episode opens). Events (follow, menu clicks…) do
     /// not make the customer "wait" and reopen nothing.
     pub fn record_inbound(&mut self, message: &NormalizedMessage) {
         let at = message.received_at_ms;
@@ -249,9 +275,11 @@ impl Conversation {
             self.first_inbound_at = at;
         }
         self.inbound_count += 1;
+        self.next_thread_seq();
         self.last_inbound_at = self.last_inbound_at.max(at);
         let expects_answer = !matches!(message.content, crate::Content::Event { .. });
         if expects_answer {
+            self.last_message = Some(MessagePreview::inbound(message));
             if self.waiting_since.is_none() {
                 self.waiting_since = Some(at);
             }

@@ -35,7 +35,7 @@
 //! this way: giving up could record as failed a reply that reached the customer.
 
 use crate::account::{AccountsDocument, ReplyMode, Secret};
-use crate::conversation::{Conversation, Responder};
+use crate::conversation::{Conversation, MessagePreview, Responder};
 use crate::delivery::outcome::{Attempt, DeliveryError, DeliveryOutcome};
 use crate::delivery::platform::{CallError, Disposition, PlatformError};
 use crate::delivery::ports::{
@@ -504,6 +504,7 @@ async fn finish(
                 c.reply_windows.record_sent(t);
             }
             answered_waiting = c.record_outbound(sent_at, responder);
+            c.last_message = Some(MessagePreview::outbound(&command.content, sent_at));
             c.version += 1;
             c
         });

@@ -155,6 +155,51 @@ pub fn check(
     Err(UndeliverableReason::WindowClosed)
 }
 
+/// One reply window as an agent sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowOutlook {
+    /// What opened it.
+    pub trigger: Trigger,
+    /// When, Unix ms.
+    pub opened_at: i64,
+    /// When it closes, Unix ms.
+    pub closes_at: i64,
+    /// Replies charged to it so far.
+    pub sent: u32,
+    /// Replies it still allows (`None`: no limit); 0 once closed.
+    pub left: Option<u32>,
+}
+
+/// The conversation's reply windows at `now_ms` under `policy`: whether a reply can be sent
+/// (the window it would be charged to, or why not), and each window's close and quota.
+pub fn outlook(
+    policy: &ChannelPolicy,
+    windows: &ReplyWindows,
+    now_ms: i64,
+) -> (Result<Trigger, UndeliverableReason>, Vec<WindowOutlook>) {
+    let each = [Trigger::Message, Trigger::Event, Trigger::Mention]
+        .into_iter()
+        .filter_map(|t| {
+            let (limit, used) = (policy.limit(t)?, windows.get(t)?);
+            let open = is_open(limit, used, now_ms) && windows.unfollowed_at.is_none();
+            Some(WindowOutlook {
+                trigger: t,
+                opened_at: used.opened_at,
+                closes_at: used
+                    .opened_at
+                    .saturating_add(limit.window_secs.saturating_mul(1000)),
+                sent: used.sent,
+                left: match (open, limit.max_replies) {
+                    (false, _) => Some(0),
+                    (true, Some(max)) => Some(max.saturating_sub(used.sent)),
+                    (true, None) => None,
+                },
+            })
+        })
+        .collect();
+    (check(policy, windows, now_ms), each)
+}
+
 /// The window a delivered reply is charged to: the one [`check`] would pick, else (the
 /// platform accepted what the policy would not) the most recent open one, if any.
 pub fn charge(policy: &ChannelPolicy, windows: &ReplyWindows, now_ms: i64) -> Option<Trigger> {

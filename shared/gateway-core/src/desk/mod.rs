@@ -1,0 +1,20 @@
+//! The desk: who may see and change which conversations, and what a change through the desk
+//! API does to a conversation. Pure: the `desk-api` function reads and writes through
+//! [`ports::DeskStore`].
+//!
+//! - [`access`]: roles, agent profiles and scope;
+//! - [`change`]: a supervisor's or agent's change to a conversation, and its audit entry;
+//! - [`list`]: the filters of a conversation list;
+//! - [`canned`]: canned responses and their placeholders;
+//! - [`ports`]: the store the desk reads and writes.
+
+pub mod access;
+pub mod canned;
+pub mod change;
+pub mod list;
+pub mod ports;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
+
+pub use access::{AgentProfile, Caller, Role};
+pub use change::{AuditEntry, ConversationPatch, Note};
