@@ -87,7 +87,7 @@ stack_build() {
   # One package at a time, as `cargo lambda watch` runs them (`cargo run --bin X`): building
   # them together would unify features differently and the watcher would rebuild on first use.
   local bin n=0 start=$SECONDS
-  local bins=(wechat-webhook weibo-webhook message-router reply-sender reply-api sla-monitor stats-aggregator gatewayctl)
+  local bins=(wechat-webhook weibo-webhook message-router reply-sender reply-api sla-monitor stats-aggregator desk-api gatewayctl)
   for bin in "${bins[@]}"; do
     n=$((n + 1))
     log "cargo build --bin $bin ($n/${#bins[@]}, $((SECONDS - start)) s so far)"

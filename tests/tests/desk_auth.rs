@@ -2,7 +2,8 @@
 //! (`gatewayctl local desk-setup`, from config/desk-users.local.json), real tokens from
 //! `InitiateAuth` (USER_PASSWORD_AUTH), and the desk API's `TokenVerifier` built from the
 //! function's own configuration (the stack's `DESK_*` variables, the JWKS fetched from the
-//! emulator over HTTP).
+//! emulator over HTTP), and the desk profiles the setup stored for each user, as the desk API
+//! reads them for the identity a token names.
 //!
 //! The emulator signs every pool's tokens with one key pair of its own (`kid` "dummy"), so a
 //! token of another pool has a valid signature here: only its issuer tells it apart, which is
@@ -14,6 +15,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use desk_api::auth::{AuthError, CLOCK_LEEWAY_SECS, TokenVerifier};
 use desk_api::config::Config;
+use gateway_core::desk::ports::DeskStore;
 use gateway_tests::sandbox::function_binary;
 use gateway_tests::{desk_pool, local_desk_users, sdk, unique};
 use gatewayctl::desk::{self, DeskUsers, Tokens};
@@ -69,6 +71,12 @@ async fn access_tokens_of_the_local_users_validate_and_carry_their_groups() {
     let verifier = verifier();
     let users = local_desk_users();
     assert!(users.users.len() >= 4);
+    let table = std::env::var("TABLE_NAME").unwrap();
+    let profiles = gateway_aws::DynamoDbDesk::new(gateway_aws::DynamoDbConversationStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk().await),
+        &table,
+        None,
+    ));
     for user in &users.users {
         // Act
         let tokens = sign_in(&cognito, &pool.client_id, &user.username).await;
@@ -92,6 +100,27 @@ async fn access_tokens_of_the_local_users_validate_and_carry_their_groups() {
             json!(pool.token_issuer)
         );
         assert_eq!(header(&tokens.access_token)["alg"], json!("RS256"));
+        // The profile the desk API loads for this identity, as the users file gives it.
+        let profile = profiles.agent(&identity.username).await.unwrap();
+        let profile = profile.unwrap_or_else(|| panic!("no profile for {}", user.username));
+        let wanted = user.agent_profile();
+        assert_eq!(
+            (
+                &profile.display_name,
+                &profile.teams,
+                &profile.accounts,
+                profile.capacity
+            ),
+            (
+                &wanted.display_name,
+                &wanted.teams,
+                &wanted.accounts,
+                wanted.capacity
+            ),
+            "{}",
+            user.username
+        );
+        assert_eq!(profile.updated_by.as_deref(), Some(desk::SEEDED_BY));
     }
 }
 
@@ -215,12 +244,28 @@ async fn desk_setup_is_idempotent_and_puts_back_what_drifted() {
     let users = local_desk_users();
     let prefix = unique("desk-setup");
     let endpoint = gateway_tests::endpoint();
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk().await);
+    let table = format!("{prefix}-conversations");
+    gatewayctl::local::create_table(&dynamodb, &table)
+        .await
+        .unwrap();
+    let profiles = gateway_aws::DynamoDbDesk::new(gateway_aws::DynamoDbConversationStore::new(
+        dynamodb.clone(),
+        &table,
+        None,
+    ));
 
     // Act: twice with the same file.
     let (first, created) = desk::setup_pool(&cognito, &prefix, &users, Some(&endpoint))
         .await
         .unwrap();
+    let stored = desk::seed_agent_profiles(&dynamodb, &table, &users, 1_000)
+        .await
+        .unwrap();
     let (second, again) = desk::setup_pool(&cognito, &prefix, &users, Some(&endpoint))
+        .await
+        .unwrap();
+    let restored = desk::seed_agent_profiles(&dynamodb, &table, &users, 2_000)
         .await
         .unwrap();
 
@@ -244,6 +289,9 @@ async fn desk_setup_is_idempotent_and_puts_back_what_drifted() {
         );
     }
     assert!(again.is_empty(), "a second setup changed {again:?}");
+    assert_eq!(stored.len(), users.users.len(), "{stored:?}");
+    assert!(restored.is_empty(), "a second seeding wrote {restored:?}");
+    assert_eq!(profiles.agent("agent1").await.unwrap().unwrap().version, 1);
 
     // Drift: agent1's password and groups changed by hand; setup puts the file's back.
     let pool_id = &first.user_pool_id;
@@ -272,9 +320,23 @@ async fn desk_setup_is_idempotent_and_puts_back_what_drifted() {
         .send()
         .await
         .unwrap();
+    // And agent1's profile, as a supervisor would change it through the desk API.
+    let mut edited = profiles.agent("agent1").await.unwrap().unwrap();
+    edited.capacity = 1;
+    edited.version += 1;
+    profiles.put_agent(&edited).await.unwrap();
     let (_, repaired) = desk::setup_pool(&cognito, &prefix, &users, Some(&endpoint))
         .await
         .unwrap();
+    let reseeded = desk::seed_agent_profiles(&dynamodb, &table, &users, 3_000)
+        .await
+        .unwrap();
+    assert_eq!(reseeded, ["reset the profile of agent1"]);
+    let agent1 = profiles.agent("agent1").await.unwrap().unwrap();
+    assert_eq!(
+        (agent1.capacity, agent1.version, agent1.updated_at),
+        (5, 3, 3_000)
+    );
     assert_eq!(
         repaired.changes,
         [
@@ -358,5 +420,58 @@ async fn gatewayctl_desk_login_prints_a_token_the_desk_accepts() {
         stderr(&unknown).contains("nobody is not in"),
         "{}",
         stderr(&unknown)
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the running functions and the stack's desk user pool (make test)"]
+async fn the_running_desk_api_serves_a_signed_in_agent_and_refuses_other_tokens() {
+    // Arrange: tokens from the stack's pool; desk-api under cargo lambda watch, configured by
+    // the stack (DESK_* in its environment, the JWKS from the emulator).
+    let run = gateway_tests::RunningStack::from_env();
+    let pool = desk_pool();
+    let cognito = cognito().await;
+    let agent = sign_in(&cognito, &pool.client_id, "agent1").await;
+    let supervisor = sign_in(&cognito, &pool.client_id, "supervisor1").await;
+    let http = gatewayctl::http_client();
+    let me = run.webhook_url("desk-api", "/me");
+    let get = |authorization: Option<String>| {
+        let mut request = http.get(&me);
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let challenge = response
+                .headers()
+                .get("www-authenticate")
+                .map(|v| v.to_str().unwrap().to_string());
+            let body: Value = response.json().await.unwrap();
+            (status, challenge, body)
+        }
+    };
+
+    // Act
+    let as_agent = get(Some(format!("Bearer {}", agent.access_token))).await;
+    let as_supervisor = get(Some(format!("bearer {}", supervisor.access_token))).await;
+    let with_id_token = get(Some(format!("Bearer {}", agent.id_token))).await;
+    let without = get(None).await;
+
+    // Assert
+    assert_eq!(as_agent.0, 200, "{:?}", as_agent.2);
+    assert_eq!(as_agent.2["agent_id"], json!("agent1"));
+    assert_eq!(as_agent.2["role"], json!("agent"));
+    assert_eq!(as_agent.2["profile"]["teams"], json!(["complaints"]));
+    assert_eq!(as_supervisor.0, 200, "{:?}", as_supervisor.2);
+    assert_eq!(as_supervisor.2["role"], json!("supervisor"));
+    assert_eq!(
+        (with_id_token.0, with_id_token.2["error"].clone()),
+        (401, json!("wrong_token_use"))
+    );
+    assert_eq!(with_id_token.1.as_deref(), Some("Bearer"));
+    assert_eq!(
+        (without.0, without.2["error"].clone()),
+        (401, json!("missing_token"))
     );
 }

@@ -5,8 +5,8 @@
 //! The users file (`GATEWAY_DESK_USERS_FILE`, default `config/desk-users.local.json`) holds
 //! demo users only: a username, a demo password, the Cognito groups and the desk profile of
 //! each. The pool is set up from it idempotently: a second setup with the same file changes
-//! nothing ([`DeskSetupReport::is_empty`]). The profiles belong in the table, written by the
-//! desk's data code ([`seed_agent_profiles`]).
+//! nothing ([`DeskSetupReport::is_empty`]). The profiles go to the table as the desk API keeps
+//! them ([`seed_agent_profiles`], through `gateway_aws::DynamoDbDesk`).
 
 use anyhow::{Context, Result, bail};
 use aws_sdk_cognitoidentityprovider::Client as Cognito;
@@ -14,6 +14,8 @@ use aws_sdk_cognitoidentityprovider::types::{
     AuthFlowType, ExplicitAuthFlowsType, MessageActionType,
 };
 use gateway_core::account::Secret;
+use gateway_core::desk::AgentProfile;
+use gateway_core::desk::ports::{DeskStore, ProfileWrite};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
@@ -44,8 +46,8 @@ pub struct DeskUser {
     pub profile: DeskProfile,
 }
 
-/// An agent's desk profile, as the users file gives it. How it is stored in the table is the
-/// desk's data code's to decide.
+/// An agent's desk profile, as the users file gives it: the fields of the desk's
+/// [`AgentProfile`] that a supervisor sets, checked as the desk API checks them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeskProfile {
@@ -53,10 +55,28 @@ pub struct DeskProfile {
     pub display_name: String,
     /// The teams whose conversations the agent works on (the rules' `team`).
     pub teams: Vec<String>,
-    /// The accounts the agent works for, as `channel:account` (`wechat:demo`, `weibo:brand`).
+    /// The accounts the agent works for, as `channel:account` (`wechat:demo`, `weibo:brand`),
+    /// or `*` for all.
     pub accounts: Vec<String>,
-    /// How many conversations the agent handles at once.
+    /// How many conversations the agent handles at once (1 to 1000).
     pub capacity: u32,
+}
+
+impl DeskUser {
+    /// The user's desk profile as the desk API stores it, not yet stored (version 0).
+    pub fn agent_profile(&self) -> AgentProfile {
+        let p = &self.profile;
+        AgentProfile {
+            agent_id: self.username.clone(),
+            display_name: p.display_name.clone(),
+            teams: p.teams.iter().cloned().collect(),
+            accounts: p.accounts.iter().cloned().collect(),
+            capacity: p.capacity,
+            updated_at: 0,
+            updated_by: None,
+            version: 0,
+        }
+    }
 }
 
 impl DeskUsers {
@@ -102,17 +122,6 @@ impl DeskUsers {
             } else {
                 format!("user {}", u.username)
             };
-            let username_ok = !u.username.is_empty()
-                && u.username.len() <= 128
-                && !u
-                    .username
-                    .chars()
-                    .any(|c| c.is_whitespace() || c.is_control());
-            if !username_ok {
-                problems.push(format!(
-                    "{who}: the username must be 1 to 128 characters without spaces"
-                ));
-            }
             if !seen.insert(u.username.as_str()) {
                 problems.push(format!("{who}: listed twice"));
             }
@@ -129,22 +138,15 @@ impl DeskUsers {
                     ));
                 }
             }
-            let p = &u.profile;
-            if p.display_name.trim().is_empty() {
-                problems.push(format!("{who}: profile.display_name is empty"));
-            }
-            if p.teams.iter().any(|t| t.trim().is_empty()) {
-                problems.push(format!("{who}: profile.teams has an empty team"));
-            }
-            for a in &p.accounts {
-                let ok = a.split_once(':').is_some_and(|(channel, account)| {
-                    matches!(channel, "wechat" | "weibo") && !account.is_empty()
-                });
-                if !ok {
-                    problems.push(format!(
-                        "{who}: profile.accounts: `{a}` is not `wechat:<account>` or `weibo:<account>`"
-                    ));
-                }
+            // The desk API's own check of a profile (its first problem), the username being
+            // the agent id.
+            if let Err((field, reason)) = u.agent_profile().validate() {
+                let field = if field == "agent_id" {
+                    "username".to_string()
+                } else {
+                    format!("profile.{field}")
+                };
+                problems.push(format!("{who}: {field}: {reason}"));
             }
         }
         problems
@@ -462,16 +464,66 @@ async fn find_client(cognito: &Cognito, pool_id: &str, name: &str) -> Result<Opt
     Ok(found.pop())
 }
 
-/// The agents' profiles into the table (`PK = AGENTS`, `SK = AGENT#{username}`): the local
-/// stack's setup calls this after the pool's. The item's format is the desk's data code's
-/// (functions/desk-api); until that code exists this writes nothing and returns 0. Replace the
-/// body with a call to its writer, one item per user of `users`.
+/// Who the seeded profiles say changed them last.
+pub const SEEDED_BY: &str = "gatewayctl local desk-setup";
+
+/// The users' desk profiles into `table`, through the desk API's own store
+/// (`gateway_aws::DynamoDbDesk`: `PK = AGENTS`, `SK = AGENT#{username}`), so that the items
+/// are exactly what the desk reads. A stored profile whose fields are the file's is left
+/// alone (a second setup writes nothing); one that differs, say after a supervisor's edit, is
+/// set back to the file's as its next version. Returns what changed, one line each.
 pub async fn seed_agent_profiles(
-    _dynamodb: &aws_sdk_dynamodb::Client,
-    _table: &str,
-    _users: &DeskUsers,
-) -> Result<usize> {
-    Ok(0)
+    dynamodb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    users: &DeskUsers,
+    now_ms: i64,
+) -> Result<Vec<String>> {
+    let desk = gateway_aws::DynamoDbDesk::new(gateway_aws::DynamoDbConversationStore::new(
+        dynamodb.clone(),
+        table,
+        None,
+    ));
+    let mut changes = Vec::new();
+    for user in &users.users {
+        let name = &user.username;
+        let wanted = user.agent_profile();
+        let stored = desk
+            .agent(name)
+            .await
+            .with_context(|| format!("read the profile of {name}"))?;
+        let same = |s: &AgentProfile| {
+            (&s.display_name, &s.teams, &s.accounts, s.capacity)
+                == (
+                    &wanted.display_name,
+                    &wanted.teams,
+                    &wanted.accounts,
+                    wanted.capacity,
+                )
+        };
+        if stored.as_ref().is_some_and(same) {
+            continue;
+        }
+        let profile = AgentProfile {
+            version: stored.as_ref().map_or(1, |s| s.version + 1),
+            updated_at: now_ms,
+            updated_by: Some(SEEDED_BY.to_string()),
+            ..wanted
+        };
+        match desk
+            .put_agent(&profile)
+            .await
+            .with_context(|| format!("write the profile of {name}"))?
+        {
+            ProfileWrite::Stored => changes.push(format!(
+                "{} the profile of {name}",
+                if stored.is_some() { "reset" } else { "stored" }
+            )),
+            ProfileWrite::Stale => {
+                bail!("the profile of {name} changed while it was written: run the setup again")
+            }
+        }
+    }
+    Ok(changes)
 }
 
 /// The tokens of one sign-in.
@@ -596,7 +648,7 @@ mod tests {
         ))
         .unwrap();
         for user in &users.users {
-            for a in &user.profile.accounts {
+            for a in user.profile.accounts.iter().filter(|a| *a != "*") {
                 let (channel, name) = a.split_once(':').unwrap();
                 let known = match channel {
                     "wechat" => accounts.wechat.contains_key(name),
@@ -613,25 +665,59 @@ mod tests {
 
     #[test]
     fn every_problem_of_a_users_file_is_listed() {
-        let text = r#"{"_note": "comments are fine", "users": [
-            {"username": "a b", "password": "short", "groups": ["agents", "root"],
-             "profile": {"display_name": " ", "teams": [""], "accounts": ["wechat", "line:x"], "capacity": 1}},
-            {"username": "a b", "password": "long enough", "groups": [],
-             "profile": {"display_name": "A", "teams": [], "accounts": [], "capacity": 0}}
-        ]}"#;
-        let message = format!("{:#}", DeskUsers::from_json(text).unwrap_err());
+        let user = |name: &str, password: &str, groups: &str, profile: &str| {
+            format!(
+                r#"{{"username": "{name}", "password": "{password}", "groups": {groups}, "profile": {profile}}}"#
+            )
+        };
+        let good = r#"{"display_name": "A", "teams": ["complaints"], "accounts": ["wechat:demo"], "capacity": 1}"#;
+        let users = [
+            user("a b", "short", r#"["agents", "root"]"#, good),
+            user("twice", "long enough", "[]", good),
+            user("twice", "long enough", "[]", good),
+            user(
+                "blank",
+                "long enough",
+                "[]",
+                r#"{"display_name": " ", "teams": [], "accounts": [], "capacity": 1}"#,
+            ),
+            user(
+                "team",
+                "long enough",
+                "[]",
+                r#"{"display_name": "T", "teams": ["a team"], "accounts": [], "capacity": 1}"#,
+            ),
+            user(
+                "line",
+                "long enough",
+                "[]",
+                r#"{"display_name": "L", "teams": [], "accounts": ["line:x"], "capacity": 1}"#,
+            ),
+            user(
+                "idle",
+                "long enough",
+                "[]",
+                r#"{"display_name": "I", "teams": [], "accounts": ["*"], "capacity": 0}"#,
+            ),
+        ];
+        let text = format!(
+            r#"{{"_note": "comments are fine", "users": [{}]}}"#,
+            users.join(",")
+        );
+        let message = format!("{:#}", DeskUsers::from_json(&text).unwrap_err());
         for expected in [
-            "without spaces",
-            "listed twice",
-            "at least 8 characters",
-            "unknown group `root`",
-            "display_name is empty",
-            "empty team",
-            "`wechat` is not",
-            "`line:x` is not",
+            "user a b: username: 1 to 64 letters, digits or -_.@",
+            "user twice: listed twice",
+            "user a b: the password must have at least 8 characters",
+            "user a b: unknown group `root`",
+            "user blank: profile.display_name",
+            "user team: profile.teams: `a team`",
+            "user line: profile.accounts: `line:x`",
+            "user idle: profile.capacity: 1 to 1000",
         ] {
             assert!(message.contains(expected), "{expected}: {message}");
         }
+        assert_eq!(message.matches("user ").count(), 8, "{message}");
     }
 
     #[test]

@@ -38,7 +38,8 @@ pub(crate) enum LocalCommand {
         /// The desk users file (JSON).
         #[arg(long, env = "GATEWAY_DESK_USERS_FILE", default_value = gatewayctl::desk::DEFAULT_USERS_FILE)]
         users: std::path::PathBuf,
-        /// The table to seed the agents' profiles into (`local setup`'s TABLE_NAME).
+        /// The table to store the users' desk profiles in (`local setup`'s TABLE_NAME); a
+        /// profile already as the file says is left alone.
         #[arg(long, env = "TABLE_NAME")]
         table: Option<String>,
     },
@@ -108,18 +109,23 @@ pub(crate) async fn run_local(cmd: LocalCommand) -> Result<()> {
             let cognito = aws_sdk_cognitoidentityprovider::Client::new(&sdk);
             let (pool, report) =
                 gatewayctl::desk::setup_pool(&cognito, &prefix, &users, Some(&endpoint)).await?;
-            // The variables go to stdout (the stack sources them); what changed to stderr.
-            for change in &report.changes {
-                eprintln!("desk: {change}");
-            }
-            if report.is_empty() {
-                eprintln!("desk: the user pool is as the users file says; nothing changed");
-            }
+            let mut changes = report.changes;
             if let Some(table) = table {
                 let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+                let now_ms = chrono::Utc::now().timestamp_millis();
                 let seeded =
-                    gatewayctl::desk::seed_agent_profiles(&dynamodb, &table, &users).await?;
-                eprintln!("desk: {seeded} agent profile(s) written to {table}");
+                    gatewayctl::desk::seed_agent_profiles(&dynamodb, &table, &users, now_ms)
+                        .await?;
+                changes.extend(seeded.into_iter().map(|c| format!("{c} in {table}")));
+            }
+            // The variables go to stdout (the stack sources them); what changed to stderr.
+            for change in &changes {
+                eprintln!("desk: {change}");
+            }
+            if changes.is_empty() {
+                eprintln!(
+                    "desk: nothing changed: the user pool and profiles are as the users file says"
+                );
             }
             print!("{}", pool.env_lines());
         }
