@@ -346,6 +346,7 @@ pub(super) async fn note(desk: &Desk, call: &Call<'_>, key: &str) -> Result<Answ
                     "seq": note.seq,
                     "id": format!("note-{}", note.seq),
                     "type": "note",
+                    "kind": "text",
                     "author": note.author,
                     "text": note.text,
                     "at": note.at,
