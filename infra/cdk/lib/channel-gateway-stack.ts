@@ -36,6 +36,7 @@ import { Construct } from 'constructs';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { GatewayFunctionSpec, leadingKeys, logicalId } from './common';
+import { deskApi, deskApiWidgets } from './desk-api';
 import { inboxGaugeSchedule, inboxGaugeStatements, inboxGaugeWidgets, oldestWaitAlarmParameter } from './inbox-gauges';
 import { statsAggregator } from './stats-aggregator';
 
@@ -1280,6 +1281,20 @@ export class ChannelGatewayStack extends Stack {
       enforceSSL: true,
     });
     logicalId(alarmTopic, 'AlarmTopic');
+    // desk-api, its sign-in (Cognito), routes behind DeskAuthorizer, alarms, outputs (desk-api.ts).
+    const desk = deskApi(this, {
+      gatewayFunction: (spec) => this.gatewayFunction(fnCommon, spec),
+      table,
+      outboundQueue,
+      api: replyHttpApi,
+      stage: replyHttpApiStage,
+      rateLimit: replyApiRouteRateLimit,
+      burstLimit: replyApiRouteBurstLimit,
+      stageName,
+      customDomain,
+      hasCustomDomain,
+      alarmTopic,
+    });
     const emailSubscription = new sns.CfnSubscription(this, 'AlarmEmailSubscription', {
       topicArn: alarmTopic.topicArn,
       protocol: 'email',
@@ -1509,6 +1524,7 @@ export class ChannelGatewayStack extends Stack {
             ['reply-api', replyApi.functionName, false],
             ['sla-monitor', slaMonitor.functionName, false],
             ['stats-aggregator', aggregator.functionName, false],
+            ['desk-api', desk.functionName, false],
           ],
           replyApiName: replyApi.functionName,
           replySenderName: replySender.functionName,
@@ -1517,6 +1533,8 @@ export class ChannelGatewayStack extends Stack {
           streamFailuresQueueName: streamFailuresQueue.queueName,
           slaMonitorName: slaMonitor.functionName,
           statsAggregatorName: aggregator.functionName,
+          deskApiName: desk.functionName,
+          replyApiId: replyHttpApi.apiId,
         }),
       ),
     });
@@ -1730,6 +1748,8 @@ interface DashboardRefs {
   readonly streamFailuresQueueName: string;
   readonly slaMonitorName: string;
   readonly statsAggregatorName: string;
+  readonly deskApiName: string;
+  readonly replyApiId: string;
 }
 
 /** The dashboard body (same widgets as the SAM template's DashboardBody). */
@@ -1971,6 +1991,8 @@ function dashboardBody(refs: DashboardRefs): Record<string, unknown> {
       },
       // Who waits now, per account: sla-monitor's inbox gauges (inbox-gauges.ts).
       ...inboxGaugeWidgets(region, 56),
+      // The desk: desk-api's duration and requests, the reply HTTP API's 4xx and 5xx (desk-api.ts).
+      ...deskApiWidgets(region, 62, refs.deskApiName, refs.replyApiId),
     ],
   };
 }
