@@ -105,7 +105,7 @@ def check_http_api_authorizers(m: Model) -> list[str]:
     Authorization header as identity source, its pool's issuer and exactly its pool's app client
     as audience. The routes of a function whose FunctionSpec.authorizer names one are all behind
     it; every other route is behind none (the webhooks and reply-api check their requests'
-    signatures: their callers have no JWT)."""
+    signatures: their callers have no JWT), and a route is on its authorizer's API."""
     problems = [f"unexpected authorizer {name} (on {a.api})" for name, a in m.authorizers.items() if name not in AUTHORIZERS]
     for name, (api, pool) in AUTHORIZERS.items():
         a = m.authorizers.get(name)
@@ -125,9 +125,11 @@ def check_http_api_authorizers(m: Model) -> list[str]:
             problems.append(f"authorizer {name}: audience {list(a.audience)}, want exactly [{client}] (the desk's app client)")
     wanted = {route: spec.authorizer for spec in FUNCTIONS.values() for route in spec.routes}
     for (method, path), auth in sorted(m.route_auth.items()):
-        want = wanted.get((method, path))
+        want, a = wanted.get((method, path)), m.authorizers.get(auth or "")
         if auth != want:
             problems.append(f"route {method} {path} is behind {auth or 'no authorizer'}, want {want or 'none'}")
+        elif a is not None and m.route_apis.get((method, path)) != a.api:
+            problems.append(f"route {method} {path} is on {m.route_apis.get((method, path))}, its authorizer {auth} on {a.api}")
     return problems
 
 

@@ -10,7 +10,9 @@ it runs in the VPC), its alarms, dashboard, routes, URL outputs and `make build`
 follow from the row; so do the checks of its queue (QUEUES: FIFO or standard, its DLQ, their
 alarms and outputs), of a table stream it reads (StreamSourceSpec: the table's stream view,
 the event source's settings and filters, its on-failure queue, that queue's alarm and output),
-of its queries (table_queries, index_queries: see INDEX_ARN) and of its schedule (SCHEDULES).
+of its queries (table_queries, index_queries: see INDEX_ARN), of its schedule (SCHEDULES) and of
+the JWT authorizer its routes are behind (FunctionSpec.authorizer: AUTHORIZERS, and the Cognito
+user pool, app client and groups of USER_POOLS whose tokens it accepts).
 
 Resources are written in canonical form (model.canon): "X.Arn" for !GetAtt X.Arn, "X" for
 !Ref X.
