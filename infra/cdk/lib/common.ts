@@ -1,4 +1,4 @@
-// What the stack and its parts (stats-aggregator.ts, inbox-gauges.ts) share: the description
+// What the stack and its parts (stats-aggregator.ts, inbox-gauges.ts, desk-api.ts) share: the description
 // of one function, fixed logical ids, the dynamodb:LeadingKeys conditions.
 import { CfnElement, CfnResource } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';

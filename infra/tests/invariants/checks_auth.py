@@ -1,7 +1,8 @@
 """The named checks of the desk's sign-in and of who may call which route: the Cognito user
 pools, their app clients and groups (USER_POOLS), the HTTP APIs' JWT authorizers and the routes
-behind them (AUTHORIZERS, FunctionSpec.authorizer), and the reply windows desk-api shares with
-reply-sender (see checks.py for the others)."""
+behind them (AUTHORIZERS, FunctionSpec.authorizer), the reply windows desk-api shares with
+reply-sender, and the AWS managed keys that spare desk-api (and the others) any kms:Decrypt (see
+checks.py for the others)."""
 
 from __future__ import annotations
 
@@ -151,4 +152,27 @@ def check_reply_windows(m: Model) -> list[str]:
             a, b = windows[first].get(name), windows[lid].get(name)
             if a != b:
                 problems.append(f"{name}: {first} {a}, {lid} {b} (the windows must agree)")
+    return problems
+
+
+# The AWS managed key of SQS (SSE-KMS without a key of one's own).
+SQS_AWS_MANAGED_KEY = "alias/aws/sqs"
+
+
+@check("no-customer-keys")
+def check_no_customer_keys(m: Model) -> list[str]:
+    """The table and every queue are encrypted with AWS owned or AWS managed keys (the table's
+    SSESpecification names no KMSMasterKeyId; a queue uses SqsManagedSseEnabled, or the AWS
+    managed alias/aws/sqs): which is why no function's role grants kms:Decrypt or
+    kms:GenerateDataKey for them (desk-api's and reply-api's included). A customer managed key
+    would need those grants, in the spec first."""
+    problems = []
+    for lid, res in m.of_type("AWS::DynamoDB::Table").items():
+        key = get(res, "Properties/SSESpecification/KMSMasterKeyId")
+        if key is not None:
+            problems.append(f"table {lid}: SSESpecification.KMSMasterKeyId {sorted(canon(key))} (a customer managed key: its readers would need kms:Decrypt)")
+    for lid, res in m.of_type("AWS::SQS::Queue").items():
+        key = get(res, "Properties/KmsMasterKeyId")
+        if key is not None and canon(key) != {SQS_AWS_MANAGED_KEY}:
+            problems.append(f"queue {lid}: KmsMasterKeyId {sorted(canon(key))} (a customer managed key: its senders would need kms:GenerateDataKey)")
     return problems

@@ -1,6 +1,6 @@
 """Negative self-tests of the desk (see mutations.py): its Cognito user pool, app client and
 groups, the JWT authorizer and the routes behind it, desk-api's role (its partitions, queries,
-indexes, no secret, no key), its variables and reply windows, its routes, throttling, alarms,
+indexes, no secret, no key; the table and queues without customer managed keys), its variables and reply windows, its routes, throttling, alarms,
 dashboard lines and outputs. The rows every function gets (a Scan, its log group, x86_64, its
 alarms and routes removed) and one per desk route without its authorizer are in mutations.py."""
 
@@ -123,6 +123,10 @@ AUTH_MUTATIONS: list[Row] = [
     ("reply-windows-agree functions-env-contract", "desk-api with a window reply-sender does not have",
      put(f"{ENV}.WEIBO_COMMENT_WINDOW_SECS", "3600")),
     ("reply-windows-agree functions-env-contract", "neither function has its reply windows (the code's defaults, unchecked)", NO_WINDOWS),
+    ("no-customer-keys", "the table encrypted with a customer managed key (its readers have no kms:Decrypt)",
+     put("GatewayTable.SSESpecification", {"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": {"Ref": "AccountsSecretKmsKeyArn"}})),
+    ("no-customer-keys", "the outbound queue encrypted with a customer managed key (desk-api cannot send to it)",
+     (drop("OutboundQueue.SqsManagedSseEnabled"), put("OutboundQueue.KmsMasterKeyId", "alias/channel-gateway"))),
     # --- routes, throttling, alarms, dashboard, outputs ------------------------------------------
     ("integration-timeouts", "desk-api's GET /conversations integration timeout 5 s (its Timeout is 6 s)", route("GET", "/conversations", timeout=5000)),
     ("functions-runtime integration-timeouts", "desk-api's Timeout 10 s (its routes give up after 8 s)", put("DeskApiFunction.Timeout", 10)),
