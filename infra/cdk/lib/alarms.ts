@@ -42,6 +42,7 @@ export function gatewayAlarms(scope: Construct, props: AlarmsProps): sns.Topic {
     statsAggregator: aggregator,
   } = props.functions;
   const { httpApi, replyHttpApi } = props.apis;
+
   // ---------------------------------------------------------------------------------------
   // Alarms -> SNS topic (+ optional e-mail subscription).
   // ---------------------------------------------------------------------------------------

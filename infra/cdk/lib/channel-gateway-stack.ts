@@ -6,22 +6,24 @@
 // create its resources on this stack (same construct ids, so the same logical ids):
 //   parameters.ts        parameters, the LogLevels mapping, conditions and rules
 //   queues.ts            inbound, outbound and timers queues with their dead-letter queues,
-//                        the stream failures queue (timeouts and limits: limits.ts)
+//                        the stream failures queue
 //   table.ts             the DynamoDB table and its stream
 //   secrets.ts           the accounts document's secrets, kms:Decrypt on a given key
 //   functions.ts         log group + role + function, for every function
 //   webhooks.ts          wechat-webhook, weibo-webhook
 //   router.ts            message-router and its inbound event source
 //   reply-path.ts        reply-sender (and its place in the egress VPC), reply-api
-//   sla-monitor.ts       the alerts topic; sla-monitor, its event sources (inbox-gauges.ts: its
-//                        schedule)
+//   sla-monitor.ts       the alerts topic; sla-monitor and its event sources
+//   inbox-gauges.ts      sla-monitor's inbox gauges: schedule, permissions, alarm parameter,
+//                        dashboard widgets
 //   stats-aggregator.ts  stats-aggregator, the stream's second reader
 //   http-apis.ts         the two HTTP APIs, the optional custom domain
 //   egress.ts            the optional fixed-egress VPC
 //   alarms.ts            the alarm topic and the alarms
 //   dashboard.ts         the dashboard
 //   outputs.ts           the outputs
-// common.ts holds what they share.
+// common.ts holds what they share, limits.ts the functions' timeouts and limits (which the
+// queues' settings follow).
 import { Annotations, Stack, StackProps, Validations } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import * as path from 'node:path';
@@ -180,7 +182,7 @@ export class ChannelGatewayStack extends Stack {
       slaMonitor,
       statsAggregator: aggregator,
     };
-    // The functions that read a secret.
+    // kms:Decrypt on the secrets' given key, for the functions that read a secret.
     accountsSecretKmsDecrypt(this, params, conditions, [wechatWebhook, weiboWebhook, replySender, replyApi]);
 
     // The HTTP APIs and their optional custom domain.

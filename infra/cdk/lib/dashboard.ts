@@ -30,6 +30,7 @@ export function gatewayDashboard(scope: Construct, props: DashboardProps): cloud
     slaMonitor,
     statsAggregator: aggregator,
   } = props.functions;
+
   // ---------------------------------------------------------------------------------------
   // Dashboard: contact-centre metrics (EMF, namespace ChannelGateway, emitted by the router,
   // the reply sender and the SLA monitor) plus queue depth, DLQ depth, function errors and

@@ -36,6 +36,7 @@ export function httpApis(scope: Construct, params: GatewayParameters, props: Htt
     replyApiRouteBurstLimit,
   } = params;
   const { wechatWebhook, weiboWebhook, replyApi } = props;
+
   // ---------------------------------------------------------------------------------------
   // Two HTTP APIs (API Gateway v2, payload format 2.0), each with one stage named StageName:
   // the webhooks' (HttpApi) and the reply API's (ReplyHttpApi), so that a flood on one cannot
@@ -154,6 +155,7 @@ export function apiCustomDomain(
   const { customDomainName, customDomainCertificateArn, customDomainHostedZoneId } = params;
   const { hasCustomDomain, createCustomDomainRecord } = conditions;
   const { httpApi, httpApiStage, replyHttpApi, replyHttpApiStage } = apis;
+
   // ---------------------------------------------------------------------------------------
   // Optional custom domain (HasCustomDomain: CustomDomainName set; none of this exists
   // otherwise). One regional domain, TLS 1.2, for both HTTP APIs, one base path each:

@@ -37,6 +37,7 @@ export function gatewayOutputs(scope: Construct, props: OutputsProps): void {
   const { queue: timersQueue, dlq: timersDlq } = props.queues.timers;
   const streamFailuresQueue = props.queues.streamFailures;
   const { webhookCredentialsSecretId, deliveryCredentialsSecretId, apiClientsSecretId } = props.secrets;
+
   // ---------------------------------------------------------------------------------------
   // Outputs (same names as the SAM template).
   // ---------------------------------------------------------------------------------------

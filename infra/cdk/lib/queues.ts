@@ -90,7 +90,8 @@ export function gatewayQueues(scope: Construct): GatewayQueues {
   // Service levels (sla-monitor): the timers queue, STANDARD (a FIFO queue cannot delay one
   // message): each timer is a message delayed until it comes due (at most 15 minutes,
   // chained on beyond), with its standard dead-letter queue; the queue the table's stream
-  // event source sends what it gives up on to; the contact centre's alerts topic.
+  // event source sends what it gives up on to. (The contact centre's alerts topic:
+  // sla-monitor.ts.)
   // ---------------------------------------------------------------------------------------
   const timersDlq = new sqs.Queue(scope, 'TimersDeadLetterQueue', {
     retentionPeriod: Duration.days(14),

@@ -187,7 +187,11 @@ export function replyApiFunction(props: ReplyApiProps): lambda.Function {
 }
 
 /** reply-sender in the fixed-egress VPC, under the FixedEgress condition. */
-export function replySenderInEgressVpc(replySender: lambda.Function, egress: FixedEgress, fixedEgress: CfnCondition): void {
+export function replySenderInEgressVpc(
+  replySender: lambda.Function,
+  egress: FixedEgress,
+  fixedEgress: CfnCondition,
+): void {
   const { securityGroup: egressSecurityGroup, privateSubnetA, privateSubnetB } = egress;
   // reply-sender in the private subnets when EnableFixedEgress (default route: the NAT
   // gateway with the Elastic IP; SQS and Secrets Manager through the NAT gateway, DynamoDB

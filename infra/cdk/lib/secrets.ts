@@ -18,6 +18,7 @@ export interface RoleSecrets {
 export function roleSecrets(scope: Construct, params: GatewayParameters, conditions: GatewayConditions): RoleSecrets {
   const { webhookCredentialsSecretArn, deliveryCredentialsSecretArn, apiClientsSecretArn } = params;
   const { createWebhookCredentialsSecret, createDeliveryCredentialsSecret, createApiClientsSecret } = conditions;
+
   // ---------------------------------------------------------------------------------------
   // Secrets, one per role (least privilege): each holds the part of the accounts document
   // its readers need, written by `gatewayctl accounts push` from one validated document.

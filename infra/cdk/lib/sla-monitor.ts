@@ -14,7 +14,11 @@ import { inboxGaugeSchedule, inboxGaugeStatements } from './inbox-gauges';
 import { SLA_MONITOR_TIMEOUT_SECS } from './limits';
 
 /** The alerts topic and its optional e-mail subscription (AlertsEmail, under HasAlertsEmail). */
-export function slaAlertsTopic(scope: Construct, alertsEmail: CfnParameter, hasAlertsEmail: CfnCondition): sns.Topic {
+export function slaAlertsTopic(
+  scope: Construct,
+  alertsEmail: CfnParameter,
+  hasAlertsEmail: CfnCondition,
+): sns.Topic {
   // Escalations and breaches for the people on duty (not the infrastructure alarms:
   // AlarmTopic). The message is the alert as JSON, the subject one line, message attributes
   // kind (escalation, breach), channel and account for subscription filter policies.
