@@ -1,23 +1,22 @@
 // desk-api: the agents' and supervisors' desk (functions/desk-api). Its sign-in (the Cognito
 // user pool DeskUserPool, its app client DeskUserPoolClient, the groups agents, supervisors,
 // admins), the function with its least-privilege role, its routes on the reply HTTP API behind
-// the JWT authorizer DeskAuthorizer, its alarms, its outputs and its dashboard row. Same logical
-// ids as the SAM template: DeskUserPool, DeskUserPoolClient, DeskAgentsGroup,
+// the JWT authorizer DeskAuthorizer, its outputs and its dashboard row (its alarms: alarms.ts).
+// Same logical ids as the SAM template: DeskUserPool, DeskUserPoolClient, DeskAgentsGroup,
 // DeskSupervisorsGroup, DeskAdminsGroup, DeskAuthorizer, DeskApiFunction, DeskApiRole,
-// DeskApiLogGroup, DeskApiErrorsAlarm, DeskApiThrottlesAlarm, DeskApiLatencyAlarm.
-import { Aws, CfnCondition, CfnOutput, CfnParameter, Duration, RemovalPolicy } from 'aws-cdk-lib';
+// DeskApiLogGroup.
+import { Aws, CfnCondition, CfnOutput, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as cognito from 'aws-cdk-lib/aws-cognito';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { GatewayFunctionSpec, leadingKeys, logicalId, queriedKeys } from './common';
+import { GatewayFunctionFactory, leadingKeys, logicalId, queriedKeys } from './common';
+import { GatewayHttpApis } from './http-apis';
+import { GatewayParameters } from './parameters';
 
 /** desk-api's timeout, and the integration timeout of its routes (a bit more, as reply-api's). */
 export const DESK_API_TIMEOUT_SECS = 6;
@@ -53,20 +52,17 @@ const DESK_GROUPS: Array<[string, string, string, number]> = [
 
 export interface DeskApiProps {
   /** The stack's function factory (log group, role with these statements, function). */
-  readonly gatewayFunction: (spec: GatewayFunctionSpec) => lambda.Function;
+  readonly gatewayFunction: GatewayFunctionFactory;
   readonly table: dynamodb.ITable;
   /** The outbound FIFO queue: an agent's reply goes there, as reply-api's. */
   readonly outboundQueue: sqs.IQueue;
-  /** The reply HTTP API, its stage (RouteSettings: every route throttled) and its limits. */
-  readonly api: apigwv2.HttpApi;
-  readonly stage: apigwv2.CfnStage;
-  readonly rateLimit: CfnParameter;
-  readonly burstLimit: CfnParameter;
-  readonly stageName: CfnParameter;
+  /** The HTTP APIs: the desk's routes are on the reply HTTP API, throttled as its others. */
+  readonly apis: GatewayHttpApis;
+  /** StageName (DeskApiUrl), ReplyApiRouteRateLimit and ReplyApiRouteBurstLimit. */
+  readonly params: GatewayParameters;
   /** The optional custom domain (the desk is under its reply-api base path). */
   readonly customDomain: apigwv2.CfnDomainName;
   readonly hasCustomDomain: CfnCondition;
-  readonly alarmTopic: sns.ITopic;
 }
 
 /**
@@ -179,10 +175,11 @@ function deskApiStatements(table: dynamodb.ITable, outboundQueue: sqs.IQueue): i
 
 /**
  * The desk: sign-in, desk-api, its routes behind DeskAuthorizer on the reply HTTP API (each
- * throttled like the API's other routes), its alarms and outputs. Returns the function.
+ * throttled like the API's other routes), its outputs. Returns the function.
  */
 export function deskApi(scope: Construct, props: DeskApiProps): lambda.Function {
-  const { table, outboundQueue, api, stage } = props;
+  const { table, outboundQueue, params } = props;
+  const { replyHttpApi: api, replyHttpApiStage: stage } = props.apis;
   const { pool, client } = deskSignIn(scope);
   const fn = props.gatewayFunction({
     id: 'DeskApi',
@@ -242,47 +239,17 @@ export function deskApi(scope: Construct, props: DeskApiProps): lambda.Function 
       stage.node.addDependency(route);
     }
     routeSettings[`${method} ${path}`] = {
-      ThrottlingBurstLimit: props.burstLimit.valueAsNumber,
-      ThrottlingRateLimit: props.rateLimit.valueAsNumber,
+      ThrottlingBurstLimit: params.replyApiRouteBurstLimit.valueAsNumber,
+      ThrottlingRateLimit: params.replyApiRouteRateLimit.valueAsNumber,
     };
   }
   stage.routeSettings = routeSettings;
-
-  // Alarms, as the stack's other functions' (errors, throttles, p99 duration as reply-api's).
-  const action = new cwActions.SnsAction(props.alarmTopic);
-  const metric = (metricName: string, statistic: string) =>
-    new cloudwatch.Metric({
-      namespace: 'AWS/Lambda',
-      metricName,
-      dimensionsMap: { FunctionName: fn.functionName },
-      statistic,
-      period: Duration.minutes(1),
-    });
-  const alarms: Array<[string, string, cloudwatch.Metric, number, number, number | undefined]> = [
-    ['DeskApiErrorsAlarm', 'desk-api invocation errors', metric('Errors', 'Sum'), 0, 1, undefined],
-    ['DeskApiThrottlesAlarm', 'desk-api throttled', metric('Throttles', 'Sum'), 0, 1, undefined],
-    ['DeskApiLatencyAlarm', 'desk-api p99 duration above 3 s', metric('Duration', 'p99'), 3000, 3, 2],
-  ];
-  for (const [id, alarmDescription, m, threshold, evaluationPeriods, datapointsToAlarm] of alarms) {
-    const a = new cloudwatch.Alarm(scope, id, {
-      alarmDescription,
-      metric: m,
-      threshold,
-      evaluationPeriods,
-      datapointsToAlarm,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    a.addAlarmAction(action);
-    a.addOkAction(action);
-    logicalId(a, id);
-  }
 
   // Outputs (same names as the SAM template).
   new CfnOutput(scope, 'DeskApiUrl', {
     description:
       'Base URL of the desk API (agents\' and supervisors\' desk): <this>/me, <this>/conversations, ... with a Cognito access token of DeskUserPoolClient (Authorization header). On the reply HTTP API.',
-    value: `https://${api.apiId}.execute-api.${Aws.REGION}.${Aws.URL_SUFFIX}/${props.stageName.valueAsString}`,
+    value: `https://${api.apiId}.execute-api.${Aws.REGION}.${Aws.URL_SUFFIX}/${params.stageName.valueAsString}`,
   });
   new CfnOutput(scope, 'DeskUserPoolId', {
     description:
