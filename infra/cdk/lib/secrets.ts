@@ -28,7 +28,7 @@ export function roleSecrets(scope: Construct, params: GatewayParameters, conditi
   //   WebhookCredentials  -> wechat-webhook, weibo-webhook (signature/decryption keys)
   //   DeliveryCredentials -> reply-sender (platform API credentials)
   //   ApiClients          -> reply-api (the reply API's clients)
-  // message-router reads no secret.
+  // message-router, sla-monitor, stats-aggregator and desk-api read no secret.
   // ---------------------------------------------------------------------------------------
   /** The secret (created under `create`, else the given ARN): its ARN for env and IAM. */
   const roleSecret = (id: string, description: string, template: string, create: CfnCondition, given: CfnParameter) => {
@@ -72,7 +72,7 @@ export function roleSecrets(scope: Construct, params: GatewayParameters, conditi
 
 /**
  * kms:Decrypt on the given secrets' customer managed key, only when one is given, for
- * every function that reads a secret (not the router, not sla-monitor, not stats-aggregator).
+ * every function that reads a secret (not the router, sla-monitor, stats-aggregator or desk-api).
  */
 export function accountsSecretKmsDecrypt(
   scope: Construct,
