@@ -1,7 +1,8 @@
 // desk-api: the agents' and supervisors' desk (functions/desk-api). Its sign-in (the Cognito
 // user pool DeskUserPool, its app client DeskUserPoolClient, the groups agents, supervisors,
 // admins), the function with its least-privilege role, its routes on the reply HTTP API behind
-// the JWT authorizer DeskAuthorizer, its outputs and its dashboard row (its alarms: alarms.ts).
+// the JWT authorizer DeskAuthorizer (each requiring the access tokens' scope), its outputs and
+// its dashboard row (its alarms: alarms.ts).
 // Same logical ids as the SAM template: DeskUserPool, DeskUserPoolClient, DeskAgentsGroup,
 // DeskSupervisorsGroup, DeskAdminsGroup, DeskAuthorizer, DeskApiFunction, DeskApiRole,
 // DeskApiLogGroup.
@@ -21,6 +22,13 @@ import { GatewayParameters } from './parameters';
 /** desk-api's timeout, and the integration timeout of its routes (a bit more, as reply-api's). */
 export const DESK_API_TIMEOUT_SECS = 6;
 export const DESK_API_INTEGRATION_TIMEOUT_SECS = 8;
+
+/**
+ * The scope every desk route requires: Cognito puts it in the access tokens of its API sign-in
+ * (SRP, USER_PASSWORD_AUTH, refresh), and its ID tokens carry no scope, so API Gateway refuses
+ * an ID token (whose aud is the client id, the authorizer's audience) as desk-api does.
+ */
+export const DESK_ROUTE_SCOPES = ['aws.cognito.signin.user.admin'];
 
 /** desk-api's routes: [method, path] on the reply HTTP API, each behind DeskAuthorizer. */
 export const DESK_API_ROUTES: Array<[apigwv2.HttpMethod, string]> = [
@@ -135,12 +143,22 @@ function deskApiStatements(table: dynamodb.ITable, outboundQueue: sqs.IQueue): i
       resources: [table.tableArn],
       conditions: leadingKeys('CONV#*', 'AGENTS'),
     }),
-    // Assign, status, tags, notes, replies: TransactWriteItems (authorized per item) of the
-    // conversation, its thread items, its audit items and its TAG# items (Put, Update, Delete)
-    // under a condition check of the conversation (ConditionCheck), all in its partition.
+    // gateway-aws DynamoDbRulesStore::get: the rules document, PK=CONFIG, SK=RULES (a
+    // resolution removes the tags the rules' lifecycle names).
+    new iam.PolicyStatement({
+      sid: 'ReadRules',
+      actions: ['dynamodb:GetItem'],
+      resources: [table.tableArn],
+      conditions: leadingKeys('CONFIG'),
+    }),
+    // Assign, status, tags, notes, replies: one TransactWriteItems per change (gateway-aws
+    // DynamoDbDesk::commit_change, authorized per item: Put -> PutItem, Delete -> DeleteItem):
+    // the conversation's Put (on its version), its audit entry's and a note's Puts, the Puts and
+    // Deletes of its TAG# items, all in the conversation's partition. No Update and no
+    // ConditionCheck item: no UpdateItem, no ConditionCheckItem.
     new iam.PolicyStatement({
       sid: 'ConversationTransactions',
-      actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:ConditionCheckItem'],
+      actions: ['dynamodb:PutItem', 'dynamodb:DeleteItem'],
       resources: [table.tableArn],
       conditions: leadingKeys('CONV#*'),
     }),
@@ -193,6 +211,12 @@ export function deskApi(scope: Construct, props: DeskApiProps): lambda.Function 
       // the pool id and the region.
       DESK_USER_POOL_ID: pool.ref,
       DESK_CLIENT_ID: client.ref,
+      // How long the pool's keys are kept (an unknown kid refetches them sooner), and the
+      // largest request body (larger: 413). The code's defaults, written down.
+      DESK_JWKS_CACHE_SECS: '3600',
+      DESK_MAX_BODY_BYTES: '16384',
+      // The rules document, cached as long as the router and the others cache it.
+      RULES_CACHE_SECS: '30',
       // reply-sender's reply windows and quotas, the same values: a reply outside its window
       // is refused up front, as reply-sender would mark it undeliverable.
       WECHAT_MESSAGE_WINDOW_SECS: '172800',
@@ -210,7 +234,8 @@ export function deskApi(scope: Construct, props: DeskApiProps): lambda.Function 
   });
 
   // The desk's routes only: a Cognito access token of the desk's app client (API Gateway checks
-  // the signature, iss, exp, and client_id against the audience). reply-api's routes have
+  // the signature, iss, exp, client_id against the audience, and the scope each desk route
+  // requires, DESK_ROUTE_SCOPES, which the pool's ID tokens lack). reply-api's routes have
   // none: their clients sign each request with HMAC (no JWT).
   const authorizer = new apigwv2.CfnAuthorizer(scope, 'DeskAuthorizer', {
     apiId: api.apiId,
@@ -235,7 +260,14 @@ export function deskApi(scope: Construct, props: DeskApiProps): lambda.Function 
   // own limit, the reply API's; a stage's route settings name existing routes: it waits for them.
   const routeSettings = { ...((stage.routeSettings ?? {}) as Record<string, unknown>) };
   for (const [method, path] of DESK_API_ROUTES) {
-    for (const route of api.addRoutes({ path, methods: [method], integration, authorizer: routeAuthorizer })) {
+    const routes = api.addRoutes({
+      path,
+      methods: [method],
+      integration,
+      authorizer: routeAuthorizer,
+      authorizationScopes: DESK_ROUTE_SCOPES,
+    });
+    for (const route of routes) {
       stage.node.addDependency(route);
     }
     routeSettings[`${method} ${path}`] = {

@@ -1,8 +1,8 @@
 """The named checks of the desk's sign-in and of who may call which route: the Cognito user
-pools, their app clients and groups (USER_POOLS), the HTTP APIs' JWT authorizers and the routes
-behind them (AUTHORIZERS, FunctionSpec.authorizer), the reply windows desk-api shares with
-reply-sender, and the AWS managed keys that spare desk-api (and the others) any kms:Decrypt (see
-checks.py for the others)."""
+pools, their app clients and groups (USER_POOLS), the HTTP APIs' JWT authorizers, the routes
+behind them and the scopes those routes require (AUTHORIZERS, FunctionSpec.authorizer), the
+reply windows desk-api shares with reply-sender, and the AWS managed keys that spare desk-api
+(and the others) any kms:Decrypt (see checks.py for the others)."""
 
 from __future__ import annotations
 
@@ -108,7 +108,7 @@ def check_http_api_authorizers(m: Model) -> list[str]:
     it; every other route is behind none (the webhooks and reply-api check their requests'
     signatures: their callers have no JWT), and a route is on its authorizer's API."""
     problems = [f"unexpected authorizer {name} (on {a.api})" for name, a in m.authorizers.items() if name not in AUTHORIZERS]
-    for name, (api, pool) in AUTHORIZERS.items():
+    for name, (api, pool, _) in AUTHORIZERS.items():
         a = m.authorizers.get(name)
         if a is None:
             problems.append(f"authorizer {name} missing")
@@ -131,6 +131,22 @@ def check_http_api_authorizers(m: Model) -> list[str]:
             problems.append(f"route {method} {path} is behind {auth or 'no authorizer'}, want {want or 'none'}")
         elif a is not None and m.route_apis.get((method, path)) != a.api:
             problems.append(f"route {method} {path} is on {m.route_apis.get((method, path))}, its authorizer {auth} on {a.api}")
+    return problems
+
+
+@check("authorization-scopes")
+def check_authorization_scopes(m: Model) -> list[str]:
+    """Every route behind an authorizer of AUTHORIZERS requires exactly its AuthorizerSpec.scopes
+    (the desk's: the scope of Cognito's access tokens, which its ID tokens lack, so that API
+    Gateway refuses an ID token as desk-api does); no more (API Gateway lets a token through
+    with any one of a route's scopes) and none missing. A route behind no authorizer requires
+    none."""
+    problems = []
+    for (method, path), auth in sorted(m.route_auth.items()):
+        spec = AUTHORIZERS.get(auth or "")
+        want, got = tuple(sorted(spec.scopes)) if spec else (), m.route_scopes.get((method, path), ())
+        if got != want:
+            problems.append(f"route {method} {path} (behind {auth or 'no authorizer'}) requires scopes {list(got)}, want {list(want)}")
     return problems
 
 

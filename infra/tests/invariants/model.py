@@ -184,6 +184,8 @@ class Model:
     # The authorizer (its name) each route is behind; None: none. Authorizers by name.
     route_auth: dict[Route, str | None] = field(default_factory=dict)
     authorizers: dict[str, Authorizer] = field(default_factory=dict)
+    # The authorization scopes each route requires (canonical, sorted; () = none).
+    route_scopes: dict[Route, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def resources(self) -> dict[str, Any]:
@@ -202,10 +204,11 @@ class Model:
     def of_type(self, *types: str) -> dict[str, Any]:
         return {k: v for k, v in self.resources.items() if v.get("Type") in types}
 
-    def add_route(self, method: str, path: str, function: str | None, timeout: Any, api: str | None, auth: str | None = None) -> None:
+    def add_route(self, method: str, path: str, function: str | None, timeout: Any, api: str | None, auth: str | None = None,
+                  scopes: Any = None) -> None:
         key = (method.upper(), path)
         self.routes[key], self.route_timeouts[key], self.route_apis[key] = function, timeout, api
-        self.route_auth[key] = auth
+        self.route_auth[key], self.route_scopes[key] = auth, _sorted_canon(scopes)
 
 
 def _sorted_canon(value: Any) -> tuple[str, ...]:
@@ -217,25 +220,40 @@ def _identity_source(value: Any) -> tuple[str, ...]:
     return tuple(sorted(part.strip() for v in as_list(value) for part in str(v).split(",") if part.strip()))
 
 
-def _sam_authorizers(m: Model) -> dict[str, str | None]:
+def _sam_authorizers(m: Model) -> tuple[dict[str, str | None], dict[str, Any]]:
     """The authorizers of the template's AWS::Serverless::HttpApi resources (into m.authorizers);
-    returns each API's DefaultAuthorizer (None: none)."""
+    returns each API's DefaultAuthorizer (None: none) and each authorizer's AuthorizationScopes
+    (SAM's default for the routes behind it that name none of their own)."""
     defaults: dict[str, str | None] = {}
+    scopes: dict[str, Any] = {}
     for api, res in m.of_type("AWS::Serverless::HttpApi").items():
         auth = get(res, "Properties/Auth", {})
         for name, a in (auth.get("Authorizers") or {}).items():
             jwt = a.get("JwtConfiguration")
             m.authorizers[name] = Authorizer(api, "JWT" if jwt is not None else "REQUEST", _identity_source(a.get("IdentitySource")),
                                              _sorted_canon((jwt or {}).get("issuer")), _sorted_canon((jwt or {}).get("audience")))
+            scopes[name] = a.get("AuthorizationScopes")
         default = auth.get("DefaultAuthorizer")
         defaults[api] = None if default in (None, "NONE") else str(default)
-    return defaults
+    return defaults, scopes
 
 
-def _openapi_auth(security: Any) -> str | None:
-    """The authorizer an OpenAPI `security` requirement names (None: none)."""
-    names = [name for requirement in as_list(security) if isinstance(requirement, dict) for name in requirement]
-    return names[0] if names else None
+def _sam_route_scopes(event_auth: dict[str, Any], authorizer: str | None, authorizer_scopes: dict[str, Any]) -> Any:
+    """The scopes a SAM HttpApi event's route requires, as the SAM translator writes them: the
+    event's Auth.AuthorizationScopes if it names any, else its authorizer's AuthorizationScopes
+    (OpenApiEditor._set_method_authorizer). Scopes on a route without an authorizer are kept, so
+    that the checks see them (the translator refuses them)."""
+    own = event_auth.get("AuthorizationScopes")
+    if own or authorizer is None:
+        return own
+    return authorizer_scopes.get(authorizer)
+
+
+def _openapi_auth(security: Any) -> tuple[str | None, Any]:
+    """The authorizer an OpenAPI `security` requirement names (None: none), and the scopes it
+    requires (the requirement's list)."""
+    found = [(name, scopes) for requirement in as_list(security) if isinstance(requirement, dict) for name, scopes in requirement.items()]
+    return found[0] if found else (None, None)
 
 
 def merge_globals(props: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
@@ -247,7 +265,7 @@ def merge_globals(props: dict[str, Any], defaults: dict[str, Any]) -> dict[str, 
 
 def build_model(flavour: str, template: dict[str, Any]) -> Model:
     m = Model(flavour, template)
-    defaults = _sam_authorizers(m)
+    defaults, authorizer_scopes = _sam_authorizers(m)
     for lid, res in m.of_type("AWS::Serverless::Function", "AWS::Lambda::Function").items():
         props = res.get("Properties") or {}
         if res["Type"] == "AWS::Serverless::Function":
@@ -262,8 +280,9 @@ def build_model(flavour: str, template: dict[str, Any]) -> Model:
             elif event.get("Type") == "HttpApi":
                 api = ref_target(ep.get("ApiId"))
                 auth = get(ep, "Auth/Authorizer", defaults.get(api or ""))
-                m.add_route(str(ep.get("Method", "")), str(ep.get("Path", "")), lid, ep.get("TimeoutInMillis"), api,
-                            None if auth in (None, "NONE") else str(auth))
+                auth = None if auth in (None, "NONE") else str(auth)
+                m.add_route(str(ep.get("Method", "")), str(ep.get("Path", "")), lid, ep.get("TimeoutInMillis"), api, auth,
+                            _sam_route_scopes(get(ep, "Auth", {}), auth, authorizer_scopes))
             elif event.get("Type") == "Schedule":  # the translator adds the rule and its permission
                 enabled = ep.get("Enabled", True) is not False and ep.get("State", "ENABLED") == "ENABLED"
                 m.schedules.append(Schedule(lid, ep.get("Schedule"), enabled, f"{lid}{name}", True))
@@ -312,7 +331,7 @@ def build_model(flavour: str, template: dict[str, Any]) -> Model:
                 timeout = integration["Properties"].get("TimeoutInMillis")
         kind, authorizer = p.get("AuthorizationType", "NONE"), ref_target(p.get("AuthorizerId"))
         auth = None if kind == "NONE" else names.get(authorizer or "", f"{kind} {authorizer}")
-        m.add_route(method, path, target_fn, timeout, ref_target(p.get("ApiId")), auth)
+        m.add_route(method, path, target_fn, timeout, ref_target(p.get("ApiId")), auth, p.get("AuthorizationScopes"))
     # The SAM translator's output: routes in the API's OpenAPI body, its security schemes.
     for api_id, res in m.of_type("AWS::ApiGatewayV2::Api").items():
         body = get(res, "Properties/Body", {})
@@ -328,8 +347,8 @@ def build_model(flavour: str, template: dict[str, Any]) -> Model:
                 for uri in canon(integration.get("uri")):
                     found = re.search(r"functions/([A-Za-z0-9]+)\.Arn/invocations", uri)
                     target_fn = found.group(1) if found else target_fn
-                auth = _openapi_auth(op["security"] if "security" in op else body.get("security"))
-                m.add_route(method, path, target_fn, integration.get("timeoutInMillis"), api_id, auth)
+                auth, scopes = _openapi_auth(op["security"] if "security" in op else body.get("security"))
+                m.add_route(method, path, target_fn, integration.get("timeoutInMillis"), api_id, auth, scopes)
     return m
 
 

@@ -4,7 +4,8 @@ its targets must then FAIL, so that no check can silently pass. A target is a ch
 with the SAM one), or "sam-prebuilt"/"cdk-prebuilt" (the template for prebuilt zips broken).
 The operations are in ops.py; the rows of the asynchronous side (the table's stream and its
 readers, the timers queue, the schedule, the topics) in mutations_async.py; the desk's (its user
-pool, app client, groups, JWT authorizer, desk-api's role and variables) in mutations_auth.py."""
+pool, app client, groups, JWT authorizer and its routes' scopes, desk-api's role and variables)
+in mutations_auth.py."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Callable
 
 from .mutations_async import ASYNC_MUTATIONS, Row
 from .mutations_auth import AUTH_MUTATIONS
-from .ops import TABLE_ARN, Copy, add, allow, apply, drop, drop_stmt, index_arn, put, remove, replace, route, route_auth, stmts, swap
+from .ops import TABLE_ARN, Copy, add, allow, apply, drop, drop_stmt, index_arn, put, remove, replace, route, route_auth, route_scopes, stmts, swap
 from .spec import FUNCTIONS
 
 __all__ = ["MUTATIONS", "MAKE_BUILD_MUTATIONS", "apply"]
@@ -275,7 +276,8 @@ MUTATIONS: list[Row] = [
 def _per_function() -> list[Row]:
     """The self-tests every row of FUNCTIONS gets (the resources of a function <Name>Function:
     <Name>Role with its inline policy, <Name>ErrorsAlarm, <Name>LatencyAlarm); a function whose
-    routes are behind an authorizer: each route without it."""
+    routes are behind an authorizer: each route without it, and each without its scopes (behind
+    the authorizer, an ID token would pass)."""
     rows: list[Row] = []
     for lid, spec in FUNCTIONS.items():
         name, binary, variable = lid.removesuffix("Function"), spec.binary, min(spec.all_env)
@@ -288,6 +290,8 @@ def _per_function() -> list[Row]:
             *([("alarms", f"no {binary} latency alarm", drop(f"Resources.{name}LatencyAlarm"))] if spec.latency_alarm_ms else []),
             *[("api-routes", f"{method} {path} dropped", route(method, path)) for method, path in spec.routes],
             *[("http-api-authorizers", f"{method} {path} without {spec.authorizer}", route_auth(method, path, None))
+              for method, path in spec.routes if spec.authorizer],
+            *[("authorization-scopes", f"{method} {path} behind {spec.authorizer} without its scopes", route_scopes(method, path, None))
               for method, path in spec.routes if spec.authorizer],
         ]
     return rows

@@ -1,19 +1,23 @@
 """Negative self-tests of the desk (see mutations.py): its Cognito user pool, app client and
-groups, the JWT authorizer and the routes behind it, desk-api's role (its partitions, queries,
-indexes, no secret, no key; the table and queues without customer managed keys), its variables and reply windows, its routes, throttling, alarms,
-dashboard lines and outputs. The rows every function gets (a Scan, its log group, x86_64, its
-alarms and routes removed) and one per desk route without its authorizer are in mutations.py."""
+groups, the JWT authorizer, the routes behind it and the scope they require, desk-api's role
+(its partitions, the rules, the transactions' item actions, queries, indexes, no secret, no key;
+the table and queues without customer managed keys), its variables, the rules' cache it shares
+with the others and its reply windows, its routes, throttling, alarms, dashboard lines and
+outputs. The rows every function gets (a Scan, its log group, x86_64, its alarms and routes
+removed) and, per desk route, one without its authorizer and one without its scopes are in
+mutations.py."""
 
 from __future__ import annotations
 
 from .mutations_async import Row
-from .ops import TABLE_ARN, Copy, add, allow, drop, drop_stmt, index_arn, jwt_authorizer, put, remove, replace, route, route_auth, stmts
-from .spec import REPLY_WINDOW_ENV
+from .ops import (TABLE_ARN, Copy, add, allow, authorizer_scopes, drop, drop_stmt, index_arn, jwt_authorizer, put, remove, replace, route,
+                  route_auth, route_scopes, stmts)
+from .spec import COGNITO_SIGNIN_SCOPE, REPLY_WINDOW_ENV
 
 POOL, CLIENT, ROLE, ENV = "DeskUserPool", "DeskUserPoolClient", "DeskApiRole", "env:DeskApiFunction"
 PASSWORD = f"{POOL}.Policies.PasswordPolicy"
 DESK_ISSUER = {"Fn::Sub": "https://cognito-idp.${AWS::Region}.amazonaws.com/${DeskUserPool}"}
-CONV_WRITES = "stmt:DeskApiRole:ConversationTransactions"
+CONV_WRITES, RULES = "stmt:DeskApiRole:ConversationTransactions", "stmt:DeskApiRole:ReadRules"
 AGENTS_CANNED = "stmt:DeskApiRole:AgentsAndCannedResponses"
 GETS, QUERIES, INDEXES = "stmt:DeskApiRole:ReadConversationsAndAgents", "stmt:DeskApiRole:QueryPartitions", "stmt:DeskApiRole:QueryIndexes"
 LEADING = "Condition.ForAllValues:StringLike.dynamodb:LeadingKeys"
@@ -61,7 +65,8 @@ AUTH_MUTATIONS: list[Row] = [
     ("cognito-app-clients", "the client on another pool", put(f"{CLIENT}.UserPoolId", {"Ref": "OtherUserPool"})),
     ("cognito-app-clients", "a second app client", put("Resources.StrayUserPoolClient", Copy(f"Resources.{CLIENT}"))),
     # --- the JWT authorizer and the routes behind it --------------------------------------------
-    ("http-api-authorizers", "POST /replies behind DeskAuthorizer (HMAC-signed clients have no JWT)", route_auth("POST", "/replies", "DeskAuthorizer")),
+    ("http-api-authorizers authorization-scopes", "POST /replies behind DeskAuthorizer (HMAC-signed clients have no JWT)",
+     route_auth("POST", "/replies", "DeskAuthorizer")),
     ("http-api-authorizers", "GET /replies/{reply_id} behind DeskAuthorizer", route_auth("GET", "/replies/{reply_id}", "DeskAuthorizer")),
     ("http-api-authorizers", "a webhook behind DeskAuthorizer (WeChat sends no JWT)", route_auth("POST", "/wechat/{account}", "DeskAuthorizer")),
     ("http-api-authorizers", "the issuer of another region's pool",
@@ -81,6 +86,13 @@ AUTH_MUTATIONS: list[Row] = [
     ("http-api-authorizers", "the authorizer removed (its routes name nothing)", jwt_authorizer("DeskAuthorizer", remove=True)),
     ("http-api-authorizers api-routes http-api-throttling equivalence", "GET /stats on the webhook API (its authorizer is on the reply API)",
      route("GET", "/stats", api="HttpApi")),
+    # --- the scope the desk's routes require (the access tokens': ID tokens have none) ---------
+    ("authorization-scopes", "POST /conversations/{key}/replies requiring openid instead (API sign-in's access tokens lack it)",
+     route_scopes("POST", "/conversations/{key}/replies", ["openid"])),
+    ("authorization-scopes", "GET /agents also accepting the email scope (any one of a route's scopes lets a token through)",
+     route_scopes("GET", "/agents", [COGNITO_SIGNIN_SCOPE, "email"])),
+    ("authorization-scopes", "every desk route left to the authorizer's scopes, openid (SAM's default for the routes behind it)",
+     authorizer_scopes("DeskAuthorizer", ["openid"])),
     # --- desk-api's role: the table by partition key, queries, indexes, no secret, no key ---------
     ("iam-grants-needed", "desk-api cannot queue replies", drop_stmt(ROLE, "QueueReplies")),
     ("iam-least-privilege", "desk-api may send to the inbound queue", add(stmts(ROLE), allow("sqs:SendMessage", {"Fn::GetAtt": ["InboundQueue", "Arn"]}))),
@@ -88,14 +100,26 @@ AUTH_MUTATIONS: list[Row] = [
     ("iam-least-privilege", "desk-api may decrypt with the accounts secrets' key (it reads no secret)",
      add(stmts(ROLE), allow("kms:Decrypt", {"Ref": "AccountsSecretKmsKeyArn"}))),
     ("iam-least-privilege", "desk-api may publish alerts", add(stmts(ROLE), allow("sns:Publish", {"Ref": "AlertsTopic"}))),
-    ("iam-grants-needed table-leading-keys", "desk-api without ConditionCheckItem (its transactions are refused)",
-     remove(f"{CONV_WRITES}.Action", "dynamodb:ConditionCheckItem")),
-    ("iam-grants-needed table-leading-keys", "desk-api cannot read conversations or agents", drop_stmt(ROLE, "ReadConversationsAndAgents")),
+    ("iam-least-privilege table-leading-keys", "desk-api may update items (its transactions hold no Update item)",
+     add(f"{CONV_WRITES}.Action", "dynamodb:UpdateItem")),
+    ("iam-least-privilege table-leading-keys", "desk-api may use ConditionCheck items (its transactions hold none)",
+     add(f"{CONV_WRITES}.Action", "dynamodb:ConditionCheckItem")),
+    ("iam-least-privilege table-leading-keys", "desk-api may update and condition-check items, in a statement of their own",
+     add(stmts(ROLE), {**allow(["dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"], TABLE_ARN),
+                       "Condition": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["CONV#*"]}}})),
+    ("table-leading-keys", "desk-api cannot delete the TAG# items of removed tags",
+     remove(f"{CONV_WRITES}.Action", "dynamodb:DeleteItem")),
+    ("table-leading-keys", "desk-api cannot read conversations or agents", drop_stmt(ROLE, "ReadConversationsAndAgents")),
+    ("table-leading-keys rules-cache-agree", "desk-api cannot read the rules (a resolution keeps the tags lifecycle removes)",
+     drop_stmt(ROLE, "ReadRules")),
+    ("table-leading-keys", "desk-api may read the rules under no condition (any item)", drop(f"{RULES}.Condition")),
+    ("table-leading-keys", "desk-api may write the rules document (PutItem on CONFIG)", put(f"{RULES}.Action", ["dynamodb:GetItem", "dynamodb:PutItem"])),
+    ("table-leading-keys", "desk-api may overwrite the rules document in its transactions (CONFIG)",
+     put(f"{CONV_WRITES}.{LEADING}", ["CONV#*", "CONFIG"])),
     ("table-leading-keys", "desk-api's conversation writes without a LeadingKeys condition", drop(f"{CONV_WRITES}.Condition")),
-    ("table-leading-keys", "desk-api may update agents' profiles (UpdateItem on AGENTS)", put(f"{CONV_WRITES}.{LEADING}", ["CONV#*", "AGENTS"])),
     ("table-leading-keys", "desk-api may delete delivery records (REPLY#*)", put(f"{AGENTS_CANNED}.{LEADING}", ["AGENTS", "CANNED", "REPLY#*"])),
     ("table-leading-keys", "desk-api cannot write canned responses (CANNED left out)", put(f"{AGENTS_CANNED}.{LEADING}", ["AGENTS"])),
-    ("table-leading-keys", "desk-api may read the rules and the token cache", put(f"{GETS}.{LEADING}", ["CONV#*", "AGENTS", "CONFIG", "TOKEN#*"])),
+    ("table-leading-keys", "desk-api may read the token cache (TOKEN#*)", put(f"{GETS}.{LEADING}", ["CONV#*", "AGENTS", "TOKEN#*"])),
     ("table-leading-keys", "desk-api's reads under ForAllValues:StringEquals (CONV#* literally)",
      put(f"{GETS}.Condition", {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["CONV#*", "AGENTS"]}})),
     ("table-queries", "desk-api may query any partition (no condition)", drop(f"{QUERIES}.Condition")),
@@ -113,6 +137,15 @@ AUTH_MUTATIONS: list[Row] = [
     ("functions-env-contract", "desk-api given DESK_JWKS_URL", put(f"{ENV}.DESK_JWKS_URL", {"Fn::Sub": "https://cognito-idp.${AWS::Region}.amazonaws.com/${DeskUserPool}/.well-known/jwks.json"})),
     ("functions-env-contract", "DESK_CLIENT_ID is the pool id", put(f"{ENV}.DESK_CLIENT_ID", {"Ref": POOL})),
     ("functions-env-contract", "desk-api without DESK_USER_POOL_ID", drop(f"{ENV}.DESK_USER_POOL_ID")),
+    ("functions-env-contract", "desk-api without DESK_MAX_BODY_BYTES (the code's default, unchecked)", drop(f"{ENV}.DESK_MAX_BODY_BYTES")),
+    ("functions-env-contract", "desk-api accepts request bodies of 1 MiB", put(f"{ENV}.DESK_MAX_BODY_BYTES", "1048576")),
+    ("functions-env-contract", "desk-api without DESK_JWKS_CACHE_SECS", drop(f"{ENV}.DESK_JWKS_CACHE_SECS")),
+    ("functions-env-contract", "desk-api keeps the pool's keys a day", put(f"{ENV}.DESK_JWKS_CACHE_SECS", "86400")),
+    ("functions-env-contract rules-cache-agree", "desk-api caches the rules 300 s, the others 30 s", put(f"{ENV}.RULES_CACHE_SECS", "300")),
+    ("functions-env-contract rules-cache-agree", "desk-api reads the rules without RULES_CACHE_SECS (the code's default, unchecked)",
+     drop(f"{ENV}.RULES_CACHE_SECS")),
+    ("functions-env-contract rules-cache-agree", "weibo-webhook given RULES_CACHE_SECS (it may not read the rules)",
+     put("env:WeiboWebhookFunction.RULES_CACHE_SECS", "30")),
     ("functions-env-contract", "desk-api queues replies on the outbound DLQ", put(f"{ENV}.OUTBOUND_QUEUE_URL", {"Ref": "OutboundDeadLetterQueue"})),
     ("secrets-per-role functions-env-contract", "desk-api given API_CLIENTS_SECRET_ID",
      put(f"{ENV}.API_CLIENTS_SECRET_ID", Copy("env:ReplyApiFunction.API_CLIENTS_SECRET_ID"))),
@@ -153,6 +186,11 @@ AUTH_MUTATIONS: list[Row] = [
     ("equivalence", "a group not retained in one template", put("Resources.DeskSupervisorsGroup.UpdateReplacePolicy", "Delete")),
     ("equivalence", "a different desk-api reply quota", put(f"{ENV}.WECHAT_EVENT_QUOTA", "4")),
     ("equivalence", "desk-api's index queries on GSI1 only", put(f"{INDEXES}.Resource", [index_arn("GSI1")])),
+    ("equivalence", "desk-api may use ConditionCheck items in one template", add(f"{CONV_WRITES}.Action", "dynamodb:ConditionCheckItem")),
+    ("equivalence", "desk-api without the rules in one template", drop_stmt(ROLE, "ReadRules")),
+    ("equivalence", "a different desk-api body limit", put(f"{ENV}.DESK_MAX_BODY_BYTES", "32768")),
+    ("equivalence", "a desk route without its scope in one template", route_scopes("DELETE", "/agents/{agent_id}", None)),
+    ("equivalence", "a desk route requiring another scope in one template", route_scopes("GET", "/me", ["openid"])),
     ("equivalence", "a different desk route throttling", put("stage:ReplyHttpApi.RouteSettings.GET /me.ThrottlingBurstLimit", 7)),
     ("equivalence", "a different desk-api integration timeout", route("POST", "/conversations/next", timeout=9000)),
     ("equivalence", "a different desk-api latency alarm", put("DeskApiLatencyAlarm.Threshold", 5000)),

@@ -7,8 +7,8 @@ resource's logical id (its Properties), or a locator that hides the flavours' di
 "env:<Function>" (its variables), "stmt:<Role>:<Sid>" (a statement of its inline policy),
 "esm:<Function>:<Event>" (its SQS or stream event source), "stage:<HttpApi>" (its stage settings).
 Keys of lists are indexes. A few operations work on what the flavours write differently:
-routes (route) and schedules (drop_schedule, reschedule, retarget_schedule,
-schedule_without_permission)."""
+routes (route, route_auth, route_scopes), authorizers (jwt_authorizer, authorizer_scopes) and
+schedules (drop_schedule, reschedule, retarget_schedule, schedule_without_permission)."""
 
 from __future__ import annotations
 
@@ -192,7 +192,7 @@ def stmts(role: str) -> str:
     return f"{role}.Policies.0.PolicyDocument.Statement"
 
 
-def allow(action: str, resource: Any) -> dict[str, Any]:
+def allow(action: str | list[str], resource: Any) -> dict[str, Any]:
     return {"Effect": "Allow", "Action": action, "Resource": resource}
 
 
@@ -287,6 +287,61 @@ def route_auth(method: str, path: str, authorizer: str | None) -> Op:
                 operation.pop("security", None)
                 if authorizer:
                     operation["security"] = [{authorizer: []}]
+    return op
+
+
+def route_scopes(method: str, path: str, scopes: list[str] | None) -> Op:
+    """The route METHOD path requiring these authorization scopes (None: none of its own). SAM:
+    its HttpApi event's Auth.AuthorizationScopes; CloudFormation: its Route's
+    AuthorizationScopes, or the list of its operation's `security` requirement in an API's
+    OpenAPI body (the SAM translator's)."""
+    def op(t: dict[str, Any], flavour: str) -> None:
+        resources = t["Resources"]
+        if flavour == "sam":
+            for events in [r.get("Properties", {}).get("Events") or {} for r in resources.values()]:
+                for e in (e for e in events.values() if (e["Properties"].get("Method"), e["Properties"].get("Path")) == (method, path)):
+                    auth = e["Properties"].setdefault("Auth", {})
+                    auth.pop("AuthorizationScopes", None)
+                    if scopes is not None:
+                        auth["AuthorizationScopes"] = list(scopes)
+            return
+        for r in (r for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Route" and r["Properties"]["RouteKey"] == f"{method} {path}"):
+            r["Properties"].pop("AuthorizationScopes", None)
+            if scopes is not None:
+                r["Properties"]["AuthorizationScopes"] = list(scopes)
+        for r in (r for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Api" and "Body" in r["Properties"]):
+            operation = r["Properties"]["Body"].get("paths", {}).get(path, {}).get(method.lower())
+            for requirement in (operation or {}).get("security") or []:
+                for name in requirement:
+                    requirement[name] = list(scopes or [])
+    return op
+
+
+def authorizer_scopes(name: str, scopes: list[str]) -> Op:
+    """Every route behind the authorizer named `name` requires the scopes given to the
+    authorizer instead of its own: SAM, the authorizer's AuthorizationScopes (the default of the
+    routes behind it) and no event's own; CloudFormation, what the SAM translator makes of that,
+    each of those routes' AuthorizationScopes (or its OpenAPI `security` list)."""
+    def op(t: dict[str, Any], flavour: str) -> None:
+        resources = t["Resources"]
+        if flavour == "sam":
+            resources[_sam_authorizer_api(t, name)]["Properties"]["Auth"]["Authorizers"][name]["AuthorizationScopes"] = list(scopes)
+            for events in [r.get("Properties", {}).get("Events") or {} for r in resources.values()]:
+                for e in events.values():
+                    auth = e.get("Properties", {}).get("Auth") or {}
+                    if auth.get("Authorizer") == name:
+                        auth.pop("AuthorizationScopes", None)
+            return
+        lid = _authorizer_lid(t, name)
+        for r in (r for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Route"):
+            if lid is not None and r["Properties"].get("AuthorizerId") == {"Ref": lid}:
+                r["Properties"]["AuthorizationScopes"] = list(scopes)
+        for r in (r for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Api" and "Body" in r["Properties"]):
+            for methods in (r["Properties"]["Body"].get("paths") or {}).values():
+                operations = [o for o in methods.values() if isinstance(o, dict)]
+                for requirement in (req for o in operations for req in o.get("security") or []):
+                    if name in requirement:
+                        requirement[name] = list(scopes)
     return op
 
 

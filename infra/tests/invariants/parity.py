@@ -90,7 +90,7 @@ def _parameter(p: dict[str, Any], key: str) -> Any:
 def equivalence(sam: Model, cdk: Model) -> list[str]:
     """The SAM and CDK templates deploy the same: parameters, functions (settings, variables,
     VPC, every grant with its conditions), event sources (queues and streams), schedules, routes,
-    their authorizers and their throttling, secrets, log groups, queues, table, SNS topics and
+    their authorizers and the scopes they require, their throttling, secrets, log groups, queues, table, SNS topics and
     subscriptions, Cognito user pools, app clients and groups, alarms, dashboard, conditions,
     rules, the custom domain under each DOMAIN_CASES, outputs."""
     problems = []
@@ -123,6 +123,11 @@ def equivalence(sam: Model, cdk: Model) -> list[str]:
         problems += [f"route {method} {path}: sam behind {sam.route_auth.get((method, path))}, cdk behind {cdk.route_auth.get((method, path))}"
                      for method, path in sorted(set(sam.route_auth) | set(cdk.route_auth))
                      if sam.route_auth.get((method, path)) != cdk.route_auth.get((method, path))]
+    if sam.route_scopes != cdk.route_scopes:
+        problems += [f"route {method} {path}: sam requires scopes {list(sam.route_scopes.get((method, path), ()))}, "
+                     f"cdk {list(cdk.route_scopes.get((method, path), ()))}"
+                     for method, path in sorted(set(sam.route_scopes) | set(cdk.route_scopes))
+                     if sam.route_scopes.get((method, path), ()) != cdk.route_scopes.get((method, path), ())]
     if sam.authorizers != cdk.authorizers:
         problems.append(f"authorizers differ: sam {sam.authorizers} != cdk {cdk.authorizers}")
     ta, tb = ({api: norm(canon_tree({k: s.get(k) for k in ("DefaultRouteSettings", "RouteSettings")})) for api, s in m.stages.items()} for m in (sam, cdk))

@@ -11,8 +11,9 @@ follow from the row; so do the checks of its queue (QUEUES: FIFO or standard, it
 alarms and outputs), of a table stream it reads (StreamSourceSpec: the table's stream view,
 the event source's settings and filters, its on-failure queue, that queue's alarm and output),
 of its queries (table_queries, index_queries: see INDEX_ARN), of its schedule (SCHEDULES) and of
-the JWT authorizer its routes are behind (FunctionSpec.authorizer: AUTHORIZERS, and the Cognito
-user pool, app client and groups of USER_POOLS whose tokens it accepts).
+the JWT authorizer its routes are behind and the scopes they require (FunctionSpec.authorizer:
+AUTHORIZERS, and the Cognito user pool, app client and groups of USER_POOLS whose tokens it
+accepts).
 
 Resources are written in canonical form (model.canon): "X.Arn" for !GetAtt X.Arn, "X" for
 !Ref X.
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
 # One Secrets Manager secret per role (least privilege), each holding the part of the accounts
@@ -364,25 +366,32 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             filters=(CONVERSATION_ITEMS, INBOUND_MESSAGES),
         ),
     ),
-    # desk-api (functions/desk-api: src/config.rs; the desk's API, being written): the agents'
-    # and supervisors' desk, on the reply HTTP API behind the Cognito JWT authorizer. It queues an
-    # agent's reply on the outbound queue (as reply-api). The table: a conversation and the
-    # agents' profiles (GetItem); TransactWriteItems of the conversation, its thread, audit and
-    # TAG# items, all in its partition (Put, Update, Delete items under a ConditionCheck); the
-    # agents' profiles and canned responses (PutItem, DeleteItem). Query: a thread's messages
-    # and audit trail, the agents, the canned responses, the daily statistics, the account
-    # registry on the table; the inboxes (GSI1) and the teams' queues and tags (GSI2). No Scan,
-    # no secret (the pool's keys are public), no KMS (AWS managed keys).
+    # desk-api (functions/desk-api: src/config.rs, src/main.rs; gateway-aws dynamodb/desk.rs,
+    # dynamodb/conversations.rs, dynamodb/rules.rs, dynamodb/stats.rs, sqs/replies.rs): the
+    # agents' and supervisors' desk, on the reply HTTP API behind the Cognito JWT authorizer. It
+    # queues an agent's reply on the outbound queue (as reply-api). The table: a conversation and
+    # the agents' profiles (GetItem); the rules document (DynamoDbRulesStore::get: GetItem of
+    # PK=CONFIG, SK=RULES; a resolution removes the tags the rules' `lifecycle` names);
+    # DynamoDbDesk::commit_change's TransactWriteItems, authorized per item: Put items only (the
+    # conversation on its version, its audit entry, a note) and the Put and Delete items of its
+    # TAG# rows, all in the conversation's partition; no Update and no ConditionCheck item, so
+    # neither UpdateItem nor ConditionCheckItem (the checks refuse either). The agents' profiles
+    # and canned responses: PutItem, DeleteItem. Query: a thread's messages and audit trail, the
+    # agents, the canned responses, the daily statistics, the account registry on the table;
+    # the inboxes (GSI1) and the teams' queues and tags (GSI2). No Scan, no secret (the pool's
+    # keys are public), no KMS (AWS managed keys).
     "DeskApiFunction": FunctionSpec(
         binary="desk-api", kind="api", timeout_secs=6,
         permissions={"sqs:SendMessage": {"OutboundQueue.Arn"}},
-        table={"dynamodb:GetItem": {CONV, AGENTS}, "dynamodb:PutItem": {CONV, AGENTS, CANNED}, "dynamodb:UpdateItem": {CONV},
-               "dynamodb:DeleteItem": {CONV, AGENTS, CANNED}, "dynamodb:ConditionCheckItem": {CONV}},
+        table={"dynamodb:GetItem": {CONV, AGENTS, CONFIG}, "dynamodb:PutItem": {CONV, AGENTS, CANNED},
+               "dynamodb:DeleteItem": {CONV, AGENTS, CANNED}},
         table_queries={CONV, AGENTS, CANNED, STATS, ACCOUNTS}, index_queries=("GSI1", "GSI2"),
-        # Config::from_lookup: the pool and its app client; DESK_TOKEN_ISSUER and DESK_JWKS_URL
-        # are left to their defaults (from the pool id and AWS_REGION), so never set.
+        # Config::from_lookup: the pool and its app client, every setting with the code's default
+        # written down (the rules cached as long as the others cache them); DESK_TOKEN_ISSUER and
+        # DESK_JWKS_URL are left to their defaults (from the pool id and AWS_REGION), so never set.
         env={**variables("TABLE_NAME=GatewayTable OUTBOUND_QUEUE_URL=OutboundQueue DESK_USER_POOL_ID=DeskUserPool",
-                         "DESK_CLIENT_ID=DeskUserPoolClient"), **REPLY_WINDOW_ENV},
+                         "DESK_CLIENT_ID=DeskUserPoolClient DESK_JWKS_CACHE_SECS=3600 DESK_MAX_BODY_BYTES=16384",
+                         "RULES_CACHE_SECS=30"), **REPLY_WINDOW_ENV},
         routes=(("GET", "/me"), ("GET", "/agents"), ("PUT", "/agents/{agent_id}"), ("DELETE", "/agents/{agent_id}"),
                 ("GET", "/conversations"), ("POST", "/conversations/next"), ("GET", "/conversations/{key}"),
                 ("PATCH", "/conversations/{key}"), ("GET", "/conversations/{key}/messages"),
@@ -493,13 +502,32 @@ USER_POOLS: dict[str, UserPoolSpec] = {
 TOKEN_UNIT_MINUTES = {"seconds": 1 / 60, "minutes": 1, "hours": 60, "days": 1440}
 
 
-# JWT authorizers of the HTTP APIs: {name: (its HTTP API, its user pool)}. On that API only,
-# type JWT, identity source exactly the Authorization header, issuer exactly the pool's
+# JWT authorizers of the HTTP APIs: {name: AuthorizerSpec}. On its HTTP API only, type JWT,
+# identity source exactly the Authorization header, issuer exactly its pool's
 # (https://cognito-idp.<region>.amazonaws.com/<pool id>), audience exactly the pool's app client
 # (API Gateway checks an access token's client_id against it: Cognito's access tokens have no
 # aud). Exactly the routes of the functions whose FunctionSpec.authorizer names it are behind it;
-# every other route has no authorizer.
-AUTHORIZERS: dict[str, tuple[str, str]] = {"DeskAuthorizer": ("ReplyHttpApi", "DeskUserPool")}
+# every other route has no authorizer (and no scopes).
+class AuthorizerSpec(NamedTuple):
+    api: str  # logical id of its HTTP API
+    pool: str  # the user pool (USER_POOLS) whose tokens it accepts
+    # The AuthorizationScopes of every route behind it, exactly: API Gateway lets a token through
+    # only if its scope (or scp) claim holds at least one of them, so one more scope widens the
+    # route and none lets any JWT of the pool and client through.
+    scopes: tuple[str, ...]
+
+
+# The scope of every access token of a user pool's API sign-in (InitiateAuth: USER_SRP_AUTH,
+# USER_PASSWORD_AUTH, REFRESH_TOKEN_AUTH; Cognito Developer Guide, "Using the Amazon Cognito
+# user pools API and user pool endpoints"). Cognito's ID tokens carry no scope claim, and their
+# aud is the app client's id, the authorizer's audience: only a required scope keeps them out
+# of the desk's routes at the gateway, as desk-api keeps them out by their token_use (API
+# Gateway Developer Guide, "Control access to HTTP APIs with JWT authorizers": no standard
+# mechanism tells access tokens from ID tokens; require scopes).
+COGNITO_SIGNIN_SCOPE = "aws.cognito.signin.user.admin"
+AUTHORIZERS: dict[str, AuthorizerSpec] = {
+    "DeskAuthorizer": AuthorizerSpec("ReplyHttpApi", "DeskUserPool", (COGNITO_SIGNIN_SCOPE,)),
+}
 JWT_IDENTITY_SOURCE = ("$request.header.Authorization",)
 
 
