@@ -1,7 +1,8 @@
-// What the stack and its parts (stats-aggregator.ts, inbox-gauges.ts) share: the description
-// of one function, fixed logical ids, the dynamodb:LeadingKeys conditions.
+// What the stack and its parts share: the description of one function, fixed logical ids,
+// the dynamodb:LeadingKeys conditions.
 import { CfnElement, CfnResource } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 
 /** What one function needs: the rest (log group, role, logging) is the same for all. */
@@ -18,6 +19,9 @@ export interface GatewayFunctionSpec {
   /** Reserved concurrency (the queue consumers). */
   readonly reservedConcurrency?: number;
 }
+
+/** The stack's function factory (functions.ts): log group, role with the spec's statements, function. */
+export type GatewayFunctionFactory = (spec: GatewayFunctionSpec) => lambda.Function;
 
 /**
  * A condition limiting DynamoDB item actions to partition keys matching `patterns`

@@ -8,14 +8,14 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
-import { GatewayFunctionSpec, leadingKeys, logicalId } from './common';
+import { GatewayFunctionFactory, leadingKeys, logicalId } from './common';
 
 /** stats-aggregator's timeout (as sla-monitor's). */
 export const STATS_AGGREGATOR_TIMEOUT_SECS = 30;
 
 export interface StatsAggregatorProps {
   /** The stack's function factory (log group, role with these statements, function). */
-  readonly gatewayFunction: (spec: GatewayFunctionSpec) => lambda.Function;
+  readonly gatewayFunction: GatewayFunctionFactory;
   readonly table: dynamodb.Table;
   /** The on-failure destination of the stream's event sources. */
   readonly streamFailuresQueue: sqs.IQueue;

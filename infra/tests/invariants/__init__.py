@@ -1,6 +1,7 @@
 """The invariants of the deployment templates, run by ../test_invariants.py: model.py (a template
-as one model whatever its flavour), spec.py (the contract, as data), checks.py, checks_edge.py and
-checks_async.py (the named checks), parity.py (SAM == CDK, build once deploy many), mutations.py
-and mutations_async.py (self-tests, with the operations of ops.py)."""
+as one model whatever its flavour), spec.py (the contract, as data), checks.py, checks_edge.py,
+checks_async.py and checks_auth.py (the named checks), parity.py (SAM == CDK, build once deploy
+many), mutations.py, mutations_async.py and mutations_auth.py (self-tests, with the operations of
+ops.py)."""
 
-from . import checks, checks_async, checks_edge  # noqa: F401  (each registers its checks in checks.CHECKS)
+from . import checks, checks_async, checks_auth, checks_edge  # noqa: F401  (each registers its checks in checks.CHECKS)

@@ -277,6 +277,32 @@ def check_function_env(m: Model) -> list[str]:
     return problems
 
 
+# The rules document: PK=CONFIG (gateway-aws DynamoDbRulesStore::get), cached RULES_CACHE_SECS.
+RULES_PARTITION, RULES_CACHE_VARIABLE = "CONFIG", "RULES_CACHE_SECS"
+
+
+@check("rules-cache-agree")
+def check_rules_cache(m: Model) -> list[str]:
+    """The functions whose role may read the rules document (dynamodb:GetItem under a LeadingKeys
+    condition naming CONFIG) all set RULES_CACHE_SECS, to one value: a change of the rules (its
+    `lifecycle`, its tags) reaches the router, the SLA monitor, the desk and the others within the
+    same time. A function that may not read them does not set it."""
+    problems, values = [], {}
+    for lid, fn in sorted(m.functions.items()):
+        grants = role_grants(m, fn.role_id)[0] if fn.role_id else []
+        reads = any(g.action == "dynamodb:GetItem" and RULES_PARTITION in (_leading_keys(g.iam) or set()) for g in grants)
+        value = fn.env.get(RULES_CACHE_VARIABLE)
+        if reads and value is None:
+            problems.append(f"{lid} may read the rules ({RULES_PARTITION}) without {RULES_CACHE_VARIABLE} (the code's default, unchecked)")
+        elif not reads and value is not None:
+            problems.append(f"{lid} sets {RULES_CACHE_VARIABLE} but may not read the rules")
+        elif reads:
+            values.setdefault(" ".join(sorted(canon(value))), []).append(lid)
+    if len(values) > 1:
+        problems.append(f"{RULES_CACHE_VARIABLE} differs between the rules' readers: {values}")
+    return problems
+
+
 @check("functions-runtime")
 def check_function_runtime(m: Model) -> list[str]:
     """provided.al2023 on arm64, 256 MB, the spec's Timeout; in SAM, built by cargo-lambda from

@@ -158,6 +158,18 @@ Route = tuple[str, str]  # (METHOD, path)
 
 
 @dataclass
+class Authorizer:
+    """An HTTP API's authorizer, whatever the flavour writes: SAM's Auth.Authorizers of an
+    AWS::Serverless::HttpApi, an OpenAPI security scheme (the translator's), an
+    AWS::ApiGatewayV2::Authorizer."""
+    api: str | None  # logical id of its HTTP API
+    kind: str  # "JWT", or what else it is
+    identity_source: tuple[str, ...]
+    issuer: tuple[str, ...]  # canonical, sorted
+    audience: tuple[str, ...]  # canonical, sorted
+
+
+@dataclass
 class Model:
     flavour: str  # "sam", "sam-cfn" or "cdk"
     template: dict[str, Any]
@@ -169,6 +181,11 @@ class Model:
     route_apis: dict[Route, str | None] = field(default_factory=dict)  # HTTP API id
     # HTTP API id -> its stage's {"DefaultRouteSettings": ..., "RouteSettings": ...}.
     stages: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The authorizer (its name) each route is behind; None: none. Authorizers by name.
+    route_auth: dict[Route, str | None] = field(default_factory=dict)
+    authorizers: dict[str, Authorizer] = field(default_factory=dict)
+    # The authorization scopes each route requires (canonical, sorted; () = none).
+    route_scopes: dict[Route, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def resources(self) -> dict[str, Any]:
@@ -187,9 +204,56 @@ class Model:
     def of_type(self, *types: str) -> dict[str, Any]:
         return {k: v for k, v in self.resources.items() if v.get("Type") in types}
 
-    def add_route(self, method: str, path: str, function: str | None, timeout: Any, api: str | None) -> None:
+    def add_route(self, method: str, path: str, function: str | None, timeout: Any, api: str | None, auth: str | None = None,
+                  scopes: Any = None) -> None:
         key = (method.upper(), path)
         self.routes[key], self.route_timeouts[key], self.route_apis[key] = function, timeout, api
+        self.route_auth[key], self.route_scopes[key] = auth, _sorted_canon(scopes)
+
+
+def _sorted_canon(value: Any) -> tuple[str, ...]:
+    return tuple(sorted(set().union(*(canon(v) for v in as_list(value))))) if value is not None else ()
+
+
+def _identity_source(value: Any) -> tuple[str, ...]:
+    """An identity source: a list (CloudFormation) or one comma-separated string (SAM, OpenAPI)."""
+    return tuple(sorted(part.strip() for v in as_list(value) for part in str(v).split(",") if part.strip()))
+
+
+def _sam_authorizers(m: Model) -> tuple[dict[str, str | None], dict[str, Any]]:
+    """The authorizers of the template's AWS::Serverless::HttpApi resources (into m.authorizers);
+    returns each API's DefaultAuthorizer (None: none) and each authorizer's AuthorizationScopes
+    (SAM's default for the routes behind it that name none of their own)."""
+    defaults: dict[str, str | None] = {}
+    scopes: dict[str, Any] = {}
+    for api, res in m.of_type("AWS::Serverless::HttpApi").items():
+        auth = get(res, "Properties/Auth", {})
+        for name, a in (auth.get("Authorizers") or {}).items():
+            jwt = a.get("JwtConfiguration")
+            m.authorizers[name] = Authorizer(api, "JWT" if jwt is not None else "REQUEST", _identity_source(a.get("IdentitySource")),
+                                             _sorted_canon((jwt or {}).get("issuer")), _sorted_canon((jwt or {}).get("audience")))
+            scopes[name] = a.get("AuthorizationScopes")
+        default = auth.get("DefaultAuthorizer")
+        defaults[api] = None if default in (None, "NONE") else str(default)
+    return defaults, scopes
+
+
+def _sam_route_scopes(event_auth: dict[str, Any], authorizer: str | None, authorizer_scopes: dict[str, Any]) -> Any:
+    """The scopes a SAM HttpApi event's route requires, as the SAM translator writes them: the
+    event's Auth.AuthorizationScopes if it names any, else its authorizer's AuthorizationScopes
+    (OpenApiEditor._set_method_authorizer). Scopes on a route without an authorizer are kept, so
+    that the checks see them (the translator refuses them)."""
+    own = event_auth.get("AuthorizationScopes")
+    if own or authorizer is None:
+        return own
+    return authorizer_scopes.get(authorizer)
+
+
+def _openapi_auth(security: Any) -> tuple[str | None, Any]:
+    """The authorizer an OpenAPI `security` requirement names (None: none), and the scopes it
+    requires (the requirement's list)."""
+    found = [(name, scopes) for requirement in as_list(security) if isinstance(requirement, dict) for name, scopes in requirement.items()]
+    return found[0] if found else (None, None)
 
 
 def merge_globals(props: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
@@ -201,6 +265,7 @@ def merge_globals(props: dict[str, Any], defaults: dict[str, Any]) -> dict[str, 
 
 def build_model(flavour: str, template: dict[str, Any]) -> Model:
     m = Model(flavour, template)
+    defaults, authorizer_scopes = _sam_authorizers(m)
     for lid, res in m.of_type("AWS::Serverless::Function", "AWS::Lambda::Function").items():
         props = res.get("Properties") or {}
         if res["Type"] == "AWS::Serverless::Function":
@@ -213,7 +278,11 @@ def build_model(flavour: str, template: dict[str, Any]) -> Model:
             elif event.get("Type") in ("DynamoDB", "Kinesis"):
                 m.event_sources.append(EventSource(lid, None, ep, " ".join(sorted(canon(ep.get("Stream"))))))
             elif event.get("Type") == "HttpApi":
-                m.add_route(str(ep.get("Method", "")), str(ep.get("Path", "")), lid, ep.get("TimeoutInMillis"), ref_target(ep.get("ApiId")))
+                api = ref_target(ep.get("ApiId"))
+                auth = get(ep, "Auth/Authorizer", defaults.get(api or ""))
+                auth = None if auth in (None, "NONE") else str(auth)
+                m.add_route(str(ep.get("Method", "")), str(ep.get("Path", "")), lid, ep.get("TimeoutInMillis"), api, auth,
+                            _sam_route_scopes(get(ep, "Auth", {}), auth, authorizer_scopes))
             elif event.get("Type") == "Schedule":  # the translator adds the rule and its permission
                 enabled = ep.get("Enabled", True) is not False and ep.get("State", "ENABLED") == "ENABLED"
                 m.schedules.append(Schedule(lid, ep.get("Schedule"), enabled, f"{lid}{name}", True))
@@ -242,7 +311,14 @@ def build_model(flavour: str, template: dict[str, Any]) -> Model:
                             and q.get("Principal") == "events.amazonaws.com" and canon(q.get("SourceArn")) == {f"{rule}.Arn"}
                             for q in permissions)
             m.schedules.append(Schedule(fn, p.get("ScheduleExpression"), p.get("State", "ENABLED") == "ENABLED", rule, permitted))
-    # CloudFormation routes -> integrations -> functions.
+    # CloudFormation authorizers (by name), routes -> integrations -> functions.
+    names: dict[str, str] = {}
+    for lid, res in m.of_type("AWS::ApiGatewayV2::Authorizer").items():
+        p = res.get("Properties", {})
+        jwt = p.get("JwtConfiguration") or {}
+        names[lid] = str(p.get("Name", lid))
+        m.authorizers[names[lid]] = Authorizer(ref_target(p.get("ApiId")), str(p.get("AuthorizerType")), _identity_source(p.get("IdentitySource")),
+                                               _sorted_canon(jwt.get("Issuer")), _sorted_canon(jwt.get("Audience")))
     integrations = m.of_type("AWS::ApiGatewayV2::Integration")
     for res in m.of_type("AWS::ApiGatewayV2::Route").values():
         p = res.get("Properties", {})
@@ -253,17 +329,26 @@ def build_model(flavour: str, template: dict[str, Any]) -> Model:
             if integration:
                 target_fn = ref_target(integration["Properties"].get("IntegrationUri"))
                 timeout = integration["Properties"].get("TimeoutInMillis")
-        m.add_route(method, path, target_fn, timeout, ref_target(p.get("ApiId")))
-    # The SAM translator's output: routes in the API's OpenAPI body.
+        kind, authorizer = p.get("AuthorizationType", "NONE"), ref_target(p.get("AuthorizerId"))
+        auth = None if kind == "NONE" else names.get(authorizer or "", f"{kind} {authorizer}")
+        m.add_route(method, path, target_fn, timeout, ref_target(p.get("ApiId")), auth, p.get("AuthorizationScopes"))
+    # The SAM translator's output: routes in the API's OpenAPI body, its security schemes.
     for api_id, res in m.of_type("AWS::ApiGatewayV2::Api").items():
-        for path, methods in (get(res, "Properties/Body/paths", {})).items():
+        body = get(res, "Properties/Body", {})
+        for name, scheme in (get(body, "components/securitySchemes", {})).items():
+            a = scheme.get("x-amazon-apigateway-authorizer") or {}
+            jwt = a.get("jwtConfiguration") or {}
+            m.authorizers[name] = Authorizer(api_id, str(a.get("type", "")).upper(), _identity_source(a.get("identitySource")),
+                                             _sorted_canon(jwt.get("issuer")), _sorted_canon(jwt.get("audience")))
+        for path, methods in (body.get("paths") or {}).items():
             for method, op in methods.items():
                 integration = op.get("x-amazon-apigateway-integration") or {}
                 target_fn = None
                 for uri in canon(integration.get("uri")):
                     found = re.search(r"functions/([A-Za-z0-9]+)\.Arn/invocations", uri)
                     target_fn = found.group(1) if found else target_fn
-                m.add_route(method, path, target_fn, integration.get("timeoutInMillis"), api_id)
+                auth, scopes = _openapi_auth(op["security"] if "security" in op else body.get("security"))
+                m.add_route(method, path, target_fn, integration.get("timeoutInMillis"), api_id, auth, scopes)
     return m
 
 

@@ -3,7 +3,9 @@ its targets must then FAIL, so that no check can silently pass. A target is a ch
 (run on the broken copy of every flavour), "equivalence" (the CDK template broken, compared
 with the SAM one), or "sam-prebuilt"/"cdk-prebuilt" (the template for prebuilt zips broken).
 The operations are in ops.py; the rows of the asynchronous side (the table's stream and its
-readers, the timers queue, the schedule, the topics) in mutations_async.py."""
+readers, the timers queue, the schedule, the topics) in mutations_async.py; the desk's (its user
+pool, app client, groups, JWT authorizer and its routes' scopes, desk-api's role and variables)
+in mutations_auth.py."""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ import re
 from typing import Callable
 
 from .mutations_async import ASYNC_MUTATIONS, Row
-from .ops import TABLE_ARN, Copy, add, allow, apply, drop, drop_stmt, index_arn, put, remove, replace, route, stmts, swap
+from .mutations_auth import AUTH_MUTATIONS
+from .ops import TABLE_ARN, Copy, add, allow, apply, drop, drop_stmt, index_arn, put, remove, replace, route, route_auth, route_scopes, stmts, swap
 from .spec import FUNCTIONS
 
 __all__ = ["MUTATIONS", "MAKE_BUILD_MUTATIONS", "apply"]
@@ -272,7 +275,9 @@ MUTATIONS: list[Row] = [
 
 def _per_function() -> list[Row]:
     """The self-tests every row of FUNCTIONS gets (the resources of a function <Name>Function:
-    <Name>Role with its inline policy, <Name>ErrorsAlarm, <Name>LatencyAlarm)."""
+    <Name>Role with its inline policy, <Name>ErrorsAlarm, <Name>LatencyAlarm); a function whose
+    routes are behind an authorizer: each route without it, and each without its scopes (behind
+    the authorizer, an ID token would pass)."""
     rows: list[Row] = []
     for lid, spec in FUNCTIONS.items():
         name, binary, variable = lid.removesuffix("Function"), spec.binary, min(spec.all_env)
@@ -284,17 +289,22 @@ def _per_function() -> list[Row]:
             ("alarms", f"no {binary} errors alarm", drop(f"Resources.{name}ErrorsAlarm")),
             *([("alarms", f"no {binary} latency alarm", drop(f"Resources.{name}LatencyAlarm"))] if spec.latency_alarm_ms else []),
             *[("api-routes", f"{method} {path} dropped", route(method, path)) for method, path in spec.routes],
+            *[("http-api-authorizers", f"{method} {path} without {spec.authorizer}", route_auth(method, path, None))
+              for method, path in spec.routes if spec.authorizer],
+            *[("authorization-scopes", f"{method} {path} behind {spec.authorizer} without its scopes", route_scopes(method, path, None))
+              for method, path in spec.routes if spec.authorizer],
         ]
     return rows
 
 
-MUTATIONS += ASYNC_MUTATIONS + _per_function()
+MUTATIONS += ASYNC_MUTATIONS + AUTH_MUTATIONS + _per_function()
 
 # `make -n build` output broken: the check of the dry run must fail.
 MAKE_BUILD_MUTATIONS: list[tuple[str, Callable[[str], str]]] = [
     ("reply-api not built", lambda text: re.sub(r"(-p|--package)[ =]reply-api\b", "", text)),
     ("sla-monitor not built", lambda text: re.sub(r"(-p|--package)[ =]sla-monitor\b", "", text)),
     ("stats-aggregator not built", lambda text: re.sub(r"(-p|--package)[ =]stats-aggregator\b", "", text)),
+    ("desk-api not built", lambda text: re.sub(r"(-p|--package)[ =]desk-api\b", "", text)),
     ("an x86_64 build (no --arm64)", lambda text: text.replace("--arm64", "")),
     ("a debug build (no --release)", lambda text: text.replace("--release", "")),
     ("the zips not checked", lambda text: "\n".join(line for line in text.splitlines() if "lambda_zips.py" not in line)),

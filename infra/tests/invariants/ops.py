@@ -7,8 +7,8 @@ resource's logical id (its Properties), or a locator that hides the flavours' di
 "env:<Function>" (its variables), "stmt:<Role>:<Sid>" (a statement of its inline policy),
 "esm:<Function>:<Event>" (its SQS or stream event source), "stage:<HttpApi>" (its stage settings).
 Keys of lists are indexes. A few operations work on what the flavours write differently:
-routes (route) and schedules (drop_schedule, reschedule, retarget_schedule,
-schedule_without_permission)."""
+routes (route, route_auth, route_scopes), authorizers (jwt_authorizer, authorizer_scopes) and
+schedules (drop_schedule, reschedule, retarget_schedule, schedule_without_permission)."""
 
 from __future__ import annotations
 
@@ -192,7 +192,7 @@ def stmts(role: str) -> str:
     return f"{role}.Policies.0.PolicyDocument.Statement"
 
 
-def allow(action: str, resource: Any) -> dict[str, Any]:
+def allow(action: str | list[str], resource: Any) -> dict[str, Any]:
     return {"Effect": "Allow", "Action": action, "Resource": resource}
 
 
@@ -257,3 +257,165 @@ TABLE_ARN = {"Fn::GetAtt": ["GatewayTable", "Arn"]}
 
 def index_arn(name: str) -> dict[str, Any]:
     return {"Fn::Join": ["", [TABLE_ARN, f"/index/{name}"]]}
+
+
+def _authorizer_lid(t: dict[str, Any], name: str) -> str | None:
+    """The logical id of the AWS::ApiGatewayV2::Authorizer named `name`."""
+    found = [lid for lid, r in t["Resources"].items() if r["Type"] == "AWS::ApiGatewayV2::Authorizer" and r["Properties"].get("Name") == name]
+    return found[0] if found else None
+
+
+def route_auth(method: str, path: str, authorizer: str | None) -> Op:
+    """The route METHOD path behind the authorizer named `authorizer`, or behind none. SAM: its
+    HttpApi event's Auth; CloudFormation: its Route's AuthorizationType and AuthorizerId, or its
+    operation's `security` in an API's OpenAPI body (the SAM translator's)."""
+    def op(t: dict[str, Any], flavour: str) -> None:
+        resources = t["Resources"]
+        if flavour == "sam":
+            for events in [r.get("Properties", {}).get("Events") or {} for r in resources.values()]:
+                for e in (e for e in events.values() if (e["Properties"].get("Method"), e["Properties"].get("Path")) == (method, path)):
+                    e["Properties"]["Auth"] = {"Authorizer": authorizer or "NONE"}
+            return
+        for r in (r for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Route" and r["Properties"]["RouteKey"] == f"{method} {path}"):
+            r["Properties"]["AuthorizationType"] = "JWT" if authorizer else "NONE"
+            r["Properties"].pop("AuthorizerId", None)
+            if authorizer:
+                r["Properties"]["AuthorizerId"] = {"Ref": _authorizer_lid(t, authorizer)}
+        for r in (r for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Api" and "Body" in r["Properties"]):
+            operation = r["Properties"]["Body"].get("paths", {}).get(path, {}).get(method.lower())
+            if operation is not None:
+                operation.pop("security", None)
+                if authorizer:
+                    operation["security"] = [{authorizer: []}]
+    return op
+
+
+def route_scopes(method: str, path: str, scopes: list[str] | None) -> Op:
+    """The route METHOD path requiring these authorization scopes (None: none of its own). SAM:
+    its HttpApi event's Auth.AuthorizationScopes; CloudFormation: its Route's
+    AuthorizationScopes, or the list of its operation's `security` requirement in an API's
+    OpenAPI body (the SAM translator's)."""
+    def op(t: dict[str, Any], flavour: str) -> None:
+        resources = t["Resources"]
+        if flavour == "sam":
+            for events in [r.get("Properties", {}).get("Events") or {} for r in resources.values()]:
+                for e in (e for e in events.values() if (e["Properties"].get("Method"), e["Properties"].get("Path")) == (method, path)):
+                    auth = e["Properties"].setdefault("Auth", {})
+                    auth.pop("AuthorizationScopes", None)
+                    if scopes is not None:
+                        auth["AuthorizationScopes"] = list(scopes)
+            return
+        for r in (r for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Route" and r["Properties"]["RouteKey"] == f"{method} {path}"):
+            r["Properties"].pop("AuthorizationScopes", None)
+            if scopes is not None:
+                r["Properties"]["AuthorizationScopes"] = list(scopes)
+        for r in (r for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Api" and "Body" in r["Properties"]):
+            operation = r["Properties"]["Body"].get("paths", {}).get(path, {}).get(method.lower())
+            for requirement in (operation or {}).get("security") or []:
+                for name in requirement:
+                    requirement[name] = list(scopes or [])
+    return op
+
+
+def authorizer_scopes(name: str, scopes: list[str]) -> Op:
+    """Every route behind the authorizer named `name` requires the scopes given to the
+    authorizer instead of its own: SAM, the authorizer's AuthorizationScopes (the default of the
+    routes behind it) and no event's own; CloudFormation, what the SAM translator makes of that,
+    each of those routes' AuthorizationScopes (or its OpenAPI `security` list)."""
+    def op(t: dict[str, Any], flavour: str) -> None:
+        resources = t["Resources"]
+        if flavour == "sam":
+            resources[_sam_authorizer_api(t, name)]["Properties"]["Auth"]["Authorizers"][name]["AuthorizationScopes"] = list(scopes)
+            for events in [r.get("Properties", {}).get("Events") or {} for r in resources.values()]:
+                for e in events.values():
+                    auth = e.get("Properties", {}).get("Auth") or {}
+                    if auth.get("Authorizer") == name:
+                        auth.pop("AuthorizationScopes", None)
+            return
+        lid = _authorizer_lid(t, name)
+        for r in (r for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Route"):
+            if lid is not None and r["Properties"].get("AuthorizerId") == {"Ref": lid}:
+                r["Properties"]["AuthorizationScopes"] = list(scopes)
+        for r in (r for r in resources.values() if r["Type"] == "AWS::ApiGatewayV2::Api" and "Body" in r["Properties"]):
+            for methods in (r["Properties"]["Body"].get("paths") or {}).values():
+                operations = [o for o in methods.values() if isinstance(o, dict)]
+                for requirement in (req for o in operations for req in o.get("security") or []):
+                    if name in requirement:
+                        requirement[name] = list(scopes)
+    return op
+
+
+def _sam_authorizer_api(t: dict[str, Any], name: str) -> str:
+    (api,) = [lid for lid, r in t["Resources"].items() if r["Type"] == "AWS::Serverless::HttpApi"
+              and name in ((r["Properties"].get("Auth") or {}).get("Authorizers") or {})]
+    return api
+
+
+def _scheme_api(t: dict[str, Any], name: str) -> str:
+    (api,) = [lid for lid, r in t["Resources"].items() if r["Type"] == "AWS::ApiGatewayV2::Api"
+              and name in r["Properties"].get("Body", {}).get("components", {}).get("securitySchemes", {})]
+    return api
+
+
+def jwt_authorizer(name: str, *, issuer: Any = DROP, audience: Any = DROP, identity_source: str | None = None,
+                   api: str | None = None, copy_as: str | None = None, remove: bool = False) -> Op:
+    """The JWT authorizer `name` changed in every flavour: another issuer or audience (a value;
+    DROP leaves it as is), another identity source, moved to HTTP API `api`, copied under another
+    name (`copy_as`, then changed), or removed. SAM: Auth.Authorizers of its
+    AWS::Serverless::HttpApi; CloudFormation: its AWS::ApiGatewayV2::Authorizer, or its security
+    scheme in the API's OpenAPI body (the SAM translator's)."""
+    def change(config: dict[str, Any], issuer_key: str, audience_key: str) -> None:
+        if issuer is not DROP:
+            config[issuer_key] = copy.deepcopy(issuer)
+        if audience is not DROP:
+            config[audience_key] = copy.deepcopy(audience)
+
+    def op(t: dict[str, Any], flavour: str) -> None:
+        resources = t["Resources"]
+        target = copy_as or name
+        if flavour == "sam":
+            home = _sam_authorizer_api(t, name)
+            authorizers = resources[home]["Properties"]["Auth"]["Authorizers"]
+            if remove:
+                del authorizers[name]
+                return
+            if copy_as:
+                authorizers[copy_as] = copy.deepcopy(authorizers[name])
+            a = authorizers[target]
+            change(a["JwtConfiguration"], "issuer", "audience")
+            if identity_source is not None:
+                a["IdentitySource"] = identity_source
+            if api is not None:
+                resources[api]["Properties"].setdefault("Auth", {}).setdefault("Authorizers", {})[target] = authorizers.pop(target)
+            return
+        lid = _authorizer_lid(t, name)
+        if lid is not None:  # an AWS::ApiGatewayV2::Authorizer
+            if remove:
+                del resources[lid]
+                return
+            if copy_as:
+                resources[f"{copy_as}Resource"] = copy.deepcopy(resources[lid])
+                resources[f"{copy_as}Resource"]["Properties"]["Name"] = copy_as
+                lid = f"{copy_as}Resource"
+            p = resources[lid]["Properties"]
+            change(p["JwtConfiguration"], "Issuer", "Audience")
+            if identity_source is not None:
+                p["IdentitySource"] = [identity_source]
+            if api is not None:
+                p["ApiId"] = {"Ref": api}
+            return
+        home = _scheme_api(t, name)  # the translator's OpenAPI security scheme
+        schemes = resources[home]["Properties"]["Body"]["components"]["securitySchemes"]
+        if remove:
+            del schemes[name]
+            return
+        if copy_as:
+            schemes[copy_as] = copy.deepcopy(schemes[name])
+        a = schemes[target]["x-amazon-apigateway-authorizer"]
+        change(a["jwtConfiguration"], "issuer", "audience")
+        if identity_source is not None:
+            a["identitySource"] = identity_source
+        if api is not None:
+            body = resources[api]["Properties"]["Body"]
+            body.setdefault("components", {}).setdefault("securitySchemes", {})[target] = schemes.pop(target)
+    return op

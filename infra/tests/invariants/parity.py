@@ -24,6 +24,7 @@ ESM_KEYS = ("BatchSize", "FunctionResponseTypes", "Enabled", "MaximumBatchingWin
             "BisectBatchOnFunctionError", "MaximumRetryAttempts", "MaximumRecordAgeInSeconds", "ParallelizationFactor",
             "DestinationConfig", "FilterCriteria")
 POLICY_KEYS = ("Properties", "Condition", "DeletionPolicy", "UpdateReplacePolicy")
+COGNITO_TYPES = ("AWS::Cognito::UserPool", "AWS::Cognito::UserPoolClient", "AWS::Cognito::UserPoolGroup")
 
 
 def _without_tags(view: dict[str, Any]) -> dict[str, Any]:
@@ -52,6 +53,8 @@ COMPARED: list[tuple[str, Callable[[Model], set[str]], Callable[[Model, str], An
     ("queues", lambda m: set(ALL_QUEUES), lambda m, lid: _without_tags({"Properties": m.props(lid)})),
     ("table", lambda m: {"GatewayTable"}, lambda m, lid: _without_tags({"Properties": m.props(lid)})),
     ("custom domain resources", lambda m: {lid for lid, r in m.resources.items() if r.get("Type") in DOMAIN_TYPES}, _domain_view),
+    ("Cognito user pools, app clients and groups", lambda m: set(m.of_type(*COGNITO_TYPES)),
+     lambda m, lid: canon_tree({k: m.resources[lid].get(k) for k in ("Type", *POLICY_KEYS)})),
 ]
 
 
@@ -86,9 +89,10 @@ def _parameter(p: dict[str, Any], key: str) -> Any:
 
 def equivalence(sam: Model, cdk: Model) -> list[str]:
     """The SAM and CDK templates deploy the same: parameters, functions (settings, variables,
-    VPC, every grant with its conditions), event sources (queues and streams), schedules, routes and
-    their throttling, secrets, log groups, queues, table, SNS topics and subscriptions, alarms,
-    dashboard, conditions, rules, the custom domain under each DOMAIN_CASES, outputs."""
+    VPC, every grant with its conditions), event sources (queues and streams), schedules, routes,
+    their authorizers and the scopes they require, their throttling, secrets, log groups, queues, table, SNS topics and
+    subscriptions, Cognito user pools, app clients and groups, alarms, dashboard, conditions,
+    rules, the custom domain under each DOMAIN_CASES, outputs."""
     problems = []
     for name in sorted(EXPECTED_PARAMETERS):
         a, b = sam.param(name), cdk.param(name)
@@ -115,6 +119,17 @@ def equivalence(sam: Model, cdk: Model) -> list[str]:
         problems.append(f"schedules differ: sam {sa} != cdk {sb}")
     if (sam.routes, sam.route_timeouts, sam.route_apis) != (cdk.routes, cdk.route_timeouts, cdk.route_apis):
         problems.append(f"routes differ: sam {sam.routes} {sam.route_timeouts} {sam.route_apis} != cdk {cdk.routes} {cdk.route_timeouts} {cdk.route_apis}")
+    if sam.route_auth != cdk.route_auth:
+        problems += [f"route {method} {path}: sam behind {sam.route_auth.get((method, path))}, cdk behind {cdk.route_auth.get((method, path))}"
+                     for method, path in sorted(set(sam.route_auth) | set(cdk.route_auth))
+                     if sam.route_auth.get((method, path)) != cdk.route_auth.get((method, path))]
+    if sam.route_scopes != cdk.route_scopes:
+        problems += [f"route {method} {path}: sam requires scopes {list(sam.route_scopes.get((method, path), ()))}, "
+                     f"cdk {list(cdk.route_scopes.get((method, path), ()))}"
+                     for method, path in sorted(set(sam.route_scopes) | set(cdk.route_scopes))
+                     if sam.route_scopes.get((method, path), ()) != cdk.route_scopes.get((method, path), ())]
+    if sam.authorizers != cdk.authorizers:
+        problems.append(f"authorizers differ: sam {sam.authorizers} != cdk {cdk.authorizers}")
     ta, tb = ({api: norm(canon_tree({k: s.get(k) for k in ("DefaultRouteSettings", "RouteSettings")})) for api, s in m.stages.items()} for m in (sam, cdk))
     if ta != tb:
         problems.append(f"HTTP API throttling differs: sam {ta} != cdk {tb}")

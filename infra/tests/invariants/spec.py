@@ -10,7 +10,10 @@ it runs in the VPC), its alarms, dashboard, routes, URL outputs and `make build`
 follow from the row; so do the checks of its queue (QUEUES: FIFO or standard, its DLQ, their
 alarms and outputs), of a table stream it reads (StreamSourceSpec: the table's stream view,
 the event source's settings and filters, its on-failure queue, that queue's alarm and output),
-of its queries (table_queries, index_queries: see INDEX_ARN) and of its schedule (SCHEDULES).
+of its queries (table_queries, index_queries: see INDEX_ARN), of its schedule (SCHEDULES) and of
+the JWT authorizer its routes are behind and the scopes they require (FunctionSpec.authorizer:
+AUTHORIZERS, and the Cognito user pool, app client and groups of USER_POOLS whose tokens it
+accepts).
 
 Resources are written in canonical form (model.canon): "X.Arn" for !GetAtt X.Arn, "X" for
 !Ref X.
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
 # One Secrets Manager secret per role (least privilege), each holding the part of the accounts
@@ -52,9 +56,11 @@ def secret_refs(lid: str) -> set[str]:
 # and tags), REPLY#<reply id> (delivery records), TOKEN#wechat#<account> (token cache),
 # CONFIG (the rules document), APIREQ#... (reply-api idempotency records), STATS#<channel>:
 # <account> (daily statistics), STREAM#<event id> (a counted stream record's marker, with
-# expires_at), ACCOUNTS (the registry of the accounts with conversations).
+# expires_at), ACCOUNTS (the registry of the accounts with conversations), AGENTS (the desk's
+# agent profiles, SK <agent id>), CANNED (the desk's canned responses).
 CONV, REPLY, TOKEN, CONFIG, APIREQ = "CONV#*", "REPLY#*", "TOKEN#*", "CONFIG", "APIREQ#*"
 STATS, STREAM_MARKER, ACCOUNTS = "STATS#*", "STREAM#*", "ACCOUNTS"
+AGENTS, CANNED = "AGENTS", "CANNED"
 
 # Query, separately (FunctionSpec.table_queries, index_queries; check table-queries):
 # - on the base table (resource exactly the table's ARN, which no index query matches) under
@@ -157,6 +163,9 @@ class FunctionSpec:
     table_queries: set[str] = field(default_factory=set)  # partition keys it queries on the base table
     index_queries: tuple[str, ...] = ()  # the global secondary indexes it queries
     schedule: str | None = None  # the EventBridge schedule expression that invokes it
+    # The JWT authorizer (AUTHORIZERS) every one of its routes is behind; None: its routes have
+    # none (the webhooks and reply-api authenticate each request by its signature).
+    authorizer: str | None = None
 
     def all_permissions(self, lid: str) -> dict[str, set[str]]:
         """Granted unconditionally: writing its own log group (the stream suffix ":*" is part of
@@ -207,6 +216,16 @@ INBOUND_MESSAGES = {"eventName": ["INSERT"], "dynamodb": {
     "Keys": {"PK": {"S": [{"prefix": "CONV#"}]}, "SK": {"S": [{"prefix": "MSG#"}]}}, "NewImage": {"direction": {"S": ["in"]}}}}
 
 WEBHOOK_ENV = variables("QUEUE_URL=InboundQueue ACCOUNTS_CACHE_SECS=60 MAX_CLOCK_SKEW_SECS=300 MAX_BODY_BYTES=65536")
+# Reply windows and quotas (ReplyPolicy::default in gateway-core delivery/window.rs; 172800 s =
+# 48 h): reply-sender's, and desk-api's with the same values (it refuses a reply outside its
+# window up front, as reply-sender would mark it undeliverable; check reply-windows-agree).
+REPLY_WINDOW_ENV = variables(
+    "WECHAT_MESSAGE_WINDOW_SECS=172800 WECHAT_MESSAGE_QUOTA=5 WECHAT_EVENT_WINDOW_SECS=60 WECHAT_EVENT_QUOTA=3",
+    "WEIBO_MESSAGE_WINDOW_SECS=172800 WEIBO_MESSAGE_QUOTA=unlimited WEIBO_EVENT_WINDOW_SECS=172800 WEIBO_EVENT_QUOTA=unlimited",
+    "WEIBO_MENTION_WINDOW_SECS=172800 WEIBO_MENTION_QUOTA=1",
+)
+REPLY_WINDOW_VARIABLE = re.compile(r"^(WECHAT|WEIBO)_[A-Z]+_(WINDOW_SECS|QUOTA)$")
+REPLY_WINDOW_READERS = ("ReplySenderFunction", "DeskApiFunction")
 
 FUNCTIONS: dict[str, FunctionSpec] = {
     "WeChatWebhookFunction": FunctionSpec(
@@ -262,7 +281,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         # Config::from_lookup (functions/reply-sender/src/config.rs): every variable it reads,
         # set explicitly (the code's defaults, except PLATFORM_TIMEOUT_SECS: see
         # reply-sender-timings).
-        env=variables(
+        env={**variables(
             "TABLE_NAME=GatewayTable OUTBOUND_QUEUE_URL=OutboundQueue OUTBOUND_DEAD_LETTER_QUEUE_URL=OutboundDeadLetterQueue",
             "ACCOUNTS_CACHE_SECS=60 WECHAT_API_BASE_URL=https://api.weixin.qq.com WEIBO_API_BASE_URL=https://m.api.weibo.com",
             "WECHAT_TOKEN_API=stable PLATFORM_TIMEOUT_SECS=5 AWS_OPERATION_TIMEOUT_MS=4000",
@@ -271,11 +290,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             # Deliveries of one command before a transient failure dead-letters it with the
             # reason (below the outbound queue's maxReceiveCount: reply-sender-attempts-below-redrive).
             "REPLY_MAX_ATTEMPTS=4",
-            # Reply windows and quotas (ReplyPolicy::default in gateway-core delivery/window.rs; 172800 s = 48 h).
-            "WECHAT_MESSAGE_WINDOW_SECS=172800 WECHAT_MESSAGE_QUOTA=5 WECHAT_EVENT_WINDOW_SECS=60 WECHAT_EVENT_QUOTA=3",
-            "WEIBO_MESSAGE_WINDOW_SECS=172800 WEIBO_MESSAGE_QUOTA=unlimited WEIBO_EVENT_WINDOW_SECS=172800 WEIBO_EVENT_QUOTA=unlimited",
-            "WEIBO_MENTION_WINDOW_SECS=172800 WEIBO_MENTION_QUOTA=1",
-        ),
+        ), **REPLY_WINDOW_ENV},
         consumes="OutboundQueue", in_vpc_with_fixed_egress=True, reserved_concurrency=("ReplySenderReservedConcurrency", 5),
     ),
     # reply-api (functions/reply-api/src/handler.rs, config.rs): queues the agent's reply
@@ -351,6 +366,41 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             filters=(CONVERSATION_ITEMS, INBOUND_MESSAGES),
         ),
     ),
+    # desk-api (functions/desk-api: src/config.rs, src/main.rs; gateway-aws dynamodb/desk.rs,
+    # dynamodb/conversations.rs, dynamodb/rules.rs, dynamodb/stats.rs, sqs/replies.rs): the
+    # agents' and supervisors' desk, on the reply HTTP API behind the Cognito JWT authorizer. It
+    # queues an agent's reply on the outbound queue (as reply-api). The table: a conversation and
+    # the agents' profiles (GetItem); the rules document (DynamoDbRulesStore::get: GetItem of
+    # PK=CONFIG, SK=RULES; a resolution removes the tags the rules' `lifecycle` names);
+    # DynamoDbDesk::commit_change's TransactWriteItems, authorized per item: Put items only (the
+    # conversation on its version, its audit entry, a note) and the Put and Delete items of its
+    # TAG# rows, all in the conversation's partition; no Update and no ConditionCheck item, so
+    # neither UpdateItem nor ConditionCheckItem (the checks refuse either). The agents' profiles
+    # and canned responses: PutItem, DeleteItem. Query: a thread's messages and audit trail, the
+    # agents, the canned responses, the daily statistics, the account registry on the table;
+    # the inboxes (GSI1) and the teams' queues and tags (GSI2). No Scan, no secret (the pool's
+    # keys are public), no KMS (AWS managed keys).
+    "DeskApiFunction": FunctionSpec(
+        binary="desk-api", kind="api", timeout_secs=6,
+        permissions={"sqs:SendMessage": {"OutboundQueue.Arn"}},
+        table={"dynamodb:GetItem": {CONV, AGENTS, CONFIG}, "dynamodb:PutItem": {CONV, AGENTS, CANNED},
+               "dynamodb:DeleteItem": {CONV, AGENTS, CANNED}},
+        table_queries={CONV, AGENTS, CANNED, STATS, ACCOUNTS}, index_queries=("GSI1", "GSI2"),
+        # Config::from_lookup: the pool and its app client, every setting with the code's default
+        # written down (the rules cached as long as the others cache them); DESK_TOKEN_ISSUER and
+        # DESK_JWKS_URL are left to their defaults (from the pool id and AWS_REGION), so never set.
+        env={**variables("TABLE_NAME=GatewayTable OUTBOUND_QUEUE_URL=OutboundQueue DESK_USER_POOL_ID=DeskUserPool",
+                         "DESK_CLIENT_ID=DeskUserPoolClient DESK_JWKS_CACHE_SECS=3600 DESK_MAX_BODY_BYTES=16384",
+                         "RULES_CACHE_SECS=30"), **REPLY_WINDOW_ENV},
+        routes=(("GET", "/me"), ("GET", "/agents"), ("PUT", "/agents/{agent_id}"), ("DELETE", "/agents/{agent_id}"),
+                ("GET", "/conversations"), ("POST", "/conversations/next"), ("GET", "/conversations/{key}"),
+                ("PATCH", "/conversations/{key}"), ("GET", "/conversations/{key}/messages"),
+                ("POST", "/conversations/{key}/replies"), ("POST", "/conversations/{key}/notes"),
+                ("GET", "/conversations/{key}/audit"), ("GET", "/canned-responses"), ("POST", "/canned-responses"),
+                ("PUT", "/canned-responses/{id}"), ("DELETE", "/canned-responses/{id}"), ("GET", "/stats")),
+        api="ReplyHttpApi", integration_timeout_ms=8000, url_output=("DeskApiUrl", ""), latency_alarm_ms=3000,
+        authorizer="DeskAuthorizer",
+    ),
 }
 
 
@@ -417,6 +467,73 @@ HTTP_APIS: dict[str, tuple[tuple[str, int], tuple[str, int]]] = {
     "HttpApi": (("WebhookRouteRateLimit", 500), ("WebhookRouteBurstLimit", 1000)),
     "ReplyHttpApi": (("ReplyApiRouteRateLimit", 50), ("ReplyApiRouteBurstLimit", 100)),
 }
+
+
+# Amazon Cognito user pools (the desk's sign-in): {logical id: its spec}. The only pools, app
+# clients and groups of the stack. A pool: only administrators create users (no self sign-up);
+# its password policy at least as strict as the spec's; deletion protection ACTIVE, and the
+# pool and its groups retained on stack deletion and replacement (agents' accounts survive a
+# stack mistake). Its one app client: public (no secret), exactly the spec's auth flows,
+# PreventUserExistenceErrors ENABLED, access tokens valid exactly the spec's minutes, token
+# revocation on. Its ARN is no output: the pool id <pool>Id and the client id <client>Id are.
+@dataclass(frozen=True)
+class UserPoolSpec:
+    client: str  # logical id of its app client
+    groups: dict[str, str]  # {logical id: group name}
+    auth_flows: frozenset[str]  # the client's ExplicitAuthFlows, exactly
+    access_token_minutes: int
+    min_password_length: int
+    max_temporary_password_days: int
+
+
+# The client's flows: SRP (the desk, in the browser), refresh tokens, and USER_PASSWORD_AUTH for
+# the command-line login (the password goes to Cognito over TLS: a shell script cannot do the SRP
+# exchange). Never ADMIN_USER_PASSWORD_AUTH (IAM credentials), CUSTOM_AUTH or USER_AUTH.
+USER_POOLS: dict[str, UserPoolSpec] = {
+    "DeskUserPool": UserPoolSpec(
+        client="DeskUserPoolClient",
+        groups={"DeskAgentsGroup": "agents", "DeskSupervisorsGroup": "supervisors", "DeskAdminsGroup": "admins"},
+        auth_flows=frozenset({"ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_PASSWORD_AUTH"}),
+        access_token_minutes=60, min_password_length=12, max_temporary_password_days=7,
+    ),
+}
+# Cognito's units of the token validities (TokenValidityUnits; default: hours for the access
+# and ID tokens).
+TOKEN_UNIT_MINUTES = {"seconds": 1 / 60, "minutes": 1, "hours": 60, "days": 1440}
+
+
+# JWT authorizers of the HTTP APIs: {name: AuthorizerSpec}. On its HTTP API only, type JWT,
+# identity source exactly the Authorization header, issuer exactly its pool's
+# (https://cognito-idp.<region>.amazonaws.com/<pool id>), audience exactly the pool's app client
+# (API Gateway checks an access token's client_id against it: Cognito's access tokens have no
+# aud). Exactly the routes of the functions whose FunctionSpec.authorizer names it are behind it;
+# every other route has no authorizer (and no scopes).
+class AuthorizerSpec(NamedTuple):
+    api: str  # logical id of its HTTP API
+    pool: str  # the user pool (USER_POOLS) whose tokens it accepts
+    # The AuthorizationScopes of every route behind it, exactly: API Gateway lets a token through
+    # only if its scope (or scp) claim holds at least one of them, so one more scope widens the
+    # route and none lets any JWT of the pool and client through.
+    scopes: tuple[str, ...]
+
+
+# The scope of every access token of a user pool's API sign-in (InitiateAuth: USER_SRP_AUTH,
+# USER_PASSWORD_AUTH, REFRESH_TOKEN_AUTH; Cognito Developer Guide, "Using the Amazon Cognito
+# user pools API and user pool endpoints"). Cognito's ID tokens carry no scope claim, and their
+# aud is the app client's id, the authorizer's audience: only a required scope keeps them out
+# of the desk's routes at the gateway, as desk-api keeps them out by their token_use (API
+# Gateway Developer Guide, "Control access to HTTP APIs with JWT authorizers": no standard
+# mechanism tells access tokens from ID tokens; require scopes).
+COGNITO_SIGNIN_SCOPE = "aws.cognito.signin.user.admin"
+AUTHORIZERS: dict[str, AuthorizerSpec] = {
+    "DeskAuthorizer": AuthorizerSpec("ReplyHttpApi", "DeskUserPool", (COGNITO_SIGNIN_SCOPE,)),
+}
+JWT_IDENTITY_SOURCE = ("$request.header.Authorization",)
+
+
+def issuer_of(pool: str) -> str:
+    """The canonical issuer of a user pool's tokens (model.canon of the templates' Sub/Join)."""
+    return f"https://cognito-idp.AWS::Region.amazonaws.com/{pool}"
 
 # Alarms on metrics the functions emit (EMF, namespace ChannelGateway) with NO dimensions (one
 # aggregate each): Sum >= 1 over 5 minutes. 5xx of each HTTP API (dimension ApiId): Sum >= 5.
@@ -535,6 +652,8 @@ EXPECTED_OUTPUTS: dict[str, str | None] = {
     "TableName": "GatewayTable",
     **{f"{lid}Id": None for lid in SECRETS},  # secrets-per-role checks their values
     **{f"{topic}Arn": topic for topic in TOPICS},
+    **{f"{pool}Id": pool for pool in USER_POOLS},
+    **{f"{spec.client}Id": spec.client for spec in USER_POOLS.values()},
     "DashboardUrl": None,
     "FixedEgressIp": None,  # fixed-egress-conditional
     **{name: None for name in CUSTOM_DOMAIN_OUTPUTS},  # custom-domain

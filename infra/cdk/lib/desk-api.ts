@@ -1,0 +1,342 @@
+// desk-api: the agents' and supervisors' desk (functions/desk-api). Its sign-in (the Cognito
+// user pool DeskUserPool, its app client DeskUserPoolClient, the groups agents, supervisors,
+// admins), the function with its least-privilege role, its routes on the reply HTTP API behind
+// the JWT authorizer DeskAuthorizer (each requiring the access tokens' scope), its outputs and
+// its dashboard row (its alarms: alarms.ts).
+// Same logical ids as the SAM template: DeskUserPool, DeskUserPoolClient, DeskAgentsGroup,
+// DeskSupervisorsGroup, DeskAdminsGroup, DeskAuthorizer, DeskApiFunction, DeskApiRole,
+// DeskApiLogGroup.
+import { Aws, CfnCondition, CfnOutput, Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import * as cognito from 'aws-cdk-lib/aws-cognito';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { GatewayFunctionFactory, leadingKeys, logicalId, queriedKeys } from './common';
+import { GatewayHttpApis } from './http-apis';
+import { GatewayParameters } from './parameters';
+
+/** desk-api's timeout, and the integration timeout of its routes (a bit more, as reply-api's). */
+export const DESK_API_TIMEOUT_SECS = 6;
+export const DESK_API_INTEGRATION_TIMEOUT_SECS = 8;
+
+/**
+ * The scope every desk route requires: Cognito puts it in the access tokens of its API sign-in
+ * (SRP, USER_PASSWORD_AUTH, refresh), and its ID tokens carry no scope, so API Gateway refuses
+ * an ID token (whose aud is the client id, the authorizer's audience) as desk-api does.
+ */
+export const DESK_ROUTE_SCOPES = ['aws.cognito.signin.user.admin'];
+
+/** desk-api's routes: [method, path] on the reply HTTP API, each behind DeskAuthorizer. */
+export const DESK_API_ROUTES: Array<[apigwv2.HttpMethod, string]> = [
+  [apigwv2.HttpMethod.GET, '/me'],
+  [apigwv2.HttpMethod.GET, '/agents'],
+  [apigwv2.HttpMethod.PUT, '/agents/{agent_id}'],
+  [apigwv2.HttpMethod.DELETE, '/agents/{agent_id}'],
+  [apigwv2.HttpMethod.GET, '/conversations'],
+  [apigwv2.HttpMethod.POST, '/conversations/next'],
+  [apigwv2.HttpMethod.GET, '/conversations/{key}'],
+  [apigwv2.HttpMethod.PATCH, '/conversations/{key}'],
+  [apigwv2.HttpMethod.GET, '/conversations/{key}/messages'],
+  [apigwv2.HttpMethod.POST, '/conversations/{key}/replies'],
+  [apigwv2.HttpMethod.POST, '/conversations/{key}/notes'],
+  [apigwv2.HttpMethod.GET, '/conversations/{key}/audit'],
+  [apigwv2.HttpMethod.GET, '/canned-responses'],
+  [apigwv2.HttpMethod.POST, '/canned-responses'],
+  [apigwv2.HttpMethod.PUT, '/canned-responses/{id}'],
+  [apigwv2.HttpMethod.DELETE, '/canned-responses/{id}'],
+  [apigwv2.HttpMethod.GET, '/stats'],
+];
+
+/** The desk's groups: [logical id, group name, description, precedence]. */
+const DESK_GROUPS: Array<[string, string, string, number]> = [
+  ['DeskAgentsGroup', 'agents', 'Desk agents', 30],
+  ['DeskSupervisorsGroup', 'supervisors', 'Desk supervisors', 20],
+  ['DeskAdminsGroup', 'admins', 'Desk administrators', 10],
+];
+
+export interface DeskApiProps {
+  /** The stack's function factory (log group, role with these statements, function). */
+  readonly gatewayFunction: GatewayFunctionFactory;
+  readonly table: dynamodb.ITable;
+  /** The outbound FIFO queue: an agent's reply goes there, as reply-api's. */
+  readonly outboundQueue: sqs.IQueue;
+  /** The HTTP APIs: the desk's routes are on the reply HTTP API, throttled as its others. */
+  readonly apis: GatewayHttpApis;
+  /** StageName (DeskApiUrl), ReplyApiRouteRateLimit and ReplyApiRouteBurstLimit. */
+  readonly params: GatewayParameters;
+  /** The optional custom domain (the desk is under its reply-api base path). */
+  readonly customDomain: apigwv2.CfnDomainName;
+  readonly hasCustomDomain: CfnCondition;
+}
+
+/**
+ * The desk's sign-in: the user pool (administrators create the users; retained, with deletion
+ * protection: agents' accounts survive a stack mistake), its app client and the groups.
+ * L1 resources, exactly as in the SAM template.
+ */
+function deskSignIn(scope: Construct): { pool: cognito.CfnUserPool; client: cognito.CfnUserPoolClient } {
+  const pool = new cognito.CfnUserPool(scope, 'DeskUserPool', {
+    userPoolName: `${Aws.STACK_NAME}-desk`,
+    deletionProtection: 'ACTIVE',
+    adminCreateUserConfig: { allowAdminCreateUserOnly: true },
+    usernameConfiguration: { caseSensitive: false },
+    autoVerifiedAttributes: ['email'],
+    accountRecoverySetting: { recoveryMechanisms: [{ name: 'verified_email', priority: 1 }] },
+    policies: {
+      passwordPolicy: {
+        minimumLength: 12,
+        requireLowercase: true,
+        requireUppercase: true,
+        requireNumbers: true,
+        requireSymbols: true,
+        // The temporary password of admin-create-user expires after this (a new one then).
+        temporaryPasswordValidityDays: 3,
+      },
+    },
+    userPoolTags: { app: 'channel-gateway' },
+  });
+  pool.applyRemovalPolicy(RemovalPolicy.RETAIN);
+  logicalId(pool, 'DeskUserPool');
+  // The desk (browser, SRP) and the command-line login (USER_PASSWORD_AUTH: the password goes
+  // to Cognito over TLS instead of the SRP exchange, which a shell script cannot do) sign in
+  // through this client; no secret (a public client). API Gateway's JWT authorizer takes its id
+  // as the audience (an access token's client_id).
+  const client = new cognito.CfnUserPoolClient(scope, 'DeskUserPoolClient', {
+    userPoolId: pool.ref,
+    clientName: 'desk',
+    generateSecret: false,
+    explicitAuthFlows: ['ALLOW_USER_SRP_AUTH', 'ALLOW_REFRESH_TOKEN_AUTH', 'ALLOW_USER_PASSWORD_AUTH'],
+    // Unknown user and wrong password get the same answer (no user enumeration).
+    preventUserExistenceErrors: 'ENABLED',
+    enableTokenRevocation: true,
+    accessTokenValidity: 60,
+    idTokenValidity: 60,
+    // An agent's shift: after 12 hours the desk asks for the password again.
+    refreshTokenValidity: 12,
+    tokenValidityUnits: { accessToken: 'minutes', idToken: 'minutes', refreshToken: 'hours' },
+  });
+  logicalId(client, 'DeskUserPoolClient');
+  for (const [id, groupName, description, precedence] of DESK_GROUPS) {
+    const group = new cognito.CfnUserPoolGroup(scope, id, { userPoolId: pool.ref, groupName, description, precedence });
+    group.applyRemovalPolicy(RemovalPolicy.RETAIN);
+    logicalId(group, id);
+  }
+  return { pool, client };
+}
+
+/** What desk-api does on the table and the queue (FUNCTIONS' DeskApiFunction row). */
+function deskApiStatements(table: dynamodb.ITable, outboundQueue: sqs.IQueue): iam.PolicyStatement[] {
+  return [
+    // An agent's reply, queued for reply-sender as reply-api's (FIFO).
+    new iam.PolicyStatement({ sid: 'QueueReplies', actions: ['sqs:SendMessage'], resources: [outboundQueue.queueArn] }),
+    // The table, by partition key; Query on the table and on GSI1/GSI2 (below); no Scan. No
+    // secret: the access tokens are checked against the pool's public keys. The table and the
+    // queue use AWS owned/managed keys: no kms:Decrypt. A conversation (CONV#<conversation
+    // key>, SK META) and the agents' profiles (PK=AGENTS, SK=<agent id>).
+    new iam.PolicyStatement({
+      sid: 'ReadConversationsAndAgents',
+      actions: ['dynamodb:GetItem'],
+      resources: [table.tableArn],
+      conditions: leadingKeys('CONV#*', 'AGENTS'),
+    }),
+    // gateway-aws DynamoDbRulesStore::get: the rules document, PK=CONFIG, SK=RULES (a
+    // resolution removes the tags the rules' lifecycle names).
+    new iam.PolicyStatement({
+      sid: 'ReadRules',
+      actions: ['dynamodb:GetItem'],
+      resources: [table.tableArn],
+      conditions: leadingKeys('CONFIG'),
+    }),
+    // Assign, status, tags, notes, replies: one TransactWriteItems per change (gateway-aws
+    // DynamoDbDesk::commit_change, authorized per item: Put -> PutItem, Delete -> DeleteItem):
+    // the conversation's Put (on its version), its audit entry's and a note's Puts, the Puts and
+    // Deletes of its TAG# items, all in the conversation's partition. No Update and no
+    // ConditionCheck item: no UpdateItem, no ConditionCheckItem.
+    new iam.PolicyStatement({
+      sid: 'ConversationTransactions',
+      actions: ['dynamodb:PutItem', 'dynamodb:DeleteItem'],
+      resources: [table.tableArn],
+      conditions: leadingKeys('CONV#*'),
+    }),
+    // Agents' profiles (PK=AGENTS) and canned responses (PK=CANNED): put, delete.
+    new iam.PolicyStatement({
+      sid: 'AgentsAndCannedResponses',
+      actions: ['dynamodb:PutItem', 'dynamodb:DeleteItem'],
+      resources: [table.tableArn],
+      conditions: leadingKeys('AGENTS', 'CANNED'),
+    }),
+    // A thread's messages and audit trail (CONV#...), the agents (AGENTS), the canned responses
+    // (CANNED), the daily statistics (STATS#...), the account registry (ACCOUNTS). On the table
+    // only (an index query needs the index's ARN); ForAnyValue: a Query names exactly one
+    // partition key, and a request naming none is denied (ForAllValues would allow it).
+    new iam.PolicyStatement({
+      sid: 'QueryPartitions',
+      actions: ['dynamodb:Query'],
+      resources: [table.tableArn],
+      conditions: queriedKeys('CONV#*', 'AGENTS', 'CANNED', 'STATS#*', 'ACCOUNTS'),
+    }),
+    // The accounts' inboxes (GSI1: INBOX#<channel>#<account>#<status>), the teams' queues and
+    // the tagged conversations (GSI2: TEAM#..., TAG#...), on exactly these two indexes. No
+    // LeadingKeys condition (as sla-monitor's GSI1 query: AWS documents dynamodb:LeadingKeys as
+    // the table's partition key): the role may read what both indexes hold (docs/deploy.md).
+    new iam.PolicyStatement({
+      sid: 'QueryIndexes',
+      actions: ['dynamodb:Query'],
+      resources: [`${table.tableArn}/index/GSI1`, `${table.tableArn}/index/GSI2`],
+    }),
+  ];
+}
+
+/**
+ * The desk: sign-in, desk-api, its routes behind DeskAuthorizer on the reply HTTP API (each
+ * throttled like the API's other routes), its outputs. Returns the function.
+ */
+export function deskApi(scope: Construct, props: DeskApiProps): lambda.Function {
+  const { table, outboundQueue, params } = props;
+  const { replyHttpApi: api, replyHttpApiStage: stage } = props.apis;
+  const { pool, client } = deskSignIn(scope);
+  const fn = props.gatewayFunction({
+    id: 'DeskApi',
+    binary: 'desk-api',
+    description: 'Desk API (agents and supervisors; Cognito JWT) -> DynamoDB, outbound FIFO queue',
+    timeoutSecs: DESK_API_TIMEOUT_SECS,
+    environment: {
+      TABLE_NAME: table.tableName,
+      OUTBOUND_QUEUE_URL: outboundQueue.queueUrl,
+      // The token's issuer and the pool's keys (DESK_TOKEN_ISSUER, DESK_JWKS_URL) follow from
+      // the pool id and the region.
+      DESK_USER_POOL_ID: pool.ref,
+      DESK_CLIENT_ID: client.ref,
+      // How long the pool's keys are kept (an unknown kid refetches them sooner), and the
+      // largest request body (larger: 413). The code's defaults, written down.
+      DESK_JWKS_CACHE_SECS: '3600',
+      DESK_MAX_BODY_BYTES: '16384',
+      // The rules document, cached as long as the router and the others cache it.
+      RULES_CACHE_SECS: '30',
+      // reply-sender's reply windows and quotas, the same values: a reply outside its window
+      // is refused up front, as reply-sender would mark it undeliverable.
+      WECHAT_MESSAGE_WINDOW_SECS: '172800',
+      WECHAT_MESSAGE_QUOTA: '5',
+      WECHAT_EVENT_WINDOW_SECS: '60',
+      WECHAT_EVENT_QUOTA: '3',
+      WEIBO_MESSAGE_WINDOW_SECS: '172800',
+      WEIBO_MESSAGE_QUOTA: 'unlimited',
+      WEIBO_EVENT_WINDOW_SECS: '172800',
+      WEIBO_EVENT_QUOTA: 'unlimited',
+      WEIBO_MENTION_WINDOW_SECS: '172800',
+      WEIBO_MENTION_QUOTA: '1',
+    },
+    statements: deskApiStatements(table, outboundQueue),
+  });
+
+  // The desk's routes only: a Cognito access token of the desk's app client (API Gateway checks
+  // the signature, iss, exp, client_id against the audience, and the scope each desk route
+  // requires, DESK_ROUTE_SCOPES, which the pool's ID tokens lack). reply-api's routes have
+  // none: their clients sign each request with HMAC (no JWT).
+  const authorizer = new apigwv2.CfnAuthorizer(scope, 'DeskAuthorizer', {
+    apiId: api.apiId,
+    name: 'DeskAuthorizer',
+    authorizerType: 'JWT',
+    identitySource: ['$request.header.Authorization'],
+    jwtConfiguration: {
+      issuer: `https://cognito-idp.${Aws.REGION}.amazonaws.com/${pool.ref}`,
+      audience: [client.ref],
+    },
+  });
+  logicalId(authorizer, 'DeskAuthorizer');
+  const routeAuthorizer: apigwv2.IHttpRouteAuthorizer = {
+    bind: () => ({ authorizerId: authorizer.ref, authorizationType: 'JWT' }),
+  };
+  // Integration timeout 8 s, above the function's 6 s (as reply-api's).
+  const integration = new HttpLambdaIntegration('DeskApiFunctionIntegration', fn, {
+    payloadFormatVersion: apigwv2.PayloadFormatVersion.VERSION_2_0,
+    timeout: Duration.seconds(DESK_API_INTEGRATION_TIMEOUT_SECS),
+  });
+  // RouteSettings is a JSON property of the stage (CloudFormation's spelling): every route its
+  // own limit, the reply API's; a stage's route settings name existing routes: it waits for them.
+  const routeSettings = { ...((stage.routeSettings ?? {}) as Record<string, unknown>) };
+  for (const [method, path] of DESK_API_ROUTES) {
+    const routes = api.addRoutes({
+      path,
+      methods: [method],
+      integration,
+      authorizer: routeAuthorizer,
+      authorizationScopes: DESK_ROUTE_SCOPES,
+    });
+    for (const route of routes) {
+      stage.node.addDependency(route);
+    }
+    routeSettings[`${method} ${path}`] = {
+      ThrottlingBurstLimit: params.replyApiRouteBurstLimit.valueAsNumber,
+      ThrottlingRateLimit: params.replyApiRouteRateLimit.valueAsNumber,
+    };
+  }
+  stage.routeSettings = routeSettings;
+
+  // Outputs (same names as the SAM template).
+  new CfnOutput(scope, 'DeskApiUrl', {
+    description:
+      'Base URL of the desk API (agents\' and supervisors\' desk): <this>/me, <this>/conversations, ... with a Cognito access token of DeskUserPoolClient (Authorization header). On the reply HTTP API.',
+    value: `https://${api.apiId}.execute-api.${Aws.REGION}.${Aws.URL_SUFFIX}/${params.stageName.valueAsString}`,
+  });
+  new CfnOutput(scope, 'DeskUserPoolId', {
+    description:
+      "The desk's Cognito user pool (agents, supervisors, admins; administrators create the users: `aws cognito-idp admin-create-user --user-pool-id <this> ...`)",
+    value: pool.ref,
+  });
+  new CfnOutput(scope, 'DeskUserPoolClientId', {
+    description: "The desk's app client (no secret; the desk's and the command-line login's client id)",
+    value: client.ref,
+  });
+  new CfnOutput(scope, 'CustomDomainDeskApiUrl', {
+    description: 'Stable base URL of the desk API on the custom domain (<this>/me, <this>/conversations, ...).',
+    value: `https://${props.customDomain.ref}/reply-api`,
+  }).condition = props.hasCustomDomain;
+  return fn;
+}
+
+/** The dashboard's desk row (same widgets as the SAM template's). */
+export function deskApiWidgets(region: string, y: number, deskApiName: string, replyApiId: string): Array<Record<string, unknown>> {
+  return [
+    {
+      type: 'metric',
+      x: 0,
+      y,
+      width: 12,
+      height: 6,
+      properties: {
+        title: 'Desk API duration p99 (ms)',
+        region,
+        view: 'timeSeries',
+        period: 60,
+        metrics: [
+          ['AWS/Lambda', 'Duration', 'FunctionName', deskApiName, { stat: 'p99', label: 'desk-api duration' }],
+          ['AWS/Lambda', 'Invocations', 'FunctionName', deskApiName, { stat: 'Sum', label: 'desk-api requests', yAxis: 'right' }],
+        ],
+        annotations: { horizontal: [{ value: 3000, label: 'desk-api alarm above' }] },
+      },
+    },
+    {
+      type: 'metric',
+      x: 12,
+      y,
+      width: 12,
+      height: 6,
+      properties: {
+        title: 'Reply and desk HTTP API answers 4xx, 5xx',
+        region,
+        view: 'timeSeries',
+        period: 60,
+        metrics: [
+          ['AWS/ApiGateway', '4xx', 'ApiId', replyApiId, { stat: 'Sum', label: "4xx (the desk's refused tokens are 401)" }],
+          ['AWS/ApiGateway', '5xx', 'ApiId', replyApiId, { stat: 'Sum', label: '5xx' }],
+        ],
+        annotations: { horizontal: [{ value: 5, label: '5xx alarm from (per 5 minutes)' }] },
+      },
+    },
+  ];
+}

@@ -1,0 +1,30 @@
+// Timeouts and limits of the functions, shared with the queues that feed them (a queue's
+// visibility timeout follows its consumer's timeout) and the HTTP API routes in front of them.
+
+/** WeChat drops the connection after 5 s and retries: the webhooks answer well before. */
+export const WEBHOOK_TIMEOUT_SECS = 4;
+/** The router's timeout; the inbound queue's visibility timeout is 6x this. */
+export const ROUTER_TIMEOUT_SECS = 30;
+/**
+ * reply-sender's timeout; the outbound queue's visibility timeout is 6x this (720 s), as AWS
+ * recommends for event source mappings. reply-sender starts a reply only while the worst case
+ * of one delivery is still left of the invocation (9 AWS calls at AWS_OPERATION_TIMEOUT_MS + 4
+ * platform calls at PLATFORM_TIMEOUT_SECS: 56 s): 120 s fits two worst cases.
+ */
+export const REPLY_SENDER_TIMEOUT_SECS = 120;
+/**
+ * reply-sender's attempt limit: a command whose last allowed attempt fails transiently is
+ * dead-lettered by reply-sender itself, with the code and reason. Receives of an outbound
+ * record before SQS redrives it to the outbound DLQ (a backstop: no reason is recorded) leave
+ * room after it for a reply the last attempt left unsettled: one receive waits out the claim,
+ * one settles it.
+ */
+export const REPLY_MAX_ATTEMPTS = 4;
+export const OUTBOUND_MAX_RECEIVE_COUNT = 10;
+/** reply-api's timeout, and the HTTP API's integration timeout of its routes (a bit more). */
+export const REPLY_API_TIMEOUT_SECS = 6;
+export const REPLY_API_INTEGRATION_TIMEOUT_SECS = 8;
+/** sla-monitor's timeout; the timers queue's visibility timeout is 6x this. */
+export const SLA_MONITOR_TIMEOUT_SECS = 30;
+/** Memory of every function. */
+export const MEMORY_MB = 256;
