@@ -48,6 +48,7 @@ for fn in "${ALL_FUNCTIONS[@]}"; do
     API_CLIENTS_SECRET_ID="$API_CLIENTS_SECRET_ID" \
     DEAD_LETTER_QUEUE_URL="$DEAD_LETTER_QUEUE_URL" OUTBOUND_QUEUE_URL="$OUTBOUND_QUEUE_URL" \
     OUTBOUND_DEAD_LETTER_QUEUE_URL="$OUTBOUND_DEAD_LETTER_QUEUE_URL" \
+    TIMERS_QUEUE_URL="$TIMERS_QUEUE_URL" ALERTS_TOPIC_ARN="$ALERTS_TOPIC_ARN" \
     valgrind --tool=callgrind --callgrind-out-file="$out" "$REL/$fn") >"$out.log" 2>&1 || true
   printf '{"label": "%s", "init_instructions": %s}\n' "$fn" "$(awk '/^summary:/ {print $2}' "$out")"
 done
