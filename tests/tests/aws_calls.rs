@@ -4,9 +4,10 @@
 //!
 //! * webhook, once warm: exactly one SQS `SendMessage` per message and no other call (the
 //!   accounts document comes from the cache);
-//! * router: one `GetItem` and one `TransactWriteItems` carrying exactly two writes (message
-//!   and conversation) per stored message, plus one per tag the rules add or remove; a
-//!   redelivered message costs one read and no write; the rules come from the cache.
+//! * router: one `GetItem` and one `TransactWriteItems` carrying exactly three writes (the
+//!   message's dedupe marker, the message at its place in the thread, the conversation) per
+//!   stored message, plus one per tag the rules add or remove; a redelivered message costs one
+//!   read and no write; the rules come from the cache.
 #![allow(clippy::unwrap_used)]
 
 use gateway_aws::{
@@ -180,7 +181,7 @@ fn write_items(call: &Call) -> Vec<String> {
 
 #[tokio::test]
 #[ignore = "needs the local AWS emulator (make test)"]
-async fn the_router_stores_a_message_with_one_read_and_one_transaction_of_two_writes() {
+async fn the_router_stores_a_message_with_one_read_and_one_transaction_of_three_writes() {
     // Arrange
     let stack = fresh_stack(&sdk().await).await;
     let proxy = WireProxy::start(&endpoint());
@@ -269,11 +270,15 @@ async fn the_router_stores_a_message_with_one_read_and_one_transaction_of_two_wr
             "message {i}"
         );
         let writes = write_items(dynamodb[1]);
-        assert_eq!(&writes[..2], ["Put MSG", "Put META"], "message {i}");
+        assert_eq!(
+            &writes[..3],
+            ["Put DEDUPE", "Put MSG", "Put META"],
+            "message {i}"
+        );
         assert_eq!(
             writes.len(),
-            2 + tags_changed,
-            "message {i}: two writes plus one per changed tag: {writes:?}"
+            3 + tags_changed,
+            "message {i}: three writes plus one per changed tag: {writes:?}"
         );
         // Anything else is an auto-reply command on the outbound queue.
         assert!(
@@ -286,7 +291,7 @@ async fn the_router_stores_a_message_with_one_read_and_one_transaction_of_two_wr
             targets(calls)
         );
     }
-    // Plain messages (no tag change) are exactly two writes; the crisis message adds one tag.
+    // Plain messages (no tag change) are exactly three writes; the crisis message adds one tag.
     assert_eq!(
         per_message.iter().map(|(_, t)| *t).collect::<Vec<_>>(),
         [0, 0, 0, 1]

@@ -160,13 +160,14 @@ async fn skeleton_path_wechat_text_is_queued_routed_and_stored_once() {
     .unwrap();
     assert_eq!((stats.delivered, stats.failed), (1, 0));
 
-    // Assert: one conversation item and one message item.
+    // Assert: one conversation item, one message item and the message's dedupe marker.
     let key = format!("CONV#wechat:plain-demo:{openid}");
     let items = gatewayctl::local::scan_items(&ddb, &run.stack.table_name)
         .await
         .unwrap();
     let mine: Vec<_> = items.iter().filter(|i| i["PK"] == key).collect();
-    assert_eq!(mine.len(), 2, "{mine:?}");
+    assert_eq!(mine.len(), 3, "{mine:?}");
+    assert!(mine.iter().any(|i| i["entity"] == "dedupe"), "{mine:?}");
     let conversation = mine.iter().find(|i| i["SK"] == "META").unwrap();
     assert_eq!(conversation["inbound_count"], 1);
     assert_eq!(conversation["status"], "open");
