@@ -1,0 +1,74 @@
+//! The desk's ports wired to their AWS adapters: what `main.rs` runs, and what the tests that
+//! count AWS calls run against the emulator.
+
+use crate::config::Config;
+use crate::handler::{self, DailyStats, Desk};
+use crate::{auth, handler::Authenticator};
+use gateway_aws::{
+    BundledRules, DynamoDbConversationStore, DynamoDbDesk, DynamoDbRulesSource, DynamoDbRulesStore,
+    DynamoDbStats, SqsReplyQueue,
+};
+use std::sync::Arc;
+
+/// The daily statistics records, for `GET /stats`.
+struct StatsReader(DynamoDbStats);
+
+#[async_trait::async_trait]
+impl DailyStats for StatsReader {
+    async fn days(
+        &self,
+        channel: gateway_core::Channel,
+        account: &str,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> Result<Vec<gateway_core::stats::DailyRecord>, gateway_core::ports::PortError> {
+        self.0.days(channel, account, from, to).await
+    }
+}
+
+/// The request's Cognito access token ([`auth::TokenVerifier`]) as the handler's identity;
+/// a refusal keeps the verifier's status (401, or 503 when the pool's keys are unavailable)
+/// and code.
+#[async_trait::async_trait]
+impl Authenticator for auth::TokenVerifier {
+    async fn identify(
+        &self,
+        authorization: Option<&str>,
+        now_secs: u64,
+    ) -> Result<handler::Identity, handler::Refusal> {
+        let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(now_secs);
+        self.verify_header(authorization, now)
+            .await
+            .map(|identity| handler::Identity {
+                username: identity.username,
+                groups: identity.groups,
+            })
+            .map_err(|e| handler::Refusal::new(e.status(), e.code(), e.to_string()))
+    }
+}
+
+/// The desk over the AWS clients of `sdk`, signing in with `auth`.
+pub fn desk(config: &Config, sdk: &aws_config::SdkConfig, auth: Arc<dyn Authenticator>) -> Desk {
+    let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+    let store = DynamoDbConversationStore::new(dynamodb.clone(), &config.table_name, None);
+    Desk {
+        auth,
+        store: Arc::new(DynamoDbDesk::new(store.clone())),
+        queue: Arc::new(SqsReplyQueue::new(
+            aws_sdk_sqs::Client::new(sdk),
+            &config.outbound_queue_url,
+        )),
+        rules: Arc::new(DynamoDbRulesSource::new(
+            DynamoDbRulesStore::new(dynamodb.clone(), &config.table_name),
+            config.rules_cache,
+            BundledRules::from_yaml(gateway_lambda::BUNDLED_RULES),
+        )),
+        stats: Arc::new(StatsReader(DynamoDbStats::new(
+            dynamodb,
+            &config.table_name,
+        ))),
+        inboxes: Arc::new(store),
+        policy: config.reply_policy,
+        max_body_bytes: config.max_body_bytes,
+    }
+}
