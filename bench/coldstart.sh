@@ -15,7 +15,7 @@ INVOCATIONS=${2:-200}
 
 stack_install_tools
 bench_build_functions
-for fn in reply-sender reply-api sla-monitor stats-aggregator; do
+for fn in reply-sender reply-api sla-monitor stats-aggregator desk-api; do
   log "cargo build --release --bin $fn (target $CARGO_TARGET_DIR)"
   cargo build --quiet --release --bin "$fn"
 done
@@ -23,6 +23,8 @@ bench_build_tools
 stack_start_moto
 bench_stack_setup "cold$$"
 export ACCOUNTS_CACHE_SECS=60 RULES_CACHE_SECS=30 RUST_LOG=info
+# desk-api reads its pool and client at init (the keys are fetched on the first request).
+export DESK_USER_POOL_ID=us-east-1_bench DESK_CLIENT_ID=bench-client
 
 declare -A EVENT=([wechat-webhook]=wechat [weibo-webhook]=weibo [message-router]=router)
 for fn in "${ALL_FUNCTIONS[@]}"; do
@@ -49,6 +51,7 @@ for fn in "${ALL_FUNCTIONS[@]}"; do
     DEAD_LETTER_QUEUE_URL="$DEAD_LETTER_QUEUE_URL" OUTBOUND_QUEUE_URL="$OUTBOUND_QUEUE_URL" \
     OUTBOUND_DEAD_LETTER_QUEUE_URL="$OUTBOUND_DEAD_LETTER_QUEUE_URL" \
     TIMERS_QUEUE_URL="$TIMERS_QUEUE_URL" ALERTS_TOPIC_ARN="$ALERTS_TOPIC_ARN" \
+    DESK_USER_POOL_ID="$DESK_USER_POOL_ID" DESK_CLIENT_ID="$DESK_CLIENT_ID" \
     valgrind --tool=callgrind --callgrind-out-file="$out" "$REL/$fn") >"$out.log" 2>&1 || true
   printf '{"label": "%s", "init_instructions": %s}\n' "$fn" "$(awk '/^summary:/ {print $2}' "$out")"
 done

@@ -20,7 +20,7 @@ REL="$CARGO_TARGET_DIR/release"
 # tools/stack.sh), so the watcher finds them up to date.
 FUNCTIONS=(wechat-webhook weibo-webhook message-router)
 # Every deployed function, for the package sizes.
-ALL_FUNCTIONS=(wechat-webhook weibo-webhook message-router reply-sender reply-api sla-monitor stats-aggregator)
+ALL_FUNCTIONS=(wechat-webhook weibo-webhook message-router reply-sender reply-api sla-monitor stats-aggregator desk-api)
 
 bench_build_functions() {
   local bin

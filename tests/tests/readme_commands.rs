@@ -41,6 +41,12 @@ const CHECKS: &[(&str, Check)] = &[
     ("gatewayctl local show", Check::Run(0)),
     ("gatewayctl desk login", Check::Run(0)),
     (
+        "gatewayctl desk agents",
+        Check::RunBy(
+            "tests/tests/desk.rs gatewayctl_desk_agents_puts_lists_and_deletes_profiles_in_the_table",
+        ),
+    ),
+    (
         "gatewayctl local desk-setup",
         Check::RunBy(
             "tools/stack.sh (stack_desk_setup, run by make test) and tests/tests/desk_auth.rs desk_setup_is_idempotent_and_puts_back_what_drifted",

@@ -13,7 +13,9 @@ use gateway_core::account::{AccountsDocument, AccountsRole, WeChatMode};
 use gateway_core::channel::wechat::simulate::Envelope;
 use gatewayctl::{local, send};
 
+mod desk_cmd;
 mod local_cmd;
+use desk_cmd::{DeskCommand, run_desk};
 use local_cmd::{LocalCommand, run_local};
 
 /// The exit statuses, as `--help` prints them.
@@ -156,34 +158,6 @@ enum AccountsCommand {
         /// The reply API's secret (`ApiClientsSecret`).
         #[arg(long)]
         api_secret: String,
-        /// Endpoint override (local emulator); default: the AWS SDK's usual resolution.
-        #[arg(long, env = "AWS_ENDPOINT_URL")]
-        endpoint: Option<String>,
-    },
-}
-
-#[derive(Subcommand)]
-enum DeskCommand {
-    /// Sign in to the desk's user pool (InitiateAuth, USER_PASSWORD_AUTH) and print the
-    /// access token, for `Authorization: Bearer …`. Against the local stack by default; with
-    /// AWS_ENDPOINT_URL unset, against Cognito in AWS_REGION (the app client must allow
-    /// USER_PASSWORD_AUTH).
-    Login {
-        /// The username.
-        #[arg(long)]
-        user: String,
-        /// The password; default: the user's in the users file.
-        #[arg(long)]
-        password: Option<String>,
-        /// The desk users file, where the password is looked up.
-        #[arg(long, env = "GATEWAY_DESK_USERS_FILE", default_value = gatewayctl::desk::DEFAULT_USERS_FILE)]
-        users: std::path::PathBuf,
-        /// The desk's app client (the stack's DESK_CLIENT_ID).
-        #[arg(long, env = "DESK_CLIENT_ID")]
-        client_id: String,
-        /// Print the ID token instead (the desk API refuses it: for other uses only).
-        #[arg(long)]
-        id_token: bool,
         /// Endpoint override (local emulator); default: the AWS SDK's usual resolution.
         #[arg(long, env = "AWS_ENDPOINT_URL")]
         endpoint: Option<String>,
@@ -479,44 +453,6 @@ async fn run_report(args: gatewayctl::report::ReportArgs) -> Result<()> {
         .await
         .context("read the statistics")?;
     print!("{}", gatewayctl::report::render(&report, args.format));
-    Ok(())
-}
-
-async fn run_desk(cmd: DeskCommand) -> Result<()> {
-    let DeskCommand::Login {
-        user,
-        password,
-        users,
-        client_id,
-        id_token,
-        endpoint,
-    } = cmd;
-    let password = match password {
-        Some(p) => p,
-        None => gatewayctl::desk::DeskUsers::read(&users)
-            .usage(|| "no --password, and the users file".to_string())?
-            .user(&user)
-            .map(|u| u.password.expose().to_string())
-            .ok_or_else(|| {
-                UsageError(format!(
-                    "{user} is not in {}: give --password",
-                    users.display()
-                ))
-            })?,
-    };
-    let sdk = local::ops_config(endpoint.as_deref()).await;
-    let cognito = aws_sdk_cognitoidentityprovider::Client::new(&sdk);
-    let tokens = gatewayctl::desk::login(&cognito, &client_id, &user, &password)
-        .await
-        .with_context(|| format!("sign in as {user}"))?;
-    println!(
-        "{}",
-        if id_token {
-            tokens.id_token
-        } else {
-            tokens.access_token
-        }
-    );
     Ok(())
 }
 

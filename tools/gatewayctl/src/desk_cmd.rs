@@ -1,0 +1,203 @@
+//! `gatewayctl desk …`: signing in to the desk's user pool, and agent profiles in the table.
+
+use crate::{UsageContext, UsageError};
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use gateway_aws::{DynamoDbConversationStore, DynamoDbDesk};
+use gateway_core::desk::AgentProfile;
+use gateway_core::desk::ports::{DeskStore, ProfileWrite};
+use gatewayctl::local;
+
+#[derive(Subcommand)]
+pub(crate) enum DeskCommand {
+    /// Sign in to the desk's user pool (InitiateAuth, USER_PASSWORD_AUTH) and print the
+    /// access token, for `Authorization: Bearer …`. Against the local stack by default; with
+    /// AWS_ENDPOINT_URL unset, against Cognito in AWS_REGION (the app client must allow
+    /// USER_PASSWORD_AUTH).
+    Login {
+        /// The username.
+        #[arg(long)]
+        user: String,
+        /// The password; default: the user's in the users file.
+        #[arg(long)]
+        password: Option<String>,
+        /// The desk users file, where the password is looked up.
+        #[arg(long, env = "GATEWAY_DESK_USERS_FILE", default_value = gatewayctl::desk::DEFAULT_USERS_FILE)]
+        users: std::path::PathBuf,
+        /// The desk's app client (the stack's DESK_CLIENT_ID).
+        #[arg(long, env = "DESK_CLIENT_ID")]
+        client_id: String,
+        /// Print the ID token instead (the desk API refuses it: for other uses only).
+        #[arg(long)]
+        id_token: bool,
+        /// Endpoint override (local emulator); default: the AWS SDK's usual resolution.
+        #[arg(long, env = "AWS_ENDPOINT_URL")]
+        endpoint: Option<String>,
+    },
+    /// Agent profiles in the table (the desk's `PUT /agents/{id}` and `GET /agents` without
+    /// the API: for operators with the table's credentials).
+    #[command(subcommand)]
+    Agents(AgentsCommand),
+}
+
+#[derive(Subcommand)]
+pub(crate) enum AgentsCommand {
+    /// Print every profile as JSON lines.
+    List {
+        /// The table (the stack's TABLE_NAME).
+        #[arg(long, env = "TABLE_NAME")]
+        table: String,
+        /// Endpoint override (local emulator).
+        #[arg(long, env = "AWS_ENDPOINT_URL")]
+        endpoint: Option<String>,
+    },
+    /// Create or replace a profile (checked as the desk API checks it; the stored version
+    /// moves on by one).
+    Put {
+        /// The agent id: their sign-in user name.
+        agent_id: String,
+        /// The name the desk shows.
+        #[arg(long)]
+        display_name: String,
+        /// Teams, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        teams: Vec<String>,
+        /// Accounts (`wechat:demo`, `weibo:brand`, or `*`), comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        accounts: Vec<String>,
+        /// Conversations held at once.
+        #[arg(long, default_value_t = 5)]
+        capacity: u32,
+        /// The table (the stack's TABLE_NAME).
+        #[arg(long, env = "TABLE_NAME")]
+        table: String,
+        /// Endpoint override (local emulator).
+        #[arg(long, env = "AWS_ENDPOINT_URL")]
+        endpoint: Option<String>,
+    },
+    /// Delete a profile (exit 1 when there is none).
+    Delete {
+        /// The agent id.
+        agent_id: String,
+        /// The table (the stack's TABLE_NAME).
+        #[arg(long, env = "TABLE_NAME")]
+        table: String,
+        /// Endpoint override (local emulator).
+        #[arg(long, env = "AWS_ENDPOINT_URL")]
+        endpoint: Option<String>,
+    },
+}
+
+pub(crate) async fn run_desk(cmd: DeskCommand) -> Result<()> {
+    let (user, password, users, client_id, id_token, endpoint) = match cmd {
+        DeskCommand::Agents(cmd) => return run_agents(cmd).await,
+        DeskCommand::Login {
+            user,
+            password,
+            users,
+            client_id,
+            id_token,
+            endpoint,
+        } => (user, password, users, client_id, id_token, endpoint),
+    };
+    let password = match password {
+        Some(p) => p,
+        None => gatewayctl::desk::DeskUsers::read(&users)
+            .usage(|| "no --password, and the users file".to_string())?
+            .user(&user)
+            .map(|u| u.password.expose().to_string())
+            .ok_or_else(|| {
+                UsageError(format!(
+                    "{user} is not in {}: give --password",
+                    users.display()
+                ))
+            })?,
+    };
+    let sdk = local::ops_config(endpoint.as_deref()).await;
+    let cognito = aws_sdk_cognitoidentityprovider::Client::new(&sdk);
+    let tokens = gatewayctl::desk::login(&cognito, &client_id, &user, &password)
+        .await
+        .with_context(|| format!("sign in as {user}"))?;
+    println!(
+        "{}",
+        if id_token {
+            tokens.id_token
+        } else {
+            tokens.access_token
+        }
+    );
+    Ok(())
+}
+
+async fn desk_store(table: &str, endpoint: Option<&str>) -> DynamoDbDesk {
+    let sdk = local::ops_config(endpoint).await;
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    DynamoDbDesk::new(DynamoDbConversationStore::new(client, table, None))
+}
+
+async fn run_agents(cmd: AgentsCommand) -> Result<()> {
+    match cmd {
+        AgentsCommand::List { table, endpoint } => {
+            let desk = desk_store(&table, endpoint.as_deref()).await;
+            for profile in desk.agents().await.context("read the agent profiles")? {
+                println!("{}", serde_json::to_string(&profile)?);
+            }
+            Ok(())
+        }
+        AgentsCommand::Put {
+            agent_id,
+            display_name,
+            teams,
+            accounts,
+            capacity,
+            table,
+            endpoint,
+        } => {
+            let desk = desk_store(&table, endpoint.as_deref()).await;
+            let stored = desk.agent(&agent_id).await.context("read the profile")?;
+            let profile = AgentProfile {
+                agent_id: agent_id.clone(),
+                display_name,
+                teams: teams.into_iter().filter(|t| !t.is_empty()).collect(),
+                accounts: accounts.into_iter().filter(|a| !a.is_empty()).collect(),
+                capacity,
+                updated_at: gatewayctl::send::now_secs() as i64 * 1000,
+                updated_by: Some("gatewayctl".into()),
+                version: stored.map_or(1, |p| p.version + 1),
+            };
+            if let Err((field, reason)) = profile.validate() {
+                return Err(anyhow::Error::msg(format!("{field}: {reason}"))
+                    .context(UsageError(format!("the profile of {agent_id} is invalid"))));
+            }
+            match desk
+                .put_agent(&profile)
+                .await
+                .context("write the profile")?
+            {
+                ProfileWrite::Stored => {
+                    println!("{}", serde_json::to_string(&profile)?);
+                    Ok(())
+                }
+                ProfileWrite::Stale => {
+                    anyhow::bail!("the profile of {agent_id} changed meanwhile: run it again")
+                }
+            }
+        }
+        AgentsCommand::Delete {
+            agent_id,
+            table,
+            endpoint,
+        } => {
+            let desk = desk_store(&table, endpoint.as_deref()).await;
+            if desk
+                .delete_agent(&agent_id)
+                .await
+                .context("delete the profile")?
+            {
+                Ok(())
+            } else {
+                anyhow::bail!("no profile of {agent_id}")
+            }
+        }
+    }
+}
