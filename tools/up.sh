@@ -27,11 +27,13 @@ stack_setup up "$GATEWAY_ACCOUNTS_FILE"
 stack_start_watch
 
 env_file="${UP_ENV_FILE:-$STACK_RUN_DIR/up.env}"
+# The desk API's base URL (its routes: docs/desk-api.md).
+export DESK_API_URL="$GATEWAY_LAMBDA_URL/lambda-url/desk-api"
 {
   for v in AWS_ENDPOINT_URL AWS_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY QUEUE_URL \
     OUTBOUND_QUEUE_URL DEAD_LETTER_QUEUE_URL OUTBOUND_DEAD_LETTER_QUEUE_URL TABLE_NAME \
     TIMERS_QUEUE_URL ALERTS_TOPIC_ARN \
-    DESK_USER_POOL_ID DESK_CLIENT_ID DESK_TOKEN_ISSUER DESK_JWKS_URL \
+    DESK_USER_POOL_ID DESK_CLIENT_ID DESK_TOKEN_ISSUER DESK_JWKS_URL DESK_API_URL \
     GATEWAY_LAMBDA_URL GATEWAY_STUB_URL GATEWAY_ACCOUNTS_FILE; do
     printf '%s=%s\n' "$v" "${!v}"
   done
@@ -46,6 +48,7 @@ The stack is up. In another shell, from $STACK_ROOT:
   gatewayctl send wechat --account demo --from oCustomer1 --text "想问一下价格"
   gatewayctl local show                       # the stored conversation
   gatewayctl desk login --user agent1         # a desk access token (docs/desk-api.md)
+  curl -s -H "Authorization: Bearer \$(gatewayctl desk login --user agent1)" \$DESK_API_URL/conversations
   curl -s \$GATEWAY_STUB_URL/admin/requests   # what the platform stand-ins received
 Ctrl-C here stops everything.
 

@@ -7,6 +7,7 @@
 //! reset the stub and drain the queues first. Platform ids are unique per run.
 #![allow(clippy::unwrap_used)]
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use gateway_aws::{DynamoDbConversationStore, SqsReplyQueue};
 use gateway_core::account::AccountsDocument;
@@ -113,6 +114,21 @@ async fn setup() -> Ctx {
         "GATEWAY_STUB_URL is not set: these tests need the platform stand-ins; run `make test`",
     ));
     stub.reset().await.unwrap();
+    // The stand-ins forgot their tokens: so does the token cache, or a test would begin with
+    // a refused token whose forced refresh another test made less than 30 s ago.
+    let accounts_doc = AccountsDocument::from_json(&accounts_with_api_client()).unwrap();
+    for account in accounts_doc.wechat.keys() {
+        ddb.delete_item()
+            .table_name(&run.stack.table_name)
+            .key(
+                "PK",
+                AttributeValue::S(gateway_aws::dynamodb::tokens::token_pk(account)),
+            )
+            .key("SK", AttributeValue::S("TOKEN".into()))
+            .send()
+            .await
+            .unwrap();
+    }
     gatewayctl::local::put_accounts_secret(
         &aws_sdk_secretsmanager::Client::new(&sdk),
         &run.stack.accounts_secret_id,
