@@ -23,7 +23,7 @@ PEAK_RSS_MIB = 40.0
 FUNCTIONS = ["wechat-webhook", "weibo-webhook", "message-router"]
 # Every deployed function: cold start and memory (bench/coldstart.sh starts all five; only
 # FUNCTIONS get invocations).
-ALL_FUNCTIONS = FUNCTIONS + ["reply-sender", "reply-api", "sla-monitor", "stats-aggregator"]
+ALL_FUNCTIONS = FUNCTIONS + ["reply-sender", "reply-api", "sla-monitor", "stats-aggregator", "desk-api"]
 
 
 def load(results, name, default=None):
