@@ -752,6 +752,19 @@ async fn each_route_makes_the_aws_calls_it_documents_and_none_scans() {
         targets(&proxy),
         vec!["GetItem", "GetItem", "SendMessage"],
     ));
+    // Take next, for an agent of one team: their own conversations (the capacity) and the
+    // candidates, one query each, then the candidate read and its conditional write.
+    let taken = handle_request(
+        &desk,
+        send("POST", "/conversations/next".into(), None, None),
+    )
+    .await;
+    assert_eq!(taken.status(), 200);
+    seen.push((
+        "take next",
+        targets(&proxy),
+        vec!["GetItem", "Query", "Query", "GetItem", "TransactWriteItems"],
+    ));
     for (route, calls, expected) in &seen {
         assert_eq!(calls, expected, "{route}");
         assert!(!calls.iter().any(|c| c == "Scan"), "{route} scans");
