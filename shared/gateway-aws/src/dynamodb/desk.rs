@@ -213,6 +213,20 @@ impl DynamoDbDesk {
         }
     }
 
+    /// Every record of the partition `pk` under `prefix`.
+    async fn records<T: serde::de::DeserializeOwned>(
+        &self,
+        pk: &str,
+        prefix: &str,
+        what: &'static str,
+    ) -> Result<Vec<T>, PortError> {
+        self.query_partition(pk, prefix)
+            .await?
+            .into_iter()
+            .map(|item| record(item, what))
+            .collect()
+    }
+
     async fn delete(&self, pk: &str, sk: &str) -> Result<bool, PortError> {
         match self
             .store
@@ -282,22 +296,13 @@ impl DeskStore for DynamoDbDesk {
             .await
             .map_err(|e| port_error("dynamodb get_item (agent)", e))?;
         out.item
-            .map(|mut item| {
-                strip_keys(&mut item);
-                deserialize(item, "deserialize agent profile")
-            })
+            .map(|item| record(item, "deserialize agent profile"))
             .transpose()
     }
 
     async fn agents(&self) -> Result<Vec<AgentProfile>, PortError> {
-        self.query_partition(AGENTS, "AGENT#")
-            .await?
-            .into_iter()
-            .map(|mut item| {
-                strip_keys(&mut item);
-                deserialize(item, "deserialize agent profile")
-            })
-            .collect()
+        self.records(AGENTS, "AGENT#", "deserialize agent profile")
+            .await
     }
 
     async fn put_agent(&self, profile: &AgentProfile) -> Result<ProfileWrite, PortError> {
@@ -535,14 +540,8 @@ impl DeskStore for DynamoDbDesk {
     }
 
     async fn canned_responses(&self) -> Result<Vec<CannedResponse>, PortError> {
-        self.query_partition(CANNED, "CANNED#")
-            .await?
-            .into_iter()
-            .map(|mut item| {
-                strip_keys(&mut item);
-                deserialize(item, "deserialize canned response")
-            })
-            .collect()
+        self.records(CANNED, "CANNED#", "deserialize canned response")
+            .await
     }
 
     async fn put_canned(&self, canned: &CannedResponse, create: bool) -> Result<bool, PortError> {
@@ -576,11 +575,16 @@ impl DeskStore for DynamoDbDesk {
     }
 }
 
-/// Removes the key and bookkeeping attributes before an item is read as a record.
-fn strip_keys(item: &mut Item) {
+/// An item read as a record (a profile, a canned response): its key and bookkeeping
+/// attributes removed first.
+fn record<T: serde::de::DeserializeOwned>(
+    mut item: Item,
+    what: &'static str,
+) -> Result<T, PortError> {
     for k in ["PK", "SK", "entity"] {
         item.remove(k);
     }
+    deserialize(item, what)
 }
 
 #[cfg(test)]
