@@ -6,7 +6,7 @@ use super::{Answer, Call, Desk, Refusal};
 use gateway_core::conversation::Conversation;
 use gateway_core::delivery::window;
 use gateway_core::desk::change::{self, ConversationPatch};
-use gateway_core::desk::list::{AssigneeFilter, ListQuery, PlanError, Waiting};
+use gateway_core::desk::list::{AssigneeFilter, ListQuery, PlanError};
 use gateway_core::outbound::{REPLY_SCHEMA_VERSION, ReplyCommand, ReplyOrigin};
 use gateway_core::ports::CommitOutcome;
 use gateway_core::reply::ReplyContent;
@@ -108,8 +108,7 @@ pub(super) async fn take_next(desk: &Desk, call: &Call<'_>) -> Result<Answer, Re
             limit: NEXT_CANDIDATES,
             ..Default::default()
         };
-        let mut plan = waiting.plan(caller).map_err(plan_refusal)?;
-        plan.waiting = Waiting::Unanswered;
+        let plan = waiting.plan(caller).map_err(plan_refusal)?;
         candidates.extend(desk.store.list(&plan, None).await?.items);
     }
     if held >= profile.capacity as usize {

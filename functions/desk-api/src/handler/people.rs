@@ -2,8 +2,8 @@
 
 use super::{Answer, Call, Desk, Refusal};
 use chrono::{Duration, NaiveDate};
-use gateway_core::Channel;
 use gateway_core::desk::AgentProfile;
+use gateway_core::desk::access::parse_account_key;
 use gateway_core::desk::canned::CannedResponse;
 use gateway_core::desk::ports::ProfileWrite;
 use gateway_core::stats::Report;
@@ -159,18 +159,12 @@ pub(super) async fn put_canned(
     canned
         .validate()
         .map_err(|(field, reason)| Refusal::invalid(field, reason))?;
-    if canned.accounts.is_empty() && call.caller.role != gateway_core::desk::Role::Admin {
-        let everywhere = call
-            .caller
-            .profile
-            .as_ref()
-            .is_some_and(|p| p.accounts.contains("*"));
-        if !everywhere {
-            return Err(Refusal::invalid(
-                "accounts",
-                "name the accounts it is for (only those who cover every account may leave it empty)",
-            ));
-        }
+    // `*` is covered by an admin and by a profile granting every account.
+    if canned.accounts.is_empty() && !call.caller.covers_account("*") {
+        return Err(Refusal::invalid(
+            "accounts",
+            "name the accounts it is for (only those who cover every account may leave it empty)",
+        ));
     }
     if let Some(a) = canned
         .accounts
@@ -214,11 +208,6 @@ pub(super) async fn delete_canned(
     };
     let mine = if canned.accounts.is_empty() {
         call.caller.covers_account("*")
-            || call
-                .caller
-                .profile
-                .as_ref()
-                .is_some_and(|p| p.accounts.contains("*"))
     } else {
         canned
             .accounts
@@ -261,19 +250,11 @@ pub(super) async fn stats(desk: &Desk, call: &Call<'_>) -> Result<Answer, Refusa
     let Some(account) = account else {
         return Err(Refusal::invalid("account", "required: channel:account"));
     };
-    let (channel, name) = match account.split_once(':') {
-        Some(("wechat", a)) if gateway_core::account::is_valid_account_name(a) => {
-            (Channel::WeChat, a.to_string())
-        }
-        Some(("weibo", a)) if gateway_core::account::is_valid_account_name(a) => {
-            (Channel::Weibo, a.to_string())
-        }
-        _ => {
-            return Err(Refusal::invalid(
-                "account",
-                "`wechat:<account>` or `weibo:<account>`",
-            ));
-        }
+    let Some((channel, name)) = parse_account_key(&account) else {
+        return Err(Refusal::invalid(
+            "account",
+            "`wechat:<account>` or `weibo:<account>`",
+        ));
     };
     if !call.caller.covers_account(&account) {
         return Err(Refusal::forbidden(format!(

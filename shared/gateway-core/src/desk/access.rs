@@ -6,6 +6,7 @@
 //! outside a caller's scope does not exist for them.
 
 use crate::conversation::Conversation;
+use crate::message::Channel;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
@@ -147,15 +148,14 @@ impl AgentProfile {
 }
 
 fn valid_account_scope(a: &str) -> bool {
-    if a == "*" {
-        return true;
-    }
-    match a.split_once(':') {
-        Some((channel, account)) => {
-            matches!(channel, "wechat" | "weibo") && crate::account::is_valid_account_name(account)
-        }
-        None => false,
-    }
+    a == "*" || parse_account_key(a).is_some()
+}
+
+/// `wechat:demo` as its channel and account name; `None` for anything else.
+pub fn parse_account_key(key: &str) -> Option<(Channel, String)> {
+    let (channel, account) = key.split_once(':')?;
+    let channel = channel.parse::<Channel>().ok()?;
+    crate::account::is_valid_account_name(account).then(|| (channel, account.to_string()))
 }
 
 /// The `channel:account` of a conversation.

@@ -7,7 +7,7 @@
 //! `INBOX#{channel}#{account}#{status}`) otherwise. The other filters, and the caller's
 //! scope, narrow that partition.
 
-use super::access::{Caller, is_valid_agent_id, is_valid_team};
+use super::access::{Caller, is_valid_agent_id, is_valid_team, parse_account_key};
 use super::change::is_valid_tag;
 use crate::conversation::Status;
 use crate::message::Channel;
@@ -72,20 +72,10 @@ impl ListQuery {
         let bad = |field: &str, reason: &str| Err((field.to_string(), reason.to_string()));
         for (k, v) in params {
             match k {
-                "account" => {
-                    let parsed = v.split_once(':').and_then(|(c, a)| {
-                        let channel = match c {
-                            "wechat" => Channel::WeChat,
-                            "weibo" => Channel::Weibo,
-                            _ => return None,
-                        };
-                        crate::account::is_valid_account_name(a).then(|| (channel, a.to_string()))
-                    });
-                    match parsed {
-                        Some(a) => q.account = Some(a),
-                        None => return bad("account", "`wechat:<account>` or `weibo:<account>`"),
-                    }
-                }
+                "account" => match parse_account_key(v) {
+                    Some(a) => q.account = Some(a),
+                    None => return bad("account", "`wechat:<account>` or `weibo:<account>`"),
+                },
                 "team" if is_valid_team(v) => q.team = Some(v.to_string()),
                 "team" => return bad("team", "1 to 64 letters, digits or -_.@"),
                 "status" => {
