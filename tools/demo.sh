@@ -18,7 +18,10 @@ log() { printf '\033[1m==>\033[0m demo: %s\n' "$*" >&2; }
 fail() { log "FAILED: $*"; tail -n 30 "$dir/up.log" >&2 || true; exit 1; }
 
 set -m # tools/up.sh in its own process group, so that Ctrl-C reaches all of it
-UP_ENV_FILE="$dir/up.env" bash tools/up.sh >"$dir/up.log" 2>&1 &
+# No demo conversations of the web desk (the checks below count what is stored), and the desk
+# on a free port.
+desk_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+UP_SEED=0 DESK_PORT=$desk_port UP_ENV_FILE="$dir/up.env" bash tools/up.sh >"$dir/up.log" 2>&1 &
 up=$!
 set +m
 stop_up() { kill -INT -- "-$up" 2>/dev/null || true; }

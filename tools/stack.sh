@@ -223,3 +223,29 @@ stack_cleanup() {
   done
   STACK_PIDS=()
 }
+
+# stack_build_desk: the web desk's static files (desk/dist), its npm packages installed first
+# from the lockfile when missing or older than it. Needs Node.js 20.19+ and npm.
+stack_build_desk() {
+  if [ ! -d desk/node_modules ] || [ desk/package-lock.json -nt desk/node_modules/.package-lock.json ]; then
+    log "installing the desk's npm packages from desk/package-lock.json (log: $STACK_RUN_DIR/desk-npm.log)"
+    # No browser download: the browser tests use the system's Chromium.
+    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix desk --no-audit --no-fund \
+      >"$STACK_RUN_DIR/desk-npm.log" 2>&1 || { cat "$STACK_RUN_DIR/desk-npm.log" >&2; return 1; }
+  fi
+  log "building the web desk (desk/dist; log: $STACK_RUN_DIR/desk-build.log)"
+  npm --prefix desk run build >"$STACK_RUN_DIR/desk-build.log" 2>&1 ||
+    { cat "$STACK_RUN_DIR/desk-build.log" >&2; return 1; }
+}
+
+# stack_start_desk [PORT]: serves desk/dist against the stack (desk/serve.mjs: the deployed
+# security headers, /config.json, /api and /cognito/ forwarded); exports DESK_URL.
+stack_start_desk() {
+  local port=${1:-$(free_port)}
+  export DESK_URL="http://127.0.0.1:$port/"
+  log "serving the web desk on $DESK_URL (log: $STACK_RUN_DIR/desk.log)"
+  DESK_PORT=$port DESK_API_URL="$GATEWAY_LAMBDA_URL/lambda-url/desk-api" \
+    "${STACK_SETSID[@]}" node desk/serve.mjs >"$STACK_RUN_DIR/desk.log" 2>&1 &
+  STACK_PIDS+=($!)
+  wait_for_http "${DESK_URL}config.json" 30 "the web desk" "$STACK_RUN_DIR/desk.log"
+}

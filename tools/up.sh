@@ -29,11 +29,19 @@ stack_start_watch
 env_file="${UP_ENV_FILE:-$STACK_RUN_DIR/up.env}"
 # The desk API's base URL (its routes: docs/desk-api.md).
 export DESK_API_URL="$GATEWAY_LAMBDA_URL/lambda-url/desk-api"
+# The web desk (docs/desk.md) on DESK_PORT (8090 unless set), with demo conversations sent
+# through the webhooks (tools/desk-seed.sh; UP_SEED=0 leaves the stack empty).
+stack_build_desk
+stack_start_desk "${DESK_PORT:-8090}"
+if [ "${UP_SEED:-1}" != 0 ]; then
+  log "demo conversations and canned responses (tools/desk-seed.sh)"
+  GATEWAYCTL="$GATEWAYCTL" bash tools/desk-seed.sh
+fi
 {
   for v in AWS_ENDPOINT_URL AWS_REGION AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY QUEUE_URL \
     OUTBOUND_QUEUE_URL DEAD_LETTER_QUEUE_URL OUTBOUND_DEAD_LETTER_QUEUE_URL TABLE_NAME \
     TIMERS_QUEUE_URL ALERTS_TOPIC_ARN \
-    DESK_USER_POOL_ID DESK_CLIENT_ID DESK_TOKEN_ISSUER DESK_JWKS_URL DESK_API_URL \
+    DESK_USER_POOL_ID DESK_CLIENT_ID DESK_TOKEN_ISSUER DESK_JWKS_URL DESK_API_URL DESK_URL \
     GATEWAY_LAMBDA_URL GATEWAY_STUB_URL GATEWAY_ACCOUNTS_FILE; do
     printf '%s=%s\n' "$v" "${!v}"
   done
@@ -42,6 +50,9 @@ export DESK_API_URL="$GATEWAY_LAMBDA_URL/lambda-url/desk-api"
 
 invoke() { printf '%s/2015-03-31/functions/%s/invocations' "$GATEWAY_LAMBDA_URL" "$1"; }
 cat >&2 <<MSG
+
+The web desk: open $DESK_URL and sign in as lina / Demo-lina-2026! (agent)
+or jing / Demo-jing-2026! (supervisor); demo users: config/desk-users.local.json.
 
 The stack is up. In another shell, from $STACK_ROOT:
   set -a; . $env_file; set +a

@@ -1,0 +1,217 @@
+// The desk API (docs/desk-api.md): every call carries the access token; a 401 refreshes the
+// session once and retries, then signs out. Errors keep the API's stable code.
+import { accessToken, expire, refresh } from "./auth";
+import { config } from "./config";
+
+export type Channel = "wechat" | "weibo";
+export type Status = "open" | "pending" | "resolved";
+export type Priority = "low" | "normal" | "high" | "urgent";
+
+export interface MessagePreview {
+  direction: "in" | "out";
+  kind: string;
+  text: string;
+  at: number;
+}
+
+export interface ConversationRow {
+  key: string;
+  channel: Channel;
+  account: string;
+  customer_id: string;
+  status: Status;
+  team: string | null;
+  assignee: string | null;
+  priority: Priority;
+  tags: string[];
+  escalated: boolean;
+  unanswered: boolean;
+  waiting_since: number | null;
+  response_due_at: number | null;
+  sla_breached_at: number | null;
+  last_inbound_at: number;
+  last_message: MessagePreview | null;
+  version: number;
+}
+
+export interface ReplyWindow {
+  trigger: string;
+  opened_at: number;
+  closes_at: number;
+  sent: number;
+  left: number | null;
+}
+
+export interface Conversation extends ConversationRow {
+  reply: {
+    can_reply: boolean;
+    reason: string | null;
+    windows: ReplyWindow[];
+    last_undeliverable: { at: number; reason: string; platform_code?: number | null } | null;
+    text_limit?: { max: number; unit: "bytes" | "chars" };
+  };
+  clock: {
+    service_level: string | null;
+    response_due_at: number | null;
+    response_seconds_left: number | null;
+    sla_breached_at: number | null;
+    escalated_at: number | null;
+    escalation_count: number;
+  };
+  first_inbound_at: number;
+  opened_at: number | null;
+  first_response_at: number | null;
+  assigned_at: number | null;
+  resolved_at: number | null;
+  resolved_by: string | null;
+  reopened_count: number;
+  inbound_count: number;
+}
+
+export interface ThreadItem {
+  seq: number;
+  id: string;
+  type: "inbound" | "outbound" | "note";
+  at: number;
+  kind: string;
+  text: string | null;
+  content?: Record<string, any>;
+  origin?: { type: "rule" | "agent" | "system"; rule_id?: string; agent_id?: string };
+  delivery?: "delivered";
+  author?: string;
+}
+
+export interface AgentProfile {
+  agent_id: string;
+  display_name: string;
+  teams: string[];
+  accounts: string[];
+  capacity: number;
+  updated_at?: number;
+  version: number;
+}
+
+export interface Me {
+  agent_id: string;
+  role: "agent" | "supervisor" | "admin";
+  profile: AgentProfile | null;
+}
+
+export interface CannedView {
+  id: string;
+  title: string;
+  text: string;
+  rendered: string;
+}
+
+export interface Counts {
+  open: number;
+  unanswered: number;
+  escalated: number;
+  breached: number;
+  mine: number;
+  unassigned: number;
+  resolved: number;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly body: any,
+  ) {
+    super(message);
+  }
+}
+
+type Query = Record<string, string | number | boolean | undefined | null>;
+
+export interface Answer<T> {
+  status: number;
+  body: T;
+  etag: string | null;
+}
+
+/** Requests made, by path: the browser tests read it to check there is no request per row. */
+export const requestLog: string[] = [];
+(globalThis as any).__deskRequests = requestLog;
+
+export async function call<T>(
+  method: string,
+  path: string,
+  opts: { query?: Query; body?: unknown; ifMatch?: string } = {},
+  retried = false,
+): Promise<Answer<T>> {
+  const token = await accessToken();
+  if (!token) throw new ApiError(401, "signed_out", "signed out", null);
+  const qs = new URLSearchParams();
+  for (const [k, v] of Object.entries(opts.query ?? {})) {
+    if (v !== undefined && v !== null && v !== "") qs.set(k, String(v));
+  }
+  const url = config().api_url + path + (qs.size ? `?${qs}` : "");
+  const headers: Record<string, string> = { Authorization: `Bearer ${token}` };
+  if (opts.body !== undefined) headers["Content-Type"] = "application/json";
+  if (opts.ifMatch) headers["If-Match"] = opts.ifMatch;
+  requestLog.push(`${method} ${path}`);
+  const res = await fetch(url, {
+    method,
+    headers,
+    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+  });
+  if (res.status === 401) {
+    if (!retried && (await refresh())) return call(method, path, opts, true);
+    expire();
+    throw new ApiError(401, "expired", "session expired", null);
+  }
+  const text = await res.text();
+  const body = text ? JSON.parse(text) : null;
+  if (!res.ok) {
+    throw new ApiError(res.status, body?.error ?? `http_${res.status}`, body?.message ?? text, body);
+  }
+  return { status: res.status, body: body as T, etag: res.headers.get("ETag") };
+}
+
+export const enc = encodeURIComponent;
+
+export const api = {
+  me: () => call<Me>("GET", "/me").then((a) => a.body),
+  list: (query: Query) =>
+    call<{ items: ConversationRow[]; next_cursor: string | null }>("GET", "/conversations", {
+      query,
+    }).then((a) => a.body),
+  counts: (query: Query) =>
+    call<{ counts: Counts; capped: boolean }>("GET", "/conversations/counts", { query }).then(
+      (a) => a.body,
+    ),
+  takeNext: () => call<Conversation | null>("POST", "/conversations/next"),
+  get: (key: string) => call<Conversation>("GET", `/conversations/${enc(key)}`).then((a) => a.body),
+  change: (key: string, version: number, body: Record<string, unknown>) =>
+    call<Conversation>("PATCH", `/conversations/${enc(key)}`, {
+      body,
+      ifMatch: `"${version}"`,
+    }).then((a) => a.body),
+  thread: (key: string, cursor?: string | null) =>
+    call<{ items: ThreadItem[]; next_cursor: string | null }>(
+      "GET",
+      `/conversations/${enc(key)}/messages`,
+      { query: { limit: 100, cursor } },
+    ).then((a) => a.body),
+  reply: (key: string, text: string, idempotencyKey: string) =>
+    call<{ reply_id: string; status: string }>("POST", `/conversations/${enc(key)}/replies`, {
+      body: { content: { type: "text", text }, idempotency_key: idempotencyKey },
+    }).then((a) => a.body),
+  note: (key: string, text: string) =>
+    call<ThreadItem>("POST", `/conversations/${enc(key)}/notes`, { body: { text } }).then(
+      (a) => a.body,
+    ),
+  canned: (key: string) =>
+    call<{ items: CannedView[] }>("GET", "/canned-responses", {
+      query: { conversation: key },
+    }).then((a) => a.body.items),
+  agents: () => call<{ items: AgentProfile[] }>("GET", "/agents").then((a) => a.body.items),
+  putAgent: (p: Omit<AgentProfile, "updated_at">) =>
+    call<AgentProfile>("PUT", `/agents/${enc(p.agent_id)}`, { body: p }).then((a) => a.body),
+  deleteAgent: (id: string) => call<null>("DELETE", `/agents/${enc(id)}`),
+  stats: (query: Query) => call<any>("GET", "/stats", { query }).then((a) => a.body),
+};
