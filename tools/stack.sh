@@ -249,3 +249,18 @@ stack_start_desk() {
   STACK_PIDS+=($!)
   wait_for_http "${DESK_URL}config.json" 30 "the web desk" "$STACK_RUN_DIR/desk.log"
 }
+
+# stack_event_sources [PREFIX...]: the queues', stream's and schedule's event sources, as
+# Lambda's (gatewayctl local event-sources): the inbound queue feeds message-router, the
+# outbound queue reply-sender, the timers queue, the stream and a one-minute schedule
+# sla-monitor, the stream stats-aggregator. Runs until stopped; PREFIX (e.g. setsid) before it.
+stack_event_sources() {
+  local base="$GATEWAY_LAMBDA_URL/2015-03-31/functions"
+  "$@" "$GATEWAYCTL" local event-sources \
+    --map "message-router=$QUEUE_URL=$base/message-router/invocations" \
+    --map "reply-sender=$OUTBOUND_QUEUE_URL=$base/reply-sender/invocations" \
+    --map "sla-monitor=$TIMERS_QUEUE_URL=$base/sla-monitor/invocations" \
+    --stream "sla-monitor=$TABLE_NAME=$base/sla-monitor/invocations" \
+    --stream "stats-aggregator=$TABLE_NAME=$base/stats-aggregator/invocations" \
+    --schedule "sla-monitor=60=$base/sla-monitor/invocations"
+}

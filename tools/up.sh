@@ -48,7 +48,6 @@ fi
   printf 'PATH=%s:$PATH\n' "$STACK_BIN"
 } >"$env_file"
 
-invoke() { printf '%s/2015-03-31/functions/%s/invocations' "$GATEWAY_LAMBDA_URL" "$1"; }
 cat >&2 <<MSG
 
 The web desk: open $DESK_URL and sign in as lina / Demo-lina-2026! (agent)
@@ -64,10 +63,4 @@ The stack is up. In another shell, from $STACK_ROOT:
 Ctrl-C here stops everything.
 
 MSG
-"$GATEWAYCTL" local event-sources \
-  --map "message-router=$QUEUE_URL=$(invoke message-router)" \
-  --map "reply-sender=$OUTBOUND_QUEUE_URL=$(invoke reply-sender)" \
-  --map "sla-monitor=$TIMERS_QUEUE_URL=$(invoke sla-monitor)" \
-  --stream "sla-monitor=$TABLE_NAME=$(invoke sla-monitor)" \
-  --stream "stats-aggregator=$TABLE_NAME=$(invoke stats-aggregator)" \
-  --schedule "sla-monitor=60=$(invoke sla-monitor)"
+stack_event_sources

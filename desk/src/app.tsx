@@ -20,9 +20,16 @@ export function App() {
 function SignedIn({ username }: { username: string }) {
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
+    // Who this is, as last read in this tab: the inbox starts at once, and the answer of /me
+    // replaces it.
+    const cached = sessionStorage.getItem(`desk.me.${username}`);
+    if (cached) me.value = JSON.parse(cached);
     api
       .me()
-      .then((m) => (me.value = m))
+      .then((m) => {
+        sessionStorage.setItem(`desk.me.${username}`, JSON.stringify(m));
+        me.value = m;
+      })
       .catch((e) => setError(e instanceof ApiError ? `${e.code}: ${e.message}` : String(e)));
     return () => (me.value = null);
   }, [username]);
@@ -50,7 +57,8 @@ function SignedIn({ username }: { username: string }) {
         <button
           type="button"
           class="link"
-          aria-label={t("lang_switch_label")}
+          title={t("lang_switch_label")}
+          lang={lang.value === "zh" ? "en" : "zh-CN"}
           onClick={() => setLang(lang.value === "zh" ? "en" : "zh")}
         >
           {t("lang_switch")}

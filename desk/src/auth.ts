@@ -32,7 +32,10 @@ export const endedBecause = signal<"expired" | null>(null);
 
 function store(s: Session | null) {
   if (s) sessionStorage.setItem(KEY, JSON.stringify(s));
-  else sessionStorage.removeItem(KEY);
+  else {
+    sessionStorage.removeItem(KEY);
+    for (const k of Object.keys(sessionStorage)) if (k.startsWith("desk.me.")) sessionStorage.removeItem(k);
+  }
   session.value = s;
 }
 

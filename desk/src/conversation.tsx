@@ -48,7 +48,16 @@ export function ConversationView({ convKey }: { convKey: string }) {
     if (!conv) return;
     setBanner(null);
     try {
-      setConv(await api.change(conv.key, conv.version, body));
+      try {
+        setConv(await api.change(conv.key, conv.version, body));
+      } catch (e) {
+        // Changed since it was shown. When the fields this change sets are as they were shown
+        // (the delivery of a reply moved the version, say), it is made once more on the
+        // current version; otherwise the person sees the conflict and decides again.
+        const current = e instanceof ApiError && e.code === "stale_version" ? (e.body?.current as Conversation) : null;
+        if (!current || !untouched(conv, current, body)) throw e;
+        setConv(await api.change(conv.key, current.version, body));
+      }
     } catch (e) {
       if (e instanceof ApiError && e.code === "stale_version") {
         if (e.body?.current) setConv(e.body.current as Conversation);
@@ -129,6 +138,30 @@ export function ConversationView({ convKey }: { convKey: string }) {
       />
     </div>
   );
+}
+
+/**
+ * Whether what `body` changes is in `current` as it was in `shown`. Open and pending count as
+ * the same for a status change (a delivered reply turns open into pending).
+ */
+export function untouched(shown: Conversation, current: Conversation, body: Record<string, unknown>): boolean {
+  const active = (s: string) => (s === "resolved" ? "resolved" : "active");
+  const sameTags = [...shown.tags].sort().join("\u0000") === [...current.tags].sort().join("\u0000");
+  return Object.keys(body).every((field) => {
+    switch (field) {
+      case "status":
+        return active(shown.status) === active(current.status);
+      case "tags":
+        return sameTags;
+      case "assignee":
+      case "team":
+      case "priority":
+      case "escalated":
+        return shown[field] === current[field];
+      default:
+        return false;
+    }
+  });
 }
 
 async function loadThread(key: string): Promise<ThreadItem[]> {

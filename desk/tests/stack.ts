@@ -1,0 +1,84 @@
+// What the browser tests use of the local stack: webhooks (gatewayctl send, signed as the
+// platforms sign them), the desk API with a demo user's token, and the platform stand-ins'
+// record of what they received.
+import { execFileSync } from "node:child_process";
+import { expect, type Page } from "@playwright/test";
+
+const need = (name: string): string => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set: run the browser tests with tools/desk-test.sh`);
+  return v;
+};
+
+const repo = new URL("../..", import.meta.url).pathname;
+const gatewayctl = () => process.env.GATEWAYCTL ?? "gatewayctl";
+
+export const PASSWORDS: Record<string, string> = {
+  lina: "Demo-lina-2026!",
+  wei: "Demo-wei-2026!",
+  jing: "Demo-jing-2026!",
+};
+
+/** A unique id for this run, so each test has customers of its own. */
+export function unique(prefix: string): string {
+  return `${prefix}${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
+}
+
+export function send(channel: "wechat" | "weibo", account: string, from: string, text: string) {
+  execFileSync(gatewayctl(), ["send", channel, "--account", account, "--from", from, "--text", text], {
+    cwd: repo,
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+}
+
+const tokens = new Map<string, string>();
+export function token(user: string): string {
+  if (!tokens.has(user)) {
+    const out = execFileSync(gatewayctl(), ["desk", "login", "--user", user], { cwd: repo });
+    tokens.set(user, out.toString().trim());
+  }
+  return tokens.get(user)!;
+}
+
+export async function deskApi(user: string, method: string, path: string, body?: unknown, ifMatch?: string) {
+  const headers: Record<string, string> = { Authorization: `Bearer ${token(user)}` };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (ifMatch) headers["If-Match"] = ifMatch;
+  const res = await fetch(need("DESK_API_URL") + path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null, etag: res.headers.get("ETag") };
+}
+
+/** Waits until the conversation is stored (the desk API answers it). */
+export async function stored(user: string, key: string, check: (c: any) => boolean = () => true) {
+  await expect
+    .poll(async () => {
+      const r = await deskApi(user, "GET", `/conversations/${encodeURIComponent(key)}`);
+      return r.status === 200 && check(r.body);
+    }, { timeout: 30_000 })
+    .toBe(true);
+}
+
+/** What the WeChat and Weibo stand-ins received. */
+export async function platformRequests(): Promise<any> {
+  const res = await fetch(`${need("GATEWAY_STUB_URL")}/admin/requests`);
+  return res.json();
+}
+
+export async function signIn(page: Page, user: string) {
+  await page.goto("/");
+  await page.getByLabel(/用户名|User name/).fill(user);
+  await page.getByLabel(/密码|Password/).fill(PASSWORDS[user]);
+  await page.getByRole("button", { name: /^(登录|Sign in)$/ }).click();
+  await expect(page.getByTestId("who")).toBeVisible();
+}
+
+/** Screenshots go to DESK_SCREENSHOTS_DIR (docs/desk/ for `make desk-screenshots`), if set. */
+export async function screenshot(page: Page, name: string) {
+  const dir = process.env.DESK_SCREENSHOTS_DIR;
+  if (dir) await page.screenshot({ path: `${dir}/${name}.png`, fullPage: false });
+}
