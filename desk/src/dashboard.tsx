@@ -25,6 +25,8 @@ interface Figures {
 }
 
 interface Stats {
+  account: string;
+  team?: string | null;
   report: { total?: Figures; teams?: Record<string, Figures> } & Partial<Figures>;
   live: { unanswered: number; oldest_wait_seconds: number | null };
   daily?: { day: string; inbound: number; opened: number; resolved: number; escalations: number; sla_breaches: number; tags: Record<string, number> }[];
@@ -43,10 +45,13 @@ const percent = (v: number | null | undefined) => (v === null || v === undefined
 export function DashboardPage() {
   const accounts = (me.value?.profile?.accounts ?? []).filter((a) => a !== "*");
   const teams = me.value?.profile?.teams ?? [];
-  const [account, setAccount] = useState(accounts[0] ?? "");
-  const [team, setTeam] = useState("");
-  const [from, setFrom] = useState(daysAgo(6));
-  const [to, setTo] = useState(daysAgo(0));
+  // The choice is kept for the tab's session (a reload shows the same figures).
+  const saved = JSON.parse(sessionStorage.getItem("desk.dashboard") ?? "{}");
+  const [account, setAccount] = useState<string>(accounts.includes(saved.account) ? saved.account : (accounts[0] ?? ""));
+  const [team, setTeam] = useState<string>(teams.includes(saved.team) ? saved.team : "");
+  const [from, setFrom] = useState<string>(saved.from ?? daysAgo(6));
+  const [to, setTo] = useState<string>(saved.to ?? daysAgo(0));
+  sessionStorage.setItem("desk.dashboard", JSON.stringify({ account, team, from, to }));
   const [stats, setStats] = useState<Stats | null>(null);
   const [error, setError] = useState<string | null>(null);
 
@@ -72,7 +77,7 @@ export function DashboardPage() {
   const hourly = stats?.hourly_inbound ?? [];
 
   return (
-    <div class="dashboard" data-testid="dashboard">
+    <div class="dashboard" data-testid="dashboard" data-shown={stats ? `${stats.account}|${stats.team ?? ""}` : ""}>
       <h1>{t("dashboard")}</h1>
       <form class="dash-tools" onSubmit={(e) => e.preventDefault()}>
         <label class="field">

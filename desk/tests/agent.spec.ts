@@ -3,9 +3,12 @@
 // appears escalated with a running countdown, is taken, answered and resolved, and the
 // supervisor's dashboard counts it.
 import { expect, test } from "@playwright/test";
-import { platformRequests, screenshot, send, signIn, stored, unique } from "./stack";
+import { deskApi, platformRequests, screenshot, send, signIn, stored, unique } from "./stack";
 
 test("a WeChat message appears without reloading and is answered with a canned response", async ({ page }) => {
+  const greeting = { title: "问候", text: "您好，我是{{agent_name}}，很高兴为您服务。", accounts: ["wechat:demo"] };
+  const created = await deskApi("jing", "POST", "/canned-responses", { id: "browser-greeting", ...greeting });
+  expect([201, 409]).toContain(created.status);
   await signIn(page, "lina");
   await page.getByTestId("scope").selectOption("team:wechat-care");
   await page.getByRole("button", { name: /未回复/ }).click();
@@ -37,6 +40,7 @@ test("a WeChat message appears without reloading and is answered with a canned r
   await composer.click();
   await page.keyboard.press("Control+/");
   await page.getByRole("searchbox", { name: "搜索快捷回复" }).fill("问候");
+  await expect(page.getByRole("option").first()).toContainText("您好，我是李娜");
   await page.keyboard.press("Enter");
   await expect(composer).toHaveValue("您好，我是李娜，很高兴为您服务。");
   await expect(conv.getByTestId("counter")).toContainText("/");
@@ -59,6 +63,7 @@ test("a Weibo crisis is escalated with a running countdown, taken, answered, res
   await signIn(sup, "jing");
   await sup.getByRole("link", { name: "数据看板" }).click();
   await sup.getByTestId("dash-account").selectOption("weibo:brand");
+  await expect(sup.getByTestId("dashboard")).toHaveAttribute("data-shown", "weibo:brand|");
   const figure = (id: string) => sup.getByTestId(`kpi-${id}`);
   await expect(figure("inbound")).toHaveText(/^\d+$/);
   const before = {
@@ -104,7 +109,7 @@ test("a Weibo crisis is escalated with a running countdown, taken, answered, res
   await expect
     .poll(async () => {
       await sup.reload();
-      await expect(figure("inbound")).toHaveText(/^\d+$/);
+      await expect(sup.getByTestId("dashboard")).toHaveAttribute("data-shown", "weibo:brand|");
       return {
         inbound: Number(await figure("inbound").textContent()) - before.inbound,
         escalations: Number(await figure("escalations").textContent()) - before.escalations,
