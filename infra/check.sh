@@ -18,6 +18,9 @@
 #      for them, both linted; `cdk synth -c prebuilt=` with a zip missing must fail
 #   6. infra/tests/test_invariants.py on all the templates (named checks + self-tests; the
 #      contract, checks and mutations in infra/tests/invariants/)
+#   7. infra/tests/desk_site_test.py: the web desk's CloudFront Functions of both templates run
+#      under node on sample requests, and tools/desk-publish.sh against a stand-in `aws`
+#      (plus shellcheck on it, when installed)
 # Last line: "N passed, M failed"; exit status non-zero on any failure.
 #
 # Environment: INFRA_CHECK_SKIP_INSTALL=1 reuses the tools already installed (e.g. in a
@@ -196,6 +199,23 @@ if [[ -n "$CDK_TEMPLATE" ]]; then
   fi
 else
   fail "invariants (no synthesized CDK template)"
+fi
+
+# ---------------------------------------------------------------------------------------
+step "web desk: CloudFront Functions under node, tools/desk-publish.sh (infra/tests/desk_site_test.py)"
+desk_templates=("$INFRA/sam/template.yaml")
+[[ -n "$CDK_TEMPLATE" ]] && desk_templates+=("$CDK_TEMPLATE")
+"$PY" "$INFRA/tests/desk_site_test.py" "${desk_templates[@]}" | tee "$WORK/desk-site.log"
+rc=${PIPESTATUS[0]}
+summary="$(tail -n 1 "$WORK/desk-site.log")"
+if [[ "$summary" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+  passed=$((passed + BASH_REMATCH[1]))
+  failed=$((failed + BASH_REMATCH[2]))
+  if ((rc != 0 && BASH_REMATCH[2] == 0)); then
+    fail "desk site test exited $rc"
+  fi
+else
+  fail "desk site test (no summary line; exit $rc)"
 fi
 
 echo

@@ -19,6 +19,8 @@
 //   stats-aggregator.ts  stats-aggregator, the stream's second reader
 //   desk-api.ts          the agents' desk: its Cognito sign-in, desk-api, its routes behind the
 //                        JWT authorizer on the reply HTTP API, its outputs, dashboard widgets
+//   desk-site.ts         the web desk: its S3 bucket and CloudFront distribution (the app's
+//                        files, /config.json, the desk API under /api), its outputs
 //   http-apis.ts         the two HTTP APIs, the optional custom domain
 //   egress.ts            the optional fixed-egress VPC
 //   alarms.ts            the alarm topic and the alarms
@@ -34,6 +36,7 @@ import { GatewayFunctionFactory } from './common';
 import { gatewayDashboard } from './dashboard';
 import { fixedEgressNetwork } from './egress';
 import { deskApi } from './desk-api';
+import { deskSite } from './desk-site';
 import { CommonFunctionSettings, GatewayFunctions, newGatewayFunction } from './functions';
 import { apiCustomDomain, httpApis } from './http-apis';
 import { gatewayOutputs } from './outputs';
@@ -200,8 +203,15 @@ export class ChannelGatewayStack extends Stack {
       replyApi,
       slaMonitor,
       statsAggregator: aggregator,
-      deskApi: desk,
+      deskApi: desk.fn,
     };
+    // The web desk: the app's files, its /config.json and the desk API on one origin (desk-site.ts).
+    deskSite(this, {
+      replyHttpApi: apis.replyHttpApi,
+      stageName: params.stageName,
+      userPool: desk.pool,
+      userPoolClient: desk.client,
+    });
 
     // Optional fixed egress, for reply-sender.
     const egress = fixedEgressNetwork(this, conditions.fixedEgress);

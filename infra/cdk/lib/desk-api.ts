@@ -73,6 +73,13 @@ export interface DeskApiProps {
   readonly hasCustomDomain: CfnCondition;
 }
 
+/** desk-api, and the sign-in its tokens come from. */
+export interface DeskApi {
+  readonly fn: lambda.Function;
+  readonly pool: cognito.CfnUserPool;
+  readonly client: cognito.CfnUserPoolClient;
+}
+
 /**
  * The desk's sign-in: the user pool (administrators create the users; retained, with deletion
  * protection: agents' accounts survive a stack mistake), its app client and the groups.
@@ -193,9 +200,10 @@ function deskApiStatements(table: dynamodb.ITable, outboundQueue: sqs.IQueue): i
 
 /**
  * The desk: sign-in, desk-api, its routes behind DeskAuthorizer on the reply HTTP API (each
- * throttled like the API's other routes), its outputs. Returns the function.
+ * throttled like the API's other routes), its outputs. Returns the function, the pool and its
+ * app client (the web desk's /config.json names them: desk-site.ts).
  */
-export function deskApi(scope: Construct, props: DeskApiProps): lambda.Function {
+export function deskApi(scope: Construct, props: DeskApiProps): DeskApi {
   const { table, outboundQueue, params } = props;
   const { replyHttpApi: api, replyHttpApiStage: stage } = props.apis;
   const { pool, client } = deskSignIn(scope);
@@ -296,7 +304,7 @@ export function deskApi(scope: Construct, props: DeskApiProps): lambda.Function 
     description: 'Stable base URL of the desk API on the custom domain (<this>/me, <this>/conversations, ...).',
     value: `https://${props.customDomain.ref}/reply-api`,
   }).condition = props.hasCustomDomain;
-  return fn;
+  return { fn, pool, client };
 }
 
 /** The dashboard's desk row (same widgets as the SAM template's). */

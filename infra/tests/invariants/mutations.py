@@ -5,7 +5,7 @@ with the SAM one), or "sam-prebuilt"/"cdk-prebuilt" (the template for prebuilt z
 The operations are in ops.py; the rows of the asynchronous side (the table's stream and its
 readers, the timers queue, the schedule, the topics) in mutations_async.py; the desk's (its user
 pool, app client, groups, JWT authorizer and its routes' scopes, desk-api's role and variables)
-in mutations_auth.py."""
+in mutations_auth.py; the web desk's hosting (bucket, CloudFront) in mutations_site.py."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Callable
 
 from .mutations_async import ASYNC_MUTATIONS, Row
 from .mutations_auth import AUTH_MUTATIONS
+from .mutations_site import SITE_MUTATIONS
 from .ops import TABLE_ARN, Copy, add, allow, apply, drop, drop_stmt, index_arn, put, remove, replace, route, route_auth, route_scopes, stmts, swap
 from .spec import FUNCTIONS
 
@@ -297,7 +298,7 @@ def _per_function() -> list[Row]:
     return rows
 
 
-MUTATIONS += ASYNC_MUTATIONS + AUTH_MUTATIONS + _per_function()
+MUTATIONS += ASYNC_MUTATIONS + AUTH_MUTATIONS + SITE_MUTATIONS + _per_function()
 
 # `make -n build` output broken: the check of the dry run must fail.
 MAKE_BUILD_MUTATIONS: list[tuple[str, Callable[[str], str]]] = [

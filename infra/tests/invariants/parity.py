@@ -25,6 +25,10 @@ ESM_KEYS = ("BatchSize", "FunctionResponseTypes", "Enabled", "MaximumBatchingWin
             "DestinationConfig", "FilterCriteria")
 POLICY_KEYS = ("Properties", "Condition", "DeletionPolicy", "UpdateReplacePolicy")
 COGNITO_TYPES = ("AWS::Cognito::UserPool", "AWS::Cognito::UserPoolClient", "AWS::Cognito::UserPoolGroup")
+# The web desk's hosting (checks_site.py), compared whole.
+DESK_SITE_TYPES = ("AWS::S3::Bucket", "AWS::S3::BucketPolicy", "AWS::CloudFront::Distribution", "AWS::CloudFront::Function",
+                   "AWS::CloudFront::OriginAccessControl", "AWS::CloudFront::ResponseHeadersPolicy",
+                   "AWS::CloudFront::CloudFrontOriginAccessIdentity")
 
 
 def _without_tags(view: dict[str, Any]) -> dict[str, Any]:
@@ -54,6 +58,8 @@ COMPARED: list[tuple[str, Callable[[Model], set[str]], Callable[[Model, str], An
     ("table", lambda m: {"GatewayTable"}, lambda m, lid: _without_tags({"Properties": m.props(lid)})),
     ("custom domain resources", lambda m: {lid for lid, r in m.resources.items() if r.get("Type") in DOMAIN_TYPES}, _domain_view),
     ("Cognito user pools, app clients and groups", lambda m: set(m.of_type(*COGNITO_TYPES)),
+     lambda m, lid: canon_tree({k: m.resources[lid].get(k) for k in ("Type", *POLICY_KEYS)})),
+    ("web desk bucket, bucket policy and CloudFront resources", lambda m: set(m.of_type(*DESK_SITE_TYPES)),
      lambda m, lid: canon_tree({k: m.resources[lid].get(k) for k in ("Type", *POLICY_KEYS)})),
 ]
 
@@ -91,8 +97,9 @@ def equivalence(sam: Model, cdk: Model) -> list[str]:
     """The SAM and CDK templates deploy the same: parameters, functions (settings, variables,
     VPC, every grant with its conditions), event sources (queues and streams), schedules, routes,
     their authorizers and the scopes they require, their throttling, secrets, log groups, queues, table, SNS topics and
-    subscriptions, Cognito user pools, app clients and groups, alarms, dashboard, conditions,
-    rules, the custom domain under each DOMAIN_CASES, outputs."""
+    subscriptions, Cognito user pools, app clients and groups, the web desk's bucket and CloudFront
+    resources, alarms, dashboard, conditions, rules, the custom domain under each DOMAIN_CASES,
+    outputs."""
     problems = []
     for name in sorted(EXPECTED_PARAMETERS):
         a, b = sam.param(name), cdk.param(name)

@@ -635,8 +635,60 @@ DOMAIN_REFUSED = {
 # output <topic>Arn.
 TOPICS = {"AlarmTopic": "AlarmEmail", "AlertsTopic": "AlertsEmail"}
 
+# The web desk (desk/dist, a single-page app) on S3 and CloudFront (checks_site.py): its files
+# in a private bucket that only its distribution reads, through Origin Access Control (never a
+# legacy origin access identity), the bucket policy's read restricted to that distribution
+# (AWS:SourceArn) and to TLS; the distribution HTTPS-only for viewers, the response headers
+# policy on every behaviour, three viewer-request CloudFront Functions (cloudfront-js-2.0) and
+# no Lambda: no role, no custom resource, no Lambda@Edge.
+DESK_BUCKET, DESK_BUCKET_POLICY, DESK_OAC = "DeskBucket", "DeskBucketPolicy", "DeskOriginAccessControl"
+DESK_DISTRIBUTION, DESK_HEADERS_POLICY = "DeskDistribution", "DeskResponseHeadersPolicy"
+DESK_PRICE_CLASS = ("DeskPriceClass", "PriceClass_All")  # the parameter of its PriceClass, its default
+# The distribution's ARN as the bucket policy's AWS:SourceArn names it (canonical).
+DESK_DISTRIBUTION_ARN = f"arn:AWS::Partition:cloudfront::AWS::AccountId:distribution/{DESK_DISTRIBUTION}"
+# CloudFront's managed policies (the same ids in every account).
+CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+ALL_VIEWER_EXCEPT_HOST_HEADER = "b689b0a8-53d0-40ab-baf2-68738e2966ac"  # forwards Authorization when caching is disabled
+ALL_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"})
+
+
+class DeskBehaviour(NamedTuple):
+    origin: str  # "bucket" (the desk's bucket, through the OAC) or "api" (DESK_API_ORIGIN)
+    cache_policy: str
+    origin_request_policy: str | None
+    function: str  # its viewer-request CloudFront Function
+    methods: frozenset[str]
+
+
+# The distribution's behaviours: {path pattern ("*": the default): its spec}, exactly these.
+# "*": the app's files, its routes (a path without a dot) rewritten to /index.html by the
+# function (no error-page rewrite, which would turn the API's 403/404 into the page too).
+# /config.json: answered by its function. /api/*: the desk API, same origin (no CORS), /api
+# removed by its function, nothing cached, every viewer header (Authorization) but Host.
+DESK_BEHAVIOURS: dict[str, DeskBehaviour] = {
+    "*": DeskBehaviour("bucket", CACHING_OPTIMIZED, None, "DeskSpaFunction", frozenset({"GET", "HEAD"})),
+    "/config.json": DeskBehaviour("bucket", CACHING_DISABLED, None, "DeskConfigFunction", frozenset({"GET", "HEAD"})),
+    "/api/*": DeskBehaviour("api", CACHING_DISABLED, ALL_VIEWER_EXCEPT_HOST_HEADER, "DeskApiPathFunction", ALL_METHODS),
+}
+# The desk API's origin: the reply HTTP API's execute-api host, its stage as the origin path.
+DESK_API_ORIGIN = ("ReplyHttpApi.execute-api.AWS::Region.amazonaws.com", "/StageName")
+COGNITO_ENDPOINT = "https://cognito-idp.AWS::Region.amazonaws.com/"
+# /config.json, exactly (canonical: the region, the pool's and the client's Ref); the desk reads
+# these keys. Served application/json, no-store.
+DESK_CONFIG = {"api_url": "/api", "cognito": {"region": "AWS::Region", "user_pool_id": "DeskUserPool",
+                                               "client_id": "DeskUserPoolClient", "endpoint": COGNITO_ENDPOINT}}
+DESK_CONFIG_HEADERS = {"content-type": "application/json", "cache-control": "no-store"}
+# The response headers policy (every header with Override true).
+DESK_HSTS_SECS = 63072000  # two years, includeSubDomains, preload
+DESK_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+            "connect-src 'self' https://cognito-idp.AWS::Region.amazonaws.com; frame-ancestors 'none'; base-uri 'none'; "
+            "form-action 'none'; object-src 'none'")
+DESK_OUTPUTS = {"DeskUrl": rf"https://{DESK_DISTRIBUTION}\.DomainName", "DeskBucketName": DESK_BUCKET,
+                "DeskDistributionId": DESK_DISTRIBUTION}
+
 EXPECTED_PARAMETERS = {
-    "StageName", "LogLevel", "LogRetentionDays", "AccountsSecretKmsKeyArn", *TOPICS.values(), "EnableFixedEgress",
+    "StageName", DESK_PRICE_CLASS[0], "LogLevel", "LogRetentionDays", "AccountsSecretKmsKeyArn", *TOPICS.values(), "EnableFixedEgress",
     *(parameter for parameter, _, _ in LEVEL_ALARMS.values()),
     *(f"{lid}Arn" for lid in SECRETS),
     *(f.reserved_concurrency[0] for f in FUNCTIONS.values() if f.reserved_concurrency),
@@ -657,4 +709,5 @@ EXPECTED_OUTPUTS: dict[str, str | None] = {
     "DashboardUrl": None,
     "FixedEgressIp": None,  # fixed-egress-conditional
     **{name: None for name in CUSTOM_DOMAIN_OUTPUTS},  # custom-domain
+    **DESK_OUTPUTS,
 }
