@@ -1,5 +1,5 @@
 # The two commands the README starts with, plus the checks CI runs, and the release build.
-.PHONY: demo up test lint deny infra-check bench soak fuzz build sam-prebuilt
+.PHONY: demo up desk desk-test desk-screenshots test lint deny infra-check bench soak fuzz build sam-prebuilt
 
 # Where `make build` writes the release zips, <LAMBDA_DIR>/<function>/bootstrap.zip, and where
 # `make sam-prebuilt` and `cdk deploy -c prebuilt=...` take them from (docs/deploy.md).
@@ -14,6 +14,20 @@ demo:
 ## The local stack, running by itself until Ctrl-C: queues feed the functions as on Lambda.
 up:
 	bash tools/up.sh
+
+## The web desk's files again (desk/dist, type-checked); a running `make up` serves them at once.
+desk:
+	@if [ ! -d desk/node_modules ] || [ desk/package-lock.json -nt desk/node_modules/.package-lock.json ]; then \
+	  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix desk --no-audit --no-fund; fi
+	npm --prefix desk run build
+
+## The web desk's browser tests alone, on a fresh stack (Debian's chromium; docs/desk.md).
+desk-test:
+	bash tools/desk-test.sh
+
+## The browser tests, saving the docs' screenshots into docs/desk/.
+desk-screenshots:
+	DESK_SCREENSHOTS_DIR=docs/desk bash tools/desk-test.sh
 
 ## Every test: unit, integration (AWS emulator + functions under cargo lambda watch), templates.
 test:

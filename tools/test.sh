@@ -30,6 +30,11 @@ if [ -f infra/check.sh ]; then
   bash infra/check.sh
 fi
 
+log "the web desk in a real browser: Playwright driving Debian's Chromium on a fresh stack (tools/desk-test.sh)"
+# Its own stack: the event sources run there continuously, and its inbox starts empty.
+stack_cleanup
+bash tools/desk-test.sh
+
 log "make demo: make up runs by itself; a scripted conversation stored and answered, checked (tools/demo.sh)"
 bash tools/demo.sh
 
