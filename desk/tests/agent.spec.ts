@@ -40,7 +40,7 @@ test("a WeChat message appears without reloading and is answered with a canned r
   await composer.click();
   await page.keyboard.press("Control+/");
   await page.getByRole("searchbox", { name: "搜索快捷回复" }).fill("问候");
-  await expect(page.getByRole("option").first()).toContainText("您好，我是李娜");
+  await expect(page.getByRole("listbox", { name: "快捷回复" }).getByRole("option").first()).toContainText("您好，我是李娜");
   await page.keyboard.press("Enter");
   await expect(composer).toHaveValue("您好，我是李娜，很高兴为您服务。");
   await expect(conv.getByTestId("counter")).toContainText("/");
@@ -49,7 +49,7 @@ test("a WeChat message appears without reloading and is answered with a canned r
   await expect(composer).toHaveValue("");
 
   // Delivered: it joins the thread as the agent's reply, and the stand-in got it.
-  const mine = conv.locator("li.msg.outbound.agent", { hasText: "您好，我是李娜" });
+  const mine = conv.locator('li.msg.agent[data-type="outbound"]', { hasText: "您好，我是李娜" });
   await expect(mine).toBeVisible({ timeout: 30_000 });
   await expect(mine).toContainText("坐席 lina");
   const received = await platformRequests();
@@ -97,8 +97,8 @@ test("a Weibo crisis is escalated with a running countdown, taken, answered, res
   await expect(conv.getByTestId("escalated")).toBeVisible();
   await conv.getByTestId("composer").fill("非常抱歉，已为您登记换货，稍后专员联系您。");
   await page.keyboard.press("Control+Enter");
-  await expect(conv.locator("li.msg.outbound.agent", { hasText: "已为您登记换货" })).toBeVisible({ timeout: 30_000 });
-  const weibo = (await platformRequests()).weibo.replies.map((r: any) => decodeURIComponent(r.data ?? ""));
+  await expect(conv.locator('li.msg.agent[data-type="outbound"]', { hasText: "已为您登记换货" })).toBeVisible({ timeout: 30_000 });
+  const weibo = (await platformRequests()).weibo.replies.filter((r: any) => r.receiver_id === uid).map((r: any) => String(r.data));
   expect(weibo.some((d: string) => d.includes("已为您登记换货"))).toBe(true);
 
   await conv.getByRole("button", { name: "解决", exact: true }).click();
