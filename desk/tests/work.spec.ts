@@ -1,0 +1,114 @@
+// The rest of the day's work: notes, a reply the platform would refuse, the thread growing
+// while it is open, agent management and the dashboard's CSV.
+import { expect, test } from "@playwright/test";
+import { readFileSync } from "node:fs";
+import { deskApi, platformRequests, send, signIn, stored, unique } from "./stack";
+
+const path = (key: string) => `/conversations/${encodeURIComponent(key)}`;
+
+test("a note stays internal, and the customer's next message joins the open thread", async ({ page }) => {
+  const openid = unique("oNote");
+  const key = `wechat:demo:${openid}`;
+  send("wechat", "demo", openid, "我的快递显示已签收但我没收到");
+  await stored("lina", key);
+  await signIn(page, "lina");
+  await page.goto(`/#/c/${encodeURIComponent(key)}`);
+  const conv = page.getByTestId("conversation");
+  await conv.getByRole("radio", { name: "内部备注" }).check();
+  await conv.getByRole("textbox", { name: "备注内容" }).fill("已联系快递公司核实");
+  await conv.getByRole("button", { name: "添加备注" }).click();
+  await expect(conv.locator('li.msg.note[data-type="note"]')).toContainText("已联系快递公司核实");
+  await expect(conv.locator('li.msg.note[data-type="note"]')).toContainText("lina 的备注");
+  const received = await platformRequests();
+  const toHer = received.wechat.messages.filter((m: any) => m.body?.touser === openid);
+  expect(toHer.map((m: any) => JSON.stringify(m.body))).not.toContainEqual(expect.stringContaining("快递公司核实"));
+
+  send("wechat", "demo", openid, "快递单号是 SF1234567890");
+  await stored("lina", key, (c) => c.inbound_count === 2);
+  await expect(conv.locator('li.msg.inbound[data-type="inbound"]', { hasText: "SF1234567890" })).toBeVisible({ timeout: 5_000 });
+  // In the order things happened: the note before the second message.
+  const order = await conv.locator("ol.thread > li").evaluateAll((els) => els.map((e) => e.textContent ?? ""));
+  const noteAt = order.findIndex((t) => t.includes("快递公司核实"));
+  const secondAt = order.findIndex((t) => t.includes("SF1234567890"));
+  expect(noteAt).toBeGreaterThan(-1);
+  expect(secondAt).toBeGreaterThan(noteAt);
+});
+
+test("a reply the platform would refuse is shown with its reason, and its text is kept", async ({ page }) => {
+  const openid = unique("oQuota");
+  const key = `wechat:demo:${openid}`;
+  send("wechat", "demo", openid, "在吗？");
+  await stored("lina", key);
+  await signIn(page, "lina");
+  await page.goto(`/#/c/${encodeURIComponent(key)}`);
+  const conv = page.getByTestId("conversation");
+  await expect(conv.getByTestId("reply-window")).toContainText("还可发送");
+  // The page keeps the conversation as it read it (its refreshes of it fail from now on),
+  // while the window's quota is used up through the API.
+  await page.route(`**/api${path(key)}`, (route) => route.abort());
+  for (let i = 0; i < 10; i++) {
+    const c = (await deskApi("lina", "GET", path(key))).body;
+    if (!c.reply.can_reply) break;
+    const sent = c.reply.windows.reduce((n: number, w: any) => n + w.sent, 0);
+    expect((await deskApi("lina", "POST", `${path(key)}/replies`, { content: { type: "text", text: `第 ${i + 1} 条回复` } })).status).toBe(202);
+    await expect.poll(async () => (await deskApi("lina", "GET", path(key))).body.reply.windows.reduce((n: number, w: any) => n + w.sent, 0)).toBeGreaterThan(sent);
+  }
+  expect((await deskApi("lina", "GET", path(key))).body.reply.reason).toBe("quota_exhausted");
+
+  await conv.getByTestId("composer").fill("这一条会被拒绝");
+  await page.keyboard.press("Control+Enter");
+  await expect(conv.getByTestId("send-error")).toHaveText("未发送：本窗口的回复条数已用完");
+  await expect(conv.getByTestId("composer")).toHaveValue("这一条会被拒绝");
+  // Once the page reads the conversation again it says why no reply can be sent.
+  await page.unroute(`**/api${path(key)}`);
+  await expect(conv.getByTestId("reply-window")).toContainText("无法回复：本窗口的回复条数已用完");
+  await expect(conv.getByTestId("composer")).toBeDisabled();
+});
+
+test("a supervisor creates, edits and deletes an agent profile", async ({ page }) => {
+  const id = unique("agent-");
+  page.on("dialog", (d) => d.accept());
+  await signIn(page, "jing");
+  await page.getByRole("link", { name: "坐席管理" }).click();
+  await page.getByRole("button", { name: "新建坐席" }).click();
+  await page.getByLabel("坐席 ID").fill(id);
+  await page.getByLabel("显示名称").fill("张敏");
+  await page.getByLabel("团队（逗号分隔）").fill("wechat-care, escalations");
+  await page.getByRole("checkbox", { name: "wechat:demo" }).check();
+  await page.getByLabel("接待上限").fill("4");
+  await page.getByRole("button", { name: "保存" }).click();
+  const row = page.locator(`tr[data-agent="${id}"]`);
+  await expect(row).toContainText("张敏");
+  await expect(row).toContainText("wechat-care, escalations");
+  let stored = (await deskApi("jing", "GET", "/agents")).body.items.find((a: any) => a.agent_id === id);
+  expect([stored.teams, stored.accounts, stored.capacity]).toEqual([["wechat-care", "escalations"], ["wechat:demo"], 4]);
+
+  await row.getByRole("button", { name: "编辑" }).click();
+  await page.getByLabel("接待上限").fill("6");
+  await page.getByRole("button", { name: "保存" }).click();
+  await expect(row.locator("td").nth(3)).toHaveText("6");
+  stored = (await deskApi("jing", "GET", "/agents")).body.items.find((a: any) => a.agent_id === id);
+  expect(stored.capacity).toBe(6);
+
+  await row.getByRole("button", { name: "删除" }).click();
+  await expect(row).toHaveCount(0);
+  expect((await deskApi("jing", "GET", "/agents")).body.items.some((a: any) => a.agent_id === id)).toBe(false);
+});
+
+test("the dashboard's tables export as CSV", async ({ page }) => {
+  send("wechat", "demo", unique("oCsv"), "导出测试");
+  await signIn(page, "jing");
+  await page.getByRole("link", { name: "数据看板" }).click();
+  await page.getByTestId("dash-account").selectOption("wechat:demo");
+  await expect(page.getByTestId("dashboard")).toHaveAttribute("data-shown", "wechat:demo|");
+  const [download] = await Promise.all([page.waitForEvent("download"), page.getByTestId("csv-daily").click()]);
+  expect(download.suggestedFilename()).toMatch(/^daily-wechat:demo-\d{4}-\d{2}-\d{2}-\d{4}-\d{2}-\d{2}\.csv$/);
+  const csv = readFileSync((await download.path())!, "utf8");
+  expect(csv.startsWith("\uFEFF日期,来信,新会话,已解决,升级,超时\r\n")).toBe(true);
+  const rows = csv.trim().split("\r\n").slice(1);
+  expect(rows.length).toBe(7);
+  const shown = await page.getByTestId("table-daily").locator("tbody tr").evaluateAll((trs) =>
+    trs.map((tr) => Array.from(tr.children).map((c) => c.textContent).join(",")),
+  );
+  expect(rows).toEqual(shown);
+});
