@@ -40,6 +40,9 @@ function daysAgo(n: number): string {
   return day(d);
 }
 
+/** `wechat:demo` → `wechat-demo`: a name every system accepts for a file. */
+const fileSafe = (s: string) => s.replace(/[^A-Za-z0-9_.-]/g, "-");
+
 const percent = (v: number | null | undefined) => (v === null || v === undefined ? "–" : `${v.toFixed(1)}%`);
 
 export function DashboardPage() {
@@ -143,7 +146,7 @@ export function DashboardPage() {
           <Table
             id="daily"
             title={t("table_daily")}
-            file={`daily-${account}-${from}-${to}.csv`}
+            file={`daily-${fileSafe(account)}-${from}-${to}.csv`}
             header={[t("col_day"), t("col_inbound"), t("col_opened"), t("col_resolved"), t("col_escalations"), t("col_breaches")]}
             rows={daily.map((d) => [d.day, d.inbound, d.opened, d.resolved, d.escalations, d.sla_breaches])}
           />
@@ -151,7 +154,7 @@ export function DashboardPage() {
             <Table
               id="teams"
               title={t("table_teams")}
-              file={`teams-${account}-${from}-${to}.csv`}
+              file={`teams-${fileSafe(account)}-${from}-${to}.csv`}
               header={[t("col_team"), t("col_inbound"), t("col_resolved"), t("col_escalations"), t("col_breaches"), t("col_sla_met"), t("col_frt_p50"), t("col_frt_p90")]}
               rows={Object.entries(stats.report.teams).map(([name, f]) => [
                 name, f.inbound, f.resolved, f.escalations, f.sla_breaches, percent(f.sla_met_percent),
@@ -163,7 +166,7 @@ export function DashboardPage() {
             <Table
               id="agents"
               title={t("table_agents")}
-              file={`agents-${account}-${from}-${to}.csv`}
+              file={`agents-${fileSafe(account)}-${from}-${to}.csv`}
               header={[t("col_agent"), t("col_first_responses"), t("col_replies"), t("col_resolved"), t("col_frt_p50"), t("col_frt_p90")]}
               rows={Object.entries(stats.agents).map(([id, a]) => [
                 id, a.first_responses, a.replies ?? "", a.resolved ?? "",
@@ -174,7 +177,7 @@ export function DashboardPage() {
           <Table
             id="tags"
             title={t("table_tags")}
-            file={`tags-${account}-${from}-${to}.csv`}
+            file={`tags-${fileSafe(account)}-${from}-${to}.csv`}
             header={[t("col_tag"), t("col_count")]}
             rows={tagNames.map((tag) => [tag, total.tags[tag]])}
           />

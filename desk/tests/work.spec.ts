@@ -79,9 +79,9 @@ test("a supervisor creates, edits and deletes an agent profile", async ({ page }
   await page.getByRole("button", { name: "保存" }).click();
   const row = page.locator(`tr[data-agent="${id}"]`);
   await expect(row).toContainText("张敏");
-  await expect(row).toContainText("wechat-care, escalations");
+  await expect(row).toContainText("escalations, wechat-care");
   let stored = (await deskApi("jing", "GET", "/agents")).body.items.find((a: any) => a.agent_id === id);
-  expect([stored.teams, stored.accounts, stored.capacity]).toEqual([["wechat-care", "escalations"], ["wechat:demo"], 4]);
+  expect([stored.teams, stored.accounts, stored.capacity]).toEqual([["escalations", "wechat-care"], ["wechat:demo"], 4]);
 
   await row.getByRole("button", { name: "编辑" }).click();
   await page.getByLabel("接待上限").fill("6");
@@ -102,7 +102,7 @@ test("the dashboard's tables export as CSV", async ({ page }) => {
   await page.getByTestId("dash-account").selectOption("wechat:demo");
   await expect(page.getByTestId("dashboard")).toHaveAttribute("data-shown", "wechat:demo|");
   const [download] = await Promise.all([page.waitForEvent("download"), page.getByTestId("csv-daily").click()]);
-  expect(download.suggestedFilename()).toMatch(/^daily-wechat:demo-\d{4}-\d{2}-\d{2}-\d{4}-\d{2}-\d{2}\.csv$/);
+  expect(download.suggestedFilename()).toMatch(/^daily-wechat-demo-\d{4}-\d{2}-\d{2}-\d{4}-\d{2}-\d{2}\.csv$/);
   const csv = readFileSync((await download.path())!, "utf8");
   expect(csv.startsWith("\uFEFF日期,来信,新会话,已解决,升级,超时\r\n")).toBe(true);
   const rows = csv.trim().split("\r\n").slice(1);
