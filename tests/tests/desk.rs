@@ -180,6 +180,22 @@ impl Ctx {
         Answer { status, etag, body }
     }
 
+    /// `GET /conversations/counts` as `token` (their one team's), checked.
+    async fn counts(&self, token: &str) -> Value {
+        let answer = self
+            .call(
+                "GET",
+                "/conversations/counts",
+                "/conversations/counts",
+                token,
+                None,
+                &[],
+            )
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        answer.body
+    }
+
     /// A WeChat text from `openid` through the webhook, routed by the router.
     async fn customer_writes(&self, openid: &str, text: &str) -> String {
         let xml = send::wechat_text_xml(openid, text, &unique_digits(), send::now_secs());
@@ -259,6 +275,14 @@ async fn agents_list_take_read_answer_and_resolve_with_real_tokens() {
         "我的订单还没到"
     );
 
+    // The counts beside the queue: both open, waiting and nobody's.
+    let counts = ctx.counts(&alice).await;
+    assert_eq!(
+        counts,
+        json!({"counts": {"open": 2, "unanswered": 2, "escalated": 0, "breached": 0,
+            "mine": 0, "unassigned": 2, "resolved": 0}, "capped": false})
+    );
+
     // Take next: the longest wait, assigned to alice; bob gets the other one.
     let taken = ctx
         .call(
@@ -290,6 +314,12 @@ async fn agents_list_take_read_answer_and_resolve_with_real_tokens() {
         .await;
     assert_eq!(bobs.body["key"].as_str(), Some(key2.as_str()));
 
+    assert_eq!(
+        ctx.counts(&alice).await["counts"],
+        json!({"open": 2, "unanswered": 2, "escalated": 0, "breached": 0,
+            "mine": 1, "unassigned": 0, "resolved": 0})
+    );
+
     // The thread, and whether a reply can be sent.
     let path = format!("/conversations/{key1}");
     let thread = ctx
@@ -309,6 +339,10 @@ async fn agents_list_take_read_answer_and_resolve_with_real_tokens() {
         .await;
     assert_eq!(shown.body["reply"]["can_reply"], true);
     assert_eq!(shown.body["unanswered"], true);
+    assert_eq!(
+        shown.body["reply"]["text_limit"],
+        json!({"max": 2048, "unit": "bytes"})
+    );
 
     // The answer reaches the customer through the platform stand-in.
     let stub = StubAdmin::new(std::env::var("GATEWAY_STUB_URL").unwrap());
@@ -400,6 +434,12 @@ async fn agents_list_take_read_answer_and_resolve_with_real_tokens() {
     assert_eq!(
         resolved.body["resolved_by"].as_str(),
         Some(format!("agent:alice-{team}").as_str())
+    );
+    // Answered, key1 waited for the customer (pending: in no open count); now resolved.
+    assert_eq!(
+        ctx.counts(&bob).await["counts"],
+        json!({"open": 1, "unanswered": 1, "escalated": 0, "breached": 0,
+            "mine": 1, "unassigned": 0, "resolved": 1})
     );
     let stale = ctx
         .call(
@@ -697,6 +737,17 @@ async fn each_route_makes_the_aws_calls_it_documents_and_none_scans() {
     let list = handle_request(&desk, send("GET", "/conversations".into(), None, None)).await;
     assert_eq!(list.status(), 200);
     seen.push(("list", targets(&proxy), vec!["GetItem", "Query"]));
+    let counts = handle_request(
+        &desk,
+        send("GET", "/conversations/counts".into(), None, None),
+    )
+    .await;
+    assert_eq!(counts.status(), 200);
+    seen.push((
+        "counts (open, then resolved)",
+        targets(&proxy),
+        vec!["GetItem", "Query", "Query"],
+    ));
     let thread = handle_request(
         &desk,
         send("GET", format!("/conversations/{key}/messages"), None, None),
