@@ -734,3 +734,94 @@ async fn counts_are_of_the_lists_scope_and_follow_take_resolve_and_breach() {
     let (status, body) = counts("boss", "").await;
     assert_eq!((status, body["field"].as_str()), (400, Some("team")));
 }
+
+struct SomeStats(Vec<DailyRecord>);
+
+#[async_trait]
+impl DailyStats for SomeStats {
+    async fn days(
+        &self,
+        _: Channel,
+        _: &str,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> Result<Vec<DailyRecord>, PortError> {
+        Ok(self
+            .0
+            .iter()
+            .filter(|r| (from..=to).contains(&r.key.day))
+            .cloned()
+            .collect())
+    }
+}
+
+#[tokio::test]
+async fn stats_give_each_day_each_hour_and_each_agent_of_the_account_or_a_team() {
+    use gateway_core::stats::{DailyDelta, RecordKey};
+    let record = |day: &str, team: Option<&str>, counters: &[(&str, i64)]| DailyRecord {
+        key: RecordKey {
+            day: day.parse().unwrap(),
+            team: team.map(str::to_string),
+        },
+        counts: DailyDelta::from_attributes(counters.iter().map(|(k, n)| (k.to_string(), *n))),
+    };
+    let (mut desk, _, _) = fixture();
+    desk.stats = Arc::new(SomeStats(vec![
+        record(
+            "2026-03-02",
+            None,
+            &[
+                ("inbound", 5),
+                ("inbound_hour:09", 5),
+                ("agent:agent1:replies", 4),
+            ],
+        ),
+        record(
+            "2026-03-02",
+            Some("complaints"),
+            &[
+                ("inbound", 2),
+                ("inbound_hour:23", 2),
+                ("first_response_met", 1),
+                ("agent:agent1:first_response_met", 1),
+                ("agent:agent1:first_response_time:le_1m", 1),
+                ("agent:agent1:replies", 1),
+            ],
+        ),
+    ]));
+    let get = |query: &'static str| send(&desk, "GET", query, Some("boss"), None, &[]);
+    let all = get("/stats?account=wechat:demo&from=2026-03-01&to=2026-03-02").await;
+    assert_eq!(all.status, 200, "{}", all.body);
+    assert_eq!(all.body["team"], Value::Null);
+    assert_eq!(all.body["report"]["total"]["inbound"], 5);
+    assert_eq!(all.body["report"]["teams"]["complaints"]["inbound"], 2);
+    // The 1st has no record: zeros.
+    assert_eq!(all.body["daily"][0]["day"], "2026-03-01");
+    assert_eq!(all.body["daily"][0]["inbound"], 0);
+    assert_eq!(all.body["daily"][1]["inbound"], 5);
+    let hours = all.body["hourly_inbound"].as_array().unwrap();
+    assert_eq!(hours.len(), 48);
+    assert_eq!(hours[33], json!({"hour": "2026-03-02T09", "inbound": 5}));
+    assert_eq!(all.body["agents"]["agent1"]["replies"], 4);
+    // One team: its figures, its days, its agents.
+    let team =
+        get("/stats?account=wechat:demo&from=2026-03-01&to=2026-03-02&team=complaints").await;
+    assert_eq!(team.status, 200, "{}", team.body);
+    assert_eq!(team.body["team"], "complaints");
+    assert_eq!(team.body["report"]["total"]["inbound"], 2);
+    assert_eq!(team.body["report"]["teams"], json!({}));
+    assert_eq!(
+        team.body["hourly_inbound"][47],
+        json!({"hour": "2026-03-02T23", "inbound": 2})
+    );
+    assert_eq!(
+        team.body["agents"],
+        json!({"agent1": {"first_responses": 1, "first_responses_met": 1, "replies": 1,
+            "resolved": 0, "first_response_time": {"count": 1, "p50": "le_1m", "p90": "le_1m"}}})
+    );
+    let bad = get("/stats?account=wechat:demo&team=a%20b").await;
+    assert_eq!(
+        (bad.status, bad.body["field"].as_str()),
+        (400, Some("team"))
+    );
+}
