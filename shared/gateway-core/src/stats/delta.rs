@@ -69,8 +69,12 @@ pub fn message_delta(message: &NormalizedMessage, tz: Tz) -> StatsDelta {
 /// - `undeliverable:{reason}`: the increase of `undeliverable_count`, by the reason of the
 ///   last undeliverable reply, on the day it was marked;
 /// - `rule:{id}`: each `rule_last_fired` entry whose time changed, on the day it fired;
-/// - `inbound` (team records only): the increase of `inbound_count`, on the day of
-///   `last_inbound_at` (the account's record counts the message items instead).
+/// - `inbound` and `inbound_hour:{HH}` (team records only): the increase of `inbound_count`,
+///   on the day and local hour of `last_inbound_at` (the account's record counts the message
+///   items instead);
+/// - `agent:{id}:first_response_met|breached` and `agent:{id}:first_response_time:{bucket}`:
+///   the first response above, for `first_response_by` when it names the agent;
+/// - `agent:{id}:resolved`: a resolution whose `resolved_by` is `agent:{id}`.
 ///
 /// Everything goes to the account's record, and also to its team's when the new image has
 /// a team.

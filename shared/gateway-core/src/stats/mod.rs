@@ -9,7 +9,9 @@
 //! - [`DailyDelta`] is both the increments of one change and, summed, a stored record: plain
 //!   counters by name ([`counter`]) and two [`Histogram`]s of durations in fixed [`BUCKETS`],
 //!   so that any number of days add up and percentiles are read from the sums.
-//! - [`Report`] sums the records of a range of days into the figures of `gatewayctl report`.
+//! - [`Report`] sums the records of a range of days into the figures of `gatewayctl report`;
+//!   [`Dashboard`] lays the same records out day by day, hour by hour and agent by agent
+//!   (`GET /stats` of the desk API). [`reply_delta`] counts a delivered reply for its agent.
 //!
 //! Pure: no I/O, no clock. The meaning of every counter is in `docs/service-levels.md`.
 
