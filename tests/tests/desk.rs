@@ -20,6 +20,7 @@ use gateway_tests::{
 };
 use gatewayctl::desk;
 use gatewayctl::send;
+use gatewayctl::stream_source::StreamReader;
 use gatewayctl::stub::StubAdmin;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -180,6 +181,22 @@ impl Ctx {
         Answer { status, etag, body }
     }
 
+    /// `GET /conversations/counts` as `token` (their one team's), checked.
+    async fn counts(&self, token: &str) -> Value {
+        let answer = self
+            .call(
+                "GET",
+                "/conversations/counts",
+                "/conversations/counts",
+                token,
+                None,
+                &[],
+            )
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        answer.body
+    }
+
     /// A WeChat text from `openid` through the webhook, routed by the router.
     async fn customer_writes(&self, openid: &str, text: &str) -> String {
         let xml = send::wechat_text_xml(openid, text, &unique_digits(), send::now_secs());
@@ -234,6 +251,17 @@ async fn agents_list_take_read_answer_and_resolve_with_real_tokens() {
     let alice = ctx.agent("alice", &team, &sup).await;
     let bob = ctx.agent("bob", &team, &sup).await;
     let carol = ctx.agent("carol", "elsewhere", &sup).await;
+    // The table's stream from here on, for the statistics (as the event source feeds them).
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk().await);
+    let mut stream = StreamReader::open(
+        &ddb,
+        &ctx.http,
+        &endpoint(),
+        &ctx.run.stack.table_name,
+        true,
+    )
+    .await
+    .unwrap();
 
     // Two customers write; the first one waits longest.
     let n = unique_digits();
@@ -257,6 +285,14 @@ async fn agents_list_take_read_answer_and_resolve_with_real_tokens() {
     assert_eq!(
         queue.body["items"][0]["last_message"]["text"],
         "我的订单还没到"
+    );
+
+    // The counts beside the queue: both open, waiting and nobody's.
+    let counts = ctx.counts(&alice).await;
+    assert_eq!(
+        counts,
+        json!({"counts": {"open": 2, "unanswered": 2, "escalated": 0, "breached": 0,
+            "mine": 0, "unassigned": 2, "resolved": 0}, "capped": false})
     );
 
     // Take next: the longest wait, assigned to alice; bob gets the other one.
@@ -290,6 +326,12 @@ async fn agents_list_take_read_answer_and_resolve_with_real_tokens() {
         .await;
     assert_eq!(bobs.body["key"].as_str(), Some(key2.as_str()));
 
+    assert_eq!(
+        ctx.counts(&alice).await["counts"],
+        json!({"open": 2, "unanswered": 2, "escalated": 0, "breached": 0,
+            "mine": 1, "unassigned": 0, "resolved": 0})
+    );
+
     // The thread, and whether a reply can be sent.
     let path = format!("/conversations/{key1}");
     let thread = ctx
@@ -309,6 +351,10 @@ async fn agents_list_take_read_answer_and_resolve_with_real_tokens() {
         .await;
     assert_eq!(shown.body["reply"]["can_reply"], true);
     assert_eq!(shown.body["unanswered"], true);
+    assert_eq!(
+        shown.body["reply"]["text_limit"],
+        json!({"max": 2048, "unit": "bytes"})
+    );
 
     // The answer reaches the customer through the platform stand-in.
     let stub = StubAdmin::new(std::env::var("GATEWAY_STUB_URL").unwrap());
@@ -400,6 +446,12 @@ async fn agents_list_take_read_answer_and_resolve_with_real_tokens() {
     assert_eq!(
         resolved.body["resolved_by"].as_str(),
         Some(format!("agent:alice-{team}").as_str())
+    );
+    // Answered, key1 waited for the customer (pending: in no open count); now resolved.
+    assert_eq!(
+        ctx.counts(&bob).await["counts"],
+        json!({"open": 1, "unanswered": 1, "escalated": 0, "breached": 0,
+            "mine": 1, "unassigned": 0, "resolved": 1})
     );
     let stale = ctx
         .call(
@@ -498,6 +550,77 @@ async fn agents_list_take_read_answer_and_resolve_with_real_tokens() {
         trail.body["items"][2]["changes"]["status"]["after"],
         "resolved"
     );
+
+    // The statistics of this run's team, once the aggregator has read the stream: two
+    // customers' messages, alice's first response (nothing was due: met), her reply and her
+    // resolution. Days around today (records are on the account's local days).
+    let aggregator = ctx.run.invoke_url("stats-aggregator");
+    for _ in 0..20 {
+        let (accepted, failed) = stream.deliver(&aggregator).await.unwrap();
+        assert_eq!(failed, 0, "the aggregator refused records");
+        if accepted == 0 {
+            break;
+        }
+    }
+    let today = chrono::Utc::now().date_naive();
+    let (from, to) = (today - chrono::Days::new(1), today + chrono::Days::new(1));
+    let stats = ctx
+        .call(
+            "GET",
+            "/stats",
+            &format!("/stats?account=wechat:demo&team={team}&from={from}&to={to}"),
+            &sup,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(stats.status, 200, "{}", stats.body);
+    assert_eq!(stats.body["team"].as_str(), Some(team.as_str()));
+    let total = &stats.body["report"]["total"];
+    assert_eq!(
+        (
+            total["inbound"].as_i64(),
+            total["opened"].as_i64(),
+            total["resolved"].as_i64()
+        ),
+        (Some(2), Some(2), Some(1)),
+        "{total}"
+    );
+    let daily = stats.body["daily"].as_array().unwrap();
+    assert_eq!(daily.len(), 3);
+    let sum =
+        |items: &[Value], name: &str| items.iter().map(|d| d[name].as_i64().unwrap()).sum::<i64>();
+    assert_eq!(
+        (
+            sum(daily, "inbound"),
+            sum(daily, "opened"),
+            sum(daily, "resolved")
+        ),
+        (2, 2, 1)
+    );
+    assert_eq!(sum(daily, "first_responses_met"), 1);
+    let hours = stats.body["hourly_inbound"].as_array().unwrap();
+    assert_eq!(hours.len(), 3 * 24);
+    assert_eq!(sum(hours, "inbound"), 2);
+    let agents = stats.body["agents"].as_object().unwrap();
+    assert_eq!(
+        agents.keys().collect::<Vec<_>>(),
+        [&format!("alice-{team}")],
+        "bob answered nobody yet"
+    );
+    let alice = &agents[&format!("alice-{team}")];
+    assert_eq!(
+        [
+            &alice["first_responses"],
+            &alice["first_responses_met"],
+            &alice["replies"],
+            &alice["resolved"],
+            &alice["first_response_time"]["count"],
+        ],
+        [&json!(1); 5],
+        "{alice}"
+    );
+    assert!(alice["first_response_time"]["p50"].is_string(), "{alice}");
 }
 
 /// The shell commands of docs/desk-api.md's route examples, `\` continuations joined, with
@@ -634,8 +757,8 @@ async fn the_examples_of_the_desk_api_doc_run_as_written() {
     drain::<Value>(&ctx.sqs, &ctx.run.stack.outbound_queue_url).await;
 }
 
-/// Signs every request in as agent `Bearer <name>` of the `agents` group (the wire test
-/// counts AWS calls, not token checks).
+/// Signs every request in as `Bearer <name>`, of the `supervisors` group for `supervisor1`
+/// and of `agents` for anyone else (the wire test counts AWS calls, not token checks).
 struct AnyAgent;
 
 #[async_trait::async_trait]
@@ -646,8 +769,15 @@ impl desk_api::handler::Authenticator for AnyAgent {
         _: u64,
     ) -> Result<desk_api::handler::Identity, desk_api::handler::Refusal> {
         Ok(desk_api::handler::Identity {
-            username: authorization.unwrap().trim_start_matches("Bearer ").into(),
-            groups: vec!["agents".into()],
+            username: authorization
+                .unwrap()
+                .trim_start_matches("Bearer ")
+                .to_string(),
+            groups: vec![if authorization == Some("Bearer supervisor1") {
+                "supervisors".into()
+            } else {
+                "agents".into()
+            }],
         })
     }
 }
@@ -697,6 +827,17 @@ async fn each_route_makes_the_aws_calls_it_documents_and_none_scans() {
     let list = handle_request(&desk, send("GET", "/conversations".into(), None, None)).await;
     assert_eq!(list.status(), 200);
     seen.push(("list", targets(&proxy), vec!["GetItem", "Query"]));
+    let counts = handle_request(
+        &desk,
+        send("GET", "/conversations/counts".into(), None, None),
+    )
+    .await;
+    assert_eq!(counts.status(), 200);
+    seen.push((
+        "counts (open, then resolved)",
+        targets(&proxy),
+        vec!["GetItem", "Query", "Query"],
+    ));
     let thread = handle_request(
         &desk,
         send("GET", format!("/conversations/{key}/messages"), None, None),
@@ -764,6 +905,26 @@ async fn each_route_makes_the_aws_calls_it_documents_and_none_scans() {
         "take next",
         targets(&proxy),
         vec!["GetItem", "Query", "Query", "GetItem", "TransactWriteItems"],
+    ));
+    // Statistics (a supervisor): the account's records of the days, then the live gauge (the
+    // count of waiting customers, and the oldest escalated and other wait).
+    use lambda_http::RequestExt;
+    let request = lambda_http::http::Request::builder()
+        .method("GET")
+        .uri("https://desk.example/stats")
+        .header("authorization", "Bearer supervisor1")
+        .body(lambda_http::Body::Empty)
+        .unwrap()
+        .with_query_string_parameters(std::collections::HashMap::from([(
+            "account".to_string(),
+            "wechat:demo".to_string(),
+        )]));
+    let stats = handle_request(&desk, request).await;
+    assert_eq!(stats.status(), 200);
+    seen.push((
+        "stats",
+        targets(&proxy),
+        vec!["GetItem", "Query", "Query", "Query", "Query"],
     ));
     for (route, calls, expected) in &seen {
         assert_eq!(calls, expected, "{route}");

@@ -218,6 +218,62 @@ async fn lists_put_escalated_waits_first_then_the_oldest_and_filter_by_scope() {
 
 #[tokio::test]
 #[ignore = "needs the local AWS emulator (make test)"]
+async fn counts_read_only_what_they_count_within_scope_and_stop_at_the_cap() {
+    use gateway_core::desk::counts::{CountsQuery, QueueCounts};
+    let (store, desk) = desk().await;
+    for (who, at) in [("c1", 1_000), ("c2", 2_000), ("c3", 3_000)] {
+        inbound(&store, who, "1", at, |c| c.team = Some("complaints".into())).await;
+    }
+    inbound(&store, "crisis", "1", 4_000, |c| {
+        c.team = Some("complaints".into());
+        c.escalate(4_000, 60);
+        c.sla_breached_at = Some(4_100);
+        c.assignee = Some("agent1".into());
+    })
+    .await;
+    inbound(&store, "done", "1", 500, |c| {
+        c.team = Some("complaints".into());
+        c.resolve(600, "agent:agent1", &[]);
+    })
+    .await;
+    inbound(&store, "sales", "1", 200, |c| c.team = Some("sales".into())).await;
+    let caller = agent("agent1", &["complaints"]);
+    let (open, resolved) = CountsQuery::parse([]).unwrap().plans(&caller).unwrap();
+    let all = desk.queue_entries(&open, 1000).await.unwrap();
+    assert!(!all.capped);
+    let done = desk.queue_entries(&resolved, 1000).await.unwrap();
+    assert_eq!(
+        QueueCounts::count(&all.entries, &done.entries, &caller),
+        QueueCounts {
+            open: 4,
+            unanswered: 4,
+            escalated: 1,
+            breached: 1,
+            mine: 1,
+            unassigned: 3,
+            resolved: 1,
+        }
+    );
+    // Escalated first, as the queue reads; the attributes a count needs, nothing else.
+    assert_eq!(all.entries[0].key, "wechat:desk:crisis");
+    assert_eq!(all.entries[0].assignee.as_deref(), Some("agent1"));
+    // At most `max_read` read: the first ones in queue order, and `capped`.
+    let two = desk.queue_entries(&open, 2).await.unwrap();
+    assert!(two.capped);
+    assert_eq!(
+        two.entries
+            .iter()
+            .map(|e| e.key.as_str())
+            .collect::<Vec<_>>(),
+        ["wechat:desk:crisis", "wechat:desk:c1"]
+    );
+    // Exactly as many as there are: not capped once the partition ends.
+    let four = desk.queue_entries(&open, 5).await.unwrap();
+    assert_eq!((four.entries.len(), four.capped), (4, false));
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator (make test)"]
 async fn a_change_is_written_with_its_audit_entry_only_over_the_version_read() {
     let (store, desk) = desk().await;
     let c = inbound(&store, "u1", "1", 1_000, |c| {

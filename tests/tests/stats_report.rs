@@ -268,13 +268,23 @@ fn seeds() -> Vec<StatsDelta> {
             wechat,
             "2026-03-01",
             Some("care"),
-            &[("inbound", 1), ("opened", 1), ("rule:out-of-office", 1)],
+            &[
+                ("inbound", 1),
+                ("inbound_hour:12", 1),
+                ("opened", 1),
+                ("rule:out-of-office", 1),
+            ],
         ),
         record(
             wechat,
             "2026-03-01",
             None,
-            &[("inbound", 1), ("opened", 1), ("rule:out-of-office", 1)],
+            &[
+                ("inbound", 1),
+                ("inbound_hour:12", 1),
+                ("opened", 1),
+                ("rule:out-of-office", 1),
+            ],
         ),
         record(
             wechat,
@@ -282,8 +292,11 @@ fn seeds() -> Vec<StatsDelta> {
             None,
             &[
                 ("inbound", 4),
+                ("inbound_hour:10", 3),
+                ("inbound_hour:21", 1),
                 ("opened", 3),
                 ("resolved", 1),
+                ("agent:alice:resolved", 1),
                 ("escalations", 1),
                 ("sla_breaches", 1),
                 ("first_response_met", 1),
@@ -306,6 +319,8 @@ fn seeds() -> Vec<StatsDelta> {
             Some("care"),
             &[
                 ("inbound", 3),
+                ("inbound_hour:10", 2),
+                ("inbound_hour:21", 1),
                 ("opened", 2),
                 ("first_response_met", 1),
                 ("first_response_time:le_10m", 1),
@@ -321,8 +336,10 @@ fn seeds() -> Vec<StatsDelta> {
             Some("escalations"),
             &[
                 ("inbound", 1),
+                ("inbound_hour:10", 1),
                 ("opened", 1),
                 ("resolved", 1),
+                ("agent:alice:resolved", 1),
                 ("escalations", 1),
                 ("sla_breaches", 1),
                 ("first_response_breached", 1),
@@ -339,8 +356,10 @@ fn seeds() -> Vec<StatsDelta> {
             None,
             &[
                 ("inbound", 1),
+                ("inbound_hour:14", 1),
                 ("opened", 1),
                 ("resolved", 1),
+                ("agent:alice:resolved", 1),
                 ("first_response_met", 1),
                 ("first_response_time:le_1d", 1),
                 ("resolution_time:le_1d", 1),
@@ -353,6 +372,7 @@ fn seeds() -> Vec<StatsDelta> {
             Some("care"),
             &[
                 ("resolved", 1),
+                ("agent:alice:resolved", 1),
                 ("first_response_met", 1),
                 ("first_response_time:le_1d", 1),
                 ("resolution_time:le_1d", 1),
@@ -362,13 +382,13 @@ fn seeds() -> Vec<StatsDelta> {
             wechat,
             "2026-03-04",
             Some("care"),
-            &[("inbound", 1), ("rule:fallback", 1)],
+            &[("inbound", 1), ("inbound_hour:10", 1), ("rule:fallback", 1)],
         ),
         record(
             wechat,
             "2026-03-04",
             None,
-            &[("inbound", 1), ("rule:fallback", 1)],
+            &[("inbound", 1), ("inbound_hour:10", 1), ("rule:fallback", 1)],
         ),
         record(
             Channel::Weibo,

@@ -1,13 +1,15 @@
 //! Routes, identity and answers of the desk API. Each route reads and writes through the
 //! desk's ports; what a change does to a conversation is `gateway_core::desk`'s business.
 //!
-//! - `handler/conversations.rs`: lists, take next, one conversation, its thread and audit
+//! - `handler/conversations.rs`: lists, their counts, take next, one conversation, its thread and audit
 //!   trail, changes, replies, notes;
-//! - `handler/people.rs`: the caller, agent profiles, canned responses, statistics;
+//! - `handler/people.rs`: the caller, agent profiles, canned responses;
+//! - `handler/stats.rs`: statistics;
 //! - `handler/views.rs`: the JSON the routes answer with.
 
 mod conversations;
 mod people;
+mod stats;
 #[cfg(test)]
 mod tests;
 mod views;
@@ -339,8 +341,9 @@ async fn answer(desk: &Desk, request: &Request, now_ms: i64) -> Result<Answer, R
         (&Method::POST, ["canned-responses"]) => people::put_canned(desk, &call, None).await,
         (&Method::PUT, ["canned-responses", id]) => people::put_canned(desk, &call, Some(id)).await,
         (&Method::DELETE, ["canned-responses", id]) => people::delete_canned(desk, &call, id).await,
-        (&Method::GET, ["stats"]) => people::stats(desk, &call).await,
+        (&Method::GET, ["stats"]) => stats::stats(desk, &call).await,
         (&Method::GET, ["conversations"]) => conversations::list(desk, &call).await,
+        (&Method::GET, ["conversations", "counts"]) => conversations::counts(desk, &call).await,
         (&Method::POST, ["conversations", "next"]) => conversations::take_next(desk, &call).await,
         (&Method::GET, ["conversations", key]) => conversations::show(desk, &call, key).await,
         (&Method::PATCH, ["conversations", key]) => conversations::patch(desk, &call, key).await,

@@ -2,10 +2,11 @@
 //! the daily statistics ([`gateway_core::stats`]) and applies it, once per record, in stream
 //! order.
 //!
-//! Only two kinds of items count: conversations (`SK = META`, `entity = conversation`: every
-//! insert and modify, old and new image) and inbound messages (`SK = MSG#…`,
-//! `entity = message`, `direction = in`: inserts only). Everything else (outbound messages,
-//! tags, delivery records, tokens, the rules document, the statistics themselves, expired
+//! Only three kinds of items count: conversations (`SK = META`, `entity = conversation`: every
+//! insert and modify, old and new image), inbound messages (`SK = MSG#…`,
+//! `entity = message`, `direction = in`: inserts only) and delivered replies (`SK = MSG#…`,
+//! `entity = message`, `direction = out`: inserts only; an agent's reply counts for that
+//! agent). Everything else (notes, tags, delivery records, tokens, the rules document, the statistics themselves, expired
 //! messages removed by TTL) is acknowledged without a write.
 //!
 //! Failure rule: a stream is processed in order, and Lambda retries a batch from the lowest
@@ -19,6 +20,7 @@ use aws_lambda_events::event::dynamodb::EventRecord;
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use gateway_core::NormalizedMessage;
 use gateway_core::conversation::Conversation;
+use gateway_core::outbound::ReplyCommand;
 use gateway_core::ports::{RulesSource, StatsStore};
 use gateway_core::rules::RuleSet;
 use gateway_core::stats::{self, StatsDelta};
@@ -183,6 +185,24 @@ fn delta_of(record: &EventRecord, rules: &RuleSet) -> Result<Option<StatsDelta>,
                 .map_err(|_| "an inbound message item does not hold a normalized message")?;
             let tz = rules.timezone_for_account(&message.account_id);
             Ok(Some(stats::message_delta(&message, tz)))
+        }
+        Some("message")
+            if sk.starts_with("MSG#")
+                && text("direction") == Some("out")
+                && record.event_name == "INSERT" =>
+        {
+            let reply: ReplyCommand = item
+                .get("reply")
+                .cloned()
+                .map(serde_dynamo::from_attribute_value)
+                .ok_or("an outbound message item has no reply")?
+                .map_err(|_| "an outbound message item does not hold a reply command")?;
+            let sent_at = match item.get("sent_at_ms") {
+                Some(AttributeValue::N(n)) => n.parse().unwrap_or(reply.created_at_ms),
+                _ => reply.created_at_ms,
+            };
+            let tz = rules.timezone_for_account(&reply.account_id);
+            Ok(stats::reply_delta(&reply, sent_at, text("team"), tz))
         }
         _ => Ok(None),
     }

@@ -37,6 +37,7 @@ export const DESK_API_ROUTES: Array<[apigwv2.HttpMethod, string]> = [
   [apigwv2.HttpMethod.PUT, '/agents/{agent_id}'],
   [apigwv2.HttpMethod.DELETE, '/agents/{agent_id}'],
   [apigwv2.HttpMethod.GET, '/conversations'],
+  [apigwv2.HttpMethod.GET, '/conversations/counts'],
   [apigwv2.HttpMethod.POST, '/conversations/next'],
   [apigwv2.HttpMethod.GET, '/conversations/{key}'],
   [apigwv2.HttpMethod.PATCH, '/conversations/{key}'],

@@ -45,6 +45,14 @@ pub enum ReplyOrigin {
 }
 
 impl ReplyOrigin {
+    /// The agent a person's reply names, if any.
+    pub fn agent_id(&self) -> Option<&str> {
+        match self {
+            ReplyOrigin::Agent { agent_id, .. } => agent_id.as_deref(),
+            _ => None,
+        }
+    }
+
     /// `rule`, `agent` or `system` (metrics, logs, the stored message).
     pub fn kind(&self) -> &'static str {
         match self {

@@ -30,6 +30,51 @@ pub const WEIBO_MAX_TEXT_CHARS: usize = 300;
 /// The longest WeChat text reply the gateway queues, in UTF-8 bytes.
 pub const WECHAT_MAX_TEXT_BYTES: usize = 2048;
 
+/// What a text length is counted in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TextUnit {
+    /// UTF-8 bytes (a Chinese character is 3).
+    Bytes,
+    /// Unicode characters (scalar values).
+    Chars,
+}
+
+/// The longest text reply a channel takes: `max` in `unit`, inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct TextLimit {
+    /// The longest text accepted.
+    pub max: usize,
+    /// What `max` counts.
+    pub unit: TextUnit,
+}
+
+impl TextLimit {
+    /// The length of `text` in this limit's unit.
+    pub fn measure(&self, text: &str) -> usize {
+        match self.unit {
+            TextUnit::Bytes => text.len(),
+            TextUnit::Chars => text.chars().count(),
+        }
+    }
+}
+
+/// The text limit [`ReplyContent::check_length`] enforces on `channel`: WeChat
+/// [`WECHAT_MAX_TEXT_BYTES`] UTF-8 bytes, Weibo fewer than [`WEIBO_MAX_TEXT_CHARS`] characters
+/// (299 at most).
+pub fn text_limit(channel: Channel) -> TextLimit {
+    match channel {
+        Channel::WeChat => TextLimit {
+            max: WECHAT_MAX_TEXT_BYTES,
+            unit: TextUnit::Bytes,
+        },
+        Channel::Weibo => TextLimit {
+            max: WEIBO_MAX_TEXT_CHARS - 1,
+            unit: TextUnit::Chars,
+        },
+    }
+}
+
 /// One reply to a customer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -143,26 +188,31 @@ impl ReplyContent {
         }
     }
 
-    /// Checks `channel`'s length limit on text replies: Weibo's reply API takes fewer than
-    /// [`WEIBO_MAX_TEXT_CHARS`] characters ("文本大小必须小于300个汉字", fan-service reply API);
-    /// WeChat's customer-service API refuses oversized content (error 45002) without a
-    /// published figure, so the gateway holds WeChat text to [`WECHAT_MAX_TEXT_BYTES`] UTF-8
-    /// bytes. Checked before a reply is queued so the sender never learns it too late.
+    /// Checks `channel`'s length limit on text replies ([`text_limit`]): Weibo's reply API
+    /// takes fewer than [`WEIBO_MAX_TEXT_CHARS`] characters ("文本大小必须小于300个汉字",
+    /// fan-service reply API); WeChat's customer-service API refuses oversized content (error
+    /// 45002) without a published figure, so the gateway holds WeChat text to
+    /// [`WECHAT_MAX_TEXT_BYTES`] UTF-8 bytes. Checked before a reply is queued so the sender
+    /// never learns it too late.
     pub fn check_length(&self, channel: Channel) -> Result<(), String> {
         let ReplyContent::Text { text } = self else {
             return Ok(());
         };
-        match channel {
-            Channel::WeChat if text.len() > WECHAT_MAX_TEXT_BYTES => Err(format!(
-                "`text` is {} bytes; WeChat text replies are limited to {WECHAT_MAX_TEXT_BYTES} UTF-8 bytes",
-                text.len()
-            )),
-            Channel::Weibo if text.chars().count() >= WEIBO_MAX_TEXT_CHARS => Err(format!(
-                "`text` is {} characters; Weibo text replies must be shorter than {WEIBO_MAX_TEXT_CHARS}",
-                text.chars().count()
-            )),
-            _ => Ok(()),
+        let limit = text_limit(channel);
+        let length = limit.measure(text);
+        if length <= limit.max {
+            return Ok(());
         }
+        Err(match limit.unit {
+            TextUnit::Bytes => format!(
+                "`text` is {length} bytes; {channel} text replies are limited to {} UTF-8 bytes",
+                limit.max
+            ),
+            TextUnit::Chars => format!(
+                "`text` is {length} characters; {channel} text replies are limited to {} characters",
+                limit.max
+            ),
+        })
     }
 
     /// Checks the values: no blank text, title or media id, 1 to [`MAX_ARTICLES`] articles,
@@ -310,8 +360,39 @@ pub(crate) fn quote_short(s: &str, max: usize) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_text_limit_is_exactly_what_the_length_check_enforces() {
+        for (channel, unit, character) in [
+            (Channel::WeChat, TextUnit::Bytes, "字"),
+            (Channel::Weibo, TextUnit::Chars, "字"),
+        ] {
+            let limit = text_limit(channel);
+            assert_eq!(limit.unit, unit);
+            // Filled up to the limit in its unit (a Chinese character is 3 bytes).
+            let per = limit.measure(character);
+            let at = character.repeat(limit.max / per) + &"a".repeat(limit.max % per);
+            assert_eq!(limit.measure(&at), limit.max);
+            assert!(
+                ReplyContent::text(&at).check_length(channel).is_ok(),
+                "{channel}"
+            );
+            let over = format!("{at}a");
+            assert!(
+                ReplyContent::text(&over).check_length(channel).is_err(),
+                "{channel}"
+            );
+        }
+        assert_eq!(text_limit(Channel::WeChat).max, 2048);
+        assert_eq!(text_limit(Channel::Weibo).max, 299);
+        assert_eq!(
+            serde_json::to_value(text_limit(Channel::Weibo)).unwrap(),
+            serde_json::json!({"max": 299, "unit": "chars"})
+        );
+    }
 
     #[test]
     fn round_trips_with_type_tag() {

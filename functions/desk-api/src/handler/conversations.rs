@@ -6,6 +6,7 @@ use super::{Answer, Call, Desk, Refusal};
 use gateway_core::conversation::Conversation;
 use gateway_core::delivery::window;
 use gateway_core::desk::change::{self, ConversationPatch};
+use gateway_core::desk::counts::{COUNT_CAP, CountsQuery, QueueCounts};
 use gateway_core::desk::list::{AssigneeFilter, ListQuery, PlanError};
 use gateway_core::outbound::{REPLY_SCHEMA_VERSION, ReplyCommand, ReplyOrigin};
 use gateway_core::ports::CommitOutcome;
@@ -75,6 +76,22 @@ pub(super) async fn list(desk: &Desk, call: &Call<'_>) -> Result<Answer, Refusal
     Ok(Answer::ok(json!({
         "items": items,
         "next_cursor": page.next_cursor,
+    })))
+}
+
+/// `GET /conversations/counts`: the counts of a list's scope, from its open and resolved
+/// partitions (one index query each per page, at most [`COUNT_CAP`] conversations read each).
+pub(super) async fn counts(desk: &Desk, call: &Call<'_>) -> Result<Answer, Refusal> {
+    let params = call.params();
+    let query = CountsQuery::parse(params.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .map_err(|(field, reason)| Refusal::invalid(field, reason))?;
+    let (open, resolved) = query.plans(&call.caller).map_err(plan_refusal)?;
+    let open = desk.store.queue_entries(&open, COUNT_CAP).await?;
+    let resolved = desk.store.queue_entries(&resolved, COUNT_CAP).await?;
+    let counts = QueueCounts::count(&open.entries, &resolved.entries, &call.caller);
+    Ok(Answer::ok(json!({
+        "counts": counts,
+        "capped": open.capped || resolved.capped,
     })))
 }
 

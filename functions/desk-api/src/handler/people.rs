@@ -1,18 +1,12 @@
-//! The caller, agent profiles, canned responses and statistics.
+//! The caller, agent profiles and canned responses.
 
 use super::{Answer, Call, Desk, Refusal};
-use chrono::{Duration, NaiveDate};
 use gateway_core::desk::AgentProfile;
-use gateway_core::desk::access::parse_account_key;
 use gateway_core::desk::canned::CannedResponse;
 use gateway_core::desk::ports::ProfileWrite;
-use gateway_core::stats::Report;
 use serde_json::json;
 
-/// The longest range of days `GET /stats` covers.
-const MAX_STATS_DAYS: i64 = 92;
-
-fn supervisor_only(call: &Call<'_>) -> Result<(), Refusal> {
+pub(super) fn supervisor_only(call: &Call<'_>) -> Result<(), Refusal> {
     if call.caller.supervises() {
         Ok(())
     } else {
@@ -222,72 +216,4 @@ pub(super) async fn delete_canned(
     } else {
         Err(Refusal::not_found("canned response"))
     }
-}
-
-fn day(field: &str, v: &str) -> Result<NaiveDate, Refusal> {
-    NaiveDate::parse_from_str(v, "%Y-%m-%d")
-        .map_err(|_| Refusal::invalid(field, "a day, YYYY-MM-DD"))
-}
-
-/// `GET /stats?account=channel:account[&from=YYYY-MM-DD&to=YYYY-MM-DD]` (supervisors): the
-/// account's daily statistics over the days (the last 7 by default) and who waits now.
-pub(super) async fn stats(desk: &Desk, call: &Call<'_>) -> Result<Answer, Refusal> {
-    supervisor_only(call)?;
-    let (mut account, mut from, mut to) = (None, None, None);
-    for (k, v) in call.params() {
-        match k.as_str() {
-            "account" => account = Some(v),
-            "from" => from = Some(day("from", &v)?),
-            "to" => to = Some(day("to", &v)?),
-            other => {
-                return Err(Refusal::invalid(
-                    other,
-                    "unknown parameter (account, from, to)",
-                ));
-            }
-        }
-    }
-    let Some(account) = account else {
-        return Err(Refusal::invalid("account", "required: channel:account"));
-    };
-    let Some((channel, name)) = parse_account_key(&account) else {
-        return Err(Refusal::invalid(
-            "account",
-            "`wechat:<account>` or `weibo:<account>`",
-        ));
-    };
-    if !call.caller.covers_account(&account) {
-        return Err(Refusal::forbidden(format!(
-            "account {account} is not yours"
-        )));
-    }
-    let today = chrono::DateTime::from_timestamp_millis(call.now_ms)
-        .map(|t| t.date_naive())
-        .unwrap_or_default();
-    let to = to.unwrap_or(today);
-    let from = from.unwrap_or(to - Duration::days(6));
-    let span = (to - from).num_days() + 1;
-    if span < 1 {
-        return Err(Refusal::invalid("from", "must not be after `to`"));
-    }
-    if span > MAX_STATS_DAYS {
-        return Err(Refusal::invalid(
-            "from",
-            format!("the range covers {span} days; at most {MAX_STATS_DAYS}"),
-        ));
-    }
-    let records = desk.stats.days(channel, &name, from, to).await?;
-    let report = Report::build(&name, &[channel], from, to, &records);
-    let gauge = desk.inboxes.gauge(channel, &name).await?;
-    Ok(Answer::ok(json!({
-        "account": account,
-        "from": from.to_string(),
-        "to": to.to_string(),
-        "report": report,
-        "live": {
-            "unanswered": gauge.unanswered,
-            "oldest_waiting_since": gauge.oldest_waiting_since,
-            "oldest_wait_seconds": gauge.oldest_waiting_since.map(|t| (call.now_ms - t).max(0) / 1000),
-        },
-    })))
 }

@@ -616,3 +616,212 @@ async fn unknown_routes_are_404_and_wrong_methods_405() {
     .await;
     assert_eq!(r.status, 403, "agents do not manage profiles");
 }
+
+#[tokio::test]
+async fn the_text_limit_a_conversation_shows_is_the_one_a_reply_is_held_to() {
+    let (desk, _, queue) = fixture();
+    let path = "/conversations/wechat:demo:c1";
+    let shown = send(&desk, "GET", path, Some("agent1"), None, &[]).await;
+    assert_eq!(
+        shown.body["reply"]["text_limit"],
+        json!({"max": 2048, "unit": "bytes"})
+    );
+    let max = shown.body["reply"]["text_limit"]["max"].as_u64().unwrap() as usize;
+    let reply = |text: String| json!({"content": {"type": "text", "text": text}}).to_string();
+    let replies = format!("{path}/replies");
+    // Exactly the limit in bytes (a Chinese character is 3): queued; one byte more: refused.
+    let at = format!("{}{}", "长".repeat(max / 3), "a".repeat(max % 3));
+    assert_eq!(at.len(), max);
+    let r = send(
+        &desk,
+        "POST",
+        &replies,
+        Some("agent1"),
+        Some(&reply(at.clone())),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let r = send(
+        &desk,
+        "POST",
+        &replies,
+        Some("agent1"),
+        Some(&reply(format!("{at}a"))),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["error"].as_str()),
+        (422, Some("too_long"))
+    );
+    assert_eq!(queue.commands().len(), 1);
+}
+
+#[tokio::test]
+async fn counts_are_of_the_lists_scope_and_follow_take_resolve_and_breach() {
+    let (desk, store, _) = fixture();
+    let counts = |token: &'static str, query: &'static str| {
+        let desk = &desk;
+        async move {
+            let r = send(
+                desk,
+                "GET",
+                &format!("/conversations/counts{query}"),
+                Some(token),
+                None,
+                &[],
+            )
+            .await;
+            (r.status, r.body)
+        }
+    };
+    let (status, body) = counts("agent1", "").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"counts": {"open": 3, "unanswered": 3, "escalated": 1, "breached": 0,
+            "mine": 0, "unassigned": 3, "resolved": 0}, "capped": false})
+    );
+    // Take next (the escalated one), c1 resolved, c2's wait breached.
+    let taken = send(
+        &desk,
+        "POST",
+        "/conversations/next",
+        Some("agent1"),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(taken.body["customer_id"], "c3");
+    {
+        let mut all = store.conversations.lock().unwrap();
+        all.get_mut("wechat:demo:c1")
+            .unwrap()
+            .resolve(NOW, "agent:agent1", &[]);
+        all.get_mut("wechat:demo:c2").unwrap().sla_breached_at = Some(NOW);
+    }
+    let (_, body) = counts("agent1", "").await;
+    assert_eq!(
+        body["counts"],
+        json!({"open": 2, "unanswered": 2, "escalated": 1, "breached": 1,
+            "mine": 1, "unassigned": 1, "resolved": 1})
+    );
+    // The same as the list with the same filter.
+    let mine = send(
+        &desk,
+        "GET",
+        "/conversations?assignee=me",
+        Some("agent1"),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(mine.body["items"].as_array().unwrap().len(), 1);
+    // A supervisor's account inbox: every team's; an agent's is theirs and unrouted only.
+    let (_, body) = counts("boss", "?account=wechat:demo").await;
+    assert_eq!(
+        (
+            body["counts"]["open"].as_u64(),
+            body["counts"]["mine"].as_u64()
+        ),
+        (Some(3), Some(0))
+    );
+    // The list's refusals.
+    assert_eq!(counts("agent1", "?team=sales").await.0, 403);
+    let (status, body) = counts("agent1", "?status=open").await;
+    assert_eq!((status, body["field"].as_str()), (400, Some("status")));
+    let (status, body) = counts("boss", "").await;
+    assert_eq!((status, body["field"].as_str()), (400, Some("team")));
+}
+
+struct SomeStats(Vec<DailyRecord>);
+
+#[async_trait]
+impl DailyStats for SomeStats {
+    async fn days(
+        &self,
+        _: Channel,
+        _: &str,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> Result<Vec<DailyRecord>, PortError> {
+        Ok(self
+            .0
+            .iter()
+            .filter(|r| (from..=to).contains(&r.key.day))
+            .cloned()
+            .collect())
+    }
+}
+
+#[tokio::test]
+async fn stats_give_each_day_each_hour_and_each_agent_of_the_account_or_a_team() {
+    use gateway_core::stats::{DailyDelta, RecordKey};
+    let record = |day: &str, team: Option<&str>, counters: &[(&str, i64)]| DailyRecord {
+        key: RecordKey {
+            day: day.parse().unwrap(),
+            team: team.map(str::to_string),
+        },
+        counts: DailyDelta::from_attributes(counters.iter().map(|(k, n)| (k.to_string(), *n))),
+    };
+    let (mut desk, _, _) = fixture();
+    desk.stats = Arc::new(SomeStats(vec![
+        record(
+            "2026-03-02",
+            None,
+            &[
+                ("inbound", 5),
+                ("inbound_hour:09", 5),
+                ("agent:agent1:replies", 4),
+            ],
+        ),
+        record(
+            "2026-03-02",
+            Some("complaints"),
+            &[
+                ("inbound", 2),
+                ("inbound_hour:23", 2),
+                ("first_response_met", 1),
+                ("agent:agent1:first_response_met", 1),
+                ("agent:agent1:first_response_time:le_1m", 1),
+                ("agent:agent1:replies", 1),
+            ],
+        ),
+    ]));
+    let get = |query: &'static str| send(&desk, "GET", query, Some("boss"), None, &[]);
+    let all = get("/stats?account=wechat:demo&from=2026-03-01&to=2026-03-02").await;
+    assert_eq!(all.status, 200, "{}", all.body);
+    assert_eq!(all.body["team"], Value::Null);
+    assert_eq!(all.body["report"]["total"]["inbound"], 5);
+    assert_eq!(all.body["report"]["teams"]["complaints"]["inbound"], 2);
+    // The 1st has no record: zeros.
+    assert_eq!(all.body["daily"][0]["day"], "2026-03-01");
+    assert_eq!(all.body["daily"][0]["inbound"], 0);
+    assert_eq!(all.body["daily"][1]["inbound"], 5);
+    let hours = all.body["hourly_inbound"].as_array().unwrap();
+    assert_eq!(hours.len(), 48);
+    assert_eq!(hours[33], json!({"hour": "2026-03-02T09", "inbound": 5}));
+    assert_eq!(all.body["agents"]["agent1"]["replies"], 4);
+    // One team: its figures, its days, its agents.
+    let team =
+        get("/stats?account=wechat:demo&from=2026-03-01&to=2026-03-02&team=complaints").await;
+    assert_eq!(team.status, 200, "{}", team.body);
+    assert_eq!(team.body["team"], "complaints");
+    assert_eq!(team.body["report"]["total"]["inbound"], 2);
+    assert_eq!(team.body["report"]["teams"], json!({}));
+    assert_eq!(
+        team.body["hourly_inbound"][47],
+        json!({"hour": "2026-03-02T23", "inbound": 2})
+    );
+    assert_eq!(
+        team.body["agents"],
+        json!({"agent1": {"first_responses": 1, "first_responses_met": 1, "replies": 1,
+            "resolved": 0, "first_response_time": {"count": 1, "p50": "le_1m", "p90": "le_1m"}}})
+    );
+    let bad = get("/stats?account=wechat:demo&team=a%20b").await;
+    assert_eq!(
+        (bad.status, bad.body["field"].as_str()),
+        (400, Some("team"))
+    );
+}

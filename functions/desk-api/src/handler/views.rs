@@ -51,6 +51,7 @@ pub(crate) fn conversation_detail(c: &Conversation, policy: &ReplyPolicy, now_ms
         "can_reply": can.is_ok(),
         "reason": can.err().map(|r| r.as_str()),
         "windows": windows,
+        "text_limit": gateway_core::reply::text_limit(c.channel),
         "last_undeliverable": c.undeliverable.as_ref().map(|u| json!({
             "at": u.at,
             "reason": u.reason.as_str(),

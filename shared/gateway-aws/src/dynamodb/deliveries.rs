@@ -12,7 +12,7 @@
 //! also indexed (`GSI1PK = DELIVERY#{channel}#{account}#{state}`) so operators can list them.
 //! Outbound messages sit beside the inbound ones in the conversation's thread (same `MSG#`
 //! prefix, at the conversation's next `thread_seq`, `direction = out`, the command under
-//! `reply`).
+//! `reply`, and the conversation's `team` when it has one, for the statistics).
 
 use crate::DynamoDbConversationStore;
 use crate::dynamodb::attrs::{Item, is_condition_failure, n, number, s, text};
@@ -136,6 +136,7 @@ impl DynamoDbDeliveryLedger {
         command: &ReplyCommand,
         sent_at_ms: i64,
         seq: u64,
+        team: Option<&str>,
     ) -> Result<Item, PortError> {
         let reply_id = command.dedupe_id();
         let mut item: Item = HashMap::new();
@@ -147,6 +148,11 @@ impl DynamoDbDeliveryLedger {
         item.insert("dedupe_id".into(), s(&reply_id));
         item.insert("kind".into(), s(command.content.kind()));
         item.insert("sent_at_ms".into(), n(sent_at_ms));
+        if let Some(team) = team {
+            // The conversation's team when it was delivered: the statistics count an agent's
+            // reply for it (gateway_core::stats::reply_delta).
+            item.insert("team".into(), s(team));
+        }
         item.insert(
             "reply".into(),
             serde_dynamo::to_attribute_value(command)
@@ -361,6 +367,7 @@ impl DeliveryLedger for DynamoDbDeliveryLedger {
                 command,
                 sent_at_ms,
                 next.map_or(0, |c| c.thread_seq),
+                next.and_then(|c| c.team.as_deref()),
             )?))
             .condition_expression("attribute_not_exists(PK)")
             .build()

@@ -17,22 +17,24 @@ use crate::dynamodb::conversations::{
     DynamoDbConversationStore, THREAD_PREFIX, WAITING, WAITING_ESCALATED, conversation_pk,
     thread_sk,
 };
+use crate::dynamodb::desk_query::{Expression, index_name};
 use crate::dynamodb::transactions::{Transacted, transact};
 use crate::error::port_error;
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gateway_core::conversation::Conversation;
 use gateway_core::desk::access::AgentProfile;
 use gateway_core::desk::canned::CannedResponse;
 use gateway_core::desk::change::{AuditEntry, Note};
-use gateway_core::desk::list::{Filter, Index, ListPlan, Waiting};
+use gateway_core::desk::counts::Sample;
+use gateway_core::desk::list::{Filter, ListPlan, Waiting};
 use gateway_core::desk::ports::{
     BadCursor, DeskStore, Page, PageError, ProfileWrite, ThreadEntry, ThreadItem,
 };
 use gateway_core::ports::{CommitOutcome, ConversationStore, PortError};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 const AGENTS: &str = "AGENTS";
 const CANNED: &str = "CANNED";
@@ -74,70 +76,6 @@ fn decode_cursor(
 
 fn next_cursor(last: Option<&Item>) -> Option<String> {
     last.filter(|k| !k.is_empty()).and_then(encode_cursor)
-}
-
-/// A filter expression and its names and values.
-#[derive(Default)]
-struct Expression {
-    parts: Vec<String>,
-    names: HashMap<String, String>,
-    values: Item,
-}
-
-impl Expression {
-    fn name(&mut self, attribute: &str) -> String {
-        let placeholder = format!("#{attribute}");
-        self.names
-            .insert(placeholder.clone(), attribute.to_string());
-        placeholder
-    }
-
-    fn value(&mut self, v: AttributeValue) -> String {
-        let placeholder = format!(":f{}", self.values.len());
-        self.values.insert(placeholder.clone(), v);
-        placeholder
-    }
-
-    fn add(&mut self, filter: &Filter) {
-        let part = match filter {
-            Filter::AccountIn(accounts) => {
-                let key = self.name("key");
-                let alternatives: Vec<String> = accounts
-                    .iter()
-                    .map(|a| format!("begins_with({key}, {})", self.value(s(format!("{a}:")))))
-                    .collect();
-                format!("({})", alternatives.join(" OR "))
-            }
-            Filter::TeamInOrNone(teams) => {
-                let team = self.name("team");
-                if teams.is_empty() {
-                    format!("attribute_not_exists({team})")
-                } else {
-                    let values: Vec<String> =
-                        teams.iter().map(|t| self.value(s(t.clone()))).collect();
-                    format!(
-                        "(attribute_not_exists({team}) OR {team} IN ({}))",
-                        values.join(", ")
-                    )
-                }
-            }
-            Filter::Assignee(a) => {
-                let name = self.name("assignee");
-                format!("{name} = {}", self.value(s(a.clone())))
-            }
-            Filter::Unassigned => format!("attribute_not_exists({})", self.name("assignee")),
-            Filter::Tag(tag) => {
-                let name = self.name("tags");
-                format!("contains({name}, {})", self.value(s(tag.clone())))
-            }
-            Filter::Escalated => {
-                let name = self.name("escalated");
-                format!("{name} = {}", self.value(AttributeValue::Bool(true)))
-            }
-            Filter::Breached => format!("attribute_exists({})", self.name("sla_breached_at")),
-        };
-        self.parts.push(part);
-    }
 }
 
 fn deserialize<T: serde::de::DeserializeOwned>(
@@ -341,10 +279,7 @@ impl DeskStore for DynamoDbDesk {
         plan: &ListPlan,
         cursor: Option<&str>,
     ) -> Result<Page<Conversation>, PageError> {
-        let index = match plan.index {
-            Index::Gsi1 => "GSI1",
-            Index::Gsi2 => "GSI2",
-        };
+        let index = index_name(plan.index);
         let (pk_name, sk_name) = (format!("{index}PK"), format!("{index}SK"));
         let start = cursor
             .map(|c| {
@@ -413,6 +348,10 @@ impl DeskStore for DynamoDbDesk {
             items,
             next_cursor: next_cursor(page.last_evaluated_key()),
         })
+    }
+
+    async fn queue_entries(&self, plan: &ListPlan, max_read: u32) -> Result<Sample, PortError> {
+        crate::dynamodb::desk_query::queue_entries(&self.store, plan, max_read).await
     }
 
     async fn conversation(&self, key: &str) -> Result<Option<Conversation>, PortError> {

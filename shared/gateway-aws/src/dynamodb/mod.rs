@@ -7,6 +7,7 @@ pub(crate) mod attrs;
 pub mod conversations;
 pub mod deliveries;
 pub mod desk;
+pub(crate) mod desk_query;
 pub mod inboxes;
 pub mod rules;
 pub mod sla_records;

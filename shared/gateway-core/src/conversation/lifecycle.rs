@@ -36,6 +36,12 @@ impl Conversation {
     /// conversation pending; a person's first answer sets `first_response_at`. Returns
     /// whether it answered a customer who was waiting.
     pub fn record_outbound(&mut self, at: i64, by: Responder) -> bool {
+        self.record_outbound_by(at, by, None)
+    }
+
+    /// [`record_outbound`](Self::record_outbound) of a reply whose origin names `agent`: a
+    /// person's first answer also records who gave it (`first_response_by`).
+    pub fn record_outbound_by(&mut self, at: i64, by: Responder, agent: Option<&str>) -> bool {
         self.next_thread_seq();
         self.last_outbound_at = Some(self.last_outbound_at.map_or(at, |t| t.max(at)));
         if !by.answers() {
@@ -43,6 +49,7 @@ impl Conversation {
         }
         if by == Responder::Person && self.first_response_at.is_none() {
             self.first_response_at = Some(at);
+            self.first_response_by = agent.map(str::to_string);
         }
         self.last_answered_at = Some(self.last_answered_at.map_or(at, |t| t.max(at)));
         let was_waiting = self.waiting_since.take().is_some();

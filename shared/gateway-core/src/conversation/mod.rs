@@ -98,6 +98,10 @@ pub struct Conversation {
     /// ms. Rule replies never set it, not even those that count as an answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_response_at: Option<i64>,
+    /// Who gave that first answer: the agent id of the reply's origin (`None` when it was not
+    /// recorded, or the reply named no agent: a client of the reply API without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_response_by: Option<String>,
     /// The last answer (an agent's reply, or a rule's that counts as one), Unix ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_answered_at: Option<i64>,
@@ -219,6 +223,7 @@ impl Conversation {
             first_inbound_at: message.received_at_ms,
             opened_at: None,
             first_response_at: None,
+            first_response_by: None,
             last_answered_at: None,
             last_inbound_at: message.received_at_ms,
             last_outbound_at: None,
@@ -287,6 +292,7 @@ impl Conversation {
                 self.reopened_count += 1;
                 self.opened_at = None;
                 self.first_response_at = None;
+                self.first_response_by = None;
                 self.resolution_due_at = None;
                 self.resolution_breached_at = None;
             }

@@ -503,7 +503,7 @@ async fn finish(
             if let Some(t) = charged {
                 c.reply_windows.record_sent(t);
             }
-            answered_waiting = c.record_outbound(sent_at, responder);
+            answered_waiting = c.record_outbound_by(sent_at, responder, command.origin.agent_id());
             c.last_message = Some(MessagePreview::outbound(&command.content, sent_at));
             c.version += 1;
             c

@@ -264,6 +264,7 @@ impl ConversationPatch {
                 next.reopened_count += 1;
                 next.opened_at = Some(at);
                 next.first_response_at = None;
+                next.first_response_by = None;
             }
             Some(status) => next.status = status,
             None => {}

@@ -5,12 +5,14 @@
 //! - [`access`]: roles, agent profiles and scope;
 //! - [`change`]: a supervisor's or agent's change to a conversation, and its audit entry;
 //! - [`list`]: the filters of a conversation list;
+//! - [`counts`]: the counts of a list's scope (open, unanswered, mine…);
 //! - [`canned`]: canned responses and their placeholders;
 //! - [`ports`]: the store the desk reads and writes.
 
 pub mod access;
 pub mod canned;
 pub mod change;
+pub mod counts;
 pub mod list;
 pub mod ports;
 #[cfg(any(test, feature = "test-util"))]

@@ -3,6 +3,7 @@
 use super::access::AgentProfile;
 use super::canned::CannedResponse;
 use super::change::{AuditEntry, Note};
+use super::counts::Sample;
 use super::list::ListPlan;
 use crate::conversation::Conversation;
 use crate::message::NormalizedMessage;
@@ -89,6 +90,9 @@ pub trait DeskStore: Send + Sync {
         plan: &ListPlan,
         cursor: Option<&str>,
     ) -> Result<Page<Conversation>, PageError>;
+    /// What a count needs of the conversations of `plan`'s partition (its filters applied),
+    /// reading at most `max_read` of them, in the index order (one index query per page).
+    async fn queue_entries(&self, plan: &ListPlan, max_read: u32) -> Result<Sample, PortError>;
     /// One conversation.
     async fn conversation(&self, key: &str) -> Result<Option<Conversation>, PortError>;
     /// A page of a conversation's thread, oldest first (one query).

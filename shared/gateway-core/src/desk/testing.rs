@@ -6,6 +6,7 @@
 use super::access::AgentProfile;
 use super::canned::CannedResponse;
 use super::change::{AuditEntry, Note};
+use super::counts::{QueueEntry, Sample};
 use super::list::{Filter, Index, ListPlan, Waiting};
 use super::ports::{BadCursor, DeskStore, Page, PageError, ProfileWrite, ThreadEntry, ThreadItem};
 use crate::conversation::Conversation;
@@ -122,6 +123,33 @@ impl DeskStore for MemoryDesk {
             .collect();
         all.sort_by_key(order);
         page(&all, plan.limit, cursor)
+    }
+    async fn queue_entries(&self, plan: &ListPlan, max_read: u32) -> Result<Sample, PortError> {
+        let mut all: Vec<Conversation> = self
+            .conversations
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|c| matches(plan, c))
+            .cloned()
+            .collect();
+        all.sort_by_key(order);
+        let capped = all.len() > max_read as usize;
+        all.truncate(max_read as usize);
+        Ok(Sample {
+            entries: all
+                .iter()
+                .map(|c| QueueEntry {
+                    key: c.key.clone(),
+                    team: c.team.clone(),
+                    assignee: c.assignee.clone(),
+                    escalated: c.escalated,
+                    unanswered: c.is_unanswered(),
+                    breached: c.sla_breached_at.is_some(),
+                })
+                .collect(),
+            capped,
+        })
     }
     async fn conversation(&self, key: &str) -> Result<Option<Conversation>, PortError> {
         Ok(self.conversations.lock().unwrap().get(key).cloned())

@@ -7,10 +7,11 @@
 //! change (the latest time the new image holds). So a write just after midnight that records
 //! an answer given just before counts on the day of the answer.
 
-use super::{DailyDelta, RecordKey, StatsDelta, counter};
+use super::{Bucket, DailyDelta, RecordKey, StatsDelta, counter};
 use crate::conversation::{Conversation, Status};
 use crate::message::NormalizedMessage;
-use chrono::{DateTime, NaiveDate};
+use crate::outbound::ReplyCommand;
+use chrono::{DateTime, NaiveDate, Timelike};
 use chrono_tz::Tz;
 use std::collections::BTreeMap;
 
@@ -22,12 +23,27 @@ pub fn local_day(tz: Tz, at_ms: i64) -> NaiveDate {
         .date_naive()
 }
 
-/// A newly stored inbound message: `inbound` + 1 on the account's record of the day it was
-/// received. (The conversation's change counts it for the team: a message item does not know
-/// the team.)
+/// The local hour (0 to 23), in `tz`, of a time in Unix ms.
+pub fn local_hour(tz: Tz, at_ms: i64) -> u32 {
+    DateTime::from_timestamp_millis(at_ms)
+        .unwrap_or_default()
+        .with_timezone(&tz)
+        .hour()
+}
+
+/// A newly stored inbound message: `inbound` + 1 and `inbound_hour:{HH}` + 1 (its local hour)
+/// on the account's record of the day it was received. (The conversation's change counts it
+/// for the team: a message item does not know the team.)
 pub fn message_delta(message: &NormalizedMessage, tz: Tz) -> StatsDelta {
     let mut records = Records::new(tz, None);
-    records.count(Scope::Account, message.received_at_ms, counter::INBOUND, 1);
+    let at = message.received_at_ms;
+    records.count(Scope::Account, at, counter::INBOUND, 1);
+    records.count(
+        Scope::Account,
+        at,
+        &counter::inbound_hour(local_hour(tz, at)),
+        1,
+    );
     StatsDelta {
         channel: message.channel,
         account_id: message.account_id.clone(),
@@ -53,8 +69,12 @@ pub fn message_delta(message: &NormalizedMessage, tz: Tz) -> StatsDelta {
 /// - `undeliverable:{reason}`: the increase of `undeliverable_count`, by the reason of the
 ///   last undeliverable reply, on the day it was marked;
 /// - `rule:{id}`: each `rule_last_fired` entry whose time changed, on the day it fired;
-/// - `inbound` (team records only): the increase of `inbound_count`, on the day of
-///   `last_inbound_at` (the account's record counts the message items instead).
+/// - `inbound` and `inbound_hour:{HH}` (team records only): the increase of `inbound_count`,
+///   on the day and local hour of `last_inbound_at` (the account's record counts the message
+///   items instead);
+/// - `agent:{id}:first_response_met|breached` and `agent:{id}:first_response_time:{bucket}`:
+///   the first response above, for `first_response_by` when it names the agent;
+/// - `agent:{id}:resolved`: a resolution whose `resolved_by` is `agent:{id}`.
 ///
 /// Everything goes to the account's record, and also to its team's when the new image has
 /// a team.
@@ -82,11 +102,29 @@ pub fn conversation_delta(
         counter::INBOUND,
         saturating_i64(inbound),
     );
+    r.count(
+        Scope::Team,
+        new.last_inbound_at,
+        &counter::inbound_hour(local_hour(tz, new.last_inbound_at)),
+        saturating_i64(inbound),
+    );
     if new.status == Status::Resolved
         && let Some(resolved) = new.resolved_at
         && was(|c| c.resolved_at) != Some(resolved)
     {
         r.count(Scope::Both, resolved, counter::RESOLVED, 1);
+        if let Some(agent) = new
+            .resolved_by
+            .as_deref()
+            .and_then(|by| by.strip_prefix("agent:"))
+        {
+            r.count(
+                Scope::Both,
+                resolved,
+                &counter::agent(agent, counter::AGENT_RESOLVED),
+                1,
+            );
+        }
         if let Some(opened) = new.opened_at {
             r.each(Scope::Both, resolved, |d| {
                 d.resolution_time.record(resolved.saturating_sub(opened))
@@ -103,10 +141,21 @@ pub fn conversation_delta(
             counter::FIRST_RESPONSE_BREACHED
         };
         r.count(Scope::Both, first, name, 1);
+        let agent = new.first_response_by.as_deref();
+        if let Some(agent) = agent {
+            r.count(Scope::Both, first, &counter::agent(agent, name), 1);
+        }
         if let Some(opened) = new.opened_at {
-            r.each(Scope::Both, first, |d| {
-                d.first_response_time.record(first.saturating_sub(opened))
-            });
+            let took = first.saturating_sub(opened);
+            r.each(Scope::Both, first, |d| d.first_response_time.record(took));
+            if let Some(agent) = agent {
+                let bucket = format!(
+                    "{}{}",
+                    counter::FIRST_RESPONSE_TIME,
+                    Bucket::of(took).name()
+                );
+                r.count(Scope::Both, first, &counter::agent(agent, &bucket), 1);
+            }
         }
     }
     let escalations = new
@@ -151,6 +200,30 @@ pub fn conversation_delta(
     (!r.records.is_empty()).then(|| StatsDelta {
         channel: new.channel,
         account_id: new.account_id.clone(),
+        records: r.records,
+    })
+}
+
+/// A reply delivered at `sent_at` (a new outbound item of a thread): `agent:{id}:replies` + 1
+/// when a person's reply names its agent, on the account's record and on `team`'s (the
+/// conversation's team when it was delivered); `None` for any other reply.
+pub fn reply_delta(
+    reply: &ReplyCommand,
+    sent_at: i64,
+    team: Option<&str>,
+    tz: Tz,
+) -> Option<StatsDelta> {
+    let agent = reply.origin.agent_id()?;
+    let mut r = Records::new(tz, team.map(str::to_string));
+    r.count(
+        Scope::Both,
+        sent_at,
+        &counter::agent(agent, counter::AGENT_REPLIES),
+        1,
+    );
+    Some(StatsDelta {
+        channel: reply.channel,
+        account_id: reply.account_id.clone(),
         records: r.records,
     })
 }

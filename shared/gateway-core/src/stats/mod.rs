@@ -9,11 +9,14 @@
 //! - [`DailyDelta`] is both the increments of one change and, summed, a stored record: plain
 //!   counters by name ([`counter`]) and two [`Histogram`]s of durations in fixed [`BUCKETS`],
 //!   so that any number of days add up and percentiles are read from the sums.
-//! - [`Report`] sums the records of a range of days into the figures of `gatewayctl report`.
+//! - [`Report`] sums the records of a range of days into the figures of `gatewayctl report`;
+//!   [`Dashboard`] lays the same records out day by day, hour by hour and agent by agent
+//!   (`GET /stats` of the desk API). [`reply_delta`] counts a delivered reply for its agent.
 //!
 //! Pure: no I/O, no clock. The meaning of every counter is in `docs/service-levels.md`.
 
 mod buckets;
+mod dashboard;
 mod delta;
 mod report;
 #[cfg(any(test, feature = "test-util"))]
@@ -22,7 +25,8 @@ pub mod testing;
 mod tests;
 
 pub use buckets::{BUCKET_COUNT, BUCKETS, Bucket, Histogram};
-pub use delta::{conversation_delta, local_day, message_delta};
+pub use dashboard::{AgentFigures, Dashboard, DaySummary, HourCount};
+pub use delta::{conversation_delta, local_day, local_hour, message_delta, reply_delta};
 pub use report::{Figures, Report};
 
 use crate::message::Channel;
@@ -56,6 +60,46 @@ pub mod counter {
     pub const FIRST_RESPONSE_TIME: &str = "first_response_time:";
     /// Prefix of the resolution time buckets: `resolution_time:le_2h`.
     pub const RESOLUTION_TIME: &str = "resolution_time:";
+    /// Prefix of the inbound messages per local hour: `inbound_hour:09` (00 to 23).
+    pub const INBOUND_HOUR: &str = "inbound_hour:";
+    /// Prefix of an agent's counters: `agent:{agent_id}:{what}`, `what` one of
+    /// [`AGENT_FIGURES`] or `first_response_time:{bucket}`.
+    pub const AGENT: &str = "agent:";
+    /// An agent's delivered replies.
+    pub const AGENT_REPLIES: &str = "replies";
+    /// Conversations an agent resolved (`resolved_by` = `agent:{id}`).
+    pub const AGENT_RESOLVED: &str = "resolved";
+    /// The plain counters of an agent (besides their first-response time buckets).
+    pub const AGENT_FIGURES: [&str; 4] = [
+        FIRST_RESPONSE_MET,
+        FIRST_RESPONSE_BREACHED,
+        AGENT_REPLIES,
+        AGENT_RESOLVED,
+    ];
+
+    /// The counter of the inbound messages of a local hour (0 to 23).
+    pub fn inbound_hour(hour: u32) -> String {
+        format!("{INBOUND_HOUR}{hour:02}")
+    }
+
+    /// The counter `what` of an agent.
+    pub fn agent(agent_id: &str, what: &str) -> String {
+        format!("{AGENT}{agent_id}:{what}")
+    }
+
+    /// An agent counter's agent id and what it counts (`first_response_time:le_5m` for a
+    /// bucket); `None` for any other counter.
+    pub fn parse_agent(name: &str) -> Option<(&str, &str)> {
+        let rest = name.strip_prefix(AGENT)?;
+        if let Some(i) = rest.rfind(&format!(":{FIRST_RESPONSE_TIME}")) {
+            return Some((&rest[..i], &rest[i + 1..]));
+        }
+        AGENT_FIGURES.iter().find_map(|what| {
+            rest.strip_suffix(what)
+                .and_then(|id| id.strip_suffix(':'))
+                .map(|id| (id, &rest[rest.len() - what.len()..]))
+        })
+    }
 
     /// The counter of a tag.
     pub fn tag(tag: &str) -> String {

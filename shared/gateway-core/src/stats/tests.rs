@@ -157,14 +157,22 @@ fn each_change_of_a_conversation_counts_what_it_changed_on_the_day_it_happened()
             Some(&with_team),
             &[
                 ("2026-03-02", None, &[("opened", 1)]),
-                ("2026-03-02", Some("care"), &[("inbound", 1), ("opened", 1)]),
+                (
+                    "2026-03-02",
+                    Some("care"),
+                    &[("inbound", 1), ("inbound_hour:10", 1), ("opened", 1)],
+                ),
             ],
         ),
         (
             "a later message of the same episode",
             Some(&with_team),
             Some(&second_message_of_team),
-            &[("2026-03-02", Some("care"), &[("inbound", 1)])],
+            &[(
+                "2026-03-02",
+                Some("care"),
+                &[("inbound", 1), ("inbound_hour:10", 1)],
+            )],
         ),
         ("a follow opens nothing", None, Some(&follow_only), &[]),
         ("a deleted item counts nothing", Some(&new), None, &[]),
@@ -254,7 +262,11 @@ fn each_change_of_a_conversation_counts_what_it_changed_on_the_day_it_happened()
             &[(
                 "2026-03-02",
                 None,
-                &[("resolution_time:le_2h", 1), ("resolved", 1)],
+                &[
+                    ("agent:alice:resolved", 1),
+                    ("resolution_time:le_2h", 1),
+                    ("resolved", 1),
+                ],
             )],
         ),
         (
@@ -484,4 +496,174 @@ fn sla_met_percent_is_rounded_to_one_decimal() {
     ] {
         assert_eq!(report::percent(part, whole), expected, "{part}/{whole}");
     }
+}
+
+#[test]
+fn an_inbound_message_counts_on_the_local_hour_of_the_accounts_time_zone() {
+    // 23:59:59 and 00:00:00 in Shanghai: two hours of two days; in UTC, both 15:xx/16:00 of the
+    // same day.
+    for (time, tz, expected_day, hour) in [
+        (
+            "2026-03-02T23:59:59+08:00",
+            SHANGHAI,
+            "2026-03-02",
+            "inbound_hour:23",
+        ),
+        (
+            "2026-03-03T00:00:00+08:00",
+            SHANGHAI,
+            "2026-03-03",
+            "inbound_hour:00",
+        ),
+        (
+            "2026-03-02T23:59:59+08:00",
+            Tz::UTC,
+            "2026-03-02",
+            "inbound_hour:15",
+        ),
+        (
+            "2026-03-03T00:00:00+08:00",
+            Tz::UTC,
+            "2026-03-02",
+            "inbound_hour:16",
+        ),
+    ] {
+        let m = text_message("demo", "u1", time, "你好", at(time));
+        assert_records(
+            Some(message_delta(&m, tz)),
+            &[(expected_day, None, &[("inbound", 1), (hour, 1)])],
+            time,
+        );
+    }
+}
+
+#[test]
+fn an_agents_first_response_reply_and_resolution_count_for_that_agent() {
+    let mut opened = waiting();
+    opened.team = Some("care".into());
+    opened.response_due_at = Some(at("2026-03-02T10:30:00+08:00"));
+    let answered = then(&opened, |c| {
+        c.record_outbound_by(
+            at("2026-03-02T10:04:00+08:00"),
+            Responder::Person,
+            Some("alice"),
+        );
+    });
+    assert_eq!(answered.first_response_by.as_deref(), Some("alice"));
+    let both = |counters: &'static [(&'static str, i64)]| {
+        [
+            ("2026-03-02", None, counters),
+            ("2026-03-02", Some("care"), counters),
+        ]
+    };
+    assert_records(
+        conversation_delta(Some(&opened), Some(&answered), SHANGHAI),
+        &both(&[
+            ("agent:alice:first_response_met", 1),
+            ("agent:alice:first_response_time:le_5m", 1),
+            ("first_response_met", 1),
+            ("first_response_time:le_5m", 1),
+        ]),
+        "alice's first answer, within its due time",
+    );
+    // Resolved by bob: his; by a rule: nobody's.
+    let resolved = then(&answered, |c| {
+        c.resolve(at("2026-03-02T11:00:00+08:00"), "agent:bob", &[]);
+    });
+    assert_records(
+        conversation_delta(Some(&answered), Some(&resolved), SHANGHAI),
+        &both(&[
+            ("agent:bob:resolved", 1),
+            ("resolution_time:le_1h", 1),
+            ("resolved", 1),
+        ]),
+        "bob resolves",
+    );
+    let by_rule = then(&answered, |c| {
+        c.resolve(at("2026-03-02T11:00:00+08:00"), "rule:thanks", &[]);
+    });
+    let delta = conversation_delta(Some(&answered), Some(&by_rule), SHANGHAI).expect("counts");
+    assert!(
+        delta
+            .account_day(day("2026-03-02"))
+            .counters
+            .keys()
+            .all(|k| !k.starts_with("agent:")),
+        "{delta:?}"
+    );
+    // A reply of the reply API that names no agent: a first response, nobody's.
+    let anonymous = then(&opened, |c| {
+        c.record_outbound_by(at("2026-03-02T10:04:00+08:00"), Responder::Person, None);
+    });
+    let delta = conversation_delta(Some(&opened), Some(&anonymous), SHANGHAI).expect("counts");
+    assert_eq!(
+        delta
+            .account_day(day("2026-03-02"))
+            .get("first_response_met"),
+        1
+    );
+    assert!(
+        delta
+            .account_day(day("2026-03-02"))
+            .counters
+            .keys()
+            .all(|k| !k.starts_with("agent:"))
+    );
+    // A reopening forgets who answered the episode before.
+    let m = text_message("demo", "u1", "9", "又来了", at("2026-03-03T09:00:00+08:00"));
+    let reopened = then(&resolved, |c| {
+        c.record_inbound(&m);
+    });
+    assert_eq!(reopened.first_response_by, None);
+}
+
+#[test]
+fn a_delivered_reply_counts_for_the_agent_it_names_on_the_day_it_was_sent() {
+    use crate::outbound::{REPLY_SCHEMA_VERSION, ReplyCommand, ReplyOrigin};
+    let reply = |origin| ReplyCommand {
+        schema_version: REPLY_SCHEMA_VERSION,
+        idempotency_key: "k".into(),
+        channel: crate::Channel::WeChat,
+        account_id: "demo".into(),
+        conversation_key: "wechat:demo:u1".into(),
+        recipient_id: "u1".into(),
+        content: crate::reply::ReplyContent::text("好的"),
+        origin,
+        created_at_ms: at("2026-03-02T23:59:00+08:00"),
+    };
+    let agent = reply(ReplyOrigin::Agent {
+        client_id: "desk".into(),
+        agent_id: Some("alice".into()),
+    });
+    // Queued before midnight, delivered after: the day it was sent.
+    let sent = at("2026-03-03T00:00:10+08:00");
+    assert_records(
+        reply_delta(&agent, sent, Some("care"), SHANGHAI),
+        &[
+            ("2026-03-03", None, &[("agent:alice:replies", 1)]),
+            ("2026-03-03", Some("care"), &[("agent:alice:replies", 1)]),
+        ],
+        "alice's reply",
+    );
+    assert_eq!(
+        reply_delta(
+            &reply(ReplyOrigin::System {
+                client_id: "crm".into()
+            }),
+            sent,
+            None,
+            SHANGHAI
+        ),
+        None
+    );
+    assert_eq!(
+        counter::parse_agent("agent:a:b:first_response_time:le_5m"),
+        Some(("a:b", "first_response_time:le_5m"))
+    );
+    assert_eq!(
+        counter::parse_agent("agent:a.b:replies"),
+        Some(("a.b", "replies"))
+    );
+    assert_eq!(counter::parse_agent("agent:a.b:other"), None);
+    assert_eq!(counter::parse_agent("tag:x"), None);
 }
