@@ -11,6 +11,8 @@ export function TimeChart(props: {
   x: number[];
   series: { label: string; values: number[] }[];
   bars?: boolean;
+  /** The legend's name of the time axis. */
+  timeLabel: string;
 }) {
   const box = useRef<HTMLDivElement>(null);
   useEffect(() => {
@@ -23,15 +25,17 @@ export function TimeChart(props: {
         height: 220,
         title: props.title,
         scales: { x: { time: true } },
-        axes: [{}, { size: 40 }],
+        // Counts: whole-number steps only.
+        axes: [{}, { size: 40, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000] }],
         series: [
-          {},
+          { label: props.timeLabel },
           ...props.series.map((s, i) => ({
             label: s.label,
             stroke: COLOURS[i % COLOURS.length],
             width: 2,
             fill: props.bars ? `${COLOURS[i % COLOURS.length]}33` : undefined,
             paths: props.bars ? uPlot.paths.bars!({ size: [0.6, 40] }) : undefined,
+            points: { show: !props.bars && props.x.length <= 31 },
           })),
         ],
       },
@@ -44,6 +48,6 @@ export function TimeChart(props: {
       resize.disconnect();
       plot.destroy();
     };
-  }, [props.title, JSON.stringify(props.x), JSON.stringify(props.series), props.bars]);
+  }, [props.title, props.timeLabel, JSON.stringify(props.x), JSON.stringify(props.series), props.bars]);
   return <figure class="chart" ref={box} aria-label={props.title} />;
 }

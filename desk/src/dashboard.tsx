@@ -126,10 +126,11 @@ export function DashboardPage() {
           </dl>
           <div class="charts">
             {daily.length > 0 && (
-              <TimeChart title={t("chart_inbound_daily")} x={dayX} bars series={[{ label: t("col_inbound"), values: daily.map((d) => d.inbound) }]} />
+              <TimeChart timeLabel={t("col_time")} title={t("chart_inbound_daily")} x={dayX} bars series={[{ label: t("col_inbound"), values: daily.map((d) => d.inbound) }]} />
             )}
             {hourly.length > 0 && (
               <TimeChart
+                timeLabel={t("col_time")}
                 title={t("chart_inbound_hourly")}
                 x={hourly.map((h) => Date.parse(`${h.hour}:00:00`) / 1000)}
                 series={[{ label: t("col_inbound"), values: hourly.map((h) => h.inbound) }]}
@@ -137,6 +138,7 @@ export function DashboardPage() {
             )}
             {daily.length > 0 && tagNames.length > 0 && (
               <TimeChart
+                timeLabel={t("col_time")}
                 title={t("chart_tags_daily")}
                 x={dayX}
                 series={tagNames.slice(0, 6).map((tag) => ({ label: tag, values: daily.map((d) => d.tags?.[tag] ?? 0) }))}

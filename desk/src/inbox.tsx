@@ -36,7 +36,11 @@ export function Workspace({ selected }: { selected: string | null }) {
     <div class={`workspace ${selected ? "has-selection" : ""}`}>
       <Inbox selected={selected} />
       <section class="detail-pane" aria-label={t("thread")}>
-        {selected ? <ConversationView key={selected} convKey={selected} /> : null}
+        {selected ? (
+          <ConversationView key={selected} convKey={selected} />
+        ) : (
+          <p class="muted placeholder">{t("select_conversation")}</p>
+        )}
       </section>
     </div>
   );

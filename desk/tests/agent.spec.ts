@@ -16,6 +16,9 @@ test("a WeChat message appears without reloading and is answered with a canned r
   const navigations: string[] = [];
   page.on("framenavigated", (f) => f === page.mainFrame() && navigations.push(f.url()));
 
+  const unanswered = page.getByTestId("count-unanswered");
+  await expect(unanswered).toHaveText(/^\d+$/);
+  const waitingBefore = Number(await unanswered.textContent());
   const openid = unique("oBrowser");
   const key = `wechat:demo:${openid}`;
   send("wechat", "demo", openid, "你好，我想修改收货地址，订单 20261206-0042");
@@ -27,6 +30,7 @@ test("a WeChat message appears without reloading and is answered with a canned r
   // for a person.
   await expect(row.locator(".badge.unanswered")).toHaveText("未回复");
   await expect(row.locator(".badge.channel-wechat")).toHaveText("微信");
+  await expect(unanswered).toHaveText(String(waitingBefore + 1));
   expect(navigations.filter((u) => !u.includes("#"))).toEqual([]);
   await screenshot(page, "inbox");
 
@@ -59,7 +63,9 @@ test("a WeChat message appears without reloading and is answered with a canned r
 });
 
 test("a Weibo crisis is escalated with a running countdown, taken, answered, resolved and counted", async ({ browser }) => {
-  const sup = await (await browser.newContext()).newPage();
+  const supContext = await browser.newContext();
+  const agentContext = await browser.newContext();
+  const sup = await supContext.newPage();
   await signIn(sup, "jing");
   await sup.getByRole("link", { name: "数据看板" }).click();
   await sup.getByTestId("dash-account").selectOption("weibo:brand");
@@ -72,7 +78,7 @@ test("a Weibo crisis is escalated with a running countdown, taken, answered, res
     resolved: Number(await figure("resolved").textContent()),
   };
 
-  const page = await (await browser.newContext()).newPage();
+  const page = await agentContext.newPage();
   await signIn(page, "lina");
   await page.getByTestId("scope").selectOption("team:escalations");
   await page.getByRole("button", { name: /已升级/ }).click();
@@ -117,5 +123,12 @@ test("a Weibo crisis is escalated with a running countdown, taken, answered, res
       };
     }, { timeout: 45_000, intervals: [2_000] })
     .toEqual({ inbound: 1, escalations: 1, resolved: 1 });
-  await screenshot(sup, "dashboard");
+  // Plotted, and her first response and resolution are hers in the table by agent.
+  await expect(sup.locator("figure.chart")).toHaveCount(3);
+  const hers = sup.getByTestId("table-agents").locator("tr", { has: sup.locator('th:text-is("lina")') });
+  await expect(hers).toBeVisible();
+  expect(Number(await hers.locator("td").nth(0).textContent())).toBeGreaterThanOrEqual(1);
+  expect(Number(await hers.locator("td").nth(2).textContent())).toBeGreaterThanOrEqual(1);
+  await screenshot(sup, "dashboard", true);
+  await Promise.all([supContext.close(), agentContext.close()]);
 });

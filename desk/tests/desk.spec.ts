@@ -110,6 +110,10 @@ test("a wrong password is refused; an expired session refreshes, and ends when i
   });
   await page.reload();
   await expect(page.getByTestId("who")).toHaveText("李娜");
+  await expect
+    .poll(() => page.evaluate(() => JSON.parse(sessionStorage.getItem("desk.session")!).accessToken))
+    .not.toBe("expired");
+  await expect(page.getByTestId("rows").or(page.getByTestId("empty"))).toBeVisible();
   // The refresh token is no longer valid either: back to sign-in, saying why.
   await page.evaluate(() => {
     const s = JSON.parse(sessionStorage.getItem("desk.session")!);
@@ -141,6 +145,7 @@ test("on a phone, the inbox and the conversation take the screen in turn", async
   expect(width).toBeLessThanOrEqual(390);
   await page.getByRole("link", { name: /返回收件箱/ }).click();
   await expect(page.getByTestId("rows")).toBeVisible();
+  await page.close();
 });
 
 test("labels and contrast pass axe's WCAG 2 AA rules on the inbox, a conversation and the dashboard", async ({ page }) => {

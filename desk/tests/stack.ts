@@ -78,7 +78,7 @@ export async function signIn(page: Page, user: string) {
 }
 
 /** Screenshots go to DESK_SCREENSHOTS_DIR (docs/desk/ for `make desk-screenshots`), if set. */
-export async function screenshot(page: Page, name: string) {
+export async function screenshot(page: Page, name: string, fullPage = false) {
   const dir = process.env.DESK_SCREENSHOTS_DIR;
-  if (dir) await page.screenshot({ path: `${dir}/${name}.png`, fullPage: false });
+  if (dir) await page.screenshot({ path: `${dir}/${name}.png`, fullPage });
 }
