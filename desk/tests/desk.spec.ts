@@ -186,21 +186,21 @@ test("budgets: JavaScript under 150 KB gzipped, one list call per inbox page, ti
   // screen (a mark the desk sets), and the API calls it made.
   await expect.poll(() => page.locator(".badge.new").count(), { timeout: 30_000 }).toBe(0);
   const samples: number[] = [];
-  for (let i = 0; i < 5; i++) {
+  for (let i = 0; i < 11; i++) {
     await page.reload();
     await expect(page.locator("li.row")).toHaveCount(25);
     await page.waitForFunction(() => performance.getEntriesByName("desk:inbox-rows").length > 0);
     samples.push(await page.evaluate(() => performance.getEntriesByName("desk:inbox-rows")[0].startTime));
   }
   samples.sort((a, b) => a - b);
-  const timing = { rowsAt: samples[2], domContentLoaded: await page.evaluate(() => (performance.getEntriesByType("navigation")[0] as PerformanceNavigationTiming).domContentLoadedEventEnd) };
+  const timing = { rowsAt: samples[5], domContentLoaded: await page.evaluate(() => (performance.getEntriesByType("navigation")[0] as PerformanceNavigationTiming).domContentLoadedEventEnd) };
   const calls = await page.evaluate(() => (globalThis as any).__deskRequests as string[]);
   const lists = calls.filter((c) => c === "GET /conversations").length;
   const perRow = calls.filter((c) => /^GET \/conversations\/[^/]+$/.test(c) && c !== "GET /conversations/counts").length;
   expect(perRow).toBe(0);
   // At most one list call per refresh since the load (one refresh per 3 s).
   expect(lists).toBeLessThanOrEqual(1 + Math.ceil(timing.rowsAt / 3000));
-  const figures = { js_gzip_bytes: gz, js_files: js.length, inbox_rows_visible_ms_median_of_5: Math.round(timing.rowsAt), inbox_rows_visible_ms_samples: samples.map(Math.round), dom_content_loaded_ms: Math.round(timing.domContentLoaded), api_calls_at_load: calls };
+  const figures = { js_gzip_bytes: gz, js_files: js.length, inbox_rows_visible_ms_median_of_11: Math.round(timing.rowsAt), inbox_rows_visible_ms_samples: samples.map(Math.round), dom_content_loaded_ms: Math.round(timing.domContentLoaded), api_calls_at_load: calls };
   if (process.env.DESK_BUDGETS_FILE) writeFileSync(process.env.DESK_BUDGETS_FILE, JSON.stringify(figures, null, 2));
   console.log(JSON.stringify(figures));
 });

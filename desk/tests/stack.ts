@@ -80,5 +80,13 @@ export async function signIn(page: Page, user: string) {
 /** Screenshots go to DESK_SCREENSHOTS_DIR (docs/desk/ for `make desk-screenshots`), if set. */
 export async function screenshot(page: Page, name: string, fullPage = false) {
   const dir = process.env.DESK_SCREENSHOTS_DIR;
-  if (dir) await page.screenshot({ path: `${dir}/${name}.png`, fullPage });
+  if (!dir) return;
+  const size = page.viewportSize();
+  if (fullPage && size) {
+    // The page scrolls inside <main>: a taller window shows all of it.
+    const height = await page.evaluate(() => (document.querySelector("main")?.scrollHeight ?? 0) + 60);
+    await page.setViewportSize({ width: size.width, height: Math.max(size.height, height) });
+  }
+  await page.screenshot({ path: `${dir}/${name}.png` });
+  if (fullPage && size) await page.setViewportSize(size);
 }
