@@ -32,13 +32,7 @@ stack_start_desk
 export DESK_API_URL="$GATEWAY_LAMBDA_URL/lambda-url/desk-api" GATEWAYCTL
 GATEWAY_ACCOUNTS_FILE="$(pwd)/config/accounts.local.json"
 export GATEWAY_ACCOUNTS_FILE
-log "event sources (log: $STACK_RUN_DIR/event-sources.log)"
-stack_event_sources "${STACK_SETSID[@]}" >"$STACK_RUN_DIR/event-sources.log" 2>&1 &
-STACK_PIDS+=($!)
-for _ in $(seq 1 60); do
-  grep -q "event sources running" "$STACK_RUN_DIR/event-sources.log" && break
-  sleep 0.5
-done
+stack_event_sources "$STACK_RUN_DIR/event-sources.log"
 
 if [ -n "${DESK_SCREENSHOTS_DIR:-}" ]; then
   mkdir -p "$DESK_SCREENSHOTS_DIR"

@@ -43,6 +43,19 @@ except OSError:
 os.execvp(sys.argv[1], sys.argv[1:])')
 fi
 
+# wait_for_log FILE TEXT SECONDS WHAT: until FILE holds TEXT, or fails after SECONDS.
+wait_for_log() {
+  local deadline=$((SECONDS + $3))
+  until grep -q "$2" "$1" 2>/dev/null; do
+    if ((SECONDS >= deadline)); then
+      log "$4 did not start within $3 s; its log ($1):"
+      cat "$1" >&2 || true
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
 # wait_for_http URL SECONDS WHAT [LOG]: until URL answers; says how long it took, every 10 s
 # that it is still waiting, and on a timeout the end of LOG.
 wait_for_http() {
@@ -250,17 +263,27 @@ stack_start_desk() {
   wait_for_http "${DESK_URL}config.json" 30 "the web desk" "$STACK_RUN_DIR/desk.log"
 }
 
-# stack_event_sources [PREFIX...]: the queues', stream's and schedule's event sources, as
-# Lambda's (gatewayctl local event-sources): the inbound queue feeds message-router, the
-# outbound queue reply-sender, the timers queue, the stream and a one-minute schedule
-# sla-monitor, the stream stats-aggregator. Runs until stopped; PREFIX (e.g. setsid) before it.
+# stack_event_sources [LOG]: the queues', stream's and schedule's event sources, as Lambda's
+# (gatewayctl local event-sources): the inbound queue feeds message-router, the outbound queue
+# reply-sender, the timers queue, the stream and a one-minute schedule sla-monitor, the stream
+# stats-aggregator. Without LOG it runs in the foreground until stopped (make up); with LOG it
+# runs in the background in a process group of its own, logging there, and stops with the
+# stack (stack_cleanup).
 stack_event_sources() {
   local base="$GATEWAY_LAMBDA_URL/2015-03-31/functions"
-  "$@" "$GATEWAYCTL" local event-sources \
-    --map "message-router=$QUEUE_URL=$base/message-router/invocations" \
-    --map "reply-sender=$OUTBOUND_QUEUE_URL=$base/reply-sender/invocations" \
-    --map "sla-monitor=$TIMERS_QUEUE_URL=$base/sla-monitor/invocations" \
-    --stream "sla-monitor=$TABLE_NAME=$base/sla-monitor/invocations" \
-    --stream "stats-aggregator=$TABLE_NAME=$base/stats-aggregator/invocations" \
-    --schedule "sla-monitor=60=$base/sla-monitor/invocations"
+  local args=(local event-sources
+    --map "message-router=$QUEUE_URL=$base/message-router/invocations"
+    --map "reply-sender=$OUTBOUND_QUEUE_URL=$base/reply-sender/invocations"
+    --map "sla-monitor=$TIMERS_QUEUE_URL=$base/sla-monitor/invocations"
+    --stream "sla-monitor=$TABLE_NAME=$base/sla-monitor/invocations"
+    --stream "stats-aggregator=$TABLE_NAME=$base/stats-aggregator/invocations"
+    --schedule "sla-monitor=60=$base/sla-monitor/invocations")
+  if [ -z "${1:-}" ]; then
+    "$GATEWAYCTL" "${args[@]}"
+    return
+  fi
+  log "event sources (log: $1)"
+  "${STACK_SETSID[@]}" "$GATEWAYCTL" "${args[@]}" >"$1" 2>&1 &
+  STACK_PIDS+=($!)
+  wait_for_log "$1" "event sources running" 30 "the event sources"
 }
