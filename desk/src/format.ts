@@ -51,6 +51,8 @@ export function bucket(b: string | null | undefined): string {
   return b.startsWith("le_") ? t("le_bucket", { b: b.slice(3) }) : b;
 }
 
+/** The date `d` falls on in the browser's time zone, `YYYY-MM-DD`. */
 export function day(d: Date): string {
-  return d.toISOString().slice(0, 10);
+  const pad = (n: number) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
 }
