@@ -31,6 +31,14 @@ export function send(channel: "wechat" | "weibo", account: string, from: string,
   });
 }
 
+/** A WeChat push other than text: an event (`--event subscribe`) or a location. */
+export function sendWechat(account: string, from: string, args: string[]) {
+  execFileSync(gatewayctl(), ["send", "wechat", "--account", account, "--from", from, ...args], {
+    cwd: repo,
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+}
+
 const tokens = new Map<string, string>();
 export function token(user: string): string {
   if (!tokens.has(user)) {

@@ -2,7 +2,7 @@
 // while it is open, agent management and the dashboard's CSV.
 import { expect, test } from "@playwright/test";
 import { readFileSync } from "node:fs";
-import { deskApi, platformRequests, send, signIn, stored, unique } from "./stack";
+import { deskApi, platformRequests, send, sendWechat, signIn, stored, unique } from "./stack";
 
 const path = (key: string) => `/conversations/${encodeURIComponent(key)}`;
 
@@ -111,4 +111,66 @@ test("the dashboard's tables export as CSV", async ({ page }) => {
     trs.map((tr) => Array.from(tr.children).map((c) => c.textContent).join(",")),
   );
   expect(rows).toEqual(shown);
+});
+
+test("the thread shows events as lines, links to open, and a location with a map link", async ({ page }) => {
+  const openid = unique("oKinds");
+  const key = `wechat:demo:${openid}`;
+  sendWechat("demo", openid, ["--event", "subscribe"]);
+  send("wechat", "demo", openid, "订单页面打不开 https://shop.example.com/orders/8812 请看一下");
+  sendWechat("demo", openid, ["--location", "31.2304,121.4737,上海市人民广场"]);
+  await expect
+    .poll(async () => {
+      const r = await deskApi("lina", "GET", `${path(key)}/messages`);
+      return r.status === 200 && r.body.items.some((i: any) => i.kind === "location");
+    }, { timeout: 30_000 })
+    .toBe(true);
+  await signIn(page, "lina");
+  await page.goto(`/#/c/${encodeURIComponent(key)}`);
+  const thread = page.getByTestId("thread");
+  await expect(thread.locator("li.event-line")).toContainText("事件：follow");
+  const link = thread.getByRole("link", { name: "https://shop.example.com/orders/8812" });
+  await expect(link).toHaveAttribute("href", "https://shop.example.com/orders/8812");
+  await expect(link).toHaveAttribute("rel", "noopener noreferrer");
+  const location = thread.locator("li.msg.inbound", { hasText: "位置" });
+  await expect(location).toContainText("位置 31.23040, 121.47370 上海市人民广场");
+  await expect(location.getByRole("link", { name: "在地图中打开" })).toHaveAttribute("href", /mlat=31.2304&mlon=121.4737/);
+  // In the order they happened: the follow, the text, the location.
+  const texts = await thread.locator("> li").allTextContents();
+  const where = ["事件：follow", "shop.example.com", "位置 31.23040"].map((t) => texts.findIndex((x) => x.includes(t)));
+  expect(where[0]).toBeGreaterThanOrEqual(0);
+  expect(where).toEqual([...where].sort((a, b) => a - b));
+});
+
+test("a wait turns red once past its due time, and the tag filter narrows the list", async ({ page }) => {
+  const uid = String(7_000_000_000 + Math.floor(Math.random() * 1e9));
+  const key = `weibo:brand:${uid}`;
+  send("weibo", "brand", uid, "你们是骗子，我要举报！");
+  await stored("lina", key, (c) => c.escalated && c.response_due_at !== null);
+  // The page's clock is Playwright's, so that the due time can be passed without waiting.
+  await page.clock.install();
+  await signIn(page, "lina");
+  await page.getByTestId("scope").selectOption("team:escalations");
+  await page.getByRole("button", { name: /全部进行中/ }).click();
+  const clock = page.locator(`li.row[data-key="${key}"]`).getByTestId("response-clock");
+  await expect(clock).toHaveAttribute("data-breached", "false");
+  await expect(clock).toContainText("后超时");
+  await page.clock.fastForward("02:00");
+  await expect(clock).toHaveAttribute("data-breached", "true");
+  await expect(clock).toHaveClass(/breached/);
+  await expect(clock).toContainText("已超时");
+  expect(await clock.evaluate((el) => getComputedStyle(el).backgroundColor)).toBe("rgb(164, 14, 38)");
+
+  const filter = page.getByRole("searchbox", { name: "标签" });
+  await filter.fill("crisis");
+  await filter.press("Enter");
+  await expect(page.locator(`li.row[data-key="${key}"]`)).toBeVisible();
+  const tags = await page.locator("li.row").evaluateAll((rows) =>
+    rows.map((r) => Array.from(r.querySelectorAll(".tag")).map((t) => t.textContent)),
+  );
+  expect(tags.length).toBeGreaterThan(0);
+  expect(tags.every((t) => t.includes("crisis"))).toBe(true);
+  await filter.fill("no-such-tag");
+  await filter.press("Enter");
+  await expect(page.getByTestId("empty")).toBeVisible();
 });

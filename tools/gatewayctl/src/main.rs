@@ -219,6 +219,9 @@ enum SendCommand {
         /// Platform MsgId (reuse one to simulate the platform's retry).
         #[arg(long)]
         msg_id: Option<String>,
+        /// A location message instead of text: `LAT,LNG[,LABEL]`.
+        #[arg(long, conflicts_with_all = ["text", "event"])]
+        location: Option<String>,
     },
     /// A Weibo push (JSON).
     Weibo {
@@ -467,6 +470,7 @@ async fn run_send(cmd: SendCommand) -> Result<()> {
             target,
             envelope,
             msg_id,
+            location,
         } => {
             let accounts = load_accounts(&target.accounts)?;
             let envelope = match envelope.as_deref() {
@@ -486,19 +490,22 @@ async fn run_send(cmd: SendCommand) -> Result<()> {
                 },
             };
             let now = send::now_secs();
-            let xml = match (&target.text, &target.event) {
-                (_, Some(event)) => {
+            let id = msg_id.unwrap_or_else(|| format!("{now}{}", send::nonce()));
+            let xml = match (&location, &target.text, &target.event) {
+                (Some(location), _, _) => {
+                    let (degrees, label) =
+                        send::parse_location(location).map_err(|e| UsageError(e.to_string()))?;
+                    send::wechat_location_xml(&target.from, degrees, &label, &id, now)
+                }
+                (None, _, Some(event)) => {
                     send::wechat_event_xml(&target.from, event, target.key.as_deref(), now)
                 }
-                (text, None) => {
-                    let id = msg_id.unwrap_or_else(|| format!("{now}{}", send::nonce()));
-                    send::wechat_text_xml(
-                        &target.from,
-                        text.as_deref().unwrap_or("hello"),
-                        &id,
-                        now,
-                    )
-                }
+                (None, text, None) => send::wechat_text_xml(
+                    &target.from,
+                    text.as_deref().unwrap_or("hello"),
+                    &id,
+                    now,
+                ),
             };
             let request = send::wechat_push(&accounts, &target.account, &xml, envelope, now)
                 .usage(|| target.accounts.display().to_string())?;

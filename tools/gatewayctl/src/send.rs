@@ -65,6 +65,40 @@ pub fn wechat_text_xml(from: &str, text: &str, msg_id: &str, create_time: i64) -
     )
 }
 
+/// A WeChat location message (`Location_X` latitude, `Location_Y` longitude) as the platform
+/// pushes it.
+pub fn wechat_location_xml(
+    from: &str,
+    (latitude, longitude): (f64, f64),
+    label: &str,
+    msg_id: &str,
+    create_time: i64,
+) -> String {
+    format!(
+        "<xml><ToUserName>{}</ToUserName><FromUserName>{}</FromUserName><CreateTime>{create_time}</CreateTime><MsgType><![CDATA[location]]></MsgType><Location_X>{latitude}</Location_X><Location_Y>{longitude}</Location_Y><Scale>15</Scale><Label>{}</Label><MsgId>{msg_id}</MsgId></xml>",
+        cdata(WECHAT_ACCOUNT_ORIGINAL_ID),
+        cdata(from),
+        cdata(label)
+    )
+}
+
+/// `LAT,LNG` or `LAT,LNG,LABEL` (degrees).
+pub fn parse_location(s: &str) -> Result<((f64, f64), String)> {
+    let mut parts = s.splitn(3, ',');
+    let mut degrees = |what: &str| -> Result<f64> {
+        let v = parts.next().unwrap_or_default().trim();
+        v.parse::<f64>()
+            .ok()
+            .filter(|d| d.is_finite())
+            .ok_or_else(|| anyhow!("--location: {what} `{v}` is not a number (LAT,LNG[,LABEL])"))
+    };
+    let (lat, lng) = (degrees("latitude")?, degrees("longitude")?);
+    Ok((
+        (lat, lng),
+        parts.next().unwrap_or_default().trim().to_string(),
+    ))
+}
+
 /// A WeChat event (`subscribe`, `CLICK`, …) as the platform pushes it.
 pub fn wechat_event_xml(from: &str, event: &str, key: Option<&str>, create_time: i64) -> String {
     let key = key
@@ -146,4 +180,59 @@ pub async fn send(
         .with_context(|| format!("send to {url}"))?;
     let status = response.status().as_u16();
     Ok((status, response.text().await.unwrap_or_default()))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use gateway_core::channel::wechat::parse::{Received, normalize};
+    use gateway_core::message::Content;
+
+    #[test]
+    fn a_location_is_latitude_longitude_and_an_optional_label() {
+        assert_eq!(
+            parse_location("31.2304, 121.4737, 上海, 人民广场").unwrap(),
+            ((31.2304, 121.4737), "上海, 人民广场".to_string())
+        );
+        assert_eq!(parse_location("1,2").unwrap(), ((1.0, 2.0), String::new()));
+        for bad in ["", "31.2", "north,121", "31,inf"] {
+            let e = parse_location(bad).unwrap_err().to_string();
+            assert!(
+                e.contains("is not a number (LAT,LNG[,LABEL])"),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_location_message_is_what_the_gateway_reads_as_a_location() {
+        let xml = wechat_location_xml(
+            "oUser",
+            (31.2304, 121.4737),
+            "人民广场",
+            "42",
+            1_700_000_000,
+        );
+        let m = normalize(
+            &xml,
+            Received {
+                account_id: "demo",
+                received_at_ms: 1_700_000_000_000,
+            },
+        )
+        .unwrap();
+        match m.content {
+            Content::Location {
+                latitude,
+                longitude,
+                label,
+                ..
+            } => {
+                assert_eq!((latitude, longitude), (31.2304, 121.4737));
+                assert_eq!(label.as_deref(), Some("人民广场"));
+            }
+            other => panic!("not a location: {other:?}"),
+        }
+    }
 }
