@@ -1,7 +1,7 @@
 // The agent's workspace: queues with live counts, the list of the chosen queue in the API's
 // order, and the open conversation beside it (alone on a phone). One list call and one counts
 // call per refresh, whatever the number of rows.
-import { useRef, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { api, ApiError, type ConversationRow, type Counts } from "./api";
 import { ChannelBadge, ResponseClock } from "./badges";
 import { ConversationView } from "./conversation";
@@ -53,6 +53,13 @@ function Inbox({ selected }: { selected: string | null }) {
   const [counts, setCounts] = useState<Counts | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
+  // What is typed in the tag filter, applied half a second after the last key (or on Enter);
+  // the list's refreshes leave it alone.
+  const [tagDraft, setTagDraft] = useState(tagFilter.value);
+  useEffect(() => {
+    const id = setTimeout(() => (tagFilter.value = tagDraft), 500);
+    return () => clearTimeout(id);
+  }, [tagDraft]);
   const seen = useRef<Set<string> | null>(null);
   const fresh = useRef<Set<string>>(new Set());
   const s = activeScope.value;
@@ -125,8 +132,9 @@ function Inbox({ selected }: { selected: string | null }) {
           <input
             type="search"
             placeholder={t("filter_tag_placeholder")}
-            value={tagFilter.value}
-            onChange={(e) => (tagFilter.value = e.currentTarget.value)}
+            value={tagDraft}
+            onInput={(e) => setTagDraft(e.currentTarget.value)}
+            onKeyDown={(e) => e.key === "Enter" && (tagFilter.value = tagDraft)}
           />
         </label>
         <button type="button" class="primary" onClick={takeNext}>
