@@ -28,7 +28,7 @@ canned() {
     -H "Content-Type: application/json" -d "{\"id\":\"$1\",${2#\{}" "$DESK_API_URL/canned-responses")
   if [ "$code" = 409 ]; then
     code=$(curl -sS -o /dev/null -w '%{http_code}' -X PUT -H "Authorization: Bearer $token" \
-      -H "Content-Type: application/json" -d "$2" "$DESK_API_URL/canned-responses/$1")
+      -H "Content-Type: application/json" -d "{\"id\":\"$1\",${2#\{}" "$DESK_API_URL/canned-responses/$1")
   fi
   case "$code" in 200 | 201) ;; *) echo "canned response $1: HTTP $code" >&2 && return 1 ;; esac
 }

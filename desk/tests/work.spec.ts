@@ -174,3 +174,68 @@ test("a wait turns red once past its due time, and the tag filter narrows the li
   await filter.press("Enter");
   await expect(page.getByTestId("empty")).toBeVisible();
 });
+
+test("a supervisor assigns, moves, tags, clears an escalation, resolves and reopens", async ({ page }) => {
+  const uid = String(8_000_000_000 + Math.floor(Math.random() * 1e9));
+  const key = `weibo:brand:${uid}`;
+  send("weibo", "brand", uid, "产品有质量问题，我要去消协投诉");
+  await stored("jing", key, (c) => c.escalated);
+  await signIn(page, "jing");
+  await page.goto(`/#/c/${encodeURIComponent(key)}`);
+  const conv = page.getByTestId("conversation");
+  const now = async () => (await deskApi("jing", "GET", path(key))).body;
+
+  await conv.getByRole("combobox", { name: /^处理人/ }).selectOption("lina");
+  await expect.poll(async () => (await now()).assignee).toBe("lina");
+  await conv.getByRole("combobox", { name: /^团队/ }).selectOption("weibo-care");
+  await expect.poll(async () => (await now()).team).toBe("weibo-care");
+  await conv.getByRole("textbox", { name: "添加标签" }).fill("quality");
+  await conv.getByRole("textbox", { name: "添加标签" }).press("Enter");
+  await expect(conv.locator(".tags .tag", { hasText: "quality" })).toBeVisible();
+  await conv.getByRole("button", { name: "移除标签 crisis" }).click();
+  await expect.poll(async () => (await now()).tags).toEqual(["quality"]);
+  await conv.getByRole("button", { name: "解除升级" }).click();
+  await expect(conv.getByTestId("escalated")).toHaveCount(0);
+  expect((await now()).escalated).toBe(false);
+  await conv.getByRole("button", { name: "解决", exact: true }).click();
+  await expect(conv.getByTestId("status")).toHaveText("已解决");
+  await conv.getByRole("button", { name: "重新打开" }).click();
+  await expect(conv.getByTestId("status")).toHaveText("进行中");
+  expect((await now()).status).toBe("open");
+  // Each change is in the audit trail, by the supervisor.
+  const audit = (await deskApi("jing", "GET", `${path(key)}/audit`)).body.items;
+  expect(audit.length).toBeGreaterThanOrEqual(7);
+  expect(new Set(audit.map((a: any) => a.actor))).toEqual(new Set(["agent:jing"]));
+});
+
+test("the desk can be worked from the keyboard alone", async ({ page }) => {
+  const openid = unique("oKeys");
+  send("wechat", "demo", openid, "键盘操作测试");
+  await stored("lina", `wechat:demo:${openid}`);
+  await page.goto("/");
+  await page.keyboard.press("Tab"); // the user name field comes first
+  await page.keyboard.type("lina");
+  await page.keyboard.press("Tab");
+  await page.keyboard.type("Demo-lina-2026!");
+  await page.keyboard.press("Enter");
+  await expect(page.getByTestId("who")).toBeVisible();
+  await page.getByTestId("scope").selectOption("team:wechat-care");
+  await page.getByRole("button", { name: /全部进行中/ }).press("Enter");
+  const link = page.locator(`li.row[data-key="wechat:demo:${openid}"] a`);
+  await expect(link).toBeVisible();
+  const tabTo = async (target: typeof link) => {
+    for (let i = 0; i < 60 && !(await target.evaluate((el) => el === document.activeElement)); i++) {
+      await page.keyboard.press("Tab");
+    }
+    await expect(target).toBeFocused();
+  };
+  // Tab reaches the row's link, and Enter opens it; Tab reaches the reply box.
+  await tabTo(link);
+  await page.keyboard.press("Enter");
+  await expect(page.getByTestId("conversation").getByRole("heading", { name: openid })).toBeVisible();
+  await tabTo(page.getByTestId("composer"));
+  await page.keyboard.type("好的，马上处理");
+  await page.keyboard.press("Control+Enter");
+  await expect(page.getByTestId("composer")).toHaveValue("");
+  await expect(page.getByTestId("pending-reply").or(page.locator('li.msg.agent[data-type="outbound"]', { hasText: "马上处理" }))).toBeVisible();
+});
