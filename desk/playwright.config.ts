@@ -6,7 +6,9 @@ const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
 export default defineConfig({
   testDir: "tests",
-  // One stack, one story at a time: the scenarios share the emulator's table.
+  // One stack, one story at a time: the scenarios share the emulator's table. The files run
+  // in alphabetical order (agent, desk, seed, work): agent.spec.ts's *take next* expects its
+  // own crisis to be the only escalated one, so the demo data comes after it.
   workers: 1,
   fullyParallel: false,
   timeout: 90_000,
