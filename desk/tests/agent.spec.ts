@@ -3,7 +3,7 @@
 // appears escalated with a running countdown, is taken, answered and resolved, and the
 // supervisor's dashboard counts it.
 import { expect, test } from "@playwright/test";
-import { deskApi, platformRequests, screenshot, send, signIn, stored, unique } from "./stack";
+import { cspViolations, deskApi, platformRequests, screenshot, send, signIn, stored, unique } from "./stack";
 
 test("a WeChat message appears without reloading and is answered with a canned response", async ({ page }) => {
   const greeting = { title: "问候", text: "您好，我是{{agent_name}}，很高兴为您服务。", accounts: ["wechat:demo"] };
@@ -66,6 +66,8 @@ test("a Weibo crisis is escalated with a running countdown, taken, answered, res
   const supContext = await browser.newContext();
   const agentContext = await browser.newContext();
   const sup = await supContext.newPage();
+  // The plots and the app run under the deployed policy (desk/serve.mjs sends it).
+  const refused = cspViolations(sup);
   await signIn(sup, "jing");
   await sup.getByRole("link", { name: "数据看板" }).click();
   await sup.getByTestId("dash-account").selectOption("weibo:brand");
@@ -130,5 +132,6 @@ test("a Weibo crisis is escalated with a running countdown, taken, answered, res
   expect(Number(await hers.locator("td").nth(0).textContent())).toBeGreaterThanOrEqual(1);
   expect(Number(await hers.locator("td").nth(2).textContent())).toBeGreaterThanOrEqual(1);
   await screenshot(sup, "dashboard", true);
+  expect(refused).toEqual([]);
   await Promise.all([supContext.close(), agentContext.close()]);
 });

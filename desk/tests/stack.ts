@@ -98,3 +98,12 @@ export async function screenshot(page: Page, name: string, fullPage = false) {
   await page.screenshot({ path: `${dir}/${name}.png` });
   if (fullPage && size) await page.setViewportSize(size);
 }
+
+/** Collects what the browser refuses under the Content-Security-Policy on `page`. */
+export function cspViolations(page: Page): string[] {
+  const seen: string[] = [];
+  page.on("console", (m) => {
+    if (/Content Security Policy|Refused to/.test(m.text())) seen.push(m.text());
+  });
+  return seen;
+}
