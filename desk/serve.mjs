@@ -11,7 +11,7 @@
 import { createReadStream, existsSync, statSync, writeFileSync } from "node:fs";
 import { createServer, request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
-import { extname, join, normalize } from "node:path";
+import { extname, join, normalize, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(fileURLToPath(new URL(".", import.meta.url)), "dist");
@@ -92,8 +92,14 @@ const server = createServer((req, res) => {
     return res.end();
   }
   // A file of dist/, else the app (its routes live in the fragment).
-  let file = normalize(join(root, decodeURIComponent(path)));
-  if (!file.startsWith(root) || !existsSync(file) || statSync(file).isDirectory()) {
+  let file;
+  try {
+    file = normalize(join(root, decodeURIComponent(path)));
+  } catch {
+    res.writeHead(400, SECURITY);
+    return res.end();
+  }
+  if (!file.startsWith(root + sep) || !existsSync(file) || statSync(file).isDirectory()) {
     file = join(root, "index.html");
   }
   const immutable = file.includes(`${join(root, "assets")}`);

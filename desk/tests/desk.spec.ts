@@ -204,3 +204,19 @@ test("budgets: JavaScript under 150 KB gzipped, one list call per inbox page, ti
   if (process.env.DESK_BUDGETS_FILE) writeFileSync(process.env.DESK_BUDGETS_FILE, JSON.stringify(figures, null, 2));
   console.log(JSON.stringify(figures));
 });
+
+test("the local server sends the deployed headers and serves nothing but the build", async ({ request }) => {
+  const index = await request.get("/");
+  expect(index.headers()["content-security-policy"]).toContain("default-src 'self'; script-src 'self'");
+  expect(index.headers()["x-frame-options"]).toBe("DENY");
+  expect(index.headers()["cache-control"]).toBe("no-cache");
+  const config = await request.get("/config.json");
+  expect(config.headers()["cache-control"]).toBe("no-store");
+  expect(Object.keys(await config.json()).sort()).toEqual(["api_url", "cognito", "poll_seconds"]);
+  // Outside dist/: the app's page, never the file.
+  for (const path of ["/..%2Fpackage.json", "/%2E%2E/serve.mjs", "/../dist-x/index.html"]) {
+    const res = await request.get(path);
+    expect(await res.text()).toContain('<div id="app">');
+  }
+  expect((await request.get("/%E0%A4%A")).status()).toBe(400);
+});
