@@ -22,6 +22,10 @@ export CHROMIUM
 export XDG_CONFIG_HOME="${XDG_CONFIG_HOME:-$STACK_RUN_DIR/xdg}"
 mkdir -p "$XDG_CONFIG_HOME"
 
+# A stack of its own: nothing inherited from another one (make test's, whose platform
+# stand-ins are stopped by now).
+unset GATEWAY_STUB_URL WECHAT_API_BASE_URL WEIBO_API_BASE_URL GATEWAY_LAMBDA_URL
+
 stack_install_tools
 stack_build
 stack_start_moto

@@ -5,7 +5,7 @@ import AxeBuilder from "@axe-core/playwright";
 import { expect, test } from "@playwright/test";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
-import { deskApi, send, signIn, stored, unique } from "./stack";
+import { assignTo, deskApi, send, signIn, stored, unique } from "./stack";
 
 test("a stale edit shows the conflict, refreshes and overwrites nothing", async ({ page }) => {
   const openid = unique("oConflict");
@@ -131,12 +131,14 @@ test("a wrong password is refused; an expired session refreshes, and ends when i
 
 test("on a phone, the inbox and the conversation take the screen in turn", async ({ browser }) => {
   const openid = unique("oPhone");
+  const key = `wechat:demo:${openid}`;
   send("wechat", "demo", openid, "手机上能看到吗？");
-  await stored("lina", `wechat:demo:${openid}`);
+  await stored("lina", key);
+  await assignTo("lina", key);
   const page = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
   await signIn(page, "lina");
   await page.getByTestId("scope").selectOption("team:wechat-care");
-  await page.getByRole("button", { name: /全部进行中/ }).click();
+  await page.getByRole("button", { name: /^我的/ }).click();
   const row = page.locator(`li.row[data-key="wechat:demo:${openid}"]`);
   await row.getByRole("link").click();
   await expect(page.getByTestId("conversation")).toBeVisible();
@@ -159,9 +161,7 @@ test("labels and contrast pass axe's WCAG 2 AA rules on the inbox, a conversatio
   };
   await check("sign-in");
   await signIn(page, "jing");
-  await page.getByTestId("scope").selectOption("team:wechat-care");
-  await page.getByRole("button", { name: /全部进行中/ }).click();
-  await page.locator(`li.row[data-key="wechat:demo:${openid}"] a`).click();
+  await page.goto(`/#/c/${encodeURIComponent(`wechat:demo:${openid}`)}`);
   await expect(page.getByTestId("conversation")).toBeVisible();
   await check("conversation");
   await page.getByRole("link", { name: "数据看板" }).click();

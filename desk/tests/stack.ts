@@ -1,7 +1,7 @@
 // What the browser tests use of the local stack: webhooks (gatewayctl send, signed as the
 // platforms sign them), the desk API with a demo user's token, and the platform stand-ins'
 // record of what they received.
-import { execFileSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { expect, type Page } from "@playwright/test";
 
 const need = (name: string): string => {
@@ -24,26 +24,28 @@ export function unique(prefix: string): string {
   return `${prefix}${Date.now().toString(36)}${Math.floor(Math.random() * 1e4)}`;
 }
 
+/** Runs gatewayctl from the repository; a failure carries what it printed. */
+function ctl(args: string[]): string {
+  const out = spawnSync(gatewayctl(), args, { cwd: repo, encoding: "utf8" });
+  if (out.status !== 0) {
+    throw new Error(`gatewayctl ${args.join(" ")}: exit ${out.status}\n${out.stdout}\n${out.stderr}`);
+  }
+  return out.stdout;
+}
+
 export function send(channel: "wechat" | "weibo", account: string, from: string, text: string) {
-  execFileSync(gatewayctl(), ["send", channel, "--account", account, "--from", from, "--text", text], {
-    cwd: repo,
-    stdio: ["ignore", "ignore", "inherit"],
-  });
+  ctl(["send", channel, "--account", account, "--from", from, "--text", text]);
 }
 
 /** A WeChat push other than text: an event (`--event subscribe`) or a location. */
 export function sendWechat(account: string, from: string, args: string[]) {
-  execFileSync(gatewayctl(), ["send", "wechat", "--account", account, "--from", from, ...args], {
-    cwd: repo,
-    stdio: ["ignore", "ignore", "inherit"],
-  });
+  ctl(["send", "wechat", "--account", account, "--from", from, ...args]);
 }
 
 const tokens = new Map<string, string>();
 export function token(user: string): string {
   if (!tokens.has(user)) {
-    const out = execFileSync(gatewayctl(), ["desk", "login", "--user", user], { cwd: repo });
-    tokens.set(user, out.toString().trim());
+    tokens.set(user, ctl(["desk", "login", "--user", user]).trim());
   }
   return tokens.get(user)!;
 }
@@ -69,6 +71,18 @@ export async function stored(user: string, key: string, check: (c: any) => boole
       return r.status === 200 && check(r.body);
     }, { timeout: 30_000 })
     .toBe(true);
+}
+
+/** Assigns the conversation to `user` through the API (their "mine" queue then shows it). */
+export async function assignTo(user: string, key: string) {
+  const path = `/conversations/${encodeURIComponent(key)}`;
+  // The version moves while the gateway answers the customer: read again on a conflict.
+  await expect
+    .poll(async () => {
+      const c = (await deskApi(user, "GET", path)).body;
+      return (await deskApi(user, "PATCH", path, { assignee: "me" }, `"${c.version}"`)).status;
+    })
+    .toBe(200);
 }
 
 /** What the WeChat and Weibo stand-ins received. */

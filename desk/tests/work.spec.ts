@@ -2,7 +2,7 @@
 // while it is open, agent management and the dashboard's CSV.
 import { expect, test } from "@playwright/test";
 import { readFileSync } from "node:fs";
-import { deskApi, platformRequests, send, sendWechat, signIn, stored, unique } from "./stack";
+import { assignTo, deskApi, platformRequests, send, sendWechat, signIn, stored, unique } from "./stack";
 
 const path = (key: string) => `/conversations/${encodeURIComponent(key)}`;
 
@@ -210,8 +210,11 @@ test("a supervisor assigns, moves, tags, clears an escalation, resolves and reop
 
 test("the desk can be worked from the keyboard alone", async ({ page }) => {
   const openid = unique("oKeys");
+  const key = `wechat:demo:${openid}`;
   send("wechat", "demo", openid, "键盘操作测试");
-  await stored("lina", `wechat:demo:${openid}`);
+  await stored("lina", key);
+  // Hers, so that it is on the first page of her queue whatever else waits.
+  await assignTo("lina", key);
   await page.goto("/");
   await page.keyboard.press("Tab"); // the user name field comes first
   await page.keyboard.type("lina");
@@ -219,16 +222,21 @@ test("the desk can be worked from the keyboard alone", async ({ page }) => {
   await page.keyboard.type("Demo-lina-2026!");
   await page.keyboard.press("Enter");
   await expect(page.getByTestId("who")).toBeVisible();
-  await page.getByTestId("scope").selectOption("team:wechat-care");
-  await page.getByRole("button", { name: /全部进行中/ }).press("Enter");
-  const link = page.locator(`li.row[data-key="wechat:demo:${openid}"] a`);
-  await expect(link).toBeVisible();
-  const tabTo = async (target: typeof link) => {
+  const tabTo = async (target: ReturnType<typeof page.locator>) => {
     for (let i = 0; i < 60 && !(await target.evaluate((el) => el === document.activeElement)); i++) {
       await page.keyboard.press("Tab");
     }
     await expect(target).toBeFocused();
   };
+  // The scope: the team, chosen with the arrow keys; then the queue "mine", with Enter.
+  const scope = page.getByTestId("scope");
+  await tabTo(scope);
+  for (let i = 0; i < 6 && (await scope.inputValue()) !== "team:wechat-care"; i++) await page.keyboard.press("ArrowDown");
+  await expect(scope).toHaveValue("team:wechat-care");
+  await tabTo(page.getByRole("button", { name: /^我的/ }));
+  await page.keyboard.press("Enter");
+  const link = page.locator(`li.row[data-key="${key}"] a`);
+  await expect(link).toBeVisible();
   // Tab reaches the row's link, and Enter opens it; Tab reaches the reply box.
   await tabTo(link);
   await page.keyboard.press("Enter");

@@ -218,6 +218,56 @@ async fn lists_put_escalated_waits_first_then_the_oldest_and_filter_by_scope() {
 
 #[tokio::test]
 #[ignore = "needs the local AWS emulator (make test)"]
+async fn a_filtered_page_reads_on_until_it_is_full_and_its_cursor_skips_nothing() {
+    let (store, desk) = desk().await;
+    // Twelve waiting customers of the team; the agent holds the 4th, 9th, 10th and 12th.
+    let mine = [4, 9, 10, 12];
+    for i in 1..=12 {
+        inbound(
+            &store,
+            &format!("c{i:02}"),
+            &i.to_string(),
+            i * 1_000,
+            |c| {
+                c.team = Some("complaints".into());
+                if mine.contains(&i) {
+                    c.assignee = Some("agent1".into());
+                }
+            },
+        )
+        .await;
+    }
+    let who = |cs: &[Conversation]| cs.iter().map(|c| c.customer_id.clone()).collect::<Vec<_>>();
+    let caller = agent("agent1", &["complaints"]);
+    // Pages of 3 index items would hold 1 or 0 of hers; the page is filled anyway.
+    let first = desk
+        .list(&query("assignee=me&limit=3", &caller), None)
+        .await
+        .unwrap();
+    assert_eq!(who(&first.items), ["c04", "c09", "c10"]);
+    // The last index page read held more of hers than fitted: the cursor continues after the
+    // last one kept, and nothing is skipped.
+    let cursor = first.next_cursor.expect("more follow");
+    let second = desk
+        .list(&query("assignee=me&limit=3", &caller), Some(&cursor))
+        .await
+        .unwrap();
+    assert_eq!(who(&second.items), ["c12"]);
+    assert_eq!(second.next_cursor, None);
+    // A filter matching nothing in a long queue stops after 8 index pages, with a cursor.
+    let none = desk
+        .list(&query("assignee=nobody&limit=1", &caller), None)
+        .await
+        .unwrap();
+    assert!(none.items.is_empty());
+    assert!(
+        none.next_cursor.is_some(),
+        "12 items, 8 read: the list goes on"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the local AWS emulator (make test)"]
 async fn counts_read_only_what_they_count_within_scope_and_stop_at_the_cap() {
     use gateway_core::desk::counts::{CountsQuery, QueueCounts};
     let (store, desk) = desk().await;

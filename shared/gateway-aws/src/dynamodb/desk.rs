@@ -46,6 +46,10 @@ pub struct DynamoDbDesk {
 }
 
 /// Encodes a last evaluated key (string attributes only) as a cursor.
+/// At most this many index pages are read for one page of a list (a selective filter over a
+/// long queue); the cursor then continues where reading stopped.
+const LIST_MAX_QUERIES: usize = 8;
+
 fn encode_cursor(key: &Item) -> Option<String> {
     let map: BTreeMap<&str, &str> = key
         .iter()
@@ -302,51 +306,79 @@ impl DeskStore for DynamoDbDesk {
         for filter in &plan.filters {
             expression.add(filter);
         }
-        let mut query = self
-            .store
-            .client
-            .query()
-            .table_name(&self.store.table)
-            .index_name(index)
-            .expression_attribute_names("#pk", &pk_name)
-            .expression_attribute_values(":pk", s(&plan.partition))
-            .limit(plan.limit as i32)
-            .set_exclusive_start_key(start);
-        query = match plan.waiting {
-            Waiting::Any => query.key_condition_expression("#pk = :pk"),
-            Waiting::Unanswered | Waiting::UnansweredEscalated => {
-                let prefix = if plan.waiting == Waiting::Unanswered {
-                    WAITING
-                } else {
-                    WAITING_ESCALATED
-                };
-                query
-                    .key_condition_expression("#pk = :pk AND begins_with(#sk, :w)")
-                    .expression_attribute_names("#sk", &sk_name)
-                    .expression_attribute_values(":w", s(prefix))
+        // A filter is applied after DynamoDB reads a page of `limit` index items, so a page
+        // can come back short although more matches follow: read on until the page is full,
+        // the list ends, or LIST_MAX_QUERIES pages were read (then the cursor continues).
+        let mut items: Vec<Conversation> = Vec::new();
+        let mut start = start;
+        for _ in 0..LIST_MAX_QUERIES {
+            let mut query = self
+                .store
+                .client
+                .query()
+                .table_name(&self.store.table)
+                .index_name(index)
+                .expression_attribute_names("#pk", &pk_name)
+                .expression_attribute_values(":pk", s(&plan.partition))
+                .limit(plan.limit as i32)
+                .set_exclusive_start_key(start.take());
+            query = match plan.waiting {
+                Waiting::Any => query.key_condition_expression("#pk = :pk"),
+                Waiting::Unanswered | Waiting::UnansweredEscalated => {
+                    let prefix = if plan.waiting == Waiting::Unanswered {
+                        WAITING
+                    } else {
+                        WAITING_ESCALATED
+                    };
+                    query
+                        .key_condition_expression("#pk = :pk AND begins_with(#sk, :w)")
+                        .expression_attribute_names("#sk", &sk_name)
+                        .expression_attribute_values(":w", s(prefix))
+                }
+            };
+            if !expression.parts.is_empty() {
+                query = query.filter_expression(expression.parts.join(" AND "));
+                for (k, v) in &expression.names {
+                    query = query.expression_attribute_names(k, v);
+                }
+                for (k, v) in &expression.values {
+                    query = query.expression_attribute_values(k, v.clone());
+                }
             }
-        };
-        if !expression.parts.is_empty() {
-            query = query.filter_expression(expression.parts.join(" AND "));
-            for (k, v) in expression.names {
-                query = query.expression_attribute_names(k, v);
+            let page = query
+                .send()
+                .await
+                .map_err(|e| port_error("dynamodb query (desk list)", e))?;
+            let wanted = plan.limit as usize - items.len();
+            if page.items().len() > wanted {
+                // More matches than the page holds: stop after the last one kept, so that the
+                // cursor continues right after it.
+                let kept = &page.items()[..wanted];
+                for item in kept {
+                    items.push(deserialize(item.clone(), "deserialize conversation")?);
+                }
+                let last = kept.last().map(|item| {
+                    ["PK", "SK", pk_name.as_str(), sk_name.as_str()]
+                        .iter()
+                        .filter_map(|k| item.get(*k).map(|v| (k.to_string(), v.clone())))
+                        .collect::<Item>()
+                });
+                return Ok(Page {
+                    items,
+                    next_cursor: last.and_then(|key| next_cursor(Some(&key))),
+                });
             }
-            for (k, v) in expression.values {
-                query = query.expression_attribute_values(k, v);
+            for item in page.items() {
+                items.push(deserialize(item.clone(), "deserialize conversation")?);
+            }
+            start = page.last_evaluated_key().cloned();
+            if items.len() == plan.limit as usize || start.is_none() {
+                break;
             }
         }
-        let page = query
-            .send()
-            .await
-            .map_err(|e| port_error("dynamodb query (desk list)", e))?;
-        let items = page
-            .items()
-            .iter()
-            .map(|item| deserialize(item.clone(), "deserialize conversation"))
-            .collect::<Result<Vec<Conversation>, PortError>>()?;
         Ok(Page {
             items,
-            next_cursor: next_cursor(page.last_evaluated_key()),
+            next_cursor: next_cursor(start.as_ref()),
         })
     }
 
