@@ -95,7 +95,7 @@ test("the desk speaks Chinese by default and English on request, and remembers i
   await expect(page.getByRole("button", { name: "退出" })).toBeVisible();
 });
 
-test("a wrong password is refused; an expired session refreshes, and ends when it cannot", async ({ page }) => {
+test("a wrong password is refused; an expired or refused token refreshes, the session ends when it cannot, and signing out revokes it", async ({ page }) => {
   await page.goto("/");
   await page.getByLabel("用户名").fill("lina");
   await page.getByLabel("密码").fill("not-the-password");
@@ -114,6 +114,17 @@ test("a wrong password is refused; an expired session refreshes, and ends when i
     .poll(() => page.evaluate(() => JSON.parse(sessionStorage.getItem("desk.session")!).accessToken))
     .not.toBe("expired");
   await expect(page.getByTestId("rows").or(page.getByTestId("empty"))).toBeVisible();
+  // A token the API refuses (401) although it has not expired: refreshed, the call made again.
+  await page.evaluate(() => {
+    const s = JSON.parse(sessionStorage.getItem("desk.session")!);
+    sessionStorage.setItem("desk.session", JSON.stringify({ ...s, accessToken: "refused", expiresAt: Date.now() + 3_600_000 }));
+  });
+  await page.reload();
+  await expect
+    .poll(() => page.evaluate(() => JSON.parse(sessionStorage.getItem("desk.session")!).accessToken))
+    .not.toBe("refused");
+  await expect(page.getByTestId("rows").or(page.getByTestId("empty"))).toBeVisible();
+  await expect(page.getByTestId("who")).toHaveText("李娜");
   // The refresh token is no longer valid either: back to sign-in, saying why.
   await page.evaluate(() => {
     const s = JSON.parse(sessionStorage.getItem("desk.session")!);
@@ -122,11 +133,22 @@ test("a wrong password is refused; an expired session refreshes, and ends when i
   await page.reload();
   await expect(page.getByText("会话已过期，请重新登录")).toBeVisible();
   await expect(page.getByRole("button", { name: "登录" })).toBeVisible();
-  // Signing out forgets the session.
+  // Signing out forgets the session and revokes its refresh token at Cognito.
   await signIn(page, "lina");
+  const refreshToken = await page.evaluate(() => JSON.parse(sessionStorage.getItem("desk.session")!).refreshToken);
+  const clientId = (await (await page.request.get("/config.json")).json()).cognito.client_id;
+  const refreshWith = async () =>
+    (
+      await page.request.post("/cognito/", {
+        headers: { "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "AWSCognitoIdentityProviderService.InitiateAuth" },
+        data: JSON.stringify({ AuthFlow: "REFRESH_TOKEN_AUTH", ClientId: clientId, AuthParameters: { REFRESH_TOKEN: refreshToken } }),
+      })
+    ).status();
+  expect(await refreshWith()).toBe(200);
   await page.getByRole("button", { name: "退出" }).click();
   await expect(page.getByRole("button", { name: "登录" })).toBeVisible();
   expect(await page.evaluate(() => sessionStorage.getItem("desk.session"))).toBeNull();
+  await expect.poll(refreshWith).toBe(400);
 });
 
 test("on a phone, the inbox and the conversation take the screen in turn", async ({ browser }) => {
