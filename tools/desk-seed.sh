@@ -9,8 +9,9 @@ cd "$(dirname "$0")/.."
 : "${DESK_API_URL:?DESK_API_URL is not set}"
 ctl=${GATEWAYCTL:-gatewayctl}
 
-wechat() { "$ctl" send wechat --account demo --from "$1" "${@:2}" >/dev/null; }
-weibo() { "$ctl" send weibo --account brand --from "$1" "${@:2}" >/dev/null; }
+# --retries: a push the webhook could not queue is sent again unchanged, as the platforms do.
+wechat() { "$ctl" send wechat --account demo --from "$1" "${@:2}" --retries 2 >/dev/null; }
+weibo() { "$ctl" send weibo --account brand --from "$1" "${@:2}" --retries 2 >/dev/null; }
 
 wechat oDemoZhaoLei --event subscribe
 wechat oDemoZhaoLei --text "你好，我上周买的空气净化器还没发货，订单号 20261201-8812，能帮忙查一下吗？"

@@ -33,13 +33,15 @@ function ctl(args: string[]): string {
   return out.stdout;
 }
 
+// A push the webhook could not queue (503: the emulator was slow to answer) is sent again
+// unchanged, as the platforms do; the gateway stores it once.
 export function send(channel: "wechat" | "weibo", account: string, from: string, text: string) {
-  ctl(["send", channel, "--account", account, "--from", from, "--text", text]);
+  ctl(["send", channel, "--account", account, "--from", from, "--text", text, "--retries", "2"]);
 }
 
 /** A WeChat push other than text: an event (`--event subscribe`) or a location. */
 export function sendWechat(account: string, from: string, args: string[]) {
-  ctl(["send", "wechat", "--account", account, "--from", from, ...args]);
+  ctl(["send", "wechat", "--account", account, "--from", from, ...args, "--retries", "2"]);
 }
 
 const tokens = new Map<string, string>();

@@ -205,6 +205,10 @@ struct Target {
     /// Event key (menu key, QR scene).
     #[arg(long)]
     key: Option<String>,
+    /// Send the same request again, as the platforms do, after an answer other than 2xx or 4xx
+    /// (or none), up to this many times, one second apart.
+    #[arg(long, default_value_t = 0)]
+    retries: u32,
 }
 
 #[derive(Subcommand)]
@@ -552,7 +556,8 @@ async fn run_send(cmd: SendCommand) -> Result<()> {
             (target, url, request)
         }
     };
-    let (status, body) = send::send(&gatewayctl::http_client(), &url, &request).await?;
+    let (status, body) =
+        send::send_retrying(&gatewayctl::http_client(), &url, &request, target.retries).await?;
     println!(
         "{} {} -> {status} {}",
         target.account,

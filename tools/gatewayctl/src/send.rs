@@ -182,6 +182,35 @@ pub async fn send(
     Ok((status, response.text().await.unwrap_or_default()))
 }
 
+/// [`send`], and the same request again after a 5xx or no answer, up to `retries` times, one
+/// second apart (the platforms retry a push that was not acknowledged, unchanged).
+pub async fn send_retrying(
+    http: &reqwest::Client,
+    url: &str,
+    request: &PlatformRequest,
+    retries: u32,
+) -> Result<(u16, String)> {
+    let mut attempt = 0;
+    loop {
+        let answer = send(http, url, request).await;
+        let retry = match &answer {
+            Ok((status, _)) => *status >= 500,
+            Err(_) => true,
+        };
+        if !retry || attempt >= retries {
+            return answer;
+        }
+        attempt += 1;
+        match &answer {
+            Ok((status, body)) => {
+                eprintln!("{url} -> {status} {body}; sending it again ({attempt}/{retries})")
+            }
+            Err(e) => eprintln!("{url}: {e:#}; sending it again ({attempt}/{retries})"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -234,5 +263,61 @@ mod tests {
             }
             other => panic!("not a location: {other:?}"),
         }
+    }
+
+    /// A server answering each connection with the next status of `statuses`, and what it got.
+    async fn server(statuses: Vec<u16>) -> (String, tokio::task::JoinHandle<Vec<String>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/weibo/brand", listener.local_addr().unwrap());
+        let handle = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            for status in statuses {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let mut buf = vec![0u8; 8192];
+                let n = socket.read(&mut buf).await.unwrap();
+                let text = String::from_utf8_lossy(&buf[..n]).to_string();
+                seen.push(text.split("\r\n\r\n").nth(1).unwrap_or("").to_string());
+                let reply = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
+                );
+                socket.write_all(reply.as_bytes()).await.unwrap();
+            }
+            seen
+        });
+        (url, handle)
+    }
+
+    fn push() -> PlatformRequest {
+        PlatformRequest {
+            method: HttpMethod::Post,
+            query: BTreeMap::new(),
+            body: br#"{"text":"hi"}"#.to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_push_answered_5xx_is_sent_again_unchanged_and_a_4xx_is_not() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let http = crate::http_client();
+            let (url, seen) = server(vec![503, 200]).await;
+            let (status, _) = send_retrying(&http, &url, &push(), 2).await.unwrap();
+            assert_eq!(status, 200);
+            assert_eq!(seen.await.unwrap(), [r#"{"text":"hi"}"#; 2]);
+
+            let (url, seen) = server(vec![503]).await;
+            let (status, _) = send_retrying(&http, &url, &push(), 0).await.unwrap();
+            assert_eq!(status, 503);
+            assert_eq!(seen.await.unwrap().len(), 1);
+
+            let (url, seen) = server(vec![401]).await;
+            let (status, _) = send_retrying(&http, &url, &push(), 2).await.unwrap();
+            assert_eq!(status, 401);
+            assert_eq!(seen.await.unwrap().len(), 1);
+        });
     }
 }
