@@ -228,9 +228,11 @@ async fn the_router_stores_a_message_with_one_read_and_one_transaction_of_three_
     let _ = rules_source.rules().await.unwrap();
     let rules_warm = proxy.take();
 
+    let media = gateway_core::testing::RecordingMediaQueue::default();
     let router = Router {
         store: &store,
         replies: &replies,
+        media: &media,
         rules: &rules_now,
     };
     let mut per_message = Vec::new();

@@ -21,6 +21,7 @@ pub use secrets::{AccountsObserver, SecretsManagerAccountDirectory};
 pub use sns::SnsAlerts;
 pub use sqs::dead_letters::SqsDeadLetters;
 pub use sqs::inbound::SqsMessagePublisher;
+pub use sqs::media::SqsMediaQueue;
 pub use sqs::replies::SqsReplyQueue;
 pub use sqs::retry_backoff::SqsRetryScheduler;
 pub use sqs::timers::SqsTimers;
