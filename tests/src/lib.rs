@@ -142,6 +142,9 @@ impl RunningStack {
                 accounts_secret_id: var("ACCOUNTS_SECRET_ID"),
                 timers_queue_url: var("TIMERS_QUEUE_URL"),
                 alerts_topic_arn: var("ALERTS_TOPIC_ARN"),
+                media_queue_url: var("MEDIA_QUEUE_URL"),
+                media_dead_letter_queue_url: var("MEDIA_DEAD_LETTER_QUEUE_URL"),
+                media_bucket: var("MEDIA_BUCKET"),
             },
         }
     }

@@ -4,6 +4,7 @@
 
 pub mod dynamodb;
 pub mod error;
+pub mod s3;
 pub mod sdk;
 pub mod secrets;
 pub mod sns;
@@ -13,9 +14,11 @@ pub use dynamodb::api_requests::DynamoDbApiRequests;
 pub use dynamodb::conversations::DynamoDbConversationStore;
 pub use dynamodb::deliveries::DynamoDbDeliveryLedger;
 pub use dynamodb::desk::DynamoDbDesk;
+pub use dynamodb::media::DynamoDbMediaRecords;
 pub use dynamodb::rules::{BundledRules, DynamoDbRulesSource, DynamoDbRulesStore};
 pub use dynamodb::stats::DynamoDbStats;
 pub use dynamodb::tokens::{DynamoDbAccessTokens, TokenTiming};
+pub use s3::S3MediaStore;
 pub use sdk::load_sdk_config;
 pub use secrets::{AccountsObserver, SecretsManagerAccountDirectory};
 pub use sns::SnsAlerts;
