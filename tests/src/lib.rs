@@ -6,6 +6,7 @@
 //! the stack, they fail with a message saying so rather than passing vacuously.
 #![allow(clippy::unwrap_used)]
 
+pub mod media_files;
 pub mod openapi;
 pub mod sandbox;
 pub mod wire;

@@ -401,7 +401,7 @@ impl StubAdmin {
         }
     }
 
-    async fn post(&self, path: &str, body: Value) -> Result<()> {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> Result<()> {
         let status = self
             .http
             .post(format!("{}{path}", self.base_url))

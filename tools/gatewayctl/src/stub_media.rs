@@ -201,3 +201,34 @@ pub(crate) async fn weibo_media_get(
         _ => (StatusCode::NOT_FOUND, "not found").into_response(),
     }
 }
+
+impl crate::stub::StubAdmin {
+    /// Registers an object the stand-in serves (`channel`: `wechat` or `weibo`); a WeChat
+    /// `video` is answered as a `video_url`; an `expired` one as WeChat 40007 / Weibo 404.
+    pub async fn register_media(
+        &self,
+        channel: &str,
+        media_id: &str,
+        content_type: &str,
+        body: &[u8],
+        video: bool,
+        expired: bool,
+    ) -> anyhow::Result<()> {
+        self.post(
+            "/admin/media",
+            json!({
+                "channel": channel, "media_id": media_id, "content_type": content_type,
+                "body_base64": base64::engine::general_purpose::STANDARD.encode(body),
+                "video": video, "expired": expired,
+            }),
+        )
+        .await
+    }
+
+    /// Every media download waits `delay` before answering.
+    pub async fn media_delay(&self, delay: Duration) -> anyhow::Result<()> {
+        let delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.post("/admin/media/delay", json!({ "delay_ms": delay_ms }))
+            .await
+    }
+}
