@@ -230,6 +230,7 @@ export class ChannelGatewayStack extends Stack {
       stageName: params.stageName,
       userPool: desk.pool,
       userPoolClient: desk.client,
+      mediaBucket: media,
     });
 
     // Optional fixed egress, for the functions that call the platform APIs (WeChat allow-lists

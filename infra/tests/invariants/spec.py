@@ -752,7 +752,8 @@ DESK_CONFIG = {"api_url": "/api", "cognito": {"region": "AWS::Region", "user_poo
 DESK_CONFIG_HEADERS = {"content-type": "application/json", "cache-control": "no-store"}
 # The response headers policy (every header with Override true).
 DESK_HSTS_SECS = 63072000  # two years, includeSubDomains, preload
-DESK_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+DESK_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob: https://MediaBucket.RegionalDomainName; "
+            "media-src 'self' blob: https://MediaBucket.RegionalDomainName; "
             "connect-src 'self' https://cognito-idp.AWS::Region.amazonaws.com; frame-ancestors 'none'; base-uri 'none'; "
             "form-action 'none'; object-src 'none'")
 DESK_OUTPUTS = {"DeskUrl": rf"https://{DESK_DISTRIBUTION}\.DomainName", "DeskBucketName": DESK_BUCKET,
