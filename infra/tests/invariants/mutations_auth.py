@@ -1,7 +1,8 @@
 """Negative self-tests of the desk (see mutations.py): its Cognito user pool, app client and
 groups, the JWT authorizer, the routes behind it and the scope they require, desk-api's role
-(its partitions, the rules, the transactions' item actions, queries, indexes, no secret, no key;
-the table and queues without customer managed keys), its variables, the rules' cache it shares
+(its partitions, the rules, the transactions' item actions, queries, indexes, only the delivery
+secret, no key; the table and queues without customer managed keys; its media grants:
+mutations_media.py), its variables, the rules' cache it shares
 with the others and its reply windows, its routes, throttling, alarms, dashboard lines and
 outputs. The rows every function gets (a Scan, its log group, x86_64, its alarms and routes
 removed) and, per desk route, one without its authorizer and one without its scopes are in

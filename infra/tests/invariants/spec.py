@@ -317,10 +317,11 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         ), **REPLY_WINDOW_ENV},
         consumes="OutboundQueue", in_vpc_with_fixed_egress=True, reserved_concurrency=("ReplySenderReservedConcurrency", 5),
     ),
-    # media-fetcher (functions/media-fetcher; gateway-core media/: fetch_and_record; gateway-aws
-    # sqs/media.rs, dynamodb/tokens.rs, secrets.rs): consumes the media queue, downloads each
-    # object from the platform (WeChat's media/get with the access-token broker reply-sender
-    # uses, Weibo's media API) into the media bucket under media/, records it on the message.
+    # media-fetcher (issue 18: functions/media-fetcher, running gateway-core media/
+    # fetch_and_record; gateway-aws dynamodb/tokens.rs, secrets.rs; the variables below are the
+    # contract its config reads): consumes the media queue, downloads each object from the
+    # platform (WeChat with the access-token broker reply-sender uses, Weibo's media host) into
+    # the media bucket under media/, records it on the message.
     "MediaFetcherFunction": FunctionSpec(
         binary="media-fetcher", kind="consumer", timeout_secs=120, secret="DeliveryCredentialsSecret",
         # The retry backoff (ChangeMessageVisibility); undecodable commands, media refused for
