@@ -29,9 +29,9 @@ export const SLA_MONITOR_TIMEOUT_SECS = 30;
 /**
  * media-fetcher's timeout, as reply-sender's: a download of up to 10 MB at
  * PLATFORM_TIMEOUT_SECS, besides the token and AWS calls, for each command of a batch of
- * MEDIA_BATCH_SIZE. The media queue's visibility timeout is 6x this (720 s).
+ * MEDIA_BATCH_SIZE. The media queue's visibility timeout is 6x this (1080 s).
  */
-export const MEDIA_FETCHER_TIMEOUT_SECS = 120;
+export const MEDIA_FETCHER_TIMEOUT_SECS = 180;
 /** Commands per media-fetcher invocation (one object in memory at a time). */
 export const MEDIA_BATCH_SIZE = 5;
 /**

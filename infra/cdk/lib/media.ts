@@ -122,17 +122,17 @@ export function mediaFetcherFunction(props: MediaFetcherProps): lambda.Function 
       WEIBO_MEDIA_BASE_URL: 'https://upload.api.weibo.com',
       WECHAT_TOKEN_API: 'stable',
       // A download of up to 10 MB (reply-sender's calls carry a few KB: 5 s).
-      PLATFORM_TIMEOUT_SECS: '20',
+      PLATFORM_TIMEOUT_SECS: '15',
       AWS_OPERATION_TIMEOUT_MS: '4000',
-      // The access-token broker's timings, reply-sender's (they share the token items).
+      // The access-token broker's timings; the lease outlasts one refresh (an AWS call and a
+      // platform call at PLATFORM_TIMEOUT_SECS: 19 s), as the function checks at start.
       TOKEN_REFRESH_AHEAD_SECS: '300',
-      TOKEN_LEASE_SECS: '20',
+      TOKEN_LEASE_SECS: '30',
       TOKEN_WAIT_MS: '3000',
       // Below the media queue's maxReceiveCount: the redrive stays a backstop.
       MEDIA_MAX_ATTEMPTS: String(MEDIA_MAX_ATTEMPTS),
       RETRY_BASE_SECS: '10',
       RETRY_MAX_SECS: '300',
-      MESSAGE_TTL_DAYS: props.messageTtlDays.valueAsString,
     },
     statements: [
       // Receive/Delete/GetQueueAttributes: the event source mapping, on the function's behalf.
@@ -158,10 +158,12 @@ export function mediaFetcherFunction(props: MediaFetcherProps): lambda.Function 
         resources: [`${bucket.attrArn}/${MEDIA_PREFIX}*`],
       }),
       // The table, by partition key; item actions only (no Query, no Scan, no index). The
-      // message's `media` map (UpdateItem), in its conversation's partition CONV#<conversation key>.
+      // message's `media` map (UpdateItem), in its conversation's partition CONV#<conversation key>;
+      // when the message item is not there, whether the message is stored at all (GetItem of its
+      // dedupe marker, same partition).
       new iam.PolicyStatement({
         sid: 'RecordMedia',
-        actions: ['dynamodb:UpdateItem'],
+        actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
         resources: [table.tableArn],
         conditions: leadingKeys('CONV#*'),
       }),

@@ -12,7 +12,8 @@ from .checks import check, retained
 from .checks_site import S3_PUBLIC_ACCESS_BLOCK, _statement_view
 from .model import Model, Unresolvable, as_list, canon, eval_condition, expand_if, get, number, ref_target, role_grants
 from .spec import (DESK_BUCKET, DESK_UPLOAD_ENVELOPE_BYTES, FUNCTIONS, LAMBDA_SYNC_PAYLOAD_BYTES, MEDIA_ABORT_UPLOADS_DAYS, MEDIA_BUCKET,
-                   MEDIA_BUCKET_POLICY, MEDIA_EXPIRE_CONDITION, MESSAGE_TTL_PARAMETER, QUEUES)
+                   MEDIA_BUCKET_POLICY, MEDIA_EXPIRE_CONDITION, MEDIA_FETCHER_AWS_CALLS, MEDIA_FETCHER_PLATFORM_CALLS,
+                   MEDIA_FETCHER_SLACK_SECS, MESSAGE_TTL_PARAMETER, QUEUES, SQS_MAX_VISIBILITY_SECS)
 
 # What S3 actions a function may be granted at all: objects read (GetObject, which also
 # authorizes HeadObject and is what a presigned GET URL needs) and written (PutObject). Never a
@@ -178,6 +179,34 @@ def check_media_attempts(m: Model) -> list[str]:
         return [f"MEDIA_MAX_ATTEMPTS {attempts} + {MEDIA_UNSETTLED_RECEIVES} > {queue} maxReceiveCount {count}: the queue's redrive "
                 "would move commands to the DLQ without a reason before media-fetcher gives up on them"]
     return []
+
+
+@check("media-fetcher-timings")
+def check_media_fetcher_timings(m: Model) -> list[str]:
+    """media-fetcher's settings against its Timeout, with the code's worst case of one command
+    (functions/media-fetcher/src/config.rs: MEDIA_FETCHER_AWS_CALLS AWS calls and
+    MEDIA_FETCHER_PLATFORM_CALLS platform calls, each at its timeout, plus the slack): a command
+    is started only with that much of the invocation left, so the Timeout must exceed it or no
+    command ever starts; the token lease outlives one refresh (an AWS call and a platform call:
+    the function refuses to start otherwise); the backoff fits SQS's visibility limit."""
+    fn = m.functions.get("MediaFetcherFunction")
+    if fn is None:
+        return ["MediaFetcherFunction missing"]
+    problems, timeout = [], fn.props.get("Timeout", 3)
+    platform, aws_ms, lease = fn.env_int("PLATFORM_TIMEOUT_SECS"), fn.env_int("AWS_OPERATION_TIMEOUT_MS"), fn.env_int("TOKEN_LEASE_SECS")
+    base, cap = fn.env_int("RETRY_BASE_SECS"), fn.env_int("RETRY_MAX_SECS")
+    if not isinstance(timeout, int):
+        return [f"media-fetcher Timeout {timeout!r} is not a number"]
+    if platform is None or aws_ms is None:
+        return ["PLATFORM_TIMEOUT_SECS and AWS_OPERATION_TIMEOUT_MS must be set (the code's defaults are unchecked)"]
+    margin = MEDIA_FETCHER_AWS_CALLS * aws_ms / 1000 + MEDIA_FETCHER_PLATFORM_CALLS * platform + MEDIA_FETCHER_SLACK_SECS
+    if timeout <= margin:
+        problems.append(f"media-fetcher Timeout {timeout} s <= the {margin:g} s one command may take: no command would start")
+    if lease is None or lease <= aws_ms / 1000 + platform:
+        problems.append(f"TOKEN_LEASE_SECS {lease!r} <= the longest token refresh ({aws_ms / 1000 + platform:g} s): the function refuses to start")
+    if base is None or cap is None or not 0 < base <= cap <= SQS_MAX_VISIBILITY_SECS:
+        problems.append(f"RETRY_BASE_SECS {base!r} / RETRY_MAX_SECS {cap!r}: want 0 < base <= max <= {SQS_MAX_VISIBILITY_SECS}")
+    return problems
 
 
 @check("desk-upload-fits-lambda")

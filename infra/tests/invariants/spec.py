@@ -323,7 +323,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     # platform (WeChat with the access-token broker reply-sender uses, Weibo's media host) into
     # the media bucket under media/, records it on the message.
     "MediaFetcherFunction": FunctionSpec(
-        binary="media-fetcher", kind="consumer", timeout_secs=120, secret="DeliveryCredentialsSecret",
+        binary="media-fetcher", kind="consumer", timeout_secs=180, secret="DeliveryCredentialsSecret",
         # The retry backoff (ChangeMessageVisibility); undecodable commands, media refused for
         # good and commands retried out go to the media DLQ, with the reason. The object: put,
         # and head (a retry finding it stored; authorized by s3:GetObject), under media/ only.
@@ -331,15 +331,15 @@ FUNCTIONS: dict[str, FunctionSpec] = {
                      "s3:GetObject": {MEDIA_OBJECTS}, "s3:PutObject": {MEDIA_OBJECTS}},
         # The message's `media` map (UpdateItem, CONV#...); the token cache and lease (GetItem,
         # UpdateItem, TOKEN#...), as reply-sender uses them. No Put, no Delete, no Query.
-        table={"dynamodb:GetItem": {TOKEN}, "dynamodb:UpdateItem": {CONV, TOKEN}},
+        table={"dynamodb:GetItem": {CONV, TOKEN}, "dynamodb:UpdateItem": {CONV, TOKEN}},
         env=variables(
             "TABLE_NAME=GatewayTable MEDIA_QUEUE_URL=MediaQueue MEDIA_DEAD_LETTER_QUEUE_URL=MediaDeadLetterQueue",
             f"MEDIA_BUCKET={MEDIA_BUCKET} ACCOUNTS_CACHE_SECS=60 WECHAT_API_BASE_URL=https://api.weixin.qq.com",
-            "WEIBO_MEDIA_BASE_URL=https://upload.api.weibo.com WECHAT_TOKEN_API=stable PLATFORM_TIMEOUT_SECS=20",
-            "AWS_OPERATION_TIMEOUT_MS=4000 TOKEN_REFRESH_AHEAD_SECS=300 TOKEN_LEASE_SECS=20 TOKEN_WAIT_MS=3000",
+            "WEIBO_MEDIA_BASE_URL=https://upload.api.weibo.com WECHAT_TOKEN_API=stable PLATFORM_TIMEOUT_SECS=15",
+            "AWS_OPERATION_TIMEOUT_MS=4000 TOKEN_REFRESH_AHEAD_SECS=300 TOKEN_LEASE_SECS=30 TOKEN_WAIT_MS=3000",
             # Attempts of one command before a transient failure dead-letters it with the reason
             # (below the media queue's maxReceiveCount: media-attempts-below-redrive).
-            "MEDIA_MAX_ATTEMPTS=4 RETRY_BASE_SECS=10 RETRY_MAX_SECS=300 MESSAGE_TTL_DAYS=MessageTtlDays",
+            "MEDIA_MAX_ATTEMPTS=4 RETRY_BASE_SECS=10 RETRY_MAX_SECS=300",
         ),
         consumes="MediaQueue", in_vpc_with_fixed_egress=True, reserved_concurrency=("MediaFetcherReservedConcurrency", 5),
     ),
@@ -523,6 +523,10 @@ ALL_QUEUES = (*QUEUES, *(q.dlq for q in QUEUES.values()), *FAILURE_QUEUES)
 # its Timeout fits two such worst cases, so a batch makes progress.
 REPLY_SENDER_AWS_CALLS, REPLY_SENDER_PLATFORM_CALLS, REPLY_SENDER_SLACK_SECS = 9, 4, 2
 REPLY_SENDER_WORST_CASES_PER_INVOCATION = 2
+# media-fetcher starts a command only when the worst case of one is left of the invocation:
+# worst_case_record in functions/media-fetcher/src/config.rs, 12 AWS calls at
+# AWS_OPERATION_TIMEOUT_MS plus 6 platform calls at PLATFORM_TIMEOUT_SECS, plus MARGIN_SLACK.
+MEDIA_FETCHER_AWS_CALLS, MEDIA_FETCHER_PLATFORM_CALLS, MEDIA_FETCHER_SLACK_SECS = 12, 6, 2
 # Receives an unsettled reply may need after the sender's last allowed attempt.
 UNSETTLED_RECEIVES = 2
 SQS_MAX_VISIBILITY_SECS = 43200  # what ChangeMessageVisibility accepts
