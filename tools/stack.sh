@@ -119,7 +119,18 @@ stack_setup() {
   # shellcheck disable=SC1091
   . "$STACK_RUN_DIR/resources.env"
   set +a
+  stack_media_bucket "$prefix"
   stack_desk_setup "$prefix"
+}
+
+# stack_media_bucket PREFIX: the media bucket in the emulator, `{PREFIX}-media` unless
+# MEDIA_BUCKET names one; exports MEDIA_BUCKET (the desk API's media links and uploads).
+stack_media_bucket() {
+  export MEDIA_BUCKET="${MEDIA_BUCKET:-$1-media}"
+  log "creating the media bucket $MEDIA_BUCKET"
+  # The emulator takes an unsigned request; creating a bucket one owns again is a success.
+  curl -sSf -X PUT -o /dev/null "$AWS_ENDPOINT_URL/$MEDIA_BUCKET" ||
+    { log "the media bucket $MEDIA_BUCKET could not be created"; return 1; }
 }
 
 # stack_desk_setup PREFIX: the desk's Cognito user pool in the emulator, from the users file
@@ -183,6 +194,14 @@ ALERTS_TOPIC_ARN=$ALERTS_TOPIC_ARN
 SLA_BREACH_GRACE_SECS=${SLA_BREACH_GRACE_SECS:-1}
 RUST_LOG=${RUST_LOG:-info}
 ENV
+  # The media bucket (stack_media_bucket), addressed by path in the emulator.
+  if [ -n "${MEDIA_BUCKET:-}" ]; then
+    cat >>"$1" <<ENV
+MEDIA_BUCKET=$MEDIA_BUCKET
+S3_FORCE_PATH_STYLE=true
+MEDIA_URL_TTL_SECS=${MEDIA_URL_TTL_SECS:-600}
+ENV
+  fi
   # The desk API's user pool (stack_desk_setup), when the stack has one.
   if [ -n "${DESK_USER_POOL_ID:-}" ]; then
     cat >>"$1" <<ENV

@@ -1,6 +1,7 @@
 //! Everything `desk-api` reads from its environment.
 
 use gateway_core::delivery::window::ReplyPolicy;
+use gateway_core::desk::media::{DEFAULT_LINK_TTL_SECS, MAX_LINK_TTL_SECS};
 use gateway_lambda::env::{ConfigError, EnvReader, read_reply_policy};
 use std::time::Duration;
 
@@ -29,6 +30,14 @@ pub struct Config {
     /// The reply windows (`WECHAT_MESSAGE_WINDOW_SECS`, … as the reply sender reads them): a
     /// reply the platform would refuse is refused before it is queued.
     pub reply_policy: ReplyPolicy,
+    /// `MEDIA_BUCKET`: where the media-fetcher keeps the customers' media (and the desk its
+    /// agents' uploads). Unset: the thread shows media records without links.
+    pub media_bucket: Option<String>,
+    /// `MEDIA_URL_TTL_SECS` (default 600, at most 3600): how long a media link works.
+    pub media_url_ttl: Duration,
+    /// `S3_FORCE_PATH_STYLE` (default false): address the bucket as `{endpoint}/{bucket}/…`
+    /// (the local emulator) instead of `https://{bucket}.s3.{region}.amazonaws.com/…`.
+    pub s3_force_path_style: bool,
 }
 
 impl Config {
@@ -56,6 +65,15 @@ impl Config {
         let max_body_bytes = r.number("DESK_MAX_BODY_BYTES", 16384, 1) as usize;
         let rules_cache = Duration::from_secs(r.number("RULES_CACHE_SECS", 30, 0) as u64);
         let reply_policy = read_reply_policy(&mut r);
+        let media_bucket = r.get("MEDIA_BUCKET").map(|b| b.trim().to_string());
+        let ttl = r.number("MEDIA_URL_TTL_SECS", DEFAULT_LINK_TTL_SECS as i64, 1);
+        if ttl > MAX_LINK_TTL_SECS as i64 {
+            r.problem(format!(
+                "MEDIA_URL_TTL_SECS must be at most {MAX_LINK_TTL_SECS}, got `{ttl}`"
+            ));
+        }
+        let media_url_ttl = Duration::from_secs(ttl.clamp(1, MAX_LINK_TTL_SECS as i64) as u64);
+        let s3_force_path_style = r.flag("S3_FORCE_PATH_STYLE", false);
         r.finish(Config {
             table_name,
             outbound_queue_url,
@@ -67,6 +85,50 @@ impl Config {
             max_body_bytes,
             rules_cache,
             reply_policy,
+            media_bucket,
+            media_url_ttl,
+            s3_force_path_style,
         })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use gateway_lambda::env::lookup_from as env;
+
+    const REQUIRED: [(&str, &str); 4] = [
+        ("TABLE_NAME", "t"),
+        ("OUTBOUND_QUEUE_URL", "q"),
+        ("DESK_USER_POOL_ID", "p"),
+        ("DESK_CLIENT_ID", "c"),
+    ];
+
+    fn with(pairs: &[(&'static str, &'static str)]) -> Result<Config, ConfigError> {
+        let mut all = REQUIRED.to_vec();
+        all.extend_from_slice(pairs);
+        Config::from_lookup(env(&all))
+    }
+
+    #[test]
+    fn media_links_need_a_bucket_and_last_ten_minutes_by_default() {
+        let c = with(&[]).unwrap();
+        assert_eq!(c.media_bucket, None);
+        assert_eq!(c.media_url_ttl, Duration::from_secs(600));
+        assert!(!c.s3_force_path_style);
+        let c = with(&[
+            ("MEDIA_BUCKET", "media-b"),
+            ("MEDIA_URL_TTL_SECS", "3600"),
+            ("S3_FORCE_PATH_STYLE", "true"),
+        ])
+        .unwrap();
+        assert_eq!(c.media_bucket.as_deref(), Some("media-b"));
+        assert_eq!(c.media_url_ttl, Duration::from_secs(3600));
+        assert!(c.s3_force_path_style);
+        for bad in ["0", "3601", "ten"] {
+            let e = with(&[("MEDIA_URL_TTL_SECS", bad)]).unwrap_err();
+            assert!(e.to_string().contains("MEDIA_URL_TTL_SECS"), "{bad}: {e}");
+        }
     }
 }

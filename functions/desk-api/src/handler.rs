@@ -3,11 +3,15 @@
 //!
 //! - `handler/conversations.rs`: lists, their counts, take next, one conversation, its thread and audit
 //!   trail, changes, replies, notes;
+//! - `handler/media.rs`: media links of the thread;
 //! - `handler/people.rs`: the caller, agent profiles, canned responses;
 //! - `handler/stats.rs`: statistics;
 //! - `handler/views.rs`: the JSON the routes answer with.
 
 mod conversations;
+mod media;
+#[cfg(test)]
+mod media_tests;
 mod people;
 mod stats;
 #[cfg(test)]
@@ -26,6 +30,8 @@ use lambda_http::http::{HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{Value, json};
 use std::sync::Arc;
+
+pub use media::MediaSettings;
 
 /// Who a valid access token names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +85,8 @@ pub struct Desk {
     pub policy: ReplyPolicy,
     /// Larger bodies are refused with 413.
     pub max_body_bytes: usize,
+    /// Media links.
+    pub media: MediaSettings,
 }
 
 /// A refused request: status, error code, message, and what else the answer carries.

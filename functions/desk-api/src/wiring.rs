@@ -2,12 +2,13 @@
 //! count AWS calls run against the emulator.
 
 use crate::config::Config;
-use crate::handler::{self, DailyStats, Desk};
+use crate::handler::{self, DailyStats, Desk, MediaSettings};
 use crate::{auth, handler::Authenticator};
 use gateway_aws::{
     BundledRules, DynamoDbConversationStore, DynamoDbDesk, DynamoDbRulesSource, DynamoDbRulesStore,
-    DynamoDbStats, SqsReplyQueue,
+    DynamoDbStats, S3MediaLinks, SqsReplyQueue, s3_client,
 };
+use gateway_core::desk::media::MediaLinks;
 use std::sync::Arc;
 
 /// The daily statistics records, for `GET /stats`.
@@ -70,5 +71,12 @@ pub fn desk(config: &Config, sdk: &aws_config::SdkConfig, auth: Arc<dyn Authenti
         inboxes: Arc::new(store),
         policy: config.reply_policy,
         max_body_bytes: config.max_body_bytes,
+        media: MediaSettings {
+            links: config.media_bucket.as_ref().map(|bucket| {
+                let s3 = s3_client(sdk, config.s3_force_path_style);
+                Arc::new(S3MediaLinks::new(s3, bucket)) as Arc<dyn MediaLinks>
+            }),
+            link_ttl: config.media_url_ttl,
+        },
     }
 }

@@ -1,9 +1,10 @@
 //! Driven adapters over the AWS SDK, grouped by service: [`sqs`], [`dynamodb`], [`sns`] and
-//! [`secrets`] (Secrets Manager) implementations of the `gateway-core` ports, and [`sdk`], the
+//! [`secrets`] (Secrets Manager) and [`s3_links`] (S3 presigned links) implementations of the `gateway-core` ports, and [`sdk`], the
 //! SDK configuration they share (trust store, timeouts). SDK types never leave this crate.
 
 pub mod dynamodb;
 pub mod error;
+pub mod s3_links;
 pub mod sdk;
 pub mod secrets;
 pub mod sns;
@@ -16,6 +17,7 @@ pub use dynamodb::desk::DynamoDbDesk;
 pub use dynamodb::rules::{BundledRules, DynamoDbRulesSource, DynamoDbRulesStore};
 pub use dynamodb::stats::DynamoDbStats;
 pub use dynamodb::tokens::{DynamoDbAccessTokens, TokenTiming};
+pub use s3_links::{S3MediaLinks, s3_client};
 pub use sdk::load_sdk_config;
 pub use secrets::{AccountsObserver, SecretsManagerAccountDirectory};
 pub use sns::SnsAlerts;

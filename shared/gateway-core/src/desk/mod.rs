@@ -7,6 +7,7 @@
 //! - [`list`]: the filters of a conversation list;
 //! - [`counts`]: the counts of a list's scope (open, unanswered, mine…);
 //! - [`canned`]: canned responses and their placeholders;
+//! - [`media`]: links to a thread's stored media;
 //! - [`ports`]: the store the desk reads and writes.
 
 pub mod access;
@@ -14,6 +15,7 @@ pub mod canned;
 pub mod change;
 pub mod counts;
 pub mod list;
+pub mod media;
 pub mod ports;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;

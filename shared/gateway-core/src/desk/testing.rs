@@ -8,12 +8,14 @@ use super::canned::CannedResponse;
 use super::change::{AuditEntry, Note};
 use super::counts::{QueueEntry, Sample};
 use super::list::{Filter, Index, ListPlan, Waiting};
+use super::media::{LinkRequest, MediaLink, MediaLinks};
 use super::ports::{BadCursor, DeskStore, Page, PageError, ProfileWrite, ThreadEntry, ThreadItem};
 use crate::conversation::Conversation;
 use crate::ports::{CommitOutcome, PortError};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::time::Duration;
 
 #[derive(Default)]
 pub struct MemoryDesk {
@@ -210,6 +212,7 @@ impl DeskStore for MemoryDesk {
                     seq: note.seq,
                     id: format!("note-{}", note.seq),
                     entry: ThreadEntry::Note(note.clone()),
+                    media: Vec::new(),
                 },
             );
         }
@@ -228,5 +231,46 @@ impl DeskStore for MemoryDesk {
     }
     async fn delete_canned(&self, id: &str) -> Result<bool, PortError> {
         Ok(self.canned.lock().unwrap().remove(id).is_some())
+    }
+}
+
+/// Links of the form `https://media.example/{key}?type={content_type}&from={start_ms}&ttl={secs}`
+/// (or failures), remembering what was asked.
+#[derive(Default)]
+pub struct FakeLinks {
+    pub fail: bool,
+    pub asked: Mutex<Vec<LinkRequest>>,
+}
+
+impl FakeLinks {
+    pub fn failing() -> Self {
+        FakeLinks {
+            fail: true,
+            ..Default::default()
+        }
+    }
+    pub fn requests(&self) -> Vec<LinkRequest> {
+        self.asked.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl MediaLinks for FakeLinks {
+    async fn link(&self, request: &LinkRequest) -> Result<MediaLink, PortError> {
+        self.asked.lock().unwrap().push(request.clone());
+        if self.fail {
+            return Err(PortError::transient("presign", "no credentials"));
+        }
+        let ttl: Duration = request.ttl;
+        Ok(MediaLink {
+            url: format!(
+                "https://media.example/{}?type={}&from={}&ttl={}",
+                request.key,
+                request.content_type,
+                request.start_ms,
+                ttl.as_secs()
+            ),
+            expires_at_ms: request.start_ms + ttl.as_millis() as i64,
+        })
     }
 }
