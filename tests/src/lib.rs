@@ -6,6 +6,7 @@
 //! the stack, they fail with a message saying so rather than passing vacuously.
 #![allow(clippy::unwrap_used)]
 
+pub mod media_files;
 pub mod openapi;
 pub mod sandbox;
 pub mod wire;
@@ -142,6 +143,9 @@ impl RunningStack {
                 accounts_secret_id: var("ACCOUNTS_SECRET_ID"),
                 timers_queue_url: var("TIMERS_QUEUE_URL"),
                 alerts_topic_arn: var("ALERTS_TOPIC_ARN"),
+                media_queue_url: var("MEDIA_QUEUE_URL"),
+                media_dead_letter_queue_url: var("MEDIA_DEAD_LETTER_QUEUE_URL"),
+                media_bucket: var("MEDIA_BUCKET"),
             },
         }
     }

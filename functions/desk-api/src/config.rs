@@ -35,9 +35,6 @@ pub struct Config {
     pub media_bucket: Option<String>,
     /// `MEDIA_URL_TTL_SECS` (default 600, at most 3600): how long a media link works.
     pub media_url_ttl: Duration,
-    /// `S3_FORCE_PATH_STYLE` (default false): address the bucket as `{endpoint}/{bucket}/…`
-    /// (the local emulator) instead of `https://{bucket}.s3.{region}.amazonaws.com/…`.
-    pub s3_force_path_style: bool,
 }
 
 impl Config {
@@ -73,7 +70,6 @@ impl Config {
             ));
         }
         let media_url_ttl = Duration::from_secs(ttl.clamp(1, MAX_LINK_TTL_SECS as i64) as u64);
-        let s3_force_path_style = r.flag("S3_FORCE_PATH_STYLE", false);
         r.finish(Config {
             table_name,
             outbound_queue_url,
@@ -87,7 +83,6 @@ impl Config {
             reply_policy,
             media_bucket,
             media_url_ttl,
-            s3_force_path_style,
         })
     }
 }
@@ -116,16 +111,9 @@ mod tests {
         let c = with(&[]).unwrap();
         assert_eq!(c.media_bucket, None);
         assert_eq!(c.media_url_ttl, Duration::from_secs(600));
-        assert!(!c.s3_force_path_style);
-        let c = with(&[
-            ("MEDIA_BUCKET", "media-b"),
-            ("MEDIA_URL_TTL_SECS", "3600"),
-            ("S3_FORCE_PATH_STYLE", "true"),
-        ])
-        .unwrap();
+        let c = with(&[("MEDIA_BUCKET", "media-b"), ("MEDIA_URL_TTL_SECS", "3600")]).unwrap();
         assert_eq!(c.media_bucket.as_deref(), Some("media-b"));
         assert_eq!(c.media_url_ttl, Duration::from_secs(3600));
-        assert!(c.s3_force_path_style);
         for bad in ["0", "3601", "ten"] {
             let e = with(&[("MEDIA_URL_TTL_SECS", bad)]).unwrap_err();
             assert!(e.to_string().contains("MEDIA_URL_TTL_SECS"), "{bad}: {e}");

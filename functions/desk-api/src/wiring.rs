@@ -6,7 +6,7 @@ use crate::handler::{self, DailyStats, Desk, MediaSettings};
 use crate::{auth, handler::Authenticator};
 use gateway_aws::{
     BundledRules, DynamoDbConversationStore, DynamoDbDesk, DynamoDbRulesSource, DynamoDbRulesStore,
-    DynamoDbStats, S3MediaLinks, SqsReplyQueue, s3_client,
+    DynamoDbStats, S3MediaLinks, SqsReplyQueue,
 };
 use gateway_core::desk::media::MediaLinks;
 use std::sync::Arc;
@@ -73,7 +73,7 @@ pub fn desk(config: &Config, sdk: &aws_config::SdkConfig, auth: Arc<dyn Authenti
         max_body_bytes: config.max_body_bytes,
         media: MediaSettings {
             links: config.media_bucket.as_ref().map(|bucket| {
-                let s3 = s3_client(sdk, config.s3_force_path_style);
+                let s3 = gateway_aws::s3::client(sdk);
                 Arc::new(S3MediaLinks::new(s3, bucket)) as Arc<dyn MediaLinks>
             }),
             link_ttl: config.media_url_ttl,

@@ -1,9 +1,11 @@
-//! Driven adapters over the AWS SDK, grouped by service: [`sqs`], [`dynamodb`], [`sns`] and
-//! [`secrets`] (Secrets Manager) and [`s3_links`] (S3 presigned links) implementations of the `gateway-core` ports, and [`sdk`], the
-//! SDK configuration they share (trust store, timeouts). SDK types never leave this crate.
+//! Driven adapters over the AWS SDK, grouped by service: [`sqs`], [`dynamodb`], [`sns`],
+//! [`secrets`] (Secrets Manager), [`s3`] (the media store) and [`s3_links`] (the desk's
+//! presigned links) implementations of the `gateway-core` ports, and [`sdk`], the SDK
+//! configuration they share (trust store, timeouts). SDK types never leave this crate.
 
 pub mod dynamodb;
 pub mod error;
+pub mod s3;
 pub mod s3_links;
 pub mod sdk;
 pub mod secrets;
@@ -14,10 +16,12 @@ pub use dynamodb::api_requests::DynamoDbApiRequests;
 pub use dynamodb::conversations::DynamoDbConversationStore;
 pub use dynamodb::deliveries::DynamoDbDeliveryLedger;
 pub use dynamodb::desk::DynamoDbDesk;
+pub use dynamodb::media::DynamoDbMediaRecords;
 pub use dynamodb::rules::{BundledRules, DynamoDbRulesSource, DynamoDbRulesStore};
 pub use dynamodb::stats::DynamoDbStats;
 pub use dynamodb::tokens::{DynamoDbAccessTokens, TokenTiming};
-pub use s3_links::{S3MediaLinks, s3_client};
+pub use s3::S3MediaStore;
+pub use s3_links::S3MediaLinks;
 pub use sdk::load_sdk_config;
 pub use secrets::{AccountsObserver, SecretsManagerAccountDirectory};
 pub use sns::SnsAlerts;

@@ -13,16 +13,8 @@ use gateway_core::desk::media::{LinkRequest, MediaLink, MediaLinks};
 use gateway_core::ports::PortError;
 use std::time::{Duration, UNIX_EPOCH};
 
-/// An S3 client over `sdk`; `force_path_style` addresses buckets as `{endpoint}/{bucket}/…`
-/// (the local emulator) instead of `https://{bucket}.s3.{region}.amazonaws.com/…`.
-pub fn s3_client(sdk: &aws_config::SdkConfig, force_path_style: bool) -> Client {
-    let config = aws_sdk_s3::config::Builder::from(sdk)
-        .force_path_style(force_path_style)
-        .build();
-    Client::from_conf(config)
-}
-
-/// Presigned GETs of the objects of one bucket.
+/// Presigned GETs of the objects of one bucket (the client from [`crate::s3::client`]: by
+/// path at the local emulator, `https://{bucket}.s3.{region}.amazonaws.com/…` on AWS).
 #[derive(Clone, Debug)]
 pub struct S3MediaLinks {
     client: Client,

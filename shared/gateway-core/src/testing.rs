@@ -489,6 +489,7 @@ pub mod media {
     /// Message items' `media` maps in memory: `(conversation, seq) → (message id, kind → record)`.
     #[derive(Default)]
     pub struct InMemoryMediaRecords {
+        #[allow(clippy::type_complexity)]
         pub items: Mutex<BTreeMap<(String, u64), (String, BTreeMap<String, MediaRecord>)>>,
     }
 

@@ -67,7 +67,7 @@ pub(crate) enum DeskCommand {
         /// The media bucket (the stack's MEDIA_BUCKET).
         #[arg(long, env = "MEDIA_BUCKET")]
         bucket: String,
-        /// Endpoint override (local emulator: buckets addressed by path).
+        /// Endpoint override (local emulator).
         #[arg(long, env = "AWS_ENDPOINT_URL")]
         endpoint: Option<String>,
     },
@@ -135,7 +135,9 @@ pub(crate) async fn run_desk(cmd: DeskCommand) -> Result<()> {
             endpoint,
         } => {
             let kind: MediaKind = serde_json::from_value(serde_json::Value::String(kind.clone()))
-                .map_err(|_| UsageError(format!("--kind {kind}: image, voice, video or thumb")))?;
+                .map_err(|_| {
+                UsageError(format!("--kind {kind}: image, voice, video or thumb"))
+            })?;
             let seed = match (file, state) {
                 (Some(file), _) => Seed::Stored {
                     body: std::fs::read(&file).usage(|| file.display().to_string())?,
@@ -150,7 +152,7 @@ pub(crate) async fn run_desk(cmd: DeskCommand) -> Result<()> {
             };
             let sdk = local::ops_config(endpoint.as_deref()).await;
             let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-            let s3 = gateway_aws::s3_client(&sdk, endpoint.is_some());
+            let s3 = gateway_aws::s3::client(&sdk);
             let target = SeedTarget {
                 table: &table,
                 bucket: &bucket,

@@ -30,8 +30,14 @@ fn threads(store: &gateway_core::desk::testing::MemoryDesk) {
     };
     let items = [
         vec![
-            record(MediaKind::Thumb, stored("media/c1/1/thumb", "image/jpeg", 900)),
-            record(MediaKind::Video, stored("media/c1/1/video", "video/mp4", 90_000)),
+            record(
+                MediaKind::Thumb,
+                stored("media/c1/1/thumb", "image/jpeg", 900),
+            ),
+            record(
+                MediaKind::Video,
+                stored("media/c1/1/video", "video/mp4", 90_000),
+            ),
         ],
         vec![record(MediaKind::Voice, MediaState::Pending)],
         vec![record(
@@ -113,7 +119,10 @@ async fn the_thread_shows_each_media_record_and_links_only_stored_objects() {
             },
         ])
     );
-    assert_eq!(items[1]["media"], json!([{ "kind": "voice", "state": "pending" }]));
+    assert_eq!(
+        items[1]["media"],
+        json!([{ "kind": "voice", "state": "pending" }])
+    );
     assert_eq!(
         items[2]["media"],
         json!([{ "kind": "image", "state": "too_large", "bytes": 12_582_912, "limit": 10_485_760 }])

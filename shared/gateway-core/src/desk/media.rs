@@ -54,7 +54,9 @@ pub trait MediaLinks: Send + Sync {
 /// The start of the signing window `now_ms` falls in: windows are half of `ttl` long (at least
 /// a second), so a link signed there is valid for at least half of `ttl` after `now_ms`.
 pub fn signing_start_ms(now_ms: i64, ttl: Duration) -> i64 {
-    let step = i64::try_from(ttl.as_millis() / 2).unwrap_or(i64::MAX).max(1000);
+    let step = i64::try_from(ttl.as_millis() / 2)
+        .unwrap_or(i64::MAX)
+        .max(1000);
     now_ms - now_ms.rem_euclid(step)
 }
 
@@ -216,9 +218,18 @@ mod tests {
             record(MediaKind::Video, stored("media/v", "text/html")),
             record(MediaKind::Image, MediaState::Pending),
         ];
-        let views = views(&records, Some(&links), Duration::from_secs(600), 1_000_300_000).await;
+        let views = views(
+            &records,
+            Some(&links),
+            Duration::from_secs(600),
+            1_000_300_000,
+        )
+        .await;
         let kinds: Vec<MediaKind> = views.iter().map(|v| v.record.kind).collect();
-        assert_eq!(kinds, [MediaKind::Image, MediaKind::Video, MediaKind::Thumb]);
+        assert_eq!(
+            kinds,
+            [MediaKind::Image, MediaKind::Video, MediaKind::Thumb]
+        );
         assert_eq!(views[0].link, None);
         let video = views[1].link.as_ref().unwrap();
         assert_eq!(video.expires_at_ms, 1_000_200_000 + 600_000);

@@ -77,11 +77,12 @@ pub async fn seed_media(
         .send()
         .await
         .context("query the thread")?;
-    let Some(item) = page
-        .items()
-        .iter()
-        .find(|i| i.get("direction").and_then(|d| d.as_s().ok()).map(String::as_str) == Some("in"))
-    else {
+    let Some(item) = page.items().iter().find(|i| {
+        i.get("direction")
+            .and_then(|d| d.as_s().ok())
+            .map(String::as_str)
+            == Some("in")
+    }) else {
         bail!("no inbound message in {}", target.conversation_key);
     };
     let sk = item
@@ -89,10 +90,9 @@ pub async fn seed_media(
         .and_then(|v| v.as_s().ok())
         .context("thread item without SK")?
         .clone();
-    let message: NormalizedMessage = serde_dynamo::from_attribute_value(
-        item.get("message").context("no message")?.clone(),
-    )
-    .context("read the message")?;
+    let message: NormalizedMessage =
+        serde_dynamo::from_attribute_value(item.get("message").context("no message")?.clone())
+            .context("read the message")?;
     let mut media: HashMap<String, AttributeValue> = item
         .get("media")
         .and_then(|m| m.as_m().ok())
