@@ -66,7 +66,8 @@ pub fn unique_digits() -> String {
         .collect()
 }
 
-/// Receives and deletes everything on a queue; returns the messages.
+/// Receives and deletes everything on a queue; returns the messages, with their message
+/// attributes (a dead letter's `reason`).
 pub async fn drain_messages(
     sqs: &aws_sdk_sqs::Client,
     url: &str,
@@ -77,6 +78,7 @@ pub async fn drain_messages(
             .receive_message()
             .queue_url(url)
             .max_number_of_messages(10)
+            .message_attribute_names("All")
             .send()
             .await
             .unwrap();

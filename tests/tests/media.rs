@@ -83,17 +83,20 @@ fn wechat_xml(from: &str, msg_id: &str, kind: &str, fields: &str) -> String {
 }
 
 impl Ctx {
-    /// Posts a WeChat push to the running webhook (account `plain-demo`), then routes it.
+    /// Posts a WeChat push to the running webhook (account `secure-demo`, 安全模式, which has
+    /// API credentials), then routes it.
     async fn wechat(&self, xml: &str) {
         let request = send::wechat_push(
             &accounts(),
-            "plain-demo",
+            "secure-demo",
             xml,
-            Envelope::Plaintext,
+            Envelope::Secure,
             send::now_secs(),
         )
         .unwrap();
-        let url = self.run.webhook_url("wechat-webhook", "/wechat/plain-demo");
+        let url = self
+            .run
+            .webhook_url("wechat-webhook", "/wechat/secure-demo");
         let (status, body) = send::send(&self.http, &url, &request).await.unwrap();
         assert_eq!((status, body.as_str()), (200, "success"));
         self.route().await;
@@ -169,11 +172,16 @@ impl Ctx {
         )
     }
 
+    /// The downloads the stand-ins answered with the file (a refused token, answered with
+    /// 40001 and retried once with a fresh one, is not a download).
     async fn downloads(&self) -> Vec<Value> {
         self.stub.requests().await.unwrap()["media"]["downloads"]
             .as_array()
             .cloned()
             .unwrap_or_default()
+            .into_iter()
+            .filter(|d| !matches!(d["answer"].as_i64(), Some(40001 | 42001)))
+            .collect()
     }
 
     async fn queued(&self, url: &str) -> usize {
@@ -205,7 +213,7 @@ async fn an_image_is_kept_with_the_same_bytes_and_sha256_and_a_redelivery_stores
         .await
         .unwrap();
     let openid = format!("o{}", unique_digits());
-    let key = format!("wechat:plain-demo:{openid}");
+    let key = format!("wechat:secure-demo:{openid}");
 
     // The webhook and the router: the message is stored with its media `pending`, and one
     // fetch command is queued.
@@ -231,7 +239,7 @@ async fn an_image_is_kept_with_the_same_bytes_and_sha256_and_a_redelivery_stores
     assert_eq!(content_type, "image/png");
     assert_eq!(bytes, picture.len() as u64);
     assert_eq!(digest, sha256(&picture));
-    assert!(s3_key.starts_with("media/wechat/plain-demo/"), "{s3_key}");
+    assert!(s3_key.starts_with("media/wechat/secure-demo/"), "{s3_key}");
     assert!(s3_key.ends_with("/image"), "{s3_key}");
     let (stored_type, body) = ctx.object(s3_key).await;
     assert_eq!(
@@ -259,7 +267,7 @@ async fn an_image_is_kept_with_the_same_bytes_and_sha256_and_a_redelivery_stores
     let command = MediaFetch {
         schema_version: 1,
         channel: gateway_core::message::Channel::WeChat,
-        account_id: "plain-demo".into(),
+        account_id: "secure-demo".into(),
         conversation_key: key.clone(),
         message_id: s3_key.split('/').nth(4).unwrap().to_string(),
         thread_seq: 1,
@@ -273,7 +281,8 @@ async fn an_image_is_kept_with_the_same_bytes_and_sha256_and_a_redelivery_stores
         .unwrap();
     let stats = ctx.fetch().await;
     assert_eq!((stats.delivered, stats.failed), (2, 0), "{stats:?}");
-    assert_eq!(ctx.downloads().await.len(), 1, "downloaded once in all");
+    let downloads = ctx.downloads().await;
+    assert_eq!(downloads.len(), 1, "downloaded once in all: {downloads:?}");
     let again = ctx.records(&key).await;
     assert_eq!(stored(&again[0]), stored(&records[0]));
     assert_eq!(
@@ -302,7 +311,7 @@ async fn expired_media_is_marked_unavailable_once_and_not_retried() {
     .await;
     let stats = ctx.fetch().await;
     assert_eq!((stats.delivered, stats.failed), (1, 0), "{stats:?}");
-    let records = ctx.records(&format!("wechat:plain-demo:{openid}")).await;
+    let records = ctx.records(&format!("wechat:secure-demo:{openid}")).await;
     assert_eq!(
         records[0].state,
         MediaState::Unavailable {
@@ -369,7 +378,7 @@ async fn a_voice_note_keeps_its_recognition_and_a_video_its_thumbnail() {
     let stats = ctx.fetch().await;
     assert_eq!((stats.delivered, stats.failed), (3, 0), "{stats:?}");
 
-    let voice_records = ctx.records(&format!("wechat:plain-demo:{a}")).await;
+    let voice_records = ctx.records(&format!("wechat:secure-demo:{a}")).await;
     let (key, content_type, _, digest) = stored(&voice_records[0]);
     assert_eq!(
         (voice_records[0].kind, content_type),
@@ -385,7 +394,7 @@ async fn a_voice_note_keeps_its_recognition_and_a_video_its_thumbnail() {
         .key_condition_expression("PK = :pk AND begins_with(SK, :msg)")
         .expression_attribute_values(
             ":pk",
-            AttributeValue::S(format!("CONV#wechat:plain-demo:{a}")),
+            AttributeValue::S(format!("CONV#wechat:secure-demo:{a}")),
         )
         .expression_attribute_values(":msg", AttributeValue::S("MSG#".into()))
         .send()
@@ -395,7 +404,7 @@ async fn a_voice_note_keeps_its_recognition_and_a_video_its_thumbnail() {
         serde_dynamo::from_attribute_value(item.items()[0]["message"].clone()).unwrap();
     assert_eq!(message.content.text(), Some("我的订单还没到"));
 
-    let video_records = ctx.records(&format!("wechat:plain-demo:{b}")).await;
+    let video_records = ctx.records(&format!("wechat:secure-demo:{b}")).await;
     let kinds: Vec<_> = video_records.iter().map(|r| r.kind).collect();
     assert_eq!(kinds, [MediaKind::Video, MediaKind::Thumb]);
     assert_eq!(stored(&video_records[0]).3, sha256(&video));
@@ -458,7 +467,7 @@ async fn a_weibo_image_is_fetched_by_its_tovfid_and_too_large_media_is_recorded_
     );
     assert_eq!(ctx.object(key).await.1, picture);
 
-    let wechat = ctx.records(&format!("wechat:plain-demo:{openid}")).await;
+    let wechat = ctx.records(&format!("wechat:secure-demo:{openid}")).await;
     assert_eq!(
         wechat[0].state,
         MediaState::TooLarge {
@@ -499,7 +508,7 @@ async fn a_slow_or_busy_platform_is_retried_then_dead_lettered_with_the_reason()
     .await;
     let stats = ctx.fetch().await;
     assert_eq!((stats.delivered, stats.failed), (1, 1), "{stats:?}");
-    let key = format!("wechat:plain-demo:{slow_user}");
+    let key = format!("wechat:secure-demo:{slow_user}");
     assert_eq!(ctx.records(&key).await[0].state, MediaState::Pending);
     // Back to normal speed: the retry (after the backoff) stores it.
     ctx.stub.media_delay(Duration::ZERO).await.unwrap();
@@ -556,7 +565,9 @@ async fn a_slow_or_busy_platform_is_retried_then_dead_lettered_with_the_reason()
         .count();
     assert_eq!(tries, 4);
     assert_eq!(
-        ctx.records(&format!("wechat:plain-demo:{busy_user}")).await[0].state,
+        ctx.records(&format!("wechat:secure-demo:{busy_user}"))
+            .await[0]
+            .state,
         MediaState::Pending,
         "nothing recorded: the dead letter can be redriven"
     );

@@ -11,7 +11,7 @@
 //!   [`crate::stub_media`].
 //! * Admin, for tests: `POST /admin/reset`, `GET /admin/requests` (everything received),
 //!   `POST /admin/wechat/expire-tokens`, `POST /admin/fail`
-//!   (`{"api":"wechat_send"|"wechat_token"|"weibo_reply","code":45015,"times":1}`),
+//!   (`{"api":"wechat_send"|"wechat_token"|"weibo_reply"|"wechat_media"|"weibo_media","code":45015,"times":1}`),
 //!   `POST /admin/config` (`{"token_ttl_secs":7200,"wechat_quota":5}`: token lifetime, and
 //!   customer-service messages accepted per user before `45047`).
 //!
@@ -42,7 +42,8 @@ static STARTED: LazyLock<u128> = LazyLock::new(|| {
 /// A scripted failure: the next `times` calls of `api` answer `code`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Failure {
-    /// `wechat_send`, `wechat_token`, `wechat_typing` or `weibo_reply`.
+    /// `wechat_send`, `wechat_token`, `wechat_typing`, `weibo_reply`, `wechat_media` or
+    /// `weibo_media`.
     pub api: String,
     /// The platform error code to answer.
     pub code: i64,
@@ -361,7 +362,11 @@ pub fn router() -> Router {
             get(stub_media::wechat_video),
         )
         .route("/2/mss/msget", get(stub_media::weibo_media_get))
-        .route("/admin/media", post(stub_media::admin_register))
+        // Registered objects travel base64-encoded: room for the largest kind (10 MiB) and more.
+        .route(
+            "/admin/media",
+            post(stub_media::admin_register).layer(axum::extract::DefaultBodyLimit::max(64 << 20)),
+        )
         .route("/admin/media/delay", post(stub_media::admin_delay))
         .route("/admin/reset", post(admin_reset))
         .route("/admin/requests", get(admin_requests))

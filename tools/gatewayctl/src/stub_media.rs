@@ -10,7 +10,8 @@
 //! * Admin: `POST /admin/media` registers an object
 //!   (`{"channel":"wechat","media_id":"…","content_type":"image/jpeg","body_base64":"…",
 //!   "video":false,"expired":false}`), `POST /admin/media/delay` (`{"delay_ms":3000}`) slows
-//!   every download; `GET /admin/requests` lists the downloads under `media.downloads`.
+//!   every download; `GET /admin/requests` lists the downloads under `media.downloads`, each
+//!   with what it was answered (`file`, `video_url`, or the error code).
 
 use crate::stub::{Shared, lock, wechat_error};
 use axum::Json;
@@ -117,8 +118,21 @@ fn note(state: &Shared, api: &str, id: &str) -> Duration {
     let mut stub = lock(state);
     stub.media
         .downloads
-        .push(json!({"api": api, "media_id": id}));
+        .push(json!({"api": api, "media_id": id, "answer": "pending"}));
     stub.media.delay
+}
+
+/// Records what the last download of `id` was answered: `file`, `video_url`, or an error code.
+fn answered(stub: &mut crate::stub::Stub, id: &str, answer: Value) {
+    if let Some(d) = stub
+        .media
+        .downloads
+        .iter_mut()
+        .rev()
+        .find(|d| d["media_id"] == id)
+    {
+        d["answer"] = answer;
+    }
 }
 
 pub(crate) async fn wechat_media_get(
@@ -138,22 +152,32 @@ pub(crate) async fn wechat_media_get(
     let mut stub = lock(&state);
     let code = stub.check_token(&token);
     if code != 0 {
+        answered(&mut stub, &media_id, json!(code));
         return wechat_error(code, None);
     }
     if let Some(f) = stub.take_failure("wechat_media") {
+        answered(&mut stub, &media_id, json!(f.code));
         return wechat_error(f.code, f.message);
     }
-    match stub
+    let object = stub
         .media
         .objects
         .get(&("wechat".to_string(), media_id.clone()))
-    {
+        .cloned();
+    match object {
         Some(o) if !o.expired && o.video => {
+            answered(&mut stub, &media_id, json!("video_url"));
             Json(json!({ "video_url": format!("http://{host}/stub-media/video/{media_id}") }))
                 .into_response()
         }
-        Some(o) if !o.expired => file(o, &media_id),
-        _ => wechat_error(40007, Some("invalid media_id".into())),
+        Some(o) if !o.expired => {
+            answered(&mut stub, &media_id, json!("file"));
+            file(&o, &media_id)
+        }
+        _ => {
+            answered(&mut stub, &media_id, json!(40007));
+            wechat_error(40007, Some("invalid media_id".into()))
+        }
     }
 }
 
@@ -191,14 +215,27 @@ pub(crate) async fn weibo_media_get(
             .into_response()
     };
     if token.is_empty() {
+        answered(&mut stub, &fid, json!(21332));
         return weibo_error(21332, "invalid_access_token".into());
     }
     if let Some(f) = stub.take_failure("weibo_media") {
+        answered(&mut stub, &fid, json!(f.code));
         return weibo_error(f.code, f.message.unwrap_or_else(|| "error".into()));
     }
-    match stub.media.objects.get(&("weibo".to_string(), fid.clone())) {
-        Some(o) if !o.expired => file(o, &fid),
-        _ => (StatusCode::NOT_FOUND, "not found").into_response(),
+    let object = stub
+        .media
+        .objects
+        .get(&("weibo".to_string(), fid.clone()))
+        .cloned();
+    match object {
+        Some(o) if !o.expired => {
+            answered(&mut stub, &fid, json!("file"));
+            file(&o, &fid)
+        }
+        _ => {
+            answered(&mut stub, &fid, json!(404));
+            (StatusCode::NOT_FOUND, "not found").into_response()
+        }
     }
 }
 
