@@ -65,6 +65,18 @@ pub fn wechat_text_xml(from: &str, text: &str, msg_id: &str, create_time: i64) -
     )
 }
 
+/// A WeChat image message as the platform pushes it: `PicUrl` (a link to the picture on
+/// WeChat's servers) and `MediaId` (what the media API downloads it by).
+pub fn wechat_image_xml(from: &str, media_id: &str, msg_id: &str, create_time: i64) -> String {
+    format!(
+        "<xml><ToUserName>{}</ToUserName><FromUserName>{}</FromUserName><CreateTime>{create_time}</CreateTime><MsgType><![CDATA[image]]></MsgType><PicUrl>{}</PicUrl><MediaId>{}</MediaId><MsgId>{msg_id}</MsgId></xml>",
+        cdata(WECHAT_ACCOUNT_ORIGINAL_ID),
+        cdata(from),
+        cdata(&format!("http://mmbiz.qpic.cn/mmbiz/{media_id}/0")),
+        cdata(media_id)
+    )
+}
+
 /// A WeChat location message (`Location_X` latitude, `Location_Y` longitude) as the platform
 /// pushes it.
 pub fn wechat_location_xml(
@@ -231,6 +243,23 @@ mod tests {
                 e.contains("is not a number (LAT,LNG[,LABEL])"),
                 "{bad}: {e}"
             );
+        }
+    }
+
+    #[test]
+    fn the_image_message_is_what_the_gateway_reads_as_an_image() {
+        let xml = wechat_image_xml("oUser", "MEDIA_1", "42", 1_700_000_000);
+        let m = normalize(
+            &xml,
+            Received {
+                account_id: "demo",
+                received_at_ms: 1_700_000_000_000,
+            },
+        )
+        .unwrap();
+        match m.content {
+            Content::Image { media_id, .. } => assert_eq!(media_id.as_deref(), Some("MEDIA_1")),
+            other => panic!("not an image: {other:?}"),
         }
     }
 

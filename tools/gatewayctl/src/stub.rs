@@ -373,6 +373,7 @@ pub fn router() -> Router {
         .route("/admin/wechat/expire-tokens", post(admin_expire))
         .route("/admin/fail", post(admin_fail))
         .route("/admin/config", post(admin_config))
+        .merge(crate::stub_upload::routes())
         .with_state(state)
 }
 
