@@ -655,3 +655,78 @@ async fn a_rules_image_reply_names_an_agents_file_uploaded_to_wechat_once_for_tw
         0
     );
 }
+
+#[tokio::test]
+#[ignore = "needs the running functions (make test)"]
+async fn media_messages_of_one_conversation_routed_in_one_batch_are_each_recorded() {
+    let _guard = RUNNING_STACK_LOCK.lock().await;
+    let ctx = setup().await;
+    let openid = format!("o{}", unique_digits());
+    let mut ids = Vec::new();
+    for (i, body) in [amr(10), amr(20), png(9, 9)].iter().enumerate() {
+        let id = format!("M{i}X{}", unique_digits());
+        let content_type = if i < 2 { "audio/amr" } else { "image/png" };
+        ctx.stub
+            .register_media("wechat", &id, content_type, body, false, false)
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    // Three pushes of one customer, routed together (one batch of the FIFO group).
+    for (i, id) in ids.iter().enumerate() {
+        let fields = if i < 2 {
+            format!("<MediaId><![CDATA[{id}]]></MediaId><Format><![CDATA[amr]]></Format>")
+        } else {
+            format!("<PicUrl><![CDATA[http://x]]></PicUrl><MediaId><![CDATA[{id}]]></MediaId>")
+        };
+        let kind = if i < 2 { "voice" } else { "image" };
+        let request = send::wechat_push(
+            &accounts(),
+            "secure-demo",
+            &wechat_xml(&openid, &unique_digits(), kind, &fields),
+            Envelope::Secure,
+            send::now_secs(),
+        )
+        .unwrap();
+        let url = ctx.run.webhook_url("wechat-webhook", "/wechat/secure-demo");
+        assert_eq!(send::send(&ctx.http, &url, &request).await.unwrap().0, 200);
+    }
+    let routed = gatewayctl::local::pump(
+        &ctx.sqs,
+        &ctx.http,
+        &ctx.run.stack.queue_url,
+        &ctx.run.invoke_url("message-router"),
+    )
+    .await
+    .unwrap();
+    assert_eq!((routed.delivered, routed.failed), (3, 0), "{routed:?}");
+    let stats = ctx.fetch().await;
+    assert_eq!((stats.delivered, stats.failed), (3, 0), "{stats:?}");
+    let items = ctx
+        .ddb
+        .query()
+        .table_name(&ctx.run.stack.table_name)
+        .key_condition_expression("PK = :pk AND begins_with(SK, :msg)")
+        .expression_attribute_values(
+            ":pk",
+            AttributeValue::S(format!("CONV#wechat:secure-demo:{openid}")),
+        )
+        .expression_attribute_values(":msg", AttributeValue::S("MSG#".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    let states: Vec<String> = items
+        .items()
+        .iter()
+        .filter(|i| {
+            i.get("direction")
+                .and_then(|d| d.as_s().ok())
+                .map(String::as_str)
+                == Some("in")
+        })
+        .flat_map(read_media)
+        .map(|r| r.state.label().to_string())
+        .collect();
+    assert_eq!(states, ["stored", "stored", "stored"]);
+}
