@@ -575,11 +575,11 @@ async fn an_agent_uploads_a_photo_and_replies_with_it() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|m| m["body"]["image"]["media_id"] == media_id.as_str())
+        // (The reply sender's token may have expired with the others: refused once first.)
+        .filter(|m| m["body"]["image"]["media_id"] == media_id.as_str() && m["accepted"] == true)
         .collect();
     assert_eq!(sent.len(), 1, "{requests:#}");
     assert_eq!(sent[0]["body"]["msgtype"], "image");
-    assert_eq!(sent[0]["accepted"], true);
     let openid = key.rsplit(':').next().unwrap();
     assert_eq!(sent[0]["body"]["touser"], openid);
 }
