@@ -229,6 +229,18 @@ enum SendCommand {
         /// An image message instead of text, with this `MediaId`.
         #[arg(long, conflicts_with_all = ["text", "event", "location"])]
         image: Option<String>,
+        /// A voice message (AMR) instead of text, with this `MediaId`.
+        #[arg(long, conflicts_with_all = ["text", "event", "location", "image"])]
+        voice: Option<String>,
+        /// The voice message's speech recognition (`Recognition`).
+        #[arg(long, requires = "voice")]
+        recognition: Option<String>,
+        /// A video message instead of text, with this `MediaId` (and --thumb).
+        #[arg(long, conflicts_with_all = ["text", "event", "location", "image", "voice"], requires = "thumb")]
+        video: Option<String>,
+        /// The video's thumbnail `ThumbMediaId`.
+        #[arg(long, requires = "video")]
+        thumb: Option<String>,
     },
     /// A Weibo push (JSON).
     Weibo {
@@ -479,6 +491,10 @@ async fn run_send(cmd: SendCommand) -> Result<()> {
             msg_id,
             location,
             image,
+            voice,
+            recognition,
+            video,
+            thumb,
         } => {
             let accounts = load_accounts(&target.accounts)?;
             let envelope = match envelope.as_deref() {
@@ -503,6 +519,20 @@ async fn run_send(cmd: SendCommand) -> Result<()> {
                 _ if image.is_some() => send::wechat_image_xml(
                     &target.from,
                     image.as_deref().unwrap_or_default(),
+                    &id,
+                    now,
+                ),
+                _ if voice.is_some() => send::wechat_voice_xml(
+                    &target.from,
+                    voice.as_deref().unwrap_or_default(),
+                    recognition.as_deref(),
+                    &id,
+                    now,
+                ),
+                _ if video.is_some() => send::wechat_video_xml(
+                    &target.from,
+                    video.as_deref().unwrap_or_default(),
+                    thumb.as_deref().unwrap_or_default(),
                     &id,
                     now,
                 ),

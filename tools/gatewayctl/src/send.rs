@@ -77,6 +77,43 @@ pub fn wechat_image_xml(from: &str, media_id: &str, msg_id: &str, create_time: i
     )
 }
 
+/// A WeChat voice message (AMR) as the platform pushes it, with WeChat's speech recognition
+/// when given.
+pub fn wechat_voice_xml(
+    from: &str,
+    media_id: &str,
+    recognition: Option<&str>,
+    msg_id: &str,
+    create_time: i64,
+) -> String {
+    let recognition = recognition
+        .map(|r| format!("<Recognition>{}</Recognition>", cdata(r)))
+        .unwrap_or_default();
+    format!(
+        "<xml><ToUserName>{}</ToUserName><FromUserName>{}</FromUserName><CreateTime>{create_time}</CreateTime><MsgType><![CDATA[voice]]></MsgType><MediaId>{}</MediaId><Format><![CDATA[amr]]></Format>{recognition}<MsgId>{msg_id}</MsgId></xml>",
+        cdata(WECHAT_ACCOUNT_ORIGINAL_ID),
+        cdata(from),
+        cdata(media_id)
+    )
+}
+
+/// A WeChat video message as the platform pushes it: the video's and its thumbnail's ids.
+pub fn wechat_video_xml(
+    from: &str,
+    media_id: &str,
+    thumb_media_id: &str,
+    msg_id: &str,
+    create_time: i64,
+) -> String {
+    format!(
+        "<xml><ToUserName>{}</ToUserName><FromUserName>{}</FromUserName><CreateTime>{create_time}</CreateTime><MsgType><![CDATA[video]]></MsgType><MediaId>{}</MediaId><ThumbMediaId>{}</ThumbMediaId><MsgId>{msg_id}</MsgId></xml>",
+        cdata(WECHAT_ACCOUNT_ORIGINAL_ID),
+        cdata(from),
+        cdata(media_id),
+        cdata(thumb_media_id)
+    )
+}
+
 /// A WeChat location message (`Location_X` latitude, `Location_Y` longitude) as the platform
 /// pushes it.
 pub fn wechat_location_xml(
@@ -260,6 +297,40 @@ mod tests {
         match m.content {
             Content::Image { media_id, .. } => assert_eq!(media_id.as_deref(), Some("MEDIA_1")),
             other => panic!("not an image: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn voice_and_video_messages_are_what_the_gateway_reads() {
+        let at = Received {
+            account_id: "demo",
+            received_at_ms: 1_700_000_000_000,
+        };
+        let voice = wechat_voice_xml("oUser", "V1", Some("你好"), "43", 1_700_000_000);
+        match normalize(&voice, at).unwrap().content {
+            Content::Voice {
+                media_id,
+                format,
+                recognition,
+                ..
+            } => {
+                assert_eq!(media_id.as_deref(), Some("V1"));
+                assert_eq!(format.as_deref(), Some("amr"));
+                assert_eq!(recognition.as_deref(), Some("你好"));
+            }
+            other => panic!("not a voice note: {other:?}"),
+        }
+        let video = wechat_video_xml("oUser", "M1", "T1", "44", 1_700_000_000);
+        match normalize(&video, at).unwrap().content {
+            Content::Video {
+                media_id,
+                thumb_media_id,
+                ..
+            } => {
+                assert_eq!(media_id.as_deref(), Some("M1"));
+                assert_eq!(thumb_media_id.as_deref(), Some("T1"));
+            }
+            other => panic!("not a video: {other:?}"),
         }
     }
 
