@@ -81,11 +81,11 @@ test("a customer's photo is fetched, shown inline and opens full size", async ({
   expect(refused).toEqual([]);
 });
 
-test("a voice note, a video, an expired picture and one too large each say what they are", async ({ page }) => {
+test("voice notes, a video, an expired picture and one too large each say what they are", async ({ page }) => {
   const refused = cspViolations(page);
   const openid = unique("oMedia");
   const key = `wechat:demo:${openid}`;
-  const [voice, video, thumb, gone, big] = ["VOI", "VID", "THU", "OLD", "BIG"].map((p) => unique(p));
+  const [voice, video, thumb, gone, big, mp3] = ["VOI", "VID", "THU", "OLD", "BIG", "MP3"].map((p) => unique(p));
   // A JPEG thumbnail made by the browser itself.
   await page.goto("/");
   const jpeg = await page.screenshot({ type: "jpeg", clip: { x: 0, y: 0, width: 96, height: 54 } });
@@ -94,17 +94,19 @@ test("a voice note, a video, an expired picture and one too large each say what 
   await registerMedia(thumb, "image/jpeg", jpeg);
   await registerMedia(gone, "image/png", PHOTO, { expired: true });
   await registerMedia(big, "audio/amr", Buffer.concat([amr(), Buffer.alloc(3 * 1024 * 1024)]));
+  await registerMedia(mp3, "audio/mpeg", Buffer.concat([Buffer.from("ID3\x04\0\0\0\0\0\0"), Buffer.alloc(2_000)]));
   sendWechat("demo", openid, ["--voice", voice, "--recognition", "我的快递到哪了"]);
   await stored("lina", key);
   sendWechat("demo", openid, ["--video", video, "--thumb", thumb]);
   sendWechat("demo", openid, ["--image", gone]);
   sendWechat("demo", openid, ["--voice", big]);
-  await fetched(key, 4);
+  sendWechat("demo", openid, ["--voice", mp3]);
+  await fetched(key, 5);
 
   await signIn(page, "lina");
   await page.goto(`/#/c/${encodeURIComponent(key)}`);
   const inbound = page.getByTestId("conversation").locator("li.msg.inbound");
-  await expect(inbound).toHaveCount(4);
+  await expect(inbound).toHaveCount(5);
   // AMR: no browser plays it; a download and WeChat's speech recognition instead.
   const amrNote = inbound.nth(0);
   await expect(amrNote).toContainText("浏览器无法播放此格式（audio/amr）");
@@ -118,6 +120,9 @@ test("a voice note, a video, an expired picture and one too large each say what 
   await expect(player).toHaveAttribute("controls", "");
   await expect(inbound.nth(2)).toContainText("平台上已过期（错误码 40007）");
   await expect(inbound.nth(3)).toContainText("文件过大（3 MB，上限 2 MB），未保存");
+  // MP3 plays in the browser.
+  await expect(inbound.nth(4).locator("audio[controls]")).toHaveAttribute("src", /X-Amz-Signature=/);
+  await expect(inbound.nth(4)).not.toContainText("浏览器无法播放");
   await screenshot(page, "conversation-media-states");
 
   await page.getByRole("button", { name: "English" }).click();
