@@ -59,7 +59,7 @@ soak:
 fuzz:
 	bash fuzz/run.sh 30
 
-## Release arm64 zips of the eight functions, built once for any number of deploys:
+## Release arm64 zips of the nine functions, built once for any number of deploys:
 ## $(LAMBDA_DIR)/<function>/bootstrap.zip, checked, with $(LAMBDA_DIR)/SHA256SUMS (20+ min on 2 cores).
 build:
 	bash tools/venv.sh

@@ -26,5 +26,27 @@ export const REPLY_API_TIMEOUT_SECS = 6;
 export const REPLY_API_INTEGRATION_TIMEOUT_SECS = 8;
 /** sla-monitor's timeout; the timers queue's visibility timeout is 6x this. */
 export const SLA_MONITOR_TIMEOUT_SECS = 30;
+/**
+ * media-fetcher's timeout, as reply-sender's: a download of up to 10 MB at
+ * PLATFORM_TIMEOUT_SECS, besides the token and AWS calls, for each command of a batch of
+ * MEDIA_BATCH_SIZE. The media queue's visibility timeout is 6x this (1080 s).
+ */
+export const MEDIA_FETCHER_TIMEOUT_SECS = 180;
+/** Commands per media-fetcher invocation (one object in memory at a time). */
+export const MEDIA_BATCH_SIZE = 5;
+/**
+ * media-fetcher's attempt limit (it dead-letters a command itself, with the reason, when its
+ * last attempt fails transiently), and the receives of a media command before SQS redrives it
+ * to the media DLQ: a backstop that never comes first.
+ */
+export const MEDIA_MAX_ATTEMPTS = 4;
+export const MEDIA_MAX_RECEIVE_COUNT = 10;
+/**
+ * The largest file an agent uploads through desk-api (POST /media): Lambda takes at most
+ * 6 MiB per synchronous request and API Gateway hands it a file base64-encoded (4/3 of its
+ * size), so 4 MiB is the largest round size that fits with the request's headers (not
+ * WeChat's 10 MB).
+ */
+export const DESK_MAX_UPLOAD_BYTES = 4 * 1024 * 1024;
 /** Memory of every function. */
 export const MEMORY_MB = 256;

@@ -1,13 +1,13 @@
 // The reply path: reply-api (agent desks and CRM systems -> outbound queue; delivery state)
 // and reply-sender (outbound queue -> WeChat/Weibo APIs -> table), in the fixed-egress VPC
-// when EnableFixedEgress (egress.ts). The router's auto-replies take the same queue.
-import { Aws, CfnCondition, CfnParameter, Fn } from 'aws-cdk-lib';
+// when EnableFixedEgress (egress.ts, functionInEgressVpc). The router's auto-replies take the
+// same queue.
+import { CfnParameter } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { GatewayFunctionFactory, leadingKeys, logicalId } from './common';
-import { FixedEgress } from './egress';
 import { REPLY_API_TIMEOUT_SECS, REPLY_MAX_ATTEMPTS, REPLY_SENDER_TIMEOUT_SECS } from './limits';
 import { QueueWithDlq } from './queues';
 
@@ -19,6 +19,8 @@ export interface ReplySenderProps {
   readonly deliveryCredentialsSecretId: string;
   /** ReplySenderReservedConcurrency. */
   readonly reservedConcurrency: CfnParameter;
+  /** MessageTtlDays (its outbound messages' TTL). */
+  readonly messageTtlDays: CfnParameter;
 }
 
 /** reply-sender, its role and its event source on the outbound queue. */
@@ -27,7 +29,7 @@ export function replySenderFunction(props: ReplySenderProps): lambda.Function {
   const { queue: outboundQueue, dlq: outboundDlq } = props.outbound;
   const replySenderReservedConcurrency = props.reservedConcurrency;
   // reply-sender: consumes the outbound queue, calls the WeChat/Weibo APIs (in the VPC when
-  // EnableFixedEgress: see replySenderInEgressVpc).
+  // EnableFixedEgress: see functionInEgressVpc in egress.ts).
   const replySender = gatewayFunction({
     id: 'ReplySender',
     binary: 'reply-sender',
@@ -53,7 +55,7 @@ export function replySenderFunction(props: ReplySenderProps): lambda.Function {
       // Above the function's timeout: a younger `calling` record may still be in flight.
       DELIVERY_CLAIM_TIMEOUT_SECS: '180',
       DELIVERY_RECORD_TTL_DAYS: '30',
-      MESSAGE_TTL_DAYS: '90',
+      MESSAGE_TTL_DAYS: props.messageTtlDays.valueAsString,
       RETRY_BASE_SECS: '10',
       RETRY_MAX_SECS: '300',
       // At least 2 below the outbound queue's maxReceiveCount: the redrive stays a backstop.
@@ -184,57 +186,4 @@ export function replyApiFunction(props: ReplyApiProps): lambda.Function {
     ],
   });
   return replyApi;
-}
-
-/** reply-sender in the fixed-egress VPC, under the FixedEgress condition. */
-export function replySenderInEgressVpc(
-  replySender: lambda.Function,
-  egress: FixedEgress,
-  fixedEgress: CfnCondition,
-): void {
-  const { securityGroup: egressSecurityGroup, privateSubnetA, privateSubnetB } = egress;
-  // reply-sender in the private subnets when EnableFixedEgress (default route: the NAT
-  // gateway with the Elastic IP; SQS and Secrets Manager through the NAT gateway, DynamoDB
-  // through the gateway endpoint).
-  const replySenderCfn = replySender.node.defaultChild as lambda.CfnFunction;
-  replySenderCfn.addPropertyOverride(
-    'VpcConfig',
-    Fn.conditionIf(
-      fixedEgress.logicalId,
-      { SecurityGroupIds: [egressSecurityGroup.ref], SubnetIds: [privateSubnetA.ref, privateSubnetB.ref] },
-      Aws.NO_VALUE,
-    ),
-  );
-  // Lambda creates the function's network interfaces with the function's role
-  // (AWSLambdaVPCAccessExecutionRole's EC2 actions; AWS requires Resource "*" for them). A
-  // second inline policy of the role, only with FixedEgress, so that the role has it before
-  // the function is created in the VPC.
-  (replySender.role!.node.defaultChild as iam.CfnRole).addPropertyOverride(
-    'Policies.1',
-    Fn.conditionIf(
-      fixedEgress.logicalId,
-      {
-        PolicyName: 'reply-sender-vpc',
-        PolicyDocument: {
-          Version: '2012-10-17',
-          Statement: [
-            {
-              Sid: 'VpcNetworkInterfaces',
-              Effect: 'Allow',
-              Action: [
-                'ec2:CreateNetworkInterface',
-                'ec2:DescribeNetworkInterfaces',
-                'ec2:DescribeSubnets',
-                'ec2:DeleteNetworkInterface',
-                'ec2:AssignPrivateIpAddresses',
-                'ec2:UnassignPrivateIpAddresses',
-              ],
-              Resource: '*',
-            },
-          ],
-        },
-      },
-      Aws.NO_VALUE,
-    ),
-  );
 }

@@ -5,7 +5,9 @@ with the SAM one), or "sam-prebuilt"/"cdk-prebuilt" (the template for prebuilt z
 The operations are in ops.py; the rows of the asynchronous side (the table's stream and its
 readers, the timers queue, the schedule, the topics) in mutations_async.py; the desk's (its user
 pool, app client, groups, JWT authorizer and its routes' scopes, desk-api's role and variables)
-in mutations_auth.py; the web desk's hosting (bucket, CloudFront) in mutations_site.py."""
+in mutations_auth.py; the web desk's hosting (bucket, CloudFront) in mutations_site.py; media's
+(the media bucket, media-fetcher, the media grants of the router and desk-api) in
+mutations_media.py."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from typing import Callable
 
 from .mutations_async import ASYNC_MUTATIONS, Row
 from .mutations_auth import AUTH_MUTATIONS
+from .mutations_media import MEDIA_MUTATIONS
 from .mutations_site import SITE_MUTATIONS
 from .ops import TABLE_ARN, Copy, add, allow, apply, drop, drop_stmt, index_arn, put, remove, replace, route, route_auth, route_scopes, stmts, swap
 from .spec import FUNCTIONS
@@ -159,12 +162,12 @@ MUTATIONS: list[Row] = [
     ("fixed-egress-conditional", "the NAT gateway always created", drop("Resources.EgressNatGateway.Condition")),
     ("fixed-egress-conditional", "a second NAT gateway and Elastic IP (one per zone)",
      (put("Resources.EgressNatGatewayB", Copy("Resources.EgressNatGateway")), put("Resources.EgressIpB", Copy("Resources.EgressIp")))),
-    ("reply-sender-fixed-egress", "reply-sender outside the VPC", drop("ReplySenderFunction.VpcConfig")),
-    ("reply-sender-fixed-egress", "reply-sender in the VPC even without fixed egress",
+    ("platform-callers-fixed-egress", "reply-sender outside the VPC", drop("ReplySenderFunction.VpcConfig")),
+    ("platform-callers-fixed-egress", "reply-sender in the VPC even without fixed egress",
      put("ReplySenderFunction.VpcConfig", Copy("ReplySenderFunction.VpcConfig.Fn::If.1"))),
-    ("reply-sender-fixed-egress", "the private subnets routed to the internet gateway (no fixed address)",
+    ("platform-callers-fixed-egress", "the private subnets routed to the internet gateway (no fixed address)",
      (put("EgressPrivateDefaultRoute.GatewayId", {"Ref": "EgressInternetGateway"}), put("EgressPrivateDefaultRoute.NatGatewayId", None))),
-    ("reply-sender-fixed-egress", "a webhook in the VPC", put("WeChatWebhookFunction.VpcConfig", Copy("ReplySenderFunction.VpcConfig"))),
+    ("platform-callers-fixed-egress", "a webhook in the VPC", put("WeChatWebhookFunction.VpcConfig", Copy("ReplySenderFunction.VpcConfig"))),
     # --- HTTP APIs, routes, throttling ------------------------------------------------------------
     ("api-routes http-api-throttling equivalence", "POST /replies on the webhook API", route("POST", "/replies", api="HttpApi")),
     ("integration-timeouts", "reply-api's POST /replies integration timeout 3 s (its Timeout is 6 s)", route("POST", "/replies", timeout=3000)),
@@ -298,7 +301,7 @@ def _per_function() -> list[Row]:
     return rows
 
 
-MUTATIONS += ASYNC_MUTATIONS + AUTH_MUTATIONS + SITE_MUTATIONS + _per_function()
+MUTATIONS += ASYNC_MUTATIONS + AUTH_MUTATIONS + SITE_MUTATIONS + MEDIA_MUTATIONS + _per_function()
 
 # `make -n build` output broken: the check of the dry run must fail.
 MAKE_BUILD_MUTATIONS: list[tuple[str, Callable[[str], str]]] = [
@@ -306,6 +309,7 @@ MAKE_BUILD_MUTATIONS: list[tuple[str, Callable[[str], str]]] = [
     ("sla-monitor not built", lambda text: re.sub(r"(-p|--package)[ =]sla-monitor\b", "", text)),
     ("stats-aggregator not built", lambda text: re.sub(r"(-p|--package)[ =]stats-aggregator\b", "", text)),
     ("desk-api not built", lambda text: re.sub(r"(-p|--package)[ =]desk-api\b", "", text)),
+    ("media-fetcher not built", lambda text: re.sub(r"(-p|--package)[ =]media-fetcher\b", "", text)),
     ("an x86_64 build (no --arm64)", lambda text: text.replace("--arm64", "")),
     ("a debug build (no --release)", lambda text: text.replace("--release", "")),
     ("the zips not checked", lambda text: "\n".join(line for line in text.splitlines() if "lambda_zips.py" not in line)),

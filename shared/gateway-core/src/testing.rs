@@ -486,11 +486,13 @@ pub mod media {
         }
     }
 
-    /// Message items' `media` maps in memory: `(conversation, seq) → (message id, kind → record)`.
+    /// A message item's id and its `media` map (kind → record).
+    pub type MediaItem = (String, BTreeMap<String, MediaRecord>);
+
+    /// Message items' `media` maps in memory, by `(conversation, seq)`.
     #[derive(Default)]
     pub struct InMemoryMediaRecords {
-        #[allow(clippy::type_complexity)]
-        pub items: Mutex<BTreeMap<(String, u64), (String, BTreeMap<String, MediaRecord>)>>,
+        pub items: Mutex<BTreeMap<(String, u64), MediaItem>>,
     }
 
     impl InMemoryMediaRecords {

@@ -158,18 +158,30 @@ impl PassiveReplies {
     }
 }
 
-/// The passive form of a reply; `None` for content WeChat cannot carry (a position).
+/// The passive form of a reply; `None` for content WeChat cannot carry (a position), and for a
+/// media reply naming an `upload`: the webhook answers within WeChat's 5 seconds and uploads
+/// nothing (the rules check warns of such rules).
 fn passive_content(content: &ReplyContent, message: &NormalizedMessage) -> Option<PassiveReply> {
     Some(match content {
         ReplyContent::Text { text } => PassiveReply::Text {
             content: text.clone(),
         },
-        ReplyContent::Image { media_id } => PassiveReply::Image {
+        ReplyContent::Image {
+            media_id,
+            upload: None,
+        } => PassiveReply::Image {
             media_id: media_id.clone(),
         },
-        ReplyContent::Voice { media_id } => PassiveReply::Voice {
+        ReplyContent::Voice {
+            media_id,
+            upload: None,
+        } => PassiveReply::Voice {
             media_id: media_id.clone(),
         },
+        ReplyContent::Image { .. } | ReplyContent::Voice { .. } => return None,
+        ReplyContent::Video {
+            upload: Some(_), ..
+        } => return None,
         ReplyContent::Video {
             media_id,
             title,

@@ -42,11 +42,13 @@ use crate::delivery::ports::{
     AccessTokens, ClaimOutcome, DeliveryLedger, DeliveryRecord, DeliveryState, TokenError,
     WeChatApi, WeiboApi,
 };
+use crate::delivery::uploads::{self, ResolveError, Uploads};
 use crate::delivery::window::{self, ReplyPolicy, UndeliverableReason, UndeliverableReply};
 use crate::delivery::{wechat, weibo};
 use crate::message::Channel;
 use crate::outbound::{ReplyCommand, ReplyOrigin};
 use crate::ports::{AccountDirectory, CommitOutcome, ConversationStore, DeadLetter, DeadLetters};
+use serde_json::Value;
 use std::time::Duration;
 
 /// How many times a conversation write is retried after an optimistic-concurrency conflict.
@@ -72,6 +74,8 @@ pub struct Sender<'a> {
     pub weibo: &'a dyn WeiboApi,
     /// Outbound dead-letter queue.
     pub dead_letters: &'a dyn DeadLetters,
+    /// The agents' files that media replies may name, and their WeChat media ids.
+    pub uploads: Uploads<'a>,
     /// Reply windows and quotas.
     pub policy: &'a ReplyPolicy,
     /// A `calling` record younger than this belongs to an attempt that may still be running.
@@ -206,6 +210,13 @@ pub async fn deliver(
             Err(e) => return token_failure(s, command, e).await,
         },
         Request::Weibo { .. } => None,
+    };
+
+    // A media reply naming an agent's file: its media id, uploaded if need be (before the
+    // claim too: a failure leaves nothing to release).
+    let request = match resolve_file(s, command, request).await {
+        Ok(r) => r,
+        Err(outcome) => return outcome,
     };
 
     // 4. Claim.
@@ -356,8 +367,14 @@ fn build_request(accounts: &AccountsDocument, command: &ReplyCommand) -> Result<
                     "the account has no app_secret".into(),
                 ));
             }
-            let body = wechat::custom_message(&command.recipient_id, &command.content)
-                .ok_or_else(unsupported)?;
+            // A reply naming an agent's file gets its body once the file has a media id
+            // (`resolve_file`).
+            let body = if command.content.names_upload() {
+                Value::Null
+            } else {
+                wechat::custom_message(&command.recipient_id, &command.content)
+                    .ok_or_else(unsupported)?
+            };
             Ok(Request::WeChat {
                 account_id: command.account_id.clone(),
                 account: account.clone(),
@@ -379,6 +396,67 @@ fn build_request(accounts: &AccountsDocument, command: &ReplyCommand) -> Result<
                 .ok_or_else(unsupported)?;
             Ok(Request::Weibo { token, fields })
         }
+    }
+}
+
+/// `request` with the media id of the file its reply names ([`uploads::resolve`]); the
+/// outcome when that fails: dead-lettered when the file is not the account's or is gone or
+/// WeChat refuses it for good, otherwise a retry.
+async fn resolve_file(
+    s: &Sender<'_>,
+    command: &ReplyCommand,
+    request: Request,
+) -> Result<Request, Result<DeliveryOutcome, DeliveryError>> {
+    let Request::WeChat {
+        account_id,
+        account,
+        body,
+    } = request
+    else {
+        return Ok(request);
+    };
+    let resolved = uploads::resolve(
+        &command.content,
+        &account_id,
+        &account,
+        &s.uploads,
+        s.tokens,
+        (s.now)(),
+    )
+    .await;
+    let content = match resolved {
+        Ok(None) => {
+            return Ok(Request::WeChat {
+                account_id,
+                account,
+                body,
+            });
+        }
+        Ok(Some(content)) => content,
+        Err(ResolveError::Missing(why)) => {
+            return Err(dead_letter(s, command, "gateway:upload_missing", &why).await);
+        }
+        Err(ResolveError::Token(e)) => return Err(token_failure(s, command, e).await),
+        Err(ResolveError::Platform(e)) if e.disposition == Disposition::Permanent => {
+            let why = format!("media/upload: {e}");
+            return Err(dead_letter(s, command, &e.code_label(), &why).await);
+        }
+        Err(ResolveError::Port(e)) => return Err(Err(e.into())),
+        Err(e) => return Err(Err(DeliveryError::Retry(e.to_string()))),
+    };
+    match wechat::custom_message(&command.recipient_id, &content) {
+        Some(body) => Ok(Request::WeChat {
+            account_id,
+            account,
+            body,
+        }),
+        None => Err(dead_letter(
+            s,
+            command,
+            "gateway:unsupported_content",
+            "the file's reply cannot be sent",
+        )
+        .await),
     }
 }
 
