@@ -461,3 +461,40 @@ async fn without_a_bucket_uploads_are_unavailable_and_other_bodies_keep_their_li
     let r = send(&desk, "GET", "/media", Some("agent1"), None, &[]).await;
     assert_eq!(r.status, 405);
 }
+
+#[tokio::test]
+async fn a_reply_may_name_only_a_file_of_its_conversations_account() {
+    let (desk, _, queue) = fixture();
+    let path = "/conversations/wechat:demo:c1/replies";
+    let reply = |upload: &str| format!(r#"{{"content":{{"type":"image","upload":"{upload}"}}}}"#);
+    let own = format!("uploads/wechat/demo/{}", "a".repeat(64));
+    let r = send(&desk, "POST", path, Some("agent1"), Some(&reply(&own)), &[]).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    // Another account's file: refused here (the reply sender would upload it as is).
+    let other = format!("uploads/wechat/other/{}", "a".repeat(64));
+    let r = send(
+        &desk,
+        "POST",
+        path,
+        Some("agent1"),
+        Some(&reply(&other)),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["field"].as_str()),
+        (400, Some("content.upload")),
+        "{}",
+        r.body
+    );
+    // Not a key of an agent's file at all: refused too.
+    for bad in [
+        format!("uploads/weibo/demo/{}", "a".repeat(64)),
+        "uploads/wechat/demo/../other/x".to_string(),
+        format!("media/wechat/demo/{}", "a".repeat(64)),
+    ] {
+        let r = send(&desk, "POST", path, Some("agent1"), Some(&reply(&bad)), &[]).await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+    }
+    assert_eq!(queue.queued.lock().unwrap().len(), 1);
+}
