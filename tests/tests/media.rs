@@ -12,8 +12,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use gateway_aws::SqsMediaQueue;
 use gateway_aws::dynamodb::media::read_media;
 use gateway_core::channel::wechat::simulate::Envelope;
+use gateway_core::media::MediaQueue;
 use gateway_core::media::{MediaFetch, MediaKind, MediaRecord, MediaState, limits};
-use gateway_core::ports::MediaQueue;
 use gateway_tests::media_files::{amr, png};
 use gateway_tests::{RUNNING_STACK_LOCK, RunningStack, accounts, sdk, unique_digits};
 use gatewayctl::local::PumpStats;
@@ -570,5 +570,88 @@ async fn a_slow_or_busy_platform_is_retried_then_dead_lettered_with_the_reason()
             .state,
         MediaState::Pending,
         "nothing recorded: the dead letter can be redriven"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs the running functions (make test)"]
+async fn a_rules_image_reply_names_an_agents_file_uploaded_to_wechat_once_for_two_customers() {
+    use gateway_core::desk::upload::UploadStore;
+    let _guard = RUNNING_STACK_LOCK.lock().await;
+    let ctx = setup().await;
+    gateway_tests::drain_messages(&ctx.sqs, &ctx.run.stack.outbound_queue_url).await;
+    // An agent's file in the media bucket, as `POST /media` keeps it.
+    let picture = png(24, 24);
+    let digest = sha256(&picture);
+    let key = format!("uploads/wechat/secure-demo/{digest}");
+    gateway_aws::S3Uploads::new(ctx.s3.clone(), &ctx.run.stack.media_bucket)
+        .put(&key, "image/png", &digest, &picture)
+        .await
+        .unwrap();
+    let rules_store =
+        gateway_aws::DynamoDbRulesStore::new(ctx.ddb.clone(), &ctx.run.stack.table_name);
+    let rules = format!(
+        "version: 1\nrules:\n  - id: product-photo\n    when: {{ text_contains_any: [\"产品图\"] }}\n    then: [ {{ reply: {{ type: image, upload: \"{key}\" }} }} ]\n"
+    );
+    rules_store
+        .push(&rules, send::now_secs() * 1000)
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1_200)).await; // past RULES_CACHE_SECS
+
+    // Two customers ask for the product photo; the rule answers each with the file.
+    for _ in 0..2 {
+        let xml = send::wechat_text_xml(
+            &format!("o{}", unique_digits()),
+            "请发一下产品图",
+            &unique_digits(),
+            send::now_secs(),
+        );
+        ctx.wechat(&xml).await;
+    }
+    let stats = gatewayctl::local::pump(
+        &ctx.sqs,
+        &ctx.http,
+        &ctx.run.stack.outbound_queue_url,
+        &ctx.run.invoke_url("reply-sender"),
+    )
+    .await
+    .unwrap();
+    // Put the shipped rules back for the tests that follow.
+    rules_store
+        .push(
+            include_str!("../../config/rules.yaml"),
+            send::now_secs() * 1000,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((stats.delivered, stats.failed), (2, 0), "{stats:?}");
+
+    // WeChat received the file once, and both replies carry the media id it answered.
+    let uploads: Vec<Value> = gatewayctl::stub_upload::received(&ctx.stub.base_url)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|u| u["sha256"] == digest.as_str())
+        .collect();
+    assert_eq!(uploads.len(), 1, "{uploads:?}");
+    let media_id = uploads[0]["media_id"].as_str().unwrap().to_string();
+    let images: Vec<Value> = ctx.stub.requests().await.unwrap()["wechat"]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["body"]["msgtype"] == "image" && m["accepted"] == true)
+        .cloned()
+        .collect();
+    assert_eq!(images.len(), 2, "{images:?}");
+    for image in &images {
+        assert_eq!(image["body"]["image"]["media_id"], media_id.as_str());
+    }
+    assert_eq!(
+        ctx.queued(&ctx.run.stack.outbound_dead_letter_queue_url)
+            .await,
+        0
     );
 }

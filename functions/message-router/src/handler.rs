@@ -9,9 +9,8 @@
 
 use aws_lambda_events::event::sqs::SqsMessage;
 use gateway_core::NormalizedMessage;
-use gateway_core::ports::{
-    ConversationStore, DeadLetter, DeadLetters, MediaQueue, ReplyQueue, RulesSource,
-};
+use gateway_core::media::MediaQueue;
+use gateway_core::ports::{ConversationStore, DeadLetter, DeadLetters, ReplyQueue, RulesSource};
 use gateway_core::routing::{self, ProcessOutcome, Router};
 use gateway_lambda::sqs_batch;
 use std::sync::Arc;

@@ -166,6 +166,7 @@ export class ChannelGatewayStack extends Stack {
       deliveryCredentialsSecretId: secrets.deliveryCredentialsSecretId,
       reservedConcurrency: params.replySenderReservedConcurrency,
       messageTtlDays: params.messageTtlDays,
+      mediaBucket: media,
     });
     const mediaFetcher = mediaFetcherFunction({
       gatewayFunction,

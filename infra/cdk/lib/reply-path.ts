@@ -5,9 +5,11 @@
 import { CfnParameter } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { GatewayFunctionFactory, leadingKeys, logicalId } from './common';
+import { UPLOADS_PREFIX } from './media';
 import { REPLY_API_TIMEOUT_SECS, REPLY_MAX_ATTEMPTS, REPLY_SENDER_TIMEOUT_SECS } from './limits';
 import { QueueWithDlq } from './queues';
 
@@ -21,6 +23,8 @@ export interface ReplySenderProps {
   readonly reservedConcurrency: CfnParameter;
   /** MessageTtlDays (its outbound messages' TTL). */
   readonly messageTtlDays: CfnParameter;
+  /** The media bucket: the agents' files a media reply may name (uploads/). */
+  readonly mediaBucket: s3.CfnBucket;
 }
 
 /** reply-sender, its role and its event source on the outbound queue. */
@@ -42,6 +46,8 @@ export function replySenderFunction(props: ReplySenderProps): lambda.Function {
       TABLE_NAME: table.tableName,
       OUTBOUND_QUEUE_URL: outboundQueue.queueUrl,
       OUTBOUND_DEAD_LETTER_QUEUE_URL: outboundDlq.queueUrl,
+      // The agents' files a media reply may name (uploads/), uploaded to WeChat when sent.
+      MEDIA_BUCKET: props.mediaBucket.ref,
       DELIVERY_SECRET_ID: deliveryCredentialsSecretId,
       ACCOUNTS_CACHE_SECS: '60',
       WECHAT_API_BASE_URL: 'https://api.weixin.qq.com',
@@ -53,7 +59,7 @@ export function replySenderFunction(props: ReplySenderProps): lambda.Function {
       TOKEN_LEASE_SECS: '20',
       TOKEN_WAIT_MS: '3000',
       // Above the function's timeout: a younger `calling` record may still be in flight.
-      DELIVERY_CLAIM_TIMEOUT_SECS: '180',
+      DELIVERY_CLAIM_TIMEOUT_SECS: '240',
       DELIVERY_RECORD_TTL_DAYS: '30',
       MESSAGE_TTL_DAYS: props.messageTtlDays.valueAsString,
       RETRY_BASE_SECS: '10',
@@ -104,6 +110,20 @@ export function replySenderFunction(props: ReplySenderProps): lambda.Function {
         actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
         resources: [table.tableArn],
         conditions: leadingKeys('CONV#*', 'REPLY#*', 'TOKEN#*'),
+      }),
+      // The WeChat media ids of the agents' files a reply names (GetItem), and a new one after
+      // an upload (PutItem): UPLOAD#wechat#<account>.
+      new iam.PolicyStatement({
+        sid: 'UploadedMediaIds',
+        actions: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+        resources: [table.tableArn],
+        conditions: leadingKeys('UPLOAD#*'),
+      }),
+      // The file a media reply names, read to upload it to WeChat: uploads/ only.
+      new iam.PolicyStatement({
+        sid: 'ReadUploads',
+        actions: ['s3:GetObject'],
+        resources: [`${props.mediaBucket.attrArn}/${UPLOADS_PREFIX}*`],
       }),
       new iam.PolicyStatement({
         sid: 'ReadDeliveryCredentials',

@@ -511,7 +511,7 @@ def check_table_shape(m: Model) -> list[str]:
 @check("reply-sender-timings")
 def check_reply_sender_timings(m: Model) -> list[str]:
     """reply-sender's settings against its Timeout, with the code's worst case of one delivery
-    (9 AWS calls + 4 platform calls, each at its timeout): the Timeout fits two of them and the
+    (12 AWS calls + 5 platform calls, each at its timeout): the Timeout fits two of them and the
     outbound queue's visibility timeout is at least 6 x it; a `calling` claim outlives any
     running attempt and the worst delivery; the token lease outlives the longest refresh; the
     backoff fits SQS's visibility limit."""

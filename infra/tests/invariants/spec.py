@@ -59,6 +59,7 @@ def secret_refs(lid: str) -> set[str]:
 # expires_at), ACCOUNTS (the registry of the accounts with conversations), AGENTS (the desk's
 # agent profiles, SK <agent id>), CANNED (the desk's canned responses).
 CONV, REPLY, TOKEN, CONFIG, APIREQ = "CONV#*", "REPLY#*", "TOKEN#*", "CONFIG", "APIREQ#*"
+UPLOAD = "UPLOAD#*"  # the media ids of the agents' files (reply-sender)
 STATS, STREAM_MARKER, ACCOUNTS = "STATS#*", "STREAM#*", "ACCOUNTS"
 AGENTS, CANNED = "AGENTS", "CANNED"
 
@@ -292,25 +293,30 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     # dynamodb/tokens.rs, dynamodb/conversations.rs, sqs/reply_dead_letters.rs, sqs/inbound.rs,
     # sqs/retry_backoff.rs, secrets.rs).
     "ReplySenderFunction": FunctionSpec(
-        binary="reply-sender", kind="consumer", timeout_secs=120, secret="DeliveryCredentialsSecret",
+        binary="reply-sender", kind="consumer", timeout_secs=180, secret="DeliveryCredentialsSecret",
         # Undecodable records (SqsDeadLetterSink) and commands refused for good
         # (SqsReplyDeadLetters) go to the outbound DLQ.
-        permissions={**_consume("OutboundQueue"), "sqs:SendMessage": {"OutboundDeadLetterQueue.Arn"}},
+        permissions={**_consume("OutboundQueue"), "sqs:SendMessage": {"OutboundDeadLetterQueue.Arn"},
+                     # The agents' files a media reply names (gateway-core delivery/uploads.rs).
+                     "s3:GetObject": {UPLOAD_OBJECTS}},
         # Delivery ledger: get (GetItem), claim/mark_failed (PutItem), release (DeleteItem),
         # mark_sent (UpdateItem), commit_delivered/commit_undeliverable (TransactWriteItems of
         # Update and Put items). Token cache: GetItem, UpdateItem (lease, store, invalidate).
         # Conversations: load (GetItem) and their outbound messages. No Query, no ConditionCheck
         # item, base table only.
-        table={a: {CONV, REPLY, TOKEN} for a in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")},
+        # The media ids of the agents' files (DynamoDbUploadedIds: GetItem, PutItem, UPLOAD#...).
+        table={a: {CONV, REPLY, TOKEN} | ({UPLOAD} if a in ("dynamodb:GetItem", "dynamodb:PutItem") else set())
+               for a in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")},
         # Config::from_lookup (functions/reply-sender/src/config.rs): every variable it reads,
         # set explicitly (the code's defaults, except PLATFORM_TIMEOUT_SECS: see
         # reply-sender-timings).
         env={**variables(
             "TABLE_NAME=GatewayTable OUTBOUND_QUEUE_URL=OutboundQueue OUTBOUND_DEAD_LETTER_QUEUE_URL=OutboundDeadLetterQueue",
+            f"MEDIA_BUCKET={MEDIA_BUCKET}",
             "ACCOUNTS_CACHE_SECS=60 WECHAT_API_BASE_URL=https://api.weixin.qq.com WEIBO_API_BASE_URL=https://m.api.weibo.com",
             "WECHAT_TOKEN_API=stable PLATFORM_TIMEOUT_SECS=5 AWS_OPERATION_TIMEOUT_MS=4000",
             "TOKEN_REFRESH_AHEAD_SECS=300 TOKEN_LEASE_SECS=20 TOKEN_WAIT_MS=3000",
-            "DELIVERY_CLAIM_TIMEOUT_SECS=180 DELIVERY_RECORD_TTL_DAYS=30 MESSAGE_TTL_DAYS=MessageTtlDays RETRY_BASE_SECS=10 RETRY_MAX_SECS=300",
+            "DELIVERY_CLAIM_TIMEOUT_SECS=240 DELIVERY_RECORD_TTL_DAYS=30 MESSAGE_TTL_DAYS=MessageTtlDays RETRY_BASE_SECS=10 RETRY_MAX_SECS=300",
             # Deliveries of one command before a transient failure dead-letters it with the
             # reason (below the outbound queue's maxReceiveCount: reply-sender-attempts-below-redrive).
             "REPLY_MAX_ATTEMPTS=4",
@@ -518,10 +524,10 @@ FAILURE_QUEUES = tuple(dict.fromkeys(f.stream.on_failure for f in FUNCTIONS.valu
 ALL_QUEUES = (*QUEUES, *(q.dlq for q in QUEUES.values()), *FAILURE_QUEUES)
 
 # reply-sender starts a record only when the worst case of one delivery is left of the
-# invocation: worst_case_record in functions/reply-sender/src/config.rs, 9 AWS calls at
-# AWS_OPERATION_TIMEOUT_MS plus 4 platform calls at PLATFORM_TIMEOUT_SECS, plus MARGIN_SLACK;
+# invocation: worst_case_record in functions/reply-sender/src/config.rs, 12 AWS calls at
+# AWS_OPERATION_TIMEOUT_MS plus 5 platform calls at PLATFORM_TIMEOUT_SECS, plus MARGIN_SLACK;
 # its Timeout fits two such worst cases, so a batch makes progress.
-REPLY_SENDER_AWS_CALLS, REPLY_SENDER_PLATFORM_CALLS, REPLY_SENDER_SLACK_SECS = 9, 4, 2
+REPLY_SENDER_AWS_CALLS, REPLY_SENDER_PLATFORM_CALLS, REPLY_SENDER_SLACK_SECS = 12, 5, 2
 REPLY_SENDER_WORST_CASES_PER_INVOCATION = 2
 # media-fetcher starts a command only when the worst case of one is left of the invocation:
 # worst_case_record in functions/media-fetcher/src/config.rs, 12 AWS calls at

@@ -22,6 +22,7 @@ pub use dynamodb::media::DynamoDbMediaRecords;
 pub use dynamodb::rules::{BundledRules, DynamoDbRulesSource, DynamoDbRulesStore};
 pub use dynamodb::stats::DynamoDbStats;
 pub use dynamodb::tokens::{DynamoDbAccessTokens, TokenTiming};
+pub use dynamodb::uploads::DynamoDbUploadedIds;
 pub use s3::S3MediaStore;
 pub use s3_links::S3MediaLinks;
 pub use s3_uploads::S3Uploads;

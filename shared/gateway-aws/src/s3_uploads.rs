@@ -57,3 +57,43 @@ impl UploadStore for S3Uploads {
         }
     }
 }
+
+#[async_trait]
+impl gateway_core::delivery::uploads::UploadFiles for S3Uploads {
+    /// One `GetObject` (the reply sender, when a reply names the file and WeChat no longer
+    /// keeps its last upload); a missing object is `None`.
+    async fn get(
+        &self,
+        key: &str,
+    ) -> Result<Option<gateway_core::delivery::uploads::StoredFile>, PortError> {
+        let answer = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await;
+        let object = match answer {
+            Ok(o) => o,
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_key()) => {
+                return Ok(None);
+            }
+            Err(e) => return Err(port_error("s3 get_object (upload)", e)),
+        };
+        let content_type = object
+            .content_type()
+            .unwrap_or("application/octet-stream")
+            .to_string();
+        let body = object
+            .body
+            .collect()
+            .await
+            .map_err(|e| PortError::transient("s3 get_object (upload body)", e))?
+            .into_bytes()
+            .to_vec();
+        Ok(Some(gateway_core::delivery::uploads::StoredFile {
+            content_type,
+            body,
+        }))
+    }
+}

@@ -196,15 +196,6 @@ pub trait ReplyQueue: Send + Sync {
     async fn enqueue(&self, command: &ReplyCommand) -> Result<(), PortError>;
 }
 
-/// Puts media fetch commands on the media queue (router), for the media-fetcher.
-#[async_trait]
-pub trait MediaQueue: Send + Sync {
-    /// Queues the fetch commands of one message in one call (at most 10: a message has one
-    /// object and at most a thumbnail). Queuing a command twice must not store its object
-    /// twice (the media-fetcher looks for the object under its key first).
-    async fn enqueue(&self, commands: &[crate::media::MediaFetch]) -> Result<(), PortError>;
-}
-
 /// The current validated rules (router; webhooks in passive reply mode). Implementations cache
 /// briefly and keep the last good rules when a newly stored document is invalid.
 #[async_trait]

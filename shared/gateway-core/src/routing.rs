@@ -23,10 +23,10 @@
 //! No I/O of its own: everything goes through ports.
 
 use crate::conversation::Conversation;
-use crate::media::fetch_commands;
+use crate::media::{MediaQueue, fetch_commands};
 use crate::message::NormalizedMessage;
 use crate::outbound::ReplyCommand;
-use crate::ports::{CommitOutcome, ConversationStore, MediaQueue, PortError, ReplyQueue};
+use crate::ports::{CommitOutcome, ConversationStore, PortError, ReplyQueue};
 use crate::rules::{self, Decision, RuleSet};
 use chrono::{DateTime, Utc};
 

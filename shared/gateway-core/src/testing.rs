@@ -204,7 +204,7 @@ impl RecordingMediaQueue {
 }
 
 #[async_trait]
-impl crate::ports::MediaQueue for RecordingMediaQueue {
+impl crate::media::MediaQueue for RecordingMediaQueue {
     async fn enqueue(&self, commands: &[crate::media::MediaFetch]) -> Result<(), PortError> {
         if *self.fail.lock().unwrap() {
             return Err(PortError::transient(

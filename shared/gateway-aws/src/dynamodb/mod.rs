@@ -15,3 +15,4 @@ pub mod sla_records;
 pub mod stats;
 pub mod tokens;
 pub mod transactions;
+pub mod uploads;

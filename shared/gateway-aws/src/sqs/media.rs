@@ -9,7 +9,8 @@ use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use gateway_core::media::MediaFetch;
-use gateway_core::ports::{MediaQueue, PortError};
+use gateway_core::media::MediaQueue;
+use gateway_core::ports::PortError;
 
 /// SQS's most entries per `SendMessageBatch`.
 const MAX_BATCH: usize = 10;

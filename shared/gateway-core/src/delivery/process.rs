@@ -42,7 +42,7 @@ use crate::delivery::ports::{
     AccessTokens, ClaimOutcome, DeliveryLedger, DeliveryRecord, DeliveryState, TokenError,
     WeChatApi, WeiboApi,
 };
-use crate::delivery::uploads::{self, ResolveError, Uploads};
+use crate::delivery::uploads::{self, Failure, Uploads};
 use crate::delivery::window::{self, ReplyPolicy, UndeliverableReason, UndeliverableReply};
 use crate::delivery::{wechat, weibo};
 use crate::message::Channel;
@@ -214,7 +214,7 @@ pub async fn deliver(
 
     // A media reply naming an agent's file: its media id, uploaded if need be (before the
     // claim too: a failure leaves nothing to release).
-    let request = match resolve_file(s, command, request).await {
+    let request = match resolve_file(s, command, request, wechat_token.as_ref()).await {
         Ok(r) => r,
         Err(outcome) => return outcome,
     };
@@ -399,14 +399,30 @@ fn build_request(accounts: &AccountsDocument, command: &ReplyCommand) -> Result<
     }
 }
 
-/// `request` with the media id of the file its reply names ([`uploads::resolve`]); the
-/// outcome when that fails: dead-lettered when the file is not the account's or is gone or
-/// WeChat refuses it for good, otherwise a retry.
+/// `request` with the media id of the file its reply names ([`uploads::resolve`], with the
+/// token already fetched); the outcome when that fails ([`uploads::ResolveError::failure`]).
 async fn resolve_file(
     s: &Sender<'_>,
     command: &ReplyCommand,
     request: Request,
+    token: Option<&Secret>,
 ) -> Result<Request, Result<DeliveryOutcome, DeliveryError>> {
+    let (Request::WeChat { account_id, .. }, Some(token)) = (&request, token) else {
+        return Ok(request);
+    };
+    let (tokens, now) = (s.tokens, (s.now)());
+    let resolved = uploads::resolve(&command.content, account_id, &s.uploads, tokens, token, now);
+    let content = match resolved.await {
+        Ok(None) => return Ok(request),
+        Ok(Some(content)) => content,
+        Err(e) => {
+            return Err(match e.failure() {
+                Failure::DeadLetter(code, why) => dead_letter(s, command, &code, &why).await,
+                Failure::Token(e) => token_failure(s, command, e).await,
+                Failure::Retry(e) => Err(e),
+            });
+        }
+    };
     let Request::WeChat {
         account_id,
         account,
@@ -415,49 +431,12 @@ async fn resolve_file(
     else {
         return Ok(request);
     };
-    let resolved = uploads::resolve(
-        &command.content,
-        &account_id,
-        &account,
-        &s.uploads,
-        s.tokens,
-        (s.now)(),
-    )
-    .await;
-    let content = match resolved {
-        Ok(None) => {
-            return Ok(Request::WeChat {
-                account_id,
-                account,
-                body,
-            });
-        }
-        Ok(Some(content)) => content,
-        Err(ResolveError::Missing(why)) => {
-            return Err(dead_letter(s, command, "gateway:upload_missing", &why).await);
-        }
-        Err(ResolveError::Token(e)) => return Err(token_failure(s, command, e).await),
-        Err(ResolveError::Platform(e)) if e.disposition == Disposition::Permanent => {
-            let why = format!("media/upload: {e}");
-            return Err(dead_letter(s, command, &e.code_label(), &why).await);
-        }
-        Err(ResolveError::Port(e)) => return Err(Err(e.into())),
-        Err(e) => return Err(Err(DeliveryError::Retry(e.to_string()))),
-    };
-    match wechat::custom_message(&command.recipient_id, &content) {
-        Some(body) => Ok(Request::WeChat {
-            account_id,
-            account,
-            body,
-        }),
-        None => Err(dead_letter(
-            s,
-            command,
-            "gateway:unsupported_content",
-            "the file's reply cannot be sent",
-        )
-        .await),
-    }
+    let body = wechat::custom_message(&command.recipient_id, &content).unwrap_or(body);
+    Ok(Request::WeChat {
+        account_id,
+        account,
+        body,
+    })
 }
 
 /// The outcome of a token failure: dead-lettered when the token API refused for good,

@@ -1,5 +1,6 @@
 use super::*;
-use crate::account::AccountsDocument;
+use crate::account::{AccountsDocument, WeChatAccount};
+use crate::delivery::ports::AccessTokens;
 use crate::delivery::testing::{CountingTokens, MemoryUploadFiles};
 use crate::desk::testing::ScriptedWeChatMedia;
 
@@ -51,7 +52,8 @@ impl World {
             ids: &self.files,
             wechat: &self.wechat,
         };
-        resolve(content, "demo", &account(), &uploads, &self.tokens, now_ms).await
+        let token = self.tokens.token("demo", &account(), now_ms).await?;
+        resolve(content, "demo", &uploads, &self.tokens, &token, now_ms).await
     }
     fn uploads(&self) -> usize {
         self.wechat.calls.lock().unwrap().len()
@@ -152,7 +154,7 @@ async fn another_accounts_file_and_a_missing_file_are_refused_without_an_upload(
 }
 
 #[tokio::test]
-async fn a_refused_token_is_refreshed_once_and_a_refusal_is_reported() {
+async fn a_refused_token_is_expired_for_the_next_attempt_and_a_refusal_is_reported() {
     let w = World::new();
     let refused = |code: i64, disposition| {
         Err(CallError::Platform(PlatformError {
@@ -163,10 +165,16 @@ async fn a_refused_token_is_refreshed_once_and_a_refusal_is_reported() {
         }))
     };
     w.wechat.then(refused(40001, Disposition::RefreshToken));
+    let err = w
+        .resolve(&image(&key("demo")), 0)
+        .await
+        .expect_err("refused token");
+    assert!(matches!(err.failure(), Failure::Retry(_)));
+    // The next attempt gets a fresh token (the refused one was expired) and succeeds.
     let ok = w
         .resolve(&image(&key("demo")), 0)
         .await
-        .expect("after a refresh");
+        .expect("with a fresh token");
     assert!(ok.is_some());
     {
         let calls = w.wechat.calls.lock().unwrap();
@@ -185,5 +193,6 @@ async fn a_refused_token_is_refreshed_once_and_a_refusal_is_reported() {
         matches!(err, ResolveError::Platform(ref e) if e.code == 40004),
         "{err}"
     );
+    assert!(matches!(err.failure(), Failure::DeadLetter(ref code, _) if code == "wechat:40004"));
     assert!(w.files.ids.lock().unwrap().is_empty(), "nothing cached");
 }

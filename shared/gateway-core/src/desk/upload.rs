@@ -12,33 +12,19 @@
 //! [`crate::delivery::ports::AccessTokens`].
 
 use super::sniff::{Format, sniff, wechat_limit};
-use crate::account::{Secret, WeChatAccount};
+use crate::account::WeChatAccount;
 use crate::delivery::platform::{CallError, Disposition, PlatformError};
 use crate::delivery::ports::{AccessTokens, TokenError};
-use crate::delivery::wechat::TOKEN_ERROR_CODES;
+pub use crate::delivery::uploads::{
+    MediaFile, UPLOADS_PREFIX, WECHAT_MEDIA_LIFETIME_MS, WECHAT_MEDIA_UPLOAD_PATH, WeChatMediaApi,
+    WeChatUploaded, parse_upload_answer, upload_key,
+};
 use crate::media::MediaKind;
-use crate::media::key::{KeyError, segment};
+use crate::media::key::KeyError;
 use crate::message::Channel;
 use crate::ports::PortError;
 use async_trait::async_trait;
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
-
-/// How long WeChat keeps a temporary media: 3 days.
-pub const WECHAT_MEDIA_LIFETIME_MS: i64 = 3 * 24 * 3600 * 1000;
-/// Prefix of the agents' files in the media bucket.
-pub const UPLOADS_PREFIX: &str = "uploads";
-/// Path of WeChat's temporary media upload API.
-pub const WECHAT_MEDIA_UPLOAD_PATH: &str = "/cgi-bin/media/upload";
-
-/// The key of an agent's file: `uploads/{channel}/{account}/{sha256}`.
-pub fn upload_key(channel: Channel, account_id: &str, sha256: &str) -> Result<String, KeyError> {
-    Ok(format!(
-        "{UPLOADS_PREFIX}/{}/{}/{sha256}",
-        channel.as_str(),
-        segment("account", account_id)?
-    ))
-}
 
 /// Keeps the agents' files (S3 in production).
 #[async_trait]
@@ -52,74 +38,6 @@ pub trait UploadStore: Send + Sync {
         sha256: &str,
         body: &[u8],
     ) -> Result<(), PortError>;
-}
-
-/// One file as sent to WeChat.
-#[derive(Debug, Clone, Copy)]
-pub struct MediaFile<'a> {
-    /// The file name (WeChat reads the format from its extension).
-    pub filename: &'a str,
-    /// Its `Content-Type`.
-    pub content_type: &'a str,
-    /// The bytes.
-    pub body: &'a [u8],
-}
-
-/// What WeChat answered for an upload.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct WeChatUploaded {
-    /// `type`: the type it was stored as.
-    #[serde(rename = "type", default)]
-    pub kind: String,
-    /// `media_id` (for a thumbnail WeChat names it `thumb_media_id`).
-    #[serde(alias = "thumb_media_id")]
-    pub media_id: String,
-    /// `created_at`, Unix seconds.
-    #[serde(default)]
-    pub created_at: i64,
-}
-
-/// WeChat's temporary media upload API.
-#[async_trait]
-pub trait WeChatMediaApi: Send + Sync {
-    /// `POST /cgi-bin/media/upload?access_token=…&type=…`, the file as the form field `media`.
-    async fn upload_media(
-        &self,
-        access_token: &Secret,
-        kind: MediaKind,
-        file: MediaFile<'_>,
-    ) -> Result<WeChatUploaded, CallError>;
-}
-
-/// Parses the upload API's answer: `{"type":"image","media_id":"…","created_at":…}` or
-/// `{"errcode":…,"errmsg":"…"}`. `None` when it is neither.
-pub fn parse_upload_answer(body: &str) -> Option<Result<WeChatUploaded, PlatformError>> {
-    #[derive(Deserialize)]
-    struct Envelope {
-        #[serde(default)]
-        errcode: i64,
-        #[serde(default)]
-        errmsg: String,
-    }
-    if let Ok(ok) = serde_json::from_str::<WeChatUploaded>(body)
-        && !ok.media_id.is_empty()
-    {
-        return Some(Ok(ok));
-    }
-    let env: Envelope = serde_json::from_str(body).ok()?;
-    let code = if env.errcode == 0 { -2 } else { env.errcode };
-    Some(Err(PlatformError {
-        channel: Channel::WeChat,
-        code,
-        message: env.errmsg.chars().take(200).collect(),
-        disposition: if TOKEN_ERROR_CODES.contains(&code) {
-            Disposition::RefreshToken
-        } else if matches!(code, -1 | 45009 | 45011) {
-            Disposition::Transient
-        } else {
-            Disposition::Permanent
-        },
-    }))
 }
 
 /// What to upload.

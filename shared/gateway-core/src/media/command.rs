@@ -17,6 +17,8 @@ use super::MediaKind;
 use super::key::{KeyError, object_key};
 use super::outcome::{MediaRecord, MediaState};
 use crate::message::{Channel, Content, NormalizedMessage};
+use crate::ports::PortError;
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 /// Version of the fetch command's wire schema.
@@ -124,4 +126,13 @@ pub fn fetch_commands(message: &NormalizedMessage, thread_seq: u64) -> Vec<Media
         _ => Vec::new(),
     };
     commands.into_iter().flatten().collect()
+}
+
+/// Puts media fetch commands on the media queue (router), for the media-fetcher.
+#[async_trait]
+pub trait MediaQueue: Send + Sync {
+    /// Queues the fetch commands of one message in one call (at most 10: a message has one
+    /// object and at most a thumbnail). Queuing a command twice must not store its object
+    /// twice (the media-fetcher looks for the object under its key first).
+    async fn enqueue(&self, commands: &[MediaFetch]) -> Result<(), PortError>;
 }

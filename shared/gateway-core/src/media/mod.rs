@@ -23,7 +23,7 @@ pub mod outcome;
 #[cfg(test)]
 mod tests;
 
-pub use command::{MEDIA_FETCH_SCHEMA_VERSION, MediaFetch, fetch_commands};
+pub use command::{MEDIA_FETCH_SCHEMA_VERSION, MediaFetch, MediaQueue, fetch_commands};
 pub use fetch::{
     DownloadRequest, Downloaded, FetchOutcome, Handled, MediaRecords, MediaSource, MediaStore,
     PutOutcome, RecordOutcome, SourceError, StoredObject, fetch_and_record, fetch_one,
