@@ -328,7 +328,8 @@ async fn an_agent_uploads_a_picture_of_their_wechat_account_and_gets_its_media_i
 async fn uploads_are_refused_with_a_reason_before_anything_is_sent() {
     let (desk, fakes) = with_uploads(100_000);
     let demo = [("account", "wechat:demo")];
-    let cases: Vec<(&str, Vec<(&str, &str)>, Vec<u8>, u16, &str)> = vec![
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<u8>, u16, &'a str);
+    let cases: Vec<Case<'_>> = vec![
         (
             "over DESK_MAX_UPLOAD_BYTES",
             demo.to_vec(),
