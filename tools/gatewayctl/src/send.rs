@@ -65,6 +65,60 @@ pub fn wechat_text_xml(from: &str, text: &str, msg_id: &str, create_time: i64) -
     )
 }
 
+/// `gatewayctl send wechat`'s media messages: one of `--image`, `--voice` (with
+/// `--recognition`), `--video` (with `--thumb`), each a platform `MediaId`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct WeChatMediaArgs {
+    /// An image message instead of text, with this `MediaId`.
+    #[arg(long, conflicts_with_all = ["text", "event", "location"])]
+    pub image: Option<String>,
+    /// A voice message (AMR) instead of text, with this `MediaId`.
+    #[arg(long, conflicts_with_all = ["text", "event", "location", "image"])]
+    pub voice: Option<String>,
+    /// The voice message's speech recognition (`Recognition`).
+    #[arg(long, requires = "voice")]
+    pub recognition: Option<String>,
+    /// A video message instead of text, with this `MediaId` (and --thumb).
+    #[arg(long, conflicts_with_all = ["text", "event", "location", "image", "voice"], requires = "thumb")]
+    pub video: Option<String>,
+    /// The video's thumbnail `ThumbMediaId`.
+    #[arg(long, requires = "video")]
+    pub thumb: Option<String>,
+}
+
+impl WeChatMediaArgs {
+    /// Whether a media message was asked for.
+    pub fn is_some(&self) -> bool {
+        self.image.is_some() || self.voice.is_some() || self.video.is_some()
+    }
+
+    /// The message's XML (an image when nothing was asked for).
+    pub fn xml(&self, from: &str, msg_id: &str, create_time: i64) -> String {
+        match (&self.voice, &self.video) {
+            (Some(voice), _) => wechat_voice_xml(
+                from,
+                voice,
+                self.recognition.as_deref(),
+                msg_id,
+                create_time,
+            ),
+            (None, Some(video)) => wechat_video_xml(
+                from,
+                video,
+                self.thumb.as_deref().unwrap_or_default(),
+                msg_id,
+                create_time,
+            ),
+            (None, None) => wechat_image_xml(
+                from,
+                self.image.as_deref().unwrap_or_default(),
+                msg_id,
+                create_time,
+            ),
+        }
+    }
+}
+
 /// A WeChat image message as the platform pushes it: `PicUrl` (a link to the picture on
 /// WeChat's servers) and `MediaId` (what the media API downloads it by).
 pub fn wechat_image_xml(from: &str, media_id: &str, msg_id: &str, create_time: i64) -> String {
