@@ -216,6 +216,8 @@ test("the desk can be worked from the keyboard alone", async ({ page }) => {
   // Hers, so that it is on the first page of her queue whatever else waits.
   await assignTo("lina", key);
   await page.goto("/");
+  // The form is drawn once /config.json is read: keys pressed before would go nowhere.
+  await expect(page.getByRole("button", { name: "登录" })).toBeVisible();
   await page.keyboard.press("Tab"); // the user name field comes first
   await page.keyboard.type("lina");
   await page.keyboard.press("Tab");
