@@ -423,6 +423,18 @@ async fn wechats_refusal_is_a_502_with_its_code_and_a_stale_token_is_replaced_on
         .map(|c| c.0.clone())
         .collect();
     assert_eq!(tokens, ["token-1", "token-2"]);
+    fakes
+        .wechat
+        .then(Err(gateway_core::delivery::platform::CallError::uncertain(
+            "timed out",
+        )));
+    let (status, answer) =
+        post_media(&desk, "agent1", &[("account", "wechat:demo")], &png(10)).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (502, Some("platform_unreachable")),
+        "{answer}"
+    );
     fakes.wechat.then(Err(refusal(40005)));
     let (status, answer) =
         post_media(&desk, "agent1", &[("account", "wechat:demo")], &png(10)).await;
