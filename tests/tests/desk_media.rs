@@ -19,7 +19,9 @@ use gateway_tests::{
 };
 use gatewayctl::desk::{self, Seed, SeedTarget, seed_media};
 use gatewayctl::send;
+use gatewayctl::stub::StubAdmin;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -206,6 +208,23 @@ impl Ctx {
         seed_media(&self.ddb, &self.s3, &target, seed, send::now_secs() * 1000)
             .await
             .unwrap();
+    }
+
+    /// `POST /media?{query}` with `body` as the file, checked against docs/desk-api.yaml.
+    async fn upload(&self, token: &str, query: &str, body: &[u8]) -> Answer {
+        let response = self
+            .http
+            .post(format!("{}/media?{query}", self.base()))
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/octet-stream")
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let body: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+        self.spec.check("POST", "/media", status, &body);
+        Answer { status, body }
     }
 
     async fn thread(&self, key: &str, token: &str) -> Answer {
@@ -445,4 +464,186 @@ fn link_expiry_ms(url: &str) -> i64 {
         .and_utc()
         .timestamp_millis();
     signed + param("X-Amz-Expires=").parse::<i64>().unwrap() * 1000
+}
+
+fn stub() -> StubAdmin {
+    StubAdmin::new(std::env::var("GATEWAY_STUB_URL").expect(
+        "GATEWAY_STUB_URL is not set: these tests need the platform stand-ins; run `make test`",
+    ))
+}
+
+/// The stand-in's record of the upload of the bytes with `sha256` (the last one).
+async fn upload_received(sha256: &str) -> Vec<Value> {
+    gatewayctl::stub_upload::received(&stub().base_url)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|u| u["sha256"] == sha256)
+        .collect()
+}
+
+#[tokio::test]
+#[ignore = "needs the running functions, the media bucket, the platform stand-ins and the emulator's Cognito (make test)"]
+async fn an_agent_uploads_a_photo_and_replies_with_it() {
+    let _guard = RUNNING_STACK_LOCK.lock().await;
+    let ctx = Ctx::new().await;
+    let sup = ctx.login("supervisor1").await;
+    let mia = ctx.agent("uploader", &ctx.team, &sup).await;
+    let key = ctx
+        .customer_sends_photo(&format!("oUpload{}", unique_digits()))
+        .await;
+    // A picture of this run: bytes no other test sends.
+    let mut photo = PHOTO.to_vec();
+    photo.extend_from_slice(unique_digits().as_bytes());
+    let sha = hex::encode(Sha256::digest(&photo));
+
+    let up = ctx.upload(&mia, "account=wechat:demo", &photo).await;
+    assert_eq!(up.status, 201, "{}", up.body);
+    assert_eq!(up.body["type"], "image");
+    assert_eq!(up.body["sha256"], sha);
+    assert_eq!(up.body["bytes"], photo.len());
+    assert_eq!(up.body["content_type"], "image/png");
+    assert_eq!(up.body["upload_key"], format!("uploads/wechat/demo/{sha}"));
+    let media_id = up.body["media_id"].as_str().unwrap().to_string();
+    let expires = up.body["expires_at_ms"].as_i64().unwrap();
+    let now = send::now_secs() * 1000;
+    assert!(
+        (now + 259_200_000 - 5_000..=now + 259_200_000 + 1_000).contains(&expires),
+        "3 days after WeChat created it: {expires} vs {now}"
+    );
+
+    // The stand-in received the file as it was, as the form field `media`, with WeChat's type.
+    let received = upload_received(&sha).await;
+    let accepted: Vec<&Value> = received
+        .iter()
+        .filter(|u| u["media_id"] == media_id)
+        .collect();
+    assert_eq!(accepted.len(), 1, "{received:?}");
+    assert_eq!(accepted[0]["type"], "image");
+    assert_eq!(accepted[0]["bytes"], photo.len());
+    assert_eq!(accepted[0]["content_type"], "image/png");
+    // The copy in the bucket.
+    let object = ctx
+        .s3
+        .get_object()
+        .bucket(&ctx.bucket)
+        .key(format!("uploads/wechat/demo/{sha}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(object.content_type(), Some("image/png"));
+    assert_eq!(
+        object.body.collect().await.unwrap().into_bytes().as_ref(),
+        photo.as_slice()
+    );
+    // The same file again, once the token the desk API holds has expired at WeChat: refused
+    // once (42001), replaced, sent; the same object, a new media_id.
+    stub().expire_tokens().await.unwrap();
+    let again = ctx.upload(&mia, "account=wechat:demo", &photo).await;
+    assert_eq!(again.status, 201, "{}", again.body);
+    assert_eq!(again.body["upload_key"], up.body["upload_key"]);
+    assert_ne!(again.body["media_id"], up.body["media_id"]);
+    let received = upload_received(&sha).await;
+    let codes: Vec<Value> = received
+        .iter()
+        .map(|u| u.get("errcode").cloned().unwrap_or(json!(0)))
+        .collect();
+    assert_eq!(codes, [json!(0), json!(42001), json!(0)], "{received:?}");
+    assert_ne!(received[1]["access_token"], received[2]["access_token"]);
+
+    // The agent replies with it: the customer-service message carries the media_id.
+    let reply = ctx
+        .call(
+            "POST",
+            "/conversations/{key}/replies",
+            &format!("/conversations/{key}/replies"),
+            &mia,
+            Some(json!({"content": {"type": "image", "media_id": media_id}})),
+        )
+        .await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    gatewayctl::local::pump(
+        &ctx.sqs,
+        &ctx.http,
+        &ctx.run.stack.outbound_queue_url,
+        &ctx.run.invoke_url("reply-sender"),
+    )
+    .await
+    .unwrap();
+    let requests = stub().requests().await.unwrap();
+    let sent: Vec<&Value> = requests["wechat"]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        // (The reply sender's token may have expired with the others: refused once first.)
+        .filter(|m| m["body"]["image"]["media_id"] == media_id.as_str() && m["accepted"] == true)
+        .collect();
+    assert_eq!(sent.len(), 1, "{requests:#}");
+    assert_eq!(sent[0]["body"]["msgtype"], "image");
+    let openid = key.rsplit(':').next().unwrap();
+    assert_eq!(sent[0]["body"]["touser"], openid);
+}
+
+#[tokio::test]
+#[ignore = "needs the running functions, the media bucket, the platform stand-ins and the emulator's Cognito (make test)"]
+async fn uploads_are_refused_with_their_reason() {
+    let _guard = RUNNING_STACK_LOCK.lock().await;
+    let ctx = Ctx::new().await;
+    let agent = ctx.login("agent1").await;
+    let png = |n: usize| {
+        let mut v = PHOTO.to_vec();
+        v.resize(n, 0);
+        v
+    };
+    // Not a file WeChat takes, whatever it claims to be.
+    let html = ctx
+        .upload(
+            &agent,
+            "account=wechat:demo",
+            b"<html><script>alert(1)</script>",
+        )
+        .await;
+    assert_eq!(
+        (html.status, html.body["error"].as_str()),
+        (415, Some("unsupported_media_type"))
+    );
+    // A PNG is no thumbnail; a JPEG thumbnail over 64 KiB is too large.
+    let thumb = ctx
+        .upload(&agent, "account=wechat:demo&type=thumb", &png(100))
+        .await;
+    assert_eq!(thumb.status, 415, "{}", thumb.body);
+    let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    jpeg.resize(65_537, 1);
+    let big = ctx
+        .upload(&agent, "account=wechat:demo&type=thumb", &jpeg)
+        .await;
+    assert_eq!(
+        (big.status, big.body["limit"].as_i64()),
+        (413, Some(65_536)),
+        "{}",
+        big.body
+    );
+    // Weibo's replies carry no media.
+    let weibo = ctx.upload(&agent, "account=weibo:brand", &png(100)).await;
+    assert_eq!(
+        (weibo.status, weibo.body["error"].as_str()),
+        (422, Some("unsupported_channel"))
+    );
+    // An account that is not the agent's.
+    let other = ctx.upload(&agent, "account=wechat:other", &png(100)).await;
+    assert_eq!(other.status, 403);
+    // WeChat refuses: 502 with its code.
+    stub().fail("wechat_upload", 45009, 1).await.unwrap();
+    let refused = ctx.upload(&agent, "account=wechat:demo", &png(200)).await;
+    assert_eq!(
+        (refused.status, refused.body["platform_code"].as_i64()),
+        (502, Some(45009)),
+        "{}",
+        refused.body
+    );
+    // None of the refused files was sent.
+    for body in [png(100), jpeg] {
+        let sha = hex::encode(Sha256::digest(&body));
+        assert!(upload_received(&sha).await.is_empty(), "{sha}");
+    }
 }

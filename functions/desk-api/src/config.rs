@@ -53,13 +53,17 @@ pub struct Config {
     /// `PLATFORM_TIMEOUT_SECS` (default 5): one whole platform request (the upload).
     pub platform_timeout: Duration,
     /// `TOKEN_REFRESH_AHEAD_SECS` (300), `TOKEN_LEASE_SECS` (20, above the longest refresh:
-    /// an AWS call, 8 s, and `PLATFORM_TIMEOUT_SECS`), `TOKEN_WAIT_MS` (3000): the access-token
+    /// an AWS call and `PLATFORM_TIMEOUT_SECS`), `TOKEN_WAIT_MS` (3000): the access-token
     /// broker shared with the reply sender and the media-fetcher.
     pub token_timing: TokenTiming,
+    /// `AWS_OPERATION_TIMEOUT_MS`: one AWS call with its retries (each attempt at most half of
+    /// it). Unset: the queue consumers' bounds (`consumer_timeouts`: 8 s, attempts 3 s).
+    pub aws_operation_timeout: Option<Duration>,
 }
 
-/// The longest AWS call of the desk API, its retries included (`consumer_timeouts`).
-pub const AWS_OPERATION_TIMEOUT: Duration = Duration::from_secs(8);
+/// The longest AWS call of the desk API, its retries included, when
+/// `AWS_OPERATION_TIMEOUT_MS` is unset (`consumer_timeouts`).
+pub const DEFAULT_AWS_OPERATION_TIMEOUT: Duration = Duration::from_secs(8);
 
 impl Config {
     /// Reads the process environment.
@@ -113,11 +117,16 @@ impl Config {
             }
         };
         let platform_timeout = Duration::from_secs(r.number("PLATFORM_TIMEOUT_SECS", 5, 1) as u64);
+        let aws_operation_timeout = r
+            .get("AWS_OPERATION_TIMEOUT_MS")
+            .map(|_| Duration::from_millis(r.number("AWS_OPERATION_TIMEOUT_MS", 8000, 100) as u64));
         let lease = Duration::from_secs(r.number("TOKEN_LEASE_SECS", 20, 1) as u64);
-        if lease <= AWS_OPERATION_TIMEOUT + platform_timeout {
+        let refresh =
+            aws_operation_timeout.unwrap_or(DEFAULT_AWS_OPERATION_TIMEOUT) + platform_timeout;
+        if lease <= refresh {
             r.problem(format!(
-                "TOKEN_LEASE_SECS must exceed the longest token refresh ({} s: an AWS call and PLATFORM_TIMEOUT_SECS), got `{}`",
-                (AWS_OPERATION_TIMEOUT + platform_timeout).as_secs(),
+                "TOKEN_LEASE_SECS must exceed the longest token refresh ({} ms: an AWS call and PLATFORM_TIMEOUT_SECS), got `{}`",
+                refresh.as_millis(),
                 lease.as_secs()
             ));
         }
@@ -146,6 +155,7 @@ impl Config {
             wechat_token_api,
             platform_timeout,
             token_timing,
+            aws_operation_timeout,
         })
     }
 }
@@ -208,6 +218,15 @@ mod tests {
             "{e}"
         );
         assert!(with(&[("TOKEN_LEASE_SECS", "14")]).is_ok());
+        // The local stack's bounds: AWS calls of 1.5 s, the platform's 2 s, a lease of 10 s.
+        let c = with(&[
+            ("AWS_OPERATION_TIMEOUT_MS", "1500"),
+            ("PLATFORM_TIMEOUT_SECS", "2"),
+            ("TOKEN_LEASE_SECS", "10"),
+        ])
+        .unwrap();
+        assert_eq!(c.aws_operation_timeout, Some(Duration::from_millis(1500)));
+        assert_eq!(with(&[]).unwrap().aws_operation_timeout, None);
         let e = with(&[("DESK_MAX_UPLOAD_BYTES", "0"), ("WECHAT_TOKEN_API", "x")]).unwrap_err();
         assert_eq!(e.0.len(), 2, "{e}");
     }

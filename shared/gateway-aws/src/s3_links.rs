@@ -65,9 +65,13 @@ mod tests {
     use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 
     fn client(endpoint: Option<&str>, path_style: bool) -> Client {
+        client_in("cn-north-1", endpoint, path_style)
+    }
+
+    fn client_in(region: &'static str, endpoint: Option<&str>, path_style: bool) -> Client {
         let mut config = aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("cn-north-1"))
+            .region(Region::new(region))
             .credentials_provider(Credentials::new("AKIDEXAMPLE", "secret", None, None, "t"))
             .force_path_style(path_style);
         if let Some(e) = endpoint {
@@ -124,5 +128,23 @@ mod tests {
             "{}",
             link.url
         );
+    }
+
+    /// The origin the desk's Content-Security-Policy must allow (img-src, media-src) is the
+    /// bucket's regional host, in every region.
+    #[tokio::test]
+    async fn links_are_on_the_buckets_regional_host() {
+        for (region, host) in [
+            ("us-east-1", "https://b-1.s3.us-east-1.amazonaws.com/"),
+            ("ap-east-1", "https://b-1.s3.ap-east-1.amazonaws.com/"),
+            (
+                "cn-northwest-1",
+                "https://b-1.s3.cn-northwest-1.amazonaws.com.cn/",
+            ),
+        ] {
+            let links = S3MediaLinks::new(client_in(region, None, false), "b-1");
+            let link = links.link(&request()).await.unwrap();
+            assert!(link.url.starts_with(host), "{region}: {}", link.url);
+        }
     }
 }

@@ -226,9 +226,9 @@ enum SendCommand {
         /// A location message instead of text: `LAT,LNG[,LABEL]`.
         #[arg(long, conflicts_with_all = ["text", "event"])]
         location: Option<String>,
-        /// An image message instead of text, with this `MediaId`.
-        #[arg(long, conflicts_with_all = ["text", "event", "location"])]
-        image: Option<String>,
+        /// A photo, voice note or video instead of text.
+        #[command(flatten)]
+        media: send::WeChatMediaArgs,
     },
     /// A Weibo push (JSON).
     Weibo {
@@ -478,7 +478,7 @@ async fn run_send(cmd: SendCommand) -> Result<()> {
             envelope,
             msg_id,
             location,
-            image,
+            media,
         } => {
             let accounts = load_accounts(&target.accounts)?;
             let envelope = match envelope.as_deref() {
@@ -500,12 +500,7 @@ async fn run_send(cmd: SendCommand) -> Result<()> {
             let now = send::now_secs();
             let id = msg_id.unwrap_or_else(|| format!("{now}{}", send::nonce()));
             let xml = match (&location, &target.text, &target.event) {
-                _ if image.is_some() => send::wechat_image_xml(
-                    &target.from,
-                    image.as_deref().unwrap_or_default(),
-                    &id,
-                    now,
-                ),
+                _ if media.is_some() => media.xml(&target.from, &id, now),
                 (Some(location), _, _) => {
                     let (degrees, label) =
                         send::parse_location(location).map_err(|e| UsageError(e.to_string()))?;

@@ -288,6 +288,10 @@ pub(super) async fn reply(desk: &Desk, call: &Call<'_>, key: &str) -> Result<Ans
         .validate()
         .map_err(|reason| Refusal::invalid("content", reason))?;
     let c = visible(desk, call, key).await?;
+    // A file of the gateway's (`POST /media`'s `upload_key`) only for its own account.
+    if let Some(upload) = super::media::upload_of(&body.content) {
+        super::media::check_upload_account(upload, &c)?;
+    }
     let undeliverable = |code: &'static str, message: String| Refusal::new(422, code, message);
     if !body.content.supported_on(c.channel) {
         return Err(undeliverable(

@@ -1,14 +1,18 @@
-//! Media: the links of a thread's stored media objects, and `POST /media`, an agent's file
-//! sent to WeChat for a reply.
+//! Media: the links of a thread's stored media objects, `POST /media` (an agent's file sent
+//! to WeChat for a reply), and which of those files a reply may name.
 
 use super::{Answer, Call, Desk, Refusal};
 use gateway_core::Channel;
+use gateway_core::conversation::Conversation;
 use gateway_core::delivery::ports::{AccessTokens, TokenError};
 use gateway_core::desk::access::parse_account_key;
 use gateway_core::desk::media::{DEFAULT_LINK_TTL_SECS, MediaLinks, MediaView, views};
-use gateway_core::desk::upload::{UploadError, UploadRequest, UploadStore, WeChatMediaApi, upload};
+use gateway_core::desk::upload::{
+    UploadError, UploadRequest, UploadStore, WeChatMediaApi, upload, upload_key,
+};
 use gateway_core::media::{MediaKind, MediaRecord};
 use gateway_core::ports::AccountDirectory;
+use gateway_core::reply::ReplyContent;
 use lambda_http::Body;
 use serde_json::json;
 use std::sync::Arc;
@@ -187,4 +191,31 @@ pub(super) async fn post_media(desk: &Desk, call: &Call<'_>) -> Result<Answer, R
             "content_type": up.content_type,
         }),
     ))
+}
+
+/// The agent's file a media reply names (`upload`), if any.
+pub(super) fn upload_of(content: &ReplyContent) -> Option<&str> {
+    match content {
+        ReplyContent::Image { upload, .. }
+        | ReplyContent::Voice { upload, .. }
+        | ReplyContent::Video { upload, .. } => upload.as_deref(),
+        _ => None,
+    }
+}
+
+/// A reply to `c` may name only a file kept for `c`'s account
+/// (`uploads/{channel}/{account}/{sha256}`): another account's file is refused (400).
+pub(super) fn check_upload_account(upload: &str, c: &Conversation) -> Result<(), Refusal> {
+    let own = upload_key(c.channel, &c.account_id, "")
+        .map_err(|e| Refusal::invalid("content.upload", e.to_string()))?;
+    match upload.strip_prefix(own.as_str()) {
+        Some(sha) if sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit()) => Ok(()),
+        _ => Err(Refusal::invalid(
+            "content.upload",
+            format!(
+                "not a file of {}:{} (POST /media's upload_key)",
+                c.channel, c.account_id
+            ),
+        )),
+    }
 }

@@ -328,7 +328,8 @@ async fn an_agent_uploads_a_picture_of_their_wechat_account_and_gets_its_media_i
 async fn uploads_are_refused_with_a_reason_before_anything_is_sent() {
     let (desk, fakes) = with_uploads(100_000);
     let demo = [("account", "wechat:demo")];
-    let cases: Vec<(&str, Vec<(&str, &str)>, Vec<u8>, u16, &str)> = vec![
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<u8>, u16, &'a str);
+    let cases: Vec<Case<'_>> = vec![
         (
             "over DESK_MAX_UPLOAD_BYTES",
             demo.to_vec(),
@@ -422,6 +423,18 @@ async fn wechats_refusal_is_a_502_with_its_code_and_a_stale_token_is_replaced_on
         .map(|c| c.0.clone())
         .collect();
     assert_eq!(tokens, ["token-1", "token-2"]);
+    fakes
+        .wechat
+        .then(Err(gateway_core::delivery::platform::CallError::uncertain(
+            "timed out",
+        )));
+    let (status, answer) =
+        post_media(&desk, "agent1", &[("account", "wechat:demo")], &png(10)).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (502, Some("platform_unreachable")),
+        "{answer}"
+    );
     fakes.wechat.then(Err(refusal(40005)));
     let (status, answer) =
         post_media(&desk, "agent1", &[("account", "wechat:demo")], &png(10)).await;
@@ -460,4 +473,41 @@ async fn without_a_bucket_uploads_are_unavailable_and_other_bodies_keep_their_li
     assert_eq!(r.status, 413);
     let r = send(&desk, "GET", "/media", Some("agent1"), None, &[]).await;
     assert_eq!(r.status, 405);
+}
+
+#[tokio::test]
+async fn a_reply_may_name_only_a_file_of_its_conversations_account() {
+    let (desk, _, queue) = fixture();
+    let path = "/conversations/wechat:demo:c1/replies";
+    let reply = |upload: &str| format!(r#"{{"content":{{"type":"image","upload":"{upload}"}}}}"#);
+    let own = format!("uploads/wechat/demo/{}", "a".repeat(64));
+    let r = send(&desk, "POST", path, Some("agent1"), Some(&reply(&own)), &[]).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    // Another account's file: refused here (the reply sender would upload it as is).
+    let other = format!("uploads/wechat/other/{}", "a".repeat(64));
+    let r = send(
+        &desk,
+        "POST",
+        path,
+        Some("agent1"),
+        Some(&reply(&other)),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.body["field"].as_str()),
+        (400, Some("content.upload")),
+        "{}",
+        r.body
+    );
+    // Not a key of an agent's file at all: refused too.
+    for bad in [
+        format!("uploads/weibo/demo/{}", "a".repeat(64)),
+        "uploads/wechat/demo/../other/x".to_string(),
+        format!("media/wechat/demo/{}", "a".repeat(64)),
+    ] {
+        let r = send(&desk, "POST", path, Some("agent1"), Some(&reply(&bad)), &[]).await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+    }
+    assert_eq!(queue.queued.lock().unwrap().len(), 1);
 }

@@ -1,4 +1,5 @@
 //! Orchestration tests of [`super::deliver`] against the in-memory fakes.
+#![allow(clippy::unwrap_used)]
 
 use super::platform::{CallError, Disposition, PlatformError};
 use super::ports::{DeliveryRecord, DeliveryState};

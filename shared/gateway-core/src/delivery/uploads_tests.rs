@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used)]
+
 use super::*;
 use crate::account::{AccountsDocument, WeChatAccount};
 use crate::delivery::ports::AccessTokens;

@@ -279,11 +279,14 @@ impl MediaLinks for FakeLinks {
     }
 }
 
-/// The media bucket's uploads in memory: key → (content type, sha256, bytes).
+/// One object of [`MemoryUploads`]: content type, sha256, bytes.
+pub type StoredUpload = (String, String, Vec<u8>);
+
+/// The media bucket's uploads in memory, by key.
 #[derive(Default)]
 pub struct MemoryUploads {
     pub fail: bool,
-    pub objects: Mutex<BTreeMap<String, (String, String, Vec<u8>)>>,
+    pub objects: Mutex<BTreeMap<String, StoredUpload>>,
     pub puts: Mutex<u32>,
 }
 
