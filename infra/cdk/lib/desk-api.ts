@@ -286,7 +286,7 @@ export function deskApi(scope: Construct, props: DeskApiProps): DeskApi {
       DELIVERY_SECRET_ID: deliveryCredentialsSecretId,
       WECHAT_API_BASE_URL: 'https://api.weixin.qq.com',
       WECHAT_TOKEN_API: 'stable',
-      PLATFORM_TIMEOUT_SECS: '20',
+      PLATFORM_TIMEOUT_SECS: '5',
       TOKEN_REFRESH_AHEAD_SECS: '300',
       TOKEN_LEASE_SECS: '20',
       TOKEN_WAIT_MS: '3000',

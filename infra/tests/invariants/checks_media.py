@@ -209,6 +209,23 @@ def check_media_fetcher_timings(m: Model) -> list[str]:
     return problems
 
 
+@check("desk-api-token-lease")
+def check_desk_api_token_lease(m: Model) -> list[str]:
+    """desk-api's token lease outlives one refresh, as its configuration demands at start
+    (functions/desk-api/src/config.rs): TOKEN_LEASE_SECS above one AWS call
+    (AWS_OPERATION_TIMEOUT_MS, 8 s when unset) and one platform call (PLATFORM_TIMEOUT_SECS, 5 s
+    when unset); otherwise the function refuses to start and the whole desk is down."""
+    fn = m.functions.get("DeskApiFunction")
+    if fn is None:
+        return ["DeskApiFunction missing"]
+    platform = fn.env_int("PLATFORM_TIMEOUT_SECS") or 5
+    aws_ms = fn.env_int("AWS_OPERATION_TIMEOUT_MS") or 8000
+    lease = fn.env_int("TOKEN_LEASE_SECS") or 20
+    if lease <= aws_ms / 1000 + platform:
+        return [f"desk-api TOKEN_LEASE_SECS {lease} <= one refresh ({aws_ms / 1000 + platform:g} s): desk-api refuses to start"]
+    return []
+
+
 @check("desk-upload-fits-lambda")
 def check_desk_upload(m: Model) -> list[str]:
     """The largest file desk-api accepts (DESK_MAX_UPLOAD_BYTES) reaches it: base64-encoded (4/3

@@ -108,6 +108,8 @@ MEDIA_MUTATIONS: list[Row] = [
      drop(f"{FETCHER_ENV}.MEDIA_MAX_ATTEMPTS")),
     ("media-fetcher-timings functions-runtime", "media-fetcher Timeout 120 s (below the 140 s one command may take)",
      put("MediaFetcherFunction.Timeout", 120)),
+    ("desk-api-token-lease functions-env-contract", "desk-api's uploads at 20 s with a 20 s lease (it would refuse to start)",
+     put(f"{DESK_ENV}.PLATFORM_TIMEOUT_SECS", "20")),
     ("media-fetcher-timings", "PLATFORM_TIMEOUT_SECS 30 (12 x 4 s + 6 x 30 s + 2 s > 180 s)", put(f"{FETCHER_ENV}.PLATFORM_TIMEOUT_SECS", "30")),
     ("media-fetcher-timings", "TOKEN_LEASE_SECS 19 (not above a 4 s AWS call + a 15 s download)", put(f"{FETCHER_ENV}.TOKEN_LEASE_SECS", "19")),
     ("media-fetcher-timings", "RETRY_MAX_SECS 50000 (over SQS's 12 h visibility limit)", put(f"{FETCHER_ENV}.RETRY_MAX_SECS", "50000")),

@@ -456,7 +456,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
                          "DESK_CLIENT_ID=DeskUserPoolClient DESK_JWKS_CACHE_SECS=3600 DESK_MAX_BODY_BYTES=16384",
                          "RULES_CACHE_SECS=30",
                          f"MEDIA_BUCKET={MEDIA_BUCKET} MEDIA_URL_TTL_SECS=600 DESK_MAX_UPLOAD_BYTES=4194304",
-                         "WECHAT_API_BASE_URL=https://api.weixin.qq.com WECHAT_TOKEN_API=stable PLATFORM_TIMEOUT_SECS=20",
+                         "WECHAT_API_BASE_URL=https://api.weixin.qq.com WECHAT_TOKEN_API=stable PLATFORM_TIMEOUT_SECS=5",
                          "TOKEN_REFRESH_AHEAD_SECS=300 TOKEN_LEASE_SECS=20 TOKEN_WAIT_MS=3000"), **REPLY_WINDOW_ENV},
         routes=(("GET", "/me"), ("GET", "/agents"), ("PUT", "/agents/{agent_id}"), ("DELETE", "/agents/{agent_id}"),
                 ("GET", "/conversations"), ("GET", "/conversations/counts"), ("POST", "/conversations/next"),
