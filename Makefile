@@ -5,7 +5,7 @@
 # `make sam-prebuilt` and `cdk deploy -c prebuilt=...` take them from (docs/deploy.md).
 LAMBDA_DIR ?= target/lambda-prebuilt
 # The functions the templates deploy (infra/check.sh checks `make -n build` against them).
-LAMBDA_FUNCTIONS := wechat-webhook weibo-webhook message-router reply-sender reply-api sla-monitor stats-aggregator desk-api
+LAMBDA_FUNCTIONS := wechat-webhook weibo-webhook message-router reply-sender reply-api sla-monitor stats-aggregator desk-api media-fetcher
 
 ## Run a scripted conversation through the local stack and print what was stored.
 demo:
@@ -59,7 +59,7 @@ soak:
 fuzz:
 	bash fuzz/run.sh 30
 
-## Release arm64 zips of the eight functions, built once for any number of deploys:
+## Release arm64 zips of the nine functions, built once for any number of deploys:
 ## $(LAMBDA_DIR)/<function>/bootstrap.zip, checked, with $(LAMBDA_DIR)/SHA256SUMS (20+ min on 2 cores).
 build:
 	bash tools/venv.sh

@@ -7,7 +7,9 @@
 //   DESK_API_URL=... AWS_ENDPOINT_URL=... DESK_USER_POOL_ID=... DESK_CLIENT_ID=... node serve.mjs
 //
 // DESK_PORT (default 8090; 0 picks a free one), DESK_HOST (127.0.0.1), DESK_URL_FILE (the URL is
-// written there once listening), DESK_POLL_SECONDS (the inbox's refresh, default 3).
+// written there once listening), DESK_POLL_SECONDS (the inbox's refresh, default 3),
+// DESK_MEDIA_ORIGIN (where the media bucket's presigned links point; default the emulator's
+// origin, AWS_ENDPOINT_URL).
 import { createReadStream, existsSync, statSync, writeFileSync } from "node:fs";
 import { createServer, request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
@@ -42,11 +44,15 @@ if (!existsSync(join(root, "index.html"))) {
 }
 
 // The headers the CloudFront response headers policy sets (infra/): a page that works here
-// works under the deployed policy.
+// works under the deployed policy. Photos, voice notes and videos load from the media bucket's
+// presigned links, another origin: the bucket's regional host on AWS
+// (https://{bucket}.s3.{region}.amazonaws.com), the emulator here; only for img-src and
+// media-src (never scripts, styles or connections).
+const mediaOrigin = new URL(process.env.DESK_MEDIA_ORIGIN || cognitoBase).origin;
 const SECURITY = {
   "Content-Security-Policy":
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; " +
-    "media-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; " +
+    `default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob: ${mediaOrigin}; ` +
+    `media-src 'self' blob: ${mediaOrigin}; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; ` +
     "form-action 'none'; object-src 'none'",
   "X-Content-Type-Options": "nosniff",
   "X-Frame-Options": "DENY",

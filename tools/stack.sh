@@ -100,7 +100,7 @@ stack_build() {
   # One package at a time, as `cargo lambda watch` runs them (`cargo run --bin X`): building
   # them together would unify features differently and the watcher would rebuild on first use.
   local bin n=0 start=$SECONDS
-  local bins=(wechat-webhook weibo-webhook message-router reply-sender reply-api sla-monitor stats-aggregator desk-api gatewayctl)
+  local bins=(wechat-webhook weibo-webhook message-router reply-sender reply-api sla-monitor stats-aggregator desk-api media-fetcher gatewayctl)
   for bin in "${bins[@]}"; do
     n=$((n + 1))
     log "cargo build --bin $bin ($n/${#bins[@]}, $((SECONDS - start)) s so far)"
@@ -147,7 +147,8 @@ stack_desk_setup() {
 stack_start_stubs() {
   STUB_PORT=$(free_port)
   export GATEWAY_STUB_URL="http://127.0.0.1:$STUB_PORT"
-  export WECHAT_API_BASE_URL="$GATEWAY_STUB_URL" WEIBO_API_BASE_URL="$GATEWAY_STUB_URL"
+  export WECHAT_API_BASE_URL="$GATEWAY_STUB_URL" WEIBO_API_BASE_URL="$GATEWAY_STUB_URL" \
+    WEIBO_MEDIA_BASE_URL="$GATEWAY_STUB_URL"
   log "starting the platform stand-ins on $GATEWAY_STUB_URL (log: $STACK_RUN_DIR/stub.log)"
   "${STACK_SETSID[@]}" "$GATEWAYCTL" stub-platforms --listen "127.0.0.1:$STUB_PORT" \
     >"$STACK_RUN_DIR/stub.log" 2>&1 &
@@ -180,6 +181,9 @@ MESSAGE_TTL_DAYS=${MESSAGE_TTL_DAYS:-90}
 AWS_OPERATION_TIMEOUT_MS=${AWS_OPERATION_TIMEOUT_MS:-1500}
 TIMERS_QUEUE_URL=$TIMERS_QUEUE_URL
 ALERTS_TOPIC_ARN=$ALERTS_TOPIC_ARN
+MEDIA_QUEUE_URL=$MEDIA_QUEUE_URL
+MEDIA_DEAD_LETTER_QUEUE_URL=$MEDIA_DEAD_LETTER_QUEUE_URL
+MEDIA_BUCKET=$MEDIA_BUCKET
 SLA_BREACH_GRACE_SECS=${SLA_BREACH_GRACE_SECS:-1}
 RUST_LOG=${RUST_LOG:-info}
 ENV
@@ -198,6 +202,7 @@ ENV
     cat >>"$1" <<ENV
 WECHAT_API_BASE_URL=$WECHAT_API_BASE_URL
 WEIBO_API_BASE_URL=$WEIBO_API_BASE_URL
+WEIBO_MEDIA_BASE_URL=$WEIBO_MEDIA_BASE_URL
 PLATFORM_TIMEOUT_SECS=${PLATFORM_TIMEOUT_SECS:-2}
 RETRY_BASE_SECS=${RETRY_BASE_SECS:-1}
 RETRY_MAX_SECS=${RETRY_MAX_SECS:-2}
@@ -265,7 +270,7 @@ stack_start_desk() {
 
 # stack_event_sources [LOG]: the queues', stream's and schedule's event sources, as Lambda's
 # (gatewayctl local event-sources): the inbound queue feeds message-router, the outbound queue
-# reply-sender, the timers queue, the stream and a one-minute schedule sla-monitor, the stream
+# reply-sender, the media queue media-fetcher, the timers queue, the stream and a one-minute schedule sla-monitor, the stream
 # stats-aggregator. Without LOG it runs in the foreground until stopped (make up); with LOG it
 # runs in the background in a process group of its own, logging there, and stops with the
 # stack (stack_cleanup).
@@ -274,6 +279,7 @@ stack_event_sources() {
   local args=(local event-sources
     --map "message-router=$QUEUE_URL=$base/message-router/invocations"
     --map "reply-sender=$OUTBOUND_QUEUE_URL=$base/reply-sender/invocations"
+    --map "media-fetcher=$MEDIA_QUEUE_URL=$base/media-fetcher/invocations"
     --map "sla-monitor=$TIMERS_QUEUE_URL=$base/sla-monitor/invocations"
     --stream "sla-monitor=$TABLE_NAME=$base/sla-monitor/invocations"
     --stream "stats-aggregator=$TABLE_NAME=$base/stats-aggregator/invocations"

@@ -68,6 +68,32 @@ export interface Conversation extends ConversationRow {
   inbound_count: number;
 }
 
+/** One media object of a message, as the gateway fetched it (docs/desk-api.md, the thread). */
+export interface MediaItem {
+  kind: "image" | "voice" | "video" | "thumb";
+  state: "pending" | "stored" | "too_large" | "unavailable";
+  content_type?: string;
+  bytes?: number;
+  sha256?: string;
+  limit?: number;
+  platform_code?: number;
+  message?: string;
+  /** A presigned link, valid until `url_expires_at_ms`; a new one comes with each thread read. */
+  url?: string;
+  url_expires_at_ms?: number;
+}
+
+/** What `POST /media` answers: WeChat's id of an agent's file, for a reply. */
+export interface Uploaded {
+  media_id: string;
+  type: "image" | "voice" | "video" | "thumb";
+  expires_at_ms: number;
+  upload_key: string;
+  bytes: number;
+  sha256: string;
+  content_type: string;
+}
+
 export interface ThreadItem {
   seq: number;
   id: string;
@@ -79,6 +105,7 @@ export interface ThreadItem {
   origin?: { type: "rule" | "agent" | "system"; rule_id?: string; agent_id?: string };
   delivery?: "delivered";
   author?: string;
+  media?: MediaItem[];
 }
 
 export interface AgentProfile {
@@ -140,7 +167,7 @@ export const requestLog: string[] = [];
 export async function call<T>(
   method: string,
   path: string,
-  opts: { query?: Query; body?: unknown; ifMatch?: string } = {},
+  opts: { query?: Query; body?: unknown; ifMatch?: string; file?: Blob } = {},
   retried = false,
 ): Promise<Answer<T>> {
   const token = await accessToken();
@@ -152,12 +179,14 @@ export async function call<T>(
   const url = config().api_url + path + (qs.size ? `?${qs}` : "");
   const headers: Record<string, string> = { Authorization: `Bearer ${token}` };
   if (opts.body !== undefined) headers["Content-Type"] = "application/json";
+  // A file goes as it is; the API reads its type from its bytes.
+  if (opts.file) headers["Content-Type"] = "application/octet-stream";
   if (opts.ifMatch) headers["If-Match"] = opts.ifMatch;
   requestLog.push(`${method} ${path}`);
   const res = await fetch(url, {
     method,
     headers,
-    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+    body: opts.file ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body)),
   });
   if (res.status === 401) {
     if (!retried && (await refresh())) return call(method, path, opts, true);
@@ -201,6 +230,12 @@ export const api = {
     call<{ reply_id: string; status: string }>("POST", `/conversations/${enc(key)}/replies`, {
       body: { content: { type: "text", text }, idempotency_key: idempotencyKey },
     }).then((a) => a.body),
+  replyMedia: (key: string, type: string, mediaId: string, idempotencyKey: string) =>
+    call<{ reply_id: string; status: string }>("POST", `/conversations/${enc(key)}/replies`, {
+      body: { content: { type, media_id: mediaId }, idempotency_key: idempotencyKey },
+    }).then((a) => a.body),
+  upload: (account: string, file: Blob) =>
+    call<Uploaded>("POST", "/media", { query: { account }, file }).then((a) => a.body),
   note: (key: string, text: string) =>
     call<ThreadItem>("POST", `/conversations/${enc(key)}/notes`, { body: { text } }).then(
       (a) => a.body,

@@ -1,9 +1,29 @@
 // The reply box: the channel's length limit shown as one types, canned responses on Ctrl+/,
-// Ctrl/Cmd+Enter to send. A draft is kept per conversation until the API has it; a refusal
-// keeps the text and says why.
+// Ctrl/Cmd+Enter to send, a file attached (WeChat only: uploaded, then sent by its
+// media_id). A draft is kept per conversation until the API has it; a refusal keeps the text
+// and says why.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, ApiError, type CannedView, type Conversation } from "./api";
 import { t, type Key } from "./i18n";
+import { icon } from "./media";
+
+/** What WeChat takes (the API reads the type from the bytes; this only filters the picker). */
+const ACCEPT = "image/jpeg,image/png,image/gif,audio/amr,.amr,audio/mpeg,.mp3,video/mp4";
+
+/** Why a file was not sent, in words. */
+function uploadReason(e: unknown): string {
+  if (!(e instanceof ApiError)) return t("offline");
+  switch (e.code) {
+    case "too_large":
+      return t("upload_too_large", { limit: ((e.body?.limit ?? 0) / (1024 * 1024)).toFixed(1).replace(/\.0$/, "") });
+    case "unsupported_media_type":
+      return t("upload_bad_type");
+    case "platform_error":
+      return t("upload_platform", { code: e.body?.platform_code ?? "?" });
+    default:
+      return reasonText(e.body?.reason, e.message);
+  }
+}
 
 export interface Pending {
   replyId: string;
@@ -39,6 +59,8 @@ export function Composer(props: {
   const [cannedOpen, setCannedOpen] = useState(false);
   const idempotency = useRef<string>(crypto.randomUUID());
   const box = useRef<HTMLTextAreaElement>(null);
+  const picker = useRef<HTMLInputElement>(null);
+  const [uploading, setUploading] = useState(false);
 
   useEffect(() => {
     if (text) sessionStorage.setItem(draftKey, text);
@@ -71,6 +93,26 @@ export function Composer(props: {
       else setError(t("send_failed", { reason: t("offline") }));
     } finally {
       setBusy(false);
+    }
+  }
+
+  /** Uploads `file` to WeChat (POST /media), then replies with its media_id. */
+  async function sendFile(file: File) {
+    if (busy) return;
+    setBusy(true);
+    setUploading(true);
+    setError(null);
+    try {
+      const up = await api.upload(`${conv.channel}:${conv.account}`, file);
+      setUploading(false);
+      const out = await api.replyMedia(conv.key, up.type, up.media_id, crypto.randomUUID());
+      const label = `${icon(up.type)} ${t(up.type as "image" | "voice" | "video")} · ${file.name}`;
+      props.onQueued({ replyId: out.reply_id, text: label, at: Date.now(), state: "queued" });
+    } catch (e) {
+      setError(t("upload_failed", { reason: uploadReason(e) }));
+    } finally {
+      setBusy(false);
+      setUploading(false);
     }
   }
 
@@ -132,6 +174,32 @@ export function Composer(props: {
           {t("send_hint")} · {t("canned_hint")}
         </span>
         <span class="spacer" />
+        <input
+          ref={picker}
+          type="file"
+          accept={ACCEPT}
+          class="sr-only"
+          tabIndex={-1}
+          aria-hidden="true"
+          data-testid="attach-input"
+          onChange={(e) => {
+            const file = e.currentTarget.files?.[0];
+            e.currentTarget.value = "";
+            if (file) sendFile(file);
+          }}
+        />
+        {mode === "reply" && (
+          <button
+            type="button"
+            data-testid="attach"
+            disabled={conv.channel !== "wechat" || busy || disabled}
+            title={conv.channel === "wechat" ? t("attach_hint") : t("attach_weibo")}
+            aria-label={`${t("attach")}: ${conv.channel === "wechat" ? t("attach_hint") : t("attach_weibo")}`}
+            onClick={() => picker.current?.click()}
+          >
+            📎 {uploading ? t("uploading") : t("attach")}
+          </button>
+        )}
         <button type="button" onClick={() => setCannedOpen(!cannedOpen)} aria-expanded={cannedOpen}>
           {t("canned")}
         </button>

@@ -1,9 +1,10 @@
 // A conversation's thread, in the order things happened: the customer's messages on one side,
 // auto-replies and agents' replies on the other (each styled apart), notes set apart, events
-// as compact lines.
+// as compact lines; photos, voice notes and videos from the media bucket (media.tsx).
 import type { ThreadItem } from "./api";
 import { clockTime, dateTime } from "./format";
 import { t } from "./i18n";
+import { icon, Media } from "./media";
 
 /** Text with its web links made clickable (opened in a new tab, no referrer). */
 function Linked({ text }: { text: string }) {
@@ -25,6 +26,16 @@ function Linked({ text }: { text: string }) {
 
 function Content({ item }: { item: ThreadItem }) {
   const c = item.content ?? {};
+  if (item.media?.length) return <Media item={item} />;
+  if (item.type === "outbound" && ["image", "voice", "video"].includes(item.kind)) {
+    // An agent's file: WeChat has it (its media_id); the desk shows what was sent.
+    return (
+      <span>
+        {icon(item.kind)} {t(item.kind as "image" | "voice" | "video")}{" "}
+        <span class="muted small">{t("media_sent")}</span>
+      </span>
+    );
+  }
   switch (item.kind) {
     case "text":
       return <Linked text={item.text ?? c.text ?? ""} />;

@@ -123,3 +123,40 @@ export function cspViolations(page: Page): string[] {
   });
   return seen;
 }
+
+/** Registers an object the WeChat stand-in's media download serves (`video`: as a video). */
+export async function registerMedia(mediaId: string, contentType: string, body: Buffer, opts: { video?: boolean; expired?: boolean } = {}) {
+  const res = await fetch(`${need("GATEWAY_STUB_URL")}/admin/media`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({
+      channel: "wechat",
+      media_id: mediaId,
+      content_type: contentType,
+      body_base64: body.toString("base64"),
+      video: opts.video ?? false,
+      expired: opts.expired ?? false,
+    }),
+  });
+  expect(res.status).toBe(200);
+}
+
+/**
+ * Puts a media record on the conversation's latest inbound message as the media-fetcher
+ * would (`gatewayctl desk seed-media`), e.g. `{"state":"pending"}`.
+ */
+export function seedMedia(key: string, kind: string, state: object) {
+  ctl(["desk", "seed-media", "--conversation", key, "--kind", kind, "--state", JSON.stringify(state)]);
+}
+
+/** The uploads the WeChat stand-in received (an agent's files). */
+export async function platformUploads(): Promise<any[]> {
+  const res = await fetch(`${need("GATEWAY_STUB_URL")}/admin/uploads`);
+  return (await res.json()).uploads;
+}
+
+/** The media records of the conversation's thread, per message, as the desk API gives them. */
+export async function threadMedia(user: string, key: string): Promise<any[][]> {
+  const r = await deskApi(user, "GET", `/conversations/${encodeURIComponent(key)}/messages`);
+  return (r.body?.items ?? []).filter((i: any) => i.type === "inbound").map((i: any) => i.media ?? []);
+}

@@ -6,6 +6,7 @@
 //! the stack, they fail with a message saying so rather than passing vacuously.
 #![allow(clippy::unwrap_used)]
 
+pub mod media_files;
 pub mod openapi;
 pub mod sandbox;
 pub mod wire;
@@ -65,7 +66,8 @@ pub fn unique_digits() -> String {
         .collect()
 }
 
-/// Receives and deletes everything on a queue; returns the messages.
+/// Receives and deletes everything on a queue; returns the messages, with their message
+/// attributes (a dead letter's `reason`).
 pub async fn drain_messages(
     sqs: &aws_sdk_sqs::Client,
     url: &str,
@@ -76,6 +78,7 @@ pub async fn drain_messages(
             .receive_message()
             .queue_url(url)
             .max_number_of_messages(10)
+            .message_attribute_names("All")
             .send()
             .await
             .unwrap();
@@ -142,6 +145,9 @@ impl RunningStack {
                 accounts_secret_id: var("ACCOUNTS_SECRET_ID"),
                 timers_queue_url: var("TIMERS_QUEUE_URL"),
                 alerts_topic_arn: var("ALERTS_TOPIC_ARN"),
+                media_queue_url: var("MEDIA_QUEUE_URL"),
+                media_dead_letter_queue_url: var("MEDIA_DEAD_LETTER_QUEUE_URL"),
+                media_bucket: var("MEDIA_BUCKET"),
             },
         }
     }

@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 pub const ROUTER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The reply sender's timeout in the templates.
-pub const REPLY_SENDER_TIMEOUT: Duration = Duration::from_secs(120);
+pub const REPLY_SENDER_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// The functions' configuration, as `tools/stack.sh` writes it for `cargo lambda watch`
 /// (`functions.env`): taken from this process (the stack exports it), with the same defaults.
@@ -32,6 +32,9 @@ const FUNCTION_ENV: &[(&str, Option<&str>)] = &[
     ("DEAD_LETTER_QUEUE_URL", None),
     ("OUTBOUND_QUEUE_URL", None),
     ("OUTBOUND_DEAD_LETTER_QUEUE_URL", None),
+    ("MEDIA_QUEUE_URL", None),
+    ("MEDIA_DEAD_LETTER_QUEUE_URL", None),
+    ("MEDIA_BUCKET", None),
     ("TABLE_NAME", None),
     ("ACCOUNTS_SECRET_ID", None),
     ("WEBHOOK_SECRET_ID", None),

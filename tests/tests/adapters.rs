@@ -14,7 +14,7 @@ use gateway_core::ports::{
 };
 use gateway_core::routing::{ProcessOutcome, Router, process};
 use gateway_core::rules::RuleSet;
-use gateway_core::testing::{RecordingReplyQueue, text_message};
+use gateway_core::testing::{RecordingMediaQueue, RecordingReplyQueue, text_message};
 use gateway_tests::{fresh_stack, sdk};
 use gatewayctl::local::role_secret_id;
 use std::sync::Arc;
@@ -166,6 +166,7 @@ async fn routing_process_over_dynamodb_stores_each_message_exactly_once() {
     let router = Router {
         store: &store,
         replies: &replies,
+        media: &RecordingMediaQueue::default(),
         rules: &rules,
     };
     let msgs: Vec<_> = (0..5)

@@ -7,12 +7,13 @@
 //! * router: one `GetItem` and one `TransactWriteItems` carrying exactly three writes (the
 //!   message's dedupe marker, the message at its place in the thread, the conversation) per
 //!   stored message, plus one per tag the rules add or remove; a redelivered message costs one
-//!   read and no write; the rules come from the cache.
+//!   read and no write; the rules come from the cache; a message with media (picture, voice,
+//!   video) adds exactly one SQS `SendMessageBatch` of its fetch commands to the media queue.
 #![allow(clippy::unwrap_used)]
 
 use gateway_aws::{
     DynamoDbConversationStore, DynamoDbRulesSource, DynamoDbRulesStore,
-    SecretsManagerAccountDirectory, SqsMessagePublisher, SqsReplyQueue,
+    SecretsManagerAccountDirectory, SqsMediaQueue, SqsMessagePublisher, SqsReplyQueue,
 };
 use gateway_core::account::AccountsDocument;
 use gateway_core::channel::{InboundRequest, Limits, wechat, weibo};
@@ -222,15 +223,30 @@ async fn the_router_stores_a_message_with_one_read_and_one_transaction_of_three_
         }
     };
 
+    // A picture from `from`: the same path, its content an image with a media id.
+    let image = |from: &str, msg_id: u64| {
+        let mut m = message(from, msg_id, "x");
+        m.content = gateway_core::Content::Image {
+            media_id: Some(format!("MEDIA{msg_id}")),
+            url: None,
+        };
+        m
+    };
+
     // Act 1: the first batch loads the rules; later batches use the cache.
     let rules_now = rules_source.rules().await.unwrap();
     let rules_cold = proxy.take();
     let _ = rules_source.rules().await.unwrap();
     let rules_warm = proxy.take();
 
+    let media = SqsMediaQueue::new(
+        aws_sdk_sqs::Client::new(&sdk),
+        stack.media_queue_url.clone(),
+    );
     let router = Router {
         store: &store,
         replies: &replies,
+        media: &media,
         rules: &rules_now,
     };
     let mut per_message = Vec::new();
@@ -239,6 +255,7 @@ async fn the_router_stores_a_message_with_one_read_and_one_transaction_of_three_
         message("oRouterA", 2, "请问还在吗"), // follow-up in the same conversation
         message("oRouterB", 3, "想问一下价格"), // new conversation, keyword auto-reply
         message("oRouterA", 4, "我要投诉，联系你们律师"), // crisis: the rules add a tag
+        image("oRouterB", 5),           // media: one fetch command batch
     ] {
         let outcome = process(&router, &m).await.unwrap();
         let tags_changed = match &outcome {
@@ -280,21 +297,32 @@ async fn the_router_stores_a_message_with_one_read_and_one_transaction_of_three_
             3 + tags_changed,
             "message {i}: three writes plus one per changed tag: {writes:?}"
         );
-        // Anything else is an auto-reply command on the outbound queue.
+        // Anything else is an auto-reply command on the outbound queue, and for the image
+        // (message 4) one batch of fetch commands on the media queue.
+        let sqs: Vec<&Call> = calls
+            .iter()
+            .filter(|c| !c.target.starts_with("DynamoDB_20120810."))
+            .collect();
+        let (media, replies): (Vec<&Call>, Vec<&Call>) = sqs
+            .iter()
+            .partition(|c| c.body.contains(&stack.media_queue_url));
         assert!(
-            calls
-                .iter()
-                .filter(|c| !c.target.starts_with("DynamoDB_20120810."))
-                .all(|c| c.target == "AmazonSQS.SendMessage"
-                    && c.body.contains(&stack.outbound_queue_url)),
+            replies.iter().all(|c| c.target == "AmazonSQS.SendMessage"
+                && c.body.contains(&stack.outbound_queue_url)),
             "message {i}: {:?}",
             targets(calls)
         );
+        let media: Vec<&str> = media.iter().map(|c| c.target.as_str()).collect();
+        if i == 4 {
+            assert_eq!(media, ["AmazonSQS.SendMessageBatch"], "message {i}");
+        } else {
+            assert!(media.is_empty(), "message {i}: {media:?}");
+        }
     }
     // Plain messages (no tag change) are exactly three writes; the crisis message adds one tag.
     assert_eq!(
         per_message.iter().map(|(_, t)| *t).collect::<Vec<_>>(),
-        [0, 0, 0, 1]
+        [0, 0, 0, 1, 0]
     );
     assert_eq!(duplicate, ProcessOutcome::Duplicate);
     assert_eq!(targets(&duplicate_calls), ["DynamoDB_20120810.GetItem"]);

@@ -57,7 +57,9 @@ use gateway_core::routing::{Router, process};
 use gateway_core::rules::RuleSet;
 use gateway_core::stats::testing::InMemoryStats;
 use gateway_core::stats::{self, Applied, DailyDelta, DailyRecord, RecordKey, Report, StatsDelta};
-use gateway_core::testing::{InMemoryConversationStore, RecordingReplyQueue, text_message};
+use gateway_core::testing::{
+    InMemoryConversationStore, RecordingMediaQueue, RecordingReplyQueue, text_message,
+};
 use gateway_core::{Channel, NormalizedMessage};
 use gateway_tests::sandbox::function_binary;
 use gateway_tests::{fresh_stack, sdk};
@@ -159,6 +161,7 @@ impl Script {
         let router = Router {
             store: &self.conversations,
             replies: &replies,
+            media: &RecordingMediaQueue::default(),
             rules: &self.rules,
         };
         process(&router, &m).await.unwrap();

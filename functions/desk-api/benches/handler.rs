@@ -162,6 +162,7 @@ fn desk(jwks: String) -> (Desk, Arc<MemoryDesk>) {
                 seq,
                 id: m.dedupe_id(),
                 entry: ThreadEntry::Inbound(m),
+                media: Vec::new(),
             },
         );
     }
@@ -198,6 +199,7 @@ fn desk(jwks: String) -> (Desk, Arc<MemoryDesk>) {
         inboxes: Arc::new(Nothing),
         policy: ReplyPolicy::default(),
         max_body_bytes: 16_384,
+        media: Default::default(),
     };
     (desk, store)
 }

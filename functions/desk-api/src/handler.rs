@@ -3,11 +3,15 @@
 //!
 //! - `handler/conversations.rs`: lists, their counts, take next, one conversation, its thread and audit
 //!   trail, changes, replies, notes;
+//! - `handler/media.rs`: media links of the thread, an agent's file for WeChat (`POST /media`);
 //! - `handler/people.rs`: the caller, agent profiles, canned responses;
 //! - `handler/stats.rs`: statistics;
 //! - `handler/views.rs`: the JSON the routes answer with.
 
 mod conversations;
+mod media;
+#[cfg(test)]
+mod media_tests;
 mod people;
 mod stats;
 #[cfg(test)]
@@ -26,6 +30,8 @@ use lambda_http::http::{HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{Value, json};
 use std::sync::Arc;
+
+pub use media::{DEFAULT_MAX_UPLOAD_BYTES, MediaSettings, Uploads};
 
 /// Who a valid access token names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +85,8 @@ pub struct Desk {
     pub policy: ReplyPolicy,
     /// Larger bodies are refused with 413.
     pub max_body_bytes: usize,
+    /// Media links.
+    pub media: MediaSettings,
 }
 
 /// A refused request: status, error code, message, and what else the answer carries.
@@ -222,7 +230,14 @@ impl Call<'_> {
 }
 
 /// The routes' first segments.
-const ROOTS: [&str; 5] = ["conversations", "agents", "canned-responses", "stats", "me"];
+const ROOTS: [&str; 6] = [
+    "conversations",
+    "agents",
+    "canned-responses",
+    "stats",
+    "me",
+    "media",
+];
 
 /// The path from the first route segment on, percent-decoded (behind any stage or local
 /// prefix).
@@ -300,12 +315,20 @@ async fn answer(desk: &Desk, request: &Request, now_ms: i64) -> Result<Answer, R
         Body::Binary(b) => b.len(),
         _ => 0,
     };
-    if body_len > desk.max_body_bytes {
+    // A file for WeChat may be larger than any JSON body.
+    let upload = request.method() == Method::POST && segments == ["media"];
+    let max = if upload {
+        desk.media.max_upload_bytes
+    } else {
+        desk.max_body_bytes
+    };
+    if body_len > max {
         return Err(Refusal::new(
             413,
             "too_large",
-            format!("the body is larger than {} bytes", desk.max_body_bytes),
-        ));
+            format!("the body is larger than {max} bytes"),
+        )
+        .with("limit", json!(max)));
     }
     let authorization = request
         .headers()
@@ -342,6 +365,7 @@ async fn answer(desk: &Desk, request: &Request, now_ms: i64) -> Result<Answer, R
         (&Method::PUT, ["canned-responses", id]) => people::put_canned(desk, &call, Some(id)).await,
         (&Method::DELETE, ["canned-responses", id]) => people::delete_canned(desk, &call, id).await,
         (&Method::GET, ["stats"]) => stats::stats(desk, &call).await,
+        (&Method::POST, ["media"]) => media::post_media(desk, &call).await,
         (&Method::GET, ["conversations"]) => conversations::list(desk, &call).await,
         (&Method::GET, ["conversations", "counts"]) => conversations::counts(desk, &call).await,
         (&Method::POST, ["conversations", "next"]) => conversations::take_next(desk, &call).await,
@@ -367,6 +391,7 @@ async fn answer(desk: &Desk, request: &Request, now_ms: i64) -> Result<Answer, R
             | ["canned-responses"]
             | ["canned-responses", _]
             | ["stats"]
+            | ["media"]
             | ["conversations"]
             | ["conversations", _]
             | [

@@ -8,7 +8,7 @@
 //! adapters).
 
 use desk_api::{auth, config, handler, wiring};
-use gateway_aws::sdk::{consumer_timeouts, load_sdk_config_with_timeouts};
+use gateway_aws::sdk::{call_timeouts, consumer_timeouts, load_sdk_config_with_timeouts};
 use lambda_http::{Request, service_fn};
 use std::sync::Arc;
 
@@ -16,7 +16,11 @@ use std::sync::Arc;
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = config::Config::from_env()?;
-    let sdk = load_sdk_config_with_timeouts(consumer_timeouts()).await?;
+    let timeouts = match config.aws_operation_timeout {
+        Some(aws) => call_timeouts(aws / 2, aws),
+        None => consumer_timeouts(),
+    };
+    let sdk = load_sdk_config_with_timeouts(timeouts).await?;
     let verifier = Arc::new(auth::TokenVerifier::from_config(&config)?);
     let desk = wiring::desk(&config, &sdk, verifier);
     let desk = &desk;

@@ -2,12 +2,16 @@
 //! count AWS calls run against the emulator.
 
 use crate::config::Config;
-use crate::handler::{self, DailyStats, Desk};
+use crate::handler::{self, DailyStats, Desk, MediaSettings, Uploads};
 use crate::{auth, handler::Authenticator};
 use gateway_aws::{
-    BundledRules, DynamoDbConversationStore, DynamoDbDesk, DynamoDbRulesSource, DynamoDbRulesStore,
-    DynamoDbStats, SqsReplyQueue,
+    BundledRules, DynamoDbAccessTokens, DynamoDbConversationStore, DynamoDbDesk,
+    DynamoDbRulesSource, DynamoDbRulesStore, DynamoDbStats, S3MediaLinks, S3Uploads,
+    SecretsManagerAccountDirectory, SqsReplyQueue,
 };
+use gateway_core::account::AccountsRole;
+use gateway_core::desk::media::MediaLinks;
+use gateway_platforms::WeChatClient;
 use std::sync::Arc;
 
 /// The daily statistics records, for `GET /stats`.
@@ -70,5 +74,60 @@ pub fn desk(config: &Config, sdk: &aws_config::SdkConfig, auth: Arc<dyn Authenti
         inboxes: Arc::new(store),
         policy: config.reply_policy,
         max_body_bytes: config.max_body_bytes,
+        media: MediaSettings {
+            links: config.media_bucket.as_ref().map(|bucket| {
+                let s3 = gateway_aws::s3::client(sdk);
+                Arc::new(S3MediaLinks::new(s3, bucket)) as Arc<dyn MediaLinks>
+            }),
+            link_ttl: config.media_url_ttl,
+            uploads: uploads(config, sdk),
+            max_upload_bytes: config.max_upload_bytes,
+        },
     }
+}
+
+/// A random id of this function instance: the owner of the token leases it takes.
+fn instance_id() -> String {
+    let random = gateway_core::channel::wechat::crypto::random_prefix();
+    let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    format!("desk-api-{hex}")
+}
+
+/// What `POST /media` needs, when the bucket and the delivery secret are configured.
+fn uploads(config: &Config, sdk: &aws_config::SdkConfig) -> Option<Arc<Uploads>> {
+    let (Some(bucket), Some(secret)) = (&config.media_bucket, &config.delivery_secret_id) else {
+        return None;
+    };
+    let http = match gateway_platforms::http_client(config.platform_timeout) {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!(error = %e, "no HTTP client: POST /media is unavailable");
+            return None;
+        }
+    };
+    let wechat = Arc::new(WeChatClient::new(
+        http,
+        &config.wechat_api_base_url,
+        config.wechat_token_api,
+    ));
+    Some(Arc::new(Uploads {
+        accounts: Arc::new(
+            SecretsManagerAccountDirectory::new(
+                aws_sdk_secretsmanager::Client::new(sdk),
+                secret,
+                config.accounts_cache,
+            )
+            .for_role(AccountsRole::Delivery),
+        ),
+        store: Arc::new(S3Uploads::new(gateway_aws::s3::client(sdk), bucket)),
+        tokens: Arc::new(DynamoDbAccessTokens::new(
+            aws_sdk_dynamodb::Client::new(sdk),
+            &config.table_name,
+            wechat.clone(),
+            config.token_timing,
+            instance_id(),
+            Arc::new(gateway_lambda::now_ms),
+        )),
+        wechat,
+    }))
 }

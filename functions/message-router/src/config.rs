@@ -12,6 +12,8 @@ pub struct Config {
     pub dead_letter_queue_url: String,
     /// `OUTBOUND_QUEUE_URL`: where auto-replies are queued for the reply sender.
     pub outbound_queue_url: String,
+    /// `MEDIA_QUEUE_URL`: where media fetch commands are queued for the media-fetcher.
+    pub media_queue_url: String,
     /// `MESSAGE_TTL_DAYS` (default 90; 0 keeps messages forever).
     pub message_ttl_days: i64,
     /// `RULES_CACHE_SECS` (default 30): how long the rules document is cached.
@@ -25,12 +27,14 @@ impl Config {
         let table_name = r.required("TABLE_NAME");
         let dead_letter_queue_url = r.required("DEAD_LETTER_QUEUE_URL");
         let outbound_queue_url = r.required("OUTBOUND_QUEUE_URL");
+        let media_queue_url = r.required("MEDIA_QUEUE_URL");
         let ttl = r.number("MESSAGE_TTL_DAYS", 90, 0);
         let rules = r.number("RULES_CACHE_SECS", 30, 0);
         r.finish(Config {
             table_name,
             dead_letter_queue_url,
             outbound_queue_url,
+            media_queue_url,
             message_ttl_days: ttl,
             rules_cache: Duration::from_secs(u64::try_from(rules).unwrap_or(0)),
         })
@@ -58,6 +62,7 @@ mod tests {
             ("TABLE_NAME", "t"),
             ("DEAD_LETTER_QUEUE_URL", "d"),
             ("OUTBOUND_QUEUE_URL", "o"),
+            ("MEDIA_QUEUE_URL", "m"),
             ("MESSAGE_TTL_DAYS", "0"),
         ]))
         .expect("valid");
@@ -69,6 +74,6 @@ mod tests {
     fn every_missing_variable_is_reported_at_once() {
         let err =
             Config::from_lookup(lookup_from(&[("RULES_CACHE_SECS", "-1")])).expect_err("invalid");
-        assert_eq!(err.0.len(), 4, "{err}");
+        assert_eq!(err.0.len(), 5, "{err}");
     }
 }

@@ -9,6 +9,7 @@
 
 use aws_lambda_events::event::sqs::SqsMessage;
 use gateway_core::NormalizedMessage;
+use gateway_core::media::MediaQueue;
 use gateway_core::ports::{ConversationStore, DeadLetter, DeadLetters, ReplyQueue, RulesSource};
 use gateway_core::routing::{self, ProcessOutcome, Router};
 use gateway_lambda::sqs_batch;
@@ -27,6 +28,8 @@ pub struct RouterDeps {
     pub dead_letters: Arc<dyn DeadLetters>,
     /// Outbound queue for auto-replies.
     pub replies: Arc<dyn ReplyQueue>,
+    /// Media queue for the media-fetcher.
+    pub media: Arc<dyn MediaQueue>,
     /// Rules in force.
     pub rules: Arc<dyn RulesSource>,
 }
@@ -50,6 +53,7 @@ pub async fn handle_batch(
     let router = Router {
         store: deps.store.as_ref(),
         replies: deps.replies.as_ref(),
+        media: deps.media.as_ref(),
         rules: &rules,
     };
     let retry = sqs_batch::drive(
@@ -229,6 +233,7 @@ mod tests {
             store,
             dead_letters,
             replies: Arc::new(RecordingReplyQueue::default()),
+            media: Arc::new(gateway_core::testing::RecordingMediaQueue::default()),
             rules: Arc::new(StaticRules(Arc::new(
                 RuleSet::from_yaml(gateway_lambda::BUNDLED_RULES).expect("bundled rules are valid"),
             ))),

@@ -1,5 +1,6 @@
 //! `message-router`: consumes the inbound queue, applies the routing and auto-reply rules,
-//! persists conversations and messages, and queues auto-replies for `reply-sender`.
+//! persists conversations and messages, queues auto-replies for `reply-sender` and media
+//! fetch commands for `media-fetcher`.
 //!
 //! - `config.rs`: the environment it reads;
 //! - `handler.rs`: the batch handler (FIFO order per conversation, dead letters, metrics)
@@ -12,7 +13,7 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use gateway_aws::sdk::{consumer_timeouts, load_sdk_config_with_timeouts};
 use gateway_aws::{
     BundledRules, DynamoDbConversationStore, DynamoDbRulesSource, DynamoDbRulesStore,
-    SqsDeadLetters, SqsReplyQueue,
+    SqsDeadLetters, SqsMediaQueue, SqsReplyQueue,
 };
 use gateway_lambda::sqs_batch;
 use lambda_runtime::{LambdaEvent, service_fn};
@@ -38,7 +39,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             sqs.clone(),
             &config.dead_letter_queue_url,
         )),
-        replies: Arc::new(SqsReplyQueue::new(sqs, &config.outbound_queue_url)),
+        replies: Arc::new(SqsReplyQueue::new(sqs.clone(), &config.outbound_queue_url)),
+        media: Arc::new(SqsMediaQueue::new(sqs, &config.media_queue_url)),
         // The rules pushed to the table; the bundled ones, parsed on first use, until some are.
         rules: Arc::new(DynamoDbRulesSource::new(
             DynamoDbRulesStore::new(dynamodb, table),

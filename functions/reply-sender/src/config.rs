@@ -15,18 +15,21 @@ use std::time::Duration;
 /// | accounts secret (cold or refreshing cache)                  | aws          |
 /// | conversation read (window and quota)                        | aws          |
 /// | access token refresh: lease, platform token call, store     | 2 aws + platform |
+/// | a reply naming an agent's file: its cached media id, the    |              |
+/// | file (`GetObject`), WeChat's upload, the new id (or the     | 3 aws + platform |
+/// | refused token expired) (`gateway_core::delivery::uploads`)  |              |
 /// | claim (conditional put)                                     | aws          |
 /// | send                                                        | platform     |
 /// | token refused: invalidate, refresh (lease, call, store)     | 3 aws + platform |
 /// | send again                                                  | platform     |
 /// | `mark_sent`, then the delivered commit                      | 2 aws        |
 ///
-/// 9 aws + 4 platform: with the defaults (4 s, 5 s) 56 s. A record is claimed only when at
+/// 12 aws + 5 platform: with the defaults (4 s, 5 s) 73 s. A record is claimed only when at
 /// least this much of the invocation is left, so the function never times out between a claim
 /// and its final write (which would leave the reply `delivery_uncertain`, neither sent again
 /// nor known to be sent).
 pub fn worst_case_record(platform: Duration, aws: Duration) -> Duration {
-    aws * 9 + platform * 4
+    aws * 12 + platform * 5
 }
 
 /// The longest a token refresh can hold its lease: the platform call and the write of the new
@@ -51,6 +54,8 @@ pub struct Config {
     pub outbound_queue_url: String,
     /// `OUTBOUND_DEAD_LETTER_QUEUE_URL`: where commands that can never be delivered go.
     pub outbound_dead_letter_queue_url: String,
+    /// `MEDIA_BUCKET`: the agents' files that media replies may name (`uploads/`).
+    pub media_bucket: String,
     /// `DELIVERY_SECRET_ID`: the reply sender's accounts secret (API credentials only).
     pub accounts_secret_id: String,
     /// `ACCOUNTS_CACHE_SECS` (default 60).
@@ -74,7 +79,7 @@ pub struct Config {
     /// `MESSAGE_TTL_DAYS` (default 90; 0 keeps outbound messages forever).
     pub message_ttl_days: i64,
     /// What the batch handler applies:
-    /// - `DELIVERY_CLAIM_TIMEOUT_SECS` (default 180; above the function timeout, 120 s in the
+    /// - `DELIVERY_CLAIM_TIMEOUT_SECS` (default 240; above the function timeout, 180 s in the
     ///   templates): a `calling` record younger than this may still be in flight;
     /// - `RETRY_BASE_SECS` (default 10) and `RETRY_MAX_SECS` (default 300): backoff of
     ///   transient failures;
@@ -94,6 +99,7 @@ impl Config {
         let table_name = r.required("TABLE_NAME");
         let outbound_queue_url = r.required("OUTBOUND_QUEUE_URL");
         let outbound_dead_letter_queue_url = r.required("OUTBOUND_DEAD_LETTER_QUEUE_URL");
+        let media_bucket = r.required("MEDIA_BUCKET");
         let accounts_secret_id = r.required("DELIVERY_SECRET_ID");
         let accounts_cache = r.number("ACCOUNTS_CACHE_SECS", 60, 0);
         let wechat_api_base_url = r.url(
@@ -119,7 +125,7 @@ impl Config {
         let refresh_ahead = r.number("TOKEN_REFRESH_AHEAD_SECS", 300, 0);
         let lease = r.number("TOKEN_LEASE_SECS", 20, 1);
         let wait = r.number("TOKEN_WAIT_MS", 3000, 0);
-        let claim = r.number("DELIVERY_CLAIM_TIMEOUT_SECS", 180, 1);
+        let claim = r.number("DELIVERY_CLAIM_TIMEOUT_SECS", 240, 1);
         let platform = Duration::from_secs(u64::try_from(timeout).unwrap_or(5));
         let aws = Duration::from_millis(u64::try_from(aws_ms).unwrap_or(4000));
         let refresh = worst_case_token_refresh(platform, aws);
@@ -153,6 +159,7 @@ impl Config {
             table_name,
             outbound_queue_url,
             outbound_dead_letter_queue_url,
+            media_bucket,
             accounts_secret_id,
             accounts_cache: secs(accounts_cache),
             wechat_api_base_url,
@@ -195,10 +202,11 @@ mod tests {
     use gateway_core::delivery::window::ReplyPolicy;
     use gateway_lambda::env::lookup_from as env;
 
-    const REQUIRED: [(&str, &str); 4] = [
+    const REQUIRED: [(&str, &str); 5] = [
         ("TABLE_NAME", "t"),
         ("OUTBOUND_QUEUE_URL", "q"),
         ("OUTBOUND_DEAD_LETTER_QUEUE_URL", "d"),
+        ("MEDIA_BUCKET", "m"),
         ("DELIVERY_SECRET_ID", "s"),
     ];
 
@@ -230,9 +238,9 @@ mod tests {
 
     #[test]
     fn the_worst_case_sets_the_start_margin_and_bounds_the_lease_and_the_claim() {
-        // 9 AWS calls at 4 s + 4 platform calls at 5 s: the figure the templates are built on.
+        // 12 AWS calls at 4 s + 5 platform calls at 5 s: the figure the templates are built on.
         let worst = worst_case_record(Duration::from_secs(5), Duration::from_secs(4));
-        assert_eq!(worst, Duration::from_secs(56));
+        assert_eq!(worst, Duration::from_secs(73));
         let defaults = Config::from_lookup(env(&REQUIRED)).expect("valid");
         assert_eq!(
             worst_case_record(defaults.platform_timeout, defaults.aws_operation_timeout),
@@ -256,7 +264,7 @@ mod tests {
             err.to_string().contains("TOKEN_LEASE_SECS must exceed"),
             "{err}"
         );
-        let err = with(&[("DELIVERY_CLAIM_TIMEOUT_SECS", "56")]).expect_err("claim too short");
+        let err = with(&[("DELIVERY_CLAIM_TIMEOUT_SECS", "73")]).expect_err("claim too short");
         assert!(
             err.to_string()
                 .contains("DELIVERY_CLAIM_TIMEOUT_SECS must exceed"),
@@ -265,7 +273,7 @@ mod tests {
         assert!(
             with(&[
                 ("TOKEN_LEASE_SECS", "10"),
-                ("DELIVERY_CLAIM_TIMEOUT_SECS", "57")
+                ("DELIVERY_CLAIM_TIMEOUT_SECS", "74")
             ])
             .is_ok()
         );
@@ -306,6 +314,6 @@ mod tests {
             ("WEIBO_API_BASE_URL", "m.api.weibo.com"),
         ]))
         .expect_err("invalid");
-        assert_eq!(err.0.len(), 7, "{err}");
+        assert_eq!(err.0.len(), 8, "{err}");
     }
 }

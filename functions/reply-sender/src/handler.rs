@@ -14,6 +14,7 @@ use aws_lambda_events::event::sqs::SqsMessage;
 use gateway_core::delivery::ports::{
     AccessTokens, DeliveryLedger, RetryScheduler, WeChatApi, WeiboApi, backoff_secs,
 };
+use gateway_core::delivery::uploads::{UploadFiles, UploadedIds, Uploads, WeChatMediaApi};
 use gateway_core::delivery::window::{ReplyPolicy, UndeliverableReason};
 use gateway_core::delivery::{self, DeliveryOutcome, Sender};
 use gateway_core::outbound::{ReplyCommand, ReplyOrigin};
@@ -38,6 +39,12 @@ pub struct ReplySenderDeps {
     pub wechat: Arc<dyn WeChatApi>,
     /// Weibo API.
     pub weibo: Arc<dyn WeiboApi>,
+    /// WeChat's temporary media upload API (replies naming an agent's file).
+    pub wechat_media: Arc<dyn WeChatMediaApi>,
+    /// The agents' files (the media bucket's `uploads/`).
+    pub upload_files: Arc<dyn UploadFiles>,
+    /// The media ids those files were uploaded as, per account.
+    pub uploaded_ids: Arc<dyn UploadedIds>,
     /// Outbound dead-letter queue (undeliverable commands with their error code; undecodable
     /// records as received).
     pub dead_letters: Arc<dyn DeadLetters>,
@@ -89,6 +96,11 @@ pub async fn handle_batch(
         wechat: deps.wechat.as_ref(),
         weibo: deps.weibo.as_ref(),
         dead_letters: deps.dead_letters.as_ref(),
+        uploads: Uploads {
+            files: deps.upload_files.as_ref(),
+            ids: deps.uploaded_ids.as_ref(),
+            wechat: deps.wechat_media.as_ref(),
+        },
         policy: &deps.settings.policy,
         claim_timeout_ms,
         now: &now,

@@ -12,8 +12,8 @@ mod handler;
 use aws_lambda_events::event::sqs::SqsEvent;
 use gateway_aws::sdk::{call_timeouts, load_sdk_config_with_timeouts};
 use gateway_aws::{
-    DynamoDbAccessTokens, DynamoDbConversationStore, DynamoDbDeliveryLedger,
-    SecretsManagerAccountDirectory, SqsDeadLetters, SqsRetryScheduler,
+    DynamoDbAccessTokens, DynamoDbConversationStore, DynamoDbDeliveryLedger, DynamoDbUploadedIds,
+    S3Uploads, SecretsManagerAccountDirectory, SqsDeadLetters, SqsRetryScheduler,
 };
 use gateway_core::account::AccountsRole;
 use gateway_lambda::{metrics, now_ms, sqs_batch};
@@ -38,6 +38,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         &config.wechat_api_base_url,
         config.wechat_token_api,
     ));
+    let wechat_media = wechat.clone();
+    let dynamodb_ids = dynamodb.clone();
     let ttl = (config.message_ttl_days > 0).then(|| config.message_ttl_days * 86_400);
     let store = DynamoDbConversationStore::new(dynamodb.clone(), &config.table_name, ttl);
     let secret = aws_sdk_secretsmanager::Client::new(&sdk);
@@ -66,6 +68,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         )),
         wechat,
         weibo: Arc::new(WeiboClient::new(http, &config.weibo_api_base_url)),
+        wechat_media: wechat_media.clone(),
+        upload_files: Arc::new(S3Uploads::new(
+            gateway_aws::s3::client(&sdk),
+            &config.media_bucket,
+        )),
+        uploaded_ids: Arc::new(DynamoDbUploadedIds::new(dynamodb_ids, &config.table_name)),
         dead_letters: Arc::new(SqsDeadLetters::new(
             sqs.clone(),
             &config.outbound_dead_letter_queue_url,

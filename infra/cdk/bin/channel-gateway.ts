@@ -19,7 +19,7 @@ const stackName: string = app.node.tryGetContext('stackName') ?? 'ChannelGateway
 new ChannelGatewayStack(app, 'ChannelGateway', {
   stackName,
   description:
-    'Channel gateway (serverless social contact centre): WeChat and Weibo webhooks and reply API, inbound and outbound FIFO queues, message router, reply sender, SLA monitor (table stream, timers queue, inbox schedule, alerts topic), stats aggregator (table stream), desk API (Cognito user pool, JWT authorizer), web desk (S3, CloudFront), DynamoDB (CDK app infra/cdk)',
+    'Channel gateway (serverless social contact centre): WeChat and Weibo webhooks and reply API, inbound and outbound FIFO queues, message router, reply sender, SLA monitor (table stream, timers queue, inbox schedule, alerts topic), stats aggregator (table stream), desk API (Cognito user pool, JWT authorizer), web desk (S3, CloudFront), media fetcher (media queue, media bucket), DynamoDB (CDK app infra/cdk)',
   // The Cargo workspace at the repository root (infra/cdk/bin -> ../../..).
   manifestPath: path.join(__dirname, '..', '..', '..', 'Cargo.toml'),
 });

@@ -32,6 +32,7 @@ export function gatewayAlarms(scope: Construct, props: AlarmsProps): sns.Topic {
   const { queue: outboundQueue, dlq: outboundDlq } = props.queues.outbound;
   const { dlq: timersDlq } = props.queues.timers;
   const streamFailuresQueue = props.queues.streamFailures;
+  const { queue: mediaQueue, dlq: mediaDlq } = props.queues.media;
   const {
     wechatWebhook,
     weiboWebhook,
@@ -41,6 +42,7 @@ export function gatewayAlarms(scope: Construct, props: AlarmsProps): sns.Topic {
     slaMonitor,
     statsAggregator: aggregator,
     deskApi,
+    mediaFetcher,
   } = props.functions;
   const { httpApi, replyHttpApi } = props.apis;
 
@@ -150,6 +152,21 @@ export function gatewayAlarms(scope: Construct, props: AlarmsProps): sns.Topic {
     3,
   );
   alarmsFor('ReplySender', 'reply-sender', replySender, ' (whole batches failed - cold start, timeout)');
+  // media-fetcher (media.ts): as reply-sender's.
+  alarm(
+    'MediaDeadLetterQueueDepthAlarm',
+    'Media fetch commands in the media dead-letter queue (refused for good, undecodable, or retried out; see the reason attribute): those media are not in the desk.',
+    sqsMetric(mediaDlq, 'ApproximateNumberOfMessagesVisible'),
+    0,
+  );
+  alarm(
+    'MediaQueueAgeAlarm',
+    'The oldest media fetch command waits more than 10 minutes (media-fetcher stuck, platform down, or egress broken; WeChat keeps media 3 days).',
+    sqsMetric(mediaQueue, 'ApproximateAgeOfOldestMessage'),
+    600,
+    3,
+  );
+  alarmsFor('MediaFetcher', 'media-fetcher', mediaFetcher, ' (whole batches failed - cold start, timeout)');
   alarmsFor('ReplyApi', 'reply-api', replyApi);
   alarm(
     'ReplyApiLatencyAlarm',

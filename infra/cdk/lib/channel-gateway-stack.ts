@@ -5,14 +5,15 @@
 // This file wires the stack's parts together. Each part is a module of plain functions that
 // create its resources on this stack (same construct ids, so the same logical ids):
 //   parameters.ts        parameters, the LogLevels mapping, conditions and rules
-//   queues.ts            inbound, outbound and timers queues with their dead-letter queues,
-//                        the stream failures queue
+//   queues.ts            inbound, outbound, timers and media queues with their dead-letter
+//                        queues, the stream failures queue
 //   table.ts             the DynamoDB table and its stream
 //   secrets.ts           the accounts document's secrets, kms:Decrypt on a given key
 //   functions.ts         log group + role + function, for every function
 //   webhooks.ts          wechat-webhook, weibo-webhook
 //   router.ts            message-router and its inbound event source
-//   reply-path.ts        reply-sender (and its place in the egress VPC), reply-api
+//   reply-path.ts        reply-sender, reply-api
+//   media.ts             the media bucket; media-fetcher and its event source
 //   sla-monitor.ts       the alerts topic; sla-monitor and its event sources
 //   inbox-gauges.ts      sla-monitor's inbox gauges: schedule, permissions, alarm parameter,
 //                        dashboard widgets
@@ -22,7 +23,7 @@
 //   desk-site.ts         the web desk: its S3 bucket and CloudFront distribution (the app's
 //                        files, /config.json, the desk API under /api), its outputs
 //   http-apis.ts         the two HTTP APIs, the optional custom domain
-//   egress.ts            the optional fixed-egress VPC
+//   egress.ts            the optional fixed-egress VPC, and the platform API callers in it
 //   alarms.ts            the alarm topic and the alarms
 //   dashboard.ts         the dashboard
 //   outputs.ts           the outputs
@@ -34,15 +35,16 @@ import * as path from 'node:path';
 import { gatewayAlarms } from './alarms';
 import { GatewayFunctionFactory } from './common';
 import { gatewayDashboard } from './dashboard';
-import { fixedEgressNetwork } from './egress';
+import { fixedEgressNetwork, functionInEgressVpc } from './egress';
 import { deskApi } from './desk-api';
 import { deskSite } from './desk-site';
 import { CommonFunctionSettings, GatewayFunctions, newGatewayFunction } from './functions';
 import { apiCustomDomain, httpApis } from './http-apis';
 import { gatewayOutputs } from './outputs';
+import { mediaBucket, mediaFetcherFunction } from './media';
 import { gatewayConditions, gatewayParameters } from './parameters';
 import { gatewayQueues } from './queues';
-import { replyApiFunction, replySenderFunction, replySenderInEgressVpc } from './reply-path';
+import { replyApiFunction, replySenderFunction } from './reply-path';
 import { messageRouterFunction } from './router';
 import { accountsSecretKmsDecrypt, roleSecrets } from './secrets';
 import { slaAlertsTopic, slaMonitorFunction } from './sla-monitor';
@@ -119,6 +121,8 @@ export class ChannelGatewayStack extends Stack {
     const alertsTopic = slaAlertsTopic(this, params.alertsEmail, conditions.hasAlertsEmail);
     const table = gatewayTable(this, conditions.isProduction);
     const secrets = roleSecrets(this, params, conditions);
+    // The media bucket: the customers' media and the agents' files (media.ts).
+    const media = mediaBucket(this, params.messageTtlDays, conditions.expireMessages);
 
     // ---------------------------------------------------------------------------------------
     // Functions. Each has its own role (only what it uses: see FUNCTIONS in
@@ -129,8 +133,8 @@ export class ChannelGatewayStack extends Stack {
     // binary, timeout, environment and exactly the statements it needs, wired here and named in
     // GatewayFunctions (functions.ts), plus its row in FUNCTIONS
     // (infra/tests/invariants/spec.py), its Errors/Throttles alarms (alarmsFor in alarms.ts)
-    // and its dashboard lines (dashboard.ts), and the same in infra/sam. Only reply-sender runs
-    // in the VPC (fixed egress): see below.
+    // and its dashboard lines (dashboard.ts), and the same in infra/sam. Only the platform API
+    // callers (reply-sender, media-fetcher, desk-api) run in the VPC (fixed egress): see below.
     // ---------------------------------------------------------------------------------------
     const fnCommon: CommonFunctionSettings = {
       retentionDays: params.logRetentionDays.valueAsNumber,
@@ -151,7 +155,9 @@ export class ChannelGatewayStack extends Stack {
       table,
       inbound: queues.inbound,
       outboundQueue: queues.outbound.queue,
+      mediaQueue: queues.media.queue,
       reservedConcurrency: params.messageRouterReservedConcurrency,
+      messageTtlDays: params.messageTtlDays,
     });
     const replySender = replySenderFunction({
       gatewayFunction,
@@ -159,6 +165,17 @@ export class ChannelGatewayStack extends Stack {
       outbound: queues.outbound,
       deliveryCredentialsSecretId: secrets.deliveryCredentialsSecretId,
       reservedConcurrency: params.replySenderReservedConcurrency,
+      messageTtlDays: params.messageTtlDays,
+      mediaBucket: media,
+    });
+    const mediaFetcher = mediaFetcherFunction({
+      gatewayFunction,
+      table,
+      media: queues.media,
+      bucket: media,
+      deliveryCredentialsSecretId: secrets.deliveryCredentialsSecretId,
+      reservedConcurrency: params.mediaFetcherReservedConcurrency,
+      messageTtlDays: params.messageTtlDays,
     });
     const replyApi = replyApiFunction({
       gatewayFunction,
@@ -179,8 +196,6 @@ export class ChannelGatewayStack extends Stack {
       table,
       streamFailuresQueue: queues.streamFailures,
     });
-    // kms:Decrypt on the secrets' given key, for the functions that read a secret.
-    accountsSecretKmsDecrypt(this, params, conditions, [wechatWebhook, weiboWebhook, replySender, replyApi]);
 
     // The HTTP APIs and their optional custom domain.
     const apis = httpApis(this, params, { wechatWebhook, weiboWebhook, replyApi });
@@ -190,6 +205,8 @@ export class ChannelGatewayStack extends Stack {
       gatewayFunction,
       table,
       outboundQueue: queues.outbound.queue,
+      mediaBucket: media,
+      deliveryCredentialsSecretId: secrets.deliveryCredentialsSecretId,
       apis,
       params,
       customDomain,
@@ -204,18 +221,25 @@ export class ChannelGatewayStack extends Stack {
       slaMonitor,
       statsAggregator: aggregator,
       deskApi: desk.fn,
+      mediaFetcher,
     };
+    // kms:Decrypt on the secrets' given key, for the functions that read a secret.
+    accountsSecretKmsDecrypt(this, params, conditions, [wechatWebhook, weiboWebhook, replySender, replyApi, mediaFetcher, desk.fn]);
     // The web desk: the app's files, its /config.json and the desk API on one origin (desk-site.ts).
     deskSite(this, {
       replyHttpApi: apis.replyHttpApi,
       stageName: params.stageName,
       userPool: desk.pool,
       userPoolClient: desk.client,
+      mediaBucket: media,
     });
 
-    // Optional fixed egress, for reply-sender.
+    // Optional fixed egress, for the functions that call the platform APIs (WeChat allow-lists
+    // the address they call from).
     const egress = fixedEgressNetwork(this, conditions.fixedEgress);
-    replySenderInEgressVpc(replySender, egress, conditions.fixedEgress);
+    functionInEgressVpc(replySender, 'reply-sender', egress, conditions.fixedEgress);
+    functionInEgressVpc(mediaFetcher, 'media-fetcher', egress, conditions.fixedEgress);
+    functionInEgressVpc(desk.fn, 'desk-api', egress, conditions.fixedEgress);
 
     // Alarms, dashboard, outputs.
     const alarmTopic = gatewayAlarms(this, {

@@ -24,6 +24,7 @@ export function gatewayDashboard(scope: Construct, props: DashboardProps): cloud
   const { queue: outboundQueue, dlq: outboundDlq } = props.queues.outbound;
   const { queue: timersQueue, dlq: timersDlq } = props.queues.timers;
   const streamFailuresQueue = props.queues.streamFailures;
+  const { queue: mediaQueue, dlq: mediaDlq } = props.queues.media;
   const {
     wechatWebhook,
     weiboWebhook,
@@ -33,6 +34,7 @@ export function gatewayDashboard(scope: Construct, props: DashboardProps): cloud
     slaMonitor,
     statsAggregator: aggregator,
     deskApi,
+    mediaFetcher,
   } = props.functions;
 
   // ---------------------------------------------------------------------------------------
@@ -43,8 +45,9 @@ export function gatewayDashboard(scope: Construct, props: DashboardProps): cloud
   // (rule and system replies never count).
   // Who waits: the SLA monitor's inbox gauges, measured every minute (UnansweredNow,
   // OldestWaitingSeconds per account). Never the router's UnansweredConversations: a +1/-1
-  // flow metric, whose sum per period is no level. Last, the desk: desk-api's duration and
-  // requests, the reply HTTP API's 4xx and 5xx.
+  // flow metric, whose sum per period is no level. Then the desk: desk-api's duration and
+  // requests, the reply HTTP API's 4xx and 5xx. Last, media: media-fetcher's outcomes (EMF,
+  // by channel), the media queue, its duration.
   // ---------------------------------------------------------------------------------------
   const dashboard = new cloudwatch.CfnDashboard(scope, 'Dashboard', {
     dashboardName: `${Aws.STACK_NAME}-contact-centre`,
@@ -65,6 +68,7 @@ export function gatewayDashboard(scope: Construct, props: DashboardProps): cloud
           ['sla-monitor', slaMonitor.functionName, false],
           ['stats-aggregator', aggregator.functionName, false],
           ['desk-api', deskApi.functionName, false],
+          ['media-fetcher', mediaFetcher.functionName, false],
         ],
         replyApiName: replyApi.functionName,
         replySenderName: replySender.functionName,
@@ -75,6 +79,9 @@ export function gatewayDashboard(scope: Construct, props: DashboardProps): cloud
         statsAggregatorName: aggregator.functionName,
         deskApiName: deskApi.functionName,
         replyApiId: props.replyHttpApi.apiId,
+        mediaQueueName: mediaQueue.queueName,
+        mediaDlqName: mediaDlq.queueName,
+        mediaFetcherName: mediaFetcher.functionName,
       }),
     ),
   });
@@ -99,6 +106,9 @@ interface DashboardRefs {
   readonly statsAggregatorName: string;
   readonly deskApiName: string;
   readonly replyApiId: string;
+  readonly mediaQueueName: string;
+  readonly mediaDlqName: string;
+  readonly mediaFetcherName: string;
 }
 
 /** The dashboard body (same widgets as the SAM template's DashboardBody). */
@@ -240,6 +250,7 @@ function dashboardBody(refs: DashboardRefs): Record<string, unknown> {
           metrics: [
             ['AWS/SQS', 'ApproximateNumberOfMessagesVisible', 'QueueName', refs.inboundDlqName, { stat: 'Maximum', label: 'inbound DLQ messages' }],
             ['AWS/SQS', 'ApproximateNumberOfMessagesVisible', 'QueueName', refs.outboundDlqName, { stat: 'Maximum', label: 'outbound DLQ messages' }],
+            ['AWS/SQS', 'ApproximateNumberOfMessagesVisible', 'QueueName', refs.mediaDlqName, { stat: 'Maximum', label: 'media DLQ messages' }],
           ],
           annotations: { horizontal: [{ value: 0, label: 'alarm above' }] },
         },
@@ -342,6 +353,32 @@ function dashboardBody(refs: DashboardRefs): Record<string, unknown> {
       ...inboxGaugeWidgets(region, 56),
       // The desk: desk-api's duration and requests, the reply HTTP API's 4xx and 5xx (desk-api.ts).
       ...deskApiWidgets(region, 62, refs.deskApiName, refs.replyApiId),
+      // media-fetcher (functions/media-fetcher: its EMF metrics by channel), its queue, its duration.
+      emfLines(0, 68, 8, 'Media fetched, by outcome', 'Sum', [
+        ['mediastored', 'Channel', 'MediaStored'],
+        ['mediaunavailable', 'Channel', 'MediaUnavailable'],
+        ['mediatoolarge', 'Channel', 'MediaTooLarge'],
+        ['mediaretried', 'Channel', 'MediaRetried'],
+        ['mediadeadlettered', 'Channel', 'MediaDeadLettered'],
+      ]),
+      queueWidget(8, 68, 'Media queue depth and age', refs.mediaQueueName),
+      {
+        type: 'metric',
+        x: 16,
+        y: 68,
+        width: 8,
+        height: 6,
+        properties: {
+          title: 'Media fetcher duration p99 (ms)',
+          region,
+          view: 'timeSeries',
+          period: 60,
+          metrics: [
+            ['AWS/Lambda', 'Duration', 'FunctionName', refs.mediaFetcherName, { stat: 'p99', label: 'media-fetcher duration' }],
+            ['AWS/Lambda', 'Invocations', 'FunctionName', refs.mediaFetcherName, { stat: 'Sum', label: 'media-fetcher batches', yAxis: 'right' }],
+          ],
+        },
+      },
     ],
   };
 }

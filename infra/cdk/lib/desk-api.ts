@@ -2,7 +2,9 @@
 // user pool DeskUserPool, its app client DeskUserPoolClient, the groups agents, supervisors,
 // admins), the function with its least-privilege role, its routes on the reply HTTP API behind
 // the JWT authorizer DeskAuthorizer (each requiring the access tokens' scope), its outputs and
-// its dashboard row (its alarms: alarms.ts).
+// its dashboard row (its alarms: alarms.ts). Media: it presigns the desk's URLs of the media
+// bucket and sends agents' files to WeChat (POST /media), in the fixed-egress VPC when
+// EnableFixedEgress (egress.ts).
 // Same logical ids as the SAM template: DeskUserPool, DeskUserPoolClient, DeskAgentsGroup,
 // DeskSupervisorsGroup, DeskAdminsGroup, DeskAuthorizer, DeskApiFunction, DeskApiRole,
 // DeskApiLogGroup.
@@ -13,10 +15,13 @@ import * as cognito from 'aws-cdk-lib/aws-cognito';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { GatewayFunctionFactory, leadingKeys, logicalId, queriedKeys } from './common';
 import { GatewayHttpApis } from './http-apis';
+import { DESK_MAX_UPLOAD_BYTES } from './limits';
+import { MEDIA_PREFIX, tokenCacheStatement, UPLOADS_PREFIX } from './media';
 import { GatewayParameters } from './parameters';
 
 /** desk-api's timeout, and the integration timeout of its routes (a bit more, as reply-api's). */
@@ -50,6 +55,7 @@ export const DESK_API_ROUTES: Array<[apigwv2.HttpMethod, string]> = [
   [apigwv2.HttpMethod.PUT, '/canned-responses/{id}'],
   [apigwv2.HttpMethod.DELETE, '/canned-responses/{id}'],
   [apigwv2.HttpMethod.GET, '/stats'],
+  [apigwv2.HttpMethod.POST, '/media'],
 ];
 
 /** The desk's groups: [logical id, group name, description, precedence]. */
@@ -65,6 +71,10 @@ export interface DeskApiProps {
   readonly table: dynamodb.ITable;
   /** The outbound FIFO queue: an agent's reply goes there, as reply-api's. */
   readonly outboundQueue: sqs.IQueue;
+  /** The media bucket (media.ts): presigned GET URLs, the agents' files. */
+  readonly mediaBucket: s3.CfnBucket;
+  /** The ARN of the delivery credentials secret (secrets.ts): WeChat's media/upload API. */
+  readonly deliveryCredentialsSecretId: string;
   /** The HTTP APIs: the desk's routes are on the reply HTTP API, throttled as its others. */
   readonly apis: GatewayHttpApis;
   /** StageName (DeskApiUrl), ReplyApiRouteRateLimit and ReplyApiRouteBurstLimit. */
@@ -136,15 +146,21 @@ function deskSignIn(scope: Construct): { pool: cognito.CfnUserPool; client: cogn
   return { pool, client };
 }
 
-/** What desk-api does on the table and the queue (FUNCTIONS' DeskApiFunction row). */
-function deskApiStatements(table: dynamodb.ITable, outboundQueue: sqs.IQueue): iam.PolicyStatement[] {
+/** What desk-api does on the table, the queue, the media bucket (FUNCTIONS' DeskApiFunction row). */
+function deskApiStatements(
+  table: dynamodb.ITable,
+  outboundQueue: sqs.IQueue,
+  bucket: s3.CfnBucket,
+  deliveryCredentialsSecretId: string,
+): iam.PolicyStatement[] {
   return [
     // An agent's reply, queued for reply-sender as reply-api's (FIFO).
     new iam.PolicyStatement({ sid: 'QueueReplies', actions: ['sqs:SendMessage'], resources: [outboundQueue.queueArn] }),
-    // The table, by partition key; Query on the table and on GSI1/GSI2 (below); no Scan. No
-    // secret: the access tokens are checked against the pool's public keys. The table and the
-    // queue use AWS owned/managed keys: no kms:Decrypt. A conversation (CONV#<conversation
-    // key>, SK META) and the agents' profiles (PK=AGENTS, SK=<agent id>).
+    // The table, by partition key; Query on the table and on GSI1/GSI2 (below); no Scan. The
+    // access tokens are checked against the pool's public keys (no secret for them). The table,
+    // the queue and the media bucket use AWS owned/managed keys: no kms:Decrypt for them. A
+    // conversation (CONV#<conversation key>, SK META) and the agents' profiles (PK=AGENTS,
+    // SK=<agent id>).
     new iam.PolicyStatement({
       sid: 'ReadConversationsAndAgents',
       actions: ['dynamodb:GetItem'],
@@ -196,6 +212,28 @@ function deskApiStatements(table: dynamodb.ITable, outboundQueue: sqs.IQueue): i
       actions: ['dynamodb:Query'],
       resources: [`${table.tableArn}/index/GSI1`, `${table.tableArn}/index/GSI2`],
     }),
+    // Short-lived GET URLs it presigns for the desk (a URL can do no more than its signer): the
+    // customers' media (media/*) and the agents' files (uploads/*).
+    new iam.PolicyStatement({
+      sid: 'ReadMedia',
+      actions: ['s3:GetObject'],
+      resources: [`${bucket.attrArn}/${MEDIA_PREFIX}*`, `${bucket.attrArn}/${UPLOADS_PREFIX}*`],
+    }),
+    // An agent's file (POST /media), under uploads/ only: never over a customer's media.
+    new iam.PolicyStatement({
+      sid: 'StoreUploads',
+      actions: ['s3:PutObject'],
+      resources: [`${bucket.attrArn}/${UPLOADS_PREFIX}*`],
+    }),
+    // The WeChat access-token broker it shares with reply-sender and media-fetcher (an agent's
+    // file goes to WeChat's media/upload API).
+    tokenCacheStatement(table),
+    // The platform API credentials (the WeChat access token's appid and secret).
+    new iam.PolicyStatement({
+      sid: 'ReadDeliveryCredentials',
+      actions: ['secretsmanager:GetSecretValue'],
+      resources: [deliveryCredentialsSecretId],
+    }),
   ];
 }
 
@@ -205,13 +243,13 @@ function deskApiStatements(table: dynamodb.ITable, outboundQueue: sqs.IQueue): i
  * app client (the web desk's /config.json names them: desk-site.ts).
  */
 export function deskApi(scope: Construct, props: DeskApiProps): DeskApi {
-  const { table, outboundQueue, params } = props;
+  const { table, outboundQueue, params, mediaBucket, deliveryCredentialsSecretId } = props;
   const { replyHttpApi: api, replyHttpApiStage: stage } = props.apis;
   const { pool, client } = deskSignIn(scope);
   const fn = props.gatewayFunction({
     id: 'DeskApi',
     binary: 'desk-api',
-    description: 'Desk API (agents and supervisors; Cognito JWT) -> DynamoDB, outbound FIFO queue',
+    description: 'Desk API (agents and supervisors; Cognito JWT) -> DynamoDB, outbound FIFO queue, media bucket',
     timeoutSecs: DESK_API_TIMEOUT_SECS,
     environment: {
       TABLE_NAME: table.tableName,
@@ -238,8 +276,22 @@ export function deskApi(scope: Construct, props: DeskApiProps): DeskApi {
       WEIBO_EVENT_QUOTA: 'unlimited',
       WEIBO_MENTION_WINDOW_SECS: '172800',
       WEIBO_MENTION_QUOTA: '1',
+      // Media: the bucket, how long a presigned GET URL of it lasts, the largest file an agent
+      // uploads (POST /media; DESK_MAX_UPLOAD_BYTES in limits.ts: Lambda's 6 MiB request).
+      MEDIA_BUCKET: mediaBucket.ref,
+      MEDIA_URL_TTL_SECS: '600',
+      DESK_MAX_UPLOAD_BYTES: String(DESK_MAX_UPLOAD_BYTES),
+      // An agent's file goes to WeChat's media/upload API with the access-token broker
+      // reply-sender and media-fetcher share (its timings are theirs).
+      DELIVERY_SECRET_ID: deliveryCredentialsSecretId,
+      WECHAT_API_BASE_URL: 'https://api.weixin.qq.com',
+      WECHAT_TOKEN_API: 'stable',
+      PLATFORM_TIMEOUT_SECS: '5',
+      TOKEN_REFRESH_AHEAD_SECS: '300',
+      TOKEN_LEASE_SECS: '20',
+      TOKEN_WAIT_MS: '3000',
     },
-    statements: deskApiStatements(table, outboundQueue),
+    statements: deskApiStatements(table, outboundQueue, mediaBucket, deliveryCredentialsSecretId),
   });
 
   // The desk's routes only: a Cognito access token of the desk's app client (API Gateway checks

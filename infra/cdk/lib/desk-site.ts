@@ -29,6 +29,8 @@ export interface DeskSiteProps {
   /** The desk's user pool and its app client (in /config.json). */
   readonly userPool: { readonly ref: string };
   readonly userPoolClient: { readonly ref: string };
+  /** The media bucket (media.ts): the desk shows its objects through presigned URLs. */
+  readonly mediaBucket: s3.CfnBucket;
 }
 
 /**
@@ -152,8 +154,11 @@ export function deskSite(scope: Construct, props: DeskSiteProps): void {
   );
 
   // On every behaviour. The CSP: the desk's own scripts, styles and images only (no inline
-  // script, no eval), its requests to itself (/api, /config.json) and to Cognito; no frame may
-  // embed it.
+  // script, no eval), but for the customers' media and the agents' files, which it shows from
+  // the media bucket through the URLs desk-api presigns (img-src, media-src: the bucket's
+  // regional host, the one the URLs name); its requests to itself (/api, /config.json) and to
+  // Cognito; no frame may embed it.
+  const mediaHost = `https://${props.mediaBucket.attrRegionalDomainName}`;
   const headers = new cloudfront.CfnResponseHeadersPolicy(scope, 'DeskResponseHeadersPolicy', {
     responseHeadersPolicyConfig: {
       name: `${Aws.STACK_NAME}-${Aws.REGION}-desk`,
@@ -165,7 +170,7 @@ export function deskSite(scope: Construct, props: DeskSiteProps): void {
         referrerPolicy: { referrerPolicy: 'strict-origin-when-cross-origin', override: true },
         contentSecurityPolicy: {
           contentSecurityPolicy:
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; " +
+            `default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob: ${mediaHost}; media-src 'self' blob: ${mediaHost}; ` +
             `connect-src 'self' https://cognito-idp.${Aws.REGION}.amazonaws.com; frame-ancestors 'none'; base-uri 'none'; ` +
             "form-action 'none'; object-src 'none'",
           override: true,

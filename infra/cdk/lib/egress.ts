@@ -1,8 +1,11 @@
-// Optional fixed egress (EnableFixedEgress, condition FixedEgress): the VPC reply-sender runs
-// in so that its calls to the platform APIs leave from one Elastic IP (reply-path.ts puts it
-// there). L1 resources under the condition, exactly as in the SAM template.
+// Optional fixed egress (EnableFixedEgress, condition FixedEgress): the VPC the functions that
+// call the platform APIs (reply-sender, media-fetcher, desk-api) run in so that their calls
+// leave from one Elastic IP (functionInEgressVpc puts each there). L1 resources under the
+// condition, exactly as in the SAM template.
 import { Aws, CfnCondition, CfnResource, Fn } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 
 /** What a function in the VPC and the outputs need. */
@@ -17,7 +20,8 @@ export interface FixedEgress {
 export function fixedEgressNetwork(scope: Construct, fixedEgress: CfnCondition): FixedEgress {
   // ---------------------------------------------------------------------------------------
   // Optional fixed egress: VPC, private subnets -> one NAT gateway -> one Elastic IP.
-  // Used by reply-sender (the only function calling the platform APIs). Exactly one NAT
+  // Used by the functions calling the platform APIs: reply-sender, media-fetcher, desk-api.
+  // Exactly one NAT
   // gateway, in the public subnet of the first availability zone, for both private subnets
   // (two zones): one fixed address to allow-list, not one per zone (docs/deploy.md section 8).
   // ---------------------------------------------------------------------------------------
@@ -119,6 +123,16 @@ export function fixedEgressNetwork(scope: Construct, fixedEgress: CfnCondition):
       routeTableIds: [privateRouteTable.ref],
     }),
   );
+  // So does S3's (media-fetcher's objects of up to 10 MB would otherwise pay the NAT gateway's
+  // processing per GB).
+  egress(
+    new ec2.CfnVPCEndpoint(scope, 'EgressS3Endpoint', {
+      vpcId: vpc.ref,
+      serviceName: `com.amazonaws.${Aws.REGION}.s3`,
+      vpcEndpointType: 'Gateway',
+      routeTableIds: [privateRouteTable.ref],
+    }),
+  );
   const egressSecurityGroup = egress(
     new ec2.CfnSecurityGroup(scope, 'EgressSecurityGroup', {
       groupDescription: 'Functions calling the platform APIs (HTTPS out only)',
@@ -135,4 +149,53 @@ export function fixedEgressNetwork(scope: Construct, fixedEgress: CfnCondition):
     }),
   );
   return { egressIp, securityGroup: egressSecurityGroup, privateSubnetA, privateSubnetB };
+}
+
+/**
+ * A function that calls the platform APIs in the fixed-egress VPC, under the FixedEgress
+ * condition: its private subnets (default route: the NAT gateway with the Elastic IP; S3 and
+ * DynamoDB through their gateway endpoints, SQS and Secrets Manager through the NAT gateway),
+ * and the EC2 actions Lambda creates its network interfaces with, with the function's role
+ * (AWSLambdaVPCAccessExecutionRole's; AWS requires Resource "*" for them): a second inline
+ * policy of the role, <binary>-vpc, only with FixedEgress, so that the role has it before
+ * the function is created in the VPC.
+ */
+export function functionInEgressVpc(fn: lambda.Function, binary: string, egress: FixedEgress, fixedEgress: CfnCondition): void {
+  const { securityGroup, privateSubnetA, privateSubnetB } = egress;
+  (fn.node.defaultChild as lambda.CfnFunction).addPropertyOverride(
+    'VpcConfig',
+    Fn.conditionIf(
+      fixedEgress.logicalId,
+      { SecurityGroupIds: [securityGroup.ref], SubnetIds: [privateSubnetA.ref, privateSubnetB.ref] },
+      Aws.NO_VALUE,
+    ),
+  );
+  (fn.role!.node.defaultChild as iam.CfnRole).addPropertyOverride(
+    'Policies.1',
+    Fn.conditionIf(
+      fixedEgress.logicalId,
+      {
+        PolicyName: `${binary}-vpc`,
+        PolicyDocument: {
+          Version: '2012-10-17',
+          Statement: [
+            {
+              Sid: 'VpcNetworkInterfaces',
+              Effect: 'Allow',
+              Action: [
+                'ec2:CreateNetworkInterface',
+                'ec2:DescribeNetworkInterfaces',
+                'ec2:DescribeSubnets',
+                'ec2:DeleteNetworkInterface',
+                'ec2:AssignPrivateIpAddresses',
+                'ec2:UnassignPrivateIpAddresses',
+              ],
+              Resource: '*',
+            },
+          ],
+        },
+      },
+      Aws.NO_VALUE,
+    ),
+  );
 }

@@ -34,6 +34,7 @@ export interface GatewayFunctions {
   readonly slaMonitor: lambda.Function;
   readonly statsAggregator: lambda.Function;
   readonly deskApi: lambda.Function;
+  readonly mediaFetcher: lambda.Function;
 }
 
 /**

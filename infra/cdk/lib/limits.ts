@@ -6,12 +6,13 @@ export const WEBHOOK_TIMEOUT_SECS = 4;
 /** The router's timeout; the inbound queue's visibility timeout is 6x this. */
 export const ROUTER_TIMEOUT_SECS = 30;
 /**
- * reply-sender's timeout; the outbound queue's visibility timeout is 6x this (720 s), as AWS
+ * reply-sender's timeout; the outbound queue's visibility timeout is 6x this (1080 s), as AWS
  * recommends for event source mappings. reply-sender starts a reply only while the worst case
- * of one delivery is still left of the invocation (9 AWS calls at AWS_OPERATION_TIMEOUT_MS + 4
- * platform calls at PLATFORM_TIMEOUT_SECS: 56 s): 120 s fits two worst cases.
+ * of one delivery is still left of the invocation (12 AWS calls at AWS_OPERATION_TIMEOUT_MS + 5
+ * platform calls at PLATFORM_TIMEOUT_SECS: 73 s, a reply naming an agent's file included):
+ * 180 s fits two worst cases.
  */
-export const REPLY_SENDER_TIMEOUT_SECS = 120;
+export const REPLY_SENDER_TIMEOUT_SECS = 180;
 /**
  * reply-sender's attempt limit: a command whose last allowed attempt fails transiently is
  * dead-lettered by reply-sender itself, with the code and reason. Receives of an outbound
@@ -26,5 +27,27 @@ export const REPLY_API_TIMEOUT_SECS = 6;
 export const REPLY_API_INTEGRATION_TIMEOUT_SECS = 8;
 /** sla-monitor's timeout; the timers queue's visibility timeout is 6x this. */
 export const SLA_MONITOR_TIMEOUT_SECS = 30;
+/**
+ * media-fetcher's timeout: above the worst case of one command (12 AWS calls at
+ * AWS_OPERATION_TIMEOUT_MS + 6 platform calls at PLATFORM_TIMEOUT_SECS + 2 s: 140 s). The media
+ * queue's visibility timeout is 6x this (1080 s).
+ */
+export const MEDIA_FETCHER_TIMEOUT_SECS = 180;
+/** Commands per media-fetcher invocation (one object in memory at a time). */
+export const MEDIA_BATCH_SIZE = 5;
+/**
+ * media-fetcher's attempt limit (it dead-letters a command itself, with the reason, when its
+ * last attempt fails transiently), and the receives of a media command before SQS redrives it
+ * to the media DLQ: a backstop that never comes first.
+ */
+export const MEDIA_MAX_ATTEMPTS = 4;
+export const MEDIA_MAX_RECEIVE_COUNT = 10;
+/**
+ * The largest file an agent uploads through desk-api (POST /media): Lambda takes at most
+ * 6 MiB per synchronous request and API Gateway hands it a file base64-encoded (4/3 of its
+ * size), so 4 MiB is the largest round size that fits with the request's headers (not
+ * WeChat's 10 MB).
+ */
+export const DESK_MAX_UPLOAD_BYTES = 4 * 1024 * 1024;
 /** Memory of every function. */
 export const MEMORY_MB = 256;

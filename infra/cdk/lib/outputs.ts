@@ -36,6 +36,7 @@ export function gatewayOutputs(scope: Construct, props: OutputsProps): void {
   const { queue: outboundQueue, dlq: outboundDlq } = props.queues.outbound;
   const { queue: timersQueue, dlq: timersDlq } = props.queues.timers;
   const streamFailuresQueue = props.queues.streamFailures;
+  const { queue: mediaQueue, dlq: mediaDlq } = props.queues.media;
   const { webhookCredentialsSecretId, deliveryCredentialsSecretId, apiClientsSecretId } = props.secrets;
 
   // ---------------------------------------------------------------------------------------
@@ -78,6 +79,15 @@ export function gatewayOutputs(scope: Construct, props: OutputsProps): void {
       "Outbound dead-letter queue (replies refused for good, with an error_code attribute; redrive after a fix, deleting the reply's delivery record first)",
     value: outboundDlq.queueUrl,
   });
+  new CfnOutput(scope, 'MediaQueueUrl', {
+    description: 'Media queue of fetch commands (standard; router -> media-fetcher)',
+    value: mediaQueue.queueUrl,
+  });
+  new CfnOutput(scope, 'MediaDeadLetterQueueUrl', {
+    description:
+      'Media dead-letter queue (fetch commands given up, with a reason attribute; redrive after a fix while the platform still keeps the media: WeChat 3 days)',
+    value: mediaDlq.queueUrl,
+  });
   new CfnOutput(scope, 'TimersQueueUrl', {
     description: 'Timers queue of sla-monitor (standard; each timer a delayed message)',
     value: timersQueue.queueUrl,
@@ -103,7 +113,7 @@ export function gatewayOutputs(scope: Construct, props: OutputsProps): void {
   });
   new CfnOutput(scope, 'DeliveryCredentialsSecretId', {
     description:
-      'ARN of the delivery credentials secret (read by reply-sender only; `gatewayctl accounts push FILE --delivery-secret <this> ...`).',
+      'ARN of the delivery credentials secret (read by reply-sender, media-fetcher and desk-api only; `gatewayctl accounts push FILE --delivery-secret <this> ...`).',
     value: deliveryCredentialsSecretId,
   });
   new CfnOutput(scope, 'ApiClientsSecretId', {
@@ -122,7 +132,7 @@ export function gatewayOutputs(scope: Construct, props: OutputsProps): void {
     value: `https://${Aws.REGION}.console.aws.amazon.com/cloudwatch/home?region=${Aws.REGION}#dashboards:name=${dashboard.ref}`,
   });
   const egressIpOutput = new CfnOutput(scope, 'FixedEgressIp', {
-    description: "Fixed egress address of reply-sender (add it to WeChat's IP allow-list, IP白名单)",
+    description: "Fixed egress address of reply-sender, media-fetcher and desk-api (add it to WeChat's IP allow-list, IP白名单)",
     value: egressIp.ref,
   });
   egressIpOutput.condition = fixedEgress;

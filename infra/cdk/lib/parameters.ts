@@ -15,6 +15,9 @@ export interface GatewayParameters {
   readonly accountsSecretKmsKeyArn: CfnParameter;
   readonly messageRouterReservedConcurrency: CfnParameter;
   readonly replySenderReservedConcurrency: CfnParameter;
+  readonly mediaFetcherReservedConcurrency: CfnParameter;
+  /** MessageTtlDays: MESSAGE_TTL_DAYS of the functions, and the media bucket's expiration. */
+  readonly messageTtlDays: CfnParameter;
   readonly webhookRouteRateLimit: CfnParameter;
   readonly webhookRouteBurstLimit: CfnParameter;
   readonly replyApiRouteRateLimit: CfnParameter;
@@ -39,6 +42,8 @@ export interface GatewayConditions {
   readonly fixedEgress: CfnCondition;
   readonly hasCustomDomain: CfnCondition;
   readonly createCustomDomainRecord: CfnCondition;
+  /** MessageTtlDays != 0: the media bucket's objects expire (media.ts). */
+  readonly expireMessages: CfnCondition;
 }
 
 /** The stack's parameters and the LogLevels mapping. */
@@ -81,7 +86,7 @@ export function gatewayParameters(scope: Construct): GatewayParameters {
     default: '',
     allowedPattern: secretArnPattern,
     description:
-      'Full ARN of an existing Secrets Manager secret holding the platform API credentials (read by reply-sender only). Empty (default) = the stack creates one with an empty document.',
+      'Full ARN of an existing Secrets Manager secret holding the platform API credentials (read by reply-sender, media-fetcher and desk-api only). Empty (default) = the stack creates one with an empty document.',
   });
   const apiClientsSecretArn = new CfnParameter(scope, 'ApiClientsSecretArn', {
     type: 'String',
@@ -107,6 +112,18 @@ export function gatewayParameters(scope: Construct): GatewayParameters {
     });
   const messageRouterReservedConcurrency = reservedConcurrency('MessageRouterReservedConcurrency', 'message-router', 10);
   const replySenderReservedConcurrency = reservedConcurrency('ReplySenderReservedConcurrency', 'reply-sender', 5);
+  const mediaFetcherReservedConcurrency = reservedConcurrency('MediaFetcherReservedConcurrency', 'media-fetcher', 5);
+  // How long messages are kept: the table's items expire by TTL (MESSAGE_TTL_DAYS of the
+  // functions that write them) and the media bucket's objects by a lifecycle rule, the same
+  // number of days, so that no photo outlives its message. 0 keeps both forever.
+  const messageTtlDays = new CfnParameter(scope, 'MessageTtlDays', {
+    type: 'Number',
+    default: 90,
+    minValue: 0,
+    maxValue: 36500,
+    description:
+      'Days a message is kept (its item in the table, and its media in the media bucket); 0 = forever (no TTL, no expiration rule).',
+  });
   const routeLimit = (id: string, dflt: number, max: number, description: string) =>
     new CfnParameter(scope, id, { type: 'Number', default: dflt, minValue: 1, maxValue: max, description });
   const webhookRouteRateLimit = routeLimit(
@@ -152,7 +169,7 @@ export function gatewayParameters(scope: Construct): GatewayParameters {
     default: 'false',
     allowedValues: ['true', 'false'],
     description:
-      '"true" creates a VPC with private subnets behind one NAT gateway and one Elastic IP and runs reply-sender (the function that calls the WeChat/Weibo APIs) in it, so its calls leave from one fixed address (WeChat\'s IP allow-list). The other functions never need it.',
+      '"true" creates a VPC with private subnets behind one NAT gateway and one Elastic IP and runs the functions that call the WeChat/Weibo APIs (reply-sender, media-fetcher, desk-api) in it, so their calls leave from one fixed address (WeChat\'s IP allow-list). The other functions never need it.',
   });
 
   // Optional custom domain: stable URLs for the platform consoles and the API clients.
@@ -201,6 +218,8 @@ export function gatewayParameters(scope: Construct): GatewayParameters {
     accountsSecretKmsKeyArn,
     messageRouterReservedConcurrency,
     replySenderReservedConcurrency,
+    mediaFetcherReservedConcurrency,
+    messageTtlDays,
     webhookRouteRateLimit,
     webhookRouteBurstLimit,
     replyApiRouteRateLimit,
@@ -229,6 +248,7 @@ export function gatewayConditions(scope: Construct, params: GatewayParameters): 
     customDomainName,
     customDomainCertificateArn,
     customDomainHostedZoneId,
+    messageTtlDays,
   } = params;
   const isProduction = new CfnCondition(scope, 'IsProduction', {
     expression: Fn.conditionEquals(stageName.valueAsString, 'prod'),
@@ -263,6 +283,9 @@ export function gatewayConditions(scope: Construct, params: GatewayParameters): 
       Fn.conditionNot(Fn.conditionEquals(customDomainHostedZoneId.valueAsString, '')),
     ),
   });
+  const expireMessages = new CfnCondition(scope, 'ExpireMessages', {
+    expression: Fn.conditionNot(Fn.conditionEquals(messageTtlDays.valueAsString, '0')),
+  });
   // Checked before any change is made: a custom domain needs its certificate, a hosted zone
   // needs the domain.
   new CfnRule(scope, 'CustomDomainNeedsCertificate', {
@@ -296,5 +319,6 @@ export function gatewayConditions(scope: Construct, params: GatewayParameters): 
     fixedEgress,
     hasCustomDomain,
     createCustomDomainRecord,
+    expireMessages,
   };
 }

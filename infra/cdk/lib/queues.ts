@@ -1,12 +1,19 @@
 // The stack's SQS queues: the inbound and outbound FIFO queues and their FIFO dead-letter
-// queues, sla-monitor's timers queue and its dead-letter queue, and the queue of the table
-// stream batches its readers gave up on. Each visibility timeout follows its consumer's timeout
-// (limits.ts).
+// queues, sla-monitor's timers queue and its dead-letter queue, the queue of the table stream
+// batches its readers gave up on, and media-fetcher's media queue and its dead-letter queue.
+// Each visibility timeout follows its consumer's timeout (limits.ts).
 import { Duration } from 'aws-cdk-lib';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { logicalId } from './common';
-import { OUTBOUND_MAX_RECEIVE_COUNT, REPLY_SENDER_TIMEOUT_SECS, ROUTER_TIMEOUT_SECS, SLA_MONITOR_TIMEOUT_SECS } from './limits';
+import {
+  MEDIA_FETCHER_TIMEOUT_SECS,
+  MEDIA_MAX_RECEIVE_COUNT,
+  OUTBOUND_MAX_RECEIVE_COUNT,
+  REPLY_SENDER_TIMEOUT_SECS,
+  ROUTER_TIMEOUT_SECS,
+  SLA_MONITOR_TIMEOUT_SECS,
+} from './limits';
 
 /** A queue and the dead-letter queue SQS redrives it to. */
 export interface QueueWithDlq {
@@ -23,6 +30,8 @@ export interface GatewayQueues {
   readonly timers: QueueWithDlq;
   /** The on-failure destination of the table stream's event sources. */
   readonly streamFailures: sqs.Queue;
+  /** Media fetch commands: router -> media-fetcher. */
+  readonly media: QueueWithDlq;
 }
 
 export function gatewayQueues(scope: Construct): GatewayQueues {
@@ -119,10 +128,40 @@ export function gatewayQueues(scope: Construct): GatewayQueues {
   });
   logicalId(streamFailuresQueue, 'StreamFailuresQueue');
 
+  // ---------------------------------------------------------------------------------------
+  // Media (media-fetcher): the queue of fetch commands, STANDARD (each photo, voice note or
+  // video is fetched on its own; their order does not matter, and a FIFO group would hold a
+  // conversation's later media behind one slow download), and its standard dead-letter
+  // queue. The router queues one command per media object of a message (SendMessageBatch);
+  // media-fetcher downloads it from the platform into the media bucket and records it on the
+  // message. It sends the commands it gives up on (the platform refused for good, or the last
+  // attempt, MEDIA_MAX_ATTEMPTS, failed) to the DLQ itself, with the reason.
+  // ---------------------------------------------------------------------------------------
+  const mediaDlq = new sqs.Queue(scope, 'MediaDeadLetterQueue', {
+    retentionPeriod: Duration.days(14),
+    encryption: sqs.QueueEncryption.SQS_MANAGED,
+    enforceSSL: true,
+  });
+  logicalId(mediaDlq, 'MediaDeadLetterQueue');
+  const mediaQueue = new sqs.Queue(scope, 'MediaQueue', {
+    // Retries of transient failures are made visible later by media-fetcher itself
+    // (ChangeMessageVisibility, RETRY_BASE_SECS..RETRY_MAX_SECS).
+    visibilityTimeout: Duration.seconds(6 * MEDIA_FETCHER_TIMEOUT_SECS),
+    // 4 days: WeChat keeps a temporary media_id 3 days, after which a fetch cannot succeed.
+    retentionPeriod: Duration.days(4),
+    encryption: sqs.QueueEncryption.SQS_MANAGED,
+    enforceSSL: true,
+    // A backstop only: media-fetcher gives up first (MEDIA_MAX_ATTEMPTS) and dead-letters the
+    // command itself with the reason.
+    deadLetterQueue: { queue: mediaDlq, maxReceiveCount: MEDIA_MAX_RECEIVE_COUNT },
+  });
+  logicalId(mediaQueue, 'MediaQueue');
+
   return {
     inbound: { queue: inboundQueue, dlq: inboundDlq },
     outbound: { queue: outboundQueue, dlq: outboundDlq },
     timers: { queue: timersQueue, dlq: timersDlq },
     streamFailures: streamFailuresQueue,
+    media: { queue: mediaQueue, dlq: mediaDlq },
   };
 }

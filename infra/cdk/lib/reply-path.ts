@@ -1,13 +1,15 @@
 // The reply path: reply-api (agent desks and CRM systems -> outbound queue; delivery state)
 // and reply-sender (outbound queue -> WeChat/Weibo APIs -> table), in the fixed-egress VPC
-// when EnableFixedEgress (egress.ts). The router's auto-replies take the same queue.
-import { Aws, CfnCondition, CfnParameter, Fn } from 'aws-cdk-lib';
+// when EnableFixedEgress (egress.ts, functionInEgressVpc). The router's auto-replies take the
+// same queue.
+import { CfnParameter } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { GatewayFunctionFactory, leadingKeys, logicalId } from './common';
-import { FixedEgress } from './egress';
+import { UPLOADS_PREFIX } from './media';
 import { REPLY_API_TIMEOUT_SECS, REPLY_MAX_ATTEMPTS, REPLY_SENDER_TIMEOUT_SECS } from './limits';
 import { QueueWithDlq } from './queues';
 
@@ -19,6 +21,10 @@ export interface ReplySenderProps {
   readonly deliveryCredentialsSecretId: string;
   /** ReplySenderReservedConcurrency. */
   readonly reservedConcurrency: CfnParameter;
+  /** MessageTtlDays (its outbound messages' TTL). */
+  readonly messageTtlDays: CfnParameter;
+  /** The media bucket: the agents' files a media reply may name (uploads/). */
+  readonly mediaBucket: s3.CfnBucket;
 }
 
 /** reply-sender, its role and its event source on the outbound queue. */
@@ -27,7 +33,7 @@ export function replySenderFunction(props: ReplySenderProps): lambda.Function {
   const { queue: outboundQueue, dlq: outboundDlq } = props.outbound;
   const replySenderReservedConcurrency = props.reservedConcurrency;
   // reply-sender: consumes the outbound queue, calls the WeChat/Weibo APIs (in the VPC when
-  // EnableFixedEgress: see replySenderInEgressVpc).
+  // EnableFixedEgress: see functionInEgressVpc in egress.ts).
   const replySender = gatewayFunction({
     id: 'ReplySender',
     binary: 'reply-sender',
@@ -40,6 +46,8 @@ export function replySenderFunction(props: ReplySenderProps): lambda.Function {
       TABLE_NAME: table.tableName,
       OUTBOUND_QUEUE_URL: outboundQueue.queueUrl,
       OUTBOUND_DEAD_LETTER_QUEUE_URL: outboundDlq.queueUrl,
+      // The agents' files a media reply may name (uploads/), uploaded to WeChat when sent.
+      MEDIA_BUCKET: props.mediaBucket.ref,
       DELIVERY_SECRET_ID: deliveryCredentialsSecretId,
       ACCOUNTS_CACHE_SECS: '60',
       WECHAT_API_BASE_URL: 'https://api.weixin.qq.com',
@@ -51,9 +59,9 @@ export function replySenderFunction(props: ReplySenderProps): lambda.Function {
       TOKEN_LEASE_SECS: '20',
       TOKEN_WAIT_MS: '3000',
       // Above the function's timeout: a younger `calling` record may still be in flight.
-      DELIVERY_CLAIM_TIMEOUT_SECS: '180',
+      DELIVERY_CLAIM_TIMEOUT_SECS: '240',
       DELIVERY_RECORD_TTL_DAYS: '30',
-      MESSAGE_TTL_DAYS: '90',
+      MESSAGE_TTL_DAYS: props.messageTtlDays.valueAsString,
       RETRY_BASE_SECS: '10',
       RETRY_MAX_SECS: '300',
       // At least 2 below the outbound queue's maxReceiveCount: the redrive stays a backstop.
@@ -102,6 +110,20 @@ export function replySenderFunction(props: ReplySenderProps): lambda.Function {
         actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
         resources: [table.tableArn],
         conditions: leadingKeys('CONV#*', 'REPLY#*', 'TOKEN#*'),
+      }),
+      // The WeChat media ids of the agents' files a reply names (GetItem), and a new one after
+      // an upload (PutItem): UPLOAD#wechat#<account>.
+      new iam.PolicyStatement({
+        sid: 'UploadedMediaIds',
+        actions: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+        resources: [table.tableArn],
+        conditions: leadingKeys('UPLOAD#*'),
+      }),
+      // The file a media reply names, read to upload it to WeChat: uploads/ only.
+      new iam.PolicyStatement({
+        sid: 'ReadUploads',
+        actions: ['s3:GetObject'],
+        resources: [`${props.mediaBucket.attrArn}/${UPLOADS_PREFIX}*`],
       }),
       new iam.PolicyStatement({
         sid: 'ReadDeliveryCredentials',
@@ -184,57 +206,4 @@ export function replyApiFunction(props: ReplyApiProps): lambda.Function {
     ],
   });
   return replyApi;
-}
-
-/** reply-sender in the fixed-egress VPC, under the FixedEgress condition. */
-export function replySenderInEgressVpc(
-  replySender: lambda.Function,
-  egress: FixedEgress,
-  fixedEgress: CfnCondition,
-): void {
-  const { securityGroup: egressSecurityGroup, privateSubnetA, privateSubnetB } = egress;
-  // reply-sender in the private subnets when EnableFixedEgress (default route: the NAT
-  // gateway with the Elastic IP; SQS and Secrets Manager through the NAT gateway, DynamoDB
-  // through the gateway endpoint).
-  const replySenderCfn = replySender.node.defaultChild as lambda.CfnFunction;
-  replySenderCfn.addPropertyOverride(
-    'VpcConfig',
-    Fn.conditionIf(
-      fixedEgress.logicalId,
-      { SecurityGroupIds: [egressSecurityGroup.ref], SubnetIds: [privateSubnetA.ref, privateSubnetB.ref] },
-      Aws.NO_VALUE,
-    ),
-  );
-  // Lambda creates the function's network interfaces with the function's role
-  // (AWSLambdaVPCAccessExecutionRole's EC2 actions; AWS requires Resource "*" for them). A
-  // second inline policy of the role, only with FixedEgress, so that the role has it before
-  // the function is created in the VPC.
-  (replySender.role!.node.defaultChild as iam.CfnRole).addPropertyOverride(
-    'Policies.1',
-    Fn.conditionIf(
-      fixedEgress.logicalId,
-      {
-        PolicyName: 'reply-sender-vpc',
-        PolicyDocument: {
-          Version: '2012-10-17',
-          Statement: [
-            {
-              Sid: 'VpcNetworkInterfaces',
-              Effect: 'Allow',
-              Action: [
-                'ec2:CreateNetworkInterface',
-                'ec2:DescribeNetworkInterfaces',
-                'ec2:DescribeSubnets',
-                'ec2:DeleteNetworkInterface',
-                'ec2:AssignPrivateIpAddresses',
-                'ec2:UnassignPrivateIpAddresses',
-              ],
-              Resource: '*',
-            },
-          ],
-        },
-      },
-      Aws.NO_VALUE,
-    ),
-  );
 }

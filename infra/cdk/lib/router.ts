@@ -1,5 +1,6 @@
 // message-router: consumes the inbound queue, applies the rules, stores conversations and
-// messages in the table and queues the rules' auto-replies on the outbound queue.
+// messages in the table, queues the rules' auto-replies on the outbound queue and the fetches
+// of a message's media on the media queue.
 import { CfnParameter } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -14,19 +15,23 @@ export interface MessageRouterProps {
   readonly table: dynamodb.ITable;
   readonly inbound: QueueWithDlq;
   readonly outboundQueue: sqs.IQueue;
+  /** media-fetcher's queue. */
+  readonly mediaQueue: sqs.IQueue;
   /** MessageRouterReservedConcurrency. */
   readonly reservedConcurrency: CfnParameter;
+  /** MessageTtlDays. */
+  readonly messageTtlDays: CfnParameter;
 }
 
 /** The router, its role and its event source on the inbound queue. */
 export function messageRouterFunction(props: MessageRouterProps): lambda.Function {
-  const { gatewayFunction, table, outboundQueue } = props;
+  const { gatewayFunction, table, outboundQueue, mediaQueue } = props;
   const { queue: inboundQueue, dlq: inboundDlq } = props.inbound;
   const messageRouterReservedConcurrency = props.reservedConcurrency;
   const messageRouter = gatewayFunction({
     id: 'MessageRouter',
     binary: 'message-router',
-    description: 'Router (inbound FIFO queue -> rules -> DynamoDB, auto-replies -> outbound FIFO queue)',
+    description: 'Router (inbound FIFO queue -> rules -> DynamoDB, auto-replies -> outbound FIFO queue, media -> media queue)',
     timeoutSecs: ROUTER_TIMEOUT_SECS,
     // Bounds the router's share of the account's concurrency (and its writes to the table);
     // the event source's MaximumConcurrency is the same value.
@@ -35,7 +40,8 @@ export function messageRouterFunction(props: MessageRouterProps): lambda.Functio
       TABLE_NAME: table.tableName,
       DEAD_LETTER_QUEUE_URL: inboundDlq.queueUrl,
       OUTBOUND_QUEUE_URL: outboundQueue.queueUrl,
-      MESSAGE_TTL_DAYS: '90',
+      MEDIA_QUEUE_URL: mediaQueue.queueUrl,
+      MESSAGE_TTL_DAYS: props.messageTtlDays.valueAsString,
       RULES_CACHE_SECS: '30',
     },
     statements: [
@@ -60,6 +66,13 @@ export function messageRouterFunction(props: MessageRouterProps): lambda.Functio
         sid: 'QueueAutoReplies',
         actions: ['sqs:SendMessage'],
         resources: [outboundQueue.queueArn],
+      }),
+      // gateway-aws SqsMediaQueue: one SendMessageBatch per message with media (authorized by
+      // sqs:SendMessage).
+      new iam.PolicyStatement({
+        sid: 'QueueMediaFetches',
+        actions: ['sqs:SendMessage'],
+        resources: [mediaQueue.queueArn],
       }),
       // The table, by partition key; no Query (no index is read), no Scan.
       // gateway-aws DynamoDbConversationStore::load (GetItem) and commit_inbound

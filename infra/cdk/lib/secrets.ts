@@ -26,9 +26,10 @@ export function roleSecrets(scope: Construct, params: GatewayParameters, conditi
   // existing one; the template never holds a credential. The functions ignore top-level
   // keys starting with "_" (the generated _placeholder).
   //   WebhookCredentials  -> wechat-webhook, weibo-webhook (signature/decryption keys)
-  //   DeliveryCredentials -> reply-sender (platform API credentials)
+  //   DeliveryCredentials -> reply-sender, media-fetcher, desk-api (platform API credentials:
+  //                          replies, media downloads, agents' file uploads)
   //   ApiClients          -> reply-api (the reply API's clients)
-  // message-router, sla-monitor, stats-aggregator and desk-api read no secret.
+  // message-router, sla-monitor and stats-aggregator read no secret.
   // ---------------------------------------------------------------------------------------
   /** The secret (created under `create`, else the given ARN): its ARN for env and IAM. */
   const roleSecret = (id: string, description: string, template: string, create: CfnCondition, given: CfnParameter) => {
@@ -72,7 +73,7 @@ export function roleSecrets(scope: Construct, params: GatewayParameters, conditi
 
 /**
  * kms:Decrypt on the given secrets' customer managed key, only when one is given, for
- * every function that reads a secret (not the router, sla-monitor, stats-aggregator or desk-api).
+ * every function that reads a secret (not the router, sla-monitor or stats-aggregator).
  */
 export function accountsSecretKmsDecrypt(
   scope: Construct,

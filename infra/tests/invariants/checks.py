@@ -6,6 +6,7 @@ checks_async.py (the table's stream and its event sources, standard queues, SNS 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Callable
 
 from .model import Model, as_list, canon, get, is_literal, number, ref_target, role_grants, values_of
@@ -87,17 +88,25 @@ def check_iam_grants_needed(m: Model) -> list[str]:
     return problems
 
 
+# An S3 object key prefix of a bucket of the stack ("MediaBucket.Arn/media/*"): the only
+# wildcard resource a function's spec may name (the objects under one prefix, not the bucket's).
+OBJECT_PREFIX = re.compile(r"^[A-Za-z0-9]+\.Arn/[a-z0-9-]+/\*$")
+
+
 @check("iam-no-wildcards")
 def check_iam_no_wildcards(m: Model) -> list[str]:
-    """No wildcard action, no wildcard resource (but where AWS accepts only "*"), in the
-    functions' roles; no "*" action in any other policy of the stack."""
+    """No wildcard action, no wildcard resource (but where AWS accepts only "*", and the S3 object
+    prefixes, <bucket>/<prefix>/*, a function's spec names for that action), in the functions'
+    roles; no "*" action in any other policy of the stack."""
     problems = []
     for role_id, lid in {fn.role_id: lid for lid, fn in m.functions.items() if fn.role_id}.items():
         star_ok = FUNCTIONS[lid].star_resource_actions if lid in FUNCTIONS else frozenset()
+        prefixes = {(a, r) for a, rs in FUNCTIONS[lid].all_permissions(lid).items() for r in rs
+                    if OBJECT_PREFIX.match(r)} if lid in FUNCTIONS else set()
         for action, resource, _, _ in role_grants(m, role_id)[0]:
             if "*" in action:
                 problems.append(f"{lid}: wildcard action {action}")
-            if "*" in resource and action not in star_ok:
+            if "*" in resource and action not in star_ok and (action, resource) not in prefixes:
                 problems.append(f"{lid}: wildcard resource {resource} for {action}")
     for lid, res in m.of_type("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy").items():
         for st in values_of(get(res, "Properties/PolicyDocument/Statement")):
@@ -502,7 +511,7 @@ def check_table_shape(m: Model) -> list[str]:
 @check("reply-sender-timings")
 def check_reply_sender_timings(m: Model) -> list[str]:
     """reply-sender's settings against its Timeout, with the code's worst case of one delivery
-    (9 AWS calls + 4 platform calls, each at its timeout): the Timeout fits two of them and the
+    (12 AWS calls + 5 platform calls, each at its timeout): the Timeout fits two of them and the
     outbound queue's visibility timeout is at least 6 x it; a `calling` claim outlives any
     running attempt and the worst delivery; the token lease outlives the longest refresh; the
     backoff fits SQS's visibility limit."""

@@ -125,8 +125,8 @@ def check_schedules(m: Model) -> list[str]:
 def check_standard_queues(m: Model) -> list[str]:
     """The standard queues of QUEUES (fifo=False): not FIFO (nothing of it), no queue-level
     delay (each message sets its own), visibility timeout 6 x their consumer's Timeout, kept 4
-    days or more, redriven after STANDARD_MAX_RECEIVE_COUNT receives to a standard DLQ kept 14
-    days."""
+    days or more, redriven after their QueueSpec.max_receive_count (by default
+    STANDARD_MAX_RECEIVE_COUNT) receives to a standard DLQ kept 14 days."""
     problems = []
     for lid, spec in QUEUES.items():
         q = m.resources.get(lid, {}).get("Properties")
@@ -138,7 +138,8 @@ def check_standard_queues(m: Model) -> list[str]:
         problems += [f"{lid}.{key} = {q[key]!r}: a standard queue (FIFO queues cannot delay one message)" for key in FIFO_ONLY if key in q]
         if q.get("DelaySeconds", 0) != 0:
             problems.append(f"{lid}.DelaySeconds {q.get('DelaySeconds')!r}: every message would wait that long more")
-        problems += differ(lid, q, {"VisibilityTimeout": visibility_secs(lid), "RedrivePolicy/maxReceiveCount": STANDARD_MAX_RECEIVE_COUNT,
+        receives = spec.max_receive_count or STANDARD_MAX_RECEIVE_COUNT
+        problems += differ(lid, q, {"VisibilityTimeout": visibility_secs(lid), "RedrivePolicy/maxReceiveCount": receives,
                                     "RedrivePolicy/deadLetterTargetArn": {f"{spec.dlq}.Arn"}})
         retention = q.get("MessageRetentionPeriod", 345600)
         if not isinstance(retention, int) or retention < 4 * 86400:

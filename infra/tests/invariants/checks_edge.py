@@ -239,11 +239,12 @@ def _route_table_of(m: Model, subnet: str) -> str | None:
     return None
 
 
-@check("reply-sender-fixed-egress")
-def check_reply_sender_egress(m: Model) -> list[str]:
-    """With EnableFixedEgress, the functions that call the platform APIs run in the private
-    subnets, whose only way out is the NAT gateway with the stack's Elastic IP (the address
-    WeChat allow-lists); without it (and for every other function), no VPC."""
+@check("platform-callers-fixed-egress")
+def check_platform_callers_egress(m: Model) -> list[str]:
+    """With EnableFixedEgress, the functions that call the platform APIs (FunctionSpec
+    in_vpc_with_fixed_egress: reply-sender, media-fetcher, desk-api) run in the private subnets,
+    whose only way out is the NAT gateway with the stack's Elastic IP (the address WeChat
+    allow-lists); without it (and for every other function), no VPC."""
     problems, private_subnets = [], {"EgressPrivateSubnetA", "EgressPrivateSubnetB"}
     for lid, fn in m.functions.items():
         vpc = fn.props.get("VpcConfig")

@@ -71,7 +71,8 @@ def _function_code(m: Model, lid: str) -> tuple[str | None, list[str]]:
 
 @check("desk-bucket-private")
 def check_desk_bucket(m: Model) -> list[str]:
-    """Every S3 bucket of the stack (the desk's, DESK_BUCKET) is private: encrypted at rest
+    """Every S3 bucket of the stack (the desk's, DESK_BUCKET, and the media bucket, which
+    media-bucket-private checks further) is private: encrypted at rest
     (SSE-S3 or SSE-KMS), all four public access blocks on, object ownership BucketOwnerEnforced
     (ACLs off), no website hosting, no ACL; the desk's kept on stack deletion and replacement."""
     buckets = m.of_type("AWS::S3::Bucket")

@@ -5,7 +5,9 @@ with the SAM one), or "sam-prebuilt"/"cdk-prebuilt" (the template for prebuilt z
 The operations are in ops.py; the rows of the asynchronous side (the table's stream and its
 readers, the timers queue, the schedule, the topics) in mutations_async.py; the desk's (its user
 pool, app client, groups, JWT authorizer and its routes' scopes, desk-api's role and variables)
-in mutations_auth.py; the web desk's hosting (bucket, CloudFront) in mutations_site.py."""
+in mutations_auth.py; the web desk's hosting (bucket, CloudFront) in mutations_site.py; media's
+(the media bucket, media-fetcher, the media grants of the router and desk-api) in
+mutations_media.py."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from typing import Callable
 
 from .mutations_async import ASYNC_MUTATIONS, Row
 from .mutations_auth import AUTH_MUTATIONS
+from .mutations_media import MEDIA_MUTATIONS
 from .mutations_site import SITE_MUTATIONS
 from .ops import TABLE_ARN, Copy, add, allow, apply, drop, drop_stmt, index_arn, put, remove, replace, route, route_auth, route_scopes, stmts, swap
 from .spec import FUNCTIONS
@@ -110,7 +113,7 @@ MUTATIONS: list[Row] = [
     ("functions-env-contract", "reply-sender without WEIBO_MENTION_QUOTA", drop(f"{RS_ENV}.WEIBO_MENTION_QUOTA")),
     ("functions-env-contract", "reply-sender without REPLY_MAX_ATTEMPTS", drop(f"{RS_ENV}.REPLY_MAX_ATTEMPTS")),
     ("functions-runtime", "x86_64", put("MessageRouterFunction.Architectures", ["x86_64"])),
-    ("functions-runtime", "reply-sender Timeout 100 s (the documented 120 s)", put("ReplySenderFunction.Timeout", 100)),
+    ("functions-runtime", "reply-sender Timeout 100 s (the documented 180 s)", put("ReplySenderFunction.Timeout", 100)),
     ("webhook-timeout-under-5s", "webhook timeout 6 s", put("WeChatWebhookFunction.Timeout", 6)),
     # --- queues, event sources, concurrency -------------------------------------------------------
     ("queues-have-dlq", "the inbound queue has no redrive policy", drop("InboundQueue.RedrivePolicy")),
@@ -119,13 +122,13 @@ MUTATIONS: list[Row] = [
     ("queues-have-dlq", "the outbound DLQ without encryption", drop("OutboundDeadLetterQueue.SqsManagedSseEnabled")),
     ("fifo-queues", "content-based deduplication on", put("InboundQueue.ContentBasedDeduplication", True)),
     ("fifo-queues", "the outbound queue's throughput limit per queue", put("OutboundQueue.FifoThroughputLimit", "perQueue")),
-    ("fifo-queues", "outbound visibility timeout 800 s (the documented 720 s)", put("OutboundQueue.VisibilityTimeout", 800)),
+    ("fifo-queues", "outbound visibility timeout 1200 s (the documented 1080 s)", put("OutboundQueue.VisibilityTimeout", 1200)),
     ("consumer-event-sources", "BatchSize 11 and no ReportBatchItemFailures",
      (put("esm:MessageRouterFunction:Inbound.BatchSize", 11), drop("esm:MessageRouterFunction:Inbound.FunctionResponseTypes"))),
     ("consumer-event-sources", "reply-sender's BatchSize 11", put("esm:ReplySenderFunction:Outbound.BatchSize", 11)),
     ("consumer-event-sources", "reply-sender without ReportBatchItemFailures", drop("esm:ReplySenderFunction:Outbound.FunctionResponseTypes")),
     ("visibility-timeout-6x", "visibility timeout 60 s for a 30 s router", put("InboundQueue.VisibilityTimeout", 60)),
-    ("visibility-timeout-6x", "outbound visibility timeout 600 s for a 120 s reply-sender", put("OutboundQueue.VisibilityTimeout", 600)),
+    ("visibility-timeout-6x", "outbound visibility timeout 900 s for a 180 s reply-sender", put("OutboundQueue.VisibilityTimeout", 900)),
     ("consumer-concurrency", "the router without reserved concurrency", drop("MessageRouterFunction.ReservedConcurrentExecutions")),
     ("consumer-concurrency", "reply-sender's event source MaximumConcurrency 50 (above its reserved 5)",
      put("esm:ReplySenderFunction:Outbound.ScalingConfig", {"MaximumConcurrency": 50})),
@@ -140,12 +143,12 @@ MUTATIONS: list[Row] = [
     ("table-shape", "GSI2 dropped", drop("GatewayTable.GlobalSecondaryIndexes.1")),
     # --- reply-sender's timings and attempts ------------------------------------------------------
     ("reply-sender-timings", "PLATFORM_TIMEOUT_SECS 10 (beyond the 5 s safety margin)", put(f"{RS_ENV}.PLATFORM_TIMEOUT_SECS", "10")),
-    ("reply-sender-timings", "DELIVERY_CLAIM_TIMEOUT_SECS 100 (below the 120 s Timeout)", put(f"{RS_ENV}.DELIVERY_CLAIM_TIMEOUT_SECS", "100")),
-    ("reply-sender-timings", "reply-sender Timeout 100 s (below two 58 s worst cases)", put("ReplySenderFunction.Timeout", 100)),
+    ("reply-sender-timings", "DELIVERY_CLAIM_TIMEOUT_SECS 170 (below the 180 s Timeout)", put(f"{RS_ENV}.DELIVERY_CLAIM_TIMEOUT_SECS", "170")),
+    ("reply-sender-timings", "reply-sender Timeout 140 s (below two 75 s worst cases)", put("ReplySenderFunction.Timeout", 140)),
     ("reply-sender-timings", "TOKEN_LEASE_SECS 9 (not above a 4 s AWS call + a 5 s platform call)", put(f"{RS_ENV}.TOKEN_LEASE_SECS", "9")),
     ("reply-sender-timings", "AWS_OPERATION_TIMEOUT_MS 8000 (the worst case no longer fits twice)",
      put(f"{RS_ENV}.AWS_OPERATION_TIMEOUT_MS", "8000")),
-    ("reply-sender-timings", "outbound visibility timeout 600 s for the 120 s reply-sender", put("OutboundQueue.VisibilityTimeout", 600)),
+    ("reply-sender-timings", "outbound visibility timeout 900 s for the 180 s reply-sender", put("OutboundQueue.VisibilityTimeout", 900)),
     ("reply-sender-timings functions-env-contract", "reply-sender without PLATFORM_TIMEOUT_SECS", drop(f"{RS_ENV}.PLATFORM_TIMEOUT_SECS")),
     ("reply-sender-attempts-below-redrive", "REPLY_MAX_ATTEMPTS 9 (one receive short of settling under maxReceiveCount 10)",
      put(f"{RS_ENV}.REPLY_MAX_ATTEMPTS", "9")),
@@ -159,12 +162,12 @@ MUTATIONS: list[Row] = [
     ("fixed-egress-conditional", "the NAT gateway always created", drop("Resources.EgressNatGateway.Condition")),
     ("fixed-egress-conditional", "a second NAT gateway and Elastic IP (one per zone)",
      (put("Resources.EgressNatGatewayB", Copy("Resources.EgressNatGateway")), put("Resources.EgressIpB", Copy("Resources.EgressIp")))),
-    ("reply-sender-fixed-egress", "reply-sender outside the VPC", drop("ReplySenderFunction.VpcConfig")),
-    ("reply-sender-fixed-egress", "reply-sender in the VPC even without fixed egress",
+    ("platform-callers-fixed-egress", "reply-sender outside the VPC", drop("ReplySenderFunction.VpcConfig")),
+    ("platform-callers-fixed-egress", "reply-sender in the VPC even without fixed egress",
      put("ReplySenderFunction.VpcConfig", Copy("ReplySenderFunction.VpcConfig.Fn::If.1"))),
-    ("reply-sender-fixed-egress", "the private subnets routed to the internet gateway (no fixed address)",
+    ("platform-callers-fixed-egress", "the private subnets routed to the internet gateway (no fixed address)",
      (put("EgressPrivateDefaultRoute.GatewayId", {"Ref": "EgressInternetGateway"}), put("EgressPrivateDefaultRoute.NatGatewayId", None))),
-    ("reply-sender-fixed-egress", "a webhook in the VPC", put("WeChatWebhookFunction.VpcConfig", Copy("ReplySenderFunction.VpcConfig"))),
+    ("platform-callers-fixed-egress", "a webhook in the VPC", put("WeChatWebhookFunction.VpcConfig", Copy("ReplySenderFunction.VpcConfig"))),
     # --- HTTP APIs, routes, throttling ------------------------------------------------------------
     ("api-routes http-api-throttling equivalence", "POST /replies on the webhook API", route("POST", "/replies", api="HttpApi")),
     ("integration-timeouts", "reply-api's POST /replies integration timeout 3 s (its Timeout is 6 s)", route("POST", "/replies", timeout=3000)),
@@ -298,7 +301,7 @@ def _per_function() -> list[Row]:
     return rows
 
 
-MUTATIONS += ASYNC_MUTATIONS + AUTH_MUTATIONS + SITE_MUTATIONS + _per_function()
+MUTATIONS += ASYNC_MUTATIONS + AUTH_MUTATIONS + SITE_MUTATIONS + MEDIA_MUTATIONS + _per_function()
 
 # `make -n build` output broken: the check of the dry run must fail.
 MAKE_BUILD_MUTATIONS: list[tuple[str, Callable[[str], str]]] = [
@@ -306,6 +309,7 @@ MAKE_BUILD_MUTATIONS: list[tuple[str, Callable[[str], str]]] = [
     ("sla-monitor not built", lambda text: re.sub(r"(-p|--package)[ =]sla-monitor\b", "", text)),
     ("stats-aggregator not built", lambda text: re.sub(r"(-p|--package)[ =]stats-aggregator\b", "", text)),
     ("desk-api not built", lambda text: re.sub(r"(-p|--package)[ =]desk-api\b", "", text)),
+    ("media-fetcher not built", lambda text: re.sub(r"(-p|--package)[ =]media-fetcher\b", "", text)),
     ("an x86_64 build (no --arm64)", lambda text: text.replace("--arm64", "")),
     ("a debug build (no --release)", lambda text: text.replace("--release", "")),
     ("the zips not checked", lambda text: "\n".join(line for line in text.splitlines() if "lambda_zips.py" not in line)),

@@ -1,7 +1,8 @@
 """Negative self-tests of the desk (see mutations.py): its Cognito user pool, app client and
 groups, the JWT authorizer, the routes behind it and the scope they require, desk-api's role
-(its partitions, the rules, the transactions' item actions, queries, indexes, no secret, no key;
-the table and queues without customer managed keys), its variables, the rules' cache it shares
+(its partitions, the rules, the transactions' item actions, queries, indexes, only the delivery
+secret, no key; the table and queues without customer managed keys; its media grants:
+mutations_media.py), its variables, the rules' cache it shares
 with the others and its reply windows, its routes, throttling, alarms, dashboard lines and
 outputs. The rows every function gets (a Scan, its log group, x86_64, its alarms and routes
 removed) and, per desk route, one without its authorizer and one without its scopes are in
@@ -97,10 +98,12 @@ AUTH_MUTATIONS: list[Row] = [
     ("iam-grants-needed", "desk-api cannot queue replies", drop_stmt(ROLE, "QueueReplies")),
     ("iam-least-privilege", "desk-api may send to the inbound queue", add(stmts(ROLE), allow("sqs:SendMessage", {"Fn::GetAtt": ["InboundQueue", "Arn"]}))),
     ("iam-least-privilege secrets-per-role", "desk-api may read the ApiClients secret", add(stmts(ROLE), Copy("stmt:ReplyApiRole:ReadApiClients"))),
-    ("iam-least-privilege", "desk-api may decrypt with the accounts secrets' key (it reads no secret)",
+    ("iam-least-privilege", "desk-api may decrypt with the accounts secrets' key even when none is given",
      add(stmts(ROLE), allow("kms:Decrypt", {"Ref": "AccountsSecretKmsKeyArn"}))),
     ("iam-least-privilege", "desk-api may publish alerts", add(stmts(ROLE), allow("sns:Publish", {"Ref": "AlertsTopic"}))),
-    ("iam-least-privilege table-leading-keys", "desk-api may update items (its transactions hold no Update item)",
+    # (iam-least-privilege allows UpdateItem on the table: desk-api updates the token cache's
+    # TOKEN# items; the partitions are table-leading-keys'.)
+    ("table-leading-keys", "desk-api may update conversations (its transactions hold no Update item)",
      add(f"{CONV_WRITES}.Action", "dynamodb:UpdateItem")),
     ("iam-least-privilege table-leading-keys", "desk-api may use ConditionCheck items (its transactions hold none)",
      add(f"{CONV_WRITES}.Action", "dynamodb:ConditionCheckItem")),
@@ -119,7 +122,7 @@ AUTH_MUTATIONS: list[Row] = [
     ("table-leading-keys", "desk-api's conversation writes without a LeadingKeys condition", drop(f"{CONV_WRITES}.Condition")),
     ("table-leading-keys", "desk-api may delete delivery records (REPLY#*)", put(f"{AGENTS_CANNED}.{LEADING}", ["AGENTS", "CANNED", "REPLY#*"])),
     ("table-leading-keys", "desk-api cannot write canned responses (CANNED left out)", put(f"{AGENTS_CANNED}.{LEADING}", ["AGENTS"])),
-    ("table-leading-keys", "desk-api may read the token cache (TOKEN#*)", put(f"{GETS}.{LEADING}", ["CONV#*", "AGENTS", "TOKEN#*"])),
+    ("table-leading-keys", "desk-api may read delivery records (REPLY#*)", put(f"{GETS}.{LEADING}", ["CONV#*", "AGENTS", "REPLY#*"])),
     ("table-leading-keys", "desk-api's reads under ForAllValues:StringEquals (CONV#* literally)",
      put(f"{GETS}.Condition", {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["CONV#*", "AGENTS"]}})),
     ("table-queries", "desk-api may query any partition (no condition)", drop(f"{QUERIES}.Condition")),

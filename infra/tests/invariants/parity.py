@@ -14,7 +14,7 @@ import tempfile
 from typing import Any, Callable
 
 from .model import Model, Unresolvable, canon, canon_tree, existing, norm, role_grants, stage_api
-from .spec import ALL_QUEUES, DOMAIN_CASES, DOMAIN_TYPES, EXPECTED_PARAMETERS, FUNCTIONS
+from .spec import ALL_QUEUES, DOMAIN_CASES, DOMAIN_TYPES, EXPECTED_PARAMETERS, FUNCTIONS, MEDIA_BUCKET
 
 # What the CDK adds to every template by itself (not part of the gateway).
 CDK_OWN = {"CDKMetadataAvailable", "CheckBootstrapVersion", "BootstrapVersion", "CDKMetadata"}
@@ -61,6 +61,10 @@ COMPARED: list[tuple[str, Callable[[Model], set[str]], Callable[[Model, str], An
      lambda m, lid: canon_tree({k: m.resources[lid].get(k) for k in ("Type", *POLICY_KEYS)})),
     ("web desk bucket, bucket policy and CloudFront resources", lambda m: set(m.of_type(*DESK_SITE_TYPES)),
      lambda m, lid: canon_tree({k: m.resources[lid].get(k) for k in ("Type", *POLICY_KEYS)})),
+    # The media bucket again, as written: its lifecycle rule under Fn::If (canon_tree above
+    # reduces a conditional rule to "<dict>").
+    ("media bucket", lambda m: {MEDIA_BUCKET} & set(m.resources),
+     lambda m, lid: _without_tags({k: m.resources[lid].get(k) for k in ("Type", *POLICY_KEYS)})),
 ]
 
 

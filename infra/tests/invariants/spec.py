@@ -59,6 +59,7 @@ def secret_refs(lid: str) -> set[str]:
 # expires_at), ACCOUNTS (the registry of the accounts with conversations), AGENTS (the desk's
 # agent profiles, SK <agent id>), CANNED (the desk's canned responses).
 CONV, REPLY, TOKEN, CONFIG, APIREQ = "CONV#*", "REPLY#*", "TOKEN#*", "CONFIG", "APIREQ#*"
+UPLOAD = "UPLOAD#*"  # the media ids of the agents' files (reply-sender)
 STATS, STREAM_MARKER, ACCOUNTS = "STATS#*", "STREAM#*", "ACCOUNTS"
 AGENTS, CANNED = "AGENTS", "CANNED"
 
@@ -225,6 +226,27 @@ REPLY_WINDOW_ENV = variables(
     "WEIBO_MENTION_WINDOW_SECS=172800 WEIBO_MENTION_QUOTA=1",
 )
 REPLY_WINDOW_VARIABLE = re.compile(r"^(WECHAT|WEIBO)_[A-Z]+_(WINDOW_SECS|QUOTA)$")
+
+# Media (checks_media.py): the media bucket and the object key prefixes the functions may use
+# (canonical: "MediaBucket.Arn/media/*" for !Sub "${MediaBucket.Arn}/media/*"). media/: the
+# customers' media, written by media-fetcher (gateway-core media/key.rs: media/<channel>/
+# <account>/<conversation>/<message id>/<kind>); uploads/: the files agents send, written by
+# desk-api. s3:GetObject also authorizes HeadObject (a retry finding its object stored) and is
+# what a presigned GET URL needs of its signer.
+MEDIA_BUCKET, MEDIA_BUCKET_POLICY = "MediaBucket", "MediaBucketPolicy"
+MEDIA_OBJECTS, UPLOAD_OBJECTS = f"{MEDIA_BUCKET}.Arn/media/*", f"{MEDIA_BUCKET}.Arn/uploads/*"
+# The message retention: MESSAGE_TTL_DAYS of every function that sets it is this parameter
+# (Number, its default, its MinValue: 0 = forever), and the media bucket's objects expire after
+# as many days, by a lifecycle rule that exists only under MEDIA_EXPIRE_CONDITION (the parameter
+# is not 0: S3 refuses ExpirationInDays 0, and 0 means keep). Incomplete multipart uploads are
+# aborted after MEDIA_ABORT_UPLOADS_DAYS, always.
+MESSAGE_TTL_PARAMETER = ("MessageTtlDays", 90, 0)
+MEDIA_EXPIRE_CONDITION, MEDIA_ABORT_UPLOADS_DAYS = "ExpireMessages", 1
+# Lambda's largest synchronous request (the Invoke API: 6 MB, 6,291,456 bytes), which an API
+# Gateway request to desk-api must fit in whole: the body base64-encoded (API Gateway encodes a
+# binary body; the desk's JSON carries the file base64-encoded), with its headers and request
+# context (allowed for generously: a JWT, the authorizer's claims).
+LAMBDA_SYNC_PAYLOAD_BYTES, DESK_UPLOAD_ENVELOPE_BYTES = 6 * 1024 * 1024, 64 * 1024
 REPLY_WINDOW_READERS = ("ReplySenderFunction", "DeskApiFunction")
 
 FUNCTIONS: dict[str, FunctionSpec] = {
@@ -254,44 +276,78 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         binary="message-router", kind="consumer", timeout_secs=30,
         # Poison records are moved to the DLQ explicitly; auto-replies are queued on the outbound
         # queue (gateway-aws SqsReplyQueue::enqueue).
-        permissions={**_consume("InboundQueue"), "sqs:SendMessage": {"InboundDeadLetterQueue.Arn", "OutboundQueue.Arn"}},
+        # and the fetches of a message's media on the media queue (gateway-aws SqsMediaQueue: one
+        # SendMessageBatch, authorized by sqs:SendMessage).
+        permissions={**_consume("InboundQueue"),
+                     "sqs:SendMessage": {"InboundDeadLetterQueue.Arn", "OutboundQueue.Arn", "MediaQueue.Arn"}},
         # load and the rules (GetItem); commit_inbound's TransactWriteItems, which has no IAM
         # action: it is authorized per item, and its items are Puts (message, conversation, new
         # TAG# items) and Deletes (TAG# items of removed tags), all in the conversation's
         # partition. No Update or ConditionCheck item, no Query, no index: base table only.
         table={"dynamodb:GetItem": {CONV, CONFIG}, "dynamodb:PutItem": {CONV}, "dynamodb:DeleteItem": {CONV}},
         env=variables("TABLE_NAME=GatewayTable DEAD_LETTER_QUEUE_URL=InboundDeadLetterQueue OUTBOUND_QUEUE_URL=OutboundQueue",
-                      "MESSAGE_TTL_DAYS=90 RULES_CACHE_SECS=30"),
+                      "MEDIA_QUEUE_URL=MediaQueue MESSAGE_TTL_DAYS=MessageTtlDays RULES_CACHE_SECS=30"),
         consumes="InboundQueue", reserved_concurrency=("MessageRouterReservedConcurrency", 10),
     ),
     # reply-sender, from the code it runs (shared/gateway-aws: dynamodb/deliveries.rs,
     # dynamodb/tokens.rs, dynamodb/conversations.rs, sqs/reply_dead_letters.rs, sqs/inbound.rs,
     # sqs/retry_backoff.rs, secrets.rs).
     "ReplySenderFunction": FunctionSpec(
-        binary="reply-sender", kind="consumer", timeout_secs=120, secret="DeliveryCredentialsSecret",
+        binary="reply-sender", kind="consumer", timeout_secs=180, secret="DeliveryCredentialsSecret",
         # Undecodable records (SqsDeadLetterSink) and commands refused for good
         # (SqsReplyDeadLetters) go to the outbound DLQ.
-        permissions={**_consume("OutboundQueue"), "sqs:SendMessage": {"OutboundDeadLetterQueue.Arn"}},
+        permissions={**_consume("OutboundQueue"), "sqs:SendMessage": {"OutboundDeadLetterQueue.Arn"},
+                     # The agents' files a media reply names (gateway-core delivery/uploads.rs).
+                     "s3:GetObject": {UPLOAD_OBJECTS}},
         # Delivery ledger: get (GetItem), claim/mark_failed (PutItem), release (DeleteItem),
         # mark_sent (UpdateItem), commit_delivered/commit_undeliverable (TransactWriteItems of
         # Update and Put items). Token cache: GetItem, UpdateItem (lease, store, invalidate).
         # Conversations: load (GetItem) and their outbound messages. No Query, no ConditionCheck
         # item, base table only.
-        table={a: {CONV, REPLY, TOKEN} for a in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")},
+        # The media ids of the agents' files (DynamoDbUploadedIds: GetItem, PutItem, UPLOAD#...).
+        table={a: {CONV, REPLY, TOKEN} | ({UPLOAD} if a in ("dynamodb:GetItem", "dynamodb:PutItem") else set())
+               for a in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")},
         # Config::from_lookup (functions/reply-sender/src/config.rs): every variable it reads,
         # set explicitly (the code's defaults, except PLATFORM_TIMEOUT_SECS: see
         # reply-sender-timings).
         env={**variables(
             "TABLE_NAME=GatewayTable OUTBOUND_QUEUE_URL=OutboundQueue OUTBOUND_DEAD_LETTER_QUEUE_URL=OutboundDeadLetterQueue",
+            f"MEDIA_BUCKET={MEDIA_BUCKET}",
             "ACCOUNTS_CACHE_SECS=60 WECHAT_API_BASE_URL=https://api.weixin.qq.com WEIBO_API_BASE_URL=https://m.api.weibo.com",
             "WECHAT_TOKEN_API=stable PLATFORM_TIMEOUT_SECS=5 AWS_OPERATION_TIMEOUT_MS=4000",
             "TOKEN_REFRESH_AHEAD_SECS=300 TOKEN_LEASE_SECS=20 TOKEN_WAIT_MS=3000",
-            "DELIVERY_CLAIM_TIMEOUT_SECS=180 DELIVERY_RECORD_TTL_DAYS=30 MESSAGE_TTL_DAYS=90 RETRY_BASE_SECS=10 RETRY_MAX_SECS=300",
+            "DELIVERY_CLAIM_TIMEOUT_SECS=240 DELIVERY_RECORD_TTL_DAYS=30 MESSAGE_TTL_DAYS=MessageTtlDays RETRY_BASE_SECS=10 RETRY_MAX_SECS=300",
             # Deliveries of one command before a transient failure dead-letters it with the
             # reason (below the outbound queue's maxReceiveCount: reply-sender-attempts-below-redrive).
             "REPLY_MAX_ATTEMPTS=4",
         ), **REPLY_WINDOW_ENV},
         consumes="OutboundQueue", in_vpc_with_fixed_egress=True, reserved_concurrency=("ReplySenderReservedConcurrency", 5),
+    ),
+    # media-fetcher (issue 18: functions/media-fetcher, running gateway-core media/
+    # fetch_and_record; gateway-aws dynamodb/tokens.rs, secrets.rs; the variables below are the
+    # contract its config reads): consumes the media queue, downloads each object from the
+    # platform (WeChat with the access-token broker reply-sender uses, Weibo's media host) into
+    # the media bucket under media/, records it on the message.
+    "MediaFetcherFunction": FunctionSpec(
+        binary="media-fetcher", kind="consumer", timeout_secs=180, secret="DeliveryCredentialsSecret",
+        # The retry backoff (ChangeMessageVisibility); undecodable commands, media refused for
+        # good and commands retried out go to the media DLQ, with the reason. The object: put,
+        # and head (a retry finding it stored; authorized by s3:GetObject), under media/ only.
+        permissions={**_consume("MediaQueue"), "sqs:SendMessage": {"MediaDeadLetterQueue.Arn"},
+                     "s3:GetObject": {MEDIA_OBJECTS}, "s3:PutObject": {MEDIA_OBJECTS}},
+        # The message's `media` map (UpdateItem, CONV#...); the token cache and lease (GetItem,
+        # UpdateItem, TOKEN#...), as reply-sender uses them. No Put, no Delete, no Query.
+        table={"dynamodb:GetItem": {CONV, TOKEN}, "dynamodb:UpdateItem": {CONV, TOKEN}},
+        env=variables(
+            "TABLE_NAME=GatewayTable MEDIA_QUEUE_URL=MediaQueue MEDIA_DEAD_LETTER_QUEUE_URL=MediaDeadLetterQueue",
+            f"MEDIA_BUCKET={MEDIA_BUCKET} ACCOUNTS_CACHE_SECS=60 WECHAT_API_BASE_URL=https://api.weixin.qq.com",
+            "WEIBO_MEDIA_BASE_URL=https://upload.api.weibo.com WECHAT_TOKEN_API=stable PLATFORM_TIMEOUT_SECS=15",
+            "AWS_OPERATION_TIMEOUT_MS=4000 TOKEN_REFRESH_AHEAD_SECS=300 TOKEN_LEASE_SECS=30 TOKEN_WAIT_MS=3000",
+            # Attempts of one command before a transient failure dead-letters it with the reason
+            # (below the media queue's maxReceiveCount: media-attempts-below-redrive).
+            "MEDIA_MAX_ATTEMPTS=4 RETRY_BASE_SECS=10 RETRY_MAX_SECS=300",
+        ),
+        consumes="MediaQueue", in_vpc_with_fixed_egress=True, reserved_concurrency=("MediaFetcherReservedConcurrency", 5),
     ),
     # reply-api (functions/reply-api/src/handler.rs, config.rs): queues the agent's reply
     # (SqsReplyQueue), its clients from the ApiClients secret. The conversation exists (CONV#)
@@ -378,28 +434,39 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     # neither UpdateItem nor ConditionCheckItem (the checks refuse either). The agents' profiles
     # and canned responses: PutItem, DeleteItem. Query: a thread's messages and audit trail, the
     # agents, the canned responses, the daily statistics, the account registry on the table;
-    # the inboxes (GSI1) and the teams' queues and tags (GSI2). No Scan, no secret (the pool's
-    # keys are public), no KMS (AWS managed keys).
+    # the inboxes (GSI1) and the teams' queues and tags (GSI2). No Scan, no KMS for the table,
+    # the queue and the bucket (AWS managed keys; the pool's keys are public). Media: presigned
+    # GET URLs of the media bucket's media/ and uploads/ (s3:GetObject, all a URL needs of its
+    # signer), an agent's file stored under uploads/ (s3:PutObject) and sent to WeChat's
+    # media/upload API with the access-token broker (the delivery credentials secret, the token
+    # cache and lease: GetItem, UpdateItem of TOKEN#...), from the fixed egress address.
     "DeskApiFunction": FunctionSpec(
-        binary="desk-api", kind="api", timeout_secs=6,
-        permissions={"sqs:SendMessage": {"OutboundQueue.Arn"}},
-        table={"dynamodb:GetItem": {CONV, AGENTS, CONFIG}, "dynamodb:PutItem": {CONV, AGENTS, CANNED},
-               "dynamodb:DeleteItem": {CONV, AGENTS, CANNED}},
+        binary="desk-api", kind="api", timeout_secs=6, secret="DeliveryCredentialsSecret",
+        permissions={"sqs:SendMessage": {"OutboundQueue.Arn"}, "s3:GetObject": {MEDIA_OBJECTS, UPLOAD_OBJECTS},
+                     "s3:PutObject": {UPLOAD_OBJECTS}},
+        table={"dynamodb:GetItem": {CONV, AGENTS, CONFIG, TOKEN}, "dynamodb:PutItem": {CONV, AGENTS, CANNED},
+               "dynamodb:DeleteItem": {CONV, AGENTS, CANNED}, "dynamodb:UpdateItem": {TOKEN}},
         table_queries={CONV, AGENTS, CANNED, STATS, ACCOUNTS}, index_queries=("GSI1", "GSI2"),
         # Config::from_lookup: the pool and its app client, every setting with the code's default
         # written down (the rules cached as long as the others cache them); DESK_TOKEN_ISSUER and
         # DESK_JWKS_URL are left to their defaults (from the pool id and AWS_REGION), so never set.
+        # Media: the bucket, the presigned URLs' lifetime, the largest upload (desk-upload-fits-
+        # lambda), and the token broker's settings with reply-sender's timings.
         env={**variables("TABLE_NAME=GatewayTable OUTBOUND_QUEUE_URL=OutboundQueue DESK_USER_POOL_ID=DeskUserPool",
                          "DESK_CLIENT_ID=DeskUserPoolClient DESK_JWKS_CACHE_SECS=3600 DESK_MAX_BODY_BYTES=16384",
-                         "RULES_CACHE_SECS=30"), **REPLY_WINDOW_ENV},
+                         "RULES_CACHE_SECS=30",
+                         f"MEDIA_BUCKET={MEDIA_BUCKET} MEDIA_URL_TTL_SECS=600 DESK_MAX_UPLOAD_BYTES=4194304",
+                         "WECHAT_API_BASE_URL=https://api.weixin.qq.com WECHAT_TOKEN_API=stable PLATFORM_TIMEOUT_SECS=5",
+                         "TOKEN_REFRESH_AHEAD_SECS=300 TOKEN_LEASE_SECS=20 TOKEN_WAIT_MS=3000"), **REPLY_WINDOW_ENV},
         routes=(("GET", "/me"), ("GET", "/agents"), ("PUT", "/agents/{agent_id}"), ("DELETE", "/agents/{agent_id}"),
                 ("GET", "/conversations"), ("GET", "/conversations/counts"), ("POST", "/conversations/next"),
                 ("GET", "/conversations/{key}"), ("PATCH", "/conversations/{key}"), ("GET", "/conversations/{key}/messages"),
                 ("POST", "/conversations/{key}/replies"), ("POST", "/conversations/{key}/notes"),
                 ("GET", "/conversations/{key}/audit"), ("GET", "/canned-responses"), ("POST", "/canned-responses"),
-                ("PUT", "/canned-responses/{id}"), ("DELETE", "/canned-responses/{id}"), ("GET", "/stats")),
+                ("PUT", "/canned-responses/{id}"), ("DELETE", "/canned-responses/{id}"), ("GET", "/stats"),
+                ("POST", "/media")),
         api="ReplyHttpApi", integration_timeout_ms=8000, url_output=("DeskApiUrl", ""), latency_alarm_ms=3000,
-        authorizer="DeskAuthorizer",
+        authorizer="DeskAuthorizer", in_vpc_with_fixed_egress=True,
     ),
 }
 
@@ -417,6 +484,9 @@ class QueueSpec:
     dlq: str
     age_alarm_secs: int | None  # alarm on ApproximateAgeOfOldestMessage above this (None: none)
     fifo: bool = True
+    # A standard queue's redrive (None: STANDARD_MAX_RECEIVE_COUNT); a consumer that dead-letters
+    # itself after an attempt limit keeps the redrive above it (media-attempts-below-redrive).
+    max_receive_count: int | None = None
 
 
 QUEUES: dict[str, QueueSpec] = {
@@ -426,6 +496,10 @@ QUEUES: dict[str, QueueSpec] = {
     # chained beyond). No age alarm: timers wait on purpose; one that keeps failing ends in the
     # DLQ, whose depth is alarmed.
     "TimersQueue": QueueSpec("TimersDeadLetterQueue", None, fifo=False),
+    # media-fetcher's fetch commands: standard (each object on its own; no order between them,
+    # and a FIFO group would hold a conversation's later media behind one slow download). Its
+    # redrive a backstop above MEDIA_MAX_ATTEMPTS.
+    "MediaQueue": QueueSpec("MediaDeadLetterQueue", 600, fifo=False, max_receive_count=10),
 }
 STANDARD_MAX_RECEIVE_COUNT = 5
 DLQ_RETENTION_SECS = 1209600  # 14 days, SQS's maximum: of the standard DLQs and the on-failure queues
@@ -450,11 +524,15 @@ FAILURE_QUEUES = tuple(dict.fromkeys(f.stream.on_failure for f in FUNCTIONS.valu
 ALL_QUEUES = (*QUEUES, *(q.dlq for q in QUEUES.values()), *FAILURE_QUEUES)
 
 # reply-sender starts a record only when the worst case of one delivery is left of the
-# invocation: worst_case_record in functions/reply-sender/src/config.rs, 9 AWS calls at
-# AWS_OPERATION_TIMEOUT_MS plus 4 platform calls at PLATFORM_TIMEOUT_SECS, plus MARGIN_SLACK;
+# invocation: worst_case_record in functions/reply-sender/src/config.rs, 12 AWS calls at
+# AWS_OPERATION_TIMEOUT_MS plus 5 platform calls at PLATFORM_TIMEOUT_SECS, plus MARGIN_SLACK;
 # its Timeout fits two such worst cases, so a batch makes progress.
-REPLY_SENDER_AWS_CALLS, REPLY_SENDER_PLATFORM_CALLS, REPLY_SENDER_SLACK_SECS = 9, 4, 2
+REPLY_SENDER_AWS_CALLS, REPLY_SENDER_PLATFORM_CALLS, REPLY_SENDER_SLACK_SECS = 12, 5, 2
 REPLY_SENDER_WORST_CASES_PER_INVOCATION = 2
+# media-fetcher starts a command only when the worst case of one is left of the invocation:
+# worst_case_record in functions/media-fetcher/src/config.rs, 12 AWS calls at
+# AWS_OPERATION_TIMEOUT_MS plus 6 platform calls at PLATFORM_TIMEOUT_SECS, plus MARGIN_SLACK.
+MEDIA_FETCHER_AWS_CALLS, MEDIA_FETCHER_PLATFORM_CALLS, MEDIA_FETCHER_SLACK_SECS = 12, 6, 2
 # Receives an unsettled reply may need after the sender's last allowed attempt.
 UNSETTLED_RECEIVES = 2
 SQS_MAX_VISIBILITY_SECS = 43200  # what ChangeMessageVisibility accepts
@@ -570,6 +648,9 @@ def wanted_alarms() -> list[Alarm]:
     return out
 
 
+# media-fetcher's EMF metrics (Count, dimension Channel): one per command's outcome.
+MEDIA_METRICS = ("MediaStored", "MediaUnavailable", "MediaTooLarge", "MediaRetried", "MediaDeadLettered")
+
 # What the dashboard must show (besides every function and queue): the router's metrics, the
 # alarmed application metrics, reply-sender's EMF metrics (functions/reply-sender/src/handler.rs
 # `report`, `handle_record`; reply-api emits none) with their dimension sets, sla-monitor's
@@ -577,7 +658,7 @@ def wanted_alarms() -> list[Alarm]:
 # AutoResolved; `gauges`: UnansweredNow, OldestWaitingSeconds) and the age of the stream's
 # records (IteratorAge).
 DASHBOARD_NEEDED = (
-    "InboundMessages", "DuplicateMessages", "RuleHits", "AutoReplies", "Escalations", "FirstResponseTime",
+    *MEDIA_METRICS, "InboundMessages", "DuplicateMessages", "RuleHits", "AutoReplies", "Escalations", "FirstResponseTime",
     "ChannelGateway,Channel,Account", *APP_ALARM_METRICS, "ApproximateNumberOfMessagesVisible", "Errors", "Duration",
     "RepliesDelivered", "ChannelGateway,Channel,Origin", "ReplyDeliveryLatencyMs", "RepliesUndeliverable",
     "ChannelGateway,Channel,Reason", "RepliesDeadLettered", "ChannelGateway,Channel,Code", "ReplyRetries",
@@ -585,7 +666,8 @@ DASHBOARD_NEEDED = (
 )
 # SEARCH expressions the dashboard must plot, (dimension set, metric): the inbox gauges per
 # account (sla-monitor emits them with exactly Channel and Account, and as the aggregate).
-DASHBOARD_SEARCHES = (("ChannelGateway,Channel,Account", "UnansweredNow"), ("ChannelGateway,Channel,Account", "OldestWaitingSeconds"))
+DASHBOARD_SEARCHES = (("ChannelGateway,Channel,Account", "UnansweredNow"), ("ChannelGateway,Channel,Account", "OldestWaitingSeconds"),
+                      *(("ChannelGateway,Channel", metric) for metric in MEDIA_METRICS))
 # Not plotted: UnansweredConversations, the router's +1/-1 flow metric, is no level (its sum
 # per period says nothing of how many wait); UnansweredNow is the level that replaces it.
 DASHBOARD_FORBIDDEN = ("UnansweredConversations",)
@@ -681,7 +763,8 @@ DESK_CONFIG = {"api_url": "/api", "cognito": {"region": "AWS::Region", "user_poo
 DESK_CONFIG_HEADERS = {"content-type": "application/json", "cache-control": "no-store"}
 # The response headers policy (every header with Override true).
 DESK_HSTS_SECS = 63072000  # two years, includeSubDomains, preload
-DESK_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+DESK_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob: https://MediaBucket.RegionalDomainName; "
+            "media-src 'self' blob: https://MediaBucket.RegionalDomainName; "
             "connect-src 'self' https://cognito-idp.AWS::Region.amazonaws.com; frame-ancestors 'none'; base-uri 'none'; "
             "form-action 'none'; object-src 'none'")
 DESK_OUTPUTS = {"DeskUrl": rf"https://{DESK_DISTRIBUTION}\.DomainName", "DeskBucketName": DESK_BUCKET,
@@ -693,7 +776,7 @@ EXPECTED_PARAMETERS = {
     *(f"{lid}Arn" for lid in SECRETS),
     *(f.reserved_concurrency[0] for f in FUNCTIONS.values() if f.reserved_concurrency),
     *(param for limits in HTTP_APIS.values() for param, _ in limits),
-    *CUSTOM_DOMAIN_PARAMETERS,
+    *CUSTOM_DOMAIN_PARAMETERS, MESSAGE_TTL_PARAMETER[0],
 }
 # {output: regular expression its canonical value must match}; None: any value.
 EXPECTED_OUTPUTS: dict[str, str | None] = {
@@ -710,4 +793,5 @@ EXPECTED_OUTPUTS: dict[str, str | None] = {
     "FixedEgressIp": None,  # fixed-egress-conditional
     **{name: None for name in CUSTOM_DOMAIN_OUTPUTS},  # custom-domain
     **DESK_OUTPUTS,
+    "MediaBucketName": MEDIA_BUCKET,
 }

@@ -1,9 +1,14 @@
-//! Driven adapters over the AWS SDK, grouped by service: [`sqs`], [`dynamodb`], [`sns`] and
-//! [`secrets`] (Secrets Manager) implementations of the `gateway-core` ports, and [`sdk`], the
-//! SDK configuration they share (trust store, timeouts). SDK types never leave this crate.
+//! Driven adapters over the AWS SDK, grouped by service: [`sqs`], [`dynamodb`], [`sns`],
+//! [`secrets`] (Secrets Manager), [`s3`] (the media store), [`s3_links`] and [`s3_uploads`]
+//! (the desk's presigned links and agents' files): implementations of the `gateway-core`
+//! ports; and [`sdk`], the SDK configuration they share (trust store, timeouts). SDK types
+//! never leave this crate.
 
 pub mod dynamodb;
 pub mod error;
+pub mod s3;
+pub mod s3_links;
+pub mod s3_uploads;
 pub mod sdk;
 pub mod secrets;
 pub mod sns;
@@ -13,14 +18,20 @@ pub use dynamodb::api_requests::DynamoDbApiRequests;
 pub use dynamodb::conversations::DynamoDbConversationStore;
 pub use dynamodb::deliveries::DynamoDbDeliveryLedger;
 pub use dynamodb::desk::DynamoDbDesk;
+pub use dynamodb::media::DynamoDbMediaRecords;
 pub use dynamodb::rules::{BundledRules, DynamoDbRulesSource, DynamoDbRulesStore};
 pub use dynamodb::stats::DynamoDbStats;
 pub use dynamodb::tokens::{DynamoDbAccessTokens, TokenTiming};
+pub use dynamodb::uploads::DynamoDbUploadedIds;
+pub use s3::S3MediaStore;
+pub use s3_links::S3MediaLinks;
+pub use s3_uploads::S3Uploads;
 pub use sdk::load_sdk_config;
 pub use secrets::{AccountsObserver, SecretsManagerAccountDirectory};
 pub use sns::SnsAlerts;
 pub use sqs::dead_letters::SqsDeadLetters;
 pub use sqs::inbound::SqsMessagePublisher;
+pub use sqs::media::SqsMediaQueue;
 pub use sqs::replies::SqsReplyQueue;
 pub use sqs::retry_backoff::SqsRetryScheduler;
 pub use sqs::timers::SqsTimers;

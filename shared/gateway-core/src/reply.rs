@@ -84,20 +84,34 @@ pub enum ReplyContent {
         /// The text; must not be blank.
         text: String,
     },
-    /// An image already uploaded to the platform. WeChat.
+    /// An image: uploaded to the platform already (`media_id`), or an agent's file kept by the
+    /// gateway (`upload`, the `upload_key` of `POST /media`), which the reply sender uploads
+    /// when it sends the reply (WeChat keeps a media id 3 days; `docs/media.md`). WeChat.
     Image {
-        /// Platform media id of the image.
+        /// Platform media id of the image (empty when `upload` names the file).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
         media_id: String,
+        /// The gateway's copy of the file: `uploads/wechat/{account}/{sha256}`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        upload: Option<String>,
     },
-    /// A voice clip already uploaded to the platform. WeChat.
+    /// A voice clip, by `media_id` or `upload` as an image. WeChat.
     Voice {
-        /// Platform media id of the clip.
+        /// Platform media id of the clip (empty when `upload` names the file).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
         media_id: String,
+        /// The gateway's copy of the file.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        upload: Option<String>,
     },
-    /// A video already uploaded to the platform. WeChat.
+    /// A video, by `media_id` or `upload` as an image. WeChat.
     Video {
-        /// Platform media id of the video.
+        /// Platform media id of the video (empty when `upload` names the file).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
         media_id: String,
+        /// The gateway's copy of the file.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        upload: Option<String>,
         /// Media id of a thumbnail image.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         thumb_media_id: Option<String>,
@@ -220,15 +234,16 @@ impl ReplyContent {
     pub fn validate(&self) -> Result<(), String> {
         match self {
             ReplyContent::Text { text } => not_blank("text", text),
-            ReplyContent::Image { media_id } | ReplyContent::Voice { media_id } => {
-                not_blank("media_id", media_id)
+            ReplyContent::Image { media_id, upload } | ReplyContent::Voice { media_id, upload } => {
+                media_or_upload(media_id, upload.as_deref())
             }
             ReplyContent::Video {
                 media_id,
+                upload,
                 thumb_media_id,
                 ..
             } => {
-                not_blank("media_id", media_id)?;
+                media_or_upload(media_id, upload.as_deref())?;
                 optional_not_blank("thumb_media_id", thumb_media_id.as_deref())
             }
             ReplyContent::Music {
@@ -277,16 +292,33 @@ impl ReplyContent {
         }
     }
 
+    /// True for a media reply naming an agent's file (`upload`) rather than a media id.
+    pub fn names_upload(&self) -> bool {
+        matches!(
+            self,
+            ReplyContent::Image {
+                upload: Some(_),
+                ..
+            } | ReplyContent::Voice {
+                upload: Some(_),
+                ..
+            } | ReplyContent::Video {
+                upload: Some(_),
+                ..
+            }
+        )
+    }
+
     /// A one-line human summary (`text "您好…"`, `image media_id=abc`), at most about 60
     /// characters of content, for logs and `explain` output.
     pub fn summary(&self) -> String {
         match self {
             ReplyContent::Text { text } => format!("text {}", quote_short(text, 60)),
-            ReplyContent::Image { media_id } => format!("image media_id={}", short(media_id, 40)),
-            ReplyContent::Voice { media_id } => format!("voice media_id={}", short(media_id, 40)),
-            ReplyContent::Video { media_id, .. } => {
-                format!("video media_id={}", short(media_id, 40))
-            }
+            ReplyContent::Image { media_id, upload } => media_summary("image", media_id, upload),
+            ReplyContent::Voice { media_id, upload } => media_summary("voice", media_id, upload),
+            ReplyContent::Video {
+                media_id, upload, ..
+            } => media_summary("video", media_id, upload),
             ReplyContent::Music { title, .. } => match title {
                 Some(t) => format!("music {}", quote_short(t, 60)),
                 None => "music".into(),
@@ -359,6 +391,40 @@ pub(crate) fn quote_short(s: &str, max: usize) -> String {
     format!("{:?}", short(s, max))
 }
 
+/// `media_id` or `upload`, exactly one: a non-blank media id, or an upload key
+/// `uploads/wechat/{account}/{sha256}` (64 lowercase hex digits).
+fn media_or_upload(media_id: &str, upload: Option<&str>) -> Result<(), String> {
+    match upload {
+        None => not_blank("media_id", media_id),
+        Some(_) if !media_id.is_empty() => Err("give `media_id` or `upload`, not both".into()),
+        Some(key) => {
+            let parts: Vec<&str> = key.split('/').collect();
+            let well_formed = matches!(
+                parts.as_slice(),
+                ["uploads", "wechat", account, sha256]
+                    if !account.is_empty()
+                        && sha256.len() == 64
+                        && sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            );
+            if well_formed {
+                Ok(())
+            } else {
+                Err(format!(
+                    "`upload` `{}` is not an upload key (uploads/wechat/{{account}}/{{sha256}}, as `POST /media` answers)",
+                    short(key, 80)
+                ))
+            }
+        }
+    }
+}
+
+fn media_summary(kind: &str, media_id: &str, upload: &Option<String>) -> String {
+    match upload {
+        Some(key) => format!("{kind} upload={}", short(key, 40)),
+        None => format!("{kind} media_id={}", short(media_id, 40)),
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -401,8 +467,16 @@ mod tests {
             (
                 ReplyContent::Image {
                     media_id: "m1".into(),
+                    upload: None,
                 },
                 r#"{"type":"image","media_id":"m1"}"#,
+            ),
+            (
+                ReplyContent::Image {
+                    media_id: String::new(),
+                    upload: Some(format!("uploads/wechat/demo/{}", "a".repeat(64))),
+                },
+                r#"{"type":"image","upload":"uploads/wechat/demo/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}"#,
             ),
             (
                 ReplyContent::Articles {
@@ -460,8 +534,33 @@ mod tests {
                 "blank media",
                 ReplyContent::Voice {
                     media_id: String::new(),
+                    upload: None,
                 },
                 Some("`media_id` is empty"),
+            ),
+            (
+                "both media id and upload",
+                ReplyContent::Image {
+                    media_id: "m".into(),
+                    upload: Some(format!("uploads/wechat/demo/{}", "a".repeat(64))),
+                },
+                Some("not both"),
+            ),
+            (
+                "an upload key of another shape",
+                ReplyContent::Image {
+                    media_id: String::new(),
+                    upload: Some("media/wechat/demo/x/../image".into()),
+                },
+                Some("is not an upload key"),
+            ),
+            (
+                "an upload key with a short digest",
+                ReplyContent::Voice {
+                    media_id: String::new(),
+                    upload: Some("uploads/wechat/demo/abc".into()),
+                },
+                Some("is not an upload key"),
             ),
             (
                 "no articles",
@@ -529,6 +628,7 @@ mod tests {
         assert!(!pos.supported_on(Channel::WeChat));
         let img = ReplyContent::Image {
             media_id: "m".into(),
+            upload: None,
         };
         assert!(img.supported_on(Channel::WeChat));
         assert!(!img.supported_on(Channel::Weibo));

@@ -14,10 +14,16 @@
 //!    the same transaction: the committed decision is the only source of truth, and a reply
 //!    queued in step 4 by an attempt that then lost a conflict is dropped by the sender when
 //!    the re-evaluated decision does not contain it.
+//! 6. Between 4 and 5, a message with media (WeChat image, voice, video, shortvideo; Weibo
+//!    image, voice) queues its fetch commands in one call ([`crate::media::fetch_commands`]);
+//!    the message item records them as `pending`. A command queued by an attempt that then
+//!    lost a conflict names a thread place the message may not have: the media-fetcher
+//!    records only on the item that holds the message.
 //!
 //! No I/O of its own: everything goes through ports.
 
 use crate::conversation::Conversation;
+use crate::media::{MediaQueue, fetch_commands};
 use crate::message::NormalizedMessage;
 use crate::outbound::ReplyCommand;
 use crate::ports::{CommitOutcome, ConversationStore, PortError, ReplyQueue};
@@ -34,6 +40,8 @@ pub struct Router<'a> {
     pub store: &'a dyn ConversationStore,
     /// Outbound queue for auto-replies.
     pub replies: &'a dyn ReplyQueue,
+    /// Media queue for the media-fetcher.
+    pub media: &'a dyn MediaQueue,
     /// Rules in force.
     pub rules: &'a RuleSet,
 }
@@ -54,6 +62,8 @@ pub struct Processed {
     pub decision: Decision,
     /// Auto-replies queued.
     pub replies_queued: usize,
+    /// Media fetch commands queued.
+    pub media_queued: usize,
     /// The conversation went from answered to waiting for an answer.
     pub became_unanswered: bool,
     /// The conversation as stored.
@@ -110,6 +120,10 @@ pub async fn process(
         for command in &commands {
             router.replies.enqueue(command).await?;
         }
+        let fetches = fetch_commands(message, conversation.thread_seq);
+        if !fetches.is_empty() {
+            router.media.enqueue(&fetches).await?;
+        }
         match router
             .store
             .commit_inbound(message, loaded.as_ref(), &conversation)
@@ -119,6 +133,7 @@ pub async fn process(
                 return Ok(ProcessOutcome::Stored(Box::new(Processed {
                     became_unanswered: !was_waiting && conversation.is_unanswered(),
                     replies_queued: commands.len(),
+                    media_queued: fetches.len(),
                     decision,
                     conversation,
                 })));
@@ -165,7 +180,9 @@ fn reply_commands(message: &NormalizedMessage, decision: &Decision) -> Vec<Reply
 mod tests {
     use super::*;
     use crate::conversation::{Priority, Status};
-    use crate::testing::{InMemoryConversationStore, RecordingReplyQueue, text_message};
+    use crate::testing::{
+        InMemoryConversationStore, RecordingMediaQueue, RecordingReplyQueue, text_message,
+    };
 
     const RULES: &str = r#"
 version: 1
@@ -197,9 +214,11 @@ rules:
         let store = InMemoryConversationStore::default();
         let replies = RecordingReplyQueue::default();
         let rules = rules();
+        let media = RecordingMediaQueue::default();
         let router = Router {
             store: &store,
             replies: &replies,
+            media: &media,
             rules: &rules,
         };
         let m = text_message("demo", "u1", "42", "hello", 1_000);
@@ -264,9 +283,11 @@ rules:
         };
         let replies = RecordingReplyQueue::default();
         let rules = rules();
+        let media = RecordingMediaQueue::default();
         let router = Router {
             store: &store,
             replies: &replies,
+            media: &media,
             rules: &rules,
         };
         let m = text_message("demo", "u1", "2", "hello", 1_000);
@@ -301,9 +322,11 @@ rules:
         let store = InMemoryConversationStore::default();
         let replies = RecordingReplyQueue::default();
         let rules = rules();
+        let media = RecordingMediaQueue::default();
         let router = Router {
             store: &store,
             replies: &replies,
+            media: &media,
             rules: &rules,
         };
         process(&router, &text_message("demo", "u1", "1", "hi", 1_000))
@@ -339,9 +362,11 @@ rules:
         let store = InMemoryConversationStore::default();
         let replies = RecordingReplyQueue::default();
         let rules = rules();
+        let media = RecordingMediaQueue::default();
         let router = Router {
             store: &store,
             replies: &replies,
+            media: &media,
             rules: &rules,
         };
         let m = text_message("demo", "u1", "7", "hello", 1_000);
@@ -361,13 +386,78 @@ rules:
     }
 
     #[tokio::test]
+    async fn a_media_message_queues_its_fetches_in_one_call_and_once() {
+        use crate::media::MediaKind;
+        use crate::message::Content;
+        let store = InMemoryConversationStore::default();
+        let replies = RecordingReplyQueue::default();
+        let rules = rules();
+        let media = RecordingMediaQueue::default();
+        let router = Router {
+            store: &store,
+            replies: &replies,
+            media: &media,
+            rules: &rules,
+        };
+        process(&router, &text_message("demo", "u1", "1", "hi", 1_000))
+            .await
+            .expect("ok");
+        assert_eq!(media.calls(), 0, "a text message fetches nothing");
+        let mut video = text_message("demo", "u1", "2", "", 2_000);
+        video.content = Content::Video {
+            media_id: Some("VIDEO".into()),
+            thumb_media_id: Some("THUMB".into()),
+            short: false,
+        };
+        // The queue fails first: nothing is stored, the redelivery queues the same commands.
+        media.set_failing(true);
+        assert!(
+            process(&router, &video)
+                .await
+                .expect_err("down")
+                .is_retryable()
+        );
+        assert_eq!(store.message_count(), 1);
+        media.set_failing(false);
+        let ProcessOutcome::Stored(p) = process(&router, &video).await.expect("ok") else {
+            panic!("stored");
+        };
+        assert_eq!(p.media_queued, 2);
+        let commands = media.commands();
+        assert_eq!(media.calls(), 1, "video and thumbnail in one call");
+        let kinds: Vec<_> = commands
+            .iter()
+            .map(|c| (c.kind, c.media_id.as_str()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [(MediaKind::Video, "VIDEO"), (MediaKind::Thumb, "THUMB")]
+        );
+        assert!(commands.iter().all(
+            |c| c.thread_seq == p.conversation.thread_seq && c.message_id == video.dedupe_id()
+        ));
+        assert_eq!(
+            p.conversation.thread_seq, 2,
+            "the second message of the thread"
+        );
+        // A redelivery is a duplicate and queues nothing more.
+        assert_eq!(
+            process(&router, &video).await.expect("ok"),
+            ProcessOutcome::Duplicate
+        );
+        assert_eq!(media.calls(), 1);
+    }
+
+    #[tokio::test]
     async fn conditional_write_catches_a_duplicate_the_conversation_forgot() {
         let store = InMemoryConversationStore::default();
         let replies = RecordingReplyQueue::default();
         let rules = rules();
+        let media = RecordingMediaQueue::default();
         let router = Router {
             store: &store,
             replies: &replies,
+            media: &media,
             rules: &rules,
         };
         let m = text_message("demo", "u1", "42", "hello", 1_000);

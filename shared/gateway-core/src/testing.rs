@@ -176,6 +176,47 @@ impl ReplyQueue for RecordingReplyQueue {
     }
 }
 
+/// Records queued media fetch commands (one entry per call); can be told to fail.
+#[derive(Default)]
+pub struct RecordingMediaQueue {
+    pub calls: Mutex<Vec<Vec<crate::media::MediaFetch>>>,
+    pub fail: Mutex<bool>,
+}
+
+impl RecordingMediaQueue {
+    /// Every command queued, in order.
+    pub fn commands(&self) -> Vec<crate::media::MediaFetch> {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .flatten()
+            .cloned()
+            .collect()
+    }
+    /// How many times `enqueue` was called.
+    pub fn calls(&self) -> usize {
+        self.calls.lock().unwrap().len()
+    }
+    pub fn set_failing(&self, fail: bool) {
+        *self.fail.lock().unwrap() = fail;
+    }
+}
+
+#[async_trait]
+impl crate::media::MediaQueue for RecordingMediaQueue {
+    async fn enqueue(&self, commands: &[crate::media::MediaFetch]) -> Result<(), PortError> {
+        if *self.fail.lock().unwrap() {
+            return Err(PortError::transient(
+                "enqueue media",
+                "queue unavailable (test)",
+            ));
+        }
+        self.calls.lock().unwrap().push(commands.to_vec());
+        Ok(())
+    }
+}
+
 /// Records dead letters.
 #[derive(Default)]
 pub struct RecordingDeadLetters(pub Mutex<Vec<DeadLetter>>);
@@ -313,5 +354,183 @@ impl crate::sla::ports::Inboxes for InMemoryConversationStore {
             unanswered: waiting.len() as u64,
             oldest_waiting_since: waiting.into_iter().min(),
         })
+    }
+}
+
+/// Fakes of the media ports ([`crate::media`]).
+pub mod media {
+    use crate::media::{
+        DownloadRequest, Downloaded, MediaFetch, MediaRecord, MediaRecords, MediaSource,
+        MediaStore, PutOutcome, RecordOutcome, SourceError, StoredObject,
+    };
+    use crate::ports::PortError;
+    use async_trait::async_trait;
+    use std::collections::{BTreeMap, VecDeque};
+    use std::sync::Mutex;
+
+    /// A platform's media API in memory: objects by media id, scripted failures first.
+    #[derive(Default)]
+    pub struct FakeMediaSource {
+        objects: Mutex<BTreeMap<String, Downloaded>>,
+        failures: Mutex<BTreeMap<String, VecDeque<SourceError>>>,
+        pub requests: Mutex<Vec<DownloadRequest>>,
+    }
+
+    impl FakeMediaSource {
+        pub fn insert(&self, media_id: &str, content_type: &str, body: &[u8]) {
+            self.objects.lock().unwrap().insert(
+                media_id.into(),
+                Downloaded {
+                    content_type: content_type.into(),
+                    body: body.to_vec(),
+                },
+            );
+        }
+        /// The next download of `media_id` fails with `error` (queued after earlier ones).
+        pub fn fail_next(&self, media_id: &str, error: SourceError) {
+            self.failures
+                .lock()
+                .unwrap()
+                .entry(media_id.into())
+                .or_default()
+                .push_back(error);
+        }
+        pub fn downloads(&self) -> usize {
+            self.requests.lock().unwrap().len()
+        }
+    }
+
+    #[async_trait]
+    impl MediaSource for FakeMediaSource {
+        async fn download(&self, request: &DownloadRequest) -> Result<Downloaded, SourceError> {
+            self.requests.lock().unwrap().push(request.clone());
+            if let Some(e) = self
+                .failures
+                .lock()
+                .unwrap()
+                .get_mut(&request.media_id)
+                .and_then(VecDeque::pop_front)
+            {
+                return Err(e);
+            }
+            let Some(object) = self.objects.lock().unwrap().get(&request.media_id).cloned() else {
+                // WeChat's answer for an unknown or expired media id.
+                return Err(SourceError::Platform {
+                    code: 40007,
+                    message: "invalid media_id".into(),
+                });
+            };
+            let bytes = object.body.len() as u64;
+            if bytes > request.max_bytes {
+                return Err(SourceError::TooLarge { bytes });
+            }
+            Ok(object)
+        }
+    }
+
+    /// An object store in memory, with S3's conditional put; can be told to fail.
+    #[derive(Default)]
+    pub struct InMemoryMediaStore {
+        pub objects: Mutex<BTreeMap<String, (StoredObject, Vec<u8>)>>,
+        pub puts: Mutex<usize>,
+        pub fail: Mutex<Option<PortError>>,
+    }
+
+    impl InMemoryMediaStore {
+        pub fn body(&self, key: &str) -> Option<Vec<u8>> {
+            self.objects.lock().unwrap().get(key).map(|o| o.1.clone())
+        }
+        pub fn len(&self) -> usize {
+            self.objects.lock().unwrap().len()
+        }
+        pub fn is_empty(&self) -> bool {
+            self.len() == 0
+        }
+        /// Writes performed (conditional puts that created an object).
+        pub fn writes(&self) -> usize {
+            *self.puts.lock().unwrap()
+        }
+        /// The next call fails with `error`.
+        pub fn fail_next(&self, error: PortError) {
+            *self.fail.lock().unwrap() = Some(error);
+        }
+        fn take_failure(&self) -> Result<(), PortError> {
+            match self.fail.lock().unwrap().take() {
+                Some(e) => Err(e),
+                None => Ok(()),
+            }
+        }
+    }
+
+    #[async_trait]
+    impl MediaStore for InMemoryMediaStore {
+        async fn head(&self, key: &str) -> Result<Option<StoredObject>, PortError> {
+            self.take_failure()?;
+            Ok(self.objects.lock().unwrap().get(key).map(|o| o.0.clone()))
+        }
+
+        async fn put_if_absent(
+            &self,
+            key: &str,
+            object: &StoredObject,
+            body: &[u8],
+        ) -> Result<PutOutcome, PortError> {
+            self.take_failure()?;
+            let mut objects = self.objects.lock().unwrap();
+            if let Some(existing) = objects.get(key) {
+                return Ok(PutOutcome::Existing(existing.0.clone()));
+            }
+            objects.insert(key.into(), (object.clone(), body.to_vec()));
+            *self.puts.lock().unwrap() += 1;
+            Ok(PutOutcome::Created)
+        }
+    }
+
+    /// A message item's id and its `media` map (kind → record).
+    pub type MediaItem = (String, BTreeMap<String, MediaRecord>);
+
+    /// Message items' `media` maps in memory, by `(conversation, seq)`.
+    #[derive(Default)]
+    pub struct InMemoryMediaRecords {
+        pub items: Mutex<BTreeMap<(String, u64), MediaItem>>,
+    }
+
+    impl InMemoryMediaRecords {
+        /// A message stored at its place, with no media recorded yet.
+        pub fn store_message(&self, conversation: &str, seq: u64, message_id: &str) {
+            self.items.lock().unwrap().insert(
+                (conversation.into(), seq),
+                (message_id.into(), BTreeMap::new()),
+            );
+        }
+        /// The records on the message at that place.
+        pub fn records(&self, conversation: &str, seq: u64) -> BTreeMap<String, MediaRecord> {
+            self.items
+                .lock()
+                .unwrap()
+                .get(&(conversation.to_string(), seq))
+                .map(|i| i.1.clone())
+                .unwrap_or_default()
+        }
+    }
+
+    #[async_trait]
+    impl MediaRecords for InMemoryMediaRecords {
+        async fn record(
+            &self,
+            command: &MediaFetch,
+            record: &MediaRecord,
+        ) -> Result<RecordOutcome, PortError> {
+            let mut items = self.items.lock().unwrap();
+            let key = (command.conversation_key.clone(), command.thread_seq);
+            match items.get_mut(&key) {
+                None => Ok(RecordOutcome::NotStored),
+                Some((id, _)) if *id != command.message_id => Ok(RecordOutcome::Superseded),
+                Some((_, media)) => {
+                    media.insert(command.kind.as_str().into(), record.clone());
+                    Ok(RecordOutcome::Recorded)
+                }
+            }
+        }
     }
 }

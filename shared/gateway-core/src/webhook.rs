@@ -158,18 +158,30 @@ impl PassiveReplies {
     }
 }
 
-/// The passive form of a reply; `None` for content WeChat cannot carry (a position).
+/// The passive form of a reply; `None` for content WeChat cannot carry (a position), and for a
+/// media reply naming an `upload`: the webhook answers within WeChat's 5 seconds and uploads
+/// nothing.
 fn passive_content(content: &ReplyContent, message: &NormalizedMessage) -> Option<PassiveReply> {
     Some(match content {
         ReplyContent::Text { text } => PassiveReply::Text {
             content: text.clone(),
         },
-        ReplyContent::Image { media_id } => PassiveReply::Image {
+        ReplyContent::Image {
+            media_id,
+            upload: None,
+        } => PassiveReply::Image {
             media_id: media_id.clone(),
         },
-        ReplyContent::Voice { media_id } => PassiveReply::Voice {
+        ReplyContent::Voice {
+            media_id,
+            upload: None,
+        } => PassiveReply::Voice {
             media_id: media_id.clone(),
         },
+        ReplyContent::Image { .. } | ReplyContent::Voice { .. } => return None,
+        ReplyContent::Video {
+            upload: Some(_), ..
+        } => return None,
         ReplyContent::Video {
             media_id,
             title,
@@ -393,3 +405,29 @@ impl From<WebhookError> for Failure {
 
 #[cfg(test)]
 mod passive_tests;
+
+#[cfg(test)]
+mod passive_upload_tests {
+    use super::*;
+    use crate::testing::text_message;
+
+    #[test]
+    fn a_passive_reply_never_names_a_file_it_would_have_to_upload() {
+        let m = text_message("demo", "oUser", "1", "hi", 1_000);
+        let named = ReplyContent::Image {
+            media_id: String::new(),
+            upload: Some(format!("uploads/wechat/demo/{}", "a".repeat(64))),
+        };
+        assert_eq!(passive_content(&named, &m), None);
+        let by_id = ReplyContent::Image {
+            media_id: "m".into(),
+            upload: None,
+        };
+        assert_eq!(
+            passive_content(&by_id, &m),
+            Some(PassiveReply::Image {
+                media_id: "m".into()
+            })
+        );
+    }
+}

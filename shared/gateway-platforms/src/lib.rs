@@ -1,5 +1,6 @@
 //! HTTP clients of the platform APIs the reply sender calls: WeChat's customer-service message,
-//! typing and access-token APIs, and Weibo's reply API. They implement the
+//! typing and access-token APIs, and Weibo's reply API; the media downloads of the
+//! media-fetcher ([`media`]); WeChat's media upload for the desk's agents' files ([`upload`]). They implement the
 //! `gateway_core::delivery::ports` traits; request bodies, answer parsing and error
 //! classification are in `gateway_core::delivery::{wechat, weibo}`.
 //!
@@ -7,6 +8,9 @@
 //! `https://api.weixin.qq.com` / `https://m.api.weibo.com`. Tokens travel in the query string
 //! (WeChat requires it) or the form body (Weibo), so transport errors are always stripped of
 //! their URL before they are kept or logged.
+
+pub mod media;
+pub mod upload;
 
 use async_trait::async_trait;
 use gateway_core::account::Secret;
@@ -78,7 +82,7 @@ fn public_roots() -> impl Iterator<Item = reqwest::Certificate> {
         .filter_map(|der| reqwest::Certificate::from_der(der).ok())
 }
 
-fn trim_base(base: &str) -> String {
+pub(crate) fn trim_base(base: &str) -> String {
     base.trim_end_matches('/').to_string()
 }
 
@@ -123,8 +127,8 @@ async fn read(response: reqwest::Response) -> Result<(u16, String), CallError> {
 /// The WeChat Official Account API.
 #[derive(Debug, Clone)]
 pub struct WeChatClient {
-    http: reqwest::Client,
-    base_url: String,
+    pub(crate) http: reqwest::Client,
+    pub(crate) base_url: String,
     token_api: TokenApi,
 }
 

@@ -6,6 +6,8 @@ use clap::Subcommand;
 use gateway_aws::{DynamoDbConversationStore, DynamoDbDesk};
 use gateway_core::desk::AgentProfile;
 use gateway_core::desk::ports::{DeskStore, ProfileWrite};
+use gateway_core::media::{MediaKind, MediaState};
+use gatewayctl::desk::{Seed, SeedTarget, content_type_of, seed_media};
 use gatewayctl::local;
 
 #[derive(Subcommand)]
@@ -38,6 +40,37 @@ pub(crate) enum DeskCommand {
     /// the API: for operators with the table's credentials).
     #[command(subcommand)]
     Agents(AgentsCommand),
+    /// Put a media record on the latest inbound message of a conversation, as the
+    /// media-fetcher records one (for trying the desk without it): with --file, the file goes
+    /// to the media bucket under the fetcher's key and is recorded `stored`; with --state, that
+    /// record (JSON, e.g. `{"state":"too_large","bytes":12582912,"limit":10485760}`) as is.
+    /// Prints the record.
+    SeedMedia {
+        /// The conversation key (`wechat:demo:oUser`).
+        #[arg(long)]
+        conversation: String,
+        /// image, voice, video or thumb.
+        #[arg(long, default_value = "image")]
+        kind: String,
+        /// The object to store.
+        #[arg(long, conflicts_with = "state", required_unless_present = "state")]
+        file: Option<std::path::PathBuf>,
+        /// Its Content-Type; default: by the file's extension.
+        #[arg(long)]
+        content_type: Option<String>,
+        /// A record state instead (JSON: pending, too_large, unavailable).
+        #[arg(long)]
+        state: Option<String>,
+        /// The table (the stack's TABLE_NAME).
+        #[arg(long, env = "TABLE_NAME")]
+        table: String,
+        /// The media bucket (the stack's MEDIA_BUCKET).
+        #[arg(long, env = "MEDIA_BUCKET")]
+        bucket: String,
+        /// Endpoint override (local emulator).
+        #[arg(long, env = "AWS_ENDPOINT_URL")]
+        endpoint: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -91,6 +124,46 @@ pub(crate) enum AgentsCommand {
 pub(crate) async fn run_desk(cmd: DeskCommand) -> Result<()> {
     let (user, password, users, client_id, id_token, endpoint) = match cmd {
         DeskCommand::Agents(cmd) => return run_agents(cmd).await,
+        DeskCommand::SeedMedia {
+            conversation,
+            kind,
+            file,
+            content_type,
+            state,
+            table,
+            bucket,
+            endpoint,
+        } => {
+            let kind: MediaKind = serde_json::from_value(serde_json::Value::String(kind.clone()))
+                .map_err(|_| {
+                UsageError(format!("--kind {kind}: image, voice, video or thumb"))
+            })?;
+            let seed = match (file, state) {
+                (Some(file), _) => Seed::Stored {
+                    body: std::fs::read(&file).usage(|| file.display().to_string())?,
+                    content_type: content_type
+                        .unwrap_or_else(|| content_type_of(&file).to_string()),
+                },
+                (None, Some(state)) => Seed::State(
+                    serde_json::from_str::<MediaState>(&state)
+                        .usage(|| format!("--state {state}"))?,
+                ),
+                (None, None) => return Err(UsageError("--file or --state".into()).into()),
+            };
+            let sdk = local::ops_config(endpoint.as_deref()).await;
+            let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+            let s3 = gateway_aws::s3::client(&sdk);
+            let target = SeedTarget {
+                table: &table,
+                bucket: &bucket,
+                conversation_key: &conversation,
+                kind,
+            };
+            let now = gatewayctl::send::now_secs() * 1000;
+            let record = seed_media(&ddb, &s3, &target, seed, now).await?;
+            println!("{}", serde_json::to_string(&record)?);
+            return Ok(());
+        }
         DeskCommand::Login {
             user,
             password,

@@ -326,6 +326,33 @@ pub fn generate(root: &Path) -> Result<Generated> {
         "events/sqs/outbound-batch.json".into(),
         serde_json::to_string_pretty(&json!({ "Records": outbound }))? + "\n",
     );
+
+    // media-fetcher: the fetch commands the router queues for the samples with media (each
+    // as the first message of its thread), as the SQS event source delivers them.
+    let fetches: Vec<Value> = router_batch
+        .iter()
+        .flat_map(|m| gateway_core::media::fetch_commands(m, 1))
+        .enumerate()
+        .map(|(i, c)| {
+            Ok(json!({
+                "messageId": format!("20000000-0000-4000-8000-{i:012}"),
+                "receiptHandle": format!("sample-media-receipt-{i}"),
+                "body": serde_json::to_string(&c)?,
+                "attributes": {
+                    "ApproximateReceiveCount": "1",
+                    "SentTimestamp": now_ms.to_string()
+                },
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:gateway-media",
+                "awsRegion": "us-east-1"
+            }))
+        })
+        .collect::<Result<_>>()?;
+    out.insert(
+        "events/sqs/media-batch.json".into(),
+        serde_json::to_string_pretty(&json!({ "Records": fetches }))? + "\n",
+    );
     Ok(out)
 }
 

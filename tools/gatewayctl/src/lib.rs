@@ -7,12 +7,15 @@ pub mod desk;
 pub mod event_sources;
 pub mod events;
 pub mod local;
+pub mod local_media;
 pub mod local_sla;
 pub mod report;
 pub mod runtime_api;
 pub mod send;
 pub mod stream_source;
 pub mod stub;
+pub mod stub_media;
+pub mod stub_upload;
 
 /// An HTTP client for local calls (webhooks, the runtime API, the stand-ins), built after
 /// the process's TLS provider is installed ([`gateway_platforms::install_crypto_provider`]).

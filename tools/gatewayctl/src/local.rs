@@ -35,6 +35,12 @@ pub struct LocalStack {
     pub timers_queue_url: String,
     /// The alerts topic.
     pub alerts_topic_arn: String,
+    /// The media queue (standard) and its dead-letter queue.
+    pub media_queue_url: String,
+    /// The media dead-letter queue.
+    pub media_dead_letter_queue_url: String,
+    /// The media bucket.
+    pub media_bucket: String,
 }
 
 /// The roles whose secrets a stack holds, with the variable naming each in the functions.
@@ -53,7 +59,7 @@ impl LocalStack {
     /// The environment the functions need, as `KEY=VALUE` lines.
     pub fn env_lines(&self) -> String {
         format!(
-            "QUEUE_URL={}\nDEAD_LETTER_QUEUE_URL={}\nOUTBOUND_QUEUE_URL={}\nOUTBOUND_DEAD_LETTER_QUEUE_URL={}\nTABLE_NAME={}\nACCOUNTS_SECRET_ID={}\nTIMERS_QUEUE_URL={}\nALERTS_TOPIC_ARN={}\n{}",
+            "QUEUE_URL={}\nDEAD_LETTER_QUEUE_URL={}\nOUTBOUND_QUEUE_URL={}\nOUTBOUND_DEAD_LETTER_QUEUE_URL={}\nTABLE_NAME={}\nACCOUNTS_SECRET_ID={}\nTIMERS_QUEUE_URL={}\nALERTS_TOPIC_ARN={}\nMEDIA_QUEUE_URL={}\nMEDIA_DEAD_LETTER_QUEUE_URL={}\nMEDIA_BUCKET={}\n{}",
             self.queue_url,
             self.dead_letter_queue_url,
             self.outbound_queue_url,
@@ -62,6 +68,9 @@ impl LocalStack {
             self.accounts_secret_id,
             self.timers_queue_url,
             self.alerts_topic_arn,
+            self.media_queue_url,
+            self.media_dead_letter_queue_url,
+            self.media_bucket,
             SECRET_ROLES
                 .iter()
                 .map(|(role, var)| format!(
@@ -282,6 +291,9 @@ pub async fn setup(
         crate::local_sla::create_timers_queue(&sqs, prefix, visibility_timeout_secs).await?;
     let sns = aws_sdk_sns::Client::new(sdk);
     let alerts_topic_arn = crate::local_sla::create_alerts_topic(&sns, prefix).await?;
+    let (media_queue_url, media_dead_letter_queue_url) =
+        crate::local_media::create_media_queue(&sqs, prefix, visibility_timeout_secs).await?;
+    let media_bucket = crate::local_media::create_media_bucket(sdk, prefix).await?;
     Ok(LocalStack {
         queue_url,
         dead_letter_queue_url,
@@ -291,6 +303,9 @@ pub async fn setup(
         accounts_secret_id,
         timers_queue_url,
         alerts_topic_arn,
+        media_queue_url,
+        media_dead_letter_queue_url,
+        media_bucket,
     })
 }
 

@@ -226,6 +226,9 @@ enum SendCommand {
         /// A location message instead of text: `LAT,LNG[,LABEL]`.
         #[arg(long, conflicts_with_all = ["text", "event"])]
         location: Option<String>,
+        /// A photo, voice note or video instead of text.
+        #[command(flatten)]
+        media: send::WeChatMediaArgs,
     },
     /// A Weibo push (JSON).
     Weibo {
@@ -475,6 +478,7 @@ async fn run_send(cmd: SendCommand) -> Result<()> {
             envelope,
             msg_id,
             location,
+            media,
         } => {
             let accounts = load_accounts(&target.accounts)?;
             let envelope = match envelope.as_deref() {
@@ -496,6 +500,7 @@ async fn run_send(cmd: SendCommand) -> Result<()> {
             let now = send::now_secs();
             let id = msg_id.unwrap_or_else(|| format!("{now}{}", send::nonce()));
             let xml = match (&location, &target.text, &target.event) {
+                _ if media.is_some() => media.xml(&target.from, &id, now),
                 (Some(location), _, _) => {
                     let (degrees, label) =
                         send::parse_location(location).map_err(|e| UsageError(e.to_string()))?;

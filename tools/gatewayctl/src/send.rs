@@ -65,6 +65,109 @@ pub fn wechat_text_xml(from: &str, text: &str, msg_id: &str, create_time: i64) -
     )
 }
 
+/// `gatewayctl send wechat`'s media messages: one of `--image`, `--voice` (with
+/// `--recognition`), `--video` (with `--thumb`), each a platform `MediaId`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct WeChatMediaArgs {
+    /// An image message instead of text, with this `MediaId`.
+    #[arg(long, conflicts_with_all = ["text", "event", "location"])]
+    pub image: Option<String>,
+    /// A voice message (AMR) instead of text, with this `MediaId`.
+    #[arg(long, conflicts_with_all = ["text", "event", "location", "image"])]
+    pub voice: Option<String>,
+    /// The voice message's speech recognition (`Recognition`).
+    #[arg(long, requires = "voice")]
+    pub recognition: Option<String>,
+    /// A video message instead of text, with this `MediaId` (and --thumb).
+    #[arg(long, conflicts_with_all = ["text", "event", "location", "image", "voice"], requires = "thumb")]
+    pub video: Option<String>,
+    /// The video's thumbnail `ThumbMediaId`.
+    #[arg(long, requires = "video")]
+    pub thumb: Option<String>,
+}
+
+impl WeChatMediaArgs {
+    /// Whether a media message was asked for.
+    pub fn is_some(&self) -> bool {
+        self.image.is_some() || self.voice.is_some() || self.video.is_some()
+    }
+
+    /// The message's XML (an image when nothing was asked for).
+    pub fn xml(&self, from: &str, msg_id: &str, create_time: i64) -> String {
+        match (&self.voice, &self.video) {
+            (Some(voice), _) => wechat_voice_xml(
+                from,
+                voice,
+                self.recognition.as_deref(),
+                msg_id,
+                create_time,
+            ),
+            (None, Some(video)) => wechat_video_xml(
+                from,
+                video,
+                self.thumb.as_deref().unwrap_or_default(),
+                msg_id,
+                create_time,
+            ),
+            (None, None) => wechat_image_xml(
+                from,
+                self.image.as_deref().unwrap_or_default(),
+                msg_id,
+                create_time,
+            ),
+        }
+    }
+}
+
+/// A WeChat image message as the platform pushes it: `PicUrl` (a link to the picture on
+/// WeChat's servers) and `MediaId` (what the media API downloads it by).
+pub fn wechat_image_xml(from: &str, media_id: &str, msg_id: &str, create_time: i64) -> String {
+    format!(
+        "<xml><ToUserName>{}</ToUserName><FromUserName>{}</FromUserName><CreateTime>{create_time}</CreateTime><MsgType><![CDATA[image]]></MsgType><PicUrl>{}</PicUrl><MediaId>{}</MediaId><MsgId>{msg_id}</MsgId></xml>",
+        cdata(WECHAT_ACCOUNT_ORIGINAL_ID),
+        cdata(from),
+        cdata(&format!("http://mmbiz.qpic.cn/mmbiz/{media_id}/0")),
+        cdata(media_id)
+    )
+}
+
+/// A WeChat voice message (AMR) as the platform pushes it, with WeChat's speech recognition
+/// when given.
+pub fn wechat_voice_xml(
+    from: &str,
+    media_id: &str,
+    recognition: Option<&str>,
+    msg_id: &str,
+    create_time: i64,
+) -> String {
+    let recognition = recognition
+        .map(|r| format!("<Recognition>{}</Recognition>", cdata(r)))
+        .unwrap_or_default();
+    format!(
+        "<xml><ToUserName>{}</ToUserName><FromUserName>{}</FromUserName><CreateTime>{create_time}</CreateTime><MsgType><![CDATA[voice]]></MsgType><MediaId>{}</MediaId><Format><![CDATA[amr]]></Format>{recognition}<MsgId>{msg_id}</MsgId></xml>",
+        cdata(WECHAT_ACCOUNT_ORIGINAL_ID),
+        cdata(from),
+        cdata(media_id)
+    )
+}
+
+/// A WeChat video message as the platform pushes it: the video's and its thumbnail's ids.
+pub fn wechat_video_xml(
+    from: &str,
+    media_id: &str,
+    thumb_media_id: &str,
+    msg_id: &str,
+    create_time: i64,
+) -> String {
+    format!(
+        "<xml><ToUserName>{}</ToUserName><FromUserName>{}</FromUserName><CreateTime>{create_time}</CreateTime><MsgType><![CDATA[video]]></MsgType><MediaId>{}</MediaId><ThumbMediaId>{}</ThumbMediaId><MsgId>{msg_id}</MsgId></xml>",
+        cdata(WECHAT_ACCOUNT_ORIGINAL_ID),
+        cdata(from),
+        cdata(media_id),
+        cdata(thumb_media_id)
+    )
+}
+
 /// A WeChat location message (`Location_X` latitude, `Location_Y` longitude) as the platform
 /// pushes it.
 pub fn wechat_location_xml(
@@ -231,6 +334,57 @@ mod tests {
                 e.contains("is not a number (LAT,LNG[,LABEL])"),
                 "{bad}: {e}"
             );
+        }
+    }
+
+    #[test]
+    fn the_image_message_is_what_the_gateway_reads_as_an_image() {
+        let xml = wechat_image_xml("oUser", "MEDIA_1", "42", 1_700_000_000);
+        let m = normalize(
+            &xml,
+            Received {
+                account_id: "demo",
+                received_at_ms: 1_700_000_000_000,
+            },
+        )
+        .unwrap();
+        match m.content {
+            Content::Image { media_id, .. } => assert_eq!(media_id.as_deref(), Some("MEDIA_1")),
+            other => panic!("not an image: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn voice_and_video_messages_are_what_the_gateway_reads() {
+        let at = Received {
+            account_id: "demo",
+            received_at_ms: 1_700_000_000_000,
+        };
+        let voice = wechat_voice_xml("oUser", "V1", Some("你好"), "43", 1_700_000_000);
+        match normalize(&voice, at).unwrap().content {
+            Content::Voice {
+                media_id,
+                format,
+                recognition,
+                ..
+            } => {
+                assert_eq!(media_id.as_deref(), Some("V1"));
+                assert_eq!(format.as_deref(), Some("amr"));
+                assert_eq!(recognition.as_deref(), Some("你好"));
+            }
+            other => panic!("not a voice note: {other:?}"),
+        }
+        let video = wechat_video_xml("oUser", "M1", "T1", "44", 1_700_000_000);
+        match normalize(&video, at).unwrap().content {
+            Content::Video {
+                media_id,
+                thumb_media_id,
+                ..
+            } => {
+                assert_eq!(media_id.as_deref(), Some("M1"));
+                assert_eq!(thumb_media_id.as_deref(), Some("T1"));
+            }
+            other => panic!("not a video: {other:?}"),
         }
     }
 

@@ -7,14 +7,17 @@
 //!   (`42001`), unknown or replaced tokens are refused (`40001`), `stable_token` returns the
 //!   current token while it is valid, the classic API replaces it.
 //! * Weibo: `POST /2/messages/reply.json` (form-encoded), errors in Weibo's envelope.
+//! * Media downloads (WeChat `GET /cgi-bin/media/get`, Weibo `GET /2/mss/msget`): see
+//!   [`crate::stub_media`].
 //! * Admin, for tests: `POST /admin/reset`, `GET /admin/requests` (everything received),
 //!   `POST /admin/wechat/expire-tokens`, `POST /admin/fail`
-//!   (`{"api":"wechat_send"|"wechat_token"|"weibo_reply","code":45015,"times":1}`),
+//!   (`{"api":"wechat_send"|"wechat_token"|"weibo_reply"|"wechat_media"|"weibo_media","code":45015,"times":1}`),
 //!   `POST /admin/config` (`{"token_ttl_secs":7200,"wechat_quota":5}`: token lifetime, and
 //!   customer-service messages accepted per user before `45047`).
 //!
 //! Never deployed: `gatewayctl stub-platforms` (started by `tools/stack.sh`) and tests only.
 
+use crate::stub_media;
 use anyhow::{Context, Result};
 use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
@@ -39,7 +42,8 @@ static STARTED: LazyLock<u128> = LazyLock::new(|| {
 /// A scripted failure: the next `times` calls of `api` answer `code`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Failure {
-    /// `wechat_send`, `wechat_token`, `wechat_typing` or `weibo_reply`.
+    /// `wechat_send`, `wechat_token`, `wechat_typing`, `weibo_reply`, `wechat_media` or
+    /// `weibo_media`.
     pub api: String,
     /// The platform error code to answer.
     pub code: i64,
@@ -61,7 +65,7 @@ struct Token {
 }
 
 #[derive(Default)]
-struct Stub {
+pub(crate) struct Stub {
     token_ttl: Option<Duration>,
     /// Customer-service messages accepted per user before `45047` (unlimited when `None`).
     wechat_quota: Option<u32>,
@@ -75,6 +79,7 @@ struct Stub {
     messages: Vec<Value>,
     typing: Vec<Value>,
     weibo_replies: Vec<Value>,
+    pub(crate) media: crate::stub_media::MediaStub,
 }
 
 impl Stub {
@@ -82,7 +87,7 @@ impl Stub {
         self.token_ttl.unwrap_or(Duration::from_secs(7200))
     }
 
-    fn take_failure(&mut self, api: &str) -> Option<Failure> {
+    pub(crate) fn take_failure(&mut self, api: &str) -> Option<Failure> {
         let i = self.failures.iter().position(|f| f.api == api)?;
         let f = self.failures.get_mut(i)?;
         let out = f.clone();
@@ -111,7 +116,7 @@ impl Stub {
     }
 
     /// 0 when `token` is current, else the WeChat error code.
-    fn check_token(&self, token: &str) -> i64 {
+    pub(crate) fn check_token(&self, token: &str) -> i64 {
         let current = self.tokens.values().find(|t| t.value == token);
         match current {
             Some(t) if Instant::now() < t.expires_at => 0,
@@ -121,13 +126,13 @@ impl Stub {
     }
 }
 
-type Shared = Arc<Mutex<Stub>>;
+pub(crate) type Shared = Arc<Mutex<Stub>>;
 
-fn lock(state: &Shared) -> std::sync::MutexGuard<'_, Stub> {
+pub(crate) fn lock(state: &Shared) -> std::sync::MutexGuard<'_, Stub> {
     state.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn wechat_error(code: i64, message: Option<String>) -> Response {
+pub(crate) fn wechat_error(code: i64, message: Option<String>) -> Response {
     let msg = message.unwrap_or_else(|| {
         match code {
             40001 => "invalid credential, access_token is invalid or not latest",
@@ -310,6 +315,7 @@ async fn admin_requests(State(state): State<Shared>) -> Response {
             "typing": stub.typing,
         },
         "weibo": { "replies": stub.weibo_replies },
+        "media": stub.media.requests(),
     }))
     .into_response()
 }
@@ -350,11 +356,24 @@ pub fn router() -> Router {
         .route("/cgi-bin/message/custom/send", post(custom_send))
         .route("/cgi-bin/message/custom/typing", post(typing))
         .route("/2/messages/reply.json", post(weibo_reply))
+        .route("/cgi-bin/media/get", get(stub_media::wechat_media_get))
+        .route(
+            "/stub-media/video/{media_id}",
+            get(stub_media::wechat_video),
+        )
+        .route("/2/mss/msget", get(stub_media::weibo_media_get))
+        // Registered objects travel base64-encoded: room for the largest kind (10 MiB) and more.
+        .route(
+            "/admin/media",
+            post(stub_media::admin_register).layer(axum::extract::DefaultBodyLimit::max(64 << 20)),
+        )
+        .route("/admin/media/delay", post(stub_media::admin_delay))
         .route("/admin/reset", post(admin_reset))
         .route("/admin/requests", get(admin_requests))
         .route("/admin/wechat/expire-tokens", post(admin_expire))
         .route("/admin/fail", post(admin_fail))
         .route("/admin/config", post(admin_config))
+        .merge(crate::stub_upload::routes())
         .with_state(state)
 }
 
@@ -388,7 +407,7 @@ impl StubAdmin {
         }
     }
 
-    async fn post(&self, path: &str, body: Value) -> Result<()> {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> Result<()> {
         let status = self
             .http
             .post(format!("{}{path}", self.base_url))

@@ -236,12 +236,17 @@ pub(super) async fn patch(desk: &Desk, call: &Call<'_>, key: &str) -> Result<Ans
 }
 
 /// `GET /conversations/{key}/messages`: one read of the state (scope), one query of the
-/// thread.
+/// thread; each stored media object gets a presigned link (computed, no call).
 pub(super) async fn messages(desk: &Desk, call: &Call<'_>, key: &str) -> Result<Answer, Refusal> {
     let (limit, cursor) = page_params(call)?;
     visible(desk, call, key).await?;
     let page = desk.store.thread(key, limit, cursor.as_deref()).await?;
-    let items: Vec<_> = page.items.iter().map(thread_item).collect();
+    let mut items = Vec::with_capacity(page.items.len());
+    for item in &page.items {
+        // Links only here, after `visible`: whoever cannot read the thread gets none.
+        let media = desk.media.views(&item.media, call.now_ms).await;
+        items.push(thread_item(item, &media));
+    }
     Ok(Answer::ok(
         json!({ "items": items, "next_cursor": page.next_cursor }),
     ))
@@ -283,6 +288,10 @@ pub(super) async fn reply(desk: &Desk, call: &Call<'_>, key: &str) -> Result<Ans
         .validate()
         .map_err(|reason| Refusal::invalid("content", reason))?;
     let c = visible(desk, call, key).await?;
+    // A file of the gateway's (`POST /media`'s `upload_key`) only for its own account.
+    if let Some(upload) = super::media::upload_of(&body.content) {
+        super::media::check_upload_account(upload, &c)?;
+    }
     let undeliverable = |code: &'static str, message: String| Refusal::new(422, code, message);
     if !body.content.supported_on(c.channel) {
         return Err(undeliverable(

@@ -11,7 +11,7 @@ use gateway_core::sla::InboxGauge;
 use gateway_core::testing::{RecordingReplyQueue, text_message};
 use std::collections::HashMap;
 
-const NOW: i64 = 1_714_000_100_000;
+pub(super) const NOW: i64 = 1_714_000_100_000;
 
 struct FakeAuth;
 
@@ -91,7 +91,7 @@ fn profile(id: &str, teams: &[&str], capacity: u32) -> AgentProfile {
 
 /// Three waiting customers of team complaints (c1 waited longest, c3 is escalated) and one of
 /// team sales.
-fn fixture() -> (Desk, Arc<MemoryDesk>, Arc<RecordingReplyQueue>) {
+pub(super) fn fixture() -> (Desk, Arc<MemoryDesk>, Arc<RecordingReplyQueue>) {
     let store = Arc::new(MemoryDesk::default());
     for (who, at, team, escalated) in [
         ("c1", 1_000, "complaints", false),
@@ -133,17 +133,18 @@ fn fixture() -> (Desk, Arc<MemoryDesk>, Arc<RecordingReplyQueue>) {
         inboxes: Arc::new(NoStats),
         policy: ReplyPolicy::default(),
         max_body_bytes: 4096,
+        media: Default::default(),
     };
     (desk, store, queue)
 }
 
-struct Sent {
-    status: u16,
-    body: Value,
-    headers: lambda_http::http::HeaderMap,
+pub(super) struct Sent {
+    pub(super) status: u16,
+    pub(super) body: Value,
+    pub(super) headers: lambda_http::http::HeaderMap,
 }
 
-async fn send(
+pub(super) async fn send(
     desk: &Desk,
     method: &str,
     path_and_query: &str,

@@ -3,7 +3,9 @@
 use gateway_core::conversation::Conversation;
 use gateway_core::delivery::window::{self, ReplyPolicy};
 use gateway_core::desk::AuditEntry;
+use gateway_core::desk::media::MediaView;
 use gateway_core::desk::ports::{ThreadEntry, ThreadItem};
+use gateway_core::media::MediaState;
 use gateway_core::outbound::ReplyOrigin;
 use serde_json::{Value, json};
 
@@ -96,8 +98,52 @@ fn origin(origin: &ReplyOrigin) -> Value {
     }
 }
 
-/// One item of a thread.
-pub(crate) fn thread_item(item: &ThreadItem) -> Value {
+/// One media record of a message, with its link when it has one.
+fn media_view(view: &MediaView) -> Value {
+    let r = &view.record;
+    let mut v = json!({ "kind": r.kind, "state": r.state.label() });
+    match &r.state {
+        MediaState::Pending => {}
+        MediaState::Stored {
+            content_type,
+            bytes,
+            sha256,
+            ..
+        } => {
+            v["content_type"] = json!(content_type);
+            v["bytes"] = json!(bytes);
+            v["sha256"] = json!(sha256);
+        }
+        MediaState::TooLarge { bytes, limit } => {
+            v["bytes"] = json!(bytes);
+            v["limit"] = json!(limit);
+        }
+        MediaState::Unavailable {
+            platform_code,
+            message,
+        } => {
+            v["platform_code"] = json!(platform_code);
+            v["message"] = json!(message);
+        }
+    }
+    if let Some(link) = &view.link {
+        v["url"] = json!(link.url);
+        v["url_expires_at_ms"] = json!(link.expires_at_ms);
+    }
+    v
+}
+
+/// One item of a thread, with the views of its media (an inbound message's; `media` is left
+/// out when there are none).
+pub(crate) fn thread_item(item: &ThreadItem, media: &[MediaView]) -> Value {
+    let mut v = thread_entry(item);
+    if !media.is_empty() {
+        v["media"] = media.iter().map(media_view).collect();
+    }
+    v
+}
+
+fn thread_entry(item: &ThreadItem) -> Value {
     match &item.entry {
         ThreadEntry::Inbound(m) => json!({
             "seq": item.seq,

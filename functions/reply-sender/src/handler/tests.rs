@@ -56,6 +56,9 @@ impl World {
             tokens: Arc::new(CountingTokens::default()),
             wechat: platform.clone(),
             weibo: platform.clone(),
+            wechat_media: Arc::new(gateway_core::desk::testing::ScriptedWeChatMedia::default()),
+            upload_files: Arc::new(gateway_core::delivery::testing::MemoryUploadFiles::default()),
+            uploaded_ids: Arc::new(gateway_core::delivery::testing::MemoryUploadFiles::default()),
             dead_letters: dead.clone(),
             retries: retries.clone(),
             settings: Settings {

@@ -121,6 +121,9 @@ impl DynamoDbConversationStore {
         item.insert("kind".into(), s(m.kind()));
         item.insert("received_at_ms".into(), n(m.received_at_ms));
         item.insert("message".into(), message);
+        if let Some(media) = crate::dynamodb::media::pending_media(m, seq)? {
+            item.insert(crate::dynamodb::media::MEDIA.into(), media);
+        }
         if let Some(ttl) = self.message_ttl_secs {
             item.insert("expires_at".into(), n(m.received_at_ms / 1000 + ttl));
         }

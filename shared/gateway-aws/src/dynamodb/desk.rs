@@ -33,6 +33,7 @@ use gateway_core::desk::list::{Filter, ListPlan, Waiting};
 use gateway_core::desk::ports::{
     BadCursor, DeskStore, Page, PageError, ProfileWrite, ThreadEntry, ThreadItem,
 };
+use gateway_core::media::MediaRecord;
 use gateway_core::ports::{CommitOutcome, ConversationStore, PortError};
 use std::collections::BTreeMap;
 
@@ -118,7 +119,35 @@ fn thread_item(item: &Item) -> Result<Option<ThreadItem>, PortError> {
     let id = text(item, "SK")
         .and_then(|sk| sk.rsplit('#').next().map(str::to_string))
         .unwrap_or_default();
-    Ok(Some(ThreadItem { seq, id, entry }))
+    let media = match &entry {
+        ThreadEntry::Inbound(_) => media_records(item, &id),
+        _ => Vec::new(),
+    };
+    Ok(Some(ThreadItem {
+        seq,
+        id,
+        entry,
+        media,
+    }))
+}
+
+/// The records of a message item's `media` map (kind → record). A record that does not read
+/// as one is left out and logged: the thread still shows the message.
+fn media_records(item: &Item, id: &str) -> Vec<MediaRecord> {
+    let Some(map) = item.get("media").and_then(|m| m.as_m().ok()) else {
+        return Vec::new();
+    };
+    let mut out = Vec::with_capacity(map.len());
+    for (kind, value) in map {
+        match serde_dynamo::from_attribute_value::<_, MediaRecord>(value.clone()) {
+            Ok(record) => out.push(record),
+            Err(e) => {
+                tracing::warn!(message.id = id, media.kind = %kind, error = %e, "unreadable media record")
+            }
+        }
+    }
+    out.sort_by_key(|r| r.kind);
+    out
 }
 
 impl DynamoDbDesk {
@@ -588,5 +617,57 @@ mod tests {
             Err(BadCursor)
         );
         assert_eq!(decode_cursor("!!", &names, "GSI2PK", "x"), Err(BadCursor));
+    }
+
+    #[test]
+    fn an_inbound_item_carries_its_media_records_and_skips_unreadable_ones() {
+        use gateway_core::media::{MediaKind, MediaState};
+        let m = gateway_core::testing::text_message("demo", "u1", "1", "hi", 1);
+        let stored = MediaRecord {
+            kind: MediaKind::Video,
+            media_id: "V".into(),
+            recorded_at_ms: 5,
+            state: MediaState::Stored {
+                s3_key: "media/wechat/demo/c/m/video".into(),
+                content_type: "video/mp4".into(),
+                bytes: 10,
+                sha256: "0".repeat(64),
+            },
+        };
+        let pending = MediaRecord {
+            kind: MediaKind::Thumb,
+            media_id: "T".into(),
+            recorded_at_ms: 5,
+            state: MediaState::Pending,
+        };
+        let mut media: Item = Item::new();
+        media.insert(
+            "thumb".into(),
+            serde_dynamo::to_attribute_value(&pending).unwrap(),
+        );
+        media.insert(
+            "video".into(),
+            serde_dynamo::to_attribute_value(&stored).unwrap(),
+        );
+        media.insert("image".into(), s("not a record"));
+        let mut item: Item = [
+            ("SK".to_string(), s(thread_sk(3, "abc"))),
+            ("direction".to_string(), s("in")),
+            ("seq".to_string(), n(3)),
+            (
+                "message".to_string(),
+                serde_dynamo::to_attribute_value(&m).unwrap(),
+            ),
+        ]
+        .into();
+        item.insert(
+            "media".into(),
+            aws_sdk_dynamodb::types::AttributeValue::M(media),
+        );
+        let read = thread_item(&item).unwrap().unwrap();
+        assert_eq!(read.id, "abc");
+        assert_eq!(read.media, vec![stored, pending]);
+        item.remove("media");
+        assert!(thread_item(&item).unwrap().unwrap().media.is_empty());
     }
 }

@@ -1,8 +1,9 @@
 //! SQS adapters: the inbound queue (webhooks publish), the outbound queue (replies queued,
-//! retry backoff), the dead-letter queues of both, and the SLA timers queue.
+//! retry backoff), the dead-letter queues of both, the SLA timers queue and the media queue.
 
 pub mod dead_letters;
 pub mod inbound;
+pub mod media;
 pub mod replies;
 pub mod retry_backoff;
 pub mod timers;

@@ -91,6 +91,7 @@ mod tests {
     fn a_reply_without_text_shows_its_kind() {
         let image = ReplyContent::Image {
             media_id: "m".into(),
+            upload: None,
         };
         assert_eq!(MessagePreview::outbound(&image, 9).text, "[image]");
         let text = MessagePreview::outbound(&ReplyContent::text("好的"), 9);

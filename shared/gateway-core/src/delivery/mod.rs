@@ -7,7 +7,8 @@
 //! * [`api`]: the `reply-api` request and the command it becomes;
 //! * [`ports`]: delivery records, tokens, platform APIs, dead letters;
 //! * [`outcome`]: what an attempt ends in (outcomes, errors, the attempt count);
-//! * [`process`]: the reply sender's orchestration (at-most-once delivery).
+//! * [`process`]: the reply sender's orchestration (at-most-once delivery);
+//! * [`uploads`]: media replies naming an agent's file, uploaded to WeChat when sent.
 //!
 //! Pure: no I/O, no clock (time is passed in). See `docs/replies.md`.
 
@@ -17,6 +18,7 @@ pub mod outcome;
 pub mod platform;
 pub mod ports;
 pub mod process;
+pub mod uploads;
 pub mod wechat;
 pub mod weibo;
 pub mod window;

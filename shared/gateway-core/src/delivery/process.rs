@@ -42,11 +42,13 @@ use crate::delivery::ports::{
     AccessTokens, ClaimOutcome, DeliveryLedger, DeliveryRecord, DeliveryState, TokenError,
     WeChatApi, WeiboApi,
 };
+use crate::delivery::uploads::{self, Failure, Uploads};
 use crate::delivery::window::{self, ReplyPolicy, UndeliverableReason, UndeliverableReply};
 use crate::delivery::{wechat, weibo};
 use crate::message::Channel;
 use crate::outbound::{ReplyCommand, ReplyOrigin};
 use crate::ports::{AccountDirectory, CommitOutcome, ConversationStore, DeadLetter, DeadLetters};
+use serde_json::Value;
 use std::time::Duration;
 
 /// How many times a conversation write is retried after an optimistic-concurrency conflict.
@@ -72,6 +74,8 @@ pub struct Sender<'a> {
     pub weibo: &'a dyn WeiboApi,
     /// Outbound dead-letter queue.
     pub dead_letters: &'a dyn DeadLetters,
+    /// The agents' files that media replies may name, and their WeChat media ids.
+    pub uploads: Uploads<'a>,
     /// Reply windows and quotas.
     pub policy: &'a ReplyPolicy,
     /// A `calling` record younger than this belongs to an attempt that may still be running.
@@ -206,6 +210,13 @@ pub async fn deliver(
             Err(e) => return token_failure(s, command, e).await,
         },
         Request::Weibo { .. } => None,
+    };
+
+    // A media reply naming an agent's file: its media id, uploaded if need be (before the
+    // claim too: a failure leaves nothing to release).
+    let request = match resolve_file(s, command, request, wechat_token.as_ref()).await {
+        Ok(r) => r,
+        Err(outcome) => return outcome,
     };
 
     // 4. Claim.
@@ -356,8 +367,14 @@ fn build_request(accounts: &AccountsDocument, command: &ReplyCommand) -> Result<
                     "the account has no app_secret".into(),
                 ));
             }
-            let body = wechat::custom_message(&command.recipient_id, &command.content)
-                .ok_or_else(unsupported)?;
+            // A reply naming an agent's file gets its body once the file has a media id
+            // (`resolve_file`).
+            let body = if command.content.names_upload() {
+                Value::Null
+            } else {
+                wechat::custom_message(&command.recipient_id, &command.content)
+                    .ok_or_else(unsupported)?
+            };
             Ok(Request::WeChat {
                 account_id: command.account_id.clone(),
                 account: account.clone(),
@@ -380,6 +397,46 @@ fn build_request(accounts: &AccountsDocument, command: &ReplyCommand) -> Result<
             Ok(Request::Weibo { token, fields })
         }
     }
+}
+
+/// `request` with the media id of the file its reply names ([`uploads::resolve`], with the
+/// token already fetched); the outcome when that fails ([`uploads::ResolveError::failure`]).
+async fn resolve_file(
+    s: &Sender<'_>,
+    command: &ReplyCommand,
+    request: Request,
+    token: Option<&Secret>,
+) -> Result<Request, Result<DeliveryOutcome, DeliveryError>> {
+    let (Request::WeChat { account_id, .. }, Some(token)) = (&request, token) else {
+        return Ok(request);
+    };
+    let (tokens, now) = (s.tokens, (s.now)());
+    let resolved = uploads::resolve(&command.content, account_id, &s.uploads, tokens, token, now);
+    let content = match resolved.await {
+        Ok(None) => return Ok(request),
+        Ok(Some(content)) => content,
+        Err(e) => {
+            return Err(match e.failure() {
+                Failure::DeadLetter(code, why) => dead_letter(s, command, &code, &why).await,
+                Failure::Token(e) => token_failure(s, command, e).await,
+                Failure::Retry(e) => Err(e),
+            });
+        }
+    };
+    let Request::WeChat {
+        account_id,
+        account,
+        body,
+    } = request
+    else {
+        return Ok(request);
+    };
+    let body = wechat::custom_message(&command.recipient_id, &content).unwrap_or(body);
+    Ok(Request::WeChat {
+        account_id,
+        account,
+        body,
+    })
 }
 
 /// The outcome of a token failure: dead-lettered when the token API refused for good,

@@ -286,3 +286,62 @@ impl ApiRequestLedger for InMemoryDeliveryLedger {
         Ok(self.requests.lock().unwrap().get(reply_id).cloned())
     }
 }
+
+/// The agents' files and the media ids they were uploaded as, in memory.
+#[derive(Default)]
+pub struct MemoryUploadFiles {
+    pub files: Mutex<std::collections::BTreeMap<String, crate::delivery::uploads::StoredFile>>,
+    pub ids:
+        Mutex<std::collections::BTreeMap<(String, String), crate::delivery::uploads::UploadedId>>,
+}
+
+impl MemoryUploadFiles {
+    /// Keeps `body` under `key`.
+    pub fn insert(&self, key: &str, content_type: &str, body: &[u8]) {
+        self.files.lock().unwrap().insert(
+            key.into(),
+            crate::delivery::uploads::StoredFile {
+                content_type: content_type.into(),
+                body: body.to_vec(),
+            },
+        );
+    }
+}
+
+#[async_trait]
+impl crate::delivery::uploads::UploadFiles for MemoryUploadFiles {
+    async fn get(
+        &self,
+        key: &str,
+    ) -> Result<Option<crate::delivery::uploads::StoredFile>, PortError> {
+        Ok(self.files.lock().unwrap().get(key).cloned())
+    }
+}
+
+#[async_trait]
+impl crate::delivery::uploads::UploadedIds for MemoryUploadFiles {
+    async fn get(
+        &self,
+        account_id: &str,
+        key: &str,
+    ) -> Result<Option<crate::delivery::uploads::UploadedId>, PortError> {
+        Ok(self
+            .ids
+            .lock()
+            .unwrap()
+            .get(&(account_id.to_string(), key.to_string()))
+            .cloned())
+    }
+    async fn put(
+        &self,
+        account_id: &str,
+        key: &str,
+        id: &crate::delivery::uploads::UploadedId,
+    ) -> Result<(), PortError> {
+        self.ids
+            .lock()
+            .unwrap()
+            .insert((account_id.to_string(), key.to_string()), id.clone());
+        Ok(())
+    }
+}

@@ -1,12 +1,15 @@
 //! Orchestration tests of [`super::deliver`] against the in-memory fakes.
+#![allow(clippy::unwrap_used)]
 
 use super::platform::{CallError, Disposition, PlatformError};
 use super::ports::{DeliveryRecord, DeliveryState};
-use super::testing::{CountingTokens, InMemoryDeliveryLedger, ScriptedPlatform};
+use super::testing::{CountingTokens, InMemoryDeliveryLedger, MemoryUploadFiles, ScriptedPlatform};
+use super::uploads::Uploads;
 use super::window::{ReplyPolicy, UndeliverableReason};
 use super::{Attempt, DeliveryError, DeliveryOutcome, RETRIES_EXHAUSTED, Sender, deliver};
 use crate::account::AccountsDocument;
 use crate::conversation::Conversation;
+use crate::desk::testing::ScriptedWeChatMedia;
 use crate::message::{Channel, NormalizedMessage};
 use crate::outbound::ReplyCommand;
 use crate::reply::ReplyContent;
@@ -30,6 +33,8 @@ struct World {
     tokens: CountingTokens,
     platform: ScriptedPlatform,
     dead: RecordingDeadLetters,
+    files: MemoryUploadFiles,
+    media: ScriptedWeChatMedia,
     policy: ReplyPolicy,
     now: i64,
 }
@@ -44,6 +49,8 @@ impl World {
             tokens: CountingTokens::default(),
             platform: ScriptedPlatform::default(),
             dead: RecordingDeadLetters::default(),
+            files: MemoryUploadFiles::default(),
+            media: ScriptedWeChatMedia::default(),
             policy: ReplyPolicy::default(),
             now: NOW,
         }
@@ -70,6 +77,7 @@ impl World {
             wechat: &self.platform,
             weibo: &self.platform,
             dead_letters: &self.dead,
+            uploads: self.uploads(),
             policy: &self.policy,
             claim_timeout_ms: 60_000,
             now: &clock,
@@ -78,6 +86,14 @@ impl World {
             return deliver(&sender, command).await;
         }
         super::deliver_attempt(&sender, command, Attempt { number, limit }).await
+    }
+
+    fn uploads(&self) -> Uploads<'_> {
+        Uploads {
+            files: &self.files,
+            ids: &self.files,
+            wechat: &self.media,
+        }
     }
 
     /// The dead-lettered commands with their error codes and reasons.
@@ -768,6 +784,7 @@ async fn an_aws_refusal_is_retried_like_a_transient_failure_and_dead_lettered_on
         wechat: &w.platform,
         weibo: &w.platform,
         dead_letters: &w.dead,
+        uploads: w.uploads(),
         policy: &w.policy,
         claim_timeout_ms: 60_000,
         now: &clock,
@@ -799,4 +816,42 @@ async fn an_aws_refusal_is_retried_like_a_transient_failure_and_dead_lettered_on
     assert_eq!(dead[0].1, RETRIES_EXHAUSTED);
     assert!(dead[0].2.contains("AccessDeniedException"), "{}", dead[0].2);
     assert_eq!(w.calls(), 0, "nothing reached the platform");
+}
+
+#[tokio::test]
+async fn a_reply_naming_an_agents_file_is_sent_with_its_media_id_and_a_missing_file_dead_letters() {
+    let w = World::new();
+    let m = wechat_message(NOW - 1_000);
+    w.inbound(&m);
+    let key = format!("uploads/wechat/demo/{}", "ab".repeat(32));
+    w.files.insert(&key, "image/png", b"png");
+    let image = |key: &str| ReplyContent::Image {
+        media_id: String::new(),
+        upload: Some(key.into()),
+    };
+    let mut command = agent_reply(&m, "img-1", "x");
+    command.content = image(&key);
+    let outcome = w.deliver(&command).await.expect("delivered");
+    assert!(
+        matches!(outcome, DeliveryOutcome::Delivered { .. }),
+        "{outcome:?}"
+    );
+    let calls = w.platform.wechat_calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].1["msgtype"], "image");
+    assert_eq!(calls[0].1["image"]["media_id"], "media-1");
+    assert_eq!(w.media.calls.lock().unwrap().len(), 1);
+
+    // A file that is not there: dead-lettered with its own code, nothing sent or claimed.
+    let mut gone = agent_reply(&m, "img-2", "x");
+    gone.content = image(&format!("uploads/wechat/demo/{}", "cd".repeat(32)));
+    let outcome = w.deliver(&gone).await.expect("handled");
+    assert!(
+        matches!(outcome, DeliveryOutcome::DeadLettered { .. }),
+        "{outcome:?}"
+    );
+    let letters = w.dead_letters();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].1, "gateway:upload_missing");
+    assert_eq!(w.platform.wechat_calls.lock().unwrap().len(), 1);
 }

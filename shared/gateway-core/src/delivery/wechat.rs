@@ -28,17 +28,29 @@ pub const TOKEN_PATH: &str = "/cgi-bin/token";
 pub const TOKEN_ERROR_CODES: [i64; 3] = [40001, 40014, 42001];
 
 /// The JSON body of a customer-service message to `to_user` (an OpenID). `None` when WeChat
-/// cannot carry this content (a position).
+/// cannot carry this content (a position), or when a media reply names an `upload` not yet
+/// resolved to a media id (`delivery::uploads`).
 pub fn custom_message(to_user: &str, content: &ReplyContent) -> Option<Value> {
     let (msgtype, payload) = match content {
         ReplyContent::Text { text } => ("text", json!({ "content": text })),
-        ReplyContent::Image { media_id } => ("image", json!({ "media_id": media_id })),
-        ReplyContent::Voice { media_id } => ("voice", json!({ "media_id": media_id })),
+        ReplyContent::Image {
+            media_id,
+            upload: None,
+        } => ("image", json!({ "media_id": media_id })),
+        ReplyContent::Voice {
+            media_id,
+            upload: None,
+        } => ("voice", json!({ "media_id": media_id })),
+        ReplyContent::Image { .. } | ReplyContent::Voice { .. } => return None,
+        ReplyContent::Video {
+            upload: Some(_), ..
+        } => return None,
         ReplyContent::Video {
             media_id,
             thumb_media_id,
             title,
             description,
+            upload: None,
         } => {
             let mut v = json!({ "media_id": media_id });
             insert_some(&mut v, "thumb_media_id", thumb_media_id);
@@ -239,6 +251,7 @@ mod tests {
             "o",
             &ReplyContent::Video {
                 media_id: "m".into(),
+                upload: None,
                 thumb_media_id: None,
                 title: None,
                 description: None,

@@ -149,7 +149,8 @@ mod tests {
         );
         assert!(
             reply_data(&ReplyContent::Image {
-                media_id: "m".into()
+                media_id: "m".into(),
+                upload: None,
             })
             .is_none()
         );

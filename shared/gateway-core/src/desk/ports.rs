@@ -6,6 +6,7 @@ use super::change::{AuditEntry, Note};
 use super::counts::Sample;
 use super::list::ListPlan;
 use crate::conversation::Conversation;
+use crate::media::MediaRecord;
 use crate::message::NormalizedMessage;
 use crate::outbound::ReplyCommand;
 use crate::ports::{CommitOutcome, PortError};
@@ -45,6 +46,9 @@ pub struct ThreadItem {
     pub id: String,
     /// The item.
     pub entry: ThreadEntry,
+    /// The media records of an inbound message (its `media` map: pending, stored, too large or
+    /// unavailable), in no particular order; empty for everything else.
+    pub media: Vec<MediaRecord>,
 }
 
 /// A cursor that does not belong to the list it was sent with (or was tampered with).

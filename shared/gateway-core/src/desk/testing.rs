@@ -8,12 +8,18 @@ use super::canned::CannedResponse;
 use super::change::{AuditEntry, Note};
 use super::counts::{QueueEntry, Sample};
 use super::list::{Filter, Index, ListPlan, Waiting};
+use super::media::{LinkRequest, MediaLink, MediaLinks};
 use super::ports::{BadCursor, DeskStore, Page, PageError, ProfileWrite, ThreadEntry, ThreadItem};
+use super::upload::{MediaFile, UploadStore, WeChatMediaApi, WeChatUploaded};
+use crate::account::Secret;
 use crate::conversation::Conversation;
+use crate::delivery::platform::CallError;
+use crate::media::MediaKind;
 use crate::ports::{CommitOutcome, PortError};
 use async_trait::async_trait;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
+use std::time::Duration;
 
 #[derive(Default)]
 pub struct MemoryDesk {
@@ -210,6 +216,7 @@ impl DeskStore for MemoryDesk {
                     seq: note.seq,
                     id: format!("note-{}", note.seq),
                     entry: ThreadEntry::Note(note.clone()),
+                    media: Vec::new(),
                 },
             );
         }
@@ -228,5 +235,124 @@ impl DeskStore for MemoryDesk {
     }
     async fn delete_canned(&self, id: &str) -> Result<bool, PortError> {
         Ok(self.canned.lock().unwrap().remove(id).is_some())
+    }
+}
+
+/// Links of the form `https://media.example/{key}?type={content_type}&from={start_ms}&ttl={secs}`
+/// (or failures), remembering what was asked.
+#[derive(Default)]
+pub struct FakeLinks {
+    pub fail: bool,
+    pub asked: Mutex<Vec<LinkRequest>>,
+}
+
+impl FakeLinks {
+    pub fn failing() -> Self {
+        FakeLinks {
+            fail: true,
+            ..Default::default()
+        }
+    }
+    pub fn requests(&self) -> Vec<LinkRequest> {
+        self.asked.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl MediaLinks for FakeLinks {
+    async fn link(&self, request: &LinkRequest) -> Result<MediaLink, PortError> {
+        self.asked.lock().unwrap().push(request.clone());
+        if self.fail {
+            return Err(PortError::transient("presign", "no credentials"));
+        }
+        let ttl: Duration = request.ttl;
+        Ok(MediaLink {
+            url: format!(
+                "https://media.example/{}?type={}&from={}&ttl={}",
+                request.key,
+                request.content_type,
+                request.start_ms,
+                ttl.as_secs()
+            ),
+            expires_at_ms: request.start_ms + ttl.as_millis() as i64,
+        })
+    }
+}
+
+/// One object of [`MemoryUploads`]: content type, sha256, bytes.
+pub type StoredUpload = (String, String, Vec<u8>);
+
+/// The media bucket's uploads in memory, by key.
+#[derive(Default)]
+pub struct MemoryUploads {
+    pub fail: bool,
+    pub objects: Mutex<BTreeMap<String, StoredUpload>>,
+    pub puts: Mutex<u32>,
+}
+
+#[async_trait]
+impl UploadStore for MemoryUploads {
+    async fn put(
+        &self,
+        key: &str,
+        content_type: &str,
+        sha256: &str,
+        body: &[u8],
+    ) -> Result<(), PortError> {
+        if self.fail {
+            return Err(PortError::transient("s3 put_object", "unavailable"));
+        }
+        *self.puts.lock().unwrap() += 1;
+        self.objects.lock().unwrap().insert(
+            key.to_string(),
+            (content_type.to_string(), sha256.to_string(), body.to_vec()),
+        );
+        Ok(())
+    }
+}
+
+/// One call of [`ScriptedWeChatMedia`]: token, type, file name, content type, bytes.
+pub type MediaUploadCall = (String, MediaKind, String, String, Vec<u8>);
+
+/// WeChat's media upload, answering from `script` in order (then `media-{n}` created at
+/// `created_at`), recording every call.
+#[derive(Default)]
+pub struct ScriptedWeChatMedia {
+    pub script: Mutex<VecDeque<Result<WeChatUploaded, CallError>>>,
+    pub calls: Mutex<Vec<MediaUploadCall>>,
+    pub created_at: i64,
+}
+
+impl ScriptedWeChatMedia {
+    pub fn then(&self, answer: Result<WeChatUploaded, CallError>) {
+        self.script.lock().unwrap().push_back(answer);
+    }
+}
+
+#[async_trait]
+impl WeChatMediaApi for ScriptedWeChatMedia {
+    async fn upload_media(
+        &self,
+        access_token: &Secret,
+        kind: MediaKind,
+        file: MediaFile<'_>,
+    ) -> Result<WeChatUploaded, CallError> {
+        let mut calls = self.calls.lock().unwrap();
+        calls.push((
+            access_token.expose().to_string(),
+            kind,
+            file.filename.to_string(),
+            file.content_type.to_string(),
+            file.body.to_vec(),
+        ));
+        let n = calls.len();
+        drop(calls);
+        self.script.lock().unwrap().pop_front().unwrap_or_else(|| {
+            Ok(WeChatUploaded {
+                kind: kind.as_str().to_string(),
+                media_id: format!("media-{n}"),
+                created_at: self.created_at,
+            })
+        })
     }
 }

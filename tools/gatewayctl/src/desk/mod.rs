@@ -17,8 +17,10 @@ use gateway_core::desk::AgentProfile;
 use gateway_core::desk::ports::{DeskStore, ProfileWrite};
 use std::collections::BTreeSet;
 
+mod media;
 mod users;
 
+pub use media::{Seed, SeedTarget, content_type_of, seed_media};
 pub use users::{DEFAULT_USERS_FILE, DESK_GROUPS, DeskProfile, DeskUser, DeskUsers};
 
 /// What the desk API is configured with for a pool: its `DESK_*` variables.

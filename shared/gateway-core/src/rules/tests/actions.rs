@@ -30,6 +30,7 @@ fn each_action_lands_in_the_decision() {
                 d.replies[0].content
                     == ReplyContent::Image {
                         media_id: "MEDIA1".into(),
+                        upload: None,
                     }
             },
         },
