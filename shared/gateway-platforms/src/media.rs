@@ -234,3 +234,69 @@ impl WeiboMediaClient {
         Ok(Downloaded { content_type, body })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A one-shot HTTP server answering `head` then `body` as HTTP/1.1 chunks.
+    async fn serve_chunked(content_type: &'static str, body: Vec<u8>) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.expect("accept");
+            let mut request = [0u8; 2048];
+            let _ = socket.read(&mut request).await;
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+            );
+            let _ = socket.write_all(head.as_bytes()).await;
+            for chunk in body.chunks(1000) {
+                let _ = socket
+                    .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+                    .await;
+                let _ = socket.write_all(chunk).await;
+                let _ = socket.write_all(b"\r\n").await;
+            }
+            let _ = socket.write_all(b"0\r\n\r\n").await;
+        });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn a_body_without_a_length_stops_being_read_once_it_passes_the_cap() {
+        let base = serve_chunked("audio/amr", vec![7u8; 5_000]).await;
+        let client = WeChatClient::new(
+            crate::http_client(Duration::from_secs(5)).expect("client"),
+            &base,
+            crate::TokenApi::Stable,
+        );
+        let err = client
+            .get_media(&Secret::new("T"), "M", 2_500)
+            .await
+            .expect_err("over the cap");
+        // Stopped at the first chunk past 2,500 bytes, not after all 5,000.
+        assert!(
+            matches!(err, SourceError::TooLarge { bytes } if bytes > 2_500 && bytes < 5_000),
+            "{err:?}"
+        );
+        let base = serve_chunked("audio/amr", vec![7u8; 2_000]).await;
+        let client = WeChatClient::new(
+            crate::http_client(Duration::from_secs(5)).expect("client"),
+            &base,
+            crate::TokenApi::Stable,
+        );
+        let ok = client
+            .get_media(&Secret::new("T"), "M", 2_500)
+            .await
+            .expect("under the cap");
+        assert_eq!(
+            (ok.content_type.as_str(), ok.body.len()),
+            ("audio/amr", 2_000)
+        );
+    }
+}
