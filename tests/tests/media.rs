@@ -21,6 +21,7 @@ use gatewayctl::send;
 use gatewayctl::stub::StubAdmin;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::time::Duration;
 
 struct Ctx {
@@ -86,6 +87,12 @@ impl Ctx {
     /// Posts a WeChat push to the running webhook (account `secure-demo`, 安全模式, which has
     /// API credentials), then routes it.
     async fn wechat(&self, xml: &str) {
+        self.push(xml).await;
+        self.route().await;
+    }
+
+    /// Posts a WeChat push to the running webhook (account `secure-demo`), routing nothing.
+    async fn push(&self, xml: &str) {
         let request = send::wechat_push(
             &accounts(),
             "secure-demo",
@@ -99,7 +106,6 @@ impl Ctx {
             .webhook_url("wechat-webhook", "/wechat/secure-demo");
         let (status, body) = send::send(&self.http, &url, &request).await.unwrap();
         assert_eq!((status, body.as_str()), (200, "success"));
-        self.route().await;
     }
 
     /// Posts a Weibo push to the running webhook (account `brand`), then routes it.
@@ -136,10 +142,9 @@ impl Ctx {
         .unwrap()
     }
 
-    /// The media records of the only message of `conversation_key`.
-    async fn records(&self, conversation_key: &str) -> Vec<MediaRecord> {
-        let items = self
-            .ddb
+    /// The thread items of `conversation_key`, in order.
+    async fn thread(&self, conversation_key: &str) -> Vec<HashMap<String, AttributeValue>> {
+        self.ddb
             .query()
             .table_name(&self.run.stack.table_name)
             .key_condition_expression("PK = :pk AND begins_with(SK, :msg)")
@@ -151,9 +156,16 @@ impl Ctx {
             .consistent_read(true)
             .send()
             .await
-            .unwrap();
-        assert_eq!(items.items().len(), 1, "one message in {conversation_key}");
-        read_media(&items.items()[0])
+            .unwrap()
+            .items()
+            .to_vec()
+    }
+
+    /// The media records of the only message of `conversation_key`.
+    async fn records(&self, conversation_key: &str) -> Vec<MediaRecord> {
+        let items = self.thread(conversation_key).await;
+        assert_eq!(items.len(), 1, "one message in {conversation_key}");
+        read_media(&items[0])
     }
 
     async fn object(&self, key: &str) -> (String, Vec<u8>) {
@@ -387,21 +399,9 @@ async fn a_voice_note_keeps_its_recognition_and_a_video_its_thumbnail() {
     assert_eq!(digest, sha256(&voice), "the original AMR, not converted");
     assert_eq!(ctx.object(key).await.1, voice);
     // The recognition text stays the message's text.
-    let item = ctx
-        .ddb
-        .query()
-        .table_name(&ctx.run.stack.table_name)
-        .key_condition_expression("PK = :pk AND begins_with(SK, :msg)")
-        .expression_attribute_values(
-            ":pk",
-            AttributeValue::S(format!("CONV#wechat:secure-demo:{a}")),
-        )
-        .expression_attribute_values(":msg", AttributeValue::S("MSG#".into()))
-        .send()
-        .await
-        .unwrap();
+    let items = ctx.thread(&format!("wechat:secure-demo:{a}")).await;
     let message: gateway_core::NormalizedMessage =
-        serde_dynamo::from_attribute_value(item.items()[0]["message"].clone()).unwrap();
+        serde_dynamo::from_attribute_value(items[0]["message"].clone()).unwrap();
     assert_eq!(message.content.text(), Some("我的订单还没到"));
 
     let video_records = ctx.records(&format!("wechat:secure-demo:{b}")).await;
@@ -680,16 +680,8 @@ async fn media_messages_of_one_conversation_routed_in_one_batch_are_each_recorde
             format!("<PicUrl><![CDATA[http://x]]></PicUrl><MediaId><![CDATA[{id}]]></MediaId>")
         };
         let kind = if i < 2 { "voice" } else { "image" };
-        let request = send::wechat_push(
-            &accounts(),
-            "secure-demo",
-            &wechat_xml(&openid, &unique_digits(), kind, &fields),
-            Envelope::Secure,
-            send::now_secs(),
-        )
-        .unwrap();
-        let url = ctx.run.webhook_url("wechat-webhook", "/wechat/secure-demo");
-        assert_eq!(send::send(&ctx.http, &url, &request).await.unwrap().0, 200);
+        ctx.push(&wechat_xml(&openid, &unique_digits(), kind, &fields))
+            .await;
     }
     let routed = gatewayctl::local::pump(
         &ctx.sqs,
@@ -702,22 +694,8 @@ async fn media_messages_of_one_conversation_routed_in_one_batch_are_each_recorde
     assert_eq!((routed.delivered, routed.failed), (3, 0), "{routed:?}");
     let stats = ctx.fetch().await;
     assert_eq!((stats.delivered, stats.failed), (3, 0), "{stats:?}");
-    let items = ctx
-        .ddb
-        .query()
-        .table_name(&ctx.run.stack.table_name)
-        .key_condition_expression("PK = :pk AND begins_with(SK, :msg)")
-        .expression_attribute_values(
-            ":pk",
-            AttributeValue::S(format!("CONV#wechat:secure-demo:{openid}")),
-        )
-        .expression_attribute_values(":msg", AttributeValue::S("MSG#".into()))
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap();
+    let items = ctx.thread(&format!("wechat:secure-demo:{openid}")).await;
     let states: Vec<String> = items
-        .items()
         .iter()
         .filter(|i| {
             i.get("direction")

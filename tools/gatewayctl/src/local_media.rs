@@ -2,8 +2,6 @@
 //! dead-letter queue) and the media bucket in the emulator's S3.
 
 use anyhow::{Context, Result};
-use aws_sdk_sqs::types::QueueAttributeName;
-use serde_json::json;
 
 /// Creates `{prefix}-media` (standard; redrive to `{prefix}-media-dlq` after 10 receives, a
 /// backstop: the media-fetcher dead-letters after its own attempt limit) and returns both URLs.
@@ -12,35 +10,13 @@ pub async fn create_media_queue(
     prefix: &str,
     visibility_timeout_secs: u32,
 ) -> Result<(String, String)> {
-    let dlq_url = sqs
-        .create_queue()
-        .queue_name(format!("{prefix}-media-dlq"))
-        .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600")
-        .send()
-        .await
-        .context("create media dead-letter queue")?
-        .queue_url()
-        .context("media dead-letter queue url")?
-        .to_string();
-    let dlq_arn = crate::local_sla::queue_arn(sqs, &dlq_url).await?;
-    let url = sqs
-        .create_queue()
-        .queue_name(format!("{prefix}-media"))
-        .attributes(
-            QueueAttributeName::VisibilityTimeout,
-            visibility_timeout_secs.to_string(),
-        )
-        .attributes(
-            QueueAttributeName::RedrivePolicy,
-            json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 10}).to_string(),
-        )
-        .send()
-        .await
-        .context("create media queue")?
-        .queue_url()
-        .context("media queue url")?
-        .to_string();
-    Ok((url, dlq_url))
+    crate::local_sla::create_standard_queue(
+        sqs,
+        &format!("{prefix}-media"),
+        visibility_timeout_secs,
+        10,
+    )
+    .await
 }
 
 /// Creates the bucket `{prefix}-media` (S3 bucket names are lowercase); returns its name.

@@ -12,33 +12,45 @@ pub async fn create_timers_queue(
     prefix: &str,
     visibility_timeout_secs: u32,
 ) -> Result<(String, String)> {
+    create_standard_queue(sqs, &format!("{prefix}-timers"), visibility_timeout_secs, 5).await
+}
+
+/// Creates the standard queue `name` with its standard dead-letter queue `{name}-dlq` (14
+/// days), redriven after `max_receive_count` receives, as in `infra/`; returns both URLs.
+pub async fn create_standard_queue(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    visibility_timeout_secs: u32,
+    max_receive_count: u32,
+) -> Result<(String, String)> {
     let dlq_url = sqs
         .create_queue()
-        .queue_name(format!("{prefix}-timers-dlq"))
+        .queue_name(format!("{name}-dlq"))
         .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600")
         .send()
         .await
-        .context("create timers dead-letter queue")?
+        .with_context(|| format!("create dead-letter queue {name}-dlq"))?
         .queue_url()
-        .context("timers dead-letter queue url")?
+        .context("dead-letter queue url")?
         .to_string();
     let dlq_arn = queue_arn(sqs, &dlq_url).await?;
     let url = sqs
         .create_queue()
-        .queue_name(format!("{prefix}-timers"))
+        .queue_name(name)
         .attributes(
             QueueAttributeName::VisibilityTimeout,
             visibility_timeout_secs.to_string(),
         )
         .attributes(
             QueueAttributeName::RedrivePolicy,
-            json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5}).to_string(),
+            json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count})
+                .to_string(),
         )
         .send()
         .await
-        .context("create timers queue")?
+        .with_context(|| format!("create queue {name}"))?
         .queue_url()
-        .context("timers queue url")?
+        .context("queue url")?
         .to_string();
     Ok((url, dlq_url))
 }
