@@ -158,12 +158,10 @@ export function mediaFetcherFunction(props: MediaFetcherProps): lambda.Function 
         resources: [`${bucket.attrArn}/${MEDIA_PREFIX}*`],
       }),
       // The table, by partition key; item actions only (no Query, no Scan, no index). The
-      // message's `media` map (UpdateItem), in its conversation's partition CONV#<conversation key>;
-      // when the message item is not there, whether the message is stored at all (GetItem of its
-      // dedupe marker, same partition).
+      // message's `media` map (UpdateItem), in its conversation's partition CONV#<conversation key>.
       new iam.PolicyStatement({
         sid: 'RecordMedia',
-        actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+        actions: ['dynamodb:UpdateItem'],
         resources: [table.tableArn],
         conditions: leadingKeys('CONV#*'),
       }),

@@ -337,7 +337,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
                      "s3:GetObject": {MEDIA_OBJECTS}, "s3:PutObject": {MEDIA_OBJECTS}},
         # The message's `media` map (UpdateItem, CONV#...); the token cache and lease (GetItem,
         # UpdateItem, TOKEN#...), as reply-sender uses them. No Put, no Delete, no Query.
-        table={"dynamodb:GetItem": {CONV, TOKEN}, "dynamodb:UpdateItem": {CONV, TOKEN}},
+        table={"dynamodb:GetItem": {TOKEN}, "dynamodb:UpdateItem": {CONV, TOKEN}},
         env=variables(
             "TABLE_NAME=GatewayTable MEDIA_QUEUE_URL=MediaQueue MEDIA_DEAD_LETTER_QUEUE_URL=MediaDeadLetterQueue",
             f"MEDIA_BUCKET={MEDIA_BUCKET} ACCOUNTS_CACHE_SECS=60 WECHAT_API_BASE_URL=https://api.weixin.qq.com",

@@ -6,7 +6,7 @@
 //! conditional on the item being there, so a record never creates a message item.
 
 use crate::dynamodb::attrs::{Item, s};
-use crate::dynamodb::conversations::{conversation_pk, dedupe_sk, thread_sk};
+use crate::dynamodb::conversations::{conversation_pk, thread_sk};
 use crate::error::port_error;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -148,29 +148,17 @@ impl DynamoDbMediaRecords {
             Err(e) => Err(port_error("dynamodb update_item (media map)", e)),
         }
     }
-
-    /// Whether the message is stored at all (its dedupe marker), at any place.
-    async fn message_stored(&self, command: &MediaFetch) -> Result<bool, PortError> {
-        let answer = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("PK", s(conversation_pk(&command.conversation_key)))
-            .key("SK", s(dedupe_sk(&command.message_id)))
-            .consistent_read(true)
-            .projection_expression("PK")
-            .send()
-            .await
-            .map_err(|e| port_error("dynamodb get_item (media dedupe marker)", e))?;
-        Ok(answer.item().is_some())
-    }
 }
 
 #[async_trait]
 impl MediaRecords for DynamoDbMediaRecords {
-    /// One `UpdateItem` when the item is there (the usual case). When it is not: a second
-    /// try for an item without a media map, then one read of the message's dedupe marker to
-    /// tell a message not stored yet from one stored at another place.
+    /// One `UpdateItem` when the item is there (the usual case); when it is not, a second try
+    /// for an item without a media map. An item not there is `NotStored`, retried: the
+    /// router may not have committed it yet, and a marker alone proves nothing (the local
+    /// emulator applies a transaction's items one by one, so a reader can see the message's
+    /// dedupe marker before its thread item). A command of a routing attempt that lost a
+    /// conflict (a place the message does not hold) is so dead-lettered, with the reason,
+    /// after its last attempt; the committed attempt's own command records the outcome.
     async fn record(
         &self,
         command: &MediaFetch,
@@ -187,10 +175,6 @@ impl MediaRecords for DynamoDbMediaRecords {
         if self.set_entry(command, value).await? {
             return Ok(RecordOutcome::Recorded);
         }
-        if self.message_stored(command).await? {
-            Ok(RecordOutcome::Superseded)
-        } else {
-            Ok(RecordOutcome::NotStored)
-        }
+        Ok(RecordOutcome::NotStored)
     }
 }
