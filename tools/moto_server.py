@@ -31,7 +31,8 @@ makes DeleteMessage take that lock.
 
 Everything else is the pinned moto, started as `moto_server` is.
 
-Used by tools/soak/run.sh and bench/load.sh; the test suite runs the unmodified `moto_server`.
+Used by every local stack (tools/stack.sh: `make test`, `make up`, the soak and the load run);
+tools/moto_server_check.py compares it with the unmodified `moto_server`.
 """
 
 import copy

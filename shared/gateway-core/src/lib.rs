@@ -24,4 +24,4 @@ pub mod webhook;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 
-pub use message::{Channel, Content, NormalizedMessage};
+pub use message::{Channel, Content, NormalizedMessage, PostRef};

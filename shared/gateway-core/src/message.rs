@@ -238,6 +238,22 @@ pub enum Content {
         target_id: Option<String>,
         /// The mentioning text.
         text: String,
+        /// The post the mention is in or under (polled mentions; a pushed one has none).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        post: Option<PostRef>,
+    },
+    /// A public comment on one of the account's posts that does not @ it (Weibo
+    /// `comments/to_me`, read by `weibo-poller`).
+    Comment {
+        /// Id of the comment.
+        comment_id: String,
+        /// The comment's text.
+        text: String,
+        /// The post it is under.
+        post: PostRef,
+        /// The comment it answers, when it is a reply within the thread.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to_comment_id: Option<String>,
     },
     /// A type the gateway does not know (yet). Never dropped: the raw payload is kept.
     Other {
@@ -258,7 +274,23 @@ impl Content {
             Content::Link { .. } => "link",
             Content::Event { .. } => "event",
             Content::Mention { .. } => "mention",
+            Content::Comment { .. } => "comment",
             Content::Other { .. } => "other",
+        }
+    }
+
+    /// True for what the customer wrote in public (a mention or a comment), which everyone
+    /// can read, as opposed to a private message.
+    pub fn is_public(&self) -> bool {
+        matches!(self, Content::Mention { .. } | Content::Comment { .. })
+    }
+
+    /// The post a public item concerns, when known.
+    pub fn post(&self) -> Option<&PostRef> {
+        match self {
+            Content::Mention { post, .. } => post.as_ref(),
+            Content::Comment { post, .. } => Some(post),
+            _ => None,
         }
     }
 
@@ -266,12 +298,42 @@ impl Content {
     /// mentions). Rules match keywords against it.
     pub fn text(&self) -> Option<&str> {
         match self {
-            Content::Text { text } | Content::Mention { text, .. } => Some(text),
+            Content::Text { text }
+            | Content::Mention { text, .. }
+            | Content::Comment { text, .. } => Some(text),
             Content::Voice {
                 recognition: Some(r),
                 ..
             } if !r.is_empty() => Some(r),
             _ => None,
+        }
+    }
+}
+
+/// The public post a comment or mention belongs to, so an agent sees the context and a public
+/// reply knows where to go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostRef {
+    /// The post's id (Weibo `idstr`).
+    pub id: String,
+    /// The start of the post's text (at most [`POST_EXCERPT_CHARS`] characters).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub excerpt: String,
+    /// UID of the post's author.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author_id: Option<String>,
+}
+
+/// Longest [`PostRef::excerpt`], in characters.
+pub const POST_EXCERPT_CHARS: usize = 80;
+
+impl PostRef {
+    /// A reference to post `id` whose text is `text` (cut to the excerpt length).
+    pub fn new(id: impl Into<String>, text: &str, author_id: Option<String>) -> Self {
+        PostRef {
+            id: id.into(),
+            excerpt: text.chars().take(POST_EXCERPT_CHARS).collect(),
+            author_id,
         }
     }
 }
@@ -360,6 +422,31 @@ mod tests {
         assert_eq!(m.message_group_id().len(), 64);
         m.conversation_key = "wechat:demo:a b".into();
         assert_eq!(m.message_group_id().len(), 64);
+    }
+
+    #[test]
+    fn a_comment_is_public_with_its_post_and_round_trips() {
+        let c = Content::Comment {
+            comment_id: "4100".into(),
+            text: "快递三天没动".into(),
+            post: PostRef::new("3900", &"新品".repeat(60), Some("1902538057".into())),
+            reply_to_comment_id: None,
+        };
+        assert!(c.is_public());
+        assert_eq!(c.text(), Some("快递三天没动"));
+        assert_eq!(c.post().unwrap().excerpt.chars().count(), POST_EXCERPT_CHARS);
+        let json = serde_json::to_value(&c).unwrap();
+        assert_eq!(json["kind"], "comment");
+        assert_eq!(serde_json::from_value::<Content>(json).unwrap(), c);
+        assert!(!Content::Text { text: "hi".into() }.is_public());
+    }
+
+    #[test]
+    fn a_mention_written_before_posts_were_kept_still_reads() {
+        let old = serde_json::json!({"kind": "mention", "subtype": "status", "target_id": "1", "text": "@brand"});
+        let c: Content = serde_json::from_value(old).unwrap();
+        assert!(c.is_public());
+        assert_eq!(c.post(), None);
     }
 
     #[test]

@@ -40,6 +40,8 @@ impl Trigger {
             | Content::Location { .. }
             | Content::Link { .. } => Some(Trigger::Message),
             Content::Mention { .. } => Some(Trigger::Mention),
+            // A comment under a post opens no private window: it is answered in public.
+            Content::Comment { .. } => None,
             Content::Event { event: name, .. } => match name.as_str() {
                 event::FOLLOW
                 | event::FOLLOW_BY_SCAN

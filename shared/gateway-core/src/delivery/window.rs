@@ -240,6 +240,7 @@ mod tests {
             subtype: "status".into(),
             target_id: Some("5".into()),
             text: "@brand help".into(),
+            post: None,
         };
         m
     }

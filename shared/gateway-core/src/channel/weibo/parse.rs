@@ -331,6 +331,7 @@ fn mention(push: &Push) -> Result<Content, WebhookError> {
         subtype,
         target_id,
         text: push.text.clone().unwrap_or_default(),
+        post: None,
     })
 }
 

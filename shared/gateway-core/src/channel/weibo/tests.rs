@@ -283,6 +283,7 @@ fn expected(name: &str) -> Option<Content> {
         subtype: subtype.into(),
         target_id: Some(id.into()),
         text: "被@的微博或评论文本信息".into(),
+        post: None,
     };
     Some(match name {
         "text.json" => text("the content of a general message"),

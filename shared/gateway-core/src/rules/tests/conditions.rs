@@ -107,6 +107,7 @@ fn cases() -> Vec<Case> {
                 subtype: "status".into(),
                 target_id: None,
                 text: "@brand hi".into(),
+                post: None,
             }),
             true,
         ),

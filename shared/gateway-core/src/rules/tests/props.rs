@@ -20,6 +20,7 @@ fn any_content() -> impl Strategy<Value = Content> {
             subtype: "status".into(),
             target_id: None,
             text,
+            post: None,
         }),
         proptest::option::of(any::<String>()).prop_map(|recognition| Content::Voice {
             media_id: None,

@@ -188,6 +188,7 @@ fn shipped_rules_behave_as_documented() {
                     subtype: "status".into(),
                     target_id: Some("1".into()),
                     text: "@brand 垃圾服务，我要曝光".into(),
+                    post: None,
                 },
             ),
             conversation: None,
