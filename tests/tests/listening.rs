@@ -17,8 +17,8 @@ use gateway_aws::dynamodb::poll_cursors::{poll_pk, read_cursor};
 use gateway_core::account::Timeline;
 use gateway_core::conversation::Conversation;
 use gateway_core::listening::Cursor;
-use gateway_core::ports::ConversationStore;
 use gateway_core::listening::testing::{comment, status};
+use gateway_core::ports::ConversationStore;
 use gateway_tests::{RUNNING_STACK_LOCK, RunningStack, accounts, sdk, unique_digits};
 use gatewayctl::send;
 use gatewayctl::stub::StubAdmin;
@@ -227,7 +227,12 @@ impl Ctx {
 fn texts(thread: &[Value]) -> Vec<String> {
     thread
         .iter()
-        .map(|m| m["content"]["text"].as_str().unwrap_or_default().to_string())
+        .map(|m| {
+            m["content"]["text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
         .collect()
 }
 
@@ -273,7 +278,10 @@ async fn comments_arriving_across_two_polls_are_each_stored_once_in_the_writers_
     assert_eq!(first["content"]["post"]["id"], post.to_string());
     assert_eq!(first["sender_id"], fan.to_string());
     assert_eq!(first["recipient_id"], BRAND.to_string());
-    assert_eq!(first["dedupe_key"], format!("mention:comment:{}", ctx.base + 1));
+    assert_eq!(
+        first["dedupe_key"],
+        format!("mention:comment:{}", ctx.base + 1)
+    );
     // The second read asked only for what is newer than the cursor.
     let reads: Vec<Value> = ctx
         .timeline_reads()
@@ -338,7 +346,10 @@ async fn a_crash_between_queueing_and_saving_the_cursor_stores_nothing_twice() {
     assert_eq!(reads.len(), 3);
     assert_eq!(reads[2]["since_id"], reads[1]["since_id"], "the same page");
     // ... and every comment is stored once.
-    assert_eq!(texts(&ctx.thread(fan).await), ["c1", "c2", "c3", "c4", "c5"]);
+    assert_eq!(
+        texts(&ctx.thread(fan).await),
+        ["c1", "c2", "c3", "c4", "c5"]
+    );
     assert_eq!(
         ctx.cursor(Timeline::CommentsToMe).await.since_id,
         ctx.base + 5
@@ -382,7 +393,12 @@ async fn a_burst_larger_than_a_page_is_read_completely_by_paging_back() {
         .iter()
         .filter(|r| r["timeline"] == "comments_to_me")
         .skip(1)
-        .map(|r| (r["since_id"].as_u64().unwrap(), r["max_id"].as_u64().unwrap()))
+        .map(|r| {
+            (
+                r["since_id"].as_u64().unwrap(),
+                r["max_id"].as_u64().unwrap(),
+            )
+        })
         .collect();
     let b = ctx.base;
     assert_eq!(pages, [(b + 1, 0), (b + 1, b + 16), (b + 1, b + 6)]);
@@ -418,7 +434,8 @@ async fn a_pushed_and_a_polled_copy_of_one_mention_are_one_message() {
     assert_eq!(ctx.route().await, 2);
     // The same mentions polled (the comment from both comment timelines).
     let polled = comment(comment_id, fan, "@品牌客服 订单在哪", ctx.post(), BRAND);
-    ctx.seed(Timeline::CommentsMentions, vec![polled.clone()]).await;
+    ctx.seed(Timeline::CommentsMentions, vec![polled.clone()])
+        .await;
     ctx.seed(Timeline::CommentsToMe, vec![polled]).await;
     ctx.seed(
         Timeline::StatusesMentions,
@@ -489,14 +506,22 @@ rules:
     let private = ctx.conversation(private_fan).await;
     for (what, c) in [("public", &public), ("private", &private)] {
         assert!(c.escalated, "{what}: {c:?}");
-        assert_eq!(c.priority, gateway_core::conversation::Priority::Urgent, "{what}");
+        assert_eq!(
+            c.priority,
+            gateway_core::conversation::Priority::Urgent,
+            "{what}"
+        );
         assert!(c.tags.contains("crisis"), "{what}");
     }
     assert!(public.tags.contains("public"));
     assert!(!private.tags.contains("public"));
 
     if let Some(p) = previous {
-        rules.push(&p.document, send::now_secs() * 1000).await.unwrap().unwrap();
+        rules
+            .push(&p.document, send::now_secs() * 1000)
+            .await
+            .unwrap()
+            .unwrap();
     }
 }
 
@@ -551,11 +576,18 @@ async fn a_rate_limit_backs_off_without_calls_and_then_resumes() {
     ctx.set_on_cursors("backoff_until_ms", send::now_secs() * 1000 - 1)
         .await;
     let summary = ctx.poll().await;
-    assert_eq!((&summary["queued"], &summary["rate_limited"]), (&json!(1), &json!(0)), "{summary}");
+    assert_eq!(
+        (&summary["queued"], &summary["rate_limited"]),
+        (&json!(1), &json!(0)),
+        "{summary}"
+    );
     assert_eq!(ctx.route().await, 1);
     assert_eq!(texts(&ctx.thread(fan).await), ["一", "二"]);
     let c = ctx.cursor(Timeline::CommentsToMe).await;
-    assert_eq!((c.since_id, c.backoff_level, c.backoff_until_ms), (ctx.base + 2, 0, 0));
+    assert_eq!(
+        (c.since_id, c.backoff_level, c.backoff_until_ms),
+        (ctx.base + 2, 0, 0)
+    );
 }
 
 #[tokio::test]
@@ -569,13 +601,31 @@ async fn the_cursor_store_refuses_a_stale_save_and_the_batch_queue_splits_batche
     let cursors = DynamoDbPollCursors::new(aws_sdk_dynamodb::Client::new(&sdk), &stack.table_name);
     let t = Timeline::StatusesMentions;
     assert_eq!(cursors.load("brand", t).await.unwrap(), None);
-    let first = Cursor { since_id: 10, version: 1, ..Cursor::default() };
+    let first = Cursor {
+        since_id: 10,
+        version: 1,
+        ..Cursor::default()
+    };
     assert!(cursors.save("brand", t, &first, 0).await.unwrap());
-    assert!(!cursors.save("brand", t, &first, 0).await.unwrap(), "exists already");
-    let ahead = Cursor { since_id: 20, version: 2, ..Cursor::default() };
-    let behind = Cursor { since_id: 5, version: 2, ..Cursor::default() };
+    assert!(
+        !cursors.save("brand", t, &first, 0).await.unwrap(),
+        "exists already"
+    );
+    let ahead = Cursor {
+        since_id: 20,
+        version: 2,
+        ..Cursor::default()
+    };
+    let behind = Cursor {
+        since_id: 5,
+        version: 2,
+        ..Cursor::default()
+    };
     assert!(cursors.save("brand", t, &ahead, 1).await.unwrap());
-    assert!(!cursors.save("brand", t, &behind, 1).await.unwrap(), "stale version");
+    assert!(
+        !cursors.save("brand", t, &behind, 1).await.unwrap(),
+        "stale version"
+    );
     assert_eq!(cursors.load("brand", t).await.unwrap(), Some(ahead));
 
     // 23 messages in three SendMessageBatch calls, each deduplicated by its dedupe id.
@@ -583,7 +633,13 @@ async fn the_cursor_store_refuses_a_stale_save_and_the_batch_queue_splits_batche
     let publisher = SqsMessagePublisher::new(sqs.clone(), &stack.queue_url);
     let messages: Vec<_> = (0..23)
         .map(|i| {
-            gateway_core::testing::text_message("demo", &format!("u{}", i % 3), &format!("m{i}"), "hi", 1)
+            gateway_core::testing::text_message(
+                "demo",
+                &format!("u{}", i % 3),
+                &format!("m{i}"),
+                "hi",
+                1,
+            )
         })
         .collect();
     publisher.publish_all(&messages).await.unwrap();

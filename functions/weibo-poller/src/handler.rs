@@ -142,13 +142,33 @@ fn record(r: &TimelineReport) {
             tracing::error!(account, timeline, queued = r.queued, pages = r.pages, error.message = %reason, "timeline poll failed; the next run retries");
         }
         Outcome::RateLimited { code, until_ms } => {
-            tracing::warn!(account, timeline, code, backoff_until_ms = until_ms, queued = r.queued, "rate limited; backing off");
+            tracing::warn!(
+                account,
+                timeline,
+                code,
+                backoff_until_ms = until_ms,
+                queued = r.queued,
+                "rate limited; backing off"
+            );
         }
         outcome if was_read(outcome) => {
-            tracing::info!(account, timeline, outcome = outcome.as_str(), queued = r.queued, pages = r.pages, own = r.own, "timeline polled");
+            tracing::info!(
+                account,
+                timeline,
+                outcome = outcome.as_str(),
+                queued = r.queued,
+                pages = r.pages,
+                own = r.own,
+                "timeline polled"
+            );
         }
         outcome => {
-            tracing::debug!(account, timeline, outcome = outcome.as_str(), "timeline not polled");
+            tracing::debug!(
+                account,
+                timeline,
+                outcome = outcome.as_str(),
+                "timeline not polled"
+            );
         }
     }
 }

@@ -171,10 +171,7 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     /// A one-request server answering `status` with `body`; yields the request's head.
-    async fn serve(
-        status: u16,
-        body: String,
-    ) -> (String, tokio::task::JoinHandle<String>) {
+    async fn serve(status: u16, body: String) -> (String, tokio::task::JoinHandle<String>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -230,7 +227,10 @@ mod tests {
         assert!(line.starts_with("GET /2/comments/to_me.json?"), "{line}");
         assert!(line.contains(&format!("access_token={TOKEN}")), "{line}");
         assert!(line.contains("since_id=4100000000000001"), "{line}");
-        assert!(line.contains("count=50") && !line.contains("max_id"), "{line}");
+        assert!(
+            line.contains("count=50") && !line.contains("max_id"),
+            "{line}"
+        );
     }
 
     #[tokio::test]
@@ -247,26 +247,54 @@ mod tests {
             count: 200,
         };
         client
-            .page(&Secret::new(TOKEN), ListeningApi::Biz, Timeline::StatusesMentions, q)
+            .page(
+                &Secret::new(TOKEN),
+                ListeningApi::Biz,
+                Timeline::StatusesMentions,
+                q,
+            )
             .await
             .expect("page");
         let head = request.await.expect("request");
         let line = head.lines().next().unwrap_or_default().to_string();
-        assert!(line.starts_with("GET /2/statuses/mentions/biz.json?"), "{line}");
-        assert!(line.contains("max_id=77") && !line.contains("since_id"), "{line}");
+        assert!(
+            line.starts_with("GET /2/statuses/mentions/biz.json?"),
+            "{line}"
+        );
+        assert!(
+            line.contains("max_id=77") && !line.contains("since_id"),
+            "{line}"
+        );
     }
 
     #[tokio::test]
     async fn rate_limit_codes_and_http_429_are_rate_limits() {
         for (status, body, code) in [
-            (403, r#"{"request":"/2/comments/to_me.json","error_code":10022,"error":"IP requests out of rate limit!"}"#, 10022),
-            (403, r#"{"error_code":"10023","error":"User requests out of rate limit!"}"#, 10023),
-            (200, r#"{"error_code":10024,"error":"User requests for (comments/to_me) out of rate limit!"}"#, 10024),
+            (
+                403,
+                r#"{"request":"/2/comments/to_me.json","error_code":10022,"error":"IP requests out of rate limit!"}"#,
+                10022,
+            ),
+            (
+                403,
+                r#"{"error_code":"10023","error":"User requests out of rate limit!"}"#,
+                10023,
+            ),
+            (
+                200,
+                r#"{"error_code":10024,"error":"User requests for (comments/to_me) out of rate limit!"}"#,
+                10024,
+            ),
             (429, "Too Many Requests", 429),
         ] {
             let (base, _) = serve(status, body.into()).await;
             let err = client(&base)
-                .page(&Secret::new(TOKEN), ListeningApi::Standard, Timeline::CommentsToMe, query())
+                .page(
+                    &Secret::new(TOKEN),
+                    ListeningApi::Standard,
+                    Timeline::CommentsToMe,
+                    query(),
+                )
                 .await
                 .expect_err(body);
             assert!(
@@ -281,7 +309,12 @@ mod tests {
         let echo = format!(r#"{{"error_code":21332,"error":"invalid_access_token {TOKEN}"}}"#);
         let (base, _) = serve(400, echo).await;
         let err = client(&base)
-            .page(&Secret::new(TOKEN), ListeningApi::Standard, Timeline::CommentsToMe, query())
+            .page(
+                &Secret::new(TOKEN),
+                ListeningApi::Standard,
+                Timeline::CommentsToMe,
+                query(),
+            )
             .await
             .expect_err("token error");
         let shown = format!("{err} {err:?}");
@@ -293,7 +326,12 @@ mod tests {
         ] {
             let (base, _) = serve(status, body.into()).await;
             let err = client(&base)
-                .page(&Secret::new(TOKEN), ListeningApi::Standard, Timeline::CommentsToMe, query())
+                .page(
+                    &Secret::new(TOKEN),
+                    ListeningApi::Standard,
+                    Timeline::CommentsToMe,
+                    query(),
+                )
                 .await
                 .expect_err(body);
             assert!(
@@ -303,7 +341,12 @@ mod tests {
         }
         // A refused connection (port 9, discard, is closed on any test machine).
         let err = client("http://127.0.0.1:9")
-            .page(&Secret::new(TOKEN), ListeningApi::Standard, Timeline::CommentsToMe, query())
+            .page(
+                &Secret::new(TOKEN),
+                ListeningApi::Standard,
+                Timeline::CommentsToMe,
+                query(),
+            )
             .await
             .expect_err("refused");
         let shown = format!("{err} {err:?}");
@@ -317,7 +360,12 @@ mod tests {
         let (base, _) = serve(200, big).await;
         let err = client(&base)
             .with_max_bytes(1_000)
-            .page(&Secret::new(TOKEN), ListeningApi::Standard, Timeline::CommentsToMe, query())
+            .page(
+                &Secret::new(TOKEN),
+                ListeningApi::Standard,
+                Timeline::CommentsToMe,
+                query(),
+            )
             .await
             .expect_err("too large");
         assert!(

@@ -48,7 +48,12 @@ fn number(q: &HashMap<String, String>, name: &str) -> u64 {
     q.get(name).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
 }
 
-fn read(state: &Shared, api: ListeningApi, timeline: Timeline, q: &HashMap<String, String>) -> Response {
+fn read(
+    state: &Shared,
+    api: ListeningApi,
+    timeline: Timeline,
+    q: &HashMap<String, String>,
+) -> Response {
     let path = timeline.path(api);
     let (since_id, max_id) = (number(q, "since_id"), number(q, "max_id"));
     let count = match number(q, "count") {
@@ -151,15 +156,16 @@ pub(crate) fn routes() -> Router<Shared> {
     let mut router = Router::new().route("/admin/weibo/timeline", post(admin_seed));
     for api in [ListeningApi::Standard, ListeningApi::Biz] {
         for timeline in Timeline::ALL {
-            router = router.route(
-                timeline.path(api),
-                get(
-                    move |State(state): State<Shared>,
-                          Query(q): Query<HashMap<String, String>>| async move {
-                        read(&state, api, timeline, &q)
-                    },
-                ),
-            );
+            router =
+                router.route(
+                    timeline.path(api),
+                    get(
+                        move |State(state): State<Shared>,
+                              Query(q): Query<HashMap<String, String>>| async move {
+                            read(&state, api, timeline, &q)
+                        },
+                    ),
+                );
         }
     }
     router
@@ -220,7 +226,10 @@ mod tests {
             let url = format!("{base}{path}");
             async move {
                 let r = http.get(url).send().await.expect("get");
-                (r.status().as_u16(), r.json::<Value>().await.unwrap_or(Value::Null))
+                (
+                    r.status().as_u16(),
+                    r.json::<Value>().await.unwrap_or(Value::Null),
+                )
             }
         };
         let ids = |v: &Value| -> Vec<u64> {
@@ -233,9 +242,11 @@ mod tests {
         };
         let (status, page) = get("/2/comments/to_me.json?access_token=T&since_id=3&count=4").await;
         assert_eq!((status, ids(&page)), (200, vec![12, 11, 10, 9]));
-        let (_, page) = get("/2/comments/to_me/biz.json?access_token=T&since_id=3&max_id=8&count=4").await;
+        let (_, page) =
+            get("/2/comments/to_me/biz.json?access_token=T&since_id=3&max_id=8&count=4").await;
         assert_eq!(ids(&page), [8, 7, 6, 5]);
-        let (_, page) = get("/2/comments/to_me.json?access_token=T&since_id=3&max_id=4&count=4").await;
+        let (_, page) =
+            get("/2/comments/to_me.json?access_token=T&since_id=3&max_id=4&count=4").await;
         assert_eq!(ids(&page), [4]);
         let (_, page) = get("/2/comments/mentions.json?access_token=T").await;
         assert_eq!(ids(&page), Vec::<u64>::new());
@@ -255,6 +266,12 @@ mod tests {
         assert_eq!(requests[1]["max_id"], 8);
         assert_eq!(requests[5]["answer"], 10023);
         admin.reset().await.expect("reset");
-        assert!(admin.timeline_requests().await.expect("requests").is_empty());
+        assert!(
+            admin
+                .timeline_requests()
+                .await
+                .expect("requests")
+                .is_empty()
+        );
     }
 }

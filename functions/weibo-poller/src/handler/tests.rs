@@ -21,7 +21,9 @@ struct World {
 fn world(doc: &str) -> World {
     let timelines = Arc::new(FakeTimelines::default());
     let queue = Arc::new(RecordingBatchPublisher::default());
-    let accounts = AccountsDocument::from_json_for(doc, gateway_core::account::AccountsRole::Delivery).unwrap();
+    let accounts =
+        AccountsDocument::from_json_for(doc, gateway_core::account::AccountsRole::Delivery)
+            .unwrap();
     World {
         timelines: timelines.clone(),
         queue: queue.clone(),
@@ -46,7 +48,9 @@ async fn a_run_queues_the_new_comments_and_sums_up() {
         Timeline::CommentsToMe,
         (1..=3).map(|i| comment(i, 2_000 + i, "在吗", 9, 1_902_538_057)),
     );
-    let summary = handle(&w.deps, gateway_lambda::now_ms() + 30_000).await.unwrap();
+    let summary = handle(&w.deps, gateway_lambda::now_ms() + 30_000)
+        .await
+        .unwrap();
     assert_eq!(
         summary,
         json!({"timelines": 1, "queued": 3, "failed": 0, "rate_limited": 0})
@@ -62,13 +66,17 @@ async fn failures_and_rate_limits_are_counted() {
         code: 10022,
         message: "IP requests out of rate limit!".into(),
     });
-    let summary = handle(&w.deps, gateway_lambda::now_ms() + 30_000).await.unwrap();
+    let summary = handle(&w.deps, gateway_lambda::now_ms() + 30_000)
+        .await
+        .unwrap();
     assert_eq!(summary["rate_limited"], 1);
     let w = world(DOC);
     w.timelines.fail_next(TimelineError::Failed {
         reason: "weibo answered HTTP 502".into(),
     });
-    let summary = handle(&w.deps, gateway_lambda::now_ms() + 30_000).await.unwrap();
+    let summary = handle(&w.deps, gateway_lambda::now_ms() + 30_000)
+        .await
+        .unwrap();
     assert_eq!(summary["failed"], 1);
 }
 
@@ -85,31 +93,76 @@ fn report(outcome: Outcome, queued: usize) -> TimelineReport {
 }
 
 fn parsed(lines: &[String]) -> Vec<Value> {
-    lines.iter().map(|l| serde_json::from_str(l).unwrap()).collect()
+    lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 #[test]
 fn metrics_follow_the_contract() {
     // Items read: PolledItems by channel, account and timeline, and by channel.
-    let lines = parsed(&metric_lines(&report(Outcome::Read { burst_unfinished: false }, 4), 1));
+    let lines = parsed(&metric_lines(
+        &report(
+            Outcome::Read {
+                burst_unfinished: false,
+            },
+            4,
+        ),
+        1,
+    ));
     assert_eq!(lines.len(), 1);
     let m = &lines[0];
     assert_eq!(m["PolledItems"], 4.0);
-    assert_eq!((m["Channel"].as_str(), m["Account"].as_str(), m["Timeline"].as_str()), (Some("weibo"), Some("brand"), Some("comments_mentions")));
-    assert_eq!(m["_aws"]["CloudWatchMetrics"][0]["Namespace"], "ChannelGateway");
+    assert_eq!(
+        (
+            m["Channel"].as_str(),
+            m["Account"].as_str(),
+            m["Timeline"].as_str()
+        ),
+        (Some("weibo"), Some("brand"), Some("comments_mentions"))
+    );
+    assert_eq!(
+        m["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+        "ChannelGateway"
+    );
     assert_eq!(
         m["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
         json!([["Channel", "Account", "Timeline"], ["Channel"]])
     );
     // A failure: PollFailures by account and with no dimension (the alarm's).
-    let lines = parsed(&metric_lines(&report(Outcome::Failed { reason: "x".into() }, 0), 1));
-    let f = lines.iter().find(|l| l.get("PollFailures").is_some()).unwrap();
-    assert_eq!(f["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["Account"], []]));
+    let lines = parsed(&metric_lines(
+        &report(Outcome::Failed { reason: "x".into() }, 0),
+        1,
+    ));
+    let f = lines
+        .iter()
+        .find(|l| l.get("PollFailures").is_some())
+        .unwrap();
+    assert_eq!(
+        f["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+        json!([["Account"], []])
+    );
     assert_eq!(f["Account"], "brand");
     // A rate limit: PollRateLimited by account.
-    let lines = parsed(&metric_lines(&report(Outcome::RateLimited { code: 10023, until_ms: 5 }, 0), 1));
-    let r = lines.iter().find(|l| l.get("PollRateLimited").is_some()).unwrap();
-    assert_eq!(r["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["Account"]]));
+    let lines = parsed(&metric_lines(
+        &report(
+            Outcome::RateLimited {
+                code: 10023,
+                until_ms: 5,
+            },
+            0,
+        ),
+        1,
+    ));
+    let r = lines
+        .iter()
+        .find(|l| l.get("PollRateLimited").is_some())
+        .unwrap();
+    assert_eq!(
+        r["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+        json!([["Account"]])
+    );
     // Not polled: nothing.
     assert!(metric_lines(&report(Outcome::NotDue, 0), 1).is_empty());
     assert!(metric_lines(&report(Outcome::BackingOff { until_ms: 9 }, 0), 1).is_empty());

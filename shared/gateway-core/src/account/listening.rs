@@ -49,7 +49,10 @@ fn default_api() -> String {
 }
 
 fn default_timelines() -> Vec<String> {
-    Timeline::ALL.iter().map(|t| t.as_str().to_string()).collect()
+    Timeline::ALL
+        .iter()
+        .map(|t| t.as_str().to_string())
+        .collect()
 }
 
 fn default_count() -> u32 {
@@ -273,11 +276,17 @@ mod tests {
     #[test]
     fn bad_settings_get_a_message_naming_the_field() {
         for (listening, expected) in [
-            (r#"{"every_secs":30}"#, "listening.every_secs must be 60-86400"),
+            (
+                r#"{"every_secs":30}"#,
+                "listening.every_secs must be 60-86400",
+            ),
             (r#"{"every_secs":100000}"#, "listening.every_secs"),
             (r#"{"count":0}"#, "listening.count must be 1-200, got 0"),
             (r#"{"count":201}"#, "listening.count must be 1-200, got 201"),
-            (r#"{"api":"premium"}"#, "listening.api must be `standard` or `biz`"),
+            (
+                r#"{"api":"premium"}"#,
+                "listening.api must be `standard` or `biz`",
+            ),
             (r#"{"timelines":[]}"#, "listening.timelines is empty"),
             (
                 r#"{"timelines":["comments_to_me","home"]}"#,

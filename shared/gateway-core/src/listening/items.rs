@@ -46,12 +46,13 @@ impl Page {
             return Err(format!("the {timeline} answer holds no `{key}` list"));
         };
         let ids = list.iter().filter_map(item_id);
-        let (min_id, max_id) = ids.fold((None, None), |(lo, hi): (Option<u64>, Option<u64>), id| {
-            (
-                Some(lo.map_or(id, |l| l.min(id))),
-                Some(hi.map_or(id, |h| h.max(id))),
-            )
-        });
+        let (min_id, max_id) =
+            ids.fold((None, None), |(lo, hi): (Option<u64>, Option<u64>), id| {
+                (
+                    Some(lo.map_or(id, |l| l.min(id))),
+                    Some(hi.map_or(id, |h| h.max(id))),
+                )
+            });
         Ok(Page {
             items: list.clone(),
             min_id,
@@ -146,7 +147,11 @@ pub fn normalize(ctx: &Context<'_>, item: &Value) -> Item {
         Timeline::StatusesMentions => Content::Mention {
             subtype: "status".into(),
             target_id: Some(id.to_string()),
-            post: Some(PostRef::new(id.to_string(), &text, Some(writer.to_string()))),
+            post: Some(PostRef::new(
+                id.to_string(),
+                &text,
+                Some(writer.to_string()),
+            )),
             text,
         },
         Timeline::CommentsMentions => Content::Mention {
@@ -251,7 +256,11 @@ fn raw_body(item: &Value) -> String {
         }
         Value::Object(out)
     };
-    let user = |object: &Value| object.get("user").map(|u| pick(u, &["idstr", "id", "screen_name"]));
+    let user = |object: &Value| {
+        object
+            .get("user")
+            .map(|u| pick(u, &["idstr", "id", "screen_name"]))
+    };
     let mut out = pick(item, &["idstr", "id", "text", "created_at"]);
     if let Some(u) = user(item) {
         out["user"] = u;

@@ -132,10 +132,14 @@ impl Outcome {
     }
 }
 
-/// Why a run could not start.
+/// Why a run could not start: the accounts document could not be read.
 #[derive(Debug, thiserror::Error)]
 #[error("accounts unavailable")]
-pub struct RunError(#[source] pub crate::ports::PortError);
+pub struct RunError {
+    /// The directory's error.
+    #[source]
+    pub source: crate::ports::PortError,
+}
 
 /// One timeline to poll.
 struct Job<'d> {
@@ -149,7 +153,11 @@ struct Job<'d> {
 impl Poller<'_> {
     /// Polls every due timeline until `deadline_ms`; one report per configured timeline.
     pub async fn run(&self, deadline_ms: i64) -> Result<Vec<TimelineReport>, RunError> {
-        let doc = self.accounts.accounts().await.map_err(RunError)?;
+        let doc = self
+            .accounts
+            .accounts()
+            .await
+            .map_err(|source| RunError { source })?;
         let mut jobs = Vec::new();
         for (account, config) in &doc.weibo {
             let Some(listening) = &config.listening else {
@@ -158,7 +166,10 @@ impl Poller<'_> {
             // Validation requires both where the document holds tokens.
             let (Some(token), Some(uid)) = (
                 config.access_token.as_ref(),
-                config.receiver_uid.as_deref().and_then(|u| u.trim().parse().ok()),
+                config
+                    .receiver_uid
+                    .as_deref()
+                    .and_then(|u| u.trim().parse().ok()),
             ) else {
                 continue;
             };
@@ -327,7 +338,12 @@ impl Poller<'_> {
     }
 
     /// Saves `next` over `cursor` (at its version); on success `cursor` becomes `next`.
-    async fn save(&self, job: &Job<'_>, cursor: &mut Cursor, mut next: Cursor) -> Result<bool, String> {
+    async fn save(
+        &self,
+        job: &Job<'_>,
+        cursor: &mut Cursor,
+        mut next: Cursor,
+    ) -> Result<bool, String> {
         next.version = cursor.version + 1;
         match self
             .cursors

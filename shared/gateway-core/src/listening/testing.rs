@@ -3,9 +3,7 @@
 //! recording queue. Compiled only for tests and with the `test-util` feature.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use super::{
-    Cursor, CursorStore, MessageBatchPublisher, PageQuery, TimelineError, TimelineSource,
-};
+use super::{Cursor, CursorStore, MessageBatchPublisher, PageQuery, TimelineError, TimelineSource};
 use crate::account::{ListeningApi, Secret, Timeline};
 use crate::message::NormalizedMessage;
 use crate::ports::PortError;

@@ -2,9 +2,7 @@
 
 use super::items::{Context, Item, MAX_RAW_ITEM_BYTES, Page, normalize};
 use super::poll::{Outcome, Poller, SCHEDULE_SLACK_MS, Settings, TimelineReport, advance};
-use super::testing::{
-    FakeTimelines, InMemoryCursors, RecordingBatchPublisher, comment, status,
-};
+use super::testing::{FakeTimelines, InMemoryCursors, RecordingBatchPublisher, comment, status};
 use super::*;
 use crate::account::{AccountsDocument, Timeline, WeiboAccount};
 use crate::channel::weibo;
@@ -55,7 +53,11 @@ fn a_comment_on_a_post_joins_the_writers_conversation_with_its_post() {
         Content::Comment {
             comment_id: "4200000000000001".into(),
             text: "快递三天没动".into(),
-            post: PostRef::new(POST.to_string(), "新品上市，欢迎评论", Some(BRAND.to_string())),
+            post: PostRef::new(
+                POST.to_string(),
+                "新品上市，欢迎评论",
+                Some(BRAND.to_string())
+            ),
             reply_to_comment_id: Some("4200000000000000".into()),
         }
     );
@@ -78,7 +80,11 @@ fn a_comment_on_a_post_that_ats_the_account_is_a_mention() {
             subtype: "comment".into(),
             target_id: Some("5".into()),
             text: "@品牌 退款还没到".into(),
-            post: Some(PostRef::new(POST.to_string(), "新品上市，欢迎评论", Some(BRAND.to_string()))),
+            post: Some(PostRef::new(
+                POST.to_string(),
+                "新品上市，欢迎评论",
+                Some(BRAND.to_string())
+            )),
         }
     );
     // Another account whose name starts the same is not this one.
@@ -111,7 +117,11 @@ fn a_post_that_ats_the_account_is_a_status_mention_about_itself() {
             subtype: "status".into(),
             target_id: Some((POST + 9).to_string()),
             text: "@品牌 客服在吗".into(),
-            post: Some(PostRef::new((POST + 9).to_string(), "@品牌 客服在吗", Some(FAN.to_string()))),
+            post: Some(PostRef::new(
+                (POST + 9).to_string(),
+                "@品牌 客服在吗",
+                Some(FAN.to_string())
+            )),
         }
     );
 }
@@ -123,12 +133,18 @@ fn the_accounts_own_items_and_unreadable_ones_are_not_messages() {
     let no_id = json!({"text": "x", "user": {"idstr": "1"}});
     assert_eq!(
         normalize(&ctx(Timeline::CommentsToMe), &no_id),
-        Item::Unreadable { id: None, reason: "no id" }
+        Item::Unreadable {
+            id: None,
+            reason: "no id"
+        }
     );
     let no_user = json!({"idstr": "9", "text": "x"});
     assert_eq!(
         normalize(&ctx(Timeline::StatusesMentions), &no_user),
-        Item::Unreadable { id: Some(9), reason: "no user" }
+        Item::Unreadable {
+            id: Some(9),
+            reason: "no user"
+        }
     );
     // A time that cannot be read is the time it was read.
     let mut odd = status(10, FAN, "hi");
@@ -164,9 +180,21 @@ fn a_polled_mention_and_a_pushed_one_are_one_message() {
         listening: None,
     };
     for (timeline, item, subtype) in [
-        (Timeline::CommentsMentions, comment(4_300_000_000_000_002, FAN, "@品牌 在吗", POST, BRAND), "comment"),
-        (Timeline::CommentsToMe, comment(4_300_000_000_000_003, FAN, "在吗", POST, BRAND), "comment"),
-        (Timeline::StatusesMentions, status(4_300_000_000_000_004, FAN, "@品牌 在吗"), "status"),
+        (
+            Timeline::CommentsMentions,
+            comment(4_300_000_000_000_002, FAN, "@品牌 在吗", POST, BRAND),
+            "comment",
+        ),
+        (
+            Timeline::CommentsToMe,
+            comment(4_300_000_000_000_003, FAN, "在吗", POST, BRAND),
+            "comment",
+        ),
+        (
+            Timeline::StatusesMentions,
+            status(4_300_000_000_000_004, FAN, "@品牌 在吗"),
+            "status",
+        ),
     ] {
         let id = item["idstr"].as_str().unwrap().to_string();
         let body = json!({
@@ -182,8 +210,15 @@ fn a_polled_mention_and_a_pushed_one_are_one_message() {
         };
         let polled = message(normalize(&ctx(timeline), &item));
         assert_eq!(pushed.dedupe_id(), polled.dedupe_id(), "{timeline}");
-        assert_eq!(pushed.conversation_key, polled.conversation_key, "{timeline}");
-        assert_eq!(pushed.message_group_id(), polled.message_group_id(), "{timeline}");
+        assert_eq!(
+            pushed.conversation_key, polled.conversation_key,
+            "{timeline}"
+        );
+        assert_eq!(
+            pushed.message_group_id(),
+            polled.message_group_id(),
+            "{timeline}"
+        );
     }
 }
 
@@ -225,21 +260,73 @@ fn advance_is_table_driven() {
         burst,
         ..Cursor::default()
     };
-    let b = |top_id, next_max_id, pages| Some(Burst { top_id, next_max_id, pages });
+    let b = |top_id, next_max_id, pages| {
+        Some(Burst {
+            top_id,
+            next_max_id,
+            pages,
+        })
+    };
     for (what, cursor, p, want_since, want_burst) in [
-        ("first poll: one page only", at(0, None), page(&[30, 20, 10]), 30, None),
+        (
+            "first poll: one page only",
+            at(0, None),
+            page(&[30, 20, 10]),
+            30,
+            None,
+        ),
         ("first poll, nothing yet", at(0, None), page(&[]), 0, None),
         ("short page", at(5, None), page(&[30, 20]), 30, None),
         ("nothing new", at(30, None), page(&[]), 30, None),
-        ("full page: a burst", at(5, None), page(&[30, 20, 10]), 5, b(30, 9, 1)),
-        ("full page reaching the cursor", at(9, None), page(&[30, 20, 10]), 30, None),
-        ("burst goes on", at(5, b(30, 9, 1)), page(&[9, 8, 7]), 5, b(30, 6, 2)),
-        ("burst ends on a short page", at(5, b(30, 9, 1)), page(&[9, 8]), 30, None),
-        ("burst ends on an empty page", at(5, b(30, 9, 2)), page(&[]), 30, None),
-        ("burst ends at the cursor", at(5, b(30, 9, 1)), page(&[8, 7, 6]), 30, None),
+        (
+            "full page: a burst",
+            at(5, None),
+            page(&[30, 20, 10]),
+            5,
+            b(30, 9, 1),
+        ),
+        (
+            "full page reaching the cursor",
+            at(9, None),
+            page(&[30, 20, 10]),
+            30,
+            None,
+        ),
+        (
+            "burst goes on",
+            at(5, b(30, 9, 1)),
+            page(&[9, 8, 7]),
+            5,
+            b(30, 6, 2),
+        ),
+        (
+            "burst ends on a short page",
+            at(5, b(30, 9, 1)),
+            page(&[9, 8]),
+            30,
+            None,
+        ),
+        (
+            "burst ends on an empty page",
+            at(5, b(30, 9, 2)),
+            page(&[]),
+            30,
+            None,
+        ),
+        (
+            "burst ends at the cursor",
+            at(5, b(30, 9, 1)),
+            page(&[8, 7, 6]),
+            30,
+            None,
+        ),
     ] {
         let next = advance(&cursor, &p, 3, 77);
-        assert_eq!((next.since_id, next.burst), (want_since, want_burst), "{what}");
+        assert_eq!(
+            (next.since_id, next.burst),
+            (want_since, want_burst),
+            "{what}"
+        );
         assert_eq!(next.polled_at_ms, 77, "{what}");
     }
 }
@@ -339,10 +426,17 @@ async fn only_listening_accounts_and_their_timelines_are_polled_through_their_ap
     assert!(requests.contains(&(
         Timeline::StatusesMentions,
         ListeningApi::Biz,
-        PageQuery { since_id: 0, max_id: 0, count: 50 }
+        PageQuery {
+            since_id: 0,
+            max_id: 0,
+            count: 50
+        }
     )));
     assert_eq!(
-        requests.iter().filter(|r| r.1 == ListeningApi::Standard).count(),
+        requests
+            .iter()
+            .filter(|r| r.1 == ListeningApi::Standard)
+            .count(),
         3
     );
 }
@@ -354,7 +448,13 @@ async fn the_first_poll_reads_the_newest_page_only_then_new_items_each_poll() {
     let r = World::one(&w.run().await, "brand", Timeline::CommentsToMe);
     assert_eq!((r.queued, r.pages), (3, 1));
     assert_eq!(w.queued_ids(), ["3", "4", "5"], "oldest first");
-    assert_eq!(w.cursors.get("brand", Timeline::CommentsToMe).unwrap().since_id, 5);
+    assert_eq!(
+        w.cursors
+            .get("brand", Timeline::CommentsToMe)
+            .unwrap()
+            .since_id,
+        5
+    );
     // Not due again before every_secs.
     w.to_me(6..=7);
     w.later(30_000);
@@ -403,25 +503,60 @@ async fn a_burst_beyond_the_page_limit_resumes_at_its_next_page_in_the_next_run(
     w.to_me(2..=11);
     w.later(60_000);
     let r = World::one(&w.run().await, "brand", Timeline::CommentsToMe);
-    assert_eq!(r.outcome, Outcome::Read { burst_unfinished: true });
+    assert_eq!(
+        r.outcome,
+        Outcome::Read {
+            burst_unfinished: true
+        }
+    );
     let c = w.cursors.get("brand", Timeline::CommentsToMe).unwrap();
-    assert_eq!(c.since_id, 1, "the committed cursor stays until the burst is read");
-    assert_eq!(c.burst, Some(Burst { top_id: 11, next_max_id: 5, pages: 2 }));
+    assert_eq!(
+        c.since_id, 1,
+        "the committed cursor stays until the burst is read"
+    );
+    assert_eq!(
+        c.burst,
+        Some(Burst {
+            top_id: 11,
+            next_max_id: 5,
+            pages: 2
+        })
+    );
     // New items meanwhile wait for the burst; the next run goes on below it at once (a burst
     // is due whatever the interval).
     w.to_me(12..=12);
     w.later(1_000);
     w.timelines.clear_requests();
     let r = World::one(&w.run().await, "brand", Timeline::CommentsToMe);
-    assert_eq!(r.outcome, Outcome::Read { burst_unfinished: false });
-    let first = w.timelines.requests().into_iter().find(|q| q.0 == Timeline::CommentsToMe).unwrap();
+    assert_eq!(
+        r.outcome,
+        Outcome::Read {
+            burst_unfinished: false
+        }
+    );
+    let first = w
+        .timelines
+        .requests()
+        .into_iter()
+        .find(|q| q.0 == Timeline::CommentsToMe)
+        .unwrap();
     assert_eq!((first.2.since_id, first.2.max_id), (1, 5));
-    assert_eq!(w.cursors.get("brand", Timeline::CommentsToMe).unwrap().since_id, 11);
+    assert_eq!(
+        w.cursors
+            .get("brand", Timeline::CommentsToMe)
+            .unwrap()
+            .since_id,
+        11
+    );
     w.later(60_000);
     w.run().await;
     let mut ids: Vec<u64> = w.queued_ids().iter().map(|s| s.parse().unwrap()).collect();
     ids.sort_unstable();
-    assert_eq!(ids, (1..=12).collect::<Vec<_>>(), "nothing lost, nothing twice");
+    assert_eq!(
+        ids,
+        (1..=12).collect::<Vec<_>>(),
+        "nothing lost, nothing twice"
+    );
 }
 
 #[tokio::test]
@@ -435,7 +570,13 @@ async fn a_crash_between_queueing_and_saving_reads_that_page_again_and_loses_not
     *w.cursors.failing_saves.lock().unwrap() = 1;
     let r = World::one(&w.run().await, "brand", Timeline::CommentsToMe);
     assert!(matches!(r.outcome, Outcome::Failed { .. }), "{r:?}");
-    assert_eq!(w.cursors.get("brand", Timeline::CommentsToMe).unwrap().since_id, 2);
+    assert_eq!(
+        w.cursors
+            .get("brand", Timeline::CommentsToMe)
+            .unwrap()
+            .since_id,
+        2
+    );
     let r = World::one(&w.run().await, "brand", Timeline::CommentsToMe);
     assert_eq!(r.queued, 2, "the same page again");
     // Queued twice with the same dedupe ids: the queue and the router store each once.
@@ -443,7 +584,13 @@ async fn a_crash_between_queueing_and_saving_reads_that_page_again_and_loses_not
     let ids: Vec<String> = all.iter().map(|m| m.dedupe_id()).collect();
     let distinct: BTreeSet<&String> = ids.iter().collect();
     assert_eq!((ids.len(), distinct.len()), (6, 4));
-    assert_eq!(w.cursors.get("brand", Timeline::CommentsToMe).unwrap().since_id, 4);
+    assert_eq!(
+        w.cursors
+            .get("brand", Timeline::CommentsToMe)
+            .unwrap()
+            .since_id,
+        4
+    );
 }
 
 #[tokio::test]
@@ -453,7 +600,10 @@ async fn a_queue_failure_leaves_the_cursor_and_the_next_run_retries() {
     *w.queue.failing.lock().unwrap() = 1;
     let reports = w.run().await;
     let r = World::one(&reports, "brand", Timeline::CommentsToMe);
-    assert!(matches!(&r.outcome, Outcome::Failed { reason } if reason.contains("not queued")), "{r:?}");
+    assert!(
+        matches!(&r.outcome, Outcome::Failed { reason } if reason.contains("not queued")),
+        "{r:?}"
+    );
     assert_eq!(w.cursors.get("brand", Timeline::CommentsToMe), None);
     let r = World::one(&w.run().await, "brand", Timeline::CommentsToMe);
     assert_eq!(r.queued, 2);
@@ -478,7 +628,10 @@ async fn a_platform_failure_keeps_the_cursor_and_the_next_run_retries() {
             reason: "weibo answered HTTP 502".into()
         }
     );
-    assert_eq!(w.cursors.get("brand", Timeline::CommentsToMe).unwrap(), before);
+    assert_eq!(
+        w.cursors.get("brand", Timeline::CommentsToMe).unwrap(),
+        before
+    );
     // Not saved, so due again at the next run, a minute later.
     let r = World::one(&w.run().await, "brand", Timeline::CommentsToMe);
     assert_eq!((r.queued, r.outcome.as_str()), (1, "read"));
@@ -493,27 +646,48 @@ async fn a_rate_limit_backs_off_makes_no_call_meanwhile_then_resumes() {
     w.to_me(3..=3);
     w.later(60_000);
     for _ in 0..4 {
-        w.timelines.fail_next(TimelineError::RateLimited { code: 10023, message: "User requests out of rate limit!".into() });
+        w.timelines.fail_next(TimelineError::RateLimited {
+            code: 10023,
+            message: "User requests out of rate limit!".into(),
+        });
     }
     let reports = w.run().await;
     let limited: Vec<&TimelineReport> = reports
         .iter()
         .filter(|r| matches!(r.outcome, Outcome::RateLimited { .. }))
         .collect();
-    assert_eq!(limited.len(), 3, "every brand timeline this run: {reports:?}");
+    assert_eq!(
+        limited.len(),
+        3,
+        "every brand timeline this run: {reports:?}"
+    );
     let c = w.cursors.get("brand", Timeline::CommentsToMe).unwrap();
     assert_eq!(c.since_id, 2, "the cursor is kept");
-    assert_eq!((c.backoff_level, c.backoff_until_ms), (1, T0 + 60_000 + 60_000));
+    assert_eq!(
+        (c.backoff_level, c.backoff_until_ms),
+        (1, T0 + 60_000 + 60_000)
+    );
     // Within the backoff: no call at all.
     w.later(59_000);
     w.timelines.clear_requests();
     let r = World::one(&w.run().await, "brand", Timeline::CommentsToMe);
     assert!(matches!(r.outcome, Outcome::BackingOff { .. }), "{r:?}");
-    assert!(!w.timelines.requests().iter().any(|q| q.0 == Timeline::CommentsToMe));
+    assert!(
+        !w.timelines
+            .requests()
+            .iter()
+            .any(|q| q.0 == Timeline::CommentsToMe)
+    );
     // After it: one more 10023 doubles the backoff.
     w.later(1_000);
     let r = World::one(&w.run().await, "brand", Timeline::CommentsToMe);
-    assert_eq!(r.outcome, Outcome::RateLimited { code: 10023, until_ms: T0 + 120_000 + 120_000 });
+    assert_eq!(
+        r.outcome,
+        Outcome::RateLimited {
+            code: 10023,
+            until_ms: T0 + 120_000 + 120_000
+        }
+    );
     // Then it resumes where it was, and a read page ends the backoff.
     w.later(120_000);
     let r = World::one(&w.run().await, "brand", Timeline::CommentsToMe);
@@ -536,13 +710,27 @@ async fn an_overlapping_run_never_moves_a_cursor_backwards() {
     ahead.version = stale.version + 1;
     let store = InMemoryCursors::default();
     store.put("brand", Timeline::CommentsToMe, Some(stale.clone()));
-    assert!(store.save("brand", Timeline::CommentsToMe, &ahead, stale.version).await.unwrap());
+    assert!(
+        store
+            .save("brand", Timeline::CommentsToMe, &ahead, stale.version)
+            .await
+            .unwrap()
+    );
     let mut behind = stale.clone();
     behind.version = stale.version + 1;
-    assert!(!store.save("brand", Timeline::CommentsToMe, &behind, stale.version).await.unwrap());
-    assert_eq!(store.get("brand", Timeline::CommentsToMe).unwrap().since_id, 4);
+    assert!(
+        !store
+            .save("brand", Timeline::CommentsToMe, &behind, stale.version)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.get("brand", Timeline::CommentsToMe).unwrap().since_id,
+        4
+    );
     // In the use case: the loser stops at its first save.
-    w.cursors.put("brand", Timeline::CommentsToMe, Some(stale.clone()));
+    w.cursors
+        .put("brand", Timeline::CommentsToMe, Some(stale.clone()));
     let winner = w.cursors.get("brand", Timeline::CommentsToMe).unwrap();
     let mut moved = winner.clone();
     moved.since_id = 4;
@@ -552,8 +740,12 @@ async fn an_overlapping_run_never_moves_a_cursor_backwards() {
     struct Racing<'a>(&'a InMemoryCursors, Cursor, &'a RecordingBatchPublisher);
     #[async_trait::async_trait]
     impl MessageBatchPublisher for Racing<'_> {
-        async fn publish_all(&self, m: &[NormalizedMessage]) -> Result<(), crate::ports::PortError> {
-            self.0.put("brand", Timeline::CommentsToMe, Some(self.1.clone()));
+        async fn publish_all(
+            &self,
+            m: &[NormalizedMessage],
+        ) -> Result<(), crate::ports::PortError> {
+            self.0
+                .put("brand", Timeline::CommentsToMe, Some(self.1.clone()));
             self.2.publish_all(m).await
         }
     }
@@ -565,7 +757,10 @@ async fn an_overlapping_run_never_moves_a_cursor_backwards() {
         source: &w.timelines,
         cursors: &w.cursors,
         queue: &racing,
-        settings: Settings { max_pages: 5, page_budget_ms: 0 },
+        settings: Settings {
+            max_pages: 5,
+            page_budget_ms: 0,
+        },
         now_ms: &now,
     }
     .run(i64::MAX)
@@ -573,7 +768,13 @@ async fn an_overlapping_run_never_moves_a_cursor_backwards() {
     .unwrap();
     let r = World::one(&reports, "brand", Timeline::CommentsToMe);
     assert_eq!(r.outcome, Outcome::Overtaken);
-    assert_eq!(w.cursors.get("brand", Timeline::CommentsToMe).unwrap().since_id, 4);
+    assert_eq!(
+        w.cursors
+            .get("brand", Timeline::CommentsToMe)
+            .unwrap()
+            .since_id,
+        4
+    );
 }
 
 #[tokio::test]
@@ -587,15 +788,39 @@ async fn a_run_near_its_deadline_starts_no_page_and_the_oldest_polled_go_first()
         source: &w.timelines,
         cursors: &w.cursors,
         queue: &w.queue,
-        settings: Settings { max_pages: 5, page_budget_ms: 10_000 },
+        settings: Settings {
+            max_pages: 5,
+            page_budget_ms: 10_000,
+        },
         now_ms: &now,
     };
     let reports = poller.run(T0 + 9_999).await.unwrap();
-    assert!(reports.iter().all(|r| r.outcome == Outcome::OutOfTime), "{reports:?}");
+    assert!(
+        reports.iter().all(|r| r.outcome == Outcome::OutOfTime),
+        "{reports:?}"
+    );
     assert!(w.timelines.requests().is_empty());
     // A timeline polled long ago is first in the next run.
-    w.cursors.put("brand", Timeline::StatusesMentions, Some(Cursor { since_id: 1, polled_at_ms: 1, version: 1, ..Cursor::default() }));
-    w.cursors.put("brand", Timeline::CommentsToMe, Some(Cursor { since_id: 1, polled_at_ms: 5, version: 1, ..Cursor::default() }));
+    w.cursors.put(
+        "brand",
+        Timeline::StatusesMentions,
+        Some(Cursor {
+            since_id: 1,
+            polled_at_ms: 1,
+            version: 1,
+            ..Cursor::default()
+        }),
+    );
+    w.cursors.put(
+        "brand",
+        Timeline::CommentsToMe,
+        Some(Cursor {
+            since_id: 1,
+            polled_at_ms: 5,
+            version: 1,
+            ..Cursor::default()
+        }),
+    );
     let reports = poller.run(T0 + 60_000).await.unwrap();
     let at = |t: Timeline| {
         reports
@@ -614,11 +839,20 @@ async fn the_accounts_own_comments_are_skipped_and_counted() {
     let w = world();
     w.timelines.add(
         Timeline::CommentsToMe,
-        [comment(1, BRAND, "感谢反馈", POST, BRAND), comment(2, FAN, "好", POST, BRAND)],
+        [
+            comment(1, BRAND, "感谢反馈", POST, BRAND),
+            comment(2, FAN, "好", POST, BRAND),
+        ],
     );
     let r = World::one(&w.run().await, "brand", Timeline::CommentsToMe);
     assert_eq!((r.queued, r.own), (1, 1));
-    assert_eq!(w.cursors.get("brand", Timeline::CommentsToMe).unwrap().since_id, 2);
+    assert_eq!(
+        w.cursors
+            .get("brand", Timeline::CommentsToMe)
+            .unwrap()
+            .since_id,
+        2
+    );
 }
 
 #[tokio::test]
@@ -626,7 +860,13 @@ async fn an_unreadable_answer_fails_without_moving_the_cursor() {
     struct Odd;
     #[async_trait::async_trait]
     impl TimelineSource for Odd {
-        async fn page(&self, _: &crate::account::Secret, _: ListeningApi, _: Timeline, _: PageQuery) -> Result<Value, TimelineError> {
+        async fn page(
+            &self,
+            _: &crate::account::Secret,
+            _: ListeningApi,
+            _: Timeline,
+            _: PageQuery,
+        ) -> Result<Value, TimelineError> {
             Ok(json!({"result": true}))
         }
     }
@@ -638,12 +878,20 @@ async fn an_unreadable_answer_fails_without_moving_the_cursor() {
         source: &Odd,
         cursors: &w.cursors,
         queue: &w.queue,
-        settings: Settings { max_pages: 5, page_budget_ms: 0 },
+        settings: Settings {
+            max_pages: 5,
+            page_budget_ms: 0,
+        },
         now_ms: &now,
     }
     .run(i64::MAX)
     .await
     .unwrap();
-    assert!(reports.iter().all(|r| matches!(&r.outcome, Outcome::Failed { reason } if reason.contains("holds no"))), "{reports:?}");
+    assert!(
+        reports.iter().all(
+            |r| matches!(&r.outcome, Outcome::Failed { reason } if reason.contains("holds no"))
+        ),
+        "{reports:?}"
+    );
     assert!(w.cursors.cursors.lock().unwrap().is_empty());
 }
