@@ -274,7 +274,9 @@ impl Poller<'_> {
                 }
             };
             let messages = self.messages(job, &cursor, &page, &mut out);
-            if let Err(e) = self.queue.publish_all(&messages).await {
+            if !messages.is_empty()
+                && let Err(e) = self.queue.publish_all(&messages).await
+            {
                 out.outcome = Outcome::Failed {
                     reason: format!("messages not queued: {e}"),
                 };
