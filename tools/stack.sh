@@ -102,7 +102,7 @@ stack_build() {
   # One package at a time, as `cargo lambda watch` runs them (`cargo run --bin X`): building
   # them together would unify features differently and the watcher would rebuild on first use.
   local bin n=0 start=$SECONDS
-  local bins=(wechat-webhook weibo-webhook message-router reply-sender reply-api sla-monitor stats-aggregator desk-api media-fetcher gatewayctl)
+  local bins=(wechat-webhook weibo-webhook message-router reply-sender reply-api sla-monitor stats-aggregator desk-api media-fetcher weibo-poller gatewayctl)
   for bin in "${bins[@]}"; do
     n=$((n + 1))
     log "cargo build --bin $bin ($n/${#bins[@]}, $((SECONDS - start)) s so far)"
@@ -150,7 +150,8 @@ stack_start_stubs() {
   STUB_PORT=$(free_port)
   export GATEWAY_STUB_URL="http://127.0.0.1:$STUB_PORT"
   export WECHAT_API_BASE_URL="$GATEWAY_STUB_URL" WEIBO_API_BASE_URL="$GATEWAY_STUB_URL" \
-    WEIBO_MEDIA_BASE_URL="$GATEWAY_STUB_URL"
+    WEIBO_MEDIA_BASE_URL="$GATEWAY_STUB_URL" WEIBO_OPEN_API_BASE_URL="$GATEWAY_STUB_URL" \
+    WEIBO_BIZ_API_BASE_URL="$GATEWAY_STUB_URL"
   log "starting the platform stand-ins on $GATEWAY_STUB_URL (log: $STACK_RUN_DIR/stub.log)"
   "${STACK_SETSID[@]}" "$GATEWAYCTL" stub-platforms --listen "127.0.0.1:$STUB_PORT" \
     >"$STACK_RUN_DIR/stub.log" 2>&1 &
@@ -205,6 +206,8 @@ ENV
 WECHAT_API_BASE_URL=$WECHAT_API_BASE_URL
 WEIBO_API_BASE_URL=$WEIBO_API_BASE_URL
 WEIBO_MEDIA_BASE_URL=$WEIBO_MEDIA_BASE_URL
+WEIBO_OPEN_API_BASE_URL=$WEIBO_OPEN_API_BASE_URL
+WEIBO_BIZ_API_BASE_URL=$WEIBO_BIZ_API_BASE_URL
 PLATFORM_TIMEOUT_SECS=${PLATFORM_TIMEOUT_SECS:-2}
 RETRY_BASE_SECS=${RETRY_BASE_SECS:-1}
 RETRY_MAX_SECS=${RETRY_MAX_SECS:-2}
@@ -273,7 +276,7 @@ stack_start_desk() {
 # stack_event_sources [LOG]: the queues', stream's and schedule's event sources, as Lambda's
 # (gatewayctl local event-sources): the inbound queue feeds message-router, the outbound queue
 # reply-sender, the media queue media-fetcher, the timers queue, the stream and a one-minute schedule sla-monitor, the stream
-# stats-aggregator. Without LOG it runs in the foreground until stopped (make up); with LOG it
+# stats-aggregator, a one-minute schedule weibo-poller. Without LOG it runs in the foreground until stopped (make up); with LOG it
 # runs in the background in a process group of its own, logging there, and stops with the
 # stack (stack_cleanup).
 stack_event_sources() {
@@ -285,7 +288,8 @@ stack_event_sources() {
     --map "sla-monitor=$TIMERS_QUEUE_URL=$base/sla-monitor/invocations"
     --stream "sla-monitor=$TABLE_NAME=$base/sla-monitor/invocations"
     --stream "stats-aggregator=$TABLE_NAME=$base/stats-aggregator/invocations"
-    --schedule "sla-monitor=60=$base/sla-monitor/invocations")
+    --schedule "sla-monitor=60=$base/sla-monitor/invocations"
+    --schedule "weibo-poller=60=$base/weibo-poller/invocations")
   if [ -z "${1:-}" ]; then
     "$GATEWAYCTL" "${args[@]}"
     return

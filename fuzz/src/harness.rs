@@ -136,6 +136,7 @@ pub fn weibo_json(data: &[u8]) {
         receiver_uid: None,
         access_token: None,
         format: WeiboFormat::Json,
+        listening: None,
     };
     let signed = weibo::simulate::push(&account, data.to_vec(), NOW_SECS * 1000, "57155157");
     match weibo::handle(&account, &signed.inbound("fuzz"), &Limits::default()) {

@@ -19,6 +19,7 @@ pub use dynamodb::conversations::DynamoDbConversationStore;
 pub use dynamodb::deliveries::DynamoDbDeliveryLedger;
 pub use dynamodb::desk::DynamoDbDesk;
 pub use dynamodb::media::DynamoDbMediaRecords;
+pub use dynamodb::poll_cursors::DynamoDbPollCursors;
 pub use dynamodb::rules::{BundledRules, DynamoDbRulesSource, DynamoDbRulesStore};
 pub use dynamodb::stats::DynamoDbStats;
 pub use dynamodb::tokens::{DynamoDbAccessTokens, TokenTiming};

@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 
+mod listening;
+pub use listening::{Listening, ListeningApi, Timeline};
+
 /// A secret string (token, key, app secret). `Debug` and `Display` print `[redacted]`.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -186,6 +189,9 @@ pub struct WeiboAccount {
     /// Push format.
     #[serde(default)]
     pub format: WeiboFormat,
+    /// Reading the account's public timelines (`weibo-poller`): present = on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listening: Option<Listening>,
 }
 
 /// Shortest accepted `reply-api` client secret, in bytes.
@@ -409,6 +415,19 @@ impl AccountsDocument {
             }
             if !api && acc.access_token.is_some() {
                 return Err(must_not_hold("weibo", name, "access_token"));
+            }
+            if let Some(listening) = &acc.listening {
+                listening.validate().map_err(|reason| invalid(&reason))?;
+                if acc.receiver_uid.is_none() {
+                    return Err(invalid(
+                        "listening needs receiver_uid (the account's own posts and comments are told apart by it)",
+                    ));
+                }
+                if api && acc.access_token.is_none() {
+                    return Err(invalid(
+                        "listening needs an access_token (the timelines are read with it)",
+                    ));
+                }
             }
         }
         let clients = matches!(role, AccountsRole::Full | AccountsRole::ApiClients);

@@ -387,6 +387,7 @@ fn stand_ins() -> &'static (WeChatAccount, WeiboAccount) {
                 receiver_uid: None,
                 access_token: None,
                 format: crate::account::WeiboFormat::Json,
+                listening: None,
             },
         )
     })

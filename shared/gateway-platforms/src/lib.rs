@@ -1,6 +1,6 @@
 //! HTTP clients of the platform APIs the reply sender calls: WeChat's customer-service message,
 //! typing and access-token APIs, and Weibo's reply API; the media downloads of the
-//! media-fetcher ([`media`]); WeChat's media upload for the desk's agents' files ([`upload`]). They implement the
+//! media-fetcher ([`media`]); the public timelines `weibo-poller` reads ([`timeline`]); WeChat's media upload for the desk's agents' files ([`upload`]). They implement the
 //! `gateway_core::delivery::ports` traits; request bodies, answer parsing and error
 //! classification are in `gateway_core::delivery::{wechat, weibo}`.
 //!
@@ -10,6 +10,7 @@
 //! their URL before they are kept or logged.
 
 pub mod media;
+pub mod timeline;
 pub mod upload;
 
 use async_trait::async_trait;

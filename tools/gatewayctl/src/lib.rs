@@ -15,6 +15,7 @@ pub mod send;
 pub mod stream_source;
 pub mod stub;
 pub mod stub_media;
+pub mod stub_timeline;
 pub mod stub_upload;
 
 /// An HTTP client for local calls (webhooks, the runtime API, the stand-ins), built after

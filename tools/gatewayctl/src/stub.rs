@@ -9,9 +9,11 @@
 //! * Weibo: `POST /2/messages/reply.json` (form-encoded), errors in Weibo's envelope.
 //! * Media downloads (WeChat `GET /cgi-bin/media/get`, Weibo `GET /2/mss/msget`): see
 //!   [`crate::stub_media`].
+//! * Weibo's public timelines (`comments/to_me`, `comments/mentions`, `statuses/mentions`, and
+//!   their `/biz` twins), from seeded items: see [`crate::stub_timeline`].
 //! * Admin, for tests: `POST /admin/reset`, `GET /admin/requests` (everything received),
 //!   `POST /admin/wechat/expire-tokens`, `POST /admin/fail`
-//!   (`{"api":"wechat_send"|"wechat_token"|"weibo_reply"|"wechat_media"|"weibo_media","code":45015,"times":1}`),
+//!   (`{"api":"wechat_send"|"wechat_token"|"weibo_reply"|"wechat_media"|"weibo_media"|"weibo_timeline","code":45015,"times":1}`),
 //!   `POST /admin/config` (`{"token_ttl_secs":7200,"wechat_quota":5}`: token lifetime, and
 //!   customer-service messages accepted per user before `45047`).
 //!
@@ -42,8 +44,8 @@ static STARTED: LazyLock<u128> = LazyLock::new(|| {
 /// A scripted failure: the next `times` calls of `api` answer `code`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Failure {
-    /// `wechat_send`, `wechat_token`, `wechat_typing`, `weibo_reply`, `wechat_media` or
-    /// `weibo_media`.
+    /// `wechat_send`, `wechat_token`, `wechat_typing`, `weibo_reply`, `wechat_media`,
+    /// `weibo_media` or `weibo_timeline`.
     pub api: String,
     /// The platform error code to answer.
     pub code: i64,
@@ -80,6 +82,7 @@ pub(crate) struct Stub {
     typing: Vec<Value>,
     weibo_replies: Vec<Value>,
     pub(crate) media: crate::stub_media::MediaStub,
+    pub(crate) timeline: crate::stub_timeline::TimelineStub,
 }
 
 impl Stub {
@@ -316,6 +319,7 @@ async fn admin_requests(State(state): State<Shared>) -> Response {
         },
         "weibo": { "replies": stub.weibo_replies },
         "media": stub.media.requests(),
+        "weibo_timeline": stub.timeline.requests(),
     }))
     .into_response()
 }
@@ -374,6 +378,7 @@ pub fn router() -> Router {
         .route("/admin/fail", post(admin_fail))
         .route("/admin/config", post(admin_config))
         .merge(crate::stub_upload::routes())
+        .merge(crate::stub_timeline::routes())
         .with_state(state)
 }
 

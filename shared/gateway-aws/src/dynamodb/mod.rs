@@ -1,5 +1,5 @@
 //! DynamoDB adapters, all over the one conversations table: conversations and messages, reply
-//! delivery records, reply-API request records, the media records of messages, the leased WeChat token cache, the rules
+//! delivery records, reply-API request records, the media records of messages, the leased WeChat token cache, `weibo-poller`'s cursors, the rules
 //! document, the daily statistics, and the transaction wrapper they share.
 
 pub mod api_requests;
@@ -10,6 +10,7 @@ pub mod desk;
 pub(crate) mod desk_query;
 pub mod inboxes;
 pub mod media;
+pub mod poll_cursors;
 pub mod rules;
 pub mod sla_records;
 pub mod stats;

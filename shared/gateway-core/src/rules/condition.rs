@@ -43,6 +43,10 @@ pub(crate) enum Condition {
     HasTags(Vec<String>),
     Status(Vec<Status>),
     Escalated(bool),
+    /// The message was written in public (a Weibo comment or @mention), or not.
+    Public(bool),
+    /// The message concerns one of these posts (a comment under it, a mention in or under it).
+    Post(Vec<String>),
     All(Vec<Condition>),
     Any(Vec<Condition>),
     Not(Box<Condition>),
@@ -310,6 +314,28 @@ impl Condition {
                 });
                 (ok, fact)
             }
+            Condition::Public(want) => {
+                let public = m.content.is_public();
+                let fact = ctx.say(|| {
+                    let kind = m.content.kind();
+                    if public {
+                        format!("message is public (a {kind})")
+                    } else {
+                        format!("message is private (a {kind})")
+                    }
+                });
+                (public == *want, fact)
+            }
+            Condition::Post(list) => match m.content.post() {
+                Some(post) => {
+                    let ok = list.contains(&post.id);
+                    (ok, ctx.say(|| is_not("post", &post.id, ok, list)))
+                }
+                None => (
+                    false,
+                    ctx.say(|| format!("message ({}) concerns no post", m.content.kind())),
+                ),
+            },
             Condition::All(children) => {
                 let mut facts = Vec::new();
                 for c in children {

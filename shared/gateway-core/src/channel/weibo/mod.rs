@@ -38,6 +38,8 @@
 mod parse;
 pub mod simulate;
 
+pub(crate) use parse::parse_created_at;
+
 use crate::account::{WeiboAccount, WeiboFormat};
 use crate::channel::{
     HttpMethod, InboundRequest, Limits, TimestampUnit, WebhookError, WebhookOutcome,
@@ -66,6 +68,7 @@ use crate::message::{Channel, NormalizedMessage, RawPayload, SCHEMA_VERSION};
 ///     receiver_uid: Some("1902538057".into()),
 ///     access_token: None,
 ///     format: WeiboFormat::Json,
+///     listening: None,
 /// };
 /// let body = r#"{"type":"text","receiver_id":1902538057,"sender_id":2489518277,
 ///     "created_at":"Mon Jul 16 18:09:20 +0800 2012","text":"hi","data":{}}"#;

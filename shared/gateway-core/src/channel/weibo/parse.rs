@@ -381,7 +381,7 @@ pub(super) fn canonical_uid(uid: &str) -> String {
 }
 
 /// Parses `created_at` (`%a %b %d %H:%M:%S %z %Y`) into Unix seconds.
-pub(super) fn parse_created_at(text: &str) -> Option<i64> {
+pub(crate) fn parse_created_at(text: &str) -> Option<i64> {
     chrono::DateTime::parse_from_str(text.trim(), CREATED_AT_FORMAT)
         .ok()
         .map(|t| t.timestamp())

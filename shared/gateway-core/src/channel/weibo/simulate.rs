@@ -140,6 +140,7 @@ mod tests {
             receiver_uid: None,
             access_token: None,
             format: WeiboFormat::Json,
+            listening: None,
         }
     }
 

@@ -24,6 +24,7 @@ fn account() -> WeiboAccount {
         receiver_uid: Some(RECEIVER.into()),
         access_token: None,
         format: WeiboFormat::Json,
+        listening: None,
     }
 }
 

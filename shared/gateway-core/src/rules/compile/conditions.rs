@@ -39,6 +39,8 @@ impl Compiler<'_> {
             has_tags,
             status,
             escalated,
+            public,
+            post,
             all,
             any,
             not,
@@ -147,6 +149,14 @@ impl Compiler<'_> {
         }
         if let Some(b) = escalated {
             parts.push(Condition::Escalated(b));
+        }
+        if let Some(b) = public {
+            parts.push(Condition::Public(b));
+        }
+        if let Some(v) = post {
+            parts.push(Condition::Post(
+                v.0.into_iter().map(|p| p.0.trim().to_string()).collect(),
+            ));
         }
         for (key, list) in [("all", all), ("any", any)] {
             let Some(list) = list else { continue };

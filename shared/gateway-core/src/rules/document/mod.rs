@@ -276,6 +276,10 @@ pub(crate) struct ConditionSpec {
     #[serde(default)]
     pub escalated: Option<bool>,
     #[serde(default)]
+    pub public: Option<bool>,
+    #[serde(default)]
+    pub post: Option<OneOrMany<NonEmpty>>,
+    #[serde(default)]
     pub all: Option<Vec<ConditionSpec>>,
     #[serde(default)]
     pub any: Option<Vec<ConditionSpec>>,
@@ -295,6 +299,7 @@ pub(crate) enum MessageKind {
     Link,
     Event,
     Mention,
+    Comment,
     Other,
 }
 
@@ -309,6 +314,7 @@ impl MessageKind {
             MessageKind::Link => "link",
             MessageKind::Event => "event",
             MessageKind::Mention => "mention",
+            MessageKind::Comment => "comment",
             MessageKind::Other => "other",
         }
     }
