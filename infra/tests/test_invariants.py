@@ -8,7 +8,7 @@ CloudFormation template synthesized by the CDK app.
 Every invariant is a named check (invariants/checks*.py) of the contract in invariants/spec.py,
 run on each template ("sam", "cdk", and "sam-cfn" = the SAM template expanded by the SAM
 translator, with --sam-cfn); SAM and CDK must be equivalent (invariants/parity.py). Negative
-self-tests (invariants/mutations.py, mutations_async.py, mutations_auth.py, mutations_site.py, mutations_media.py): a
+self-tests (invariants/mutations.py, mutations_async.py, mutations_auth.py, mutations_site.py, mutations_media.py, mutations_listening.py): a
 deliberately broken copy of each template must make each check fail, so a check cannot silently pass. The last line is "N passed, M failed"; the
 exit code is non-zero on any failure.
 

@@ -43,6 +43,7 @@ export function gatewayAlarms(scope: Construct, props: AlarmsProps): sns.Topic {
     statsAggregator: aggregator,
     deskApi,
     mediaFetcher,
+    weiboPoller,
   } = props.functions;
   const { httpApi, replyHttpApi } = props.apis;
 
@@ -167,6 +168,8 @@ export function gatewayAlarms(scope: Construct, props: AlarmsProps): sns.Topic {
     3,
   );
   alarmsFor('MediaFetcher', 'media-fetcher', mediaFetcher, ' (whole batches failed - cold start, timeout)');
+  // weibo-poller (weibo-poller.ts): a whole run failed, or a run outlasted its minute.
+  alarmsFor('WeiboPoller', 'weibo-poller', weiboPoller, ' (a whole run failed - cold start, timeout)');
   alarmsFor('ReplyApi', 'reply-api', replyApi);
   alarm(
     'ReplyApiLatencyAlarm',
@@ -224,6 +227,19 @@ export function gatewayAlarms(scope: Construct, props: AlarmsProps): sns.Topic {
   );
   // sla-monitor emits SlaBreaches once per breach it records (also with no dimensions); each
   // breach is also an alert on AlertsTopic, for the people on duty.
+  // weibo-poller emits PollFailures per timeline poll that failed (also with no dimensions).
+  // One failed cycle is a blip (Weibo busy, a rate limit); a failure in each of 5 consecutive
+  // minutes means listening has stopped (token expired, permission missing, API down). A
+  // minute without the metric (nothing failed, or no account listening) is not breaching.
+  alarm(
+    'PollFailuresAlarm',
+    "Weibo listening is failing: a timeline poll failed in each of the last 5 minutes (weibo-poller's logs name the account and timeline; docs/listening.md).",
+    new cloudwatch.Metric({ namespace: 'ChannelGateway', metricName: 'PollFailures', statistic: 'Sum', period: Duration.minutes(1) }),
+    1,
+    5,
+    5,
+    cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+  );
   atLeastOnceIn5Minutes(
     'SlaBreachesAlarm',
     'SlaBreaches',

@@ -14,6 +14,7 @@
 //   router.ts            message-router and its inbound event source
 //   reply-path.ts        reply-sender, reply-api
 //   media.ts             the media bucket; media-fetcher and its event source
+//   weibo-poller.ts      weibo-poller (Weibo listening), its schedule, its dashboard widgets
 //   sla-monitor.ts       the alerts topic; sla-monitor and its event sources
 //   inbox-gauges.ts      sla-monitor's inbox gauges: schedule, permissions, alarm parameter,
 //                        dashboard widgets
@@ -51,6 +52,7 @@ import { slaAlertsTopic, slaMonitorFunction } from './sla-monitor';
 import { statsAggregator } from './stats-aggregator';
 import { gatewayTable } from './table';
 import { webhookFunctions } from './webhooks';
+import { weiboPollerFunction } from './weibo-poller';
 
 export interface ChannelGatewayStackProps extends StackProps {
   /** The workspace Cargo.toml (all functions are binaries of this workspace). */
@@ -134,7 +136,7 @@ export class ChannelGatewayStack extends Stack {
     // GatewayFunctions (functions.ts), plus its row in FUNCTIONS
     // (infra/tests/invariants/spec.py), its Errors/Throttles alarms (alarmsFor in alarms.ts)
     // and its dashboard lines (dashboard.ts), and the same in infra/sam. Only the platform API
-    // callers (reply-sender, media-fetcher, desk-api) run in the VPC (fixed egress): see below.
+    // callers (reply-sender, media-fetcher, desk-api, weibo-poller) run in the VPC (fixed egress): see below.
     // ---------------------------------------------------------------------------------------
     const fnCommon: CommonFunctionSettings = {
       retentionDays: params.logRetentionDays.valueAsNumber,
@@ -176,6 +178,13 @@ export class ChannelGatewayStack extends Stack {
       deliveryCredentialsSecretId: secrets.deliveryCredentialsSecretId,
       reservedConcurrency: params.mediaFetcherReservedConcurrency,
       messageTtlDays: params.messageTtlDays,
+    });
+    // weibo-poller: Weibo listening, every minute (weibo-poller.ts).
+    const weiboPoller = weiboPollerFunction(this, {
+      gatewayFunction,
+      table,
+      inboundQueue: queues.inbound.queue,
+      deliveryCredentialsSecretId: secrets.deliveryCredentialsSecretId,
     });
     const replyApi = replyApiFunction({
       gatewayFunction,
@@ -222,9 +231,18 @@ export class ChannelGatewayStack extends Stack {
       statsAggregator: aggregator,
       deskApi: desk.fn,
       mediaFetcher,
+      weiboPoller,
     };
     // kms:Decrypt on the secrets' given key, for the functions that read a secret.
-    accountsSecretKmsDecrypt(this, params, conditions, [wechatWebhook, weiboWebhook, replySender, replyApi, mediaFetcher, desk.fn]);
+    accountsSecretKmsDecrypt(this, params, conditions, [
+      wechatWebhook,
+      weiboWebhook,
+      replySender,
+      replyApi,
+      mediaFetcher,
+      desk.fn,
+      weiboPoller,
+    ]);
     // The web desk: the app's files, its /config.json and the desk API on one origin (desk-site.ts).
     deskSite(this, {
       replyHttpApi: apis.replyHttpApi,
@@ -240,6 +258,7 @@ export class ChannelGatewayStack extends Stack {
     functionInEgressVpc(replySender, 'reply-sender', egress, conditions.fixedEgress);
     functionInEgressVpc(mediaFetcher, 'media-fetcher', egress, conditions.fixedEgress);
     functionInEgressVpc(desk.fn, 'desk-api', egress, conditions.fixedEgress);
+    functionInEgressVpc(weiboPoller, 'weibo-poller', egress, conditions.fixedEgress);
 
     // Alarms, dashboard, outputs.
     const alarmTopic = gatewayAlarms(this, {

@@ -6,6 +6,7 @@ import { Construct } from 'constructs';
 import { deskApiWidgets } from './desk-api';
 import { GatewayFunctions } from './functions';
 import { inboxGaugeWidgets } from './inbox-gauges';
+import { weiboPollerWidgets } from './weibo-poller';
 import { GatewayQueues } from './queues';
 
 export interface DashboardProps {
@@ -35,6 +36,7 @@ export function gatewayDashboard(scope: Construct, props: DashboardProps): cloud
     statsAggregator: aggregator,
     deskApi,
     mediaFetcher,
+    weiboPoller,
   } = props.functions;
 
   // ---------------------------------------------------------------------------------------
@@ -46,8 +48,9 @@ export function gatewayDashboard(scope: Construct, props: DashboardProps): cloud
   // Who waits: the SLA monitor's inbox gauges, measured every minute (UnansweredNow,
   // OldestWaitingSeconds per account). Never the router's UnansweredConversations: a +1/-1
   // flow metric, whose sum per period is no level. Then the desk: desk-api's duration and
-  // requests, the reply HTTP API's 4xx and 5xx. Last, media: media-fetcher's outcomes (EMF,
-  // by channel), the media queue, its duration.
+  // requests, the reply HTTP API's 4xx and 5xx. Then media: media-fetcher's outcomes (EMF,
+  // by channel), the media queue, its duration. Last, Weibo listening: weibo-poller's items
+  // read, failed and rate-limited polls, its duration (weibo-poller.ts).
   // ---------------------------------------------------------------------------------------
   const dashboard = new cloudwatch.CfnDashboard(scope, 'Dashboard', {
     dashboardName: `${Aws.STACK_NAME}-contact-centre`,
@@ -69,6 +72,7 @@ export function gatewayDashboard(scope: Construct, props: DashboardProps): cloud
           ['stats-aggregator', aggregator.functionName, false],
           ['desk-api', deskApi.functionName, false],
           ['media-fetcher', mediaFetcher.functionName, false],
+          ['weibo-poller', weiboPoller.functionName, false],
         ],
         replyApiName: replyApi.functionName,
         replySenderName: replySender.functionName,
@@ -82,6 +86,7 @@ export function gatewayDashboard(scope: Construct, props: DashboardProps): cloud
         mediaQueueName: mediaQueue.queueName,
         mediaDlqName: mediaDlq.queueName,
         mediaFetcherName: mediaFetcher.functionName,
+        weiboPollerName: weiboPoller.functionName,
       }),
     ),
   });
@@ -109,6 +114,7 @@ interface DashboardRefs {
   readonly mediaQueueName: string;
   readonly mediaDlqName: string;
   readonly mediaFetcherName: string;
+  readonly weiboPollerName: string;
 }
 
 /** The dashboard body (same widgets as the SAM template's DashboardBody). */
@@ -379,6 +385,8 @@ function dashboardBody(refs: DashboardRefs): Record<string, unknown> {
           ],
         },
       },
+      // Weibo listening: weibo-poller's EMF metrics and its duration (weibo-poller.ts).
+      ...weiboPollerWidgets(region, 74, refs.weiboPollerName),
     ],
   };
 }

@@ -1,5 +1,5 @@
 // Optional fixed egress (EnableFixedEgress, condition FixedEgress): the VPC the functions that
-// call the platform APIs (reply-sender, media-fetcher, desk-api) run in so that their calls
+// call the platform APIs (reply-sender, media-fetcher, desk-api, weibo-poller) run in so that their calls
 // leave from one Elastic IP (functionInEgressVpc puts each there). L1 resources under the
 // condition, exactly as in the SAM template.
 import { Aws, CfnCondition, CfnResource, Fn } from 'aws-cdk-lib';
@@ -20,7 +20,8 @@ export interface FixedEgress {
 export function fixedEgressNetwork(scope: Construct, fixedEgress: CfnCondition): FixedEgress {
   // ---------------------------------------------------------------------------------------
   // Optional fixed egress: VPC, private subnets -> one NAT gateway -> one Elastic IP.
-  // Used by the functions calling the platform APIs: reply-sender, media-fetcher, desk-api.
+  // Used by the functions calling the platform APIs: reply-sender, media-fetcher, desk-api,
+  // weibo-poller.
   // Exactly one NAT
   // gateway, in the public subnet of the first availability zone, for both private subnets
   // (two zones): one fixed address to allow-list, not one per zone (docs/deploy.md section 8).

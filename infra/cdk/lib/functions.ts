@@ -35,6 +35,7 @@ export interface GatewayFunctions {
   readonly statsAggregator: lambda.Function;
   readonly deskApi: lambda.Function;
   readonly mediaFetcher: lambda.Function;
+  readonly weiboPoller: lambda.Function;
 }
 
 /**

@@ -33,6 +33,12 @@ export const SLA_MONITOR_TIMEOUT_SECS = 30;
  * queue's visibility timeout is 6x this (1080 s).
  */
 export const MEDIA_FETCHER_TIMEOUT_SECS = 180;
+/**
+ * weibo-poller's timeout: below its schedule's period (WEIBO_POLL_PERIOD_MINUTES), so that a run
+ * ends before the next one starts (its reserved concurrency is 1).
+ */
+export const WEIBO_POLLER_TIMEOUT_SECS = 50;
+export const WEIBO_POLL_PERIOD_MINUTES = 1;
 /** Commands per media-fetcher invocation (one object in memory at a time). */
 export const MEDIA_BATCH_SIZE = 5;
 /**

@@ -113,7 +113,7 @@ export function gatewayOutputs(scope: Construct, props: OutputsProps): void {
   });
   new CfnOutput(scope, 'DeliveryCredentialsSecretId', {
     description:
-      'ARN of the delivery credentials secret (read by reply-sender, media-fetcher and desk-api only; `gatewayctl accounts push FILE --delivery-secret <this> ...`).',
+      'ARN of the delivery credentials secret (read by reply-sender, media-fetcher, desk-api and weibo-poller only; `gatewayctl accounts push FILE --delivery-secret <this> ...`).',
     value: deliveryCredentialsSecretId,
   });
   new CfnOutput(scope, 'ApiClientsSecretId', {
@@ -132,7 +132,7 @@ export function gatewayOutputs(scope: Construct, props: OutputsProps): void {
     value: `https://${Aws.REGION}.console.aws.amazon.com/cloudwatch/home?region=${Aws.REGION}#dashboards:name=${dashboard.ref}`,
   });
   const egressIpOutput = new CfnOutput(scope, 'FixedEgressIp', {
-    description: "Fixed egress address of reply-sender, media-fetcher and desk-api (add it to WeChat's IP allow-list, IP白名单)",
+    description: "Fixed egress address of reply-sender, media-fetcher, desk-api and weibo-poller (add it to WeChat's IP allow-list, IP白名单)",
     value: egressIp.ref,
   });
   egressIpOutput.condition = fixedEgress;

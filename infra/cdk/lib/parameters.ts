@@ -86,7 +86,7 @@ export function gatewayParameters(scope: Construct): GatewayParameters {
     default: '',
     allowedPattern: secretArnPattern,
     description:
-      'Full ARN of an existing Secrets Manager secret holding the platform API credentials (read by reply-sender, media-fetcher and desk-api only). Empty (default) = the stack creates one with an empty document.',
+      'Full ARN of an existing Secrets Manager secret holding the platform API credentials (read by reply-sender, media-fetcher, desk-api and weibo-poller only). Empty (default) = the stack creates one with an empty document.',
   });
   const apiClientsSecretArn = new CfnParameter(scope, 'ApiClientsSecretArn', {
     type: 'String',
@@ -169,7 +169,7 @@ export function gatewayParameters(scope: Construct): GatewayParameters {
     default: 'false',
     allowedValues: ['true', 'false'],
     description:
-      '"true" creates a VPC with private subnets behind one NAT gateway and one Elastic IP and runs the functions that call the WeChat/Weibo APIs (reply-sender, media-fetcher, desk-api) in it, so their calls leave from one fixed address (WeChat\'s IP allow-list). The other functions never need it.',
+      '"true" creates a VPC with private subnets behind one NAT gateway and one Elastic IP and runs the functions that call the WeChat/Weibo APIs (reply-sender, media-fetcher, desk-api, weibo-poller) in it, so their calls leave from one fixed address (WeChat\'s IP allow-list). The other functions never need it.',
   });
 
   // Optional custom domain: stable URLs for the platform consoles and the API clients.

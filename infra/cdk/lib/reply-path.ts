@@ -52,6 +52,8 @@ export function replySenderFunction(props: ReplySenderProps): lambda.Function {
       ACCOUNTS_CACHE_SECS: '60',
       WECHAT_API_BASE_URL: 'https://api.weixin.qq.com',
       WEIBO_API_BASE_URL: 'https://m.api.weibo.com',
+      // Public replies (public_comment): comments/reply and comments/create.
+      WEIBO_OPEN_API_BASE_URL: 'https://api.weibo.com',
       WECHAT_TOKEN_API: 'stable',
       PLATFORM_TIMEOUT_SECS: '5',
       AWS_OPERATION_TIMEOUT_MS: '4000',

@@ -26,7 +26,7 @@ export function roleSecrets(scope: Construct, params: GatewayParameters, conditi
   // existing one; the template never holds a credential. The functions ignore top-level
   // keys starting with "_" (the generated _placeholder).
   //   WebhookCredentials  -> wechat-webhook, weibo-webhook (signature/decryption keys)
-  //   DeliveryCredentials -> reply-sender, media-fetcher, desk-api (platform API credentials:
+  //   DeliveryCredentials -> reply-sender, media-fetcher, desk-api, weibo-poller (platform API credentials:
   //                          replies, media downloads, agents' file uploads)
   //   ApiClients          -> reply-api (the reply API's clients)
   // message-router, sla-monitor and stats-aggregator read no secret.

@@ -225,8 +225,9 @@ def check_secrets_per_role(m: Model) -> list[str]:
             if any(g.action == "secretsmanager:GetSecretValue" and g.resource in secret_refs(lid) for g in grants):
                 reading.add(fid)
             named = [v for v in fn.env if v.endswith("SECRET_ID") and canon(fn.env[v]) == secret_refs(lid)]
-            if (fid in readers) != (named == [spec.env]):
-                problems.append(f"{fid}: names {lid} in {named}{', want ' + spec.env if fid in readers else ', must not'}")
+            want = FUNCTIONS[fid].secret_variable if fid in readers else spec.env
+            if (fid in readers) != (named == [want]):
+                problems.append(f"{fid}: names {lid} in {named}{', want ' + want if fid in readers else ', must not'}")
         if reading != readers:
             problems.append(f"secret {lid} read by {sorted(reading)}, want exactly {sorted(readers)}")
     return problems
@@ -349,10 +350,16 @@ def check_webhook_timeouts(m: Model) -> list[str]:
 def check_consumer_concurrency(m: Model) -> list[str]:
     """The queue consumers: ReservedConcurrentExecutions from their parameter (a Number, >= 2,
     with the spec's default), and their event source's ScalingConfig.MaximumConcurrency never
-    above it (the same parameter, or a literal 2..the parameter's MinValue)."""
+    above it (the same parameter, or a literal 2..the parameter's MinValue). A function whose
+    spec gives a number (weibo-poller: 1): exactly that number."""
     problems = []
     for lid, fn, spec in declared(m):
         if spec.reserved_concurrency is None:
+            continue
+        if isinstance(spec.reserved_concurrency, int):  # a number, written as is (no event source)
+            if fn.props.get("ReservedConcurrentExecutions") != spec.reserved_concurrency:
+                problems.append(f"{lid}.ReservedConcurrentExecutions = {fn.props.get('ReservedConcurrentExecutions')!r}, "
+                                f"want {spec.reserved_concurrency}")
             continue
         name, default = spec.reserved_concurrency
         p = m.param(name)

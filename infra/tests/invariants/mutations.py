@@ -7,7 +7,8 @@ readers, the timers queue, the schedule, the topics) in mutations_async.py; the 
 pool, app client, groups, JWT authorizer and its routes' scopes, desk-api's role and variables)
 in mutations_auth.py; the web desk's hosting (bucket, CloudFront) in mutations_site.py; media's
 (the media bucket, media-fetcher, the media grants of the router and desk-api) in
-mutations_media.py."""
+mutations_media.py; Weibo listening's (weibo-poller, reply-sender's public replies) in
+mutations_listening.py."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Callable
 
 from .mutations_async import ASYNC_MUTATIONS, Row
 from .mutations_auth import AUTH_MUTATIONS
+from .mutations_listening import LISTENING_MUTATIONS
 from .mutations_media import MEDIA_MUTATIONS
 from .mutations_site import SITE_MUTATIONS
 from .ops import TABLE_ARN, Copy, add, allow, apply, drop, drop_stmt, index_arn, put, remove, replace, route, route_auth, route_scopes, stmts, swap
@@ -301,7 +303,7 @@ def _per_function() -> list[Row]:
     return rows
 
 
-MUTATIONS += ASYNC_MUTATIONS + AUTH_MUTATIONS + SITE_MUTATIONS + MEDIA_MUTATIONS + _per_function()
+MUTATIONS += ASYNC_MUTATIONS + AUTH_MUTATIONS + SITE_MUTATIONS + MEDIA_MUTATIONS + LISTENING_MUTATIONS + _per_function()
 
 # `make -n build` output broken: the check of the dry run must fail.
 MAKE_BUILD_MUTATIONS: list[tuple[str, Callable[[str], str]]] = [
@@ -310,6 +312,7 @@ MAKE_BUILD_MUTATIONS: list[tuple[str, Callable[[str], str]]] = [
     ("stats-aggregator not built", lambda text: re.sub(r"(-p|--package)[ =]stats-aggregator\b", "", text)),
     ("desk-api not built", lambda text: re.sub(r"(-p|--package)[ =]desk-api\b", "", text)),
     ("media-fetcher not built", lambda text: re.sub(r"(-p|--package)[ =]media-fetcher\b", "", text)),
+    ("weibo-poller not built", lambda text: re.sub(r"(-p|--package)[ =]weibo-poller\b", "", text)),
     ("an x86_64 build (no --arm64)", lambda text: text.replace("--arm64", "")),
     ("a debug build (no --release)", lambda text: text.replace("--release", "")),
     ("the zips not checked", lambda text: "\n".join(line for line in text.splitlines() if "lambda_zips.py" not in line)),

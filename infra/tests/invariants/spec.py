@@ -57,11 +57,13 @@ def secret_refs(lid: str) -> set[str]:
 # CONFIG (the rules document), APIREQ#... (reply-api idempotency records), STATS#<channel>:
 # <account> (daily statistics), STREAM#<event id> (a counted stream record's marker, with
 # expires_at), ACCOUNTS (the registry of the accounts with conversations), AGENTS (the desk's
-# agent profiles, SK <agent id>), CANNED (the desk's canned responses).
+# agent profiles, SK <agent id>), CANNED (the desk's canned responses), POLL#weibo#<account>
+# (weibo-poller's since_id cursors, SK the timeline).
 CONV, REPLY, TOKEN, CONFIG, APIREQ = "CONV#*", "REPLY#*", "TOKEN#*", "CONFIG", "APIREQ#*"
 UPLOAD = "UPLOAD#*"  # the media ids of the agents' files (reply-sender)
 STATS, STREAM_MARKER, ACCOUNTS = "STATS#*", "STREAM#*", "ACCOUNTS"
 AGENTS, CANNED = "AGENTS", "CANNED"
+POLL_WEIBO = "POLL#weibo#*"
 
 # Query, separately (FunctionSpec.table_queries, index_queries; check table-queries):
 # - on the base table (resource exactly the table's ARN, which no index query matches) under
@@ -141,7 +143,7 @@ STREAM_MAX_READERS = 2
 class FunctionSpec:
     binary: str
     # "webhook" (platform HTTP push, 5-second window), "api" (HTTP API), "consumer" (an SQS
-    # queue; and streams) or "stream" (a table's stream only).
+    # queue; and streams), "stream" (a table's stream only) or "scheduled" (its schedule only).
     kind: str
     timeout_secs: int
     # {action: resources} beyond its log group, its secret and the table (derived below).
@@ -158,8 +160,9 @@ class FunctionSpec:
     latency_alarm_ms: int | None = None  # p99 Duration alarm threshold
     in_vpc_with_fixed_egress: bool = False
     # (parameter, its default): ReservedConcurrentExecutions, and the bound of its event
-    # source's ScalingConfig.MaximumConcurrency (SQS consumers).
-    reserved_concurrency: tuple[str, int] | None = None
+    # source's ScalingConfig.MaximumConcurrency (SQS consumers); or a number, written as is
+    # (weibo-poller: 1, one run at a time).
+    reserved_concurrency: tuple[str, int] | int | None = None
     stream: StreamSourceSpec | None = None  # its event source on a table's stream
     table_queries: set[str] = field(default_factory=set)  # partition keys it queries on the base table
     index_queries: tuple[str, ...] = ()  # the global secondary indexes it queries
@@ -167,6 +170,9 @@ class FunctionSpec:
     # The JWT authorizer (AUTHORIZERS) every one of its routes is behind; None: its routes have
     # none (the webhooks and reply-api authenticate each request by its signature).
     authorizer: str | None = None
+    # The variable naming its secret, when not its SecretSpec.env (weibo-poller reads the
+    # delivery credentials as ACCOUNTS_SECRET_ID, the name its config.rs reads).
+    secret_env: str | None = None
 
     def all_permissions(self, lid: str) -> dict[str, set[str]]:
         """Granted unconditionally: writing its own log group (the stream suffix ":*" is part of
@@ -195,7 +201,12 @@ class FunctionSpec:
 
     @property
     def all_env(self) -> dict[str, set[str]]:
-        return {**self.env, SECRETS[self.secret].env: secret_refs(self.secret)} if self.secret else self.env
+        return {**self.env, self.secret_variable: secret_refs(self.secret)} if self.secret else self.env
+
+    @property
+    def secret_variable(self) -> str:
+        """The variable naming its secret (SecretSpec.env unless secret_env says otherwise)."""
+        return self.secret_env or (SECRETS[self.secret].env if self.secret else "")
 
     @property
     def star_resource_actions(self) -> frozenset[str]:
@@ -314,6 +325,9 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             "TABLE_NAME=GatewayTable OUTBOUND_QUEUE_URL=OutboundQueue OUTBOUND_DEAD_LETTER_QUEUE_URL=OutboundDeadLetterQueue",
             f"MEDIA_BUCKET={MEDIA_BUCKET}",
             "ACCOUNTS_CACHE_SECS=60 WECHAT_API_BASE_URL=https://api.weixin.qq.com WEIBO_API_BASE_URL=https://m.api.weibo.com",
+            # Public replies (issue 19, public_comment): Weibo's open API, comments/reply and
+            # comments/create (not the direct-message host above).
+            "WEIBO_OPEN_API_BASE_URL=https://api.weibo.com",
             "WECHAT_TOKEN_API=stable PLATFORM_TIMEOUT_SECS=5 AWS_OPERATION_TIMEOUT_MS=4000",
             "TOKEN_REFRESH_AHEAD_SECS=300 TOKEN_LEASE_SECS=20 TOKEN_WAIT_MS=3000",
             "DELIVERY_CLAIM_TIMEOUT_SECS=240 DELIVERY_RECORD_TTL_DAYS=30 MESSAGE_TTL_DAYS=MessageTtlDays RETRY_BASE_SECS=10 RETRY_MAX_SECS=300",
@@ -398,6 +412,28 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             filters=(CONVERSATION_ITEMS,),
         ),
         # handler.rs `parse`: an event whose source is aws.events is the schedule (Batch::Schedule).
+        schedule="rate(1 minute)",
+    ),
+    # weibo-poller (issue 19: functions/weibo-poller; gateway-platforms' Weibo timelines,
+    # gateway-aws' cursor store and inbound publisher; the variables below are the contract its
+    # config reads): every minute, the comment and mention timelines of each Weibo account whose
+    # `listening` is set, from its since_id cursors, queued on the inbound queue as the webhooks
+    # queue theirs. Nothing else: no queue consumed, no conversation read.
+    "WeiboPollerFunction": FunctionSpec(
+        binary="weibo-poller", kind="scheduled", timeout_secs=50, secret="DeliveryCredentialsSecret",
+        secret_env="ACCOUNTS_SECRET_ID",
+        # SendMessageBatch on the inbound FIFO queue (authorized by sqs:SendMessage).
+        permissions={"sqs:SendMessage": {"InboundQueue.Arn"}},
+        # Its cursor items only (GetItem, PutItem, conditional UpdateItem; PK POLL#weibo#<account>).
+        table={"dynamodb:GetItem": {POLL_WEIBO}, "dynamodb:PutItem": {POLL_WEIBO}, "dynamodb:UpdateItem": {POLL_WEIBO}},
+        env=variables("TABLE_NAME=GatewayTable QUEUE_URL=InboundQueue ACCOUNTS_CACHE_SECS=60",
+                      "WEIBO_OPEN_API_BASE_URL=https://api.weibo.com WEIBO_BIZ_API_BASE_URL=https://c.api.weibo.com",
+                      "PLATFORM_TIMEOUT_SECS=5 POLL_MAX_PAGES=5"),
+        # Calls Weibo's APIs: from the fixed address when EnableFixedEgress, as the other callers.
+        in_vpc_with_fixed_egress=True,
+        # One run at a time (overlapping runs would read the same pages twice); its Timeout below
+        # the schedule's period (schedule-timeout-under-period), so the next run finds it done.
+        reserved_concurrency=1,
         schedule="rate(1 minute)",
     ),
     # stats-aggregator (functions/stats-aggregator/src/{main,config,handler}.rs; gateway-core
@@ -624,6 +660,13 @@ HTTP_API_5XX_THRESHOLD = 5
 # its MinValue)}. OldestWaitingSeconds: the longest any customer of any account has waited
 # unanswered, measured every minute by sla-monitor (handler.rs `gauges`).
 LEVEL_ALARMS: dict[str, tuple[str, int, int]] = {"OldestWaitingSeconds": ("OldestWaitAlarmSeconds", 1800, 60)}
+# Alarms on a failure that must persist (a metric the functions emit, namespace ChannelGateway,
+# no dimensions, Sum >= 1 in each of several consecutive one-minute periods: one failed cycle
+# is a blip, consecutive ones a stopped feed): {metric: consecutive minutes}. PollFailures:
+# weibo-poller emits it per timeline poll that failed (functions/weibo-poller; check
+# persistent-failure-alarms: Period 60, EvaluationPeriods = DatapointsToAlarm = the minutes,
+# missing data not breaching).
+PERSISTENT_FAILURE_ALARMS: dict[str, int] = {"PollFailures": 5}
 
 # (namespace, metric, {dimension: referenced logical id}, threshold (a number, or the
 # parameter it is), statistic, operator, period)
@@ -645,11 +688,16 @@ def wanted_alarms() -> list[Alarm]:
     out += [("ChannelGateway", metric, {}, 1, "Sum", ge, 300) for metric in APP_ALARM_METRICS]
     out += [("AWS/ApiGateway", "5xx", {"ApiId": api}, HTTP_API_5XX_THRESHOLD, "Sum", ge, 300) for api in HTTP_APIS]
     out += [("ChannelGateway", metric, {}, parameter, "Maximum", gt, 300) for metric, (parameter, _, _) in LEVEL_ALARMS.items()]
+    out += [("ChannelGateway", metric, {}, 1, "Sum", ge, 60) for metric in PERSISTENT_FAILURE_ALARMS]
     return out
 
 
 # media-fetcher's EMF metrics (Count, dimension Channel): one per command's outcome.
 MEDIA_METRICS = ("MediaStored", "MediaUnavailable", "MediaTooLarge", "MediaRetried", "MediaDeadLettered")
+# weibo-poller's EMF metrics (Count): items read (by Channel, Account and Timeline), timeline
+# polls that failed and polls refused for the rate limit (by Account).
+POLL_SEARCHES = (("ChannelGateway,Channel,Account,Timeline", "PolledItems"), ("ChannelGateway,Account", "PollFailures"),
+                 ("ChannelGateway,Account", "PollRateLimited"))
 
 # What the dashboard must show (besides every function and queue): the router's metrics, the
 # alarmed application metrics, reply-sender's EMF metrics (functions/reply-sender/src/handler.rs
@@ -663,11 +711,12 @@ DASHBOARD_NEEDED = (
     "RepliesDelivered", "ChannelGateway,Channel,Origin", "ReplyDeliveryLatencyMs", "RepliesUndeliverable",
     "ChannelGateway,Channel,Reason", "RepliesDeadLettered", "ChannelGateway,Channel,Code", "ReplyRetries",
     "ReplyDuplicates", "ReplyCommandsUndecodable", "AutoResolved", "IteratorAge", *LEVEL_ALARMS, "UnansweredNow",
+    *(metric for _, metric in POLL_SEARCHES), *PERSISTENT_FAILURE_ALARMS,
 )
 # SEARCH expressions the dashboard must plot, (dimension set, metric): the inbox gauges per
 # account (sla-monitor emits them with exactly Channel and Account, and as the aggregate).
 DASHBOARD_SEARCHES = (("ChannelGateway,Channel,Account", "UnansweredNow"), ("ChannelGateway,Channel,Account", "OldestWaitingSeconds"),
-                      *(("ChannelGateway,Channel", metric) for metric in MEDIA_METRICS))
+                      *(("ChannelGateway,Channel", metric) for metric in MEDIA_METRICS), *POLL_SEARCHES)
 # Not plotted: UnansweredConversations, the router's +1/-1 flow metric, is no level (its sum
 # per period says nothing of how many wait); UnansweredNow is the level that replaces it.
 DASHBOARD_FORBIDDEN = ("UnansweredConversations",)
@@ -774,7 +823,7 @@ EXPECTED_PARAMETERS = {
     "StageName", DESK_PRICE_CLASS[0], "LogLevel", "LogRetentionDays", "AccountsSecretKmsKeyArn", *TOPICS.values(), "EnableFixedEgress",
     *(parameter for parameter, _, _ in LEVEL_ALARMS.values()),
     *(f"{lid}Arn" for lid in SECRETS),
-    *(f.reserved_concurrency[0] for f in FUNCTIONS.values() if f.reserved_concurrency),
+    *(f.reserved_concurrency[0] for f in FUNCTIONS.values() if isinstance(f.reserved_concurrency, tuple)),
     *(param for limits in HTTP_APIS.values() for param, _ in limits),
     *CUSTOM_DOMAIN_PARAMETERS, MESSAGE_TTL_PARAMETER[0],
 }
