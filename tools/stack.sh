@@ -213,6 +213,13 @@ DELIVERY_CLAIM_TIMEOUT_SECS=${DELIVERY_CLAIM_TIMEOUT_SECS:-30}
 TOKEN_LEASE_SECS=${TOKEN_LEASE_SECS:-10}
 ENV
   fi
+  # public replies: the reply sender's comment calls (comments/reply, comments/create) go to
+  # the stand-ins too.
+  if [ -n "${GATEWAY_STUB_URL:-}" ]; then
+    cat >>"$1" <<ENV
+WEIBO_OPEN_API_BASE_URL=$GATEWAY_STUB_URL
+ENV
+  fi
 }
 
 # stack_start_watch: the functions under cargo lambda watch, env from the exported stack.

@@ -133,6 +133,7 @@ export function ConversationView({ convKey }: { convKey: string }) {
       <Composer
         key={conv.key}
         conv={conv}
+        items={items}
         onQueued={(p) => setPending((ps) => [...ps, p])}
         onNote={load}
       />

@@ -2,6 +2,7 @@
 //!
 //! * [`window`]: reply windows and quotas (configuration, checked before sending);
 //! * [`wechat`], [`weibo`]: the platforms' request formats, answers and error codes;
+//! * [`weibo_comments`]: Weibo's comment API, for public replies (no reply window);
 //! * [`platform`]: what a platform call can end in and what to do about it;
 //! * [`auth`]: HMAC authentication of `reply-api` requests;
 //! * [`api`]: the `reply-api` request and the command it becomes;
@@ -21,6 +22,7 @@ pub mod process;
 pub mod uploads;
 pub mod wechat;
 pub mod weibo;
+pub mod weibo_comments;
 pub mod window;
 
 #[cfg(any(test, feature = "test-util"))]

@@ -12,15 +12,18 @@
 //!    auto-reply is skipped (the webhook answered the stateless rules in its response).
 //! 3. **Window and quota** ([`super::window::check`]) against the conversation. An auto-reply
 //!    waits (retry) until the router has stored the message that triggered it. Closed: mark the
-//!    reply undeliverable on the conversation, with the reason.
+//!    reply undeliverable on the conversation, with the reason. A public comment has no window
+//!    (it goes under a post, [`super::weibo_comments`]): it skips this check.
 //! 4. **Claim** (`calling`), conditional on no record: two copies never both call the platform.
 //! 5. **Call** the platform. WeChat token errors: invalidate (compare-and-expire), fetch a new
 //!    token, retry once. Busy or throttled, or the request never left: release the claim and
 //!    retry later. A window/quota refusal: mark undeliverable. Any other refusal: dead-letter
 //!    with the code. No usable answer (timeout): mark `delivery_uncertain`.
-//! 6. **Record**: `sent`, then in one transaction `delivered` + the conversation's
-//!    `record_outbound` (first response time, answered, window charge; version checked,
-//!    retried on conflict) + the outbound message item.
+//! 6. **Record**: `sent` (with the platform's id of what it created, when it gives one: a
+//!    public comment's `idstr`), then in one transaction `delivered` + the conversation's
+//!    `record_outbound` (first response time, answered, window charge, or for a public comment
+//!    its own count and time, `public_replies`; version checked, retried on conflict) + the
+//!    outbound message item.
 //!
 //! The residual window: if the process dies after the platform accepted the reply and before
 //! the `sent` write, the record stays `calling`; the redelivery then marks the reply
@@ -44,6 +47,7 @@ use crate::delivery::ports::{
 };
 use crate::delivery::uploads::{self, Failure, Uploads};
 use crate::delivery::window::{self, ReplyPolicy, UndeliverableReason, UndeliverableReply};
+use crate::delivery::weibo_comments::{self, CommentCall};
 use crate::delivery::{wechat, weibo};
 use crate::message::Channel;
 use crate::outbound::{ReplyCommand, ReplyOrigin};
@@ -138,6 +142,11 @@ enum Request {
         token: Secret,
         fields: Vec<(String, String)>,
     },
+    WeiboComment {
+        token: Secret,
+        call: CommentCall,
+        fields: Vec<(String, String)>,
+    },
 }
 
 /// Delivers one reply command at most once.
@@ -195,7 +204,9 @@ pub async fn deliver(
         .as_ref()
         .map(|c| c.reply_windows.clone())
         .unwrap_or_default();
-    if let Err(reason) = window::check(policy, &windows, (s.now)()) {
+    if !command.content.is_public()
+        && let Err(reason) = window::check(policy, &windows, (s.now)())
+    {
         return mark_undeliverable(s, command, reason, None).await;
     }
 
@@ -209,7 +220,7 @@ pub async fn deliver(
             Ok(t) => Some(t),
             Err(e) => return token_failure(s, command, e).await,
         },
-        Request::Weibo { .. } => None,
+        Request::Weibo { .. } | Request::WeiboComment { .. } => None,
     };
 
     // A media reply naming an agent's file: its media id, uploaded if need be (before the
@@ -238,7 +249,7 @@ pub async fn deliver(
             body,
         } => {
             let first = wechat_token.unwrap_or_else(|| Secret::new(String::new()));
-            match s.wechat.send_custom(&first, body).await {
+            let sent = match s.wechat.send_custom(&first, body).await {
                 Err(CallError::Platform(e)) if e.disposition == Disposition::RefreshToken => {
                     tracing::info!(error.code = e.code, "access token refused; refreshing once");
                     if let Err(e) = s.tokens.invalidate(account_id, &first).await {
@@ -254,15 +265,23 @@ pub async fn deliver(
                     }
                 }
                 other => other,
-            }
+            };
+            sent.map(|()| None)
         }
-        Request::Weibo { token, fields } => s.weibo.reply(token, fields).await,
+        Request::Weibo { token, fields } => s.weibo.reply(token, fields).await.map(|()| None),
+        Request::WeiboComment {
+            token,
+            call,
+            fields,
+        } => s.weibo.comment(token, *call, fields).await.map(Some),
     };
 
     match result {
-        Ok(()) => {
+        Ok(platform_id) => {
             let sent_at = (s.now)();
-            s.ledger.mark_sent(&reply_id, sent_at).await?;
+            s.ledger
+                .mark_sent(&reply_id, sent_at, platform_id.as_deref())
+                .await?;
             finish(s, command, sent_at).await
         }
         Err(CallError::Platform(e)) => platform_refusal(s, command, e).await,
@@ -392,6 +411,13 @@ fn build_request(accounts: &AccountsDocument, command: &ReplyCommand) -> Result<
                     "the account has no access_token".into(),
                 )
             })?;
+            if let Some((call, fields)) = weibo_comments::comment_form(&command.content) {
+                return Ok(Request::WeiboComment {
+                    token,
+                    call,
+                    fields,
+                });
+            }
             let fields = weibo::reply_form(&command.recipient_id, &command.content)
                 .ok_or_else(unsupported)?;
             Ok(Request::Weibo { token, fields })
@@ -555,10 +581,16 @@ async fn finish(
             .filter(|c| c.inbound_count > 0)
             .map(|c| (sent_at - c.opened_at.unwrap_or(c.first_inbound_at)).max(0));
         let mut answered_waiting = false;
+        let public = command.content.is_public();
         let next = previous.clone().map(|mut c: Conversation| {
-            charged = window::charge(policy, &c.reply_windows, sent_at);
-            if let Some(t) = charged {
-                c.reply_windows.record_sent(t);
+            if public {
+                // Not charged to a private window: counted on its own.
+                c.public_replies.record_sent(sent_at);
+            } else {
+                charged = window::charge(policy, &c.reply_windows, sent_at);
+                if let Some(t) = charged {
+                    c.reply_windows.record_sent(t);
+                }
             }
             answered_waiting = c.record_outbound_by(sent_at, responder, command.origin.agent_id());
             c.last_message = Some(MessagePreview::outbound(&command.content, sent_at));

@@ -8,6 +8,7 @@ mod conditions;
 mod explain;
 mod once_per;
 mod props;
+mod public_replies;
 mod service_levels;
 mod shipped;
 mod validation;
