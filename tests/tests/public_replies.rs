@@ -435,7 +435,11 @@ async fn a_rate_limited_public_reply_is_retried_then_delivered_once() {
     assert!(rounds.last().unwrap().is_empty());
     let calls = ctx.comments_on(&post).await;
     let codes: Vec<Value> = calls.iter().map(|c| c["error_code"].clone()).collect();
-    assert_eq!(codes, [json!(20016), json!(10023), Value::Null], "{calls:?}");
+    assert_eq!(
+        codes,
+        [json!(20016), json!(10023), Value::Null],
+        "{calls:?}"
+    );
     assert_eq!(calls.iter().filter(|c| c["accepted"] == true).count(), 1);
     let record = ctx.delivery(&command.dedupe_id()).await;
     assert_eq!(record["state"], "delivered");
@@ -474,7 +478,12 @@ async fn a_refused_public_reply_is_dead_lettered_with_its_code() {
     assert_eq!(record["state"], "failed");
     assert_eq!(record["error_code"], "weibo:20206");
     assert_eq!(ctx.comments_on(&post).await.len(), 1, "called once");
-    assert!(ctx.load(&m.conversation_key).await.public_replies.is_empty());
+    assert!(
+        ctx.load(&m.conversation_key)
+            .await
+            .public_replies
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -484,7 +493,13 @@ async fn the_private_48_hour_window_does_not_hold_back_a_public_reply() {
     let ctx = setup().await;
     // A private message 49 hours ago: the private window has closed.
     let uid = unique_digits();
-    let mut m = text_message("brand", &uid, &unique_digits(), "hi", now_ms() - 49 * 3_600_000);
+    let mut m = text_message(
+        "brand",
+        &uid,
+        &unique_digits(),
+        "hi",
+        now_ms() - 49 * 3_600_000,
+    );
     m.channel = Channel::Weibo;
     m.conversation_key = NormalizedMessage::conversation_key_for(Channel::Weibo, "brand", &uid);
     ctx.stored(&m).await;
@@ -496,8 +511,14 @@ async fn the_private_48_hour_window_does_not_hold_back_a_public_reply() {
 
     assert_eq!(ctx.send_replies().await.failed, 0);
 
-    assert_eq!(ctx.delivery(&private.dedupe_id()).await["state"], "undeliverable");
-    assert_eq!(ctx.delivery(&public.dedupe_id()).await["state"], "delivered");
+    assert_eq!(
+        ctx.delivery(&private.dedupe_id()).await["state"],
+        "undeliverable"
+    );
+    assert_eq!(
+        ctx.delivery(&public.dedupe_id()).await["state"],
+        "delivered"
+    );
     assert_eq!(ctx.comments_on(&post).await.len(), 1);
     let c = ctx.load(&m.conversation_key).await;
     assert_eq!(c.public_replies.sent, 1);

@@ -434,7 +434,10 @@ mod tests {
         };
         assert!(c.is_public());
         assert_eq!(c.text(), Some("快递三天没动"));
-        assert_eq!(c.post().unwrap().excerpt.chars().count(), POST_EXCERPT_CHARS);
+        assert_eq!(
+            c.post().unwrap().excerpt.chars().count(),
+            POST_EXCERPT_CHARS
+        );
         let json = serde_json::to_value(&c).unwrap();
         assert_eq!(json["kind"], "comment");
         assert_eq!(serde_json::from_value::<Content>(json).unwrap(), c);

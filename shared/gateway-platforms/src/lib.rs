@@ -342,8 +342,11 @@ mod tests {
             r#"{"id":4900000000000999,"idstr":"4900000000000999","text":"ok"}"#,
         )
         .await;
-        let client = WeiboClient::new(http_client(Duration::from_secs(5)).expect("client"), "http://127.0.0.1:9")
-            .with_open_api(&format!("{url}/"));
+        let client = WeiboClient::new(
+            http_client(Duration::from_secs(5)).expect("client"),
+            "http://127.0.0.1:9",
+        )
+        .with_open_api(&format!("{url}/"));
         let fields = vec![
             ("cid".to_string(), "4900000000000777".to_string()),
             ("id".to_string(), "4900000000000001".to_string()),

@@ -115,7 +115,9 @@ struct CommentSeed {
 /// Queues `seed` on the inbound queue as `weibo-poller` normalizes a comment of
 /// `comments/to_me` (kind `comment`, with its post); prints its dedupe id.
 async fn seed_comment(seed: CommentSeed, queue: &str, endpoint: Option<&str>) -> Result<()> {
-    use gateway_core::message::{Channel, Content, NormalizedMessage, PostRef, RawFormat, RawPayload};
+    use gateway_core::message::{
+        Channel, Content, NormalizedMessage, PostRef, RawFormat, RawPayload,
+    };
     use gateway_core::ports::MessagePublisher;
     let now = gatewayctl::send::now_secs();
     let raw = serde_json::json!({

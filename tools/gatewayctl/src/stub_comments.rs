@@ -12,12 +12,12 @@
 //!   whether it was accepted, with the `idstr` answered.
 
 use crate::stub::{Shared, lock};
+use axum::Json;
 use axum::Router;
 use axum::extract::{Form, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::Json;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -131,7 +131,10 @@ mod tests {
                     .send()
                     .await
                     .unwrap();
-                (r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap())
+                (
+                    r.status().as_u16(),
+                    r.json::<serde_json::Value>().await.unwrap(),
+                )
             }
         };
         let (status, answer) = post(

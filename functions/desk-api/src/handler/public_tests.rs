@@ -102,9 +102,23 @@ async fn the_thread_says_which_messages_were_public_with_their_post() {
         &[],
     )
     .await;
-    assert!(private.body["items"].as_array().unwrap().iter().all(|i| i["public"] != true));
+    assert!(
+        private.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["public"] != true)
+    );
     // The conversation shows the public comment's limit.
-    let shown = send(&desk, "GET", &format!("/conversations/{KEY}"), Some("agent1"), None, &[]).await;
+    let shown = send(
+        &desk,
+        "GET",
+        &format!("/conversations/{KEY}"),
+        Some("agent1"),
+        None,
+        &[],
+    )
+    .await;
     assert_eq!(
         shown.body["reply"]["public_text_limit"],
         json!({"max": 140, "unit": "chars"})
@@ -117,7 +131,8 @@ async fn a_public_comment_is_queued_without_a_private_window_and_held_to_140_cha
     public_conversation(&store);
     let path = format!("/conversations/{KEY}/replies");
     let body = |text: &str, comment: Option<&str>| {
-        let mut content = json!({"type": "public_comment", "text": text, "post_id": "4900000000000001"});
+        let mut content =
+            json!({"type": "public_comment", "text": text, "post_id": "4900000000000001"});
         if let Some(c) = comment {
             content["comment_id"] = json!(c);
         }
@@ -126,7 +141,10 @@ async fn a_public_comment_is_queued_without_a_private_window_and_held_to_140_cha
     // A comment opens no private window: a private reply is refused...
     let private = json!({"content": {"type": "text", "text": "hi"}}).to_string();
     let r = send(&desk, "POST", &path, Some("agent1"), Some(&private), &[]).await;
-    assert_eq!((r.status, r.body["reason"].as_str()), (422, Some("no_interaction")));
+    assert_eq!(
+        (r.status, r.body["reason"].as_str()),
+        (422, Some("no_interaction"))
+    );
     // ...a public one is queued.
     let r = send(
         &desk,

@@ -487,7 +487,10 @@ async fn a_public_comment_is_queued_for_a_weibo_conversation_and_validated() {
     c.version = 1;
     f.ledger.put_conversation(c);
     let public = |key: &str, content: &str| {
-        format!(r#"{{"conversation_key":"{key}","content":{content},"idempotency_key":"{}"}}"#, content.len())
+        format!(
+            r#"{{"conversation_key":"{key}","content":{content},"idempotency_key":"{key}-{}"}}"#,
+            content.len()
+        )
     };
     let ok = r#"{"type":"public_comment","text":"抱歉","post_id":"4900000000000001","comment_id":"4900000000000777"}"#;
     let (status, body) = call(&f, post(&public("weibo:brand:2001", ok))).await;
@@ -509,14 +512,21 @@ async fn a_public_comment_is_queued_for_a_weibo_conversation_and_validated() {
         ),
     ] {
         let (status, body) = call(&f, post(&public(key, content))).await;
-        assert_eq!((status, body["error"].as_str()), (422, Some(code)), "{body}");
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (422, Some(code)),
+            "{body}"
+        );
     }
     let long = format!(
         r#"{{"type":"public_comment","text":"{}","post_id":"1"}}"#,
         "好".repeat(141)
     );
     let (status, body) = call(&f, post(&public("weibo:brand:2001", &long))).await;
-    assert_eq!((status, body["error"].as_str()), (422, Some("invalid_content")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (422, Some("invalid_content"))
+    );
     assert!(body.to_string().contains("140"), "{body}");
     assert_eq!(f.queue.commands().len(), 1, "nothing queued by a refusal");
     // Delivered: its status names the comment Weibo created.
@@ -531,7 +541,14 @@ async fn a_public_comment_is_queued_for_a_weibo_conversation_and_validated() {
         platform_id: Some("4990000000000001".into()),
         updated_at_ms: 5,
     });
-    let get = signed("GET", &format!("/replies/{id}"), "crm", SECRET, NOW_MS / 1000, "");
+    let get = signed(
+        "GET",
+        &format!("/replies/{id}"),
+        "crm",
+        SECRET,
+        NOW_MS / 1000,
+        "",
+    );
     let (_, body) = call(&f, get).await;
     assert_eq!(body["platform_id"], "4990000000000001");
 }

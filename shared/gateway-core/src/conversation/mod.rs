@@ -410,16 +410,24 @@ mod tests {
         let m = text_message("demo", "u1", "1", "hi", 1_000);
         let mut c = Conversation::new_for(&m);
         let json = serde_json::to_value(&c).expect("json");
-        assert!(json.get("public_replies").is_none(), "absent until the first");
+        assert!(
+            json.get("public_replies").is_none(),
+            "absent until the first"
+        );
         c.public_replies.record_sent(5_000);
         c.public_replies.record_sent(4_000);
         assert_eq!(c.public_replies.sent, 2);
         assert_eq!(c.public_replies.last_at, Some(5_000));
         let json = serde_json::to_value(&c).expect("json");
-        assert_eq!(json["public_replies"], serde_json::json!({"sent": 2, "last_at": 5_000}));
+        assert_eq!(
+            json["public_replies"],
+            serde_json::json!({"sent": 2, "last_at": 5_000})
+        );
         // An item written before the field existed reads as none.
         let mut old = json.clone();
-        old.as_object_mut().expect("object").remove("public_replies");
+        old.as_object_mut()
+            .expect("object")
+            .remove("public_replies");
         let back: Conversation = serde_json::from_value(old).expect("old item");
         assert!(back.public_replies.is_empty());
     }

@@ -8,7 +8,8 @@
 //! * [`api`]: the `reply-api` request and the command it becomes;
 //! * [`ports`]: delivery records, tokens, platform APIs, dead letters;
 //! * [`outcome`]: what an attempt ends in (outcomes, errors, the attempt count);
-//! * [`process`]: the reply sender's orchestration (at-most-once delivery);
+//! * [`process`]: the reply sender's orchestration (at-most-once delivery), and the platform
+//!   request it builds for a command (`request`);
 //! * [`uploads`]: media replies naming an agent's file, uploaded to WeChat when sent.
 //!
 //! Pure: no I/O, no clock (time is passed in). See `docs/replies.md`.
@@ -19,6 +20,7 @@ pub mod outcome;
 pub mod platform;
 pub mod ports;
 pub mod process;
+mod request;
 pub mod uploads;
 pub mod wechat;
 pub mod weibo;

@@ -37,7 +37,7 @@
 //! the claim, or the platform accepted it and recording it is pending) is never given up on
 //! this way: giving up could record as failed a reply that reached the customer.
 
-use crate::account::{AccountsDocument, ReplyMode, Secret};
+use crate::account::Secret;
 use crate::conversation::{Conversation, MessagePreview, Responder};
 use crate::delivery::outcome::{Attempt, DeliveryError, DeliveryOutcome};
 use crate::delivery::platform::{CallError, Disposition, PlatformError};
@@ -45,14 +45,12 @@ use crate::delivery::ports::{
     AccessTokens, ClaimOutcome, DeliveryLedger, DeliveryRecord, DeliveryState, TokenError,
     WeChatApi, WeiboApi,
 };
+use crate::delivery::request::{Refusal, Request, build_request};
 use crate::delivery::uploads::{self, Failure, Uploads};
+use crate::delivery::wechat;
 use crate::delivery::window::{self, ReplyPolicy, UndeliverableReason, UndeliverableReply};
-use crate::delivery::weibo_comments::{self, CommentCall};
-use crate::delivery::{wechat, weibo};
-use crate::message::Channel;
 use crate::outbound::{ReplyCommand, ReplyOrigin};
 use crate::ports::{AccountDirectory, CommitOutcome, ConversationStore, DeadLetter, DeadLetters};
-use serde_json::Value;
 use std::time::Duration;
 
 /// How many times a conversation write is retried after an optimistic-concurrency conflict.
@@ -128,25 +126,6 @@ pub async fn deliver_attempt(
         }
         other => other,
     }
-}
-
-/// The platform request, built before the claim so that a command that can never be sent is
-/// never claimed.
-enum Request {
-    WeChat {
-        account_id: String,
-        account: crate::account::WeChatAccount,
-        body: serde_json::Value,
-    },
-    Weibo {
-        token: Secret,
-        fields: Vec<(String, String)>,
-    },
-    WeiboComment {
-        token: Secret,
-        call: CommentCall,
-        fields: Vec<(String, String)>,
-    },
 }
 
 /// Delivers one reply command at most once.
@@ -340,88 +319,6 @@ fn held_by_another_attempt(s: &Sender<'_>, record: &DeliveryRecord) -> DeliveryE
             "an earlier attempt may still be calling the platform (its claim runs out in {left} ms)"
         ),
         settles_in: Some(Duration::from_millis(u64::try_from(left).unwrap_or(0))),
-    }
-}
-
-enum Refusal {
-    DeadLetter(&'static str, String),
-    Undeliverable(UndeliverableReason),
-    SkipPassive,
-}
-
-fn build_request(accounts: &AccountsDocument, command: &ReplyCommand) -> Result<Request, Refusal> {
-    let unsupported = || {
-        Refusal::DeadLetter(
-            "gateway:unsupported_content",
-            format!(
-                "{} cannot carry a {} reply",
-                command.channel,
-                command.content.kind()
-            ),
-        )
-    };
-    let unknown = || {
-        Refusal::DeadLetter(
-            "gateway:unknown_account",
-            format!("no {} account `{}`", command.channel, command.account_id),
-        )
-    };
-    match command.channel {
-        Channel::WeChat => {
-            let account = accounts
-                .wechat
-                .get(&command.account_id)
-                .ok_or_else(unknown)?;
-            if account.reply_mode == ReplyMode::Passive {
-                return Err(match command.origin {
-                    ReplyOrigin::Rule { .. } => Refusal::SkipPassive,
-                    ReplyOrigin::Agent { .. } | ReplyOrigin::System { .. } => {
-                        Refusal::Undeliverable(UndeliverableReason::NoReplyApi)
-                    }
-                });
-            }
-            if account.app_secret.is_none() {
-                return Err(Refusal::DeadLetter(
-                    "gateway:missing_credentials",
-                    "the account has no app_secret".into(),
-                ));
-            }
-            // A reply naming an agent's file gets its body once the file has a media id
-            // (`resolve_file`).
-            let body = if command.content.names_upload() {
-                Value::Null
-            } else {
-                wechat::custom_message(&command.recipient_id, &command.content)
-                    .ok_or_else(unsupported)?
-            };
-            Ok(Request::WeChat {
-                account_id: command.account_id.clone(),
-                account: account.clone(),
-                body,
-            })
-        }
-        Channel::Weibo => {
-            let account = accounts
-                .weibo
-                .get(&command.account_id)
-                .ok_or_else(unknown)?;
-            let token = account.access_token.clone().ok_or_else(|| {
-                Refusal::DeadLetter(
-                    "gateway:missing_credentials",
-                    "the account has no access_token".into(),
-                )
-            })?;
-            if let Some((call, fields)) = weibo_comments::comment_form(&command.content) {
-                return Ok(Request::WeiboComment {
-                    token,
-                    call,
-                    fields,
-                });
-            }
-            let fields = weibo::reply_form(&command.recipient_id, &command.content)
-                .ok_or_else(unsupported)?;
-            Ok(Request::Weibo { token, fields })
-        }
     }
 }
 

@@ -65,7 +65,11 @@ async fn a_public_reply_goes_to_comments_reply_and_is_counted_apart_from_the_win
     assert_eq!(c.public_replies.sent, 1);
     assert_eq!(c.public_replies.last_at, Some(NOW));
     assert!(c.reply_windows.is_empty(), "no private window charged");
-    assert_eq!(c.first_response_at, Some(NOW), "an agent's answer all the same");
+    assert_eq!(
+        c.first_response_at,
+        Some(NOW),
+        "an agent's answer all the same"
+    );
 }
 
 #[tokio::test]

@@ -175,7 +175,9 @@ mod tests {
     #[test]
     fn the_answer_s_idstr_is_the_platform_id() {
         assert_eq!(
-            parse_answer(r#"{"created_at":"x","id":4900000000000999,"idstr":"4900000000000999","text":"hi"}"#),
+            parse_answer(
+                r#"{"created_at":"x","id":4900000000000999,"idstr":"4900000000000999","text":"hi"}"#
+            ),
             Some(Ok("4900000000000999".into()))
         );
         assert_eq!(parse_answer(r#"{"id":12}"#), Some(Ok("12".into())));

@@ -38,7 +38,9 @@ pub fn check_text_length(text: &str) -> Result<(), String> {
 }
 
 fn digits(field: &str, value: &str) -> Result<(), String> {
-    if !value.is_empty() && value.len() <= MAX_ID_DIGITS && value.bytes().all(|b| b.is_ascii_digit())
+    if !value.is_empty()
+        && value.len() <= MAX_ID_DIGITS
+        && value.bytes().all(|b| b.is_ascii_digit())
     {
         Ok(())
     } else {
@@ -55,9 +57,7 @@ pub fn validate(text: &str, post_id: &str, comment_id: Option<&str>) -> Result<(
     not_blank("text", text)?;
     check_text_length(text)?;
     if post_id.is_empty() {
-        return Err(
-            "`post_id` is required: the Weibo post the public comment goes under".into(),
-        );
+        return Err("`post_id` is required: the Weibo post the public comment goes under".into());
     }
     digits("post_id", post_id)?;
     if let Some(c) = comment_id {
@@ -77,9 +77,11 @@ pub fn validate_in_rule(content: &ReplyContent) -> Result<(), String> {
             comment_id,
         } => {
             if !post_id.is_empty() || comment_id.is_some() {
-                return Err("a rule's public_comment names no `post_id` or `comment_id`: they \
+                return Err(
+                    "a rule's public_comment names no `post_id` or `comment_id`: they \
                             come from the comment or mention that triggered the rule"
-                    .into());
+                        .into(),
+                );
             }
             not_blank("text", text)?;
             check_text_length(text)

@@ -232,14 +232,23 @@ fn a_public_comment_round_trips_and_is_weibo_only() {
     // Without a post: well-formed, but not valid as a command.
     let no_post: ReplyContent =
         serde_json::from_str(r#"{"type":"public_comment","text":"x"}"#).unwrap();
-    assert!(no_post.validate().unwrap_err().contains("`post_id` is required"));
+    assert!(
+        no_post
+            .validate()
+            .unwrap_err()
+            .contains("`post_id` is required")
+    );
     // 140 characters at most, in the length check too.
     let long = ReplyContent::PublicComment {
         text: "好".repeat(141),
         post_id: "1".into(),
         comment_id: None,
     };
-    assert!(long.check_length(Channel::Weibo).unwrap_err().contains("140"));
+    assert!(
+        long.check_length(Channel::Weibo)
+            .unwrap_err()
+            .contains("140")
+    );
     assert!(long.validate().is_err());
     assert!(content.summary().starts_with("public reply"));
 }

@@ -184,7 +184,11 @@ impl fmt::Display for DecisionDisplay<'_> {
             }
         }
         for r in &d.skipped_replies {
-            writeln!(f, "  skipped:  [{}] {} reply: {}", r.rule_id, r.kind, r.reason)?;
+            writeln!(
+                f,
+                "  skipped:  [{}] {} reply: {}",
+                r.rule_id, r.kind, r.reason
+            )?;
         }
         if d.team.is_some() || d.priority.is_some() {
             writeln!(
