@@ -505,9 +505,9 @@ async fn the_private_48_hour_window_does_not_hold_back_a_public_reply() {
     ctx.stored(&m).await;
     let private = ctx.agent_reply(&m, ReplyContent::text("late"));
     let post = weibo_id();
-    let public = ctx.agent_reply(&m, public(&post, None));
+    let in_public = ctx.agent_reply(&m, public(&post, None));
     ctx.enqueue(&private).await;
-    ctx.enqueue(&public).await;
+    ctx.enqueue(&in_public).await;
 
     assert_eq!(ctx.send_replies().await.failed, 0);
 
@@ -516,7 +516,7 @@ async fn the_private_48_hour_window_does_not_hold_back_a_public_reply() {
         "undeliverable"
     );
     assert_eq!(
-        ctx.delivery(&public.dedupe_id()).await["state"],
+        ctx.delivery(&in_public.dedupe_id()).await["state"],
         "delivered"
     );
     assert_eq!(ctx.comments_on(&post).await.len(), 1);
