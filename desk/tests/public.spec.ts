@@ -25,7 +25,9 @@ test("a public comment is answered in public by default and reaches comments/rep
   await expect(publicMode).toBeChecked();
   await expect(conv.getByTestId("public-target")).toContainText("公开回复这条评论");
   await expect(conv.getByTestId("counter")).toContainText("/ 140");
-  // A comment opens no private window: as a private message there is nothing to send.
+  // A comment opens no private window: as a private message there is nothing to send, and the
+  // reply window says a public reply is possible.
+  await expect(conv.getByTestId("public-open")).toBeVisible();
   await conv.getByRole("radio", { name: "私信" }).check();
   await expect(conv.getByTestId("composer")).toBeDisabled();
   await publicMode.check();
