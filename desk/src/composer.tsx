@@ -171,7 +171,11 @@ export function Composer(props: {
                 name="where"
                 value={w}
                 checked={where === w}
-                onChange={() => setPicked(w)}
+                onChange={() => {
+                  setPicked(w);
+                  // Another destination is another reply: never the key of one sent elsewhere.
+                  idempotency.current = crypto.randomUUID();
+                }}
               />
               {t(w === "public" ? "where_public" : "where_private")}
             </label>
