@@ -17,6 +17,15 @@ const KEY: &str = "weibo:brand:2001";
 /// A Weibo customer of team complaints whose only message is a comment under the brand's post,
 /// answered once in public.
 fn public_conversation(store: &gateway_core::desk::testing::MemoryDesk) {
+    // agent1 works the Weibo account too.
+    store
+        .agents
+        .lock()
+        .unwrap()
+        .get_mut("agent1")
+        .unwrap()
+        .accounts
+        .insert("weibo:brand".into());
     let mut m = text_message("brand", "2001", "c1", "质量太差", NOW - 60_000);
     m.channel = Channel::Weibo;
     m.conversation_key = NormalizedMessage::conversation_key_for(Channel::Weibo, "brand", "2001");
