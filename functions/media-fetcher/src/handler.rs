@@ -147,14 +147,6 @@ async fn handle_record(deps: &FetcherDeps, record: &SqsMessage, id: &str, group:
             );
             true
         }
-        Handled::Superseded => {
-            tracing::info!(
-                sqs.message_id = id,
-                channel,
-                "fetch command of a routing attempt that lost a conflict; dropped"
-            );
-            true
-        }
         Handled::Retry { reason } => {
             let attempt = receive_count(record);
             if attempt >= deps.settings.max_attempts {

@@ -435,19 +435,26 @@ mod tests {
         assert!(c.is_public());
         assert_eq!(c.text(), Some("快递三天没动"));
         assert_eq!(
-            c.post().unwrap().excerpt.chars().count(),
+            c.post()
+                .expect("a comment has its post")
+                .excerpt
+                .chars()
+                .count(),
             POST_EXCERPT_CHARS
         );
-        let json = serde_json::to_value(&c).unwrap();
+        let json = serde_json::to_value(&c).expect("serialize");
         assert_eq!(json["kind"], "comment");
-        assert_eq!(serde_json::from_value::<Content>(json).unwrap(), c);
+        assert_eq!(
+            serde_json::from_value::<Content>(json).expect("deserialize"),
+            c
+        );
         assert!(!Content::Text { text: "hi".into() }.is_public());
     }
 
     #[test]
     fn a_mention_written_before_posts_were_kept_still_reads() {
         let old = serde_json::json!({"kind": "mention", "subtype": "status", "target_id": "1", "text": "@brand"});
-        let c: Content = serde_json::from_value(old).unwrap();
+        let c: Content = serde_json::from_value(old).expect("an old mention reads");
         assert!(c.is_public());
         assert_eq!(c.post(), None);
     }

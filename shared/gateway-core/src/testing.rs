@@ -525,7 +525,7 @@ pub mod media {
             let key = (command.conversation_key.clone(), command.thread_seq);
             match items.get_mut(&key) {
                 None => Ok(RecordOutcome::NotStored),
-                Some((id, _)) if *id != command.message_id => Ok(RecordOutcome::Superseded),
+                Some((id, _)) if *id != command.message_id => Ok(RecordOutcome::NotStored),
                 Some((_, media)) => {
                     media.insert(command.kind.as_str().into(), record.clone());
                     Ok(RecordOutcome::Recorded)

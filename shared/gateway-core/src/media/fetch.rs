@@ -236,12 +236,11 @@ pub async fn fetch_one(
 pub enum RecordOutcome {
     /// Written under the object's kind in the item's `media` map.
     Recorded,
-    /// No item holds the message at the command's place yet (the router has not committed it,
-    /// or will never): retried, then dead-lettered.
+    /// The message is not at the command's place: the router has not committed it yet, or the
+    /// command came from a routing attempt that lost a conflict (another message, or none,
+    /// holds that place). Retried, then dead-lettered with the reason: a command is never
+    /// dropped on a guess, because an emulator or a read can show a transaction half-applied.
     NotStored,
-    /// Another message holds that place: the command came from a routing attempt that lost a
-    /// conflict, and the committed attempt queued its own. Dropped.
-    Superseded,
 }
 
 /// Records fetch outcomes on message items (DynamoDB in production).
@@ -261,8 +260,6 @@ pub trait MediaRecords: Send + Sync {
 pub enum Handled {
     /// The outcome is on the message: delete the command.
     Recorded(MediaRecord),
-    /// The command named a place another message holds: delete it, nothing recorded.
-    Superseded,
     /// Try again later (with backoff; dead-lettered with the reason after the last attempt).
     Retry {
         /// What failed.
@@ -290,7 +287,6 @@ pub async fn fetch_and_record(
     };
     match records.record(command, &record).await {
         Ok(RecordOutcome::Recorded) => Handled::Recorded(record),
-        Ok(RecordOutcome::Superseded) => Handled::Superseded,
         Ok(RecordOutcome::NotStored) => Handled::Retry {
             reason: "the message is not stored (yet) at its place in the thread".into(),
         },

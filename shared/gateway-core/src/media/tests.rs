@@ -575,14 +575,15 @@ async fn the_outcome_is_recorded_on_its_message_only() {
     assert_eq!(store.writes(), 1);
     let on_item = records.records(&command.conversation_key, command.thread_seq);
     assert_eq!(on_item.get("image"), Some(&record));
-    // A command from a routing attempt that lost a conflict names another message's place.
+    // A command from a routing attempt that lost a conflict names another message's place:
+    // retried (and dead-lettered with the reason after the last attempt), never recorded there.
     let mut stale = command.clone();
     stale.thread_seq += 1;
     records.store_message(&stale.conversation_key, stale.thread_seq, "another message");
-    assert_eq!(
+    assert!(matches!(
         fetch_and_record(&stale, &source, &store, &records, 7).await,
-        Handled::Superseded
-    );
+        Handled::Retry { .. }
+    ));
     assert!(
         records
             .records(&stale.conversation_key, stale.thread_seq)
