@@ -49,6 +49,10 @@ export interface Conversation extends ConversationRow {
     windows: ReplyWindow[];
     last_undeliverable: { at: number; reason: string; platform_code?: number | null } | null;
     text_limit?: { max: number; unit: "bytes" | "chars" };
+    /** A public comment's limit (Weibo only). */
+    public_text_limit?: { max: number; unit: "bytes" | "chars" } | null;
+    /** Public replies delivered (they use no private window). */
+    public_replies?: { sent: number; last_at?: number };
   };
   clock: {
     service_level: string | null;
@@ -106,6 +110,10 @@ export interface ThreadItem {
   delivery?: "delivered";
   author?: string;
   media?: MediaItem[];
+  /** Written or answered in public (a Weibo comment or mention, or a public comment reply). */
+  public?: boolean;
+  /** The post a public message concerns. */
+  post?: { id: string; excerpt?: string; author_id?: string } | null;
 }
 
 export interface AgentProfile {
@@ -229,6 +237,13 @@ export const api = {
   reply: (key: string, text: string, idempotencyKey: string) =>
     call<{ reply_id: string; status: string }>("POST", `/conversations/${enc(key)}/replies`, {
       body: { content: { type: "text", text }, idempotency_key: idempotencyKey },
+    }).then((a) => a.body),
+  replyPublic: (key: string, text: string, place: { post_id: string; comment_id?: string }, idempotencyKey: string) =>
+    call<{ reply_id: string; status: string }>("POST", `/conversations/${enc(key)}/replies`, {
+      body: {
+        content: { type: "public_comment", text, post_id: place.post_id, ...(place.comment_id ? { comment_id: place.comment_id } : {}) },
+        idempotency_key: idempotencyKey,
+      },
     }).then((a) => a.body),
   replyMedia: (key: string, type: string, mediaId: string, idempotencyKey: string) =>
     call<{ reply_id: string; status: string }>("POST", `/conversations/${enc(key)}/replies`, {

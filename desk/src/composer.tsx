@@ -1,11 +1,13 @@
 // The reply box: the channel's length limit shown as one types, canned responses on Ctrl+/,
 // Ctrl/Cmd+Enter to send, a file attached (WeChat only: uploaded, then sent by its
 // media_id). A draft is kept per conversation until the API has it; a refusal keeps the text
-// and says why.
+// and says why. On Weibo, a reply goes in public (a comment under the customer's comment or
+// post, 140 characters) or as a private message; it defaults to where the customer last wrote.
 import { useEffect, useRef, useState } from "preact/hooks";
-import { api, ApiError, type CannedView, type Conversation } from "./api";
+import { api, ApiError, type CannedView, type Conversation, type ThreadItem } from "./api";
 import { t, type Key } from "./i18n";
 import { icon } from "./media";
+import { lastWroteInPublic, latestPlace } from "./public";
 
 /** What WeChat takes (the API reads the type from the bytes; this only filters the picker). */
 const ACCEPT = "image/jpeg,image/png,image/gif,audio/amr,.amr,audio/mpeg,.mp3,video/mp4";
@@ -47,10 +49,16 @@ function length(text: string, unit: "bytes" | "chars"): number {
 
 export function Composer(props: {
   conv: Conversation;
+  items: ThreadItem[];
   onQueued: (p: Pending) => void;
   onNote: () => void;
 }) {
   const { conv } = props;
+  // Public or private: where the customer last wrote, until the agent picks.
+  const place = latestPlace(props.items);
+  const [picked, setPicked] = useState<"public" | "private" | null>(null);
+  const where = place ? (picked ?? (lastWroteInPublic(props.items) ? "public" : "private")) : "private";
+  const inPublic = where === "public" && !!place;
   const draftKey = `desk.draft.${conv.key}`;
   const [mode, setMode] = useState<"reply" | "note">("reply");
   const [text, setText] = useState(() => sessionStorage.getItem(draftKey) ?? "");
@@ -67,7 +75,7 @@ export function Composer(props: {
     else sessionStorage.removeItem(draftKey);
   }, [text, draftKey]);
 
-  const limit = conv.reply.text_limit;
+  const limit = inPublic ? (conv.reply.public_text_limit ?? { max: 140, unit: "chars" as const }) : conv.reply.text_limit;
   const used = limit ? length(text, limit.unit) : [...text].length;
   const tooLong = mode === "reply" && !!limit && used > limit.max;
 
@@ -81,8 +89,12 @@ export function Composer(props: {
         await api.note(conv.key, body);
         props.onNote();
       } else {
-        const out = await api.reply(conv.key, body, idempotency.current);
-        props.onQueued({ replyId: out.reply_id, text: body, at: Date.now(), state: "queued" });
+        const out =
+          inPublic && place
+            ? await api.replyPublic(conv.key, body, place, idempotency.current)
+            : await api.reply(conv.key, body, idempotency.current);
+        const label = inPublic ? `[${t("public_badge")}] ${body}` : body;
+        props.onQueued({ replyId: out.reply_id, text: label, at: Date.now(), state: "queued" });
       }
       setText("");
       idempotency.current = crypto.randomUUID();
@@ -138,7 +150,8 @@ export function Composer(props: {
     });
   }
 
-  const disabled = mode === "reply" && !conv.reply.can_reply;
+  // A public comment has no private window.
+  const disabled = mode === "reply" && !inPublic && !conv.reply.can_reply;
   return (
     <section class="composer" aria-label={t("composer")}>
       <div class="composer-modes" role="radiogroup">
@@ -149,6 +162,31 @@ export function Composer(props: {
           </label>
         ))}
       </div>
+      {mode === "reply" && place && (
+        <div class="composer-where" role="radiogroup" aria-label={t("where_label")} data-testid="reply-where">
+          {(["public", "private"] as const).map((w) => (
+            <label key={w} class={`mode ${where === w ? "on" : ""}`}>
+              <input
+                type="radio"
+                name="where"
+                value={w}
+                checked={where === w}
+                onChange={() => {
+                  setPicked(w);
+                  // Another destination is another reply: never the key of one sent elsewhere.
+                  idempotency.current = crypto.randomUUID();
+                }}
+              />
+              {t(w === "public" ? "where_public" : "where_private")}
+            </label>
+          ))}
+          {inPublic && (
+            <span class="public-target" data-testid="public-target">
+              {t(place.comment_id ? "public_target_comment" : "public_target", { text: place.excerpt })}
+            </span>
+          )}
+        </div>
+      )}
       <textarea
         ref={box}
         rows={3}
@@ -188,7 +226,7 @@ export function Composer(props: {
             if (file) sendFile(file);
           }}
         />
-        {mode === "reply" && (
+        {mode === "reply" && !inPublic && (
           <button
             type="button"
             data-testid="attach"

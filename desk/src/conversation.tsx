@@ -10,6 +10,7 @@ import { t, type Key } from "./i18n";
 import { pollMs, usePoll } from "./poll";
 import { href } from "./router";
 import { isSupervisor, me } from "./state";
+import { latestPlace } from "./public";
 import { ThreadView } from "./thread";
 
 export function ConversationView({ convKey }: { convKey: string }) {
@@ -97,7 +98,7 @@ export function ConversationView({ convKey }: { convKey: string }) {
         </p>
       )}
       <Actions conv={conv} change={change} />
-      <ReplyWindow conv={conv} />
+      <ReplyWindow conv={conv} inPublic={latestPlace(items) !== null} />
       <details class="profile">
         <summary>{t("profile")}</summary>
         <dl>
@@ -133,6 +134,7 @@ export function ConversationView({ convKey }: { convKey: string }) {
       <Composer
         key={conv.key}
         conv={conv}
+        items={items}
         onQueued={(p) => setPending((ps) => [...ps, p])}
         onNote={load}
       />
@@ -176,7 +178,7 @@ async function loadThread(key: string): Promise<ThreadItem[]> {
   return items;
 }
 
-function ReplyWindow({ conv }: { conv: Conversation }) {
+function ReplyWindow({ conv, inPublic }: { conv: Conversation; inPublic: boolean }) {
   const channel = t(conv.channel === "wechat" ? "channel_wechat" : "channel_weibo");
   const r = conv.reply;
   return (
@@ -192,6 +194,12 @@ function ReplyWindow({ conv }: { conv: Conversation }) {
         })()
       ) : (
         <span class="error">{t("reply_closed", { reason: reasonText(r.reason) })}</span>
+      )}
+      {inPublic && (
+        <span class="small" data-testid="public-open">
+          {" "}
+          {t("public_open")}
+        </span>
       )}
       {r.last_undeliverable && (
         <span class="warning small">

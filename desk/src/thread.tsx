@@ -1,6 +1,8 @@
 // A conversation's thread, in the order things happened: the customer's messages on one side,
 // auto-replies and agents' replies on the other (each styled apart), notes set apart, events
-// as compact lines; photos, voice notes and videos from the media bucket (media.tsx).
+// as compact lines; photos, voice notes and videos from the media bucket (media.tsx). What was
+// written or answered in public (a Weibo comment or mention, a public comment reply) carries a
+// "public" badge, with the excerpt of the post it is under.
 import type { ThreadItem } from "./api";
 import { clockTime, dateTime } from "./format";
 import { t } from "./i18n";
@@ -95,6 +97,12 @@ function Content({ item }: { item: ThreadItem }) {
           <span class="badge">{t("mention", { subtype: c.subtype ?? "" })}</span> <Linked text={c.text ?? ""} />
         </span>
       );
+    case "comment":
+      return (
+        <span>
+          <span class="badge">{t("comment_label")}</span> <Linked text={item.text ?? c.text ?? ""} />
+        </span>
+      );
     case "other":
       return <span class="muted">{t("other_kind", { type: c.platform_type ?? "?" })}</span>;
     default:
@@ -132,11 +140,23 @@ export function ThreadView({ items }: { items: ThreadItem[] }) {
         return (
           <li key={item.id} class={`msg ${w.cls}`} data-seq={item.seq} data-type={item.type}>
             <div class="msg-head">
-              <span>{w.label}</span>
+              <span>
+                {w.label}
+                {item.public && (
+                  <span class="badge public" data-testid="public-badge">
+                    {t("public_badge")}
+                  </span>
+                )}
+              </span>
               <time dateTime={new Date(item.at).toISOString()} title={dateTime(item.at)}>
                 {clockTime(item.at)}
               </time>
             </div>
+            {item.post?.excerpt && (
+              <blockquote class="post-excerpt" data-testid="post-excerpt">
+                {t("post_excerpt", { text: item.post.excerpt })}
+              </blockquote>
+            )}
             <div class="msg-body">
               <Content item={item} />
             </div>

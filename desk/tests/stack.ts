@@ -44,6 +44,22 @@ export function sendWechat(account: string, from: string, args: string[]) {
   ctl(["send", "wechat", "--account", account, "--from", from, ...args, "--retries", "2"]);
 }
 
+/**
+ * A customer's public comment under one of the account's Weibo posts, queued as the poller
+ * queues what it reads (`gatewayctl desk seed-comment`).
+ */
+export function sendComment(account: string, from: string, ids: { comment: string; post: string }, postText: string, text: string) {
+  ctl([
+    "desk", "seed-comment", "--account", account, "--from", from,
+    "--comment-id", ids.comment, "--post-id", ids.post, "--post-text", postText, "--text", text,
+  ]);
+}
+
+/** A unique Weibo-style id (digits). */
+export function weiboId(): string {
+  return `49${Date.now()}${Math.floor(Math.random() * 1e3).toString().padStart(3, "0")}`;
+}
+
 const tokens = new Map<string, string>();
 export function token(user: string): string {
   if (!tokens.has(user)) {

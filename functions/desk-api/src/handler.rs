@@ -13,6 +13,8 @@ mod media;
 #[cfg(test)]
 mod media_tests;
 mod people;
+#[cfg(test)]
+mod public_tests;
 mod stats;
 #[cfg(test)]
 mod tests;

@@ -388,6 +388,7 @@ async fn status(
             "sent_at_ms": r.sent_at_ms,
             "reason": r.reason,
             "error_code": r.error_code,
+            "platform_id": r.platform_id,
         }),
     };
     Ok((200, body, caller.version))

@@ -62,8 +62,12 @@ pub struct Config {
     pub accounts_cache: Duration,
     /// `WECHAT_API_BASE_URL` (default `https://api.weixin.qq.com`).
     pub wechat_api_base_url: String,
-    /// `WEIBO_API_BASE_URL` (default `https://m.api.weibo.com`).
+    /// `WEIBO_API_BASE_URL` (default `https://m.api.weibo.com`): the fan-service API
+    /// (private replies).
     pub weibo_api_base_url: String,
+    /// `WEIBO_OPEN_API_BASE_URL` (default `https://api.weibo.com`): the open API's comment
+    /// calls (public replies).
+    pub weibo_open_api_base_url: String,
     /// `WECHAT_TOKEN_API`: `stable` (default) or `classic`.
     pub wechat_token_api: TokenApi,
     /// `PLATFORM_TIMEOUT_SECS` (default 5): whole platform request.
@@ -109,6 +113,10 @@ impl Config {
         let weibo_api_base_url = r.url(
             "WEIBO_API_BASE_URL",
             gateway_platforms::WEIBO_DEFAULT_BASE_URL,
+        );
+        let weibo_open_api_base_url = r.url(
+            "WEIBO_OPEN_API_BASE_URL",
+            gateway_platforms::WEIBO_OPEN_API_DEFAULT_BASE_URL,
         );
         let wechat_token_api = match r.text("WECHAT_TOKEN_API", "stable").as_str() {
             "stable" => TokenApi::Stable,
@@ -164,6 +172,7 @@ impl Config {
             accounts_cache: secs(accounts_cache),
             wechat_api_base_url,
             weibo_api_base_url,
+            weibo_open_api_base_url,
             wechat_token_api,
             platform_timeout: secs(timeout),
             aws_operation_timeout: aws,
@@ -215,6 +224,7 @@ mod tests {
         let c = Config::from_lookup(env(&REQUIRED)).expect("valid");
         assert_eq!(c.wechat_api_base_url, "https://api.weixin.qq.com");
         assert_eq!(c.weibo_api_base_url, "https://m.api.weibo.com");
+        assert_eq!(c.weibo_open_api_base_url, "https://api.weibo.com");
         assert_eq!(c.wechat_token_api, TokenApi::Stable);
         assert_eq!(c.delivery.policy, ReplyPolicy::default());
         assert_eq!(c.delivery.max_attempts, 4);

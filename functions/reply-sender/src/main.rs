@@ -67,7 +67,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             Arc::new(now_ms),
         )),
         wechat,
-        weibo: Arc::new(WeiboClient::new(http, &config.weibo_api_base_url)),
+        weibo: Arc::new(
+            WeiboClient::new(http, &config.weibo_api_base_url)
+                .with_open_api(&config.weibo_open_api_base_url),
+        ),
         wechat_media: wechat_media.clone(),
         upload_files: Arc::new(S3Uploads::new(
             gateway_aws::s3::client(&sdk),

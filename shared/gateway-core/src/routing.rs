@@ -105,6 +105,14 @@ pub async fn process(
             return Ok(ProcessOutcome::Duplicate);
         }
         let decision = rules::evaluate(router.rules, message, loaded.as_ref(), at);
+        for skipped in &decision.skipped_replies {
+            tracing::info!(
+                rule = %skipped.rule_id,
+                kind = skipped.kind,
+                reason = %skipped.reason,
+                "rule reply skipped: it cannot be sent for this message"
+            );
+        }
         let was_waiting = loaded.as_ref().is_some_and(Conversation::is_unanswered);
         let mut conversation = loaded
             .clone()

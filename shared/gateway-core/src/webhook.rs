@@ -225,7 +225,9 @@ fn passive_content(content: &ReplyContent, message: &NormalizedMessage) -> Optio
                     .collect(),
             }
         }
-        ReplyContent::Position { .. } => return None,
+        // A passive reply is a private answer in the webhook's response: a public comment is
+        // never one (it is Weibo's, and goes through the reply sender).
+        ReplyContent::Position { .. } | ReplyContent::PublicComment { .. } => return None,
     })
 }
 

@@ -1,6 +1,7 @@
 //! HTTP clients of the platform APIs the reply sender calls: WeChat's customer-service message,
-//! typing and access-token APIs, and Weibo's reply API; the media downloads of the
-//! media-fetcher ([`media`]); the public timelines `weibo-poller` reads ([`timeline`]); WeChat's media upload for the desk's agents' files ([`upload`]). They implement the
+//! typing and access-token APIs, and Weibo's reply and comment APIs; the media downloads of the
+//! media-fetcher ([`media`]); the public timelines `weibo-poller` reads ([`timeline`]); WeChat's
+//! media upload for the desk's agents' files ([`upload`]). They implement the
 //! `gateway_core::delivery::ports` traits; request bodies, answer parsing and error
 //! classification are in `gateway_core::delivery::{wechat, weibo}`.
 //!
@@ -19,14 +20,17 @@ use gateway_core::delivery::platform::{CallError, Disposition, PlatformError};
 use gateway_core::delivery::ports::{TokenFetcher, WeChatApi, WeiboApi};
 use gateway_core::delivery::wechat::{self, TokenGrant};
 use gateway_core::delivery::weibo;
+use gateway_core::delivery::weibo_comments::{self, CommentCall};
 use gateway_core::message::Channel;
 use serde_json::Value;
 use std::time::Duration;
 
 /// Default WeChat API base URL.
 pub const WECHAT_DEFAULT_BASE_URL: &str = "https://api.weixin.qq.com";
-/// Default Weibo API base URL.
+/// Default Weibo API base URL (the fan-service API: private replies).
 pub const WEIBO_DEFAULT_BASE_URL: &str = "https://m.api.weibo.com";
+/// Default Weibo open API base URL (comments: public replies).
+pub const WEIBO_OPEN_API_DEFAULT_BASE_URL: &str = "https://api.weibo.com";
 
 /// Which WeChat token API to use.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -210,20 +214,56 @@ impl TokenFetcher for WeChatClient {
     }
 }
 
-/// The Weibo fan-service reply API.
+/// The Weibo fan-service reply API, and the open API's comment calls (public replies).
 #[derive(Debug, Clone)]
 pub struct WeiboClient {
     http: reqwest::Client,
     base_url: String,
+    open_api_base_url: String,
 }
 
 impl WeiboClient {
-    /// Client for the API at `base_url`.
+    /// Client for the fan-service API at `base_url`, and the open API at its default
+    /// ([`WEIBO_OPEN_API_DEFAULT_BASE_URL`]).
     pub fn new(http: reqwest::Client, base_url: &str) -> Self {
         WeiboClient {
             http,
             base_url: trim_base(base_url),
+            open_api_base_url: trim_base(WEIBO_OPEN_API_DEFAULT_BASE_URL),
         }
+    }
+
+    /// The same client with the open API (comments) at `open_api_base_url`.
+    pub fn with_open_api(mut self, open_api_base_url: &str) -> Self {
+        self.open_api_base_url = trim_base(open_api_base_url);
+        self
+    }
+
+    /// POSTs `fields` with the access token, form-encoded, to `url`: the HTTP status and body.
+    async fn post_form(
+        &self,
+        url: String,
+        access_token: &Secret,
+        fields: &[(String, String)],
+    ) -> Result<(u16, String), CallError> {
+        let mut all = Vec::with_capacity(fields.len() + 1);
+        all.push((
+            "access_token".to_string(),
+            access_token.expose().to_string(),
+        ));
+        all.extend_from_slice(fields);
+        let response = self
+            .http
+            .post(url)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded; charset=utf-8",
+            )
+            .body(weibo::encode_form(&all))
+            .send()
+            .await
+            .map_err(transport)?;
+        read(response).await
     }
 }
 
@@ -234,28 +274,32 @@ impl WeiboApi for WeiboClient {
         access_token: &Secret,
         fields: &[(String, String)],
     ) -> Result<(), CallError> {
-        let mut all = Vec::with_capacity(fields.len() + 1);
-        all.push((
-            "access_token".to_string(),
-            access_token.expose().to_string(),
-        ));
-        all.extend_from_slice(fields);
-        let response = self
-            .http
-            .post(format!("{}{}", self.base_url, weibo::REPLY_PATH))
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded; charset=utf-8",
-            )
-            .body(weibo::encode_form(&all))
-            .send()
-            .await
-            .map_err(transport)?;
-        let (status, text) = read(response).await?;
+        let url = format!("{}{}", self.base_url, weibo::REPLY_PATH);
+        let (status, text) = self.post_form(url, access_token, fields).await?;
         match weibo::parse_answer(&text) {
             Some(Ok(())) if (200..300).contains(&status) => Ok(()),
             Some(Ok(())) => Err(unexpected(Channel::Weibo, status)),
             Some(Err(e)) => Err(CallError::Platform(e)),
+            None => Err(unexpected(Channel::Weibo, status)),
+        }
+    }
+
+    async fn comment(
+        &self,
+        access_token: &Secret,
+        call: CommentCall,
+        fields: &[(String, String)],
+    ) -> Result<String, CallError> {
+        let url = format!("{}{}", self.open_api_base_url, call.path());
+        let (status, text) = self.post_form(url, access_token, fields).await?;
+        match weibo_comments::parse_answer(&text) {
+            Some(Ok(id)) if (200..300).contains(&status) => Ok(id),
+            Some(Ok(_)) => Err(unexpected(Channel::Weibo, status)),
+            Some(Err(e)) => Err(CallError::Platform(e)),
+            // A 2xx answer without the comment's id: the comment may exist; never sent again.
+            None if (200..300).contains(&status) => Err(CallError::uncertain(format!(
+                "weibo answered HTTP {status} without the created comment"
+            ))),
             None => Err(unexpected(Channel::Weibo, status)),
         }
     }
@@ -292,6 +336,61 @@ mod tests {
         );
         assert!(webpki_root_certs::TLS_SERVER_ROOT_CERTS.len() > 100);
         assert!(http_client(Duration::from_secs(2)).is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_public_reply_posts_the_form_to_comments_reply_and_answers_the_idstr() {
+        let (url, request) = crate::upload::tests::server(
+            r#"{"id":4900000000000999,"idstr":"4900000000000999","text":"ok"}"#,
+        )
+        .await;
+        let client = WeiboClient::new(
+            http_client(Duration::from_secs(5)).expect("client"),
+            "http://127.0.0.1:9",
+        )
+        .with_open_api(&format!("{url}/"));
+        let fields = vec![
+            ("cid".to_string(), "4900000000000777".to_string()),
+            ("id".to_string(), "4900000000000001".to_string()),
+            ("comment".to_string(), "您好".to_string()),
+        ];
+        let id = client
+            .comment(&Secret::new("TOK-9"), CommentCall::Reply, &fields)
+            .await
+            .expect("created");
+        assert_eq!(id, "4900000000000999");
+        let request = String::from_utf8(request.await.expect("request")).expect("utf-8");
+        assert!(
+            request.starts_with("POST /2/comments/reply.json HTTP/1.1"),
+            "{request}"
+        );
+        assert!(
+            request.ends_with(
+                "access_token=TOK-9&cid=4900000000000777&id=4900000000000001&comment=%E6%82%A8%E5%A5%BD"
+            ),
+            "{request}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_comment_keeps_its_code_and_never_shows_the_token() {
+        let (url, _request) = crate::upload::tests::server(
+            r#"{"request":"/2/comments/create.json","error_code":20101,"error":"Target weibo does not exist!"}"#,
+        )
+        .await;
+        let client = WeiboClient::new(http_client(Duration::from_secs(5)).expect("client"), &url)
+            .with_open_api(&url);
+        let err = client
+            .comment(&Secret::new("TOK-SECRET-7"), CommentCall::Create, &[])
+            .await
+            .expect_err("refused");
+        let CallError::Platform(e) = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(e.code_label(), "weibo:20101");
+        assert_eq!(e.disposition, Disposition::Permanent);
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains("TOK-SECRET-7"), "{shown}");
     }
 
     #[test]

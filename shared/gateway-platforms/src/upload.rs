@@ -51,14 +51,14 @@ impl WeChatMediaApi for WeChatClient {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::{TokenApi, http_client};
     use std::time::Duration;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     /// A server that reads one request and answers `answer` (JSON); the request's bytes.
-    async fn server(answer: &'static str) -> (String, tokio::task::JoinHandle<Vec<u8>>) {
+    pub(crate) async fn server(answer: &'static str) -> (String, tokio::task::JoinHandle<Vec<u8>>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let task = tokio::spawn(async move {

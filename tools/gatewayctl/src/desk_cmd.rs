@@ -71,6 +71,92 @@ pub(crate) enum DeskCommand {
         #[arg(long, env = "AWS_ENDPOINT_URL")]
         endpoint: Option<String>,
     },
+    /// Queue a customer's public comment under one of the account's Weibo posts on the inbound
+    /// queue, as `weibo-poller` queues what it reads (for trying public replies at the desk
+    /// without the poller). Prints the message's dedupe id.
+    SeedComment {
+        /// The Weibo account.
+        #[arg(long, default_value = "brand")]
+        account: String,
+        /// The commenter's UID.
+        #[arg(long)]
+        from: String,
+        /// The comment's id (digits).
+        #[arg(long)]
+        comment_id: String,
+        /// The post's id (digits).
+        #[arg(long)]
+        post_id: String,
+        /// The post's text (its excerpt is kept).
+        #[arg(long, default_value = "")]
+        post_text: String,
+        /// The comment's text.
+        #[arg(long)]
+        text: String,
+        /// The inbound queue (the stack's QUEUE_URL).
+        #[arg(long, env = "QUEUE_URL")]
+        queue: String,
+        /// Endpoint override (local emulator).
+        #[arg(long, env = "AWS_ENDPOINT_URL")]
+        endpoint: Option<String>,
+    },
+}
+
+/// A customer's public comment, for `gatewayctl desk seed-comment`.
+struct CommentSeed {
+    account: String,
+    from: String,
+    comment_id: String,
+    post_id: String,
+    post_text: String,
+    text: String,
+}
+
+/// Queues `seed` on the inbound queue as `weibo-poller` normalizes a comment of
+/// `comments/to_me` (kind `comment`, with its post); prints its dedupe id.
+async fn seed_comment(seed: CommentSeed, queue: &str, endpoint: Option<&str>) -> Result<()> {
+    use gateway_core::message::{
+        Channel, Content, NormalizedMessage, PostRef, RawFormat, RawPayload,
+    };
+    use gateway_core::ports::MessagePublisher;
+    let now = gatewayctl::send::now_secs();
+    let raw = serde_json::json!({
+        "idstr": seed.comment_id, "text": seed.text, "user": {"idstr": seed.from},
+        "status": {"idstr": seed.post_id, "text": seed.post_text},
+    });
+    let message = NormalizedMessage {
+        schema_version: gateway_core::message::SCHEMA_VERSION,
+        channel: Channel::Weibo,
+        account_id: seed.account.clone(),
+        sender_id: seed.from.clone(),
+        recipient_id: seed.account.clone(),
+        conversation_key: NormalizedMessage::conversation_key_for(
+            Channel::Weibo,
+            &seed.account,
+            &seed.from,
+        ),
+        platform_message_id: Some(seed.comment_id.clone()),
+        dedupe_key: format!("comment:{}", seed.comment_id),
+        content: Content::Comment {
+            comment_id: seed.comment_id,
+            text: seed.text,
+            post: PostRef::new(seed.post_id, &seed.post_text, None),
+            reply_to_comment_id: None,
+        },
+        platform_time: now,
+        received_at_ms: now * 1000,
+        raw: RawPayload {
+            format: RawFormat::Json,
+            body: raw.to_string(),
+        },
+    };
+    let sdk = local::ops_config(endpoint).await;
+    gateway_aws::SqsMessagePublisher::new(aws_sdk_sqs::Client::new(&sdk), queue)
+        .publish(&message)
+        .await
+        .context("queue the comment")?;
+    println!("{}", message.dedupe_id());
+    Ok(())
 }
 
 #[derive(Subcommand)]
@@ -124,6 +210,26 @@ pub(crate) enum AgentsCommand {
 pub(crate) async fn run_desk(cmd: DeskCommand) -> Result<()> {
     let (user, password, users, client_id, id_token, endpoint) = match cmd {
         DeskCommand::Agents(cmd) => return run_agents(cmd).await,
+        DeskCommand::SeedComment {
+            account,
+            from,
+            comment_id,
+            post_id,
+            post_text,
+            text,
+            queue,
+            endpoint,
+        } => {
+            let seed = CommentSeed {
+                account,
+                from,
+                comment_id,
+                post_id,
+                post_text,
+                text,
+            };
+            return seed_comment(seed, &queue, endpoint.as_deref()).await;
+        }
         DeskCommand::SeedMedia {
             conversation,
             kind,

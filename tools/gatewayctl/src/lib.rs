@@ -14,6 +14,7 @@ pub mod runtime_api;
 pub mod send;
 pub mod stream_source;
 pub mod stub;
+pub mod stub_comments;
 pub mod stub_media;
 pub mod stub_timeline;
 pub mod stub_upload;

@@ -6,14 +6,16 @@
 //!   `POST /cgi-bin/message/custom/send`, `POST /cgi-bin/message/custom/typing`. Tokens expire
 //!   (`42001`), unknown or replaced tokens are refused (`40001`), `stable_token` returns the
 //!   current token while it is valid, the classic API replaces it.
-//! * Weibo: `POST /2/messages/reply.json` (form-encoded), errors in Weibo's envelope.
+//! * Weibo: `POST /2/messages/reply.json` (form-encoded), errors in Weibo's envelope; the
+//!   comment API of public replies (`/2/comments/reply.json`, `/2/comments/create.json`): see
+//!   [`crate::stub_comments`].
 //! * Media downloads (WeChat `GET /cgi-bin/media/get`, Weibo `GET /2/mss/msget`): see
 //!   [`crate::stub_media`].
 //! * Weibo's public timelines (`comments/to_me`, `comments/mentions`, `statuses/mentions`, and
 //!   their `/biz` twins), from seeded items: see [`crate::stub_timeline`].
 //! * Admin, for tests: `POST /admin/reset`, `GET /admin/requests` (everything received),
 //!   `POST /admin/wechat/expire-tokens`, `POST /admin/fail`
-//!   (`{"api":"wechat_send"|"wechat_token"|"weibo_reply"|"wechat_media"|"weibo_media"|"weibo_timeline","code":45015,"times":1}`),
+//!   (`{"api":"wechat_send"|"wechat_token"|"weibo_reply"|"weibo_comment"|"wechat_media"|"weibo_media"|"weibo_timeline","code":45015,"times":1}`),
 //!   `POST /admin/config` (`{"token_ttl_secs":7200,"wechat_quota":5}`: token lifetime, and
 //!   customer-service messages accepted per user before `45047`).
 //!
@@ -44,8 +46,8 @@ static STARTED: LazyLock<u128> = LazyLock::new(|| {
 /// A scripted failure: the next `times` calls of `api` answer `code`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Failure {
-    /// `wechat_send`, `wechat_token`, `wechat_typing`, `weibo_reply`, `wechat_media`,
-    /// `weibo_media` or `weibo_timeline`.
+    /// `wechat_send`, `wechat_token`, `wechat_typing`, `weibo_reply`, `weibo_comment`,
+    /// `wechat_media`, `weibo_media` or `weibo_timeline`.
     pub api: String,
     /// The platform error code to answer.
     pub code: i64,
@@ -81,6 +83,8 @@ pub(crate) struct Stub {
     messages: Vec<Value>,
     typing: Vec<Value>,
     weibo_replies: Vec<Value>,
+    /// Public replies received (`crate::stub_comments`).
+    pub(crate) comments: Vec<Value>,
     pub(crate) media: crate::stub_media::MediaStub,
     pub(crate) timeline: crate::stub_timeline::TimelineStub,
 }
@@ -317,7 +321,7 @@ async fn admin_requests(State(state): State<Shared>) -> Response {
             "messages": stub.messages,
             "typing": stub.typing,
         },
-        "weibo": { "replies": stub.weibo_replies },
+        "weibo": { "replies": stub.weibo_replies, "comments": stub.comments },
         "media": stub.media.requests(),
         "weibo_timeline": stub.timeline.requests(),
     }))
@@ -379,6 +383,7 @@ pub fn router() -> Router {
         .route("/admin/config", post(admin_config))
         .merge(crate::stub_upload::routes())
         .merge(crate::stub_timeline::routes())
+        .merge(crate::stub_comments::routes())
         .with_state(state)
 }
 

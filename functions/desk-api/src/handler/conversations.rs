@@ -272,7 +272,8 @@ struct ReplyBody {
 }
 
 /// `POST /conversations/{key}/replies`: checked against the channel's limits and the reply
-/// windows, then queued for the reply sender as the caller's answer.
+/// windows (a public comment: its own limits, no window), then queued for the reply sender as
+/// the caller's answer.
 pub(super) async fn reply(desk: &Desk, call: &Call<'_>, key: &str) -> Result<Answer, Refusal> {
     let body: ReplyBody = call.json()?;
     let client_key = match body.idempotency_key {
@@ -303,7 +304,10 @@ pub(super) async fn reply(desk: &Desk, call: &Call<'_>, key: &str) -> Result<Ans
         .check_length(c.channel)
         .map_err(|reason| undeliverable("too_long", reason))?;
     let policy = desk.policy.for_channel(c.channel);
-    if let Err(reason) = window::check(policy, &c.reply_windows, call.now_ms) {
+    // A public comment goes under a post: the private window does not apply to it.
+    if !body.content.is_public()
+        && let Err(reason) = window::check(policy, &c.reply_windows, call.now_ms)
+    {
         return Err(undeliverable(
             "outside_reply_window",
             format!(

@@ -54,6 +54,9 @@ pub(crate) fn conversation_detail(c: &Conversation, policy: &ReplyPolicy, now_ms
         "reason": can.err().map(|r| r.as_str()),
         "windows": windows,
         "text_limit": gateway_core::reply::text_limit(c.channel),
+        "public_text_limit": (c.channel == gateway_core::message::Channel::Weibo)
+            .then(gateway_core::reply::public::text_limit),
+        "public_replies": c.public_replies,
         "last_undeliverable": c.undeliverable.as_ref().map(|u| json!({
             "at": u.at,
             "reason": u.reason.as_str(),
@@ -153,6 +156,8 @@ fn thread_entry(item: &ThreadItem) -> Value {
             "kind": m.kind(),
             "text": m.content.text(),
             "content": m.content,
+            "public": m.content.is_public(),
+            "post": m.content.post(),
         }),
         ThreadEntry::Outbound { reply, sent_at } => json!({
             "seq": item.seq,
@@ -161,10 +166,12 @@ fn thread_entry(item: &ThreadItem) -> Value {
             "at": sent_at,
             "kind": reply.content.kind(),
             "text": match &reply.content {
-                gateway_core::reply::ReplyContent::Text { text } => Some(text.as_str()),
+                gateway_core::reply::ReplyContent::Text { text }
+                | gateway_core::reply::ReplyContent::PublicComment { text, .. } => Some(text.as_str()),
                 _ => None,
             },
             "content": reply.content,
+            "public": reply.content.is_public(),
             "origin": origin(&reply.origin),
             "delivery": "delivered",
         }),

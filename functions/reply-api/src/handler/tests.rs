@@ -293,6 +293,7 @@ async fn the_delivery_state_of_a_reply_can_be_read() {
         sent_at_ms: Some(5),
         reason: None,
         error_code: None,
+        platform_id: None,
         updated_at_ms: 5,
     });
     let (_, body) = call(&f, get(&id)).await;
@@ -474,4 +475,80 @@ async fn the_sample_reply_event_is_accepted_at_its_signing_time() {
     let queued = queue.commands();
     assert_eq!(queued.len(), 1);
     assert_eq!(queued[0].conversation_key, message.conversation_key);
+}
+
+#[tokio::test]
+async fn a_public_comment_is_queued_for_a_weibo_conversation_and_validated() {
+    let f = fixture();
+    let mut m = text_message("brand", "2001", "1", "hi", NOW_MS - 1_000);
+    m.channel = gateway_core::message::Channel::Weibo;
+    m.conversation_key = "weibo:brand:2001".into();
+    let mut c = Conversation::new_for(&m);
+    c.version = 1;
+    f.ledger.put_conversation(c);
+    let public = |key: &str, content: &str| {
+        format!(
+            r#"{{"conversation_key":"{key}","content":{content},"idempotency_key":"{key}-{}"}}"#,
+            content.len()
+        )
+    };
+    let ok = r#"{"type":"public_comment","text":"抱歉","post_id":"4900000000000001","comment_id":"4900000000000777"}"#;
+    let (status, body) = call(&f, post(&public("weibo:brand:2001", ok))).await;
+    assert_eq!(status, 202, "{body}");
+    let commands = f.queue.commands();
+    assert_eq!(commands[0].content.kind(), "public_comment");
+    assert!(commands[0].content.is_public());
+    for (key, content, code) in [
+        ("wechat:demo:oUser", ok, "unsupported_content"),
+        (
+            "weibo:brand:2001",
+            r#"{"type":"public_comment","text":"x"}"#,
+            "invalid_content",
+        ),
+        (
+            "weibo:brand:2001",
+            r#"{"type":"public_comment","text":" ","post_id":"1"}"#,
+            "invalid_content",
+        ),
+    ] {
+        let (status, body) = call(&f, post(&public(key, content))).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (422, Some(code)),
+            "{body}"
+        );
+    }
+    let long = format!(
+        r#"{{"type":"public_comment","text":"{}","post_id":"1"}}"#,
+        "好".repeat(141)
+    );
+    let (status, body) = call(&f, post(&public("weibo:brand:2001", &long))).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (422, Some("invalid_content"))
+    );
+    assert!(body.to_string().contains("140"), "{body}");
+    assert_eq!(f.queue.commands().len(), 1, "nothing queued by a refusal");
+    // Delivered: its status names the comment Weibo created.
+    let id = commands[0].dedupe_id();
+    f.ledger.set(DeliveryRecord {
+        reply_id: id.clone(),
+        state: DeliveryState::Delivered,
+        calling_since_ms: None,
+        sent_at_ms: Some(5),
+        reason: None,
+        error_code: None,
+        platform_id: Some("4990000000000001".into()),
+        updated_at_ms: 5,
+    });
+    let get = signed(
+        "GET",
+        &format!("/replies/{id}"),
+        "crm",
+        SECRET,
+        NOW_MS / 1000,
+        "",
+    );
+    let (_, body) = call(&f, get).await;
+    assert_eq!(body["platform_id"], "4990000000000001");
 }

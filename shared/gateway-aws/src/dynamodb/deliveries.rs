@@ -6,6 +6,9 @@
 //! | delivery record | `REPLY#{reply_id}`  | `DELIVERY`                                |
 //! | outbound message| `CONV#{key}`        | `MSG#{thread_seq:012}#{reply_id}`         |
 //!
+//! A record whose platform call created something the platform names (a public comment)
+//! keeps that id as `platform_id` from `sent` on.
+//!
 //! Record states: (none) → `calling` → `sent` → `delivered`, or → `undeliverable` / `failed`
 //! (see `gateway_core::delivery::process`). Every transition is a conditional write, so two
 //! copies of one command never both call the platform. Undeliverable and failed records are
@@ -215,6 +218,7 @@ fn record_from_item(item: &Item) -> Result<DeliveryRecord, PortError> {
         sent_at_ms: number("sent_at_ms"),
         reason: text("reason"),
         error_code: text("error_code"),
+        platform_id: text("platform_id"),
         updated_at_ms: number("updated_at_ms").unwrap_or_default(),
     })
 }
@@ -281,8 +285,13 @@ impl DeliveryLedger for DynamoDbDeliveryLedger {
         }
     }
 
-    async fn mark_sent(&self, reply_id: &str, now_ms: i64) -> Result<(), PortError> {
-        match self
+    async fn mark_sent(
+        &self,
+        reply_id: &str,
+        now_ms: i64,
+        platform_id: Option<&str>,
+    ) -> Result<(), PortError> {
+        let mut update = self
             .store
             .client
             .update_item()
@@ -293,10 +302,16 @@ impl DeliveryLedger for DynamoDbDeliveryLedger {
             .expression_attribute_names("#s", "state")
             .expression_attribute_values(":sent", s("sent"))
             .expression_attribute_values(":calling", s("calling"))
-            .expression_attribute_values(":now", n(now_ms))
-            .send()
-            .await
-        {
+            .expression_attribute_values(":now", n(now_ms));
+        if let Some(id) = platform_id {
+            // What the reply created on the platform (a public comment's `idstr`).
+            update = update
+                .update_expression(
+                    "SET #s = :sent, sent_at_ms = :now, updated_at_ms = :now, platform_id = :pid",
+                )
+                .expression_attribute_values(":pid", s(id));
+        }
+        match update.send().await {
             Ok(_) => Ok(()),
             Err(e) if e.as_service_error().is_some_and(is_condition_failure) => {
                 tracing::warn!(

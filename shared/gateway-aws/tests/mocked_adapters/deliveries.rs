@@ -140,6 +140,7 @@ async fn a_claim_refused_by_its_condition_returns_the_existing_record() {
             sent_at_ms: Some(NOW_MS - 100),
             reason: None,
             error_code: None,
+            platform_id: None,
             updated_at_ms: NOW_MS - 100,
         })
     );
@@ -235,7 +236,7 @@ async fn mark_sent_moves_calling_to_sent_and_accepts_a_record_that_moved_on() {
         }
     });
     ledger(&[&rule])
-        .mark_sent(&command.dedupe_id(), NOW_MS)
+        .mark_sent(&command.dedupe_id(), NOW_MS, None)
         .await
         .unwrap();
     let request = seen.only();
@@ -258,15 +259,42 @@ async fn mark_sent_moves_calling_to_sent_and_accepts_a_record_that_moved_on() {
 
     let refused = mock!(Client::update_item).then_http_response(condition_failed);
     ledger(&[&refused])
-        .mark_sent(&command.dedupe_id(), NOW_MS)
+        .mark_sent(&command.dedupe_id(), NOW_MS, None)
         .await
         .unwrap();
     let throttled = mock!(Client::update_item).then_http_response(throttled);
     assert_transient(
         ledger(&[&throttled])
-            .mark_sent(&command.dedupe_id(), NOW_MS)
+            .mark_sent(&command.dedupe_id(), NOW_MS, None)
             .await,
         "dynamodb update_item (mark sent)",
+    );
+}
+
+#[tokio::test]
+async fn mark_sent_keeps_the_platform_id_of_a_public_comment() {
+    let command = reply();
+    let seen = Seen::default();
+    let rule = mock!(Client::update_item).then_compute_output({
+        let seen = seen.clone();
+        move |request| {
+            seen.push(request);
+            UpdateItemOutput::builder().build()
+        }
+    });
+    ledger(&[&rule])
+        .mark_sent(&command.dedupe_id(), NOW_MS, Some("4900000000000999"))
+        .await
+        .unwrap();
+    let request = seen.only();
+    assert_eq!(
+        request.update_expression(),
+        Some("SET #s = :sent, sent_at_ms = :now, updated_at_ms = :now, platform_id = :pid")
+    );
+    assert_eq!(request.condition_expression(), Some("#s = :calling"));
+    assert!(
+        sorted(request.expression_attribute_values())
+            .contains(&(":pid".to_string(), s("4900000000000999")))
     );
 }
 

@@ -13,7 +13,7 @@ pub use preview::MessagePreview;
 use crate::message::{Channel, NormalizedMessage};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
-use windows::{ReplyWindows, UndeliverableReply};
+use windows::{PublicReplies, ReplyWindows, UndeliverableReply};
 
 /// How many recent inbound dedupe ids a conversation remembers, so that an SQS redelivery is
 /// recognised before any rule runs (the message write is also conditional).
@@ -188,6 +188,10 @@ pub struct Conversation {
     /// How many replies could not be delivered, in all.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub undeliverable_count: u64,
+    /// Public replies (comments under posts) delivered, and the latest one's time: counted on
+    /// their own, never charged to `reply_windows`.
+    #[serde(default, skip_serializing_if = "PublicReplies::is_empty")]
+    pub public_replies: PublicReplies,
     /// The position of the latest item in the conversation's thread (inbound and outbound
     /// messages, internal notes): each new item takes the next number, in the same write as the
     /// conversation, so the thread reads in the order things happened.
@@ -250,6 +254,7 @@ impl Conversation {
             reply_windows: ReplyWindows::default(),
             undeliverable: None,
             undeliverable_count: 0,
+            public_replies: PublicReplies::default(),
             thread_seq: 0,
             version: 0,
         }
@@ -398,5 +403,32 @@ mod tests {
         }
         assert_eq!(c.recent_dedupe_ids.len(), RECENT_DEDUPE_IDS);
         assert!(!c.has_seen(&first.dedupe_id()));
+    }
+
+    #[test]
+    fn public_replies_are_counted_apart_and_stored_only_once_there_is_one() {
+        let m = text_message("demo", "u1", "1", "hi", 1_000);
+        let mut c = Conversation::new_for(&m);
+        let json = serde_json::to_value(&c).expect("json");
+        assert!(
+            json.get("public_replies").is_none(),
+            "absent until the first"
+        );
+        c.public_replies.record_sent(5_000);
+        c.public_replies.record_sent(4_000);
+        assert_eq!(c.public_replies.sent, 2);
+        assert_eq!(c.public_replies.last_at, Some(5_000));
+        let json = serde_json::to_value(&c).expect("json");
+        assert_eq!(
+            json["public_replies"],
+            serde_json::json!({"sent": 2, "last_at": 5_000})
+        );
+        // An item written before the field existed reads as none.
+        let mut old = json.clone();
+        old.as_object_mut()
+            .expect("object")
+            .remove("public_replies");
+        let back: Conversation = serde_json::from_value(old).expect("old item");
+        assert!(back.public_replies.is_empty());
     }
 }

@@ -51,7 +51,7 @@ impl MessagePreview {
     /// The preview of a reply delivered at `at`.
     pub fn outbound(content: &ReplyContent, at: i64) -> Self {
         let text = match content {
-            ReplyContent::Text { text } => shorten(text),
+            ReplyContent::Text { text } | ReplyContent::PublicComment { text, .. } => shorten(text),
             ReplyContent::Articles { articles } => articles
                 .first()
                 .map(|a| shorten(&a.title))

@@ -143,6 +143,32 @@ impl ReplyWindows {
     }
 }
 
+/// The public replies (comments under posts, `public_comment`) delivered in a conversation.
+/// They are not charged to any private window (a public comment has none): they are counted
+/// here instead, for the desk and the statistics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicReplies {
+    /// Public replies delivered, in all.
+    #[serde(default)]
+    pub sent: u64,
+    /// When the latest was delivered, Unix ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_at: Option<i64>,
+}
+
+impl PublicReplies {
+    /// True when none was ever delivered (keeps it out of the stored item).
+    pub fn is_empty(&self) -> bool {
+        *self == PublicReplies::default()
+    }
+
+    /// Counts one public reply delivered at `at`.
+    pub fn record_sent(&mut self, at: i64) {
+        self.sent = self.sent.saturating_add(1);
+        self.last_at = Some(self.last_at.map_or(at, |l| l.max(at)));
+    }
+}
+
 /// Why a reply was not (or could not be) delivered. Stored on the conversation and on the
 /// delivery record, and used as the `Reason` metric dimension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

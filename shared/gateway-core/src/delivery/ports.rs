@@ -6,6 +6,7 @@ use crate::account::{Secret, WeChatAccount};
 use crate::conversation::Conversation;
 use crate::delivery::platform::{CallError, PlatformError};
 use crate::delivery::wechat::TokenGrant;
+use crate::delivery::weibo_comments::CommentCall;
 use crate::delivery::window::UndeliverableReply;
 use crate::outbound::ReplyCommand;
 use crate::ports::{CommitOutcome, PortError};
@@ -70,6 +71,10 @@ pub struct DeliveryRecord {
     /// The platform's error code (`wechat:45015`, `gateway:unknown_account`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_code: Option<String>,
+    /// The platform's id of what the reply created, when it answers with one (a public
+    /// comment's `idstr`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform_id: Option<String>,
     /// Last change, Unix ms.
     pub updated_at_ms: i64,
 }
@@ -95,8 +100,14 @@ pub trait DeliveryLedger: Send + Sync {
     /// Drops a `calling` record whose call certainly did not deliver, so a retry may claim it.
     async fn release(&self, reply_id: &str) -> Result<(), PortError>;
 
-    /// `calling` → `sent`, right after the platform accepted the reply.
-    async fn mark_sent(&self, reply_id: &str, now_ms: i64) -> Result<(), PortError>;
+    /// `calling` → `sent`, right after the platform accepted the reply, with the platform's id
+    /// of what it created when it gave one.
+    async fn mark_sent(
+        &self,
+        reply_id: &str,
+        now_ms: i64,
+        platform_id: Option<&str>,
+    ) -> Result<(), PortError>;
 
     /// (none | `calling`) → `failed` with the code, after the command was dead-lettered.
     async fn mark_failed(
@@ -179,7 +190,7 @@ pub trait WeChatApi: Send + Sync {
     async fn typing(&self, access_token: &Secret, body: &Value) -> Result<(), CallError>;
 }
 
-/// The Weibo reply API.
+/// The Weibo reply and comment APIs.
 #[async_trait]
 pub trait WeiboApi: Send + Sync {
     /// `POST /2/messages/reply.json` with `fields` and the access token.
@@ -188,6 +199,15 @@ pub trait WeiboApi: Send + Sync {
         access_token: &Secret,
         fields: &[(String, String)],
     ) -> Result<(), CallError>;
+
+    /// `POST /2/comments/reply.json` or `/2/comments/create.json` (`call`) with `fields` and
+    /// the access token: the created comment's `idstr`.
+    async fn comment(
+        &self,
+        access_token: &Secret,
+        call: CommentCall,
+        fields: &[(String, String)],
+    ) -> Result<String, CallError>;
 }
 
 /// Delays the next delivery of a queued record (exponential backoff of transient failures).

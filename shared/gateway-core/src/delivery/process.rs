@@ -12,15 +12,18 @@
 //!    auto-reply is skipped (the webhook answered the stateless rules in its response).
 //! 3. **Window and quota** ([`super::window::check`]) against the conversation. An auto-reply
 //!    waits (retry) until the router has stored the message that triggered it. Closed: mark the
-//!    reply undeliverable on the conversation, with the reason.
+//!    reply undeliverable on the conversation, with the reason. A public comment has no window
+//!    (it goes under a post, [`super::weibo_comments`]): it skips this check.
 //! 4. **Claim** (`calling`), conditional on no record: two copies never both call the platform.
 //! 5. **Call** the platform. WeChat token errors: invalidate (compare-and-expire), fetch a new
 //!    token, retry once. Busy or throttled, or the request never left: release the claim and
 //!    retry later. A window/quota refusal: mark undeliverable. Any other refusal: dead-letter
 //!    with the code. No usable answer (timeout): mark `delivery_uncertain`.
-//! 6. **Record**: `sent`, then in one transaction `delivered` + the conversation's
-//!    `record_outbound` (first response time, answered, window charge; version checked,
-//!    retried on conflict) + the outbound message item.
+//! 6. **Record**: `sent` (with the platform's id of what it created, when it gives one: a
+//!    public comment's `idstr`), then in one transaction `delivered` + the conversation's
+//!    `record_outbound` (first response time, answered, window charge, or for a public comment
+//!    its own count and time, `public_replies`; version checked, retried on conflict) + the
+//!    outbound message item.
 //!
 //! The residual window: if the process dies after the platform accepted the reply and before
 //! the `sent` write, the record stays `calling`; the redelivery then marks the reply
@@ -34,7 +37,7 @@
 //! the claim, or the platform accepted it and recording it is pending) is never given up on
 //! this way: giving up could record as failed a reply that reached the customer.
 
-use crate::account::{AccountsDocument, ReplyMode, Secret};
+use crate::account::Secret;
 use crate::conversation::{Conversation, MessagePreview, Responder};
 use crate::delivery::outcome::{Attempt, DeliveryError, DeliveryOutcome};
 use crate::delivery::platform::{CallError, Disposition, PlatformError};
@@ -42,13 +45,12 @@ use crate::delivery::ports::{
     AccessTokens, ClaimOutcome, DeliveryLedger, DeliveryRecord, DeliveryState, TokenError,
     WeChatApi, WeiboApi,
 };
+use crate::delivery::request::{Refusal, Request, build_request};
 use crate::delivery::uploads::{self, Failure, Uploads};
+use crate::delivery::wechat;
 use crate::delivery::window::{self, ReplyPolicy, UndeliverableReason, UndeliverableReply};
-use crate::delivery::{wechat, weibo};
-use crate::message::Channel;
 use crate::outbound::{ReplyCommand, ReplyOrigin};
 use crate::ports::{AccountDirectory, CommitOutcome, ConversationStore, DeadLetter, DeadLetters};
-use serde_json::Value;
 use std::time::Duration;
 
 /// How many times a conversation write is retried after an optimistic-concurrency conflict.
@@ -126,20 +128,6 @@ pub async fn deliver_attempt(
     }
 }
 
-/// The platform request, built before the claim so that a command that can never be sent is
-/// never claimed.
-enum Request {
-    WeChat {
-        account_id: String,
-        account: crate::account::WeChatAccount,
-        body: serde_json::Value,
-    },
-    Weibo {
-        token: Secret,
-        fields: Vec<(String, String)>,
-    },
-}
-
 /// Delivers one reply command at most once.
 #[tracing::instrument(skip_all, fields(channel = %command.channel, account = %command.account_id, reply_id = %command.dedupe_id()))]
 pub async fn deliver(
@@ -195,7 +183,9 @@ pub async fn deliver(
         .as_ref()
         .map(|c| c.reply_windows.clone())
         .unwrap_or_default();
-    if let Err(reason) = window::check(policy, &windows, (s.now)()) {
+    if !command.content.is_public()
+        && let Err(reason) = window::check(policy, &windows, (s.now)())
+    {
         return mark_undeliverable(s, command, reason, None).await;
     }
 
@@ -209,7 +199,7 @@ pub async fn deliver(
             Ok(t) => Some(t),
             Err(e) => return token_failure(s, command, e).await,
         },
-        Request::Weibo { .. } => None,
+        Request::Weibo { .. } | Request::WeiboComment { .. } => None,
     };
 
     // A media reply naming an agent's file: its media id, uploaded if need be (before the
@@ -238,7 +228,7 @@ pub async fn deliver(
             body,
         } => {
             let first = wechat_token.unwrap_or_else(|| Secret::new(String::new()));
-            match s.wechat.send_custom(&first, body).await {
+            let sent = match s.wechat.send_custom(&first, body).await {
                 Err(CallError::Platform(e)) if e.disposition == Disposition::RefreshToken => {
                     tracing::info!(error.code = e.code, "access token refused; refreshing once");
                     if let Err(e) = s.tokens.invalidate(account_id, &first).await {
@@ -254,15 +244,23 @@ pub async fn deliver(
                     }
                 }
                 other => other,
-            }
+            };
+            sent.map(|()| None)
         }
-        Request::Weibo { token, fields } => s.weibo.reply(token, fields).await,
+        Request::Weibo { token, fields } => s.weibo.reply(token, fields).await.map(|()| None),
+        Request::WeiboComment {
+            token,
+            call,
+            fields,
+        } => s.weibo.comment(token, *call, fields).await.map(Some),
     };
 
     match result {
-        Ok(()) => {
+        Ok(platform_id) => {
             let sent_at = (s.now)();
-            s.ledger.mark_sent(&reply_id, sent_at).await?;
+            s.ledger
+                .mark_sent(&reply_id, sent_at, platform_id.as_deref())
+                .await?;
             finish(s, command, sent_at).await
         }
         Err(CallError::Platform(e)) => platform_refusal(s, command, e).await,
@@ -321,81 +319,6 @@ fn held_by_another_attempt(s: &Sender<'_>, record: &DeliveryRecord) -> DeliveryE
             "an earlier attempt may still be calling the platform (its claim runs out in {left} ms)"
         ),
         settles_in: Some(Duration::from_millis(u64::try_from(left).unwrap_or(0))),
-    }
-}
-
-enum Refusal {
-    DeadLetter(&'static str, String),
-    Undeliverable(UndeliverableReason),
-    SkipPassive,
-}
-
-fn build_request(accounts: &AccountsDocument, command: &ReplyCommand) -> Result<Request, Refusal> {
-    let unsupported = || {
-        Refusal::DeadLetter(
-            "gateway:unsupported_content",
-            format!(
-                "{} cannot carry a {} reply",
-                command.channel,
-                command.content.kind()
-            ),
-        )
-    };
-    let unknown = || {
-        Refusal::DeadLetter(
-            "gateway:unknown_account",
-            format!("no {} account `{}`", command.channel, command.account_id),
-        )
-    };
-    match command.channel {
-        Channel::WeChat => {
-            let account = accounts
-                .wechat
-                .get(&command.account_id)
-                .ok_or_else(unknown)?;
-            if account.reply_mode == ReplyMode::Passive {
-                return Err(match command.origin {
-                    ReplyOrigin::Rule { .. } => Refusal::SkipPassive,
-                    ReplyOrigin::Agent { .. } | ReplyOrigin::System { .. } => {
-                        Refusal::Undeliverable(UndeliverableReason::NoReplyApi)
-                    }
-                });
-            }
-            if account.app_secret.is_none() {
-                return Err(Refusal::DeadLetter(
-                    "gateway:missing_credentials",
-                    "the account has no app_secret".into(),
-                ));
-            }
-            // A reply naming an agent's file gets its body once the file has a media id
-            // (`resolve_file`).
-            let body = if command.content.names_upload() {
-                Value::Null
-            } else {
-                wechat::custom_message(&command.recipient_id, &command.content)
-                    .ok_or_else(unsupported)?
-            };
-            Ok(Request::WeChat {
-                account_id: command.account_id.clone(),
-                account: account.clone(),
-                body,
-            })
-        }
-        Channel::Weibo => {
-            let account = accounts
-                .weibo
-                .get(&command.account_id)
-                .ok_or_else(unknown)?;
-            let token = account.access_token.clone().ok_or_else(|| {
-                Refusal::DeadLetter(
-                    "gateway:missing_credentials",
-                    "the account has no access_token".into(),
-                )
-            })?;
-            let fields = weibo::reply_form(&command.recipient_id, &command.content)
-                .ok_or_else(unsupported)?;
-            Ok(Request::Weibo { token, fields })
-        }
     }
 }
 
@@ -555,10 +478,16 @@ async fn finish(
             .filter(|c| c.inbound_count > 0)
             .map(|c| (sent_at - c.opened_at.unwrap_or(c.first_inbound_at)).max(0));
         let mut answered_waiting = false;
+        let public = command.content.is_public();
         let next = previous.clone().map(|mut c: Conversation| {
-            charged = window::charge(policy, &c.reply_windows, sent_at);
-            if let Some(t) = charged {
-                c.reply_windows.record_sent(t);
+            if public {
+                // Not charged to a private window: counted on its own.
+                c.public_replies.record_sent(sent_at);
+            } else {
+                charged = window::charge(policy, &c.reply_windows, sent_at);
+                if let Some(t) = charged {
+                    c.reply_windows.record_sent(t);
+                }
             }
             answered_waiting = c.record_outbound_by(sent_at, responder, command.origin.agent_id());
             c.last_message = Some(MessagePreview::outbound(&command.content, sent_at));

@@ -10,6 +10,7 @@ use crate::delivery::ports::{
     AccessTokens, ApiRequestLedger, ApiRequestRecord, ClaimOutcome, DeliveryLedger, DeliveryRecord,
     DeliveryState, TokenError, WeChatApi, WeiboApi,
 };
+use crate::delivery::weibo_comments::CommentCall;
 use crate::delivery::window::UndeliverableReply;
 use crate::outbound::ReplyCommand;
 use crate::ports::{CommitOutcome, ConversationStore, PortError};
@@ -70,6 +71,7 @@ fn record(id: &str, state: DeliveryState, now: i64) -> DeliveryRecord {
         sent_at_ms: None,
         reason: None,
         error_code: None,
+        platform_id: None,
         updated_at_ms: now,
     }
 }
@@ -95,12 +97,18 @@ impl DeliveryLedger for InMemoryDeliveryLedger {
         }
         Ok(())
     }
-    async fn mark_sent(&self, reply_id: &str, now_ms: i64) -> Result<(), PortError> {
+    async fn mark_sent(
+        &self,
+        reply_id: &str,
+        now_ms: i64,
+        platform_id: Option<&str>,
+    ) -> Result<(), PortError> {
         if let Some(r) = self.records.lock().unwrap().get_mut(reply_id)
             && r.state == DeliveryState::Calling
         {
             r.state = DeliveryState::Sent;
             r.sent_at_ms = Some(now_ms);
+            r.platform_id = platform_id.map(String::from);
             r.updated_at_ms = now_ms;
         }
         Ok(())
@@ -223,11 +231,13 @@ impl AccessTokens for CountingTokens {
 pub type WeiboCall = (String, Vec<(String, String)>);
 
 /// A scripted platform: answers from `script` in order (then success), records every call.
+/// A comment call that succeeds answers the id `c{n}` (n = the comment calls so far).
 #[derive(Default)]
 pub struct ScriptedPlatform {
     pub script: Mutex<VecDeque<Result<(), CallError>>>,
     pub wechat_calls: Mutex<Vec<(String, Value)>>,
     pub weibo_calls: Mutex<Vec<WeiboCall>>,
+    pub comment_calls: Mutex<Vec<(CommentCall, WeiboCall)>>,
 }
 
 impl ScriptedPlatform {
@@ -265,6 +275,18 @@ impl WeiboApi for ScriptedPlatform {
             .unwrap()
             .push((access_token.expose().into(), fields.to_vec()));
         self.next()
+    }
+    async fn comment(
+        &self,
+        access_token: &Secret,
+        call: CommentCall,
+        fields: &[(String, String)],
+    ) -> Result<String, CallError> {
+        let mut calls = self.comment_calls.lock().unwrap();
+        calls.push((call, (access_token.expose().into(), fields.to_vec())));
+        let n = calls.len();
+        drop(calls);
+        self.next().map(|()| format!("c{n}"))
     }
 }
 

@@ -123,6 +123,7 @@ impl World {
     fn calls(&self) -> usize {
         self.platform.wechat_calls.lock().expect("lock").len()
             + self.platform.weibo_calls.lock().expect("lock").len()
+            + self.platform.comment_calls.lock().expect("lock").len()
     }
 }
 
@@ -324,6 +325,7 @@ async fn an_attempt_that_died_during_the_call_is_never_sent_again() {
         sent_at_ms: None,
         reason: None,
         error_code: None,
+        platform_id: None,
         updated_at_ms: NOW - 10_000,
     });
     // Still within the claim timeout: it may be running; retry later.
@@ -376,6 +378,7 @@ async fn a_sent_but_unrecorded_reply_is_recorded_without_sending_again() {
         sent_at_ms: Some(NOW - 4_000),
         reason: None,
         error_code: None,
+        platform_id: None,
         updated_at_ms: NOW - 4_000,
     });
     let outcome = w.deliver(&command).await.expect("recorded");
@@ -722,6 +725,7 @@ async fn a_reply_whose_outcome_is_unsettled_is_never_given_up() {
         sent_at_ms: None,
         reason: None,
         error_code: None,
+        platform_id: None,
         updated_at_ms: NOW - 1_000,
     };
     w.ledger.set(calling.clone());
@@ -855,3 +859,6 @@ async fn a_reply_naming_an_agents_file_is_sent_with_its_media_id_and_a_missing_f
     assert_eq!(letters[0].1, "gateway:upload_missing");
     assert_eq!(w.platform.wechat_calls.lock().unwrap().len(), 1);
 }
+
+#[path = "public_tests.rs"]
+mod public;

@@ -84,7 +84,7 @@ pub fn custom_message(to_user: &str, content: &ReplyContent) -> Option<Value> {
                 .collect();
             ("news", json!({ "articles": items }))
         }
-        ReplyContent::Position { .. } => return None,
+        ReplyContent::Position { .. } | ReplyContent::PublicComment { .. } => return None,
     };
     let mut body = json!({ "touser": to_user, "msgtype": msgtype });
     body[msgtype] = payload;

@@ -14,7 +14,7 @@ use super::trace::{RuleOutcome, RuleTrace};
 use super::{Action, OncePer, Rule, RuleSet};
 use crate::conversation::{Conversation, Priority, Status};
 use crate::message::NormalizedMessage;
-use crate::reply::ReplyContent;
+use crate::reply::{ReplyContent, public};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -26,6 +26,10 @@ pub struct Decision {
     pub fired: Vec<FiredRule>,
     /// Replies to send, in order.
     pub replies: Vec<PlannedReply>,
+    /// Replies of rules that fired but that cannot be sent for this message (a public comment
+    /// in answer to a private message), with why: left out, never an error.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped_replies: Vec<SkippedReply>,
     /// Team to assign (the last `assign` with a team wins); `None` leaves it unchanged.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub team: Option<String>,
@@ -72,6 +76,17 @@ pub struct PlannedReply {
     /// The rule says its reply is a complete answer.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub counts_as_answer: bool,
+}
+
+/// A reply a fired rule could not make for this message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SkippedReply {
+    /// Rule id.
+    pub rule_id: String,
+    /// The reply's type.
+    pub kind: &'static str,
+    /// Why, in plain words.
+    pub reason: String,
 }
 
 /// A crisis escalation.
@@ -217,11 +232,19 @@ fn fire(rule: &Rule, why: String, d: &mut Decision, ctx: &mut Ctx<'_>) {
     });
     for action in &rule.actions {
         match action {
-            Action::Reply(content) => d.replies.push(PlannedReply {
-                rule_id: rule.id.clone(),
-                content: content.clone(),
-                counts_as_answer: rule.counts_as_answer,
-            }),
+            // A public comment goes where the message was written (`reply::public::place`).
+            Action::Reply(content) => match public::for_message(content, ctx.message) {
+                Ok(content) => d.replies.push(PlannedReply {
+                    rule_id: rule.id.clone(),
+                    content,
+                    counts_as_answer: rule.counts_as_answer,
+                }),
+                Err(why) => d.skipped_replies.push(SkippedReply {
+                    rule_id: rule.id.clone(),
+                    kind: content.kind(),
+                    reason: why.to_string(),
+                }),
+            },
             Action::Assign { team, priority } => {
                 if let Some(t) = team {
                     d.team = Some(t.clone());

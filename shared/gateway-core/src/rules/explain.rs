@@ -183,6 +183,13 @@ impl fmt::Display for DecisionDisplay<'_> {
                 writeln!(f, "    {}. [{}] {}", i + 1, r.rule_id, r.content.summary())?;
             }
         }
+        for r in &d.skipped_replies {
+            writeln!(
+                f,
+                "  skipped:  [{}] {} reply: {}",
+                r.rule_id, r.kind, r.reason
+            )?;
+        }
         if d.team.is_some() || d.priority.is_some() {
             writeln!(
                 f,

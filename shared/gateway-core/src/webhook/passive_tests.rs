@@ -17,6 +17,9 @@ rules:
     when: { first_message: true }
     then: [ { reply: { type: text, text: "needs state: never passive" } } ]
     stop: false
+  - id: public
+    when: { text_contains_any: "在公开" }
+    then: [ { reply: { type: public_comment, text: "never passive: Weibo's, and public" } } ]
   - id: help
     when: { text_contains_any: ["help", "帮助"] }
     then:
@@ -194,4 +197,22 @@ async fn nothing_is_answered_when_the_message_cannot_be_queued() {
     .expect("push");
     let reply = svc.handle(&request.as_inbound("plain", NOW * 1000)).await;
     assert_eq!(reply.status, 503);
+}
+
+#[tokio::test]
+async fn a_public_comment_is_never_a_passive_reply() {
+    let (reply, publisher) = push("plain", Envelope::Plaintext, "在公开").await;
+    assert_eq!(publisher.messages().len(), 1, "still queued");
+    assert_eq!(reply.body, "success");
+    assert_eq!(
+        passive_content(
+            &ReplyContent::PublicComment {
+                text: "x".into(),
+                post_id: "1".into(),
+                comment_id: None,
+            },
+            &publisher.messages()[0],
+        ),
+        None
+    );
 }

@@ -129,7 +129,7 @@ impl Compiler<'_> {
             close,
         } = item;
         if let Some(content) = reply {
-            if let Err(e) = content.validate() {
+            if let Err(e) = crate::reply::public::validate_in_rule(&content) {
                 self.error(pos, format!("rule `{}`: reply: {e}", at.id));
                 return None;
             }

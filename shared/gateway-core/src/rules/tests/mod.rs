@@ -9,6 +9,7 @@ mod explain;
 mod once_per;
 mod props;
 mod public;
+mod public_replies;
 mod service_levels;
 mod shipped;
 mod validation;

@@ -15,6 +15,9 @@
 //! (`txt:` for `text:`) fails validation instead of sending an empty reply. For the wire this
 //! means a new optional field must be deployed to consumers before producers write it.
 //!
+//! A `public_comment` is answered in public under a Weibo post (`comments/reply` or
+//! `comments/create`), not as a private message: see [`public`].
+//!
 //! Deserializing does not check the values (an empty text is well-formed); call
 //! [`ReplyContent::validate`] before accepting content from people or other systems.
 
@@ -151,6 +154,20 @@ pub enum ReplyContent {
         /// Longitude in degrees, -180 to 180.
         longitude: f64,
     },
+    /// A public comment under a Weibo post, visible to everyone: a reply to the comment
+    /// `comment_id` when set (`comments/reply`), else a comment on the post (`comments/create`).
+    /// Not bound by the private reply window. Weibo.
+    PublicComment {
+        /// The comment; not blank, at most [`public::MAX_CHARS`] characters.
+        text: String,
+        /// The post (Weibo status id, digits). Required in a command; a rule leaves it out and
+        /// the router fills it from the message that triggered the rule.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        post_id: String,
+        /// The comment answered (digits), if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        comment_id: Option<String>,
+    },
 }
 
 /// One link card of an [`ReplyContent::Articles`] reply.
@@ -180,7 +197,13 @@ impl ReplyContent {
             ReplyContent::Music { .. } => "music",
             ReplyContent::Articles { .. } => "articles",
             ReplyContent::Position { .. } => "position",
+            ReplyContent::PublicComment { .. } => "public_comment",
         }
+    }
+
+    /// True for a reply everyone can read (a [`ReplyContent::PublicComment`]).
+    pub fn is_public(&self) -> bool {
+        matches!(self, ReplyContent::PublicComment { .. })
     }
 
     /// Convenience constructor for a text reply.
@@ -189,15 +212,19 @@ impl ReplyContent {
     }
 
     /// True when `channel` can deliver this type of reply: WeChat takes text, image, voice,
-    /// video, music and articles; Weibo takes text, articles and position.
+    /// video, music and articles; Weibo takes text, articles, position and public comments.
     pub fn supported_on(&self, channel: Channel) -> bool {
         match channel {
-            Channel::WeChat => !matches!(self, ReplyContent::Position { .. }),
+            Channel::WeChat => !matches!(
+                self,
+                ReplyContent::Position { .. } | ReplyContent::PublicComment { .. }
+            ),
             Channel::Weibo => matches!(
                 self,
                 ReplyContent::Text { .. }
                     | ReplyContent::Articles { .. }
                     | ReplyContent::Position { .. }
+                    | ReplyContent::PublicComment { .. }
             ),
         }
     }
@@ -209,6 +236,9 @@ impl ReplyContent {
     /// [`WECHAT_MAX_TEXT_BYTES`] UTF-8 bytes. Checked before a reply is queued so the sender
     /// never learns it too late.
     pub fn check_length(&self, channel: Channel) -> Result<(), String> {
+        if let ReplyContent::PublicComment { text, .. } = self {
+            return public::check_text_length(text);
+        }
         let ReplyContent::Text { text } = self else {
             return Ok(());
         };
@@ -230,10 +260,17 @@ impl ReplyContent {
     }
 
     /// Checks the values: no blank text, title or media id, 1 to [`MAX_ARTICLES`] articles,
-    /// http(s) URLs, coordinates in range. The error is a plain sentence for people.
+    /// http(s) URLs, coordinates in range; a public comment's text within
+    /// [`public::MAX_CHARS`] characters and its ids ([`public::validate`]). The error is a plain
+    /// sentence for people.
     pub fn validate(&self) -> Result<(), String> {
         match self {
             ReplyContent::Text { text } => not_blank("text", text),
+            ReplyContent::PublicComment {
+                text,
+                post_id,
+                comment_id,
+            } => public::validate(text, post_id, comment_id.as_deref()),
             ReplyContent::Image { media_id, upload } | ReplyContent::Voice { media_id, upload } => {
                 media_or_upload(media_id, upload.as_deref())
             }
@@ -338,6 +375,12 @@ impl ReplyContent {
                 latitude,
                 longitude,
             } => format!("position {latitude},{longitude}"),
+            ReplyContent::PublicComment {
+                text, comment_id, ..
+            } => match comment_id {
+                Some(_) => format!("public reply {}", quote_short(text, 60)),
+                None => format!("public comment {}", quote_short(text, 60)),
+            },
         }
     }
 }
@@ -354,7 +397,7 @@ impl Article {
     }
 }
 
-fn not_blank(field: &str, value: &str) -> Result<(), String> {
+pub(crate) fn not_blank(field: &str, value: &str) -> Result<(), String> {
     if value.trim().is_empty() {
         Err(format!("`{field}` is empty"))
     } else {
@@ -425,220 +468,7 @@ fn media_summary(kind: &str, media_id: &str, upload: &Option<String>) -> String 
     }
 }
 
+pub mod public;
+
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_text_limit_is_exactly_what_the_length_check_enforces() {
-        for (channel, unit, character) in [
-            (Channel::WeChat, TextUnit::Bytes, "字"),
-            (Channel::Weibo, TextUnit::Chars, "字"),
-        ] {
-            let limit = text_limit(channel);
-            assert_eq!(limit.unit, unit);
-            // Filled up to the limit in its unit (a Chinese character is 3 bytes).
-            let per = limit.measure(character);
-            let at = character.repeat(limit.max / per) + &"a".repeat(limit.max % per);
-            assert_eq!(limit.measure(&at), limit.max);
-            assert!(
-                ReplyContent::text(&at).check_length(channel).is_ok(),
-                "{channel}"
-            );
-            let over = format!("{at}a");
-            assert!(
-                ReplyContent::text(&over).check_length(channel).is_err(),
-                "{channel}"
-            );
-        }
-        assert_eq!(text_limit(Channel::WeChat).max, 2048);
-        assert_eq!(text_limit(Channel::Weibo).max, 299);
-        assert_eq!(
-            serde_json::to_value(text_limit(Channel::Weibo)).unwrap(),
-            serde_json::json!({"max": 299, "unit": "chars"})
-        );
-    }
-
-    #[test]
-    fn round_trips_with_type_tag() {
-        let cases = [
-            (ReplyContent::text("hi"), r#"{"type":"text","text":"hi"}"#),
-            (
-                ReplyContent::Image {
-                    media_id: "m1".into(),
-                    upload: None,
-                },
-                r#"{"type":"image","media_id":"m1"}"#,
-            ),
-            (
-                ReplyContent::Image {
-                    media_id: String::new(),
-                    upload: Some(format!("uploads/wechat/demo/{}", "a".repeat(64))),
-                },
-                r#"{"type":"image","upload":"uploads/wechat/demo/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}"#,
-            ),
-            (
-                ReplyContent::Articles {
-                    articles: vec![Article {
-                        title: "T".into(),
-                        description: None,
-                        url: "https://example.com".into(),
-                        pic_url: None,
-                    }],
-                },
-                r#"{"type":"articles","articles":[{"title":"T","url":"https://example.com"}]}"#,
-            ),
-            (
-                ReplyContent::Position {
-                    latitude: 31.2,
-                    longitude: 121.5,
-                },
-                r#"{"type":"position","latitude":31.2,"longitude":121.5}"#,
-            ),
-        ];
-        for (content, json) in cases {
-            assert_eq!(
-                serde_json::to_string(&content).expect("serialize"),
-                json,
-                "{}",
-                content.kind()
-            );
-            let back: ReplyContent = serde_json::from_str(json).expect("deserialize");
-            assert_eq!(back, content);
-        }
-    }
-
-    #[test]
-    fn rejects_unknown_fields() {
-        let err = serde_json::from_str::<ReplyContent>(r#"{"type":"text","txt":"x"}"#);
-        assert!(err.is_err());
-    }
-
-    #[test]
-    fn validate_catches_blank_and_out_of_range_values() {
-        let article = |url: &str| Article {
-            title: "t".into(),
-            description: None,
-            url: url.into(),
-            pic_url: None,
-        };
-        let cases: Vec<(&str, ReplyContent, Option<&str>)> = vec![
-            ("text ok", ReplyContent::text("hi"), None),
-            (
-                "blank text",
-                ReplyContent::text("  "),
-                Some("`text` is empty"),
-            ),
-            (
-                "blank media",
-                ReplyContent::Voice {
-                    media_id: String::new(),
-                    upload: None,
-                },
-                Some("`media_id` is empty"),
-            ),
-            (
-                "both media id and upload",
-                ReplyContent::Image {
-                    media_id: "m".into(),
-                    upload: Some(format!("uploads/wechat/demo/{}", "a".repeat(64))),
-                },
-                Some("not both"),
-            ),
-            (
-                "an upload key of another shape",
-                ReplyContent::Image {
-                    media_id: String::new(),
-                    upload: Some("media/wechat/demo/x/../image".into()),
-                },
-                Some("is not an upload key"),
-            ),
-            (
-                "an upload key with a short digest",
-                ReplyContent::Voice {
-                    media_id: String::new(),
-                    upload: Some("uploads/wechat/demo/abc".into()),
-                },
-                Some("is not an upload key"),
-            ),
-            (
-                "no articles",
-                ReplyContent::Articles { articles: vec![] },
-                Some("at least one"),
-            ),
-            (
-                "too many articles",
-                ReplyContent::Articles {
-                    articles: vec![article("https://a.example"); 9],
-                },
-                Some("at most 8"),
-            ),
-            (
-                "bad url",
-                ReplyContent::Articles {
-                    articles: vec![article("ftp://x")],
-                },
-                Some("article 1 of 1: `url` must be an http"),
-            ),
-            (
-                "latitude",
-                ReplyContent::Position {
-                    latitude: 91.0,
-                    longitude: 0.0,
-                },
-                Some("latitude 91"),
-            ),
-            (
-                "nan longitude",
-                ReplyContent::Position {
-                    latitude: 0.0,
-                    longitude: f64::NAN,
-                },
-                Some("longitude NaN"),
-            ),
-            (
-                "music url",
-                ReplyContent::Music {
-                    title: None,
-                    description: None,
-                    music_url: Some("www.x.com".into()),
-                    hq_music_url: None,
-                    thumb_media_id: "t".into(),
-                },
-                Some("`music_url` must be"),
-            ),
-        ];
-        for (desc, content, want) in cases {
-            match (content.validate(), want) {
-                (Ok(()), None) => {}
-                (Err(e), Some(w)) => assert!(e.contains(w), "{desc}: got {e:?}, want {w:?}"),
-                (got, want) => panic!("{desc}: got {got:?}, want {want:?}"),
-            }
-        }
-    }
-
-    #[test]
-    fn channel_support() {
-        let pos = ReplyContent::Position {
-            latitude: 0.0,
-            longitude: 0.0,
-        };
-        assert!(pos.supported_on(Channel::Weibo));
-        assert!(!pos.supported_on(Channel::WeChat));
-        let img = ReplyContent::Image {
-            media_id: "m".into(),
-            upload: None,
-        };
-        assert!(img.supported_on(Channel::WeChat));
-        assert!(!img.supported_on(Channel::Weibo));
-        assert!(ReplyContent::text("x").supported_on(Channel::Weibo));
-    }
-
-    #[test]
-    fn summary_is_short() {
-        let long = "很".repeat(500);
-        let s = ReplyContent::text(long).summary();
-        assert!(s.chars().count() < 80, "{s}");
-    }
-}
+mod tests;
