@@ -1,7 +1,7 @@
 //! The inbound FIFO queue publisher (webhooks one message at a time, `weibo-poller` in
 //! batches).
 
-use super::string_attributes;
+use super::{send_batch, string_attributes};
 use crate::error::port_error;
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
@@ -110,26 +110,13 @@ impl MessageBatchPublisher for SqsMessagePublisher {
                     .map_err(|e| PortError::permanent("sqs send_message_batch", e))?;
                 entries.push(entry);
             }
-            let answer = self
-                .client
-                .send_message_batch()
-                .queue_url(&self.queue_url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .map_err(|e| port_error("sqs send_message_batch", e))?;
-            if let Some(failed) = answer.failed().first() {
-                return Err(PortError::transient(
-                    "sqs send_message_batch",
-                    format!(
-                        "{} of {} entries refused, first: {} {}",
-                        answer.failed().len(),
-                        range.len(),
-                        failed.code(),
-                        failed.message().unwrap_or_default()
-                    ),
-                ));
-            }
+            send_batch(
+                &self.client,
+                &self.queue_url,
+                entries,
+                "sqs send_message_batch",
+            )
+            .await?;
         }
         Ok(())
     }

@@ -4,7 +4,6 @@
 //! twice stores its object once (the media-fetcher looks under the object's key first and
 //! puts conditionally). The commands of one message go in one `SendMessageBatch`.
 
-use crate::error::port_error;
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
@@ -58,28 +57,15 @@ impl MediaQueue for SqsMediaQueue {
                 .map_err(|e| PortError::permanent("sqs send_message_batch (media)", e))?;
             entries.push(entry);
         }
-        let answer = self
-            .client
-            .send_message_batch()
-            .queue_url(&self.queue_url)
-            .set_entries(Some(entries))
-            .send()
-            .await
-            .map_err(|e| port_error("sqs send_message_batch (media)", e))?;
         // Entries can fail one by one; the whole message is then routed again, and the
         // commands that did go out are stored once anyway.
-        if let Some(failed) = answer.failed().first() {
-            return Err(PortError::transient(
-                "sqs send_message_batch (media)",
-                format!(
-                    "{} of {} entries refused, first: {} {}",
-                    answer.failed().len(),
-                    commands.len(),
-                    failed.code(),
-                    failed.message().unwrap_or_default()
-                ),
-            ));
-        }
+        super::send_batch(
+            &self.client,
+            &self.queue_url,
+            entries,
+            "sqs send_message_batch (media)",
+        )
+        .await?;
         Ok(())
     }
 }
