@@ -349,3 +349,48 @@ async fn an_empty_attribute_value_is_left_out_since_sqs_would_refuse_the_whole_m
         .unwrap();
     assert_eq!(attributes(&seen.only()), []);
 }
+
+#[tokio::test]
+async fn a_batch_with_an_entry_sqs_refused_fails_whole_and_transient_with_the_first_reason() {
+    use aws_sdk_sqs::operation::send_message_batch::SendMessageBatchOutput;
+    use aws_sdk_sqs::types::{BatchResultErrorEntry, SendMessageBatchResultEntry};
+    use gateway_core::listening::MessageBatchPublisher;
+    let one_refused = mock!(Client::send_message_batch).then_compute_output(|request| {
+        let entries = request.entries();
+        SendMessageBatchOutput::builder()
+            .successful(
+                SendMessageBatchResultEntry::builder()
+                    .id(entries[0].id())
+                    .message_id("m-1")
+                    .md5_of_message_body("x")
+                    .build()
+                    .unwrap(),
+            )
+            .failed(
+                BatchResultErrorEntry::builder()
+                    .id(entries[1].id())
+                    .sender_fault(false)
+                    .code("InternalError")
+                    .message("try again")
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap()
+    });
+    let mut second = message();
+    second.dedupe_key = "msg:24002".into();
+    let result = SqsMessagePublisher::new(sqs(&[&one_refused]), FIFO)
+        .publish_all(&[message(), second])
+        .await;
+    let e = result
+        .as_ref()
+        .expect_err("a refused entry fails the batch");
+    assert!(
+        e.source
+            .to_string()
+            .contains("1 of 2 entries refused, first: InternalError try again"),
+        "{e:?}"
+    );
+    assert_transient(result, "sqs send_message_batch");
+}
