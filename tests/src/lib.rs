@@ -8,6 +8,7 @@
 
 pub mod media_files;
 pub mod openapi;
+pub mod outbound_source;
 pub mod sandbox;
 pub mod wire;
 

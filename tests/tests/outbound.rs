@@ -19,6 +19,7 @@ use gateway_core::outbound::{REPLY_SCHEMA_VERSION, ReplyCommand, ReplyOrigin};
 use gateway_core::ports::{ConversationStore, ReplyQueue};
 use gateway_core::reply::ReplyContent;
 use gateway_core::testing::text_message;
+use gateway_tests::outbound_source::{Round, sender_rounds};
 use gateway_tests::{RUNNING_STACK_LOCK, RunningStack, local_accounts_json, sdk, unique};
 use gatewayctl::send;
 use gatewayctl::stub::StubAdmin;
@@ -212,106 +213,18 @@ impl Ctx {
         self.stub.requests().await.unwrap()
     }
 
-    /// One round of the Lambda event source mapping on the outbound queue: receives what is
-    /// visible, invokes `reply-sender` with it, deletes the records it did not report as
-    /// failed, and makes the failed ones visible again at once (the sender set a backoff; the
-    /// test does not wait it out). `None` when nothing was visible.
-    async fn sender_round(&self) -> Option<Round> {
-        let url = &self.run.stack.outbound_queue_url;
-        let received = self
-            .sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .wait_time_seconds(0)
-            .send()
-            .await
-            .unwrap();
-        let messages = received.messages();
-        if messages.is_empty() {
-            return None;
-        }
-        let mut receive_counts = Vec::new();
-        let records: Vec<Value> = messages
-            .iter()
-            .map(|m| {
-                let mut record = gatewayctl::local::sqs_record(m);
-                receive_counts.push(
-                    record["attributes"]["ApproximateReceiveCount"]
-                        .as_str()
-                        .unwrap()
-                        .parse::<u32>()
-                        .unwrap(),
-                );
-                record["eventSourceARN"] =
-                    json!("arn:aws:sqs:us-east-1:123456789012:local-outbound.fifo");
-                record
-            })
-            .collect();
-        let answer: Value = self
-            .http
-            .post(self.run.invoke_url("reply-sender"))
-            .json(&json!({ "Records": records }))
-            .timeout(Duration::from_secs(120))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert!(answer.get("errorType").is_none(), "{answer}");
-        let failed: Vec<String> = answer["batchItemFailures"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f["itemIdentifier"].as_str().unwrap().to_string())
-            .collect();
-        for m in messages {
-            let handle = m.receipt_handle().unwrap();
-            if failed.iter().any(|id| Some(id.as_str()) == m.message_id()) {
-                self.sqs
-                    .change_message_visibility()
-                    .queue_url(url)
-                    .receipt_handle(handle)
-                    .visibility_timeout(0)
-                    .send()
-                    .await
-                    .unwrap();
-            } else {
-                self.sqs
-                    .delete_message()
-                    .queue_url(url)
-                    .receipt_handle(handle)
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
-        Some(Round {
-            receive_counts,
-            failed,
-        })
-    }
-
-    /// Sender rounds until the outbound queue is empty (at most `max_rounds`).
+    /// Rounds of the event source mapping on the outbound queue until it is empty (at most
+    /// `max_rounds`), failed records made visible again at once.
     async fn sender_rounds(&self, max_rounds: usize) -> Vec<Round> {
-        let mut rounds = Vec::new();
-        while let Some(round) = self.sender_round().await {
-            rounds.push(round);
-            assert!(rounds.len() <= max_rounds, "still retrying: {rounds:?}");
-        }
-        rounds
+        sender_rounds(
+            &self.sqs,
+            &self.http,
+            &self.run.stack.outbound_queue_url,
+            &self.run.invoke_url("reply-sender"),
+            max_rounds,
+        )
+        .await
     }
-}
-
-/// What one [`Ctx::sender_round`] saw.
-#[derive(Debug)]
-struct Round {
-    /// `ApproximateReceiveCount` of each record handed to the sender.
-    receive_counts: Vec<u32>,
-    /// The records the sender reported as batch item failures.
-    failed: Vec<String>,
 }
 
 /// The sender's attempt limit in the running stack (`REPLY_MAX_ATTEMPTS`, 4 unless the stack

@@ -7,7 +7,6 @@
 #![allow(clippy::unwrap_used)]
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_sqs::types::MessageSystemAttributeName;
 use gateway_aws::{DynamoDbConversationStore, SqsMessagePublisher, SqsReplyQueue};
 use gateway_core::conversation::Conversation;
 use gateway_core::delivery::auth;
@@ -16,6 +15,8 @@ use gateway_core::outbound::{REPLY_SCHEMA_VERSION, ReplyCommand, ReplyOrigin};
 use gateway_core::ports::{ConversationStore, MessagePublisher, ReplyQueue};
 use gateway_core::reply::ReplyContent;
 use gateway_core::testing::text_message;
+use gateway_tests::drain_messages;
+use gateway_tests::outbound_source::{Round, sender_rounds};
 use gateway_tests::{
     RUNNING_STACK_LOCK, RunningStack, local_accounts_json, sdk, unique, unique_digits,
 };
@@ -56,32 +57,6 @@ fn weibo_id() -> String {
     format!("49{}", &digits[digits.len().saturating_sub(14)..])
 }
 
-async fn drain(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<aws_sdk_sqs::types::Message> {
-    let mut out = Vec::new();
-    loop {
-        let got = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .message_attribute_names("All")
-            .send()
-            .await
-            .unwrap();
-        if got.messages().is_empty() {
-            return out;
-        }
-        for m in got.messages() {
-            sqs.delete_message()
-                .queue_url(url)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-            out.push(m.clone());
-        }
-    }
-}
-
 async fn setup() -> Ctx {
     let run = RunningStack::from_env();
     let sdk = sdk().await;
@@ -101,8 +76,8 @@ async fn setup() -> Ctx {
     )
     .await
     .unwrap();
-    drain(&sqs, &run.stack.outbound_queue_url).await;
-    drain(&sqs, &run.stack.outbound_dead_letter_queue_url).await;
+    drain_messages(&sqs, &run.stack.outbound_queue_url).await;
+    drain_messages(&sqs, &run.stack.outbound_dead_letter_queue_url).await;
     let store = DynamoDbConversationStore::new(ddb.clone(), &run.stack.table_name, None);
     // The functions re-read the accounts after ACCOUNTS_CACHE_SECS (1 s locally).
     tokio::time::sleep(Duration::from_millis(1_200)).await;
@@ -189,76 +164,16 @@ impl Ctx {
     }
 
     /// Rounds of the event source on the outbound queue until it is empty, a failed record
-    /// made visible again at once (the test does not wait out the backoff): the receive
-    /// counts of the records handed to the sender, round by round.
-    async fn sender_rounds(&self, max_rounds: usize) -> Vec<Vec<String>> {
-        let url = &self.run.stack.outbound_queue_url;
-        let mut rounds = Vec::new();
-        loop {
-            let received = self
-                .sqs
-                .receive_message()
-                .queue_url(url)
-                .max_number_of_messages(10)
-                .message_system_attribute_names(MessageSystemAttributeName::All)
-                .send()
-                .await
-                .unwrap();
-            let messages = received.messages();
-            if messages.is_empty() {
-                return rounds;
-            }
-            let records: Vec<Value> = messages
-                .iter()
-                .map(|m| {
-                    let mut r = gatewayctl::local::sqs_record(m);
-                    r["eventSourceARN"] =
-                        json!("arn:aws:sqs:us-east-1:123456789012:local-outbound.fifo");
-                    r
-                })
-                .collect();
-            let answer: Value = self
-                .http
-                .post(self.run.invoke_url("reply-sender"))
-                .json(&json!({ "Records": records }))
-                .timeout(Duration::from_secs(120))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            assert!(answer.get("errorType").is_none(), "{answer}");
-            let failed: Vec<String> = answer["batchItemFailures"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|f| f["itemIdentifier"].as_str().unwrap().to_string())
-                .collect();
-            for m in messages {
-                let handle = m.receipt_handle().unwrap();
-                if failed.iter().any(|id| Some(id.as_str()) == m.message_id()) {
-                    self.sqs
-                        .change_message_visibility()
-                        .queue_url(url)
-                        .receipt_handle(handle)
-                        .visibility_timeout(0)
-                        .send()
-                        .await
-                        .unwrap();
-                } else {
-                    self.sqs
-                        .delete_message()
-                        .queue_url(url)
-                        .receipt_handle(handle)
-                        .send()
-                        .await
-                        .unwrap();
-                }
-            }
-            rounds.push(failed);
-            assert!(rounds.len() <= max_rounds, "still retrying: {rounds:?}");
-        }
+    /// made visible again at once (the test does not wait out the backoff).
+    async fn sender_rounds(&self, max_rounds: usize) -> Vec<Round> {
+        sender_rounds(
+            &self.sqs,
+            &self.http,
+            &self.run.stack.outbound_queue_url,
+            &self.run.invoke_url("reply-sender"),
+            max_rounds,
+        )
+        .await
     }
 
     async fn load(&self, key: &str) -> Conversation {
@@ -389,7 +304,7 @@ async fn a_rule_s_public_reply_to_a_comment_reaches_comments_reply() {
     .unwrap();
     tokio::time::sleep(Duration::from_millis(1_200)).await;
     ctx.pump(&ctx.run.stack.queue_url, "message-router").await;
-    drain(&ctx.sqs, &ctx.run.stack.outbound_queue_url).await;
+    drain_messages(&ctx.sqs, &ctx.run.stack.outbound_queue_url).await;
 
     // Arrange: a comment on the inbound queue, as the poller queues it.
     let (uid, cid, post) = (unique_digits(), weibo_id(), weibo_id());
@@ -432,7 +347,7 @@ async fn a_rate_limited_public_reply_is_retried_then_delivered_once() {
     let rounds = ctx.sender_rounds(4).await;
 
     assert_eq!(rounds.len(), 3, "two refusals, then delivered: {rounds:?}");
-    assert!(rounds.last().unwrap().is_empty());
+    assert!(rounds.last().unwrap().failed.is_empty());
     let calls = ctx.comments_on(&post).await;
     let codes: Vec<Value> = calls.iter().map(|c| c["error_code"].clone()).collect();
     assert_eq!(
@@ -446,7 +361,7 @@ async fn a_rate_limited_public_reply_is_retried_then_delivered_once() {
     assert_eq!(record["platform_id"], calls[2]["idstr"]);
     assert_eq!(ctx.load(&m.conversation_key).await.public_replies.sent, 1);
     assert!(
-        drain(&ctx.sqs, &ctx.run.stack.outbound_dead_letter_queue_url)
+        drain_messages(&ctx.sqs, &ctx.run.stack.outbound_dead_letter_queue_url)
             .await
             .is_empty()
     );
@@ -468,7 +383,7 @@ async fn a_refused_public_reply_is_dead_lettered_with_its_code() {
     let stats = ctx.send_replies().await;
     assert_eq!(stats.failed, 0, "{stats:?}");
 
-    let dead = drain(&ctx.sqs, &ctx.run.stack.outbound_dead_letter_queue_url).await;
+    let dead = drain_messages(&ctx.sqs, &ctx.run.stack.outbound_dead_letter_queue_url).await;
     assert_eq!(dead.len(), 1);
     assert_eq!(
         dead[0].message_attributes().unwrap()["error_code"].string_value(),
