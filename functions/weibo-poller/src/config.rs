@@ -14,9 +14,8 @@ pub struct Config {
     pub table_name: String,
     /// `QUEUE_URL`: the inbound FIFO queue the webhooks write.
     pub queue_url: String,
-    /// The accounts secret holding the access tokens (the delivery role's projection):
-    /// `DELIVERY_SECRET_ID` when set (the name the other platform API callers read, and the
-    /// local stack's), else `ACCOUNTS_SECRET_ID`.
+    /// `DELIVERY_SECRET_ID`: the accounts secret holding the access tokens (the delivery
+    /// role's projection), the same variable the other platform API callers read.
     pub accounts_secret_id: String,
     /// `ACCOUNTS_CACHE_SECS` (default 60).
     pub accounts_cache: Duration,
@@ -38,10 +37,7 @@ impl Config {
         let mut r = EnvReader::new(&lookup);
         let table_name = r.required("TABLE_NAME");
         let queue_url = r.required("QUEUE_URL");
-        let accounts_secret_id = match r.get("DELIVERY_SECRET_ID") {
-            Some(id) => id.trim().to_string(),
-            None => r.required("ACCOUNTS_SECRET_ID"),
-        };
+        let accounts_secret_id = r.required("DELIVERY_SECRET_ID");
         let accounts_cache = r.number("ACCOUNTS_CACHE_SECS", 60, 0);
         let open_api_base_url = r.url(
             "WEIBO_OPEN_API_BASE_URL",
@@ -93,7 +89,7 @@ mod tests {
     const REQUIRED: [(&str, &str); 3] = [
         ("TABLE_NAME", "t"),
         ("QUEUE_URL", "q"),
-        ("ACCOUNTS_SECRET_ID", "accounts"),
+        ("DELIVERY_SECRET_ID", "accounts"),
     ];
 
     #[test]
@@ -107,17 +103,6 @@ mod tests {
         assert_eq!(c.max_pages, 5);
         // 5 s + 2 × 4 s: well within the function's 50 s.
         assert_eq!(c.page_budget(), Duration::from_secs(13));
-    }
-
-    #[test]
-    fn the_delivery_secret_is_read_when_named() {
-        let c = Config::from_lookup(lookup_from(&[
-            ("TABLE_NAME", "t"),
-            ("QUEUE_URL", "q"),
-            ("DELIVERY_SECRET_ID", "gw-delivery"),
-        ]))
-        .expect("valid without ACCOUNTS_SECRET_ID");
-        assert_eq!(c.accounts_secret_id, "gw-delivery");
     }
 
     #[test]

@@ -38,7 +38,7 @@ export function weiboPollerFunction(scope: Construct, props: WeiboPollerProps): 
     environment: {
       TABLE_NAME: table.tableName,
       QUEUE_URL: inboundQueue.queueUrl,
-      ACCOUNTS_SECRET_ID: deliveryCredentialsSecretId,
+      DELIVERY_SECRET_ID: deliveryCredentialsSecretId,
       ACCOUNTS_CACHE_SECS: '60',
       WEIBO_OPEN_API_BASE_URL: 'https://api.weibo.com',
       WEIBO_BIZ_API_BASE_URL: 'https://c.api.weibo.com',
@@ -63,7 +63,7 @@ export function weiboPollerFunction(scope: Construct, props: WeiboPollerProps): 
         resources: [table.tableArn],
         conditions: leadingKeys('POLL#weibo#*'),
       }),
-      // The Weibo accounts' access tokens and `listening` settings (ACCOUNTS_SECRET_ID).
+      // The Weibo accounts' access tokens and `listening` settings (DELIVERY_SECRET_ID).
       new iam.PolicyStatement({
         sid: 'ReadDeliveryCredentials',
         actions: ['secretsmanager:GetSecretValue'],

@@ -46,8 +46,8 @@ LISTENING_MUTATIONS: list[Row] = [
      put(f"{SECRET}.Resource", Copy("stmt:WeChatWebhookRole:ReadWebhookCredentials.Resource"))),
     ("secrets-per-role iam-grants-needed", "weibo-poller cannot read the accounts' tokens", drop_stmt(ROLE, "ReadDeliveryCredentials")),
     # --- its environment: the contract of its config --------------------------------------------------
-    ("secrets-per-role functions-env-contract", "weibo-poller names its secret DELIVERY_SECRET_ID (its config reads ACCOUNTS_SECRET_ID)",
-     (put(f"{ENV}.DELIVERY_SECRET_ID", Copy(f"{ENV}.ACCOUNTS_SECRET_ID")), drop(f"{ENV}.ACCOUNTS_SECRET_ID"))),
+    ("secrets-per-role functions-env-contract", "weibo-poller names its secret ACCOUNTS_SECRET_ID (its config reads DELIVERY_SECRET_ID)",
+     (put(f"{ENV}.ACCOUNTS_SECRET_ID", Copy(f"{ENV}.DELIVERY_SECRET_ID")), drop(f"{ENV}.DELIVERY_SECRET_ID"))),
     ("functions-env-contract", "weibo-poller writes the outbound queue", put(f"{ENV}.QUEUE_URL", {"Ref": "OutboundQueue"})),
     ("functions-env-contract", "weibo-poller's biz API on the open API host", put(f"{ENV}.WEIBO_BIZ_API_BASE_URL", "https://api.weibo.com")),
     ("functions-env-contract", "weibo-poller reads 50 pages a run", put(f"{ENV}.POLL_MAX_PAGES", "50")),

@@ -170,9 +170,6 @@ class FunctionSpec:
     # The JWT authorizer (AUTHORIZERS) every one of its routes is behind; None: its routes have
     # none (the webhooks and reply-api authenticate each request by its signature).
     authorizer: str | None = None
-    # The variable naming its secret, when not its SecretSpec.env (weibo-poller reads the
-    # delivery credentials as ACCOUNTS_SECRET_ID, the name its config.rs reads).
-    secret_env: str | None = None
 
     def all_permissions(self, lid: str) -> dict[str, set[str]]:
         """Granted unconditionally: writing its own log group (the stream suffix ":*" is part of
@@ -205,8 +202,8 @@ class FunctionSpec:
 
     @property
     def secret_variable(self) -> str:
-        """The variable naming its secret (SecretSpec.env unless secret_env says otherwise)."""
-        return self.secret_env or (SECRETS[self.secret].env if self.secret else "")
+        """The variable naming its secret (its SecretSpec.env)."""
+        return SECRETS[self.secret].env if self.secret else ""
 
     @property
     def star_resource_actions(self) -> frozenset[str]:
@@ -421,7 +418,6 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     # queue theirs. Nothing else: no queue consumed, no conversation read.
     "WeiboPollerFunction": FunctionSpec(
         binary="weibo-poller", kind="scheduled", timeout_secs=50, secret="DeliveryCredentialsSecret",
-        secret_env="ACCOUNTS_SECRET_ID",
         # SendMessageBatch on the inbound FIFO queue (authorized by sqs:SendMessage).
         permissions={"sqs:SendMessage": {"InboundQueue.Arn"}},
         # Its cursor items only (GetItem, PutItem, conditional UpdateItem; PK POLL#weibo#<account>).
