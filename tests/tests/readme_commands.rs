@@ -58,6 +58,12 @@ const CHECKS: &[(&str, Check)] = &[
         Check::RunBy("tests/tests/stats_report.rs (the golden files, against the emulator)"),
     ),
     (
+        "gatewayctl customer",
+        Check::RunBy(
+            "tests/tests/customer_data.rs export_writes_everything_kept_about_a_customer_and_erase_leaves_nothing_of_them",
+        ),
+    ),
+    (
         "gatewayctl local event-sources",
         Check::RunBy("tools/demo.sh (make demo, run by make test)"),
     ),

@@ -3,6 +3,7 @@
 //! requests, readers of stored state, and the statistics report. Shared by the CLI, `make demo`
 //! and the integration tests. Never deployed.
 
+pub mod customer;
 pub mod desk;
 pub mod event_sources;
 pub mod events;

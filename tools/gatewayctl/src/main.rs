@@ -13,8 +13,10 @@ use gateway_core::account::{AccountsDocument, AccountsRole, WeChatMode};
 use gateway_core::channel::wechat::simulate::Envelope;
 use gatewayctl::{local, send};
 
+mod customer_cmd;
 mod desk_cmd;
 mod local_cmd;
+use customer_cmd::{CustomerCommand, run_customer};
 use desk_cmd::{DeskCommand, run_desk};
 use local_cmd::{LocalCommand, run_local};
 
@@ -90,6 +92,9 @@ enum Command {
     /// The desk's sign-in (Cognito): tokens for trying the desk API.
     #[command(subcommand)]
     Desk(DeskCommand),
+    /// A customer's data request: export or erase everything kept about one customer.
+    #[command(subcommand)]
+    Customer(CustomerCommand),
     /// Serve local stand-ins of the WeChat and Weibo APIs (reply sender tests and demo).
     StubPlatforms {
         /// Address to listen on.
@@ -325,6 +330,7 @@ async fn run(command: Command) -> Result<()> {
         Command::Accounts(cmd) => run_accounts(cmd).await,
         Command::Report(args) => run_report(args).await,
         Command::Desk(cmd) => run_desk(cmd).await,
+        Command::Customer(cmd) => run_customer(cmd).await,
         Command::StubPlatforms { listen } => gatewayctl::stub::serve(listen).await,
         Command::Events(EventsCommand::Generate { root }) => {
             let generated = gatewayctl::events::generate(&root)?;

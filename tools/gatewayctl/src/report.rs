@@ -33,6 +33,15 @@ pub enum ChannelArg {
     Weibo,
 }
 
+impl From<ChannelArg> for Channel {
+    fn from(arg: ChannelArg) -> Self {
+        match arg {
+            ChannelArg::Wechat => Channel::WeChat,
+            ChannelArg::Weibo => Channel::Weibo,
+        }
+    }
+}
+
 /// The arguments of `gatewayctl report`.
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {
@@ -78,8 +87,7 @@ impl ReportArgs {
             ));
         }
         Ok(match self.channel {
-            Some(ChannelArg::Wechat) => vec![Channel::WeChat],
-            Some(ChannelArg::Weibo) => vec![Channel::Weibo],
+            Some(channel) => vec![channel.into()],
             None => vec![Channel::WeChat, Channel::Weibo],
         })
     }

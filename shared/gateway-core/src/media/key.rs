@@ -42,6 +42,23 @@ pub fn segment(name: &'static str, id: &str) -> Result<String, KeyError> {
     Ok(encoded)
 }
 
+/// The prefix under which every media object of one conversation is kept,
+/// `media/{channel}/{account}/{conversation}/` (with the trailing `/`, so that listing it never
+/// reaches another conversation whose key starts the same): what a customer's data export
+/// reads and an erasure deletes.
+pub fn conversation_prefix(
+    channel: Channel,
+    account_id: &str,
+    conversation_key: &str,
+) -> Result<String, KeyError> {
+    Ok(format!(
+        "{PREFIX}/{}/{}/{}/",
+        channel.as_str(),
+        segment("account", account_id)?,
+        segment("conversation", conversation_key)?,
+    ))
+}
+
 /// The object key of one media object of one message.
 pub fn object_key(
     channel: Channel,

@@ -28,7 +28,7 @@ pub use fetch::{
     DownloadRequest, Downloaded, FetchOutcome, Handled, MediaRecords, MediaSource, MediaStore,
     PutOutcome, RecordOutcome, SourceError, StoredObject, fetch_and_record, fetch_one,
 };
-pub use key::{KeyError, object_key};
+pub use key::{KeyError, conversation_prefix, object_key};
 pub use outcome::{ErrorClass, MediaRecord, MediaState, classify_platform_error};
 
 use serde::{Deserialize, Serialize};

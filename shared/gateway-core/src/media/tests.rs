@@ -85,6 +85,35 @@ fn keys_refuse_empty_and_overlong_ids() {
 }
 
 #[test]
+fn a_conversations_prefix_holds_its_objects_and_no_other_conversations() {
+    let prefix = conversation_prefix(Channel::WeChat, "demo", "wechat:demo:oUser").unwrap();
+    assert_eq!(prefix, "media/wechat/demo/wechat%3Ademo%3AoUser/");
+    let own = object_key(
+        Channel::WeChat,
+        "demo",
+        "wechat:demo:oUser",
+        "m1",
+        MediaKind::Image,
+    )
+    .unwrap();
+    assert!(own.starts_with(&prefix), "{own}");
+    // A customer whose id extends this one's is not under the prefix.
+    let other = object_key(
+        Channel::WeChat,
+        "demo",
+        "wechat:demo:oUser2",
+        "m1",
+        MediaKind::Image,
+    )
+    .unwrap();
+    assert!(!other.starts_with(&prefix), "{other}");
+    assert_eq!(
+        conversation_prefix(Channel::Weibo, "brand", ""),
+        Err(KeyError::Empty("conversation"))
+    );
+}
+
+#[test]
 fn limits_per_kind_are_the_documented_ones() {
     let cases = [
         (MediaKind::Image, 10 * 1024 * 1024),
