@@ -269,7 +269,8 @@ async fn export_writes_everything_kept_about_a_customer_and_erase_leaves_nothing
         .iter()
         .map(|m| m["direction"].as_str().unwrap_or(""))
         .collect();
-    assert_eq!(directions, ["in", "in", "out"], "{thread:?}");
+    // The complaint, the picture, the crisis rule's acknowledgement, the agent's reply.
+    assert_eq!(directions, ["in", "in", "out", "out"], "{thread:?}");
     assert!(doc.to_string().contains("退款还没到"));
     assert!(
         doc["linked_items"]
