@@ -20,7 +20,7 @@ pub struct DeliveryImage {
     pub conversation_key: String,
     /// The customer (the command's recipient).
     pub customer_id: String,
-    /// Who asked for the reply: `rule`, `agent` or `api`.
+    /// Who asked for the reply: `rule`, `agent` or `system`.
     pub origin: String,
     /// The agent who wrote it, when the origin names one.
     pub agent_id: Option<String>,
