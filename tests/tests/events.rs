@@ -135,7 +135,11 @@ fn every_documented_example_and_every_type_the_core_produces_matches_the_schema(
         platform_id: None,
     };
     for state in ["delivered", "undeliverable", "failed"] {
-        produced.extend(events::delivery_events(&change, None, Some(&delivery(state))));
+        produced.extend(events::delivery_events(
+            &change,
+            None,
+            Some(&delivery(state)),
+        ));
     }
     let types: std::collections::BTreeSet<EventType> =
         produced.iter().map(|e| e.event_type).collect();
@@ -194,7 +198,8 @@ async fn setup() -> Ctx {
         .await
         .unwrap()
     };
-    let (sla_stream, stats_stream, replay_stream) = (reader().await, reader().await, reader().await);
+    let (sla_stream, stats_stream, replay_stream) =
+        (reader().await, reader().await, reader().await);
     // The functions re-read the rules after RULES_CACHE_SECS (1 s locally).
     tokio::time::sleep(Duration::from_millis(1_200)).await;
     Ctx {
@@ -421,7 +426,10 @@ async fn each_stored_message_is_one_message_received_in_order_and_a_duplicate_is
         .map(|e| e["data"]["text"].as_str().unwrap())
         .collect();
     assert_eq!(texts, ["你好", "在吗", "我的订单到哪了"], "{received:#?}");
-    assert_eq!(received[0]["data"]["message_id"], json!(message.dedupe_id()));
+    assert_eq!(
+        received[0]["data"]["message_id"],
+        json!(message.dedupe_id())
+    );
     let ids: std::collections::BTreeSet<&str> =
         received.iter().map(|e| e["id"].as_str().unwrap()).collect();
     assert_eq!(ids.len(), 3);
@@ -548,9 +556,15 @@ async fn an_answer_is_delivered_the_conversation_resolves_and_a_refused_reply_is
         .iter()
         .find(|e| e["type"] == "reply.undeliverable")
         .unwrap();
-    assert_eq!(undeliverable["data"]["reply_id"], json!(refused.dedupe_id()));
+    assert_eq!(
+        undeliverable["data"]["reply_id"],
+        json!(refused.dedupe_id())
+    );
     assert_eq!(undeliverable["data"]["outcome"], "undeliverable");
-    assert!(undeliverable["data"]["reason"].is_string(), "{undeliverable}");
+    assert!(
+        undeliverable["data"]["reason"].is_string(),
+        "{undeliverable}"
+    );
     let opened: Vec<&Value> = events
         .iter()
         .filter(|e| e["type"] == "conversation.opened")

@@ -15,8 +15,8 @@ mod handler;
 use aws_lambda_events::event::dynamodb::Event;
 use gateway_aws::sdk::{consumer_timeouts, load_sdk_config_with_timeouts};
 use gateway_aws::{
-    BundledRules, DynamoDbPublishedChanges, DynamoDbRulesSource, DynamoDbRulesStore,
-    DynamoDbStats, EventBridgePublisher,
+    BundledRules, DynamoDbPublishedChanges, DynamoDbRulesSource, DynamoDbRulesStore, DynamoDbStats,
+    EventBridgePublisher,
 };
 use gateway_lambda::sqs_batch;
 use lambda_runtime::{LambdaEvent, service_fn};

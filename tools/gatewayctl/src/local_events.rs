@@ -15,7 +15,10 @@ pub fn bus_name(prefix: &str) -> String {
 
 /// Creates the bus `{prefix}-events` (an existing one is kept: the webhooks' setup may have
 /// created it); returns its name.
-pub async fn create_event_bus(events: &aws_sdk_eventbridge::Client, prefix: &str) -> Result<String> {
+pub async fn create_event_bus(
+    events: &aws_sdk_eventbridge::Client,
+    prefix: &str,
+) -> Result<String> {
     let name = bus_name(prefix);
     match events.create_event_bus().name(&name).send().await {
         Ok(_) => Ok(name),

@@ -97,7 +97,11 @@ pub(super) async fn publish(deps: &AggregatorDeps, record: &EventRecord, now_ms:
             "event published"
         );
     }
-    match deps.published.mark_published(&record.event_id, now_ms).await {
+    match deps
+        .published
+        .mark_published(&record.event_id, now_ms)
+        .await
+    {
         Ok(()) => true,
         Err(e) if e.is_retryable() => {
             // The retry publishes the same events again, with the same ids.
@@ -122,11 +126,7 @@ pub(super) async fn publish(deps: &AggregatorDeps, record: &EventRecord, now_ms:
 }
 
 fn published_metric(count: usize) {
-    gateway_lambda::metrics::emit(
-        &[("EventsPublished", count as f64, "Count")],
-        &[],
-        &[&[]],
-    );
+    gateway_lambda::metrics::emit(&[("EventsPublished", count as f64, "Count")], &[], &[&[]]);
 }
 
 /// `EventsPublishFailed` (no dimensions: the alarm watches it).

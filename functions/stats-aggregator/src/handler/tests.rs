@@ -364,7 +364,10 @@ fn delivery_item(state: &str, reason: Option<&str>) -> Item {
         "command".into(),
         serde_dynamo::to_attribute_value(command).expect("an attribute"),
     );
-    item.insert("updated_at_ms".into(), AttributeValue::N("1772470001000".into()));
+    item.insert(
+        "updated_at_ms".into(),
+        AttributeValue::N("1772470001000".into()),
+    );
     if let Some(reason) = reason {
         item.insert("reason".into(), s(reason));
     }
@@ -492,7 +495,10 @@ async fn delivery_records_publish_delivered_and_undeliverable() {
     assert_eq!(events[0].data["agent_id"], json!("alice"));
     assert_eq!(events[0].data["content_type"], json!("text"));
     assert_eq!(events[1].data["reason"], json!("window_closed"));
-    assert!(fakes.stats.applied().is_empty(), "delivery records count nothing");
+    assert!(
+        fakes.stats.applied().is_empty(),
+        "delivery records count nothing"
+    );
 }
 
 #[tokio::test]

@@ -40,7 +40,11 @@ fn accepted(n: usize) -> PutEventsOutput {
         .failed_entry_count(0)
         .set_entries(Some(
             (0..n)
-                .map(|i| PutEventsResultEntry::builder().event_id(format!("eb-{i}")).build())
+                .map(|i| {
+                    PutEventsResultEntry::builder()
+                        .event_id(format!("eb-{i}"))
+                        .build()
+                })
                 .collect(),
         ))
         .build()
@@ -111,8 +115,8 @@ async fn throttling_and_server_errors_are_transient_and_a_denial_is_permanent() 
         (400, "AccessDeniedException", false),
         (400, "ResourceNotFoundException", false),
     ] {
-        let rule = mock!(Client::put_events)
-            .then_http_response(move || aws_error(status, code, "mocked"));
+        let rule =
+            mock!(Client::put_events).then_http_response(move || aws_error(status, code, "mocked"));
         let publisher = EventBridgePublisher::new(crate::support::eventbridge(&[&rule]), BUS);
         let result = publisher.publish(&events(1)).await;
         if transient {
@@ -156,16 +160,16 @@ async fn the_marker_is_read_consistently_and_written_with_its_ttl() {
     let item = write.item().expect("item");
     assert_eq!(attr(item, "PK"), &s("STREAM#abc"));
     assert_eq!(attr(item, "SK"), &s("EVENTS"));
-    assert_eq!(attr(item, "expires_at"), &n(NOW_MS / 1000 + MARKER_TTL_SECS));
+    assert_eq!(
+        attr(item, "expires_at"),
+        &n(NOW_MS / 1000 + MARKER_TTL_SECS)
+    );
 }
 
 #[tokio::test]
 async fn a_marker_found_means_published_and_throttling_is_transient() {
-    let get = mock!(aws_sdk_dynamodb::Client::get_item).then_output(|| {
-        GetItemOutput::builder()
-            .item("PK", s("STREAM#abc"))
-            .build()
-    });
+    let get = mock!(aws_sdk_dynamodb::Client::get_item)
+        .then_output(|| GetItemOutput::builder().item("PK", s("STREAM#abc")).build());
     let marks = DynamoDbPublishedChanges::new(dynamodb(&[&get]), TABLE);
     assert!(marks.is_published("abc").await.expect("read"));
 

@@ -75,9 +75,9 @@ fn trimmed(content: &Content, cut: &mut bool) -> Content {
     };
     let mut content = content.clone();
     match &mut content {
-        Content::Text { text }
-        | Content::Mention { text, .. }
-        | Content::Comment { text, .. } => *text = trim(text),
+        Content::Text { text } | Content::Mention { text, .. } | Content::Comment { text, .. } => {
+            *text = trim(text)
+        }
         Content::Voice {
             recognition: Some(r),
             ..

@@ -122,10 +122,7 @@ fn a_breach_marked_by_the_monitor_is_sla_breached_with_the_missed_due_time() {
     new.sla_breached_at = Some(T0 + 61_000);
     let events = conversation_events(&change(7), Some(&old), Some(&new));
     assert_eq!(types(&events), ["conversation.sla_breached"]);
-    assert_eq!(
-        events[0].data["due_at"],
-        json!("2026-12-06T10:01:00.000Z")
-    );
+    assert_eq!(events[0].data["due_at"], json!("2026-12-06T10:01:00.000Z"));
     assert_eq!(events[0].occurred_at, "2026-12-06T10:01:01.000Z");
 }
 
@@ -148,7 +145,8 @@ fn writes_that_change_nothing_that_matters_have_no_event() {
     let mut old = conversation();
     old.opened_at = Some(T0);
     old.team = Some("support".into());
-    let cases: [(&str, fn(&mut Conversation)); 5] = [
+    type Edit = fn(&mut Conversation);
+    let cases: [(&str, Edit); 5] = [
         ("a tag", |c| {
             c.tags.insert("vip".into());
         }),
@@ -160,7 +158,9 @@ fn writes_that_change_nothing_that_matters_have_no_event() {
             c.last_answered_at = Some(T0 + 9);
             c.waiting_since = None;
         }),
-        ("the same team written again", |c| c.team = Some("support".into())),
+        ("the same team written again", |c| {
+            c.team = Some("support".into())
+        }),
         ("a version bump", |c| c.version += 1),
     ];
     for (what, edit) in cases {
@@ -219,7 +219,10 @@ fn a_media_message_has_no_text_and_keeps_its_content() {
     let e = message_received(&change(12), &m);
     assert_eq!(e.data["kind"], json!("image"));
     assert_eq!(e.data["text"], json!(null));
-    assert_eq!(e.data["content"], json!({"kind": "image", "media_id": "mid"}));
+    assert_eq!(
+        e.data["content"],
+        json!({"kind": "image", "media_id": "mid"})
+    );
 }
 
 fn delivery(state: &str) -> DeliveryImage {
