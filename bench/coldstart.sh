@@ -52,7 +52,7 @@ for fn in "${ALL_FUNCTIONS[@]}"; do
     OUTBOUND_DEAD_LETTER_QUEUE_URL="$OUTBOUND_DEAD_LETTER_QUEUE_URL" \
     TIMERS_QUEUE_URL="$TIMERS_QUEUE_URL" ALERTS_TOPIC_ARN="$ALERTS_TOPIC_ARN" \
     MEDIA_QUEUE_URL="$MEDIA_QUEUE_URL" MEDIA_DEAD_LETTER_QUEUE_URL="$MEDIA_DEAD_LETTER_QUEUE_URL" \
-    MEDIA_BUCKET="$MEDIA_BUCKET" \
+    MEDIA_BUCKET="$MEDIA_BUCKET" EVENT_BUS_NAME="$EVENT_BUS_NAME" \
     DESK_USER_POOL_ID="$DESK_USER_POOL_ID" DESK_CLIENT_ID="$DESK_CLIENT_ID" \
     valgrind --tool=callgrind --callgrind-out-file="$out" "$REL/$fn") >"$out.log" 2>&1 || true
   printf '{"label": "%s", "init_instructions": %s}\n' "$fn" "$(awk '/^summary:/ {print $2}' "$out")"

@@ -35,6 +35,7 @@ const FUNCTION_ENV: &[(&str, Option<&str>)] = &[
     ("MEDIA_QUEUE_URL", None),
     ("MEDIA_DEAD_LETTER_QUEUE_URL", None),
     ("MEDIA_BUCKET", None),
+    ("EVENT_BUS_NAME", None),
     ("TABLE_NAME", None),
     ("ACCOUNTS_SECRET_ID", None),
     ("WEBHOOK_SECRET_ID", None),

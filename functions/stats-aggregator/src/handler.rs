@@ -1,27 +1,34 @@
-//! The aggregator's batch handler: reads each stream record's images, computes what it adds to
-//! the daily statistics ([`gateway_core::stats`]) and applies it, once per record, in stream
-//! order.
+//! The aggregator's batch handler. For each stream record, in stream order, it does two
+//! things: (1) computes what the record adds to the daily statistics ([`gateway_core::stats`])
+//! and applies it, once per record; (2) publishes the record's change events
+//! ([`gateway_core::events`]) on the deployment's bus, once per record ([`publish`]).
 //!
-//! Only three kinds of items count: conversations (`SK = META`, `entity = conversation`: every
-//! insert and modify, old and new image), inbound messages (`SK = MSG#…`,
-//! `entity = message`, `direction = in`: inserts only) and delivered replies (`SK = MSG#…`,
-//! `entity = message`, `direction = out`: inserts only; an agent's reply counts for that
-//! agent). Everything else (notes, tags, delivery records, tokens, the rules document, the statistics themselves, expired
-//! messages removed by TTL) is acknowledged without a write.
+//! Why here: the table's stream already has its two readers (this function and
+//! `sla-monitor`), and DynamoDB throttles more than two readers per shard; so the events come
+//! from this second reader rather than from a third function (`docs/events.md`).
+//!
+//! Statistics count only three kinds of items: conversations (`SK = META`,
+//! `entity = conversation`: every insert and modify, old and new image), inbound messages
+//! (`SK = MSG#…`, `entity = message`, `direction = in`: inserts only) and delivered replies
+//! (`SK = MSG#…`, `entity = message`, `direction = out`: inserts only; an agent's reply counts
+//! for that agent). Events also come from delivery records (`REPLY#…`/`DELIVERY`). Everything
+//! else (notes, tags, tokens, the rules document, the statistics themselves, the markers,
+//! expired messages removed by TTL) is acknowledged without a write.
 //!
 //! Failure rule: a stream is processed in order, and Lambda retries a batch from the lowest
 //! sequence number it is told failed, with everything after it. So the first record that
-//! must be retried (a transient failure, or too little time left) ends the batch: it is the
-//! one failure reported, and the records after it are not started. A record that can never be
-//! counted (an image that is not a conversation, a permanent store error) is logged as an
-//! error and acknowledged, so that it does not hold up the stream for the day it is kept.
+//! must be retried (a transient failure of either job, or too little time left) ends the
+//! batch: it is the one failure reported, and the records after it are not started. On the
+//! retry the job already done is skipped by its marker. A record that can never be counted or
+//! published (an image that cannot be read, a permanent error) is logged as an error and
+//! acknowledged, so that it does not hold up the stream for the day it is kept.
 
 use aws_lambda_events::event::dynamodb::EventRecord;
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use gateway_core::NormalizedMessage;
 use gateway_core::conversation::Conversation;
 use gateway_core::outbound::ReplyCommand;
-use gateway_core::ports::{RulesSource, StatsStore};
+use gateway_core::ports::{EventPublisher, PublishedChanges, RulesSource, StatsStore};
 use gateway_core::rules::RuleSet;
 use gateway_core::stats::{self, StatsDelta};
 use serde_dynamo::{AttributeValue, Item};
@@ -38,6 +45,10 @@ pub struct AggregatorDeps {
     pub stats: Arc<dyn StatsStore>,
     /// Rules in force: the accounts' time zones.
     pub rules: Arc<dyn RulesSource>,
+    /// The deployment's event bus.
+    pub events: Arc<dyn EventPublisher>,
+    /// Which changes' events were published.
+    pub published: Arc<dyn PublishedChanges>,
 }
 
 /// Handles a batch in stream order; returns the sequence number of the first record to retry
@@ -84,17 +95,22 @@ pub fn response(retry: Option<String>) -> DynamoDbEventResponse {
 
 /// A record's sequence number (the identifier Lambda expects in a batch item failure; a
 /// record without one, which the stream never sends, makes Lambda retry the whole batch).
-fn sequence_number(record: &EventRecord) -> String {
+pub(crate) fn sequence_number(record: &EventRecord) -> String {
     record.change.sequence_number.clone().unwrap_or_default()
 }
 
-/// Returns false when the record must be retried.
+/// Counts the record, then publishes its events; false when the record must be retried.
 async fn handle_record(
     deps: &AggregatorDeps,
     rules: &RuleSet,
     record: &EventRecord,
     now_ms: i64,
 ) -> bool {
+    count(deps, rules, record, now_ms).await && publish::publish(deps, record, now_ms).await
+}
+
+/// Counts the record's change in the statistics; false when the record must be retried.
+async fn count(deps: &AggregatorDeps, rules: &RuleSet, record: &EventRecord, now_ms: i64) -> bool {
     let delta = match delta_of(record, rules) {
         Ok(Some(delta)) => delta,
         Ok(None) => return true,
@@ -209,9 +225,10 @@ fn delta_of(record: &EventRecord, rules: &RuleSet) -> Result<Option<StatsDelta>,
 }
 
 /// An image, `None` when the record has none (an insert's old image, a removal's new one).
-fn image(item: &Item) -> Option<&Item> {
+pub(crate) fn image(item: &Item) -> Option<&Item> {
     (!item.is_empty()).then_some(item)
 }
 
+mod publish;
 #[cfg(test)]
 mod tests;

@@ -1,17 +1,23 @@
 //! `stats-aggregator`: consumes the conversations table's DynamoDB stream (new and old
-//! images) and adds each change of a conversation, and each inbound message stored, to the
-//! daily statistics of its account and team, once per stream record.
+//! images). For each stream record it adds the change (of a conversation, an inbound message
+//! stored, a reply delivered) to the daily statistics of its account and team, and publishes
+//! the change's events (`docs/events.md`) on the deployment's EventBridge bus, each once per
+//! stream record. The events come from this function because the stream already has its two
+//! readers (this one and `sla-monitor`; DynamoDB throttles more than two per shard).
 //!
 //! - `config.rs`: the environment it reads;
 //! - `handler.rs`: the batch handler (stream order, partial batch failures) around
-//!   `gateway_core::stats`.
+//!   `gateway_core::stats`, and `handler/publish.rs` around `gateway_core::events`.
 
 mod config;
 mod handler;
 
 use aws_lambda_events::event::dynamodb::Event;
 use gateway_aws::sdk::{consumer_timeouts, load_sdk_config_with_timeouts};
-use gateway_aws::{BundledRules, DynamoDbRulesSource, DynamoDbRulesStore, DynamoDbStats};
+use gateway_aws::{
+    BundledRules, DynamoDbPublishedChanges, DynamoDbRulesSource, DynamoDbRulesStore, DynamoDbStats,
+    EventBridgePublisher,
+};
 use gateway_lambda::sqs_batch;
 use lambda_runtime::{LambdaEvent, service_fn};
 use std::sync::Arc;
@@ -25,6 +31,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let table = &config.table_name;
     let deps = handler::AggregatorDeps {
         stats: Arc::new(DynamoDbStats::new(dynamodb.clone(), table)),
+        events: Arc::new(EventBridgePublisher::new(
+            aws_sdk_eventbridge::Client::new(&sdk),
+            &config.event_bus_name,
+        )),
+        published: Arc::new(DynamoDbPublishedChanges::new(dynamodb.clone(), table)),
         // The accounts' time zones: the rules pushed to the table, else the bundled ones.
         rules: Arc::new(DynamoDbRulesSource::new(
             DynamoDbRulesStore::new(dynamodb, table),

@@ -220,6 +220,12 @@ export function gatewayAlarms(scope: Construct, props: AlarmsProps): sns.Topic {
     'AccountsUnavailable',
     'A request was answered 503 because no accounts document could be loaded (platforms retry; API clients see 503).',
   );
+  // stats-aggregator emits EventsPublishFailed when a PutEvents fails (docs/events.md).
+  atLeastOnceIn5Minutes(
+    'EventsPublishFailedAlarm',
+    'EventsPublishFailed',
+    "stats-aggregator could not publish a change's events on the event bus (retried when transient; lost when permanent, e.g. a denied PutEvents).",
+  );
   atLeastOnceIn5Minutes(
     'DeliveryUncertainAlarm',
     'DeliveryUncertain',

@@ -50,6 +50,7 @@ import { messageRouterFunction } from './router';
 import { accountsSecretKmsDecrypt, roleSecrets } from './secrets';
 import { slaAlertsTopic, slaMonitorFunction } from './sla-monitor';
 import { statsAggregator } from './stats-aggregator';
+import { gatewayEventBus } from './event-bus';
 import { gatewayTable } from './table';
 import { webhookFunctions } from './webhooks';
 import { weiboPollerFunction } from './weibo-poller';
@@ -199,11 +200,14 @@ export class ChannelGatewayStack extends Stack {
       streamFailuresQueue: queues.streamFailures,
       alertsTopic,
     });
-    // stats-aggregator: the table stream's second reader (stats-aggregator.ts). No secret.
+    // stats-aggregator: the table stream's second reader (stats-aggregator.ts), publishing the
+    // change events on the deployment's bus (event-bus.ts). No secret.
+    const eventBus = gatewayEventBus(this);
     const aggregator = statsAggregator({
       gatewayFunction,
       table,
       streamFailuresQueue: queues.streamFailures,
+      eventBus,
     });
 
     // The HTTP APIs and their optional custom domain.

@@ -204,7 +204,7 @@ function dashboardBody(refs: DashboardRefs): Record<string, unknown> {
         width: 8,
         height: 6,
         properties: {
-          title: 'Accounts problems and uncertain deliveries',
+          title: 'Accounts problems, uncertain deliveries, events not published',
           region,
           view: 'timeSeries',
           period: 300,
@@ -212,6 +212,7 @@ function dashboardBody(refs: DashboardRefs): Record<string, unknown> {
             ['ChannelGateway', 'AccountsRefreshFailed', { stat: 'Sum', label: 'accounts refresh failed' }],
             ['ChannelGateway', 'AccountsUnavailable', { stat: 'Sum', label: 'answered 503: no accounts' }],
             ['ChannelGateway', 'DeliveryUncertain', { stat: 'Sum', label: 'delivery uncertain' }],
+            ['ChannelGateway', 'EventsPublishFailed', { stat: 'Sum', label: 'events publish failed' }],
           ],
           annotations: { horizontal: [{ value: 1, label: 'alarm from' }] },
         },

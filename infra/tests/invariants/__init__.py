@@ -4,4 +4,4 @@ checks_async.py, checks_auth.py, checks_site.py, checks_media.py and checks_list
 once deploy many), mutations.py, mutations_async.py, mutations_auth.py, mutations_site.py, mutations_media.py and
 mutations_listening.py (self-tests, with the operations of ops.py)."""
 
-from . import checks, checks_async, checks_auth, checks_edge, checks_listening, checks_media, checks_site  # noqa: F401  (each registers its checks in checks.CHECKS)
+from . import checks, checks_async, checks_auth, checks_edge, checks_events, checks_listening, checks_media, checks_site  # noqa: F401  (each registers its checks in checks.CHECKS)

@@ -17,6 +17,7 @@ from typing import Callable
 
 from .mutations_async import ASYNC_MUTATIONS, Row
 from .mutations_auth import AUTH_MUTATIONS
+from .mutations_events import EVENTS_MUTATIONS
 from .mutations_listening import LISTENING_MUTATIONS
 from .mutations_media import MEDIA_MUTATIONS
 from .mutations_site import SITE_MUTATIONS
@@ -303,7 +304,7 @@ def _per_function() -> list[Row]:
     return rows
 
 
-MUTATIONS += ASYNC_MUTATIONS + AUTH_MUTATIONS + SITE_MUTATIONS + MEDIA_MUTATIONS + LISTENING_MUTATIONS + _per_function()
+MUTATIONS += ASYNC_MUTATIONS + AUTH_MUTATIONS + SITE_MUTATIONS + MEDIA_MUTATIONS + LISTENING_MUTATIONS + EVENTS_MUTATIONS + _per_function()
 
 # `make -n build` output broken: the check of the dry run must fail.
 MAKE_BUILD_MUTATIONS: list[tuple[str, Callable[[str], str]]] = [

@@ -223,6 +223,11 @@ def variables(*groups: str) -> dict[str, set[str]]:
 CONVERSATION_ITEMS = {"dynamodb": {"Keys": {"PK": {"S": [{"prefix": "CONV#"}]}, "SK": {"S": ["META"]}}}}
 INBOUND_MESSAGES = {"eventName": ["INSERT"], "dynamodb": {
     "Keys": {"PK": {"S": [{"prefix": "CONV#"}]}, "SK": {"S": [{"prefix": "MSG#"}]}}, "NewImage": {"direction": {"S": ["in"]}}}}
+# Delivery records in a final state (PK REPLY#..., SK DELIVERY; gateway-aws
+# dynamodb/deliveries.rs): the reply.delivered and reply.undeliverable events (docs/events.md).
+FINAL_DELIVERY_RECORDS = {"dynamodb": {
+    "Keys": {"PK": {"S": [{"prefix": "REPLY#"}]}, "SK": {"S": ["DELIVERY"]}},
+    "NewImage": {"state": {"S": ["delivered", "undeliverable", "failed"]}}}}
 
 WEBHOOK_ENV = variables("QUEUE_URL=InboundQueue ACCOUNTS_CACHE_SECS=60 MAX_CLOCK_SKEW_SECS=300 MAX_BODY_BYTES=65536")
 # Reply windows and quotas (ReplyPolicy::default in gateway-core delivery/window.rs; 172800 s =
@@ -435,23 +440,27 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     # stats-aggregator (functions/stats-aggregator/src/{main,config,handler}.rs; gateway-core
     # stats/; gateway-aws dynamodb/stats.rs, dynamodb/rules.rs): the second reader of the
     # table's stream. No queue, no secret.
+    # It also publishes each change's events (docs/events.md; gateway-aws eventbridge.rs,
+    # dynamodb/published_changes.rs): PutEvents on the deployment's bus only (the only function
+    # that may), and the marker of a change's events (GetItem and PutItem of PK=STREAM#<event id>).
     "StatsAggregatorFunction": FunctionSpec(
         binary="stats-aggregator", kind="stream", timeout_secs=30,
-        permissions={**_read_stream("GatewayTable"), "sqs:SendMessage": {"StreamFailuresQueue.Arn"}},
+        permissions={**_read_stream("GatewayTable"), "sqs:SendMessage": {"StreamFailuresQueue.Arn"},
+                     "events:PutEvents": {"EventBus.Arn"}},
         # The accounts' time zones (DynamoDbRulesStore::get: GetItem of CONFIG); DynamoDbStats::
         # apply's TransactWriteItems, authorized per item: the Put of the change's marker
         # (PK=STREAM#<event id>, on condition attribute_not_exists) and an Update (ADD) of each
         # daily record it touches (PK=STATS#<channel>:<account>). Reads no conversation, no
         # Query (the report's `days` query is gatewayctl's, not the aggregator's).
-        table={"dynamodb:GetItem": {CONFIG}, "dynamodb:PutItem": {STREAM_MARKER}, "dynamodb:UpdateItem": {STATS}},
+        table={"dynamodb:GetItem": {CONFIG, STREAM_MARKER}, "dynamodb:PutItem": {STREAM_MARKER}, "dynamodb:UpdateItem": {STATS}},
         # Config::from_lookup (functions/stats-aggregator/src/config.rs): every variable, the code's default.
-        env=variables("TABLE_NAME=GatewayTable RULES_CACHE_SECS=30"),
+        env=variables("TABLE_NAME=GatewayTable EVENT_BUS_NAME=EventBus RULES_CACHE_SECS=30"),
         # handler.rs `delta_of`: conversation items (SK META, every change, both images) and
         # inbound messages (SK MSG#..., direction in, inserts only); nothing else invokes it.
         stream=StreamSourceSpec(
             table="GatewayTable", view_type="NEW_AND_OLD_IMAGES", starting_position="TRIM_HORIZON", batch_size=10,
             max_retry_attempts=10, max_record_age_secs=21600, on_failure="StreamFailuresQueue",
-            filters=(CONVERSATION_ITEMS, INBOUND_MESSAGES),
+            filters=(CONVERSATION_ITEMS, INBOUND_MESSAGES, FINAL_DELIVERY_RECORDS),
         ),
     ),
     # desk-api (functions/desk-api: src/config.rs, src/main.rs; gateway-aws dynamodb/desk.rs,
@@ -649,7 +658,8 @@ def issuer_of(pool: str) -> str:
 # aggregate each): Sum >= 1 over 5 minutes. 5xx of each HTTP API (dimension ApiId): Sum >= 5.
 # SlaBreaches: sla-monitor emits it per breach recorded (handler.rs `report`), also as the
 # aggregate.
-APP_ALARM_METRICS = ("AccountsRefreshFailed", "AccountsUnavailable", "DeliveryUncertain", "SlaBreaches")
+# EventsPublishFailed: stats-aggregator, per failed PutEvents (handler/publish.rs).
+APP_ALARM_METRICS = ("AccountsRefreshFailed", "AccountsUnavailable", "DeliveryUncertain", "SlaBreaches", "EventsPublishFailed")
 HTTP_API_5XX_THRESHOLD = 5
 # Alarms on a level (a gauge the functions emit, namespace ChannelGateway, no dimensions: the
 # aggregate), Maximum over 5 minutes above a parameter: {metric: (parameter, its default,
@@ -839,4 +849,7 @@ EXPECTED_OUTPUTS: dict[str, str | None] = {
     **{name: None for name in CUSTOM_DOMAIN_OUTPUTS},  # custom-domain
     **DESK_OUTPUTS,
     "MediaBucketName": MEDIA_BUCKET,
+    # The event bus of change events (docs/events.md).
+    "EventBusName": "EventBus",
+    "EventBusArn": r"EventBus\.Arn",
 }

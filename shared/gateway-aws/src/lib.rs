@@ -1,4 +1,5 @@
 //! Driven adapters over the AWS SDK, grouped by service: [`sqs`], [`dynamodb`], [`sns`],
+//! [`eventbridge`] (the deployment's event bus),
 //! [`secrets`] (Secrets Manager), [`s3`] (the media store), [`s3_links`] and [`s3_uploads`]
 //! (the desk's presigned links and agents' files): implementations of the `gateway-core`
 //! ports; and [`sdk`], the SDK configuration they share (trust store, timeouts). SDK types
@@ -6,6 +7,7 @@
 
 pub mod dynamodb;
 pub mod error;
+pub mod eventbridge;
 pub mod s3;
 pub mod s3_links;
 pub mod s3_uploads;
@@ -20,10 +22,12 @@ pub use dynamodb::deliveries::DynamoDbDeliveryLedger;
 pub use dynamodb::desk::DynamoDbDesk;
 pub use dynamodb::media::DynamoDbMediaRecords;
 pub use dynamodb::poll_cursors::DynamoDbPollCursors;
+pub use dynamodb::published_changes::DynamoDbPublishedChanges;
 pub use dynamodb::rules::{BundledRules, DynamoDbRulesSource, DynamoDbRulesStore};
 pub use dynamodb::stats::DynamoDbStats;
 pub use dynamodb::tokens::{DynamoDbAccessTokens, TokenTiming};
 pub use dynamodb::uploads::DynamoDbUploadedIds;
+pub use eventbridge::EventBridgePublisher;
 pub use s3::S3MediaStore;
 pub use s3_links::S3MediaLinks;
 pub use s3_uploads::S3Uploads;

@@ -22,6 +22,8 @@
 mod conversations;
 #[path = "mocked_adapters/deliveries.rs"]
 mod deliveries;
+#[path = "mocked_adapters/events.rs"]
+mod events;
 #[path = "mocked_adapters/poll_cursors.rs"]
 mod poll_cursors;
 #[path = "mocked_adapters/secrets.rs"]

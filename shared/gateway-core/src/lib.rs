@@ -10,6 +10,7 @@ pub mod channel;
 pub mod conversation;
 pub mod delivery;
 pub mod desk;
+pub mod events;
 pub mod listening;
 pub mod media;
 pub mod message;

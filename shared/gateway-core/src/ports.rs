@@ -3,6 +3,7 @@
 
 use crate::account::AccountsDocument;
 use crate::conversation::Conversation;
+use crate::events::Event;
 use crate::message::NormalizedMessage;
 use crate::outbound::ReplyCommand;
 use crate::rules::RuleSet;
@@ -219,6 +220,25 @@ pub trait StatsStore: Send + Sync {
         delta: &StatsDelta,
         now_ms: i64,
     ) -> Result<Applied, PortError>;
+}
+
+/// The deployment's event bus (stats aggregator): publishes the events of one change.
+#[async_trait]
+pub trait EventPublisher: Send + Sync {
+    /// Publishes `events` in order, all or an error: an event the bus refused fails the call
+    /// (transient: publishing them again is safe, receivers deduplicate by event id).
+    async fn publish(&self, events: &[Event]) -> Result<(), PortError>;
+}
+
+/// The memory of which changes' events were published (stats aggregator), so that a stream
+/// record delivered again does not publish them again.
+#[async_trait]
+pub trait PublishedChanges: Send + Sync {
+    /// True when the events of `change_id` (a stream record's event id) were published.
+    async fn is_published(&self, change_id: &str) -> Result<bool, PortError>;
+    /// Remembers that the events of `change_id` were published (kept from `now_ms` until no
+    /// copy of the record can arrive any more).
+    async fn mark_published(&self, change_id: &str, now_ms: i64) -> Result<(), PortError>;
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod desk;
 pub mod event_sources;
 pub mod events;
 pub mod local;
+pub mod local_events;
 pub mod local_media;
 pub mod local_sla;
 pub mod report;

@@ -41,6 +41,10 @@ pub struct LocalStack {
     pub media_dead_letter_queue_url: String,
     /// The media bucket.
     pub media_bucket: String,
+    /// The deployment's event bus (`{prefix}-events`).
+    pub event_bus_name: String,
+    /// The queue a rule on the bus sends every gateway event to (tests read it).
+    pub events_observed_queue_url: String,
 }
 
 /// The roles whose secrets a stack holds, with the variable naming each in the functions.
@@ -59,7 +63,7 @@ impl LocalStack {
     /// The environment the functions need, as `KEY=VALUE` lines.
     pub fn env_lines(&self) -> String {
         format!(
-            "QUEUE_URL={}\nDEAD_LETTER_QUEUE_URL={}\nOUTBOUND_QUEUE_URL={}\nOUTBOUND_DEAD_LETTER_QUEUE_URL={}\nTABLE_NAME={}\nACCOUNTS_SECRET_ID={}\nTIMERS_QUEUE_URL={}\nALERTS_TOPIC_ARN={}\nMEDIA_QUEUE_URL={}\nMEDIA_DEAD_LETTER_QUEUE_URL={}\nMEDIA_BUCKET={}\n{}",
+            "QUEUE_URL={}\nDEAD_LETTER_QUEUE_URL={}\nOUTBOUND_QUEUE_URL={}\nOUTBOUND_DEAD_LETTER_QUEUE_URL={}\nTABLE_NAME={}\nACCOUNTS_SECRET_ID={}\nTIMERS_QUEUE_URL={}\nALERTS_TOPIC_ARN={}\nMEDIA_QUEUE_URL={}\nMEDIA_DEAD_LETTER_QUEUE_URL={}\nMEDIA_BUCKET={}\nEVENT_BUS_NAME={}\nEVENTS_OBSERVED_QUEUE_URL={}\n{}",
             self.queue_url,
             self.dead_letter_queue_url,
             self.outbound_queue_url,
@@ -71,6 +75,8 @@ impl LocalStack {
             self.media_queue_url,
             self.media_dead_letter_queue_url,
             self.media_bucket,
+            self.event_bus_name,
+            self.events_observed_queue_url,
             SECRET_ROLES
                 .iter()
                 .map(|(role, var)| format!(
@@ -294,6 +300,11 @@ pub async fn setup(
     let (media_queue_url, media_dead_letter_queue_url) =
         crate::local_media::create_media_queue(&sqs, prefix, visibility_timeout_secs).await?;
     let media_bucket = crate::local_media::create_media_bucket(sdk, prefix).await?;
+    let eventbridge = aws_sdk_eventbridge::Client::new(sdk);
+    let event_bus_name = crate::local_events::create_event_bus(&eventbridge, prefix).await?;
+    let events_observed_queue_url =
+        crate::local_events::create_observed_queue(&eventbridge, &sqs, prefix, &event_bus_name)
+            .await?;
     Ok(LocalStack {
         queue_url,
         dead_letter_queue_url,
@@ -306,6 +317,8 @@ pub async fn setup(
         media_queue_url,
         media_dead_letter_queue_url,
         media_bucket,
+        event_bus_name,
+        events_observed_queue_url,
     })
 }
 

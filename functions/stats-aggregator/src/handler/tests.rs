@@ -3,6 +3,7 @@ use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::Event;
 use gateway_core::Channel;
 use gateway_core::conversation::Responder;
+use gateway_core::events::testing::{InMemoryPublishedChanges, RecordingEventPublisher};
 use gateway_core::ports::PortError;
 use gateway_core::stats::testing::InMemoryStats;
 use gateway_core::stats::{DailyRecord, counter};
@@ -31,11 +32,25 @@ impl RulesSource for StaticRules {
 }
 
 fn deps(stats: Arc<InMemoryStats>) -> AggregatorDeps {
+    deps_with(
+        stats,
+        Arc::new(RecordingEventPublisher::default()),
+        Arc::new(InMemoryPublishedChanges::default()),
+    )
+}
+
+fn deps_with(
+    stats: Arc<InMemoryStats>,
+    events: Arc<RecordingEventPublisher>,
+    published: Arc<InMemoryPublishedChanges>,
+) -> AggregatorDeps {
     AggregatorDeps {
         stats,
         rules: Arc::new(StaticRules(Some(Arc::new(
             RuleSet::from_yaml(RULES).expect("valid rules"),
         )))),
+        events,
+        published,
     }
 }
 
@@ -281,8 +296,8 @@ async fn records_are_handed_back_when_time_runs_out_or_no_rules_are_available() 
     assert!(stats.applied().is_empty());
 
     let no_rules = AggregatorDeps {
-        stats: stats.clone(),
         rules: Arc::new(StaticRules(None)),
+        ..deps(stats.clone())
     };
     let retry = handle_batch(&no_rules, &complaint_batch(), 0, || Duration::from_secs(60)).await;
     assert_eq!(retry.as_deref(), Some("100"));
@@ -292,4 +307,215 @@ async fn records_are_handed_back_when_time_runs_out_or_no_rules_are_available() 
         None,
         "an empty batch needs no rules"
     );
+}
+
+/// A stats-aggregator with fakes it can be asked about.
+struct Fakes {
+    stats: Arc<InMemoryStats>,
+    events: Arc<RecordingEventPublisher>,
+    published: Arc<InMemoryPublishedChanges>,
+}
+
+impl Fakes {
+    fn new() -> Self {
+        Fakes {
+            stats: Arc::new(InMemoryStats::default()),
+            events: Arc::new(RecordingEventPublisher::default()),
+            published: Arc::new(InMemoryPublishedChanges::default()),
+        }
+    }
+
+    fn deps(&self) -> AggregatorDeps {
+        deps_with(
+            self.stats.clone(),
+            self.events.clone(),
+            self.published.clone(),
+        )
+    }
+
+    fn types(&self) -> Vec<String> {
+        self.events
+            .published()
+            .iter()
+            .map(|e| e.event_type.to_string())
+            .collect()
+    }
+}
+
+/// A delivery record's item as the ledger writes it.
+fn delivery_item(state: &str, reason: Option<&str>) -> Item {
+    let mut item = Item::from(std::collections::HashMap::<String, AttributeValue>::new());
+    item.insert("PK".into(), s("REPLY#r1"));
+    item.insert("SK".into(), s("DELIVERY"));
+    item.insert("entity".into(), s("delivery"));
+    item.insert("reply_id".into(), s("r1"));
+    item.insert("state".into(), s(state));
+    item.insert("conversation_key".into(), s("wechat:demo:u1"));
+    item.insert("channel".into(), s("wechat"));
+    item.insert("account_id".into(), s("demo"));
+    item.insert("origin".into(), s("agent"));
+    let command = json!({
+        "recipient_id": "u1",
+        "content": {"type": "text", "text": "hello"},
+        "origin": {"type": "agent", "client_id": "desk", "agent_id": "alice"},
+        "created_at_ms": 1_772_470_000_000_i64,
+    });
+    item.insert(
+        "command".into(),
+        serde_dynamo::to_attribute_value(command).expect("an attribute"),
+    );
+    item.insert(
+        "updated_at_ms".into(),
+        AttributeValue::N("1772470001000".into()),
+    );
+    if let Some(reason) = reason {
+        item.insert("reason".into(), s(reason));
+    }
+    item
+}
+
+#[tokio::test]
+async fn each_record_publishes_its_events_in_stream_order_once() {
+    // Arrange
+    let fakes = Fakes::new();
+    let batch = complaint_batch();
+    // Act
+    let retry = handle_batch(&fakes.deps(), &batch, 0, || Duration::from_secs(60)).await;
+    // Assert
+    assert_eq!(retry, None);
+    assert_eq!(
+        fakes.types(),
+        [
+            "message.received",
+            "conversation.opened",
+            "conversation.escalated"
+        ],
+        "the answer (record 102) reports nothing"
+    );
+    let events = fakes.events.published();
+    let sequences: Vec<&str> = events.iter().map(|e| e.sequence.as_str()).collect();
+    assert_eq!(sequences, ["100", "101", "101"]);
+    assert_eq!(
+        fakes.published.marked().into_iter().collect::<Vec<_>>(),
+        ["event-100", "event-101"],
+        "only records with events are marked"
+    );
+    // The same batch again (a retry after a timeout): nothing published twice.
+    let again = handle_batch(&fakes.deps(), &batch, 0, || Duration::from_secs(60)).await;
+    assert_eq!(again, None);
+    assert_eq!(fakes.events.published(), events);
+}
+
+#[tokio::test]
+async fn a_failed_publish_ends_the_batch_and_its_retry_publishes_the_same_events_once() {
+    let fakes = Fakes::new();
+    let batch = complaint_batch();
+    fakes.events.set_failing(Some(true));
+    let retry = handle_batch(&fakes.deps(), &batch, 0, || Duration::from_secs(60)).await;
+    assert_eq!(retry.as_deref(), Some("100"));
+    assert!(fakes.events.published().is_empty());
+    assert_eq!(fakes.stats.applied().len(), 1, "counted before publishing");
+
+    fakes.events.set_failing(None);
+    assert_eq!(
+        handle_batch(&fakes.deps(), &batch, 0, || Duration::from_secs(60)).await,
+        None
+    );
+    assert_eq!(fakes.types().len(), 3);
+    assert_eq!(fakes.stats.applied().len(), 3, "record 100 counted once");
+}
+
+#[tokio::test]
+async fn events_published_but_not_marked_are_published_again_with_the_same_ids() {
+    // The function dying between PutEvents and the marker: the retry publishes the same
+    // events (same ids), which receivers deduplicate.
+    let fakes = Fakes::new();
+    let batch = &complaint_batch()[..1];
+    fakes.published.set_failing_marks(true);
+    let retry = handle_batch(&fakes.deps(), batch, 0, || Duration::from_secs(60)).await;
+    assert_eq!(retry.as_deref(), Some("100"));
+    fakes.published.set_failing_marks(false);
+    assert_eq!(
+        handle_batch(&fakes.deps(), batch, 0, || Duration::from_secs(60)).await,
+        None
+    );
+    let events = fakes.events.published();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0], events[1]);
+    assert_eq!(
+        handle_batch(&fakes.deps(), batch, 0, || Duration::from_secs(60)).await,
+        None
+    );
+    assert_eq!(fakes.events.published().len(), 2, "marked now");
+}
+
+#[tokio::test]
+async fn a_permanent_publish_failure_is_acknowledged_and_the_batch_goes_on() {
+    let fakes = Fakes::new();
+    fakes.events.set_failing(Some(false));
+    let retry = handle_batch(&fakes.deps(), &complaint_batch(), 0, || {
+        Duration::from_secs(60)
+    })
+    .await;
+    assert_eq!(retry, None);
+    assert_eq!(fakes.events.calls(), 2);
+    assert!(fakes.published.marked().is_empty());
+    assert_eq!(fakes.stats.applied().len(), 3);
+}
+
+#[tokio::test]
+async fn delivery_records_publish_delivered_and_undeliverable() {
+    let fakes = Fakes::new();
+    let batch = [
+        record("1", "INSERT", None, Some(&delivery_item("calling", None))),
+        record(
+            "2",
+            "MODIFY",
+            Some(&delivery_item("calling", None)),
+            Some(&delivery_item("sent", None)),
+        ),
+        record(
+            "3",
+            "MODIFY",
+            Some(&delivery_item("sent", None)),
+            Some(&delivery_item("delivered", None)),
+        ),
+        record(
+            "4",
+            "MODIFY",
+            Some(&delivery_item("calling", None)),
+            Some(&delivery_item("undeliverable", Some("window_closed"))),
+        ),
+    ];
+    let retry = handle_batch(&fakes.deps(), &batch, 0, || Duration::from_secs(60)).await;
+    assert_eq!(retry, None);
+    assert_eq!(fakes.types(), ["reply.delivered", "reply.undeliverable"]);
+    let events = fakes.events.published();
+    assert_eq!(events[0].customer_id, "u1");
+    assert_eq!(events[0].data["agent_id"], json!("alice"));
+    assert_eq!(events[0].data["content_type"], json!("text"));
+    assert_eq!(events[1].data["reason"], json!("window_closed"));
+    assert!(
+        fakes.stats.applied().is_empty(),
+        "delivery records count nothing"
+    );
+}
+
+#[tokio::test]
+async fn items_without_events_publish_nothing_and_read_no_marker() {
+    let m = text_message("demo", "u1", "1", "hi", at("2026-03-03T01:00:00+08:00"));
+    let inbound = message_item(&m);
+    let mut marker = Item::from(std::collections::HashMap::<String, AttributeValue>::new());
+    marker.insert("PK".into(), s("STREAM#event-1"));
+    marker.insert("SK".into(), s("EVENTS"));
+    marker.insert("entity".into(), s("events_published"));
+    let batch = [
+        record("1", "REMOVE", Some(&inbound), None),
+        record("2", "MODIFY", Some(&inbound), Some(&inbound)),
+        record("3", "INSERT", None, Some(&marker)),
+    ];
+    let fakes = Fakes::new();
+    let retry = handle_batch(&fakes.deps(), &batch, 0, || Duration::from_secs(60)).await;
+    assert_eq!(retry, None);
+    assert_eq!(fakes.events.calls(), 0);
 }

@@ -214,3 +214,11 @@ pub fn reply() -> ReplyCommand {
         RECEIVED_AT_MS + 50,
     )
 }
+
+/// An EventBridge client answered by `rules` (any order), SDK retries off.
+pub fn eventbridge(rules: &[&Rule]) -> aws_sdk_eventbridge::Client {
+    mock_client!(aws_sdk_eventbridge, RuleMode::MatchAny, rules, |c| c
+        .retry_config(
+            aws_sdk_eventbridge::config::retry::RetryConfig::disabled()
+        ))
+}
