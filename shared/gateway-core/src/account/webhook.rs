@@ -87,7 +87,10 @@ pub fn check_url(url: &str) -> Result<(), String> {
     if url.len() > MAX_WEBHOOK_URL_BYTES {
         return Err(format!("longer than {MAX_WEBHOOK_URL_BYTES} bytes"));
     }
-    if url.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
+    if url
+        .bytes()
+        .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+    {
         return Err("contains whitespace or control characters".into());
     }
     let (https, rest) = if let Some(rest) = url.strip_prefix("https://") {
@@ -241,7 +244,10 @@ mod tests {
         assert_eq!(back, targets);
         // The reply API's projection keeps no webhook secret.
         let api = serde_json::to_string(&full.project(AccountsRole::ApiClients)).expect("json");
-        assert!(!api.contains("HOOKSECRET") && api.contains("CLIENTSECRET"), "{api}");
+        assert!(
+            !api.contains("HOOKSECRET") && api.contains("CLIENTSECRET"),
+            "{api}"
+        );
         // A role's secret holding more than it should is refused.
         for role in [AccountsRole::WebhookTargets, AccountsRole::ApiClients] {
             let err = AccountsDocument::from_json_for(DOC, role).expect_err(role.as_str());
@@ -256,12 +262,22 @@ mod tests {
         let err = AccountsDocument::from_json(&doc).expect_err("unknown type");
         let text = err.to_string();
         assert!(text.contains("api_clients/crm"), "{text}");
-        assert!(text.contains("unknown event type `conversation.escalate`"), "{text}");
+        assert!(
+            text.contains("unknown event type `conversation.escalate`"),
+            "{text}"
+        );
         let doc = DOC.replace("https://crm.example.com", "http://crm.example.com");
-        let text = AccountsDocument::from_json(&doc).expect_err("http").to_string();
+        let text = AccountsDocument::from_json(&doc)
+            .expect_err("http")
+            .to_string();
         assert!(text.contains("webhook url: must be https://"), "{text}");
         let doc = DOC.replace("HOOKSECRET-01234", "short");
-        let text = AccountsDocument::from_json(&doc).expect_err("short").to_string();
-        assert!(text.contains("webhook secret") && !text.contains("short\""), "{text}");
+        let text = AccountsDocument::from_json(&doc)
+            .expect_err("short")
+            .to_string();
+        assert!(
+            text.contains("webhook secret") && !text.contains("short\""),
+            "{text}"
+        );
     }
 }
