@@ -149,6 +149,9 @@ impl RunningStack {
                 media_queue_url: var("MEDIA_QUEUE_URL"),
                 media_dead_letter_queue_url: var("MEDIA_DEAD_LETTER_QUEUE_URL"),
                 media_bucket: var("MEDIA_BUCKET"),
+                event_bus_name: var("EVENT_BUS_NAME"),
+                webhook_queue_url: var("WEBHOOK_QUEUE_URL"),
+                webhook_dead_letter_queue_url: var("WEBHOOK_DEAD_LETTER_QUEUE_URL"),
             },
         }
     }
