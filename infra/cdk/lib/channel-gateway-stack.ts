@@ -15,6 +15,7 @@
 //   reply-path.ts        reply-sender, reply-api
 //   media.ts             the media bucket; media-fetcher and its event source
 //   weibo-poller.ts      weibo-poller (Weibo listening), its schedule, its dashboard widgets
+//   webhook-sender.ts    the event bus, its rule to the webhook queue, webhook-sender
 //   sla-monitor.ts       the alerts topic; sla-monitor and its event sources
 //   inbox-gauges.ts      sla-monitor's inbox gauges: schedule, permissions, alarm parameter,
 //                        dashboard widgets
@@ -51,6 +52,7 @@ import { accountsSecretKmsDecrypt, roleSecrets } from './secrets';
 import { slaAlertsTopic, slaMonitorFunction } from './sla-monitor';
 import { statsAggregator } from './stats-aggregator';
 import { gatewayTable } from './table';
+import { webhookSender } from './webhook-sender';
 import { webhookFunctions } from './webhooks';
 import { weiboPollerFunction } from './weibo-poller';
 
@@ -199,6 +201,12 @@ export class ChannelGatewayStack extends Stack {
       streamFailuresQueue: queues.streamFailures,
       alertsTopic,
     });
+    // The event bus, its rule to the webhook queue, webhook-sender (webhook-sender.ts).
+    const webhooks = webhookSender(this, {
+      gatewayFunction,
+      webhooks: queues.webhooks,
+      webhookTargetsSecretId: secrets.webhookTargetsSecretId,
+    });
     // stats-aggregator: the table stream's second reader (stats-aggregator.ts). No secret.
     const aggregator = statsAggregator({
       gatewayFunction,
@@ -232,6 +240,7 @@ export class ChannelGatewayStack extends Stack {
       deskApi: desk.fn,
       mediaFetcher,
       weiboPoller,
+      webhookSender: webhooks.fn,
     };
     // kms:Decrypt on the secrets' given key, for the functions that read a secret.
     accountsSecretKmsDecrypt(this, params, conditions, [
@@ -242,6 +251,7 @@ export class ChannelGatewayStack extends Stack {
       mediaFetcher,
       desk.fn,
       weiboPoller,
+      webhooks.fn,
     ]);
     // The web desk: the app's files, its /config.json and the desk API on one origin (desk-site.ts).
     deskSite(this, {
