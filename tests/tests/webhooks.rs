@@ -92,8 +92,30 @@ async fn register(ctx: &Ctx, clients: &[(&str, Option<&[&str]>)]) -> Vec<Receive
     )
     .await
     .unwrap();
-    // The sender caches the document for ACCOUNTS_CACHE_SECS (1 s locally).
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The sender caches the document for ACCOUNTS_CACHE_SECS (1 s locally) and refreshes it in
+    // the background, serving the cached one meanwhile: once that time has passed, one record
+    // nobody subscribes to starts the refresh, which then has time to finish.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let nobody = escalation("no-such-account");
+    let answer: Value = ctx
+        .http
+        .post(ctx.run.invoke_url("webhook-sender"))
+        .json(&json!({"Records": [{
+            "messageId": unique("warm-up"),
+            "receiptHandle": "warm-up",
+            "body": nobody.to_string(),
+            "attributes": {"ApproximateReceiveCount": "1"},
+            "messageAttributes": {},
+            "eventSource": "aws:sqs"
+        }]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     receivers
 }
 
