@@ -18,11 +18,14 @@ const CRM: &str = r#""crm":{"secret":"0123456789abcdef","accounts":["wechat:demo
 const TIX: &str = r#""tix":{"secret":"0123456789abcdef","accounts":["wechat:demo"],
     "webhook":{"url":"https://t.example.com/h","secret":"whsec-tix-0123456"}}"#;
 
+/// One POST as the poster was given it: URL, headers, body.
+type Post = (String, Vec<(&'static str, String)>, Vec<u8>);
+
 /// Answers each POST with the next scripted result and records what it was given.
 #[derive(Default)]
 struct ScriptedPoster {
     answers: Mutex<Vec<Result<PostAnswer, PostError>>>,
-    posts: Mutex<Vec<(String, Vec<(&'static str, String)>, Vec<u8>)>>,
+    posts: Mutex<Vec<Post>>,
 }
 
 impl ScriptedPoster {
