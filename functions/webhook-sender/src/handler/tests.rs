@@ -159,3 +159,58 @@ async fn a_refusal_is_dead_lettered_at_once_and_records_wait_for_time() {
     assert_eq!(failed, ["m2"]);
     assert_eq!(*w.receiver.1.lock().expect("lock"), 1);
 }
+
+/// Collects every event's fields (and span fields) as text.
+#[derive(Default, Clone)]
+struct Captured(Arc<Mutex<String>>);
+
+struct Fields<'a>(&'a mut String);
+
+impl tracing::field::Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0.push_str(&format!("{}={value:?} ", field.name()));
+    }
+}
+
+impl tracing::Subscriber for Captured {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        span.record(&mut Fields(&mut self.0.lock().expect("lock")));
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, values: &tracing::span::Record<'_>) {
+        values.record(&mut Fields(&mut self.0.lock().expect("lock")));
+    }
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        event.record(&mut Fields(&mut self.0.lock().expect("lock")));
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[tokio::test]
+async fn logs_name_the_client_and_reason_but_never_the_secret_signature_or_body() {
+    let captured = Captured::default();
+    let _guard = tracing::subscriber::set_default(captured.clone());
+    for status in [200, 503, 400] {
+        let w = world(status);
+        handle_batch(&w.deps, &[record("m1", EVENT, 1)], || Duration::MAX).await;
+        handle_batch(&w.deps, &[record("m2", EVENT, 3)], || Duration::MAX).await;
+    }
+    let logs = captured.0.lock().expect("lock").clone();
+    assert!(
+        logs.contains("client=\"crm\"") && logs.contains("http 400: answer"),
+        "{logs}"
+    );
+    for secret in [
+        "whsec-crm-0123456",
+        "sha256=",
+        "wechat#demo#o1",
+        "occurred_at",
+    ] {
+        assert!(!logs.contains(secret), "{secret} logged: {logs}");
+    }
+}
