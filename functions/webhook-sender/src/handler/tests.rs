@@ -9,6 +9,10 @@ use gateway_core::webhook_target::{DeliveryMessage, PostAnswer, PostError};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+/// The handler tests run one at a time: the log test's subscriber is thread-local, and a
+/// callsite first reached by another test thread meanwhile could be cached as disabled for it.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 const EVENT: &str = r#"{"version":1,"id":"evt-9","type":"conversation.escalated","occurred_at":"2026-12-06T10:00:00.123Z","channel":"wechat","account":"demo","conversation_key":"wechat#demo#o1","customer_id":"o1","sequence":"100","data":{}}"#;
 
 #[derive(Default)]
@@ -108,6 +112,7 @@ fn record(id: &str, body: &str, receive_count: u32) -> SqsMessage {
 
 #[tokio::test]
 async fn delivered_records_are_acknowledged() {
+    let _serial = SERIAL.lock().await;
     let w = world(200);
     let failed = handle_batch(&w.deps, &[record("m1", EVENT, 1)], || Duration::MAX).await;
     assert!(failed.is_empty());
@@ -116,6 +121,7 @@ async fn delivered_records_are_acknowledged() {
 
 #[tokio::test]
 async fn a_failing_receiver_is_retried_with_backoff_then_dead_lettered() {
+    let _serial = SERIAL.lock().await;
     let w = world(503);
     let failed = handle_batch(
         &w.deps,
@@ -148,6 +154,7 @@ async fn a_failing_receiver_is_retried_with_backoff_then_dead_lettered() {
 
 #[tokio::test]
 async fn a_refusal_is_dead_lettered_at_once_and_records_wait_for_time() {
+    let _serial = SERIAL.lock().await;
     let w = world(400);
     let failed = handle_batch(&w.deps, &[record("m1", EVENT, 1)], || Duration::MAX).await;
     assert!(failed.is_empty());
@@ -193,8 +200,10 @@ impl tracing::Subscriber for Captured {
 
 #[tokio::test]
 async fn logs_name_the_client_and_reason_but_never_the_secret_signature_or_body() {
+    let _serial = SERIAL.lock().await;
     let captured = Captured::default();
     let _guard = tracing::subscriber::set_default(captured.clone());
+    tracing::callsite::rebuild_interest_cache();
     for status in [200, 503, 400] {
         let w = world(status);
         handle_batch(&w.deps, &[record("m1", EVENT, 1)], || Duration::MAX).await;
