@@ -194,6 +194,37 @@ fn assert_signed(request: &Value, secret: &str) {
     assert!((chrono::Utc::now().timestamp() - sent).abs() < 300);
 }
 
+/// Runs the receiver's `verify` of docs/webhooks.md (its first Python block), as written, on a
+/// recorded request; returns what it answered.
+fn doc_example_verifies(request: &Value, secret: &str) -> bool {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/webhooks.md"))
+        .unwrap();
+    let start = doc.find("```python\n").unwrap() + "```python\n".len();
+    let code = &doc[start..start + doc[start..].find("```").unwrap()];
+    let script = format!(
+        "{code}\nimport json, sys\nr = json.load(sys.stdin)\n\
+         headers = {{'X-Gateway-Timestamp': r['headers']['x-gateway-timestamp'], 'X-Gateway-Signature': r['headers']['x-gateway-signature']}}\n\
+         print(verify(r['secret'].encode(), headers, r['body'].encode()))\n"
+    );
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let input = json!({"headers": request["headers"], "body": request["body"], "secret": secret});
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap().trim() == "True"
+}
+
 async fn requests(ctx: &Ctx, receiver: &Receiver) -> Vec<Value> {
     ctx.stub.webhook_requests(&receiver.client).await.unwrap()
 }
@@ -227,6 +258,14 @@ async fn an_escalation_reaches_the_registered_receiver_signed_and_is_retried_aft
         let body: Value = serde_json::from_str(request["body"].as_str().unwrap()).unwrap();
         assert_eq!(body, event);
     }
+    // The receiver's verification example of docs/webhooks.md accepts the delivery as sent and
+    // refuses it with another secret or a changed body.
+    let delivered = &got[2];
+    assert!(doc_example_verifies(delivered, &crm.secret));
+    assert!(!doc_example_verifies(delivered, "another-secret-0123456"));
+    let mut tampered = delivered.clone();
+    tampered["body"] = json!(delivered["body"].as_str().unwrap().replace("high", "low"));
+    assert!(!doc_example_verifies(&tampered, &crm.secret));
     // The client scoped to another account got nothing; nothing was dead-lettered.
     assert!(requests(&ctx, elsewhere).await.is_empty());
     let dead =
