@@ -5,7 +5,7 @@
 # `make sam-prebuilt` and `cdk deploy -c prebuilt=...` take them from (docs/deploy.md).
 LAMBDA_DIR ?= target/lambda-prebuilt
 # The functions the templates deploy (infra/check.sh checks `make -n build` against them).
-LAMBDA_FUNCTIONS := wechat-webhook weibo-webhook message-router reply-sender reply-api sla-monitor stats-aggregator desk-api media-fetcher weibo-poller
+LAMBDA_FUNCTIONS := wechat-webhook weibo-webhook message-router reply-sender reply-api sla-monitor stats-aggregator desk-api media-fetcher weibo-poller webhook-sender
 
 ## Run a scripted conversation through the local stack and print what was stored.
 demo:

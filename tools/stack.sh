@@ -102,7 +102,7 @@ stack_build() {
   # One package at a time, as `cargo lambda watch` runs them (`cargo run --bin X`): building
   # them together would unify features differently and the watcher would rebuild on first use.
   local bin n=0 start=$SECONDS
-  local bins=(wechat-webhook weibo-webhook message-router reply-sender reply-api sla-monitor stats-aggregator desk-api media-fetcher weibo-poller gatewayctl)
+  local bins=(wechat-webhook weibo-webhook message-router reply-sender reply-api sla-monitor stats-aggregator desk-api media-fetcher weibo-poller webhook-sender gatewayctl)
   for bin in "${bins[@]}"; do
     n=$((n + 1))
     log "cargo build --bin $bin ($n/${#bins[@]}, $((SECONDS - start)) s so far)"
@@ -177,6 +177,12 @@ ACCOUNTS_SECRET_ID=$ACCOUNTS_SECRET_ID
 WEBHOOK_SECRET_ID=$WEBHOOK_SECRET_ID
 DELIVERY_SECRET_ID=$DELIVERY_SECRET_ID
 API_CLIENTS_SECRET_ID=$API_CLIENTS_SECRET_ID
+WEBHOOK_TARGETS_SECRET_ID=$WEBHOOK_TARGETS_SECRET_ID
+EVENT_BUS_NAME=$EVENT_BUS_NAME
+WEBHOOK_QUEUE_URL=$WEBHOOK_QUEUE_URL
+WEBHOOK_DEAD_LETTER_QUEUE_URL=$WEBHOOK_DEAD_LETTER_QUEUE_URL
+WEBHOOK_TIMEOUT_SECS=${WEBHOOK_TIMEOUT_SECS:-2}
+WEBHOOK_MAX_ATTEMPTS=${WEBHOOK_MAX_ATTEMPTS:-4}
 ACCOUNTS_CACHE_SECS=${ACCOUNTS_CACHE_SECS:-1}
 RULES_CACHE_SECS=${RULES_CACHE_SECS:-1}
 MAX_CLOCK_SKEW_SECS=${MAX_CLOCK_SKEW_SECS:-300}
@@ -187,7 +193,6 @@ ALERTS_TOPIC_ARN=$ALERTS_TOPIC_ARN
 MEDIA_QUEUE_URL=$MEDIA_QUEUE_URL
 MEDIA_DEAD_LETTER_QUEUE_URL=$MEDIA_DEAD_LETTER_QUEUE_URL
 MEDIA_BUCKET=$MEDIA_BUCKET
-EVENT_BUS_NAME=$EVENT_BUS_NAME
 SLA_BREACH_GRACE_SECS=${SLA_BREACH_GRACE_SECS:-1}
 RUST_LOG=${RUST_LOG:-info}
 ENV
@@ -277,7 +282,7 @@ stack_start_desk() {
 
 # stack_event_sources [LOG]: the queues', stream's and schedule's event sources, as Lambda's
 # (gatewayctl local event-sources): the inbound queue feeds message-router, the outbound queue
-# reply-sender, the media queue media-fetcher, the timers queue, the stream and a one-minute schedule sla-monitor, the stream
+# reply-sender, the media queue media-fetcher, the webhook queue webhook-sender, the timers queue, the stream and a one-minute schedule sla-monitor, the stream
 # stats-aggregator, a one-minute schedule weibo-poller. Without LOG it runs in the foreground until stopped (make up); with LOG it
 # runs in the background in a process group of its own, logging there, and stops with the
 # stack (stack_cleanup).
@@ -287,6 +292,7 @@ stack_event_sources() {
     --map "message-router=$QUEUE_URL=$base/message-router/invocations"
     --map "reply-sender=$OUTBOUND_QUEUE_URL=$base/reply-sender/invocations"
     --map "media-fetcher=$MEDIA_QUEUE_URL=$base/media-fetcher/invocations"
+    --map "webhook-sender=$WEBHOOK_QUEUE_URL=$base/webhook-sender/invocations"
     --map "sla-monitor=$TIMERS_QUEUE_URL=$base/sla-monitor/invocations"
     --stream "sla-monitor=$TABLE_NAME=$base/sla-monitor/invocations"
     --stream "stats-aggregator=$TABLE_NAME=$base/stats-aggregator/invocations"

@@ -151,6 +151,8 @@ impl RunningStack {
                 media_bucket: var("MEDIA_BUCKET"),
                 event_bus_name: var("EVENT_BUS_NAME"),
                 events_observed_queue_url: var("EVENTS_OBSERVED_QUEUE_URL"),
+                webhook_queue_url: var("WEBHOOK_QUEUE_URL"),
+                webhook_dead_letter_queue_url: var("WEBHOOK_DEAD_LETTER_QUEUE_URL"),
             },
         }
     }

@@ -33,6 +33,7 @@ export function gatewayAlarms(scope: Construct, props: AlarmsProps): sns.Topic {
   const { dlq: timersDlq } = props.queues.timers;
   const streamFailuresQueue = props.queues.streamFailures;
   const { queue: mediaQueue, dlq: mediaDlq } = props.queues.media;
+  const { queue: webhookQueue, dlq: webhookDlq } = props.queues.webhooks;
   const {
     wechatWebhook,
     weiboWebhook,
@@ -44,6 +45,7 @@ export function gatewayAlarms(scope: Construct, props: AlarmsProps): sns.Topic {
     deskApi,
     mediaFetcher,
     weiboPoller,
+    webhookSender,
   } = props.functions;
   const { httpApi, replyHttpApi } = props.apis;
 
@@ -168,6 +170,21 @@ export function gatewayAlarms(scope: Construct, props: AlarmsProps): sns.Topic {
     3,
   );
   alarmsFor('MediaFetcher', 'media-fetcher', mediaFetcher, ' (whole batches failed - cold start, timeout)');
+  // webhook-sender (webhook-sender.ts): as media-fetcher's.
+  alarm(
+    'WebhookDeadLetterQueueDepthAlarm',
+    'Event deliveries in the webhook dead-letter queue (a receiver refused them, or they were retried out; see the reason and webhook_client attributes): redrive after the receiver is fixed.',
+    sqsMetric(webhookDlq, 'ApproximateNumberOfMessagesVisible'),
+    0,
+  );
+  alarm(
+    'WebhookQueueAgeAlarm',
+    'The oldest event delivery waits more than 30 minutes (a receiver failing, or webhook-sender stuck).',
+    sqsMetric(webhookQueue, 'ApproximateAgeOfOldestMessage'),
+    1800,
+    3,
+  );
+  alarmsFor('WebhookSender', 'webhook-sender', webhookSender, ' (whole batches failed - cold start, timeout)');
   // weibo-poller (weibo-poller.ts): a whole run failed, or a run outlasted its minute.
   alarmsFor('WeiboPoller', 'weibo-poller', weiboPoller, ' (a whole run failed - cold start, timeout)');
   alarmsFor('ReplyApi', 'reply-api', replyApi);

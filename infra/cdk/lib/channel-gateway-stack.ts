@@ -15,6 +15,7 @@
 //   reply-path.ts        reply-sender, reply-api
 //   media.ts             the media bucket; media-fetcher and its event source
 //   weibo-poller.ts      weibo-poller (Weibo listening), its schedule, its dashboard widgets
+//   webhook-sender.ts    the event bus, its rule to the webhook queue, webhook-sender
 //   sla-monitor.ts       the alerts topic; sla-monitor and its event sources
 //   inbox-gauges.ts      sla-monitor's inbox gauges: schedule, permissions, alarm parameter,
 //                        dashboard widgets
@@ -52,6 +53,7 @@ import { slaAlertsTopic, slaMonitorFunction } from './sla-monitor';
 import { statsAggregator } from './stats-aggregator';
 import { gatewayEventBus } from './event-bus';
 import { gatewayTable } from './table';
+import { webhookSender } from './webhook-sender';
 import { webhookFunctions } from './webhooks';
 import { weiboPollerFunction } from './weibo-poller';
 
@@ -203,6 +205,13 @@ export class ChannelGatewayStack extends Stack {
     // stats-aggregator: the table stream's second reader (stats-aggregator.ts), publishing the
     // change events on the deployment's bus (event-bus.ts). No secret.
     const eventBus = gatewayEventBus(this);
+    // The event bus, its rule to the webhook queue, webhook-sender (webhook-sender.ts).
+    const webhooks = webhookSender(this, {
+      gatewayFunction,
+      webhooks: queues.webhooks,
+      webhookTargetsSecretId: secrets.webhookTargetsSecretId,
+      eventBus,
+    });
     const aggregator = statsAggregator({
       gatewayFunction,
       table,
@@ -236,6 +245,7 @@ export class ChannelGatewayStack extends Stack {
       deskApi: desk.fn,
       mediaFetcher,
       weiboPoller,
+      webhookSender: webhooks.fn,
     };
     // kms:Decrypt on the secrets' given key, for the functions that read a secret.
     accountsSecretKmsDecrypt(this, params, conditions, [
@@ -246,6 +256,7 @@ export class ChannelGatewayStack extends Stack {
       mediaFetcher,
       desk.fn,
       weiboPoller,
+      webhooks.fn,
     ]);
     // The web desk: the app's files, its /config.json and the desk API on one origin (desk-site.ts).
     deskSite(this, {

@@ -26,6 +26,7 @@ export function gatewayDashboard(scope: Construct, props: DashboardProps): cloud
   const { queue: timersQueue, dlq: timersDlq } = props.queues.timers;
   const streamFailuresQueue = props.queues.streamFailures;
   const { queue: mediaQueue, dlq: mediaDlq } = props.queues.media;
+  const { queue: webhookQueue, dlq: webhookDlq } = props.queues.webhooks;
   const {
     wechatWebhook,
     weiboWebhook,
@@ -37,6 +38,7 @@ export function gatewayDashboard(scope: Construct, props: DashboardProps): cloud
     deskApi,
     mediaFetcher,
     weiboPoller,
+    webhookSender,
   } = props.functions;
 
   // ---------------------------------------------------------------------------------------
@@ -73,6 +75,7 @@ export function gatewayDashboard(scope: Construct, props: DashboardProps): cloud
           ['desk-api', deskApi.functionName, false],
           ['media-fetcher', mediaFetcher.functionName, false],
           ['weibo-poller', weiboPoller.functionName, false],
+          ['webhook-sender', webhookSender.functionName, false],
         ],
         replyApiName: replyApi.functionName,
         replySenderName: replySender.functionName,
@@ -85,6 +88,9 @@ export function gatewayDashboard(scope: Construct, props: DashboardProps): cloud
         replyApiId: props.replyHttpApi.apiId,
         mediaQueueName: mediaQueue.queueName,
         mediaDlqName: mediaDlq.queueName,
+        webhookDlqName: webhookDlq.queueName,
+        webhookQueueName: webhookQueue.queueName,
+        webhookSenderName: webhookSender.functionName,
         mediaFetcherName: mediaFetcher.functionName,
         weiboPollerName: weiboPoller.functionName,
       }),
@@ -113,6 +119,9 @@ interface DashboardRefs {
   readonly replyApiId: string;
   readonly mediaQueueName: string;
   readonly mediaDlqName: string;
+  readonly webhookDlqName: string;
+  readonly webhookQueueName: string;
+  readonly webhookSenderName: string;
   readonly mediaFetcherName: string;
   readonly weiboPollerName: string;
 }
@@ -258,6 +267,7 @@ function dashboardBody(refs: DashboardRefs): Record<string, unknown> {
             ['AWS/SQS', 'ApproximateNumberOfMessagesVisible', 'QueueName', refs.inboundDlqName, { stat: 'Maximum', label: 'inbound DLQ messages' }],
             ['AWS/SQS', 'ApproximateNumberOfMessagesVisible', 'QueueName', refs.outboundDlqName, { stat: 'Maximum', label: 'outbound DLQ messages' }],
             ['AWS/SQS', 'ApproximateNumberOfMessagesVisible', 'QueueName', refs.mediaDlqName, { stat: 'Maximum', label: 'media DLQ messages' }],
+            ['AWS/SQS', 'ApproximateNumberOfMessagesVisible', 'QueueName', refs.webhookDlqName, { stat: 'Maximum', label: 'webhook DLQ messages' }],
           ],
           annotations: { horizontal: [{ value: 0, label: 'alarm above' }] },
         },
@@ -388,6 +398,31 @@ function dashboardBody(refs: DashboardRefs): Record<string, unknown> {
       },
       // Weibo listening: weibo-poller's EMF metrics and its duration (weibo-poller.ts).
       ...weiboPollerWidgets(region, 74, refs.weiboPollerName),
+      // Events out: webhook-sender's deliveries (EMF, by client), its queue, its duration
+      // (webhook-sender.ts).
+      emfLines(0, 80, 8, 'Webhook deliveries, by client and outcome', 'Sum', [
+        ['webhookdelivered', 'Client', 'WebhookDelivered'],
+        ['webhookretried', 'Client', 'WebhookRetried'],
+        ['webhookdeadlettered', 'Client', 'WebhookDeadLettered'],
+      ]),
+      queueWidget(8, 80, 'Webhook queue depth and age', refs.webhookQueueName),
+      {
+        type: 'metric',
+        x: 16,
+        y: 80,
+        width: 8,
+        height: 6,
+        properties: {
+          title: 'Webhook sender duration p99 (ms)',
+          region,
+          view: 'timeSeries',
+          period: 60,
+          metrics: [
+            ['AWS/Lambda', 'Duration', 'FunctionName', refs.webhookSenderName, { stat: 'p99', label: 'webhook-sender duration' }],
+            ['AWS/Lambda', 'Invocations', 'FunctionName', refs.webhookSenderName, { stat: 'Sum', label: 'webhook-sender batches', yAxis: 'right' }],
+          ],
+        },
+      },
     ],
   };
 }

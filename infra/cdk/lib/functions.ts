@@ -36,6 +36,7 @@ export interface GatewayFunctions {
   readonly deskApi: lambda.Function;
   readonly mediaFetcher: lambda.Function;
   readonly weiboPoller: lambda.Function;
+  readonly webhookSender: lambda.Function;
 }
 
 /**

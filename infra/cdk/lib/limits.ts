@@ -55,5 +55,20 @@ export const MEDIA_MAX_RECEIVE_COUNT = 10;
  * WeChat's 10 MB).
  */
 export const DESK_MAX_UPLOAD_BYTES = 4 * 1024 * 1024;
+/**
+ * webhook-sender's timeout: above the worst case of one record (3 AWS calls at
+ * AWS_OPERATION_TIMEOUT_MS + 1 POST at WEBHOOK_TIMEOUT_SECS + 2 s: 19 s). The webhook queue's
+ * visibility timeout is 6x this (360 s).
+ */
+export const WEBHOOK_SENDER_TIMEOUT_SECS = 60;
+/** Records per webhook-sender invocation (delivered one after the other). */
+export const WEBHOOK_BATCH_SIZE = 10;
+/**
+ * webhook-sender's attempt limit (it dead-letters a delivery itself, with the reason, when its
+ * last attempt fails transiently), and the receives before SQS redrives a record to the
+ * webhook DLQ: a backstop that never comes first.
+ */
+export const WEBHOOK_MAX_ATTEMPTS = 6;
+export const WEBHOOK_MAX_RECEIVE_COUNT = 10;
 /** Memory of every function. */
 export const MEMORY_MB = 256;

@@ -37,7 +37,8 @@ export function gatewayOutputs(scope: Construct, props: OutputsProps): void {
   const { queue: timersQueue, dlq: timersDlq } = props.queues.timers;
   const streamFailuresQueue = props.queues.streamFailures;
   const { queue: mediaQueue, dlq: mediaDlq } = props.queues.media;
-  const { webhookCredentialsSecretId, deliveryCredentialsSecretId, apiClientsSecretId } = props.secrets;
+  const { queue: webhookQueue, dlq: webhookDlq } = props.queues.webhooks;
+  const { webhookCredentialsSecretId, deliveryCredentialsSecretId, apiClientsSecretId, webhookTargetsSecretId } = props.secrets;
 
   // ---------------------------------------------------------------------------------------
   // Outputs (same names as the SAM template).
@@ -88,6 +89,15 @@ export function gatewayOutputs(scope: Construct, props: OutputsProps): void {
       'Media dead-letter queue (fetch commands given up, with a reason attribute; redrive after a fix while the platform still keeps the media: WeChat 3 days)',
     value: mediaDlq.queueUrl,
   });
+  new CfnOutput(scope, 'WebhookQueueUrl', {
+    description: "Webhook queue (standard; the event bus rule and webhook-sender's fan-out -> webhook-sender)",
+    value: webhookQueue.queueUrl,
+  });
+  new CfnOutput(scope, 'WebhookDeadLetterQueueUrl', {
+    description:
+      'Webhook dead-letter queue (deliveries given up, with reason and webhook_client attributes; redrive to WebhookQueue after the receiver is fixed)',
+    value: webhookDlq.queueUrl,
+  });
   new CfnOutput(scope, 'TimersQueueUrl', {
     description: 'Timers queue of sla-monitor (standard; each timer a delayed message)',
     value: timersQueue.queueUrl,
@@ -120,6 +130,11 @@ export function gatewayOutputs(scope: Construct, props: OutputsProps): void {
     description:
       'ARN of the reply API clients secret (read by reply-api only; `gatewayctl accounts push FILE --api-secret <this> ...`).',
     value: apiClientsSecretId,
+  });
+  new CfnOutput(scope, 'WebhookTargetsSecretId', {
+    description:
+      'ARN of the webhook targets secret (read by webhook-sender only; `gatewayctl accounts push FILE --webhook-targets-secret <this> ...`).',
+    value: webhookTargetsSecretId,
   });
   new CfnOutput(scope, 'AlarmTopicArn', { description: 'SNS topic of the alarms', value: alarmTopic.topicArn });
   new CfnOutput(scope, 'AlertsTopicArn', {

@@ -12,6 +12,7 @@ export interface GatewayParameters {
   readonly webhookCredentialsSecretArn: CfnParameter;
   readonly deliveryCredentialsSecretArn: CfnParameter;
   readonly apiClientsSecretArn: CfnParameter;
+  readonly webhookTargetsSecretArn: CfnParameter;
   readonly accountsSecretKmsKeyArn: CfnParameter;
   readonly messageRouterReservedConcurrency: CfnParameter;
   readonly replySenderReservedConcurrency: CfnParameter;
@@ -36,6 +37,7 @@ export interface GatewayConditions {
   readonly createWebhookCredentialsSecret: CfnCondition;
   readonly createDeliveryCredentialsSecret: CfnCondition;
   readonly createApiClientsSecret: CfnCondition;
+  readonly createWebhookTargetsSecret: CfnCondition;
   readonly hasAccountsSecretKmsKey: CfnCondition;
   readonly hasAlarmEmail: CfnCondition;
   readonly hasAlertsEmail: CfnCondition;
@@ -94,6 +96,13 @@ export function gatewayParameters(scope: Construct): GatewayParameters {
     allowedPattern: secretArnPattern,
     description:
       "Full ARN of an existing Secrets Manager secret holding the reply API's clients (read by reply-api only). Empty (default) = the stack creates one with an empty document.",
+  });
+  const webhookTargetsSecretArn = new CfnParameter(scope, 'WebhookTargetsSecretArn', {
+    type: 'String',
+    default: '',
+    allowedPattern: secretArnPattern,
+    description:
+      "Full ARN of an existing Secrets Manager secret holding the API clients' webhook targets (read by webhook-sender only). Empty (default) = the stack creates one with an empty document.",
   });
   const accountsSecretKmsKeyArn = new CfnParameter(scope, 'AccountsSecretKmsKeyArn', {
     type: 'String',
@@ -215,6 +224,7 @@ export function gatewayParameters(scope: Construct): GatewayParameters {
     webhookCredentialsSecretArn,
     deliveryCredentialsSecretArn,
     apiClientsSecretArn,
+    webhookTargetsSecretArn,
     accountsSecretKmsKeyArn,
     messageRouterReservedConcurrency,
     replySenderReservedConcurrency,
@@ -241,6 +251,7 @@ export function gatewayConditions(scope: Construct, params: GatewayParameters): 
     webhookCredentialsSecretArn,
     deliveryCredentialsSecretArn,
     apiClientsSecretArn,
+    webhookTargetsSecretArn,
     accountsSecretKmsKeyArn,
     alarmEmail,
     alertsEmail,
@@ -261,6 +272,9 @@ export function gatewayConditions(scope: Construct, params: GatewayParameters): 
   });
   const createApiClientsSecret = new CfnCondition(scope, 'CreateApiClientsSecret', {
     expression: Fn.conditionEquals(apiClientsSecretArn.valueAsString, ''),
+  });
+  const createWebhookTargetsSecret = new CfnCondition(scope, 'CreateWebhookTargetsSecret', {
+    expression: Fn.conditionEquals(webhookTargetsSecretArn.valueAsString, ''),
   });
   const hasAccountsSecretKmsKey = new CfnCondition(scope, 'HasAccountsSecretKmsKey', {
     expression: Fn.conditionNot(Fn.conditionEquals(accountsSecretKmsKeyArn.valueAsString, '')),
@@ -313,6 +327,7 @@ export function gatewayConditions(scope: Construct, params: GatewayParameters): 
     createWebhookCredentialsSecret,
     createDeliveryCredentialsSecret,
     createApiClientsSecret,
+    createWebhookTargetsSecret,
     hasAccountsSecretKmsKey,
     hasAlarmEmail,
     hasAlertsEmail,

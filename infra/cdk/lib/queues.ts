@@ -13,6 +13,8 @@ import {
   REPLY_SENDER_TIMEOUT_SECS,
   ROUTER_TIMEOUT_SECS,
   SLA_MONITOR_TIMEOUT_SECS,
+  WEBHOOK_MAX_RECEIVE_COUNT,
+  WEBHOOK_SENDER_TIMEOUT_SECS,
 } from './limits';
 
 /** A queue and the dead-letter queue SQS redrives it to. */
@@ -32,6 +34,8 @@ export interface GatewayQueues {
   readonly streamFailures: sqs.Queue;
   /** Media fetch commands: router -> media-fetcher. */
   readonly media: QueueWithDlq;
+  /** Event deliveries: the event bus rule and webhook-sender's fan-out -> webhook-sender. */
+  readonly webhooks: QueueWithDlq;
 }
 
 export function gatewayQueues(scope: Construct): GatewayQueues {
@@ -157,11 +161,38 @@ export function gatewayQueues(scope: Construct): GatewayQueues {
   });
   logicalId(mediaQueue, 'MediaQueue');
 
+  // ---------------------------------------------------------------------------------------
+  // Events out (webhook-sender, webhook-sender.ts): the webhook queue, STANDARD (each delivery
+  // on its own: a receiver's retries hold back no other delivery), fed by the event bus's rule
+  // and by webhook-sender's own fan-out (one delivery message per client), and its standard
+  // dead-letter queue. webhook-sender dead-letters deliveries refused for good or retried out
+  // (WEBHOOK_MAX_ATTEMPTS) itself, with the reason.
+  // ---------------------------------------------------------------------------------------
+  const webhookDlq = new sqs.Queue(scope, 'WebhookDeadLetterQueue', {
+    retentionPeriod: Duration.days(14),
+    encryption: sqs.QueueEncryption.SQS_MANAGED,
+    enforceSSL: true,
+  });
+  logicalId(webhookDlq, 'WebhookDeadLetterQueue');
+  const webhookQueue = new sqs.Queue(scope, 'WebhookQueue', {
+    // Retries are made visible later by webhook-sender itself (ChangeMessageVisibility,
+    // RETRY_BASE_SECS..RETRY_MAX_SECS).
+    visibilityTimeout: Duration.seconds(6 * WEBHOOK_SENDER_TIMEOUT_SECS),
+    // 4 days: the backoff of WEBHOOK_MAX_ATTEMPTS attempts takes well under an hour.
+    retentionPeriod: Duration.days(4),
+    encryption: sqs.QueueEncryption.SQS_MANAGED,
+    enforceSSL: true,
+    // A backstop only: webhook-sender gives up first (WEBHOOK_MAX_ATTEMPTS).
+    deadLetterQueue: { queue: webhookDlq, maxReceiveCount: WEBHOOK_MAX_RECEIVE_COUNT },
+  });
+  logicalId(webhookQueue, 'WebhookQueue');
+
   return {
     inbound: { queue: inboundQueue, dlq: inboundDlq },
     outbound: { queue: outboundQueue, dlq: outboundDlq },
     timers: { queue: timersQueue, dlq: timersDlq },
     streamFailures: streamFailuresQueue,
     media: { queue: mediaQueue, dlq: mediaDlq },
+    webhooks: { queue: webhookQueue, dlq: webhookDlq },
   };
 }

@@ -13,11 +13,13 @@ export interface RoleSecrets {
   readonly webhookCredentialsSecretId: string;
   readonly deliveryCredentialsSecretId: string;
   readonly apiClientsSecretId: string;
+  readonly webhookTargetsSecretId: string;
 }
 
 export function roleSecrets(scope: Construct, params: GatewayParameters, conditions: GatewayConditions): RoleSecrets {
-  const { webhookCredentialsSecretArn, deliveryCredentialsSecretArn, apiClientsSecretArn } = params;
-  const { createWebhookCredentialsSecret, createDeliveryCredentialsSecret, createApiClientsSecret } = conditions;
+  const { webhookCredentialsSecretArn, deliveryCredentialsSecretArn, apiClientsSecretArn, webhookTargetsSecretArn } = params;
+  const { createWebhookCredentialsSecret, createDeliveryCredentialsSecret, createApiClientsSecret, createWebhookTargetsSecret } =
+    conditions;
 
   // ---------------------------------------------------------------------------------------
   // Secrets, one per role (least privilege): each holds the part of the accounts document
@@ -29,6 +31,7 @@ export function roleSecrets(scope: Construct, params: GatewayParameters, conditi
   //   DeliveryCredentials -> reply-sender, media-fetcher, desk-api, weibo-poller (platform API credentials:
   //                          replies, media downloads, agents' file uploads)
   //   ApiClients          -> reply-api (the reply API's clients)
+  //   WebhookTargets      -> webhook-sender (the API clients' webhook targets and scopes)
   // message-router, sla-monitor and stats-aggregator read no secret.
   // ---------------------------------------------------------------------------------------
   /** The secret (created under `create`, else the given ARN): its ARN for env and IAM. */
@@ -68,7 +71,14 @@ export function roleSecrets(scope: Construct, params: GatewayParameters, conditi
     createApiClientsSecret,
     apiClientsSecretArn,
   );
-  return { webhookCredentialsSecretId, deliveryCredentialsSecretId, apiClientsSecretId };
+  const webhookTargetsSecretId = roleSecret(
+    'WebhookTargetsSecret',
+    "Channel gateway API clients' webhook targets",
+    '{"api_clients":{}}',
+    createWebhookTargetsSecret,
+    webhookTargetsSecretArn,
+  );
+  return { webhookCredentialsSecretId, deliveryCredentialsSecretId, apiClientsSecretId, webhookTargetsSecretId };
 }
 
 /**

@@ -20,6 +20,7 @@ from .mutations_auth import AUTH_MUTATIONS
 from .mutations_events import EVENTS_MUTATIONS
 from .mutations_listening import LISTENING_MUTATIONS
 from .mutations_media import MEDIA_MUTATIONS
+from .mutations_webhooks import WEBHOOK_MUTATIONS
 from .mutations_site import SITE_MUTATIONS
 from .ops import TABLE_ARN, Copy, add, allow, apply, drop, drop_stmt, index_arn, put, remove, replace, route, route_auth, route_scopes, stmts, swap
 from .spec import FUNCTIONS
@@ -304,7 +305,7 @@ def _per_function() -> list[Row]:
     return rows
 
 
-MUTATIONS += ASYNC_MUTATIONS + AUTH_MUTATIONS + SITE_MUTATIONS + MEDIA_MUTATIONS + LISTENING_MUTATIONS + EVENTS_MUTATIONS + _per_function()
+MUTATIONS += ASYNC_MUTATIONS + AUTH_MUTATIONS + SITE_MUTATIONS + MEDIA_MUTATIONS + LISTENING_MUTATIONS + EVENTS_MUTATIONS + WEBHOOK_MUTATIONS + _per_function()
 
 # `make -n build` output broken: the check of the dry run must fail.
 MAKE_BUILD_MUTATIONS: list[tuple[str, Callable[[str], str]]] = [

@@ -65,6 +65,11 @@ COMPARED: list[tuple[str, Callable[[Model], set[str]], Callable[[Model, str], An
     # reduces a conditional rule to "<dict>").
     ("media bucket", lambda m: {MEDIA_BUCKET} & set(m.resources),
      lambda m, lid: _without_tags({k: m.resources[lid].get(k) for k in ("Type", *POLICY_KEYS)})),
+    # Events out: the event bus and the event rules that are no schedules (the webhook rule),
+    # canonical.
+    ("event buses and event rules", lambda m: set(m.of_type("AWS::Events::EventBus")) | {
+        lid for lid, r in m.of_type("AWS::Events::Rule").items() if "ScheduleExpression" not in (r.get("Properties") or {})},
+     lambda m, lid: canon_tree({k: m.resources[lid].get(k) for k in ("Type", *POLICY_KEYS)})),
 ]
 
 

@@ -40,6 +40,7 @@ SECRETS: dict[str, SecretSpec] = {
     "WebhookCredentialsSecret": SecretSpec(("wechat", "weibo"), "WEBHOOK_SECRET_ID"),  # webhooks' keys
     "DeliveryCredentialsSecret": SecretSpec(("wechat", "weibo"), "DELIVERY_SECRET_ID"),  # platform API credentials
     "ApiClientsSecret": SecretSpec(("api_clients",), "API_CLIENTS_SECRET_ID"),  # the reply API's clients
+    "WebhookTargetsSecret": SecretSpec(("api_clients",), "WEBHOOK_TARGETS_SECRET_ID"),  # the clients' webhook targets
 }
 
 
@@ -365,6 +366,26 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         ),
         consumes="MediaQueue", in_vpc_with_fixed_egress=True, reserved_concurrency=("MediaFetcherReservedConcurrency", 5),
     ),
+    # webhook-sender (issue 20: functions/webhook-sender, running gateway-core webhook_target::
+    # process; gateway-platforms webhook_target.rs, gateway-aws sqs/webhooks.rs; docs/webhooks.md):
+    # consumes the webhook queue the bus rule fills, POSTs each event, signed, to the API clients
+    # subscribed to it (their webhook targets from its own secret), fanning an event for several
+    # clients out on the same queue. No table, no platform credential, outside the VPC (it calls
+    # the clients' endpoints, not the platforms).
+    "WebhookSenderFunction": FunctionSpec(
+        binary="webhook-sender", kind="consumer", timeout_secs=60, secret="WebhookTargetsSecret",
+        # The retry backoff (ChangeMessageVisibility); the fan-out (SendMessageBatch on its own
+        # queue); deliveries refused for good or retried out go to its DLQ, with the reason.
+        permissions={**_consume("WebhookQueue"), "sqs:SendMessage": {"WebhookQueue.Arn", "WebhookDeadLetterQueue.Arn"}},
+        env=variables(
+            "WEBHOOK_QUEUE_URL=WebhookQueue WEBHOOK_DEAD_LETTER_QUEUE_URL=WebhookDeadLetterQueue ACCOUNTS_CACHE_SECS=60",
+            "WEBHOOK_TIMEOUT_SECS=5 AWS_OPERATION_TIMEOUT_MS=4000",
+            # Attempts of one delivery before a transient failure dead-letters it with the reason
+            # (below the webhook queue's maxReceiveCount).
+            "WEBHOOK_MAX_ATTEMPTS=6 RETRY_BASE_SECS=10 RETRY_MAX_SECS=600",
+        ),
+        consumes="WebhookQueue",
+    ),
     # reply-api (functions/reply-api/src/handler.rs, config.rs): queues the agent's reply
     # (SqsReplyQueue), its clients from the ApiClients secret. The conversation exists (CONV#)
     # and the delivery state (REPLY#): read only. Its idempotency records (APIREQ#): read a
@@ -541,6 +562,9 @@ QUEUES: dict[str, QueueSpec] = {
     # and a FIFO group would hold a conversation's later media behind one slow download). Its
     # redrive a backstop above MEDIA_MAX_ATTEMPTS.
     "MediaQueue": QueueSpec("MediaDeadLetterQueue", 600, fifo=False, max_receive_count=10),
+    # webhook-sender's deliveries: standard (each on its own; a receiver's retries hold back no
+    # other delivery). Its redrive a backstop above WEBHOOK_MAX_ATTEMPTS.
+    "WebhookQueue": QueueSpec("WebhookDeadLetterQueue", 1800, fifo=False, max_receive_count=10),
 }
 STANDARD_MAX_RECEIVE_COUNT = 5
 DLQ_RETENTION_SECS = 1209600  # 14 days, SQS's maximum: of the standard DLQs and the on-failure queues
@@ -700,6 +724,9 @@ def wanted_alarms() -> list[Alarm]:
 
 # media-fetcher's EMF metrics (Count, dimension Channel): one per command's outcome.
 MEDIA_METRICS = ("MediaStored", "MediaUnavailable", "MediaTooLarge", "MediaRetried", "MediaDeadLettered")
+# webhook-sender's EMF metrics (Count, dimension Client, and the aggregate): one per delivery
+# attempt's outcome (functions/webhook-sender/src/handler.rs).
+WEBHOOK_METRICS = ("WebhookDelivered", "WebhookRetried", "WebhookDeadLettered")
 # weibo-poller's EMF metrics (Count): items read (by Channel, Account and Timeline), timeline
 # polls that failed and polls refused for the rate limit (by Account).
 POLL_SEARCHES = (("ChannelGateway,Channel,Account,Timeline", "PolledItems"), ("ChannelGateway,Account", "PollFailures"),
@@ -722,7 +749,8 @@ DASHBOARD_NEEDED = (
 # SEARCH expressions the dashboard must plot, (dimension set, metric): the inbox gauges per
 # account (sla-monitor emits them with exactly Channel and Account, and as the aggregate).
 DASHBOARD_SEARCHES = (("ChannelGateway,Channel,Account", "UnansweredNow"), ("ChannelGateway,Channel,Account", "OldestWaitingSeconds"),
-                      *(("ChannelGateway,Channel", metric) for metric in MEDIA_METRICS), *POLL_SEARCHES)
+                      *(("ChannelGateway,Channel", metric) for metric in MEDIA_METRICS), *POLL_SEARCHES,
+                      *(("ChannelGateway,Client", metric) for metric in WEBHOOK_METRICS))
 # Not plotted: UnansweredConversations, the router's +1/-1 flow metric, is no level (its sum
 # per period says nothing of how many wait); UnansweredNow is the level that replaces it.
 DASHBOARD_FORBIDDEN = ("UnansweredConversations",)

@@ -40,3 +40,4 @@ pub use sqs::media::SqsMediaQueue;
 pub use sqs::replies::SqsReplyQueue;
 pub use sqs::retry_backoff::SqsRetryScheduler;
 pub use sqs::timers::SqsTimers;
+pub use sqs::webhooks::SqsWebhookFanOut;

@@ -10,7 +10,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 mod listening;
+mod webhook;
 pub use listening::{Listening, ListeningApi, Timeline};
+pub use webhook::{EVENT_TYPES, MIN_WEBHOOK_SECRET_BYTES, WebhookTarget, check_url};
 
 /// A secret string (token, key, app secret). `Debug` and `Display` print `[redacted]`.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,8 +92,12 @@ pub enum AccountsRole {
     /// The reply sender: API credentials (WeChat AppSecret, Weibo access token); no
     /// verification keys, no API clients.
     Delivery,
-    /// The reply API: the API clients and which accounts exist; no platform secret at all.
+    /// The reply API: the API clients and which accounts exist; no platform secret at all, no
+    /// webhook secrets.
     ApiClients,
+    /// `webhook-sender`: each API client's webhook target and account scope, which accounts
+    /// exist; no platform secret, no `reply-api` secret.
+    WebhookTargets,
 }
 
 impl AccountsRole {
@@ -102,6 +108,7 @@ impl AccountsRole {
             AccountsRole::Webhook => "webhook",
             AccountsRole::Delivery => "delivery",
             AccountsRole::ApiClients => "api",
+            AccountsRole::WebhookTargets => "webhook-targets",
         }
     }
 }
@@ -201,12 +208,18 @@ pub const MIN_API_CLIENT_SECRET_BYTES: usize = 16;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiClient {
-    /// The shared signing secret (at least [`MIN_API_CLIENT_SECRET_BYTES`] bytes).
+    /// The shared signing secret (at least [`MIN_API_CLIENT_SECRET_BYTES`] bytes; absent from
+    /// the webhook targets' projection).
+    #[serde(default, skip_serializing_if = "Secret::is_empty")]
     pub secret: Secret,
     /// The accounts it may reply for, as `wechat:{account}` / `weibo:{account}`. Required
     /// and never empty: a client is scoped explicitly to the accounts it serves.
     #[serde(default)]
     pub accounts: Vec<String>,
+    /// Where the client receives the deployment's events (`docs/webhooks.md`); none when
+    /// absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookTarget>,
 }
 
 impl ApiClient {
@@ -322,10 +335,28 @@ impl AccountsDocument {
                 (name.clone(), a)
             })
             .collect();
-        let api_clients = if matches!(role, AccountsRole::Full | AccountsRole::ApiClients) {
-            self.api_clients.clone()
-        } else {
-            BTreeMap::new()
+        let api_clients = match role {
+            AccountsRole::Full => self.api_clients.clone(),
+            AccountsRole::ApiClients => self
+                .api_clients
+                .iter()
+                .map(|(id, c)| {
+                    let mut c = c.clone();
+                    c.webhook = None;
+                    (id.clone(), c)
+                })
+                .collect(),
+            AccountsRole::WebhookTargets => self
+                .api_clients
+                .iter()
+                .filter(|(_, c)| c.webhook.is_some())
+                .map(|(id, c)| {
+                    let mut c = c.clone();
+                    c.secret = Secret::new("");
+                    (id.clone(), c)
+                })
+                .collect(),
+            AccountsRole::Webhook | AccountsRole::Delivery => BTreeMap::new(),
         };
         AccountsDocument {
             wechat,
@@ -430,7 +461,12 @@ impl AccountsDocument {
                 }
             }
         }
-        let clients = matches!(role, AccountsRole::Full | AccountsRole::ApiClients);
+        let clients = matches!(
+            role,
+            AccountsRole::Full | AccountsRole::ApiClients | AccountsRole::WebhookTargets
+        );
+        let client_secret = matches!(role, AccountsRole::Full | AccountsRole::ApiClients);
+        let webhooks = matches!(role, AccountsRole::Full | AccountsRole::WebhookTargets);
         if !clients && let Some(name) = self.api_clients.keys().next() {
             return Err(must_not_hold("api_clients", name, "api_clients"));
         }
@@ -443,10 +479,20 @@ impl AccountsDocument {
             if !is_valid_account_name(name) {
                 return Err(invalid("client ids are 1-64 of [A-Za-z0-9_-]".into()));
             }
-            if client.secret.expose().len() < MIN_API_CLIENT_SECRET_BYTES {
+            if !client_secret && !client.secret.is_empty() {
+                return Err(must_not_hold("api_clients", name, "secret"));
+            }
+            if client_secret && client.secret.expose().len() < MIN_API_CLIENT_SECRET_BYTES {
                 return Err(invalid(format!(
                     "secret must be at least {MIN_API_CLIENT_SECRET_BYTES} bytes"
                 )));
+            }
+            match &client.webhook {
+                Some(_) if !webhooks => {
+                    return Err(must_not_hold("api_clients", name, "webhook"));
+                }
+                Some(target) => target.validate().map_err(invalid)?,
+                None => {}
             }
             if client.accounts.is_empty() {
                 return Err(invalid(

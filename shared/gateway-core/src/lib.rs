@@ -22,6 +22,7 @@ pub mod rules;
 pub mod sla;
 pub mod stats;
 pub mod webhook;
+pub mod webhook_target;
 
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;

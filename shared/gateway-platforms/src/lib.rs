@@ -13,6 +13,7 @@
 pub mod media;
 pub mod timeline;
 pub mod upload;
+pub mod webhook_target;
 
 use async_trait::async_trait;
 use gateway_core::account::Secret;
@@ -81,7 +82,7 @@ pub fn http_client(timeout: Duration) -> Result<reqwest::Client, ClientError> {
 }
 
 /// The roots of Mozilla's root program (DER), as reqwest certificates.
-fn public_roots() -> impl Iterator<Item = reqwest::Certificate> {
+pub(crate) fn public_roots() -> impl Iterator<Item = reqwest::Certificate> {
     webpki_root_certs::TLS_SERVER_ROOT_CERTS
         .iter()
         .filter_map(|der| reqwest::Certificate::from_der(der).ok())

@@ -11,6 +11,7 @@ pub mod local;
 pub mod local_events;
 pub mod local_media;
 pub mod local_sla;
+pub mod local_webhooks;
 pub mod report;
 pub mod runtime_api;
 pub mod send;
@@ -20,6 +21,7 @@ pub mod stub_comments;
 pub mod stub_media;
 pub mod stub_timeline;
 pub mod stub_upload;
+pub mod stub_webhook;
 
 /// An HTTP client for local calls (webhooks, the runtime API, the stand-ins), built after
 /// the process's TLS provider is installed ([`gateway_platforms::install_crypto_provider`]).

@@ -45,13 +45,18 @@ pub struct LocalStack {
     pub event_bus_name: String,
     /// The queue a rule on the bus sends every gateway event to (tests read it).
     pub events_observed_queue_url: String,
+    /// The webhook queue (standard; the bus rule's target, `webhook-sender`'s source).
+    pub webhook_queue_url: String,
+    /// The webhook dead-letter queue.
+    pub webhook_dead_letter_queue_url: String,
 }
 
 /// The roles whose secrets a stack holds, with the variable naming each in the functions.
-pub const SECRET_ROLES: [(AccountsRole, &str); 3] = [
+pub const SECRET_ROLES: [(AccountsRole, &str); 4] = [
     (AccountsRole::Webhook, "WEBHOOK_SECRET_ID"),
     (AccountsRole::Delivery, "DELIVERY_SECRET_ID"),
     (AccountsRole::ApiClients, "API_CLIENTS_SECRET_ID"),
+    (AccountsRole::WebhookTargets, "WEBHOOK_TARGETS_SECRET_ID"),
 ];
 
 /// The secret holding `role`'s projection of the accounts document.
@@ -63,7 +68,7 @@ impl LocalStack {
     /// The environment the functions need, as `KEY=VALUE` lines.
     pub fn env_lines(&self) -> String {
         format!(
-            "QUEUE_URL={}\nDEAD_LETTER_QUEUE_URL={}\nOUTBOUND_QUEUE_URL={}\nOUTBOUND_DEAD_LETTER_QUEUE_URL={}\nTABLE_NAME={}\nACCOUNTS_SECRET_ID={}\nTIMERS_QUEUE_URL={}\nALERTS_TOPIC_ARN={}\nMEDIA_QUEUE_URL={}\nMEDIA_DEAD_LETTER_QUEUE_URL={}\nMEDIA_BUCKET={}\nEVENT_BUS_NAME={}\nEVENTS_OBSERVED_QUEUE_URL={}\n{}",
+            "QUEUE_URL={}\nDEAD_LETTER_QUEUE_URL={}\nOUTBOUND_QUEUE_URL={}\nOUTBOUND_DEAD_LETTER_QUEUE_URL={}\nTABLE_NAME={}\nACCOUNTS_SECRET_ID={}\nTIMERS_QUEUE_URL={}\nALERTS_TOPIC_ARN={}\nMEDIA_QUEUE_URL={}\nMEDIA_DEAD_LETTER_QUEUE_URL={}\nMEDIA_BUCKET={}\nEVENT_BUS_NAME={}\nEVENTS_OBSERVED_QUEUE_URL={}\nWEBHOOK_QUEUE_URL={}\nWEBHOOK_DEAD_LETTER_QUEUE_URL={}\n{}",
             self.queue_url,
             self.dead_letter_queue_url,
             self.outbound_queue_url,
@@ -77,6 +82,8 @@ impl LocalStack {
             self.media_bucket,
             self.event_bus_name,
             self.events_observed_queue_url,
+            self.webhook_queue_url,
+            self.webhook_dead_letter_queue_url,
             SECRET_ROLES
                 .iter()
                 .map(|(role, var)| format!(
@@ -230,7 +237,8 @@ pub async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str) -> Result<
 }
 
 /// Validates the whole accounts `document` and writes each role's projection to its secret
-/// (`{base}-webhook`, `{base}-delivery`, `{base}-api`), creating or overwriting them.
+/// (`{base}-webhook`, `{base}-delivery`, `{base}-api`, `{base}-webhook-targets`), creating or
+/// overwriting them.
 pub async fn put_accounts_secret(
     sm: &aws_sdk_secretsmanager::Client,
     base: &str,
@@ -305,6 +313,14 @@ pub async fn setup(
     let events_observed_queue_url =
         crate::local_events::create_observed_queue(&eventbridge, &sqs, prefix, &event_bus_name)
             .await?;
+    let (webhook_queue_url, webhook_dead_letter_queue_url) =
+        crate::local_webhooks::create_webhook_queue(
+            sdk,
+            prefix,
+            &event_bus_name,
+            visibility_timeout_secs,
+        )
+        .await?;
     Ok(LocalStack {
         queue_url,
         dead_letter_queue_url,
@@ -319,6 +335,8 @@ pub async fn setup(
         media_bucket,
         event_bus_name,
         events_observed_queue_url,
+        webhook_queue_url,
+        webhook_dead_letter_queue_url,
     })
 }
 

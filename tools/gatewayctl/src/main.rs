@@ -149,8 +149,9 @@ enum AccountsCommand {
         file: std::path::PathBuf,
     },
     /// Validate, then write each role's part of the document to its secret: the webhooks'
-    /// (verification keys), the reply sender's (API credentials) and the reply API's (API
-    /// clients). Nothing is written if the document is invalid.
+    /// (verification keys), the reply sender's (API credentials), the reply API's (API
+    /// clients) and the webhook sender's (API clients' webhook targets). Nothing is written if
+    /// the document is invalid.
     Push {
         /// The accounts document (JSON).
         file: std::path::PathBuf,
@@ -163,6 +164,9 @@ enum AccountsCommand {
         /// The reply API's secret (`ApiClientsSecret`).
         #[arg(long)]
         api_secret: String,
+        /// The webhook sender's secret (`WebhookTargetsSecret`).
+        #[arg(long)]
+        webhook_targets_secret: String,
         /// Endpoint override (local emulator); default: the AWS SDK's usual resolution.
         #[arg(long, env = "AWS_ENDPOINT_URL")]
         endpoint: Option<String>,
@@ -415,6 +419,7 @@ async fn run_accounts(cmd: AccountsCommand) -> Result<()> {
             webhook_secret,
             delivery_secret,
             api_secret,
+            webhook_targets_secret,
             endpoint,
         } => (
             file,
@@ -423,6 +428,7 @@ async fn run_accounts(cmd: AccountsCommand) -> Result<()> {
                     (AccountsRole::Webhook, webhook_secret),
                     (AccountsRole::Delivery, delivery_secret),
                     (AccountsRole::ApiClients, api_secret),
+                    (AccountsRole::WebhookTargets, webhook_targets_secret),
                 ],
                 endpoint,
             )),

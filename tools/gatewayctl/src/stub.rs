@@ -13,6 +13,7 @@
 //!   [`crate::stub_media`].
 //! * Weibo's public timelines (`comments/to_me`, `comments/mentions`, `statuses/mentions`, and
 //!   their `/biz` twins), from seeded items: see [`crate::stub_timeline`].
+//! * API clients' webhook receivers (`POST /webhook/{name}`): see [`crate::stub_webhook`].
 //! * Admin, for tests: `POST /admin/reset`, `GET /admin/requests` (everything received),
 //!   `POST /admin/wechat/expire-tokens`, `POST /admin/fail`
 //!   (`{"api":"wechat_send"|"wechat_token"|"weibo_reply"|"weibo_comment"|"wechat_media"|"weibo_media"|"weibo_timeline","code":45015,"times":1}`),
@@ -87,6 +88,7 @@ pub(crate) struct Stub {
     pub(crate) comments: Vec<Value>,
     pub(crate) media: crate::stub_media::MediaStub,
     pub(crate) timeline: crate::stub_timeline::TimelineStub,
+    pub(crate) webhook: crate::stub_webhook::WebhookStub,
 }
 
 impl Stub {
@@ -324,6 +326,7 @@ async fn admin_requests(State(state): State<Shared>) -> Response {
         "weibo": { "replies": stub.weibo_replies, "comments": stub.comments },
         "media": stub.media.requests(),
         "weibo_timeline": stub.timeline.requests(),
+        "webhooks": stub.webhook.requests(),
     }))
     .into_response()
 }
@@ -384,6 +387,7 @@ pub fn router() -> Router {
         .merge(crate::stub_upload::routes())
         .merge(crate::stub_timeline::routes())
         .merge(crate::stub_comments::routes())
+        .merge(crate::stub_webhook::routes())
         .with_state(state)
 }
 
@@ -460,6 +464,21 @@ impl StubAdmin {
             json!({"token_ttl_secs": token_ttl_secs, "wechat_quota": wechat_quota}),
         )
         .await
+    }
+
+    /// The next `times` requests to the webhook receiver `name` answer HTTP `status`.
+    pub async fn fail_webhook(&self, name: &str, status: u16, times: u32) -> Result<()> {
+        self.fail(&format!("webhook:{name}"), i64::from(status), times)
+            .await
+    }
+
+    /// The requests the webhook receiver `name` got (`headers`, `body`, `status`), in order.
+    pub async fn webhook_requests(&self, name: &str) -> Result<Vec<Value>> {
+        let all = self.requests().await?;
+        Ok(all["webhooks"]
+            .as_array()
+            .map(|a| a.iter().filter(|r| r["name"] == name).cloned().collect())
+            .unwrap_or_default())
     }
 
     /// Everything received so far.

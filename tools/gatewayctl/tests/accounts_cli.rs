@@ -99,6 +99,8 @@ async fn push_writes_each_role_part_with_a_credential_process_profile() {
         .arg(secret(AccountsRole::Delivery))
         .arg("--api-secret")
         .arg(secret(AccountsRole::ApiClients))
+        .arg("--webhook-targets-secret")
+        .arg(secret(AccountsRole::WebhookTargets))
         .env_remove("AWS_ACCESS_KEY_ID")
         .env_remove("AWS_SECRET_ACCESS_KEY")
         .env("AWS_PROFILE", "ops")
@@ -119,6 +121,7 @@ async fn push_writes_each_role_part_with_a_credential_process_profile() {
         AccountsRole::Webhook,
         AccountsRole::Delivery,
         AccountsRole::ApiClients,
+        AccountsRole::WebhookTargets,
     ] {
         let stored = sm
             .get_secret_value()

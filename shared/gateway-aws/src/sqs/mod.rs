@@ -1,5 +1,5 @@
 //! SQS adapters: the inbound queue (webhooks publish), the outbound queue (replies queued,
-//! retry backoff), the dead-letter queues of both, the SLA timers queue and the media queue.
+//! retry backoff), the dead-letter queues of both, the SLA timers queue, the media queue and the webhook queue's fan-out.
 
 pub mod dead_letters;
 pub mod inbound;
@@ -7,6 +7,7 @@ pub mod media;
 pub mod replies;
 pub mod retry_backoff;
 pub mod timers;
+pub mod webhooks;
 
 use crate::error::port_error;
 use aws_sdk_sqs::Client;

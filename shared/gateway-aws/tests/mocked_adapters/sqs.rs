@@ -394,3 +394,44 @@ async fn a_batch_with_an_entry_sqs_refused_fails_whole_and_transient_with_the_fi
     );
     assert_transient(result, "sqs send_message_batch");
 }
+
+#[tokio::test]
+async fn a_fan_out_sends_one_delivery_message_per_client_ten_entries_a_call() {
+    use aws_sdk_sqs::operation::send_message_batch::{
+        SendMessageBatchInput, SendMessageBatchOutput,
+    };
+    use gateway_aws::SqsWebhookFanOut;
+    use gateway_core::webhook_target::{DeliveryMessage, WebhookFanOut};
+    let seen: Seen<SendMessageBatchInput> = Seen::default();
+    let recorder = seen.clone();
+    let batch = mock!(Client::send_message_batch).then_compute_output(move |request| {
+        recorder.push(request);
+        SendMessageBatchOutput::builder()
+            .set_successful(Some(Vec::new()))
+            .set_failed(Some(Vec::new()))
+            .build()
+            .expect("output")
+    });
+    let messages: Vec<DeliveryMessage> = (0..12)
+        .map(|i| DeliveryMessage {
+            webhook_client: format!("client-{i}"),
+            event: r#"{"id":"evt-1"}"#.into(),
+        })
+        .collect();
+    SqsWebhookFanOut::new(sqs(&[&batch]), STANDARD)
+        .fan_out(&messages)
+        .await
+        .expect("queued");
+    let calls = seen.all();
+    let sizes: Vec<usize> = calls.iter().map(|c| c.entries().len()).collect();
+    assert_eq!(sizes, [10, 2]);
+    let entry = &calls[1].entries()[1];
+    assert_eq!(entry.message_body(), messages[11].to_json());
+    let client = entry
+        .message_attributes()
+        .and_then(|a| a.get("webhook_client"))
+        .and_then(|v| v.string_value());
+    assert_eq!(client, Some("client-11"));
+    // A standard queue: no FIFO group or deduplication id.
+    assert!(entry.message_group_id().is_none() && entry.message_deduplication_id().is_none());
+}
