@@ -5,9 +5,10 @@
 //! scripted to fail), which record what they got. Signatures are checked here with `hmac`
 //! directly, not with the sender's code.
 //!
-//! The events are published by the test in the contract's shape (`docs/events.md`); with the
-//! producer in place, `publish` can be swapped for a real escalation (the router's rule) and
-//! the rest stays. The tests replace the webhook targets' accounts secret
+//! Most tests publish events in the producer's shape (`docs/events.md`) themselves, to script
+//! the receivers around one event; the last one starts from a customer's complaint through the
+//! signed webhook: the router escalates, the table's stream goes to `stats-aggregator`, which
+//! publishes `conversation.escalated` on the bus, and the CRM's receiver gets it. The tests replace the webhook targets' accounts secret
 //! (`{base}-webhook-targets`, read only by `webhook-sender`) with receivers on the stand-ins,
 //! whose port is known only once the stack runs, and hold the stack lock.
 #![allow(clippy::unwrap_used)]
@@ -362,4 +363,119 @@ async fn two_receivers_each_get_the_event_once_and_unsubscribed_ones_none() {
     assert_signed(&first[1], &receivers[0].secret);
     assert_signed(&second[0], &receivers[1].secret);
     assert!(requests(&ctx, &receivers[2]).await.is_empty());
+}
+
+/// Rules for the end-to-end test: a complaint escalates the conversation.
+const CRISIS_RULES: &str = r#"
+version: 1
+rules:
+  - id: crisis
+    when: { text_contains_any: ["投诉"] }
+    then:
+      - escalate: { response_target_secs: 60 }
+      - add_tags: [crisis]
+      - assign: { team: escalations }
+"#;
+
+#[tokio::test]
+#[ignore = "needs the running local stack (make test)"]
+async fn a_customers_complaint_escalated_by_the_router_reaches_the_crm_signed_and_retried() {
+    let _lock = RUNNING_STACK_LOCK.lock().await;
+    let ctx = setup().await;
+    let sdk = sdk().await;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let table = &ctx.run.stack.table_name;
+    gateway_aws::DynamoDbRulesStore::new(ddb.clone(), table)
+        .push(CRISIS_RULES, gatewayctl::send::now_secs() * 1000)
+        .await
+        .unwrap()
+        .unwrap();
+    // A CRM following escalations of wechat:demo, failing its first delivery.
+    let receivers = register(&ctx, &[("wechat:demo", Some(&["conversation.escalated"]))]).await;
+    let crm = &receivers[0];
+    ctx.stub.fail_webhook(&crm.client, 500, 1).await.unwrap();
+    // The table's stream from now on, as stats-aggregator's event source reads it.
+    let mut stream = gatewayctl::stream_source::StreamReader::open(
+        &ddb,
+        &ctx.http,
+        &gateway_tests::endpoint(),
+        table,
+        true,
+    )
+    .await
+    .unwrap();
+
+    // A customer complains through the signed webhook; the router escalates.
+    let openid = format!("oCrm{}", unique_digits());
+    let now = gatewayctl::send::now_secs();
+    let xml =
+        gatewayctl::send::wechat_text_xml(&openid, "我要投诉: 三天没人回复", &unique_digits(), now);
+    let request = gatewayctl::send::wechat_push(
+        &accounts(),
+        "demo",
+        &xml,
+        gateway_core::channel::wechat::simulate::Envelope::Compatible,
+        now,
+    )
+    .unwrap();
+    let url = ctx.run.webhook_url("wechat-webhook", "/wechat/demo");
+    let (status, _) = gatewayctl::send::send(&ctx.http, &url, &request)
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    gatewayctl::local::pump(
+        &ctx.sqs,
+        &ctx.http,
+        &ctx.run.stack.queue_url,
+        &ctx.run.invoke_url("message-router"),
+    )
+    .await
+    .unwrap();
+
+    // The stream to stats-aggregator (which publishes on the bus), the bus rule to the webhook
+    // queue, the queue to webhook-sender, until the CRM has the event.
+    let start = Instant::now();
+    loop {
+        stream
+            .deliver(&ctx.run.invoke_url("stats-aggregator"))
+            .await
+            .unwrap();
+        gatewayctl::local::pump(
+            &ctx.sqs,
+            &ctx.http,
+            &ctx.run.stack.webhook_queue_url,
+            &ctx.run.invoke_url("webhook-sender"),
+        )
+        .await
+        .unwrap();
+        if requests(&ctx, crm).await.iter().any(|r| r["status"] == 200) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the escalation did not reach the CRM: {:?}",
+            requests(&ctx, crm).await
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let key = format!("wechat:demo:{openid}");
+    let got = requests(&ctx, crm).await;
+    let statuses: Vec<_> = got.iter().map(|r| r["status"].as_u64().unwrap()).collect();
+    assert_eq!(statuses, [500, 200], "the failed delivery, then its retry");
+    let bodies: Vec<Value> = got
+        .iter()
+        .map(|r| serde_json::from_str(r["body"].as_str().unwrap()).unwrap())
+        .collect();
+    for (request, body) in got.iter().zip(&bodies) {
+        assert_signed(request, &crm.secret);
+        // Only the subscribed type, about this customer, from the producer.
+        assert_eq!(body["type"], "conversation.escalated", "{body}");
+        assert_eq!(body["conversation_key"], key.as_str());
+        assert_eq!(body["customer_id"], openid.as_str());
+        assert_eq!(
+            body["data"]["conversation"]["team"], "escalations",
+            "{body}"
+        );
+    }
+    assert_eq!(bodies[0], bodies[1], "the retry carries the same event");
 }

@@ -6,7 +6,6 @@
 // dead-lettering deliveries refused for good or retried out with the reason. Outside the VPC:
 // it calls the clients' endpoints, not the platforms. L1 bus and rule, exactly as in the SAM
 // template, same logical ids.
-import { Aws, CfnOutput } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
