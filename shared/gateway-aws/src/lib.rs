@@ -22,6 +22,7 @@ pub use dynamodb::media::DynamoDbMediaRecords;
 pub use dynamodb::poll_cursors::DynamoDbPollCursors;
 pub use dynamodb::rules::{BundledRules, DynamoDbRulesSource, DynamoDbRulesStore};
 pub use dynamodb::stats::DynamoDbStats;
+pub use dynamodb::template_sends::DynamoDbTemplateSends;
 pub use dynamodb::tokens::{DynamoDbAccessTokens, TokenTiming};
 pub use dynamodb::uploads::DynamoDbUploadedIds;
 pub use s3::S3MediaStore;

@@ -14,6 +14,7 @@ pub mod poll_cursors;
 pub mod rules;
 pub mod sla_records;
 pub mod stats;
+pub mod template_sends;
 pub mod tokens;
 pub mod transactions;
 pub mod uploads;
