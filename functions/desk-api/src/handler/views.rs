@@ -159,7 +159,12 @@ fn thread_entry(item: &ThreadItem) -> Value {
             "public": m.content.is_public(),
             "post": m.content.post(),
         }),
-        ThreadEntry::Outbound { reply, sent_at } => json!({
+        ThreadEntry::Outbound {
+            reply,
+            sent_at,
+            delivery,
+            delivery_reason,
+        } => json!({
             "seq": item.seq,
             "id": item.id,
             "type": "outbound",
@@ -168,12 +173,13 @@ fn thread_entry(item: &ThreadItem) -> Value {
             "text": match &reply.content {
                 gateway_core::reply::ReplyContent::Text { text }
                 | gateway_core::reply::ReplyContent::PublicComment { text, .. } => Some(text.as_str()),
-                _ => None,
+                content => gateway_core::reply::template::preview_text(content),
             },
             "content": reply.content,
             "public": reply.content.is_public(),
             "origin": origin(&reply.origin),
-            "delivery": "delivered",
+            "delivery": delivery.as_deref().unwrap_or("delivered"),
+            "delivery_reason": delivery_reason,
         }),
         ThreadEntry::Note(note) => json!({
             "seq": item.seq,

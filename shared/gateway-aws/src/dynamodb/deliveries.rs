@@ -157,6 +157,10 @@ impl DynamoDbDeliveryLedger {
         item.insert("dedupe_id".into(), s(&reply_id));
         item.insert("kind".into(), s(command.content.kind()));
         item.insert("sent_at_ms".into(), n(sent_at_ms));
+        if command.content.is_template() {
+            // Accepted by WeChat; its finish report sets `delivered` or `undeliverable`.
+            item.insert("delivery".into(), s("accepted"));
+        }
         if let Some(team) = team {
             // The conversation's team when it was delivered: the statistics count an agent's
             // reply for it (gateway_core::stats::reply_delta).
@@ -426,10 +430,14 @@ impl DeliveryLedger for DynamoDbDeliveryLedger {
     ) -> Result<CommitOutcome, PortError> {
         let reply_id = command.dedupe_id();
         let now = sent_at_ms;
+        let seq = next.map_or(0, |c| c.thread_seq);
         let update = Update::builder()
             .table_name(&self.store.table)
             .set_key(Some(self.key(&reply_id)))
-            .update_expression("SET #s = :delivered, updated_at_ms = :now")
+            // Where the reply sits in the thread, so that a later report from the platform (a
+            // template message's finish) can mark it there too.
+            .update_expression("SET #s = :delivered, updated_at_ms = :now, thread_sk = :tsk")
+            .expression_attribute_values(":tsk", s(thread_sk(seq, &reply_id)))
             .condition_expression("#s = :sent")
             .expression_attribute_names("#s", "state")
             .expression_attribute_values(
@@ -445,7 +453,7 @@ impl DeliveryLedger for DynamoDbDeliveryLedger {
             .set_item(Some(self.outbound_message_item(
                 command,
                 sent_at_ms,
-                next.map_or(0, |c| c.thread_seq),
+                seq,
                 next.and_then(|c| c.team.as_deref()),
             )?))
             .condition_expression("attribute_not_exists(PK)")

@@ -7,15 +7,19 @@
 //!
 //! The lookup is written by the reply sender in the transaction that records the `msgid`
 //! (`DynamoDbDeliveryLedger::mark_template_sent`) and expires with the delivery record. The
-//! settle is one conditional update of the record (`accepted` → `delivered` |
-//! `undeliverable`), so a redelivered report changes nothing; the conversation is not read or
-//! written.
+//! settle is one transaction: the record, conditional on `accepted` (→ `delivered` |
+//! `undeliverable`), and the reply's thread item (`delivery`, `delivery_reason`, found by the
+//! record's `thread_sk`), so a redelivered report changes nothing. The conversation item is
+//! not read or written.
 
 use crate::DynamoDbConversationStore;
-use crate::dynamodb::attrs::{Item, is_condition_failure, n, s, text};
+use crate::dynamodb::attrs::{Item, n, s, text};
+use crate::dynamodb::conversations::conversation_pk;
 use crate::dynamodb::deliveries::delivery_pk;
+use crate::dynamodb::transactions::{Transacted, transact};
 use crate::error::port_error;
 use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use gateway_core::delivery::template::{Settled, TemplateSends};
 use gateway_core::delivery::window::UndeliverableReason;
 use gateway_core::ports::PortError;
@@ -65,6 +69,47 @@ impl DynamoDbTemplateSends {
         .into()
     }
 
+    /// `accepted` → `delivered` | `undeliverable` (with the reason, and listed with the other
+    /// undeliverable replies, as `deliveries` does).
+    fn record_update(
+        &self,
+        account_id: &str,
+        reply_id: &str,
+        reason: Option<UndeliverableReason>,
+        now_ms: i64,
+    ) -> Result<TransactWriteItem, PortError> {
+        let mut update = Update::builder()
+            .table_name(&self.store.table)
+            .set_key(Some(Self::record_key(reply_id)))
+            .condition_expression("#s = :accepted")
+            .expression_attribute_names("#s", "state")
+            .expression_attribute_values(":accepted", s("accepted"))
+            .expression_attribute_values(":now", n(now_ms));
+        update = match reason {
+            None => update
+                .update_expression(
+                    "SET #s = :delivered, updated_at_ms = :now, finished_at_ms = :now",
+                )
+                .expression_attribute_values(":delivered", s("delivered")),
+            Some(r) => update
+                .update_expression(
+                    "SET #s = :undeliverable, updated_at_ms = :now, finished_at_ms = :now, \
+                     reason = :reason, GSI1PK = :gsi1pk, GSI1SK = :gsi1sk",
+                )
+                .expression_attribute_values(":undeliverable", s("undeliverable"))
+                .expression_attribute_values(":reason", s(r.as_str()))
+                .expression_attribute_values(
+                    ":gsi1pk",
+                    s(format!("DELIVERY#wechat#{account_id}#undeliverable")),
+                )
+                .expression_attribute_values(":gsi1sk", s(format!("{now_ms:013}#{reply_id}"))),
+        };
+        let update = update
+            .build()
+            .map_err(|e| PortError::permanent("build update", e))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
     async fn get(&self, key: Item, what: &'static str) -> Result<Option<Item>, PortError> {
         let out = self
             .store
@@ -101,49 +146,86 @@ impl TemplateSends for DynamoDbTemplateSends {
         else {
             return Ok(Settled::Unknown);
         };
-        let mut update = self
-            .store
-            .client
-            .update_item()
-            .table_name(&self.store.table)
-            .set_key(Some(Self::record_key(&reply_id)))
-            .condition_expression("#s = :accepted")
-            .expression_attribute_names("#s", "state")
-            .expression_attribute_values(":accepted", s("accepted"))
-            .expression_attribute_values(":now", n(now_ms));
-        update = match reason {
-            None => update
-                .update_expression(
-                    "SET #s = :delivered, updated_at_ms = :now, finished_at_ms = :now",
-                )
-                .expression_attribute_values(":delivered", s("delivered")),
-            Some(r) => update
-                .update_expression(
-                    "SET #s = :undeliverable, updated_at_ms = :now, finished_at_ms = :now, \
-                     reason = :reason, GSI1PK = :gsi1pk, GSI1SK = :gsi1sk",
-                )
-                .expression_attribute_values(":undeliverable", s("undeliverable"))
-                .expression_attribute_values(":reason", s(r.as_str()))
-                // Listed with the other undeliverable replies (see `deliveries`).
-                .expression_attribute_values(
-                    ":gsi1pk",
-                    s(format!("DELIVERY#wechat#{account_id}#undeliverable")),
-                )
-                .expression_attribute_values(":gsi1sk", s(format!("{now_ms:013}#{reply_id}"))),
+        let record = self
+            .get(Self::record_key(&reply_id), "dynamodb get_item (delivery)")
+            .await?;
+        let Some(record) = record else {
+            return Ok(Settled::Unknown);
         };
-        match update.send().await {
-            Ok(_) => Ok(Settled::Updated { reply_id }),
-            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => {
-                let record = self
-                    .get(Self::record_key(&reply_id), "dynamodb get_item (delivery)")
-                    .await?;
-                Ok(match record.and_then(|r| text(&r, "state")).as_deref() {
-                    None => Settled::Unknown,
-                    Some("calling" | "sent") => Settled::NotYetAccepted { reply_id },
-                    Some(_) => Settled::AlreadySettled { reply_id },
-                })
+        match text(&record, "state").as_deref() {
+            Some("accepted") => {}
+            Some("calling" | "sent") => return Ok(Settled::NotYetAccepted { reply_id }),
+            _ => return Ok(Settled::AlreadySettled { reply_id }),
+        }
+        let state = if reason.is_some() {
+            "undeliverable"
+        } else {
+            "delivered"
+        };
+        let mut writes = vec![self.record_update(account_id, &reply_id, reason, now_ms)?];
+        // The reply in the thread shows the result too (the desk reads it there).
+        let message = match (
+            text(&record, "conversation_key"),
+            text(&record, "thread_sk"),
+        ) {
+            (Some(key), Some(sk)) => {
+                Some(message_update(&self.store.table, &key, &sk, state, reason)?)
             }
-            Err(e) => Err(port_error("dynamodb update_item (settle template)", e)),
+            _ => None,
+        };
+        writes.extend(message);
+        match transact(
+            &self.store.client,
+            writes,
+            "dynamodb transact_write_items (settle template)",
+        )
+        .await?
+        {
+            Transacted::Committed => Ok(Settled::Updated { reply_id }),
+            Transacted::ConditionsFailed(items) if items.contains(&0) => {
+                // Settled in between by another copy of the report.
+                Ok(Settled::AlreadySettled { reply_id })
+            }
+            Transacted::ConditionsFailed(_) => {
+                // The thread item is gone (expired): settle the record alone.
+                let only = vec![self.record_update(account_id, &reply_id, reason, now_ms)?];
+                match transact(
+                    &self.store.client,
+                    only,
+                    "dynamodb transact_write_items (settle template)",
+                )
+                .await?
+                {
+                    Transacted::Committed => Ok(Settled::Updated { reply_id }),
+                    Transacted::ConditionsFailed(_) => Ok(Settled::AlreadySettled { reply_id }),
+                }
+            }
         }
     }
+}
+
+/// Marks the thread item `sk` of conversation `key` with the finish result (only if it exists).
+fn message_update(
+    table: &str,
+    key: &str,
+    sk: &str,
+    state: &str,
+    reason: Option<UndeliverableReason>,
+) -> Result<TransactWriteItem, PortError> {
+    let mut update = Update::builder()
+        .table_name(table)
+        .key("PK", s(conversation_pk(key)))
+        .key("SK", s(sk))
+        .condition_expression("attribute_exists(PK)")
+        .expression_attribute_values(":d", s(state));
+    update = match reason {
+        None => update.update_expression("SET delivery = :d"),
+        Some(r) => update
+            .update_expression("SET delivery = :d, delivery_reason = :r")
+            .expression_attribute_values(":r", s(r.as_str())),
+    };
+    let update = update
+        .build()
+        .map_err(|e| PortError::permanent("build update", e))?;
+    Ok(TransactWriteItem::builder().update(update).build())
 }
