@@ -83,6 +83,16 @@ MUTATIONS: list[Row] = [
          ["CONV#*", "REPLY#*", "TOKEN#*"])),
     ("table-leading-keys", "reply-sender without TOKEN#* (token cache)", put(RS_KEYS, ["CONV#*", "REPLY#*"])),
     ("table-leading-keys", "the router cannot read the rules (CONFIG statement dropped)", drop_stmt("MessageRouterRole", "ReadRules")),
+    # WeChat template messages: the router settles a finish report, the sender writes the lookup.
+    ("table-leading-keys", "the router cannot find a template message's reply (TPLMSG statement dropped)",
+     drop_stmt("MessageRouterRole", "TemplateLookups")),
+    ("table-leading-keys", "the router may update any item while settling a template (no LeadingKeys condition)",
+     drop("stmt:MessageRouterRole:SettleTemplateDeliveries.Condition")),
+    ("table-leading-keys", "the router may update the token cache while settling a template (TOKEN#* added)",
+     put("stmt:MessageRouterRole:SettleTemplateDeliveries.Condition.ForAllValues:StringLike.dynamodb:LeadingKeys",
+         ["REPLY#*", "TOKEN#*"])),
+    ("table-leading-keys", "reply-sender cannot write a template message's lookup",
+     drop_stmt("ReplySenderRole", "TemplateLookups")),
     ("table-leading-keys", "reply-api's idempotency records with ForAllValues:StringEquals (APIREQ#* literally)",
      put("stmt:ReplyApiRole:IdempotencyRecords.Condition", {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["APIREQ#*"]}})),
     # --- secrets per role, no plaintext secrets -------------------------------------------------

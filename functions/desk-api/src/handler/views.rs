@@ -57,6 +57,7 @@ pub(crate) fn conversation_detail(c: &Conversation, policy: &ReplyPolicy, now_ms
         "public_text_limit": (c.channel == gateway_core::message::Channel::Weibo)
             .then(gateway_core::reply::public::text_limit),
         "public_replies": c.public_replies,
+        "template_replies": c.template_replies,
         "last_undeliverable": c.undeliverable.as_ref().map(|u| json!({
             "at": u.at,
             "reason": u.reason.as_str(),
@@ -164,7 +165,8 @@ fn thread_entry(item: &ThreadItem) -> Value {
             sent_at,
             delivery,
             delivery_reason,
-        } => json!({
+        } => {
+            let mut v = json!({
             "seq": item.seq,
             "id": item.id,
             "type": "outbound",
@@ -179,8 +181,12 @@ fn thread_entry(item: &ThreadItem) -> Value {
             "public": reply.content.is_public(),
             "origin": origin(&reply.origin),
             "delivery": delivery.as_deref().unwrap_or("delivered"),
-            "delivery_reason": delivery_reason,
-        }),
+            });
+            if let Some(reason) = delivery_reason {
+                v["delivery_reason"] = json!(reason);
+            }
+            v
+        }
         ThreadEntry::Note(note) => json!({
             "seq": item.seq,
             "id": item.id,
