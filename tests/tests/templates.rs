@@ -354,9 +354,18 @@ async fn a_blocked_or_refused_template_is_undeliverable_with_its_reason() {
 async fn reply_api_refuses_a_template_for_weibo_or_with_bad_fields() {
     let _guard = RUNNING_STACK_LOCK.lock().await;
     let ctx = setup().await;
+    // A Weibo customer's conversation, stored as the router would.
+    let uid = unique_digits();
+    let mut m = text_message("brand", &uid, &unique_digits(), "hi", now_ms());
+    m.channel = gateway_core::message::Channel::Weibo;
+    m.conversation_key = format!("weibo:brand:{uid}");
+    let mut c = Conversation::new_for(&m);
+    c.record_inbound(&m);
+    c.version = 1;
+    ctx.store.commit_inbound(&m, None, &c).await.unwrap();
     let (status, body) = ctx
         .reply_api(json!({
-            "conversation_key": format!("weibo:brand:{}", unique_digits()),
+            "conversation_key": m.conversation_key,
             "content": template_content(),
         }))
         .await;
@@ -365,11 +374,12 @@ async fn reply_api_refuses_a_template_for_weibo_or_with_bad_fields() {
         (422, Some("unsupported_content")),
         "{body}"
     );
+    let follower = ctx.follower(now_ms()).await;
     let mut bad = template_content();
     bad["data"] = json!({"keyword1.DATA": {"value": "x"}});
     let (status, body) = ctx
         .reply_api(json!({
-            "conversation_key": format!("wechat:demo:o{}", unique_digits()),
+            "conversation_key": follower.conversation_key,
             "content": bad,
         }))
         .await;

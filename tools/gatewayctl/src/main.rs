@@ -228,7 +228,7 @@ enum SendCommand {
         location: Option<String>,
         /// A photo, voice note or video instead of text.
         #[command(flatten)]
-        media: send::WeChatMediaArgs,
+        media: Box<send::WeChatMediaArgs>,
         /// The `TEMPLATESENDJOBFINISH` report of the template message --msg-id instead of text,
         /// with this `Status`: `success`, `failed:user block` or `failed: system failed`.
         #[arg(long, requires = "msg_id", conflicts_with_all = ["text", "event", "location"])]

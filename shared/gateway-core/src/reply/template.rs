@@ -262,7 +262,13 @@ mod tests {
             .into_iter()
             .map(|(k, v)| (k, TemplateField::new(v)))
             .collect();
-        let cases: Vec<(&str, BTreeMap<String, TemplateField>, Option<&str>, &str)> = vec![
+        type Case<'a> = (
+            &'a str,
+            BTreeMap<String, TemplateField>,
+            Option<&'a str>,
+            &'a str,
+        );
+        let cases: Vec<Case<'_>> = vec![
             ("", ok.clone(), None, "`template_id` is empty"),
             (&long_id, ok.clone(), None, "`template_id` must be"),
             ("a b", ok.clone(), None, "`template_id` must be"),
