@@ -107,7 +107,10 @@ export interface ThreadItem {
   text: string | null;
   content?: Record<string, any>;
   origin?: { type: "rule" | "agent" | "system"; rule_id?: string; agent_id?: string };
-  delivery?: "delivered";
+  /** `accepted` (a template message WeChat took; its result comes later), then `delivered`
+   * or `undeliverable` (with `delivery_reason`). */
+  delivery?: "delivered" | "accepted" | "undeliverable";
+  delivery_reason?: string | null;
   author?: string;
   media?: MediaItem[];
   /** Written or answered in public (a Weibo comment or mention, or a public comment reply). */
@@ -248,6 +251,14 @@ export const api = {
   replyMedia: (key: string, type: string, mediaId: string, idempotencyKey: string) =>
     call<{ reply_id: string; status: string }>("POST", `/conversations/${enc(key)}/replies`, {
       body: { content: { type, media_id: mediaId }, idempotency_key: idempotencyKey },
+    }).then((a) => a.body),
+  replyTemplate: (
+    key: string,
+    template: { template_id: string; data: Record<string, { value: string }>; url?: string },
+    idempotencyKey: string,
+  ) =>
+    call<{ reply_id: string; status: string }>("POST", `/conversations/${enc(key)}/replies`, {
+      body: { content: { type: "template", ...template }, idempotency_key: idempotencyKey },
     }).then((a) => a.body),
   upload: (account: string, file: Blob) =>
     call<Uploaded>("POST", "/media", { query: { account }, file }).then((a) => a.body),

@@ -8,6 +8,7 @@ import { api, ApiError, type CannedView, type Conversation, type ThreadItem } fr
 import { t, type Key } from "./i18n";
 import { icon } from "./media";
 import { lastWroteInPublic, latestPlace } from "./public";
+import { TemplateForm } from "./template";
 
 /** What WeChat takes (the API reads the type from the bytes; this only filters the picker). */
 const ACCEPT = "image/jpeg,image/png,image/gif,audio/amr,.amr,audio/mpeg,.mp3,video/mp4";
@@ -35,7 +36,15 @@ export interface Pending {
   reason?: string;
 }
 
-const REASONS = new Set(["window_closed", "quota_exhausted", "unfollowed", "no_interaction"]);
+const REASONS = new Set([
+  "window_closed",
+  "quota_exhausted",
+  "unfollowed",
+  "no_interaction",
+  "user_refused",
+  "user_block",
+  "system_failed",
+]);
 
 /** The reason a reply was refused or undeliverable, in words. */
 export function reasonText(reason: string | null | undefined, fallback?: string): string {
@@ -69,6 +78,7 @@ export function Composer(props: {
   const box = useRef<HTMLTextAreaElement>(null);
   const picker = useRef<HTMLInputElement>(null);
   const [uploading, setUploading] = useState(false);
+  const [templating, setTemplating] = useState(false);
 
   useEffect(() => {
     if (text) sessionStorage.setItem(draftKey, text);
@@ -152,6 +162,22 @@ export function Composer(props: {
 
   // A public comment has no private window.
   const disabled = mode === "reply" && !inPublic && !conv.reply.can_reply;
+  // Once WeChat's window has closed, a template message is the way left to follow up.
+  const templateOffer = mode === "reply" && conv.channel === "wechat" && !conv.reply.can_reply;
+  if (templateOffer && templating) {
+    return (
+      <section class="composer" aria-label={t("composer")}>
+        <TemplateForm
+          conv={conv}
+          onQueued={(p) => {
+            props.onQueued(p);
+            setTemplating(false);
+          }}
+          onCancel={() => setTemplating(false)}
+        />
+      </section>
+    );
+  }
   return (
     <section class="composer" aria-label={t("composer")}>
       <div class="composer-modes" role="radiogroup">
@@ -186,6 +212,14 @@ export function Composer(props: {
             </span>
           )}
         </div>
+      )}
+      {templateOffer && (
+        <p class="template-offer" data-testid="template-offer">
+          {t("template_offer")}{" "}
+          <button type="button" onClick={() => setTemplating(true)} data-testid="template-open">
+            {t("template_open")}
+          </button>
+        </p>
       )}
       <textarea
         ref={box}

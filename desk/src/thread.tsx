@@ -39,6 +39,8 @@ function Content({ item }: { item: ThreadItem }) {
     );
   }
   switch (item.kind) {
+    case "template":
+      return <TemplateContent item={item} />;
     case "text":
       return <Linked text={item.text ?? c.text ?? ""} />;
     case "image":
@@ -108,6 +110,36 @@ function Content({ item }: { item: ThreadItem }) {
     default:
       return <Linked text={item.text ?? `(${item.kind})`} />;
   }
+}
+
+/** A template message: its keywords, and what WeChat reported of its delivery. */
+function TemplateContent({ item }: { item: ThreadItem }) {
+  const c = item.content ?? {};
+  const data = (c.data ?? {}) as Record<string, { value: string }>;
+  const state =
+    item.delivery === "accepted"
+      ? t("template_accepted")
+      : item.delivery === "undeliverable"
+        ? item.delivery_reason === "user_block"
+          ? t("template_user_block")
+          : t("template_failed")
+        : t("template_delivered");
+  return (
+    <span data-testid="template-message">
+      <span class="badge">📋 {t("template_badge")}</span> <span class="muted small">{c.template_id}</span>
+      <dl class="template-data">
+        {Object.entries(data).map(([k, v]) => (
+          <div key={k}>
+            <dt>{k}</dt>
+            <dd>{v.value}</dd>
+          </div>
+        ))}
+      </dl>
+      <span class={`small ${item.delivery === "undeliverable" ? "error" : "muted"}`} data-testid="template-delivery">
+        {state}
+      </span>
+    </span>
+  );
 }
 
 function who(item: ThreadItem): { cls: string; label: string } {

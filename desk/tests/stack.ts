@@ -55,6 +55,19 @@ export function sendComment(account: string, from: string, ids: { comment: strin
   ]);
 }
 
+/**
+ * A WeChat follower's message received `hoursAgo` hours ago, queued as the webhook would have
+ * queued it then (`gatewayctl desk seed-late`): the 48-hour reply window has closed.
+ */
+export function sendLate(account: string, from: string, text: string, hoursAgo = 49) {
+  ctl(["desk", "seed-late", "--account", account, "--from", from, "--text", text, "--hours-ago", String(hoursAgo)]);
+}
+
+/** WeChat's TEMPLATESENDJOBFINISH push for the template message `msgid` to `to`, signed. */
+export function sendTemplateFinish(account: string, to: string, msgid: string, status: string) {
+  ctl(["send", "wechat", "--account", account, "--from", to, "--msg-id", msgid, "--template-status", status, "--retries", "2"]);
+}
+
 /** A unique Weibo-style id (digits). */
 export function weiboId(): string {
   return `49${Date.now()}${Math.floor(Math.random() * 1e3).toString().padStart(3, "0")}`;

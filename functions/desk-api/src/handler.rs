@@ -17,6 +17,8 @@ mod people;
 mod public_tests;
 mod stats;
 #[cfg(test)]
+mod template_tests;
+#[cfg(test)]
 mod tests;
 mod views;
 

@@ -9,6 +9,7 @@
 
 use aws_lambda_events::event::sqs::SqsMessage;
 use gateway_core::NormalizedMessage;
+use gateway_core::delivery::template::TemplateSends;
 use gateway_core::media::MediaQueue;
 use gateway_core::ports::{ConversationStore, DeadLetter, DeadLetters, ReplyQueue, RulesSource};
 use gateway_core::routing::{self, ProcessOutcome, Router};
@@ -32,6 +33,8 @@ pub struct RouterDeps {
     pub media: Arc<dyn MediaQueue>,
     /// Rules in force.
     pub rules: Arc<dyn RulesSource>,
+    /// Template message delivery records, settled by WeChat's finish reports.
+    pub template_sends: Arc<dyn TemplateSends>,
 }
 
 /// Handles a batch in order and returns the ids of the records to retry.
@@ -85,6 +88,24 @@ async fn handle_record(
             return dead_letter(deps, record, id, group, &reason).await;
         }
     };
+    if let Some(report) = crate::finish::report(&message) {
+        return match crate::finish::settle(
+            deps.template_sends.as_ref(),
+            &report,
+            message.received_at_ms,
+        )
+        .await
+        {
+            Ok(()) => true,
+            Err(e) if e.is_retryable() => {
+                tracing::warn!(sqs.message_id = id, error.message = %e, "template finish report will be retried");
+                false
+            }
+            Err(e) => {
+                dead_letter(deps, record, id, group, &format!("permanent failure: {e}")).await
+            }
+        };
+    }
     match routing::process(router, &message).await {
         Ok(outcome) => {
             emit_metrics(&message, &outcome);
@@ -237,6 +258,9 @@ mod tests {
             rules: Arc::new(StaticRules(Arc::new(
                 RuleSet::from_yaml(gateway_lambda::BUNDLED_RULES).expect("bundled rules are valid"),
             ))),
+            template_sends: Arc::new(
+                gateway_core::delivery::testing::InMemoryDeliveryLedger::default(),
+            ),
         }
     }
     fn record(id: &str, group: &str, body: &str) -> SqsMessage {
@@ -377,5 +401,61 @@ mod tests {
         let failures = handle_batch(&deps, &records, || Duration::from_secs(1)).await;
         assert_eq!(failures, vec!["a".to_string(), "b".to_string()]);
         assert_eq!(store.message_count(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_template_finish_report_settles_its_record_and_is_not_stored() {
+        use gateway_core::delivery::ports::{DeliveryRecord, DeliveryState};
+        use gateway_core::delivery::testing::InMemoryDeliveryLedger;
+        use gateway_core::message::Content;
+        let store = Arc::new(InMemoryConversationStore::default());
+        let sends = Arc::new(InMemoryDeliveryLedger::default());
+        sends.set(DeliveryRecord {
+            reply_id: "r1".into(),
+            state: DeliveryState::Accepted,
+            calling_since_ms: None,
+            sent_at_ms: Some(1),
+            reason: None,
+            error_code: None,
+            platform_id: Some("200228332".into()),
+            updated_at_ms: 1,
+        });
+        sends
+            .template_lookups
+            .lock()
+            .expect("lock")
+            .insert(("demo".into(), "200228332".into()), "r1".into());
+        let mut deps = deps_with(store.clone(), Arc::new(RecordingDeadLetters::default()));
+        deps.template_sends = sends.clone();
+        let mut m = text_message("demo", "u1", "1", "x", 1_000);
+        m.content = Content::Event {
+            event: "template_send_finished".into(),
+            platform_event: "TEMPLATESENDJOBFINISH".into(),
+            key: None,
+            detail: [
+                ("MsgID".to_string(), "200228332".to_string()),
+                ("Status".to_string(), "failed:user block".to_string()),
+            ]
+            .into(),
+        };
+        let body = serde_json::to_string(&m).expect("json");
+        let records = vec![record("a", &m.conversation_key, &body)];
+        for _ in 0..2 {
+            // The second time: a redelivered push changes nothing.
+            let failures = handle_batch(&deps, &records, || Duration::from_secs(60)).await;
+            assert!(failures.is_empty(), "{failures:?}");
+            let r = sends.record("r1").expect("record");
+            assert_eq!(r.state, DeliveryState::Undeliverable);
+            assert_eq!(r.reason.as_deref(), Some("user_block"));
+        }
+        assert_eq!(store.message_count(), 0, "not stored as a customer message");
+        assert!(
+            store
+                .load(&m.conversation_key)
+                .await
+                .expect("load")
+                .is_none(),
+            "no conversation opened"
+        );
     }
 }

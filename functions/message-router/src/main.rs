@@ -4,16 +4,19 @@
 //!
 //! - `config.rs`: the environment it reads;
 //! - `handler.rs`: the batch handler (FIFO order per conversation, dead letters, metrics)
-//!   around `gateway_core::routing`.
+//!   around `gateway_core::routing`;
+//! - `finish.rs`: WeChat template messages' finish reports, which settle delivery records
+//!   instead of being stored.
 
 mod config;
+mod finish;
 mod handler;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use gateway_aws::sdk::{consumer_timeouts, load_sdk_config_with_timeouts};
 use gateway_aws::{
     BundledRules, DynamoDbConversationStore, DynamoDbRulesSource, DynamoDbRulesStore,
-    SqsDeadLetters, SqsMediaQueue, SqsReplyQueue,
+    DynamoDbTemplateSends, SqsDeadLetters, SqsMediaQueue, SqsReplyQueue,
 };
 use gateway_lambda::sqs_batch;
 use lambda_runtime::{LambdaEvent, service_fn};
@@ -29,12 +32,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         aws_sdk_sqs::Client::new(&sdk),
     );
     let table = &config.table_name;
+    let store = DynamoDbConversationStore::new(dynamodb.clone(), table, config.message_ttl_secs());
     let deps = handler::RouterDeps {
-        store: Arc::new(DynamoDbConversationStore::new(
-            dynamodb.clone(),
-            table,
-            config.message_ttl_secs(),
-        )),
+        template_sends: Arc::new(DynamoDbTemplateSends::new(store.clone())),
+        store: Arc::new(store),
         dead_letters: Arc::new(SqsDeadLetters::new(
             sqs.clone(),
             &config.dead_letter_queue_url,

@@ -121,6 +121,15 @@ export function replySenderFunction(props: ReplySenderProps): lambda.Function {
         resources: [table.tableArn],
         conditions: leadingKeys('UPLOAD#*'),
       }),
+      // The lookup from a template message's msgid to its reply, written with the msgid
+      // (DynamoDbDeliveryLedger::mark_template_sent: a Put item of a TransactWriteItems):
+      // TPLMSG#wechat#<account>#<msgid>.
+      new iam.PolicyStatement({
+        sid: 'TemplateLookups',
+        actions: ['dynamodb:PutItem'],
+        resources: [table.tableArn],
+        conditions: leadingKeys('TPLMSG#*'),
+      }),
       // The file a media reply names, read to upload it to WeChat: uploads/ only.
       new iam.PolicyStatement({
         sid: 'ReadUploads',

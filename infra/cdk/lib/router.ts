@@ -93,6 +93,29 @@ export function messageRouterFunction(props: MessageRouterProps): lambda.Functio
         resources: [table.tableArn],
         conditions: leadingKeys('CONFIG'),
       }),
+      // WeChat template messages' finish reports (gateway-aws DynamoDbTemplateSends::settle):
+      // the lookup from the msgid to the reply (GetItem, TPLMSG#wechat#<account>#<msgid>),
+      // the delivery record (GetItem, then an Update item of a TransactWriteItems:
+      // UpdateItem, REPLY#<reply id>) and, in the same transaction, the reply's thread item
+      // (Update item: UpdateItem, CONV#<conversation key>).
+      new iam.PolicyStatement({
+        sid: 'TemplateLookups',
+        actions: ['dynamodb:GetItem'],
+        resources: [table.tableArn],
+        conditions: leadingKeys('TPLMSG#*'),
+      }),
+      new iam.PolicyStatement({
+        sid: 'SettleTemplateDeliveries',
+        actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+        resources: [table.tableArn],
+        conditions: leadingKeys('REPLY#*'),
+      }),
+      new iam.PolicyStatement({
+        sid: 'MarkTemplateThreadItems',
+        actions: ['dynamodb:UpdateItem'],
+        resources: [table.tableArn],
+        conditions: leadingKeys('CONV#*'),
+      }),
     ],
   });
 

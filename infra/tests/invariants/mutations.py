@@ -38,8 +38,10 @@ MUTATIONS: list[Row] = [
     ("iam-least-privilege", "the router may also scan the table", add(stmts("MessageRouterRole"), allow("dynamodb:Scan", TABLE_ARN))),
     ("iam-least-privilege", "a managed policy on the router's role",
      put("MessageRouterRole.ManagedPolicyArns", ["arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole"])),
-    ("iam-least-privilege", "the router may also update items (no Update item in its transactions)",
-     add(stmts("MessageRouterRole"), allow("dynamodb:UpdateItem", TABLE_ARN))),
+    # (The router does update items since template messages: a finish report's record and
+    # thread item, under LeadingKeys; see the table-leading-keys mutations below.)
+    ("iam-least-privilege", "the router may also write items in batches (no BatchWriteItem in its code)",
+     add(stmts("MessageRouterRole"), allow("dynamodb:BatchWriteItem", TABLE_ARN))),
     ("iam-least-privilege", "the router may also query GSI1", add(stmts("MessageRouterRole"), allow("dynamodb:Query", GSI1_ARN))),
     ("iam-least-privilege", "the router may also use ConditionCheck items",
      add("stmt:MessageRouterRole:Conversations.Action", "dynamodb:ConditionCheckItem")),
@@ -85,6 +87,16 @@ MUTATIONS: list[Row] = [
          ["CONV#*", "REPLY#*", "TOKEN#*"])),
     ("table-leading-keys", "reply-sender without TOKEN#* (token cache)", put(RS_KEYS, ["CONV#*", "REPLY#*"])),
     ("table-leading-keys", "the router cannot read the rules (CONFIG statement dropped)", drop_stmt("MessageRouterRole", "ReadRules")),
+    # WeChat template messages: the router settles a finish report, the sender writes the lookup.
+    ("table-leading-keys", "the router cannot find a template message's reply (TPLMSG statement dropped)",
+     drop_stmt("MessageRouterRole", "TemplateLookups")),
+    ("table-leading-keys", "the router may update any item while settling a template (no LeadingKeys condition)",
+     drop("stmt:MessageRouterRole:SettleTemplateDeliveries.Condition")),
+    ("table-leading-keys", "the router may update the token cache while settling a template (TOKEN#* added)",
+     put("stmt:MessageRouterRole:SettleTemplateDeliveries.Condition.ForAllValues:StringLike.dynamodb:LeadingKeys",
+         ["REPLY#*", "TOKEN#*"])),
+    ("table-leading-keys", "reply-sender cannot write a template message's lookup",
+     drop_stmt("ReplySenderRole", "TemplateLookups")),
     ("table-leading-keys", "reply-api's idempotency records with ForAllValues:StringEquals (APIREQ#* literally)",
      put("stmt:ReplyApiRole:IdempotencyRecords.Condition", {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["APIREQ#*"]}})),
     # --- secrets per role, no plaintext secrets -------------------------------------------------

@@ -62,6 +62,9 @@ def secret_refs(lid: str) -> set[str]:
 # (weibo-poller's since_id cursors, SK the timeline).
 CONV, REPLY, TOKEN, CONFIG, APIREQ = "CONV#*", "REPLY#*", "TOKEN#*", "CONFIG", "APIREQ#*"
 UPLOAD = "UPLOAD#*"  # the media ids of the agents' files (reply-sender)
+# The lookup from a WeChat template message's msgid to its reply, TPLMSG#wechat#<account>#<msgid>:
+# written by reply-sender with the msgid, read by the router on the finish report.
+TPLMSG = "TPLMSG#*"
 STATS, STREAM_MARKER, ACCOUNTS = "STATS#*", "STREAM#*", "ACCOUNTS"
 AGENTS, CANNED = "AGENTS", "CANNED"
 POLL_WEIBO = "POLL#weibo#*"
@@ -298,7 +301,11 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         # action: it is authorized per item, and its items are Puts (message, conversation, new
         # TAG# items) and Deletes (TAG# items of removed tags), all in the conversation's
         # partition. No Update or ConditionCheck item, no Query, no index: base table only.
-        table={"dynamodb:GetItem": {CONV, CONFIG}, "dynamodb:PutItem": {CONV}, "dynamodb:DeleteItem": {CONV}},
+        # A template message's finish report (gateway-aws DynamoDbTemplateSends::settle): the
+        # msgid's lookup and the delivery record (GetItem), then one TransactWriteItems of Update
+        # items, the record and the reply's thread item (UpdateItem on REPLY#, CONV#).
+        table={"dynamodb:GetItem": {CONV, CONFIG, TPLMSG, REPLY}, "dynamodb:PutItem": {CONV},
+               "dynamodb:DeleteItem": {CONV}, "dynamodb:UpdateItem": {CONV, REPLY}},
         env=variables("TABLE_NAME=GatewayTable DEAD_LETTER_QUEUE_URL=InboundDeadLetterQueue OUTBOUND_QUEUE_URL=OutboundQueue",
                       "MEDIA_QUEUE_URL=MediaQueue MESSAGE_TTL_DAYS=MessageTtlDays RULES_CACHE_SECS=30"),
         consumes="InboundQueue", reserved_concurrency=("MessageRouterReservedConcurrency", 10),
@@ -319,7 +326,9 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         # Conversations: load (GetItem) and their outbound messages. No Query, no ConditionCheck
         # item, base table only.
         # The media ids of the agents' files (DynamoDbUploadedIds: GetItem, PutItem, UPLOAD#...).
+        # A template message's msgid lookup (mark_template_sent: a Put item, TPLMSG#...).
         table={a: {CONV, REPLY, TOKEN} | ({UPLOAD} if a in ("dynamodb:GetItem", "dynamodb:PutItem") else set())
+               | ({TPLMSG} if a == "dynamodb:PutItem" else set())
                for a in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")},
         # Config::from_lookup (functions/reply-sender/src/config.rs): every variable it reads,
         # set explicitly (the code's defaults, except PLATFORM_TIMEOUT_SECS: see

@@ -25,6 +25,7 @@ pub use dynamodb::poll_cursors::DynamoDbPollCursors;
 pub use dynamodb::published_changes::DynamoDbPublishedChanges;
 pub use dynamodb::rules::{BundledRules, DynamoDbRulesSource, DynamoDbRulesStore};
 pub use dynamodb::stats::DynamoDbStats;
+pub use dynamodb::template_sends::DynamoDbTemplateSends;
 pub use dynamodb::tokens::{DynamoDbAccessTokens, TokenTiming};
 pub use dynamodb::uploads::DynamoDbUploadedIds;
 pub use eventbridge::EventBridgePublisher;

@@ -124,6 +124,12 @@ impl PassiveReplies {
         message: &NormalizedMessage,
         random: &[u8; 16],
     ) -> Option<String> {
+        // A platform report (a template message's `TEMPLATESENDJOBFINISH`) is answered with an
+        // empty acknowledgement, never a message to the follower.
+        if matches!(&message.content, Content::Event { event, .. } if event == crate::message::event::TEMPLATE_SEND_FINISHED)
+        {
+            return None;
+        }
         let rules = self.stateless_rules().await?;
         let at = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(message.received_at_ms)
             .unwrap_or_default();
@@ -226,8 +232,11 @@ fn passive_content(content: &ReplyContent, message: &NormalizedMessage) -> Optio
             }
         }
         // A passive reply is a private answer in the webhook's response: a public comment is
-        // never one (it is Weibo's, and goes through the reply sender).
-        ReplyContent::Position { .. } | ReplyContent::PublicComment { .. } => return None,
+        // never one (it is Weibo's, and goes through the reply sender), nor a template message
+        // (its own API, sent by the reply sender).
+        ReplyContent::Position { .. }
+        | ReplyContent::PublicComment { .. }
+        | ReplyContent::Template { .. } => return None,
     })
 }
 

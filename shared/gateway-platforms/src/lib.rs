@@ -20,8 +20,8 @@ use gateway_core::account::Secret;
 use gateway_core::delivery::platform::{CallError, Disposition, PlatformError};
 use gateway_core::delivery::ports::{TokenFetcher, WeChatApi, WeiboApi};
 use gateway_core::delivery::wechat::{self, TokenGrant};
-use gateway_core::delivery::weibo;
 use gateway_core::delivery::weibo_comments::{self, CommentCall};
+use gateway_core::delivery::{template, weibo};
 use gateway_core::message::Channel;
 use serde_json::Value;
 use std::time::Duration;
@@ -176,6 +176,27 @@ impl WeChatApi for WeChatClient {
     async fn typing(&self, access_token: &Secret, body: &Value) -> Result<(), CallError> {
         self.post_json(wechat::TYPING_PATH, access_token, body)
             .await
+    }
+
+    async fn send_template(
+        &self,
+        access_token: &Secret,
+        body: &Value,
+    ) -> Result<String, CallError> {
+        let response = self
+            .http
+            .post(format!("{}{}", self.base_url, template::TEMPLATE_SEND_PATH))
+            .query(&[("access_token", access_token.expose())])
+            .json(body)
+            .send()
+            .await
+            .map_err(transport)?;
+        let (status, text) = read(response).await?;
+        match template::parse_send_answer(&text) {
+            Some(Ok(msgid)) => Ok(msgid),
+            Some(Err(e)) => Err(CallError::Platform(e)),
+            None => Err(unexpected(Channel::WeChat, status)),
+        }
     }
 }
 

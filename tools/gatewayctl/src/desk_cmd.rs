@@ -100,6 +100,66 @@ pub(crate) enum DeskCommand {
         #[arg(long, env = "AWS_ENDPOINT_URL")]
         endpoint: Option<String>,
     },
+    /// Queue a WeChat follower's text message on the inbound queue as received
+    /// `--hours-ago` hours ago (for trying the desk once the 48-hour reply window has closed:
+    /// a template message is then the follow-up it offers). Prints the message's dedupe id.
+    SeedLate {
+        /// The WeChat account.
+        #[arg(long, default_value = "demo")]
+        account: String,
+        /// The follower's OpenID.
+        #[arg(long)]
+        from: String,
+        /// The text.
+        #[arg(long)]
+        text: String,
+        /// How long ago it was received.
+        #[arg(long, default_value_t = 49)]
+        hours_ago: i64,
+        /// The inbound queue (the stack's QUEUE_URL).
+        #[arg(long, env = "QUEUE_URL")]
+        queue: String,
+        /// Endpoint override (local emulator).
+        #[arg(long, env = "AWS_ENDPOINT_URL")]
+        endpoint: Option<String>,
+    },
+}
+
+/// Queues a WeChat text message from `from` received `hours_ago` hours ago, as the webhook
+/// would have queued it then; prints its dedupe id.
+async fn seed_late(
+    (account, from, text, hours_ago): (String, String, String, i64),
+    queue: &str,
+    endpoint: Option<&str>,
+) -> Result<()> {
+    use gateway_core::ports::MessagePublisher;
+    let at_secs = gatewayctl::send::now_secs() - hours_ago.max(0) * 3600;
+    let msg_id = format!("{at_secs}{}", std::process::id());
+    use gateway_core::message::{Channel, Content, NormalizedMessage, RawFormat, RawPayload};
+    let message = NormalizedMessage {
+        schema_version: gateway_core::message::SCHEMA_VERSION,
+        channel: Channel::WeChat,
+        conversation_key: NormalizedMessage::conversation_key_for(Channel::WeChat, &account, &from),
+        recipient_id: gatewayctl::send::WECHAT_ACCOUNT_ORIGINAL_ID.to_string(),
+        account_id: account,
+        sender_id: from,
+        platform_message_id: Some(msg_id.clone()),
+        dedupe_key: format!("msg:{msg_id}"),
+        content: Content::Text { text },
+        platform_time: at_secs,
+        received_at_ms: at_secs * 1000,
+        raw: RawPayload {
+            format: RawFormat::Xml,
+            body: String::new(),
+        },
+    };
+    let sdk = local::ops_config(endpoint).await;
+    gateway_aws::SqsMessagePublisher::new(aws_sdk_sqs::Client::new(&sdk), queue)
+        .publish(&message)
+        .await
+        .context("queue the message")?;
+    println!("{}", message.dedupe_id());
+    Ok(())
 }
 
 /// A customer's public comment, for `gatewayctl desk seed-comment`.
@@ -229,6 +289,17 @@ pub(crate) async fn run_desk(cmd: DeskCommand) -> Result<()> {
                 text,
             };
             return seed_comment(seed, &queue, endpoint.as_deref()).await;
+        }
+        DeskCommand::SeedLate {
+            account,
+            from,
+            text,
+            hours_ago,
+            queue,
+            endpoint,
+        } => {
+            let seed = (account, from, text, hours_ago);
+            return seed_late(seed, &queue, endpoint.as_deref()).await;
         }
         DeskCommand::SeedMedia {
             conversation,

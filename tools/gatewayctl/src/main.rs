@@ -237,7 +237,11 @@ enum SendCommand {
         location: Option<String>,
         /// A photo, voice note or video instead of text.
         #[command(flatten)]
-        media: send::WeChatMediaArgs,
+        media: Box<send::WeChatMediaArgs>,
+        /// The `TEMPLATESENDJOBFINISH` report of the template message --msg-id instead of text,
+        /// with this `Status`: `success`, `failed:user block` or `failed: system failed`.
+        #[arg(long, requires = "msg_id", conflicts_with_all = ["text", "event", "location"])]
+        template_status: Option<String>,
     },
     /// A Weibo push (JSON).
     Weibo {
@@ -491,6 +495,7 @@ async fn run_send(cmd: SendCommand) -> Result<()> {
             msg_id,
             location,
             media,
+            template_status,
         } => {
             let accounts = load_accounts(&target.accounts)?;
             let envelope = match envelope.as_deref() {
@@ -513,6 +518,12 @@ async fn run_send(cmd: SendCommand) -> Result<()> {
             let id = msg_id.unwrap_or_else(|| format!("{now}{}", send::nonce()));
             let xml = match (&location, &target.text, &target.event) {
                 _ if media.is_some() => media.xml(&target.from, &id, now),
+                _ if template_status.is_some() => send::wechat_template_finish_xml(
+                    &target.from,
+                    &id,
+                    template_status.as_deref().unwrap_or_default(),
+                    now,
+                ),
                 (Some(location), _, _) => {
                     let (degrees, label) =
                         send::parse_location(location).map_err(|e| UsageError(e.to_string()))?;

@@ -65,6 +65,18 @@ pub fn wechat_text_xml(from: &str, text: &str, msg_id: &str, create_time: i64) -
     )
 }
 
+/// The `TEMPLATESENDJOBFINISH` event WeChat pushes when a template message to `to` (an
+/// OpenID) finished: `status` is `success`, `failed:user block` or `failed: system failed`
+/// (<https://developers.weixin.qq.com/doc/offiaccount/Message_Management/Template_Message_Interface.html>).
+pub fn wechat_template_finish_xml(to: &str, msgid: &str, status: &str, create_time: i64) -> String {
+    format!(
+        "<xml><ToUserName>{}</ToUserName><FromUserName>{}</FromUserName><CreateTime>{create_time}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[TEMPLATESENDJOBFINISH]]></Event><MsgID>{msgid}</MsgID><Status>{}</Status></xml>",
+        cdata(WECHAT_ACCOUNT_ORIGINAL_ID),
+        cdata(to),
+        cdata(status)
+    )
+}
+
 /// `gatewayctl send wechat`'s media messages: one of `--image`, `--voice` (with
 /// `--recognition`), `--video` (with `--thumb`), each a platform `MediaId`.
 #[derive(Debug, Clone, Default, clap::Args)]

@@ -9,6 +9,8 @@
 //! * Weibo: `POST /2/messages/reply.json` (form-encoded), errors in Weibo's envelope; the
 //!   comment API of public replies (`/2/comments/reply.json`, `/2/comments/create.json`): see
 //!   [`crate::stub_comments`].
+//! * WeChat template messages (`POST /cgi-bin/message/template/send`): see
+//!   [`crate::stub_templates`].
 //! * Media downloads (WeChat `GET /cgi-bin/media/get`, Weibo `GET /2/mss/msget`): see
 //!   [`crate::stub_media`].
 //! * Weibo's public timelines (`comments/to_me`, `comments/mentions`, `statuses/mentions`, and
@@ -16,7 +18,7 @@
 //! * API clients' webhook receivers (`POST /webhook/{name}`): see [`crate::stub_webhook`].
 //! * Admin, for tests: `POST /admin/reset`, `GET /admin/requests` (everything received),
 //!   `POST /admin/wechat/expire-tokens`, `POST /admin/fail`
-//!   (`{"api":"wechat_send"|"wechat_token"|"weibo_reply"|"weibo_comment"|"wechat_media"|"weibo_media"|"weibo_timeline","code":45015,"times":1}`),
+//!   (`{"api":"wechat_send"|"wechat_template"|"wechat_token"|"weibo_reply"|"weibo_comment"|"wechat_media"|"weibo_media"|"weibo_timeline","code":45015,"times":1}`),
 //!   `POST /admin/config` (`{"token_ttl_secs":7200,"wechat_quota":5}`: token lifetime, and
 //!   customer-service messages accepted per user before `45047`).
 //!
@@ -47,7 +49,7 @@ static STARTED: LazyLock<u128> = LazyLock::new(|| {
 /// A scripted failure: the next `times` calls of `api` answer `code`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Failure {
-    /// `wechat_send`, `wechat_token`, `wechat_typing`, `weibo_reply`, `weibo_comment`,
+    /// `wechat_send`, `wechat_template`, `wechat_token`, `wechat_typing`, `weibo_reply`, `weibo_comment`,
     /// `wechat_media`, `weibo_media` or `weibo_timeline`.
     pub api: String,
     /// The platform error code to answer.
@@ -86,6 +88,8 @@ pub(crate) struct Stub {
     weibo_replies: Vec<Value>,
     /// Public replies received (`crate::stub_comments`).
     pub(crate) comments: Vec<Value>,
+    /// Template messages received (`crate::stub_templates`).
+    pub(crate) templates: Vec<Value>,
     pub(crate) media: crate::stub_media::MediaStub,
     pub(crate) timeline: crate::stub_timeline::TimelineStub,
     pub(crate) webhook: crate::stub_webhook::WebhookStub,
@@ -322,6 +326,7 @@ async fn admin_requests(State(state): State<Shared>) -> Response {
             "token_requests": stub.token_requests,
             "messages": stub.messages,
             "typing": stub.typing,
+            "templates": stub.templates,
         },
         "weibo": { "replies": stub.weibo_replies, "comments": stub.comments },
         "media": stub.media.requests(),
@@ -388,6 +393,7 @@ pub fn router() -> Router {
         .merge(crate::stub_timeline::routes())
         .merge(crate::stub_comments::routes())
         .merge(crate::stub_webhook::routes())
+        .merge(crate::stub_templates::routes())
         .with_state(state)
 }
 

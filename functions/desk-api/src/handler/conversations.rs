@@ -304,8 +304,9 @@ pub(super) async fn reply(desk: &Desk, call: &Call<'_>, key: &str) -> Result<Ans
         .check_length(c.channel)
         .map_err(|reason| undeliverable("too_long", reason))?;
     let policy = desk.policy.for_channel(c.channel);
-    // A public comment goes under a post: the private window does not apply to it.
-    if !body.content.is_public()
+    // A public comment goes under a post, a template message is its own channel: the private
+    // window does not apply to them.
+    if !body.content.bypasses_window()
         && let Err(reason) = window::check(policy, &c.reply_windows, call.now_ms)
     {
         return Err(undeliverable(

@@ -69,6 +69,8 @@ fn public_conversation(store: &gateway_core::desk::testing::MemoryDesk) {
             entry: ThreadEntry::Outbound {
                 reply,
                 sent_at: NOW - 50_000,
+                delivery: None,
+                delivery_reason: None,
             },
             media: vec![],
         },

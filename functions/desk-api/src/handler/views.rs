@@ -57,6 +57,7 @@ pub(crate) fn conversation_detail(c: &Conversation, policy: &ReplyPolicy, now_ms
         "public_text_limit": (c.channel == gateway_core::message::Channel::Weibo)
             .then(gateway_core::reply::public::text_limit),
         "public_replies": c.public_replies,
+        "template_replies": c.template_replies,
         "last_undeliverable": c.undeliverable.as_ref().map(|u| json!({
             "at": u.at,
             "reason": u.reason.as_str(),
@@ -159,7 +160,13 @@ fn thread_entry(item: &ThreadItem) -> Value {
             "public": m.content.is_public(),
             "post": m.content.post(),
         }),
-        ThreadEntry::Outbound { reply, sent_at } => json!({
+        ThreadEntry::Outbound {
+            reply,
+            sent_at,
+            delivery,
+            delivery_reason,
+        } => {
+            let mut v = json!({
             "seq": item.seq,
             "id": item.id,
             "type": "outbound",
@@ -168,13 +175,18 @@ fn thread_entry(item: &ThreadItem) -> Value {
             "text": match &reply.content {
                 gateway_core::reply::ReplyContent::Text { text }
                 | gateway_core::reply::ReplyContent::PublicComment { text, .. } => Some(text.as_str()),
-                _ => None,
+                content => gateway_core::reply::template::preview_text(content),
             },
             "content": reply.content,
             "public": reply.content.is_public(),
             "origin": origin(&reply.origin),
-            "delivery": "delivered",
-        }),
+            "delivery": delivery.as_deref().unwrap_or("delivered"),
+            });
+            if let Some(reason) = delivery_reason {
+                v["delivery_reason"] = json!(reason);
+            }
+            v
+        }
         ThreadEntry::Note(note) => json!({
             "seq": item.seq,
             "id": item.id,

@@ -5,11 +5,17 @@
 //! |-----------------|---------------------|-------------------------------------------|
 //! | delivery record | `REPLY#{reply_id}`  | `DELIVERY`                                |
 //! | outbound message| `CONV#{key}`        | `MSG#{thread_seq:012}#{reply_id}`         |
+//! | template lookup | `TPLMSG#wechat#{account}#{msgid}` | `TPLMSG` (→ `reply_id`, TTL as the record) |
 //!
 //! A record whose platform call created something the platform names (a public comment)
 //! keeps that id as `platform_id` from `sent` on.
 //!
-//! Record states: (none) → `calling` → `sent` → `delivered`, or → `undeliverable` / `failed`
+//! A template message's record keeps WeChat's `msgid` as `platform_id`, and the lookup item,
+//! written in the same transaction, leads the `TEMPLATESENDJOBFINISH` push to it
+//! ([`crate::dynamodb::template_sends`]).
+//!
+//! Record states: (none) → `calling` → `sent` → `delivered` (a template message: `accepted`,
+//! then `delivered` or `undeliverable` when WeChat reports), or → `undeliverable` / `failed`
 //! (see `gateway_core::delivery::process`). Every transition is a conditional write, so two
 //! copies of one command never both call the platform. Undeliverable and failed records are
 //! also indexed (`GSI1PK = DELIVERY#{channel}#{account}#{state}`) so operators can list them.
@@ -151,6 +157,10 @@ impl DynamoDbDeliveryLedger {
         item.insert("dedupe_id".into(), s(&reply_id));
         item.insert("kind".into(), s(command.content.kind()));
         item.insert("sent_at_ms".into(), n(sent_at_ms));
+        if command.content.is_template() {
+            // Accepted by WeChat; its finish report sets `delivered` or `undeliverable`.
+            item.insert("delivery".into(), s("accepted"));
+        }
         if let Some(team) = team {
             // The conversation's team when it was delivered: the statistics count an agent's
             // reply for it (gateway_core::stats::reply_delta).
@@ -202,6 +212,7 @@ fn record_from_item(item: &Item) -> Result<DeliveryRecord, PortError> {
         Some("calling") => DeliveryState::Calling,
         Some("sent") => DeliveryState::Sent,
         Some("delivered") => DeliveryState::Delivered,
+        Some("accepted") => DeliveryState::Accepted,
         Some("undeliverable") => DeliveryState::Undeliverable,
         Some("failed") => DeliveryState::Failed,
         other => {
@@ -324,6 +335,60 @@ impl DeliveryLedger for DynamoDbDeliveryLedger {
         }
     }
 
+    async fn mark_template_sent(
+        &self,
+        command: &ReplyCommand,
+        now_ms: i64,
+        msgid: &str,
+    ) -> Result<(), PortError> {
+        let reply_id = command.dedupe_id();
+        let update = Update::builder()
+            .table_name(&self.store.table)
+            .set_key(Some(self.key(&reply_id)))
+            .update_expression(
+                "SET #s = :sent, sent_at_ms = :now, updated_at_ms = :now, platform_id = :pid",
+            )
+            .condition_expression("#s = :calling")
+            .expression_attribute_names("#s", "state")
+            .expression_attribute_values(":sent", s("sent"))
+            .expression_attribute_values(":calling", s("calling"))
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":pid", s(msgid))
+            .build()
+            .map_err(|e| PortError::permanent("build update", e))?;
+        let lookup = Put::builder()
+            .table_name(&self.store.table)
+            .set_item(Some(crate::dynamodb::template_sends::lookup_item(
+                command.channel.as_str(),
+                &command.account_id,
+                msgid,
+                &reply_id,
+                now_ms / 1000 + self.record_ttl_secs,
+            )))
+            .build()
+            .map_err(|e| PortError::permanent("build put", e))?;
+        let writes = vec![
+            TransactWriteItem::builder().update(update).build(),
+            TransactWriteItem::builder().put(lookup).build(),
+        ];
+        match transact(
+            &self.store.client,
+            writes,
+            "dynamodb transact_write_items (template sent)",
+        )
+        .await?
+        {
+            Transacted::Committed => Ok(()),
+            Transacted::ConditionsFailed(_) => {
+                tracing::warn!(
+                    reply_id,
+                    "delivery record was no longer `calling` when the template call returned"
+                );
+                Ok(())
+            }
+        }
+    }
+
     async fn mark_failed(
         &self,
         command: &ReplyCommand,
@@ -365,13 +430,20 @@ impl DeliveryLedger for DynamoDbDeliveryLedger {
     ) -> Result<CommitOutcome, PortError> {
         let reply_id = command.dedupe_id();
         let now = sent_at_ms;
+        let seq = next.map_or(0, |c| c.thread_seq);
         let update = Update::builder()
             .table_name(&self.store.table)
             .set_key(Some(self.key(&reply_id)))
-            .update_expression("SET #s = :delivered, updated_at_ms = :now")
+            // Where the reply sits in the thread, so that a later report from the platform (a
+            // template message's finish) can mark it there too.
+            .update_expression("SET #s = :delivered, updated_at_ms = :now, thread_sk = :tsk")
+            .expression_attribute_values(":tsk", s(thread_sk(seq, &reply_id)))
             .condition_expression("#s = :sent")
             .expression_attribute_names("#s", "state")
-            .expression_attribute_values(":delivered", s("delivered"))
+            .expression_attribute_values(
+                ":delivered",
+                s(DeliveryState::after_send(&command.content).as_str()),
+            )
             .expression_attribute_values(":sent", s("sent"))
             .expression_attribute_values(":now", n(now))
             .build()
@@ -381,7 +453,7 @@ impl DeliveryLedger for DynamoDbDeliveryLedger {
             .set_item(Some(self.outbound_message_item(
                 command,
                 sent_at_ms,
-                next.map_or(0, |c| c.thread_seq),
+                seq,
                 next.and_then(|c| c.team.as_deref()),
             )?))
             .condition_expression("attribute_not_exists(PK)")

@@ -105,6 +105,8 @@ fn thread_item(item: &Item) -> Result<Option<ThreadItem>, PortError> {
                 reply: serde_dynamo::from_attribute_value(r.clone())
                     .map_err(|e| PortError::permanent("deserialize reply", e))?,
                 sent_at: number(item, "sent_at_ms").unwrap_or(0),
+                delivery: text(item, "delivery"),
+                delivery_reason: text(item, "delivery_reason"),
             },
             None => return Ok(None),
         },

@@ -15,6 +15,7 @@ pub mod published_changes;
 pub mod rules;
 pub mod sla_records;
 pub mod stats;
+pub mod template_sends;
 pub mod tokens;
 pub mod transactions;
 pub mod uploads;

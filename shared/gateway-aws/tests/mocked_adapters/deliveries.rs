@@ -389,16 +389,22 @@ async fn delivered_commits_the_record_the_outbound_message_and_the_conversation_
     assert_eq!(sorted(Some(update.key())), record_key(&command));
     assert_eq!(
         update.update_expression(),
-        "SET #s = :delivered, updated_at_ms = :now"
+        "SET #s = :delivered, updated_at_ms = :now, thread_sk = :tsk"
     );
     assert_eq!(update.condition_expression(), Some("#s = :sent"));
     assert_eq!(sorted(update.expression_attribute_names()), state_name());
+    // The record keeps where the reply sits in the thread (a template message's finish report
+    // marks it there).
     assert_eq!(
         sorted(update.expression_attribute_values()),
         [
             (":delivered".to_string(), s("delivered")),
             (":now".to_string(), n(sent_at)),
             (":sent".to_string(), s("sent")),
+            (
+                ":tsk".to_string(),
+                s(&format!("MSG#{seq:012}#{}", command.dedupe_id()))
+            ),
         ]
     );
 

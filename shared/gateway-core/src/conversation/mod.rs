@@ -192,6 +192,10 @@ pub struct Conversation {
     /// their own, never charged to `reply_windows`.
     #[serde(default, skip_serializing_if = "PublicReplies::is_empty")]
     pub public_replies: PublicReplies,
+    /// WeChat template messages accepted by the platform, and the latest one's time: counted
+    /// on their own (same shape as `public_replies`), never charged to `reply_windows`.
+    #[serde(default, skip_serializing_if = "PublicReplies::is_empty")]
+    pub template_replies: PublicReplies,
     /// The position of the latest item in the conversation's thread (inbound and outbound
     /// messages, internal notes): each new item takes the next number, in the same write as the
     /// conversation, so the thread reads in the order things happened.
@@ -255,6 +259,7 @@ impl Conversation {
             undeliverable: None,
             undeliverable_count: 0,
             public_replies: PublicReplies::default(),
+            template_replies: PublicReplies::default(),
             thread_seq: 0,
             version: 0,
         }

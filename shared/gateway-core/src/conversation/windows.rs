@@ -187,6 +187,12 @@ pub enum UndeliverableReason {
     /// The platform may or may not have delivered it (a crash or timeout during the call):
     /// it is not sent again, so that it is never sent twice.
     DeliveryUncertain,
+    /// The follower refused the account's messages (WeChat template 43101).
+    UserRefused,
+    /// WeChat reported a template message blocked by the follower (`failed:user block`).
+    UserBlock,
+    /// WeChat reported that it failed to deliver a template message (`failed: system failed`).
+    SystemFailed,
 }
 
 impl UndeliverableReason {
@@ -199,6 +205,9 @@ impl UndeliverableReason {
             UndeliverableReason::Unfollowed => "unfollowed",
             UndeliverableReason::NoReplyApi => "no_reply_api",
             UndeliverableReason::DeliveryUncertain => "delivery_uncertain",
+            UndeliverableReason::UserRefused => "user_refused",
+            UndeliverableReason::UserBlock => "user_block",
+            UndeliverableReason::SystemFailed => "system_failed",
         }
     }
 }

@@ -3,6 +3,7 @@
 //! * [`window`]: reply windows and quotas (configuration, checked before sending);
 //! * [`wechat`], [`weibo`]: the platforms' request formats, answers and error codes;
 //! * [`weibo_comments`]: Weibo's comment API, for public replies (no reply window);
+//! * [`template`]: WeChat template messages (no reply window) and their finish reports;
 //! * [`platform`]: what a platform call can end in and what to do about it;
 //! * [`auth`]: HMAC authentication of `reply-api` requests;
 //! * [`api`]: the `reply-api` request and the command it becomes;
@@ -21,6 +22,7 @@ pub mod platform;
 pub mod ports;
 pub mod process;
 mod request;
+pub mod template;
 pub mod uploads;
 pub mod wechat;
 pub mod weibo;

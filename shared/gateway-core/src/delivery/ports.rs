@@ -10,6 +10,7 @@ use crate::delivery::weibo_comments::CommentCall;
 use crate::delivery::window::UndeliverableReply;
 use crate::outbound::ReplyCommand;
 use crate::ports::{CommitOutcome, PortError};
+use crate::reply::ReplyContent;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -25,6 +26,11 @@ pub enum DeliveryState {
     Sent,
     /// Sent and recorded on the conversation: done.
     Delivered,
+    /// A template message WeChat accepted (its `msgid` is the record's `platform_id`),
+    /// recorded on the conversation; WeChat reports the final result later
+    /// (`TEMPLATESENDJOBFINISH`), which makes it `delivered` or `undeliverable`. The reply
+    /// sender has nothing left to do.
+    Accepted,
     /// Not delivered and marked on the conversation (window, quota, unfollowed, uncertain).
     Undeliverable,
     /// The platform refused it for good; the command was dead-lettered with the code.
@@ -38,9 +44,25 @@ impl DeliveryState {
             DeliveryState::Calling => "calling",
             DeliveryState::Sent => "sent",
             DeliveryState::Delivered => "delivered",
+            DeliveryState::Accepted => "accepted",
             DeliveryState::Undeliverable => "undeliverable",
             DeliveryState::Failed => "failed",
         }
+    }
+
+    /// The state a reply reaches when the platform accepted it and the conversation recorded
+    /// it: `accepted` for a template message (its result comes later), else `delivered`.
+    pub fn after_send(content: &ReplyContent) -> Self {
+        if content.is_template() {
+            DeliveryState::Accepted
+        } else {
+            DeliveryState::Delivered
+        }
+    }
+
+    /// True when the reply sender has nothing left to do: the final states, and `accepted`.
+    pub fn is_settled_for_sender(self) -> bool {
+        self.is_final() || self == DeliveryState::Accepted
     }
 
     /// True for the states nothing happens after.
@@ -109,6 +131,16 @@ pub trait DeliveryLedger: Send + Sync {
         platform_id: Option<&str>,
     ) -> Result<(), PortError>;
 
+    /// `calling` → `sent` for a template message WeChat accepted with `msgid`: the record keeps
+    /// it as `platform_id`, and in the same write a lookup from the account and `msgid` to the
+    /// reply is stored, so that the `TEMPLATESENDJOBFINISH` push finds the record.
+    async fn mark_template_sent(
+        &self,
+        command: &ReplyCommand,
+        now_ms: i64,
+        msgid: &str,
+    ) -> Result<(), PortError>;
+
     /// (none | `calling`) → `failed` with the code, after the command was dead-lettered.
     async fn mark_failed(
         &self,
@@ -118,7 +150,8 @@ pub trait DeliveryLedger: Send + Sync {
         now_ms: i64,
     ) -> Result<(), PortError>;
 
-    /// Atomically: `sent` → `delivered`, the conversation `previous` → `next` (only if still at
+    /// Atomically: `sent` → `delivered` (`accepted` for a template message:
+    /// [`DeliveryState::after_send`]), the conversation `previous` → `next` (only if still at
     /// `previous`'s version; skipped when `next` is `None`) and the outbound message item.
     /// [`CommitOutcome::Duplicate`] when the record is no longer `sent`.
     async fn commit_delivered(
@@ -188,6 +221,9 @@ pub trait WeChatApi: Send + Sync {
     async fn send_custom(&self, access_token: &Secret, body: &Value) -> Result<(), CallError>;
     /// `POST /cgi-bin/message/custom/typing`.
     async fn typing(&self, access_token: &Secret, body: &Value) -> Result<(), CallError>;
+    /// `POST /cgi-bin/message/template/send`: the `msgid` of the accepted message.
+    async fn send_template(&self, access_token: &Secret, body: &Value)
+    -> Result<String, CallError>;
 }
 
 /// The Weibo reply and comment APIs.

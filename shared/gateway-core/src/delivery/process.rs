@@ -13,7 +13,8 @@
 //! 3. **Window and quota** ([`super::window::check`]) against the conversation. An auto-reply
 //!    waits (retry) until the router has stored the message that triggered it. Closed: mark the
 //!    reply undeliverable on the conversation, with the reason. A public comment has no window
-//!    (it goes under a post, [`super::weibo_comments`]): it skips this check.
+//!    (it goes under a post, [`super::weibo_comments`]), nor a WeChat template message (its
+//!    own channel, [`super::template`]): they skip this check.
 //! 4. **Claim** (`calling`), conditional on no record: two copies never both call the platform.
 //! 5. **Call** the platform. WeChat token errors: invalidate (compare-and-expire), fetch a new
 //!    token, retry once. Busy or throttled, or the request never left: release the claim and
@@ -22,7 +23,8 @@
 //! 6. **Record**: `sent` (with the platform's id of what it created, when it gives one: a
 //!    public comment's `idstr`), then in one transaction `delivered` + the conversation's
 //!    `record_outbound` (first response time, answered, window charge, or for a public comment
-//!    its own count and time, `public_replies`; version checked, retried on conflict) + the
+//!    its own count and time, `public_replies`, and for a template message `template_replies`
+//!    with the record `accepted` instead of `delivered`; version checked, retried on conflict) + the
 //!    outbound message item.
 //!
 //! The residual window: if the process dies after the platform accepted the reply and before
@@ -183,7 +185,7 @@ pub async fn deliver(
         .as_ref()
         .map(|c| c.reply_windows.clone())
         .unwrap_or_default();
-    if !command.content.is_public()
+    if !command.content.bypasses_window()
         && let Err(reason) = window::check(policy, &windows, (s.now)())
     {
         return mark_undeliverable(s, command, reason, None).await;
@@ -192,6 +194,14 @@ pub async fn deliver(
     // Token before the claim: failing to get one leaves nothing to release.
     let wechat_token = match &request {
         Request::WeChat {
+            account_id,
+            account,
+            ..
+        } => match s.tokens.token(account_id, account, (s.now)()).await {
+            Ok(t) => Some(t),
+            Err(e) => return token_failure(s, command, e).await,
+        },
+        Request::WeChatTemplate {
             account_id,
             account,
             ..
@@ -227,25 +237,22 @@ pub async fn deliver(
             account,
             body,
         } => {
-            let first = wechat_token.unwrap_or_else(|| Secret::new(String::new()));
-            let sent = match s.wechat.send_custom(&first, body).await {
-                Err(CallError::Platform(e)) if e.disposition == Disposition::RefreshToken => {
-                    tracing::info!(error.code = e.code, "access token refused; refreshing once");
-                    if let Err(e) = s.tokens.invalidate(account_id, &first).await {
-                        s.ledger.release(&reply_id).await?;
-                        return Err(e.into());
-                    }
-                    match s.tokens.token(account_id, account, (s.now)()).await {
-                        Ok(fresh) => s.wechat.send_custom(&fresh, body).await,
-                        Err(e) => {
-                            s.ledger.release(&reply_id).await?;
-                            return token_failure(s, command, e).await;
-                        }
-                    }
-                }
-                other => other,
-            };
-            sent.map(|()| None)
+            let call = WeChatCall::Custom(body);
+            match call_wechat(s, command, account_id, account, wechat_token, call).await {
+                Ok(sent) => sent,
+                Err(outcome) => return outcome,
+            }
+        }
+        Request::WeChatTemplate {
+            account_id,
+            account,
+            body,
+        } => {
+            let call = WeChatCall::Template(body);
+            match call_wechat(s, command, account_id, account, wechat_token, call).await {
+                Ok(sent) => sent,
+                Err(outcome) => return outcome,
+            }
         }
         Request::Weibo { token, fields } => s.weibo.reply(token, fields).await.map(|()| None),
         Request::WeiboComment {
@@ -258,9 +265,12 @@ pub async fn deliver(
     match result {
         Ok(platform_id) => {
             let sent_at = (s.now)();
-            s.ledger
-                .mark_sent(&reply_id, sent_at, platform_id.as_deref())
-                .await?;
+            match (&request, platform_id.as_deref()) {
+                (Request::WeChatTemplate { .. }, Some(msgid)) => {
+                    s.ledger.mark_template_sent(command, sent_at, msgid).await?;
+                }
+                (_, platform_id) => s.ledger.mark_sent(&reply_id, sent_at, platform_id).await?,
+            }
             finish(s, command, sent_at).await
         }
         Err(CallError::Platform(e)) => platform_refusal(s, command, e).await,
@@ -278,6 +288,59 @@ pub async fn deliver(
     }
 }
 
+/// A WeChat API call the reply sender makes with an access token.
+#[derive(Clone, Copy)]
+enum WeChatCall<'b> {
+    /// `message/custom/send`.
+    Custom(&'b serde_json::Value),
+    /// `message/template/send`: answers the `msgid`.
+    Template(&'b serde_json::Value),
+}
+
+async fn wechat_once(
+    s: &Sender<'_>,
+    token: &Secret,
+    call: WeChatCall<'_>,
+) -> Result<Option<String>, CallError> {
+    match call {
+        WeChatCall::Custom(body) => s.wechat.send_custom(token, body).await.map(|()| None),
+        WeChatCall::Template(body) => s.wechat.send_template(token, body).await.map(Some),
+    }
+}
+
+/// Makes `call` with the token, and on a token error invalidates it, fetches a fresh one and
+/// makes it once more. `Err` is the outcome when no call could be made with a fresh token.
+async fn call_wechat(
+    s: &Sender<'_>,
+    command: &ReplyCommand,
+    account_id: &str,
+    account: &crate::account::WeChatAccount,
+    token: Option<Secret>,
+    call: WeChatCall<'_>,
+) -> Result<Result<Option<String>, CallError>, Result<DeliveryOutcome, DeliveryError>> {
+    let first = token.unwrap_or_else(|| Secret::new(String::new()));
+    match wechat_once(s, &first, call).await {
+        Err(CallError::Platform(e)) if e.disposition == Disposition::RefreshToken => {
+            tracing::info!(error.code = e.code, "access token refused; refreshing once");
+            let reply_id = command.dedupe_id();
+            if let Err(e) = s.tokens.invalidate(account_id, &first).await {
+                return Err(match s.ledger.release(&reply_id).await {
+                    Ok(()) => Err(e.into()),
+                    Err(e) => Err(e.into()),
+                });
+            }
+            match s.tokens.token(account_id, account, (s.now)()).await {
+                Ok(fresh) => Ok(wechat_once(s, &fresh, call).await),
+                Err(e) => Err(match s.ledger.release(&reply_id).await {
+                    Ok(()) => token_failure(s, command, e).await,
+                    Err(e) => Err(e.into()),
+                }),
+            }
+        }
+        other => Ok(other),
+    }
+}
+
 /// What an existing record means for this attempt; `None` to go on with a delivery.
 async fn resume(
     s: &Sender<'_>,
@@ -285,7 +348,7 @@ async fn resume(
     record: &DeliveryRecord,
 ) -> Result<Option<DeliveryOutcome>, DeliveryError> {
     match record.state {
-        state if state.is_final() => Ok(Some(DeliveryOutcome::AlreadyHandled(state))),
+        state if state.is_settled_for_sender() => Ok(Some(DeliveryOutcome::AlreadyHandled(state))),
         DeliveryState::Sent => {
             let sent_at = record.sent_at_ms.unwrap_or(record.updated_at_ms);
             finish(s, command, sent_at).await.map(Some)
@@ -478,11 +541,14 @@ async fn finish(
             .filter(|c| c.inbound_count > 0)
             .map(|c| (sent_at - c.opened_at.unwrap_or(c.first_inbound_at)).max(0));
         let mut answered_waiting = false;
-        let public = command.content.is_public();
+        let (public, template) = (command.content.is_public(), command.content.is_template());
         let next = previous.clone().map(|mut c: Conversation| {
             if public {
                 // Not charged to a private window: counted on its own.
                 c.public_replies.record_sent(sent_at);
+            } else if template {
+                // Its own channel, outside the customer-service windows: counted on its own.
+                c.template_replies.record_sent(sent_at);
             } else {
                 charged = window::charge(policy, &c.reply_windows, sent_at);
                 if let Some(t) = charged {
@@ -507,7 +573,8 @@ async fn finish(
                 });
             }
             CommitOutcome::Duplicate => {
-                return Ok(DeliveryOutcome::AlreadyHandled(DeliveryState::Delivered));
+                let state = DeliveryState::after_send(&command.content);
+                return Ok(DeliveryOutcome::AlreadyHandled(state));
             }
             CommitOutcome::Conflict => continue,
         }

@@ -1,11 +1,12 @@
 //! The platform request of a reply command, built before any claim so that a command that can
 //! never be sent is never claimed: the WeChat customer-service body, the Weibo fan-service
-//! reply form, or the Weibo comment call of a public comment. Pure.
+//! reply form, the Weibo comment call of a public comment, or the WeChat template message
+//! body. Pure.
 
 use crate::account::{AccountsDocument, ReplyMode, Secret};
 use crate::delivery::weibo_comments::{self, CommentCall};
 use crate::delivery::window::UndeliverableReason;
-use crate::delivery::{wechat, weibo};
+use crate::delivery::{template, wechat, weibo};
 use crate::message::Channel;
 use crate::outbound::{ReplyCommand, ReplyOrigin};
 use serde_json::Value;
@@ -14,6 +15,12 @@ use serde_json::Value;
 /// never claimed.
 pub(super) enum Request {
     WeChat {
+        account_id: String,
+        account: crate::account::WeChatAccount,
+        body: serde_json::Value,
+    },
+    /// A template message (`message/template/send`), sent with the same token.
+    WeChatTemplate {
         account_id: String,
         account: crate::account::WeChatAccount,
         body: serde_json::Value,
@@ -74,6 +81,17 @@ pub(super) fn build_request(
                     "gateway:missing_credentials",
                     "the account has no app_secret".into(),
                 ));
+            }
+            if command.content.is_template() {
+                let client_msg_id = template::client_msg_id(&command.dedupe_id());
+                let body =
+                    template::send_body(&command.recipient_id, &command.content, &client_msg_id)
+                        .ok_or_else(unsupported)?;
+                return Ok(Request::WeChatTemplate {
+                    account_id: command.account_id.clone(),
+                    account: account.clone(),
+                    body,
+                });
             }
             // A reply naming an agent's file gets its body once the file has a media id
             // (`resolve_file`).

@@ -10,8 +10,9 @@ use crate::delivery::ports::{
     AccessTokens, ApiRequestLedger, ApiRequestRecord, ClaimOutcome, DeliveryLedger, DeliveryRecord,
     DeliveryState, TokenError, WeChatApi, WeiboApi,
 };
+use crate::delivery::template::{Settled, TemplateSends};
 use crate::delivery::weibo_comments::CommentCall;
-use crate::delivery::window::UndeliverableReply;
+use crate::delivery::window::{UndeliverableReason, UndeliverableReply};
 use crate::outbound::ReplyCommand;
 use crate::ports::{CommitOutcome, ConversationStore, PortError};
 use async_trait::async_trait;
@@ -27,6 +28,8 @@ pub struct InMemoryDeliveryLedger {
     pub requests: Mutex<BTreeMap<String, ApiRequestRecord>>,
     pub outbound: Mutex<Vec<ReplyCommand>>,
     pub conversations: Mutex<BTreeMap<String, Conversation>>,
+    /// `(account, msgid)` → reply id, as `mark_template_sent` writes it.
+    pub template_lookups: Mutex<BTreeMap<(String, String), String>>,
 }
 
 impl InMemoryDeliveryLedger {
@@ -113,6 +116,22 @@ impl DeliveryLedger for InMemoryDeliveryLedger {
         }
         Ok(())
     }
+    async fn mark_template_sent(
+        &self,
+        command: &ReplyCommand,
+        now_ms: i64,
+        msgid: &str,
+    ) -> Result<(), PortError> {
+        let id = command.dedupe_id();
+        if self.state(&id) == Some(DeliveryState::Calling) {
+            self.mark_sent(&id, now_ms, Some(msgid)).await?;
+            self.template_lookups
+                .lock()
+                .unwrap()
+                .insert((command.account_id.clone(), msgid.to_string()), id);
+        }
+        Ok(())
+    }
     async fn mark_failed(
         &self,
         command: &ReplyCommand,
@@ -144,7 +163,7 @@ impl DeliveryLedger for InMemoryDeliveryLedger {
             return Ok(CommitOutcome::Conflict);
         }
         let mut r = self.record(&id).unwrap();
-        r.state = DeliveryState::Delivered;
+        r.state = DeliveryState::after_send(&command.content);
         r.updated_at_ms = sent_at_ms;
         self.set(r);
         self.outbound.lock().unwrap().push(command.clone());
@@ -169,6 +188,41 @@ impl DeliveryLedger for InMemoryDeliveryLedger {
         r.error_code = mark.platform_code.clone();
         self.set(r);
         Ok(CommitOutcome::Stored)
+    }
+}
+
+#[async_trait]
+impl TemplateSends for InMemoryDeliveryLedger {
+    async fn settle(
+        &self,
+        account_id: &str,
+        msgid: &str,
+        reason: Option<UndeliverableReason>,
+        now_ms: i64,
+    ) -> Result<Settled, PortError> {
+        let key = (account_id.to_string(), msgid.to_string());
+        let Some(reply_id) = self.template_lookups.lock().unwrap().get(&key).cloned() else {
+            return Ok(Settled::Unknown);
+        };
+        let mut records = self.records.lock().unwrap();
+        let Some(r) = records.get_mut(&reply_id) else {
+            return Ok(Settled::Unknown);
+        };
+        match r.state {
+            DeliveryState::Accepted => {
+                r.state = match reason {
+                    None => DeliveryState::Delivered,
+                    Some(_) => DeliveryState::Undeliverable,
+                };
+                r.reason = reason.map(|x| x.as_str().to_string());
+                r.updated_at_ms = now_ms;
+                Ok(Settled::Updated { reply_id })
+            }
+            DeliveryState::Calling | DeliveryState::Sent => {
+                Ok(Settled::NotYetAccepted { reply_id })
+            }
+            _ => Ok(Settled::AlreadySettled { reply_id }),
+        }
     }
 }
 
@@ -238,6 +292,9 @@ pub struct ScriptedPlatform {
     pub wechat_calls: Mutex<Vec<(String, Value)>>,
     pub weibo_calls: Mutex<Vec<WeiboCall>>,
     pub comment_calls: Mutex<Vec<(CommentCall, WeiboCall)>>,
+    /// Token and body of each template message call; a success answers the msgid
+    /// `200228332 + n` (n = the template calls before it).
+    pub template_calls: Mutex<Vec<(String, Value)>>,
 }
 
 impl ScriptedPlatform {
@@ -260,6 +317,17 @@ impl WeChatApi for ScriptedPlatform {
     }
     async fn typing(&self, _access_token: &Secret, _body: &Value) -> Result<(), CallError> {
         Ok(())
+    }
+    async fn send_template(
+        &self,
+        access_token: &Secret,
+        body: &Value,
+    ) -> Result<String, CallError> {
+        let mut calls = self.template_calls.lock().unwrap();
+        let n = calls.len();
+        calls.push((access_token.expose().into(), body.clone()));
+        drop(calls);
+        self.next().map(|()| (200_228_332 + n).to_string())
     }
 }
 

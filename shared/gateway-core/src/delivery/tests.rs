@@ -862,3 +862,6 @@ async fn a_reply_naming_an_agents_file_is_sent_with_its_media_id_and_a_missing_f
 
 #[path = "public_tests.rs"]
 mod public;
+
+#[path = "template_tests.rs"]
+mod template_send;

@@ -84,7 +84,9 @@ pub fn custom_message(to_user: &str, content: &ReplyContent) -> Option<Value> {
                 .collect();
             ("news", json!({ "articles": items }))
         }
-        ReplyContent::Position { .. } | ReplyContent::PublicComment { .. } => return None,
+        ReplyContent::Position { .. }
+        | ReplyContent::PublicComment { .. }
+        | ReplyContent::Template { .. } => return None,
     };
     let mut body = json!({ "touser": to_user, "msgtype": msgtype });
     body[msgtype] = payload;

@@ -32,6 +32,12 @@ pub enum ThreadEntry {
         reply: ReplyCommand,
         /// When the platform accepted it.
         sent_at: i64,
+        /// What the platform reported later, for a reply whose result comes after it was
+        /// accepted (a WeChat template message): `accepted` until the report, then
+        /// `delivered` or `undeliverable`. `None`: delivered when sent.
+        delivery: Option<String>,
+        /// Why an `undeliverable` report (`user_block`, `system_failed`).
+        delivery_reason: Option<String>,
     },
     /// An internal note.
     Note(Note),

@@ -18,11 +18,16 @@
 //! A `public_comment` is answered in public under a Weibo post (`comments/reply` or
 //! `comments/create`), not as a private message: see [`public`].
 //!
+//! A `template` is a WeChat template message ([`template`]): a follow-up outside the
+//! customer-service window.
+//!
 //! Deserializing does not check the values (an empty text is well-formed); call
 //! [`ReplyContent::validate`] before accepting content from people or other systems.
 
 use crate::message::Channel;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use template::{MiniProgram, TemplateField};
 
 /// Most articles one reply may carry (WeChat's historical limit for news messages).
 pub const MAX_ARTICLES: usize = 8;
@@ -168,6 +173,20 @@ pub enum ReplyContent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         comment_id: Option<String>,
     },
+    /// A WeChat template message (`message/template/send`): sent to a follower without a
+    /// customer-service window, within the account's template quota. WeChat.
+    Template {
+        /// The template's id in the account's template library.
+        template_id: String,
+        /// The template's keywords (`first`, `keyword1`, …), 1 to [`template::MAX_FIELDS`].
+        data: BTreeMap<String, TemplateField>,
+        /// Where the message links to.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        url: Option<String>,
+        /// The mini-program page it opens (preferred over `url` by WeChat).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        miniprogram: Option<MiniProgram>,
+    },
 }
 
 /// One link card of an [`ReplyContent::Articles`] reply.
@@ -198,6 +217,7 @@ impl ReplyContent {
             ReplyContent::Articles { .. } => "articles",
             ReplyContent::Position { .. } => "position",
             ReplyContent::PublicComment { .. } => "public_comment",
+            ReplyContent::Template { .. } => "template",
         }
     }
 
@@ -206,13 +226,26 @@ impl ReplyContent {
         matches!(self, ReplyContent::PublicComment { .. })
     }
 
+    /// True for a WeChat template message ([`ReplyContent::Template`]).
+    pub fn is_template(&self) -> bool {
+        matches!(self, ReplyContent::Template { .. })
+    }
+
+    /// True when the customer-service reply window does not apply: a public comment (it goes
+    /// under a post) and a template message (its own channel, bound by the follower's
+    /// subscription and the template quota instead).
+    pub fn bypasses_window(&self) -> bool {
+        self.is_public() || self.is_template()
+    }
+
     /// Convenience constructor for a text reply.
     pub fn text(text: impl Into<String>) -> Self {
         ReplyContent::Text { text: text.into() }
     }
 
     /// True when `channel` can deliver this type of reply: WeChat takes text, image, voice,
-    /// video, music and articles; Weibo takes text, articles, position and public comments.
+    /// video, music, articles and template messages; Weibo takes text, articles, position and
+    /// public comments.
     pub fn supported_on(&self, channel: Channel) -> bool {
         match channel {
             Channel::WeChat => !matches!(
@@ -271,6 +304,12 @@ impl ReplyContent {
                 post_id,
                 comment_id,
             } => public::validate(text, post_id, comment_id.as_deref()),
+            ReplyContent::Template {
+                template_id,
+                data,
+                url,
+                miniprogram,
+            } => template::validate(template_id, data, url.as_deref(), miniprogram.as_ref()),
             ReplyContent::Image { media_id, upload } | ReplyContent::Voice { media_id, upload } => {
                 media_or_upload(media_id, upload.as_deref())
             }
@@ -381,6 +420,9 @@ impl ReplyContent {
                 Some(_) => format!("public reply {}", quote_short(text, 60)),
                 None => format!("public comment {}", quote_short(text, 60)),
             },
+            ReplyContent::Template {
+                template_id, data, ..
+            } => template::summary(template_id, data),
         }
     }
 }
@@ -469,6 +511,7 @@ fn media_summary(kind: &str, media_id: &str, upload: &Option<String>) -> String 
 }
 
 pub mod public;
+pub mod template;
 
 #[cfg(test)]
 mod tests;

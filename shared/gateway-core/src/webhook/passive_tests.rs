@@ -216,3 +216,32 @@ async fn a_public_comment_is_never_a_passive_reply() {
         None
     );
 }
+
+#[tokio::test]
+async fn a_template_finish_report_is_acknowledged_never_answered() {
+    // Even a rule written to answer the event: a report from WeChat is not a follower's
+    // message, and the answer would go to the follower.
+    let rules = r#"
+version: 1
+rules:
+  - id: echo-finish
+    when: { event: template_send_finished }
+    then: [ { reply: { type: text, text: "never sent" } } ]
+"#;
+    let publisher = Arc::new(RecordingPublisher::default());
+    let mut svc = service(publisher.clone());
+    svc.passive = Some(Arc::new(PassiveReplies::new(Arc::new(StaticRules(
+        Arc::new(RuleSet::from_yaml(rules).expect("rules")),
+    )))));
+    let xml = format!(
+        "<xml><ToUserName><![CDATA[gh_account]]></ToUserName><FromUserName><![CDATA[oUser]]></FromUserName>\
+         <CreateTime>{NOW}</CreateTime><MsgType><![CDATA[event]]></MsgType>\
+         <Event><![CDATA[TEMPLATESENDJOBFINISH]]></Event><MsgID>200228332</MsgID>\
+         <Status><![CDATA[success]]></Status></xml>"
+    );
+    let request =
+        simulate::push(&docs().wechat["plain"], &xml, NOW, "n", Envelope::Plaintext).expect("push");
+    let reply = svc.handle(&request.as_inbound("plain", NOW * 1000)).await;
+    assert_eq!((reply.status, reply.body.as_str()), (200, "success"));
+    assert_eq!(publisher.messages().len(), 1, "queued for the router");
+}

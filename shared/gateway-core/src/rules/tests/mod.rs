@@ -12,6 +12,7 @@ mod public;
 mod public_replies;
 mod service_levels;
 mod shipped;
+mod templates;
 mod validation;
 
 use super::*;
