@@ -12,6 +12,7 @@ use gateway_core::message::Channel;
 use gateway_core::outbound::{REPLY_SCHEMA_VERSION, ReplyCommand, ReplyOrigin};
 use gateway_core::ports::ReplyQueue;
 use gateway_core::reply::ReplyContent;
+use gateway_core::reply::template::TemplateField;
 use gateway_tests::media_files::png;
 use gateway_tests::{RUNNING_STACK_LOCK, RunningStack, accounts, sdk, unique_digits};
 use gatewayctl::send;
@@ -105,7 +106,7 @@ impl Ctx {
     }
 
     /// An agent's reply to `openid`, through the outbound queue and the reply sender.
-    async fn agent_reply(&self, openid: &str, text: &str) -> String {
+    async fn agent_reply(&self, openid: &str, content: ReplyContent) -> String {
         let command = ReplyCommand {
             schema_version: REPLY_SCHEMA_VERSION,
             idempotency_key: format!("agent:test:{}", unique_digits()),
@@ -113,7 +114,7 @@ impl Ctx {
             account_id: ACCOUNT.into(),
             conversation_key: format!("wechat:{ACCOUNT}:{openid}"),
             recipient_id: openid.into(),
-            content: ReplyContent::text(text),
+            content,
             origin: ReplyOrigin::Agent {
                 client_id: "test".into(),
                 agent_id: None,
@@ -220,7 +221,17 @@ async fn export_writes_everything_kept_about_a_customer_and_erase_leaves_nothing
     .await;
     ctx.pump(&ctx.run.stack.media_queue_url, "media-fetcher")
         .await;
-    let reply_id = ctx.agent_reply(&customer, "退款已在处理, 请稍候").await;
+    let reply_id = ctx
+        .agent_reply(&customer, ReplyContent::text("退款已在处理, 请稍候"))
+        .await;
+    // A template follow-up: its delivery record and its msgid lookup item.
+    let template = ReplyContent::Template {
+        template_id: "refund-done".into(),
+        data: [("first".to_string(), TemplateField::new("退款已到账"))].into(),
+        url: None,
+        miniprogram: None,
+    };
+    let template_id = ctx.agent_reply(&customer, template).await;
     // Another customer of the same account.
     ctx.push(&other, "text", "<Content><![CDATA[你好]]></Content>")
         .await;
@@ -269,8 +280,9 @@ async fn export_writes_everything_kept_about_a_customer_and_erase_leaves_nothing
         .iter()
         .map(|m| m["direction"].as_str().unwrap_or(""))
         .collect();
-    // The complaint, the picture, the crisis rule's acknowledgement, the agent's reply.
-    assert_eq!(directions, ["in", "in", "out", "out"], "{thread:?}");
+    // The complaint, the picture, the crisis rule's acknowledgement, the agent's reply, the
+    // template follow-up.
+    assert_eq!(directions, ["in", "in", "out", "out", "out"], "{thread:?}");
     assert!(doc.to_string().contains("退款还没到"));
     assert!(
         doc["linked_items"]
@@ -281,6 +293,17 @@ async fn export_writes_everything_kept_about_a_customer_and_erase_leaves_nothing
         "{}",
         doc["linked_items"]
     );
+    for pk in [format!("REPLY#{template_id}"), "TPLMSG#".to_string()] {
+        assert!(
+            doc["linked_items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|i| i["PK"].as_str().unwrap().starts_with(&pk)),
+            "{pk}: {}",
+            doc["linked_items"]
+        );
+    }
     let media = doc["media"].as_array().unwrap();
     assert_eq!(media.len(), 1);
     let file = std::fs::read(dir.join(media[0]["file"].as_str().unwrap())).unwrap();

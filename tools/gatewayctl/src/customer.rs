@@ -8,8 +8,9 @@
 //!   the replies, the agents' notes), the dedupe markers, the desk's audit entries and the tag
 //!   items;
 //! - every other item that names the conversation in its `conversation_key` attribute: the
-//!   replies' delivery records (`REPLY#…`), the reply API's request records (`APIREQ#…`) and
-//!   any later item that links to the conversation the same way;
+//!   replies' delivery records (`REPLY#…`), the reply API's request records (`APIREQ#…`), the
+//!   template messages' lookup items (`TPLMSG#…`) and any later item that links to the
+//!   conversation the same way;
 //! - the media bucket's objects under `media/{channel}/{account}/{conversation}/`.
 //!
 //! The linked items are found with a table scan filtered on `conversation_key`: a data

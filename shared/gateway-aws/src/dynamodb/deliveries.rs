@@ -363,6 +363,7 @@ impl DeliveryLedger for DynamoDbDeliveryLedger {
                 &command.account_id,
                 msgid,
                 &reply_id,
+                &command.conversation_key,
                 now_ms / 1000 + self.record_ttl_secs,
             )))
             .build()

@@ -3,7 +3,7 @@
 //!
 //! | item            | PK                                   | SK       | attributes |
 //! |-----------------|--------------------------------------|----------|------------|
-//! | template lookup | `TPLMSG#{channel}#{account}#{msgid}` | `TPLMSG` | `reply_id`, `expires_at` |
+//! | template lookup | `TPLMSG#{channel}#{account}#{msgid}` | `TPLMSG` | `reply_id`, `conversation_key`, `expires_at` |
 //!
 //! The lookup is written by the reply sender in the transaction that records the `msgid`
 //! (`DynamoDbDeliveryLedger::mark_template_sent`) and expires with the delivery record. The
@@ -31,12 +31,15 @@ pub fn lookup_pk(channel: &str, account: &str, msgid: &str) -> String {
     format!("TPLMSG#{channel}#{account}#{msgid}")
 }
 
-/// The lookup item leading from `msgid` to `reply_id`, expiring at `expires_at` (Unix s).
+/// The lookup item leading from `msgid` to `reply_id`, expiring at `expires_at` (Unix s). It
+/// names the conversation (`conversation_key`), like the delivery record, so that a customer's
+/// erasure finds it (`gatewayctl customer erase`, `docs/privacy.md`).
 pub fn lookup_item(
     channel: &str,
     account: &str,
     msgid: &str,
     reply_id: &str,
+    conversation_key: &str,
     expires_at: i64,
 ) -> Item {
     [
@@ -44,6 +47,7 @@ pub fn lookup_item(
         ("SK".to_string(), s(LOOKUP_SK)),
         ("entity".to_string(), s("template_lookup")),
         ("reply_id".to_string(), s(reply_id)),
+        ("conversation_key".to_string(), s(conversation_key)),
         ("expires_at".to_string(), n(expires_at)),
     ]
     .into()
