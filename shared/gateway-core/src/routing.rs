@@ -457,7 +457,11 @@ rules:
         assert_eq!(p.media_queued, 2);
         let commands = media.commands();
         assert_eq!(media.calls(), 2, "video and thumbnail in one call");
-        assert_eq!(media.profile_commands().len(), 1, "the profile is fresh");
+        assert_eq!(
+            media.profile_commands().len(),
+            2,
+            "no profile is stored yet (no media-fetcher here): asked for again"
+        );
         let kinds: Vec<_> = commands
             .iter()
             .map(|c| (c.kind, c.media_id.as_str()))

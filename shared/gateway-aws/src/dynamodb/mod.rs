@@ -11,6 +11,7 @@ pub(crate) mod desk_query;
 pub mod inboxes;
 pub mod media;
 pub mod poll_cursors;
+pub mod profiles;
 pub mod rules;
 pub mod sla_records;
 pub mod stats;
