@@ -248,6 +248,7 @@ async fn the_router_stores_a_message_with_one_read_and_one_transaction_of_three_
         replies: &replies,
         media: &media,
         rules: &rules_now,
+        profile_refresh_ms: 7 * 86_400_000,
     };
     let mut per_message = Vec::new();
     for m in [
@@ -312,12 +313,19 @@ async fn the_router_stores_a_message_with_one_read_and_one_transaction_of_three_
             "message {i}: {:?}",
             targets(calls)
         );
+        // Every message here asks for the customer's profile (a first message, or one of a
+        // conversation with no profile stored yet: no media-fetcher runs in this test), in
+        // the same single batch as its media commands (the image's, message 4).
+        let bodies: Vec<&str> = media.iter().map(|c| c.body.as_str()).collect();
         let media: Vec<&str> = media.iter().map(|c| c.target.as_str()).collect();
-        if i == 4 {
-            assert_eq!(media, ["AmazonSQS.SendMessageBatch"], "message {i}");
-        } else {
-            assert!(media.is_empty(), "message {i}: {media:?}");
-        }
+        assert_eq!(media, ["AmazonSQS.SendMessageBatch"], "message {i}");
+        assert!(bodies[0].contains("profile"), "message {i}: {}", bodies[0]);
+        assert_eq!(
+            bodies[0].contains("MEDIA5"),
+            i == 4,
+            "message {i}: {}",
+            bodies[0]
+        );
     }
     // Plain messages (no tag change) are exactly three writes; the crisis message adds one tag.
     assert_eq!(

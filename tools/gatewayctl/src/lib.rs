@@ -16,6 +16,7 @@ pub mod stream_source;
 pub mod stub;
 pub mod stub_comments;
 pub mod stub_media;
+pub mod stub_profiles;
 pub mod stub_timeline;
 pub mod stub_upload;
 

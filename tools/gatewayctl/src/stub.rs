@@ -11,11 +11,13 @@
 //!   [`crate::stub_comments`].
 //! * Media downloads (WeChat `GET /cgi-bin/media/get`, Weibo `GET /2/mss/msget`): see
 //!   [`crate::stub_media`].
+//! * Customer profiles (WeChat `GET /cgi-bin/user/info`, Weibo `GET /2/users/show.json`): see
+//!   [`crate::stub_profiles`].
 //! * Weibo's public timelines (`comments/to_me`, `comments/mentions`, `statuses/mentions`, and
 //!   their `/biz` twins), from seeded items: see [`crate::stub_timeline`].
 //! * Admin, for tests: `POST /admin/reset`, `GET /admin/requests` (everything received),
 //!   `POST /admin/wechat/expire-tokens`, `POST /admin/fail`
-//!   (`{"api":"wechat_send"|"wechat_token"|"weibo_reply"|"weibo_comment"|"wechat_media"|"weibo_media"|"weibo_timeline","code":45015,"times":1}`),
+//!   (`{"api":"wechat_send"|"wechat_token"|"weibo_reply"|"weibo_comment"|"wechat_media"|"weibo_media"|"weibo_timeline"|"wechat_user_info"|"weibo_users_show","code":45015,"times":1}`),
 //!   `POST /admin/config` (`{"token_ttl_secs":7200,"wechat_quota":5}`: token lifetime, and
 //!   customer-service messages accepted per user before `45047`).
 //!
@@ -87,6 +89,7 @@ pub(crate) struct Stub {
     pub(crate) comments: Vec<Value>,
     pub(crate) media: crate::stub_media::MediaStub,
     pub(crate) timeline: crate::stub_timeline::TimelineStub,
+    pub(crate) profiles: crate::stub_profiles::ProfileStub,
 }
 
 impl Stub {
@@ -324,6 +327,7 @@ async fn admin_requests(State(state): State<Shared>) -> Response {
         "weibo": { "replies": stub.weibo_replies, "comments": stub.comments },
         "media": stub.media.requests(),
         "weibo_timeline": stub.timeline.requests(),
+        "profiles": stub.profiles.requests(),
     }))
     .into_response()
 }
@@ -384,6 +388,7 @@ pub fn router() -> Router {
         .merge(crate::stub_upload::routes())
         .merge(crate::stub_timeline::routes())
         .merge(crate::stub_comments::routes())
+        .merge(crate::stub_profiles::routes())
         .with_state(state)
 }
 
@@ -458,6 +463,16 @@ impl StubAdmin {
         self.post(
             "/admin/config",
             json!({"token_ttl_secs": token_ttl_secs, "wechat_quota": wechat_quota}),
+        )
+        .await
+    }
+
+    /// What `user/info` (`channel` `wechat`, `id` the OpenID) or `users/show` (`weibo`, the
+    /// uid) answers for this customer from now on.
+    pub async fn profile(&self, channel: &str, id: &str, answer: Value) -> Result<()> {
+        self.post(
+            "/admin/profile",
+            json!({"channel": channel, "id": id, "answer": answer}),
         )
         .await
     }
