@@ -136,13 +136,9 @@ pub async fn process(
         }
         let fetches = fetch_commands(message, conversation.thread_seq);
         let media_queued = fetches.len();
-        let mut queued: Vec<MediaCommand> =
-            fetches.into_iter().map(MediaCommand::Fetch).collect();
-        let profile = crate::profile::profile_command(
-            message,
-            loaded.as_ref(),
-            router.profile_refresh_ms,
-        );
+        let mut queued: Vec<MediaCommand> = fetches.into_iter().map(MediaCommand::Fetch).collect();
+        let profile =
+            crate::profile::profile_command(message, loaded.as_ref(), router.profile_refresh_ms);
         let profile_queued = profile.is_some();
         queued.extend(profile.map(MediaCommand::Profile));
         if !queued.is_empty() {
@@ -433,7 +429,10 @@ rules:
             .await
             .expect("ok");
         assert_eq!(media.calls(), 1, "the first message asks for the profile");
-        assert!(media.commands().is_empty(), "a text message fetches no media");
+        assert!(
+            media.commands().is_empty(),
+            "a text message fetches no media"
+        );
         assert_eq!(media.profile_commands().len(), 1);
         let mut video = text_message("demo", "u1", "2", "", 2_000);
         video.content = Content::Video {

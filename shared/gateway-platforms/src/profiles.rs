@@ -17,8 +17,8 @@
 
 use crate::{WeChatClient, trim_base};
 use gateway_core::account::Secret;
-use gateway_core::conversation::profile::{PROFILE_MAX_TAGS, profile_text};
 use gateway_core::conversation::CustomerProfile;
+use gateway_core::conversation::profile::{PROFILE_MAX_TAGS, profile_text};
 use gateway_core::message::Channel;
 use gateway_core::ports::Retry;
 use gateway_core::profile::ProfileError;
@@ -269,8 +269,11 @@ mod tests {
                 .map(|s| s.chars().count()),
             Some(200)
         );
-        let err = weibo_profile(&json!({"error_code": 20003, "error": "User does not exists!"}), 9)
-            .expect_err("an error");
+        let err = weibo_profile(
+            &json!({"error_code": 20003, "error": "User does not exists!"}),
+            9,
+        )
+        .expect_err("an error");
         assert!(matches!(err, ProfileError::Platform { code: 20003, .. }));
     }
 }

@@ -4,9 +4,9 @@ use super::*;
 use async_trait::async_trait;
 use gateway_core::conversation::CustomerProfile;
 use gateway_core::media::{MediaFetch, MediaKind, SourceError};
-use gateway_core::profile::{ProfileError, ProfileNotice, StoreOutcome};
 use gateway_core::message::{Channel, Content};
 use gateway_core::ports::{PortError, Retry};
+use gateway_core::profile::{ProfileError, ProfileNotice, StoreOutcome};
 use gateway_core::testing::RecordingDeadLetters;
 use gateway_core::testing::media::{FakeMediaSource, InMemoryMediaRecords, InMemoryMediaStore};
 use gateway_core::testing::text_message;
@@ -286,7 +286,10 @@ fn profile_body() -> String {
 #[tokio::test]
 async fn a_profile_command_is_stored_and_noticed() {
     let w = world();
-    let retry = handle_batch(&w.deps, &[record("p", &profile_body(), 1)], || Duration::MAX).await;
+    let retry = handle_batch(&w.deps, &[record("p", &profile_body(), 1)], || {
+        Duration::MAX
+    })
+    .await;
     assert!(retry.is_empty(), "{retry:?}");
     assert_eq!(w.profiles.stored.lock().expect("lock").len(), 1);
     let notices = w.profiles.notices.lock().expect("lock").clone();

@@ -25,6 +25,10 @@ pub const PROFILE_TEXT_MAX_CHARS: usize = 200;
 /// The most tag ids kept (WeChat allows 20 tags per user).
 pub const PROFILE_MAX_TAGS: usize = 20;
 
+/// The followers count from which the desk badges a customer as an opinion leader (意见领袖),
+/// as does a verified account. Rules set their own thresholds (`followers_at_least`).
+pub const OPINION_LEADER_FOLLOWERS: u64 = 100_000;
+
 /// What a platform says about a customer, when it was fetched.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CustomerProfile {
@@ -73,6 +77,20 @@ impl CustomerProfile {
         let mut a = self.clone();
         a.fetched_at = other.fetched_at;
         &a == other
+    }
+
+    /// The name a desk shows: WeChat's operator remark, Weibo's screen name; none otherwise
+    /// (the desk falls back to the customer's platform id).
+    pub fn display_name(&self) -> Option<&str> {
+        self.remark.as_deref().or(self.screen_name.as_deref())
+    }
+
+    /// At least [`OPINION_LEADER_FOLLOWERS`] followers, or verified.
+    pub fn is_opinion_leader(&self) -> bool {
+        self.verified == Some(true)
+            || self
+                .followers_count
+                .is_some_and(|n| n >= OPINION_LEADER_FOLLOWERS)
     }
 
     /// True when it was fetched at least `refresh_ms` before `now_ms`.

@@ -167,7 +167,10 @@ pub async fn fetch_and_store(
         Ok(StoreOutcome::Newer) => return ProfileHandled::Newer,
         Ok(StoreOutcome::NoConversation) => {
             return ProfileHandled::Retry {
-                reason: format!("conversation {} is not stored yet", command.conversation_key),
+                reason: format!(
+                    "conversation {} is not stored yet",
+                    command.conversation_key
+                ),
             };
         }
         Err(e) if e.is_retryable() => {

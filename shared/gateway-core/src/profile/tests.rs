@@ -158,7 +158,10 @@ impl ProfileRecords for FakeRecords {
             return Ok(StoreOutcome::NoConversation);
         }
         let mut stored = self.stored.lock().expect("lock");
-        if stored.as_ref().is_some_and(|s| s.fetched_at >= p.fetched_at) {
+        if stored
+            .as_ref()
+            .is_some_and(|s| s.fetched_at >= p.fetched_at)
+        {
             return Ok(StoreOutcome::Newer);
         }
         let previous = stored.replace(p.clone());
@@ -184,8 +187,8 @@ impl ProfileNotices for FakeNotices {
 }
 
 fn command(reason: ProfileReason) -> ProfileFetch {
-    let mut c = profile_command(&text_message("demo", "u1", "1", "hi", 1), None, WEEK_MS)
-        .expect("first");
+    let mut c =
+        profile_command(&text_message("demo", "u1", "1", "hi", 1), None, WEEK_MS).expect("first");
     c.reason = reason;
     c
 }
@@ -207,7 +210,10 @@ async fn a_new_profile_is_stored_then_noticed_and_an_unchanged_refresh_is_not() 
         100,
     )
     .await;
-    assert!(matches!(first, ProfileHandled::Stored { noticed: true, .. }));
+    assert!(matches!(
+        first,
+        ProfileHandled::Stored { noticed: true, .. }
+    ));
     let same = fetch_and_store(
         &command(ProfileReason::Refresh),
         &source,
@@ -216,7 +222,10 @@ async fn a_new_profile_is_stored_then_noticed_and_an_unchanged_refresh_is_not() 
         200,
     )
     .await;
-    assert!(matches!(same, ProfileHandled::Stored { noticed: false, .. }));
+    assert!(matches!(
+        same,
+        ProfileHandled::Stored { noticed: false, .. }
+    ));
     let changed = fetch_and_store(
         &command(ProfileReason::Refresh),
         &source,
@@ -225,7 +234,10 @@ async fn a_new_profile_is_stored_then_noticed_and_an_unchanged_refresh_is_not() 
         300,
     )
     .await;
-    assert!(matches!(changed, ProfileHandled::Stored { noticed: true, .. }));
+    assert!(matches!(
+        changed,
+        ProfileHandled::Stored { noticed: true, .. }
+    ));
     let sent: Vec<i64> = notices
         .sent
         .lock()
@@ -321,7 +333,11 @@ fn profile_conditions_read_the_cached_profile_and_a_missing_one_is_false() {
     let big = conversation_with(Some(weibo_profile(1, 150_000, false)), 1);
     let d = crate::rules::evaluate(&rules, &m, Some(&big), chrono::Utc::now());
     assert_eq!(d.fired_ids(), ["opinion-leader"]);
-    assert!(d.fired[0].why.contains("150000 followers"), "{}", d.fired[0].why);
+    assert!(
+        d.fired[0].why.contains("150000 followers"),
+        "{}",
+        d.fired[0].why
+    );
     let verified = conversation_with(Some(weibo_profile(1, 10, true)), 1);
     let d = crate::rules::evaluate(&rules, &m, Some(&verified), chrono::Utc::now());
     assert_eq!(d.fired_ids(), ["opinion-leader"]);
@@ -447,7 +463,10 @@ async fn a_notice_applies_only_profile_rules_once_and_stores_no_message() {
         NoticeOutcome::Unchanged
     );
     assert_eq!(
-        store.conversation(&m.conversation_key).expect("stored").version,
+        store
+            .conversation(&m.conversation_key)
+            .expect("stored")
+            .version,
         conversation.version
     );
     // An erased conversation drops the notice.

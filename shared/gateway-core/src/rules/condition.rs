@@ -363,11 +363,18 @@ impl Condition {
                 Some(count) => (
                     count >= *n,
                     ctx.say(|| {
-                        let cmp = if count >= *n { "at least" } else { "fewer than" };
+                        let cmp = if count >= *n {
+                            "at least"
+                        } else {
+                            "fewer than"
+                        };
                         format!("customer has {count} followers, {cmp} {n}")
                     }),
                 ),
-                None => (false, ctx.say(|| no_profile(ctx.profile, "followers count"))),
+                None => (
+                    false,
+                    ctx.say(|| no_profile(ctx.profile, "followers count")),
+                ),
             },
             Condition::Verified(want) => match ctx.profile.and_then(|p| p.verified) {
                 Some(v) => (
@@ -397,7 +404,10 @@ impl Condition {
                         let ok = list.iter().any(|l| l == scene);
                         (ok, ctx.say(|| is_not("subscribe scene", scene, ok, list)))
                     }
-                    None => (false, ctx.say(|| no_profile(ctx.profile, "subscribe scene"))),
+                    None => (
+                        false,
+                        ctx.say(|| no_profile(ctx.profile, "subscribe scene")),
+                    ),
                 }
             }
             Condition::All(children) => {
