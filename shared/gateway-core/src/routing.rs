@@ -140,6 +140,9 @@ pub async fn process(
         let profile =
             crate::profile::profile_command(message, loaded.as_ref(), router.profile_refresh_ms);
         let profile_queued = profile.is_some();
+        if profile_queued {
+            conversation.profile_requested_at = Some(message.received_at_ms);
+        }
         queued.extend(profile.map(MediaCommand::Profile));
         if !queued.is_empty() {
             router.media.enqueue(&queued).await?;
@@ -456,10 +459,11 @@ rules:
         assert_eq!(p.media_queued, 2);
         let commands = media.commands();
         assert_eq!(media.calls(), 2, "video and thumbnail in one call");
+        assert_eq!(media.commands().len(), 2);
         assert_eq!(
             media.profile_commands().len(),
-            2,
-            "no profile is stored yet (no media-fetcher here): asked for again"
+            1,
+            "asked for once: the first message's request is on its way"
         );
         let kinds: Vec<_> = commands
             .iter()

@@ -207,6 +207,10 @@ pub struct Conversation {
     /// (a profile notice), Unix ms: a redelivered notice changes nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile_rules_at: Option<i64>,
+    /// When the router last queued a profile fetch, Unix ms (the receive time of the message
+    /// that asked): a burst of messages before the profile arrives asks once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_requested_at: Option<i64>,
     /// Optimistic-concurrency version: incremented on every write.
     pub version: u64,
 }
@@ -268,6 +272,7 @@ impl Conversation {
             thread_seq: 0,
             profile: None,
             profile_rules_at: None,
+            profile_requested_at: None,
             version: 0,
         }
     }

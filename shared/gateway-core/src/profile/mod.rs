@@ -87,7 +87,9 @@ pub struct ProfileFetch {
 /// The profile command `message` needs, if any: the first message of a conversation
 /// (`conversation` is the conversation *before* the message: none, or no inbound message
 /// yet), or a conversation whose cached profile is missing or at least `refresh_ms` old at
-/// the message's receive time.
+/// the message's receive time, unless a fetch was already asked for within `refresh_ms`
+/// (`profile_requested_at`: the first fetch is on its way, or failed and was dead-lettered
+/// with its reason).
 pub fn profile_command(
     message: &NormalizedMessage,
     conversation: Option<&Conversation>,
@@ -96,10 +98,17 @@ pub fn profile_command(
     let reason = match conversation {
         None => ProfileReason::First,
         Some(c) if c.inbound_count == 0 => ProfileReason::First,
-        Some(c) => match &c.profile {
-            Some(p) if !p.is_stale(message.received_at_ms, refresh_ms) => return None,
-            _ => ProfileReason::Refresh,
-        },
+        Some(c) => {
+            let last = c
+                .profile
+                .as_ref()
+                .map(|p| p.fetched_at)
+                .max(c.profile_requested_at);
+            match last {
+                Some(t) if message.received_at_ms.saturating_sub(t) < refresh_ms => return None,
+                _ => ProfileReason::Refresh,
+            }
+        }
     };
     if message.sender_id.trim().is_empty() {
         return None;

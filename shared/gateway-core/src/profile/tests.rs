@@ -53,12 +53,23 @@ fn a_first_message_asks_for_the_profile_and_a_fresh_one_does_not() {
     let stale = conversation_with(Some(weibo_profile(9 * WEEK_MS, 1, false)), 1);
     let refresh = profile_command(&m, Some(&stale), WEEK_MS).expect("stale");
     assert_eq!(refresh.reason, ProfileReason::Refresh);
-    let missing = conversation_with(None, 3);
+    let mut missing = conversation_with(None, 3);
     assert_eq!(
         profile_command(&m, Some(&missing), WEEK_MS).map(|c| c.reason),
         Some(ProfileReason::Refresh),
-        "a conversation whose first fetch failed tries again"
+        "a conversation from before profiles asks for one"
     );
+    missing.profile_requested_at = Some(10 * WEEK_MS - 5_000);
+    assert_eq!(
+        profile_command(&m, Some(&missing), WEEK_MS),
+        None,
+        "asked for already: on its way, or dead-lettered with its reason"
+    );
+    let mut stale_asked = stale.clone();
+    stale_asked.profile_requested_at = Some(10 * WEEK_MS - 5_000);
+    assert_eq!(profile_command(&m, Some(&stale_asked), WEEK_MS), None);
+    missing.profile_requested_at = Some(9 * WEEK_MS);
+    assert!(profile_command(&m, Some(&missing), WEEK_MS).is_some(), "asked long ago");
 }
 
 #[test]
@@ -478,4 +489,53 @@ async fn a_notice_applies_only_profile_rules_once_and_stores_no_message() {
         apply_notice(&store, &rules, &other).await.expect("ok"),
         NoticeOutcome::NoConversation
     );
+}
+
+#[tokio::test]
+async fn the_shipped_opinion_leader_rule_prioritises_a_weibo_first_message_once_the_profile_arrives()
+ {
+    let rules = RuleSet::from_yaml(include_str!("../../../../config/rules.yaml")).expect("valid");
+    let store = InMemoryConversationStore::default();
+    let mut m = text_message("brand", "1234", "1", "你好", 1_000);
+    m.channel = Channel::Weibo;
+    m.conversation_key = "weibo:brand:1234".into();
+    // The router's first pass: no profile yet, the rule cannot hold.
+    let d = crate::rules::evaluate(&rules, &m, None, chrono::Utc::now());
+    assert!(!d.fired_ids().contains(&"opinion-leader"), "{:?}", d.fired_ids());
+    let mut c = Conversation::new_for(&m);
+    c.record_inbound(&m);
+    d.apply_to(&mut c, 1_000);
+    c.version = 1;
+    store.commit_inbound(&m, None, &c).await.expect("stored");
+    let mut next = c.clone();
+    next.profile = Some(weibo_profile(5_000, 150_000, true));
+    next.version = 2;
+    store.commit_conversation(&c, &next).await.expect("profile");
+    let notice = ProfileNotice {
+        schema_version: PROFILE_SCHEMA_VERSION,
+        record: NoticeKind::Profile,
+        channel: Channel::Weibo,
+        account_id: "brand".into(),
+        conversation_key: m.conversation_key.clone(),
+        fetched_at: 5_000,
+    };
+    let NoticeOutcome::Applied {
+        decision,
+        conversation,
+    } = apply_notice(&store, &rules, &notice).await.expect("ok")
+    else {
+        panic!("the opinion-leader rule fires");
+    };
+    assert_eq!(decision.fired_ids(), ["opinion-leader"]);
+    assert_eq!(conversation.team.as_deref(), Some("vip-care"));
+    assert!(conversation.escalated && conversation.tags.contains("opinion_leader"));
+    assert_eq!(conversation.priority, Priority::Urgent);
+    // The next message: once per conversation, it does not fire again.
+    let m2 = crate::message::NormalizedMessage {
+        dedupe_key: "msg:2".into(),
+        received_at_ms: 9_000,
+        ..m.clone()
+    };
+    let d = crate::rules::evaluate(&rules, &m2, Some(&conversation), chrono::Utc::now());
+    assert!(!d.fired_ids().contains(&"opinion-leader"), "{:?}", d.fired_ids());
 }
