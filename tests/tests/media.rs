@@ -130,10 +130,7 @@ impl Ctx {
         .await
         .unwrap();
         // The message, and any profile notice the media-fetcher queued since (its rules).
-        assert!(
-            stats.delivered >= 1 && stats.failed == 0,
-            "{stats:?}"
-        );
+        assert!(stats.delivered >= 1 && stats.failed == 0, "{stats:?}");
     }
 
     /// Hands the media queue to `media-fetcher` once, as the event source would.
@@ -294,7 +291,10 @@ async fn an_image_is_kept_with_the_same_bytes_and_sha256_and_a_redelivery_stores
         format: None,
     };
     SqsMediaQueue::new(ctx.sqs.clone(), &ctx.run.stack.media_queue_url)
-        .enqueue(&[MediaCommand::Fetch(command.clone()), MediaCommand::Fetch(command)])
+        .enqueue(&[
+            MediaCommand::Fetch(command.clone()),
+            MediaCommand::Fetch(command),
+        ])
         .await
         .unwrap();
     let stats = ctx.fetch().await;

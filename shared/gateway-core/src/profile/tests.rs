@@ -69,7 +69,10 @@ fn a_first_message_asks_for_the_profile_and_a_fresh_one_does_not() {
     stale_asked.profile_requested_at = Some(10 * WEEK_MS - 5_000);
     assert_eq!(profile_command(&m, Some(&stale_asked), WEEK_MS), None);
     missing.profile_requested_at = Some(9 * WEEK_MS);
-    assert!(profile_command(&m, Some(&missing), WEEK_MS).is_some(), "asked long ago");
+    assert!(
+        profile_command(&m, Some(&missing), WEEK_MS).is_some(),
+        "asked long ago"
+    );
 }
 
 #[test]
@@ -501,7 +504,11 @@ async fn the_shipped_opinion_leader_rule_prioritises_a_weibo_first_message_once_
     m.conversation_key = "weibo:brand:1234".into();
     // The router's first pass: no profile yet, the rule cannot hold.
     let d = crate::rules::evaluate(&rules, &m, None, chrono::Utc::now());
-    assert!(!d.fired_ids().contains(&"opinion-leader"), "{:?}", d.fired_ids());
+    assert!(
+        !d.fired_ids().contains(&"opinion-leader"),
+        "{:?}",
+        d.fired_ids()
+    );
     let mut c = Conversation::new_for(&m);
     c.record_inbound(&m);
     d.apply_to(&mut c, 1_000);
@@ -537,5 +544,9 @@ async fn the_shipped_opinion_leader_rule_prioritises_a_weibo_first_message_once_
         ..m.clone()
     };
     let d = crate::rules::evaluate(&rules, &m2, Some(&conversation), chrono::Utc::now());
-    assert!(!d.fired_ids().contains(&"opinion-leader"), "{:?}", d.fired_ids());
+    assert!(
+        !d.fired_ids().contains(&"opinion-leader"),
+        "{:?}",
+        d.fired_ids()
+    );
 }
