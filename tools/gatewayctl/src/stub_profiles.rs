@@ -5,7 +5,8 @@
 //!   remark); token errors (`40001`, `42001`) as the other WeChat APIs of the stand-in;
 //!   scripted failures with `api: "wechat_user_info"`.
 //! * Weibo `GET /2/users/show.json?access_token=…&uid=…`: the registered user, else an
-//!   ordinary one (10 followers, not verified); scripted failures with
+//!   ordinary one (10 followers, not verified, no screen name: the desk keeps showing the
+//!   uid other tests look for); scripted failures with
 //!   `api: "weibo_users_show"` answer Weibo's error envelope.
 //! * Admin: `POST /admin/profile` registers an answer
 //!   (`{"channel":"weibo","id":"1234","answer":{"screen_name":"…","followers_count":150000,
@@ -116,9 +117,8 @@ async fn users_show(
         .get(&("weibo".to_string(), uid.clone()))
         .cloned()
         .unwrap_or_else(|| {
-            json!({"screen_name": format!("user{uid}"), "followers_count": 10,
-                   "verified": false, "verified_type": -1, "verified_reason": "",
-                   "description": "", "location": ""})
+            json!({"followers_count": 10, "verified": false, "verified_type": -1,
+                   "verified_reason": "", "description": "", "location": ""})
         });
     answer["id"] = json!(uid.parse::<u64>().map_or(json!(uid), |n| json!(n)));
     note(&mut stub, "weibo_users_show", &uid, json!("profile"));
