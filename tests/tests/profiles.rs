@@ -160,14 +160,15 @@ impl Ctx {
             .len()
     }
 
-    /// The profile requests the stand-ins answered with a profile, for `id`.
+    /// The profile requests the stand-ins answered with a profile, for `id` (a refused token,
+    /// answered 40001 and asked again with a fresh one, is not a profile request).
     async fn profile_requests(&self, id: &str) -> Vec<Value> {
         self.stub.requests().await.unwrap()["profiles"]["requests"]
             .as_array()
             .cloned()
             .unwrap_or_default()
             .into_iter()
-            .filter(|r| r["id"] == id)
+            .filter(|r| r["id"] == id && r["answer"] == "profile")
             .collect()
     }
 }
@@ -395,7 +396,7 @@ async fn a_user_info_failure_is_retried_then_dead_lettered_with_its_reason() {
     let ctx = setup().await;
     // Busy at every attempt: retried with backoff up to MEDIA_MAX_ATTEMPTS (4), then
     // dead-lettered with the reason.
-    ctx.stub.fail("wechat_user_info", -1, 10).await.unwrap();
+    ctx.stub.fail("wechat_user_info", -1, 4).await.unwrap();
     let busy = format!("o{}", unique_digits());
     ctx.wechat(&busy, "你好").await;
     let mut letters = Vec::new();
