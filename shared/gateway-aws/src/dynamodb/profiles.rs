@@ -70,7 +70,8 @@ impl ProfileRecords for DynamoDbProfileRecords {
                 let previous = out
                     .attributes
                     .and_then(|mut a| a.remove(PROFILE))
-                    .and_then(|v| serde_dynamo::from_attribute_value(v).ok());
+                    .and_then(|v| serde_dynamo::from_attribute_value(v).ok())
+                    .map(Box::new);
                 Ok(StoreOutcome::Stored { previous })
             }
             Err(e)

@@ -47,7 +47,7 @@ pub enum StoreOutcome {
     /// Stored; `previous` is the profile it replaced.
     Stored {
         /// The profile stored before, if any.
-        previous: Option<CustomerProfile>,
+        previous: Option<Box<CustomerProfile>>,
     },
     /// A profile fetched at the same time or later is already stored: nothing written.
     Newer,

@@ -17,7 +17,7 @@ pub enum NoticeOutcome {
     /// Profile rules fired; their actions are stored on the conversation.
     Applied {
         /// The decision (never a reply: profile rules cannot reply).
-        decision: Decision,
+        decision: Box<Decision>,
         /// The conversation as stored.
         conversation: Box<Conversation>,
     },
@@ -64,7 +64,7 @@ pub async fn apply_notice(
         match store.commit_conversation(&loaded, &next).await? {
             CommitOutcome::Stored => {
                 return Ok(NoticeOutcome::Applied {
-                    decision,
+                    decision: Box::new(decision),
                     conversation: Box::new(next),
                 });
             }

@@ -178,7 +178,7 @@ impl ProfileRecords for FakeRecords {
         {
             return Ok(StoreOutcome::Newer);
         }
-        let previous = stored.replace(p.clone());
+        let previous = stored.replace(p.clone()).map(Box::new);
         Ok(StoreOutcome::Stored { previous })
     }
 }
