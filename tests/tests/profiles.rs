@@ -14,6 +14,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use gateway_core::channel::wechat::simulate::Envelope;
 use gateway_core::conversation::{Conversation, Priority};
 use gateway_core::message::Channel;
+use gateway_core::profile::{ProfileRecords, StoreOutcome};
 use gateway_tests::{RUNNING_STACK_LOCK, RunningStack, accounts, sdk, unique_digits};
 use gatewayctl::local::PumpStats;
 use gatewayctl::send;
@@ -219,6 +220,25 @@ async fn a_wechat_followers_profile_is_on_the_conversation_after_the_first_messa
         "the profile write moves the version on"
     );
     assert_eq!(ctx.profile_requests(&openid).await.len(), 1);
+
+    // An older answer (a retry that lost a race) never overwrites it; no conversation, no write.
+    let records =
+        gateway_aws::DynamoDbProfileRecords::new(ctx.ddb.clone(), &ctx.run.stack.table_name);
+    let mut older = p.clone();
+    older.fetched_at -= 1_000;
+    older.remark = Some("旧备注".into());
+    assert_eq!(
+        records.store(&key, &older).await.unwrap(),
+        StoreOutcome::Newer
+    );
+    assert_eq!(
+        records
+            .store(&format!("wechat:secure-demo:o{}", unique_digits()), &p)
+            .await
+            .unwrap(),
+        StoreOutcome::NoConversation
+    );
+    assert_eq!(ctx.conversation(&key).await.profile, Some(p.clone()));
 
     // Its notice reaches the router: no profile rule holds for this customer, so nothing
     // changes; no message is stored for it, nothing counts as an inbound message.
