@@ -64,6 +64,16 @@ async fn setup() -> Ctx {
     ] {
         gateway_tests::drain_messages(&ctx.sqs, url).await;
     }
+    // The shipped rules (their opinion-leader rule), whatever an earlier test pushed.
+    gateway_aws::DynamoDbRulesStore::new(ctx.ddb.clone(), &ctx.run.stack.table_name)
+        .push(
+            include_str!("../../config/rules.yaml"),
+            send::now_secs() * 1000,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1_200)).await; // past RULES_CACHE_SECS
     ctx
 }
 
