@@ -14,6 +14,23 @@ export interface MessagePreview {
   at: number;
 }
 
+/** What the platform says about the customer (docs/profiles.md). */
+export interface CustomerProfile {
+  fetched_at: number;
+  source: Channel;
+  language?: string;
+  subscribed?: boolean;
+  subscribe_time?: number;
+  subscribe_scene?: string;
+  remark?: string;
+  tag_ids?: number[];
+  unionid?: string;
+  screen_name?: string;
+  followers_count?: number;
+  verified?: boolean;
+  verified_reason?: string;
+}
+
 export interface ConversationRow {
   key: string;
   channel: Channel;
@@ -31,6 +48,11 @@ export interface ConversationRow {
   sla_breached_at: number | null;
   last_inbound_at: number;
   last_message: MessagePreview | null;
+  /** The remark, else the screen name, else the platform id. */
+  display_name: string;
+  /** 100,000 followers or more, or verified. */
+  opinion_leader: boolean;
+  profile: CustomerProfile | null;
   version: number;
 }
 

@@ -12,6 +12,7 @@ import { href } from "./router";
 import { isSupervisor, me } from "./state";
 import { latestPlace } from "./public";
 import { ThreadView } from "./thread";
+import { OpinionLeaderBadge, PlatformProfile } from "./profile";
 
 export function ConversationView({ convKey }: { convKey: string }) {
   const [conv, setConv] = useState<Conversation | null>(null);
@@ -83,8 +84,9 @@ export function ConversationView({ convKey }: { convKey: string }) {
     <div class="conversation" data-testid="conversation" data-version={conv.version}>
       <a class="back" href={href({ page: "inbox" })}>← {t("back_to_inbox")}</a>
       <header class="conv-head">
-        <h2>{conv.customer_id}</h2>
+        <h2 data-testid="customer-name">{conv.display_name}</h2>
         <ChannelBadge channel={conv.channel} account={conv.account} />
+        <OpinionLeaderBadge row={conv} />
         <span class={`badge status-${conv.status}`} data-testid="status">{t(`status_${conv.status}` as Key)}</span>
         {conv.escalated && <span class="badge escalated" data-testid="escalated">{t("escalated")}</span>}
         <span class={`badge ${conv.unanswered ? "unanswered" : "answered"}`}>
@@ -99,11 +101,12 @@ export function ConversationView({ convKey }: { convKey: string }) {
       )}
       <Actions conv={conv} change={change} />
       <ReplyWindow conv={conv} inPublic={latestPlace(items) !== null} />
-      <details class="profile">
+      <details class="profile" data-testid="profile" open={conv.profile !== null}>
         <summary>{t("profile")}</summary>
         <dl>
           <dt>{t("customer")}</dt>
           <dd>{conv.customer_id}</dd>
+          <PlatformProfile conv={conv} />
           <dt>{t("account")}</dt>
           <dd>{`${conv.channel}:${conv.account}`}</dd>
           <dt>{t("first_contact")}</dt>

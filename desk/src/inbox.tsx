@@ -5,6 +5,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { api, ApiError, type ConversationRow, type Counts } from "./api";
 import { ChannelBadge, ResponseClock } from "./badges";
 import { ConversationView } from "./conversation";
+import { OpinionLeaderBadge } from "./profile";
 import { duration, now } from "./format";
 import { t, type Key } from "./i18n";
 import { pollMs, usePoll } from "./poll";
@@ -193,7 +194,8 @@ function Row({ row, selected, fresh }: { row: ConversationRow; selected: boolean
     >
       <a href={href({ page: "conversation", key: row.key })} aria-current={selected ? "true" : undefined}>
         <div class="row-head">
-          <strong class="customer">{row.customer_id}</strong>
+          <strong class="customer">{row.display_name}</strong>
+          <OpinionLeaderBadge row={row} />
           {fresh && <span class="badge new">{t("new_badge")}</span>}
           <ChannelBadge channel={row.channel} account={row.account} />
         </div>

@@ -168,6 +168,7 @@ async fn routing_process_over_dynamodb_stores_each_message_exactly_once() {
         replies: &replies,
         media: &RecordingMediaQueue::default(),
         rules: &rules,
+        profile_refresh_ms: 7 * 86_400_000,
     };
     let msgs: Vec<_> = (0..5)
         .map(|i| text_message("demo", "user-c", &format!("30{i}"), "x", 1_000 + i))

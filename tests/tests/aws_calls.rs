@@ -248,6 +248,7 @@ async fn the_router_stores_a_message_with_one_read_and_one_transaction_of_three_
         replies: &replies,
         media: &media,
         rules: &rules_now,
+        profile_refresh_ms: 7 * 86_400_000,
     };
     let mut per_message = Vec::new();
     for m in [
@@ -312,9 +313,25 @@ async fn the_router_stores_a_message_with_one_read_and_one_transaction_of_three_
             "message {i}: {:?}",
             targets(calls)
         );
+        // The first message of a conversation (0, 2) asks for the customer's profile, in the
+        // one batch a message's media commands go in (the image's, message 4): at most one
+        // SendMessageBatch per message. Later messages do not ask again (asked already).
+        let bodies: Vec<&str> = media.iter().map(|c| c.body.as_str()).collect();
         let media: Vec<&str> = media.iter().map(|c| c.target.as_str()).collect();
-        if i == 4 {
+        if [0, 2, 4].contains(&i) {
             assert_eq!(media, ["AmazonSQS.SendMessageBatch"], "message {i}");
+            assert_eq!(
+                bodies[0].contains("profile"),
+                i != 4,
+                "message {i}: {}",
+                bodies[0]
+            );
+            assert_eq!(
+                bodies[0].contains("MEDIA5"),
+                i == 4,
+                "message {i}: {}",
+                bodies[0]
+            );
         } else {
             assert!(media.is_empty(), "message {i}: {media:?}");
         }

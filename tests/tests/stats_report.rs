@@ -163,6 +163,7 @@ impl Script {
             replies: &replies,
             media: &RecordingMediaQueue::default(),
             rules: &self.rules,
+            profile_refresh_ms: 7 * 86_400_000,
         };
         process(&router, &m).await.unwrap();
         let after = self.conversations.load(&m.conversation_key).await.unwrap();

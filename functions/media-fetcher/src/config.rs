@@ -39,6 +39,8 @@ pub struct Config {
     pub media_queue_url: String,
     /// `MEDIA_DEAD_LETTER_QUEUE_URL`: where commands go with the reason they failed.
     pub media_dead_letter_queue_url: String,
+    /// `INBOUND_QUEUE_URL`: the inbound FIFO queue, where profile notices go for the router.
+    pub inbound_queue_url: String,
     /// `MEDIA_BUCKET`: where the objects are kept.
     pub media_bucket: String,
     /// `DELIVERY_SECRET_ID`: the delivery role's accounts secret (API credentials only).
@@ -49,6 +51,8 @@ pub struct Config {
     pub wechat_api_base_url: String,
     /// `WEIBO_MEDIA_BASE_URL` (default `https://upload.api.weibo.com`).
     pub weibo_media_base_url: String,
+    /// `WEIBO_OPEN_API_BASE_URL` (default `https://api.weibo.com`): `users/show`.
+    pub weibo_open_api_base_url: String,
     /// `WECHAT_TOKEN_API`: `stable` (default) or `classic`.
     pub wechat_token_api: TokenApi,
     /// `PLATFORM_TIMEOUT_SECS` (default 15): one platform request, body included.
@@ -73,6 +77,7 @@ impl Config {
         let table_name = r.required("TABLE_NAME");
         let media_queue_url = r.required("MEDIA_QUEUE_URL");
         let media_dead_letter_queue_url = r.required("MEDIA_DEAD_LETTER_QUEUE_URL");
+        let inbound_queue_url = r.required("INBOUND_QUEUE_URL");
         let media_bucket = r.required("MEDIA_BUCKET");
         let accounts_secret_id = r.required("DELIVERY_SECRET_ID");
         let accounts_cache = r.number("ACCOUNTS_CACHE_SECS", 60, 0);
@@ -83,6 +88,10 @@ impl Config {
         let weibo_media_base_url = r.url(
             "WEIBO_MEDIA_BASE_URL",
             gateway_platforms::media::WEIBO_MEDIA_DEFAULT_BASE_URL,
+        );
+        let weibo_open_api_base_url = r.url(
+            "WEIBO_OPEN_API_BASE_URL",
+            gateway_platforms::WEIBO_OPEN_API_DEFAULT_BASE_URL,
         );
         let wechat_token_api = match r.text("WECHAT_TOKEN_API", "stable").as_str() {
             "stable" => TokenApi::Stable,
@@ -123,11 +132,13 @@ impl Config {
             table_name,
             media_queue_url,
             media_dead_letter_queue_url,
+            inbound_queue_url,
             media_bucket,
             accounts_secret_id,
             accounts_cache: secs(accounts_cache),
             wechat_api_base_url,
             weibo_media_base_url,
+            weibo_open_api_base_url,
             wechat_token_api,
             platform_timeout: platform,
             aws_operation_timeout: aws,
@@ -158,9 +169,10 @@ mod tests {
     use super::*;
     use gateway_lambda::env::lookup_from;
 
-    const REQUIRED: [(&str, &str); 5] = [
+    const REQUIRED: [(&str, &str); 6] = [
         ("TABLE_NAME", "t"),
         ("MEDIA_QUEUE_URL", "q"),
+        ("INBOUND_QUEUE_URL", "i"),
         ("MEDIA_DEAD_LETTER_QUEUE_URL", "d"),
         ("MEDIA_BUCKET", "b"),
         ("DELIVERY_SECRET_ID", "s"),
@@ -188,7 +200,7 @@ mod tests {
             ("MEDIA_MAX_ATTEMPTS", "1000"),
         ]))
         .expect_err("invalid");
-        // Five missing variables, the token API, the lease, the attempt limit.
-        assert_eq!(err.0.len(), 8, "{err}");
+        // Six missing variables, the token API, the lease, the attempt limit.
+        assert_eq!(err.0.len(), 9, "{err}");
     }
 }

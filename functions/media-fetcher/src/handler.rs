@@ -12,9 +12,12 @@
 use aws_lambda_events::event::sqs::SqsMessage;
 use gateway_core::delivery::ports::{RetryScheduler, backoff_secs};
 use gateway_core::media::{
-    self, Handled, MediaFetch, MediaRecords, MediaSource, MediaState, MediaStore,
+    self, Handled, MediaCommand, MediaRecords, MediaSource, MediaState, MediaStore,
 };
 use gateway_core::ports::{DeadLetter, DeadLetters};
+use gateway_core::profile::{
+    self, ProfileFetch, ProfileHandled, ProfileNotices, ProfileRecords, ProfileSource,
+};
 use gateway_lambda::metrics::emit;
 use gateway_lambda::sqs_batch;
 use std::sync::Arc;
@@ -39,6 +42,19 @@ pub struct FetcherDeps {
     pub start_margin: Duration,
     /// The clock, Unix milliseconds.
     pub now_ms: fn() -> i64,
+    /// Profile commands.
+    pub profiles: ProfileDeps,
+}
+
+/// What a profile command needs.
+#[derive(Clone)]
+pub struct ProfileDeps {
+    /// The platforms' profile APIs.
+    pub source: Arc<dyn ProfileSource>,
+    /// The conversations' `profile`.
+    pub records: Arc<dyn ProfileRecords>,
+    /// The inbound FIFO queue, for profile notices.
+    pub notices: Arc<dyn ProfileNotices>,
 }
 
 /// Attempt limit and backoff.
@@ -109,8 +125,11 @@ fn count(metric: &str, channel: &str) {
 /// Returns false when the record must be retried.
 async fn handle_record(deps: &FetcherDeps, record: &SqsMessage, id: &str, group: &str) -> bool {
     let body = record.body.as_deref().unwrap_or_default();
-    let command: MediaFetch = match serde_json::from_str(body) {
-        Ok(c) => c,
+    let command = match MediaCommand::from_body(body) {
+        Ok(MediaCommand::Fetch(c)) => c,
+        Ok(MediaCommand::Profile(c)) => {
+            return handle_profile(deps, record, &c, body, id, group).await;
+        }
         Err(e) => {
             let reason = format!(
                 "undecodable media fetch command: {}",
@@ -164,6 +183,60 @@ async fn handle_record(deps: &FetcherDeps, record: &SqsMessage, id: &str, group:
             false
         }
         Handled::DeadLetter { reason } => {
+            dead_letter(deps, body, id, group, &reason, channel).await
+        }
+    }
+}
+
+/// A profile command: fetch, store, notice (`gateway_core::profile::fetch_and_store`).
+async fn handle_profile(
+    deps: &FetcherDeps,
+    record: &SqsMessage,
+    command: &ProfileFetch,
+    body: &str,
+    id: &str,
+    group: &str,
+) -> bool {
+    let channel = command.channel.as_str();
+    let p = &deps.profiles;
+    let outcome = profile::fetch_and_store(
+        command,
+        p.source.as_ref(),
+        p.records.as_ref(),
+        p.notices.as_ref(),
+        (deps.now_ms)(),
+    )
+    .await;
+    match outcome {
+        ProfileHandled::Stored { noticed, .. } => {
+            count("ProfilesStored", channel);
+            tracing::info!(
+                sqs.message_id = id,
+                channel,
+                account = %command.account_id,
+                noticed,
+                "profile stored"
+            );
+            true
+        }
+        ProfileHandled::Newer => true,
+        ProfileHandled::Retry { reason } => {
+            let attempt = receive_count(record);
+            if attempt >= deps.settings.max_attempts {
+                let reason =
+                    format!("gateway:retries_exhausted after {attempt} attempts: {reason}");
+                return dead_letter(deps, body, id, group, &reason, channel).await;
+            }
+            count("ProfilesRetried", channel);
+            tracing::warn!(
+                sqs.message_id = id,
+                attempt,
+                reason,
+                "profile fetch will be retried"
+            );
+            false
+        }
+        ProfileHandled::DeadLetter { reason } => {
             dead_letter(deps, body, id, group, &reason, channel).await
         }
     }

@@ -1,25 +1,32 @@
-//! `media-fetcher`: consumes the media queue the router fills, downloads each customer's
-//! photo, voice note or video from the platform's media API before its temporary id expires,
-//! keeps it in the media bucket and records the outcome on the message (`docs/media.md`).
+//! `media-fetcher`: consumes the media queue the router fills and fetches what the platform
+//! holds about a message: downloads each customer's photo, voice note or video from the
+//! platform's media API before its temporary id expires, keeps it in the media bucket and
+//! records the outcome on the message (`docs/media.md`); and fetches its sender's profile,
+//! stores it on the conversation and, when it is new, tells the router on the inbound queue
+//! (`docs/profiles.md`).
 //!
 //! - `config.rs`: the environment it reads, and the worst-case time of a record;
 //! - `source.rs`: the platforms' media APIs with the account's credentials and token;
+//! - `profile_source.rs`: the platforms' profile APIs (WeChat `user/info`, Weibo
+//!   `users/show`), same credentials and token broker;
 //! - `handler.rs`: the batch handler (backoff, attempt limit, dead letters with their reason,
 //!   metrics) around `gateway_core::media::fetch_and_record`.
 
 mod config;
 mod handler;
+mod profile_source;
 mod source;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use gateway_aws::sdk::{call_timeouts, load_sdk_config_with_timeouts};
 use gateway_aws::{
-    DynamoDbAccessTokens, DynamoDbMediaRecords, S3MediaStore, SecretsManagerAccountDirectory,
-    SqsDeadLetters, SqsRetryScheduler,
+    DynamoDbAccessTokens, DynamoDbMediaRecords, DynamoDbProfileRecords, S3MediaStore,
+    SecretsManagerAccountDirectory, SqsDeadLetters, SqsProfileNotices, SqsRetryScheduler,
 };
 use gateway_core::account::AccountsRole;
 use gateway_lambda::{metrics, now_ms, sqs_batch};
 use gateway_platforms::media::WeiboMediaClient;
+use gateway_platforms::profiles::WeiboProfileClient;
 use gateway_platforms::{WeChatClient, http_client};
 use lambda_runtime::{LambdaEvent, service_fn};
 use std::sync::Arc;
@@ -64,6 +71,22 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         instance_id(),
         Arc::new(now_ms),
     ));
+    let profiles = handler::ProfileDeps {
+        source: Arc::new(profile_source::PlatformProfileSource {
+            accounts: accounts.clone(),
+            tokens: tokens.clone(),
+            wechat: wechat.clone(),
+            weibo: WeiboProfileClient::new(http.clone(), &config.weibo_open_api_base_url),
+        }),
+        records: Arc::new(DynamoDbProfileRecords::new(
+            dynamodb.clone(),
+            &config.table_name,
+        )),
+        notices: Arc::new(SqsProfileNotices::new(
+            sqs.clone(),
+            &config.inbound_queue_url,
+        )),
+    };
     let deps = handler::FetcherDeps {
         source: Arc::new(source::PlatformMediaSource {
             accounts,
@@ -89,6 +112,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         },
         start_margin: config.start_margin(),
         now_ms,
+        profiles,
     };
     let deps = &deps;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

@@ -18,6 +18,9 @@ pub struct Config {
     pub message_ttl_days: i64,
     /// `RULES_CACHE_SECS` (default 30): how long the rules document is cached.
     pub rules_cache: Duration,
+    /// `PROFILE_REFRESH_SECS` (default 604800, 7 days; at least 60): a cached customer profile
+    /// at least this old is fetched again on the customer's next message.
+    pub profile_refresh: Duration,
 }
 
 impl Config {
@@ -30,6 +33,11 @@ impl Config {
         let media_queue_url = r.required("MEDIA_QUEUE_URL");
         let ttl = r.number("MESSAGE_TTL_DAYS", 90, 0);
         let rules = r.number("RULES_CACHE_SECS", 30, 0);
+        let refresh = r.number(
+            "PROFILE_REFRESH_SECS",
+            gateway_core::profile::DEFAULT_PROFILE_REFRESH_SECS,
+            60,
+        );
         r.finish(Config {
             table_name,
             dead_letter_queue_url,
@@ -37,6 +45,7 @@ impl Config {
             media_queue_url,
             message_ttl_days: ttl,
             rules_cache: Duration::from_secs(u64::try_from(rules).unwrap_or(0)),
+            profile_refresh: Duration::from_secs(u64::try_from(refresh).unwrap_or(0)),
         })
     }
 
@@ -68,12 +77,16 @@ mod tests {
         .expect("valid");
         assert_eq!(c.message_ttl_secs(), None);
         assert_eq!(c.rules_cache, Duration::from_secs(30));
+        assert_eq!(c.profile_refresh, Duration::from_secs(7 * 86_400));
     }
 
     #[test]
     fn every_missing_variable_is_reported_at_once() {
-        let err =
-            Config::from_lookup(lookup_from(&[("RULES_CACHE_SECS", "-1")])).expect_err("invalid");
-        assert_eq!(err.0.len(), 5, "{err}");
+        let err = Config::from_lookup(lookup_from(&[
+            ("RULES_CACHE_SECS", "-1"),
+            ("PROFILE_REFRESH_SECS", "59"),
+        ]))
+        .expect_err("invalid");
+        assert_eq!(err.0.len(), 6, "{err}");
     }
 }

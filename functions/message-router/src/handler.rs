@@ -12,6 +12,7 @@ use gateway_core::NormalizedMessage;
 use gateway_core::delivery::template::TemplateSends;
 use gateway_core::media::MediaQueue;
 use gateway_core::ports::{ConversationStore, DeadLetter, DeadLetters, ReplyQueue, RulesSource};
+use gateway_core::profile::{NoticeOutcome, ProfileNotice, apply_notice};
 use gateway_core::routing::{self, ProcessOutcome, Router};
 use gateway_lambda::sqs_batch;
 use std::sync::Arc;
@@ -35,6 +36,8 @@ pub struct RouterDeps {
     pub rules: Arc<dyn RulesSource>,
     /// Template message delivery records, settled by WeChat's finish reports.
     pub template_sends: Arc<dyn TemplateSends>,
+    /// A cached profile at least this old (ms) is fetched again.
+    pub profile_refresh_ms: i64,
 }
 
 /// Handles a batch in order and returns the ids of the records to retry.
@@ -58,6 +61,7 @@ pub async fn handle_batch(
         replies: deps.replies.as_ref(),
         media: deps.media.as_ref(),
         rules: &rules,
+        profile_refresh_ms: deps.profile_refresh_ms,
     };
     let retry = sqs_batch::drive(
         records,
@@ -78,6 +82,17 @@ async fn handle_record(
     group: &str,
 ) -> bool {
     let body = record.body.as_deref().unwrap_or_default();
+    match ProfileNotice::from_body(body) {
+        Some(Ok(notice)) => return handle_notice(deps, router, record, &notice, id, group).await,
+        Some(Err(e)) => {
+            let reason = format!(
+                "undecodable profile notice: {}",
+                gateway_core::account::describe_json_error(&e)
+            );
+            return dead_letter(deps, record, id, group, &reason).await;
+        }
+        None => {}
+    }
     let message: NormalizedMessage = match serde_json::from_str(body) {
         Ok(m) => m,
         Err(e) => {
@@ -140,6 +155,57 @@ async fn handle_record(
                 error.message = %e,
                 error.cause_chain = ?e,
                 "transient failure; the record will be retried"
+            );
+            false
+        }
+        Err(e) => {
+            let reason = format!("permanent failure: {e}");
+            dead_letter(deps, record, id, group, &reason).await
+        }
+    }
+}
+
+/// A profile notice: the rules with profile conditions, no message stored, nothing counted
+/// as an inbound message.
+async fn handle_notice(
+    deps: &RouterDeps,
+    router: &Router<'_>,
+    record: &SqsMessage,
+    notice: &ProfileNotice,
+    id: &str,
+    group: &str,
+) -> bool {
+    match apply_notice(router.store, router.rules, notice).await {
+        Ok(outcome) => {
+            let fired = match &outcome {
+                NoticeOutcome::Applied { decision, .. } => decision.fired_ids().join(","),
+                _ => String::new(),
+            };
+            if let NoticeOutcome::Applied { decision, .. } = &outcome {
+                use gateway_lambda::metrics::emit;
+                for rule in decision.fired_ids() {
+                    emit(
+                        &[("RuleHits", 1.0, "Count")],
+                        &[("Rule", rule), ("Channel", notice.channel.as_str())],
+                        &[&["Rule"]],
+                    );
+                }
+            }
+            tracing::info!(
+                sqs.message_id = id,
+                channel = %notice.channel,
+                account = %notice.account_id,
+                rules_fired = fired,
+                applied = matches!(outcome, NoticeOutcome::Applied { .. }),
+                "profile notice processed"
+            );
+            true
+        }
+        Err(e) if e.is_retryable() => {
+            tracing::warn!(
+                sqs.message_id = id,
+                error.message = %e,
+                "transient failure on a profile notice; it will be retried"
             );
             false
         }
@@ -261,6 +327,7 @@ mod tests {
             template_sends: Arc::new(
                 gateway_core::delivery::testing::InMemoryDeliveryLedger::default(),
             ),
+            profile_refresh_ms: 7 * 86_400_000,
         }
     }
     fn record(id: &str, group: &str, body: &str) -> SqsMessage {

@@ -4,7 +4,8 @@
 //!
 //! - `config.rs`: the environment it reads;
 //! - `handler.rs`: the batch handler (FIFO order per conversation, dead letters, metrics)
-//!   around `gateway_core::routing`;
+//!   around `gateway_core::routing`; profile notices (media-fetcher, same queue) run the
+//!   rules with profile conditions (`gateway_core::profile::apply_notice`);
 //! - `finish.rs`: WeChat template messages' finish reports, which settle delivery records
 //!   instead of being stored.
 
@@ -42,6 +43,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         )),
         replies: Arc::new(SqsReplyQueue::new(sqs.clone(), &config.outbound_queue_url)),
         media: Arc::new(SqsMediaQueue::new(sqs, &config.media_queue_url)),
+        profile_refresh_ms: i64::try_from(config.profile_refresh.as_millis()).unwrap_or(i64::MAX),
         // The rules pushed to the table; the bundled ones, parsed on first use, until some are.
         rules: Arc::new(DynamoDbRulesSource::new(
             DynamoDbRulesStore::new(dynamodb, table),

@@ -177,6 +177,7 @@ export class ChannelGatewayStack extends Stack {
       gatewayFunction,
       table,
       media: queues.media,
+      inboundQueue: queues.inbound.queue,
       bucket: media,
       deliveryCredentialsSecretId: secrets.deliveryCredentialsSecretId,
       reservedConcurrency: params.mediaFetcherReservedConcurrency,

@@ -9,6 +9,7 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { GatewayFunctionFactory, leadingKeys, logicalId } from './common';
 import { MEDIA_BATCH_SIZE, MEDIA_FETCHER_TIMEOUT_SECS, MEDIA_MAX_ATTEMPTS } from './limits';
@@ -89,6 +90,8 @@ export interface MediaFetcherProps {
   readonly gatewayFunction: GatewayFunctionFactory;
   readonly table: dynamodb.ITable;
   readonly media: QueueWithDlq;
+  /** The inbound FIFO queue: profile notices for the router (docs/profiles.md). */
+  readonly inboundQueue: sqs.IQueue;
   readonly bucket: s3.CfnBucket;
   /** The ARN of the delivery credentials secret (secrets.ts), reply-sender's. */
   readonly deliveryCredentialsSecretId: string;
@@ -100,7 +103,7 @@ export interface MediaFetcherProps {
 
 /** media-fetcher, its role and its event source on the media queue. */
 export function mediaFetcherFunction(props: MediaFetcherProps): lambda.Function {
-  const { gatewayFunction, table, bucket, deliveryCredentialsSecretId } = props;
+  const { gatewayFunction, table, bucket, deliveryCredentialsSecretId, inboundQueue } = props;
   const { queue: mediaQueue, dlq: mediaDlq } = props.media;
   const reservedConcurrency = props.reservedConcurrency;
   const fn = gatewayFunction({
@@ -120,6 +123,9 @@ export function mediaFetcherFunction(props: MediaFetcherProps): lambda.Function 
       ACCOUNTS_CACHE_SECS: '60',
       WECHAT_API_BASE_URL: 'https://api.weixin.qq.com',
       WEIBO_MEDIA_BASE_URL: 'https://upload.api.weibo.com',
+      // Profiles (docs/profiles.md): Weibo's users/show, and the router's notices.
+      WEIBO_OPEN_API_BASE_URL: 'https://api.weibo.com',
+      INBOUND_QUEUE_URL: inboundQueue.queueUrl,
       WECHAT_TOKEN_API: 'stable',
       // A download of up to 10 MB (reply-sender's calls carry a few KB: 5 s).
       PLATFORM_TIMEOUT_SECS: '15',
@@ -149,6 +155,13 @@ export function mediaFetcherFunction(props: MediaFetcherProps): lambda.Function 
         actions: ['sqs:SendMessage'],
         resources: [mediaDlq.queueArn],
       }),
+      // A new customer profile's notice on the inbound FIFO queue (message group = the
+      // conversation), for the router's profile rules (docs/profiles.md).
+      new iam.PolicyStatement({
+        sid: 'NoticeProfiles',
+        actions: ['sqs:SendMessage'],
+        resources: [inboundQueue.queueArn],
+      }),
       // The downloaded object (PutObject) under media/ only, and whether a retry finds it
       // already stored (HeadObject, authorized by s3:GetObject). Not the agents' uploads/, no
       // listing, no delete.
@@ -158,7 +171,8 @@ export function mediaFetcherFunction(props: MediaFetcherProps): lambda.Function 
         resources: [`${bucket.attrArn}/${MEDIA_PREFIX}*`],
       }),
       // The table, by partition key; item actions only (no Query, no Scan, no index). The
-      // message's `media` map (UpdateItem), in its conversation's partition CONV#<conversation key>.
+      // message's `media` map and the conversation's `profile` (UpdateItem), in the
+      // conversation's partition CONV#<conversation key>.
       new iam.PolicyStatement({
         sid: 'RecordMedia',
         actions: ['dynamodb:UpdateItem'],

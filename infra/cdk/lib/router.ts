@@ -43,6 +43,9 @@ export function messageRouterFunction(props: MessageRouterProps): lambda.Functio
       MEDIA_QUEUE_URL: mediaQueue.queueUrl,
       MESSAGE_TTL_DAYS: props.messageTtlDays.valueAsString,
       RULES_CACHE_SECS: '30',
+      // A cached customer profile this old (7 days) is fetched again on the customer's next
+      // message (docs/profiles.md).
+      PROFILE_REFRESH_SECS: '604800',
     },
     statements: [
       // Used by the event source mapping on the router's behalf.

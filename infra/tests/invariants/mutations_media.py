@@ -127,6 +127,14 @@ MEDIA_MUTATIONS: list[Row] = [
     ("functions-env-contract", "media-fetcher dead-letters to the media queue itself",
      put(f"{FETCHER_ENV}.MEDIA_DEAD_LETTER_QUEUE_URL", {"Ref": "MediaQueue"})),
     ("functions-env-contract", "media-fetcher's media from the reply API's Weibo host", put(f"{FETCHER_ENV}.WEIBO_MEDIA_BASE_URL", "https://m.api.weibo.com")),
+    # --- customer profiles (docs/profiles.md): notices to the router, users/show, the refresh -----------
+    ("iam-grants-needed", "media-fetcher cannot put profile notices on the inbound queue", drop_stmt(FETCHER, "NoticeProfiles")),
+    ("iam-least-privilege", "media-fetcher may put anything on the outbound queue",
+     add(stmts(FETCHER), allow("sqs:SendMessage", {"Fn::GetAtt": ["OutboundQueue", "Arn"]}))),
+    ("functions-env-contract", "media-fetcher without INBOUND_QUEUE_URL (its cold start fails)", drop(f"{FETCHER_ENV}.INBOUND_QUEUE_URL")),
+    ("functions-env-contract", "media-fetcher's profile notices on the inbound DLQ", put(f"{FETCHER_ENV}.INBOUND_QUEUE_URL", {"Ref": "InboundDeadLetterQueue"})),
+    ("functions-env-contract", "media-fetcher's users/show on the fan-service host", put(f"{FETCHER_ENV}.WEIBO_OPEN_API_BASE_URL", "https://m.api.weibo.com")),
+    ("functions-env-contract", "the router's profiles refreshed every hour", put(f"{ROUTER_ENV}.PROFILE_REFRESH_SECS", "3600")),
     # --- the router's fetch commands ------------------------------------------------------------------
     ("iam-grants-needed", "the router cannot queue media fetches", drop_stmt("MessageRouterRole", "QueueMediaFetches")),
     ("functions-env-contract", "the router without MEDIA_QUEUE_URL (its cold start fails)", drop(f"{ROUTER_ENV}.MEDIA_QUEUE_URL")),

@@ -307,7 +307,9 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         table={"dynamodb:GetItem": {CONV, CONFIG, TPLMSG, REPLY}, "dynamodb:PutItem": {CONV},
                "dynamodb:DeleteItem": {CONV}, "dynamodb:UpdateItem": {CONV, REPLY}},
         env=variables("TABLE_NAME=GatewayTable DEAD_LETTER_QUEUE_URL=InboundDeadLetterQueue OUTBOUND_QUEUE_URL=OutboundQueue",
-                      "MEDIA_QUEUE_URL=MediaQueue MESSAGE_TTL_DAYS=MessageTtlDays RULES_CACHE_SECS=30"),
+                      "MEDIA_QUEUE_URL=MediaQueue MESSAGE_TTL_DAYS=MessageTtlDays RULES_CACHE_SECS=30",
+                      # A cached customer profile this old is fetched again (docs/profiles.md).
+                      "PROFILE_REFRESH_SECS=604800"),
         consumes="InboundQueue", reserved_concurrency=("MessageRouterReservedConcurrency", 10),
     ),
     # reply-sender, from the code it runs (shared/gateway-aws: dynamodb/deliveries.rs,
@@ -359,10 +361,13 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         # The retry backoff (ChangeMessageVisibility); undecodable commands, media refused for
         # good and commands retried out go to the media DLQ, with the reason. The object: put,
         # and head (a retry finding it stored; authorized by s3:GetObject), under media/ only.
-        permissions={**_consume("MediaQueue"), "sqs:SendMessage": {"MediaDeadLetterQueue.Arn"},
+        # Profile commands (docs/profiles.md): a new profile's notice on the inbound FIFO queue
+        # (SqsProfileNotices, SendMessage), for the router's profile rules.
+        permissions={**_consume("MediaQueue"), "sqs:SendMessage": {"MediaDeadLetterQueue.Arn", "InboundQueue.Arn"},
                      "s3:GetObject": {MEDIA_OBJECTS}, "s3:PutObject": {MEDIA_OBJECTS}},
-        # The message's `media` map (UpdateItem, CONV#...); the token cache and lease (GetItem,
-        # UpdateItem, TOKEN#...), as reply-sender uses them. No Put, no Delete, no Query.
+        # The message's `media` map and the conversation's `profile` (UpdateItem, CONV#...); the
+        # token cache and lease (GetItem, UpdateItem, TOKEN#...), as reply-sender uses them. No
+        # Put, no Delete, no Query.
         table={"dynamodb:GetItem": {TOKEN}, "dynamodb:UpdateItem": {CONV, TOKEN}},
         env=variables(
             "TABLE_NAME=GatewayTable MEDIA_QUEUE_URL=MediaQueue MEDIA_DEAD_LETTER_QUEUE_URL=MediaDeadLetterQueue",
@@ -372,6 +377,8 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             # Attempts of one command before a transient failure dead-letters it with the reason
             # (below the media queue's maxReceiveCount: media-attempts-below-redrive).
             "MEDIA_MAX_ATTEMPTS=4 RETRY_BASE_SECS=10 RETRY_MAX_SECS=300",
+            # Profiles: Weibo's users/show on the open API; notices to the router.
+            "WEIBO_OPEN_API_BASE_URL=https://api.weibo.com INBOUND_QUEUE_URL=InboundQueue",
         ),
         consumes="MediaQueue", in_vpc_with_fixed_egress=True, reserved_concurrency=("MediaFetcherReservedConcurrency", 5),
     ),

@@ -16,6 +16,7 @@ pub mod media;
 pub mod message;
 pub mod outbound;
 pub mod ports;
+pub mod profile;
 pub mod reply;
 pub mod routing;
 pub mod rules;

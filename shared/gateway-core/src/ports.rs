@@ -100,6 +100,21 @@ pub trait ConversationStore: Send + Sync {
         previous: Option<&Conversation>,
         next: &Conversation,
     ) -> Result<CommitOutcome, PortError>;
+
+    /// Replaces the conversation `previous` with `next` (and its tag items), no message: only
+    /// if the stored conversation is still at `previous`'s version ([`CommitOutcome::Conflict`]
+    /// otherwise). The router's profile notices.
+    async fn commit_conversation(
+        &self,
+        previous: &Conversation,
+        next: &Conversation,
+    ) -> Result<CommitOutcome, PortError> {
+        let _ = (previous, next);
+        Err(PortError::permanent(
+            "commit conversation",
+            "not supported by this store",
+        ))
+    }
 }
 
 /// The longest `reason` a dead letter carries, in characters (a queue message attribute is

@@ -16,14 +16,16 @@
 //!    the re-evaluated decision does not contain it.
 //! 6. Between 4 and 5, a message with media (WeChat image, voice, video, shortvideo; Weibo
 //!    image, voice) queues its fetch commands in one call ([`crate::media::fetch_commands`]);
-//!    the message item records them as `pending`. A command queued by an attempt that then
+//!    the message item records them as `pending`. The same call carries the profile command
+//!    of the conversation's first message, or of one whose cached profile is stale
+//!    ([`crate::profile::profile_command`]): one `SendMessageBatch` at most. A command queued by an attempt that then
 //!    lost a conflict names a thread place the message may not have: the media-fetcher
 //!    records only on the item that holds the message.
 //!
 //! No I/O of its own: everything goes through ports.
 
 use crate::conversation::Conversation;
-use crate::media::{MediaQueue, fetch_commands};
+use crate::media::{MediaCommand, MediaQueue, fetch_commands};
 use crate::message::NormalizedMessage;
 use crate::outbound::ReplyCommand;
 use crate::ports::{CommitOutcome, ConversationStore, PortError, ReplyQueue};
@@ -44,6 +46,8 @@ pub struct Router<'a> {
     pub media: &'a dyn MediaQueue,
     /// Rules in force.
     pub rules: &'a RuleSet,
+    /// A cached profile at least this old (ms) is fetched again (`PROFILE_REFRESH_SECS`).
+    pub profile_refresh_ms: i64,
 }
 
 /// What processing did with a message.
@@ -64,6 +68,8 @@ pub struct Processed {
     pub replies_queued: usize,
     /// Media fetch commands queued.
     pub media_queued: usize,
+    /// A profile command was queued (first message, or a stale profile).
+    pub profile_queued: bool,
     /// The conversation went from answered to waiting for an answer.
     pub became_unanswered: bool,
     /// The conversation as stored.
@@ -129,8 +135,17 @@ pub async fn process(
             router.replies.enqueue(command).await?;
         }
         let fetches = fetch_commands(message, conversation.thread_seq);
-        if !fetches.is_empty() {
-            router.media.enqueue(&fetches).await?;
+        let media_queued = fetches.len();
+        let mut queued: Vec<MediaCommand> = fetches.into_iter().map(MediaCommand::Fetch).collect();
+        let profile =
+            crate::profile::profile_command(message, loaded.as_ref(), router.profile_refresh_ms);
+        let profile_queued = profile.is_some();
+        if profile_queued {
+            conversation.profile_requested_at = Some(message.received_at_ms);
+        }
+        queued.extend(profile.map(MediaCommand::Profile));
+        if !queued.is_empty() {
+            router.media.enqueue(&queued).await?;
         }
         match router
             .store
@@ -141,7 +156,8 @@ pub async fn process(
                 return Ok(ProcessOutcome::Stored(Box::new(Processed {
                     became_unanswered: !was_waiting && conversation.is_unanswered(),
                     replies_queued: commands.len(),
-                    media_queued: fetches.len(),
+                    media_queued,
+                    profile_queued,
                     decision,
                     conversation,
                 })));
@@ -228,6 +244,7 @@ rules:
             replies: &replies,
             media: &media,
             rules: &rules,
+            profile_refresh_ms: 7 * 86_400_000,
         };
         let m = text_message("demo", "u1", "42", "hello", 1_000);
 
@@ -297,6 +314,7 @@ rules:
             replies: &replies,
             media: &media,
             rules: &rules,
+            profile_refresh_ms: 7 * 86_400_000,
         };
         let m = text_message("demo", "u1", "2", "hello", 1_000);
         let ProcessOutcome::Stored(p) = process(&router, &m).await.expect("ok") else {
@@ -336,6 +354,7 @@ rules:
             replies: &replies,
             media: &media,
             rules: &rules,
+            profile_refresh_ms: 7 * 86_400_000,
         };
         process(&router, &text_message("demo", "u1", "1", "hi", 1_000))
             .await
@@ -376,6 +395,7 @@ rules:
             replies: &replies,
             media: &media,
             rules: &rules,
+            profile_refresh_ms: 7 * 86_400_000,
         };
         let m = text_message("demo", "u1", "7", "hello", 1_000);
         replies.set_failing(true);
@@ -406,11 +426,17 @@ rules:
             replies: &replies,
             media: &media,
             rules: &rules,
+            profile_refresh_ms: 7 * 86_400_000,
         };
         process(&router, &text_message("demo", "u1", "1", "hi", 1_000))
             .await
             .expect("ok");
-        assert_eq!(media.calls(), 0, "a text message fetches nothing");
+        assert_eq!(media.calls(), 1, "the first message asks for the profile");
+        assert!(
+            media.commands().is_empty(),
+            "a text message fetches no media"
+        );
+        assert_eq!(media.profile_commands().len(), 1);
         let mut video = text_message("demo", "u1", "2", "", 2_000);
         video.content = Content::Video {
             media_id: Some("VIDEO".into()),
@@ -432,7 +458,13 @@ rules:
         };
         assert_eq!(p.media_queued, 2);
         let commands = media.commands();
-        assert_eq!(media.calls(), 1, "video and thumbnail in one call");
+        assert_eq!(media.calls(), 2, "video and thumbnail in one call");
+        assert_eq!(media.commands().len(), 2);
+        assert_eq!(
+            media.profile_commands().len(),
+            1,
+            "asked for once: the first message's request is on its way"
+        );
         let kinds: Vec<_> = commands
             .iter()
             .map(|c| (c.kind, c.media_id.as_str()))
@@ -453,7 +485,7 @@ rules:
             process(&router, &video).await.expect("ok"),
             ProcessOutcome::Duplicate
         );
-        assert_eq!(media.calls(), 1);
+        assert_eq!(media.calls(), 2);
     }
 
     #[tokio::test]
@@ -467,6 +499,7 @@ rules:
             replies: &replies,
             media: &media,
             rules: &rules,
+            profile_refresh_ms: 7 * 86_400_000,
         };
         let m = text_message("demo", "u1", "42", "hello", 1_000);
         process(&router, &m).await.expect("ok");

@@ -147,6 +147,20 @@ impl ConversationStore for InMemoryConversationStore {
         convs.insert(conversation.key.clone(), conversation.clone());
         Ok(CommitOutcome::Stored)
     }
+
+    async fn commit_conversation(
+        &self,
+        previous: &Conversation,
+        next: &Conversation,
+    ) -> Result<CommitOutcome, PortError> {
+        let mut convs = self.conversations.lock().unwrap();
+        let current = convs.get(&next.key).map_or(0, |c| c.version);
+        if current != previous.version {
+            return Ok(CommitOutcome::Conflict);
+        }
+        convs.insert(next.key.clone(), next.clone());
+        Ok(CommitOutcome::Stored)
+    }
 }
 
 /// Records queued reply commands; can be told to fail.
@@ -179,19 +193,35 @@ impl ReplyQueue for RecordingReplyQueue {
 /// Records queued media fetch commands (one entry per call); can be told to fail.
 #[derive(Default)]
 pub struct RecordingMediaQueue {
-    pub calls: Mutex<Vec<Vec<crate::media::MediaFetch>>>,
+    pub calls: Mutex<Vec<Vec<crate::media::MediaCommand>>>,
     pub fail: Mutex<bool>,
 }
 
 impl RecordingMediaQueue {
-    /// Every command queued, in order.
+    /// Every media fetch command queued, in order.
     pub fn commands(&self) -> Vec<crate::media::MediaFetch> {
         self.calls
             .lock()
             .unwrap()
             .iter()
             .flatten()
-            .cloned()
+            .filter_map(|c| match c {
+                crate::media::MediaCommand::Fetch(f) => Some(f.clone()),
+                crate::media::MediaCommand::Profile(_) => None,
+            })
+            .collect()
+    }
+    /// Every profile command queued, in order.
+    pub fn profile_commands(&self) -> Vec<crate::profile::ProfileFetch> {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .flatten()
+            .filter_map(|c| match c {
+                crate::media::MediaCommand::Profile(p) => Some(p.clone()),
+                crate::media::MediaCommand::Fetch(_) => None,
+            })
             .collect()
     }
     /// How many times `enqueue` was called.
@@ -205,7 +235,7 @@ impl RecordingMediaQueue {
 
 #[async_trait]
 impl crate::media::MediaQueue for RecordingMediaQueue {
-    async fn enqueue(&self, commands: &[crate::media::MediaFetch]) -> Result<(), PortError> {
+    async fn enqueue(&self, commands: &[crate::media::MediaCommand]) -> Result<(), PortError> {
         if *self.fail.lock().unwrap() {
             return Err(PortError::transient(
                 "enqueue media",

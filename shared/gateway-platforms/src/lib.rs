@@ -11,6 +11,7 @@
 //! their URL before they are kept or logged.
 
 pub mod media;
+pub mod profiles;
 pub mod timeline;
 pub mod upload;
 pub mod webhook_target;

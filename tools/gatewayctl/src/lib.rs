@@ -20,6 +20,7 @@ pub mod stub;
 pub mod stub_comments;
 pub mod stub_media;
 pub mod stub_templates;
+pub mod stub_profiles;
 pub mod stub_timeline;
 pub mod stub_upload;
 pub mod stub_webhook;

@@ -13,12 +13,14 @@
 //!   [`crate::stub_templates`].
 //! * Media downloads (WeChat `GET /cgi-bin/media/get`, Weibo `GET /2/mss/msget`): see
 //!   [`crate::stub_media`].
+//! * Customer profiles (WeChat `GET /cgi-bin/user/info`, Weibo `GET /2/users/show.json`): see
+//!   [`crate::stub_profiles`].
 //! * Weibo's public timelines (`comments/to_me`, `comments/mentions`, `statuses/mentions`, and
 //!   their `/biz` twins), from seeded items: see [`crate::stub_timeline`].
 //! * API clients' webhook receivers (`POST /webhook/{name}`): see [`crate::stub_webhook`].
 //! * Admin, for tests: `POST /admin/reset`, `GET /admin/requests` (everything received),
 //!   `POST /admin/wechat/expire-tokens`, `POST /admin/fail`
-//!   (`{"api":"wechat_send"|"wechat_template"|"wechat_token"|"weibo_reply"|"weibo_comment"|"wechat_media"|"weibo_media"|"weibo_timeline","code":45015,"times":1}`),
+//!   (`{"api":"wechat_send"|"wechat_template"|"wechat_token"|"weibo_reply"|"weibo_comment"|"wechat_media"|"weibo_media"|"weibo_timeline"|"wechat_user_info"|"weibo_users_show","code":45015,"times":1}`),
 //!   `POST /admin/config` (`{"token_ttl_secs":7200,"wechat_quota":5}`: token lifetime, and
 //!   customer-service messages accepted per user before `45047`).
 //!
@@ -93,6 +95,7 @@ pub(crate) struct Stub {
     pub(crate) media: crate::stub_media::MediaStub,
     pub(crate) timeline: crate::stub_timeline::TimelineStub,
     pub(crate) webhook: crate::stub_webhook::WebhookStub,
+    pub(crate) profiles: crate::stub_profiles::ProfileStub,
 }
 
 impl Stub {
@@ -332,6 +335,7 @@ async fn admin_requests(State(state): State<Shared>) -> Response {
         "media": stub.media.requests(),
         "weibo_timeline": stub.timeline.requests(),
         "webhooks": stub.webhook.requests(),
+        "profiles": stub.profiles.requests(),
     }))
     .into_response()
 }
@@ -394,6 +398,7 @@ pub fn router() -> Router {
         .merge(crate::stub_comments::routes())
         .merge(crate::stub_webhook::routes())
         .merge(crate::stub_templates::routes())
+        .merge(crate::stub_profiles::routes())
         .with_state(state)
 }
 
@@ -485,6 +490,16 @@ impl StubAdmin {
             .as_array()
             .map(|a| a.iter().filter(|r| r["name"] == name).cloned().collect())
             .unwrap_or_default())
+    }
+
+    /// What `user/info` (`channel` `wechat`, `id` the OpenID) or `users/show` (`weibo`, the
+    /// uid) answers for this customer from now on.
+    pub async fn profile(&self, channel: &str, id: &str, answer: Value) -> Result<()> {
+        self.post(
+            "/admin/profile",
+            json!({"channel": channel, "id": id, "answer": answer}),
+        )
+        .await
     }
 
     /// Everything received so far.

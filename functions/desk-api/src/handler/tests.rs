@@ -826,3 +826,87 @@ async fn stats_give_each_day_each_hour_and_each_agent_of_the_account_or_a_team()
         (400, Some("team"))
     );
 }
+
+#[tokio::test]
+async fn a_conversation_shows_the_customers_profile_name_and_opinion_leader_badge() {
+    let (desk, store, _) = fixture();
+    let key = "wechat:demo:c1";
+    let shown = send(
+        &desk,
+        "GET",
+        &format!("/conversations/{key}"),
+        Some("agent1"),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(shown.body["profile"], Value::Null, "not fetched yet");
+    assert_eq!(shown.body["display_name"], "c1", "the OpenID until then");
+    assert_eq!(shown.body["opinion_leader"], false);
+    let mut c = store.conversation(key).await.unwrap().unwrap();
+    c.profile = Some(gateway_core::conversation::CustomerProfile {
+        fetched_at: NOW,
+        source: Channel::WeChat,
+        language: Some("en".into()),
+        subscribed: Some(true),
+        subscribe_time: Some(1_700_000_000_000),
+        subscribe_scene: Some("ADD_SCENE_QR_CODE".into()),
+        remark: Some("VIP 张先生".into()),
+        tag_ids: vec![2, 105],
+        unionid: Some("uUnion".into()),
+        screen_name: None,
+        followers_count: None,
+        verified: None,
+        verified_reason: None,
+    });
+    store.insert(c.clone());
+    let shown = send(
+        &desk,
+        "GET",
+        &format!("/conversations/{key}"),
+        Some("agent1"),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(shown.body["display_name"], "VIP 张先生");
+    assert_eq!(shown.body["profile"]["unionid"], "uUnion");
+    assert_eq!(shown.body["profile"]["tag_ids"], json!([2, 105]));
+    assert_eq!(
+        shown.body["profile"]["subscribe_scene"],
+        "ADD_SCENE_QR_CODE"
+    );
+    assert_eq!(shown.body["opinion_leader"], false);
+    let listed = send(
+        &desk,
+        "GET",
+        "/conversations?team=complaints",
+        Some("agent1"),
+        None,
+        &[],
+    )
+    .await;
+    let row = listed.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["key"] == key)
+        .unwrap()
+        .clone();
+    assert_eq!(row["display_name"], "VIP 张先生");
+    assert_eq!(row["profile"]["language"], "en");
+    if let Some(p) = c.profile.as_mut() {
+        p.followers_count = Some(150_000);
+    }
+    store.insert(c);
+    let shown = send(
+        &desk,
+        "GET",
+        &format!("/conversations/{key}"),
+        Some("agent1"),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(shown.body["opinion_leader"], true);
+}

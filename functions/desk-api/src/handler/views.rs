@@ -28,6 +28,13 @@ pub(crate) fn conversation_row(c: &Conversation) -> Value {
         "sla_breached_at": c.sla_breached_at,
         "last_inbound_at": c.last_inbound_at,
         "last_message": c.last_message,
+        "display_name": c
+            .profile
+            .as_ref()
+            .and_then(|p| p.display_name())
+            .unwrap_or(&c.customer_id),
+        "opinion_leader": c.profile.as_ref().is_some_and(|p| p.is_opinion_leader()),
+        "profile": c.profile,
         "version": c.version,
     })
 }

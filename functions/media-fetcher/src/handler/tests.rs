@@ -2,9 +2,11 @@
 
 use super::*;
 use async_trait::async_trait;
-use gateway_core::media::{MediaKind, SourceError};
+use gateway_core::conversation::CustomerProfile;
+use gateway_core::media::{MediaFetch, MediaKind, SourceError};
 use gateway_core::message::{Channel, Content};
 use gateway_core::ports::{PortError, Retry};
+use gateway_core::profile::{ProfileError, ProfileNotice, StoreOutcome};
 use gateway_core::testing::RecordingDeadLetters;
 use gateway_core::testing::media::{FakeMediaSource, InMemoryMediaRecords, InMemoryMediaStore};
 use gateway_core::testing::text_message;
@@ -25,7 +27,60 @@ impl RetryScheduler for Retries {
     }
 }
 
+/// Answers profile requests with a scripted error, or a verified Weibo profile.
+#[derive(Default)]
+struct Profiles {
+    error: Mutex<Option<ProfileError>>,
+    stored: Mutex<Vec<CustomerProfile>>,
+    notices: Mutex<Vec<ProfileNotice>>,
+}
+
+#[async_trait]
+impl ProfileSource for Profiles {
+    async fn fetch(
+        &self,
+        _command: &ProfileFetch,
+        now_ms: i64,
+    ) -> Result<CustomerProfile, ProfileError> {
+        if let Some(e) = self.error.lock().expect("lock").clone() {
+            return Err(e);
+        }
+        Ok(CustomerProfile {
+            fetched_at: now_ms,
+            source: Channel::Weibo,
+            language: None,
+            subscribed: None,
+            subscribe_time: None,
+            subscribe_scene: None,
+            remark: None,
+            tag_ids: Vec::new(),
+            unionid: None,
+            screen_name: Some("大V".into()),
+            followers_count: Some(150_000),
+            verified: Some(true),
+            verified_reason: None,
+        })
+    }
+}
+
+#[async_trait]
+impl ProfileRecords for Profiles {
+    async fn store(&self, _key: &str, p: &CustomerProfile) -> Result<StoreOutcome, PortError> {
+        self.stored.lock().expect("lock").push(p.clone());
+        Ok(StoreOutcome::Stored { previous: None })
+    }
+}
+
+#[async_trait]
+impl ProfileNotices for Profiles {
+    async fn notify(&self, notice: &ProfileNotice) -> Result<(), PortError> {
+        self.notices.lock().expect("lock").push(notice.clone());
+        Ok(())
+    }
+}
+
 struct World {
+    profiles: Arc<Profiles>,
     source: Arc<FakeMediaSource>,
     store: Arc<InMemoryMediaStore>,
     records: Arc<InMemoryMediaRecords>,
@@ -40,6 +95,7 @@ fn world() -> World {
     let records = Arc::new(InMemoryMediaRecords::default());
     let dead = Arc::new(RecordingDeadLetters::default());
     let retries = Arc::new(Retries::default());
+    let profiles = Arc::new(Profiles::default());
     let deps = FetcherDeps {
         source: source.clone(),
         store: store.clone(),
@@ -53,8 +109,14 @@ fn world() -> World {
         },
         start_margin: Duration::from_secs(1),
         now_ms: || 1_000,
+        profiles: ProfileDeps {
+            source: profiles.clone(),
+            records: profiles.clone(),
+            notices: profiles.clone(),
+        },
     };
     World {
+        profiles,
         source,
         store,
         records,
@@ -213,4 +275,61 @@ async fn a_record_is_not_started_without_the_time_it_may_need() {
     .await;
     assert_eq!(retry, ["1"]);
     assert_eq!(w.source.downloads(), 0);
+}
+
+fn profile_body() -> String {
+    let m = text_message("demo", "oFan", "1", "hi", 1_000);
+    let command = gateway_core::profile::profile_command(&m, None, 1).expect("first message");
+    serde_json::to_string(&MediaCommand::Profile(command)).expect("json")
+}
+
+#[tokio::test]
+async fn a_profile_command_is_stored_and_noticed() {
+    let w = world();
+    let retry = handle_batch(&w.deps, &[record("p", &profile_body(), 1)], || {
+        Duration::MAX
+    })
+    .await;
+    assert!(retry.is_empty(), "{retry:?}");
+    assert_eq!(w.profiles.stored.lock().expect("lock").len(), 1);
+    let notices = w.profiles.notices.lock().expect("lock").clone();
+    assert_eq!(notices.len(), 1);
+    assert_eq!(notices[0].dedupe_id(), "profile:wechat:demo:oFan:1000");
+    assert!(w.dead.letters().is_empty());
+}
+
+#[tokio::test]
+async fn a_failing_profile_is_retried_then_dead_lettered_with_its_reason() {
+    let w = world();
+    *w.profiles.error.lock().expect("lock") = Some(ProfileError::Platform {
+        code: 45009,
+        message: "api freq out of limit".into(),
+    });
+    let body = profile_body();
+    let retry = handle_batch(&w.deps, &[record("p", &body, 1)], || Duration::MAX).await;
+    assert_eq!(retry, ["p"], "transient: retried with backoff");
+    assert_eq!(w.retries.0.lock().expect("lock").len(), 1);
+    let retry = handle_batch(&w.deps, &[record("p", &body, 3)], || Duration::MAX).await;
+    assert!(retry.is_empty(), "the last attempt dead-letters");
+    *w.profiles.error.lock().expect("lock") = Some(ProfileError::Platform {
+        code: 40003,
+        message: "invalid openid".into(),
+    });
+    let retry = handle_batch(&w.deps, &[record("q", &body, 1)], || Duration::MAX).await;
+    assert!(retry.is_empty(), "permanent: at once");
+    let reasons: Vec<String> = w
+        .dead
+        .letters()
+        .iter()
+        .map(|l| l.attribute("reason").unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "gateway:retries_exhausted after 3 attempts: wechat error 45009: api freq out of limit",
+            "wechat error 40003: invalid openid"
+        ]
+    );
+    assert_eq!(w.dead.letters()[0].body, body, "the command, to redrive");
+    assert!(w.profiles.stored.lock().expect("lock").is_empty());
 }

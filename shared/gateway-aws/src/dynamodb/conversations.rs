@@ -401,4 +401,27 @@ impl ConversationStore for DynamoDbConversationStore {
             Transacted::ConditionsFailed(_) => Ok(CommitOutcome::Conflict),
         }
     }
+
+    async fn commit_conversation(
+        &self,
+        previous: &Conversation,
+        next: &Conversation,
+    ) -> Result<CommitOutcome, PortError> {
+        let mut writes = vec![self.put(
+            self.conversation_item(next)?,
+            "#v = :v",
+            Some([(":v".to_string(), n(previous.version as i64))].into()),
+        )?];
+        writes.extend(self.tag_writes(Some(previous), next)?);
+        match transact(
+            &self.client,
+            writes,
+            "dynamodb transact_write_items (profile rules)",
+        )
+        .await?
+        {
+            Transacted::Committed => Ok(CommitOutcome::Stored),
+            Transacted::ConditionsFailed(_) => Ok(CommitOutcome::Conflict),
+        }
+    }
 }

@@ -12,6 +12,7 @@ pub mod inboxes;
 pub mod media;
 pub mod poll_cursors;
 pub mod published_changes;
+pub mod profiles;
 pub mod rules;
 pub mod sla_records;
 pub mod stats;

@@ -1,4 +1,5 @@
-//! The media queue (standard SQS): fetch commands the router queues for the media-fetcher.
+//! The media queue (standard SQS): fetch commands the router queues for the media-fetcher,
+//! media downloads and the sender's profile ([`MediaCommand`]).
 //!
 //! Standard, not FIFO: fetches of different messages need no order, and a command delivered
 //! twice stores its object once (the media-fetcher looks under the object's key first and
@@ -7,8 +8,7 @@
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
-use gateway_core::media::MediaFetch;
-use gateway_core::media::MediaQueue;
+use gateway_core::media::{MediaCommand, MediaQueue};
 use gateway_core::ports::PortError;
 
 /// SQS's most entries per `SendMessageBatch`.
@@ -33,7 +33,7 @@ impl SqsMediaQueue {
 
 #[async_trait]
 impl MediaQueue for SqsMediaQueue {
-    async fn enqueue(&self, commands: &[MediaFetch]) -> Result<(), PortError> {
+    async fn enqueue(&self, commands: &[MediaCommand]) -> Result<(), PortError> {
         if commands.is_empty() {
             return Ok(());
         }

@@ -4,6 +4,7 @@
 pub mod dead_letters;
 pub mod inbound;
 pub mod media;
+pub mod profile_notices;
 pub mod replies;
 pub mod retry_backoff;
 pub mod timers;

@@ -5,10 +5,12 @@
 
 mod lifecycle;
 pub mod preview;
+pub mod profile;
 pub mod windows;
 
 pub use lifecycle::Responder;
 pub use preview::MessagePreview;
+pub use profile::CustomerProfile;
 
 use crate::message::{Channel, NormalizedMessage};
 use serde::{Deserialize, Serialize};
@@ -201,6 +203,18 @@ pub struct Conversation {
     /// conversation, so the thread reads in the order things happened.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub thread_seq: u64,
+    /// The customer's profile as the platform holds it (media-fetcher, `docs/profiles.md`);
+    /// none until it is first fetched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<CustomerProfile>,
+    /// The `fetched_at` of the last profile the router evaluated the profile rules for
+    /// (a profile notice), Unix ms: a redelivered notice changes nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_rules_at: Option<i64>,
+    /// When the router last queued a profile fetch, Unix ms (the receive time of the message
+    /// that asked): a burst of messages before the profile arrives asks once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_requested_at: Option<i64>,
     /// Optimistic-concurrency version: incremented on every write.
     pub version: u64,
 }
@@ -261,6 +275,9 @@ impl Conversation {
             public_replies: PublicReplies::default(),
             template_replies: PublicReplies::default(),
             thread_seq: 0,
+            profile: None,
+            profile_rules_at: None,
+            profile_requested_at: None,
             version: 0,
         }
     }

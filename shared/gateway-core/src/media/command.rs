@@ -18,6 +18,7 @@ use super::key::{KeyError, object_key};
 use super::outcome::{MediaRecord, MediaState};
 use crate::message::{Channel, Content, NormalizedMessage};
 use crate::ports::PortError;
+use crate::profile::ProfileFetch;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
@@ -128,11 +129,42 @@ pub fn fetch_commands(message: &NormalizedMessage, thread_seq: u64) -> Vec<Media
     commands.into_iter().flatten().collect()
 }
 
-/// Puts media fetch commands on the media queue (router), for the media-fetcher.
+/// A command on the media queue: what the platform holds about a message, its media and
+/// its sender's profile. Serialized as the inner command (a profile command says
+/// `"command":"profile"`; a media fetch command has no `command`, as before profiles).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum MediaCommand {
+    /// Fetch the sender's profile (`crate::profile`).
+    Profile(ProfileFetch),
+    /// Download one media object.
+    Fetch(MediaFetch),
+}
+
+impl MediaCommand {
+    /// Reads a media queue body: a profile command when it says `"command":"profile"`
+    /// (or any `command`: an unknown one is refused with the reason), else a media fetch.
+    pub fn from_body(body: &str) -> Result<MediaCommand, serde_json::Error> {
+        #[derive(Deserialize)]
+        struct Probe {
+            #[serde(default)]
+            command: Option<serde_json::Value>,
+        }
+        let probe: Probe = serde_json::from_str(body)?;
+        if probe.command.is_some() {
+            serde_json::from_str(body).map(MediaCommand::Profile)
+        } else {
+            serde_json::from_str(body).map(MediaCommand::Fetch)
+        }
+    }
+}
+
+/// Puts commands on the media queue (router), for the media-fetcher.
 #[async_trait]
 pub trait MediaQueue: Send + Sync {
-    /// Queues the fetch commands of one message in one call (at most 10: a message has one
-    /// object and at most a thumbnail). Queuing a command twice must not store its object
-    /// twice (the media-fetcher looks for the object under its key first).
-    async fn enqueue(&self, commands: &[MediaFetch]) -> Result<(), PortError>;
+    /// Queues the commands of one message in one call (at most 10: a message has one object,
+    /// at most a thumbnail, and a profile command). Queuing a command twice must not store
+    /// its object twice (the media-fetcher looks for the object under its key first), nor an
+    /// older profile over a newer one.
+    async fn enqueue(&self, commands: &[MediaCommand]) -> Result<(), PortError>;
 }

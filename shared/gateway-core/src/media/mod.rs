@@ -1,5 +1,7 @@
 //! Media: the customer's photos, voice notes and videos, downloaded from the platform before
-//! its temporary `media_id` expires and kept in an object store (S3).
+//! its temporary `media_id` expires and kept in an object store (S3). The media queue also
+//! carries profile commands ([`MediaCommand::Profile`], `crate::profile`): the media-fetcher
+//! fetches what the platform holds about a message, its media and its sender's profile.
 //!
 //! The router queues [`MediaFetch`] commands; the media-fetcher function runs
 //! [`fetch_and_record`] on each (`docs/media.md`).
@@ -23,7 +25,9 @@ pub mod outcome;
 #[cfg(test)]
 mod tests;
 
-pub use command::{MEDIA_FETCH_SCHEMA_VERSION, MediaFetch, MediaQueue, fetch_commands};
+pub use command::{
+    MEDIA_FETCH_SCHEMA_VERSION, MediaCommand, MediaFetch, MediaQueue, fetch_commands,
+};
 pub use fetch::{
     DownloadRequest, Downloaded, FetchOutcome, Handled, MediaRecords, MediaSource, MediaStore,
     PutOutcome, RecordOutcome, SourceError, StoredObject, fetch_and_record, fetch_one,

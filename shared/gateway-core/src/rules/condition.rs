@@ -8,7 +8,7 @@
 use super::RuleSet;
 use super::document::MessageKind;
 use super::text::KeywordSet;
-use crate::conversation::Status;
+use crate::conversation::{CustomerProfile, Status};
 use crate::message::{Channel, Content, NormalizedMessage};
 use crate::reply::{quote_short, short};
 use chrono::{DateTime, Utc};
@@ -47,6 +47,14 @@ pub(crate) enum Condition {
     Public(bool),
     /// The message concerns one of these posts (a comment under it, a mention in or under it).
     Post(Vec<String>),
+    /// The customer's profile says at least this many followers (Weibo `followers_count`).
+    FollowersAtLeast(u64),
+    /// The customer's profile says verified (Weibo `verified`), or not.
+    Verified(bool),
+    /// The customer's profile language is one of these (WeChat `language`).
+    ProfileLanguage(Vec<String>),
+    /// The customer followed through one of these scenes (WeChat `subscribe_scene`).
+    SubscribeScene(Vec<String>),
     All(Vec<Condition>),
     Any(Vec<Condition>),
     Not(Box<Condition>),
@@ -63,6 +71,8 @@ pub(crate) struct Ctx<'a> {
     pub tags: BTreeSet<String>,
     pub status: Status,
     pub escalated: bool,
+    /// The customer's profile as cached on the conversation (none until fetched).
+    pub profile: Option<&'a CustomerProfile>,
     /// The message text, capped.
     pub text: Option<&'a str>,
     /// The folded (lowercase, half-width) capped text.
@@ -89,6 +99,19 @@ impl Condition {
                 cs.iter().any(Condition::uses_conversation_state)
             }
             Condition::Not(c) => c.uses_conversation_state(),
+            _ => false,
+        }
+    }
+
+    /// True when it reads the customer's profile.
+    pub fn uses_profile(&self) -> bool {
+        match self {
+            Condition::FollowersAtLeast(_)
+            | Condition::Verified(_)
+            | Condition::ProfileLanguage(_)
+            | Condition::SubscribeScene(_) => true,
+            Condition::All(cs) | Condition::Any(cs) => cs.iter().any(Condition::uses_profile),
+            Condition::Not(c) => c.uses_profile(),
             _ => false,
         }
     }
@@ -336,6 +359,57 @@ impl Condition {
                     ctx.say(|| format!("message ({}) concerns no post", m.content.kind())),
                 ),
             },
+            Condition::FollowersAtLeast(n) => match ctx.profile.and_then(|p| p.followers_count) {
+                Some(count) => (
+                    count >= *n,
+                    ctx.say(|| {
+                        let cmp = if count >= *n {
+                            "at least"
+                        } else {
+                            "fewer than"
+                        };
+                        format!("customer has {count} followers, {cmp} {n}")
+                    }),
+                ),
+                None => (
+                    false,
+                    ctx.say(|| no_profile(ctx.profile, "followers count")),
+                ),
+            },
+            Condition::Verified(want) => match ctx.profile.and_then(|p| p.verified) {
+                Some(v) => (
+                    v == *want,
+                    ctx.say(|| {
+                        if v {
+                            "customer is verified".to_string()
+                        } else {
+                            "customer is not verified".to_string()
+                        }
+                    }),
+                ),
+                None => (false, ctx.say(|| no_profile(ctx.profile, "verification"))),
+            },
+            Condition::ProfileLanguage(list) => {
+                match ctx.profile.and_then(|p| p.language.as_deref()) {
+                    Some(lang) => {
+                        let ok = list.iter().any(|l| l.eq_ignore_ascii_case(lang));
+                        (ok, ctx.say(|| is_not("profile language", lang, ok, list)))
+                    }
+                    None => (false, ctx.say(|| no_profile(ctx.profile, "language"))),
+                }
+            }
+            Condition::SubscribeScene(list) => {
+                match ctx.profile.and_then(|p| p.subscribe_scene.as_deref()) {
+                    Some(scene) => {
+                        let ok = list.iter().any(|l| l == scene);
+                        (ok, ctx.say(|| is_not("subscribe scene", scene, ok, list)))
+                    }
+                    None => (
+                        false,
+                        ctx.say(|| no_profile(ctx.profile, "subscribe scene")),
+                    ),
+                }
+            }
             Condition::All(children) => {
                 let mut facts = Vec::new();
                 for c in children {
@@ -376,6 +450,13 @@ fn event_key(content: &Content) -> Result<&str, String> {
 
 fn not_an_event(content: &Content) -> String {
     format!("message is {}, not an event", content.kind())
+}
+
+fn no_profile(profile: Option<&CustomerProfile>, what: &str) -> String {
+    match profile {
+        None => "the customer's profile is not known (yet)".to_string(),
+        Some(p) => format!("the customer's {} profile has no {what}", p.source),
+    }
 }
 
 fn no_text(content: &Content) -> String {

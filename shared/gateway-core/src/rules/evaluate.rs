@@ -128,6 +128,74 @@ pub fn evaluate(
     run(rules, message, conversation, now, false).0
 }
 
+/// Evaluates only the rules with profile conditions, for a profile that was just stored
+/// (the router's profile notice): against `conversation` as stored (its `profile` is the one
+/// the conditions read) and `message`, its latest inbound message as far as the conversation
+/// knows it ([`latest_message`]). The message counts as the first when the conversation has
+/// at most one inbound message. Profile rules cannot reply (validation), so the decision holds
+/// no reply.
+pub fn evaluate_profile_rules(
+    rules: &RuleSet,
+    message: &NormalizedMessage,
+    conversation: &Conversation,
+    now: DateTime<Utc>,
+) -> Decision {
+    run_with(
+        rules,
+        message,
+        Some(conversation),
+        now,
+        false,
+        Mode::ProfileRules,
+    )
+    .0
+}
+
+/// The latest inbound message of `conversation` as the conversation item knows it (channel,
+/// account, customer, and the preview of its last inbound message: kind and at most 80
+/// characters of text), for [`evaluate_profile_rules`].
+pub fn latest_message(conversation: &Conversation) -> NormalizedMessage {
+    use crate::message::{Content, RawFormat, RawPayload, SCHEMA_VERSION};
+    let preview = conversation
+        .last_message
+        .as_ref()
+        .filter(|p| p.direction == "in");
+    let content = match preview {
+        Some(p) if p.kind == "text" => Content::Text {
+            text: p.text.clone(),
+        },
+        _ => Content::Other {
+            platform_type: preview.map(|p| p.kind.clone()).unwrap_or_default(),
+        },
+    };
+    NormalizedMessage {
+        schema_version: SCHEMA_VERSION,
+        channel: conversation.channel,
+        account_id: conversation.account_id.clone(),
+        conversation_key: conversation.key.clone(),
+        sender_id: conversation.customer_id.clone(),
+        recipient_id: String::new(),
+        platform_message_id: None,
+        dedupe_key: format!("profile-rules:{}", conversation.key),
+        content,
+        platform_time: conversation.last_inbound_at / 1000,
+        received_at_ms: conversation.last_inbound_at,
+        raw: RawPayload {
+            format: RawFormat::Json,
+            body: String::new(),
+        },
+    }
+}
+
+/// Which rules an evaluation runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Every rule, for a message.
+    Message,
+    /// Only rules with profile conditions, for a stored profile.
+    ProfileRules,
+}
+
 /// Evaluates, and with `trace` also records what happened to every rule.
 pub(crate) fn run(
     rules: &RuleSet,
@@ -136,10 +204,22 @@ pub(crate) fn run(
     now: DateTime<Utc>,
     trace: bool,
 ) -> (Decision, Vec<RuleTrace>) {
+    run_with(rules, message, conversation, now, trace, Mode::Message)
+}
+
+fn run_with(
+    rules: &RuleSet,
+    message: &NormalizedMessage,
+    conversation: Option<&Conversation>,
+    now: DateTime<Utc>,
+    trace: bool,
+    mode: Mode,
+) -> (Decision, Vec<RuleTrace>) {
     let text = message.content.text().map(capped);
-    let first_message = match conversation {
-        None => true,
-        Some(c) => {
+    let first_message = match (conversation, mode) {
+        (None, _) => true,
+        (Some(c), Mode::ProfileRules) => c.inbound_count <= 1,
+        (Some(c), Mode::Message) => {
             c.inbound_count == 0 || (c.inbound_count == 1 && c.has_seen(&message.dedupe_id()))
         }
     };
@@ -152,6 +232,7 @@ pub(crate) fn run(
         tags: conversation.map(|c| c.tags.clone()).unwrap_or_default(),
         status: conversation.map_or(Status::Open, |c| c.status),
         escalated: conversation.is_some_and(|c| c.escalated),
+        profile: conversation.and_then(|c| c.profile.as_ref()),
         text,
         folded: text.map(fold),
         explain: trace,
@@ -180,6 +261,10 @@ pub(crate) fn run(
         }
         if !rule.enabled {
             record(RuleOutcome::Disabled);
+            continue;
+        }
+        if mode == Mode::ProfileRules && !rule.condition.as_ref().is_some_and(|c| c.uses_profile())
+        {
             continue;
         }
         let (matched, fact) = match &rule.condition {

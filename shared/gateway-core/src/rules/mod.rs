@@ -34,7 +34,10 @@ mod tests;
 pub use calendar::{Calendar, DaySource, HoursCheck, NEXT_OPENING_LOOKAHEAD_DAYS, TimeRange};
 pub use document::OncePer;
 pub use error::{Problem, RulesError};
-pub use evaluate::{Decision, Escalation, FiredRule, PlannedReply, SkippedReply, evaluate};
+pub use evaluate::{
+    Decision, Escalation, FiredRule, PlannedReply, SkippedReply, evaluate, evaluate_profile_rules,
+    latest_message,
+};
 pub use explain::{CalendarSummary, CheckSummary, Explanation, check, explain};
 pub use service_levels::{
     Clock, MAX_FIRST_RESPONSE_SECS, MAX_RESOLUTION_SECS, ServiceLevel, ServiceLevelDue,

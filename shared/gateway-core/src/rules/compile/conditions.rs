@@ -41,6 +41,10 @@ impl Compiler<'_> {
             escalated,
             public,
             post,
+            followers_at_least,
+            verified,
+            profile_language,
+            subscribe_scene,
             all,
             any,
             not,
@@ -157,6 +161,34 @@ impl Compiler<'_> {
             parts.push(Condition::Post(
                 v.0.into_iter().map(|p| p.0.trim().to_string()).collect(),
             ));
+        }
+        if let Some(n) = followers_at_least {
+            parts.push(Condition::FollowersAtLeast(n));
+        }
+        if let Some(b) = verified {
+            parts.push(Condition::Verified(b));
+        }
+        if let Some(v) = profile_language {
+            parts.push(Condition::ProfileLanguage(
+                v.0.into_iter().map(|p| p.0.trim().to_string()).collect(),
+            ));
+        }
+        if let Some(v) = subscribe_scene {
+            let scenes: Vec<String> = v.0.into_iter().map(|p| p.0.trim().to_string()).collect();
+            for scene in &scenes {
+                if !scene.starts_with("ADD_SCENE_") {
+                    let pos = self.loc.text_in_rule(at.index, at.id, scene);
+                    self.error(
+                        pos,
+                        format!(
+                            "rule `{}`: {path}.subscribe_scene {scene:?}: WeChat's scenes are                              named ADD_SCENE_… (e.g. ADD_SCENE_QR_CODE, ADD_SCENE_SEARCH)",
+                            at.id
+                        ),
+                    );
+                    failed = true;
+                }
+            }
+            parts.push(Condition::SubscribeScene(scenes));
         }
         for (key, list) in [("all", all), ("any", any)] {
             let Some(list) = list else { continue };

@@ -70,6 +70,21 @@ impl Compiler<'_> {
                 actions.push(a);
             }
         }
+        if condition.as_ref().is_some_and(Condition::uses_profile)
+            && actions.iter().any(|a| matches!(a, Action::Reply(_)))
+        {
+            let pos = self.loc.in_rule(at.index, at.id, "then", 0);
+            self.error(
+                pos,
+                format!(
+                    "rule `{}`: a rule with profile conditions (followers_at_least, verified, \
+                     profile_language, subscribe_scene) cannot reply: it is evaluated again \
+                     when the customer's profile arrives, and its reply could be sent twice; \
+                     put the reply in a rule without profile conditions",
+                    at.id
+                ),
+            );
+        }
         if self.problems.len() > before {
             return None;
         }

@@ -280,6 +280,14 @@ pub(crate) struct ConditionSpec {
     #[serde(default)]
     pub post: Option<OneOrMany<NonEmpty>>,
     #[serde(default)]
+    pub followers_at_least: Option<u64>,
+    #[serde(default)]
+    pub verified: Option<bool>,
+    #[serde(default)]
+    pub profile_language: Option<OneOrMany<NonEmpty>>,
+    #[serde(default)]
+    pub subscribe_scene: Option<OneOrMany<NonEmpty>>,
+    #[serde(default)]
     pub all: Option<Vec<ConditionSpec>>,
     #[serde(default)]
     pub any: Option<Vec<ConditionSpec>>,
