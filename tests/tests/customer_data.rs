@@ -355,4 +355,13 @@ async fn export_writes_everything_kept_about_a_customer_and_erase_leaves_nothing
     assert_eq!(code, 0);
     assert!(out.contains("nothing is kept"), "{out}");
     std::fs::remove_dir_all(&dir).unwrap();
+    // Leave no work behind for the tests that follow (the other customer's out-of-hours reply
+    // and profile command, by the shipped rules).
+    for url in [
+        &ctx.run.stack.queue_url,
+        &ctx.run.stack.media_queue_url,
+        &ctx.run.stack.outbound_queue_url,
+    ] {
+        gateway_tests::drain_messages(&ctx.sqs, url).await;
+    }
 }
