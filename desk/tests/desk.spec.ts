@@ -11,7 +11,9 @@ test("a stale edit shows the conflict, refreshes and overwrites nothing", async 
   const openid = unique("oConflict");
   const key = `wechat:demo:${openid}`;
   send("wechat", "demo", openid, "请问发票怎么开？");
-  await stored("lina", key);
+  // Once the customer's profile is on it (it arrives just after the first message and moves the
+  // version), so that the only change between the page's read and its edit is the supervisor's.
+  await stored("lina", key, (c) => c.profile != null);
   await signIn(page, "lina");
   await page.goto(`/#/c/${encodeURIComponent(key)}`);
   const conv = page.getByTestId("conversation");
@@ -38,7 +40,7 @@ test("a change over a version moved by fields it does not set goes through and k
   const openid = unique("oMerge");
   const key = `wechat:demo:${openid}`;
   send("wechat", "demo", openid, "退货流程是怎样的？");
-  await stored("lina", key);
+  await stored("lina", key, (c) => c.profile != null);
   await signIn(page, "lina");
   await page.goto(`/#/c/${encodeURIComponent(key)}`);
   const conv = page.getByTestId("conversation");
