@@ -18,6 +18,7 @@ pub mod sqs;
 
 pub use dynamodb::api_requests::DynamoDbApiRequests;
 pub use dynamodb::conversations::DynamoDbConversationStore;
+pub use dynamodb::crm_contacts::DynamoDbCrmContacts;
 pub use dynamodb::deliveries::DynamoDbDeliveryLedger;
 pub use dynamodb::desk::DynamoDbDesk;
 pub use dynamodb::media::DynamoDbMediaRecords;

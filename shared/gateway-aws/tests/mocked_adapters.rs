@@ -20,6 +20,8 @@
 
 #[path = "mocked_adapters/conversations.rs"]
 mod conversations;
+#[path = "mocked_adapters/crm_contacts.rs"]
+mod crm_contacts;
 #[path = "mocked_adapters/deliveries.rs"]
 mod deliveries;
 #[path = "mocked_adapters/events.rs"]

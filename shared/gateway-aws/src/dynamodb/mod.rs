@@ -5,6 +5,7 @@
 pub mod api_requests;
 pub(crate) mod attrs;
 pub mod conversations;
+pub mod crm_contacts;
 pub mod deliveries;
 pub mod desk;
 pub(crate) mod desk_query;

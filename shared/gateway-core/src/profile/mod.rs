@@ -12,6 +12,7 @@
 //!
 //! Pure: no I/O of its own, time is passed in.
 
+pub mod crm;
 pub mod fetch;
 pub mod notice;
 
