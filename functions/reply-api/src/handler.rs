@@ -6,6 +6,8 @@
 //! * `POST …/replies`: 202 `{"reply_id","status":"queued","conversation_key"}`.
 //! * `GET …/replies/{reply_id}`: the reply's delivery state (signed with `v2` over an empty
 //!   body), for the client that created the reply only (any other client gets 404).
+//! * `PUT|GET|DELETE …/contacts/wechat/{account}/{unionid}`: the name the client's CRM knows a
+//!   WeChat customer by, shown by the desk ([`contacts`]).
 //!
 //! Idempotency: the reply id is derived from the client and its `idempotency_key`, or, when
 //! the request has none, from the client, the signed timestamp and the body, so a replayed or
@@ -24,6 +26,7 @@ use gateway_core::delivery::auth::{
 use gateway_core::delivery::ports::{ApiRequestLedger, ApiRequestRecord, DeliveryLedger};
 use gateway_core::message::Channel;
 use gateway_core::ports::{AccountDirectory, ConversationStore, ReplyQueue};
+use gateway_core::profile::crm::CrmContacts;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
@@ -43,6 +46,8 @@ pub struct ReplyApi {
     pub ledger: Arc<dyn DeliveryLedger>,
     /// Accepted requests (idempotency scope, ownership of reply ids).
     pub requests: Arc<dyn ApiRequestLedger>,
+    /// The names CRMs set for WeChat customers.
+    pub contacts: Arc<dyn CrmContacts>,
     /// Whether `v1` signatures are still taken for `POST /replies`.
     pub accept_v1: bool,
     /// Signature timestamp window, seconds.
@@ -86,6 +91,7 @@ pub async fn handle_request_at(api: &ReplyApi, request: Request, now_ms: i64) ->
     let result = match (method.clone(), route(&path)) {
         (Method::POST, Route::Replies) => submit(api, &request, now_ms).await,
         (Method::GET, Route::Reply(id)) => status(api, &request, &id, now_ms).await,
+        (_, Route::Contact(path)) => contacts::handle(api, &request, &path, now_ms).await,
         (_, Route::Replies | Route::Reply(_)) => Err(Refusal::new(
             405,
             "method_not_allowed",
@@ -119,6 +125,7 @@ pub async fn handle_request_at(api: &ReplyApi, request: Request, now_ms: i64) ->
 enum Route {
     Replies,
     Reply(String),
+    Contact(contacts::ContactPath),
     Unknown,
 }
 
@@ -127,16 +134,26 @@ fn signed_path(route: &Route) -> String {
     match route {
         Route::Replies => "/replies".into(),
         Route::Reply(id) => format!("/replies/{id}"),
+        Route::Contact(p) => format!("/contacts/{}/{}/{}", p.channel, p.account, p.unionid),
         Route::Unknown => String::new(),
     }
 }
 
-/// `…/replies` or `…/replies/{id}` (behind any stage or Function URL prefix).
+/// `…/replies`, `…/replies/{id}` or `…/contacts/{channel}/{account}/{unionid}` (behind any
+/// stage or Function URL prefix).
 fn route(path: &str) -> Route {
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     match segments.iter().rposition(|s| *s == "replies") {
-        Some(i) if i + 1 == segments.len() => Route::Replies,
-        Some(i) if i + 2 == segments.len() => Route::Reply(segments[i + 1].to_string()),
+        Some(i) if i + 1 == segments.len() => return Route::Replies,
+        Some(i) if i + 2 == segments.len() => return Route::Reply(segments[i + 1].to_string()),
+        _ => {}
+    }
+    match segments.iter().rposition(|s| *s == "contacts") {
+        Some(i) if i + 4 == segments.len() => Route::Contact(contacts::ContactPath {
+            channel: segments[i + 1].to_string(),
+            account: segments[i + 2].to_string(),
+            unionid: segments[i + 3].to_string(),
+        }),
         _ => Route::Unknown,
     }
 }
@@ -393,6 +410,8 @@ async fn status(
     };
     Ok((200, body, caller.version))
 }
+
+mod contacts;
 
 #[cfg(test)]
 mod tests;

@@ -3,14 +3,15 @@
 //! be read back by the client that created it.
 //!
 //! - `config.rs`: the environment it reads;
-//! - `handler.rs`: routes, authentication, idempotency and the answers (with `handler/tests.rs`).
+//! - `handler.rs`: routes, authentication, idempotency and the answers (with `handler/tests.rs`);
+//!   `handler/contacts.rs`: the CRM's names for WeChat customers.
 
 mod config;
 mod handler;
 
 use gateway_aws::sdk::{consumer_timeouts, load_sdk_config_with_timeouts};
 use gateway_aws::{
-    DynamoDbApiRequests, DynamoDbConversationStore, DynamoDbDeliveryLedger,
+    DynamoDbApiRequests, DynamoDbConversationStore, DynamoDbCrmContacts, DynamoDbDeliveryLedger,
     SecretsManagerAccountDirectory, SqsReplyQueue,
 };
 use gateway_core::account::AccountsRole;
@@ -43,6 +44,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         ),
         conversations: Arc::new(store.clone()),
         requests: Arc::new(DynamoDbApiRequests::new(store.clone(), REQUEST_TTL_SECS)),
+        contacts: Arc::new(DynamoDbCrmContacts::new(store.clone())),
         // Only read here; the TTL is the sender's business.
         ledger: Arc::new(DynamoDbDeliveryLedger::new(store, REQUEST_TTL_SECS)),
         queue: Arc::new(SqsReplyQueue::new(

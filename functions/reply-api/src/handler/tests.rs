@@ -7,7 +7,10 @@ use gateway_core::delivery::auth::sign;
 use gateway_core::delivery::ports::{DeliveryRecord, DeliveryState};
 use gateway_core::delivery::testing::InMemoryDeliveryLedger;
 use gateway_core::outbound::ReplyOrigin;
+use gateway_core::profile::crm::InMemoryCrmContacts;
 use gateway_core::testing::{RecordingReplyQueue, StaticAccounts, text_message};
+
+mod contacts;
 
 const SECRET: &str = "crm-shared-secret-0123456789";
 const NOW_MS: i64 = 1_800_000_000_000;
@@ -25,11 +28,13 @@ struct Fixture {
     api: ReplyApi,
     queue: Arc<RecordingReplyQueue>,
     ledger: Arc<InMemoryDeliveryLedger>,
+    contacts: Arc<InMemoryCrmContacts>,
 }
 
 fn fixture() -> Fixture {
     let queue = Arc::new(RecordingReplyQueue::default());
     let ledger = Arc::new(InMemoryDeliveryLedger::default());
+    let contacts = Arc::new(InMemoryCrmContacts::default());
     let m = text_message("demo", "oUser", "1", "hi", NOW_MS - 1_000);
     let mut c = Conversation::new_for(&m);
     c.record_inbound(&m);
@@ -44,12 +49,14 @@ fn fixture() -> Fixture {
             queue: queue.clone(),
             ledger: ledger.clone(),
             requests: ledger.clone(),
+            contacts: contacts.clone(),
             accept_v1: true,
             max_clock_skew_secs: 300,
             max_body_bytes: 4096,
         },
         queue,
         ledger,
+        contacts,
     }
 }
 
@@ -78,10 +85,10 @@ fn signed(method: &str, path: &str, client: &str, secret: &str, ts: i64, body: &
         .expect("request")
 }
 
-/// The route part a client signs: the path from `/replies` on.
+/// The route part a client signs: the path from `/replies` or `/contacts` on.
 fn signed_route(path: &str) -> String {
     let path = path.trim_end_matches('/');
-    match path.find("/replies") {
+    match path.find("/replies").or_else(|| path.find("/contacts")) {
         Some(i) => path[i..].to_string(),
         None => path.to_string(),
     }
@@ -460,6 +467,7 @@ async fn the_sample_reply_event_is_accepted_at_its_signing_time() {
         ))),
         conversations: ledger.clone(),
         requests: ledger.clone(),
+        contacts: Arc::new(InMemoryCrmContacts::default()),
         accept_v1: true,
         queue: queue.clone(),
         ledger,

@@ -187,6 +187,55 @@ pub trait CrmContacts: Send + Sync {
     ) -> Result<HashMap<ContactKey, CrmContact>, PortError>;
 }
 
+/// An in-memory [`CrmContacts`] for the functions' unit tests.
+#[derive(Default)]
+pub struct InMemoryCrmContacts {
+    contacts: std::sync::Mutex<HashMap<ContactKey, CrmContact>>,
+    reads: std::sync::atomic::AtomicUsize,
+}
+
+impl InMemoryCrmContacts {
+    /// The contact under `key`.
+    pub fn get(&self, key: &ContactKey) -> Option<CrmContact> {
+        self.lock().get(key).cloned()
+    }
+
+    /// How many `get_many` calls were made.
+    pub fn reads(&self) -> usize {
+        self.reads.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ContactKey, CrmContact>> {
+        self.contacts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[async_trait]
+impl CrmContacts for InMemoryCrmContacts {
+    async fn put(&self, key: &ContactKey, contact: &CrmContact) -> Result<(), PortError> {
+        self.lock().insert(key.clone(), contact.clone());
+        Ok(())
+    }
+
+    async fn delete(&self, key: &ContactKey) -> Result<bool, PortError> {
+        Ok(self.lock().remove(key).is_some())
+    }
+
+    async fn get_many(
+        &self,
+        keys: &[ContactKey],
+    ) -> Result<HashMap<ContactKey, CrmContact>, PortError> {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let all = self.lock();
+        Ok(keys
+            .iter()
+            .filter_map(|k| all.get(k).map(|c| (k.clone(), c.clone())))
+            .collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
