@@ -197,6 +197,7 @@ fn desk(jwks: String) -> (Desk, Arc<MemoryDesk>) {
         rules: Arc::new(Rules(Arc::new(rules))),
         stats: Arc::new(Nothing),
         inboxes: Arc::new(Nothing),
+        contacts: Arc::new(gateway_core::profile::crm::InMemoryCrmContacts::default()),
         policy: ReplyPolicy::default(),
         max_body_bytes: 16_384,
         media: Default::default(),

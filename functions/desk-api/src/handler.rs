@@ -9,6 +9,9 @@
 //! - `handler/views.rs`: the JSON the routes answer with.
 
 mod conversations;
+mod crm;
+#[cfg(test)]
+mod crm_tests;
 mod media;
 #[cfg(test)]
 mod media_tests;
@@ -28,6 +31,7 @@ use gateway_core::delivery::window::ReplyPolicy;
 use gateway_core::desk::ports::{DeskStore, PageError};
 use gateway_core::desk::{Caller, Role};
 use gateway_core::ports::{PortError, ReplyQueue, RulesSource};
+use gateway_core::profile::crm::CrmContacts;
 use gateway_core::sla::ports::Inboxes;
 use gateway_core::stats::DailyRecord;
 use lambda_http::http::{HeaderValue, Method, StatusCode};
@@ -85,6 +89,8 @@ pub struct Desk {
     pub stats: Arc<dyn DailyStats>,
     /// Who waits now.
     pub inboxes: Arc<dyn Inboxes>,
+    /// The names CRMs set for WeChat customers (joined by `unionid`).
+    pub contacts: Arc<dyn CrmContacts>,
     /// The reply windows the reply sender enforces.
     pub policy: ReplyPolicy,
     /// Larger bodies are refused with 413.

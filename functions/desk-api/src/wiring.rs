@@ -5,8 +5,8 @@ use crate::config::Config;
 use crate::handler::{self, DailyStats, Desk, MediaSettings, Uploads};
 use crate::{auth, handler::Authenticator};
 use gateway_aws::{
-    BundledRules, DynamoDbAccessTokens, DynamoDbConversationStore, DynamoDbDesk,
-    DynamoDbRulesSource, DynamoDbRulesStore, DynamoDbStats, S3MediaLinks, S3Uploads,
+    BundledRules, DynamoDbAccessTokens, DynamoDbConversationStore, DynamoDbCrmContacts,
+    DynamoDbDesk, DynamoDbRulesSource, DynamoDbRulesStore, DynamoDbStats, S3MediaLinks, S3Uploads,
     SecretsManagerAccountDirectory, SqsReplyQueue,
 };
 use gateway_core::account::AccountsRole;
@@ -71,6 +71,7 @@ pub fn desk(config: &Config, sdk: &aws_config::SdkConfig, auth: Arc<dyn Authenti
             dynamodb,
             &config.table_name,
         ))),
+        contacts: Arc::new(DynamoDbCrmContacts::new(store.clone())),
         inboxes: Arc::new(store),
         policy: config.reply_policy,
         max_body_bytes: config.max_body_bytes,

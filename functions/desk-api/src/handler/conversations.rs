@@ -1,7 +1,8 @@
 //! Conversation routes: list, take next, one conversation, its thread and audit trail, a
 //! change, a reply, a note.
 
-use super::views::{audit_entry, conversation_detail, conversation_row, thread_item};
+use super::crm;
+use super::views::{audit_entry, thread_item};
 use super::{Answer, Call, Desk, Refusal};
 use gateway_core::conversation::Conversation;
 use gateway_core::delivery::window;
@@ -66,13 +67,10 @@ pub(super) async fn list(desk: &Desk, call: &Call<'_>) -> Result<Answer, Refusal
     .map_err(|(field, reason)| Refusal::invalid(field, reason))?;
     let plan = query.plan(&call.caller).map_err(plan_refusal)?;
     let page = desk.store.list(&plan, query.cursor.as_deref()).await?;
-    let items: Vec<_> = page
-        .items
-        .iter()
-        // The scope filters ran in the query; this keeps an item the index served stale out.
-        .filter(|c| call.caller.sees(c))
-        .map(conversation_row)
-        .collect();
+    // The scope filters ran in the query; this keeps an item the index served stale out.
+    let seen: Vec<&Conversation> = page.items.iter().filter(|c| call.caller.sees(c)).collect();
+    let contacts = crm::contacts_for(desk, &seen).await;
+    let items: Vec<_> = seen.iter().map(|c| crm::row(c, &contacts)).collect();
     Ok(Answer::ok(json!({
         "items": items,
         "next_cursor": page.next_cursor,
@@ -154,7 +152,7 @@ pub(super) async fn take_next(desk: &Desk, call: &Call<'_>) -> Result<Answer, Re
                 .await?
             {
                 CommitOutcome::Stored => {
-                    let view = conversation_detail(&next, &desk.policy, call.now_ms);
+                    let view = crm::detail(desk, &next, call.now_ms).await;
                     return Ok(Answer::ok(view).etag(next.version));
                 }
                 // Someone else changed it first: look again (it may be taken now).
@@ -168,7 +166,7 @@ pub(super) async fn take_next(desk: &Desk, call: &Call<'_>) -> Result<Answer, Re
 /// `GET /conversations/{key}`.
 pub(super) async fn show(desk: &Desk, call: &Call<'_>, key: &str) -> Result<Answer, Refusal> {
     let c = visible(desk, call, key).await?;
-    Ok(Answer::ok(conversation_detail(&c, &desk.policy, call.now_ms)).etag(c.version))
+    Ok(Answer::ok(crm::detail(desk, &c, call.now_ms).await).etag(c.version))
 }
 
 /// `If-Match: "<version>"` (or a bare number).
@@ -187,13 +185,13 @@ fn if_match(call: &Call<'_>) -> Result<u64, Refusal> {
         .map_err(|_| Refusal::invalid("If-Match", "the conversation's version, e.g. \"7\""))
 }
 
-fn stale(c: &Conversation, desk: &Desk, now_ms: i64) -> Refusal {
+async fn stale(c: &Conversation, desk: &Desk, now_ms: i64) -> Refusal {
     Refusal::new(
         409,
         "stale_version",
         format!("the conversation changed: it is at version {}", c.version),
     )
-    .with("current", conversation_detail(c, &desk.policy, now_ms))
+    .with("current", crm::detail(desk, c, now_ms).await)
 }
 
 /// `PATCH /conversations/{key}` with `If-Match`.
@@ -202,7 +200,7 @@ pub(super) async fn patch(desk: &Desk, call: &Call<'_>, key: &str) -> Result<Ans
     let patch: ConversationPatch = call.json()?;
     let c = visible(desk, call, key).await?;
     if c.version != expected {
-        return Err(stale(&c, desk, call.now_ms));
+        return Err(stale(&c, desk, call.now_ms).await);
     }
     if let Some(Some(a)) = &patch.assignee
         && a != "me"
@@ -219,18 +217,15 @@ pub(super) async fn patch(desk: &Desk, call: &Call<'_>, key: &str) -> Result<Ans
             change::ChangeError::Forbidden(m) => Refusal::forbidden(m),
         })?;
     let Some((next, entry)) = applied else {
-        return Ok(Answer::ok(conversation_detail(&c, &desk.policy, call.now_ms)).etag(c.version));
+        return Ok(Answer::ok(crm::detail(desk, &c, call.now_ms).await).etag(c.version));
     };
     match desk.store.commit_change(&c, &next, &entry, None).await? {
         CommitOutcome::Stored => {
-            Ok(
-                Answer::ok(conversation_detail(&next, &desk.policy, call.now_ms))
-                    .etag(next.version),
-            )
+            Ok(Answer::ok(crm::detail(desk, &next, call.now_ms).await).etag(next.version))
         }
         _ => {
             let current = visible(desk, call, key).await?;
-            Err(stale(&current, desk, call.now_ms))
+            Err(stale(&current, desk, call.now_ms).await)
         }
     }
 }

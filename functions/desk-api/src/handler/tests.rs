@@ -6,6 +6,7 @@ use super::*;
 use gateway_core::conversation::Conversation;
 use gateway_core::desk::AgentProfile;
 use gateway_core::desk::testing::MemoryDesk;
+use gateway_core::profile::crm::InMemoryCrmContacts;
 use gateway_core::rules::RuleSet;
 use gateway_core::sla::InboxGauge;
 use gateway_core::testing::{RecordingReplyQueue, text_message};
@@ -131,6 +132,7 @@ pub(super) fn fixture() -> (Desk, Arc<MemoryDesk>, Arc<RecordingReplyQueue>) {
         rules: Arc::new(Rules(Arc::new(rules))),
         stats: Arc::new(NoStats),
         inboxes: Arc::new(NoStats),
+        contacts: Arc::new(InMemoryCrmContacts::default()),
         policy: ReplyPolicy::default(),
         max_body_bytes: 4096,
         media: Default::default(),

@@ -62,14 +62,15 @@ fn batch_rule(seen: &Seen<BatchGetItemInput>, leave_first_once: bool) -> Rule {
         } else {
             (Vec::new(), keys)
         };
-        let mut out = BatchGetItemOutput::builder().responses(
-            TABLE,
-            answer.iter().map(stored).collect::<Vec<_>>(),
-        );
+        let mut out = BatchGetItemOutput::builder()
+            .responses(TABLE, answer.iter().map(stored).collect::<Vec<_>>());
         if !leave.is_empty() {
             out = out.unprocessed_keys(
                 TABLE,
-                KeysAndAttributes::builder().set_keys(Some(leave)).build().unwrap(),
+                KeysAndAttributes::builder()
+                    .set_keys(Some(leave))
+                    .build()
+                    .unwrap(),
             );
         }
         out.build()
@@ -108,7 +109,11 @@ async fn keys_left_unprocessed_are_asked_for_again() {
     assert_eq!(found.len(), 3);
     let calls = seen.all();
     assert_eq!(calls.len(), 2);
-    assert_eq!(requested(&calls[1]).len(), 1, "only the unprocessed key again");
+    assert_eq!(
+        requested(&calls[1]).len(),
+        1,
+        "only the unprocessed key again"
+    );
 }
 
 #[tokio::test]

@@ -129,7 +129,9 @@ pub fn check_unionid(unionid: &str) -> Result<(), ContactError> {
 fn text(field: &str, value: &str, max: usize) -> Result<String, ContactError> {
     let v = value.trim();
     if v.is_empty() || v.chars().count() > max {
-        return Err(ContactError::Body(format!("{field}: 1 to {max} characters")));
+        return Err(ContactError::Body(format!(
+            "{field}: 1 to {max} characters"
+        )));
     }
     if v.chars().any(char::is_control) {
         return Err(ContactError::Body(format!(
@@ -140,7 +142,11 @@ fn text(field: &str, value: &str, max: usize) -> Result<String, ContactError> {
 }
 
 /// Parses and checks a contact body set by `client_id` at `now_ms`.
-pub fn parse_contact(body: &[u8], client_id: &str, now_ms: i64) -> Result<CrmContact, ContactError> {
+pub fn parse_contact(
+    body: &[u8],
+    client_id: &str,
+    now_ms: i64,
+) -> Result<CrmContact, ContactError> {
     let b: ContactBody = serde_json::from_slice(body).map_err(|e| {
         ContactError::Body(format!(
             "expected {{\"name\", \"external_id\"?, \"url\"?}}: {e}"
@@ -267,8 +273,14 @@ mod tests {
             (r#"{"name":"a\u0007b"}"#.into(), "name"),
             (r#"{"name":"a","external_id":""}"#.into(), "external_id"),
             (r#"{"name":"a","url":"javascript:alert(1)"}"#.into(), "url"),
-            (r#"{"name":"a","url":"http://crm.example.com/"}"#.into(), "url"),
-            (r#"{"name":"a","url":"https://u:p@crm.example.com/"}"#.into(), "url"),
+            (
+                r#"{"name":"a","url":"http://crm.example.com/"}"#.into(),
+                "url",
+            ),
+            (
+                r#"{"name":"a","url":"https://u:p@crm.example.com/"}"#.into(),
+                "url",
+            ),
             (r#"{"name":"a","nickname":"b"}"#.into(), "unknown field"),
             (r#"{}"#.into(), "name"),
             ("not json".into(), "expected"),
@@ -322,7 +334,11 @@ mod tests {
             })
         );
         c.profile = Some(profile(Some("bad id")));
-        assert_eq!(ContactKey::of(&c), None, "a malformed unionid joins nothing");
+        assert_eq!(
+            ContactKey::of(&c),
+            None,
+            "a malformed unionid joins nothing"
+        );
         c.profile = Some(profile(Some("u-1")));
         c.channel = Channel::Weibo;
         assert_eq!(ContactKey::of(&c), None, "Weibo has no unionid");

@@ -47,7 +47,11 @@ async fn a_crm_sets_reads_and_deletes_a_customers_name() {
     assert_eq!((status, body["deleted"].as_bool()), (200, Some(true)));
     assert_eq!(f.contacts.get(&key()), None);
     let (status, body) = call(&f, crm("DELETE", PATH, "")).await;
-    assert_eq!((status, body["deleted"].as_bool()), (200, Some(false)), "idempotent");
+    assert_eq!(
+        (status, body["deleted"].as_bool()),
+        (200, Some(false)),
+        "idempotent"
+    );
     let (status, body) = call(&f, crm("GET", PATH, "")).await;
     assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
 }
@@ -58,12 +62,18 @@ async fn only_a_client_scoped_to_the_account_names_its_customers() {
     // `desk` is scoped to weibo:brand only.
     let request = as_client("PUT", PATH, "desk", "desk-shared-secret-012345", NAME);
     let (status, body) = call(&f, request).await;
-    assert_eq!((status, body["error"].as_str()), (403, Some("account_not_allowed")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("account_not_allowed"))
+    );
     let request = as_client("GET", PATH, "desk", "desk-shared-secret-012345", "");
     assert_eq!(call(&f, request).await.0, 403, "nor read them");
     assert_eq!(f.contacts.get(&key()), None);
     let (status, body) = call(&f, crm("PUT", "/contacts/wechat/nope/u1", NAME)).await;
-    assert_eq!((status, body["error"].as_str()), (404, Some("unknown_account")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("unknown_account"))
+    );
 }
 
 #[tokio::test]
@@ -94,17 +104,39 @@ async fn bad_contacts_get_clear_errors_and_store_nothing() {
     let f = fixture();
     for (path, body, status, code) in [
         (PATH, r#"{"name":""}"#, 400, "invalid_contact"),
-        (PATH, r#"{"name":"a","url":"javascript:alert(1)"}"#, 400, "invalid_contact"),
+        (
+            PATH,
+            r#"{"name":"a","url":"javascript:alert(1)"}"#,
+            400,
+            "invalid_contact",
+        ),
         (PATH, "{", 400, "invalid_contact"),
-        ("/contacts/wechat/demo/bad%20id", NAME, 400, "invalid_unionid"),
-        ("/contacts/weibo/brand/123", NAME, 400, "unsupported_channel"),
+        (
+            "/contacts/wechat/demo/bad%20id",
+            NAME,
+            400,
+            "invalid_unionid",
+        ),
+        (
+            "/contacts/weibo/brand/123",
+            NAME,
+            400,
+            "unsupported_channel",
+        ),
     ] {
         let (got, answer) = call(&f, crm("PUT", path, body)).await;
-        assert_eq!((got, answer["error"].as_str()), (status, Some(code)), "{path} {body}");
+        assert_eq!(
+            (got, answer["error"].as_str()),
+            (status, Some(code)),
+            "{path} {body}"
+        );
     }
     let big = format!(r#"{{"name":"{}"}}"#, "x".repeat(5000));
     let (status, body) = call(&f, crm("PUT", PATH, &big)).await;
-    assert_eq!((status, body["error"].as_str()), (413, Some("body_too_large")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (413, Some("body_too_large"))
+    );
     let (status, _) = call(&f, crm("POST", PATH, NAME)).await;
     assert_eq!(status, 405);
     assert_eq!(f.contacts.get(&key()), None);
