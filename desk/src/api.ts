@@ -48,12 +48,22 @@ export interface ConversationRow {
   sla_breached_at: number | null;
   last_inbound_at: number;
   last_message: MessagePreview | null;
-  /** The remark, else the screen name, else the platform id. */
+  /** The CRM's name, else the remark, else the screen name, else the platform id. */
   display_name: string;
   /** 100,000 followers or more, or verified. */
   opinion_leader: boolean;
   profile: CustomerProfile | null;
+  /** What the company's CRM calls this WeChat customer (joined by unionid), if anything. */
+  crm: CrmContact | null;
   version: number;
+}
+
+export interface CrmContact {
+  name: string;
+  external_id: string | null;
+  /** https:// only (the API refuses anything else). */
+  url: string | null;
+  updated_at: number;
 }
 
 export interface ReplyWindow {

@@ -1,7 +1,7 @@
 // Who the customer is: the profile the platform holds about them (docs/profiles.md), fetched
 // after the conversation's first message. WeChat no longer gives nicknames: the name shown is
-// the operator's remark, else the Weibo screen name, else the platform id (the API's
-// `display_name`).
+// the company CRM's name for the customer (joined by unionid), else the operator's remark,
+// else the Weibo screen name, else the platform id (the API's `display_name`).
 import type { Conversation, ConversationRow, CustomerProfile } from "./api";
 import { dateTime } from "./format";
 import { t } from "./i18n";
@@ -51,7 +51,31 @@ function WeiboFields({ p }: { p: CustomerProfile }) {
   );
 }
 
-/** The platform's profile rows of the customer panel. */
+/** The CRM's rows: its name for the customer, its id and a link to its record. */
+function CrmFields({ conv }: { conv: Conversation }) {
+  const c = conv.crm;
+  if (!c) return null;
+  // The API only stores https:// links; checked again so no other scheme becomes a link.
+  const link = c.url && c.url.startsWith("https://") ? c.url : null;
+  return (
+    <>
+      <dt>{t("profile_crm_name")}</dt>
+      <dd data-testid="crm-name">{c.name}</dd>
+      <dt>{t("profile_crm_id")}</dt>
+      <dd data-testid="crm-id">
+        {link ? (
+          <a href={link} target="_blank" rel="noopener noreferrer" data-testid="crm-link">
+            {c.external_id ?? t("profile_crm_open")}
+          </a>
+        ) : (
+          c.external_id ?? t("profile_none")
+        )}
+      </dd>
+    </>
+  );
+}
+
+/** The platform's profile rows of the customer panel (and the CRM's, when it names them). */
 export function PlatformProfile({ conv }: { conv: Conversation }) {
   const p = conv.profile;
   if (!p) {
@@ -64,6 +88,7 @@ export function PlatformProfile({ conv }: { conv: Conversation }) {
   }
   return (
     <>
+      <CrmFields conv={conv} />
       {p.source === "wechat" ? <WeChatFields p={p} /> : <WeiboFields p={p} />}
       <dt>{t("profile_fetched")}</dt>
       <dd>{dateTime(p.fetched_at)}</dd>

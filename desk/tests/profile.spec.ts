@@ -4,7 +4,7 @@
 // a 150,000-follower verified Weibo customer as an opinion leader (意见领袖), prioritised by
 // the shipped rule; a WeChat follower by the operator's remark (WeChat gives no nickname).
 import { expect, test } from "@playwright/test";
-import { deskApi, screenshot, send, signIn, stored, unique } from "./stack";
+import { crmContact, deskApi, screenshot, send, signIn, stored, unique } from "./stack";
 
 async function profile(channel: "wechat" | "weibo", id: string, answer: object) {
   const res = await fetch(`${process.env.GATEWAY_STUB_URL}/admin/profile`, {
@@ -77,4 +77,37 @@ test("a WeChat follower is shown by the operator's remark, with language and uni
   await expect(panel.getByTestId("profile-unionid")).toHaveText("uUnionDesk");
   await expect(panel).toContainText("ADD_SCENE_QR_CODE");
   await expect(panel).toContainText("2, 105");
+});
+
+test("the company CRM's name for a WeChat follower comes before the remark, with a link to its record", async ({ page }) => {
+  const openid = unique("oCrm");
+  const unionid = unique("uCrm");
+  const key = `wechat:demo:${openid}`;
+  await profile("wechat", openid, { subscribe: 1, language: "zh_CN", remark: "老客户", unionid });
+  send("wechat", "demo", openid, "我的退款到账了吗");
+  await stored("lina", key, (c) => c.profile !== null);
+  await crmContact("PUT", "demo", unionid, {
+    name: "张伟",
+    external_id: "CRM-88",
+    url: "https://crm.example.com/contacts/88",
+  });
+  await stored("lina", key, (c) => c.display_name === "张伟");
+
+  await signIn(page, "lina");
+  await page.goto(`/#/c/${encodeURIComponent(key)}`);
+  const conv = page.getByTestId("conversation");
+  await expect(conv.getByTestId("customer-name")).toHaveText("张伟");
+  const panel = conv.getByTestId("profile");
+  await expect(panel.getByTestId("crm-name")).toHaveText("张伟");
+  await expect(panel.getByTestId("crm-link")).toHaveText("CRM-88");
+  await expect(panel.getByTestId("crm-link")).toHaveAttribute("href", "https://crm.example.com/contacts/88");
+  await expect(panel.getByTestId("crm-link")).toHaveAttribute("rel", "noopener noreferrer");
+  await expect(panel.getByTestId("profile-remark")).toHaveText("老客户");
+  await screenshot(page, "conversation-crm-name");
+
+  // The CRM forgets the customer: the desk shows the remark again.
+  await crmContact("DELETE", "demo", unionid);
+  await page.reload();
+  await expect(conv.getByTestId("customer-name")).toHaveText("老客户");
+  await expect(panel.getByTestId("crm-name")).toHaveCount(0);
 });

@@ -2,6 +2,8 @@
 // platforms sign them), the desk API with a demo user's token, and the platform stand-ins'
 // record of what they received.
 import { spawnSync } from "node:child_process";
+import { createHmac } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { expect, type Page } from "@playwright/test";
 
 const need = (name: string): string => {
@@ -92,6 +94,31 @@ export async function deskApi(user: string, method: string, path: string, body?:
   });
   const text = await res.text();
   return { status: res.status, body: text ? JSON.parse(text) : null, etag: res.headers.get("ETag") };
+}
+
+/**
+ * The company CRM (the local accounts document's `demo-crm` client) setting or deleting its
+ * name for a WeChat customer through reply-api, signed as docs/replies.md says (`v2`).
+ */
+export async function crmContact(method: "PUT" | "DELETE", account: string, unionid: string, body?: object) {
+  const accounts = JSON.parse(readFileSync(need("GATEWAY_ACCOUNTS_FILE"), "utf8"));
+  const secret: string = accounts.api_clients["demo-crm"].secret;
+  const path = `/contacts/wechat/${account}/${unionid}`;
+  const text = body === undefined ? "" : JSON.stringify(body);
+  const ts = Math.floor(Date.now() / 1000).toString();
+  const mac = createHmac("sha256", secret).update(`v2\n${method}\n${path}\ndemo-crm\n${ts}\n${text}`).digest("hex");
+  const url = need("DESK_API_URL").replace(/\/desk-api$/, "/reply-api") + path;
+  const res = await fetch(url, {
+    method,
+    headers: {
+      "Content-Type": "application/json",
+      "X-Gateway-Client": "demo-crm",
+      "X-Gateway-Timestamp": ts,
+      "X-Gateway-Signature": `v2=${mac}`,
+    },
+    body: text || undefined,
+  });
+  expect(res.status, await res.clone().text()).toBe(200);
 }
 
 /** Waits until the conversation is stored (the desk API answers it). */

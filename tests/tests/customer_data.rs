@@ -8,6 +8,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use gateway_aws::SqsReplyQueue;
 use gateway_core::channel::wechat::simulate::Envelope;
+use gateway_core::delivery::auth;
 use gateway_core::message::Channel;
 use gateway_core::outbound::{REPLY_SCHEMA_VERSION, ReplyCommand, ReplyOrigin};
 use gateway_core::ports::ReplyQueue;
@@ -17,7 +18,7 @@ use gateway_tests::media_files::png;
 use gateway_tests::{RUNNING_STACK_LOCK, RunningStack, accounts, sdk, unique_digits};
 use gatewayctl::send;
 use gatewayctl::stub::StubAdmin;
-use serde_json::Value;
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::path::Path;
 
@@ -130,6 +131,32 @@ impl Ctx {
         command.dedupe_id()
     }
 
+    /// The company CRM (the local accounts' `demo-crm` client) sets its name for the WeChat
+    /// customer known by `unionid`, through the running reply-api, signed.
+    async fn crm_contact(&self, unionid: &str, body: &str) {
+        let path = format!("/contacts/wechat/{ACCOUNT}/{unionid}");
+        let client = "demo-crm";
+        let secret = accounts().api_clients[client].secret.expose().to_string();
+        let ts = send::now_secs();
+        let response = self
+            .http
+            .put(self.run.webhook_url("reply-api", &path))
+            .header(auth::CLIENT_HEADER, client)
+            .header(auth::TIMESTAMP_HEADER, ts.to_string())
+            .header(
+                auth::SIGNATURE_HEADER,
+                auth::sign(&secret, "PUT", &path, client, ts, body.as_bytes()),
+            )
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let answer = response.text().await.unwrap();
+        assert_eq!(status, 200, "{answer}");
+    }
+
     /// Every item of the table as JSON text.
     async fn table_texts(&self) -> Vec<String> {
         gatewayctl::local::scan_items(&self.ddb, &self.run.stack.table_name)
@@ -199,6 +226,16 @@ async fn export_writes_everything_kept_about_a_customer_and_erase_leaves_nothing
     let customer = format!("oErase{}", unique_digits());
     let other = format!("oKeep{}", unique_digits());
     let key = format!("wechat:{ACCOUNT}:{customer}");
+    let unionid = format!("uErase{}", unique_digits());
+    // WeChat knows the customer by a unionid (the account is bound to an open platform).
+    ctx.stub
+        .profile(
+            "wechat",
+            &customer,
+            json!({"subscribe": 1, "language": "zh_CN", "remark": "退款客户", "unionid": unionid}),
+        )
+        .await
+        .unwrap();
 
     // The customer complains, sends a picture (kept in the media bucket) and is answered.
     ctx.push(
@@ -220,6 +257,9 @@ async fn export_writes_everything_kept_about_a_customer_and_erase_leaves_nothing
     )
     .await;
     ctx.pump(&ctx.run.stack.media_queue_url, "media-fetcher")
+        .await;
+    // The company's CRM names the customer it knows by that unionid.
+    ctx.crm_contact(&unionid, r#"{"name":"王芳","external_id":"CRM-7"}"#)
         .await;
     let reply_id = ctx
         .agent_reply(&customer, ReplyContent::text("退款已在处理, 请稍候"))
@@ -293,7 +333,11 @@ async fn export_writes_everything_kept_about_a_customer_and_erase_leaves_nothing
         "{}",
         doc["linked_items"]
     );
-    for pk in [format!("REPLY#{template_id}"), "TPLMSG#".to_string()] {
+    for pk in [
+        format!("REPLY#{template_id}"),
+        "TPLMSG#".to_string(),
+        format!("CRM#wechat#{ACCOUNT}#{unionid}"),
+    ] {
         assert!(
             doc["linked_items"]
                 .as_array()
@@ -338,7 +382,10 @@ async fn export_writes_everything_kept_about_a_customer_and_erase_leaves_nothing
 
     // Nothing of them is left: no item of the whole table and no object of the whole bucket.
     let after = ctx.table_texts().await;
-    let left: Vec<&String> = after.iter().filter(|t| t.contains(&customer)).collect();
+    let left: Vec<&String> = after
+        .iter()
+        .filter(|t| t.contains(&customer) || t.contains(&unionid))
+        .collect();
     assert!(left.is_empty(), "left: {left:?}");
     assert!(
         !ctx.object_keys()

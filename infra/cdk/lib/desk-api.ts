@@ -167,6 +167,14 @@ function deskApiStatements(
       resources: [table.tableArn],
       conditions: leadingKeys('CONV#*', 'AGENTS'),
     }),
+    // The CRM's names joined to a page of conversations by unionid
+    // (CRM#wechat#<account>#<unionid>; gateway-aws DynamoDbCrmContacts::get_many).
+    new iam.PolicyStatement({
+      sid: 'ReadCrmContacts',
+      actions: ['dynamodb:BatchGetItem'],
+      resources: [table.tableArn],
+      conditions: leadingKeys('CRM#*'),
+    }),
     // gateway-aws DynamoDbRulesStore::get: the rules document, PK=CONFIG, SK=RULES (a
     // resolution removes the tags the rules' lifecycle names).
     new iam.PolicyStatement({

@@ -129,7 +129,8 @@ export function httpApis(scope: Construct, params: GatewayParameters, props: Htt
       ['/weibo/{account}', apigwv2.HttpMethod.POST, weiboWebhook, 5],
     ],
   );
-  // reply-api: POST /replies (submit), GET /replies/{reply_id} (delivery state).
+  // reply-api: POST /replies (submit), GET /replies/{reply_id} (delivery state), PUT/GET/DELETE
+  // /contacts/{channel}/{account}/{unionid} (a CRM's name for a WeChat customer).
   const { api: replyHttpApi, stage: replyHttpApiStage } = httpApiWithRoutes(
     'ReplyHttpApi',
     'Channel gateway reply API (agent desks, CRM systems)',
@@ -140,6 +141,9 @@ export function httpApis(scope: Construct, params: GatewayParameters, props: Htt
     [
       ['/replies', apigwv2.HttpMethod.POST, replyApi, REPLY_API_INTEGRATION_TIMEOUT_SECS],
       ['/replies/{reply_id}', apigwv2.HttpMethod.GET, replyApi, REPLY_API_INTEGRATION_TIMEOUT_SECS],
+      ['/contacts/{channel}/{account}/{unionid}', apigwv2.HttpMethod.PUT, replyApi, REPLY_API_INTEGRATION_TIMEOUT_SECS],
+      ['/contacts/{channel}/{account}/{unionid}', apigwv2.HttpMethod.GET, replyApi, REPLY_API_INTEGRATION_TIMEOUT_SECS],
+      ['/contacts/{channel}/{account}/{unionid}', apigwv2.HttpMethod.DELETE, replyApi, REPLY_API_INTEGRATION_TIMEOUT_SECS],
     ],
   );
   return { httpApi, httpApiStage, replyHttpApi, replyHttpApiStage };

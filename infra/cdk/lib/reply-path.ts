@@ -173,7 +173,7 @@ export function replyApiFunction(props: ReplyApiProps): lambda.Function {
   const replyApi = gatewayFunction({
     id: 'ReplyApi',
     binary: 'reply-api',
-    description: 'Reply API (POST /replies, GET /replies/{reply_id}; HMAC-signed) -> outbound FIFO queue',
+    description: 'Reply API (POST /replies, GET /replies/{reply_id}, /contacts; HMAC-signed) -> outbound FIFO queue',
     timeoutSecs: REPLY_API_TIMEOUT_SECS,
     environment: {
       OUTBOUND_QUEUE_URL: outboundQueue.queueUrl,
@@ -208,6 +208,14 @@ export function replyApiFunction(props: ReplyApiProps): lambda.Function {
         actions: ['dynamodb:GetItem', 'dynamodb:PutItem'],
         resources: [table.tableArn],
         conditions: leadingKeys('APIREQ#*'),
+      }),
+      // A CRM's names for WeChat customers (CRM#wechat#<account>#<unionid>): set, read back,
+      // deleted (gateway-aws DynamoDbCrmContacts).
+      new iam.PolicyStatement({
+        sid: 'CrmContacts',
+        actions: ['dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:BatchGetItem'],
+        resources: [table.tableArn],
+        conditions: leadingKeys('CRM#*'),
       }),
       new iam.PolicyStatement({
         sid: 'ReadApiClients',

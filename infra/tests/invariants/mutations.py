@@ -50,7 +50,7 @@ MUTATIONS: list[Row] = [
     ("iam-least-privilege", "weibo-webhook (no passive mode) may read the rules item",
      add(stmts("WeiboWebhookRole"), Copy("stmt:WeChatWebhookRole:ReadRules"))),
     ("iam-least-privilege", "reply-sender may also query GSI1", add(stmts("ReplySenderRole"), allow("dynamodb:Query", GSI1_ARN))),
-    ("iam-least-privilege", "reply-api may also delete items", add(stmts("ReplyApiRole"), allow("dynamodb:DeleteItem", TABLE_ARN))),
+    ("iam-least-privilege", "reply-api may also update items", add(stmts("ReplyApiRole"), allow("dynamodb:UpdateItem", TABLE_ARN))),
     ("iam-least-privilege", "the router may also write to the outbound DLQ",
      add(stmts("MessageRouterRole"), allow("sqs:SendMessage", {"Fn::GetAtt": ["OutboundDeadLetterQueue", "Arn"]}))),
     ("iam-least-privilege", "reply-sender's network-interface actions granted even without fixed egress",
@@ -71,7 +71,15 @@ MUTATIONS: list[Row] = [
     ("iam-grants-needed", "reply-sender cannot dead-letter replies", drop_stmt("ReplySenderRole", "DeadLetterReplies")),
     ("iam-grants-needed", "reply-api cannot read its ApiClients secret", drop_stmt("ReplyApiRole", "ReadApiClients")),
     ("iam-grants-needed", "reply-sender's VPC policy removed", drop("ReplySenderRole.Policies.1")),
-    ("iam-grants-needed", "reply-api cannot write its idempotency records", drop_stmt("ReplyApiRole", "IdempotencyRecords")),
+    # (It still has PutItem, on CRM#*: the partition keys tell what is missing.)
+    ("table-leading-keys", "reply-api cannot write its idempotency records", drop_stmt("ReplyApiRole", "IdempotencyRecords")),
+    # A CRM's names for WeChat customers (CRM#...): reply-api sets them, desk-api reads them.
+    ("iam-grants-needed", "reply-api cannot store CRM contacts", drop_stmt("ReplyApiRole", "CrmContacts")),
+    ("iam-grants-needed", "desk-api cannot read CRM contacts", drop_stmt("DeskApiRole", "ReadCrmContacts")),
+    ("table-leading-keys", "desk-api may also write CRM contacts",
+     put("stmt:DeskApiRole:ReadCrmContacts.Action", ["dynamodb:BatchGetItem", "dynamodb:PutItem"])),
+    ("table-leading-keys", "reply-api's CRM contacts widened to conversations",
+     put("stmt:ReplyApiRole:CrmContacts.Condition.ForAllValues:StringLike.dynamodb:LeadingKeys", ["CRM#*", "CONV#*"])),
     ("iam-no-wildcards", "sqs:* on *", add(stmts("WeiboWebhookRole"), allow("sqs:*", "*"))),
     # --- the table by partition key (dynamodb:LeadingKeys) ------------------------------------
     ("table-leading-keys", "the router's conversation reads and writes without a LeadingKeys condition",

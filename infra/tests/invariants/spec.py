@@ -65,6 +65,9 @@ UPLOAD = "UPLOAD#*"  # the media ids of the agents' files (reply-sender)
 # The lookup from a WeChat template message's msgid to its reply, TPLMSG#wechat#<account>#<msgid>:
 # written by reply-sender with the msgid, read by the router on the finish report.
 TPLMSG = "TPLMSG#*"
+# A CRM's name for a WeChat customer, CRM#wechat#<account>#<unionid>: set, read back and deleted
+# by reply-api (its /contacts routes), read by desk-api for a page of conversations.
+CRM = "CRM#*"
 STATS, STREAM_MARKER, ACCOUNTS = "STATS#*", "STREAM#*", "ACCOUNTS"
 AGENTS, CANNED = "AGENTS", "CANNED"
 POLL_WEIBO = "POLL#weibo#*"
@@ -405,15 +408,20 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     # reply-api (functions/reply-api/src/handler.rs, config.rs): queues the agent's reply
     # (SqsReplyQueue), its clients from the ApiClients secret. The conversation exists (CONV#)
     # and the delivery state (REPLY#): read only. Its idempotency records (APIREQ#): read a
-    # retried request's, write a new one's.
+    # retried request's, write a new one's. The CRM's names for WeChat customers (CRM#): put,
+    # delete, read back (BatchGetItem; DynamoDbCrmContacts).
     "ReplyApiFunction": FunctionSpec(
         binary="reply-api", kind="api", timeout_secs=6, secret="ApiClientsSecret",
         permissions={"sqs:SendMessage": {"OutboundQueue.Arn"}},
-        table={"dynamodb:GetItem": {CONV, REPLY, APIREQ}, "dynamodb:PutItem": {APIREQ}},
+        table={"dynamodb:GetItem": {CONV, REPLY, APIREQ}, "dynamodb:PutItem": {APIREQ, CRM},
+               "dynamodb:DeleteItem": {CRM}, "dynamodb:BatchGetItem": {CRM}},
         env=variables("OUTBOUND_QUEUE_URL=OutboundQueue TABLE_NAME=GatewayTable ACCOUNTS_CACHE_SECS=60 REPLY_API_MAX_CLOCK_SKEW_SECS=300",
                       "REPLY_API_ACCEPT_V1=true ACCOUNTS_MAX_STALE_SECS=900 MAX_BODY_BYTES=65536"),
-        # The code also answers GET /replies/{reply_id} (handler.rs `route`).
-        routes=(("POST", "/replies"), ("GET", "/replies/{reply_id}")), api="ReplyHttpApi",
+        # The code also answers GET /replies/{reply_id} and the contacts (handler.rs `route`).
+        routes=(("POST", "/replies"), ("GET", "/replies/{reply_id}"),
+                ("PUT", "/contacts/{channel}/{account}/{unionid}"),
+                ("GET", "/contacts/{channel}/{account}/{unionid}"),
+                ("DELETE", "/contacts/{channel}/{account}/{unionid}")), api="ReplyHttpApi",
         integration_timeout_ms=8000, url_output=("ReplyApiUrl", "/replies"), latency_alarm_ms=3000,
     ),
     # sla-monitor (functions/sla-monitor/src/{main,config,handler}.rs; gateway-core sla/;
@@ -523,7 +531,9 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         permissions={"sqs:SendMessage": {"OutboundQueue.Arn"}, "s3:GetObject": {MEDIA_OBJECTS, UPLOAD_OBJECTS},
                      "s3:PutObject": {UPLOAD_OBJECTS}},
         table={"dynamodb:GetItem": {CONV, AGENTS, CONFIG, TOKEN}, "dynamodb:PutItem": {CONV, AGENTS, CANNED},
-               "dynamodb:DeleteItem": {CONV, AGENTS, CANNED}, "dynamodb:UpdateItem": {TOKEN}},
+               "dynamodb:DeleteItem": {CONV, AGENTS, CANNED}, "dynamodb:UpdateItem": {TOKEN},
+               # The CRM's names joined to a page of conversations (CRM#; DynamoDbCrmContacts).
+               "dynamodb:BatchGetItem": {CRM}},
         table_queries={CONV, AGENTS, CANNED, STATS, ACCOUNTS}, index_queries=("GSI1", "GSI2"),
         # Config::from_lookup: the pool and its app client, every setting with the code's default
         # written down (the rules cached as long as the others cache them); DESK_TOKEN_ISSUER and

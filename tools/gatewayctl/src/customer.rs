@@ -11,6 +11,8 @@
 //!   replies' delivery records (`REPLY#…`), the reply API's request records (`APIREQ#…`), the
 //!   template messages' lookup items (`TPLMSG#…`) and any later item that links to the
 //!   conversation the same way;
+//! - the name a CRM set for the customer (`CRM#wechat#{account}#{unionid}`), found through the
+//!   `unionid` of the conversation's profile (a WeChat customer's only);
 //! - the media bucket's objects under `media/{channel}/{account}/{conversation}/`.
 //!
 //! The linked items are found with a table scan filtered on `conversation_key`: a data
@@ -169,6 +171,9 @@ pub async fn find(stores: &Stores, customer: &Customer) -> Result<Found> {
             Some(key) if !key.is_empty() => start = Some(key),
             _ => break,
         }
+    }
+    if let Some(contact) = crm_contact(stores, customer, &partition).await? {
+        linked.push(contact);
     }
     linked.sort_by(|a, b| (text(a, "PK"), text(a, "SK")).cmp(&(text(b, "PK"), text(b, "SK"))));
     let prefix = customer.media_prefix()?;
@@ -347,6 +352,46 @@ pub struct Erased {
 
 /// Deletes everything kept about `customer`, then looks again: an error when anything is
 /// left (something written meanwhile; run it again).
+/// The CRM's name for the customer, joined by the `unionid` of the profile on the
+/// conversation item (among `partition`'s items): the same key the desk joins it by.
+async fn crm_contact(
+    stores: &Stores,
+    customer: &Customer,
+    partition: &[Item],
+) -> Result<Option<Item>> {
+    let unionid = partition
+        .iter()
+        .find(|item| text(item, "SK") == "META")
+        .and_then(|meta| match meta.get("profile") {
+            Some(AttributeValue::M(profile)) => match profile.get("unionid") {
+                Some(AttributeValue::S(u)) => Some(u.clone()),
+                _ => None,
+            },
+            _ => None,
+        });
+    let Some(unionid) = unionid.filter(|_| customer.channel == Channel::WeChat) else {
+        return Ok(None);
+    };
+    let key = gateway_core::profile::crm::ContactKey {
+        account: customer.account.clone(),
+        unionid,
+    };
+    let out = stores
+        .dynamodb
+        .get_item()
+        .table_name(&stores.table)
+        .key(
+            "PK",
+            s(&gateway_aws::dynamodb::crm_contacts::contact_pk(&key)),
+        )
+        .key("SK", s("CONTACT"))
+        .consistent_read(true)
+        .send()
+        .await
+        .context("read the CRM's name for the customer")?;
+    Ok(out.item)
+}
+
 pub async fn erase(stores: &Stores, customer: &Customer) -> Result<Erased> {
     let found = find(stores, customer).await?;
     for chunk in found.objects.chunks(1000) {

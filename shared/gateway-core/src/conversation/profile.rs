@@ -12,8 +12,8 @@
 //! ```
 //!
 //! WeChat's `user/info` no longer answers nicknames or avatars (since 2021-12-27): the desk
-//! shows the operator's `remark`, else a CRM name (`crm_name`, set by an integration), else
-//! the OpenID.
+//! shows the name a CRM set for the customer's `unionid` ([`crate::profile::crm`], joined by
+//! the desk API), else the operator's `remark`, else the OpenID.
 
 use crate::message::Channel;
 use serde::{Deserialize, Serialize};
@@ -79,8 +79,9 @@ impl CustomerProfile {
         &a == other
     }
 
-    /// The name a desk shows: WeChat's operator remark, Weibo's screen name; none otherwise
-    /// (the desk falls back to the customer's platform id).
+    /// The platform's name for the customer: WeChat's operator remark, Weibo's screen name;
+    /// none otherwise (the desk shows a CRM's name before it, and falls back to the customer's
+    /// platform id).
     pub fn display_name(&self) -> Option<&str> {
         self.remark.as_deref().or(self.screen_name.as_deref())
     }

@@ -8,7 +8,8 @@
 //! ```
 //!
 //! `path` is the route as the API defines it, from `/replies` on (`/replies` or
-//! `/replies/{reply_id}`), whatever stage or domain prefix the client's URL has; `METHOD` is
+//! `/replies/{reply_id}`) or from `/contacts` on (`/contacts/wechat/{account}/{unionid}`),
+//! whatever stage or domain prefix the client's URL has; `METHOD` is
 //! upper case. Signing the method, path and client id means a signature made for one request
 //! cannot be used for another (a `GET` of one reply's status for another, or one client's
 //! signature presented under another id).
