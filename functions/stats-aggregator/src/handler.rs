@@ -99,6 +99,36 @@ pub(crate) fn sequence_number(record: &EventRecord) -> String {
     record.change.sequence_number.clone().unwrap_or_default()
 }
 
+/// Whether a record whose step `what` failed with `e` is done with: a transient failure hands
+/// it back to be retried (false); a permanent one is logged and the record given up (true), so
+/// that it does not hold up its shard.
+pub(crate) fn done_after_failure(
+    record: &EventRecord,
+    what: &'static str,
+    e: &gateway_core::ports::PortError,
+) -> bool {
+    if e.is_retryable() {
+        tracing::warn!(
+            stream.event_id = %record.event_id,
+            step = what,
+            error.message = %e,
+            error.cause_chain = ?e,
+            "transient failure; the record will be retried"
+        );
+        false
+    } else {
+        tracing::error!(
+            stream.event_id = %record.event_id,
+            stream.sequence_number = sequence_number(record),
+            step = what,
+            error.message = %e,
+            error.cause_chain = ?e,
+            "permanent failure; the record is given up"
+        );
+        true
+    }
+}
+
 /// Counts the record, then publishes its events; false when the record must be retried.
 async fn handle_record(
     deps: &AggregatorDeps,
@@ -136,25 +166,7 @@ async fn count(deps: &AggregatorDeps, rules: &RuleSet, record: &EventRecord, now
             );
             true
         }
-        Err(e) if e.is_retryable() => {
-            tracing::warn!(
-                stream.event_id = %record.event_id,
-                error.message = %e,
-                error.cause_chain = ?e,
-                "transient failure; the record will be retried"
-            );
-            false
-        }
-        Err(e) => {
-            tracing::error!(
-                stream.event_id = %record.event_id,
-                stream.sequence_number = sequence_number(record),
-                error.message = %e,
-                error.cause_chain = ?e,
-                "stream record not counted: permanent failure"
-            );
-            true
-        }
+        Err(e) => done_after_failure(record, "count the change", &e),
     }
 }
 

@@ -212,6 +212,7 @@ export class ChannelGatewayStack extends Stack {
       webhooks: queues.webhooks,
       webhookTargetsSecretId: secrets.webhookTargetsSecretId,
       eventBus,
+      reservedConcurrency: params.webhookSenderReservedConcurrency,
     });
     const aggregator = statsAggregator({
       gatewayFunction,

@@ -371,12 +371,14 @@ function dashboardBody(refs: DashboardRefs): Record<string, unknown> {
       // The desk: desk-api's duration and requests, the reply HTTP API's 4xx and 5xx (desk-api.ts).
       ...deskApiWidgets(region, 62, refs.deskApiName, refs.replyApiId),
       // media-fetcher (functions/media-fetcher: its EMF metrics by channel), its queue, its duration.
-      emfLines(0, 68, 8, 'Media fetched, by outcome', 'Sum', [
+      emfLines(0, 68, 8, 'Media and profiles fetched, by outcome', 'Sum', [
         ['mediastored', 'Channel', 'MediaStored'],
         ['mediaunavailable', 'Channel', 'MediaUnavailable'],
         ['mediatoolarge', 'Channel', 'MediaTooLarge'],
         ['mediaretried', 'Channel', 'MediaRetried'],
         ['mediadeadlettered', 'Channel', 'MediaDeadLettered'],
+        ['profilesstored', 'Channel', 'ProfilesStored'],
+        ['profilesretried', 'Channel', 'ProfilesRetried'],
       ]),
       queueWidget(8, 68, 'Media queue depth and age', refs.mediaQueueName),
       {

@@ -17,6 +17,7 @@ export interface GatewayParameters {
   readonly messageRouterReservedConcurrency: CfnParameter;
   readonly replySenderReservedConcurrency: CfnParameter;
   readonly mediaFetcherReservedConcurrency: CfnParameter;
+  readonly webhookSenderReservedConcurrency: CfnParameter;
   /** MessageTtlDays: MESSAGE_TTL_DAYS of the functions, and the media bucket's expiration. */
   readonly messageTtlDays: CfnParameter;
   readonly webhookRouteRateLimit: CfnParameter;
@@ -122,6 +123,7 @@ export function gatewayParameters(scope: Construct): GatewayParameters {
   const messageRouterReservedConcurrency = reservedConcurrency('MessageRouterReservedConcurrency', 'message-router', 10);
   const replySenderReservedConcurrency = reservedConcurrency('ReplySenderReservedConcurrency', 'reply-sender', 5);
   const mediaFetcherReservedConcurrency = reservedConcurrency('MediaFetcherReservedConcurrency', 'media-fetcher', 5);
+  const webhookSenderReservedConcurrency = reservedConcurrency('WebhookSenderReservedConcurrency', 'webhook-sender', 5);
   // How long messages are kept: the table's items expire by TTL (MESSAGE_TTL_DAYS of the
   // functions that write them) and the media bucket's objects by a lifecycle rule, the same
   // number of days, so that no photo outlives its message. 0 keeps both forever.
@@ -229,6 +231,7 @@ export function gatewayParameters(scope: Construct): GatewayParameters {
     messageRouterReservedConcurrency,
     replySenderReservedConcurrency,
     mediaFetcherReservedConcurrency,
+    webhookSenderReservedConcurrency,
     messageTtlDays,
     webhookRouteRateLimit,
     webhookRouteBurstLimit,

@@ -9,6 +9,7 @@
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { CfnParameter } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { GatewayFunctionFactory, logicalId } from './common';
 import { WEBHOOK_BATCH_SIZE, WEBHOOK_MAX_ATTEMPTS, WEBHOOK_SENDER_TIMEOUT_SECS } from './limits';
@@ -24,6 +25,8 @@ export interface WebhookSenderProps {
   readonly webhookTargetsSecretId: string;
   /** The deployment's event bus (event-bus.ts). */
   readonly eventBus: events.CfnEventBus;
+  /** WebhookSenderReservedConcurrency. */
+  readonly reservedConcurrency: CfnParameter;
 }
 
 /** The rule from the event bus to the webhook queue, and webhook-sender with its event source. */
@@ -56,6 +59,9 @@ export function webhookSender(scope: Construct, props: WebhookSenderProps): { fn
     binary: 'webhook-sender',
     description: "Webhook sender (webhook queue -> the API clients' receivers, HMAC-signed)",
     timeoutSecs: WEBHOOK_SENDER_TIMEOUT_SECS,
+    // Bounds its share of the account's concurrency: a slow or failing receiver cannot take the
+    // concurrency the customers' messages need.
+    reservedConcurrency: props.reservedConcurrency.valueAsNumber,
     environment: {
       WEBHOOK_QUEUE_URL: queue.queueUrl,
       WEBHOOK_DEAD_LETTER_QUEUE_URL: dlq.queueUrl,
@@ -102,6 +108,8 @@ export function webhookSender(scope: Construct, props: WebhookSenderProps): { fn
     batchSize: WEBHOOK_BATCH_SIZE,
     reportBatchItemFailures: true,
     enabled: true,
+    // No more pollers than the reserved concurrency (min 2): no throttled batches.
+    maxConcurrency: props.reservedConcurrency.valueAsNumber,
   });
   logicalId(eventSource, 'WebhookSenderFunctionWebhooks');
   return { fn, bus };

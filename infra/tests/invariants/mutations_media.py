@@ -182,7 +182,7 @@ MEDIA_MUTATIONS: list[Row] = [
     ("equivalence", "desk-api outside the VPC in one template", drop("DeskApiFunction.VpcConfig")),
     ("equivalence", "desk-api may write media/ in one template", add(f"{UPLOAD}.Resource", objects("media/"))),
     ("equivalence", "another media queue age alarm threshold", put("MediaQueueAgeAlarm.Threshold", 1200)),
-    ("equivalence", "another media widget", replace("Dashboard.DashboardBody", "Media fetched, by outcome", "Media")),
+    ("equivalence", "another media widget", replace("Dashboard.DashboardBody", "Media and profiles fetched, by outcome", "Media")),
     # --- build once, deploy many --------------------------------------------------------------------------
     ("sam-prebuilt", "media-fetcher deployed with reply-sender's zip", put("MediaFetcherFunction.CodeUri", Copy("ReplySenderFunction.CodeUri"))),
     ("cdk-prebuilt", "media-fetcher deployed with reply-sender's zip",

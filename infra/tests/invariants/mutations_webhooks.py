@@ -32,6 +32,10 @@ def _set(key: str, value: Any):
 
 
 WEBHOOK_MUTATIONS: list[Row] = [
+    # --- its concurrency: bounded, its pollers no more than that ---------------------------------
+    ("consumer-concurrency", "webhook-sender without reserved concurrency", drop(f"{SENDER}.ReservedConcurrentExecutions")),
+    ("consumer-concurrency", "webhook-sender's event source without ScalingConfig", drop("esm:WebhookSenderFunction:Webhooks.ScalingConfig")),
+    ("consumer-concurrency", "WebhookSenderReservedConcurrency defaults to 50", put("Parameters.WebhookSenderReservedConcurrency.Default", 50)),
     # --- the bus and the rule -------------------------------------------------------------------------
     ("event-bus-output", "no event bus", drop("Resources.EventBus")),
     ("event-bus-output", "the bus named after nothing", put("EventBus.Name", "events")),

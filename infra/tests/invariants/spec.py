@@ -403,7 +403,9 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             # (below the webhook queue's maxReceiveCount).
             "WEBHOOK_MAX_ATTEMPTS=6 RETRY_BASE_SECS=10 RETRY_MAX_SECS=600",
         ),
-        consumes="WebhookQueue",
+        # Bounded: a slow or failing receiver cannot take the concurrency the customers'
+        # messages need.
+        consumes="WebhookQueue", reserved_concurrency=("WebhookSenderReservedConcurrency", 5),
     ),
     # reply-api (functions/reply-api/src/handler.rs, config.rs): queues the agent's reply
     # (SqsReplyQueue), its clients from the ApiClients secret. The conversation exists (CONV#)

@@ -9,7 +9,7 @@
 //!
 //! Signed with `v2` only (the path, naming the customer, is signed); the client must be scoped
 //! to the account (`api_clients.{id}.accounts` lists `wechat:{account}`), as for its replies.
-//! The name is never logged.
+//! Its log lines name the client and the account, not the contact.
 
 use super::{Caller, Refusal, ReplyApi, authenticated, body_bytes};
 use gateway_core::delivery::auth::Version;

@@ -13,7 +13,7 @@
 //! function that dies (or fails to write the marker) after `PutEvents` publishes the same
 //! events again on the retry, with the same ids: receivers deduplicate by `id`.
 
-use super::{AggregatorDeps, image, sequence_number};
+use super::{AggregatorDeps, done_after_failure, image, sequence_number};
 use aws_lambda_events::event::dynamodb::EventRecord;
 use gateway_core::NormalizedMessage;
 use gateway_core::conversation::Conversation;
@@ -67,25 +67,7 @@ pub(super) async fn publish(deps: &AggregatorDeps, record: &EventRecord, now_ms:
     }
     if let Err(e) = deps.events.publish(&events).await {
         failed_metric();
-        if e.is_retryable() {
-            tracing::warn!(
-                stream.event_id = %record.event_id,
-                events = events.len(),
-                error.message = %e,
-                error.cause_chain = ?e,
-                "transient failure publishing events; the record will be retried"
-            );
-            return false;
-        }
-        tracing::error!(
-            stream.event_id = %record.event_id,
-            stream.sequence_number = sequence_number(record),
-            events = events.len(),
-            error.message = %e,
-            error.cause_chain = ?e,
-            "events not published: permanent failure"
-        );
-        return true;
+        return done_after_failure(record, "publish its events", &e);
     }
     published_metric(events.len());
     for event in &events {
@@ -103,25 +85,8 @@ pub(super) async fn publish(deps: &AggregatorDeps, record: &EventRecord, now_ms:
         .await
     {
         Ok(()) => true,
-        Err(e) if e.is_retryable() => {
-            // The retry publishes the same events again, with the same ids.
-            tracing::warn!(
-                stream.event_id = %record.event_id,
-                error.message = %e,
-                error.cause_chain = ?e,
-                "events published but not marked; the record will be retried"
-            );
-            false
-        }
-        Err(e) => {
-            tracing::error!(
-                stream.event_id = %record.event_id,
-                error.message = %e,
-                error.cause_chain = ?e,
-                "events published but the marker cannot be written"
-            );
-            true
-        }
+        // A retry publishes the same events again, with the same ids.
+        Err(e) => done_after_failure(record, "mark its events published", &e),
     }
 }
 
