@@ -170,6 +170,19 @@ fn body_bytes(request: &Request) -> &[u8] {
     }
 }
 
+/// The request's body, refused with 413 over `MAX_BODY_BYTES`.
+fn bounded_body<'r>(api: &ReplyApi, request: &'r Request) -> Result<&'r [u8], Refusal> {
+    let body = body_bytes(request);
+    if body.len() > api.max_body_bytes {
+        return Err(Refusal::new(
+            413,
+            "body_too_large",
+            format!("the limit is {} bytes", api.max_body_bytes),
+        ));
+    }
+    Ok(body)
+}
+
 /// Who sent a request.
 struct Caller {
     accounts: Arc<gateway_core::account::AccountsDocument>,
@@ -245,14 +258,7 @@ async fn submit(
     request: &Request,
     now_ms: i64,
 ) -> Result<(u16, Value, Version), Refusal> {
-    let body = body_bytes(request);
-    if body.len() > api.max_body_bytes {
-        return Err(Refusal::new(
-            413,
-            "body_too_large",
-            format!("the limit is {} bytes", api.max_body_bytes),
-        ));
-    }
+    let body = bounded_body(api, request)?;
     let Caller {
         accounts,
         client_id,

@@ -14,6 +14,30 @@ use async_trait::async_trait;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
+/// A WeChat follower's profile fetched at `fetched_at`, with an operator's remark and a
+/// `unionid` when given.
+pub fn wechat_profile(
+    fetched_at: i64,
+    remark: Option<&str>,
+    unionid: Option<&str>,
+) -> crate::conversation::CustomerProfile {
+    crate::conversation::CustomerProfile {
+        fetched_at,
+        source: Channel::WeChat,
+        language: Some("zh_CN".into()),
+        subscribed: Some(true),
+        subscribe_time: None,
+        subscribe_scene: None,
+        remark: remark.map(str::to_string),
+        tag_ids: Vec::new(),
+        unionid: unionid.map(str::to_string),
+        screen_name: None,
+        followers_count: None,
+        verified: None,
+        verified_reason: None,
+    }
+}
+
 /// A WeChat text message with the given ids.
 pub fn text_message(
     account: &str,

@@ -9,13 +9,15 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use gateway_core::account::{AccountsDocument, AccountsRole, WeChatMode};
+use gateway_core::account::{AccountsDocument, WeChatMode};
 use gateway_core::channel::wechat::simulate::Envelope;
 use gatewayctl::{local, send};
 
+mod accounts_cmd;
 mod customer_cmd;
 mod desk_cmd;
 mod local_cmd;
+use accounts_cmd::{AccountsCommand, run_accounts};
 use customer_cmd::{CustomerCommand, run_customer};
 use desk_cmd::{DeskCommand, run_desk};
 use local_cmd::{LocalCommand, run_local};
@@ -134,39 +136,6 @@ enum RulesCommand {
         /// The conversations table.
         #[arg(long, env = "TABLE_NAME")]
         table: String,
-        /// Endpoint override (local emulator); default: the AWS SDK's usual resolution.
-        #[arg(long, env = "AWS_ENDPOINT_URL")]
-        endpoint: Option<String>,
-    },
-}
-
-#[derive(Subcommand)]
-enum AccountsCommand {
-    /// Validate an accounts document exactly as the functions do; exit 1 with the reason
-    /// (never a secret value) if invalid. Run it before putting a new secret.
-    Check {
-        /// The accounts document (JSON).
-        file: std::path::PathBuf,
-    },
-    /// Validate, then write each role's part of the document to its secret: the webhooks'
-    /// (verification keys), the reply sender's (API credentials), the reply API's (API
-    /// clients) and the webhook sender's (API clients' webhook targets). Nothing is written if
-    /// the document is invalid.
-    Push {
-        /// The accounts document (JSON).
-        file: std::path::PathBuf,
-        /// The webhooks' secret (the stack output `WebhookCredentialsSecret`).
-        #[arg(long)]
-        webhook_secret: String,
-        /// The reply sender's secret (`DeliveryCredentialsSecret`).
-        #[arg(long)]
-        delivery_secret: String,
-        /// The reply API's secret (`ApiClientsSecret`).
-        #[arg(long)]
-        api_secret: String,
-        /// The webhook sender's secret (`WebhookTargetsSecret`).
-        #[arg(long)]
-        webhook_targets_secret: String,
         /// Endpoint override (local emulator); default: the AWS SDK's usual resolution.
         #[arg(long, env = "AWS_ENDPOINT_URL")]
         endpoint: Option<String>,
@@ -411,62 +380,6 @@ async fn run_rules(cmd: RulesCommand) -> Result<()> {
                 }
             }
         }
-    }
-    Ok(())
-}
-
-async fn run_accounts(cmd: AccountsCommand) -> Result<()> {
-    let (file, push) = match cmd {
-        AccountsCommand::Check { file } => (file, None),
-        AccountsCommand::Push {
-            file,
-            webhook_secret,
-            delivery_secret,
-            api_secret,
-            webhook_targets_secret,
-            endpoint,
-        } => (
-            file,
-            Some((
-                [
-                    (AccountsRole::Webhook, webhook_secret),
-                    (AccountsRole::Delivery, delivery_secret),
-                    (AccountsRole::ApiClients, api_secret),
-                    (AccountsRole::WebhookTargets, webhook_targets_secret),
-                ],
-                endpoint,
-            )),
-        ),
-    };
-    let text = std::fs::read_to_string(&file).usage(|| format!("read {}", file.display()))?;
-    let doc = match AccountsDocument::from_json(&text) {
-        Ok(doc) => doc,
-        Err(e) => {
-            eprintln!("{}: invalid, nothing written\n{e}", file.display());
-            std::process::exit(1);
-        }
-    };
-    println!(
-        "{}: valid ({} WeChat, {} Weibo account(s), {} API client(s))",
-        file.display(),
-        doc.wechat.len(),
-        doc.weibo.len(),
-        doc.api_clients.len()
-    );
-    let Some((secrets, endpoint)) = push else {
-        return Ok(());
-    };
-    let sdk = local::ops_config(endpoint.as_deref()).await;
-    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
-    for (role, secret) in secrets {
-        let part = serde_json::to_string(&doc.project(role))?;
-        sm.put_secret_value()
-            .secret_id(&secret)
-            .secret_string(part)
-            .send()
-            .await
-            .with_context(|| format!("put the {} part in {secret}", role.as_str()))?;
-        println!("{} part -> {secret}", role.as_str());
     }
     Ok(())
 }

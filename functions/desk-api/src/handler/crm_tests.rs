@@ -6,10 +6,9 @@
 use super::tests::{NOW, fixture, send};
 use async_trait::async_trait;
 use gateway_core::conversation::{Conversation, CustomerProfile};
-use gateway_core::message::Channel;
 use gateway_core::ports::PortError;
 use gateway_core::profile::crm::{ContactKey, CrmContact, CrmContacts, InMemoryCrmContacts};
-use gateway_core::testing::text_message;
+use gateway_core::testing::{text_message, wechat_profile};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,21 +16,7 @@ use std::sync::Arc;
 const UNIONID: &str = "o6_bmasdasdsad6_2sgVt7hMZOPfL";
 
 fn profile(remark: &str, unionid: Option<&str>) -> CustomerProfile {
-    CustomerProfile {
-        fetched_at: NOW - 1_000,
-        source: Channel::WeChat,
-        language: Some("zh_CN".into()),
-        subscribed: Some(true),
-        subscribe_time: None,
-        subscribe_scene: None,
-        remark: Some(remark.into()),
-        tag_ids: Vec::new(),
-        unionid: unionid.map(str::to_string),
-        screen_name: None,
-        followers_count: None,
-        verified: None,
-        verified_reason: None,
-    }
+    wechat_profile(NOW - 1_000, Some(remark), unionid)
 }
 
 /// A waiting follower of team complaints with `profile`.

@@ -11,7 +11,7 @@
 //! to the account (`api_clients.{id}.accounts` lists `wechat:{account}`), as for its replies.
 //! Its log lines name the client and the account, not the contact.
 
-use super::{Caller, Refusal, ReplyApi, authenticated, body_bytes};
+use super::{Caller, Refusal, ReplyApi, authenticated, bounded_body};
 use gateway_core::delivery::auth::Version;
 use gateway_core::message::Channel;
 use gateway_core::profile::crm::{ContactKey, CrmContact, check_unionid, parse_contact};
@@ -97,14 +97,7 @@ pub(super) async fn handle(
             "use PUT, GET or DELETE …/contacts/wechat/{account}/{unionid}",
         ));
     }
-    let body = body_bytes(request);
-    if body.len() > api.max_body_bytes {
-        return Err(Refusal::new(
-            413,
-            "body_too_large",
-            format!("the limit is {} bytes", api.max_body_bytes),
-        ));
-    }
+    let body = bounded_body(api, request)?;
     // A contact's path names the customer: only v2 signs it.
     let caller = authenticated(api, request, body, now_ms, false).await?;
     let key = authorize(&caller, path)?;

@@ -301,21 +301,7 @@ mod tests {
     }
 
     fn profile(unionid: Option<&str>) -> CustomerProfile {
-        CustomerProfile {
-            fetched_at: 1,
-            source: Channel::WeChat,
-            language: None,
-            subscribed: Some(true),
-            subscribe_time: None,
-            subscribe_scene: None,
-            remark: None,
-            tag_ids: Vec::new(),
-            unionid: unionid.map(str::to_string),
-            screen_name: None,
-            followers_count: None,
-            verified: None,
-            verified_reason: None,
-        }
+        crate::testing::wechat_profile(1, None, unionid)
     }
 
     #[test]
