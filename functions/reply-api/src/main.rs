@@ -39,6 +39,8 @@ async fn main() -> Result<(), lambda_http::Error> {
                 config.accounts_cache,
             )
             .for_role(AccountsRole::ApiClients)
+            // A revoked client is refused from the first request after ACCOUNTS_CACHE_SECS.
+            .refreshing_in_request()
             .with_max_stale(config.accounts_max_stale)
             .with_observer(gateway_lambda::metrics::accounts_observer("reply-api")),
         ),

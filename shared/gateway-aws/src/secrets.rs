@@ -5,6 +5,11 @@
 //! background and the request is served the cached document at once, so a slow or unreachable
 //! Secrets Manager never delays the answer to the platform. Only the very first request of a
 //! cold start waits for the fetch.
+//!
+//! A directory of credentials that must stop working when revoked (the reply API's clients)
+//! refreshes in the request instead ([`SecretsManagerAccountDirectory::refreshing_in_request`]):
+//! the first request after the cache expired waits for the fetch and is judged by the new
+//! document; only if the fetch fails is the last good one served (within `max_stale`).
 
 use crate::error::port_error;
 use async_trait::async_trait;
@@ -45,6 +50,7 @@ pub struct SecretsManagerAccountDirectory {
     ttl: Duration,
     role: AccountsRole,
     max_stale: Option<Duration>,
+    refresh_in_request: bool,
     observer: Option<Arc<dyn AccountsObserver>>,
     cache: Arc<Mutex<Option<Cache>>>,
 }
@@ -69,6 +75,7 @@ impl SecretsManagerAccountDirectory {
             ttl,
             role: AccountsRole::Full,
             max_stale: None,
+            refresh_in_request: false,
             observer: None,
             cache: Arc::new(Mutex::new(None)),
         }
@@ -83,6 +90,15 @@ impl SecretsManagerAccountDirectory {
     /// Serves a document at most `max_stale` after its last successful fetch.
     pub fn with_max_stale(mut self, max_stale: Duration) -> Self {
         self.max_stale = Some(max_stale);
+        self
+    }
+
+    /// Refreshes an expired cache before serving the request (instead of in the background),
+    /// so that a document changed more than `ttl` ago is always the one served: a revoked
+    /// client is refused from its first request after that. A failed refresh serves the last
+    /// good document, as in the background.
+    pub fn refreshing_in_request(mut self) -> Self {
+        self.refresh_in_request = true;
         self
     }
 
@@ -143,6 +159,15 @@ impl SecretsManagerAccountDirectory {
 impl AccountDirectory for SecretsManagerAccountDirectory {
     async fn accounts(&self) -> Result<Arc<AccountsDocument>, PortError> {
         let mut cache = self.cache.lock().await;
+        if self.refresh_in_request
+            && cache
+                .as_ref()
+                .is_some_and(|c| c.fetched.elapsed() >= self.ttl)
+        {
+            drop(cache);
+            self.refresh().await;
+            cache = self.cache.lock().await;
+        }
         match cache.as_mut() {
             Some(c) => {
                 if c.fetched.elapsed() >= self.ttl && !c.refreshing {

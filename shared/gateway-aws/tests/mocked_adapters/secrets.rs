@@ -219,3 +219,78 @@ async fn a_failed_refresh_keeps_the_last_good_document_until_max_stale() {
     assert_transient(bounded.accounts().await, "accounts");
     assert_eq!(counts.unavailable.load(Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn refreshing_in_the_request_serves_a_changed_document_from_the_first_request_after_the_ttl()
+{
+    let (first, first_text) = projection(AccountsRole::ApiClients);
+    let revoked = AccountsDocument::from_json(&FULL.replace(
+        r#""crm": { "secret": "CLIENTSECRET-0123", "accounts": ["wechat:demo"] }"#,
+        "",
+    ))
+    .unwrap()
+    .project(AccountsRole::ApiClients);
+    assert!(revoked.api_clients.is_empty(), "the client is revoked");
+    let revoked_text = serde_json::to_string(&revoked).unwrap();
+    // The first read answers the document with the client, every later one without it.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let rule = mock!(Client::get_secret_value).then_compute_output({
+        let calls = calls.clone();
+        let (a, b) = (secret(first_text), secret(revoked_text));
+        move |_| {
+            if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                a()
+            } else {
+                b()
+            }
+        }
+    });
+    let ttl = Duration::from_millis(20);
+    let accounts =
+        directory(secrets(&[&rule]), AccountsRole::ApiClients, ttl).refreshing_in_request();
+    assert_eq!(*accounts.accounts().await.unwrap(), first);
+    assert_eq!(
+        *accounts.accounts().await.unwrap(),
+        first,
+        "cached within the TTL"
+    );
+    assert_eq!(rule.num_calls(), 1);
+    tokio::time::sleep(ttl * 2).await;
+    // The first request after the TTL is judged by the new document (in the background mode
+    // it would still get the old one).
+    assert_eq!(*accounts.accounts().await.unwrap(), revoked);
+    assert_eq!(rule.num_calls(), 2);
+}
+
+#[tokio::test]
+async fn refreshing_in_the_request_serves_the_last_good_document_when_the_fetch_fails() {
+    let (doc, text) = projection(AccountsRole::ApiClients);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let rule = mock!(Client::get_secret_value).then_compute_response({
+        let calls = calls.clone();
+        let respond = secret(text);
+        move |_| {
+            if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                MockResponse::Output(respond())
+            } else {
+                MockResponse::Http(aws_error(400, "ThrottlingException", "Rate exceeded"))
+            }
+        }
+    });
+    let counts = Arc::new(Counts::default());
+    let accounts = directory(secrets(&[&rule]), AccountsRole::ApiClients, Duration::ZERO)
+        .refreshing_in_request()
+        .with_observer(counts.clone());
+    assert_eq!(*accounts.accounts().await.unwrap(), doc);
+    assert_eq!(
+        *accounts.accounts().await.unwrap(),
+        doc,
+        "the last good one"
+    );
+    assert_eq!(
+        counts.refresh_failed.load(Ordering::SeqCst),
+        1,
+        "counted at once"
+    );
+    assert_eq!(counts.unavailable.load(Ordering::SeqCst), 0);
+}
