@@ -9,6 +9,7 @@
 pub mod media_files;
 pub mod openapi;
 pub mod outbound_source;
+pub mod platforms;
 pub mod sandbox;
 pub mod wire;
 

@@ -5,7 +5,6 @@
 //! names the customer, while another customer of the same account is untouched.
 #![allow(clippy::unwrap_used)]
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use gateway_aws::SqsReplyQueue;
 use gateway_core::channel::wechat::simulate::Envelope;
 use gateway_core::delivery::auth;
@@ -15,7 +14,7 @@ use gateway_core::ports::ReplyQueue;
 use gateway_core::reply::ReplyContent;
 use gateway_core::reply::template::TemplateField;
 use gateway_tests::media_files::png;
-use gateway_tests::{RUNNING_STACK_LOCK, RunningStack, accounts, sdk, unique_digits};
+use gateway_tests::{RUNNING_STACK_LOCK, RunningStack, accounts, platforms, sdk, unique_digits};
 use gatewayctl::send;
 use gatewayctl::stub::StubAdmin;
 use serde_json::{Value, json};
@@ -42,32 +41,32 @@ impl Ctx {
             ddb: aws_sdk_dynamodb::Client::new(&sdk),
             s3: gateway_aws::s3::client(&sdk),
             http: gatewayctl::http_client(),
-            stub: StubAdmin::new(std::env::var("GATEWAY_STUB_URL").expect(
-                "GATEWAY_STUB_URL is not set: these tests need the platform stand-ins; run `make test`",
-            )),
+            stub: gateway_tests::platforms::stub(),
             run,
         };
-        ctx.stub.reset().await.unwrap();
-        // The stand-ins forgot their tokens: so does the token cache.
-        ctx.ddb
-            .delete_item()
-            .table_name(&ctx.run.stack.table_name)
-            .key(
-                "PK",
-                AttributeValue::S(gateway_aws::dynamodb::tokens::token_pk(ACCOUNT)),
-            )
-            .key("SK", AttributeValue::S("TOKEN".into()))
-            .send()
-            .await
-            .unwrap();
-        for url in [
-            &ctx.run.stack.queue_url,
-            &ctx.run.stack.media_queue_url,
-            &ctx.run.stack.outbound_queue_url,
-        ] {
-            gateway_tests::drain_messages(&ctx.sqs, url).await;
-        }
+        platforms::reset_platforms(
+            &ctx.stub,
+            &ctx.ddb,
+            &ctx.run.stack.table_name,
+            &[ACCOUNT.to_string()],
+        )
+        .await;
+        ctx.drain_work().await;
         ctx
+    }
+
+    /// Empties the inbound, media and outbound queues.
+    async fn drain_work(&self) {
+        let stack = &self.run.stack;
+        platforms::drain_all(
+            &self.sqs,
+            &[
+                &stack.queue_url,
+                &stack.media_queue_url,
+                &stack.outbound_queue_url,
+            ],
+        )
+        .await;
     }
 
     /// A WeChat push from `openid` through the running webhook, then the router.
@@ -404,11 +403,5 @@ async fn export_writes_everything_kept_about_a_customer_and_erase_leaves_nothing
     std::fs::remove_dir_all(&dir).unwrap();
     // Leave no work behind for the tests that follow (the other customer's out-of-hours reply
     // and profile command, by the shipped rules).
-    for url in [
-        &ctx.run.stack.queue_url,
-        &ctx.run.stack.media_queue_url,
-        &ctx.run.stack.outbound_queue_url,
-    ] {
-        gateway_tests::drain_messages(&ctx.sqs, url).await;
-    }
+    ctx.drain_work().await;
 }

@@ -467,9 +467,7 @@ fn link_expiry_ms(url: &str) -> i64 {
 }
 
 fn stub() -> StubAdmin {
-    StubAdmin::new(std::env::var("GATEWAY_STUB_URL").expect(
-        "GATEWAY_STUB_URL is not set: these tests need the platform stand-ins; run `make test`",
-    ))
+    gateway_tests::platforms::stub()
 }
 
 /// The stand-in's record of the upload of the bytes with `sha256` (the last one).

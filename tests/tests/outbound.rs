@@ -7,7 +7,6 @@
 //! reset the stub and drain the queues first. Platform ids are unique per run.
 #![allow(clippy::unwrap_used)]
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use gateway_aws::{DynamoDbConversationStore, SqsReplyQueue};
 use gateway_core::account::AccountsDocument;
@@ -111,25 +110,17 @@ async fn setup() -> Ctx {
     let sdk = sdk().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-    let stub = StubAdmin::new(std::env::var("GATEWAY_STUB_URL").expect(
-        "GATEWAY_STUB_URL is not set: these tests need the platform stand-ins; run `make test`",
-    ));
-    stub.reset().await.unwrap();
-    // The stand-ins forgot their tokens: so does the token cache, or a test would begin with
-    // a refused token whose forced refresh another test made less than 30 s ago.
+    let stub = gateway_tests::platforms::stub();
+    // The stand-ins forget their tokens, and so does the token cache, or a test would begin
+    // with a refused token whose forced refresh another test made less than 30 s ago.
     let accounts_doc = AccountsDocument::from_json(&accounts_with_api_client()).unwrap();
-    for account in accounts_doc.wechat.keys() {
-        ddb.delete_item()
-            .table_name(&run.stack.table_name)
-            .key(
-                "PK",
-                AttributeValue::S(gateway_aws::dynamodb::tokens::token_pk(account)),
-            )
-            .key("SK", AttributeValue::S("TOKEN".into()))
-            .send()
-            .await
-            .unwrap();
-    }
+    gateway_tests::platforms::reset_platforms(
+        &stub,
+        &ddb,
+        &run.stack.table_name,
+        accounts_doc.wechat.keys(),
+    )
+    .await;
     gatewayctl::local::put_accounts_secret(
         &aws_sdk_secretsmanager::Client::new(&sdk),
         &run.stack.accounts_secret_id,

@@ -15,7 +15,7 @@ use gateway_core::channel::wechat::simulate::Envelope;
 use gateway_core::conversation::{Conversation, Priority};
 use gateway_core::message::Channel;
 use gateway_core::profile::{ProfileRecords, StoreOutcome};
-use gateway_tests::{RUNNING_STACK_LOCK, RunningStack, accounts, sdk, unique_digits};
+use gateway_tests::{RUNNING_STACK_LOCK, RunningStack, accounts, platforms, sdk, unique_digits};
 use gatewayctl::local::PumpStats;
 use gatewayctl::send;
 use gatewayctl::stub::StubAdmin;
@@ -37,33 +37,26 @@ async fn setup() -> Ctx {
         sqs: aws_sdk_sqs::Client::new(&sdk),
         ddb: aws_sdk_dynamodb::Client::new(&sdk),
         http: gatewayctl::http_client(),
-        stub: StubAdmin::new(std::env::var("GATEWAY_STUB_URL").expect(
-            "GATEWAY_STUB_URL is not set: these tests need the platform stand-ins; run `make test`",
-        )),
+        stub: gateway_tests::platforms::stub(),
         run,
     };
-    ctx.stub.reset().await.unwrap();
-    // The stand-ins forgot their tokens: so does the token cache.
-    for account in accounts().wechat.keys() {
-        ctx.ddb
-            .delete_item()
-            .table_name(&ctx.run.stack.table_name)
-            .key(
-                "PK",
-                AttributeValue::S(gateway_aws::dynamodb::tokens::token_pk(account)),
-            )
-            .key("SK", AttributeValue::S("TOKEN".into()))
-            .send()
-            .await
-            .unwrap();
-    }
-    for url in [
-        &ctx.run.stack.queue_url,
-        &ctx.run.stack.media_queue_url,
-        &ctx.run.stack.media_dead_letter_queue_url,
-    ] {
-        gateway_tests::drain_messages(&ctx.sqs, url).await;
-    }
+    platforms::reset_platforms(
+        &ctx.stub,
+        &ctx.ddb,
+        &ctx.run.stack.table_name,
+        accounts().wechat.keys(),
+    )
+    .await;
+    let stack = &ctx.run.stack;
+    platforms::drain_all(
+        &ctx.sqs,
+        &[
+            &stack.queue_url,
+            &stack.media_queue_url,
+            &stack.media_dead_letter_queue_url,
+        ],
+    )
+    .await;
     // The shipped rules (their opinion-leader rule), whatever an earlier test pushed.
     gateway_aws::DynamoDbRulesStore::new(ctx.ddb.clone(), &ctx.run.stack.table_name)
         .push(

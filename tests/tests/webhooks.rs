@@ -44,9 +44,7 @@ async fn setup() -> Ctx {
         sqs: aws_sdk_sqs::Client::new(&sdk),
         events: aws_sdk_eventbridge::Client::new(&sdk),
         http: gatewayctl::http_client(),
-        stub: StubAdmin::new(std::env::var("GATEWAY_STUB_URL").expect(
-            "GATEWAY_STUB_URL is not set: these tests need the platform stand-ins; run `make test`",
-        )),
+        stub: gateway_tests::platforms::stub(),
         run,
     };
     ctx.stub.reset().await.unwrap();
