@@ -2,7 +2,7 @@
 //! ([`worst_case_record`]), which decides when a record is still started.
 
 use gateway_aws::TokenTiming;
-use gateway_lambda::env::{ConfigError, EnvReader};
+use gateway_lambda::env::{ConfigError, EnvReader, read_retries};
 use gateway_platforms::TokenApi;
 use std::time::Duration;
 
@@ -26,9 +26,6 @@ pub fn worst_case_record(platform: Duration, aws: Duration) -> Duration {
 
 /// Slack added to the worst case before a record is started.
 pub const MARGIN_SLACK: Duration = Duration::from_secs(2);
-
-/// SQS's largest `maxReceiveCount`.
-const SQS_MAX_RECEIVE_COUNT: i64 = 1000;
 
 /// Everything `media-fetcher` reads from its environment.
 #[derive(Debug, Clone, PartialEq)]
@@ -117,17 +114,8 @@ impl Config {
                 (aws + platform).as_millis()
             ));
         }
-        let max_attempts = r.number("MEDIA_MAX_ATTEMPTS", 4, 1);
-        if max_attempts >= SQS_MAX_RECEIVE_COUNT {
-            r.problem(format!(
-                "MEDIA_MAX_ATTEMPTS must be below the queue's maxReceiveCount (at most {}), got `{max_attempts}`",
-                SQS_MAX_RECEIVE_COUNT - 1
-            ));
-        }
-        let retry_base = r.number("RETRY_BASE_SECS", 10, 0);
-        let retry_max = r.number("RETRY_MAX_SECS", 300, 0);
+        let retries = read_retries(&mut r, "MEDIA_MAX_ATTEMPTS", 4, 300);
         let secs = |v: i64| Duration::from_secs(u64::try_from(v).unwrap_or(0));
-        let small = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
         r.finish(Config {
             table_name,
             media_queue_url,
@@ -147,9 +135,9 @@ impl Config {
                 lease: secs(lease),
                 wait: Duration::from_millis(u64::try_from(wait).unwrap_or(0)),
             },
-            max_attempts: small(max_attempts),
-            retry_base_secs: small(retry_base),
-            retry_max_secs: small(retry_max),
+            max_attempts: retries.max_attempts,
+            retry_base_secs: retries.base_secs,
+            retry_max_secs: retries.max_secs,
         })
     }
 

@@ -2,7 +2,7 @@
 //! ([`worst_case_record`]), which decides when a record is still started.
 
 use crate::handler::Settings;
-use gateway_lambda::env::{ConfigError, EnvReader};
+use gateway_lambda::env::{ConfigError, EnvReader, read_retries};
 use std::time::Duration;
 
 /// The longest one record can take, every call at its timeout (`post`: one POST to a
@@ -16,9 +16,6 @@ pub fn worst_case_record(post: Duration, aws: Duration) -> Duration {
 
 /// Slack added to the worst case before a record is started.
 pub const MARGIN_SLACK: Duration = Duration::from_secs(2);
-
-/// SQS's largest `maxReceiveCount`.
-const SQS_MAX_RECEIVE_COUNT: i64 = 1000;
 
 /// Everything `webhook-sender` reads from its environment.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,23 +52,8 @@ impl Config {
         let accounts_cache = r.number("ACCOUNTS_CACHE_SECS", 60, 0);
         let timeout = r.number("WEBHOOK_TIMEOUT_SECS", 5, 1);
         let aws_ms = r.number("AWS_OPERATION_TIMEOUT_MS", 4000, 100);
-        let max_attempts = r.number("WEBHOOK_MAX_ATTEMPTS", 6, 1);
-        if max_attempts >= SQS_MAX_RECEIVE_COUNT {
-            r.problem(format!(
-                "WEBHOOK_MAX_ATTEMPTS must be below the queue's maxReceiveCount (at most {}), got `{max_attempts}`",
-                SQS_MAX_RECEIVE_COUNT - 1
-            ));
-        }
-        let retry_base = r.number("RETRY_BASE_SECS", 10, 0);
-        let retry_max = r.number("RETRY_MAX_SECS", 600, 0);
-        if retry_max > 43_200 {
-            // ChangeMessageVisibility's limit: 12 hours.
-            r.problem(format!(
-                "RETRY_MAX_SECS must be at most 43200 (SQS's visibility limit), got `{retry_max}`"
-            ));
-        }
+        let retries = read_retries(&mut r, "WEBHOOK_MAX_ATTEMPTS", 6, 600);
         let secs = |v: i64| Duration::from_secs(u64::try_from(v).unwrap_or(0));
-        let small = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
         r.finish(Config {
             queue_url,
             dead_letter_queue_url,
@@ -79,9 +61,9 @@ impl Config {
             accounts_cache: secs(accounts_cache),
             webhook_timeout: secs(timeout),
             aws_operation_timeout: Duration::from_millis(u64::try_from(aws_ms).unwrap_or(4000)),
-            max_attempts: small(max_attempts),
-            retry_base_secs: small(retry_base),
-            retry_max_secs: small(retry_max),
+            max_attempts: retries.max_attempts,
+            retry_base_secs: retries.base_secs,
+            retry_max_secs: retries.max_secs,
         })
     }
 

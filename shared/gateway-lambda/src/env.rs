@@ -157,6 +157,54 @@ pub fn read_reply_policy<F: Fn(&str) -> Option<String>>(r: &mut EnvReader<'_, F>
     }
 }
 
+/// SQS's largest `maxReceiveCount`: an attempt limit must stay below it.
+pub const SQS_MAX_RECEIVE_COUNT: i64 = 1000;
+
+/// SQS's longest visibility timeout (`ChangeMessageVisibility`): 12 hours.
+pub const SQS_MAX_VISIBILITY_SECS: i64 = 43_200;
+
+/// How an SQS consumer retries a transient failure: its attempt limit and backoff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retries {
+    /// Deliveries of a record before a transient failure dead-letters it with the reason.
+    pub max_attempts: u32,
+    /// `RETRY_BASE_SECS`: the first backoff.
+    pub base_secs: u32,
+    /// `RETRY_MAX_SECS`: the longest backoff.
+    pub max_secs: u32,
+}
+
+/// Reads `{attempts_var}` (default `attempts`, below SQS's largest `maxReceiveCount`),
+/// `RETRY_BASE_SECS` (default 10) and `RETRY_MAX_SECS` (default `max_secs`, at most SQS's
+/// visibility limit).
+pub fn read_retries<F: Fn(&str) -> Option<String>>(
+    r: &mut EnvReader<'_, F>,
+    attempts_var: &str,
+    attempts: i64,
+    max_secs: i64,
+) -> Retries {
+    let max_attempts = r.number(attempts_var, attempts, 1);
+    if max_attempts >= SQS_MAX_RECEIVE_COUNT {
+        r.problem(format!(
+            "{attempts_var} must be below the queue's maxReceiveCount (at most {}), got `{max_attempts}`",
+            SQS_MAX_RECEIVE_COUNT - 1
+        ));
+    }
+    let base = r.number("RETRY_BASE_SECS", 10, 0);
+    let max = r.number("RETRY_MAX_SECS", max_secs, 0);
+    if max > SQS_MAX_VISIBILITY_SECS {
+        r.problem(format!(
+            "RETRY_MAX_SECS must be at most {SQS_MAX_VISIBILITY_SECS} (SQS's visibility limit), got `{max}`"
+        ));
+    }
+    let small = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
+    Retries {
+        max_attempts: small(max_attempts),
+        base_secs: small(base),
+        max_secs: small(max),
+    }
+}
+
 /// A lookup over fixed pairs, for the functions' configuration tests.
 pub fn lookup_from(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
     let map: std::collections::HashMap<String, String> = pairs
@@ -169,6 +217,22 @@ pub fn lookup_from(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retries_default_and_stay_within_what_sqs_allows() {
+        let none = lookup_from(&[]);
+        let mut r = EnvReader::new(&none);
+        let d = read_retries(&mut r, "X_MAX_ATTEMPTS", 4, 300);
+        assert_eq!((d.max_attempts, d.base_secs, d.max_secs), (4, 10, 300));
+        r.finish(()).expect("defaults are valid");
+        let bad = lookup_from(&[("X_MAX_ATTEMPTS", "1000"), ("RETRY_MAX_SECS", "43201")]);
+        let mut r = EnvReader::new(&bad);
+        read_retries(&mut r, "X_MAX_ATTEMPTS", 4, 300);
+        let err = r.finish(()).expect_err("beyond SQS");
+        assert_eq!(err.0.len(), 2, "{err}");
+        assert!(err.to_string().contains("X_MAX_ATTEMPTS must be below"), "{err}");
+        assert!(err.to_string().contains("RETRY_MAX_SECS must be at most 43200"), "{err}");
+    }
 
     #[test]
     fn every_problem_is_reported_at_once() {
