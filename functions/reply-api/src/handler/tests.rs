@@ -294,6 +294,7 @@ async fn the_delivery_state_of_a_reply_can_be_read() {
         reason: None,
         error_code: None,
         platform_id: None,
+        retry_at_ms: None,
         updated_at_ms: 5,
     });
     let (_, body) = call(&f, get(&id)).await;
@@ -539,6 +540,7 @@ async fn a_public_comment_is_queued_for_a_weibo_conversation_and_validated() {
         reason: None,
         error_code: None,
         platform_id: Some("4990000000000001".into()),
+        retry_at_ms: None,
         updated_at_ms: 5,
     });
     let get = signed(

@@ -196,6 +196,7 @@ async fn a_reply_another_attempt_holds_is_handed_back_until_its_claim_runs_out()
         reason: None,
         error_code: None,
         platform_id: None,
+        retry_at_ms: None,
         updated_at_ms: now - 15_500,
     });
     let records = vec![record("a", "wechat:demo:u1", &json(&command), "2")];

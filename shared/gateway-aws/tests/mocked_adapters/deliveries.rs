@@ -141,6 +141,7 @@ async fn a_claim_refused_by_its_condition_returns_the_existing_record() {
             reason: None,
             error_code: None,
             platform_id: None,
+            retry_at_ms: None,
             updated_at_ms: NOW_MS - 100,
         })
     );
