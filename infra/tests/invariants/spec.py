@@ -605,10 +605,10 @@ FAILURE_QUEUES = tuple(dict.fromkeys(f.stream.on_failure for f in FUNCTIONS.valu
 ALL_QUEUES = (*QUEUES, *(q.dlq for q in QUEUES.values()), *FAILURE_QUEUES)
 
 # reply-sender starts a record only when the worst case of one delivery is left of the
-# invocation: worst_case_record in functions/reply-sender/src/config.rs, 12 AWS calls at
+# invocation: worst_case_record in functions/reply-sender/src/config.rs, 13 AWS calls at
 # AWS_OPERATION_TIMEOUT_MS plus 5 platform calls at PLATFORM_TIMEOUT_SECS, plus MARGIN_SLACK;
 # its Timeout fits two such worst cases, so a batch makes progress.
-REPLY_SENDER_AWS_CALLS, REPLY_SENDER_PLATFORM_CALLS, REPLY_SENDER_SLACK_SECS = 12, 5, 2
+REPLY_SENDER_AWS_CALLS, REPLY_SENDER_PLATFORM_CALLS, REPLY_SENDER_SLACK_SECS = 13, 5, 2
 REPLY_SENDER_WORST_CASES_PER_INVOCATION = 2
 # media-fetcher starts a command only when the worst case of one is left of the invocation:
 # worst_case_record in functions/media-fetcher/src/config.rs, 12 AWS calls at
