@@ -4,7 +4,7 @@
 //! | item            | PK                          | SK                 | attributes |
 //! |-----------------|-----------------------------|--------------------|------------|
 //! | quota day       | `TPLQUOTA#wechat#{account}` | `DAY#{YYYY-MM-DD}` | `sent` (N, ADD 1 in the transaction that makes a template message `accepted`), `exhausted_at_ms` (N, set on WeChat's 45009), `expires_at` (TTL: 3 days after the day) |
-//! | holds of a reply| `REPLY#{reply_id}`          | `HOLDS`            | `holds` (N, ADD 1 per hold), `expires_at` (TTL as the record) |
+//! | holds of a reply| `REPLY#{reply_id}`          | `HOLDS`            | `holds` (N, ADD 1 per hold), `conversation_key` (found by a customer's erasure), `expires_at` (TTL as the record) |
 //!
 //! The day is the Beijing date. The hold also rewrites the delivery record as `held` (reason,
 //! `retry_at_ms`, `held_because`), only from no record or `held`; the holds count sits apart so
@@ -102,8 +102,10 @@ impl DynamoDbDeliveryLedger {
             .update_item()
             .table_name(&self.store.table)
             .set_key(Some(holds_key(&reply_id)))
-            .update_expression("SET expires_at = :exp ADD holds :one")
+            // The conversation, so that a customer's erasure finds it (gatewayctl customer).
+            .update_expression("SET expires_at = :exp, conversation_key = :ck ADD holds :one")
             .expression_attribute_values(":exp", n(now_ms / 1000 + self.record_ttl_secs))
+            .expression_attribute_values(":ck", s(&command.conversation_key))
             .expression_attribute_values(":one", n(1))
             .return_values(ReturnValue::UpdatedNew)
             .send()

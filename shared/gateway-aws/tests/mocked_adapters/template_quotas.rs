@@ -236,7 +236,18 @@ async fn a_hold_writes_the_held_record_then_counts_the_hold_apart() {
     );
     assert_eq!(
         request.update_expression(),
-        Some("SET expires_at = :exp ADD holds :one")
+        Some("SET expires_at = :exp, conversation_key = :ck ADD holds :one")
+    );
+    assert_eq!(
+        sorted(request.expression_attribute_values()),
+        [
+            (":ck".to_string(), s("wechat:demo:openid-1")),
+            (
+                ":exp".to_string(),
+                n(LATE_EVENING_MS / 1000 + RECORD_TTL_SECS)
+            ),
+            (":one".to_string(), n(1)),
+        ]
     );
     assert_eq!(request.return_values(), Some(&ReturnValue::UpdatedNew));
 }
