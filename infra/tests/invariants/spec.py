@@ -65,6 +65,9 @@ UPLOAD = "UPLOAD#*"  # the media ids of the agents' files (reply-sender)
 # The lookup from a WeChat template message's msgid to its reply, TPLMSG#wechat#<account>#<msgid>:
 # written by reply-sender with the msgid, read by the router on the finish report.
 TPLMSG = "TPLMSG#*"
+# Template messages' daily quota per WeChat account, TPLQUOTA#wechat#<account> (SK DAY#<date>):
+# read and counted by reply-sender.
+TPLQUOTA = "TPLQUOTA#*"
 STATS, STREAM_MARKER, ACCOUNTS = "STATS#*", "STREAM#*", "ACCOUNTS"
 AGENTS, CANNED = "AGENTS", "CANNED"
 POLL_WEIBO = "POLL#weibo#*"
@@ -329,8 +332,12 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         # item, base table only.
         # The media ids of the agents' files (DynamoDbUploadedIds: GetItem, PutItem, UPLOAD#...).
         # A template message's msgid lookup (mark_template_sent: a Put item, TPLMSG#...).
+        # Template messages' daily quota (TPLQUOTA#...): the day's GetItem before a send, the
+        # sent count (an Update item of the delivered transaction) and the 45009 marker
+        # (UpdateItem).
         table={a: {CONV, REPLY, TOKEN} | ({UPLOAD} if a in ("dynamodb:GetItem", "dynamodb:PutItem") else set())
                | ({TPLMSG} if a == "dynamodb:PutItem" else set())
+               | ({TPLQUOTA} if a in ("dynamodb:GetItem", "dynamodb:UpdateItem") else set())
                for a in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")},
         # Config::from_lookup (functions/reply-sender/src/config.rs): every variable it reads,
         # set explicitly (the code's defaults, except PLATFORM_TIMEOUT_SECS: see
