@@ -59,4 +59,3 @@ pub(super) async fn call_wechat(
         other => Ok(other),
     }
 }
-
