@@ -49,7 +49,9 @@ fn now_ms() -> i64 {
     send::now_secs() * 1000
 }
 
-/// The local accounts, plus `account` (with `limit`), and the CRM client scoped to it.
+/// The local accounts, plus `account` (with `limit`), and the CRM client scoped to it as well
+/// as to the accounts the other template tests use (a function still serving this document
+/// to them right after they replace it serves them what they need).
 fn accounts(account: &str, limit: Option<u32>) -> String {
     let mut doc: Value = serde_json::from_str(&local_accounts_json()).unwrap();
     let mut acc = json!({
@@ -62,7 +64,10 @@ fn accounts(account: &str, limit: Option<u32>) -> String {
     }
     doc["wechat"][account] = acc;
     doc["api_clients"] = json!({
-        "crm": { "secret": CRM_SECRET, "accounts": [format!("wechat:{account}")] },
+        "crm": {
+            "secret": CRM_SECRET,
+            "accounts": ["wechat:demo", "weibo:brand", format!("wechat:{account}")],
+        },
     });
     let text = doc.to_string();
     AccountsDocument::from_json(&text).unwrap();
@@ -92,7 +97,7 @@ async fn setup(limit: Option<u32>) -> Ctx {
     let store = DynamoDbConversationStore::new(ddb.clone(), &run.stack.table_name, None);
     // The functions re-read the accounts after ACCOUNTS_CACHE_SECS (1 s locally).
     tokio::time::sleep(Duration::from_millis(1_200)).await;
-    Ctx {
+    let ctx = Ctx {
         run,
         sqs,
         ddb,
@@ -101,10 +106,62 @@ async fn setup(limit: Option<u32>) -> Ctx {
         store,
         account,
         handles: Vec::new(),
-    }
+    };
+    ctx.prime_accounts().await;
+    ctx
 }
 
 impl Ctx {
+    /// The running functions serve their cached accounts document and refresh it in the
+    /// background once it is older than ACCOUNTS_CACHE_SECS (stale-while-revalidate,
+    /// gateway-aws `secrets.rs`): the first request after a change still sees the previous
+    /// document, which has no account of this test. One harmless request to each function
+    /// that reads it starts the refresh: `reply-api` refuses a reply to a conversation that
+    /// does not exist, and `reply-sender` dead-letters a template message for Weibo (it reads
+    /// the accounts before refusing it; the dead letter is drained); then the refresh is
+    /// given time to finish.
+    async fn prime_accounts(&self) {
+        let nobody = format!("wechat:{}:o{}", self.account, unique_digits());
+        let (status, body) = self
+            .reply_api(
+                "POST",
+                "/replies",
+                Some(json!({"conversation_key": nobody, "content": {"type": "text", "text": "x"}})),
+            )
+            .await;
+        assert!(matches!(status, 403 | 404), "{status} {body}");
+        let mut m = text_message("brand", &unique_digits(), &unique_digits(), "hi", now_ms());
+        m.channel = gateway_core::message::Channel::Weibo;
+        m.conversation_key = format!("weibo:brand:{}", m.sender_id);
+        let command = gateway_core::outbound::ReplyCommand::auto_reply(
+            &m,
+            "prime",
+            0,
+            serde_json::from_value(template_content()).unwrap(),
+            now_ms(),
+        );
+        let record = json!({
+            "messageId": unique("prime"),
+            "receiptHandle": "prime",
+            "body": serde_json::to_string(&command).unwrap(),
+            "attributes": {"ApproximateReceiveCount": "1", "MessageGroupId": m.conversation_key},
+            "messageAttributes": {},
+            "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:local-outbound.fifo",
+            "awsRegion": "us-east-1"
+        });
+        let response = self
+            .http
+            .post(self.run.invoke_url("reply-sender"))
+            .json(&json!({ "Records": [record] }))
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success());
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        drain::<Value>(&self.sqs, &self.run.stack.outbound_dead_letter_queue_url).await;
+    }
+
     /// A follower of the test's account who last wrote at `received_at_ms`, stored as the
     /// router would.
     async fn follower(&self, received_at_ms: i64) -> NormalizedMessage {
@@ -157,11 +214,7 @@ impl Ctx {
                 "/replies",
                 Some(json!({
                     "conversation_key": m.conversation_key,
-                    "content": {
-                        "type": "template",
-                        "template_id": "ngqIpbwh8bUfcSsECmogfXcV14J0tQlEpBO27izEYtY",
-                        "data": {"first": {"value": "您的工单已处理完毕"}},
-                    },
+                    "content": template_content(),
                     "agent_id": "alice",
                     "idempotency_key": unique("tplq"),
                 })),
@@ -264,6 +317,14 @@ impl Ctx {
         assert_eq!(body["reason"], "template_quota_exhausted");
         assert_eq!(body["retry_at_ms"], retry_at);
     }
+}
+
+fn template_content() -> Value {
+    json!({
+        "type": "template",
+        "template_id": "ngqIpbwh8bUfcSsECmogfXcV14J0tQlEpBO27izEYtY",
+        "data": {"first": {"value": "您的工单已处理完毕"}},
+    })
 }
 
 #[tokio::test]
