@@ -15,7 +15,7 @@
 //!    reply undeliverable on the conversation, with the reason. A public comment has no window
 //!    (it goes under a post, [`super::weibo_comments`]), nor a WeChat template message (its
 //!    own channel, [`super::template`]): they skip this check. A template message checks its
-//!    account's daily template quota instead ([`quota`], [`super::template_quota`]): used up
+//!    account's daily template quota instead (`process/quota.rs`, [`super::template_quota`]): used up
 //!    (the account's `template_daily_limit` reached, or WeChat answered 45009 today), the reply
 //!    is held until the quota resets ([`DeliveryError::Held`], record `held`), not sent.
 //! 4. **Claim** (`calling`), conditional on no record: two copies never both call the platform.
@@ -44,7 +44,7 @@
 //! the claim, or the platform accepted it and recording it is pending) is never given up on
 //! this way: giving up could record as failed a reply that reached the customer. Nor is a
 //! held template message ([`DeliveryError::Held`]), and the receives that were holds are not
-//! counted as attempts ([`quota::attempt_without_holds`]).
+//! counted as attempts (`quota::attempt_without_holds`).
 
 use crate::account::Secret;
 use crate::conversation::{Conversation, MessagePreview, Responder};
