@@ -24,6 +24,7 @@ fn wechat_account() -> WeChatAccount {
         app_secret: None,
         reply_mode: Default::default(),
         original_id: None,
+        template_daily_limit: None,
     }
 }
 

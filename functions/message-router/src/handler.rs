@@ -485,6 +485,7 @@ mod tests {
             reason: None,
             error_code: None,
             platform_id: Some("200228332".into()),
+            retry_at_ms: None,
             updated_at_ms: 1,
         });
         sends

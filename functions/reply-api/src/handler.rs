@@ -412,6 +412,8 @@ async fn status(
             "reason": r.reason,
             "error_code": r.error_code,
             "platform_id": r.platform_id,
+            // A template message held for its account's daily quota: when it is tried again.
+            "retry_at_ms": r.retry_at_ms,
         }),
     };
     Ok((200, body, caller.version))

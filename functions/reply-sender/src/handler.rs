@@ -9,11 +9,16 @@
 //! attempt (`REPLY_MAX_ATTEMPTS`, counted by the record's `ApproximateReceiveCount`) fails
 //! transiently by [`delivery::deliver_attempt`] with `gateway:retries_exhausted` and the last
 //! failure, before the queue's own redrive (a backstop without a reason) would move them.
+//! A template message held for its account's daily quota
+//! ([`gateway_core::delivery::template_quota`]) is handed back invisible until the quota
+//! resets (at most 12 hours), with a `TemplateQuotaHeld` metric and a log line; the hold is not
+//! an attempt.
 
 use aws_lambda_events::event::sqs::SqsMessage;
 use gateway_core::delivery::ports::{
     AccessTokens, DeliveryLedger, RetryScheduler, WeChatApi, WeiboApi, backoff_secs,
 };
+use gateway_core::delivery::template_quota::TemplateQuotas;
 use gateway_core::delivery::uploads::{UploadFiles, UploadedIds, Uploads, WeChatMediaApi};
 use gateway_core::delivery::window::{ReplyPolicy, UndeliverableReason};
 use gateway_core::delivery::{self, DeliveryOutcome, Sender};
@@ -33,6 +38,8 @@ pub struct ReplySenderDeps {
     pub conversations: Arc<dyn ConversationStore>,
     /// Delivery records.
     pub ledger: Arc<dyn DeliveryLedger>,
+    /// Template messages' daily quota per account.
+    pub quotas: Arc<dyn TemplateQuotas>,
     /// WeChat access tokens.
     pub tokens: Arc<dyn AccessTokens>,
     /// WeChat API.
@@ -92,6 +99,7 @@ pub async fn handle_batch(
         accounts: deps.accounts.as_ref(),
         conversations: deps.conversations.as_ref(),
         ledger: deps.ledger.as_ref(),
+        quotas: deps.quotas.as_ref(),
         tokens: deps.tokens.as_ref(),
         wechat: deps.wechat.as_ref(),
         weibo: deps.weibo.as_ref(),
@@ -238,6 +246,31 @@ async fn handle_record(
         Ok(outcome) => {
             report(&command, origin, &reply_id, &outcome);
             Handled::Done
+        }
+        Err(delivery::DeliveryError::Held {
+            why,
+            retry_at_ms,
+            delay,
+            holds,
+        }) => {
+            tracing::warn!(
+                sqs.message_id = id,
+                reply_id,
+                channel = %command.channel,
+                account = %command.account_id,
+                reason = gateway_core::delivery::template_quota::HELD_REASON,
+                why,
+                retry_at_ms,
+                holds,
+                "template message held until the account's daily template quota resets"
+            );
+            emit(
+                &[("TemplateQuotaHeld", 1.0)],
+                command.channel.as_str(),
+                &command.account_id,
+                &[],
+            );
+            Handled::Retry(Some(delay))
         }
         Err(e) if e.is_retryable() => {
             tracing::warn!(

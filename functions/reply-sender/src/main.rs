@@ -43,6 +43,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let ttl = (config.message_ttl_days > 0).then(|| config.message_ttl_days * 86_400);
     let store = DynamoDbConversationStore::new(dynamodb.clone(), &config.table_name, ttl);
     let secret = aws_sdk_secretsmanager::Client::new(&sdk);
+    let ledger = Arc::new(DynamoDbDeliveryLedger::new(
+        store.clone(),
+        config.delivery_record_ttl_days * 86_400,
+    ));
     let deps = handler::ReplySenderDeps {
         accounts: Arc::new(
             SecretsManagerAccountDirectory::new(
@@ -53,11 +57,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             .for_role(AccountsRole::Delivery)
             .with_observer(metrics::accounts_observer("reply-sender")),
         ),
-        conversations: Arc::new(store.clone()),
-        ledger: Arc::new(DynamoDbDeliveryLedger::new(
-            store,
-            config.delivery_record_ttl_days * 86_400,
-        )),
+        conversations: Arc::new(store),
+        ledger: ledger.clone(),
+        quotas: ledger,
         tokens: Arc::new(DynamoDbAccessTokens::new(
             dynamodb,
             &config.table_name,

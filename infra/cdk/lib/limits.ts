@@ -8,8 +8,8 @@ export const ROUTER_TIMEOUT_SECS = 30;
 /**
  * reply-sender's timeout; the outbound queue's visibility timeout is 6x this (1080 s), as AWS
  * recommends for event source mappings. reply-sender starts a reply only while the worst case
- * of one delivery is still left of the invocation (12 AWS calls at AWS_OPERATION_TIMEOUT_MS + 5
- * platform calls at PLATFORM_TIMEOUT_SECS: 73 s, a reply naming an agent's file included):
+ * of one delivery is still left of the invocation (13 AWS calls at AWS_OPERATION_TIMEOUT_MS + 5
+ * platform calls at PLATFORM_TIMEOUT_SECS: 77 s, a reply naming an agent's file included):
  * 180 s fits two worst cases.
  */
 export const REPLY_SENDER_TIMEOUT_SECS = 180;

@@ -130,6 +130,15 @@ export function replySenderFunction(props: ReplySenderProps): lambda.Function {
         resources: [table.tableArn],
         conditions: leadingKeys('TPLMSG#*'),
       }),
+      // Template messages' daily quota per account, TPLQUOTA#wechat#<account>: the day's item
+      // read before a template send (GetItem), its sent count added in the delivered
+      // transaction and the 45009 marker (UpdateItem) (gateway-aws dynamodb/template_quotas.rs).
+      new iam.PolicyStatement({
+        sid: 'TemplateQuota',
+        actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+        resources: [table.tableArn],
+        conditions: leadingKeys('TPLQUOTA#*'),
+      }),
       // The file a media reply names, read to upload it to WeChat: uploads/ only.
       new iam.PolicyStatement({
         sid: 'ReadUploads',

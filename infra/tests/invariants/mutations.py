@@ -105,6 +105,10 @@ MUTATIONS: list[Row] = [
          ["REPLY#*", "TOKEN#*"])),
     ("table-leading-keys", "reply-sender cannot write a template message's lookup",
      drop_stmt("ReplySenderRole", "TemplateLookups")),
+    ("table-leading-keys", "reply-sender cannot read or count the template quota (TPLQUOTA statement dropped)",
+     drop_stmt("ReplySenderRole", "TemplateQuota")),
+    ("table-leading-keys", "reply-sender may delete template quota days (DeleteItem added)",
+     put("stmt:ReplySenderRole:TemplateQuota.Action", ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"])),
     ("table-leading-keys", "reply-api's idempotency records with ForAllValues:StringEquals (APIREQ#* literally)",
      put("stmt:ReplyApiRole:IdempotencyRecords.Condition", {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["APIREQ#*"]}})),
     # --- secrets per role, no plaintext secrets -------------------------------------------------

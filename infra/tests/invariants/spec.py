@@ -68,6 +68,9 @@ TPLMSG = "TPLMSG#*"
 # A CRM's name for a WeChat customer, CRM#wechat#<account>#<unionid>: set, read back and deleted
 # by reply-api (its /contacts routes), read by desk-api for a page of conversations.
 CRM = "CRM#*"
+# Template messages' daily quota per WeChat account, TPLQUOTA#wechat#<account> (SK DAY#<date>):
+# read and counted by reply-sender.
+TPLQUOTA = "TPLQUOTA#*"
 STATS, STREAM_MARKER, ACCOUNTS = "STATS#*", "STREAM#*", "ACCOUNTS"
 AGENTS, CANNED = "AGENTS", "CANNED"
 POLL_WEIBO = "POLL#weibo#*"
@@ -332,8 +335,12 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         # item, base table only.
         # The media ids of the agents' files (DynamoDbUploadedIds: GetItem, PutItem, UPLOAD#...).
         # A template message's msgid lookup (mark_template_sent: a Put item, TPLMSG#...).
+        # Template messages' daily quota (TPLQUOTA#...): the day's GetItem before a send, the
+        # sent count (an Update item of the delivered transaction) and the 45009 marker
+        # (UpdateItem).
         table={a: {CONV, REPLY, TOKEN} | ({UPLOAD} if a in ("dynamodb:GetItem", "dynamodb:PutItem") else set())
                | ({TPLMSG} if a == "dynamodb:PutItem" else set())
+               | ({TPLQUOTA} if a in ("dynamodb:GetItem", "dynamodb:UpdateItem") else set())
                for a in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")},
         # Config::from_lookup (functions/reply-sender/src/config.rs): every variable it reads,
         # set explicitly (the code's defaults, except PLATFORM_TIMEOUT_SECS: see
@@ -617,10 +624,10 @@ FAILURE_QUEUES = tuple(dict.fromkeys(f.stream.on_failure for f in FUNCTIONS.valu
 ALL_QUEUES = (*QUEUES, *(q.dlq for q in QUEUES.values()), *FAILURE_QUEUES)
 
 # reply-sender starts a record only when the worst case of one delivery is left of the
-# invocation: worst_case_record in functions/reply-sender/src/config.rs, 12 AWS calls at
+# invocation: worst_case_record in functions/reply-sender/src/config.rs, 13 AWS calls at
 # AWS_OPERATION_TIMEOUT_MS plus 5 platform calls at PLATFORM_TIMEOUT_SECS, plus MARGIN_SLACK;
 # its Timeout fits two such worst cases, so a batch makes progress.
-REPLY_SENDER_AWS_CALLS, REPLY_SENDER_PLATFORM_CALLS, REPLY_SENDER_SLACK_SECS = 12, 5, 2
+REPLY_SENDER_AWS_CALLS, REPLY_SENDER_PLATFORM_CALLS, REPLY_SENDER_SLACK_SECS = 13, 5, 2
 REPLY_SENDER_WORST_CASES_PER_INVOCATION = 2
 # media-fetcher starts a command only when the worst case of one is left of the invocation:
 # worst_case_record in functions/media-fetcher/src/config.rs, 12 AWS calls at

@@ -36,6 +36,8 @@ mod sqs;
 mod stats;
 #[path = "mocked_adapters/support.rs"]
 mod support;
+#[path = "mocked_adapters/template_quotas.rs"]
+mod template_quotas;
 #[path = "mocked_adapters/template_sends.rs"]
 mod template_sends;
 #[path = "mocked_adapters/transactions.rs"]

@@ -165,6 +165,13 @@ pub struct WeChatAccount {
     /// `ToUserName` is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub original_id: Option<String>,
+    /// The account's daily quota of template messages, as the MP admin console shows it (开发
+    /// → 接口权限 → 模板消息, 日调用上限): once that many were accepted on a quota day (Beijing
+    /// time), further template messages are held until the next reset instead of being sent
+    /// (`gateway_core::delivery::template_quota`). At least 1; absent, only WeChat's 45009
+    /// answer holds them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_daily_limit: Option<u32>,
 }
 
 /// Push format a Weibo account has chosen.
@@ -427,6 +434,11 @@ impl AccountsDocument {
             }
             if !api && acc.app_secret.is_some() {
                 return Err(must_not_hold("wechat", name, "app_secret"));
+            }
+            if acc.template_daily_limit == Some(0) {
+                return Err(invalid(
+                    "template_daily_limit must be at least 1 (leave it out for no limit of the gateway's own)",
+                ));
             }
         }
         for (name, acc) in &self.weibo {

@@ -391,6 +391,7 @@ fn stand_ins() -> &'static (WeChatAccount, WeiboAccount) {
                 app_secret: None,
                 reply_mode: ReplyMode::Api,
                 original_id: None,
+                template_daily_limit: None,
             },
             WeiboAccount {
                 app_key: "stand-in".into(),

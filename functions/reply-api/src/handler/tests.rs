@@ -301,10 +301,28 @@ async fn the_delivery_state_of_a_reply_can_be_read() {
         reason: None,
         error_code: None,
         platform_id: None,
+        retry_at_ms: None,
         updated_at_ms: 5,
     });
     let (_, body) = call(&f, get(&id)).await;
     assert_eq!(body["state"], "delivered");
+    assert_eq!(body["retry_at_ms"], serde_json::Value::Null);
+    // A template message held for its account's daily quota: why, and when it is tried again.
+    f.ledger.set(DeliveryRecord {
+        reply_id: id.clone(),
+        state: DeliveryState::Held,
+        calling_since_ms: None,
+        sent_at_ms: None,
+        reason: Some("template_quota_exhausted".into()),
+        error_code: None,
+        platform_id: None,
+        retry_at_ms: Some(NOW_MS + 3_600_000),
+        updated_at_ms: NOW_MS,
+    });
+    let (_, body) = call(&f, get(&id)).await;
+    assert_eq!(body["state"], "held");
+    assert_eq!(body["reason"], "template_quota_exhausted");
+    assert_eq!(body["retry_at_ms"], NOW_MS + 3_600_000);
     assert_eq!(call(&f, get("xyz")).await.0, 400);
 }
 
@@ -547,6 +565,7 @@ async fn a_public_comment_is_queued_for_a_weibo_conversation_and_validated() {
         reason: None,
         error_code: None,
         platform_id: Some("4990000000000001".into()),
+        retry_at_ms: None,
         updated_at_ms: 5,
     });
     let get = signed(

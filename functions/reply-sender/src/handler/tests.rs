@@ -53,6 +53,7 @@ impl World {
             ))),
             conversations: ledger.clone(),
             ledger: ledger.clone(),
+            quotas: ledger.clone(),
             tokens: Arc::new(CountingTokens::default()),
             wechat: platform.clone(),
             weibo: platform.clone(),
@@ -196,6 +197,7 @@ async fn a_reply_another_attempt_holds_is_handed_back_until_its_claim_runs_out()
         reason: None,
         error_code: None,
         platform_id: None,
+        retry_at_ms: None,
         updated_at_ms: now - 15_500,
     });
     let records = vec![record("a", "wechat:demo:u1", &json(&command), "2")];
@@ -279,4 +281,51 @@ async fn the_last_allowed_receive_dead_letters_instead_of_handing_the_record_bac
         .map(|r| r.split(':').next().unwrap_or_default().to_string())
         .collect();
     assert_eq!(handed_back, ["rh-a", "rh-b"]);
+}
+
+#[tokio::test]
+async fn a_template_held_for_the_daily_quota_is_handed_back_until_the_reset_not_dead_lettered() {
+    use gateway_core::delivery::template_quota::{self, HELD_REASON, TemplateQuotas};
+    use gateway_core::reply::template::TemplateField;
+    // The last allowed attempt by receive count: a hold still never dead-letters it.
+    let w = World::new(4, Duration::from_secs(5));
+    let m = w.inbound("u1");
+    let mut command = reply(&m, 0, "x");
+    command.content = ReplyContent::Template {
+        template_id: "tpl-1".into(),
+        data: [("first".to_string(), TemplateField::new("您好"))].into(),
+        url: None,
+        miniprogram: None,
+    };
+    let now = crate::now_ms();
+    w.ledger
+        .mark_exhausted("demo", &template_quota::quota_day(now), now)
+        .await
+        .expect("mark");
+    let records = vec![record("a", "wechat:demo:u1", &json(&command), "4")];
+
+    let failures = handle_batch(&w.deps, &records, || MINUTE).await;
+
+    assert_eq!(failures, ["a"]);
+    assert!(w.platform.template_calls.lock().expect("lock").is_empty());
+    assert!(w.dead.letters().is_empty(), "nothing lost");
+    let held = w.ledger.record(&command.dedupe_id()).expect("record");
+    assert_eq!(held.state, DeliveryState::Held);
+    assert_eq!(held.reason.as_deref(), Some(HELD_REASON));
+    // Invisible until the reset (at most SQS's 12 hours), whatever the backoff says.
+    let until_reset = (template_quota::next_reset_ms(now) - now).min(12 * 3_600_000) / 1000;
+    let retried = w.retried();
+    assert_eq!(retried.len(), 1);
+    let delay: i64 = retried[0]
+        .strip_prefix("rh-a:")
+        .expect("handle")
+        .parse()
+        .expect("secs");
+    assert!(
+        (until_reset - 5..=until_reset + 1).contains(&delay) && delay <= 43_200,
+        "{delay} vs {until_reset}"
+    );
+    // The record says when.
+    let retry_at = held.retry_at_ms.expect("retry time");
+    assert!(((retry_at - now) / 1000 - delay).abs() <= 5, "{retry_at}");
 }

@@ -6,6 +6,8 @@
 //! | delivery record | `REPLY#{reply_id}`  | `DELIVERY`                                |
 //! | outbound message| `CONV#{key}`        | `MSG#{thread_seq:012}#{reply_id}`         |
 //! | template lookup | `TPLMSG#wechat#{account}#{msgid}` | `TPLMSG` (→ `reply_id`, TTL as the record) |
+//! | holds of a reply | `REPLY#{reply_id}`  | `HOLDS` (`holds`, TTL as the record)       |
+//! | template quota  | `TPLQUOTA#wechat#{account}` | `DAY#{YYYY-MM-DD}` (Beijing date)   |
 //!
 //! A record whose platform call created something the platform names (a public comment)
 //! keeps that id as `platform_id` from `sent` on.
@@ -16,7 +18,10 @@
 //!
 //! Record states: (none) → `calling` → `sent` → `delivered` (a template message: `accepted`,
 //! then `delivered` or `undeliverable` when WeChat reports), or → `undeliverable` / `failed`
-//! (see `gateway_core::delivery::process`). Every transition is a conditional write, so two
+//! (see `gateway_core::delivery::process`). A template message whose account's daily quota is
+//! used up is `held` instead, and claimed from there like a reply without a record; its
+//! account's quota day counts it (`sent`, ADD) in the transaction that makes it `accepted`
+//! ([`crate::dynamodb::template_quotas`]). Every transition is a conditional write, so two
 //! copies of one command never both call the platform. Undeliverable and failed records are
 //! also indexed (`GSI1PK = DELIVERY#{channel}#{account}#{state}`) so operators can list them.
 //! Outbound messages sit beside the inbound ones in the conversation's thread (same `MSG#`
@@ -47,8 +52,8 @@ pub fn delivery_pk(reply_id: &str) -> String {
 /// The delivery ledger over the conversations table.
 #[derive(Clone, Debug)]
 pub struct DynamoDbDeliveryLedger {
-    store: DynamoDbConversationStore,
-    record_ttl_secs: i64,
+    pub(crate) store: DynamoDbConversationStore,
+    pub(crate) record_ttl_secs: i64,
 }
 
 impl DynamoDbDeliveryLedger {
@@ -61,7 +66,7 @@ impl DynamoDbDeliveryLedger {
         }
     }
 
-    fn key(&self, reply_id: &str) -> Item {
+    pub(crate) fn key(&self, reply_id: &str) -> Item {
         [
             ("PK".to_string(), s(delivery_pk(reply_id))),
             ("SK".to_string(), s(SK)),
@@ -69,7 +74,7 @@ impl DynamoDbDeliveryLedger {
         .into()
     }
 
-    fn record_item(
+    pub(crate) fn record_item(
         &self,
         command: &ReplyCommand,
         state: DeliveryState,
@@ -210,6 +215,7 @@ fn record_from_item(item: &Item) -> Result<DeliveryRecord, PortError> {
     let number = |k: &str| number(item, k);
     let state = match text("state").as_deref() {
         Some("calling") => DeliveryState::Calling,
+        Some("held") => DeliveryState::Held,
         Some("sent") => DeliveryState::Sent,
         Some("delivered") => DeliveryState::Delivered,
         Some("accepted") => DeliveryState::Accepted,
@@ -230,6 +236,7 @@ fn record_from_item(item: &Item) -> Result<DeliveryRecord, PortError> {
         reason: text("reason"),
         error_code: text("error_code"),
         platform_id: text("platform_id"),
+        retry_at_ms: number("retry_at_ms"),
         updated_at_ms: number("updated_at_ms").unwrap_or_default(),
     })
 }
@@ -258,7 +265,10 @@ impl DeliveryLedger for DynamoDbDeliveryLedger {
             .put_item()
             .table_name(&self.store.table)
             .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
+            // A `held` template message is claimed like a reply without a record.
+            .condition_expression("attribute_not_exists(PK) OR #s = :held")
+            .expression_attribute_names("#s", "state")
+            .expression_attribute_values(":held", s("held"))
             .send()
             .await
         {
@@ -410,9 +420,10 @@ impl DeliveryLedger for DynamoDbDeliveryLedger {
             .put_item()
             .table_name(&self.store.table)
             .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK) OR #s = :calling")
+            .condition_expression("attribute_not_exists(PK) OR #s IN (:calling, :held)")
             .expression_attribute_names("#s", "state")
             .expression_attribute_values(":calling", s("calling"))
+            .expression_attribute_values(":held", s("held"))
             .send()
             .await
         {
@@ -471,6 +482,10 @@ impl DeliveryLedger for DynamoDbDeliveryLedger {
             }
             None => None,
         };
+        if command.content.is_template() {
+            // Counted on its account's quota day, with no call of its own.
+            writes.push(self.count_template_sent(&command.account_id, sent_at_ms)?);
+        }
         self.transact(writes, 0, conversation_index).await
     }
 
@@ -491,9 +506,10 @@ impl DeliveryLedger for DynamoDbDeliveryLedger {
         let record = Put::builder()
             .table_name(&self.store.table)
             .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK) OR #s = :calling")
+            .condition_expression("attribute_not_exists(PK) OR #s IN (:calling, :held)")
             .expression_attribute_names("#s", "state")
             .expression_attribute_values(":calling", s("calling"))
+            .expression_attribute_values(":held", s("held"))
             .build()
             .map_err(|e| PortError::permanent("build put", e))?;
         let mut writes = vec![TransactWriteItem::builder().put(record).build()];
@@ -505,5 +521,21 @@ impl DeliveryLedger for DynamoDbDeliveryLedger {
             None => None,
         };
         self.transact(writes, 0, conversation_index).await
+    }
+
+    async fn hold(
+        &self,
+        command: &ReplyCommand,
+        reason: &str,
+        detail: &str,
+        retry_at_ms: i64,
+        now_ms: i64,
+    ) -> Result<u32, PortError> {
+        self.hold_record(command, reason, detail, retry_at_ms, now_ms)
+            .await
+    }
+
+    async fn holds(&self, reply_id: &str) -> Result<u32, PortError> {
+        self.hold_count(reply_id).await
     }
 }

@@ -17,6 +17,7 @@ pub mod published_changes;
 pub mod rules;
 pub mod sla_records;
 pub mod stats;
+pub mod template_quotas;
 pub mod template_sends;
 pub mod tokens;
 pub mod transactions;

@@ -83,7 +83,7 @@ fn put_rule(seen: &Seen<PutItemInput>, respond: fn() -> Option<HttpResponse>) ->
 }
 
 #[tokio::test]
-async fn a_claim_creates_the_calling_record_only_if_the_reply_has_none() {
+async fn a_claim_creates_the_calling_record_only_if_the_reply_has_none_or_is_held() {
     let command = reply();
     let seen = Seen::default();
     let rule = put_rule(&seen, || None);
@@ -95,7 +95,12 @@ async fn a_claim_creates_the_calling_record_only_if_the_reply_has_none() {
     assert_eq!(request.table_name(), Some(TABLE));
     assert_eq!(
         request.condition_expression(),
-        Some("attribute_not_exists(PK)")
+        Some("attribute_not_exists(PK) OR #s = :held")
+    );
+    assert_eq!(sorted(request.expression_attribute_names()), state_name());
+    assert_eq!(
+        sorted(request.expression_attribute_values()),
+        [(":held".to_string(), s("held"))]
     );
     let item = request.item().unwrap();
     assert_record_item(item, &command, "calling", NOW_MS);
@@ -141,6 +146,7 @@ async fn a_claim_refused_by_its_condition_returns_the_existing_record() {
             reason: None,
             error_code: None,
             platform_id: None,
+            retry_at_ms: None,
             updated_at_ms: NOW_MS - 100,
         })
     );
@@ -299,7 +305,7 @@ async fn mark_sent_keeps_the_platform_id_of_a_public_comment() {
 }
 
 #[tokio::test]
-async fn mark_failed_writes_the_indexed_failed_record_over_none_or_calling() {
+async fn mark_failed_writes_the_indexed_failed_record_over_none_calling_or_held() {
     let command = reply();
     let seen = Seen::default();
     let rule = put_rule(&seen, || None);
@@ -311,12 +317,15 @@ async fn mark_failed_writes_the_indexed_failed_record_over_none_or_calling() {
     assert_eq!(request.table_name(), Some(TABLE));
     assert_eq!(
         request.condition_expression(),
-        Some("attribute_not_exists(PK) OR #s = :calling")
+        Some("attribute_not_exists(PK) OR #s IN (:calling, :held)")
     );
     assert_eq!(sorted(request.expression_attribute_names()), state_name());
     assert_eq!(
         sorted(request.expression_attribute_values()),
-        [(":calling".to_string(), s("calling"))]
+        [
+            (":calling".to_string(), s("calling")),
+            (":held".to_string(), s("held"))
+        ]
     );
     let item = request.item().unwrap();
     assert_record_item(item, &command, "failed", NOW_MS);
@@ -538,7 +547,7 @@ async fn a_failed_condition_of_a_final_state_is_a_duplicate_or_a_conflict_by_ite
 }
 
 #[tokio::test]
-async fn undeliverable_writes_the_indexed_record_over_none_or_calling_with_the_conversation() {
+async fn undeliverable_writes_the_indexed_record_over_none_calling_or_held_with_the_conversation() {
     let command = reply();
     let next = conversation(1, &[]);
     let mark = UndeliverableReply {
@@ -561,12 +570,15 @@ async fn undeliverable_writes_the_indexed_record_over_none_or_calling_with_the_c
     assert_eq!(put.table_name(), TABLE);
     assert_eq!(
         put.condition_expression(),
-        Some("attribute_not_exists(PK) OR #s = :calling")
+        Some("attribute_not_exists(PK) OR #s IN (:calling, :held)")
     );
     assert_eq!(sorted(put.expression_attribute_names()), state_name());
     assert_eq!(
         sorted(put.expression_attribute_values()),
-        [(":calling".to_string(), s("calling"))]
+        [
+            (":calling".to_string(), s("calling")),
+            (":held".to_string(), s("held"))
+        ]
     );
     let item = put.item();
     assert_record_item(item, &command, "undeliverable", NOW_MS);

@@ -189,3 +189,34 @@ fn syntax_errors_do_not_echo_secret_values() {
     .expect_err("unknown field");
     assert!(!err.to_string().contains("TOPSECRET"));
 }
+
+#[test]
+fn a_template_daily_limit_is_a_positive_whole_number_kept_for_the_reply_sender() {
+    let doc = |limit: &str| {
+        format!(
+            r#"{{"wechat":{{"demo":{{"app_id":"wx1","token":"t","app_secret":"s","template_daily_limit":{limit}}}}}}}"#
+        )
+    };
+    let ok = AccountsDocument::from_json(&doc("100000")).expect("valid");
+    assert_eq!(ok.wechat["demo"].template_daily_limit, Some(100_000));
+    // The reply sender's projection keeps it.
+    let delivery = ok.project(AccountsRole::Delivery);
+    assert_eq!(delivery.wechat["demo"].template_daily_limit, Some(100_000));
+    let zero = AccountsDocument::from_json(&doc("0")).expect_err("zero");
+    assert!(
+        zero.to_string()
+            .contains("template_daily_limit must be at least 1"),
+        "{zero}"
+    );
+    for bad in ["-1", "2.5", "\"10\""] {
+        let err = AccountsDocument::from_json(&doc(bad)).expect_err(bad);
+        assert!(
+            err.to_string().contains("wrong type or value"),
+            "{bad}: {err}"
+        );
+    }
+    // Absent: no limit of the gateway's own.
+    let none = AccountsDocument::from_json(r#"{"wechat":{"demo":{"app_id":"wx1","token":"t"}}}"#)
+        .expect("valid");
+    assert_eq!(none.wechat["demo"].template_daily_limit, None);
+}

@@ -4,6 +4,7 @@
 //! * [`wechat`], [`weibo`]: the platforms' request formats, answers and error codes;
 //! * [`weibo_comments`]: Weibo's comment API, for public replies (no reply window);
 //! * [`template`]: WeChat template messages (no reply window) and their finish reports;
+//! * [`template_quota`]: their own daily quota per account, and holding replies until it resets;
 //! * [`platform`]: what a platform call can end in and what to do about it;
 //! * [`auth`]: HMAC authentication of `reply-api` requests;
 //! * [`api`]: the `reply-api` request and the command it becomes;
@@ -23,6 +24,7 @@ pub mod ports;
 pub mod process;
 mod request;
 pub mod template;
+pub mod template_quota;
 pub mod uploads;
 pub mod wechat;
 pub mod weibo;

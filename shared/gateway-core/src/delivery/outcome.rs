@@ -83,6 +83,21 @@ pub enum DeliveryError {
         /// and the queue's own redrive counts receives.
         settles_in: Option<Duration>,
     },
+    /// A template message held until its account's daily template quota resets
+    /// ([`crate::delivery::template_quota`]): not sent, nothing lost, its record `held`. Handed
+    /// back to the queue for `delay`; a hold is not a delivery attempt, so it never
+    /// dead-letters the command through the attempt limit.
+    #[error("held until the template quota resets: {why}")]
+    Held {
+        /// Why the quota is used up.
+        why: String,
+        /// When it is tried again, Unix ms.
+        retry_at_ms: i64,
+        /// How long from now.
+        delay: Duration,
+        /// Holds of this command so far, this one included.
+        holds: u32,
+    },
 }
 
 impl DeliveryError {
@@ -90,7 +105,9 @@ impl DeliveryError {
     pub fn is_retryable(&self) -> bool {
         match self {
             DeliveryError::Port(e) => e.is_retryable(),
-            DeliveryError::Retry(_) | DeliveryError::Unsettled { .. } => true,
+            DeliveryError::Retry(_)
+            | DeliveryError::Unsettled { .. }
+            | DeliveryError::Held { .. } => true,
         }
     }
 
@@ -98,6 +115,7 @@ impl DeliveryError {
     pub fn retry_not_before(&self) -> Option<Duration> {
         match self {
             DeliveryError::Unsettled { settles_in, .. } => *settles_in,
+            DeliveryError::Held { delay, .. } => Some(*delay),
             _ => None,
         }
     }

@@ -22,6 +22,12 @@ use serde_json::Value;
 pub enum DeliveryState {
     /// Claimed for a platform call that has not been confirmed yet.
     Calling,
+    /// Not sent yet, on purpose: a template message held until the account's daily template
+    /// quota resets (`reason` [`template_quota::HELD_REASON`], `retry_at_ms`). Claimed like a
+    /// reply without a record when it is tried again.
+    ///
+    /// [`template_quota::HELD_REASON`]: crate::delivery::template_quota::HELD_REASON
+    Held,
     /// The platform accepted it; the conversation is not updated yet.
     Sent,
     /// Sent and recorded on the conversation: done.
@@ -42,6 +48,7 @@ impl DeliveryState {
     pub fn as_str(self) -> &'static str {
         match self {
             DeliveryState::Calling => "calling",
+            DeliveryState::Held => "held",
             DeliveryState::Sent => "sent",
             DeliveryState::Delivered => "delivered",
             DeliveryState::Accepted => "accepted",
@@ -97,6 +104,9 @@ pub struct DeliveryRecord {
     /// comment's `idstr`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform_id: Option<String>,
+    /// A `held` reply: when it is tried again, Unix ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_at_ms: Option<i64>,
     /// Last change, Unix ms.
     pub updated_at_ms: i64,
 }
@@ -116,7 +126,7 @@ pub trait DeliveryLedger: Send + Sync {
     /// The record of a reply.
     async fn get(&self, reply_id: &str) -> Result<Option<DeliveryRecord>, PortError>;
 
-    /// Creates the record in state `calling`, only if the reply has none.
+    /// Creates the record in state `calling`, only if the reply has none (or it is `held`).
     async fn claim(&self, command: &ReplyCommand, now_ms: i64) -> Result<ClaimOutcome, PortError>;
 
     /// Drops a `calling` record whose call certainly did not deliver, so a retry may claim it.
@@ -141,7 +151,8 @@ pub trait DeliveryLedger: Send + Sync {
         msgid: &str,
     ) -> Result<(), PortError>;
 
-    /// (none | `calling`) → `failed` with the code, after the command was dead-lettered.
+    /// (none | `calling` | `held`) → `failed` with the code, after the command was
+    /// dead-lettered.
     async fn mark_failed(
         &self,
         command: &ReplyCommand,
@@ -152,7 +163,9 @@ pub trait DeliveryLedger: Send + Sync {
 
     /// Atomically: `sent` → `delivered` (`accepted` for a template message:
     /// [`DeliveryState::after_send`]), the conversation `previous` → `next` (only if still at
-    /// `previous`'s version; skipped when `next` is `None`) and the outbound message item.
+    /// `previous`'s version; skipped when `next` is `None`) and the outbound message item; for
+    /// a template message also +1 on its account's quota day of `sent_at_ms`
+    /// ([`crate::delivery::template_quota`]).
     /// [`CommitOutcome::Duplicate`] when the record is no longer `sent`.
     async fn commit_delivered(
         &self,
@@ -162,7 +175,7 @@ pub trait DeliveryLedger: Send + Sync {
         sent_at_ms: i64,
     ) -> Result<CommitOutcome, PortError>;
 
-    /// Atomically: (none | `calling`) → `undeliverable` and the conversation `previous` →
+    /// Atomically: (none | `calling` | `held`) → `undeliverable` and the conversation `previous` →
     /// `next` (version checked; skipped when `next` is `None`).
     /// [`CommitOutcome::Duplicate`] when the record already moved on.
     async fn commit_undeliverable(
@@ -172,6 +185,22 @@ pub trait DeliveryLedger: Send + Sync {
         next: Option<&Conversation>,
         mark: &UndeliverableReply,
     ) -> Result<CommitOutcome, PortError>;
+
+    /// (none | `held`) → `held` with `reason`, `detail` and `retry_at_ms`, and one more hold
+    /// counted for the reply: the number of holds so far, this one included. A transient error
+    /// when the record is in another state (another attempt claimed it meanwhile).
+    async fn hold(
+        &self,
+        command: &ReplyCommand,
+        reason: &str,
+        detail: &str,
+        retry_at_ms: i64,
+        now_ms: i64,
+    ) -> Result<u32, PortError>;
+
+    /// How many times the reply was held ([`DeliveryLedger::hold`]); kept when the record
+    /// changes, so a later attempt knows how many of its receives were holds.
+    async fn holds(&self, reply_id: &str) -> Result<u32, PortError>;
 }
 
 /// Why no access token could be had.

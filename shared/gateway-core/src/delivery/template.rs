@@ -23,7 +23,7 @@
 //! | 40003 | invalid openid | dead-lettered with the code (record `failed`) |
 //! | 40037 | invalid template_id | dead-lettered with the code |
 //! | 47003 | 模板参数不准确 (argument invalid) | dead-lettered with the code |
-//! | 45009 | 接口调用超过限制 (daily API quota) | transient: retried with backoff |
+//! | 45009 | 接口调用超过限制 (daily API quota) | transient here; the reply sender marks the account's quota day exhausted and holds the reply until the reset instead ([`super::template_quota`]) |
 //! | 45047, -1 | out of response count / system busy | transient: retried with backoff |
 //! | others | | dead-lettered with the code |
 //!

@@ -11,6 +11,7 @@ use crate::delivery::ports::{
     DeliveryState, TokenError, WeChatApi, WeiboApi,
 };
 use crate::delivery::template::{Settled, TemplateSends};
+use crate::delivery::template_quota::{QuotaDay, TemplateQuotas, quota_day};
 use crate::delivery::weibo_comments::CommentCall;
 use crate::delivery::window::{UndeliverableReason, UndeliverableReply};
 use crate::outbound::ReplyCommand;
@@ -30,6 +31,11 @@ pub struct InMemoryDeliveryLedger {
     pub conversations: Mutex<BTreeMap<String, Conversation>>,
     /// `(account, msgid)` → reply id, as `mark_template_sent` writes it.
     pub template_lookups: Mutex<BTreeMap<(String, String), String>>,
+    /// `(account, day)` → the day's template quota, as `commit_delivered` and
+    /// `mark_exhausted` write it.
+    pub quota_days: Mutex<BTreeMap<(String, String), QuotaDay>>,
+    /// reply id → holds so far.
+    pub holds: Mutex<BTreeMap<String, u32>>,
 }
 
 impl InMemoryDeliveryLedger {
@@ -75,6 +81,7 @@ fn record(id: &str, state: DeliveryState, now: i64) -> DeliveryRecord {
         reason: None,
         error_code: None,
         platform_id: None,
+        retry_at_ms: None,
         updated_at_ms: now,
     }
 }
@@ -87,7 +94,7 @@ impl DeliveryLedger for InMemoryDeliveryLedger {
     async fn claim(&self, command: &ReplyCommand, now_ms: i64) -> Result<ClaimOutcome, PortError> {
         let id = command.dedupe_id();
         let mut records = self.records.lock().unwrap();
-        if let Some(r) = records.get(&id) {
+        if let Some(r) = records.get(&id).filter(|r| r.state != DeliveryState::Held) {
             return Ok(ClaimOutcome::Exists(r.clone()));
         }
         records.insert(id.clone(), record(&id, DeliveryState::Calling, now_ms));
@@ -140,7 +147,10 @@ impl DeliveryLedger for InMemoryDeliveryLedger {
         now_ms: i64,
     ) -> Result<(), PortError> {
         let id = command.dedupe_id();
-        if matches!(self.state(&id), None | Some(DeliveryState::Calling)) {
+        if matches!(
+            self.state(&id),
+            None | Some(DeliveryState::Calling | DeliveryState::Held)
+        ) {
             let mut r = record(&id, DeliveryState::Failed, now_ms);
             r.error_code = Some(error_code.into());
             r.reason = Some(reason.into());
@@ -167,6 +177,10 @@ impl DeliveryLedger for InMemoryDeliveryLedger {
         r.updated_at_ms = sent_at_ms;
         self.set(r);
         self.outbound.lock().unwrap().push(command.clone());
+        if command.content.is_template() {
+            let key = (command.account_id.clone(), quota_day(sent_at_ms));
+            self.quota_days.lock().unwrap().entry(key).or_default().sent += 1;
+        }
         Ok(CommitOutcome::Stored)
     }
     async fn commit_undeliverable(
@@ -177,7 +191,10 @@ impl DeliveryLedger for InMemoryDeliveryLedger {
         mark: &UndeliverableReply,
     ) -> Result<CommitOutcome, PortError> {
         let id = command.dedupe_id();
-        if !matches!(self.state(&id), None | Some(DeliveryState::Calling)) {
+        if !matches!(
+            self.state(&id),
+            None | Some(DeliveryState::Calling | DeliveryState::Held)
+        ) {
             return Ok(CommitOutcome::Duplicate);
         }
         if !self.write_conversation(previous, next).await {
@@ -188,6 +205,68 @@ impl DeliveryLedger for InMemoryDeliveryLedger {
         r.error_code = mark.platform_code.clone();
         self.set(r);
         Ok(CommitOutcome::Stored)
+    }
+    async fn hold(
+        &self,
+        command: &ReplyCommand,
+        reason: &str,
+        _detail: &str,
+        retry_at_ms: i64,
+        now_ms: i64,
+    ) -> Result<u32, PortError> {
+        let id = command.dedupe_id();
+        if !matches!(self.state(&id), None | Some(DeliveryState::Held)) {
+            return Err(PortError::transient("hold delivery", "the record moved on"));
+        }
+        let mut r = record(&id, DeliveryState::Held, now_ms);
+        r.reason = Some(reason.into());
+        r.retry_at_ms = Some(retry_at_ms);
+        self.set(r);
+        let mut holds = self.holds.lock().unwrap();
+        let n = holds.entry(id).or_default();
+        *n += 1;
+        Ok(*n)
+    }
+    async fn holds(&self, reply_id: &str) -> Result<u32, PortError> {
+        Ok(self
+            .holds
+            .lock()
+            .unwrap()
+            .get(reply_id)
+            .copied()
+            .unwrap_or(0))
+    }
+}
+
+impl InMemoryDeliveryLedger {
+    /// The account's quota on `day`.
+    pub fn quota(&self, account_id: &str, day: &str) -> QuotaDay {
+        self.quota_days
+            .lock()
+            .unwrap()
+            .get(&(account_id.to_string(), day.to_string()))
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+#[async_trait]
+impl TemplateQuotas for InMemoryDeliveryLedger {
+    async fn day(&self, account_id: &str, day: &str) -> Result<QuotaDay, PortError> {
+        Ok(self.quota(account_id, day))
+    }
+    async fn mark_exhausted(
+        &self,
+        account_id: &str,
+        day: &str,
+        now_ms: i64,
+    ) -> Result<(), PortError> {
+        let mut days = self.quota_days.lock().unwrap();
+        let d = days
+            .entry((account_id.to_string(), day.to_string()))
+            .or_default();
+        d.exhausted_at_ms.get_or_insert(now_ms);
+        Ok(())
     }
 }
 

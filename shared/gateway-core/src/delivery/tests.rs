@@ -73,6 +73,7 @@ impl World {
             accounts: &self.accounts,
             conversations: &self.ledger,
             ledger: &self.ledger,
+            quotas: &self.ledger,
             tokens: &self.tokens,
             wechat: &self.platform,
             weibo: &self.platform,
@@ -326,6 +327,7 @@ async fn an_attempt_that_died_during_the_call_is_never_sent_again() {
         reason: None,
         error_code: None,
         platform_id: None,
+        retry_at_ms: None,
         updated_at_ms: NOW - 10_000,
     });
     // Still within the claim timeout: it may be running; retry later.
@@ -379,6 +381,7 @@ async fn a_sent_but_unrecorded_reply_is_recorded_without_sending_again() {
         reason: None,
         error_code: None,
         platform_id: None,
+        retry_at_ms: None,
         updated_at_ms: NOW - 4_000,
     });
     let outcome = w.deliver(&command).await.expect("recorded");
@@ -726,6 +729,7 @@ async fn a_reply_whose_outcome_is_unsettled_is_never_given_up() {
         reason: None,
         error_code: None,
         platform_id: None,
+        retry_at_ms: None,
         updated_at_ms: NOW - 1_000,
     };
     w.ledger.set(calling.clone());
@@ -784,6 +788,7 @@ async fn an_aws_refusal_is_retried_like_a_transient_failure_and_dead_lettered_on
         accounts: &RefusedAccounts,
         conversations: &w.ledger,
         ledger: &w.ledger,
+        quotas: &w.ledger,
         tokens: &w.tokens,
         wechat: &w.platform,
         weibo: &w.platform,
@@ -865,3 +870,6 @@ mod public;
 
 #[path = "template_tests.rs"]
 mod template_send;
+
+#[path = "quota_tests.rs"]
+mod template_quota_send;

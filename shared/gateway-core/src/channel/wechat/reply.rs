@@ -399,6 +399,7 @@ mod tests {
             app_secret: None,
             reply_mode: ReplyMode::Passive,
             original_id: None,
+            template_daily_limit: None,
         };
         let reply = build(
             "o",

@@ -221,6 +221,7 @@ mod tests {
             app_secret: None,
             reply_mode: ReplyMode::Api,
             original_id: None,
+            template_daily_limit: None,
         }
     }
 

@@ -25,6 +25,7 @@ fn account(mode: WeChatMode) -> WeChatAccount {
         app_secret: None,
         reply_mode: ReplyMode::Api,
         original_id: None,
+        template_daily_limit: None,
     }
 }
 

@@ -14,12 +14,17 @@
 //!    waits (retry) until the router has stored the message that triggered it. Closed: mark the
 //!    reply undeliverable on the conversation, with the reason. A public comment has no window
 //!    (it goes under a post, [`super::weibo_comments`]), nor a WeChat template message (its
-//!    own channel, [`super::template`]): they skip this check.
+//!    own channel, [`super::template`]): they skip this check. A template message checks its
+//!    account's daily template quota instead (`process/quota.rs`, [`super::template_quota`]): used up
+//!    (the account's `template_daily_limit` reached, or WeChat answered 45009 today), the reply
+//!    is held until the quota resets ([`DeliveryError::Held`], record `held`), not sent.
 //! 4. **Claim** (`calling`), conditional on no record: two copies never both call the platform.
 //! 5. **Call** the platform. WeChat token errors: invalidate (compare-and-expire), fetch a new
 //!    token, retry once. Busy or throttled, or the request never left: release the claim and
-//!    retry later. A window/quota refusal: mark undeliverable. Any other refusal: dead-letter
-//!    with the code. No usable answer (timeout): mark `delivery_uncertain`.
+//!    retry later. A window/quota refusal: mark undeliverable. A template message refused with
+//!    45009 (daily quota): release the claim, mark the day exhausted and hold the reply. Any
+//!    other refusal: dead-letter with the code. No usable answer (timeout): mark
+//!    `delivery_uncertain`.
 //! 6. **Record**: `sent` (with the platform's id of what it created, when it gives one: a
 //!    public comment's `idstr`), then in one transaction `delivered` + the conversation's
 //!    `record_outbound` (first response time, answered, window charge, or for a public comment
@@ -37,7 +42,9 @@
 //! last failure as the reason, and its record becomes `failed`, as for a permanent refusal.
 //! A reply whose outcome is not settled ([`DeliveryError::Unsettled`]: another attempt holds
 //! the claim, or the platform accepted it and recording it is pending) is never given up on
-//! this way: giving up could record as failed a reply that reached the customer.
+//! this way: giving up could record as failed a reply that reached the customer. Nor is a
+//! held template message ([`DeliveryError::Held`]), and the receives that were holds are not
+//! counted as attempts (`quota::attempt_without_holds`).
 
 use crate::account::Secret;
 use crate::conversation::{Conversation, MessagePreview, Responder};
@@ -48,12 +55,18 @@ use crate::delivery::ports::{
     WeChatApi, WeiboApi,
 };
 use crate::delivery::request::{Refusal, Request, build_request};
+use crate::delivery::template_quota::TemplateQuotas;
 use crate::delivery::uploads::{self, Failure, Uploads};
 use crate::delivery::wechat;
 use crate::delivery::window::{self, ReplyPolicy, UndeliverableReason, UndeliverableReply};
 use crate::outbound::{ReplyCommand, ReplyOrigin};
 use crate::ports::{AccountDirectory, CommitOutcome, ConversationStore, DeadLetter, DeadLetters};
 use std::time::Duration;
+
+mod quota;
+mod wechat_call;
+
+use wechat_call::{WeChatCall, call_wechat};
 
 /// How many times a conversation write is retried after an optimistic-concurrency conflict.
 const MAX_CONFLICT_RETRIES: usize = 5;
@@ -70,6 +83,8 @@ pub struct Sender<'a> {
     pub conversations: &'a dyn ConversationStore,
     /// Delivery records.
     pub ledger: &'a dyn DeliveryLedger,
+    /// Template messages' daily quota per account.
+    pub quotas: &'a dyn TemplateQuotas,
     /// WeChat access tokens.
     pub tokens: &'a dyn AccessTokens,
     /// WeChat API.
@@ -116,6 +131,13 @@ pub async fn deliver_attempt(
     };
     match result {
         Err(DeliveryError::Retry(why)) if attempt.is_last() => {
+            // Receives that were holds (template quota) are not attempts.
+            if !quota::attempt_without_holds(s, command, attempt)
+                .await?
+                .is_last()
+            {
+                return Err(DeliveryError::Retry(why));
+            }
             let reason = format!("not delivered after {} attempts: {why}", attempt.number);
             tracing::warn!(
                 reply_id = %command.dedupe_id(),
@@ -189,6 +211,15 @@ pub async fn deliver(
         && let Err(reason) = window::check(policy, &windows, (s.now)())
     {
         return mark_undeliverable(s, command, reason, None).await;
+    }
+    if let Request::WeChatTemplate {
+        account_id,
+        account,
+        ..
+    } = &request
+        && let Err(held) = quota::check(s, command, account_id, account.template_daily_limit).await
+    {
+        return held;
     }
 
     // Token before the claim: failing to get one leaves nothing to release.
@@ -273,7 +304,13 @@ pub async fn deliver(
             }
             finish(s, command, sent_at).await
         }
-        Err(CallError::Platform(e)) => platform_refusal(s, command, e).await,
+        Err(CallError::Platform(e)) => match &request {
+            Request::WeChatTemplate { account_id, .. } if quota::is_daily_quota(&e) => {
+                s.ledger.release(&reply_id).await?;
+                quota::refused(s, command, account_id).await
+            }
+            _ => platform_refusal(s, command, e).await,
+        },
         Err(CallError::NotSent(e)) => {
             s.ledger.release(&reply_id).await?;
             Err(DeliveryError::Retry(format!("not sent: {e}")))
@@ -288,59 +325,6 @@ pub async fn deliver(
     }
 }
 
-/// A WeChat API call the reply sender makes with an access token.
-#[derive(Clone, Copy)]
-enum WeChatCall<'b> {
-    /// `message/custom/send`.
-    Custom(&'b serde_json::Value),
-    /// `message/template/send`: answers the `msgid`.
-    Template(&'b serde_json::Value),
-}
-
-async fn wechat_once(
-    s: &Sender<'_>,
-    token: &Secret,
-    call: WeChatCall<'_>,
-) -> Result<Option<String>, CallError> {
-    match call {
-        WeChatCall::Custom(body) => s.wechat.send_custom(token, body).await.map(|()| None),
-        WeChatCall::Template(body) => s.wechat.send_template(token, body).await.map(Some),
-    }
-}
-
-/// Makes `call` with the token, and on a token error invalidates it, fetches a fresh one and
-/// makes it once more. `Err` is the outcome when no call could be made with a fresh token.
-async fn call_wechat(
-    s: &Sender<'_>,
-    command: &ReplyCommand,
-    account_id: &str,
-    account: &crate::account::WeChatAccount,
-    token: Option<Secret>,
-    call: WeChatCall<'_>,
-) -> Result<Result<Option<String>, CallError>, Result<DeliveryOutcome, DeliveryError>> {
-    let first = token.unwrap_or_else(|| Secret::new(String::new()));
-    match wechat_once(s, &first, call).await {
-        Err(CallError::Platform(e)) if e.disposition == Disposition::RefreshToken => {
-            tracing::info!(error.code = e.code, "access token refused; refreshing once");
-            let reply_id = command.dedupe_id();
-            if let Err(e) = s.tokens.invalidate(account_id, &first).await {
-                return Err(match s.ledger.release(&reply_id).await {
-                    Ok(()) => Err(e.into()),
-                    Err(e) => Err(e.into()),
-                });
-            }
-            match s.tokens.token(account_id, account, (s.now)()).await {
-                Ok(fresh) => Ok(wechat_once(s, &fresh, call).await),
-                Err(e) => Err(match s.ledger.release(&reply_id).await {
-                    Ok(()) => token_failure(s, command, e).await,
-                    Err(e) => Err(e.into()),
-                }),
-            }
-        }
-        other => Ok(other),
-    }
-}
-
 /// What an existing record means for this attempt; `None` to go on with a delivery.
 async fn resume(
     s: &Sender<'_>,
@@ -349,6 +333,8 @@ async fn resume(
 ) -> Result<Option<DeliveryOutcome>, DeliveryError> {
     match record.state {
         state if state.is_settled_for_sender() => Ok(Some(DeliveryOutcome::AlreadyHandled(state))),
+        // Held for the template quota: tried again like a reply without a record.
+        DeliveryState::Held => Ok(None),
         DeliveryState::Sent => {
             let sent_at = record.sent_at_ms.unwrap_or(record.updated_at_ms);
             finish(s, command, sent_at).await.map(Some)
