@@ -230,8 +230,15 @@ mod tests {
         read_retries(&mut r, "X_MAX_ATTEMPTS", 4, 300);
         let err = r.finish(()).expect_err("beyond SQS");
         assert_eq!(err.0.len(), 2, "{err}");
-        assert!(err.to_string().contains("X_MAX_ATTEMPTS must be below"), "{err}");
-        assert!(err.to_string().contains("RETRY_MAX_SECS must be at most 43200"), "{err}");
+        assert!(
+            err.to_string().contains("X_MAX_ATTEMPTS must be below"),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .contains("RETRY_MAX_SECS must be at most 43200"),
+            "{err}"
+        );
     }
 
     #[test]
