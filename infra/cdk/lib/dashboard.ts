@@ -249,6 +249,7 @@ function dashboardBody(refs: DashboardRefs): Record<string, unknown> {
         ['retries', 'Channel', 'ReplyRetries'],
         ['replyduplicates', 'Channel', 'ReplyDuplicates'],
         ['undecodable', 'Channel', 'ReplyCommandsUndecodable'],
+        ['templatequotaheld', 'Channel', 'TemplateQuotaHeld'],
       ]),
       queueWidget(0, 32, 'Inbound queue depth and age', refs.inboundQueueName),
       queueWidget(8, 32, 'Outbound queue depth and age', refs.outboundQueueName),
