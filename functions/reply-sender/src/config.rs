@@ -4,7 +4,7 @@
 
 use crate::handler::Settings;
 use gateway_aws::TokenTiming;
-use gateway_lambda::env::{ConfigError, EnvReader, read_reply_policy};
+use gateway_lambda::env::{ConfigError, EnvReader, read_reply_policy, read_retries};
 use gateway_platforms::TokenApi;
 use std::time::Duration;
 /// The longest one reply can take, from the start of its record to its last write, with every
@@ -46,9 +46,6 @@ pub fn worst_case_token_refresh(platform: Duration, aws: Duration) -> Duration {
 
 /// Slack added to the worst case before a record is started.
 pub const MARGIN_SLACK: Duration = Duration::from_secs(2);
-
-/// SQS's largest `maxReceiveCount`: an attempt limit at or above it could never be reached.
-const SQS_MAX_RECEIVE_COUNT: i64 = 1000;
 
 /// Everything `reply-sender` reads from its environment.
 #[derive(Debug, Clone, PartialEq)]
@@ -157,15 +154,7 @@ impl Config {
         }
         let record_ttl = r.number("DELIVERY_RECORD_TTL_DAYS", 30, 1);
         let message_ttl = r.number("MESSAGE_TTL_DAYS", 90, 0);
-        let retry_base = r.number("RETRY_BASE_SECS", 10, 0);
-        let retry_max = r.number("RETRY_MAX_SECS", 300, 0);
-        let max_attempts = r.number("REPLY_MAX_ATTEMPTS", 4, 1);
-        if max_attempts >= SQS_MAX_RECEIVE_COUNT {
-            r.problem(format!(
-                "REPLY_MAX_ATTEMPTS must be below the queue's maxReceiveCount (at most {}), got `{max_attempts}`",
-                SQS_MAX_RECEIVE_COUNT - 1
-            ));
-        }
+        let retries = read_retries(&mut r, "REPLY_MAX_ATTEMPTS", 4, 300);
         let policy = read_reply_policy(&mut r);
         let secs = |v: i64| Duration::from_secs(u64::try_from(v).unwrap_or(0));
         r.finish(Config {
@@ -190,9 +179,9 @@ impl Config {
             message_ttl_days: message_ttl,
             delivery: Settings {
                 claim_timeout: secs(claim),
-                retry_base_secs: u32::try_from(retry_base).unwrap_or(u32::MAX),
-                retry_max_secs: u32::try_from(retry_max).unwrap_or(u32::MAX),
-                max_attempts: u32::try_from(max_attempts).unwrap_or(1),
+                retry_base_secs: retries.base_secs,
+                retry_max_secs: retries.max_secs,
+                max_attempts: retries.max_attempts,
                 policy,
             },
         })
