@@ -79,9 +79,7 @@ async fn setup(limit: Option<u32>) -> Ctx {
     let sdk = sdk().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-    let stub = StubAdmin::new(std::env::var("GATEWAY_STUB_URL").expect(
-        "GATEWAY_STUB_URL is not set: these tests need the platform stand-ins; run `make test`",
-    ));
+    let stub = gateway_tests::platforms::stub();
     stub.reset().await.unwrap();
     let account = format!("tq{}", unique_digits());
     gatewayctl::local::put_accounts_secret(
@@ -112,24 +110,14 @@ async fn setup(limit: Option<u32>) -> Ctx {
 }
 
 impl Ctx {
-    /// The running functions serve their cached accounts document and refresh it in the
-    /// background once it is older than ACCOUNTS_CACHE_SECS (stale-while-revalidate,
-    /// gateway-aws `secrets.rs`): the first request after a change still sees the previous
-    /// document, which has no account of this test. One harmless request to each function
-    /// that reads it starts the refresh: `reply-api` refuses a reply to a conversation that
-    /// does not exist, and `reply-sender` dead-letters a template message for Weibo (it reads
-    /// the accounts before refusing it; the dead letter is drained); then the refresh is
-    /// given time to finish.
+    /// `reply-sender` serves its cached accounts document and refreshes it in the background
+    /// once it is older than ACCOUNTS_CACHE_SECS (stale-while-revalidate, gateway-aws
+    /// `secrets.rs`; `reply-api` refreshes in the request): the first record after a change
+    /// still sees the previous document, which has no account of this test. One harmless
+    /// record starts the refresh: a template message for Weibo, which it dead-letters after
+    /// reading the accounts (the dead letter is drained); then the refresh is given time to
+    /// finish.
     async fn prime_accounts(&self) {
-        let nobody = format!("wechat:{}:o{}", self.account, unique_digits());
-        let (status, body) = self
-            .reply_api(
-                "POST",
-                "/replies",
-                Some(json!({"conversation_key": nobody, "content": {"type": "text", "text": "x"}})),
-            )
-            .await;
-        assert!(matches!(status, 403 | 404), "{status} {body}");
         let mut m = text_message("brand", &unique_digits(), &unique_digits(), "hi", now_ms());
         m.channel = gateway_core::message::Channel::Weibo;
         m.conversation_key = format!("weibo:brand:{}", m.sender_id);

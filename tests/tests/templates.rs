@@ -55,26 +55,15 @@ async fn setup() -> Ctx {
     let sdk = sdk().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-    let stub = StubAdmin::new(std::env::var("GATEWAY_STUB_URL").expect(
-        "GATEWAY_STUB_URL is not set: these tests need the platform stand-ins; run `make test`",
-    ));
-    stub.reset().await.unwrap();
-    // The stand-ins forgot their tokens: so does the token cache.
-    ddb.delete_item()
-        .table_name(&run.stack.table_name)
-        .key(
-            "PK",
-            aws_sdk_dynamodb::types::AttributeValue::S(gateway_aws::dynamodb::tokens::token_pk(
-                "demo",
-            )),
-        )
-        .key(
-            "SK",
-            aws_sdk_dynamodb::types::AttributeValue::S("TOKEN".into()),
-        )
-        .send()
-        .await
-        .unwrap();
+    let stub = gateway_tests::platforms::stub();
+    // The stand-ins forget their tokens, and so does the token cache.
+    gateway_tests::platforms::reset_platforms(
+        &stub,
+        &ddb,
+        &run.stack.table_name,
+        &["demo".to_string()],
+    )
+    .await;
     gatewayctl::local::put_accounts_secret(
         &aws_sdk_secretsmanager::Client::new(&sdk),
         &run.stack.accounts_secret_id,
