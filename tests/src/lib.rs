@@ -10,6 +10,7 @@ pub mod media_files;
 pub mod openapi;
 pub mod outbound_source;
 pub mod platforms;
+pub mod reply_api;
 pub mod sandbox;
 pub mod wire;
 

@@ -7,7 +7,6 @@
 
 use gateway_aws::SqsReplyQueue;
 use gateway_core::channel::wechat::simulate::Envelope;
-use gateway_core::delivery::auth;
 use gateway_core::message::Channel;
 use gateway_core::outbound::{REPLY_SCHEMA_VERSION, ReplyCommand, ReplyOrigin};
 use gateway_core::ports::ReplyQueue;
@@ -136,21 +135,17 @@ impl Ctx {
         let path = format!("/contacts/wechat/{ACCOUNT}/{unionid}");
         let client = "demo-crm";
         let secret = accounts().api_clients[client].secret.expose().to_string();
-        let ts = send::now_secs();
-        let response = self
-            .http
-            .put(self.run.webhook_url("reply-api", &path))
-            .header(auth::CLIENT_HEADER, client)
-            .header(auth::TIMESTAMP_HEADER, ts.to_string())
-            .header(
-                auth::SIGNATURE_HEADER,
-                auth::sign(&secret, "PUT", &path, client, ts, body.as_bytes()),
-            )
-            .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap();
+        let response = gateway_tests::reply_api::signed(
+            &self.http,
+            &self.run,
+            "PUT",
+            &path,
+            client,
+            &secret,
+            send::now_secs(),
+            body,
+        )
+        .await;
         let status = response.status().as_u16();
         let answer = response.text().await.unwrap();
         assert_eq!(status, 200, "{answer}");

@@ -12,13 +12,13 @@ use gateway_aws::{DynamoDbConversationStore, SqsReplyQueue};
 use gateway_core::account::AccountsDocument;
 use gateway_core::channel::wechat::simulate::Envelope;
 use gateway_core::conversation::Conversation;
-use gateway_core::delivery::auth;
 use gateway_core::message::{Channel, NormalizedMessage};
 use gateway_core::outbound::{REPLY_SCHEMA_VERSION, ReplyCommand, ReplyOrigin};
 use gateway_core::ports::{ConversationStore, ReplyQueue};
 use gateway_core::reply::ReplyContent;
 use gateway_core::testing::text_message;
 use gateway_tests::outbound_source::{Round, sender_rounds};
+use gateway_tests::reply_api::signed;
 use gateway_tests::{RUNNING_STACK_LOCK, RunningStack, local_accounts_json, sdk, unique};
 use gatewayctl::send;
 use gatewayctl::stub::StubAdmin;
@@ -103,6 +103,20 @@ async fn drain(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<aws_sdk_sqs::types::
             out.push(m.clone());
         }
     }
+}
+
+/// `POST /replies` with `body` to the running reply-api, signed by `client` at `ts`.
+async fn post_signed(
+    ctx: &Ctx,
+    client: &str,
+    secret: &str,
+    ts: i64,
+    body: &str,
+) -> reqwest::Response {
+    signed(
+        &ctx.http, &ctx.run, "POST", "/replies", client, secret, ts, body,
+    )
+    .await
 }
 
 async fn setup() -> Ctx {
@@ -380,73 +394,24 @@ async fn an_agent_reply_through_reply_api_is_delivered_and_answers_the_conversat
     })
     .to_string();
     let ts = send::now_secs();
-    let response = ctx
-        .http
-        .post(ctx.run.webhook_url("reply-api", "/replies"))
-        .header(auth::CLIENT_HEADER, "crm")
-        .header(auth::TIMESTAMP_HEADER, ts.to_string())
-        .header(
-            auth::SIGNATURE_HEADER,
-            auth::sign(CRM_SECRET, "POST", "/replies", "crm", ts, body.as_bytes()),
-        )
-        .header("content-type", "application/json")
-        .body(body.clone())
-        .send()
-        .await
-        .unwrap();
+    let response = post_signed(&ctx, "crm", CRM_SECRET, ts, &body).await;
     assert_eq!(response.status().as_u16(), 202);
     let accepted_body: Value = response.json().await.unwrap();
     let reply_id = accepted_body["reply_id"].as_str().unwrap().to_string();
 
     // The same signed request again (a replay, or the client retrying): the same reply.
-    let post_signed = |client: &'static str, secret: &'static str, ts: i64, body: String| {
-        ctx.http
-            .post(ctx.run.webhook_url("reply-api", "/replies"))
-            .header(auth::CLIENT_HEADER, client)
-            .header(auth::TIMESTAMP_HEADER, ts.to_string())
-            .header(
-                auth::SIGNATURE_HEADER,
-                auth::sign(secret, "POST", "/replies", client, ts, body.as_bytes()),
-            )
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-    };
-    let replayed = post_signed("crm", CRM_SECRET, ts, body.clone())
-        .await
-        .unwrap();
+    let replayed = post_signed(&ctx, "crm", CRM_SECRET, ts, &body).await;
     assert_eq!(replayed.status().as_u16(), 202);
     let replayed: Value = replayed.json().await.unwrap();
     assert_eq!(replayed["reply_id"].as_str(), Some(reply_id.as_str()));
     // The key reused for other content: 409, nothing queued.
     let mut other: Value = serde_json::from_str(&body).unwrap();
     other["content"] = json!({"type": "text", "text": "something else"});
-    let reused = post_signed("crm", CRM_SECRET, ts, other.to_string())
-        .await
-        .unwrap();
+    let reused = post_signed(&ctx, "crm", CRM_SECRET, ts, &other.to_string()).await;
     assert_eq!(reused.status().as_u16(), 409);
 
     // A wrong signature is refused and queues nothing.
-    let refused = ctx
-        .http
-        .post(ctx.run.webhook_url("reply-api", "/replies"))
-        .header(auth::CLIENT_HEADER, "crm")
-        .header(auth::TIMESTAMP_HEADER, ts.to_string())
-        .header(
-            auth::SIGNATURE_HEADER,
-            auth::sign(
-                "not-the-secret-0123456789",
-                "POST",
-                "/replies",
-                "crm",
-                ts,
-                body.as_bytes(),
-            ),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let refused = post_signed(&ctx, "crm", "not-the-secret-0123456789", ts, &body).await;
     assert_eq!(refused.status().as_u16(), 401);
 
     let stats = ctx.send_replies().await;
@@ -477,47 +442,26 @@ async fn an_agent_reply_through_reply_api_is_delivered_and_answers_the_conversat
 
     // The status endpoint says so too.
     let ts = send::now_secs();
-    let status: Value = ctx
-        .http
-        .get(
-            ctx.run
-                .webhook_url("reply-api", &format!("/replies/{reply_id}")),
-        )
-        .header(auth::CLIENT_HEADER, "crm")
-        .header(auth::TIMESTAMP_HEADER, ts.to_string())
-        .header(
-            auth::SIGNATURE_HEADER,
-            auth::sign(
-                CRM_SECRET,
-                "GET",
-                &format!("/replies/{reply_id}"),
-                "crm",
-                ts,
-                b"",
-            ),
-        )
-        .send()
+    let path = format!("/replies/{reply_id}");
+    let status: Value = signed(&ctx.http, &ctx.run, "GET", &path, "crm", CRM_SECRET, ts, "")
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
     assert_eq!(status["state"], "delivered");
     // Another client cannot read it, not even with a valid signature of its own.
     let ts = send::now_secs();
-    let path = format!("/replies/{reply_id}");
-    let foreign = ctx
-        .http
-        .get(ctx.run.webhook_url("reply-api", &path))
-        .header(auth::CLIENT_HEADER, "other-crm")
-        .header(auth::TIMESTAMP_HEADER, ts.to_string())
-        .header(
-            auth::SIGNATURE_HEADER,
-            auth::sign(OTHER_SECRET, "GET", &path, "other-crm", ts, b""),
-        )
-        .send()
-        .await
-        .unwrap();
+    let foreign = signed(
+        &ctx.http,
+        &ctx.run,
+        "GET",
+        &path,
+        "other-crm",
+        OTHER_SECRET,
+        ts,
+        "",
+    )
+    .await;
     assert_eq!(foreign.status().as_u16(), 404);
 
     // A Weibo agent reply (a map position, Weibo-only content) goes the same way.
@@ -532,20 +476,7 @@ async fn an_agent_reply_through_reply_api_is_delivered_and_answers_the_conversat
         "content": {"type": "position", "latitude": 39.982525, "longitude": 116.308586},
     })
     .to_string();
-    let ts = send::now_secs();
-    let response = ctx
-        .http
-        .post(ctx.run.webhook_url("reply-api", "/replies"))
-        .header(auth::CLIENT_HEADER, "crm")
-        .header(auth::TIMESTAMP_HEADER, ts.to_string())
-        .header(
-            auth::SIGNATURE_HEADER,
-            auth::sign(CRM_SECRET, "POST", "/replies", "crm", ts, body.as_bytes()),
-        )
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let response = post_signed(&ctx, "crm", CRM_SECRET, send::now_secs(), &body).await;
     assert_eq!(response.status().as_u16(), 202);
     let stats = ctx.send_replies().await;
     assert_eq!((stats.delivered, stats.failed), (1, 0), "{stats:?}");
@@ -582,21 +513,7 @@ async fn a_system_notice_through_reply_api_is_delivered_and_leaves_the_customer_
         "origin": "system",
     })
     .to_string();
-    let ts = send::now_secs();
-    let response = ctx
-        .http
-        .post(ctx.run.webhook_url("reply-api", "/replies"))
-        .header(auth::CLIENT_HEADER, "crm")
-        .header(auth::TIMESTAMP_HEADER, ts.to_string())
-        .header(
-            auth::SIGNATURE_HEADER,
-            auth::sign(CRM_SECRET, "POST", "/replies", "crm", ts, body.as_bytes()),
-        )
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let response = post_signed(&ctx, "crm", CRM_SECRET, send::now_secs(), &body).await;
     assert_eq!(response.status().as_u16(), 202);
     let stats = ctx.send_replies().await;
     assert_eq!((stats.delivered, stats.failed), (1, 0), "{stats:?}");

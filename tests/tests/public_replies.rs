@@ -9,7 +9,6 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use gateway_aws::{DynamoDbConversationStore, SqsMessagePublisher, SqsReplyQueue};
 use gateway_core::conversation::Conversation;
-use gateway_core::delivery::auth;
 use gateway_core::message::{Channel, Content, NormalizedMessage, PostRef};
 use gateway_core::outbound::{REPLY_SCHEMA_VERSION, ReplyCommand, ReplyOrigin};
 use gateway_core::ports::{ConversationStore, MessagePublisher, ReplyQueue};
@@ -227,21 +226,17 @@ async fn an_agent_s_public_reply_through_reply_api_reaches_comments_reply_and_is
         "idempotency_key": unique("public"),
     })
     .to_string();
-    let ts = send::now_secs();
-    let response = ctx
-        .http
-        .post(ctx.run.webhook_url("reply-api", "/replies"))
-        .header(auth::CLIENT_HEADER, "crm")
-        .header(auth::TIMESTAMP_HEADER, ts.to_string())
-        .header(
-            auth::SIGNATURE_HEADER,
-            auth::sign(CRM_SECRET, "POST", "/replies", "crm", ts, body.as_bytes()),
-        )
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let response = gateway_tests::reply_api::signed(
+        &ctx.http,
+        &ctx.run,
+        "POST",
+        "/replies",
+        "crm",
+        CRM_SECRET,
+        send::now_secs(),
+        &body,
+    )
+    .await;
     assert_eq!(response.status().as_u16(), 202);
     let reply_id = response.json::<Value>().await.unwrap()["reply_id"]
         .as_str()

@@ -15,7 +15,6 @@
 use gateway_aws::DynamoDbConversationStore;
 use gateway_core::account::AccountsDocument;
 use gateway_core::conversation::Conversation;
-use gateway_core::delivery::auth;
 use gateway_core::delivery::template_quota::{MAX_HOLD, next_reset_ms, quota_day};
 use gateway_core::message::NormalizedMessage;
 use gateway_core::ports::ConversationStore;
@@ -172,24 +171,17 @@ impl Ctx {
     /// A signed request to the running `reply-api`: (status, body).
     async fn reply_api(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let ts = send::now_secs();
-        let url = self.run.webhook_url("reply-api", path);
-        let request = match method {
-            "POST" => self.http.post(url),
-            _ => self.http.get(url),
-        };
-        let response = request
-            .header(auth::CLIENT_HEADER, "crm")
-            .header(auth::TIMESTAMP_HEADER, ts.to_string())
-            .header(
-                auth::SIGNATURE_HEADER,
-                auth::sign(CRM_SECRET, method, path, "crm", ts, body.as_bytes()),
-            )
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let response = gateway_tests::reply_api::signed(
+            &self.http,
+            &self.run,
+            method,
+            path,
+            "crm",
+            CRM_SECRET,
+            send::now_secs(),
+            &body,
+        )
+        .await;
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }

@@ -12,7 +12,6 @@ use gateway_aws::DynamoDbConversationStore;
 use gateway_core::account::AccountsDocument;
 use gateway_core::channel::wechat::simulate::Envelope;
 use gateway_core::conversation::Conversation;
-use gateway_core::delivery::auth;
 use gateway_core::message::NormalizedMessage;
 use gateway_core::ports::ConversationStore;
 use gateway_core::testing::text_message;
@@ -102,22 +101,17 @@ impl Ctx {
 
     /// POSTs a signed request to the running `reply-api`: (status, body).
     async fn reply_api(&self, body: Value) -> (u16, Value) {
-        let body = body.to_string();
-        let ts = send::now_secs();
-        let response = self
-            .http
-            .post(self.run.webhook_url("reply-api", "/replies"))
-            .header(auth::CLIENT_HEADER, "crm")
-            .header(auth::TIMESTAMP_HEADER, ts.to_string())
-            .header(
-                auth::SIGNATURE_HEADER,
-                auth::sign(CRM_SECRET, "POST", "/replies", "crm", ts, body.as_bytes()),
-            )
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let response = gateway_tests::reply_api::signed(
+            &self.http,
+            &self.run,
+            "POST",
+            "/replies",
+            "crm",
+            CRM_SECRET,
+            send::now_secs(),
+            &body.to_string(),
+        )
+        .await;
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
